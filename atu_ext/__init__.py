@@ -1,0 +1,39 @@
+"""atu_ext: fused CPU/CUDA kernels for Adapt-then-Unlearn.
+
+Parameter-space penalties over all tensors of a model at once (squared distance, the IL2/NL2/EL2
+repulsion losses, EWC) as registered ``torch.ops.atu.*`` custom ops with fake kernels and autograd.
+"""
+import torch  # noqa: F401  (loads libtorch before our extension links against it)
+
+try:
+    from . import _C  # noqa: F401  (registers torch.ops.atu.*)
+except ImportError as exc:  # no silent fallback: the reference code is never used in its place
+    raise ImportError(
+        "atu_ext: the compiled extension atu_ext._C could not be loaded "
+        f"({exc}). Rebuild it against the torch you run: "
+        "`pip install --no-build-isolation --force-reinstall --no-deps .` from the atu checkout "
+        "(install torch first; see README.md)."
+    ) from exc
+
+from . import _registrations  # noqa: E402,F401  (fake kernels and autograd)
+from .penalties import (  # noqa: E402
+    ewc_penalty,
+    repulsion_el2,
+    repulsion_il2,
+    repulsion_nl2,
+    sq_dist,
+)
+from .training import EWC, Repulsion  # noqa: E402
+
+built_with_cuda: bool = _C.built_with_cuda
+
+__all__ = [
+    "EWC",
+    "Repulsion",
+    "built_with_cuda",
+    "ewc_penalty",
+    "repulsion_el2",
+    "repulsion_il2",
+    "repulsion_nl2",
+    "sq_dist",
+]

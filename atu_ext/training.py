@@ -1,0 +1,1 @@
+EWC=Repulsion=None

@@ -1,0 +1,11 @@
+#pragma once
+#include "penalty_plan.h"
+
+namespace atu::cpu {
+
+// Both return the value (see penalty_plan.h); with plan.grads set they also write the gradient
+// times `scale`, in the same pass over memory.
+double sq_dist(const PenaltyPlan& plan, double scale, bool accumulate);
+double ewc(const PenaltyPlan& plan, double scale, bool accumulate);
+
+}  // namespace atu::cpu

@@ -1,0 +1,13 @@
+// The Python module atu_ext._C. Importing it runs the static TORCH_LIBRARY registrations; the
+// ops themselves are reached through torch.ops.atu.*. The module only reports how it was built.
+#include <pybind11/pybind11.h>
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "atu_ext compiled kernels (ops are registered under torch.ops.atu)";
+#ifdef ATU_WITH_CUDA
+  m.attr("built_with_cuda") = true;
+#else
+  m.attr("built_with_cuda") = false;
+#endif
+  m.attr("chunk_elems") = 1 << 14;
+}

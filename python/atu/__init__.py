@@ -1,0 +1,1 @@
+"""atu: Adapt-then-Unlearn for StyleGAN2."""
