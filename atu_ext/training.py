@@ -1,1 +1,153 @@
-EWC=Repulsion=None
+"""Penalty objects for training loops: constants prepared once, then one or two fused passes a step.
+
+    rep = atu_ext.Repulsion(list(G.parameters()), [theta_n1, theta_n2], kind="el2", alpha=1e-3)
+    loss = adv_loss + gamma * rep()          # through autograd, or
+    adv_loss.backward(); rep.add_grad_(scale=gamma)   # no graph: the gradient goes straight into .grad
+"""
+from __future__ import annotations
+
+import torch
+
+from . import _validate
+from ._registrations import reduction_weights
+
+_ops = torch.ops.atu
+KINDS = ("il2", "nl2", "el2")
+
+
+def _flat_copy(tensors: list[torch.Tensor], dtype: torch.dtype) -> list[torch.Tensor]:
+    """Detached copies of `tensors` as views into one contiguous buffer, in order."""
+    flat = torch.cat([t.detach().reshape(-1).to(dtype) for t in tensors])
+    views, offset = [], 0
+    for t in tensors:
+        views.append(flat[offset: offset + t.numel()].view(t.shape))
+        offset += t.numel()
+    return views
+
+
+def _grads_for(params: list[torch.Tensor], who: str) -> tuple[list[torch.Tensor], bool]:
+    """The .grad of every param, allocated where missing; and whether kernels should add to them.
+
+    If no param has a gradient yet, fresh uninitialised buffers are written (no zero-fill pass);
+    otherwise missing ones are zero-filled and every gradient is accumulated into.
+    """
+    for i, p in enumerate(params):
+        if not p.requires_grad:
+            raise ValueError(f"{who}.add_grad_: params[{i}] does not require grad; leave frozen tensors out")
+    if all(p.grad is None for p in params):
+        for p in params:
+            p.grad = torch.empty_like(p)
+        return [p.grad for p in params], False
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    return [p.grad for p in params], True
+
+
+def _scale_tensor(scale, like: torch.Tensor) -> torch.Tensor:
+    if isinstance(scale, torch.Tensor):
+        return scale.detach().to(device=like.device)
+    return torch.tensor(float(scale), dtype=torch.float64, device=like.device)
+
+
+class Repulsion:
+    """L_rep(θ) for θ = params against k fixed adapted models θ_N^1..k.
+
+    The k references are collapsed once into their mean m (one flat buffer in params order) and a
+    float64 constant, using Σ_j ||θ − a_j||² = k·||θ − m||² + Σ_j ||a_j − m||², so each step reads
+    θ and m only, however large k is. (m is stored in the params' dtype; its rounding leaves a
+    cross term of relative size ~machine epsilon, far below the penalty's own float32 error.)
+    """
+
+    def __init__(self, params, theta_n, kind: str = "el2", alpha: float = 1.0,
+                 reduction: str = "sum", eps: float = 1e-12):
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        _validate.check_reduction(reduction)
+        self.params = _validate.check_params(params)
+        refs = _validate.references(params, self.params, theta_n)
+        _validate.check_nonempty_for(reduction, self.params)
+        self.kind, self.reduction, self.k = kind, reduction, len(refs)
+        self.alpha = _validate.check_finite_number(alpha, "alpha")
+        self.eps = _validate.check_finite_number(eps, "eps")
+        dtype = self.params[0].dtype
+        with torch.no_grad():
+            means = [torch.stack([ref[t].detach().double() for ref in refs]).mean(0)
+                     for t in range(len(self.params))]
+            self.mean = _flat_copy(means, dtype)
+            # (1/k) Σ_j ||a_j − m||² per tensor, weighted like d, against the stored (rounded) m.
+            weights = reduction_weights(self.params, reduction)
+            spread = 0.0
+            for t, w in enumerate(weights):
+                m = self.mean[t].double()
+                spread += w * sum(float((ref[t].detach().double() - m).pow(2).sum()) for ref in refs)
+            self.spread = spread / self.k
+
+    # -- values -------------------------------------------------------------------------------
+
+    def distance(self) -> torch.Tensor:
+        """d (differentiable w.r.t. params)."""
+        return _ops.sq_dist(self.params, self.mean, 1, self.reduction) + self.spread
+
+    def _loss_of(self, d: torch.Tensor) -> torch.Tensor:
+        if self.kind == "el2":
+            return torch.exp(d * -self.alpha)
+        if self.kind == "il2":
+            return torch.reciprocal(d + self.eps)
+        return torch.neg(d)
+
+    def __call__(self) -> torch.Tensor:
+        """The repulsion loss, differentiable w.r.t. params."""
+        return self._loss_of(self.distance())
+
+    # -- gradient without a graph ----------------------------------------------------------------
+
+    @torch.no_grad()
+    def add_grad_(self, scale=1.0) -> torch.Tensor:
+        """Adds ∂(scale · loss)/∂p into every p.grad; returns the loss (0-dim, detached).
+
+        el2 and il2 take two passes (d, then the gradient, whose factor depends on d); nl2 one.
+        Nothing is synchronised with the host: the factor stays on the device.
+        """
+        grads, accumulate = _grads_for(self.params, "Repulsion")
+        scale_t = _scale_tensor(scale, self.params[0])
+        if self.kind == "nl2":
+            d = _ops.sq_dist_value_and_grad_(grads, self.params, self.mean, 1, self.reduction,
+                                             -scale_t, accumulate) + self.spread
+            return torch.neg(d)
+        d = _ops.sq_dist(self.params, self.mean, 1, self.reduction) + self.spread
+        loss = self._loss_of(d)
+        if self.kind == "el2":
+            dloss_dd = loss * -self.alpha
+        else:
+            dloss_dd = -torch.square(loss)
+        _ops.sq_dist_value_and_grad_(grads, self.params, self.mean, 1, self.reduction,
+                                     scale_t * dloss_dd.double(), accumulate)
+        return loss
+
+
+class EWC:
+    """lam · Σ F·(θ − anchor)² with anchor and fisher copied once into flat buffers."""
+
+    def __init__(self, params, anchor, fisher, lam: float = 1.0):
+        self.params = _validate.check_params(params)
+        anchors = _validate.tensor_list(anchor, "anchor")
+        fishers = _validate.tensor_list(fisher, "fisher")
+        _validate.check_matching(self.params, anchors, "anchor")
+        _validate.check_matching(self.params, fishers, "fisher")
+        self.lam = _validate.check_finite_number(lam, "lam")
+        dtype = self.params[0].dtype
+        with torch.no_grad():
+            self.anchor = _flat_copy(anchors, dtype)
+            self.fisher = _flat_copy(fishers, dtype)
+
+    def __call__(self) -> torch.Tensor:
+        return _ops.ewc_penalty(self.params, self.anchor, self.fisher, self.lam)
+
+    @torch.no_grad()
+    def add_grad_(self, scale=1.0) -> torch.Tensor:
+        """Adds ∂(scale · penalty)/∂p into every p.grad and returns the penalty: one pass."""
+        grads, accumulate = _grads_for(self.params, "EWC")
+        return _ops.ewc_value_and_grad_(grads, self.params, self.anchor, self.fisher, self.lam,
+                                        _scale_tensor(scale, self.params[0]), accumulate)
+
