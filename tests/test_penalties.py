@@ -1,0 +1,209 @@
+"""The fused penalties against float64 plain-PyTorch oracles (atu_ext.reference)."""
+import math
+
+import pytest
+import torch
+
+import atu_ext
+from atu_ext import reference as R
+from conftest import as_float64, make_tensors, sample_shapes
+
+REDUCTIONS = ["sum", "mean", "tensor_mean"]
+# float32 kernels (float64 sums) against a float64 oracle: errors are float32 rounding of inputs'
+# differences, far below these tolerances; a wrong weight or a dropped tensor is far above them.
+RTOL = 1e-5
+
+
+def _case(seed, device, k, noncontiguous=False, dtype=torch.float32):
+    shapes = sample_shapes(seed)
+    params = make_tensors(shapes, seed=seed, device=device, dtype=dtype, noncontiguous=noncontiguous)
+    refs = [make_tensors(shapes, seed=seed + 100 + j, device=device, dtype=dtype,
+                         noncontiguous=noncontiguous) for j in range(k)]
+    return params, refs
+
+
+def _theta_n_arg(refs):
+    return refs[0] if len(refs) == 1 else refs
+
+
+def _grads_of(value, params):
+    return torch.autograd.grad(value, params)
+
+
+def assert_grads_close(grads, grads64, rtol=RTOL):
+    """Elementwise rtol, plus an absolute slack of float32 rounding relative to the gradient's
+    scale (a sum of k differences can cancel to ~0, where only absolute error is meaningful)."""
+    scale = max(g.abs().max().item() for g in grads64 if g.numel()) or 1.0
+    for g, g64 in zip(grads, grads64):
+        torch.testing.assert_close(g.double().cpu(), g64.detach().double().cpu(), rtol=rtol, atol=1e-6 * scale)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("noncontiguous", [False, True])
+def test_sq_dist_value_and_gradient(device, reduction, k, noncontiguous):
+    params, refs = _case(seed=k * 7 + len(reduction), device=device, k=k, noncontiguous=noncontiguous)
+    params = [p.requires_grad_() for p in params]
+    d = atu_ext.sq_dist(params, _theta_n_arg(refs), reduction=reduction)
+    p64 = as_float64(params, requires_grad=True)
+    d64 = R.sq_dist(p64, [as_float64(r) for r in refs], reduction)
+    assert d.dtype == torch.float32 and d.shape == () and d.device.type == device
+    assert d.item() == pytest.approx(d64.item(), rel=RTOL)
+    assert_grads_close(_grads_of(d, params), _grads_of(d64, p64))
+
+
+REPULSIONS = {
+    "il2": (atu_ext.repulsion_il2, R.repulsion_il2, {}),
+    "nl2": (atu_ext.repulsion_nl2, R.repulsion_nl2, {}),
+    "el2": (atu_ext.repulsion_el2, R.repulsion_el2, {"alpha": 3e-6}),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(REPULSIONS))
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("k", [1, 3])
+def test_repulsion_functions(device, kind, reduction, k):
+    fused, oracle, kw = REPULSIONS[kind]
+    if kind == "el2" and reduction != "sum":
+        kw = {"alpha": 0.5}  # d is O(1) for the normalised reductions: keep exp(−αd) informative
+    params, refs = _case(seed=31 + k, device=device, k=k)
+    params = [p.requires_grad_() for p in params]
+    value = fused(params, _theta_n_arg(refs), reduction=reduction, **kw)
+    p64 = as_float64(params, requires_grad=True)
+    value64 = oracle(p64, [as_float64(r) for r in refs], reduction=reduction, **kw)
+    assert 0 < abs(value64.item()) < 1e30
+    assert value.item() == pytest.approx(value64.item(), rel=RTOL)
+    assert_grads_close(_grads_of(value, params), _grads_of(value64, p64))
+
+
+def test_float64_inputs_give_float64_exact_results(device):
+    params, refs = _case(seed=5, device=device, k=2, dtype=torch.float64)
+    params = [p.requires_grad_() for p in params]
+    d = atu_ext.sq_dist(params, refs, reduction="tensor_mean")
+    d64 = R.sq_dist(params, refs, "tensor_mean")
+    assert d.dtype == torch.float64
+    assert d.item() == pytest.approx(d64.item(), rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_16bit_params_accumulate_wide(device, dtype):
+    # 16-bit inputs: every element is read exactly and widened, so the only error is the
+    # float32 difference/square (rel ~1e-7) and the float32 result.
+    params, refs = _case(seed=9, device=device, k=1, dtype=dtype)
+    d = atu_ext.sq_dist(params, refs[0])
+    d64 = R.sq_dist(as_float64(params), [as_float64(refs[0])])
+    assert d.dtype == torch.float32
+    assert d.item() == pytest.approx(d64.item(), rel=1e-5)
+
+
+def test_ewc_penalty_value_and_gradient(device):
+    shapes = sample_shapes(11)
+    params = [p.requires_grad_() for p in make_tensors(shapes, seed=1, device=device)]
+    anchor = make_tensors(shapes, seed=2, device=device)
+    fisher = [f.abs() for f in make_tensors(shapes, seed=3, device=device)]
+    lam = 5e8 / 2
+    e = atu_ext.ewc_penalty(params, anchor, fisher, lam=lam)
+    p64 = as_float64(params, requires_grad=True)
+    e64 = R.ewc_penalty(p64, as_float64(anchor), as_float64(fisher), lam=lam)
+    assert e.item() == pytest.approx(e64.item(), rel=RTOL)
+    assert_grads_close(_grads_of(e, params), _grads_of(e64, p64))
+
+
+def test_full_generator_256_layout(device):
+    """The real 110-tensor, 30.0M-value StyleGAN2 256×256 generator, k = 2, against float64."""
+    from atu import layouts
+
+    shapes = layouts.parameter_shapes("G256")
+    params = make_tensors(shapes, seed=0, device=device, scale=0.1)
+    refs = [make_tensors(shapes, seed=s, device=device, scale=0.1) for s in (1, 2)]
+    d = atu_ext.sq_dist(params, refs)
+    d64 = sum(((p.double() - a.double()) ** 2).sum() for r in refs for p, a in zip(params, r)) / 2
+    assert sum(p.numel() for p in params) == 30_034_338
+    assert d.item() == pytest.approx(d64.item(), rel=1e-6)
+
+
+# ---- training objects ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["il2", "nl2", "el2"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("preexisting_grad", [False, True])
+def test_repulsion_add_grad_equals_autograd(device, kind, reduction, preexisting_grad):
+    params, refs = _case(seed=21, device=device, k=3)
+    params = [p.requires_grad_() for p in params]
+    alpha = 1e-6 if reduction == "sum" else 0.5
+    rep = atu_ext.Repulsion(params, refs, kind=kind, alpha=alpha, reduction=reduction)
+    scale = 7.5
+    # autograd through the functional API (independent of Repulsion's mean/constant collapse)
+    functional = {"il2": atu_ext.repulsion_il2, "nl2": atu_ext.repulsion_nl2,
+                  "el2": atu_ext.repulsion_el2}[kind]
+    kw = {"alpha": alpha} if kind == "el2" else {}
+    value = functional(params, refs, reduction=reduction, **kw)
+    expected = _grads_of(scale * value, params)
+    start = [torch.randn_like(p) if preexisting_grad else None for p in params]
+    for p, s in zip(params, start):
+        p.grad = None if s is None else s.clone()
+    loss = rep.add_grad_(scale=scale)
+    assert loss.item() == pytest.approx(value.item(), rel=1e-5)
+    assert rep().item() == pytest.approx(value.item(), rel=1e-5)
+    assert_grads_close([p.grad for p in params], [g if s is None else g + s for g, s in zip(expected, start)])
+
+
+def test_repulsion_call_is_differentiable_and_matches_oracle(device):
+    params, refs = _case(seed=41, device=device, k=2)
+    params = [p.requires_grad_() for p in params]
+    rep = atu_ext.Repulsion(params, refs, kind="el2", alpha=2e-6)
+    loss = rep()
+    p64 = as_float64(params, requires_grad=True)
+    loss64 = R.repulsion_el2(p64, [as_float64(r) for r in refs], alpha=2e-6)
+    assert loss.item() == pytest.approx(loss64.item(), rel=1e-5)
+    assert_grads_close(_grads_of(loss, params), _grads_of(loss64, p64))
+
+
+def test_repulsion_references_are_copied(device):
+    params, refs = _case(seed=3, device=device, k=1)
+    rep = atu_ext.Repulsion(params, refs[0], kind="nl2")
+    before = rep().item()
+    for r in refs[0]:
+        r.add_(1.0)  # the user's tensors change later; the prepared constants must not
+    assert rep().item() == before
+
+
+@pytest.mark.parametrize("preexisting_grad", [False, True])
+def test_ewc_add_grad_equals_autograd(device, preexisting_grad):
+    shapes = sample_shapes(13)
+    params = [p.requires_grad_() for p in make_tensors(shapes, seed=1, device=device)]
+    anchor = make_tensors(shapes, seed=2, device=device)
+    fisher = [f.abs() for f in make_tensors(shapes, seed=3, device=device)]
+    ewc = atu_ext.EWC(params, anchor, fisher, lam=3.0)
+    expected = _grads_of(0.5 * atu_ext.ewc_penalty(params, anchor, fisher, lam=3.0), params)
+    start = [torch.randn_like(p) if preexisting_grad else None for p in params]
+    for p, s in zip(params, start):
+        p.grad = None if s is None else s.clone()
+    value = ewc.add_grad_(scale=0.5)
+    assert value.item() == pytest.approx(ewc().item(), rel=1e-6)
+    assert_grads_close([p.grad for p in params], [g if s is None else g + s for g, s in zip(expected, start)])
+
+
+def test_add_grad_writes_into_noncontiguous_grads(device):
+    params, refs = _case(seed=17, device=device, k=1)
+    params = [p.requires_grad_() for p in params]
+    for p in params:  # transposed gradient buffers, as a user's optimizer might hold
+        p.grad = torch.zeros(p.shape[::-1], device=device).T if p.dim() == 2 else torch.zeros_like(p)
+    rep = atu_ext.Repulsion(params, refs[0], kind="nl2")
+    rep.add_grad_()
+    expected = _grads_of(atu_ext.repulsion_nl2(params, refs[0]), params)
+    for p, g in zip(params, expected):
+        torch.testing.assert_close(p.grad, g)
+
+
+# ---- second order ------------------------------------------------------------------------------
+
+def test_second_order_gradients(device):
+    shapes = [(3, 4), (5,), (1,)]
+    params = [t.requires_grad_() for t in make_tensors(shapes, seed=1, device=device, dtype=torch.float64)]
+    refs = [make_tensors(shapes, seed=s, device=device, dtype=torch.float64) for s in (2, 3)]
+    fisher = [f.abs() for f in make_tensors(shapes, seed=4, device=device, dtype=torch.float64)]
+    for red in REDUCTIONS:
+        assert torch.autograd.gradgradcheck(
+            lambda *p: atu_ext.repulsion_el2(list(p), refs, alpha=0.3, reduction=red), params)
+    assert torch.autograd.gradgradcheck(lambda *p: atu_ext.ewc_penalty(list(p), refs[0], fisher, lam=2.0), params)
