@@ -1,0 +1,52 @@
+"""Shared problem sets of the benchmarks: the real StyleGAN2 generator shape lists."""
+import math
+
+import pytest
+import torch
+
+from atu import layouts
+
+# name -> shapes. "tiny" is the 32×32 generator's mapping network plus its first two synthesis
+# blocks' biases and styles: ~0.3M values, the size of a toy model where launch overheads dominate.
+SHAPE_SETS = {
+    "G256": layouts.parameter_shapes("G256"),
+    "G32": layouts.parameter_shapes("G32"),
+}
+SHAPE_SETS["tiny"] = [s for s in SHAPE_SETS["G32"] if math.prod(s) <= 70_000]
+
+
+def bench_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class Problem:
+    """θ (leaf tensors requiring grad), one adapted reference θ_N and a Fisher diagonal."""
+
+    def __init__(self, shapes, device):
+        g = torch.Generator().manual_seed(0)
+        self.shapes = shapes
+        self.numel = sum(math.prod(s) for s in shapes)
+        self.params = [(0.02 * torch.randn(*s, generator=g)).to(device).requires_grad_() for s in shapes]
+        self.ref = [(p.detach() + 1e-3 * torch.randn(*p.shape, generator=g).to(device)) for p in self.params]
+        self.fisher = [torch.rand(*p.shape, generator=g).to(device) for p in self.params]
+        self.device = device
+
+    def zero_grads(self):
+        for p in self.params:
+            p.grad = None
+
+    def sync(self):
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+
+
+_CACHE = {}
+
+
+@pytest.fixture(params=list(SHAPE_SETS), ids=lambda n: n)
+def problem(request):
+    key = (request.param, bench_device())
+    if key not in _CACHE:
+        _CACHE.clear()  # keep one problem alive at a time: 30M-value sets are large
+        _CACHE[key] = Problem(SHAPE_SETS[request.param], bench_device())
+    return _CACHE[key]

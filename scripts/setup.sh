@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Sets up a virtual environment with torch and builds/installs atu (atu_ext + atu) into it.
+#
+#   scripts/setup.sh [--test]       --test also installs the test/benchmark dependencies
+#
+# Environment:
+#   ATU_VENV   where the environment lives (default: .venv in the checkout)
+#   ATU_TORCH  the torch requirement (default: torch==2.13.0, the CPU wheel of our machines; an
+#              unpinned torch would pull a multi-GB CUDA build). For a GPU, install a CUDA torch
+#              yourself and set ATU_TORCH to its exact requirement, e.g. ATU_TORCH="torch==2.11.0".
+#   ATU_CUDA   AUTO (default: CUDA kernels when torch has CUDA and nvcc is found), ON or OFF.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV="${ATU_VENV:-.venv}"
+TORCH_SPEC="${ATU_TORCH:-torch==2.13.0}"
+EXTRAS=""
+[[ "${1:-}" == "--test" ]] && EXTRAS="[test]"
+
+if [[ ! -x "$VENV/bin/python" ]]; then
+  echo "[setup] creating $VENV"
+  python3 -m venv "$VENV"
+fi
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+
+echo "[setup] installing $TORCH_SPEC"
+"${PIP[@]}" install "$TORCH_SPEC"
+echo "[setup] installing build tools"
+"${PIP[@]}" install "scikit-build-core>=0.10" "pybind11>=2.12" "numpy>=1.24"
+# The torch just installed must stay: constrain the resolver to it while atu's deps resolve.
+TORCH_VERSION="$("$VENV/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])')"
+echo "[setup] building atu against torch $TORCH_VERSION (ATU_CUDA=${ATU_CUDA:-AUTO})"
+"${PIP[@]}" install --no-build-isolation ".$EXTRAS" "torch==$TORCH_VERSION"
+"$VENV/bin/python" -c "import atu_ext; print('[setup] atu_ext ready, CUDA kernels built:', atu_ext.built_with_cuda)"
