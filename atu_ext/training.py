@@ -25,18 +25,49 @@ def _flat_copy(tensors: list[torch.Tensor], dtype: torch.dtype) -> list[torch.Te
     return views
 
 
-def _grads_for(params: list[torch.Tensor], who: str) -> tuple[list[torch.Tensor], bool]:
-    """The .grad of every param, allocated where missing; and whether kernels should add to them.
+def _storage_is_ours_alone(flat: torch.Tensor) -> bool:
+    """True when no tensor but `flat` itself uses its storage (no .grad view is alive anywhere)."""
+    use_count = getattr(torch._C, "_storage_Use_Count", None)
+    if use_count is None:  # private API gone in some torch: never reuse, always allocate
+        return False
+    return use_count(flat.untyped_storage()._cdata) <= 2  # flat + the temporary storage object
 
-    If no param has a gradient yet, fresh uninitialised buffers are written (no zero-fill pass);
-    otherwise missing ones are zero-filled and every gradient is accumulated into.
+
+class _GradBuffer:
+    """Persistent storage for gradients that do not exist yet.
+
+    After optimizer.zero_grad() the .grad tensors are gone, and fresh 100-MB allocations are
+    returned to the OS and page-faulted back in at every step (on a 2-core CPU that costs several
+    times the kernel itself). As DDP does with gradient_as_bucket_view, p.grad becomes a view into
+    one flat buffer kept here; it is reused only when no part of it is referenced any more.
+    """
+
+    def __init__(self):
+        self.flat = None
+
+    def views(self, params: list[torch.Tensor]) -> list[torch.Tensor]:
+        numel = sum(p.numel() for p in params)
+        if self.flat is None or self.flat.numel() != numel or not _storage_is_ours_alone(self.flat):
+            self.flat = torch.empty(numel, dtype=params[0].dtype, device=params[0].device)
+        out, offset = [], 0
+        for p in params:
+            out.append(self.flat[offset: offset + p.numel()].view(p.shape))
+            offset += p.numel()
+        return out
+
+
+def _grads_for(params: list[torch.Tensor], buffer: _GradBuffer, who: str) -> tuple[list[torch.Tensor], bool]:
+    """The .grad of every param, created where missing; and whether kernels should add to them.
+
+    If no param has a gradient yet, they become views into the persistent buffer, written without
+    a zero-fill pass; otherwise missing ones are zero-filled and every gradient is accumulated into.
     """
     for i, p in enumerate(params):
         if not p.requires_grad:
             raise ValueError(f"{who}.add_grad_: params[{i}] does not require grad; leave frozen tensors out")
     if all(p.grad is None for p in params):
-        for p in params:
-            p.grad = torch.empty_like(p)
+        for p, g in zip(params, buffer.views(params)):
+            p.grad = g
         return [p.grad for p in params], False
     for p in params:
         if p.grad is None:
@@ -68,6 +99,7 @@ class Repulsion:
         refs = _validate.references(params, self.params, theta_n)
         _validate.check_nonempty_for(reduction, self.params)
         self.kind, self.reduction, self.k = kind, reduction, len(refs)
+        self._grad_buffer = _GradBuffer()
         self.alpha = _validate.check_finite_number(alpha, "alpha")
         self.eps = _validate.check_finite_number(eps, "eps")
         dtype = self.params[0].dtype
@@ -109,7 +141,7 @@ class Repulsion:
         el2 and il2 take two passes (d, then the gradient, whose factor depends on d); nl2 one.
         Nothing is synchronised with the host: the factor stays on the device.
         """
-        grads, accumulate = _grads_for(self.params, "Repulsion")
+        grads, accumulate = _grads_for(self.params, self._grad_buffer, "Repulsion")
         scale_t = _scale_tensor(scale, self.params[0])
         if self.kind == "nl2":
             d = _ops.sq_dist_value_and_grad_(grads, self.params, self.mean, 1, self.reduction,
@@ -136,6 +168,7 @@ class EWC:
         _validate.check_matching(self.params, anchors, "anchor")
         _validate.check_matching(self.params, fishers, "fisher")
         self.lam = _validate.check_finite_number(lam, "lam")
+        self._grad_buffer = _GradBuffer()
         dtype = self.params[0].dtype
         with torch.no_grad():
             self.anchor = _flat_copy(anchors, dtype)
@@ -147,7 +180,7 @@ class EWC:
     @torch.no_grad()
     def add_grad_(self, scale=1.0) -> torch.Tensor:
         """Adds ∂(scale · penalty)/∂p into every p.grad and returns the penalty: one pass."""
-        grads, accumulate = _grads_for(self.params, "EWC")
+        grads, accumulate = _grads_for(self.params, self._grad_buffer, "EWC")
         return _ops.ewc_value_and_grad_(grads, self.params, self.anchor, self.fisher, self.lam,
                                         _scale_tensor(scale, self.params[0]), accumulate)
 

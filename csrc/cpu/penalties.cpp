@@ -1,5 +1,5 @@
 // CPU kernels of the parameter-space penalties: one pass over memory for a value, one pass for
-// value + gradient, all tensors of a model in one parallel loop.
+// value + gradient, all tensors of a model in one parallel loop over fixed-size chunks.
 #include "cpu/penalties.h"
 
 #include <ATen/Parallel.h>
@@ -7,13 +7,58 @@
 #include <c10/util/Half.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 namespace atu::cpu {
+
+// ---- the loops, once per instruction set --------------------------------------------------------
+// Widening float differences to double sums only vectorises well with AVX2 (vcvtps2pd on 256-bit
+// registers); with SSE2 alone the value pass is compute-bound at about half the memory speed.
+// All headers are included above: only the loops below are compiled for AVX2, so no inline
+// function shared with the rest of the program can pick up AVX2 instructions.
+namespace baseline {
+#include "cpu/penalty_loops.inc"
+}  // namespace baseline
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define ATU_HAVE_AVX2_LOOPS 1
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+namespace avx2 {
+#include "cpu/penalty_loops.inc"
+}  // namespace avx2
+#pragma GCC pop_options
+#elif defined(__x86_64__) && defined(__clang__)
+#define ATU_HAVE_AVX2_LOOPS 1
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+namespace avx2 {
+#include "cpu/penalty_loops.inc"
+}  // namespace avx2
+#pragma clang attribute pop
+#endif
+
 namespace {
 
+// ATU_CPU_ISA=baseline in the environment forces the portable loops (tests use it to check them
+// on machines that have AVX2).
+bool cpu_has_avx2() {
+#ifdef ATU_HAVE_AVX2_LOOPS
+  static const bool supported = [] {
+    const char* forced = std::getenv("ATU_CPU_ISA");
+    if (forced != nullptr && std::string(forced) == "baseline") return false;
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
+  return supported;
+#else
+  return false;
+#endif
+}
+
 // Arithmetic type of the element-wise work: float for float32 and the 16-bit types (widened once
-// on load), double for float64. Sums of squares always go to double.
+// on load), double for float64.
 template <typename T> struct Compute { using type = float; };
 template <> struct Compute<double> { using type = double; };
 
@@ -23,8 +68,7 @@ struct Chunk {
   int64_t end;
 };
 
-// Fixed-size chunks over every tensor: the unit of parallel work and of partial sums. Chunk
-// boundaries depend only on the shapes, never on the thread count, so sums are reproducible.
+// Chunk boundaries depend only on the shapes, never on the thread count: sums are reproducible.
 std::vector<Chunk> make_chunks(const PenaltyPlan& plan) {
   std::vector<Chunk> chunks;
   for (int64_t t = 0; t < plan.num_tensors; ++t) {
@@ -35,7 +79,7 @@ std::vector<Chunk> make_chunks(const PenaltyPlan& plan) {
   return chunks;
 }
 
-// Runs chunk_fn(chunk) -> double over all chunks in parallel and returns Σ weight[t] · partial,
+// Runs chunk_fn(chunk) -> double over all chunks in parallel; returns Σ weight[t] · partial,
 // summed in chunk order.
 template <typename ChunkFn>
 double reduce_chunks(const PenaltyPlan& plan, const ChunkFn& chunk_fn) {
@@ -49,56 +93,10 @@ double reduce_chunks(const PenaltyPlan& plan, const ChunkFn& chunk_fn) {
   return total;
 }
 
-// ---- squared distance to k references ----------------------------------------------------------
-
-// One reference: the hot path (Repulsion always collapses k references into their mean).
-template <typename T, bool kGrad, bool kAccumulate>
-double sq_dist_k1(const T* __restrict p, const T* __restrict a, T* __restrict g, int64_t n,
-                  typename Compute<T>::type gscale) {
-  using C = typename Compute<T>::type;
-  double acc = 0.0;
-#pragma omp simd reduction(+ : acc)
-  for (int64_t i = 0; i < n; ++i) {
-    const C diff = static_cast<C>(p[i]) - static_cast<C>(a[i]);
-    acc += static_cast<double>(diff) * static_cast<double>(diff);
-    if constexpr (kGrad) {
-      const C gi = gscale * diff;
-      if constexpr (kAccumulate) g[i] = static_cast<T>(static_cast<C>(g[i]) + gi);
-      else g[i] = static_cast<T>(gi);
-    }
-  }
-  return acc;
-}
-
-// k references: Σ_j (p − a_j)² and Σ_j (p − a_j) per element.
-template <typename T, bool kGrad, bool kAccumulate>
-double sq_dist_kn(const T* p, const T* const* a, int64_t k, T* g, int64_t n,
-                  typename Compute<T>::type gscale) {
-  using C = typename Compute<T>::type;
-  double acc = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    const C pi = static_cast<C>(p[i]);
-    double sq = 0.0;
-    C lin = 0;
-    for (int64_t j = 0; j < k; ++j) {
-      const C diff = pi - static_cast<C>(a[j][i]);
-      sq += static_cast<double>(diff) * static_cast<double>(diff);
-      lin += diff;
-    }
-    acc += sq;
-    if constexpr (kGrad) {
-      const C gi = gscale * lin;
-      if constexpr (kAccumulate) g[i] = static_cast<T>(static_cast<C>(g[i]) + gi);
-      else g[i] = static_cast<T>(gi);
-    }
-  }
-  return acc;
-}
-
-template <typename T, bool kGrad, bool kAccumulate>
+template <typename L, typename T, bool kGrad, bool kAccumulate>
 double sq_dist_typed(const PenaltyPlan& plan, double scale) {
   using C = typename Compute<T>::type;
-  const int64_t T_ = plan.num_tensors, k = plan.num_refs;
+  const int64_t num_tensors = plan.num_tensors, k = plan.num_refs;
   const double inv_k = 1.0 / static_cast<double>(k);
   const double value = reduce_chunks(plan, [&](const Chunk& c) {
     const int64_t t = c.tensor, n = c.end - c.begin;
@@ -107,37 +105,16 @@ double sq_dist_typed(const PenaltyPlan& plan, double scale) {
     const C gscale = static_cast<C>(scale * plan.weight[t] * 2.0 * inv_k);
     if (k == 1) {
       const T* a = static_cast<const T*>(plan.refs[t]) + c.begin;
-      return sq_dist_k1<T, kGrad, kAccumulate>(p, a, g, n, gscale);
+      return L::template sq_k1<T, C, kGrad, kAccumulate>(p, a, g, n, gscale);
     }
     std::vector<const T*> a(k);
-    for (int64_t j = 0; j < k; ++j) a[j] = static_cast<const T*>(plan.refs[j * T_ + t]) + c.begin;
-    return sq_dist_kn<T, kGrad, kAccumulate>(p, a.data(), k, g, n, gscale);
+    for (int64_t j = 0; j < k; ++j) a[j] = static_cast<const T*>(plan.refs[j * num_tensors + t]) + c.begin;
+    return L::template sq_kn<T, C, kGrad, kAccumulate>(p, a.data(), k, g, n, gscale);
   });
   return value * inv_k;
 }
 
-// ---- EWC: Σ F·(p − a)² ---------------------------------------------------------------------------
-
-template <typename T, bool kGrad, bool kAccumulate>
-double ewc_chunk(const T* __restrict p, const T* __restrict a, const T* __restrict f,
-                 T* __restrict g, int64_t n, typename Compute<T>::type gscale) {
-  using C = typename Compute<T>::type;
-  double acc = 0.0;
-#pragma omp simd reduction(+ : acc)
-  for (int64_t i = 0; i < n; ++i) {
-    const C diff = static_cast<C>(p[i]) - static_cast<C>(a[i]);
-    const C fi = static_cast<C>(f[i]);
-    acc += static_cast<double>(fi) * static_cast<double>(diff) * static_cast<double>(diff);
-    if constexpr (kGrad) {
-      const C gi = gscale * fi * diff;
-      if constexpr (kAccumulate) g[i] = static_cast<T>(static_cast<C>(g[i]) + gi);
-      else g[i] = static_cast<T>(gi);
-    }
-  }
-  return acc;
-}
-
-template <typename T, bool kGrad, bool kAccumulate>
+template <typename L, typename T, bool kGrad, bool kAccumulate>
 double ewc_typed(const PenaltyPlan& plan, double scale) {
   using C = typename Compute<T>::type;
   return reduce_chunks(plan, [&](const Chunk& c) {
@@ -147,40 +124,56 @@ double ewc_typed(const PenaltyPlan& plan, double scale) {
     const T* f = static_cast<const T*>(plan.fisher[t]) + c.begin;
     T* g = kGrad ? static_cast<T*>(plan.grads[t]) + c.begin : nullptr;
     const C gscale = static_cast<C>(scale * plan.weight[t] * 2.0);
-    return ewc_chunk<T, kGrad, kAccumulate>(p, a, f, g, c.end - c.begin, gscale);
+    return L::template ewc<T, C, kGrad, kAccumulate>(p, a, f, g, c.end - c.begin, gscale);
   });
 }
 
-// ---- dispatch over dtype and gradient mode -------------------------------------------------------
-
-#define ATU_DEFINE_DISPATCH(NAME, FN)                                                         \
-  template <typename T>                                                                       \
-  double NAME##_mode(const PenaltyPlan& plan, double scale, bool accumulate) {                \
-    if (plan.grads == nullptr) return FN<T, false, false>(plan, scale);                       \
-    return accumulate ? FN<T, true, true>(plan, scale) : FN<T, true, false>(plan, scale);    \
-  }                                                                                           \
-  double NAME##_dispatch(const PenaltyPlan& plan, double scale, bool accumulate) {            \
-    switch (plan.dtype) {                                                                     \
-      case DType::kFloat32: return NAME##_mode<float>(plan, scale, accumulate);               \
-      case DType::kFloat64: return NAME##_mode<double>(plan, scale, accumulate);              \
-      case DType::kFloat16: return NAME##_mode<c10::Half>(plan, scale, accumulate);           \
-      case DType::kBFloat16: return NAME##_mode<c10::BFloat16>(plan, scale, accumulate);      \
-    }                                                                                         \
-    return 0.0;                                                                               \
+// Dispatch over (ISA, dtype, gradient mode) to Kernel<Loops, T, grad, accumulate>.
+template <template <typename, typename, bool, bool> class Kernel>
+struct Dispatcher {
+  template <typename L, typename T>
+  static double mode(const PenaltyPlan& plan, double scale, bool accumulate) {
+    if (plan.grads == nullptr) return Kernel<L, T, false, false>::run(plan, scale);
+    return accumulate ? Kernel<L, T, true, true>::run(plan, scale)
+                      : Kernel<L, T, true, false>::run(plan, scale);
   }
+  template <typename L>
+  static double dtype(const PenaltyPlan& plan, double scale, bool accumulate) {
+    switch (plan.dtype) {
+      case DType::kFloat32: return mode<L, float>(plan, scale, accumulate);
+      case DType::kFloat64: return mode<L, double>(plan, scale, accumulate);
+      case DType::kFloat16: return mode<L, c10::Half>(plan, scale, accumulate);
+      case DType::kBFloat16: return mode<L, c10::BFloat16>(plan, scale, accumulate);
+    }
+    return 0.0;
+  }
+  static double run(const PenaltyPlan& plan, double scale, bool accumulate) {
+#ifdef ATU_HAVE_AVX2_LOOPS
+    if (cpu_has_avx2()) return dtype<avx2::Loops>(plan, scale, accumulate);
+#endif
+    return dtype<baseline::Loops>(plan, scale, accumulate);
+  }
+};
 
-ATU_DEFINE_DISPATCH(sq_dist, sq_dist_typed)
-ATU_DEFINE_DISPATCH(ewc, ewc_typed)
-#undef ATU_DEFINE_DISPATCH
+template <typename L, typename T, bool G, bool A>
+struct SqDistKernel {
+  static double run(const PenaltyPlan& plan, double scale) { return sq_dist_typed<L, T, G, A>(plan, scale); }
+};
+template <typename L, typename T, bool G, bool A>
+struct EwcKernel {
+  static double run(const PenaltyPlan& plan, double scale) { return ewc_typed<L, T, G, A>(plan, scale); }
+};
 
 }  // namespace
 
 double sq_dist(const PenaltyPlan& plan, double scale, bool accumulate) {
-  return sq_dist_dispatch(plan, scale, accumulate);
+  return Dispatcher<SqDistKernel>::run(plan, scale, accumulate);
 }
 
 double ewc(const PenaltyPlan& plan, double scale, bool accumulate) {
-  return ewc_dispatch(plan, scale, accumulate);
+  return Dispatcher<EwcKernel>::run(plan, scale, accumulate);
 }
+
+const char* isa() { return cpu_has_avx2() ? "avx2" : "baseline"; }
 
 }  // namespace atu::cpu

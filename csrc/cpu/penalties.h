@@ -4,8 +4,11 @@
 namespace atu::cpu {
 
 // Both return the value (see penalty_plan.h); with plan.grads set they also write the gradient
-// times `scale`, in the same pass over memory.
+// times `scale`, in the same pass over memory. They run the best loops this CPU supports.
 double sq_dist(const PenaltyPlan& plan, double scale, bool accumulate);
 double ewc(const PenaltyPlan& plan, double scale, bool accumulate);
+
+// Which loops run here: "avx2" or "baseline".
+const char* isa();
 
 }  // namespace atu::cpu

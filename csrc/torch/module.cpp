@@ -2,6 +2,8 @@
 // ops themselves are reached through torch.ops.atu.*. The module only reports how it was built.
 #include <pybind11/pybind11.h>
 
+#include "cpu/penalties.h"
+
 PYBIND11_MODULE(_C, m) {
   m.doc() = "atu_ext compiled kernels (ops are registered under torch.ops.atu)";
 #ifdef ATU_WITH_CUDA
@@ -9,5 +11,6 @@ PYBIND11_MODULE(_C, m) {
 #else
   m.attr("built_with_cuda") = false;
 #endif
-  m.attr("chunk_elems") = 1 << 14;
+  m.attr("chunk_elems") = atu::kChunkElems;
+  m.def("cpu_isa", &atu::cpu::isa, "Instruction set of the CPU kernels in use: avx2 or baseline");
 }
