@@ -135,7 +135,9 @@ __device__ __forceinline__ void store_lanes(T* dst, int lanes,
     for (int v = 0; v < kLanes<T>; ++v) raw[v] = Traits<T>::from_c(in[v]);
     uint4 bits;
     memcpy(&bits, raw, sizeof(bits));
-    *reinterpret_cast<uint4*>(dst) = bits;
+    // __stwb is a plain (write-back) store like `*dst = bits`, but one the optimiser keeps as a
+    // single 16-byte store: it split the plain store into scalar ones in the write-only mode.
+    __stwb(reinterpret_cast<uint4*>(dst), bits);
   } else {
 #pragma unroll
     for (int v = 0; v < kLanes<T>; ++v) {
