@@ -255,3 +255,22 @@ def test_portable_cpu_loops_match_the_oracle():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/",
                          env={**os.environ, "ATU_CPU_ISA": "baseline"}, timeout=300)
     assert "BASELINE-OK" in out.stdout, out.stdout + out.stderr
+
+
+def test_single_tensor_params_and_k_single_tensor_references(device):
+    g = torch.Generator().manual_seed(0)
+    p = torch.randn(6, 5, generator=g).to(device)
+    refs = [torch.randn(6, 5, generator=g).to(device) for _ in range(3)]
+    d1 = atu_ext.sq_dist(p, refs[0])
+    assert d1.item() == pytest.approx(((p.double() - refs[0].double()) ** 2).sum().item(), rel=1e-6)
+    dk = atu_ext.sq_dist(p, refs)  # a list of tensors beside a single-tensor params: k references
+    want = sum(((p.double() - r.double()) ** 2).sum().item() for r in refs) / 3
+    assert dk.item() == pytest.approx(want, rel=1e-6)
+
+
+def test_params_may_be_any_iterable_of_tensors():
+    module = torch.nn.Linear(4, 3)
+    refs = [torch.zeros_like(p) for p in module.parameters()]
+    d = atu_ext.sq_dist(module.parameters(), refs)  # a generator, as G.parameters() returns
+    want = sum((p.detach().double() ** 2).sum().item() for p in module.parameters())
+    assert d.item() == pytest.approx(want, rel=1e-6)

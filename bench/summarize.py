@@ -1,0 +1,84 @@
+"""Markdown summary of a pytest-benchmark JSON file of bench/test_bench_penalties.py.
+
+    python bench/summarize.py bench/results/<machine>.json [--note "..."] > bench/results/<machine>.md
+
+Times are medians. Ratios compare methods measured in the same run: "B0 / fused" is how many
+times faster the fused path is than baseline B0; "fused / floor" how far it is from the
+memory-traffic floor.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+
+ORDER = ["fused", "B0", "B1", "B2", "floor", "copy"]
+# Targets of the penalty issue (30.0M values): fused at least this many times faster than the
+# baseline, and at most 1.5x the floor (CPU); on a GPU at least 80% of copy bandwidth and 10x B0.
+CPU_TARGETS = {"B0": 5.0, "B1": 1.8}
+
+
+def load(path):
+    with open(path) as f:
+        data = json.load(f)
+    groups = defaultdict(dict)
+    for b in data["benchmarks"]:
+        info = b["extra_info"]
+        groups[(info["penalty"], info["numel"], info["tensors"], info["device"])][info["method"]] = b
+    return data, groups
+
+
+def machine_line(data) -> str:
+    m = data.get("machine_info", {})
+    cpu = m.get("cpu", {})
+    parts = [cpu.get("brand_raw", m.get("processor", "?")), f"{cpu.get('count', '?')} logical CPUs",
+             f"python {m.get('python_version', '?')}"]
+    return ", ".join(str(p) for p in parts)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("json")
+    parser.add_argument("--note", default="", help="free text: torch version, device name, conditions")
+    args = parser.parse_args()
+    data, groups = load(args.json)
+    out = [f"# Penalty benchmarks: {args.json.split('/')[-1]}", "",
+           f"- machine: {machine_line(data)}", f"- date: {data.get('datetime', '?')}"]
+    if args.note:
+        out.append(f"- {args.note}")
+    out += ["- what: value of γ·L and its gradient into every p.grad (grads start as None), "
+            "median wall time; ratios are within this run", ""]
+    for (penalty, numel, tensors, device), methods in sorted(groups.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
+        fused = methods.get("fused")
+        out += [f"## {penalty}, {numel / 1e6:.1f}M values, {tensors} tensors, {device}", "",
+                "| method | median ms | vs fused | effective GB/s |", "|---|---:|---:|---:|"]
+        for name in ORDER:
+            if name not in methods:
+                continue
+            b = methods[name]
+            med = b["stats"]["median"]
+            ratio = "" if fused is None or name == "fused" else f"{med / fused['stats']['median']:.2f}×"
+            gbps = b["extra_info"]["min_bytes"] / med / 1e9
+            out.append(f"| {name} | {med * 1e3:.3f} | {ratio} | {gbps:.1f} |")
+        if fused is not None:
+            f_med = fused["stats"]["median"]
+            checks = []
+            for base, target in CPU_TARGETS.items():
+                if base in methods:
+                    r = methods[base]["stats"]["median"] / f_med
+                    checks.append(f"{base}/fused = {r:.2f} (target ≥ {target})")
+            if "floor" in methods:
+                r = f_med / methods["floor"]["stats"]["median"]
+                checks.append(f"fused/floor = {r:.2f} (target ≤ 1.5)")
+            if "copy" in methods:
+                copy_bw = methods["copy"]["extra_info"]["min_bytes"] / methods["copy"]["stats"]["median"]
+                fused_bw = fused["extra_info"]["min_bytes"] / f_med
+                checks.append(f"fused bandwidth = {100 * fused_bw / copy_bw:.0f}% of copy (GPU target ≥ 80%)")
+            out += ["", "Ratios: " + "; ".join(checks)]
+        out.append("")
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
