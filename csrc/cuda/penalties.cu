@@ -30,8 +30,10 @@ namespace {
 
 // ---- launch configuration ---------------------------------------------------------------------
 
-// Threads per chunk block. A full float32 chunk gives each thread 16 float4 loads per input:
-// enough bytes in flight per SM to saturate HBM without any unrolling tricks.
+// Threads per chunk block. A full float32 chunk gives each thread 16 float4 loads per input.
+// The variants use 32 to 75 registers a thread (ptxas, sm_80/sm_90), so 3 to 8 blocks stay
+// resident per SM, which should keep enough 16-byte loads in flight for HBM without unrolling
+// tricks (not measured on a GPU yet).
 constexpr int kBlockThreads = 256;
 // Threads of the single block that combines the per-chunk partials.
 constexpr int kCombineThreads = 1024;
@@ -40,8 +42,12 @@ constexpr int kCombineThreads = 1024;
 // 512 for every EWC call and for sq_dist with up to 2 references with grads.
 constexpr int kMaxTensorsPerLaunch = 512;
 constexpr int kMaxPointersPerLaunch = 2048;
-// CUDA 12.1+ accepts up to 32764 bytes of kernel parameters on sm_70 and newer.
+// CUDA 12.1+ accepts up to 32764 bytes of kernel parameters on sm_70 and newer (with a driver of
+// the 530 series or later; an older one fails the launch, which check() reports).
 constexpr size_t kMaxKernelParamBytes = 32764;
+#if !defined(CUDART_VERSION) || CUDART_VERSION < 12010
+#error "atu's CUDA kernels need CUDA 12.1 or newer (kernel parameters larger than 4 KB)"
+#endif
 
 static_assert(kChunkElems <= INT_MAX, "in-chunk indices are int");
 static_assert((kChunkElems * 2) % 16 == 0,
@@ -343,7 +349,7 @@ void run_chunks(const PenaltyPlan& plan, const double* scale_dev, double* partia
 
   // Host-side staging of the kernel parameters (about 29 KB). The launch copies them, so the
   // struct is refilled right after each launch. Only the filled part is ever read by a kernel.
-  LaunchArgs args;
+  LaunchArgs args{};
   args.inv_k = kOp == Op::kEwc ? 1.0 : 1.0 / static_cast<double>(plan.num_refs);
   args.num_refs = static_cast<int>(plan.num_refs);
   args.ptr_stride = stride;
