@@ -15,22 +15,47 @@ _ops = torch.ops.atu
 KINDS = ("il2", "nl2", "el2")
 
 
-def _flat_copy(tensors: list[torch.Tensor], dtype: torch.dtype) -> list[torch.Tensor]:
-    """Detached copies of `tensors` as views into one contiguous buffer, in order."""
-    flat = torch.cat([t.detach().reshape(-1).to(dtype) for t in tensors])
-    views, offset = [], 0
+# Every flat-buffer view starts on a 64-byte boundary (16 elements of float32): aligned wide loads
+# and the streaming stores of the CPU kernels, whatever the sizes of the tensors before it.
+_ALIGN_ELEMS = 16
+
+
+def _flat_layout(tensors: list[torch.Tensor]) -> tuple[list[int], int]:
+    offsets, total = [], 0
     for t in tensors:
-        views.append(flat[offset: offset + t.numel()].view(t.shape))
-        offset += t.numel()
+        offsets.append(total)
+        total += -(-t.numel() // _ALIGN_ELEMS) * _ALIGN_ELEMS
+    return offsets, total
+
+
+def _views(flat: torch.Tensor, tensors: list[torch.Tensor], offsets: list[int]) -> list[torch.Tensor]:
+    return [flat[o: o + t.numel()].view(t.shape) for t, o in zip(tensors, offsets)]
+
+
+def _flat_copy(tensors: list[torch.Tensor], dtype: torch.dtype) -> list[torch.Tensor]:
+    """Detached copies of `tensors` as aligned views into one contiguous buffer, in order."""
+    offsets, total = _flat_layout(tensors)
+    flat = torch.zeros(total, dtype=dtype, device=tensors[0].device)
+    views = _views(flat, tensors, offsets)
+    for v, t in zip(views, tensors):
+        v.copy_(t.detach())
     return views
 
 
-def _storage_is_ours_alone(flat: torch.Tensor) -> bool:
-    """True when no tensor but `flat` itself uses its storage (no .grad view is alive anywhere)."""
+def _storage_users(flat: torch.Tensor) -> int | None:
+    """How many tensors use the storage of `flat` (itself and every view), or None if unknown."""
     use_count = getattr(torch._C, "_storage_Use_Count", None)
     if use_count is None:  # private API gone in some torch: never reuse, always allocate
-        return False
-    return use_count(flat.untyped_storage()._cdata) <= 2  # flat + the temporary storage object
+        return None
+    return use_count(flat.untyped_storage()._cdata) - 1  # minus the temporary storage object
+
+
+def _contiguous_strides(shape) -> tuple[int, ...]:
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= max(size, 1)
+    return tuple(reversed(strides))
 
 
 class _GradBuffer:
@@ -39,21 +64,23 @@ class _GradBuffer:
     After optimizer.zero_grad() the .grad tensors are gone, and fresh 100-MB allocations are
     returned to the OS and page-faulted back in at every step (on a 2-core CPU that costs several
     times the kernel itself). As DDP does with gradient_as_bucket_view, p.grad becomes a view into
-    one flat buffer kept here; it is reused only when no part of it is referenced any more.
+    one flat buffer kept here. The buffer is reused only when no tensor but itself uses its
+    storage, so a gradient the caller kept from an earlier step is never overwritten.
     """
 
-    def __init__(self):
+    def __init__(self, params: list[torch.Tensor]):
+        self.offsets, self.total = _flat_layout(params)
+        self.shapes = [tuple(p.shape) for p in params]
+        self.strides = [_contiguous_strides(shape) for shape in self.shapes]
+        self.dtype, self.device = params[0].dtype, params[0].device
         self.flat = None
 
-    def views(self, params: list[torch.Tensor]) -> list[torch.Tensor]:
-        numel = sum(p.numel() for p in params)
-        if self.flat is None or self.flat.numel() != numel or not _storage_is_ours_alone(self.flat):
-            self.flat = torch.empty(numel, dtype=params[0].dtype, device=params[0].device)
-        out, offset = [], 0
-        for p in params:
-            out.append(self.flat[offset: offset + p.numel()].view(p.shape))
-            offset += p.numel()
-        return out
+    def views(self) -> list[torch.Tensor]:
+        if self.flat is None or _storage_users(self.flat) != 1:
+            self.flat = torch.empty(self.total, dtype=self.dtype, device=self.device)
+        # fresh views every time (cheap, precomputed layout): old ones still alive count as users
+        return [self.flat.as_strided(shape, stride, offset)
+                for shape, stride, offset in zip(self.shapes, self.strides, self.offsets)]
 
 
 def _grads_for(params: list[torch.Tensor], buffer: _GradBuffer, who: str) -> tuple[list[torch.Tensor], bool]:
@@ -66,7 +93,7 @@ def _grads_for(params: list[torch.Tensor], buffer: _GradBuffer, who: str) -> tup
         if not p.requires_grad:
             raise ValueError(f"{who}.add_grad_: params[{i}] does not require grad; leave frozen tensors out")
     if all(p.grad is None for p in params):
-        for p, g in zip(params, buffer.views(params)):
+        for p, g in zip(params, buffer.views()):
             p.grad = g
         return [p.grad for p in params], False
     for p in params:
@@ -99,7 +126,7 @@ class Repulsion:
         refs = _validate.references(params, self.params, theta_n)
         _validate.check_nonempty_for(reduction, self.params)
         self.kind, self.reduction, self.k = kind, reduction, len(refs)
-        self._grad_buffer = _GradBuffer()
+        self._grad_buffer = _GradBuffer(self.params)
         self.alpha = _validate.check_finite_number(alpha, "alpha")
         self.eps = _validate.check_finite_number(eps, "eps")
         dtype = self.params[0].dtype
@@ -168,7 +195,7 @@ class EWC:
         _validate.check_matching(self.params, anchors, "anchor")
         _validate.check_matching(self.params, fishers, "fisher")
         self.lam = _validate.check_finite_number(lam, "lam")
-        self._grad_buffer = _GradBuffer()
+        self._grad_buffer = _GradBuffer(self.params)
         dtype = self.params[0].dtype
         with torch.no_grad():
             self.anchor = _flat_copy(anchors, dtype)

@@ -274,3 +274,39 @@ def test_params_may_be_any_iterable_of_tensors():
     d = atu_ext.sq_dist(module.parameters(), refs)  # a generator, as G.parameters() returns
     want = sum((p.detach().double() ** 2).sum().item() for p in module.parameters())
     assert d.item() == pytest.approx(want, rel=1e-6)
+
+
+@pytest.mark.parametrize("penalty", ["sq_dist", "ewc"])
+def test_large_plans_give_the_same_values_and_exact_gradients_whatever_the_store_path(penalty):
+    """Above 8M values the CPU writes fresh gradients with streaming stores when they are 32-byte
+    aligned, ordinary stores otherwise: value and gradient must not depend on which ran."""
+    from atu import layouts
+
+    shapes = layouts.parameter_shapes("G32")  # 17.4M values
+    params = make_tensors(shapes, seed=0)
+    anchor = make_tensors(shapes, seed=1)
+    fisher = [f.abs() for f in make_tensors(shapes, seed=2)]
+    scale = torch.tensor(-1.5, dtype=torch.float64)
+    ops = torch.ops.atu
+
+    def run(grads):
+        if penalty == "sq_dist":
+            return ops.sq_dist_value_and_grad_(grads, params, anchor, 1, "sum", scale, False)
+        return ops.ewc_value_and_grad_(grads, params, anchor, fisher, 1.0, scale, False)
+
+    value_only = (ops.sq_dist(params, anchor, 1, "sum") if penalty == "sq_dist"
+                  else ops.ewc_penalty(params, anchor, fisher, 1.0))
+    aligned = [torch.empty_like(p) for p in params]  # CPU allocations are 64-byte aligned
+    total = sum(p.numel() for p in params)
+    shifted_flat = torch.empty(total + 1)  # every view starts 4 bytes off 32-byte alignment
+    shifted, offset = [], 1
+    for p in params:
+        shifted.append(shifted_flat[offset: offset + p.numel()].view(p.shape))
+        offset += p.numel()
+    assert shifted[0].data_ptr() % 32 != 0
+    v_aligned, v_shifted = run(aligned), run(shifted)
+    assert v_aligned.item() == value_only.item() == v_shifted.item()
+    for p, a, f, g1, g2 in zip(params, anchor, fisher, aligned, shifted):
+        # gradient factor −1.5 · 2 = −3 exactly, applied in float32 as the kernels do
+        expected = (p - a) * -3.0 if penalty == "sq_dist" else (f * -3.0) * (p - a)
+        assert torch.equal(g1, expected) and torch.equal(g2, expected)

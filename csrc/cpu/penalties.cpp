@@ -3,6 +3,9 @@
 #include "cpu/penalties.h"
 
 #include <ATen/Parallel.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include <c10/util/BFloat16.h>
 #include <c10/util/Half.h>
 
@@ -10,6 +13,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace atu::cpu {
@@ -29,6 +33,7 @@ namespace baseline {
 #pragma GCC target("avx2,fma")
 namespace avx2 {
 #include "cpu/penalty_loops.inc"
+#include "cpu/streaming_loops.inc"
 }  // namespace avx2
 #pragma GCC pop_options
 #elif defined(__x86_64__) && defined(__clang__)
@@ -36,6 +41,7 @@ namespace avx2 {
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
 namespace avx2 {
 #include "cpu/penalty_loops.inc"
+#include "cpu/streaming_loops.inc"
 }  // namespace avx2
 #pragma clang attribute pop
 #endif
@@ -93,11 +99,34 @@ double reduce_chunks(const PenaltyPlan& plan, const ChunkFn& chunk_fn) {
   return total;
 }
 
+// Streaming (non-temporal) stores for gradients written from scratch: they skip reading every
+// gradient cache line before overwriting it, a quarter of the gradient pass's memory traffic.
+// Only worth it when the gradients are far larger than the caches (they are evicted anyway) and
+// only in the AVX2 float32 loops; their sums run in the same order as the ordinary loops, so the
+// value does not depend on which loops ran.
+constexpr int64_t kStreamingMinElems = int64_t{8} << 20;
+
+bool use_streaming_stores(const PenaltyPlan& plan) {
+  int64_t total = 0;
+  for (int64_t t = 0; t < plan.num_tensors; ++t) total += plan.numel[t];
+  return plan.grads != nullptr && total >= kStreamingMinElems;
+}
+
+bool aligned32(const void* p) { return reinterpret_cast<uintptr_t>(p) % 32 == 0; }
+
+template <typename L, typename T, bool kGrad, bool kAccumulate>
+struct Streaming : std::false_type {};
+#ifdef ATU_HAVE_AVX2_LOOPS
+template <>
+struct Streaming<avx2::Loops, float, true, false> : std::true_type {};
+#endif
+
 template <typename L, typename T, bool kGrad, bool kAccumulate>
 double sq_dist_typed(const PenaltyPlan& plan, double scale) {
   using C = typename Compute<T>::type;
   const int64_t num_tensors = plan.num_tensors, k = plan.num_refs;
   const double inv_k = 1.0 / static_cast<double>(k);
+  const bool stream = use_streaming_stores(plan);
   const double value = reduce_chunks(plan, [&](const Chunk& c) {
     const int64_t t = c.tensor, n = c.end - c.begin;
     const T* p = static_cast<const T*>(plan.params[t]) + c.begin;
@@ -105,6 +134,11 @@ double sq_dist_typed(const PenaltyPlan& plan, double scale) {
     const C gscale = static_cast<C>(scale * plan.weight[t] * 2.0 * inv_k);
     if (k == 1) {
       const T* a = static_cast<const T*>(plan.refs[t]) + c.begin;
+#ifdef ATU_HAVE_AVX2_LOOPS
+      if constexpr (Streaming<L, T, kGrad, kAccumulate>::value) {
+        if (stream && aligned32(g)) return avx2::StreamingLoops::sq_k1(p, a, g, n, gscale);
+      }
+#endif
       return L::template sq_k1<T, C, kGrad, kAccumulate>(p, a, g, n, gscale);
     }
     std::vector<const T*> a(k);
@@ -117,6 +151,7 @@ double sq_dist_typed(const PenaltyPlan& plan, double scale) {
 template <typename L, typename T, bool kGrad, bool kAccumulate>
 double ewc_typed(const PenaltyPlan& plan, double scale) {
   using C = typename Compute<T>::type;
+  const bool stream = use_streaming_stores(plan);
   return reduce_chunks(plan, [&](const Chunk& c) {
     const int64_t t = c.tensor;
     const T* p = static_cast<const T*>(plan.params[t]) + c.begin;
@@ -124,6 +159,11 @@ double ewc_typed(const PenaltyPlan& plan, double scale) {
     const T* f = static_cast<const T*>(plan.fisher[t]) + c.begin;
     T* g = kGrad ? static_cast<T*>(plan.grads[t]) + c.begin : nullptr;
     const C gscale = static_cast<C>(scale * plan.weight[t] * 2.0);
+#ifdef ATU_HAVE_AVX2_LOOPS
+    if constexpr (Streaming<L, T, kGrad, kAccumulate>::value) {
+      if (stream && aligned32(g)) return avx2::StreamingLoops::ewc(p, a, f, g, c.end - c.begin, gscale);
+    }
+#endif
     return L::template ewc<T, C, kGrad, kAccumulate>(p, a, f, g, c.end - c.begin, gscale);
   });
 }
