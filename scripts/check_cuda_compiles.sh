@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Keeps the CUDA code from rotting on machines without a GPU:
 #   1. compiles every csrc/cuda/*.cu with nvcc for sm_80 and sm_90 (what CMake builds by default);
-#   2. syntax-checks the torch bindings of the CUDA ops (csrc/torch/penalties_cuda.cpp) against
+#   2. syntax-checks the torch bindings of the CUDA ops (csrc/torch/*_cuda.cpp) against
 #      the headers of the torch that $PYTHON imports (a CPU wheel ships c10/cuda's headers too).
 # Warnings in our code fail the check like errors; CUDA's and torch's headers are system headers.
 #
@@ -54,7 +54,7 @@ done
 
 # ---- 2. the torch bindings ----------------------------------------------------------------------
 check_bindings() {
-  local src=csrc/torch/penalties_cuda.cpp python="${PYTHON:-python3}" cxx="${CXX:-g++}"
+  local src="$1" python="${PYTHON:-python3}" cxx="${CXX:-g++}"
   if [[ ! -f "$src" ]]; then log "skipped $src: no such file"; return 0; fi
   if ! command -v "$cxx" >/dev/null 2>&1; then
     log "skipped $src: no host compiler '$cxx'"; return 0
@@ -93,7 +93,9 @@ check_bindings() {
     failed=1
   fi
 }
-check_bindings
+for src in csrc/torch/*_cuda.cpp; do
+  check_bindings "$src"
+done
 
 if (( failed )); then
   log "FAILED"
