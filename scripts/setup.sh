@@ -31,4 +31,6 @@ echo "[setup] installing build tools"
 TORCH_VERSION="$("$VENV/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])')"
 echo "[setup] building atu against torch $TORCH_VERSION (ATU_CUDA=${ATU_CUDA:-AUTO})"
 "${PIP[@]}" install --no-build-isolation ".$EXTRAS" "torch==$TORCH_VERSION"
-"$VENV/bin/python" -c "import atu_ext; print('[setup] atu_ext ready, CUDA kernels built:', atu_ext.built_with_cuda)"
+# Checked from outside the checkout: here, `import atu_ext` would find the sources, not the build.
+VENV_PY="$(cd "$VENV" && pwd)/bin/python"
+(cd / && "$VENV_PY" -c "import atu_ext; print('[setup] atu_ext ready, CUDA kernels built:', atu_ext.built_with_cuda, '| CPU loops:', atu_ext._C.cpu_isa())")
