@@ -33,22 +33,12 @@ at::Tensor sq_dist_value_and_grad_(at::TensorList grads, at::TensorList params,
   return value_tensor(value, b.first_param());
 }
 
-std::vector<at::Tensor> fresh_like(at::TensorList params) {
-  std::vector<at::Tensor> out;
-  for (const auto& p : params) out.push_back(at::empty_like(p, at::MemoryFormat::Contiguous));
-  return out;
-}
-
 std::vector<at::Tensor> sq_dist_backward(const at::Tensor& grad, at::TensorList params,
                                          at::TensorList refs, int64_t num_refs,
                                          c10::string_view reduction) {
   std::vector<at::Tensor> out = fresh_like(params);
   sq_dist_value_and_grad_(out, params, refs, num_refs, reduction, grad, false);
   return out;
-}
-
-std::vector<double> ewc_weights(at::TensorList params, double lam) {
-  return std::vector<double>(params.size(), lam);
 }
 
 at::Tensor ewc_penalty(at::TensorList params, at::TensorList anchor, at::TensorList fisher,

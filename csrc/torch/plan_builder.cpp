@@ -42,6 +42,17 @@ at::ScalarType value_dtype(at::ScalarType param_dtype) {
   return param_dtype == at::kDouble ? at::kDouble : at::kFloat;
 }
 
+std::vector<double> ewc_weights(at::TensorList params, double lam) {
+  return std::vector<double>(params.size(), lam);
+}
+
+std::vector<at::Tensor> fresh_like(at::TensorList params) {
+  std::vector<at::Tensor> out;
+  out.reserve(params.size());
+  for (const auto& p : params) out.push_back(at::empty_like(p, at::MemoryFormat::Contiguous));
+  return out;
+}
+
 namespace {
 void check_companion(const at::Tensor& p, const at::Tensor& other, const char* what, size_t t) {
   TORCH_CHECK(other.sizes() == p.sizes(), "atu: ", what, "[", t, "] has shape ", other.sizes(),

@@ -17,6 +17,12 @@ DType to_dtype(at::ScalarType t);
 // The dtype of a penalty's value: float64 for float64 inputs, float32 otherwise.
 at::ScalarType value_dtype(at::ScalarType param_dtype);
 
+// EWC's per-tensor factor: lam for every tensor.
+std::vector<double> ewc_weights(at::TensorList params, double lam);
+
+// Uninitialised contiguous tensors like params: the outputs of the *_backward ops.
+std::vector<at::Tensor> fresh_like(at::TensorList params);
+
 // Owns contiguous views of every input (copies only where an input is not contiguous) and the
 // pointer tables the plan points into. Grads that are not contiguous are computed in a
 // contiguous buffer and copied back by finish().
