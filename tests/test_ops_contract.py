@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import atu_ext
-from conftest import make_tensors, sample_shapes
+from tensor_cases import make_tensors, sample_shapes
 
 
 def _case(device, k=1, seed=0, dtype=torch.float32):

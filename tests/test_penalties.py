@@ -6,7 +6,7 @@ import torch
 
 import atu_ext
 from atu_ext import reference as R
-from conftest import as_float64, make_tensors, sample_shapes
+from tensor_cases import as_float64, make_tensors, sample_shapes
 
 REDUCTIONS = ["sum", "mean", "tensor_mean"]
 # float32 kernels (float64 sums) against a float64 oracle: errors are float32 rounding of inputs'
