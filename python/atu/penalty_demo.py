@@ -24,7 +24,7 @@ def _tensors(shapes, generator, scale, device, offset=None):
     for i, s in enumerate(shapes):
         t = scale * torch.randn(*s, generator=generator)
         if offset is not None:
-            t += offset[i].cpu()
+            t += offset[i].detach().cpu()
         out.append(t.to(device))
     return out
 
