@@ -24,6 +24,7 @@ from .penalties import (  # noqa: E402
     sq_dist,
 )
 from .training import EWC, Repulsion  # noqa: E402
+from .upfirdn2d import upfirdn2d  # noqa: E402  (registers its fake kernel and autograd)
 
 built_with_cuda: bool = _C.built_with_cuda
 
@@ -36,4 +37,5 @@ __all__ = [
     "repulsion_il2",
     "repulsion_nl2",
     "sq_dist",
+    "upfirdn2d",
 ]

@@ -49,3 +49,40 @@ def ewc_penalty(params, anchor, fisher, lam=1.0):
     for p, a, f in zip(params, anchor, fisher):
         total = total + (f * (p - a).pow(2)).sum()
     return lam * total
+
+
+# ---- StyleGAN2 ops -----------------------------------------------------------------------------
+
+def _pair(v):
+    return [v, v] if isinstance(v, int) else (list(v) * 2 if len(v) == 1 else list(v))
+
+
+def _pad4(p):
+    if isinstance(p, int):
+        return [p, p, p, p]
+    p = list(p)
+    if len(p) == 1:
+        p = p * 2
+    return [p[0], p[0], p[1], p[1]] if len(p) == 2 else p
+
+
+def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1.0):
+    """Materialises every step: zero insertion, F.pad (negative = crop), a depthwise conv2d with
+    the (flipped, for true convolution) 2-D filter, strided slicing, gain."""
+    import torch.nn.functional as F
+
+    ux, uy = _pair(up)
+    dx, dy = _pair(down)
+    x0, x1, y0, y1 = _pad4(padding)
+    n, c, h, w = x.shape
+    if f.dim() == 1:
+        f = torch.outer(f, f)
+    f = f.to(x.dtype)
+    up_x = x.new_zeros(n, c, h * uy, w * ux)
+    up_x[:, :, ::uy, ::ux] = x
+    padded = F.pad(up_x, [max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)])
+    padded = padded[:, :, max(-y0, 0): padded.shape[2] - max(-y1, 0), max(-x0, 0): padded.shape[3] - max(-x1, 0)]
+    kernel = f if flip_filter else f.flip([0, 1])
+    weight = kernel[None, None].repeat(c, 1, 1, 1)
+    y = F.conv2d(padded, weight, groups=c)
+    return y[:, :, ::dy, ::dx] * gain

@@ -1,0 +1,12 @@
+// CPU kernels of upfirdn2d (see upfirdn2d_params.h for the semantics). x and y are contiguous
+// [N, C, H, W]; the filter is in correlation order, 1-D (params.separable) or [f_h, f_w].
+// Planes (n, c) run in parallel with at::parallel_for.
+#pragma once
+#include "upfirdn2d_params.h"
+
+namespace atu::cpu {
+
+void upfirdn2d(const Upfirdn2dParams& p, const float* x, const float* f, float* y);
+void upfirdn2d(const Upfirdn2dParams& p, const double* x, const double* f, double* y);
+
+}  // namespace atu::cpu
