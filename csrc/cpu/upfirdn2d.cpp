@@ -9,6 +9,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <numeric>
 #include <vector>
 
 namespace atu::cpu {
@@ -21,17 +22,61 @@ std::vector<AxisWindow> windows(int64_t out_size, int64_t in_size, int up, int d
   return w;
 }
 
-// out[o] = Σ_j f[tap0 + j·up] · row[in0 + j] over the window of each output o of one row.
+// How one axis's outputs read one input row, grouped into runs that vectorise. Outputs
+// o = first + k·P of one phase share a tap pattern and step through the input by S = P·down/up
+// samples (P = up / gcd(up, down)), so a run is "for each tap: out[first + k·P] += c · in[in0 + k·S + j]":
+// P = S = 1 (plain blur) is a contiguous multiply-add, the others are fixed-stride loops. Near
+// the edges, where clipping changes the pattern, runs shrink to single outputs.
+struct PhaseRun {
+  int64_t first_out, length, in0;
+  int tap0, taps;
+};
+
+struct RowPlan {
+  int64_t P = 1, S = 1;
+  int up = 1;
+  std::vector<PhaseRun> runs;
+};
+
+RowPlan row_plan(const std::vector<AxisWindow>& w, int up, int down) {
+  RowPlan plan;
+  plan.up = up;
+  plan.P = up / std::gcd(up, down);
+  plan.S = plan.P * down / up;
+  std::vector<int64_t> open(static_cast<size_t>(plan.P), -1);  // phase -> index of its open run
+  for (int64_t o = 0; o < static_cast<int64_t>(w.size()); ++o) {
+    if (w[o].count == 0) continue;  // reads no input: stays 0
+    int64_t& idx = open[static_cast<size_t>(o % plan.P)];
+    if (idx >= 0) {
+      PhaseRun& r = plan.runs[static_cast<size_t>(idx)];
+      if (o == r.first_out + r.length * plan.P && w[o].in0 == r.in0 + r.length * plan.S &&
+          w[o].tap0 == r.tap0 && w[o].count == r.taps) {
+        ++r.length;
+        continue;
+      }
+    }
+    idx = static_cast<int64_t>(plan.runs.size());
+    plan.runs.push_back({o, 1, w[o].in0, w[o].tap0, w[o].count});
+  }
+  return plan;
+}
+
+// out[o] += Σ_j f[tap0 + j·up] · row[in0 + j] over the window of every output o of one row.
 template <typename T>
-void filter_row(const T* row, const T* f, int up, const std::vector<AxisWindow>& wx, T* out) {
-  const int64_t out_w = static_cast<int64_t>(wx.size());
-  for (int64_t o = 0; o < out_w; ++o) {
-    const AxisWindow w = wx[o];
-    const T* taps = f + w.tap0;
-    const T* xs = row + w.in0;
-    T acc = 0;
-    for (int j = 0; j < w.count; ++j) acc += taps[j * up] * xs[j];
-    out[o] = acc;
+void accumulate_row(const T* row, const T* f, const RowPlan& plan, T* out) {
+  const int64_t P = plan.P, S = plan.S;
+  for (const PhaseRun& r : plan.runs) {
+    T* o = out + r.first_out;
+    for (int j = 0; j < r.taps; ++j) {
+      const T c = f[r.tap0 + j * plan.up];
+      const T* x = row + r.in0 + j;
+      if (P == 1 && S == 1) {
+#pragma omp simd
+        for (int64_t k = 0; k < r.length; ++k) o[k] += c * x[k];
+      } else {
+        for (int64_t k = 0; k < r.length; ++k) o[k * P] += c * x[k * S];
+      }
+    }
   }
 }
 
@@ -39,19 +84,21 @@ template <typename T>
 struct PlaneJob {
   const Upfirdn2dParams& p;
   const T* f;
-  std::vector<AxisWindow> wx, wy;
+  RowPlan row;                  // x axis
+  std::vector<AxisWindow> wy;   // y axis, one window per output row
 
   PlaneJob(const Upfirdn2dParams& params, const T* filter)
       : p(params),
         f(filter),
-        wx(windows(params.out_w, params.in_w, params.up_x, params.down_x, params.pad_x0, params.f_w)),
+        row(row_plan(windows(params.out_w, params.in_w, params.up_x, params.down_x, params.pad_x0, params.f_w),
+                     params.up_x, params.down_x)),
         wy(windows(params.out_h, params.in_h, params.up_y, params.down_y, params.pad_y0, params.f_h)) {}
 
   // f ⊗ f: rows filtered horizontally into `rows` (in_h × out_w), then columns combined.
   void separable(const T* x, T* y, std::vector<T>& rows) const {
     const int64_t ow = p.out_w;
-    rows.resize(static_cast<size_t>(p.in_h * ow));
-    for (int64_t iy = 0; iy < p.in_h; ++iy) filter_row(x + iy * p.in_w, f, p.up_x, wx, rows.data() + iy * ow);
+    rows.assign(static_cast<size_t>(p.in_h * ow), T(0));
+    for (int64_t iy = 0; iy < p.in_h; ++iy) accumulate_row(x + iy * p.in_w, f, row, rows.data() + iy * ow);
     const T gain = static_cast<T>(p.gain);
     for (int64_t oy = 0; oy < p.out_h; ++oy) {
       const AxisWindow w = wy[oy];
@@ -60,15 +107,15 @@ struct PlaneJob {
       for (int j = 0; j < w.count; ++j) {
         const T coef = gain * f[w.tap0 + j * p.up_y];
         const T* src = rows.data() + (w.in0 + j) * ow;
+#pragma omp simd
         for (int64_t ox = 0; ox < ow; ++ox) out[ox] += coef * src[ox];
       }
     }
   }
 
   // [f_h, f_w]: each filter row that lands on a real input row adds its 1-D pass to the output row.
-  void full(const T* x, T* y, std::vector<T>& row) const {
+  void full(const T* x, T* y) const {
     const int64_t ow = p.out_w;
-    row.resize(static_cast<size_t>(ow));
     const T gain = static_cast<T>(p.gain);
     for (int64_t oy = 0; oy < p.out_h; ++oy) {
       const AxisWindow w = wy[oy];
@@ -76,8 +123,7 @@ struct PlaneJob {
       std::fill(out, out + ow, T(0));
       for (int j = 0; j < w.count; ++j) {
         const T* frow = f + static_cast<int64_t>(w.tap0 + j * p.up_y) * p.f_w;
-        filter_row(x + (w.in0 + j) * p.in_w, frow, p.up_x, wx, row.data());
-        for (int64_t ox = 0; ox < ow; ++ox) out[ox] += row[ox];
+        accumulate_row(x + (w.in0 + j) * p.in_w, frow, row, out);
       }
       for (int64_t ox = 0; ox < ow; ++ox) out[ox] *= gain;
     }
@@ -100,7 +146,7 @@ void run(const Upfirdn2dParams& p, const T* x, const T* f, T* y) {
       if (p.separable) {
         job.separable(xp, yp, scratch);
       } else {
-        job.full(xp, yp, scratch);
+        job.full(xp, yp);
       }
     }
   });
