@@ -23,6 +23,7 @@ from .penalties import (  # noqa: E402
     repulsion_nl2,
     sq_dist,
 )
+from .modulated_conv import modulated_conv2d  # noqa: E402  (registers its fake kernel and autograd)
 from .training import EWC, Repulsion  # noqa: E402
 from .upfirdn2d import upfirdn2d  # noqa: E402  (registers its fake kernel and autograd)
 
@@ -33,6 +34,7 @@ __all__ = [
     "Repulsion",
     "built_with_cuda",
     "ewc_penalty",
+    "modulated_conv2d",
     "repulsion_el2",
     "repulsion_il2",
     "repulsion_nl2",

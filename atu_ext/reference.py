@@ -86,3 +86,31 @@ def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1.0):
     weight = kernel[None, None].repeat(c, 1, 1, 1)
     y = F.conv2d(padded, weight, groups=c)
     return y[:, :, ::dy, ::dx] * gain
+
+
+def modulated_conv2d(x, weight, styles, demodulate=True, up=1, down=1, resample_filter=None, eps=1e-8):
+    """One sample at a time: modulate, demodulate, then an ordinary (transposed) convolution with
+    the resampling done by the reference upfirdn2d above."""
+    import torch.nn.functional as F
+
+    f = torch.tensor([1.0, 3.0, 3.0, 1.0], dtype=x.dtype) / 8.0 if resample_filter is None else resample_filter
+    f2 = torch.outer(f, f) if f.dim() == 1 else f
+    fh, fw = f2.shape
+    kh, kw = weight.shape[2:]
+    outs = []
+    for n in range(x.shape[0]):
+        w = weight * styles[n].reshape(1, -1, 1, 1)
+        if demodulate:
+            w = w / torch.sqrt(w.square().sum(dim=(1, 2, 3), keepdim=True) + eps)
+        xn = x[n: n + 1]
+        if up == 2:
+            y = F.conv_transpose2d(xn, w.transpose(0, 1), stride=2)
+            px, py = fw - kw - 1, fh - kh - 1
+            y = upfirdn2d(y, f2, padding=[(px + 1) // 2 + 1, px // 2 + 1, (py + 1) // 2 + 1, py // 2 + 1], gain=4.0)
+        elif down == 2:
+            px, py = fw + kw - 3, fh + kh - 3
+            y = F.conv2d(upfirdn2d(xn, f2, padding=[(px + 1) // 2, px // 2, (py + 1) // 2, py // 2]), w, stride=2)
+        else:
+            y = F.conv2d(xn, w, padding=(kh // 2, kw // 2))
+        outs.append(y)
+    return torch.cat(outs)

@@ -8,20 +8,11 @@
 #include <stdexcept>
 
 #include "cuda/upfirdn2d.h"
+#include "torch/cuda_data_type.h"
 #include "torch/upfirdn2d_args.h"
 
 namespace atu {
 namespace {
-
-cuda::DataType data_type(at::ScalarType t) {
-  switch (t) {
-    case at::kFloat: return cuda::DataType::kFloat32;
-    case at::kDouble: return cuda::DataType::kFloat64;
-    case at::kHalf: return cuda::DataType::kFloat16;
-    case at::kBFloat16: return cuda::DataType::kBFloat16;
-    default: TORCH_CHECK(false, "atu::upfirdn2d: unsupported dtype ", t);
-  }
-}
 
 at::Tensor upfirdn2d_cuda(const at::Tensor& x, const at::Tensor& f, at::IntArrayRef up,
                           at::IntArrayRef down, at::IntArrayRef padding, bool flip_filter,
@@ -43,7 +34,7 @@ at::Tensor upfirdn2d_cuda(const at::Tensor& x, const at::Tensor& f, at::IntArray
     p.y_stride[d] = y.stride(d);
   }
   try {
-    cuda::upfirdn2d(p, data_type(x.scalar_type()), xs.const_data_ptr(), fc.const_data_ptr(),
+    cuda::upfirdn2d(p, cuda_data_type(x.scalar_type(), "atu::upfirdn2d"), xs.const_data_ptr(), fc.const_data_ptr(),
                     y.mutable_data_ptr(), at::cuda::getCurrentCUDAStream());
   } catch (const std::runtime_error& e) {
     TORCH_CHECK(false, e.what());
