@@ -125,19 +125,19 @@ def problems(draw):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
-@given(problems())
-def test_fuzz_forward_and_backward_vs_reference(p):
+@given(p=problems())
+def test_fuzz_forward_and_backward_vs_reference(device, p):
     g = torch.Generator().manual_seed(p["seed"])
     x = torch.randn(*p["shape"], generator=g, dtype=torch.float64)
     f = torch.randn(*p["fshape"], generator=g, dtype=torch.float64)
     kw = dict(up=p["up"], down=p["down"], padding=p["pad"], flip_filter=p["flip"], gain=p["gain"])
-    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
-    ours, want = atu_ext.upfirdn2d(xa, f, **kw), reference.upfirdn2d(xb, f, **kw)
-    torch.testing.assert_close(ours, want, rtol=1e-10, atol=1e-10)
+    xa, xb = x.to(device).requires_grad_(), x.clone().requires_grad_()
+    ours, want = atu_ext.upfirdn2d(xa, f.to(device), **kw), reference.upfirdn2d(xb, f, **kw)
+    torch.testing.assert_close(ours.cpu(), want, rtol=1e-10, atol=1e-10)
     dy = torch.randn(want.shape, generator=g, dtype=torch.float64)
-    ours.backward(dy)
+    ours.backward(dy.to(device))
     want.backward(dy)
-    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(xa.grad.cpu(), xb.grad, rtol=1e-10, atol=1e-10)
 
 
 # ---- gradients ---------------------------------------------------------------------------------
