@@ -131,7 +131,7 @@ def test_fuzz_forward_and_backward_vs_reference(device, p):
     x = torch.randn(*p["shape"], generator=g, dtype=torch.float64)
     f = torch.randn(*p["fshape"], generator=g, dtype=torch.float64)
     kw = dict(up=p["up"], down=p["down"], padding=p["pad"], flip_filter=p["flip"], gain=p["gain"])
-    xa, xb = x.to(device).requires_grad_(), x.clone().requires_grad_()
+    xa, xb = x.to(device, copy=True).requires_grad_(), x.clone().requires_grad_()
     ours, want = atu_ext.upfirdn2d(xa, f.to(device), **kw), reference.upfirdn2d(xb, f, **kw)
     torch.testing.assert_close(ours.cpu(), want, rtol=1e-10, atol=1e-10)
     dy = torch.randn(want.shape, generator=g, dtype=torch.float64)
