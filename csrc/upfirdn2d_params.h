@@ -18,7 +18,7 @@ struct Upfirdn2dParams {
   int64_t y_stride[4] = {0, 0, 0, 0};
   int up_x = 1, up_y = 1, down_x = 1, down_y = 1;
   int pad_x0 = 0, pad_y0 = 0;  // the far-side paddings only decide out_w / out_h
-  // separable: the filter is 1-D with f_w (== f_h) taps and means f ⊗ f; else [f_h, f_w].
+  // The filter is [f_h, f_w]; `separable` is the kernels' business (see cpu/upfirdn2d.h).
   int f_h = 1, f_w = 1;
   bool separable = false;
   // The filter the kernels receive is already in correlation order (flipped by the caller when

@@ -228,3 +228,16 @@ def test_bad_input(kwargs, error, match):
     args.update(kwargs)
     with pytest.raises(error, match=match):
         atu_ext.upfirdn2d(**args)
+
+
+@pytest.mark.parametrize("perturb", [0.0, 1e-3], ids=["rank_one", "nearly_rank_one"])
+def test_rank_one_2d_filter_paths(device, perturb):
+    """A 2-D outer-product filter runs as two 1-D passes on the CPU, a nearly rank-one one as a
+    full 2-D filter: both must match the oracle, for unequal row and column factors."""
+    g = torch.Generator().manual_seed(11)
+    f = torch.outer(torch.rand(3, generator=g) + 0.5, torch.rand(5, generator=g) - 0.5)
+    f[1, 2] += perturb
+    x = torch.randn(2, 3, 10, 9, generator=g)
+    for dtype in (torch.float32, torch.float64):
+        for kw in (dict(up=[2, 1], padding=[2, 1, 1, 2]), dict(down=[1, 2], padding=[-1, 3, 2, 0], flip_filter=True)):
+            _check(device, x, f, dtype, gain=2.0, **kw)

@@ -94,18 +94,20 @@ struct PlaneJob {
                      params.up_x, params.down_x)),
         wy(windows(params.out_h, params.in_h, params.up_y, params.down_y, params.pad_y0, params.f_h)) {}
 
-  // f ⊗ f: rows filtered horizontally into `rows` (in_h × out_w), then columns combined.
+  // fy ⊗ fx: rows filtered horizontally into `rows` (in_h × out_w), then columns combined.
   void separable(const T* x, T* y, std::vector<T>& rows) const {
     const int64_t ow = p.out_w;
     rows.assign(static_cast<size_t>(p.in_h * ow), T(0));
-    for (int64_t iy = 0; iy < p.in_h; ++iy) accumulate_row(x + iy * p.in_w, f, row, rows.data() + iy * ow);
+    const T* fy = f;           // vertical taps
+    const T* fx = f + p.f_h;   // horizontal taps
+    for (int64_t iy = 0; iy < p.in_h; ++iy) accumulate_row(x + iy * p.in_w, fx, row, rows.data() + iy * ow);
     const T gain = static_cast<T>(p.gain);
     for (int64_t oy = 0; oy < p.out_h; ++oy) {
       const AxisWindow w = wy[oy];
       T* out = y + oy * ow;
       std::fill(out, out + ow, T(0));
       for (int j = 0; j < w.count; ++j) {
-        const T coef = gain * f[w.tap0 + j * p.up_y];
+        const T coef = gain * fy[w.tap0 + j * p.up_y];
         const T* src = rows.data() + (w.in0 + j) * ow;
 #pragma omp simd
         for (int64_t ox = 0; ox < ow; ++ox) out[ox] += coef * src[ox];
