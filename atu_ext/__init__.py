@@ -2,6 +2,8 @@
 
 Parameter-space penalties over all tensors of a model at once (squared distance, the IL2/NL2/EL2
 repulsion losses, EWC) as registered ``torch.ops.atu.*`` custom ops with fake kernels and autograd.
+StyleGAN2's ops: ``upfirdn2d`` (resampling with an FIR filter) and ``modulated_conv2d``, on CPU
+and CUDA, with gradients of every order the training needs.
 """
 import torch  # noqa: F401  (loads libtorch before our extension links against it)
 
