@@ -2,6 +2,8 @@
 
 Parameter-space penalties over all tensors of a model at once (squared distance, the IL2/NL2/EL2
 repulsion losses, EWC) as registered ``torch.ops.atu.*`` custom ops with fake kernels and autograd.
+StyleGAN2's ops: ``upfirdn2d`` (resampling with an FIR filter) and ``modulated_conv2d``, on CPU
+and CUDA, with gradients of every order the training needs.
 """
 import os
 
@@ -29,7 +31,9 @@ from .penalties import (  # noqa: E402
     repulsion_nl2,
     sq_dist,
 )
+from .modulated_conv import modulated_conv2d  # noqa: E402  (registers its fake kernel and autograd)
 from .training import EWC, Repulsion  # noqa: E402
+from .upfirdn2d import upfirdn2d  # noqa: E402  (registers its fake kernel and autograd)
 
 built_with_cuda: bool = _C.built_with_cuda
 
@@ -38,8 +42,10 @@ __all__ = [
     "Repulsion",
     "built_with_cuda",
     "ewc_penalty",
+    "modulated_conv2d",
     "repulsion_el2",
     "repulsion_il2",
     "repulsion_nl2",
     "sq_dist",
+    "upfirdn2d",
 ]

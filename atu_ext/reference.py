@@ -49,3 +49,68 @@ def ewc_penalty(params, anchor, fisher, lam=1.0):
     for p, a, f in zip(params, anchor, fisher):
         total = total + (f * (p - a).pow(2)).sum()
     return lam * total
+
+
+# ---- StyleGAN2 ops -----------------------------------------------------------------------------
+
+def _pair(v):
+    return [v, v] if isinstance(v, int) else (list(v) * 2 if len(v) == 1 else list(v))
+
+
+def _pad4(p):
+    if isinstance(p, int):
+        return [p, p, p, p]
+    p = list(p)
+    if len(p) == 1:
+        p = p * 2
+    return [p[0], p[0], p[1], p[1]] if len(p) == 2 else p
+
+
+def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1.0):
+    """Materialises every step: zero insertion, F.pad (negative = crop), a depthwise conv2d with
+    the (flipped, for true convolution) 2-D filter, strided slicing, gain."""
+    import torch.nn.functional as F
+
+    ux, uy = _pair(up)
+    dx, dy = _pair(down)
+    x0, x1, y0, y1 = _pad4(padding)
+    n, c, h, w = x.shape
+    if f.dim() == 1:
+        f = torch.outer(f, f)
+    f = f.to(x.dtype)
+    up_x = x.new_zeros(n, c, h * uy, w * ux)
+    up_x[:, :, ::uy, ::ux] = x
+    padded = F.pad(up_x, [max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)])
+    padded = padded[:, :, max(-y0, 0): padded.shape[2] - max(-y1, 0), max(-x0, 0): padded.shape[3] - max(-x1, 0)]
+    kernel = f if flip_filter else f.flip([0, 1])
+    weight = kernel[None, None].repeat(c, 1, 1, 1)
+    y = F.conv2d(padded, weight, groups=c)
+    return y[:, :, ::dy, ::dx] * gain
+
+
+def modulated_conv2d(x, weight, styles, demodulate=True, up=1, down=1, resample_filter=None, eps=1e-8):
+    """One sample at a time: modulate, demodulate, then an ordinary (transposed) convolution with
+    the resampling done by the reference upfirdn2d above."""
+    import torch.nn.functional as F
+
+    f = torch.tensor([1.0, 3.0, 3.0, 1.0], dtype=x.dtype) / 8.0 if resample_filter is None else resample_filter
+    f2 = torch.outer(f, f) if f.dim() == 1 else f
+    fh, fw = f2.shape
+    kh, kw = weight.shape[2:]
+    outs = []
+    for n in range(x.shape[0]):
+        w = weight * styles[n].reshape(1, -1, 1, 1)
+        if demodulate:
+            w = w / torch.sqrt(w.square().sum(dim=(1, 2, 3), keepdim=True) + eps)
+        xn = x[n: n + 1]
+        if up == 2:
+            y = F.conv_transpose2d(xn, w.transpose(0, 1), stride=2)
+            px, py = fw - kw - 1, fh - kh - 1
+            y = upfirdn2d(y, f2, padding=[(px + 1) // 2 + 1, px // 2 + 1, (py + 1) // 2 + 1, py // 2 + 1], gain=4.0)
+        elif down == 2:
+            px, py = fw + kw - 3, fh + kh - 3
+            y = F.conv2d(upfirdn2d(xn, f2, padding=[(px + 1) // 2, px // 2, (py + 1) // 2, py // 2]), w, stride=2)
+        else:
+            y = F.conv2d(xn, w, padding=(kh // 2, kw // 2))
+        outs.append(y)
+    return torch.cat(outs)
