@@ -20,7 +20,7 @@ import torch.nn.functional as F
 import atu_ext
 from atu_ext import reference
 
-from conftest import bench_device
+from bench_common import bench_device
 
 BATCH = 16
 BLUR2D = torch.outer(torch.tensor([1.0, 3, 3, 1]), torch.tensor([1.0, 3, 3, 1])) / 64

@@ -16,7 +16,7 @@ import torch
 import atu_ext
 from atu_ext import reference
 
-from conftest import bench_device
+from bench_common import bench_device
 
 BATCH = 16
 BLUR1D = torch.tensor([1.0, 3.0, 3.0, 1.0]) / 8
