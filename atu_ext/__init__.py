@@ -1,7 +1,8 @@
 """atu_ext: fused CPU/CUDA kernels for Adapt-then-Unlearn.
 
 Parameter-space penalties over all tensors of a model at once (squared distance, the IL2/NL2/EL2
-repulsion losses, EWC) as registered ``torch.ops.atu.*`` custom ops with fake kernels and autograd.
+repulsion losses, EWC) and StyleGAN2's fused bias + activation, as registered ``torch.ops.atu.*``
+custom ops with fake kernels and autograd.
 """
 import torch  # noqa: F401  (loads libtorch before our extension links against it)
 
@@ -16,6 +17,7 @@ except ImportError as exc:  # no silent fallback: the reference code is never us
     ) from exc
 
 from . import _registrations  # noqa: E402,F401  (fake kernels and autograd)
+from .bias_act import bias_act  # noqa: E402
 from .penalties import (  # noqa: E402
     ewc_penalty,
     repulsion_el2,
@@ -30,6 +32,7 @@ built_with_cuda: bool = _C.built_with_cuda
 __all__ = [
     "EWC",
     "Repulsion",
+    "bias_act",
     "built_with_cuda",
     "ewc_penalty",
     "repulsion_el2",
