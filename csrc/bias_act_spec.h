@@ -17,6 +17,10 @@
 
 #if defined(__CUDACC__)
 #define ATU_HOST_DEVICE __host__ __device__ __forceinline__
+#elif defined(__GNUC__)
+// Forced: in the CPU kernel's large translation unit GCC otherwise stops inlining these calls,
+// and a call per element keeps the loops from vectorising (measured: 5× slower for lrelu).
+#define ATU_HOST_DEVICE inline __attribute__((always_inline))
 #else
 #define ATU_HOST_DEVICE inline
 #endif
@@ -77,7 +81,10 @@ ATU_HOST_DEVICE C derivative(C z, C alpha) {
     if constexpr (K == 1) return z > zero ? one : zero;
     return zero;
   } else if constexpr (A == Act::kLrelu) {
-    if constexpr (K == 0) return z > zero ? z : z * alpha;
+    // Both sides computed, then selected: GCC (with its default -ftrapping-math) will not
+    // vectorise a multiply that only runs on one side of a branch.
+    const C scaled = z * alpha;
+    if constexpr (K == 0) return z > zero ? z : scaled;
     if constexpr (K == 1) return z > zero ? one : alpha;
     return zero;
   } else if constexpr (A == Act::kTanh) {
@@ -130,15 +137,18 @@ ATU_HOST_DEVICE C element(C z, C dy, C alpha, C gain, C clamp) {
     C y = derivative<A, 0>(z, alpha) * gain;
     if constexpr (kClamp) {
       // Written as selects that keep a NaN (as torch.clamp does).
-      y = y < -clamp ? -clamp : y;
-      y = y > clamp ? clamp : y;
+      const bool below = y < -clamp, above = y > clamp;
+      y = below ? -clamp : y;
+      y = above ? clamp : y;
     }
     return y;
   } else {
     const C d = dy * derivative<A, K>(z, alpha) * gain;
     if constexpr (kClamp) {
       const C y = derivative<A, 0>(z, alpha) * gain;
-      return (y >= -clamp && y <= clamp) ? d : C(0);
+      // `&`, not `&&`: both comparisons always run, so the loop stays branch-free.
+      const bool inside = (y >= -clamp) & (y <= clamp);
+      return inside ? d : C(0);
     }
     return d;
   }
