@@ -300,7 +300,9 @@ def _cases(draw):
     )
 
 
-@settings(max_examples=80, deadline=None)
+# derandomize: the same examples on every run and machine (reproducible CI); no example database
+# directory in the checkout.
+@settings(max_examples=80, deadline=None, derandomize=True, database=None)
 @given(case=_cases())
 def test_fuzz_against_reference(case):
     shape, dim, perm = case["shape"], case["dim"], case["perm"]
