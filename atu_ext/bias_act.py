@@ -111,6 +111,11 @@ def _bias_act_grad_fake(dy, x, b, dim, act, alpha, gain, clamp, order):
     return torch.empty_like(x)
 
 
+@torch.library.register_fake("atu::bias_act_grad_from_output")
+def _bias_act_grad_from_output_fake(dy, y, act, alpha, gain, clamp):
+    return torch.empty_like(y)
+
+
 # ---- autograd --------------------------------------------------------------------------------------
 
 def _bias_grad(dx: torch.Tensor, dim: int) -> torch.Tensor:
@@ -130,17 +135,29 @@ def _derivative_term(dy, x, b, dim, act, alpha, gain, clamp, order):
     return _ops.bias_act_grad(dy, x, b, dim, act, alpha, gain, clamp, order)
 
 
+def _derivative_from_output(act: str, alpha: float, gain: float) -> bool:
+    """Whether the first derivative can be read off y: y > 0 exactly where x + b > 0."""
+    return act in _PIECEWISE_LINEAR and gain > 0 and (act != "lrelu" or alpha >= 0)
+
+
 def _bias_act_setup(ctx, inputs, output):
     x, b, dim, act, alpha, gain, clamp = inputs
     ctx.attrs = (dim, act, alpha, gain, clamp)
-    ctx.save_for_backward(x, b)
+    ctx.from_output = _derivative_from_output(act, alpha, gain)
+    # StyleGAN2's case (lrelu, gain √2): keep y, which the next layer keeps alive anyway, rather
+    # than x, which could otherwise be freed after the forward (NVlabs' implementation does too).
+    ctx.save_for_backward(output if ctx.from_output else x, None if ctx.from_output else b)
+    ctx.has_bias = b is not None
 
 
 def _bias_act_backward(ctx, dy):
-    x, b = ctx.saved_tensors
-    dim = ctx.attrs[0]
-    dx = _derivative_term(dy, x, b, *ctx.attrs, 1)
-    db = _bias_grad(dx, dim) if b is not None and ctx.needs_input_grad[1] else None
+    ref, b = ctx.saved_tensors
+    dim, act, alpha, gain, clamp = ctx.attrs
+    if ctx.from_output:
+        dx = _ops.bias_act_grad_from_output(dy, ref, act, alpha, gain, clamp)
+    else:
+        dx = _derivative_term(dy, ref, b, *ctx.attrs, 1)
+    db = _bias_grad(dx, dim) if ctx.has_bias and ctx.needs_input_grad[1] else None
     return dx, db, None, None, None, None, None
 
 
@@ -171,4 +188,23 @@ def _bias_act_grad_backward(ctx, v):
 
 torch.library.register_autograd(
     "atu::bias_act_grad", _bias_act_grad_backward, setup_context=_bias_act_grad_setup
+)
+
+
+def _from_output_setup(ctx, inputs, output):
+    dy, y, act, alpha, gain, clamp = inputs
+    ctx.attrs = (act, alpha, gain, clamp)
+    ctx.save_for_backward(y)
+
+
+def _from_output_backward(ctx, v):
+    # out = dy · h(y), h piecewise constant in y: ∂/∂dy ← the same op on v; ∂/∂y = 0 (a.e.).
+    (y,) = ctx.saved_tensors
+    d_dy = _ops.bias_act_grad_from_output(v, y, *ctx.attrs) if ctx.needs_input_grad[0] else None
+    d_y = torch.zeros_like(y) if ctx.needs_input_grad[1] else None
+    return d_dy, d_y, None, None, None, None
+
+
+torch.library.register_autograd(
+    "atu::bias_act_grad_from_output", _from_output_backward, setup_context=_from_output_setup
 )

@@ -17,12 +17,15 @@
 
 #if defined(__CUDACC__)
 #define ATU_HOST_DEVICE __host__ __device__ __forceinline__
+#define ATU_HOST_DEVICE_CONSTEXPR __host__ __device__ constexpr
 #elif defined(__GNUC__)
-// Forced: in the CPU kernel's large translation unit GCC otherwise stops inlining these calls,
-// and a call per element keeps the loops from vectorising (measured: 5× slower for lrelu).
+// Forced, so that the per-element math always lands inside the CPU loops however many variants
+// the translation unit instantiates: a call per element would keep them from vectorising.
 #define ATU_HOST_DEVICE inline __attribute__((always_inline))
+#define ATU_HOST_DEVICE_CONSTEXPR constexpr
 #else
 #define ATU_HOST_DEVICE inline
+#define ATU_HOST_DEVICE_CONSTEXPR constexpr
 #endif
 
 namespace atu::bias_act {
@@ -37,13 +40,26 @@ constexpr const char* kActivationNames[kNumActivations] = {
 // the first; for the others, third order is what a gradient of a second-order gradient needs.
 constexpr int kMaxOrder = 3;
 
+// Pseudo-order of a first derivative computed from the forward's output y rather than from x + b.
+// Valid for the piecewise-linear activations with gain > 0 (and alpha >= 0 for lrelu), where
+// y > 0 exactly when x + b > 0: the backward then needs to keep y alive (the next layer keeps it
+// anyway) instead of x, which halves the activation memory of training. The kernels get y as `x`
+// and no bias. The clamp mask becomes −clamp < y < clamp: a clamped y lies on the boundary, so
+// only an unclamped value exactly at ±clamp is treated differently from torch.clamp's gradient.
+constexpr int kOrderFromOutput = -1;
+
+ATU_HOST_DEVICE_CONSTEXPR bool is_piecewise_linear(Act a) {
+  return a == Act::kLinear || a == Act::kRelu || a == Act::kLrelu;
+}
+
 // One call of a kernel. The tensors are dense (no gaps, no overlap) and share one memory layout:
 // flat element i of x, dy and out is the same logical element, and its channel is
 // (i / channel_stride) % channels. Without a bias, channels is 1.
 struct Args {
   DType dtype = DType::kFloat32;  // of x, bias, dy and out alike
   Act act = Act::kLinear;
-  int order = 0;                  // 0: forward; k ≥ 1: dy times the k-th derivative
+  int order = 0;                  // 0: forward; k ≥ 1: dy times the k-th derivative;
+                                  // kOrderFromOutput: dy times the first derivative, x holds y
   const void* x = nullptr;
   const void* bias = nullptr;     // [channels] or nullptr
   const void* dy = nullptr;       // like x, for order ≥ 1; nullptr for order 0
@@ -131,9 +147,20 @@ ATU_HOST_DEVICE C derivative(C z, C alpha) {
 }
 
 // The value one element of the output gets (see the top of this file). `dy` is ignored for K = 0.
+// For K = kOrderFromOutput, `z` is the forward's output y.
 template <Act A, int K, bool kClamp, typename C>
 ATU_HOST_DEVICE C element(C z, C dy, C alpha, C gain, C clamp) {
-  if constexpr (K == 0) {
+  if constexpr (K == kOrderFromOutput) {
+    static_assert(is_piecewise_linear(A), "only piecewise-linear activations can use the output");
+    const C y = z, zero(0), one(1);
+    const C negative_slope = A == Act::kLrelu ? alpha : (A == Act::kRelu ? zero : one);
+    const C d = dy * (y > zero ? one : negative_slope) * gain;
+    if constexpr (kClamp) {
+      const bool inside = (y > -clamp) & (y < clamp);
+      return inside ? d : zero;
+    }
+    return d;
+  } else if constexpr (K == 0) {
     C y = derivative<A, 0>(z, alpha) * gain;
     if constexpr (kClamp) {
       // Written as selects that keep a NaN (as torch.clamp does).

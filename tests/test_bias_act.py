@@ -243,6 +243,30 @@ def test_fourth_order(device):
         fourth("tanh")
 
 
+@pytest.mark.parametrize("act, gain, alpha, keeps", [
+    ("lrelu", None, None, "y"), ("relu", 1.0, None, "y"), ("linear", 2.0, None, "y"),
+    ("lrelu", -1.0, None, "x"),   # gain < 0: the sign of y no longer tells the side of the kink
+    ("lrelu", None, -0.5, "x"),   # negative slope < 0: likewise
+    ("swish", None, None, "x"),
+])
+def test_backward_keeps_output_for_piecewise_linear_acts(device, act, gain, alpha, keeps):
+    """Which activation-sized tensor the backward holds on to (x or y), and that the gradients
+    agree with the reference either way (with clamping)."""
+    x = _random((2, 4, 3, 3), 0, device).requires_grad_()
+    b = _random([4], 1, device).requires_grad_()
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        y = atu_ext.bias_act(x, b, act=act, alpha=alpha, gain=gain, clamp=0.9)
+    held = {t.data_ptr() for t in saved if t.shape == x.shape}
+    assert held == {(y if keeps == "y" else x).data_ptr()}
+    dy = _random(x.shape, 2, device)
+    kw = dict(act=act, alpha=alpha, gain=gain, clamp=0.9)
+    xs = _away_from_kinks(x, b, 1, act, alpha, gain, 0.9)
+    want = _value_and_grads(lambda x_, b_: reference.bias_act(x_, b_, **kw), xs, b, dy)
+    got = _value_and_grads(lambda x_, b_: atu_ext.bias_act(x_, b_, **kw), xs, b, dy)
+    _assert_close_all(got, want)
+
+
 # ---- registration contracts --------------------------------------------------------------------
 
 def _opcheck(op, args):
@@ -266,6 +290,9 @@ def test_opcheck_every_op(device):
         # dy requires grad here.
         _opcheck(ops.bias_act_grad.default, (dy, x.detach(), b.detach(), 1, act, 0.2, 1.4, 0.8, 3))
         _opcheck(ops.bias_act_grad.default, (dy, x_cl, None, 1, act, 0.2, 1.4, None, 1))
+    for y in (x, x_cl):
+        _opcheck(ops.bias_act_grad_from_output.default, (dy, y, "lrelu", 0.2, 1.4, 0.8))
+        _opcheck(ops.bias_act_grad_from_output.default, (dy, y, "relu", 0.0, 1.0, None))
 
 
 def test_torch_compile_fullgraph_with_backward():
@@ -356,5 +383,7 @@ def test_direct_op_calls_are_checked_too():
         torch.ops.atu.bias_act_grad(x, x, None, 1, "tanh", 0.0, 1.0, None, 0)
     with pytest.raises(ValueError, match="b must have shape"):
         torch.ops.atu.bias_act(x, torch.ones(2), 1, "tanh", 0.0, 1.0, None)
+    with pytest.raises(ValueError, match="act must be linear, relu or lrelu"):
+        torch.ops.atu.bias_act_grad_from_output(x, x, "tanh", 0.0, 1.0, None)
     with pytest.raises(ValueError, match="dy has shape"):
         torch.ops.atu.bias_act_grad(torch.ones(3, 2), x, None, 1, "tanh", 0.0, 1.0, None, 1)

@@ -35,7 +35,7 @@ template <> struct Compute<double> { using type = double; };
 template <typename T, Act A, int K, bool kClamp>
 struct Kernel {
   using C = typename Compute<T>::type;
-  static constexpr bool kHasDy = K > 0;
+  static constexpr bool kHasDy = K != 0;
 
   // out[j] = element(x[j] + bias) for j < n, with one bias for the whole run.
   static void run_scalar_bias(const T* __restrict x, const T* __restrict dy, T* __restrict out,
@@ -118,6 +118,9 @@ void with_clamp(const Args& a) {
 
 template <typename T, Act A>
 void with_order(const Args& a) {
+  if constexpr (bias_act::is_piecewise_linear(A)) {
+    if (a.order == bias_act::kOrderFromOutput) return with_clamp<T, A, bias_act::kOrderFromOutput>(a);
+  }
   switch (a.order) {
     case 0: return with_clamp<T, A, 0>(a);
     case 1: return with_clamp<T, A, 1>(a);

@@ -61,7 +61,7 @@ __device__ void run(const Args& a) {
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < a.numel; i += stride) {
     C z = load<C>(x, i);
     if (bias != nullptr) z += load<C>(bias, (i / a.channel_stride) % a.channels);
-    const C d = K > 0 ? load<C>(dy, i) : C(0);
+    const C d = K != 0 ? load<C>(dy, i) : C(0);
     out[i] = store_as<T>(bias_act::element<A, K, kClamp, C>(z, d, alpha, gain, clamp));
   }
 }
@@ -77,6 +77,12 @@ __device__ void with_clamp(const Args& a) {
 
 template <typename T, Act A>
 __global__ void __launch_bounds__(kBlockThreads) bias_act_kernel(const Args a) {
+  if constexpr (bias_act::is_piecewise_linear(A)) {
+    if (a.order == bias_act::kOrderFromOutput) {
+      with_clamp<T, A, bias_act::kOrderFromOutput>(a);
+      return;
+    }
+  }
   switch (a.order) {
     case 0: with_clamp<T, A, 0>(a); break;
     case 1: with_clamp<T, A, 1>(a); break;
@@ -110,7 +116,8 @@ void launch_act(const Args& a, cudaStream_t stream) {
 }  // namespace
 
 void bias_act(const Args& a, cudaStream_t stream) {
-  if (a.order < 0 || a.order > bias_act::kMaxOrder) {
+  const bool from_output = a.order == bias_act::kOrderFromOutput && bias_act::is_piecewise_linear(a.act);
+  if (!from_output && (a.order < 0 || a.order > bias_act::kMaxOrder)) {
     throw std::runtime_error("atu::cuda::bias_act: order " + std::to_string(a.order) + " out of range");
   }
   if (a.numel == 0) return;

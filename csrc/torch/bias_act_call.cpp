@@ -32,7 +32,7 @@ BiasActCall::BiasActCall(const at::Tensor* dy, const at::Tensor& x,
   const at::ScalarType st = x.scalar_type();
   TORCH_CHECK_TYPE(st == at::kFloat || st == at::kDouble || st == at::kHalf || st == at::kBFloat16,
                    "atu::bias_act: x must be float32, float64, float16 or bfloat16, got ", st);
-  TORCH_CHECK_VALUE(order >= 0 && order <= bias_act::kMaxOrder,
+  TORCH_CHECK_VALUE(order >= bias_act::kOrderFromOutput && order <= bias_act::kMaxOrder,
                     "atu::bias_act_grad: order must be in 1..", bias_act::kMaxOrder, ", got ", order);
   TORCH_CHECK_VALUE(!clamp.has_value() || *clamp >= 0, "atu::bias_act: clamp must be >= 0, got ",
                     clamp.value_or(0.0));
@@ -43,6 +43,10 @@ BiasActCall::BiasActCall(const at::Tensor* dy, const at::Tensor& x,
 
   args_.dtype = to_dtype(st);
   args_.act = parse_act(act);
+  TORCH_CHECK_VALUE(order != bias_act::kOrderFromOutput ||
+                        (bias_act::is_piecewise_linear(args_.act) && !b.has_value()),
+                    "atu::bias_act_grad_from_output: act must be linear, relu or lrelu, got '",
+                    std::string(act), "'");
   args_.order = static_cast<int>(order);
   args_.numel = x.numel();
   args_.alpha = alpha;

@@ -15,7 +15,8 @@ namespace atu {
 // x and dy are used in place when they already have out's strides, else copied into that layout.
 class BiasActCall {
  public:
-  // dy is null for the forward (order 0). Checks what the Python layer has already checked, so
+  // dy is null for the forward (order 0). For order kOrderFromOutput, x is the forward's output
+  // and b is absent. Checks what the Python layer has already checked, so
   // that a direct torch.ops.atu call cannot reach a kernel with inconsistent arguments.
   BiasActCall(const at::Tensor* dy, const at::Tensor& x, const std::optional<at::Tensor>& b,
               int64_t dim, c10::string_view act, double alpha, double gain,

@@ -43,11 +43,21 @@ at::Tensor bias_act_grad_cuda(const at::Tensor& dy, const at::Tensor& x,
   return run_on_gpu(BiasActCall(&dy, x, b, dim, act, alpha, gain, clamp, order));
 }
 
+at::Tensor bias_act_grad_from_output_cuda(const at::Tensor& dy, const at::Tensor& y,
+                                          c10::string_view act, double alpha, double gain,
+                                          std::optional<double> clamp) {
+  TORCH_CHECK(y.is_cuda(), "atu::bias_act_grad_from_output: the CUDA kernel got y on ", y.device());
+  const c10::cuda::CUDAGuard guard(y.device());
+  return run_on_gpu(
+      BiasActCall(&dy, y, std::nullopt, 0, act, alpha, gain, clamp, bias_act::kOrderFromOutput));
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(atu, CUDA, m) {
   m.impl("bias_act", &bias_act_cuda);
   m.impl("bias_act_grad", &bias_act_grad_cuda);
+  m.impl("bias_act_grad_from_output", &bias_act_grad_from_output_cuda);
 }
 
 }  // namespace atu

@@ -13,6 +13,10 @@ TORCH_LIBRARY_FRAGMENT(atu, m) {
   // Order 1 is the gradient of bias_act w.r.t. x; higher orders are that gradient's own gradients.
   m.def("bias_act_grad(Tensor dy, Tensor x, Tensor? b, int dim, str act, float alpha, float gain, "
         "float? clamp, int order) -> Tensor");
+  // Order 1 from the forward's output y (linear, relu, lrelu with gain > 0, alpha >= 0): the same
+  // gradient as bias_act_grad(dy, x, b, ..., 1) without keeping x alive for the backward.
+  m.def("bias_act_grad_from_output(Tensor dy, Tensor y, str act, float alpha, float gain, "
+        "float? clamp) -> Tensor");
 }
 
 namespace atu {
@@ -35,11 +39,20 @@ at::Tensor bias_act_grad_cpu(const at::Tensor& dy, const at::Tensor& x,
   return call.out();
 }
 
+at::Tensor bias_act_grad_from_output_cpu(const at::Tensor& dy, const at::Tensor& y,
+                                         c10::string_view act, double alpha, double gain,
+                                         std::optional<double> clamp) {
+  BiasActCall call(&dy, y, std::nullopt, 0, act, alpha, gain, clamp, bias_act::kOrderFromOutput);
+  cpu::bias_act(call.args());
+  return call.out();
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(atu, CPU, m) {
   m.impl("bias_act", &bias_act_cpu);
   m.impl("bias_act_grad", &bias_act_grad_cpu);
+  m.impl("bias_act_grad_from_output", &bias_act_grad_from_output_cpu);
 }
 
 }  // namespace atu
