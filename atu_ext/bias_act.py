@@ -8,6 +8,9 @@ those of NVlabs' StyleGAN2-ADA. Gradients of every order training needs: the bac
 activation, order 1), and ``bias_act_grad``'s own backward calls it again with order + 1, so R1 and
 path-length regularisation can differentiate through the gradient. The kernels compute derivatives
 up to order 3; linear, relu and lrelu have none past the first, so for them any order works.
+For those three (with gain > 0 and, for lrelu, alpha >= 0: StyleGAN2's case) the backward keeps the
+output y instead of x and uses ``atu::bias_act_grad_from_output``, so x can be freed after the
+forward.
 """
 from __future__ import annotations
 
