@@ -1,9 +1,9 @@
 """atu_ext: fused CPU/CUDA kernels for Adapt-then-Unlearn.
 
 Parameter-space penalties over all tensors of a model at once (squared distance, the IL2/NL2/EL2
-repulsion losses, EWC) as registered ``torch.ops.atu.*`` custom ops with fake kernels and autograd.
-StyleGAN2's ops: ``upfirdn2d`` (resampling with an FIR filter) and ``modulated_conv2d``, on CPU
-and CUDA, with gradients of every order the training needs.
+repulsion losses, EWC) and StyleGAN2's ops: ``upfirdn2d`` (resampling with an FIR filter), ``bias_act``
+(fused bias + activation) and ``modulated_conv2d``, on CPU and CUDA, as registered
+``torch.ops.atu.*`` custom ops with fake kernels and autograd of every order training needs.
 """
 import os
 
@@ -24,6 +24,7 @@ except ImportError as exc:  # no silent fallback: the reference code is never us
     ) from exc
 
 from . import _registrations  # noqa: E402,F401  (fake kernels and autograd)
+from .bias_act import bias_act  # noqa: E402
 from .penalties import (  # noqa: E402
     ewc_penalty,
     repulsion_el2,
@@ -40,6 +41,7 @@ built_with_cuda: bool = _C.built_with_cuda
 __all__ = [
     "EWC",
     "Repulsion",
+    "bias_act",
     "built_with_cuda",
     "ewc_penalty",
     "modulated_conv2d",

@@ -114,3 +114,40 @@ def modulated_conv2d(x, weight, styles, demodulate=True, up=1, down=1, resample_
             y = F.conv2d(xn, w, padding=(kh // 2, kw // 2))
         outs.append(y)
     return torch.cat(outs)
+
+
+# ---- StyleGAN2 fused bias + activation ----------------------------------------------------------
+
+def bias_act(x, b=None, dim=1, act="linear", alpha=None, gain=None, clamp=None):
+    """clamp(gain · act(x + b), ±clamp) in separate torch.nn.functional steps, autograd throughout.
+
+    Defaults as in NVlabs' StyleGAN2-ADA: gain √2 for relu, lrelu and swish, else 1; lrelu's
+    negative slope 0.2; elu with alpha 1; softplus with beta 1; clamp None leaves y unclamped.
+    """
+    import math
+
+    import torch.nn.functional as F
+
+    if b is not None:
+        axis = dim % x.ndim
+        x = x + b.reshape([-1 if i == axis else 1 for i in range(x.ndim)])
+    slope = 0.2 if alpha is None else alpha
+    activations = {
+        "linear": lambda t: t,
+        "relu": F.relu,
+        "lrelu": lambda t: F.leaky_relu(t, negative_slope=slope),
+        "tanh": torch.tanh,
+        "sigmoid": torch.sigmoid,
+        "elu": F.elu,
+        "selu": F.selu,
+        "softplus": F.softplus,
+        "swish": F.silu,
+    }
+    if gain is None:
+        gain = math.sqrt(2) if act in ("relu", "lrelu", "swish") else 1.0
+    y = activations[act](x)
+    if gain != 1:
+        y = y * gain
+    if clamp is not None:
+        y = y.clamp(-clamp, clamp)
+    return y

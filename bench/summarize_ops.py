@@ -1,59 +1,103 @@
-"""Markdown summary of a pytest-benchmark JSON file of an op benchmark (one group per case, one
-benchmark per method, extra_info with case, method and baseline).
+"""Markdown summary of a pytest-benchmark JSON file of an op benchmark (bench/test_bench_<op>.py).
 
-    python bench/summarize_ops.py bench/results/<file>.json [--note "..."] [--target 1.5] > <file>.md
+    python bench/summarize_ops.py bench/results/<machine>-<op>.json [--note "..."] [--target 1.5] \
+        > bench/results/<machine>-<op>.md
 
-Times are medians; "speed-up" is baseline median / method median, measured in the same run.
+Works for any benchmark whose extra_info has: op, method ("fused" and "reference"), shape, numel,
+device, min_bytes (the bytes the fused path must move) and models (the model configurations the
+shape belongs to). Per shape: median and min times and reference/fused (how many times faster the
+fused op is). Per model: the sums of the medians over its shapes, i.e. one pass over every layer.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections import defaultdict
+
+ORDER = ["fused", "reference"]
+
+
+def load(path):
+    with open(path) as f:
+        data = json.load(f)
+    groups = defaultdict(dict)
+    for b in data["benchmarks"]:
+        info = b["extra_info"]
+        groups[(info["op"], tuple(info["shape"]), info["device"])][info["method"]] = b
+    return data, groups
+
+
+def machine_line(data) -> str:
+    m = data.get("machine_info", {})
+    cpu = m.get("cpu", {})
+    parts = [cpu.get("brand_raw", m.get("processor", "?")), f"{cpu.get('count', '?')} logical CPUs",
+             f"python {m.get('python_version', '?')}"]
+    return ", ".join(str(p) for p in parts)
+
+
+def speedup(methods) -> float | None:
+    if "fused" in methods and "reference" in methods:
+        return methods["reference"]["stats"]["median"] / methods["fused"]["stats"]["median"]
+    return None
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("json")
-    parser.add_argument("--note", default="", help="free text: device, torch version, conditions")
-    parser.add_argument("--target", type=float, default=None, help="speed-up target to mark in the table")
+    parser.add_argument("--note", default="", help="free text: torch version, device, conditions")
+    parser.add_argument("--target", type=float, default=None, help="reference/fused target to check")
+    parser.add_argument("--target-model", default=None, help="model whose shapes the target applies to")
     args = parser.parse_args()
-    with open(args.json) as f:
-        data = json.load(f)
-    cases, order = defaultdict(dict), []
-    for b in data["benchmarks"]:
-        info = b["extra_info"]
-        if info["case"] not in cases:
-            order.append(info["case"])
-        cases[info["case"]][info["method"]] = b
-    methods = list(dict.fromkeys(b["extra_info"]["method"] for b in data["benchmarks"]))
-    baseline = data["benchmarks"][0]["extra_info"]["baseline"]
-    cpu = data.get("machine_info", {}).get("cpu", {})
-    out = [f"# {data['benchmarks'][0]['extra_info']['op']} benchmarks: {args.json.split('/')[-1]}", "",
-           f"- machine: {cpu.get('brand_raw', '?')}, {cpu.get('count', '?')} logical CPUs",
-           f"- date: {data.get('datetime', '?')}"]
+    data, groups = load(args.json)
+    ops = sorted({op for op, _, _ in groups})
+    out = [f"# Op benchmarks ({', '.join(ops)}): {args.json.split('/')[-1]}", "",
+           f"- machine: {machine_line(data)}", f"- date: {data.get('datetime', '?')}"]
     if args.note:
         out.append(f"- {args.note}")
-    out += [f"- median wall time in ms of forward+backward; speed-up = {baseline} / method", ""]
-    header = "| case | shape | " + " | ".join(f"{m} ms" for m in methods)
-    header += " | " + " | ".join(f"speed-up {m}" for m in methods if m != baseline) + " |"
-    out += [header, "|" + "---|" * (2 + len(methods) + len(methods) - 1)]
-    for case in order:
-        row = cases[case]
-        shape = next(iter(row.values()))["extra_info"].get("shape", "")
-        med = {m: row[m]["stats"]["median"] for m in methods if m in row}
-        cells = [f"{med[m] * 1e3:.1f}" if m in med else "" for m in methods]
-        ratios = []
-        for m in methods:
-            if m == baseline:
+    out += ["- times: median and min wall time of one call (forward + backward where the benchmark "
+            "says so); reference/fused = how many times faster the fused op is (medians)", ""]
+
+    per_model = defaultdict(lambda: defaultdict(float))
+    for op in ops:
+        out += [f"## {op}", "", "| shape | device | fused median ms | fused min ms | reference median ms "
+                "| reference min ms | reference / fused | fused GB/s |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+        for (g_op, shape, device), methods in sorted(groups.items(), key=lambda kv: (math.prod(kv[0][1]), kv[0])):
+            if g_op != op:
                 continue
-            if m in med and baseline in med:
-                r = med[baseline] / med[m]
-                mark = "" if args.target is None else (" ✓" if r >= args.target else " ✗")
-                ratios.append(f"{r:.2f}×{mark}")
-            else:
-                ratios.append("")
-        out.append(f"| {case} | {'×'.join(map(str, shape))} | " + " | ".join(cells + ratios) + " |")
+            cells = []
+            for name in ORDER:
+                b = methods.get(name)
+                cells += ["", ""] if b is None else [f"{b['stats']['median'] * 1e3:.2f}", f"{b['stats']['min'] * 1e3:.2f}"]
+            r = speedup(methods)
+            fused = methods.get("fused")
+            gbps = "" if fused is None else f"{fused['extra_info']['min_bytes'] / fused['stats']['median'] / 1e9:.1f}"
+            out.append(f"| {list(shape)} | {device} | {' | '.join(cells)} | {'' if r is None else f'{r:.2f}×'} | {gbps} |")
+            for b in methods.values():
+                for model in b["extra_info"].get("models", []):
+                    per_model[(op, model, device)][b["extra_info"]["method"]] += b["stats"]["median"]
+        out.append("")
+
+    if per_model:
+        out += ["## Whole models (sum of the medians over the model's shapes)", "",
+                "| op | model | device | fused ms | reference ms | reference / fused |", "|---|---|---|---:|---:|---:|"]
+        for (op, model, device), sums in sorted(per_model.items()):
+            f, r = sums.get("fused"), sums.get("reference")
+            ratio = f"{r / f:.2f}×" if f and r else ""
+            out.append(f"| {op} | {model} | {device} | {f * 1e3 if f else 0:.1f} | {r * 1e3 if r else 0:.1f} | {ratio} |")
+        out.append("")
+
+    if args.target is not None:
+        checks = []
+        for (op, shape, device), methods in sorted(groups.items()):
+            models = next(iter(methods.values()))["extra_info"].get("models", [])
+            if args.target_model and args.target_model not in models:
+                continue
+            r = speedup(methods)
+            if r is not None:
+                checks.append(f"{list(shape)}: {r:.2f}× {'ok' if r >= args.target else 'BELOW'}")
+        scope = f" on {args.target_model} shapes" if args.target_model else ""
+        out += [f"Target: reference/fused ≥ {args.target}{scope}: " + "; ".join(checks), ""]
     print("\n".join(out))
     return 0
 

@@ -8,7 +8,7 @@ generator and discriminator call it, against the plain-PyTorch reference.
 
 Each round: y = op(x); y.backward(dy) with x a leaf requiring grad (x.grad reset each round).
 Run: pytest bench/test_bench_upfirdn2d.py --benchmark-json=bench/results/<machine>-upfirdn2d.json
-     python bench/summarize_ops.py bench/results/<machine>-upfirdn2d.json > bench/results/<machine>-upfirdn2d.md
+     python bench/summarize_cases.py bench/results/<machine>-upfirdn2d.json > bench/results/<machine>-upfirdn2d.md
 """
 import pytest
 import torch

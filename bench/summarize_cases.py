@@ -1,0 +1,62 @@
+"""Markdown summary of a pytest-benchmark JSON file of an op benchmark (one group per case, one
+benchmark per method, extra_info with case, method and baseline).
+
+    python bench/summarize_cases.py bench/results/<file>.json [--note "..."] [--target 1.5] > <file>.md
+
+Times are medians; "speed-up" is baseline median / method median, measured in the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("json")
+    parser.add_argument("--note", default="", help="free text: device, torch version, conditions")
+    parser.add_argument("--target", type=float, default=None, help="speed-up target to mark in the table")
+    args = parser.parse_args()
+    with open(args.json) as f:
+        data = json.load(f)
+    cases, order = defaultdict(dict), []
+    for b in data["benchmarks"]:
+        info = b["extra_info"]
+        if info["case"] not in cases:
+            order.append(info["case"])
+        cases[info["case"]][info["method"]] = b
+    methods = list(dict.fromkeys(b["extra_info"]["method"] for b in data["benchmarks"]))
+    baseline = data["benchmarks"][0]["extra_info"]["baseline"]
+    cpu = data.get("machine_info", {}).get("cpu", {})
+    out = [f"# {data['benchmarks'][0]['extra_info']['op']} benchmarks: {args.json.split('/')[-1]}", "",
+           f"- machine: {cpu.get('brand_raw', '?')}, {cpu.get('count', '?')} logical CPUs",
+           f"- date: {data.get('datetime', '?')}"]
+    if args.note:
+        out.append(f"- {args.note}")
+    out += [f"- median wall time in ms of forward+backward; speed-up = {baseline} / method", ""]
+    header = "| case | shape | " + " | ".join(f"{m} ms" for m in methods)
+    header += " | " + " | ".join(f"speed-up {m}" for m in methods if m != baseline) + " |"
+    out += [header, "|" + "---|" * (2 + len(methods) + len(methods) - 1)]
+    for case in order:
+        row = cases[case]
+        shape = next(iter(row.values()))["extra_info"].get("shape", "")
+        med = {m: row[m]["stats"]["median"] for m in methods if m in row}
+        cells = [f"{med[m] * 1e3:.1f}" if m in med else "" for m in methods]
+        ratios = []
+        for m in methods:
+            if m == baseline:
+                continue
+            if m in med and baseline in med:
+                r = med[baseline] / med[m]
+                mark = "" if args.target is None else (" ✓" if r >= args.target else " ✗")
+                ratios.append(f"{r:.2f}×{mark}")
+            else:
+                ratios.append("")
+        out.append(f"| {case} | {'×'.join(map(str, shape))} | " + " | ".join(cells + ratios) + " |")
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
