@@ -104,14 +104,17 @@ upfirdn2d_kernel(const Upfirdn2dParams p, const TileShape tile, const T* __restr
       const int tx0 = static_cast<int>(floor_div(bx + up_x - 1, up_x) * up_x - bx);
       const int64_t sy0 = (by + ty0) / up_y - iy_lo, sx0 = (bx + tx0) / up_x - ix_lo;
       Acc acc = 0;
-#pragma unroll
-      for (int jy = 0; jy < (kF ? (kF + kUp - 1) / kUp : kMaxPhaseTaps); ++jy) {
+      // Taps per phase: a compile-time constant for the StyleGAN2 variants (the compiler unrolls
+      // those loops fully), a run-time count otherwise. Unrolling the run-time variant up to
+      // kMaxPhaseTaps² iterations made this file take minutes to compile for nothing.
+      const int taps_y = kF ? (kF + kUp - 1) / kUp : (f_h + up_y - 1) / up_y;
+      const int taps_x = kF ? (kF + kUp - 1) / kUp : (f_w + up_x - 1) / up_x;
+      for (int jy = 0; jy < taps_y; ++jy) {
         const int ty = ty0 + jy * up_y;
         if (ty >= f_h) break;
         const Acc* frow = f_s + ty * f_w;
         const Acc* xrow = x_s + (sy0 + jy) * tile.w + sx0;
-#pragma unroll
-        for (int jx = 0; jx < (kF ? (kF + kUp - 1) / kUp : kMaxPhaseTaps); ++jx) {
+        for (int jx = 0; jx < taps_x; ++jx) {
           const int tx = tx0 + jx * up_x;
           if (tx >= f_w) break;
           acc += frow[tx] * xrow[jx];
