@@ -11,6 +11,8 @@ import argparse
 import json
 from collections import defaultdict
 
+from summarize import machine_line  # bench/ is on sys.path when run as bench/summarize_cases.py
+
 
 def main() -> int:
     parser = argparse.ArgumentParser()
@@ -28,9 +30,8 @@ def main() -> int:
         cases[info["case"]][info["method"]] = b
     methods = list(dict.fromkeys(b["extra_info"]["method"] for b in data["benchmarks"]))
     baseline = data["benchmarks"][0]["extra_info"]["baseline"]
-    cpu = data.get("machine_info", {}).get("cpu", {})
     out = [f"# {data['benchmarks'][0]['extra_info']['op']} benchmarks: {args.json.split('/')[-1]}", "",
-           f"- machine: {cpu.get('brand_raw', '?')}, {cpu.get('count', '?')} logical CPUs",
+           f"- machine: {machine_line(data)}",
            f"- date: {data.get('datetime', '?')}"]
     if args.note:
         out.append(f"- {args.note}")

@@ -15,6 +15,8 @@ import json
 import math
 from collections import defaultdict
 
+from summarize import machine_line  # bench/ is on sys.path when run as bench/summarize_ops.py
+
 ORDER = ["fused", "reference"]
 
 
@@ -26,14 +28,6 @@ def load(path):
         info = b["extra_info"]
         groups[(info["op"], tuple(info["shape"]), info["device"])][info["method"]] = b
     return data, groups
-
-
-def machine_line(data) -> str:
-    m = data.get("machine_info", {})
-    cpu = m.get("cpu", {})
-    parts = [cpu.get("brand_raw", m.get("processor", "?")), f"{cpu.get('count', '?')} logical CPUs",
-             f"python {m.get('python_version', '?')}"]
-    return ", ".join(str(p) for p in parts)
 
 
 def speedup(methods) -> float | None:
