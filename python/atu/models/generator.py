@@ -1,0 +1,147 @@
+"""StyleGAN2 generator with rosinality/stylegan2-pytorch's state-dict layout and call signature."""
+from __future__ import annotations
+
+import random
+from typing import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from .channels import check_size, resolve_channels
+from .layers import ConstantInput, EqualLinear, PixelNorm, StyledConv, ToRGB
+
+
+class Generator(nn.Module):
+    def __init__(self, size: int, style_dim: int = 512, n_mlp: int = 8, channel_multiplier: int = 2,
+                 blur_kernel: Sequence[float] = (1, 3, 3, 1), lr_mlp: float = 0.01,
+                 channels: Mapping[int, int] | None = None):
+        super().__init__()
+        self.size = check_size(size)
+        if style_dim < 1 or n_mlp < 1:
+            raise ValueError(f"style_dim and n_mlp must be >= 1, got {style_dim} and {n_mlp}")
+        self.style_dim, self.n_mlp, self.lr_mlp = style_dim, n_mlp, lr_mlp
+        self.channel_multiplier, self.blur_kernel = channel_multiplier, tuple(blur_kernel)
+        self.channels = resolve_channels(size, channel_multiplier, channels)
+        self._explicit_channels = channels is not None
+        ch = self.channels
+
+        self.style = nn.Sequential(PixelNorm(), *[
+            EqualLinear(style_dim, style_dim, lr_mul=lr_mlp, activation="lrelu") for _ in range(n_mlp)])
+        self.input = ConstantInput(ch[4])
+        self.conv1 = StyledConv(ch[4], ch[4], 3, style_dim, blur_kernel=blur_kernel)
+        self.to_rgb1 = ToRGB(ch[4], style_dim, upsample=False)
+
+        self.log_size = size.bit_length() - 1
+        self.num_layers = (self.log_size - 2) * 2 + 1
+        self.n_latent = self.log_size * 2 - 2
+        self.convs = nn.ModuleList()
+        self.to_rgbs = nn.ModuleList()
+        self.noises = nn.Module()
+        for layer in range(self.num_layers):
+            res = 2 ** ((layer + 5) // 2)
+            self.noises.register_buffer(f"noise_{layer}", torch.randn(1, 1, res, res))
+        in_ch = ch[4]
+        for i in range(3, self.log_size + 1):
+            out_ch = ch[2 ** i]
+            self.convs.append(StyledConv(in_ch, out_ch, 3, style_dim, upsample=True, blur_kernel=blur_kernel))
+            self.convs.append(StyledConv(out_ch, out_ch, 3, style_dim, blur_kernel=blur_kernel))
+            self.to_rgbs.append(ToRGB(out_ch, style_dim, blur_kernel=blur_kernel))
+            in_ch = out_ch
+
+    # ---- configuration ------------------------------------------------------------------------
+    def config(self) -> dict:
+        """Constructor kwargs, JSON-able: what a checkpoint stores to rebuild this generator."""
+        cfg = {"size": self.size, "style_dim": self.style_dim, "n_mlp": self.n_mlp,
+               "channel_multiplier": self.channel_multiplier, "blur_kernel": list(self.blur_kernel),
+               "lr_mlp": self.lr_mlp}
+        if self._explicit_channels:
+            cfg["channels"] = {str(r): c for r, c in self.channels.items()}
+        return cfg
+
+    @classmethod
+    def from_config(cls, cfg: Mapping) -> "Generator":
+        return cls(**dict(cfg))
+
+    # ---- rosinality's helpers -----------------------------------------------------------------
+    def make_noise(self, generator: torch.Generator | None = None, batch: int = 1) -> list[torch.Tensor]:
+        like = self.input.input
+        return [torch.randn(batch, 1, 2 ** ((i + 5) // 2), 2 ** ((i + 5) // 2), generator=generator).to(like)
+                for i in range(self.num_layers)]
+
+    @torch.no_grad()
+    def mean_latent(self, n_latent: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        z = torch.randn(n_latent, self.style_dim, generator=generator).to(self.input.input)
+        return self.style(z).mean(0, keepdim=True)
+
+    def get_latent(self, z: torch.Tensor) -> torch.Tensor:
+        return self.style(z)
+
+    # ---- forward --------------------------------------------------------------------------------
+    def forward(self, styles: Sequence[torch.Tensor], return_latents: bool = False, inject_index: int | None = None,
+                truncation: float = 1.0, truncation_latent: torch.Tensor | None = None,
+                input_is_latent: bool = False, noise: Sequence[torch.Tensor | None] | None = None,
+                randomize_noise: bool = True):
+        """G([z]) or G([z1, z2]) (style mixing at inject_index). Returns (image, latent or None)."""
+        if isinstance(styles, torch.Tensor):
+            raise TypeError("styles must be a list of tensors, e.g. G([z]), as in rosinality's Generator")
+        if not 1 <= len(styles) <= 2:
+            raise ValueError(f"styles must hold one or two latent tensors, got {len(styles)}")
+        if not input_is_latent:
+            styles = [self.style(s) for s in styles]
+        if noise is None:
+            noise = [None] * self.num_layers if randomize_noise else \
+                [getattr(self.noises, f"noise_{i}") for i in range(self.num_layers)]
+        elif len(noise) != self.num_layers:
+            raise ValueError(f"noise must hold {self.num_layers} tensors (one per layer), got {len(noise)}")
+        if truncation < 1:
+            if truncation_latent is None:
+                raise ValueError("truncation < 1 needs truncation_latent (e.g. G.mean_latent(4096))")
+            styles = [truncation_latent + truncation * (s - truncation_latent) for s in styles]
+
+        latent = self._broadcast_latent(styles, inject_index)
+        out = self.input(latent)
+        out = self.conv1(out, latent[:, 0], noise=noise[0])
+        skip = self.to_rgb1(out, latent[:, 1])
+        i = 1
+        for up_conv, conv, noise_up, noise_same, to_rgb in zip(
+                self.convs[::2], self.convs[1::2], noise[1::2], noise[2::2], self.to_rgbs):
+            out = up_conv(out, latent[:, i], noise=noise_up)
+            out = conv(out, latent[:, i + 1], noise=noise_same)
+            skip = to_rgb(out, latent[:, i + 2], skip)
+            i += 2
+        return skip, (latent if return_latents else None)
+
+    def _broadcast_latent(self, styles: Sequence[torch.Tensor], inject_index: int | None) -> torch.Tensor:
+        """[N, n_latent, style_dim]: one w for every layer, or two mixed at inject_index."""
+        if len(styles) == 1:
+            w = styles[0]
+            return w if w.ndim == 3 else w.unsqueeze(1).expand(-1, self.n_latent, -1)
+        if inject_index is None:
+            inject_index = random.randint(1, self.n_latent - 1)
+        first = styles[0].unsqueeze(1).expand(-1, inject_index, -1)
+        second = styles[1].unsqueeze(1).expand(-1, self.n_latent - inject_index, -1)
+        return torch.cat([first, second], dim=1)
+
+    # ---- plain sampling ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, n: int, seed: int = 0, *, truncation: float = 1.0, batch_size: int = 64,
+               return_latents: bool = False):
+        """n images in [-1, 1] (roughly), fully determined by seed: latents and noise both come from
+        one seeded generator, so the same seed gives the same images on the same machine."""
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        gen = torch.Generator().manual_seed(seed)
+        like = self.input.input
+        z = torch.randn(n, self.style_dim, generator=gen)
+        noise = self.make_noise(gen, batch=n)
+        trunc_latent = self.mean_latent(4096, gen) if truncation < 1 else None
+        images, latents = [], []
+        for start in range(0, n, batch_size):
+            sl = slice(start, start + batch_size)
+            img, w = self([z[sl].to(like)], noise=[t[sl] for t in noise], truncation=truncation,
+                          truncation_latent=trunc_latent, return_latents=return_latents)
+            images.append(img)
+            if return_latents:
+                latents.append(w)
+        images = torch.cat(images)
+        return (images, torch.cat(latents)) if return_latents else images
