@@ -1,0 +1,1 @@
+"""Evaluation: FID (and, with the pipeline, PUL and Ret-FID)."""

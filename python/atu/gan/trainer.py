@@ -1,0 +1,201 @@
+"""One StyleGAN2 training iteration as rosinality/stylegan2-pytorch (and the ATU authors) run it:
+non-saturating logistic loss, lazy R1 on D every d_reg_every steps, lazy path-length regularisation
+on G every g_reg_every steps, style mixing, an EMA generator, Adam with the lazy-regularisation
+correction of lr and betas. Stage 1 and stage 2 of Adapt-then-Unlearn reuse it with a hook that
+adds their penalty's gradient to the generator's.
+
+All randomness (latents, mixing, noise maps, path-length directions) comes from one seeded
+torch.Generator whose state is part of the trainer's state, so a resumed run continues exactly.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, fields
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .losses import d_logistic_loss, ema_decay, ema_update, g_nonsaturating_loss, path_length_penalty, r1_penalty
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 16
+    lr: float = 0.002
+    r1: float = 10.0
+    path_regularize: float = 2.0
+    path_batch_shrink: int = 2
+    d_reg_every: int = 16
+    g_reg_every: int = 4
+    mixing: float = 0.9
+    ema_half_life_kimg: float = 10.0
+
+    def __post_init__(self):
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                raise ValueError(f"{f.name} must be a number >= 0, got {v!r}")
+        for name in ("batch_size", "path_batch_shrink", "d_reg_every", "g_reg_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.mixing > 1:
+            raise ValueError(f"mixing is a probability, got {self.mixing}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown training options {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _adam(params, lr: float, reg_every: int) -> torch.optim.Adam:
+    # Lazy regularisation runs the regulariser every k steps with k times its weight; StyleGAN2
+    # compensates the optimiser's momentum for the extra step: lr·c, betas^c, c = k/(k+1).
+    c = reg_every / (reg_every + 1)
+    return torch.optim.Adam(params, lr=lr * c, betas=(0.0 ** c, 0.99 ** c))
+
+
+def _set_requires_grad(module: nn.Module, flag: bool) -> None:
+    for p in module.parameters():
+        p.requires_grad_(flag)
+
+
+# Called after the generator's loss backward and before its optimizer step; adds gradients into
+# p.grad (e.g. atu_ext.EWC/Repulsion.add_grad_) and returns values to log.
+GradHook = Callable[[nn.Module], dict[str, float]]
+
+
+class StyleGAN2Trainer:
+    def __init__(self, G: nn.Module, D: nn.Module, config: TrainConfig, *, g_ema: nn.Module | None = None,
+                 seed: int = 0, g_grad_hook: GradHook | None = None):
+        self.G, self.D, self.config = G, D, config
+        self.g_ema = g_ema if g_ema is not None else copy.deepcopy(G)
+        self.g_ema.eval()
+        _set_requires_grad(self.g_ema, False)
+        self.g_optim = _adam(G.parameters(), config.lr, config.g_reg_every)
+        self.d_optim = _adam(D.parameters(), config.lr, config.d_reg_every)
+        self.device = next(G.parameters()).device
+        self.rng = torch.Generator(device=self.device).manual_seed(seed)
+        self.step = 0
+        self.mean_path_length = torch.zeros((), device=self.device)
+        self.ema_decay = ema_decay(config.batch_size, config.ema_half_life_kimg)
+        self.g_grad_hook = g_grad_hook
+
+    # ---- randomness -------------------------------------------------------------------------------
+    def _randn(self, *shape) -> torch.Tensor:
+        return torch.randn(*shape, generator=self.rng, device=self.device)
+
+    def _latents_and_noise(self, n: int):
+        """Latents for G (two with probability `mixing`, as style mixing) and its noise maps."""
+        mix = self.config.mixing > 0 and torch.rand((), generator=self.rng, device=self.device).item() < self.config.mixing
+        z = [self._randn(n, self.G.style_dim) for _ in range(2 if mix else 1)]
+        inject = int(torch.randint(1, self.G.n_latent, (), generator=self.rng, device=self.device)) if mix else None
+        noise = [self._randn(n, 1, 2 ** ((i + 5) // 2), 2 ** ((i + 5) // 2)) for i in range(self.G.num_layers)]
+        return z, inject, noise
+
+    def _fake(self, n: int, return_latents: bool = False):
+        z, inject, noise = self._latents_and_noise(n)
+        return self.G(z, inject_index=inject, noise=noise, return_latents=return_latents)
+
+    # ---- one iteration ------------------------------------------------------------------------------
+    def train_step(self, real: torch.Tensor) -> dict[str, float]:
+        cfg, G, D = self.config, self.G, self.D
+        real = real.to(self.device)
+        n = real.shape[0]
+        logs: dict[str, float] = {}
+
+        # discriminator
+        _set_requires_grad(G, False)
+        _set_requires_grad(D, True)
+        fake, _ = self._fake(n)
+        d_loss = d_logistic_loss(D(real), D(fake))
+        self.d_optim.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.d_optim.step()
+        logs["d_loss"] = float(d_loss.detach())
+
+        if cfg.r1 > 0 and self.step % cfg.d_reg_every == 0:
+            real_req = real.detach().requires_grad_(True)
+            real_pred = D(real_req)
+            r1 = r1_penalty(real_pred, real_req)
+            self.d_optim.zero_grad(set_to_none=True)
+            # 0·pred keeps every D parameter in the graph (as the authors do).
+            (cfg.r1 / 2 * r1 * cfg.d_reg_every + 0 * real_pred[0, 0]).backward()
+            self.d_optim.step()
+            logs["r1"] = float(r1.detach())
+
+        # generator
+        _set_requires_grad(G, True)
+        _set_requires_grad(D, False)
+        fake, _ = self._fake(n)
+        g_loss = g_nonsaturating_loss(D(fake))
+        self.g_optim.zero_grad(set_to_none=True)
+        g_loss.backward()
+        if self.g_grad_hook is not None:
+            logs.update(self.g_grad_hook(G))
+        self.g_optim.step()
+        logs["g_loss"] = float(g_loss.detach())
+
+        if cfg.path_regularize > 0 and self.step % cfg.g_reg_every == 0:
+            path_n = max(1, n // cfg.path_batch_shrink)
+            fake, latents = self._fake(path_n, return_latents=True)
+            penalty, self.mean_path_length, lengths = path_length_penalty(
+                fake, latents, self.mean_path_length, generator=self.rng)
+            self.g_optim.zero_grad(set_to_none=True)
+            (cfg.path_regularize * cfg.g_reg_every * penalty + 0 * fake[0, 0, 0, 0]).backward()
+            self.g_optim.step()
+            logs["path_penalty"] = float(penalty.detach())
+            logs["path_length"] = float(lengths.mean().detach())
+
+        _set_requires_grad(D, True)
+        ema_update(self.g_ema, G, self.ema_decay)
+        self.step += 1
+        return logs
+
+    # ---- state (for resuming) ---------------------------------------------------------------------
+    def state(self) -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
+        """(tensor sections, JSON-able values): everything needed to continue exactly."""
+        tensors = {"g": self.G.state_dict(), "g_ema": self.g_ema.state_dict(), "d": self.D.state_dict(),
+                   "trainer": {"rng_state": self.rng.get_state(), "mean_path_length": self.mean_path_length}}
+        info = {"step": self.step, "train_config": self.config.to_dict()}
+        for name, opt in (("g_optim", self.g_optim), ("d_optim", self.d_optim)):
+            tensors[name], info[name] = optimizer_to_tensors(opt)
+        return tensors, info
+
+    def load_state(self, tensors: dict[str, dict[str, torch.Tensor]], info: dict) -> None:
+        self.G.load_state_dict(tensors["g"])
+        self.g_ema.load_state_dict(tensors["g_ema"])
+        self.D.load_state_dict(tensors["d"])
+        for name, opt in (("g_optim", self.g_optim), ("d_optim", self.d_optim)):
+            opt.load_state_dict(optimizer_from_tensors(tensors[name], info[name]))
+        self.rng.set_state(tensors["trainer"]["rng_state"].cpu())
+        self.mean_path_length = tensors["trainer"]["mean_path_length"].to(self.device)
+        self.step = int(info["step"])
+
+
+def optimizer_to_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """An optimizer's state_dict split into flat tensors ("<param index>.<key>") and JSON values,
+    so that it can live in a safetensors checkpoint instead of a pickle."""
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for idx, entry in sd["state"].items():
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{idx}.{key}"] = value
+            else:
+                scalars[f"{idx}.{key}"] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def optimizer_from_tensors(tensors: dict[str, torch.Tensor], info: dict) -> dict:
+    state: dict[int, dict] = {}
+    for flat, value in [*tensors.items(), *info.get("scalars", {}).items()]:
+        idx, key = flat.split(".", 1)
+        state.setdefault(int(idx), {})[key] = value
+    return {"state": state, "param_groups": info["param_groups"]}

@@ -1,0 +1,222 @@
+"""`atu pretrain`: train a StyleGAN2 from scratch on a dataset, resumably.
+
+A run lives in one folder:
+  run.json                  the resolved configuration (data, model, training, seed, provenance)
+  checkpoint.safetensors    g, g_ema, d, optimiser and RNG state: everything to continue exactly;
+                            written atomically every --checkpoint-every steps, at the end and on Ctrl-C
+  model.safetensors         at the end: g_ema and d only, the file later stages read
+  samples/step_NNNNNN.png   g_ema on a fixed set of latents, every --sample-every steps
+  log.jsonl                 losses, every --log-every steps
+`--resume` continues a run from its checkpoint (the configuration must match; --steps may grow).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from . import checkpoint as ckpt
+from .atomic import write_text
+from .gan.trainer import StyleGAN2Trainer, TrainConfig
+from .images import save_grid
+from .models import Discriminator, Generator, narrow_channels
+from .provenance import provenance
+
+
+@dataclass
+class ModelConfig:
+    size: int = 32
+    style_dim: int = 128
+    n_mlp: int = 8
+    width: int | None = 32            # channels at <= 32 px for narrow CPU models; None: rosinality's table
+    channel_multiplier: int = 2
+
+    def build(self) -> tuple[Generator, Discriminator]:
+        channels = narrow_channels(self.size, self.width) if self.width else None
+        G = Generator(self.size, self.style_dim, self.n_mlp, self.channel_multiplier, channels=channels)
+        D = Discriminator(self.size, self.channel_multiplier, channels=channels)
+        return G, D
+
+
+@dataclass
+class PretrainConfig:
+    data: str = "digits"
+    exclude_classes: list[int] = field(default_factory=list)
+    exclude_attribute: str | None = None
+    attributes_file: str | None = None
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    steps: int = 4000
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return {"data": self.data, "exclude_classes": list(self.exclude_classes),
+                "exclude_attribute": self.exclude_attribute, "attributes_file": self.attributes_file,
+                "model": vars(self.model).copy(), "train": self.train.to_dict(), "steps": self.steps,
+                "seed": self.seed}
+
+
+class EpochSampler:
+    """Batches of indices, a fresh seeded permutation every epoch; its state is two ints."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, epoch: int = 0, position: int = 0):
+        if n < batch_size:
+            raise ValueError(f"the dataset has {n} images, fewer than one batch of {batch_size}")
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.epoch, self.position = epoch, position
+
+    def next(self) -> torch.Tensor:
+        if self.position + self.batch_size > self.n:
+            self.epoch, self.position = self.epoch + 1, 0
+        perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
+        batch = perm[self.position:self.position + self.batch_size]
+        self.position += self.batch_size
+        return batch
+
+
+def _load_data(cfg: PretrainConfig):
+    from .data import load_dataset
+
+    return load_dataset(cfg.data, resolution=cfg.model.size, exclude_classes=tuple(cfg.exclude_classes),
+                        exclude_attribute=cfg.exclude_attribute, attributes_file=cfg.attributes_file)
+
+
+def _batch(dataset, indices: torch.Tensor) -> torch.Tensor:
+    return torch.stack([dataset[int(i)][0] for i in indices])
+
+
+def _check_resume(out: Path, cfg: PretrainConfig) -> None:
+    stored = json.loads((out / "run.json").read_text())["config"]
+    wanted = cfg.to_dict()
+    diff = sorted(k for k in wanted if k != "steps" and stored.get(k) != wanted[k])
+    if diff:
+        raise ValueError(f"{out}: cannot resume: the configuration differs in {diff} "
+                         f"(stored {[stored.get(k) for k in diff]}, asked {[wanted[k] for k in diff]})")
+
+
+def pretrain(cfg: PretrainConfig, out: str | Path, *, resume: bool = False, device: str = "cpu",
+             sample_every: int = 500, checkpoint_every: int = 500, log_every: int = 50,
+             progress: bool = True) -> Path:
+    """Runs (or continues) a pretraining run in `out`; returns the path of model.safetensors."""
+    from tqdm import tqdm
+
+    out = Path(out)
+    state_file = out / "checkpoint.safetensors"
+    if resume and not state_file.is_file():
+        raise FileNotFoundError(f"{out}: nothing to resume (no checkpoint.safetensors)")
+    if not resume and (out / "run.json").exists():
+        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    if cfg.steps < 1:
+        raise ValueError(f"steps must be >= 1, got {cfg.steps}")
+    if resume:
+        _check_resume(out, cfg)
+    dataset = _load_data(cfg)                       # bad data specs fail here, before anything is written
+
+    torch.manual_seed(cfg.seed)                     # initial weights
+    G, D = cfg.model.build()
+    G, D = G.to(device), D.to(device)
+    trainer = StyleGAN2Trainer(G, D, cfg.train, seed=cfg.seed)
+    sampler = EpochSampler(len(dataset), cfg.train.batch_size, cfg.seed)
+    if resume:
+        state = ckpt.load_atu(state_file)
+        trainer.load_state(state.state_dicts, state.metadata["trainer"])
+        sampler.epoch, sampler.position = state.metadata["sampler"]
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / "run.json", json.dumps({"config": cfg.to_dict(), "data": dataset.describe(),
+                                                 "provenance": provenance()}, indent=2))
+    fixed_z = torch.randn(64, G.style_dim, generator=torch.Generator().manual_seed(cfg.seed + 1)).to(device)
+
+    def save_state() -> None:
+        tensors, info = trainer.state()
+        ckpt.save(state_file, kind="stylegan2", config=_arch(trainer), state_dicts=tensors,
+                  metadata={"trainer": info, "sampler": [sampler.epoch, sampler.position],
+                            "run": cfg.to_dict(), "data": dataset.describe(), "step": trainer.step})
+
+    def save_samples() -> None:
+        with torch.no_grad():
+            img, _ = trainer.g_ema([fixed_z], randomize_noise=False)
+        save_grid(img, out / "samples" / f"step_{trainer.step:06d}.png", nrow=8, scale=2)
+
+    started = time.time()
+    bar = tqdm(total=cfg.steps, initial=trainer.step, desc="pretrain", disable=not progress, unit="step")
+    try:
+        while trainer.step < cfg.steps:
+            logs = trainer.train_step(_batch(dataset, sampler.next()))
+            bar.update(1)
+            if trainer.step % log_every == 0 or trainer.step == cfg.steps:
+                bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items() if k in ("d_loss", "g_loss", "r1")})
+                with open(out / "log.jsonl", "a") as fh:
+                    fh.write(json.dumps({"step": trainer.step, **logs}) + "\n")
+            if trainer.step % sample_every == 0:
+                save_samples()
+            if trainer.step % checkpoint_every == 0 and trainer.step < cfg.steps:
+                save_state()
+    except KeyboardInterrupt:
+        save_state()
+        bar.close()
+        raise
+    bar.close()
+    save_state()
+    save_samples()
+    model_path = out / "model.safetensors"
+    ckpt.save(model_path, kind="stylegan2", config=_arch(trainer),
+              state_dicts={"g_ema": trainer.g_ema.state_dict(), "d": trainer.D.state_dict()},
+              metadata={"step": trainer.step, "run": cfg.to_dict(), "data": dataset.describe(),
+                        "train_seconds_this_session": round(time.time() - started, 1), **provenance()})
+    return model_path
+
+
+def _arch(trainer: StyleGAN2Trainer) -> dict:
+    return {"generator": trainer.G.config(), "discriminator": trainer.D.config()}
+
+
+# ---- command line ------------------------------------------------------------------------------------
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("pretrain", help="train a StyleGAN2 from scratch (resumable)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default="digits", help="digits | mnist:DIR | folder:DIR (default: digits)")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--exclude-classes", type=int, nargs="*", default=[], help="drop these classes from the data")
+    p.add_argument("--exclude-attribute", help="drop images with this attribute (folder data)")
+    p.add_argument("--attributes-file", help="CelebA-format attribute file for folder data")
+    p.add_argument("--size", type=int, default=32)
+    p.add_argument("--style-dim", type=int, default=128)
+    p.add_argument("--n-mlp", type=int, default=8)
+    p.add_argument("--width", type=int, default=32,
+                   help="channels at <= 32 px (narrow CPU models); 0 = rosinality's full widths")
+    p.add_argument("--channel-multiplier", type=int, default=2)
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=0.002)
+    p.add_argument("--r1", type=float, default=10.0)
+    p.add_argument("--path-regularize", type=float, default=2.0)
+    p.add_argument("--mixing", type=float, default=0.9)
+    p.add_argument("--ema-kimg", type=float, default=10.0, help="EMA half-life in thousands of images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--sample-every", type=int, default=500)
+    p.add_argument("--checkpoint-every", type=int, default=500)
+    p.set_defaults(func=_main)
+
+
+def _main(args) -> int:
+    cfg = PretrainConfig(
+        data=args.data, exclude_classes=args.exclude_classes, exclude_attribute=args.exclude_attribute,
+        attributes_file=args.attributes_file,
+        model=ModelConfig(size=args.size, style_dim=args.style_dim, n_mlp=args.n_mlp, width=args.width or None,
+                          channel_multiplier=args.channel_multiplier),
+        train=TrainConfig(batch_size=args.batch, lr=args.lr, r1=args.r1, path_regularize=args.path_regularize,
+                          mixing=args.mixing, ema_half_life_kimg=args.ema_kimg),
+        steps=args.steps, seed=args.seed)
+    path = pretrain(cfg, args.out, resume=args.resume, device=args.device, sample_every=args.sample_every,
+                    checkpoint_every=args.checkpoint_every)
+    print(f"atu pretrain: {path}")
+    return 0
