@@ -35,7 +35,10 @@ def main() -> int:
            f"- date: {data.get('datetime', '?')}"]
     if args.note:
         out.append(f"- {args.note}")
-    out += [f"- median wall time in ms of forward+backward; speed-up = {baseline} / method", ""]
+    images = data["benchmarks"][0]["extra_info"].get("images")
+    what = "per call" if images else "of forward+backward"
+    out += [f"- median wall time in ms {what}; speed-up = {baseline} / method"
+            + (f"; images/s = {images} / median" if images else ""), ""]
     header = "| case | shape | " + " | ".join(f"{m} ms" for m in methods)
     header += " | " + " | ".join(f"speed-up {m}" for m in methods if m != baseline) + " |"
     out += [header, "|" + "---|" * (2 + len(methods) + len(methods) - 1)]
@@ -43,7 +46,8 @@ def main() -> int:
         row = cases[case]
         shape = next(iter(row.values()))["extra_info"].get("shape", "")
         med = {m: row[m]["stats"]["median"] for m in methods if m in row}
-        cells = [f"{med[m] * 1e3:.1f}" if m in med else "" for m in methods]
+        cells = [(f"{med[m] * 1e3:.1f}" + (f" ({images / med[m]:.1f} img/s)" if images else "")) if m in med else ""
+                 for m in methods]
         ratios = []
         for m in methods:
             if m == baseline:
