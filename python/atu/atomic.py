@@ -26,6 +26,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        # mkstemp creates files readable by the owner only; give the result the permissions a plain
+        # open() would (0o666 minus the umask), so checkpoints can be shared like any other file.
+        os.chmod(tmp, 0o666 & ~_current_umask())
         with open(tmp, "rb+") as fh:  # the rename must not reach the disk before the data
             os.fsync(fh.fileno())
         os.replace(tmp, dest)
@@ -50,6 +53,12 @@ def write_with(path: str | os.PathLike, writer: Callable[[Path], None]) -> Path:
     with atomic_path(path) as tmp:
         writer(tmp)
     return Path(path)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)      # the only portable way to read it is to set it and put it back
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(folder: Path) -> None:
