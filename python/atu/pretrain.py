@@ -24,6 +24,7 @@ from . import checkpoint as ckpt
 from .atomic import write_text
 from .gan.trainer import StyleGAN2Trainer, TrainConfig
 from .images import save_grid
+from .interrupts import deferred_interrupts
 from .models import Discriminator, Generator, narrow_channels
 from .provenance import provenance
 
@@ -145,22 +146,25 @@ def pretrain(cfg: PretrainConfig, out: str | Path, *, resume: bool = False, devi
 
     started = time.time()
     bar = tqdm(total=cfg.steps, initial=trainer.step, desc="pretrain", disable=not progress, unit="step")
-    try:
-        while trainer.step < cfg.steps:
-            logs = trainer.train_step(_batch(dataset, sampler.next()))
-            bar.update(1)
-            if trainer.step % log_every == 0 or trainer.step == cfg.steps:
-                bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items() if k in ("d_loss", "g_loss", "r1")})
-                with open(out / "log.jsonl", "a") as fh:
-                    fh.write(json.dumps({"step": trainer.step, **logs}) + "\n")
-            if trainer.step % sample_every == 0:
-                save_samples()
-            if trainer.step % checkpoint_every == 0 and trainer.step < cfg.steps:
+    with deferred_interrupts() as interrupt:
+        try:
+            while trainer.step < cfg.steps:
+                logs = trainer.train_step(_batch(dataset, sampler.next()))
+                bar.update(1)
+                if trainer.step % log_every == 0 or trainer.step == cfg.steps:
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items() if k in ("d_loss", "g_loss", "r1")})
+                    with open(out / "log.jsonl", "a") as fh:
+                        fh.write(json.dumps({"step": trainer.step, **logs}) + "\n")
+                if trainer.step % sample_every == 0:
+                    save_samples()
+                if trainer.step % checkpoint_every == 0 and trainer.step < cfg.steps:
+                    save_state()
+                interrupt.check()
+        except KeyboardInterrupt:
+            if interrupt.requested:      # between steps: the state is consistent, keep it
                 save_state()
-    except KeyboardInterrupt:
-        save_state()
-        bar.close()
-        raise
+            bar.close()
+            raise
     bar.close()
     save_state()
     save_samples()
