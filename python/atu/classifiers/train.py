@@ -93,7 +93,7 @@ def train_classifier(dataset: ImageDataset, *, arch: str = "lenet", epochs: int 
             loss.backward()
             optimiser.step()
             schedule.step()
-            total += float(loss) * len(positions)
+            total += float(loss.detach()) * len(positions)
         losses.append(total / len(train_set))
     model = model.cpu().eval()
 
