@@ -1,0 +1,19 @@
+"""Files that ship inside the atu package (trained models); MODELS.md says how each was made."""
+from __future__ import annotations
+
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+
+
+def available() -> list[str]:
+    """Names of the shipped assets (everything in this folder except code and docs)."""
+    return sorted(p.name for p in _HERE.iterdir() if p.is_file() and p.suffix not in (".py", ".md", ".pyc"))
+
+
+def path(name: str) -> Path:
+    """The path of a shipped asset, e.g. path("digits_classifier.safetensors")."""
+    found = _HERE / name
+    if Path(name).name != name or not found.is_file():
+        raise FileNotFoundError(f"atu ships no asset {name!r}; available: {', '.join(available()) or 'none'}")
+    return found

@@ -1,0 +1,65 @@
+"""Running a trained classifier on images: labels, probabilities and FID features, in batches.
+
+Images are resized to the resolution the classifier was trained at (bilinear, antialiased when
+shrinking): a 32-px digit classifier then judges 28-px MNIST or 64-px samples on the scale it knows.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import ImageDataset
+
+Images = torch.Tensor | ImageDataset
+
+
+def prepare(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """A batch [N, C, H, W] moved to the model's device, float32, at the model's training resolution."""
+    if images.ndim != 4:
+        raise ValueError(f"expected images [N, C, H, W], got shape {tuple(images.shape)}")
+    device = next(model.parameters()).device
+    x = images.to(device=device, dtype=torch.float32)
+    size = getattr(model, "resolution", None)
+    if size is not None and tuple(x.shape[-2:]) != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
+                          antialias=size < min(x.shape[-2:]))
+    return x
+
+
+def _batches(images: Images, batch_size: int) -> Iterator[torch.Tensor]:
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    for start in range(0, len(images), batch_size):
+        stop = min(start + batch_size, len(images))
+        yield images.images(range(start, stop)) if isinstance(images, ImageDataset) else images[start:stop]
+
+
+@torch.no_grad()
+def predict_proba(model: nn.Module, images: Images, batch_size: int = 256) -> torch.Tensor:
+    """Class probabilities [N, num_classes] (float32, CPU) for a tensor of images or an ImageDataset."""
+    was_training = model.training
+    model.eval()
+    try:
+        out = [model(prepare(model, b)).softmax(1).cpu() for b in _batches(images, batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0, model.num_classes)
+
+
+def predict(model: nn.Module, images: Images, batch_size: int = 256) -> torch.Tensor:
+    """Predicted labels [N] (int64, CPU)."""
+    return predict_proba(model, images, batch_size).argmax(1)
+
+
+def feature_fn(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """images -> penultimate features, in eval mode: the extractor `atu.eval.fid.fid` takes."""
+    model.eval()
+
+    @torch.no_grad()
+    def extract(images: torch.Tensor) -> torch.Tensor:
+        return model.features(prepare(model, images))
+
+    return extract

@@ -1,0 +1,247 @@
+"""atu.classifiers: architectures, checkpoint I/O, training on problems with known answers, the
+shipped digits classifier's accuracy (recomputed here from its metadata) and `atu train-classifier`."""
+import os
+
+import pytest
+import torch
+
+from atu import assets
+from atu import checkpoint as ckpt
+from atu.cli import main as atu_main
+from atu.classifiers import (Augmentation, LeNet, ResNet, build_classifier, feature_fn, load_classifier, predict,
+                             predict_proba, save_classifier, train_classifier)
+from atu.classifiers.augment import random_translate
+from atu.data import ImageDataset, load_dataset, split
+from atu.eval.fid import fid
+from data_files import write_attribute_folder
+
+
+def _bn_trained(model):
+    """Non-trivial BatchNorm running statistics, so round trips check the buffers too."""
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(4, model.in_channels, 32, 32, generator=torch.Generator().manual_seed(0)))
+    return model.eval()
+
+
+# ---- architectures -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("resolution", [16, 28, 32, 64])
+@pytest.mark.parametrize("in_channels", [1, 3])
+def test_lenet_shapes(resolution, in_channels):
+    model = LeNet(in_channels=in_channels, resolution=resolution)
+    x = torch.randn(5, in_channels, resolution, resolution)
+    assert model(x).shape == (5, 10)
+    assert model.features(x).shape == (5, model.feature_dim) == (5, 128)
+
+
+@pytest.mark.parametrize("resolution", [32, 64, 128, 256])
+def test_resnet_shapes(resolution):
+    model = ResNet(resolution=resolution).eval()
+    x = torch.randn(2, 3, resolution, resolution)
+    assert model(x).shape == (2, 2)
+    assert model.features(x).shape == (2, model.feature_dim) == (2, 128)
+
+
+def test_features_are_the_input_of_the_last_layer():
+    model = LeNet().eval()
+    x = torch.randn(3, 3, 32, 32)
+    torch.testing.assert_close(model(x), model.head(model.features(x)))
+
+
+@pytest.mark.parametrize("model, shape, message", [
+    (LeNet(), (2, 3, 8, 8), "at least 16x16"),
+    (ResNet(), (2, 3, 16, 16), "at least 32x32"),
+    (LeNet(), (2, 1, 32, 32), "expected 3 channels"),
+    (LeNet(), (3, 32, 32), r"\[N, C, H, W\]"),
+])
+def test_bad_inputs_fail_clearly(model, shape, message):
+    with pytest.raises(ValueError, match=message):
+        model(torch.zeros(shape))
+
+
+@pytest.mark.parametrize("model", [LeNet(num_classes=7, channels=(8, 12), hidden=20, resolution=16),
+                                   ResNet(widths=(8, 16), resolution=128)])
+def test_config_rebuilds_the_same_architecture(model):
+    rebuilt = build_classifier(model.config())
+    assert rebuilt.config() == model.config()
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match="unknown classifier arch"):
+        build_classifier({**model.config(), "arch": "vgg"})
+
+
+# ---- checkpoints -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [lambda: LeNet(), lambda: _bn_trained(ResNet(widths=(8, 16, 32), resolution=32))])
+def test_save_load_round_trip_is_bit_exact(tmp_path, make):
+    model = make().eval()
+    path = save_classifier(tmp_path / "c.safetensors", model, {"note": "round trip", "accuracy": 0.5})
+    loaded = load_classifier(path)
+    assert not loaded.training and type(loaded) is type(model) and loaded.config() == model.config()
+    assert loaded.metadata == {"note": "round trip", "accuracy": 0.5}
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model(x))
+
+
+def test_load_refuses_other_checkpoints(tmp_path):
+    other = ckpt.save(tmp_path / "g.safetensors", kind="stylegan2", config={}, state_dicts={"g": {"w": torch.ones(2)}})
+    with pytest.raises(ckpt.CheckpointError, match="not a classifier"):
+        load_classifier(other)
+    with pytest.raises(ckpt.CheckpointError, match="no such"):
+        load_classifier(tmp_path / "absent.safetensors")
+    bad = ckpt.save(tmp_path / "bad.safetensors", kind="classifier", config=LeNet().config(),
+                    state_dicts={"classifier": {"w": torch.ones(2)}})
+    with pytest.raises(ckpt.CheckpointError, match="do not fit"):
+        load_classifier(bad)
+
+
+def test_asset_paths():
+    assert assets.path("digits_classifier.safetensors").is_file()
+    assert "digits_classifier.safetensors" in assets.available()
+    with pytest.raises(FileNotFoundError, match="digits_classifier.safetensors"):
+        assets.path("faces.safetensors")
+
+
+# ---- the shipped digits classifier -------------------------------------------------------------------
+
+def test_shipped_digits_classifier_accuracy_on_its_held_out_split():
+    """Recomputes the held-out split from the seed in the metadata and counts correct answers with a
+    plain forward pass: nothing from the training code is involved."""
+    path = assets.path("digits_classifier.safetensors")
+    assert path.stat().st_size < 1_000_000
+    model = load_classifier(path)
+    meta = model.metadata
+    assert isinstance(model, LeNet) and model.resolution == 32 and meta["split"]["function"] == "atu.data.split"
+    data = load_dataset("digits", resolution=32)
+    _, held_out = split(data, meta["split"]["held_out"], seed=meta["split"]["seed"])
+    with torch.no_grad():
+        guess = model(held_out.images()).argmax(1)
+    correct = int((guess == held_out.labels).sum())
+    accuracy = correct / len(held_out)
+    assert accuracy >= 0.97
+    assert accuracy == pytest.approx(meta["held_out_accuracy"], abs=1e-12)     # the metadata tells the truth
+    assert meta["report"]["n_test"] == len(held_out) == 269
+
+
+def test_predict_resizes_to_the_training_resolution_and_accepts_datasets():
+    model = load_classifier(assets.path("digits_classifier.safetensors"))
+    data = load_dataset("digits", resolution=16)
+    few = data.subset(torch.arange(40))
+    proba = predict_proba(model, few, batch_size=16)
+    assert proba.shape == (40, 10) and torch.allclose(proba.sum(1), torch.ones(40))
+    labels = predict(model, few.images(), batch_size=7)
+    assert torch.equal(labels, proba.argmax(1))
+    assert (labels == few.labels).float().mean() >= 0.9      # 16-px digits upsampled to 32 are still digits
+
+
+def test_classifier_features_drive_fid():
+    model = load_classifier(assets.path("digits_classifier.safetensors"))
+    images = load_dataset("digits", resolution=32).images(range(200))
+    assert fid(feature_fn(model), images[:100], images[:100]) == pytest.approx(0, abs=1e-6)
+    assert fid(feature_fn(model), images[:100], -images[100:]) > 1.0
+
+
+# ---- training ----------------------------------------------------------------------------------------
+
+def _quadrant_dataset(n=160, resolution=16, seed=0):
+    """Class k = which quadrant is bright: a problem any classifier must solve perfectly."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 4
+    images = -1 + 0.2 * torch.rand(n, 3, resolution, resolution, generator=g)
+    h = resolution // 2
+    for i, k in enumerate(labels.tolist()):
+        r, c = divmod(k, 2)
+        images[i, :, r * h:(r + 1) * h, c * h:(c + 1) * h] += 1.5
+    return ImageDataset(lambda i: images[i], labels, name="quadrants", resolution=resolution, info={})
+
+
+def test_training_solves_a_separable_problem():
+    model, report = train_classifier(_quadrant_dataset(), arch="lenet", epochs=4, batch_size=16, lr=3e-3, seed=0)
+    assert report["held_out_accuracy"] == 1.0 and report["balanced_accuracy"] == 1.0
+    assert report["per_class_accuracy"] == {0: 1.0, 1: 1.0, 2: 1.0, 3: 1.0}
+    assert (report["n_train"], report["n_test"]) == (136, 24) and report["epochs"] == 4
+    assert not model.training and model.num_classes == 4
+
+
+def test_training_is_deterministic_and_leaves_the_global_rng_alone():
+    data = _quadrant_dataset(64)
+    state = torch.random.get_rng_state()
+    a, _ = train_classifier(data, arch="lenet", epochs=1, batch_size=16, seed=5)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    b, _ = train_classifier(data, arch="lenet", epochs=1, batch_size=16, seed=5)
+    c, _ = train_classifier(data, arch="lenet", epochs=1, batch_size=16, seed=6)
+    assert all(torch.equal(a.state_dict()[k], v) for k, v in b.state_dict().items())
+    assert not all(torch.equal(a.state_dict()[k], v) for k, v in c.state_dict().items())
+
+
+def test_training_refuses_unlabelled_data():
+    data = _quadrant_dataset(32)
+    unlabelled = ImageDataset(data._fetch, torch.full((32,), -1), name="folder", resolution=16, info={})
+    with pytest.raises(ValueError, match="needs a label"):
+        train_classifier(unlabelled, epochs=1)
+    with pytest.raises(ValueError, match="at least 32 px"):
+        train_classifier(data, arch="resnet", epochs=1)
+
+
+def test_random_translation_moves_content_within_the_shift():
+    x = torch.full((50, 1, 9, 9), -1.0)
+    x[:, :, 4, 4] = 1.0                                   # one bright pixel in the centre
+    moved = random_translate(x, 2, torch.Generator().manual_seed(0))
+    assert moved.shape == x.shape
+    rows, cols = [], []
+    for image in moved[:, 0]:
+        (r, c), = (image == 1).nonzero().tolist()         # still exactly one bright pixel
+        rows.append(r - 4), cols.append(c - 4)
+    assert set(rows) == set(cols) == {-2, -1, 0, 1, 2}
+    assert torch.equal(Augmentation()(x, torch.Generator()), x)
+
+
+# ---- command line ------------------------------------------------------------------------------------
+
+def _faces(tmp_path, n=24):
+    rows = {f"{i:06d}.png": {"Eyeglasses": int(i % 2), "Smiling": int(i % 3 == 0)} for i in range(n)}
+    return write_attribute_folder(tmp_path / "faces", rows, size=40, brightness_from="Eyeglasses")
+
+
+def test_cli_trains_the_resnet_on_a_folder_with_attributes(tmp_path, capsys):
+    table = _faces(tmp_path)
+    out = tmp_path / "glasses.safetensors"
+    rc = atu_main(["train-classifier", "--data", f"folder:{table.parent}", "--attribute", "Eyeglasses",
+                   "--attributes-file", str(table), "--resolution", "32", "--epochs", "1", "--out", str(out)])
+    assert rc == 0
+    assert "held-out accuracy" in capsys.readouterr().out
+    model = load_classifier(out)
+    assert isinstance(model, ResNet) and model.num_classes == 2
+    meta = model.metadata
+    assert meta["attribute"] == "Eyeglasses" and meta["label_names"] == ["no Eyeglasses", "Eyeglasses"]
+    assert 0 <= meta["held_out_accuracy"] <= 1 and meta["report"]["n_test"] == 4
+    assert "--arch resnet" in meta["training_command"] and "--epochs 1" in meta["training_command"]
+    assert meta["provenance"]["torch"] == torch.__version__
+
+
+def _refused(args, capsys, message):
+    assert atu_main(["train-classifier", *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_refuses_to_overwrite_without_force(tmp_path, capsys):
+    out = tmp_path / "c.safetensors"
+    out.write_bytes(b"precious")
+    _refused(["--data", "digits", "--out", str(out)], capsys, "exists; pass --force")
+    assert out.read_bytes() == b"precious" and os.listdir(tmp_path) == ["c.safetensors"]
+
+
+def test_cli_refuses_bad_input_before_training(tmp_path, capsys):
+    table = _faces(tmp_path, n=6)
+    out = tmp_path / "out" / "c.safetensors"
+    folder = ["--data", f"folder:{table.parent}", "--attributes-file", str(table), "--out", str(out)]
+    _refused([*folder, "--attribute", "Hat"], capsys, "no attribute 'Hat'")
+    _refused(folder, capsys, "needs --attribute")
+    _refused(["--data", "imagenet", "--out", str(out)], capsys, "unknown dataset")
+    _refused(["--data", "digits", "--attribute", "Hat", "--out", str(out)], capsys, "folder data only")
+    _refused(["--data", "digits", "--out", str(tmp_path / "c.pt")], capsys, ".safetensors")
+    _refused(["--data", "digits", "--resolution", "8", "--out", str(out)], capsys, "at least 16 px")
+    assert not out.parent.exists() and not (tmp_path / "c.pt").exists()
