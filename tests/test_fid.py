@@ -62,3 +62,37 @@ def test_bad_statistics_are_rejected():
         feature_statistics(torch.randn(1, 3))
     with pytest.raises(ValueError, match="mismatched"):
         frechet_distance(torch.zeros(2), torch.eye(2), torch.zeros(3), torch.eye(3))
+
+
+# ---- generator-level helpers (atu.eval.quality) -------------------------------------------------------
+
+def _tiny_generator():
+    from atu.models import Generator, narrow_channels
+
+    torch.manual_seed(0)
+    return Generator(16, style_dim=16, n_mlp=1, channels=narrow_channels(16, 4)).eval()
+
+
+def test_generator_fid_is_the_fid_of_its_seeded_samples_and_checks_resolution():
+    from atu.eval.quality import generator_fid
+
+    G = _tiny_generator()
+    mean_rgb = lambda x: x.mean(dim=(2, 3))                                   # noqa: E731
+    real = torch.rand(300, 3, 16, 16, generator=torch.Generator().manual_seed(5)) * 2 - 1
+    got = generator_fid(G, mean_rgb, real, n=200, seed=7)
+    want = fid(mean_rgb, G.sample(200, seed=7), real)
+    assert got == pytest.approx(want, rel=1e-12)
+    assert generator_fid(G, mean_rgb, G.sample(400, seed=8), n=400, seed=9) < 0.05 * got
+    with pytest.raises(ValueError, match="32.*16×16|16×16"):
+        generator_fid(G, mean_rgb, torch.zeros(4, 3, 32, 32))
+
+
+def test_class_frequencies_count_the_classifier_answers():
+    from atu.eval.quality import class_frequencies
+
+    G = _tiny_generator()
+    brighter_red = lambda x: (x[:, 0].mean((1, 2)) > x[:, 1].mean((1, 2))).long()   # noqa: E731
+    shares = class_frequencies(G, brighter_red, 3, n=100, seed=1, batch_size=32)
+    images = G.sample(100, seed=1)
+    n_red = int(brighter_red(images).sum())
+    assert shares == pytest.approx([(100 - n_red) / 100, n_red / 100, 0.0])
