@@ -3,7 +3,8 @@
 Tensors are stored as "<section>/<name>" (sections such as "g", "g_ema", "d", "classifier"); the
 safetensors header's metadata holds, under the key "atu", a JSON object {"format_version", "kind",
 "config", "metadata", "sections"}: the architecture (`config`, enough to rebuild the modules) and
-provenance (training step, data, seed, command, versions). safetensors holds no code, so reading
+provenance (training step, data, seed, command, versions), plus "order": each section's entry
+names in state_dict order, which safetensors (it sorts names) would otherwise lose. safetensors holds no code, so reading
 one is safe whatever its origin. Writes are atomic.
 """
 from __future__ import annotations
@@ -40,15 +41,18 @@ def save(path: str | os.PathLike, *, kind: str, config: dict[str, Any],
             if not isinstance(t, torch.Tensor):
                 raise TypeError(f"state_dicts[{section!r}][{name!r}] is {type(t).__name__}, not a tensor")
             tensors[f"{section}{SECTION_SEPARATOR}{name}"] = t.detach().to("cpu").contiguous()
-    text = header_json(kind=kind, config=config, metadata=metadata, sections=list(state_dicts))
+    text = header_json(kind=kind, config=config, metadata=metadata, sections=list(state_dicts),
+                       order={section: list(state_dict) for section, state_dict in state_dicts.items()})
     return write_with(path, lambda tmp: safetensors.torch.save_file(tensors, str(tmp), metadata={HEADER_KEY: text}))
 
 
 def header_json(*, kind: str, config: dict[str, Any], metadata: dict[str, Any] | None,
-                sections: list[str]) -> str:
+                sections: list[str], order: dict[str, list[str]] | None = None) -> str:
     """The JSON header; a TypeError for values JSON cannot hold, raised before anything is written."""
     header = {"format_version": FORMAT_VERSION, "kind": kind, "config": config,
               "metadata": metadata or {}, "sections": sections}
+    if order is not None:
+        header["order"] = order
     return json.dumps(header, sort_keys=True, default=_json_default)
 
 
@@ -77,12 +81,19 @@ def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str
     return tensors, raw_metadata
 
 
-def split_sections(tensors: dict[str, torch.Tensor], sections: list[str]) -> dict[str, dict[str, torch.Tensor]]:
-    """{"g/style.1.weight": t, ...} -> {"g": {"style.1.weight": t}, ...}, keeping empty sections."""
+def split_sections(tensors: dict[str, torch.Tensor], sections: list[str],
+                   order: dict[str, list[str]] | None = None) -> dict[str, dict[str, torch.Tensor]]:
+    """{"g/style.1.weight": t, ...} -> {"g": {"style.1.weight": t}, ...}, keeping empty sections and,
+    where `order` gives it, each section's original entry order."""
     state_dicts: dict[str, dict[str, torch.Tensor]] = {s: {} for s in sections}
+    for section, names in (order or {}).items():
+        for name in names:
+            key = f"{section}{SECTION_SEPARATOR}{name}"
+            if key in tensors:
+                state_dicts.setdefault(section, {})[name] = tensors[key]
     for key, t in tensors.items():
         section, _, name = key.partition(SECTION_SEPARATOR)
-        state_dicts.setdefault(section, {})[name] = t
+        state_dicts.setdefault(section, {}).setdefault(name, t)
     return state_dicts
 
 
@@ -99,7 +110,7 @@ def load_atu(path: str | os.PathLike) -> Checkpoint:
 
 def from_header(path: Path, header: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Checkpoint:
     return Checkpoint(path=path, format="atu", kind=header["kind"], config=header["config"],
-                      state_dicts=split_sections(tensors, header.get("sections", [])),
+                      state_dicts=split_sections(tensors, header.get("sections", []), header.get("order")),
                       metadata=header.get("metadata", {}), file_format=SAFETENSORS)
 
 

@@ -45,10 +45,11 @@ def from_torch_object(path: Path, obj: Any, *, file_format: str) -> Checkpoint:
                               f"{_list(list(obj))}")
     header = _atu_header(path, obj.get(HEADER_KEY))
     state_dicts, ignored = _model_state_dicts(path, {s: obj[s] for s in present})
-    metadata = dict(header["metadata"]) if header else {}
     args = obj.get(ARGS_KEY)
-    if isinstance(args, argparse.Namespace) and ARGS_KEY not in metadata:
-        metadata[ARGS_KEY] = {k: _plain(v) for k, v in vars(args).items()}
+    if header:     # ours: it already records the arguments that were given when it was written
+        metadata = dict(header["metadata"])
+    else:
+        metadata = {ARGS_KEY: _plain(vars(args))} if isinstance(args, argparse.Namespace) else {}
     config = header["config"] if header else _infer_config(path, state_dicts, _hint_from(args))
     extras = {k: v for k, v in obj.items() if k not in MODEL_SECTIONS and k not in (ARGS_KEY, HEADER_KEY)}
     return Checkpoint(path=path, format="rosinality", kind=header["kind"] if header else "stylegan2",
@@ -72,13 +73,16 @@ def save_rosinality(path: str | os.PathLike, *, g=None, g_ema=None, d=None,
         raise ValueError("save_rosinality needs at least one of g, g_ema, d")
     if config is None:
         config = _config_of(modules, sections, Path(path))
+    metadata = dict(metadata or {})
     if args is None:
         args = _args_from_config(config)
-    elif isinstance(args, Mapping):
-        args = argparse.Namespace(**args)
-    elif not isinstance(args, argparse.Namespace):
-        raise TypeError(f"args must be an argparse.Namespace or a dict, got {type(args).__name__}")
-    header = header_json(kind=kind, config=dict(config), metadata=dict(metadata or {}), sections=list(sections))
+    else:
+        if isinstance(args, Mapping):
+            args = argparse.Namespace(**args)
+        elif not isinstance(args, argparse.Namespace):
+            raise TypeError(f"args must be an argparse.Namespace or a dict, got {type(args).__name__}")
+        metadata.setdefault(ARGS_KEY, _plain(vars(args)))
+    header = header_json(kind=kind, config=dict(config), metadata=metadata, sections=list(sections))
     payload: dict[str, Any] = dict(sections)
     payload.update({k: v for k, v in (("g_optim", g_optim), ("d_optim", d_optim)) if v is not None})
     payload[ARGS_KEY] = args
