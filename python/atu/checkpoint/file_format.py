@@ -19,6 +19,8 @@ _MAX_SAFETENSORS_HEADER = 100 * 2 ** 20   # safetensors itself refuses headers a
 def sniff_format(path: str | os.PathLike) -> str:
     """SAFETENSORS, TORCH_ZIP or PICKLE; CheckpointError for a missing, empty or unknown file."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: a folder, not a checkpoint file")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     with open(path, "rb") as fh:

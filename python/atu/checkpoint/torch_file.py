@@ -25,9 +25,11 @@ from .pickle_scan import globals_in_file
 
 # Beyond torch's own weights-only set: the classes a StyleGAN2 checkpoint legitimately holds.
 EXTRA_ALLOWED_CLASSES = (argparse.Namespace,)
-# Non-torch globals of torch's weights-only set that torch.save itself emits (containers, bytes).
-_PLAIN_DATA_GLOBALS = {"collections.OrderedDict", "collections.Counter", "_codecs.encode",
-                       "builtins.set", "builtins.bytearray", "builtins.complex"}
+# Non-torch globals a checkpoint may name: torch's weights-only set emitted by torch.save itself
+# (containers, bytes), and the classes above.
+_ALLOWED_NON_TORCH_GLOBALS = {"collections.OrderedDict", "collections.Counter", "_codecs.encode",
+                              "builtins.set", "builtins.bytearray", "builtins.complex",
+                              *(f"{c.__module__}.{c.__qualname__}" for c in EXTRA_ALLOWED_CLASSES)}
 
 
 def load_torch_file(path: Path, file_format: str) -> Any:
@@ -61,8 +63,7 @@ def _looks_like_data(qualified_name: str) -> bool:
     # torch.* names are left to torch's unpickler, which knows exactly which of its rebuild
     # functions, storages and dtypes are data; everything else must be on the lists above.
     module = qualified_name.rpartition(".")[0]
-    return (module == "torch" or module.startswith("torch.") or qualified_name in _PLAIN_DATA_GLOBALS
-            or qualified_name in {f"{c.__module__}.{c.__qualname__}" for c in EXTRA_ALLOWED_CLASSES})
+    return module == "torch" or module.startswith("torch.") or qualified_name in _ALLOWED_NON_TORCH_GLOBALS
 
 
 def _refusal(path: Path, names: list[str]) -> CheckpointError:
