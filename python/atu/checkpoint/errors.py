@@ -1,0 +1,13 @@
+"""The two ways a checkpoint reader speaks up: an error that stops, a warning that reports."""
+from __future__ import annotations
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read as asked (missing, truncated, corrupt, unsafe, wrong kind).
+
+    The message always names the file, so that a batch job over many checkpoints says which one failed."""
+
+
+class CheckpointWarning(UserWarning):
+    """Something in a checkpoint was read but not used, or disagrees with the rest (e.g. extra
+    entries that are not model weights, or saved arguments that contradict the tensors)."""

@@ -1,0 +1,87 @@
+"""Reading and writing torch.save files without ever running code from them.
+
+Reads go through torch.load(weights_only=True), whose unpickler builds tensors and plain containers
+only, with one class added to its allow-list for the duration of the call: argparse.Namespace,
+which rosinality's train.py saves as "args" (an attribute bag; building one runs nothing). Before
+that, the file's pickles are scanned (pickle_scan) so a refusal names every global the file wants.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import pickle
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..atomic import write_with
+from .errors import CheckpointError
+from .file_format import TORCH_ZIP
+from .pickle_scan import globals_in_file
+
+# Beyond torch's own weights-only set: the classes a StyleGAN2 checkpoint legitimately holds.
+EXTRA_ALLOWED_CLASSES = (argparse.Namespace,)
+# Non-torch globals a checkpoint may name: torch's weights-only set emitted by torch.save itself
+# (containers, bytes), and the classes above.
+_ALLOWED_NON_TORCH_GLOBALS = {"collections.OrderedDict", "collections.Counter", "_codecs.encode",
+                              "builtins.set", "builtins.bytearray", "builtins.complex",
+                              *(f"{c.__module__}.{c.__qualname__}" for c in EXTRA_ALLOWED_CLASSES)}
+
+
+def load_torch_file(path: Path, file_format: str) -> Any:
+    """The object a torch.save file holds, on CPU; CheckpointError for unsafe, truncated or corrupt files."""
+    try:
+        wanted = globals_in_file(path, zip_archive=file_format == TORCH_ZIP)
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as err:
+        raise CheckpointError(f"{path}: cannot read this torch file (truncated or corrupt?): {err}") from err
+    refused = sorted({name for name in wanted if not _looks_like_data(name)})
+    if refused:
+        raise _refusal(path, refused)
+    try:
+        with _allowing(EXTRA_ALLOWED_CLASSES):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        # torch's unpickler has the last word on names the scan let through (torch.* ones).
+        named = re.findall(r"GLOBAL ([\w.]+)", str(err))
+        if named:
+            raise _refusal(path, sorted(set(named))) from err
+        raise CheckpointError(f"{path}: cannot read this torch file safely: {_first_line(err)}") from err
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        raise CheckpointError(f"{path}: cannot read this torch file (truncated or corrupt?): {_first_line(err)}") from err
+
+
+def save_torch_file(path: str | os.PathLike, obj: Any) -> Path:
+    """torch.save, atomically: the previous file stays intact until the new one is complete."""
+    return write_with(path, lambda tmp: torch.save(obj, tmp))
+
+
+def _looks_like_data(qualified_name: str) -> bool:
+    # torch.* names are left to torch's unpickler, which knows exactly which of its rebuild
+    # functions, storages and dtypes are data; everything else must be on the lists above.
+    module = qualified_name.rpartition(".")[0]
+    return module == "torch" or module.startswith("torch.") or qualified_name in _ALLOWED_NON_TORCH_GLOBALS
+
+
+def _refusal(path: Path, names: list[str]) -> CheckpointError:
+    return CheckpointError(
+        f"{path}: refused: the file needs {', '.join(names)} to be unpickled, which is not plain data "
+        f"(tensors, containers, argparse.Namespace) and could run arbitrary code; nothing was loaded. "
+        f"Only open such a file with code you trust, then save its state dicts.")
+
+
+def _allowing(classes):
+    scoped = getattr(torch.serialization, "safe_globals", None)
+    if scoped is not None:
+        return scoped(list(classes))
+    # torch < 2.5 has no scoped form; these classes are inert data, so allowing them for good is harmless.
+    torch.serialization.add_safe_globals(list(classes))
+    return contextlib.nullcontext()
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip() or type(err).__name__
+    return text.splitlines()[0]
