@@ -17,3 +17,15 @@ def path(name: str) -> Path:
     if Path(name).name != name or not found.is_file():
         raise FileNotFoundError(f"atu ships no asset {name!r}; available: {', '.join(available()) or 'none'}")
     return found
+
+
+DIGITS_GENERATOR = "digits32.safetensors"
+DIGITS_CLASSIFIER = "digits_classifier.safetensors"
+
+
+def retrained_digits_generator(excluded_class: int) -> Path | None:
+    """The shipped digits generator trained without `excluded_class` (the Ret-FID reference), or None
+    when none ships for that class: Ret-FID is then reported as missing, never estimated otherwise.
+    MODELS.md gives the one command that trains one for any class."""
+    candidate = _HERE / f"digits32_no{int(excluded_class)}.safetensors"
+    return candidate if candidate.is_file() else None
