@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import random
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -128,20 +128,31 @@ class Generator(nn.Module):
                return_latents: bool = False):
         """n images in [-1, 1] (roughly), fully determined by seed: latents and noise both come from
         one seeded generator, so the same seed gives the same images on the same machine."""
+        batches = list(self.iter_samples(n, seed, truncation=truncation, batch_size=batch_size,
+                                         return_latents=return_latents))
+        images = torch.cat([img for _, img, _ in batches])
+        return (images, torch.cat([w for _, _, w in batches])) if return_latents else images
+
+    @torch.no_grad()
+    def iter_samples(self, n: int, seed: int = 0, *, truncation: float = 1.0, batch_size: int = 64,
+                     return_latents: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+        """`sample` one batch at a time, for callers that show progress or keep the inputs: yields
+        (z, images, w or None) for consecutive slices of the same n samples, z on the CPU.
+
+        Every random input is drawn up front, in a fixed order, from one generator seeded with `seed`:
+        z [n, style_dim] first, then per-sample noise for every layer, then (truncation < 1) the 4096
+        latents of the mean w. So z depends on (n, seed) only, and batching never changes a sample."""
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         gen = torch.Generator().manual_seed(seed)
         like = self.input.input
         z = torch.randn(n, self.style_dim, generator=gen)
         noise = self.make_noise(gen, batch=n)
         trunc_latent = self.mean_latent(4096, gen) if truncation < 1 else None
-        images, latents = [], []
         for start in range(0, n, batch_size):
             sl = slice(start, start + batch_size)
             img, w = self([z[sl].to(like)], noise=[t[sl] for t in noise], truncation=truncation,
                           truncation_latent=trunc_latent, return_latents=return_latents)
-            images.append(img)
-            if return_latents:
-                latents.append(w)
-        images = torch.cat(images)
-        return (images, torch.cat(latents)) if return_latents else images
+            yield z[sl], img, w
