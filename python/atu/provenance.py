@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import os
 import platform
 import sys
+from pathlib import Path
 
 import torch
 
@@ -24,3 +27,13 @@ def provenance() -> dict:
         "command": " ".join(sys.argv),
         "time_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def file_record(path: str | os.PathLike) -> dict:
+    """Which input file a result came from: its absolute path and the SHA-256 of its bytes (the path
+    alone says nothing once the file is retrained or replaced)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return {"path": str(Path(path).resolve()), "sha256": digest.hexdigest()}

@@ -1,0 +1,264 @@
+"""`atu feedback`: which samples of the pre-trained generator are undesired, saved as a feedback bundle.
+
+  atu feedback --out fb.safetensors --class 8
+      draw 5,000 seeded samples of the shipped digits generator; the shipped digits classifier
+      (standing in for the user) marks those it reads as 8 undesired
+  atu feedback --gen G.safetensors --classifier C.safetensors --class Eyeglasses --out fb.safetensors
+  atu feedback --gen G.pt --draw-only --out bank.safetensors
+      a bank nobody has judged yet, for a person to mark
+  atu feedback --bank bank.safetensors --marks marks.json --out fb.safetensors
+      the person's marks: indices into the bank, as JSON {"undesired": [3, 17]} or [3, 17], or text
+      with one index per line (# comments)
+
+With --bank the samples are the bank's (no redrawing; --gen/--n/--seed/--truncation are refused).
+Everything is checked before any sample is drawn, and a bundle without both undesired and desired
+samples is not written: stage 1 trains on the undesired ones, stage 2 on the others.
+Exit status: 0 written; 2 bad arguments or input files; 1 the labelled samples cannot be used.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import assets
+from ..checkpoint import CheckpointError
+from ..provenance import file_record
+from .bank import DEFAULT_N, draw_bank
+from .bundle import FeedbackBundle, load_bundle, save_bundle
+from .labelling import label_with_classifier, label_with_marks, resolve_class
+from .marks import MarksError, check_marks, read_marks
+
+DEFAULT_SEED = 0
+DEFAULT_TRUNCATION = 1.0
+
+
+class UsageError(ValueError):
+    """Bad command-line input, reported before any sample is drawn."""
+
+
+@dataclass
+class Request:
+    """A checked `atu feedback` invocation: every file read, every number in range."""
+    out: Path
+    device: torch.device
+    batch_size: int
+    # the samples: an existing bank, or a generator to draw n of them from
+    bank: FeedbackBundle | None = None
+    bank_file: Path | None = None
+    generator: Any = None
+    generator_file: Path | None = None
+    n: int = DEFAULT_N
+    seed: int = DEFAULT_SEED
+    truncation: float = DEFAULT_TRUNCATION
+    # the labeller: "classifier", "marks" or "none" (--draw-only)
+    labeller: str = "classifier"
+    classifier: Any = None
+    classifier_file: Path | None = None
+    undesired_class: int | None = None
+    marks: list[int] | None = None
+    marks_file: Path | None = None
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("feedback", help="draw samples and mark the undesired ones (classifier or a marks file)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, help="feedback bundle to write (.safetensors)")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    samples = p.add_argument_group("samples (drawn fresh, or an existing bank)")
+    samples.add_argument("--gen", help="pre-trained generator: atu .safetensors or rosinality .pt "
+                                       f"(default: the shipped {assets.DIGITS_GENERATOR})")
+    samples.add_argument("--n", type=int, help=f"number of samples (default {DEFAULT_N})")
+    samples.add_argument("--seed", type=int, help=f"seeds the latents and noise (default {DEFAULT_SEED})")
+    samples.add_argument("--truncation", type=float, help=f"truncation psi in (0, 1] (default {DEFAULT_TRUNCATION}: none)")
+    samples.add_argument("--bank", help="relabel this bundle's samples instead of drawing new ones")
+    labels = p.add_argument_group("labeller (exactly one of --class, --marks, --draw-only)")
+    labels.add_argument("--class", dest="undesired_class", metavar="C",
+                        help="the classifier marks samples it assigns to class C (a number or a label name) undesired")
+    labels.add_argument("--classifier", help=f"classifier checkpoint (default: the shipped {assets.DIGITS_CLASSIFIER})")
+    labels.add_argument("--marks", help="file of undesired sample indices (JSON or one per line)")
+    labels.add_argument("--draw-only", action="store_true", help="write the bank unlabelled, for a person to mark")
+    p.add_argument("--batch-size", type=int, default=64, help="samples per generator / classifier call")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.set_defaults(func=_main)
+
+
+def _main(args) -> int:
+    try:
+        request = check_arguments(args)
+    except (UsageError, MarksError, CheckpointError, FileNotFoundError) as err:
+        print(f"atu feedback: error: {err}", file=sys.stderr)
+        return 2
+    bundle = collect(request, progress=sys.stderr.isatty())
+    print(f"atu feedback: {summary(bundle, request)}")
+    if request.labeller != "none":
+        try:
+            bundle.require_both_kinds("atu feedback")
+        except ValueError as err:
+            print(f"atu feedback: error: {err}; nothing written", file=sys.stderr)
+            return 1
+    save_bundle(request.out, bundle)
+    print(f"atu feedback: wrote {request.out}")
+    return 0
+
+
+def collect(request: Request, progress: bool = False) -> FeedbackBundle:
+    """Draws (or takes) the samples and labels them as the request says."""
+    if request.bank is not None:
+        bank = request.bank
+        bundle = FeedbackBundle(bank.latents, bank.images, bank.undesired,
+                                {**bank.metadata, "bank_file": file_record(request.bank_file)})
+    else:
+        generator = request.generator.to(request.device)
+        bundle = draw_bank(generator, request.n, request.seed, truncation=request.truncation,
+                           batch_size=request.batch_size, generator_file=request.generator_file, progress=progress)
+    if request.labeller == "classifier":
+        classifier = request.classifier.to(request.device)
+        return label_with_classifier(bundle, classifier, request.undesired_class,
+                                     classifier_file=request.classifier_file, batch_size=request.batch_size)
+    if request.labeller == "marks":
+        return label_with_marks(bundle, request.marks, marks_file=request.marks_file)
+    return bundle
+
+
+def summary(bundle: FeedbackBundle, request: Request) -> str:
+    source = f"the bank {request.bank_file}" if request.bank is not None else \
+        f"{request.generator_file.name} (seed {request.seed}, truncation {request.truncation})"
+    text = f"{len(bundle)} samples from {source}"
+    if request.labeller == "none":
+        return text + ", unlabelled"
+    share = 100 * bundle.n_undesired / len(bundle)
+    judge = f"classifier {request.classifier_file.name} (class {bundle.metadata['labeller']['undesired_label']})" \
+        if request.labeller == "classifier" else f"marks {request.marks_file.name}"
+    return (f"{text}, labelled by {judge}: {bundle.n_undesired} undesired ({share:.1f}%), "
+            f"{len(bundle) - bundle.n_undesired} desired")
+
+
+# ---- checking the arguments ----------------------------------------------------------------------
+
+def check_arguments(args) -> Request:
+    """Everything that can go wrong before drawing: raises UsageError (or the readers' errors)."""
+    out = _check_out(args)
+    labeller = _labeller(args)
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
+    request = Request(out=out, device=_device(args.device), batch_size=args.batch_size, labeller=labeller)
+    if args.bank is not None:
+        _take_bank(args, request)
+    else:
+        _take_generator(args, request)
+    n = len(request.bank) if request.bank is not None else request.n
+    if labeller == "classifier":
+        _take_classifier(args, request)
+    elif labeller == "marks":
+        request.marks_file = _existing_file(args.marks, "--marks")
+        try:
+            request.marks = check_marks(read_marks(request.marks_file), n)
+        except MarksError as err:
+            raise UsageError(f"--marks {request.marks_file}: {err}") from err
+    for name, path in (("--gen", request.generator_file), ("--classifier", request.classifier_file),
+                       ("--marks", request.marks_file)):
+        if path is not None and _same_file(path, out):
+            raise UsageError(f"--out {out} is the {name} input; write the bundle to another path")
+    return request
+
+
+def _check_out(args) -> Path:
+    out = Path(args.out)
+    if out.suffix != ".safetensors":
+        raise UsageError(f"--out {out}: a feedback bundle is a .safetensors file")
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a folder")
+    if out.exists() and not args.force:
+        raise UsageError(f"--out {out} exists; pass --force to overwrite it")
+    return out
+
+
+def _labeller(args) -> str:
+    chosen = [name for name, given in (("--class", args.undesired_class is not None), ("--marks", args.marks is not None),
+                                       ("--draw-only", args.draw_only)) if given]
+    if len(chosen) != 1:
+        raise UsageError("say what is undesired with exactly one of --class C (a classifier judges), --marks FILE "
+                         "(a person's marks) or --draw-only (no labels yet)"
+                         + (f"; got {' and '.join(chosen)}" if chosen else ""))
+    if args.classifier is not None and chosen != ["--class"]:
+        raise UsageError(f"--classifier goes with --class C (which of its classes is undesired), not {chosen[0]}")
+    return {"--class": "classifier", "--marks": "marks", "--draw-only": "none"}[chosen[0]]
+
+
+def _take_bank(args, request: Request) -> None:
+    fresh = [flag for flag, value in (("--gen", args.gen), ("--n", args.n), ("--seed", args.seed),
+                                      ("--truncation", args.truncation)) if value is not None]
+    if fresh:
+        raise UsageError(f"{', '.join(fresh)} describe drawing new samples; with --bank the samples are the bank's")
+    if args.draw_only:
+        raise UsageError("--draw-only draws a new bank; with --bank there is nothing to draw (label it with --class or --marks)")
+    request.bank_file = _existing_file(args.bank, "--bank")
+    request.bank = load_bundle(request.bank_file)
+
+
+def _take_generator(args, request: Request) -> None:
+    from .. import checkpoint
+
+    request.n = DEFAULT_N if args.n is None else args.n
+    request.seed = DEFAULT_SEED if args.seed is None else args.seed
+    request.truncation = DEFAULT_TRUNCATION if args.truncation is None else args.truncation
+    if request.n < 1:
+        raise UsageError(f"--n must be >= 1, got {request.n}")
+    if not 0 < request.truncation <= 1:
+        raise UsageError(f"--truncation must be in (0, 1] (1 = no truncation), got {request.truncation}")
+    request.generator_file = _existing_file(args.gen, "--gen") if args.gen else _shipped(assets.DIGITS_GENERATOR, "--gen")
+    request.generator = checkpoint.load(request.generator_file).generator("g_ema")
+
+
+def _take_classifier(args, request: Request) -> None:
+    from ..classifiers import load_classifier
+
+    request.classifier_file = _existing_file(args.classifier, "--classifier") if args.classifier \
+        else _shipped(assets.DIGITS_CLASSIFIER, "--classifier")
+    request.classifier = load_classifier(request.classifier_file)
+    try:
+        request.undesired_class = resolve_class(request.classifier, args.undesired_class)
+    except ValueError as err:
+        raise UsageError(f"--class: {err}") from err
+    channels = getattr(request.classifier, "in_channels", 3)
+    if channels != 3:
+        raise UsageError(f"--classifier {request.classifier_file} reads {channels}-channel images; "
+                         f"the generator's samples are RGB")
+
+
+def _existing_file(value: str, flag: str) -> Path:
+    path = Path(value)
+    if not path.exists():
+        raise UsageError(f"{flag} {path} does not exist")
+    if not path.is_file():
+        raise UsageError(f"{flag} {path} is not a file")
+    return path
+
+
+def _shipped(name: str, flag: str) -> Path:
+    try:
+        return assets.path(name)
+    except FileNotFoundError as err:
+        raise UsageError(f"no {flag} given and the default is missing: {err}") from err
+
+
+def _device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise UsageError(f"--device {name!r}: {err}") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {name}: no CUDA device is available")
+    return device
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()

@@ -1,0 +1,95 @@
+"""Marking a bank's samples undesired: by a classifier standing in for the user, or by the user's marks.
+
+Both return a new FeedbackBundle with the same latents and images and the labeller recorded in its
+metadata; neither insists on negatives and positives both being present (an all-desired result is
+worth inspecting), `FeedbackBundle.require_both_kinds` is the check before training on it.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable
+
+import torch
+from torch import nn
+
+from ..provenance import file_record, provenance
+from .bundle import FeedbackBundle, uint8_to_images
+from .marks import check_marks
+
+
+def label_names(classifier: nn.Module) -> list[str]:
+    """The classifier's class names from its training metadata, else the class numbers."""
+    names = getattr(classifier, "metadata", {}).get("label_names")
+    n = classifier.num_classes
+    return [str(x) for x in names] if isinstance(names, list) and len(names) == n else [str(c) for c in range(n)]
+
+
+def resolve_class(classifier: nn.Module, value: int | str) -> int:
+    """The index of the undesired class, given as a number or as one of the classifier's label
+    names (e.g. "Eyeglasses" for an attribute classifier); ValueError listing the valid ones."""
+    names = label_names(classifier)
+    if isinstance(value, str) and value in names:
+        return names.index(value)
+    try:
+        index = int(value)
+    except (TypeError, ValueError):
+        index = None
+    if index is None or isinstance(value, bool) or not 0 <= index < classifier.num_classes:
+        listing = ", ".join(f"{i} ({name})" if name != str(i) else str(i) for i, name in enumerate(names))
+        raise ValueError(f"class {value!r} is not one of the classifier's {classifier.num_classes} classes: {listing}")
+    return index
+
+
+@torch.no_grad()
+def label_with_classifier(bundle: FeedbackBundle, classifier: nn.Module, undesired_class: int | str, *,
+                          classifier_file: str | os.PathLike | None = None, batch_size: int = 256) -> FeedbackBundle:
+    """Marks undesired every sample whose predicted class is `undesired_class`.
+
+    The classifier judges the stored uint8 images (what a user would see and what the stages train
+    on), resized to its own resolution by `atu.classifiers.predict_proba`. The metadata records the
+    class, how many samples fell in each class, and the classifier (file path and SHA-256 when
+    `classifier_file` is given, its held-out accuracy when its metadata has one)."""
+    from ..classifiers import predict_proba
+
+    target = resolve_class(classifier, undesired_class)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    predicted = []
+    # Converted to float a batch at a time: a 5,000-sample bank of 256-px images is 1 GB as bytes
+    # but 4 GB as float32.
+    for start in range(0, len(bundle), batch_size):
+        images = uint8_to_images(bundle.images[start:start + batch_size])
+        predicted.append(predict_proba(classifier, images, batch_size).argmax(1))
+    predicted = torch.cat(predicted)
+    names = label_names(classifier)
+    per_class = torch.bincount(predicted, minlength=classifier.num_classes).tolist()
+    labeller: dict[str, Any] = {
+        "kind": "classifier", "undesired_class": target, "undesired_label": names[target],
+        "num_classes": classifier.num_classes, "predicted_counts": dict(zip(names, per_class)),
+        "held_out_accuracy": getattr(classifier, "metadata", {}).get("held_out_accuracy"),
+        "config": classifier.config() if hasattr(classifier, "config") else type(classifier).__name__}
+    if classifier_file is not None:
+        labeller.update(file_record(classifier_file))
+    return relabelled(bundle, predicted == target, labeller)
+
+
+def label_with_marks(bundle: FeedbackBundle, marks: Iterable[Any], *,
+                     marks_file: str | os.PathLike | None = None) -> FeedbackBundle:
+    """Marks undesired exactly the samples whose indices are in `marks` (checked by `check_marks`:
+    ints in range, no repeats, every bad entry named)."""
+    indices = check_marks(marks, len(bundle))
+    undesired = torch.zeros(len(bundle), dtype=torch.bool)
+    undesired[indices] = True
+    labeller: dict[str, Any] = {"kind": "marks", "n_marked": len(indices)}
+    if marks_file is not None:
+        labeller.update(file_record(marks_file))
+    return relabelled(bundle, undesired, labeller)
+
+
+def relabelled(bundle: FeedbackBundle, undesired: torch.Tensor, labeller: dict[str, Any]) -> FeedbackBundle:
+    """The same samples with new marks; the metadata's labeller and counts describe the new marks,
+    everything else (generator, sampling, when the bank was drawn) is kept."""
+    n_undesired = int(undesired.sum())
+    metadata = {**bundle.metadata, "labeller": {**labeller, "provenance": provenance()},
+                "counts": {"n": len(bundle), "undesired": n_undesired, "desired": len(bundle) - n_undesired}}
+    return FeedbackBundle(bundle.latents, bundle.images, undesired, metadata)
