@@ -157,8 +157,9 @@ def check_arguments(args) -> Request:
         _take_classifier(args, request)
     elif labeller == "marks":
         request.marks_file = _existing_file(args.marks, "--marks")
+        entries = read_marks(request.marks_file)           # its errors name the file already
         try:
-            request.marks = check_marks(read_marks(request.marks_file), n)
+            request.marks = check_marks(entries, n)
         except MarksError as err:
             raise UsageError(f"--marks {request.marks_file}: {err}") from err
     for name, path in (("--gen", request.generator_file), ("--classifier", request.classifier_file),

@@ -27,7 +27,10 @@ def read_marks(path: str | os.PathLike) -> list[Any]:
     path = Path(path)
     if not path.is_file():
         raise MarksError(f"marks file {path} does not exist" if not path.exists() else f"marks file {path} is not a file")
-    text = path.read_text(encoding="utf-8-sig")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise MarksError(f"{path}: not a text file (JSON or one index per line): {err.reason} at byte {err.start}") from err
     if text.lstrip()[:1] in ("{", "["):
         return _from_json(path, text)
     return _from_text(path, text)
