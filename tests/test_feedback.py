@@ -154,6 +154,17 @@ def test_bank_refuses_bad_settings(G, kwargs, message):
         draw_bank(G, **kwargs)
 
 
+def test_bank_and_labels_on_a_device(device, G):
+    """On CUDA the bank holds the same z and, up to float rounding, the same pictures."""
+    on_cpu = draw_bank(G, 6, seed=2)
+    bank = draw_bank(_tiny_generator().to(device), 6, seed=2)
+    assert bank.images.device.type == "cpu" and torch.equal(bank.latents, on_cpu.latents)
+    assert (bank.images.int() - on_cpu.images.int()).abs().max() <= 1
+    levels = _brightness(bank.images).sort().values
+    judge = BrightnessJudge([float(levels[2] + levels[3]) / 2]).to(device)
+    assert label_with_classifier(bank, judge, 1).n_undesired == 3
+
+
 # ---- labelling by a classifier ------------------------------------------------------------------------
 
 class BrightnessJudge(nn.Module):
@@ -162,7 +173,7 @@ class BrightnessJudge(nn.Module):
 
     def __init__(self, thresholds: list[float]):
         super().__init__()
-        self.thresholds = torch.tensor(thresholds)
+        self.register_buffer("thresholds", torch.tensor(thresholds))
         self.num_classes = len(thresholds) + 1
         self.unit = nn.Parameter(torch.ones(()))     # predict_proba finds the device through a parameter
 

@@ -84,7 +84,8 @@ def register(subparsers) -> None:
     labels.add_argument("--marks", help="file of undesired sample indices (JSON or one per line)")
     labels.add_argument("--draw-only", action="store_true", help="write the bank unlabelled, for a person to mark")
     p.add_argument("--batch-size", type=int, default=64, help="samples per generator / classifier call")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="where the generator and classifier run (default: cuda when available)")
     p.set_defaults(func=_main)
 
 
