@@ -31,6 +31,6 @@ def sniff_format(path: str | os.PathLike) -> str:
         return SAFETENSORS
     if len(head) >= 2 and head[0] == _PICKLE_PROTO and 2 <= head[1] <= 5:
         return PICKLE
-    what = "empty" if not head else f"starts with {head[:8]!r}"
-    raise CheckpointError(f"{path}: not a checkpoint atu can read: the file is {what}, which is neither "
+    what = "is empty" if not head else f"starts with {head[:8]!r}"
+    raise CheckpointError(f"{path}: not a checkpoint atu can read: the file {what}, which is neither "
                           f"safetensors, a torch zip archive nor a pickle")
