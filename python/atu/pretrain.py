@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .gan.run import Schedule, TrainingRun, check_folder, write_run_file
+from .gan.run import Schedule, TrainingRun, check_folder, fixed_latents, write_run_file
 from .gan.sampling import Batches, EpochSampler
 from .gan.trainer import StyleGAN2Trainer, TrainConfig
 from .models import Discriminator, Generator, narrow_channels
@@ -83,7 +83,7 @@ def pretrain(cfg: PretrainConfig, out: str | Path, *, resume: bool = False, devi
     G, D = G.to(device), D.to(device)
     trainer = StyleGAN2Trainer(G, D, cfg.train, seed=cfg.seed)
     batches = Batches(EpochSampler(len(dataset), cfg.train.batch_size, cfg.seed), lambda idx: _batch(dataset, idx))
-    fixed_z = torch.randn(64, G.style_dim, generator=torch.Generator().manual_seed(cfg.seed + 1)).to(device)
+    fixed_z = fixed_latents(G.style_dim, cfg.seed, device)
     run = TrainingRun(out, trainer, batches, steps=cfg.steps, schedule=schedule, desc="pretrain",
                       metadata={"run": cfg.to_dict(), "data": dataset.describe()}, sample_latents=fixed_z,
                       progress=progress)

@@ -87,12 +87,13 @@ def describe_inputs(files: dict[str, str | os.PathLike | list]) -> dict:
 
 
 def check_folder(out: str | os.PathLike, config: dict, *, resume: bool, inputs: dict | None = None,
-                 may_change: Iterable[str] = ("steps",)) -> None:
-    """Refuses, before anything is written, to start over an existing run, to resume nothing, or
-    to resume with another configuration (keys in `may_change` excepted) or other input files."""
+                 may_change: Iterable[str] = ("steps",), resume_needs: str = STATE_FILE) -> None:
+    """Refuses, before anything is written, to start over an existing run, to resume nothing
+    (no `resume_needs` file), or to resume with another configuration (keys in `may_change`
+    excepted) or other input files."""
     out = Path(out)
-    if resume and not (out / STATE_FILE).is_file():
-        raise FileNotFoundError(f"{out}: nothing to resume (no {STATE_FILE})")
+    if resume and not (out / resume_needs).is_file():
+        raise FileNotFoundError(f"{out}: nothing to resume (no {resume_needs})")
     if not resume and (out / RUN_FILE).exists():
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if not resume:
@@ -114,6 +115,12 @@ def _hashes(entry) -> list | None:
     if entry is None:
         return None
     return [e["sha256"] for e in entry] if isinstance(entry, list) else [entry["sha256"]]
+
+
+def fixed_latents(style_dim: int, seed: int, device: str | torch.device = "cpu", n: int = 64) -> torch.Tensor:
+    """The latents of a run's sample grids: the same for every step, so the grids show the
+    generator changing, not the samples."""
+    return torch.randn(n, style_dim, generator=torch.Generator().manual_seed(seed + 1)).to(device)
 
 
 def write_run_file(out: str | os.PathLike, record: dict) -> None:
