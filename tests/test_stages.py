@@ -19,7 +19,7 @@ from atu.cli import main as atu_main
 from atu.feedback.bundle import FeedbackBundle, images_to_uint8, save_bundle
 from atu.fisher import anchored_names, empirical_fisher, fisher_samples
 from atu.gan.run import NonFiniteLossError, Schedule
-from atu.gan.sampling import Batches
+from atu.gan.sampling import Batches, StreamSampler
 from atu.gan.trainer import StyleGAN2Trainer, TrainConfig
 from atu.models import Discriminator, Generator, narrow_channels
 from atu.unlearn import RepulsionGradient, UnlearnConfig, unlearn
@@ -101,6 +101,16 @@ def _files(folder):
 
 def _log(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_the_batch_stream_spans_epochs_so_a_few_negatives_fill_a_batch():
+    stream = StreamSampler(3, 4, seed=0)
+    drawn = torch.cat([stream.next() for _ in range(3)])            # 12 indices: 4 epochs of 3
+    assert torch.bincount(drawn, minlength=3).tolist() == [4, 4, 4]
+    state, following = stream.state(), stream.next()
+    again = StreamSampler(3, 4, seed=0)
+    again.load_state(state)
+    assert torch.equal(again.next(), following)
 
 
 # ---- the Fisher ----------------------------------------------------------------------------------------
