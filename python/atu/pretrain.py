@@ -12,21 +12,15 @@ A run lives in one folder:
 from __future__ import annotations
 
 import argparse
-import json
-import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from . import checkpoint as ckpt
-from .atomic import write_text
+from .gan.run import Schedule, TrainingRun, check_folder, fixed_latents, write_run_file
+from .gan.sampling import Batches, EpochSampler
 from .gan.trainer import StyleGAN2Trainer, TrainConfig
-from .images import save_grid
-from .interrupts import deferred_interrupts
 from .models import Discriminator, Generator, narrow_channels
-from .provenance import provenance
 
 
 @dataclass
@@ -62,24 +56,6 @@ class PretrainConfig:
                 "seed": self.seed}
 
 
-class EpochSampler:
-    """Batches of indices, a fresh seeded permutation every epoch; its state is two ints."""
-
-    def __init__(self, n: int, batch_size: int, seed: int, epoch: int = 0, position: int = 0):
-        if n < batch_size:
-            raise ValueError(f"the dataset has {n} images, fewer than one batch of {batch_size}")
-        self.n, self.batch_size, self.seed = n, batch_size, seed
-        self.epoch, self.position = epoch, position
-
-    def next(self) -> torch.Tensor:
-        if self.position + self.batch_size > self.n:
-            self.epoch, self.position = self.epoch + 1, 0
-        perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
-        batch = perm[self.position:self.position + self.batch_size]
-        self.position += self.batch_size
-        return batch
-
-
 def _load_data(cfg: PretrainConfig):
     from .data import load_dataset
 
@@ -91,93 +67,32 @@ def _batch(dataset, indices: torch.Tensor) -> torch.Tensor:
     return torch.stack([dataset[int(i)][0] for i in indices])
 
 
-def _check_resume(out: Path, cfg: PretrainConfig) -> None:
-    stored = json.loads((out / "run.json").read_text())["config"]
-    wanted = cfg.to_dict()
-    diff = sorted(k for k in wanted if k != "steps" and stored.get(k) != wanted[k])
-    if diff:
-        raise ValueError(f"{out}: cannot resume: the configuration differs in {diff} "
-                         f"(stored {[stored.get(k) for k in diff]}, asked {[wanted[k] for k in diff]})")
-
-
 def pretrain(cfg: PretrainConfig, out: str | Path, *, resume: bool = False, device: str = "cpu",
              sample_every: int = 500, checkpoint_every: int = 500, log_every: int = 50,
              progress: bool = True) -> Path:
     """Runs (or continues) a pretraining run in `out`; returns the path of model.safetensors."""
-    from tqdm import tqdm
-
     out = Path(out)
-    state_file = out / "checkpoint.safetensors"
-    if resume and not state_file.is_file():
-        raise FileNotFoundError(f"{out}: nothing to resume (no checkpoint.safetensors)")
-    if not resume and (out / "run.json").exists():
-        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    schedule = Schedule(log_every=log_every, sample_every=sample_every, checkpoint_every=checkpoint_every)
+    check_folder(out, cfg.to_dict(), resume=resume)
     if cfg.steps < 1:
         raise ValueError(f"steps must be >= 1, got {cfg.steps}")
-    if resume:
-        _check_resume(out, cfg)
     dataset = _load_data(cfg)                       # bad data specs fail here, before anything is written
 
     torch.manual_seed(cfg.seed)                     # initial weights
     G, D = cfg.model.build()
     G, D = G.to(device), D.to(device)
     trainer = StyleGAN2Trainer(G, D, cfg.train, seed=cfg.seed)
-    sampler = EpochSampler(len(dataset), cfg.train.batch_size, cfg.seed)
+    batches = Batches(EpochSampler(len(dataset), cfg.train.batch_size, cfg.seed), lambda idx: _batch(dataset, idx))
+    fixed_z = fixed_latents(G.style_dim, cfg.seed, device)
+    run = TrainingRun(out, trainer, batches, steps=cfg.steps, schedule=schedule, desc="pretrain",
+                      metadata={"run": cfg.to_dict(), "data": dataset.describe()}, sample_latents=fixed_z,
+                      progress=progress)
     if resume:
-        state = ckpt.load_atu(state_file)
-        trainer.load_state(state.state_dicts, state.metadata["trainer"])
-        sampler.epoch, sampler.position = state.metadata["sampler"]
+        run.restore()
     else:
-        out.mkdir(parents=True, exist_ok=True)
-        write_text(out / "run.json", json.dumps({"config": cfg.to_dict(), "data": dataset.describe(),
-                                                 "provenance": provenance()}, indent=2))
-    fixed_z = torch.randn(64, G.style_dim, generator=torch.Generator().manual_seed(cfg.seed + 1)).to(device)
-
-    def save_state() -> None:
-        tensors, info = trainer.state()
-        ckpt.save(state_file, kind="stylegan2", config=_arch(trainer), state_dicts=tensors,
-                  metadata={"trainer": info, "sampler": [sampler.epoch, sampler.position],
-                            "run": cfg.to_dict(), "data": dataset.describe(), "step": trainer.step})
-
-    def save_samples() -> None:
-        with torch.no_grad():
-            img, _ = trainer.g_ema([fixed_z], randomize_noise=False)
-        save_grid(img, out / "samples" / f"step_{trainer.step:06d}.png", nrow=8, scale=2)
-
-    started = time.time()
-    bar = tqdm(total=cfg.steps, initial=trainer.step, desc="pretrain", disable=not progress, unit="step")
-    with deferred_interrupts() as interrupt:
-        try:
-            while trainer.step < cfg.steps:
-                logs = trainer.train_step(_batch(dataset, sampler.next()))
-                bar.update(1)
-                if trainer.step % log_every == 0 or trainer.step == cfg.steps:
-                    bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items() if k in ("d_loss", "g_loss", "r1")})
-                    with open(out / "log.jsonl", "a") as fh:
-                        fh.write(json.dumps({"step": trainer.step, **logs}) + "\n")
-                if trainer.step % sample_every == 0:
-                    save_samples()
-                if trainer.step % checkpoint_every == 0 and trainer.step < cfg.steps:
-                    save_state()
-                interrupt.check()
-        except KeyboardInterrupt:
-            if interrupt.requested:      # between steps: the state is consistent, keep it
-                save_state()
-            bar.close()
-            raise
-    bar.close()
-    save_state()
-    save_samples()
-    model_path = out / "model.safetensors"
-    ckpt.save(model_path, kind="stylegan2", config=_arch(trainer),
-              state_dicts={"g_ema": trainer.g_ema.state_dict(), "d": trainer.D.state_dict()},
-              metadata={"step": trainer.step, "run": cfg.to_dict(), "data": dataset.describe(),
-                        "train_seconds_this_session": round(time.time() - started, 1), **provenance()})
-    return model_path
-
-
-def _arch(trainer: StyleGAN2Trainer) -> dict:
-    return {"generator": trainer.G.config(), "discriminator": trainer.D.config()}
+        write_run_file(out, {"config": cfg.to_dict(), "data": dataset.describe()})
+    run.run()
+    return run.save_model()
 
 
 # ---- command line ------------------------------------------------------------------------------------

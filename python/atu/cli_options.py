@@ -1,0 +1,49 @@
+"""Command-line options that every training command shares (device, resume, schedule, the
+StyleGAN2 training knobs), so that they are spelled and documented the same everywhere."""
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from .gan.run import Schedule
+from .gan.trainer import TrainConfig
+
+
+def add_training_options(p: argparse.ArgumentParser, *, steps: int, checkpoint_every: int = 500,
+                         sample_every: int = 500, log_every: int = 50) -> None:
+    p.add_argument("--out", required=True, help="run folder (refused if it already holds a run, unless --resume)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint(s)")
+    p.add_argument("--steps", type=int, default=steps, help=f"training steps (default {steps})")
+    p.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
+    p.add_argument("--lr", type=float, default=0.002, help="Adam learning rate of G and D (default 0.002)")
+    p.add_argument("--r1", type=float, default=10.0, help="R1 weight, applied lazily every 16 steps (default 10)")
+    p.add_argument("--path-regularize", type=float, default=2.0, help="path-length weight, every 4 steps (default 2)")
+    p.add_argument("--mixing", type=float, default=0.9, help="style-mixing probability (default 0.9)")
+    p.add_argument("--ema-kimg", type=float, default=10.0, help="EMA half-life in thousands of images (default 10)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    p.add_argument("--checkpoint-every", type=int, default=checkpoint_every, help="steps between checkpoints")
+    p.add_argument("--sample-every", type=int, default=sample_every, help="steps between sample grids")
+    p.add_argument("--log-every", type=int, default=log_every, help="steps between log.jsonl records")
+
+
+def train_config(args) -> TrainConfig:
+    return TrainConfig(batch_size=args.batch, lr=args.lr, r1=args.r1, path_regularize=args.path_regularize,
+                       mixing=args.mixing, ema_half_life_kimg=args.ema_kimg)
+
+
+def schedule(args) -> Schedule:
+    return Schedule(log_every=args.log_every, sample_every=args.sample_every, checkpoint_every=args.checkpoint_every)
+
+
+def check_device(device: str) -> str:
+    """A clear error for a device this machine does not have, before any file is read."""
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"--device {device!r}: {err}") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: no CUDA device is available here; use --device cpu")
+    return device

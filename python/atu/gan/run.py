@@ -1,0 +1,256 @@
+"""A resumable StyleGAN2 training run in one folder: what `atu pretrain`, `atu adapt` and
+`atu unlearn` share.
+
+  run.json                  the resolved configuration, the input files (path, sha256), provenance
+  checkpoint.safetensors    g, g_ema, d, optimisers, RNG, batch sampler: everything to continue
+                            exactly; written atomically every `checkpoint_every` steps, at the end
+                            and on Ctrl-C
+  model.safetensors         written by the command at the end (g_ema and d): what later steps read
+  samples/step_NNNNNN.png   g_ema on fixed latents, every `sample_every` steps
+  log.jsonl                 the step's losses (and the command's extra values), every `log_every`
+
+Rules every command gets from here:
+- a folder that already holds a run is refused unless resuming; resuming needs a checkpoint, the
+  same configuration (only the step budget may change) and input files with the same content;
+- Ctrl-C finishes the current step, saves, then stops (see interrupts.py);
+- a non-finite loss stops the run with NonFiniteLossError naming the step. The state reached is
+  not saved, so the last checkpoint (checked finite before it was written) is the resume point;
+- when a run resumes, log.jsonl is cut back to the checkpoint's step so no step is logged twice.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+
+from .. import checkpoint as ckpt
+from ..atomic import write_text
+from ..images import save_grid
+from ..interrupts import deferred_interrupts
+from ..provenance import provenance
+from .sampling import Batches
+from .trainer import StyleGAN2Trainer
+
+RUN_FILE = "run.json"
+STATE_FILE = "checkpoint.safetensors"
+MODEL_FILE = "model.safetensors"
+LOG_FILE = "log.jsonl"
+SAMPLES_DIR = "samples"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN or an infinity; `step` is the step that did."""
+
+    def __init__(self, message: str, step: int):
+        super().__init__(message)
+        self.step = step
+
+
+@dataclass
+class Schedule:
+    """How often a run logs, draws its sample grid and writes its checkpoint (in steps)."""
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 500
+
+    def __post_init__(self):
+        for name in ("log_every", "sample_every", "checkpoint_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+# ---- the folder, before any work ---------------------------------------------------------------------
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def describe_inputs(files: dict[str, str | os.PathLike | list]) -> dict:
+    """{"name": {"path", "sha256"}} (a list of paths for a list): what run.json records, so that
+    a resumed run can tell that an input file was replaced since the run started."""
+    def one(p):
+        return {"path": str(Path(p).resolve()), "sha256": file_sha256(p)}
+    return {name: [one(p) for p in value] if isinstance(value, (list, tuple)) else one(value)
+            for name, value in files.items()}
+
+
+def check_folder(out: str | os.PathLike, config: dict, *, resume: bool, inputs: dict | None = None,
+                 may_change: Iterable[str] = ("steps",), resume_needs: str = STATE_FILE) -> None:
+    """Refuses, before anything is written, to start over an existing run, to resume nothing
+    (no `resume_needs` file), or to resume with another configuration (keys in `may_change`
+    excepted) or other input files."""
+    out = Path(out)
+    if resume and not (out / resume_needs).is_file():
+        raise FileNotFoundError(f"{out}: nothing to resume (no {resume_needs})")
+    if not resume and (out / RUN_FILE).exists():
+        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    if not resume:
+        return
+    stored = json.loads((out / RUN_FILE).read_text())
+    old = stored.get("config", {})
+    diff = sorted(k for k in set(config) | set(old) if k not in may_change and old.get(k) != config.get(k))
+    if diff:
+        raise ValueError(f"{out}: cannot resume: the configuration differs in {diff} "
+                         f"(stored {[old.get(k) for k in diff]}, asked {[config.get(k) for k in diff]})")
+    changed = sorted(name for name, now in (inputs or {}).items()
+                     if _hashes(stored.get("inputs", {}).get(name)) != _hashes(now))
+    if changed:
+        raise ValueError(f"{out}: cannot resume: the input file(s) {changed} changed since the run started "
+                         f"(their sha256 differs from run.json's)")
+
+
+def _hashes(entry) -> list | None:
+    if entry is None:
+        return None
+    return [e["sha256"] for e in entry] if isinstance(entry, list) else [entry["sha256"]]
+
+
+def fixed_latents(style_dim: int, seed: int, device: str | torch.device = "cpu", n: int = 64) -> torch.Tensor:
+    """The latents of a run's sample grids: the same for every step, so the grids show the
+    generator changing, not the samples."""
+    return torch.randn(n, style_dim, generator=torch.Generator().manual_seed(seed + 1)).to(device)
+
+
+def write_run_file(out: str | os.PathLike, record: dict) -> None:
+    """Creates the folder and writes run.json ({"config", ..., "provenance"}) atomically."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / RUN_FILE, json.dumps({**record, "provenance": provenance()}, indent=2))
+
+
+# ---- the loop ------------------------------------------------------------------------------------------
+
+class TrainingRun:
+    """Drives a StyleGAN2Trainer for `steps` steps in folder `out`, with checkpoints, log, samples,
+    progress bar, deferred Ctrl-C and the non-finite stop.
+
+    `metadata` (JSON-able) is stored in every checkpoint and in the model file; `extra_logs()`, if
+    given, adds values to each logged step (e.g. a distance that is only worth computing then)."""
+
+    def __init__(self, out: str | os.PathLike, trainer: StyleGAN2Trainer, batches: Batches, *, steps: int,
+                 metadata: dict, schedule: Schedule = Schedule(), desc: str = "train",
+                 sample_latents: torch.Tensor | None = None,
+                 extra_logs: Callable[[], dict[str, float]] | None = None,
+                 show: tuple[str, ...] = ("d_loss", "g_loss", "r1"), progress: bool = True):
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+        self.out, self.trainer, self.batches = Path(out), trainer, batches
+        self.steps, self.metadata, self.schedule, self.desc = steps, metadata, schedule, desc
+        self.sample_latents, self.extra_logs, self.show, self.progress = sample_latents, extra_logs, show, progress
+        self.saved_step: int | None = None          # step of the checkpoint on disk, if any
+        self.started = time.time()
+
+    @property
+    def state_file(self) -> Path:
+        return self.out / STATE_FILE
+
+    def architecture(self) -> dict:
+        return {"generator": self.trainer.G.config(), "discriminator": self.trainer.D.config()}
+
+    # ---- state ----------------------------------------------------------------------------------
+    def restore(self) -> None:
+        """Continues from checkpoint.safetensors: trainer and sampler exactly as they were saved."""
+        state = ckpt.load_atu(self.state_file)
+        self.trainer.load_state(state.state_dicts, state.metadata["trainer"])
+        self.batches.load_state(state.metadata["sampler"])
+        self.saved_step = self.trainer.step
+
+    def save_state(self) -> None:
+        tensors, info = self.trainer.state()
+        bad = _non_finite_tensors(tensors, sections=("g", "g_ema", "d"))
+        if bad:
+            self._stop(f"non-finite weights ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''})")
+        ckpt.save(self.state_file, kind="stylegan2", config=self.architecture(), state_dicts=tensors,
+                  metadata={"trainer": info, "sampler": self.batches.state(), "step": self.trainer.step,
+                            **self.metadata})
+        self.saved_step = self.trainer.step
+
+    def save_model(self, path: str | os.PathLike | None = None, **metadata) -> Path:
+        """g_ema and d with the run's metadata: the file later commands read."""
+        path = Path(path) if path is not None else self.out / MODEL_FILE
+        ckpt.save(path, kind="stylegan2", config=self.architecture(),
+                  state_dicts={"g_ema": self.trainer.g_ema.state_dict(), "d": self.trainer.D.state_dict()},
+                  metadata={"step": self.trainer.step, **self.metadata, **metadata,
+                            "train_seconds_this_session": round(time.time() - self.started, 1), **provenance()})
+        return path
+
+    def save_samples(self) -> None:
+        if self.sample_latents is None:
+            return
+        with torch.no_grad():
+            img, _ = self.trainer.g_ema([self.sample_latents], randomize_noise=False)
+        save_grid(img, self.out / SAMPLES_DIR / f"step_{self.trainer.step:06d}.png", nrow=8, scale=2)
+
+    # ---- loop -----------------------------------------------------------------------------------
+    def run(self) -> None:
+        """Trains until `steps`; the final checkpoint and sample grid are written at the end."""
+        from tqdm import tqdm
+
+        trainer, sched = self.trainer, self.schedule
+        self._trim_log(trainer.step)
+        bar = tqdm(total=self.steps, initial=min(trainer.step, self.steps), desc=self.desc,
+                   disable=not self.progress, unit="step")
+        with deferred_interrupts() as interrupt:
+            try:
+                while trainer.step < self.steps:
+                    logs = trainer.train_step(self.batches.next())
+                    bar.update(1)
+                    bad = sorted(k for k, v in logs.items() if not math.isfinite(v))
+                    if bad or trainer.step % sched.log_every == 0 or trainer.step == self.steps:
+                        if self.extra_logs is not None and not bad:
+                            logs.update(self.extra_logs())
+                        self._log(logs)
+                        bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items() if k in self.show})
+                    if bad:
+                        self._stop(f"non-finite loss ({', '.join(f'{k}={logs[k]}' for k in bad)})")
+                    if trainer.step % sched.sample_every == 0:
+                        self.save_samples()
+                    if trainer.step % sched.checkpoint_every == 0 and trainer.step < self.steps:
+                        self.save_state()
+                    interrupt.check()
+            except KeyboardInterrupt:
+                if interrupt.requested:      # between steps: the state is consistent, keep it
+                    self.save_state()
+                raise
+            finally:
+                bar.close()
+        self.save_state()
+        self.save_samples()
+
+    def _stop(self, what: str) -> None:
+        kept = (f"the last good checkpoint {self.state_file} (step {self.saved_step}) is kept; "
+                f"lower the learning rate or check the inputs, then --resume from it"
+                if self.saved_step is not None else "no checkpoint had been written yet")
+        raise NonFiniteLossError(f"{self.desc}: {what} at step {self.trainer.step}; stopped without saving "
+                                 f"this state; {kept}", step=self.trainer.step)
+
+    def _log(self, logs: dict[str, float]) -> None:
+        with open(self.out / LOG_FILE, "a") as fh:
+            fh.write(json.dumps({"step": self.trainer.step, **logs}) + "\n")
+
+    def _trim_log(self, step: int) -> None:
+        """Drops records past `step` (written after the checkpoint a resumed run restarts from)."""
+        path = self.out / LOG_FILE
+        if not path.exists():
+            return
+        lines = path.read_text().splitlines()
+        kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
+        if len(kept) != len(lines):
+            write_text(path, "".join(line + "\n" for line in kept))
+
+
+def _non_finite_tensors(tensors: dict[str, dict[str, torch.Tensor]], sections: tuple[str, ...]) -> list[str]:
+    return [f"{s}/{name}" for s in sections for name, t in tensors.get(s, {}).items()
+            if t.is_floating_point() and not bool(torch.isfinite(t).all())]
