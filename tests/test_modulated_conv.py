@@ -22,13 +22,17 @@ def _problem(n, i, o, k, hw, seed, dtype=torch.float64, device="cpu"):
     return [t.to(device=device, dtype=dtype) for t in (x, weight, styles)]
 
 
+IMPLS = ["grouped", "shared"]
+
+
+@pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("up, down", MODES)
 @pytest.mark.parametrize("k", [1, 3])
 @pytest.mark.parametrize("demodulate", [True, False])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_matches_per_sample_reference(device, up, down, k, demodulate, dtype):
+def test_matches_per_sample_reference(device, up, down, k, demodulate, dtype, impl):
     x, weight, styles = _problem(3, 5, 4, k, (9, 7), seed=k + 10 * up + 100 * down, dtype=dtype, device=device)
-    ours = atu_ext.modulated_conv2d(x, weight, styles, demodulate=demodulate, up=up, down=down)
+    ours = atu_ext.modulated_conv2d(x, weight, styles, demodulate=demodulate, up=up, down=down, impl=impl)
     want = reference.modulated_conv2d(*(t.cpu().double() for t in (x, weight, styles)), demodulate=demodulate,
                                       up=up, down=down)
     assert ours.shape == want.shape and ours.dtype == dtype
@@ -122,13 +126,14 @@ def test_modulate_weight_gradients_through_both_outputs(device):
 
 # ---- gradients of the whole op -----------------------------------------------------------------
 
+@pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("up, down", MODES)
-def test_gradcheck_and_gradgradcheck(device, up, down):
+def test_gradcheck_and_gradgradcheck(device, up, down, impl):
     x, weight, styles = _problem(2, 2, 2, 3, (4, 4), seed=6, device=device)
     args = [t.requires_grad_() for t in (x, weight, styles)]
 
     def fn(x_, w_, s_):
-        return atu_ext.modulated_conv2d(x_, w_, s_, up=up, down=down)
+        return atu_ext.modulated_conv2d(x_, w_, s_, up=up, down=down, impl=impl)
 
     assert torch.autograd.gradcheck(fn, args)
     assert torch.autograd.gradgradcheck(fn, args)
@@ -207,3 +212,11 @@ def test_bad_input(change, error, match):
     args.update(change)
     with pytest.raises(error, match=match):
         atu_ext.modulated_conv2d(args["x"], args["weight"], args["styles"], **kwargs)
+
+
+def test_auto_picks_the_shared_weight_path_on_cpu_and_bad_impl_is_named():
+    x, weight, styles = _problem(2, 4, 3, 3, (6, 6), seed=12)
+    torch.testing.assert_close(atu_ext.modulated_conv2d(x, weight, styles, up=2),
+                               atu_ext.modulated_conv2d(x, weight, styles, up=2, impl="shared"), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="impl must be one of"):
+        atu_ext.modulated_conv2d(x, weight, styles, impl="fused")
