@@ -1,0 +1,33 @@
+"""PUL, the paper's Percentage of samples with the Undesired feature that are Left out:
+
+    PUL = 100 · (n_neg(θ_G) − n_neg(θ)) / n_neg(θ_G)
+
+n_neg counts the samples of a fixed latent bank (default 15,000; the same seeds for both generators)
+that the classifier puts in the undesired class. 100 = the feature is gone, 0 = unchanged, negative
+= the model makes it more often.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+
+def percentage_unlearned(n_neg_pretrained: int, n_neg_unlearned: int) -> float:
+    if n_neg_pretrained < 0 or n_neg_unlearned < 0:
+        raise ValueError(f"counts must be >= 0, got {n_neg_pretrained} and {n_neg_unlearned}")
+    if n_neg_pretrained == 0:
+        raise ValueError("PUL is undefined: the pre-trained generator made no undesired sample in the bank "
+                         "(use a larger bank or check the classifier and class)")
+    return 100.0 * (n_neg_pretrained - n_neg_unlearned) / n_neg_pretrained
+
+
+@torch.no_grad()
+def count_undesired(generator, classify: Callable[[torch.Tensor], torch.Tensor], undesired_class: int, *,
+                    n: int = 15_000, seed: int = 0, batch_size: int = 256) -> int:
+    """How many of n seeded samples `classify` (images -> labels) puts in `undesired_class`.
+    Samples are drawn batch by batch (G.iter_samples), so a 15,000-sample bank never sits in memory."""
+    count = 0
+    for _, images, _ in generator.iter_samples(n, seed, batch_size=batch_size):
+        count += int((classify(images) == undesired_class).sum())
+    return count
