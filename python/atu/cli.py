@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # Modules that provide a `register(subparsers)` function, in the order `atu --help` lists them.
-SUBCOMMAND_MODULES = ("pretrain", "classifiers.train", "convert", "feedback.collect", "adapt", "unlearn", "extrapolate")
+SUBCOMMAND_MODULES = ("pretrain", "classifiers.train", "convert", "feedback.collect", "adapt", "unlearn", "extrapolate", "evaluate")
 
 
 def build_parser() -> argparse.ArgumentParser:
