@@ -11,6 +11,7 @@ it) plus one strip image: the same latents under every s, one row per s.
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import os
 from pathlib import Path
@@ -27,23 +28,22 @@ from .stage_inputs import adapted_model_files, load_adapted, load_pretrained
 DEFAULT_SCALES = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 1.9)
 
 
-def extrapolated_parameters(theta_g: Sequence[torch.Tensor], references: Sequence[Sequence[torch.Tensor]],
+def mean_reference(references: Sequence[Sequence[torch.Tensor]]) -> list[torch.Tensor]:
+    """mean_j θ_N^j tensor by tensor, in float64 (computed once for every s)."""
+    return [torch.stack([t.to(torch.float64) for t in tensors]).mean(0) for tensors in zip(*references)]
+
+
+def extrapolated_parameters(theta_g: Sequence[torch.Tensor], mean_n: Sequence[torch.Tensor],
                             s: float) -> list[torch.Tensor]:
-    """θ_G + s·(θ_G − mean_j θ_N^j), tensor by tensor (the mean taken in float64)."""
-    out = []
-    for i, g in enumerate(theta_g):
-        mean_n = torch.stack([ref[i].to(torch.float64) for ref in references]).mean(0)
-        out.append((g.to(torch.float64) + s * (g.to(torch.float64) - mean_n)).to(g.dtype))
-    return out
+    """θ_G + s·(θ_G − mean_n), tensor by tensor, in float64 and cast back."""
+    return [(g.to(torch.float64) + s * (g.to(torch.float64) - m)).to(g.dtype) for g, m in zip(theta_g, mean_n)]
 
 
-def extrapolated_generator(G: nn.Module, references, s: float) -> nn.Module:
+def extrapolated_generator(G: nn.Module, mean_n: Sequence[torch.Tensor], s: float) -> nn.Module:
     """A copy of G whose parameters are θ_s."""
-    import copy
-
     moved = copy.deepcopy(G)
     with torch.no_grad():
-        for p, value in zip(moved.parameters(), extrapolated_parameters(list(G.parameters()), references, s)):
+        for p, value in zip(moved.parameters(), extrapolated_parameters(list(G.parameters()), mean_n, s)):
             p.copy_(value)
     return moved
 
@@ -67,12 +67,12 @@ def extrapolate(gen: str | os.PathLike, adapted, out: str | os.PathLike, scales:
         raise FileExistsError(f"{existing[0]} exists; pass --force to overwrite")
     adapted_files = adapted_model_files(adapted)
     G, D = load_pretrained(gen, device=device)
-    references = load_adapted(adapted_files, G)         # every input checked before anything is written
+    mean_n = mean_reference(load_adapted(adapted_files, G))   # every input checked before anything is written
     z = torch.randn(n_strip, G.style_dim, generator=torch.Generator().manual_seed(seed)).to(device)
     noise = G.make_noise(torch.Generator().manual_seed(seed + 1), batch=n_strip)
     rows = []
     for s, path in zip(scales, files):
-        G_s = extrapolated_generator(G, references, s).eval()
+        G_s = extrapolated_generator(G, mean_n, s).eval()
         ckpt.save(path, kind="stylegan2", config={"generator": G_s.config(), "discriminator": D.config()},
                   state_dicts={"g_ema": G_s.state_dict(), "d": D.state_dict()},
                   metadata={"extrapolation": {"s": s, "formula": "theta_G + s*(theta_G - mean_j theta_N^j)"},

@@ -26,6 +26,5 @@ def generator_fid(generator, feature_fn: FeatureFn, real_images: torch.Tensor, *
 def class_frequencies(generator, classify: Callable[[torch.Tensor], torch.Tensor], num_classes: int, *,
                       n: int = 2000, seed: int = 0, batch_size: int = 256) -> list[float]:
     """Fraction of n seeded samples that `classify` (images -> labels) puts in each class."""
-    images = generator.sample(n, seed=seed, batch_size=batch_size)
-    labels = torch.cat([classify(images[i:i + batch_size]) for i in range(0, n, batch_size)])
+    labels = torch.cat([classify(images) for _, images, _ in generator.iter_samples(n, seed, batch_size=batch_size)])
     return (torch.bincount(labels.cpu(), minlength=num_classes).double() / n).tolist()

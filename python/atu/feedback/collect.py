@@ -28,6 +28,7 @@ import torch
 
 from .. import assets
 from ..checkpoint import CheckpointError
+from ..cli_options import check_device
 from ..provenance import file_record
 from .bank import DEFAULT_N, draw_bank
 from .bundle import FeedbackBundle, load_bundle, save_bundle
@@ -252,12 +253,9 @@ def _shipped(name: str, flag: str) -> Path:
 
 def _device(name: str) -> torch.device:
     try:
-        device = torch.device(name)
-    except RuntimeError as err:
-        raise UsageError(f"--device {name!r}: {err}") from err
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {name}: no CUDA device is available")
-    return device
+        return torch.device(check_device(name))
+    except ValueError as err:
+        raise UsageError(str(err)) from err
 
 
 def _same_file(a: Path, b: Path) -> bool:
