@@ -1,0 +1,75 @@
+"""Line charts as PNG (loss curves in reports), drawn with PIL.
+
+matplotlib would be the usual choice, but it is a heavy dependency for a handful of training
+curves; PIL ships with atu already. The chart is deliberately plain: one panel, shared step axis,
+a y axis with min/max ticks, a legend, one colour per series. The numbers themselves are in the
+runs' log.jsonl files; the chart is for the eye.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from .atomic import write_with
+
+PALETTE = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14), (148, 103, 189), (140, 86, 75),
+           (227, 119, 194), (127, 127, 127))
+
+
+def _finite(xs: Sequence[float], ys: Sequence[float]) -> tuple[list[float], list[float]]:
+    pairs = [(float(x), float(y)) for x, y in zip(xs, ys) if math.isfinite(float(x)) and math.isfinite(float(y))]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def _label(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def line_chart(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], path: str | os.PathLike, *,
+               title: str = "", x_label: str = "step", size: tuple[int, int] = (640, 360)) -> Path:
+    """One chart of every series {name: (xs, ys)} (non-finite points dropped), written atomically."""
+    from PIL import Image, ImageDraw
+
+    cleaned = {name: _finite(*xy) for name, xy in series.items()}
+    cleaned = {name: xy for name, xy in cleaned.items() if xy[0]}
+    if not cleaned:
+        raise ValueError(f"{path}: nothing to plot (no series with finite points)")
+    width, height = size
+    left, right, top, bottom = 64, 16, 28, 40
+    xs = [x for xy in cleaned.values() for x in xy[0]]
+    ys = [y for xy in cleaned.values() for y in xy[1]]
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = min(ys), max(ys)
+    if x1 == x0:
+        x1 = x0 + 1
+    if y1 == y0:
+        y0, y1 = y0 - 0.5, y1 + 0.5
+
+    def to_px(x: float, y: float) -> tuple[float, float]:
+        px = left + (x - x0) / (x1 - x0) * (width - left - right)
+        py = height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom)
+        return px, py
+
+    img = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(img)
+    draw.rectangle([left, top, width - right, height - bottom], outline=(0, 0, 0))
+    draw.text((left, 6), title, fill=(0, 0, 0))
+    draw.text((4, top), _label(y1), fill=(0, 0, 0))
+    draw.text((4, height - bottom - 10), _label(y0), fill=(0, 0, 0))
+    draw.text((left, height - bottom + 4), _label(x0), fill=(0, 0, 0))
+    draw.text((width - right - 40, height - bottom + 4), _label(x1), fill=(0, 0, 0))
+    draw.text(((width - len(x_label) * 6) // 2, height - 16), x_label, fill=(0, 0, 0))
+    for i, (name, (sx, sy)) in enumerate(cleaned.items()):
+        colour = PALETTE[i % len(PALETTE)]
+        points = [to_px(x, y) for x, y in zip(sx, sy)]
+        if len(points) == 1:
+            px, py = points[0]
+            draw.ellipse([px - 2, py - 2, px + 2, py + 2], fill=colour)
+        else:
+            draw.line(points, fill=colour, width=2)
+        ly = top + 6 + 14 * i
+        draw.line([(width - right - 120, ly + 5), (width - right - 100, ly + 5)], fill=colour, width=3)
+        draw.text((width - right - 96, ly), name, fill=colour)
+    return write_with(path, lambda tmp: img.save(tmp, format="PNG"))

@@ -1,0 +1,67 @@
+"""`atu run CONFIG.yaml`: a whole study from one configuration file, resumable.
+
+  atu run examples/mnist.yaml --out runs/mnist
+  atu run examples/mnist.yaml --out runs/mnist --resume     # after Ctrl-C, or with more seeds/methods
+
+The configuration's format is in atu/study/config.py (and the example files). Everything is read
+and checked before any work; a resumed study redoes nothing that finished.
+Exit status: 0 done; 2 bad configuration or inputs; 1 a run failed (e.g. a non-finite loss);
+130 interrupted (resume with --resume).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..checkpoint import CheckpointError
+from ..gan.run import NonFiniteLossError
+
+
+def add_study_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--resume", action="store_true", help="continue the study in --out (methods and seeds may be added)")
+    p.add_argument("--device", help="override the configuration's device (auto, cpu, cuda, cuda:1)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("run", help="a whole study (features × seeds × methods) from a YAML configuration",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("config", help="study configuration (.yaml, .yml or .json)")
+    p.add_argument("--out", required=True, help="study folder")
+    add_study_options(p)
+    p.set_defaults(func=_main)
+
+
+def execute(cfg, args, prog: str) -> int:
+    """Runs a checked configuration with the shared options; the exit status as documented."""
+    from .runner import StudyError, run_study
+
+    if args.device:
+        cfg.device = args.device
+    try:
+        from .runner import resolve_device
+
+        resolve_device(cfg.device)
+        report = run_study(cfg, args.out, resume=args.resume, progress=not args.no_progress and sys.stderr.isatty())
+    except (StudyError, CheckpointError, FileNotFoundError) as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+    except NonFiniteLossError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 1
+    except ValueError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+    print(f"{prog}: report: {report}")
+    return 0
+
+
+def _main(args) -> int:
+    from .config import ConfigError, load_config
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as err:
+        print(f"atu run: error: {err}", file=sys.stderr)
+        return 2
+    return execute(cfg, args, "atu run")

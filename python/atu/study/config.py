@@ -1,0 +1,335 @@
+"""A study's configuration: which generator, which features to remove, which methods, which seeds,
+and every stage's hyper-parameters, read from a YAML (or JSON) file or built in code (`atu demo`).
+
+Everything is checked when the configuration is read, before any work: unknown keys (a typo must
+not silently fall back to a default), missing files, bad values; every error names the key.
+Relative paths in a file are relative to that file's folder.
+
+    generator: pretrained.pt            # atu .safetensors or rosinality/ATU .pt with g_ema and d
+    classifier: classifier.safetensors  # default judge of every feature (a feature may name its own)
+    data: mnist:/data/mnist             # real data for FID (digits | mnist:DIR | folder:DIR)
+    attributes_file: null               # CelebA attributes, for folder data
+    features:                           # one sub-study each
+      - {name: no8, undesired: 8, retrained: mnist_no8.pt}
+    methods: [el2, il2, nl2, adv_only]  # stage 2 variants; the extrapolation baseline always runs
+    seeds: [0, 1, 2]
+    feedback: {n: 5000, seed: 0, truncation: 1.0, batch_size: 64}
+    adapt: {k: 2, steps: 2000, lam: 5.0e8, fisher_samples: 32, fisher_layers: conv, fisher_output: logit,
+            train: {batch_size: 16, lr: 0.002, ...}}
+    unlearn: {steps: 1000, alpha: 2.0, gamma: 10.0, reduction: tensor_mean, train: {...},
+              methods: {il2: {gamma: 0.5}, nl2: {gamma: 2.0}}}     # per-method overrides
+    extrapolation: {scales: [0.5, 1.0, 1.5]}
+    evaluate: {n_bank: 15000, n_fid: 5000, seed: 0}
+    schedule: {log_every: 50, sample_every: 500, checkpoint_every: 500}
+    device: auto                        # auto = cuda when available
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..adapt import AdaptConfig
+from ..gan.run import Schedule
+from ..gan.trainer import TrainConfig
+from ..unlearn import KINDS, UnlearnConfig
+
+METHODS = ("el2", "il2", "nl2", "adv_only")
+
+# The authors' repulsion weights in our terms at k = 2 (see unlearn.py): their IL2 γ_a/v is il2
+# with γ = 2γ_a/k², their NL2 −γ_a·v is nl2 with γ = γ_a·k²/2; γ_a = 1 as in their examples.
+DEFAULT_METHOD_OVERRIDES = {"il2": {"gamma": 0.5}, "nl2": {"gamma": 2.0}}
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message names the key."""
+
+
+@dataclass
+class Feature:
+    name: str                       # folder name and report label
+    undesired: int | str            # class number or the classifier's label name
+    classifier: Path
+    retrained: Path | None = None   # generator trained without the feature (Ret-FID); None = missing
+    exclude_attribute: str | None = None   # folder data: the attribute whose images FID leaves out
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "undesired": self.undesired, "classifier": str(self.classifier),
+                "retrained": str(self.retrained) if self.retrained else None,
+                "exclude_attribute": self.exclude_attribute}
+
+
+@dataclass
+class FeedbackSpec:
+    n: int = 5000
+    seed: int = 0
+    truncation: float = 1.0
+    batch_size: int = 64
+
+
+@dataclass
+class EvaluateSpec:
+    n_bank: int = 15_000
+    n_fid: int = 5_000
+    seed: int = 0
+
+
+@dataclass
+class StudyConfig:
+    generator: Path
+    data: str
+    features: list[Feature]
+    methods: list[str] = field(default_factory=lambda: ["el2"])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    attributes_file: Path | None = None
+    feedback: FeedbackSpec = field(default_factory=FeedbackSpec)
+    adapt: AdaptConfig = field(default_factory=AdaptConfig)
+    unlearn: dict[str, UnlearnConfig] = field(default_factory=dict)     # method -> its configuration
+    extrapolation_scales: list[float] = field(default_factory=lambda: [0.5, 1.0, 1.5])
+    evaluate: EvaluateSpec = field(default_factory=EvaluateSpec)
+    schedule: Schedule = field(default_factory=Schedule)
+    device: str = "auto"
+
+    def adapt_config(self, seed: int) -> AdaptConfig:
+        return AdaptConfig(**{**_adapt_fields(self.adapt), "seed": seed})
+
+    def unlearn_config(self, method: str, seed: int) -> UnlearnConfig:
+        base = self.unlearn[method]
+        return UnlearnConfig(kind=base.kind, alpha=base.alpha, gamma=base.gamma, reduction=base.reduction,
+                             steps=base.steps, train=base.train, seed=seed)
+
+    def to_dict(self) -> dict:
+        """The resolved configuration (what config.json records): every default written out."""
+        return {
+            "generator": str(self.generator), "data": self.data,
+            "attributes_file": str(self.attributes_file) if self.attributes_file else None,
+            "features": [f.to_dict() for f in self.features], "methods": list(self.methods),
+            "seeds": list(self.seeds), "feedback": vars(self.feedback).copy(),
+            "adapt": {k: v for k, v in self.adapt.to_dict().items() if k != "seed"},
+            "unlearn": {m: {k: v for k, v in c.to_dict().items() if k != "seed"} for m, c in self.unlearn.items()},
+            "extrapolation": {"scales": list(self.extrapolation_scales)},
+            "evaluate": vars(self.evaluate).copy(), "schedule": vars(self.schedule).copy(), "device": self.device}
+
+
+def _adapt_fields(cfg: AdaptConfig) -> dict:
+    return {"k": cfg.k, "steps": cfg.steps, "lam": cfg.lam, "fisher_samples": cfg.fisher_samples,
+            "fisher_layers": cfg.fisher_layers, "fisher_output": cfg.fisher_output, "train": cfg.train}
+
+
+# ---- reading ---------------------------------------------------------------------------------------
+
+def load_config(path: str | os.PathLike) -> StudyConfig:
+    """Reads a .yaml/.yml/.json study file; ConfigError (naming the file and key) if it cannot run."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() == ".json":
+            raw = json.loads(text)
+        else:
+            import yaml
+
+            raw = yaml.safe_load(text)
+    except Exception as err:                      # the parsers' own messages say where
+        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {err}") from err
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    try:
+        return from_dict(raw, base_dir=path.parent)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from err
+
+
+def from_dict(raw: dict, base_dir: str | os.PathLike = ".") -> StudyConfig:
+    """Builds and checks a StudyConfig from plain data (a parsed file or code)."""
+    base_dir = Path(base_dir)
+    raw = copy.deepcopy(raw)
+    _only(raw, "", {"generator", "classifier", "data", "attributes_file", "features", "methods", "seeds",
+                    "feedback", "adapt", "unlearn", "extrapolation", "evaluate", "schedule", "device"})
+    generator = _file(raw, "generator", base_dir, required=True)
+    data = raw.get("data")
+    if not isinstance(data, str) or not data:
+        raise ConfigError("data: required, the real data for FID: 'digits', 'mnist:DIR' or 'folder:DIR'")
+    data = _data_spec(data, base_dir)
+    attributes_file = _file(raw, "attributes_file", base_dir)
+    default_classifier = _file(raw, "classifier", base_dir)
+    features = _features(raw.get("features"), default_classifier, base_dir, data, attributes_file)
+
+    methods = raw.get("methods", ["el2"])
+    if not isinstance(methods, list) or not methods or any(m not in METHODS for m in methods) \
+            or len(set(methods)) != len(methods):
+        raise ConfigError(f"methods: a non-empty list of distinct names from {list(METHODS)}, got {methods!r}")
+    seeds = raw.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds) \
+            or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds: a non-empty list of distinct integers, got {seeds!r}")
+
+    feedback = _section(raw, "feedback", FeedbackSpec)
+    if feedback.n < 2 or feedback.batch_size < 1 or not 0 < feedback.truncation <= 1:
+        raise ConfigError(f"feedback: n must be >= 2, batch_size >= 1 and truncation in (0, 1], got {vars(feedback)}")
+    adapt = _adapt(raw.get("adapt", {}))
+    unlearn = {m: _unlearn(raw.get("unlearn", {}), m) for m in METHODS}
+    extrapolation = raw.get("extrapolation", {})
+    _only(extrapolation, "extrapolation", {"scales"})
+    scales = extrapolation.get("scales", [0.5, 1.0, 1.5])
+    if not isinstance(scales, list) or any(isinstance(s, bool) or not isinstance(s, (int, float)) or
+                                           not math.isfinite(s) for s in scales) or len(set(scales)) != len(scales):
+        raise ConfigError(f"extrapolation.scales: a list of distinct finite numbers (may be empty), got {scales!r}")
+    evaluate = _section(raw, "evaluate", EvaluateSpec)
+    if evaluate.n_bank < 1 or evaluate.n_fid < 2:
+        raise ConfigError(f"evaluate: n_bank must be >= 1 and n_fid >= 2, got {vars(evaluate)}")
+    try:
+        schedule = Schedule(**_mapping(raw.get("schedule", {}), "schedule"))
+    except TypeError as err:
+        raise ConfigError(f"schedule: {err}") from err
+    except ValueError as err:
+        raise ConfigError(f"schedule: {err}") from err
+    device = raw.get("device", "auto")
+    if not isinstance(device, str):
+        raise ConfigError(f"device: a string (auto, cpu, cuda, cuda:1), got {device!r}")
+    return StudyConfig(generator=generator, data=data, features=features, methods=list(methods), seeds=list(seeds),
+                       attributes_file=attributes_file, feedback=feedback, adapt=adapt, unlearn=unlearn,
+                       extrapolation_scales=[float(s) for s in scales], evaluate=evaluate, schedule=schedule,
+                       device=device)
+
+
+def _only(section: Any, where: str, allowed: set[str]) -> None:
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where or 'the file'}: expected a mapping, got {section!r}")
+    unknown = sorted(set(section) - allowed)
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ConfigError(f"unknown setting(s) {[prefix + k for k in unknown]}; known here: {sorted(allowed)}")
+
+
+def _mapping(value: Any, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+    return value
+
+
+def _file(raw: dict, key: str, base_dir: Path, *, required: bool = False) -> Path | None:
+    value = raw.get(key)
+    if value is None:
+        if required:
+            raise ConfigError(f"{key}: required")
+        return None
+    path = _resolve(value, base_dir, key)
+    if not path.is_file():
+        raise ConfigError(f"{key}: {path}: no such file")
+    return path
+
+
+def _resolve(value: Any, base_dir: Path, key: str) -> Path:
+    if not isinstance(value, (str, os.PathLike)) or not str(value):
+        raise ConfigError(f"{key}: expected a path, got {value!r}")
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base_dir / path
+
+
+def _data_spec(spec: str, base_dir: Path) -> str:
+    from ..data import parse_spec
+
+    try:
+        kind, folder = parse_spec(spec)
+    except ValueError as err:
+        raise ConfigError(f"data: {err}") from err
+    if folder is None:
+        return spec
+    folder = folder if folder.is_absolute() else base_dir / folder
+    if not folder.is_dir():
+        raise ConfigError(f"data: {folder}: no such folder")
+    return f"{kind}:{folder}"
+
+
+def _features(value: Any, default_classifier: Path | None, base_dir: Path, data: str,
+              attributes_file: Path | None) -> list[Feature]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError("features: a non-empty list, e.g. [{name: no8, undesired: 8}]")
+    features, names = [], set()
+    for i, item in enumerate(value):
+        where = f"features[{i}]"
+        _only(item, where, {"name", "undesired", "classifier", "retrained", "exclude_attribute"})
+        if "undesired" not in item or isinstance(item["undesired"], bool) \
+                or not isinstance(item["undesired"], (int, str)):
+            raise ConfigError(f"{where}.undesired: required, a class number or a label name of the classifier")
+        name = str(item.get("name", f"no_{item['undesired']}"))
+        if not name or Path(name).name != name or name.startswith("."):
+            raise ConfigError(f"{where}.name: {name!r} must be a plain folder name")
+        if name in names:
+            raise ConfigError(f"{where}.name: {name!r} is used twice")
+        names.add(name)
+        classifier = _file(item, "classifier", base_dir) or default_classifier
+        if classifier is None:
+            raise ConfigError(f"{where}.classifier: required (or give a top-level classifier)")
+        exclude_attribute = item.get("exclude_attribute")
+        if data.startswith("folder:"):
+            exclude_attribute = exclude_attribute or (item["undesired"] if isinstance(item["undesired"], str) else None)
+            if not exclude_attribute or attributes_file is None:
+                raise ConfigError(f"{where}: folder data needs attributes_file and the attribute to leave out of "
+                                  f"FID's real images (exclude_attribute, or undesired given as its name)")
+        elif exclude_attribute is not None:
+            raise ConfigError(f"{where}.exclude_attribute: only for folder data; {data} has classes")
+        features.append(Feature(name=name, undesired=item["undesired"], classifier=classifier,
+                                retrained=_file(item, "retrained", base_dir), exclude_attribute=exclude_attribute))
+    return features
+
+
+def _section(raw: dict, key: str, cls):
+    value = _mapping(raw.get(key, {}), key)
+    _only(value, key, set(cls.__dataclass_fields__))
+    try:
+        section = cls(**value)
+    except TypeError as err:
+        raise ConfigError(f"{key}: {err}") from err
+    for name, v in vars(section).items():
+        expected = type(getattr(cls(), name))
+        if isinstance(v, bool) or not isinstance(v, (int, float) if expected is float else expected):
+            raise ConfigError(f"{key}.{name}: expected {expected.__name__}, got {v!r}")
+    return section
+
+
+def _train(value: Any, where: str) -> TrainConfig:
+    try:
+        return TrainConfig.from_dict(_mapping(value, where))
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{where}: {err}") from err
+
+
+def _adapt(value: Any) -> AdaptConfig:
+    value = _mapping(value, "adapt")
+    _only(value, "adapt", {"k", "steps", "lam", "fisher_samples", "fisher_layers", "fisher_output", "train"})
+    fields = {k: v for k, v in value.items() if k != "train"}
+    try:
+        return AdaptConfig(**fields, train=_train(value.get("train", {}), "adapt.train"))
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"adapt: {err}") from err
+
+
+def _unlearn(value: Any, method: str) -> UnlearnConfig:
+    """One method's stage-2 configuration: the shared settings, the built-in per-method defaults,
+    then the file's per-method overrides (unlearn.methods.<method>)."""
+    value = _mapping(value, "unlearn")
+    shared = {"steps", "alpha", "gamma", "reduction", "train"}
+    _only(value, "unlearn", shared | {"methods"})
+    overrides = _mapping(value.get("methods", {}), "unlearn.methods")
+    _only(overrides, "unlearn.methods", set(METHODS))
+    own = _mapping(overrides.get(method, {}), f"unlearn.methods.{method}")
+    _only(own, f"unlearn.methods.{method}", shared)
+    settings = {**{k: v for k, v in value.items() if k in shared}, **DEFAULT_METHOD_OVERRIDES.get(method, {}), **own}
+    train = _train(settings.pop("train", {}), f"unlearn.methods.{method}.train" if "train" in own else "unlearn.train")
+    if method == "adv_only":
+        settings["gamma"] = 0.0          # the ablation is defined by its missing repulsion
+        kind = "el2"
+    else:
+        kind = method
+    assert kind in KINDS
+    try:
+        return UnlearnConfig(kind=kind, train=train, **settings)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"unlearn ({method}): {err}") from err

@@ -1,0 +1,114 @@
+"""A feature's evaluation: every trained model of every seed judged in one `atu.evaluate.evaluate`
+call (so the pre-trained model, the real data and the retrained model are measured once, on the
+same latent bank for all), then gathered per method as mean ± std over the seeds.
+
+metrics.json:
+  {"class": c, "label": name, "n_bank", "n_fid", "seed",
+   "pretrained": {"n_undesired", "fid", "ret_fid"},
+   "methods": {"el2": {"pul", "pul_std", "fid", "fid_std", "ret_fid", "ret_fid_std", "n_undesired",
+                        "seeds": [{"seed", "pul", "fid", "ret_fid", "n_undesired"}, ...]}, ...},
+   "feedback": {...}, "inputs": {...}, "provenance": {...}}
+PUL in percent. std is the sample standard deviation (n − 1) over seeds, null with one seed; a
+metric that is missing (Ret-FID without a retrained model, PUL when the pre-trained model made no
+undesired sample) is null, never 0.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+
+from .. import checkpoint as ckpt
+from ..atomic import write_text
+from ..gan.run import MODEL_FILE
+from ..provenance import file_record, provenance
+from .config import Feature, StudyConfig
+from .runner import FEEDBACK_FILE, extrapolation_file
+
+METRICS_FILE = "metrics.json"
+
+
+def extrapolation_name(s: float) -> str:
+    return f"extrapolation s={s:g}"
+
+
+def model_files(cfg: StudyConfig, fdir: Path) -> dict[str, dict[int, Path]]:
+    """{column name: {seed: model file}} for every method and extrapolation scale, in report order:
+    extrapolation first, then the stage-2 methods (the layout of the paper's tables)."""
+    files: dict[str, dict[int, Path]] = {}
+    for s in cfg.extrapolation_scales:
+        files[extrapolation_name(s)] = {seed: extrapolation_file(fdir / f"seed_{seed}", s) for seed in cfg.seeds}
+    for method in cfg.methods:
+        files[method] = {seed: fdir / f"seed_{seed}" / method / MODEL_FILE for seed in cfg.seeds}
+    return files
+
+
+def resolved_class(feature: Feature, classifier) -> int:
+    from ..feedback.labelling import resolve_class
+
+    return resolve_class(classifier, feature.undesired)
+
+
+def real_images(cfg: StudyConfig, feature: Feature, classifier, resolution: int) -> torch.Tensor:
+    """The real data without the feature: what FID compares against."""
+    from ..data import load_dataset
+
+    if cfg.data.startswith("folder:"):
+        data = load_dataset(cfg.data, resolution=resolution, exclude_attribute=feature.exclude_attribute,
+                            attributes_file=cfg.attributes_file)
+    else:
+        data = load_dataset(cfg.data, resolution=resolution, exclude_classes=[resolved_class(feature, classifier)])
+    return data.images()
+
+
+def evaluate_feature(cfg: StudyConfig, feature: Feature, fdir: Path, *, device: str = "cpu",
+                     progress: bool = True) -> dict:
+    from ..classifiers import load_classifier
+    from ..evaluate import evaluate
+    from ..feedback.bundle import load_bundle
+
+    classifier = load_classifier(feature.classifier).to(device)
+    c = resolved_class(feature, classifier)
+    pretrained = ckpt.load(cfg.generator).generator("g_ema", device=device).eval()
+    retrained = ckpt.load(feature.retrained).generator(device=device).eval() if feature.retrained else None
+    files = model_files(cfg, fdir)
+    models = {f"{name}@{seed}": ckpt.load(path).generator("g_ema", device=device).eval()
+              for name, per_seed in files.items() for seed, path in per_seed.items()}
+    raw = evaluate(pretrained, models, classifier, c, real_images(cfg, feature, classifier, pretrained.size),
+                   retrained=retrained, n_bank=cfg.evaluate.n_bank, n_fid=cfg.evaluate.n_fid, seed=cfg.evaluate.seed)
+    feedback = load_bundle(fdir / FEEDBACK_FILE)
+    metrics = {"class": c, "label": feature.name, "n_bank": cfg.evaluate.n_bank, "n_fid": cfg.evaluate.n_fid,
+               "seed": cfg.evaluate.seed, "pretrained": raw["pretrained"],
+               "methods": {name: aggregate({seed: raw["methods"][f"{name}@{seed}"] for seed in per_seed})
+                           for name, per_seed in files.items()},
+               "feedback": {"n": len(feedback), "undesired": feedback.n_undesired},
+               "inputs": {"generator": file_record(cfg.generator), "classifier": file_record(feature.classifier),
+                          "retrained": file_record(feature.retrained) if feature.retrained else None,
+                          "data": cfg.data},
+               "provenance": provenance()}
+    write_text(fdir / METRICS_FILE, json.dumps(metrics, indent=2))
+    return metrics
+
+
+def mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
+    """Mean and sample std (n − 1) of the values; (None, None) if any is missing (a mean over the
+    seeds that have a value would silently describe fewer runs than the table says)."""
+    if not values or any(v is None for v in values):
+        return None, None
+    mean = math.fsum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    return mean, math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def aggregate(per_seed: dict[int, dict]) -> dict:
+    """One method's metrics over its seeds: mean and std of pul, fid, ret_fid, n_undesired."""
+    seeds = [{"seed": seed, "pul": m.get("pul"), "fid": m["fid"], "ret_fid": m["ret_fid"],
+              "n_undesired": m["n_undesired"]} for seed, m in sorted(per_seed.items())]
+    result: dict = {}
+    for key in ("pul", "fid", "ret_fid", "n_undesired"):
+        result[key], result[f"{key}_std"] = mean_std([s[key] for s in seeds])
+    result["seeds"] = seeds
+    return result

@@ -1,0 +1,221 @@
+"""The study's report: report.md per feature (a table in the layout of the paper's Tables 1–2, the
+quality targets checked on this run's numbers, sample grids, the extrapolation strip, training
+curves) and out/report.md with every feature's table.
+
+The table's columns are those that ran, in the paper's order: pre-trained, extrapolation (each s),
+IL2, NL2, EL2, adversarial only; rows PUL, FID, Ret-FID; cells "mean ± std" over the seeds.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from .. import checkpoint as ckpt
+from ..atomic import write_text
+from ..gan.run import LOG_FILE
+from ..images import save_grid
+from ..plots import line_chart
+from .config import Feature, StudyConfig
+from .evaluation import extrapolation_name, model_files
+
+COLUMN_ORDER = ("il2", "nl2", "el2", "adv_only")
+TITLES = {"il2": "IL2", "nl2": "NL2", "el2": "EL2", "adv_only": "Adv. only"}
+N_GRID = 16
+
+
+def _title(name: str) -> str:
+    return TITLES.get(name, name.replace("extrapolation", "Extrapolation"))
+
+
+def _cell(mean, std, digits: int = 2) -> str:
+    if mean is None:
+        return "–"
+    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def ordered_columns(metrics: dict) -> list[str]:
+    names = list(metrics["methods"])
+    extrapolations = [n for n in names if n.startswith("extrapolation")]
+    return extrapolations + [m for m in COLUMN_ORDER if m in names]
+
+
+def results_table(metrics: dict) -> str:
+    """The markdown table: rows PUL / FID / Ret-FID / undesired count, one column per model."""
+    columns = ordered_columns(metrics)
+    pre, methods = metrics["pretrained"], metrics["methods"]
+    head = "| | Pre-trained | " + " | ".join(_title(c) for c in columns) + " |"
+    rule = "|---|---:|" + "---:|" * len(columns)
+    rows = [
+        "| PUL (%) ↑ | – | " + " | ".join(_cell(methods[c]["pul"], methods[c]["pul_std"]) for c in columns) + " |",
+        f"| FID ↓ | {_cell(pre['fid'], None)} | " + " | ".join(_cell(methods[c]["fid"], methods[c]["fid_std"])
+                                                          for c in columns) + " |",
+        f"| Ret-FID ↓ | {_cell(pre['ret_fid'], None)} | "
+        + " | ".join(_cell(methods[c]["ret_fid"], methods[c]["ret_fid_std"]) for c in columns) + " |",
+        f"| undesired / {metrics['n_bank']} | {pre['n_undesired']} | "
+        + " | ".join(_cell(methods[c]["n_undesired"], methods[c]["n_undesired_std"], 1) for c in columns) + " |",
+    ]
+    return "\n".join([head, rule, *rows])
+
+
+def quality_checks(metrics: dict) -> list[str]:
+    """The paper's claims, checked on this run's means (only those whose columns ran)."""
+    methods, pre = metrics["methods"], metrics["pretrained"]
+    el2 = methods.get("el2")
+    lines = []
+
+    def verdict(ok: bool) -> str:
+        return "**met**" if ok else "**not met**"
+
+    if el2 is None or el2["pul"] is None:
+        return ["(EL2 did not run or PUL is undefined: nothing to check)"]
+    lines.append(f"- EL2 PUL ≥ 95%: {el2['pul']:.1f}% → {verdict(el2['pul'] >= 95)}")
+    limit = 1.5 * pre["fid"]
+    lines.append(f"- EL2 FID ≤ 1.5 × pre-trained ({limit:.2f}): {el2['fid']:.2f} → {verdict(el2['fid'] <= limit)}")
+    adv = methods.get("adv_only")
+    if adv is not None and adv["pul"] is not None:
+        lines.append(f"- the adversarial-only ablation removes less than EL2: PUL {adv['pul']:.1f}% vs "
+                     f"{el2['pul']:.1f}% → {verdict(adv['pul'] < el2['pul'])}")
+    reaching = [(n, m) for n, m in methods.items() if n.startswith("extrapolation") and m["pul"] is not None
+                and m["pul"] >= el2["pul"] - 2.0]
+    if reaching:
+        best = min(reaching, key=lambda nm: nm[1]["fid"])
+        lines.append(f"- extrapolation reaching EL2's PUL (within 2 points) has a worse FID: best such is "
+                     f"{best[0]} with PUL {best[1]['pul']:.1f}%, FID {best[1]['fid']:.2f} vs EL2's {el2['fid']:.2f} "
+                     f"→ {verdict(best[1]['fid'] > el2['fid'])}")
+    elif any(n.startswith("extrapolation") for n in methods):
+        lines.append("- no extrapolation scale reached EL2's PUL (within 2 points); widen extrapolation.scales "
+                     "to compare at equal PUL")
+    return lines
+
+
+@torch.no_grad()
+def _marked_samples(G, classifier, undesired_class: int, seed: int) -> torch.Tensor:
+    """N_GRID samples of G on fixed latents and noise, RGB, each sample the classifier reads as the
+    undesired class framed in red."""
+    from ..classifiers import predict
+
+    images = G.sample(N_GRID, seed=seed).float().cpu()
+    if images.shape[1] == 1:
+        images = images.repeat(1, 3, 1, 1)
+    flagged = predict(classifier, images) == undesired_class
+    red = torch.tensor([1.0, -1.0, -1.0]).view(3, 1)
+    for i in flagged.nonzero().flatten().tolist():
+        for edge in (images[i, :, :2, :], images[i, :, -2:, :]):
+            edge.copy_(red.unsqueeze(-1).expand_as(edge))
+        for edge in (images[i, :, :, :2], images[i, :, :, -2:]):
+            edge.copy_(red.unsqueeze(-1).expand_as(edge))
+    return images
+
+
+def write_grids(cfg: StudyConfig, feature: Feature, fdir: Path, undesired_class: int, device: str) -> list[str]:
+    """grids/<column>.png: the same latents under the pre-trained model (top two rows) and the
+    column's model of the first seed (bottom two rows)."""
+    from ..classifiers import load_classifier
+
+    classifier = load_classifier(feature.classifier).to(device)
+    seed = cfg.evaluate.seed + 1
+    before = _marked_samples(ckpt.load(cfg.generator).generator("g_ema", device=device).eval(), classifier,
+                             undesired_class, seed)
+    written = []
+    for name, per_seed in model_files(cfg, fdir).items():
+        G = ckpt.load(per_seed[cfg.seeds[0]]).generator("g_ema", device=device).eval()
+        after = _marked_samples(G, classifier, undesired_class, seed)
+        rel = f"grids/{name.replace(' ', '_').replace('=', '')}.png"
+        save_grid(torch.cat([before, after]), fdir / rel, nrow=8, scale=2)
+        written.append((name, rel))
+    return written
+
+
+def _read_log(folder: Path) -> list[dict]:
+    path = folder / LOG_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _series(records: list[dict], key: str, label: str) -> dict:
+    points = [(r["step"], r[key]) for r in records if key in r]
+    return {label: ([p[0] for p in points], [p[1] for p in points])} if points else {}
+
+
+def write_curves(cfg: StudyConfig, fdir: Path) -> list[tuple[str, str]]:
+    """curves/*.png from the first seed's logs: losses and the penalty of every stage run."""
+    sdir = fdir / f"seed_{cfg.seeds[0]}"
+    runs = {f"adapt model_{j}": sdir / "adapt" / f"model_{j}" for j in range(cfg.adapt.k)}
+    runs.update({method: sdir / method for method in cfg.methods})
+    written = []
+    for name, folder in runs.items():
+        records = _read_log(folder)
+        if not records:
+            continue
+        slug = name.replace(" ", "_")
+        losses = {**_series(records, "g_loss", "g_loss"), **_series(records, "d_loss", "d_loss")}
+        if losses:
+            rel = f"curves/{slug}_losses.png"
+            line_chart(losses, fdir / rel, title=f"{name}: losses")
+            written.append((f"{name} losses", rel))
+        penalty = {**_series(records, "ewc", "EWC penalty"), **_series(records, "repulsion", "L_rep"),
+                   **_series(records, "d", "d (distance to θ_N)")}
+        if penalty:
+            rel = f"curves/{slug}_penalty.png"
+            line_chart(penalty, fdir / rel, title=f"{name}: penalty")
+            written.append((f"{name} penalty", rel))
+    return written
+
+
+def write_feature_report(cfg: StudyConfig, feature: Feature, fdir: Path, metrics: dict, *,
+                         device: str = "cpu") -> dict:
+    grids = write_grids(cfg, feature, fdir, metrics["class"], device)
+    curves = write_curves(cfg, fdir)
+    n_seeds = len(cfg.seeds)
+    fb = metrics["feedback"]
+    lines = [
+        f"# Unlearning {feature.name} (class {metrics['class']})",
+        "",
+        f"- generator: `{cfg.generator}` (sha256 {metrics['inputs']['generator']['sha256'][:12]}…)",
+        f"- judge: `{feature.classifier}`; feedback: {fb['undesired']} of {fb['n']} samples undesired",
+        f"- methods: {', '.join(cfg.methods)}; seeds: {cfg.seeds}; stage 1: k = {cfg.adapt.k}, "
+        f"{cfg.adapt.steps} steps, λ = {cfg.adapt.lam:g}; stage 2: "
+        + "; ".join(f"{m} {cfg.unlearn[m].steps} steps γ = {cfg.unlearn[m].gamma:g}" for m in cfg.methods),
+        "",
+        f"## Results ({'mean ± std over ' + str(n_seeds) + ' seeds' if n_seeds > 1 else 'one seed'})",
+        "",
+        results_table(metrics),
+        "",
+        f"PUL on a bank of {metrics['n_bank']} seeded samples judged by the classifier; FID in the classifier's "
+        f"penultimate feature space on {metrics['n_fid']} samples against the real data without the feature "
+        f"({cfg.data}); Ret-FID against "
+        + (f"`{feature.retrained}`" if feature.retrained else "no retrained model (missing, shown as –)") + ".",
+        "",
+        "## Quality targets",
+        "",
+        *quality_checks(metrics),
+        "",
+        f"## Samples (same latents; top two rows pre-trained, bottom two the model of seed {cfg.seeds[0]}; "
+        "red frame: the classifier reads the undesired class)",
+        "",
+        *[f"**{_title(name)}**\n\n![{name}]({rel})\n" for name, rel in grids],
+    ]
+    strip = fdir / f"seed_{cfg.seeds[0]}" / "extrapolation" / "strip.png"
+    if strip.is_file():
+        lines += ["## Extrapolation strip", "",
+                  f"θ_G + s·(θ_G − mean θ_N), one row per s in {cfg.extrapolation_scales} (s = 0 is θ_G):", "",
+                  f"![strip]({strip.relative_to(fdir)})", ""]
+    if curves:
+        lines += ["## Training curves (first seed)", "", *[f"![{name}]({rel})" for name, rel in curves], ""]
+    lines += ["Numbers: `metrics.json`; configuration: `../config.json`; each run's `run.json` and `log.jsonl`.", ""]
+    write_text(fdir / "report.md", "\n".join(lines))
+    return {"feature": feature.name, "class": metrics["class"], "table": results_table(metrics),
+            "checks": quality_checks(metrics)}
+
+
+def write_study_report(cfg: StudyConfig, out: Path, summaries: list[dict]) -> Path:
+    lines = ["# atu study", "", f"Generator `{cfg.generator}`; methods {cfg.methods}; seeds {cfg.seeds}.", ""]
+    for s in summaries:
+        lines += [f"## {s['feature']} (class {s['class']}) — [full report]({s['feature']}/report.md)", "",
+                  s["table"], "", *s["checks"], ""]
+    path = out / "report.md"
+    write_text(path, "\n".join(lines))
+    return path

@@ -1,0 +1,211 @@
+"""Runs a whole study (features × seeds × methods) in one folder, resumably:
+
+  out/config.json                     the resolved configuration (every default written out)
+  out/bank.safetensors                the unlabelled feedback bank (drawn once, shared by the features)
+  out/<feature>/feedback.safetensors  the bank labelled by that feature's classifier
+  out/<feature>/seed_<s>/adapt/       stage 1 (k adapted models)
+  out/<feature>/seed_<s>/<method>/    stage 2, one run per method (el2, il2, nl2, adv_only)
+  out/<feature>/seed_<s>/extrapolation/   the baseline's models and strip.png
+  out/<feature>/metrics.json, report.md, grids/, curves/   evaluation and report (report.py)
+  out/report.md                       every feature's table
+
+Each step is skipped when its output is complete, continued when it has a checkpoint, started
+otherwise; so `--resume` after Ctrl-C (or a crash) redoes nothing that finished, and the training
+runs continue exactly (gan/run.py). The evaluation and the report are cheap next to training and
+are recomputed whenever a run resumes. A resumed study must have the same configuration, except that
+methods and seeds may be added (the new runs are done, the old ones reused).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .. import checkpoint as ckpt
+from ..adapt import adapt
+from ..atomic import write_text
+from ..extrapolate import extrapolate, _scale_name
+from ..gan.run import MODEL_FILE, RUN_FILE, STATE_FILE
+from ..provenance import provenance
+from ..unlearn import unlearn
+from .config import StudyConfig
+
+CONFIG_FILE = "config.json"
+BANK_FILE = "bank.safetensors"
+FEEDBACK_FILE = "feedback.safetensors"
+GROWABLE = ("methods", "seeds", "device")    # may change when a study resumes
+
+
+class StudyError(ValueError):
+    """A study folder that cannot be (re)used as asked."""
+
+
+def resolve_device(device: str) -> str:
+    from ..cli_options import check_device
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return check_device(device)
+
+
+def check_study_folder(out: Path, cfg: StudyConfig, *, resume: bool) -> None:
+    """Refuses to overwrite a study, to resume none, or to resume one with another configuration."""
+    stored_file = out / CONFIG_FILE
+    if resume and not stored_file.is_file():
+        raise StudyError(f"{out}: nothing to resume (no {CONFIG_FILE})")
+    if not resume and stored_file.exists():
+        raise StudyError(f"{out} already holds a study; pass --resume to continue it or choose another --out")
+    if not resume:
+        if out.exists() and any(out.iterdir()):
+            raise StudyError(f"{out} exists and is not empty; choose another --out")
+        return
+    stored = json.loads(stored_file.read_text())["config"]
+    now = cfg.to_dict()
+    diff = sorted(k for k in set(stored) | set(now) if k not in GROWABLE and stored.get(k) != now.get(k))
+    if diff:
+        raise StudyError(f"{out}: cannot resume: the configuration differs in {diff}; only {list(GROWABLE)} may "
+                         f"change (start a new study in another folder to change the rest)")
+
+
+def run_study(cfg: StudyConfig, out: str | Path, *, resume: bool = False, progress: bool = True,
+              log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True)) -> Path:
+    """Runs (or continues) the study; returns the path of out/report.md."""
+    from .evaluation import evaluate_feature
+    from .report import write_feature_report, write_study_report
+
+    out = Path(out)
+    check_study_folder(out, cfg, resume=resume)
+    device = resolve_device(cfg.device)
+    checked = _check_inputs(cfg)                       # every file read and checked before any work
+    out.mkdir(parents=True, exist_ok=True)
+    merged = _merged_config(out, cfg) if resume else cfg.to_dict()
+    write_text(out / CONFIG_FILE, json.dumps({"config": merged, "provenance": provenance()}, indent=2))
+
+    bank = _bank(cfg, out, checked["generator"], device, progress, log)
+    summaries = []
+    for feature in cfg.features:
+        fdir = out / feature.name
+        feedback = _feedback(feature, bank, checked["classifiers"][feature.name], fdir, log)
+        for seed in cfg.seeds:
+            sdir = fdir / f"seed_{seed}"
+            _stage1(cfg, seed, feedback, sdir / "adapt", device, progress, log)
+            for method in cfg.methods:
+                _stage2(cfg, method, seed, feedback, sdir, device, progress, log)
+            _baseline(cfg, sdir, device, log)
+        log(f"[{feature.name}] evaluating")
+        metrics = evaluate_feature(cfg, feature, fdir, device=device, progress=progress)
+        summaries.append(write_feature_report(cfg, feature, fdir, metrics, device=device))
+        log(f"[{feature.name}] report: {fdir / 'report.md'}")
+    return write_study_report(cfg, out, summaries)
+
+
+def _merged_config(out: Path, cfg: StudyConfig) -> dict:
+    """On resume: the stored configuration with the union of its and the new methods and seeds,
+    so config.json lists every run the folder holds."""
+    stored = json.loads((out / CONFIG_FILE).read_text())["config"]
+    now = cfg.to_dict()
+    union = lambda a, b: list(dict.fromkeys([*a, *b]))          # noqa: E731 (order kept)
+    return {**now, "methods": union(stored["methods"], now["methods"]), "seeds": union(stored["seeds"], now["seeds"])}
+
+
+def _check_inputs(cfg: StudyConfig) -> dict:
+    """Loads the generator (g_ema and d needed by both stages) and every classifier, and resolves
+    every feature's class, so that a bad file or class fails before the first sample is drawn."""
+    from ..classifiers import load_classifier
+    from ..feedback.labelling import resolve_class
+    from ..stage_inputs import load_pretrained
+
+    G, _ = load_pretrained(cfg.generator)
+    classifiers = {}
+    for feature in cfg.features:
+        try:
+            classifier = load_classifier(feature.classifier)
+            resolve_class(classifier, feature.undesired)
+        except (ValueError, OSError) as err:
+            raise StudyError(f"feature {feature.name!r}: {err}") from err
+        classifiers[feature.name] = classifier
+        if feature.retrained is not None:
+            retrained = ckpt.load(feature.retrained).generator()
+            if retrained.size != G.size:
+                raise StudyError(f"feature {feature.name!r}: retrained {feature.retrained} makes {retrained.size} px "
+                                 f"images, the generator {G.size} px")
+    return {"generator": G, "classifiers": classifiers}
+
+
+def _bank(cfg: StudyConfig, out: Path, G, device: str, progress: bool, log) -> Path:
+    from ..feedback.bank import draw_bank
+    from ..feedback.bundle import save_bundle
+
+    path = out / BANK_FILE
+    if path.is_file():
+        return path
+    spec = cfg.feedback
+    log(f"drawing the feedback bank: {spec.n} samples (seed {spec.seed})")
+    bundle = draw_bank(G.to(device).eval(), spec.n, spec.seed, truncation=spec.truncation,
+                       batch_size=spec.batch_size, generator_file=cfg.generator, progress=progress)
+    save_bundle(path, bundle)
+    return path
+
+
+def _feedback(feature, bank_file: Path, classifier, fdir: Path, log) -> Path:
+    from ..feedback.bundle import load_bundle, save_bundle
+    from ..feedback.labelling import label_with_classifier
+
+    path = fdir / FEEDBACK_FILE
+    if path.is_file():
+        return path
+    bundle = label_with_classifier(load_bundle(bank_file), classifier, feature.undesired,
+                                   classifier_file=feature.classifier)
+    bundle.require_both_kinds(f"feature {feature.name!r}")
+    log(f"[{feature.name}] feedback: {bundle.n_undesired} of {len(bundle)} samples undesired")
+    save_bundle(path, bundle)
+    return path
+
+
+def _stage1(cfg: StudyConfig, seed: int, feedback: Path, folder: Path, device: str, progress: bool, log) -> None:
+    acfg = cfg.adapt_config(seed)
+    done = [folder / f"model_{j}" / MODEL_FILE for j in range(acfg.k)]
+    if all(p.is_file() and _step(p) >= acfg.steps for p in done):
+        return
+    log(f"stage 1 (seed {seed}): {acfg.k} adapted models × {acfg.steps} steps in {folder}")
+    adapt(cfg.generator, feedback, folder, acfg, resume=(folder / RUN_FILE).is_file(), device=device,
+          schedule=cfg.schedule, progress=progress)
+
+
+def _stage2(cfg: StudyConfig, method: str, seed: int, feedback: Path, sdir: Path, device: str, progress: bool,
+            log) -> None:
+    ucfg = cfg.unlearn_config(method, seed)
+    folder = sdir / method
+    if (folder / MODEL_FILE).is_file() and _step(folder / MODEL_FILE) >= ucfg.steps:
+        return
+    resume = (folder / STATE_FILE).is_file()
+    if not resume and folder.exists():
+        # Stopped before its first checkpoint: nothing worth keeping, and the folder is ours.
+        shutil.rmtree(folder)
+    log(f"stage 2 (seed {seed}): {method}, {ucfg.steps} steps in {folder}")
+    unlearn(cfg.generator, sdir / "adapt", feedback, folder, ucfg, resume=resume, device=device,
+            schedule=cfg.schedule, progress=progress)
+
+
+def _baseline(cfg: StudyConfig, sdir: Path, device: str, log) -> None:
+    if not cfg.extrapolation_scales:
+        return
+    folder = sdir / "extrapolation"
+    wanted = [folder / f"{_scale_name(s)}.safetensors" for s in cfg.extrapolation_scales] + [folder / "strip.png"]
+    if all(p.is_file() for p in wanted):
+        return
+    log(f"extrapolation baseline: s in {cfg.extrapolation_scales} in {folder}")
+    # force: files of an interrupted earlier attempt are incomplete by definition and ours to replace
+    extrapolate(cfg.generator, sdir / "adapt", folder, cfg.extrapolation_scales, force=True, device=device)
+
+
+def extrapolation_file(sdir: Path, s: float) -> Path:
+    return sdir / "extrapolation" / f"{_scale_name(s)}.safetensors"
+
+
+def _step(path: Path) -> int:
+    return int(ckpt.load_atu(path).metadata.get("step", -1))
