@@ -301,9 +301,26 @@ def _train(value: Any, where: str) -> TrainConfig:
         raise ConfigError(f"{where}: {err}") from err
 
 
+def _numbers(section: dict, where: str, keys: tuple[str, ...]) -> None:
+    """Numbers must be numbers. YAML 1.1 (PyYAML) reads 5e8 as the text "5e8": say how to write it."""
+    for key in keys:
+        v = section.get(key)
+        if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)):
+            continue
+        hint = ""
+        if isinstance(v, str):
+            try:
+                float(v)
+                hint = " (YAML reads exponents without a sign as text: write 5.0e+8, not 5e8)"
+            except ValueError:
+                pass
+        raise ConfigError(f"{where}.{key}: expected a number, got {v!r}{hint}")
+
+
 def _adapt(value: Any) -> AdaptConfig:
     value = _mapping(value, "adapt")
     _only(value, "adapt", {"k", "steps", "lam", "fisher_samples", "fisher_layers", "fisher_output", "train"})
+    _numbers(value, "adapt", ("k", "steps", "lam", "fisher_samples"))
     fields = {k: v for k, v in value.items() if k != "train"}
     try:
         return AdaptConfig(**fields, train=_train(value.get("train", {}), "adapt.train"))
@@ -321,10 +338,15 @@ def _unlearn(value: Any, method: str) -> UnlearnConfig:
     _only(overrides, "unlearn.methods", set(METHODS))
     own = _mapping(overrides.get(method, {}), f"unlearn.methods.{method}")
     _only(own, f"unlearn.methods.{method}", shared)
+    _numbers(value, "unlearn", ("steps", "alpha", "gamma"))
+    _numbers(own, f"unlearn.methods.{method}", ("steps", "alpha", "gamma"))
     settings = {**{k: v for k, v in value.items() if k in shared}, **DEFAULT_METHOD_OVERRIDES.get(method, {}), **own}
     train = _train(settings.pop("train", {}), f"unlearn.methods.{method}.train" if "train" in own else "unlearn.train")
     if method == "adv_only":
-        settings["gamma"] = 0.0          # the ablation is defined by its missing repulsion
+        if "gamma" in own:
+            raise ConfigError("unlearn.methods.adv_only.gamma: adv_only is the ablation without repulsion "
+                              "(γ = 0 by definition); set γ for el2, il2 or nl2 instead")
+        settings["gamma"] = 0.0
         kind = "el2"
     else:
         kind = method

@@ -1,0 +1,318 @@
+"""`atu run` / `atu demo` studies on tiny models: the configuration's checks, the whole pipeline's
+outputs against independent computations (each model file re-evaluated directly, mean ± std
+against the statistics module), resume that redoes nothing and continues an interrupted run to the
+same numbers, and every refusal before any work."""
+import json
+import statistics
+
+import pytest
+import torch
+import yaml
+
+from atu import checkpoint as ckpt
+from atu.classifiers import LeNet, predict, save_classifier
+from atu.cli import main as atu_main
+from atu.data import load_dataset
+from atu.evaluate import evaluate
+from atu.gan import run as gan_run
+from atu.models import Discriminator, Generator, narrow_channels
+from atu.study import ConfigError, StudyError, from_dict, load_config, run_study
+from atu.study.evaluation import aggregate, mean_std
+from atu.study.report import ordered_columns, results_table
+
+N_BANK, N_FID = 60, 40
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A tiny 16-px generator (g_ema, d), a random LeNet judge, and a class it assigns to some but
+    not all of the generator's samples (so the feedback has both kinds)."""
+    root = tmp_path_factory.mktemp("study_inputs")
+    torch.manual_seed(0)
+    ch = narrow_channels(16, 4)
+    G, D = Generator(16, style_dim=16, n_mlp=1, channels=ch), Discriminator(16, channels=ch)
+    gen = root / "g.safetensors"
+    ckpt.save(gen, kind="stylegan2", config={"generator": G.config(), "discriminator": D.config()},
+              state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()})
+    torch.manual_seed(1)
+    classifier = LeNet(num_classes=10, resolution=16).eval()
+    clf = root / "c.safetensors"
+    save_classifier(clf, classifier, {})
+    counts = torch.bincount(predict(classifier, G.eval().sample(40, seed=0)), minlength=10)
+    c = int(counts.argmax())
+    assert 0 < counts[c] < 40, "the random judge must split the samples"
+    return {"gen": gen, "clf": clf, "class": c, "root": root}
+
+
+def _raw(files, **changes):
+    raw = {"generator": str(files["gen"]), "classifier": str(files["clf"]), "data": "digits",
+           "features": [{"name": "f", "undesired": files["class"], "retrained": str(files["gen"])}],
+           "methods": ["el2", "adv_only"], "seeds": [0, 1],
+           "feedback": {"n": 40, "seed": 0, "batch_size": 20},
+           "adapt": {"k": 2, "steps": 3, "fisher_samples": 4,
+                     "train": {"batch_size": 4, "d_reg_every": 2, "g_reg_every": 2}},
+           "unlearn": {"steps": 4, "train": {"batch_size": 4, "d_reg_every": 2, "g_reg_every": 2}},
+           "extrapolation": {"scales": [1.0]},
+           "evaluate": {"n_bank": N_BANK, "n_fid": N_FID, "seed": 3},
+           "schedule": {"log_every": 1, "sample_every": 100, "checkpoint_every": 2}, "device": "cpu"}
+    raw.update(changes)
+    return raw
+
+
+@pytest.fixture(scope="module")
+def study(files, tmp_path_factory):
+    out = tmp_path_factory.mktemp("study") / "run"
+    cfg = from_dict(_raw(files))
+    report = run_study(cfg, out, progress=False, log=lambda msg: None)
+    return {"cfg": cfg, "out": out, "report": report}
+
+
+# ---- configuration ----------------------------------------------------------------------------------
+
+def test_a_yaml_file_reads_with_paths_relative_to_it_and_round_trips(files, tmp_path):
+    raw = _raw(files, generator="g.safetensors", classifier="c.safetensors")
+    raw["features"][0]["retrained"] = "g.safetensors"
+    path = files["root"] / "study.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    cfg = load_config(path)
+    assert cfg.generator == files["gen"] and cfg.features[0].classifier == files["clf"]
+    assert cfg.unlearn["adv_only"].gamma == 0 and cfg.unlearn["el2"].kind == "el2"
+    assert cfg.unlearn["il2"].gamma == 0.5 and cfg.unlearn["nl2"].gamma == 2.0       # the authors' γ_a = 1
+    assert cfg.adapt_config(7).seed == 7 and cfg.adapt_config(7).steps == 3
+    again = from_dict({**cfg.to_dict(), "features": [{k: v for k, v in f.items() if k != "exclude_attribute"}
+                                                     for f in cfg.to_dict()["features"]],
+                       "extrapolation": {"scales": cfg.extrapolation_scales},
+                       "unlearn": {"steps": 4, "train": cfg.unlearn["el2"].train.to_dict()}})
+    assert again.to_dict() == cfg.to_dict()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"generatr": "x"}, "unknown setting(s) ['generatr']"),
+    ({"adapt": {"stepz": 3}}, "adapt.stepz"),
+    ({"unlearn": {"methods": {"el2": {"gama": 1}}}}, "unlearn.methods.el2.gama"),
+    ({"generator": "/nonexistent/g.pt"}, "generator: /nonexistent/g.pt: no such file"),
+    ({"methods": ["el3"]}, "methods: a non-empty list"),
+    ({"seeds": [0, 0]}, "seeds: a non-empty list of distinct integers"),
+    ({"data": "mnist"}, "data: unknown dataset"),
+    ({"data": "folder:/nonexistent"}, "no such folder"),
+    ({"features": []}, "features: a non-empty list"),
+    ({"features": [{"name": "a/b", "undesired": 1}]}, "plain folder name"),
+    ({"features": [{"undesired": 1}, {"undesired": 1}]}, "is used twice"),
+    ({"feedback": {"n": 1}}, "feedback: n must be >= 2"),
+    ({"feedback": {"n": "many"}}, "feedback.n: expected int"),
+    ({"adapt": {"lam": -1}}, "lam"),
+    ({"adapt": {"lam": "5e8"}}, "write 5.0e+8"),
+    ({"unlearn": {"gamma": "ten"}}, "unlearn.gamma: expected a number"),
+    ({"unlearn": {"alpha": 0}}, "alpha"),
+    ({"unlearn": {"methods": {"adv_only": {"gamma": 1}}}}, "adv_only is the ablation without repulsion"),
+    ({"extrapolation": {"scales": [1, 1]}}, "extrapolation.scales"),
+    ({"evaluate": {"n_fid": 1}}, "n_fid >= 2"),
+    ({"schedule": {"log_every": 0}}, "log_every"),
+])
+def test_bad_configurations_name_what_is_wrong(files, change, message):
+    with pytest.raises(ConfigError) as err:
+        from_dict(_raw(files, **change))
+    assert message in str(err.value)
+
+
+def test_folder_data_needs_the_attributes_to_leave_out(files, tmp_path):
+    with pytest.raises(ConfigError, match="attributes_file"):
+        from_dict(_raw(files, data=f"folder:{tmp_path}"))
+    with pytest.raises(ConfigError, match="exclude_attribute: only for folder data"):
+        from_dict(_raw(files, features=[{"undesired": 1, "exclude_attribute": "Bangs"}]))
+
+
+@pytest.mark.parametrize("name", ["mnist.yaml", "celebahq.yaml"])
+def test_the_example_configurations_are_complete(name, tmp_path):
+    """With the user's files in place (empty stand-ins: the configuration checks they exist, the
+    run reads them), each example reads as documented."""
+    import shutil
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / name
+    with pytest.raises(ConfigError, match="no such f"):         # the files are the user's to bring
+        load_config(example)
+    raw = yaml.safe_load(example.read_text())
+    shutil.copy(example, tmp_path / name)
+    for key in ("generator", "classifier", "attributes_file"):
+        if raw.get(key):
+            (tmp_path / raw[key]).touch()
+    for feature in raw["features"]:
+        for key in ("classifier", "retrained"):
+            if feature.get(key):
+                (tmp_path / feature[key]).touch()
+    (tmp_path / raw["data"].partition(":")[2]).mkdir()
+    cfg = load_config(tmp_path / name)
+    assert cfg.adapt.lam == 5e8 and cfg.seeds == [0, 1, 2] and cfg.methods == ["el2", "il2", "nl2", "adv_only"]
+    assert cfg.adapt.train.batch_size == 16 and cfg.evaluate.n_bank == 15_000 and cfg.feedback.n == 5000
+    assert cfg.unlearn["el2"].gamma == 100 and cfg.unlearn["adv_only"].gamma == 0
+    assert len(cfg.features) == (3 if name == "mnist.yaml" else 4)
+
+
+# ---- aggregation and the table ----------------------------------------------------------------------
+
+def test_mean_and_std_over_seeds_match_the_statistics_module():
+    values = [95.2, 96.1, 93.8]
+    assert mean_std(values) == (pytest.approx(statistics.fmean(values)), pytest.approx(statistics.stdev(values)))
+    assert mean_std([4.0]) == (4.0, None)
+    assert mean_std([1.0, None]) == (None, None)            # a missing value is never averaged away
+    agg = aggregate({1: {"pul": 90.0, "fid": 10.0, "ret_fid": None, "n_undesired": 3},
+                     0: {"pul": 80.0, "fid": 12.0, "ret_fid": None, "n_undesired": 5}})
+    assert [s["seed"] for s in agg["seeds"]] == [0, 1]
+    assert agg["pul"] == 85.0 and agg["pul_std"] == pytest.approx(statistics.stdev([80, 90]))
+    assert agg["ret_fid"] is None and agg["n_undesired"] == 4.0
+
+
+def test_the_table_has_the_papers_layout():
+    m = {"n_bank": 100, "pretrained": {"fid": 5.4, "ret_fid": None, "n_undesired": 10},
+         "methods": {"el2": aggregate({0: {"pul": 95.0, "fid": 8.9, "ret_fid": 5.7, "n_undesired": 1},
+                                       1: {"pul": 97.0, "fid": 9.1, "ret_fid": 5.9, "n_undesired": 0}}),
+                     "extrapolation s=1": aggregate({0: {"pul": 90.0, "fid": 20.0, "ret_fid": 9.0, "n_undesired": 2}}),
+                     "il2": aggregate({0: {"pul": None, "fid": 7.0, "ret_fid": None, "n_undesired": 0}})}}
+    assert ordered_columns(m) == ["extrapolation s=1", "il2", "el2"]
+    lines = results_table(m).splitlines()
+    assert lines[0] == "| | Pre-trained | Extrapolation s=1 | IL2 | EL2 |"
+    assert lines[2] == "| PUL (%) ↑ | – | 90.00 | – | 96.00 ± 1.41 |"
+    assert lines[3] == "| FID ↓ | 5.40 | 20.00 | 7.00 | 9.00 ± 0.14 |"
+    assert lines[4].startswith("| Ret-FID ↓ | – | 9.00 | – | 5.80 ± 0.14 |")
+
+
+# ---- the pipeline -----------------------------------------------------------------------------------
+
+def test_a_study_writes_every_run_and_a_report(study):
+    out = study["out"]
+    for seed in (0, 1):
+        for j in (0, 1):
+            assert (out / "f" / f"seed_{seed}" / "adapt" / f"model_{j}" / "model.safetensors").is_file()
+        for method in ("el2", "adv_only"):
+            model = out / "f" / f"seed_{seed}" / method / "model.safetensors"
+            assert ckpt.load_atu(model).metadata["run"]["seed"] == seed
+        assert (out / "f" / f"seed_{seed}" / "extrapolation" / "strip.png").is_file()
+    for name in ("el2", "adv_only", "extrapolation_s1"):
+        assert (out / "f" / "grids" / f"{name}.png").is_file()
+    assert (out / "f" / "curves" / "el2_penalty.png").is_file()
+    report = (out / "f" / "report.md").read_text()
+    assert "| | Pre-trained | Extrapolation s=1 | EL2 | Adv. only |" in report and "EL2 PUL ≥ 95%" in report
+    assert study["report"] == out / "report.md" and "full report" in study["report"].read_text()
+    stored = json.loads((out / "config.json").read_text())["config"]
+    assert stored["methods"] == ["el2", "adv_only"] and stored["unlearn"]["adv_only"]["gamma"] == 0
+
+
+def test_the_metrics_are_those_of_the_model_files_evaluated_directly(study, files):
+    """Independent check: every seed's model file evaluated by `atu.evaluate.evaluate` on its own,
+    and the means / stds recomputed with the statistics module."""
+    from atu.classifiers import load_classifier
+
+    out, c = study["out"], files["class"]
+    metrics = json.loads((out / "f" / "metrics.json").read_text())
+    classifier = load_classifier(files["clf"])
+    G = ckpt.load(files["gen"]).generator().eval()
+    real = load_dataset("digits", resolution=16, exclude_classes=[c]).images()
+    assert metrics["class"] == c and metrics["feedback"]["n"] == 40
+    for method in ("el2", "adv_only"):
+        puls, fids = [], []
+        for seed in (0, 1):
+            model = ckpt.load(out / "f" / f"seed_{seed}" / method / "model.safetensors").generator().eval()
+            direct = evaluate(G, {"m": model}, classifier, c, real, retrained=G, n_bank=N_BANK, n_fid=N_FID, seed=3)
+            recorded = metrics["methods"][method]["seeds"][seed]
+            assert recorded["n_undesired"] == direct["methods"]["m"]["n_undesired"]
+            assert recorded["fid"] == pytest.approx(direct["methods"]["m"]["fid"], rel=1e-9)
+            assert recorded["ret_fid"] == pytest.approx(direct["methods"]["m"]["ret_fid"], rel=1e-9)
+            puls.append(direct["methods"]["m"]["pul"])
+            fids.append(direct["methods"]["m"]["fid"])
+        assert metrics["methods"][method]["fid"] == pytest.approx(statistics.fmean(fids), rel=1e-9)
+        assert metrics["methods"][method]["fid_std"] == pytest.approx(statistics.stdev(fids), rel=1e-6)
+        if None not in puls:
+            assert metrics["methods"][method]["pul"] == pytest.approx(statistics.fmean(puls))
+    assert metrics["pretrained"]["ret_fid"] == pytest.approx(0.0, abs=1e-6)   # retrained = the generator itself
+
+
+def _model_files(out):
+    return {p: p.stat().st_mtime_ns for p in out.rglob("model.safetensors")}
+
+
+def test_resume_redoes_nothing_and_added_seeds_and_methods_run_alone(study, files, tmp_path):
+    out = tmp_path / "copy"
+    import shutil
+
+    shutil.copytree(study["out"], out)
+    before = _model_files(out)
+    run_study(from_dict(_raw(files)), out, resume=True, progress=False, log=lambda m: None)
+    assert _model_files(out) == before
+    run_study(from_dict(_raw(files, seeds=[0, 1, 2], methods=["el2", "adv_only", "nl2"])), out, resume=True,
+              progress=False, log=lambda m: None)
+    after = _model_files(out)
+    assert all(after[p] == t for p, t in before.items())           # nothing finished was redone
+    assert (out / "f" / "seed_2" / "el2" / "model.safetensors") in after
+    assert (out / "f" / "seed_0" / "nl2" / "model.safetensors") in after
+    metrics = json.loads((out / "f" / "metrics.json").read_text())
+    assert [s["seed"] for s in metrics["methods"]["el2"]["seeds"]] == [0, 1, 2] and "nl2" in metrics["methods"]
+
+
+def test_an_interrupted_study_resumes_to_the_same_numbers(study, files, tmp_path, monkeypatch):
+    """Ctrl-C during seed 1's stage 2 (after its first checkpoint), then --resume: the metrics equal
+    the uninterrupted study's exactly."""
+    out = tmp_path / "interrupted"
+    cfg = from_dict(_raw(files))
+    real_run = gan_run.TrainingRun.run
+
+    def interrupted(self):
+        if self.out.name == "el2" and self.out.parent.name == "seed_1":
+            original_step = self.trainer.train_step
+
+            def step(batch):
+                logs = original_step(batch)
+                if self.trainer.step == 3:
+                    raise KeyboardInterrupt
+                return logs
+            self.trainer.train_step = step
+        return real_run(self)
+
+    monkeypatch.setattr(gan_run.TrainingRun, "run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(cfg, out, progress=False, log=lambda m: None)
+    monkeypatch.setattr(gan_run.TrainingRun, "run", real_run)
+    assert (out / "f" / "seed_1" / "el2" / "checkpoint.safetensors").is_file()
+    assert not (out / "f" / "seed_1" / "el2" / "model.safetensors").exists()
+    run_study(cfg, out, resume=True, progress=False, log=lambda m: None)
+    got = json.loads((out / "f" / "metrics.json").read_text())["methods"]
+    want = json.loads((study["out"] / "f" / "metrics.json").read_text())["methods"]
+    assert got == want
+
+
+def test_existing_or_missing_studies_and_changed_configurations_are_refused(study, files, tmp_path):
+    with pytest.raises(StudyError, match="already holds a study"):
+        run_study(from_dict(_raw(files)), study["out"], progress=False)
+    with pytest.raises(StudyError, match="nothing to resume"):
+        run_study(from_dict(_raw(files)), tmp_path / "none", resume=True, progress=False)
+    with pytest.raises(StudyError, match=r"differs in \['adapt'\]"):
+        run_study(from_dict(_raw(files, adapt={"k": 3})), study["out"], resume=True, progress=False)
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    with pytest.raises(StudyError, match="not empty"):
+        run_study(from_dict(_raw(files)), tmp_path / "busy", progress=False)
+
+
+def test_the_command_line_refuses_bad_input_before_any_work(files, tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(_raw(files, methods=["el9"])))
+    assert atu_main(["run", str(bad), "--out", str(tmp_path / "o1")]) == 2
+    assert "methods" in capsys.readouterr().err and not (tmp_path / "o1").exists()
+    (tmp_path / "broken.yaml").write_text("generator: [unclosed")
+    assert atu_main(["run", str(tmp_path / "broken.yaml"), "--out", str(tmp_path / "o2")]) == 2
+    assert "not valid YAML" in capsys.readouterr().err
+    wrong_class = tmp_path / "wrong.yaml"
+    wrong_class.write_text(yaml.safe_dump(_raw(files, features=[{"undesired": 12}])))
+    assert atu_main(["run", str(wrong_class), "--out", str(tmp_path / "o3")]) == 2
+    assert "class 12 is not one of the classifier's 10 classes" in capsys.readouterr().err
+    assert not (tmp_path / "o3").exists()
+    assert atu_main(["demo", "--class", "10", "--out", str(tmp_path / "o4")]) == 2
+    assert "classes 0..9" in capsys.readouterr().err and not (tmp_path / "o4").exists()
