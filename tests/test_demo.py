@@ -1,0 +1,48 @@
+"""`atu demo` on a reduced budget: the demo's own configuration on the shipped models and bundled
+digits, with a few steps and small banks (the full demo is the README's main command, not a test)."""
+import json
+
+import pytest
+import torch
+
+from atu import assets
+from atu.cli import main as atu_main
+from atu.demo import demo_config
+from atu.study import from_dict, run_study
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_the_demo_configuration_runs_end_to_end_on_the_shipped_models(tmp_path):
+    raw = demo_config(8, ["el2", "adv_only"], [0], steps_scale=0.01, device="cpu")
+    raw["feedback"]["n"] = 400
+    raw["evaluate"] = {"n_bank": 400, "n_fid": 200, "seed": 0}
+    raw["extrapolation"] = {"scales": [1.0]}
+    report = run_study(from_dict(raw), tmp_path / "demo", progress=False, log=lambda m: None)
+    metrics = json.loads((tmp_path / "demo" / "no8" / "metrics.json").read_text())
+    assert metrics["class"] == 8 and set(metrics["methods"]) == {"el2", "adv_only", "extrapolation s=1"}
+    pre = metrics["pretrained"]
+    # the shipped generator makes 8s (so PUL is defined) and has a retrained-without-8 reference
+    assert pre["n_undesired"] > 0 and pre["ret_fid"] is not None
+    assert all(m["pul"] is not None and m["ret_fid"] is not None for m in metrics["methods"].values())
+    assert "EL2 PUL ≥ 95%" in report.read_text()
+
+
+def test_the_demo_uses_the_retrained_model_only_when_one_ships():
+    shipped = demo_config(8, ["el2"], [0])["features"][0]["retrained"]
+    assert shipped == str(assets.retrained_digits_generator(8))
+    assert demo_config(3, ["el2"], [0])["features"][0]["retrained"] is None     # no digits32_no3 ships
+
+
+def test_demo_arguments_are_checked_before_any_work(tmp_path, capsys):
+    assert atu_main(["demo", "--steps-scale", "0", "--out", str(tmp_path / "a")]) == 2
+    assert "--steps-scale must be > 0" in capsys.readouterr().err
+    assert atu_main(["demo", "--seeds", "0", "0", "--out", str(tmp_path / "b")]) == 2
+    assert "seeds" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
