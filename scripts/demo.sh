@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# Sets everything up and runs the main job. Until `atu demo` (the full unlearning pipeline)
-# exists, that is the penalty demonstration on a real StyleGAN2-sized parameter set.
+# Sets everything up and runs the main job: `atu demo`, Adapt-then-Unlearn end to end on the
+# digits StyleGAN2 that ships with atu (remove the digit 8: feedback → stage 1 → stage 2 (EL2) →
+# extrapolation baseline → evaluation → report). Arguments go to `atu demo` (see `atu demo --help`).
+# Run again, it continues the same study in atu-demo/ (nothing finished is redone); pass --out for
+# a new one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${ATU_VENV:-.venv}"
 bash scripts/setup.sh
-cd /  # run the installed package, not the checkout's sources (they have no compiled _C)
-"$OLDPWD/$VENV/bin/python" -m atu.penalty_demo "$@"
+ARGS=("$@")
+if [[ " $* " != *" --out "* && " $* " != *" --toy "* && -f atu-demo/config.json && " $* " != *" --resume "* ]]; then
+  echo "[demo] atu-demo/ holds an earlier demo: continuing it (--resume); pass --out DIR for a new one"
+  ARGS+=(--resume)
+fi
+# The console script, not `python -m`: it does not put the checkout (whose atu_ext/ has no compiled
+# _C) on sys.path, so the installed build is what runs.
+exec "$VENV/bin/atu" demo "${ARGS[@]}"

@@ -57,7 +57,7 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("demo", help="the whole method on the shipped digits models (or --toy mog)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="atu-demo", help="output folder (default atu-demo)")
+    p.add_argument("--out", help="output folder (default atu-demo; atu-demo-mog with --toy mog)")
     p.add_argument("--class", dest="undesired_class", type=int, default=8, help="the digit to remove (default 8)")
     p.add_argument("--methods", nargs="+", default=["el2"], choices=METHODS,
                    help="stage-2 variants (default el2; the extrapolation baseline always runs)")
@@ -70,7 +70,9 @@ def register(subparsers) -> None:
 
 def _main(args) -> int:
     if args.toy == "mog":
+        args.out = args.out or "atu-demo-mog"
         return _toy(args)
+    args.out = args.out or "atu-demo"
     from .study.command import execute
     from .study.config import ConfigError, from_dict
 
