@@ -58,9 +58,14 @@ def device_for_rank(device: str) -> str:
 
 
 @contextlib.contextmanager
-def session(device: str, timeout_s: float = 1800.0) -> Iterator[str]:
+def session(device: str, timeout_s: float | None = None) -> Iterator[str]:
     """Joins torchrun's process group for the duration (if launched by torchrun and not joined yet)
-    and yields the device this process should use."""
+    and yields the device this process should use.
+
+    The collectives' timeout (default 24 h, or ATU_DIST_TIMEOUT_S seconds) must outlast the
+    longest wait: in stage 1 a rank with fewer models waits at the final barrier while the others
+    still train."""
+    timeout_s = timeout_s or float(os.environ.get("ATU_DIST_TIMEOUT_S", 24 * 3600))
     if not launched() or active():
         yield device_for_rank(device)
         return
@@ -207,6 +212,9 @@ class DataParallel:
             return logs
         values = all_reduce_sum(torch.tensor(list(logs.values()), dtype=torch.float64)) / self.world
         return dict(zip(logs, values.tolist()))
+
+    def any(self, flag: bool) -> bool:
+        return any_rank(flag)
 
     def broadcast(self, *modules: nn.Module) -> None:
         for m in modules:
