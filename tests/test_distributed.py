@@ -126,6 +126,7 @@ from atu.gan.trainer import TrainConfig
 from atu.unlearn import UnlearnConfig, unlearn
 
 gen, adapted, feedback, out, dump, cfg_json, schedule_json = sys.argv[1:8]
+resume = sys.argv[8:] == ["--resume"]
 torch.set_num_threads(1)
 raw = json.loads(cfg_json)
 cfg = UnlearnConfig(**{**raw, "train": TrainConfig(**raw["train"])})
@@ -148,17 +149,21 @@ with distributed.session("cpu"):
         return save_model(self, *args, **kwargs)
     TrainingRun.save_model = save_and_dump
     unlearn(gen, adapted.split(","), feedback, out, cfg, schedule=Schedule(**json.loads(schedule_json)),
-            progress=False)
+            progress=False, resume=resume)
 '''
+
+
+def _stage2_torchrun(root, inputs, out, dump, cfg, *extra):
+    (root / "driver.py").write_text(DRIVER)
+    _torchrun(root, ["driver.py", str(inputs.gen), ",".join(map(str, inputs.adapted)), str(inputs.feedback),
+                     str(out), str(dump), json.dumps(cfg.to_dict()), json.dumps(vars(SCHEDULE)), *extra])
 
 
 @pytest.fixture(scope="module")
 def stage2(inputs, tmp_path_factory):
     root = tmp_path_factory.mktemp("stage2")
     cfg = UnlearnConfig(steps=3, train=TRAIN, seed=2)
-    (root / "driver.py").write_text(DRIVER)
-    _torchrun(root, ["driver.py", str(inputs.gen), ",".join(map(str, inputs.adapted)), str(inputs.feedback),
-                     str(root / "two"), str(root), json.dumps(cfg.to_dict()), json.dumps(vars(SCHEDULE))])
+    _stage2_torchrun(root, inputs, root / "two", root, cfg)
     one = unlearn(inputs.gen, inputs.adapted, inputs.feedback, root / "one", cfg, schedule=SCHEDULE, progress=False)
     ranks = [torch.load(root / f"rank{r}.pt") for r in range(WORLD)]
     return SimpleNamespace(root=root, one=one, ranks=ranks,
@@ -205,6 +210,20 @@ def test_stage_2_on_two_ranks_equals_one_process_with_the_whole_batch(stage2):
     one_log = [json.loads(line) for line in (one / "log.jsonl").read_text().splitlines()]
     for a, b in zip(log, one_log):
         assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-6) for k in a)
+
+
+@pytest.mark.slow
+def test_stage_2_on_two_ranks_resumes_to_the_same_run(stage2, inputs, tmp_path):
+    """3 steps straight (the fixture's run) = 2 steps, then --resume to 3, both on two ranks."""
+    cut = tmp_path / "cut"
+    _stage2_torchrun(tmp_path, inputs, cut, tmp_path, UnlearnConfig(steps=2, train=TRAIN, seed=2))
+    _stage2_torchrun(tmp_path, inputs, cut, tmp_path, UnlearnConfig(steps=3, train=TRAIN, seed=2), "--resume")
+    for name in ("checkpoint.safetensors", "model.safetensors"):
+        got, want = _tensors(cut / name), _tensors(stage2.root / "two" / name)
+        assert got.keys() == want.keys()
+        for key in want:
+            assert torch.equal(got[key], want[key]), (name, key)
+    assert (cut / "log.jsonl").read_text().count("\n") == 3
 
 
 # ---- evaluation ---------------------------------------------------------------------------------------------
