@@ -16,6 +16,7 @@ with a message naming it; its `record` goes into metrics.json ("fid_features").
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -65,7 +66,9 @@ def load_inception(path: str | os.PathLike, *, resolution: int, device: str | to
     if not path.is_file():
         raise ValueError(f"{where}: no such file")
     try:
-        module = torch.jit.load(str(path), map_location=device).eval()
+        with warnings.catch_warnings():     # torch 2.13 calls TorchScript deprecated; the FID network ships as one
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(str(path), map_location=device).eval()
     except Exception as err:                 # torch.jit.load raises RuntimeError/ValueError/pickle errors
         raise ValueError(f"{where}: not a TorchScript module that torch.jit.load can read ({err})") from err
     kwargs = {"return_features": True} if _wants_return_features(module) else {}
