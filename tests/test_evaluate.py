@@ -1,16 +1,30 @@
 """`atu evaluate` on tiny models: metrics equal independent counts and FIDs; Ret-FID missing when no
 retrained model is given; bad input refused before anything is written."""
+import hashlib
 import json
+import os
+import re
+import subprocess
+import sys
 
+from pathlib import Path
+
+import numpy as np
 import pytest
+import scipy.linalg
 import torch
 
+import atu
 from atu import checkpoint as ckpt
 from atu.classifiers import LeNet, feature_fn, predict, save_classifier
 from atu.cli import main as atu_main
 from atu.eval.fid import fid
+from atu.eval.extractors import load_inception, to_inception_input
 from atu.evaluate import evaluate
 from atu.models import Discriminator, Generator, narrow_channels
+
+# torch.jit is what the standard FID network ships as; torch 2.13 flags it deprecated
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.*` is deprecated:DeprecationWarning")
 
 
 def _generator(seed):
@@ -57,10 +71,127 @@ def test_the_command_line_and_its_refusals(classifier, tmp_path, capsys):
     assert metrics["class"] == c and metrics["methods"]["copy"]["ret_fid"] is None
     assert metrics["methods"]["copy"]["pul"] == 0.0
     assert "Ret-FID missing" in capsys.readouterr().out
-    for cls, bad, message in [("1", ["--model", "nonsense"], "NAME=FILE"), ("8", [], "classes 0..1"),
-                              ("1", ["--force", "--n-fid", "1"], "n-fid")]:
-        with pytest.raises(SystemExit, match=message):
-            atu_main([*base, "--class", cls, "--out", str(tmp_path / "new.json"), *bad])
-    with pytest.raises(SystemExit, match="exists"):
-        atu_main([*base, "--class", "1", "--out", str(out)])
+    for cls, bad, message in [("1", ["--model", "nonsense"], "--model 'nonsense': expected NAME=FILE"),
+                              ("8", [], "--class 8: the classifier knows classes 0..1"),
+                              ("1", ["--force", "--n-fid", "1"], "--n-fid"),
+                              ("1", ["--model", f"m={tmp_path / 'none.safetensors'}"], "--model m .*no such file"),
+                              ("1", ["--retrained", str(clf)], "--retrained .*c.safetensors"),
+                              ("1", ["--classifier", str(tmp_path / "none")], "--classifier .*no such file")]:
+        assert atu_main([*base, "--class", cls, "--out", str(tmp_path / "new.json"), *bad]) == 2
+        assert re.search(message, capsys.readouterr().err)
+    assert atu_main([*base, "--class", "1", "--out", str(out)]) == 2
+    assert re.search("--out .*metrics.json exists", capsys.readouterr().err)
     assert not (tmp_path / "new.json").exists()
+
+
+# ---- FID in an Inception-v3 TorchScript network's features -----------------------------------------------
+
+class _TinyFeatures(torch.nn.Module):
+    """Stands in for Inception: NVlabs' calling convention (forward(x, return_features)), 0..255
+    inputs, any resolution (it resizes itself), [N, D] features when return_features is set."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(11)
+        self.conv = torch.nn.Conv2d(3, 6, 3, stride=2)
+        self.head = torch.nn.Linear(6, 4)
+
+    def forward(self, x: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+        x = torch.nn.functional.interpolate(x / 255.0, size=(24, 24), mode="bilinear", align_corners=False)
+        features = torch.tanh(self.conv(x)).mean((2, 3)) * 3 + x.mean((1, 2, 3))[:, None]
+        return features if return_features else self.head(features).softmax(1)
+
+
+class _FourD(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+@pytest.fixture(scope="module")
+def inception_files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("inception")
+    good, bad_shape, not_script = root / "tiny.pt", root / "four_d.pt", root / "text.pt"
+    torch.jit.script(_TinyFeatures()).save(str(good))
+    torch.jit.script(_FourD()).save(str(bad_shape))
+    not_script.write_text("not a TorchScript archive")
+    return {"good": good, "four_d": bad_shape, "text": not_script}
+
+
+def _oracle_fid(module, images_a, images_b):
+    """Independent: the convention rewritten here, features straight from the module, Fréchet
+    distance in numpy float64 with scipy's matrix square root."""
+    def feats(x):
+        x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+        levels = torch.floor(torch.clamp(x * 127.5 + 128, 0, 255))
+        with torch.no_grad():
+            return module(levels, return_features=True).double().numpy()
+    fa, fb = feats(images_a), feats(images_b)
+    mu_a, mu_b = fa.mean(0), fb.mean(0)
+    ca, cb = np.cov(fa, rowvar=False), np.cov(fb, rowvar=False)
+    root = scipy.linalg.sqrtm(ca @ cb).real
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(ca) + np.trace(cb) - 2 * np.trace(root))
+
+
+def test_fid_in_a_torchscript_networks_features_equals_an_independent_float64_computation(classifier,
+                                                                                         inception_files):
+    G, other = _generator(0), _generator(1)
+    real = torch.rand(70, 3, 16, 16, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    extractor = load_inception(inception_files["good"], resolution=16)
+    assert extractor.record["kind"] == "inception" and len(extractor.record["sha256"]) == 64
+    m = evaluate(G, {"other": other}, classifier, 1, real, retrained=other, n_bank=10, n_fid=40, seed=5,
+                 extractor=extractor)
+    module = torch.jit.load(str(inception_files["good"]))
+    fake, fake_other = G.sample(40, seed=6), other.sample(40, seed=6)
+    assert m["pretrained"]["fid"] == pytest.approx(_oracle_fid(module, fake, real), rel=1e-6)
+    assert m["methods"]["other"]["fid"] == pytest.approx(_oracle_fid(module, fake_other, real), rel=1e-6)
+    assert m["pretrained"]["ret_fid"] == pytest.approx(_oracle_fid(module, fake, fake_other), rel=1e-6)
+    assert m["fid_features"] == extractor.record
+    # the classifier's features are another space: another number
+    assert evaluate(G, {}, classifier, 1, real, n_bank=10, n_fid=40, seed=5)["pretrained"]["fid"] != \
+        pytest.approx(m["pretrained"]["fid"], rel=1e-3)
+
+
+def test_inception_input_is_uint8_levels_with_grey_repeated_to_three_channels():
+    grey = torch.tensor([-1.0, -0.5, 0.0, 0.999, 1.0, 2.0]).view(1, 1, 1, 6)
+    x = to_inception_input(grey)
+    assert x.shape == (1, 3, 1, 6) and x.dtype == torch.float32
+    assert x[0, 0, 0].tolist() == [0.0, 64.0, 128.0, 255.0, 255.0, 255.0] and torch.equal(x[0, 0], x[0, 2])
+
+
+def test_the_command_line_records_the_extractor_and_refuses_bad_files_with_status_2(classifier, inception_files,
+                                                                                    tmp_path, capsys):
+    G = _generator(0)
+    D = Discriminator(16, channels=narrow_channels(16, 4))
+    gen = tmp_path / "g.safetensors"
+    ckpt.save(gen, kind="stylegan2", config={"generator": G.config(), "discriminator": D.config()},
+              state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()})
+    clf = tmp_path / "c.safetensors"
+    save_classifier(clf, classifier, {})
+    base = ["evaluate", "--gen", str(gen), "--classifier", str(clf), "--class", "1", "--n-bank", "8",
+            "--n-fid", "8", "--device", "cpu"]
+    out = tmp_path / "metrics.json"
+    assert atu_main([*base, "--inception", str(inception_files["good"]), "--out", str(out)]) == 0
+    record = json.loads(out.read_text())["fid_features"]
+    assert record["kind"] == "inception" and record["file"] == str(inception_files["good"].resolve())
+    assert record["sha256"] == hashlib.sha256(inception_files["good"].read_bytes()).hexdigest()
+    assert atu_main([*base, "--out", str(tmp_path / "plain.json")]) == 0
+    assert json.loads((tmp_path / "plain.json").read_text())["fid_features"] == {"kind": "classifier"}
+    capsys.readouterr()
+    for name, message in [("four_d", r"--inception .*four_d.pt: expected float features \[N, D\].*\(2, 3, 16, 16\)"),
+                          ("text", "--inception .*text.pt: not a TorchScript module"),
+                          ("missing", "--inception .*missing.pt: no such file")]:
+        path = inception_files.get(name, tmp_path / f"{name}.pt")
+        assert atu_main([*base, "--inception", str(path), "--out", str(tmp_path / "bad.json")]) == 2
+        assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "bad.json").exists()
+
+
+def test_the_installed_command_exits_with_status_2_on_bad_input(tmp_path):
+    """The real process exit status (sys.exit(main())), not just main's return value."""
+    script = "import sys; from atu.cli import main; sys.exit(main(sys.argv[1:]))"
+    done = subprocess.run([sys.executable, "-c", script, "evaluate", "--gen", str(tmp_path / "none.safetensors"),
+                           "--classifier", str(tmp_path / "c"), "--class", "0", "--out", str(tmp_path / "m.json")],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path,   # not the source tree's atu_ext
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(atu.__file__).parents[1])})
+    assert done.returncode == 2 and "--gen" in done.stderr and "no such file" in done.stderr
+    assert not (tmp_path / "m.json").exists()

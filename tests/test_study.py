@@ -116,11 +116,27 @@ def test_a_yaml_file_reads_with_paths_relative_to_it_and_round_trips(files, tmp_
     ({"extrapolation": {"scales": [1, 1]}}, "extrapolation.scales"),
     ({"evaluate": {"n_fid": 1}}, "n_fid >= 2"),
     ({"schedule": {"log_every": 0}}, "log_every"),
+    ({"evaluate": {"inception": "/nonexistent/pt_inception.pt"}}, "evaluate.inception: /nonexistent/pt_inception.pt: no such file"),
+    ({"evaluate": {"incepton": "x.pt"}}, "evaluate.incepton"),
 ])
 def test_bad_configurations_name_what_is_wrong(files, change, message):
     with pytest.raises(ConfigError) as err:
         from_dict(_raw(files, **change))
     assert message in str(err.value)
+
+
+def test_the_fid_network_is_a_path_relative_to_the_file_and_is_checked_before_any_work(files, tmp_path):
+    (tmp_path / "nets").mkdir()
+    (tmp_path / "nets" / "inception.pt").write_text("not TorchScript")
+    raw = _raw(files, evaluate={"n_bank": N_BANK, "n_fid": N_FID, "seed": 3, "inception": "nets/inception.pt"})
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(raw))
+    cfg = load_config(tmp_path / "study.yaml")
+    assert cfg.evaluate.inception == tmp_path / "nets" / "inception.pt"
+    assert cfg.to_dict()["evaluate"]["inception"] == str(tmp_path / "nets" / "inception.pt")
+    assert from_dict(_raw(files)).to_dict()["evaluate"]["inception"] is None
+    with pytest.raises(StudyError, match="evaluate.inception .*inception.pt: not a TorchScript module"):
+        run_study(cfg, tmp_path / "out", progress=False, log=lambda msg: None)
+    assert not (tmp_path / "out").exists()
 
 
 def test_folder_data_needs_the_attributes_to_leave_out(files, tmp_path):

@@ -31,6 +31,10 @@ Folder:
                   log.jsonl ("ewc" = the penalty), samples/, and at the end model.safetensors:
                   θ_N^j (g_ema) and d
 `--resume` skips the finished models and continues the others from their checkpoints.
+
+Under torchrun (several processes) the k runs are shared out: rank r trains the models j with
+j % world == r, each in its own model_<j>/, and every rank waits for all of them at the end. The
+folder is exactly that of one process (each model depends only on its seed).
 """
 from __future__ import annotations
 
@@ -45,6 +49,7 @@ import torch
 from torch import nn
 
 from . import checkpoint as ckpt
+from . import distributed
 from .cli_options import add_training_options, check_device, schedule, train_config
 from .fisher import FISHER_LAYERS, FISHER_OUTPUTS, anchored_names, empirical_fisher, fisher_samples
 from .gan.run import (MODEL_FILE, RUN_FILE, STATE_FILE, NonFiniteLossError, Schedule, TrainingRun, check_folder,
@@ -110,12 +115,16 @@ def adapt(gen: str | os.PathLike, feedback: str | os.PathLike, out: str | os.Pat
     check_folder(out, cfg.to_dict(), resume=resume, inputs=inputs, resume_needs=RUN_FILE)
     theta_g, d_pretrained = load_pretrained(gen, device)
     negatives = load_feedback_images(feedback, theta_g.size, "negatives").to(device)
-    if not resume:
+    distributed.barrier()               # every rank has checked the folder before any writes into it
+    if not resume and distributed.is_main():
         write_run_file(out, {"stage": "adapt", "config": cfg.to_dict(), "inputs": inputs,
                              "n_negatives": negatives.shape[0]})
-    return [_adapt_one(j, out / f"model_{j}", theta_g, d_pretrained, negatives, cfg, inputs,
-                       device=device, schedule=schedule, progress=progress)
-            for j in range(cfg.k)]
+    rank, world = distributed.rank(), distributed.world_size()
+    for j in range(rank, cfg.k, world):
+        _adapt_one(j, out / f"model_{j}", theta_g, d_pretrained, negatives, cfg, inputs,
+                   device=device, schedule=schedule, progress=progress)
+    distributed.barrier()               # all k models are written before any rank returns
+    return [out / f"model_{j}" / MODEL_FILE for j in range(cfg.k)]
 
 
 def _adapt_one(j: int, sub: Path, theta_g: nn.Module, d_pretrained: nn.Module, negatives: torch.Tensor,
@@ -188,15 +197,17 @@ def register(subparsers) -> None:
 
 def _main(args) -> int:
     try:
-        check_device(args.device)
-        cfg = AdaptConfig(k=args.k, steps=args.steps, lam=args.lam, fisher_samples=args.fisher_samples,
-                          fisher_layers=args.fisher_layers, fisher_output=args.fisher_output,
-                          train=train_config(args), seed=args.seed)
-        paths = adapt(args.gen, args.feedback, args.out, cfg, resume=args.resume, device=args.device,
-                      schedule=schedule(args))
+        with distributed.session(args.device) as device:
+            check_device(device)
+            cfg = AdaptConfig(k=args.k, steps=args.steps, lam=args.lam, fisher_samples=args.fisher_samples,
+                              fisher_layers=args.fisher_layers, fisher_output=args.fisher_output,
+                              train=train_config(args), seed=args.seed)
+            paths = adapt(args.gen, args.feedback, args.out, cfg, resume=args.resume, device=device,
+                          schedule=schedule(args))
+            main = distributed.is_main()
     except (ValueError, OSError, NonFiniteLossError) as err:
         print(f"atu adapt: error: {err}", file=sys.stderr)
         return 1
-    for path in paths:
+    for path in paths if main else []:
         print(f"atu adapt: {path}")
     return 0

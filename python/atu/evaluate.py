@@ -2,48 +2,87 @@
 
 - PUL (percent, atu.eval.pul) on a fixed latent bank (default 15,000 seeds), judged by the classifier;
 - FID against the real data without the undesired samples, in the classifier's penultimate feature
-  space (works offline; the standard Inception network is a later option);
+  space by default (works offline), or with --inception FILE in an Inception-v3 TorchScript
+  network's (the standard FID features; see atu/eval/extractors.py for the input convention);
+  the Fréchet distance in float64;
 - Ret-FID: FID against samples of a generator retrained without the feature; reported as missing
   (null), never estimated another way, when no retrained model is given.
-Written to metrics.json (atomically) as {"class", "pretrained": {...}, "methods": {name: {...}}}.
+Written to metrics.json (atomically) as {"class", "fid_features", "pretrained": {...},
+"methods": {name: {...}}, ...}. Bad input (a missing or unreadable file, an unknown class, a file
+that is not a feature network) exits with status 2 and a message naming the option; nothing is
+written.
+
+Under torchrun (several processes), the latent bank's and the real images' batches are shared out
+over the ranks, the undesired counts and the feature sums (n, Σx, Σxxᵀ in float64) added up, and
+rank 0 writes the same PUL and, up to rounding, the same FID as one process.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import torch
 
 from . import checkpoint as ckpt
+from . import distributed
 from .atomic import write_text
-from .classifiers import feature_fn, load_classifier, predict
-from .eval.fid import extract_features, feature_statistics, frechet_distance
+from .classifiers import load_classifier, predict
+from .eval.extractors import FeatureExtractor, classifier_extractor, load_inception
+from .eval.fid import FeatureMoments, frechet_distance
 from .eval.pul import count_undesired, percentage_unlearned
 from .provenance import file_record, provenance
 
+SAMPLE_BATCH = 64        # generator batches (the unit shared out over ranks)
+REAL_BATCH = 256
 
-def _stats(features, images, batch_size=256):
-    return feature_statistics(extract_features(features, images, batch_size))
+
+class UsageError(ValueError):
+    """Input that `atu evaluate` cannot run with; the message names the option."""
+
+
+def _shard() -> tuple[int, int]:
+    return distributed.rank(), distributed.world_size()
+
+
+def generator_statistics(extractor: FeatureExtractor, G, n: int, seed: int):
+    """Feature mean and covariance of n seeded samples of G (this rank's batches, summed over ranks)."""
+    moments = FeatureMoments()
+    for _, images, _ in G.iter_samples(n, seed, batch_size=SAMPLE_BATCH, shard=_shard()):
+        moments.add(extractor.features(images))
+    return distributed.sum_moments(moments).statistics()
+
+
+def image_statistics(extractor: FeatureExtractor, images: torch.Tensor):
+    rank, world = _shard()
+    moments = FeatureMoments()
+    for b, start in enumerate(range(0, images.shape[0], REAL_BATCH)):
+        if b % world == rank:
+            moments.add(extractor.features(images[start:start + REAL_BATCH]))
+    return distributed.sum_moments(moments).statistics()
 
 
 def evaluate(pretrained, methods: dict, classifier, undesired_class: int, real_images: torch.Tensor, *,
-             retrained=None, n_bank: int = 15_000, n_fid: int = 5_000, seed: int = 0) -> dict:
-    """Metrics of `pretrained` and every generator in `methods` (name -> generator)."""
-    features = feature_fn(classifier)
+             retrained=None, n_bank: int = 15_000, n_fid: int = 5_000, seed: int = 0,
+             extractor: FeatureExtractor | None = None) -> dict:
+    """Metrics of `pretrained` and every generator in `methods` (name -> generator). FID features
+    come from `extractor` (default: the classifier's penultimate layer)."""
+    extractor = extractor or classifier_extractor(classifier)
     classify = lambda x: predict(classifier, x)                                  # noqa: E731
-    real_stats = _stats(features, real_images)
-    retrained_stats = _stats(features, retrained.sample(n_fid, seed=seed + 1)) if retrained is not None else None
+    real_stats = image_statistics(extractor, real_images)
+    retrained_stats = generator_statistics(extractor, retrained, n_fid, seed + 1) if retrained is not None else None
 
     def measure(G) -> dict:
-        fake = _stats(features, G.sample(n_fid, seed=seed + 1))
-        return {"n_undesired": count_undesired(G, classify, undesired_class, n=n_bank, seed=seed),
-                "fid": frechet_distance(*fake, *real_stats),
+        fake = generator_statistics(extractor, G, n_fid, seed + 1)
+        n_undesired = distributed.sum_counts(count_undesired(G, classify, undesired_class, n=n_bank, seed=seed,
+                                                             shard=_shard()))
+        return {"n_undesired": n_undesired, "fid": frechet_distance(*fake, *real_stats),
                 "ret_fid": frechet_distance(*fake, *retrained_stats) if retrained_stats is not None else None}
 
     base = measure(pretrained)
-    result = {"class": undesired_class, "n_bank": n_bank, "n_fid": n_fid, "seed": seed, "pretrained": base,
-              "methods": {}}
+    result = {"class": undesired_class, "n_bank": n_bank, "n_fid": n_fid, "seed": seed,
+              "fid_features": extractor.record, "pretrained": base, "methods": {}}
     for name, G in methods.items():
         m = measure(G)
         # undefined when the pre-trained model made no undesired sample: reported as missing, not 0
@@ -61,47 +100,89 @@ def register(subparsers) -> None:
     p.add_argument("--class", dest="undesired_class", type=int, required=True, help="the undesired class")
     p.add_argument("--data", default="digits", help="real data (the undesired class is left out)")
     p.add_argument("--retrained", help="generator retrained without the class (Ret-FID); missing if not given")
+    p.add_argument("--inception", metavar="FILE",
+                   help="Inception-v3 TorchScript file (e.g. NVlabs' pt_inception-2015-12-05.pt) for FID's features; "
+                        "default: the classifier's penultimate features")
     p.add_argument("--n-bank", type=int, default=15_000)
     p.add_argument("--n-fid", type=int, default=5_000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="cpu, cuda, cuda:1, ... (default: cuda when available; under torchrun cuda = cuda:LOCAL_RANK)")
     p.add_argument("--out", required=True, help="metrics.json to write")
     p.add_argument("--force", action="store_true")
     p.set_defaults(func=_main)
 
 
 def _main(args) -> int:
+    try:
+        with distributed.session(args.device) as device:
+            return _run(args, device)
+    except UsageError as err:
+        print(f"atu evaluate: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _load(option: str, path: str | None, read):
+    """read(path), with any failure to read it reported as a UsageError naming the option."""
+    if not Path(path).is_file():
+        raise UsageError(f"{option} {path}: no such file")
+    try:
+        return read(path)
+    except (ValueError, OSError, RuntimeError) as err:
+        raise UsageError(f"{option} {path}: {err}") from err
+
+
+def _run(args, device: str) -> int:
+    from .cli_options import check_device
     from .data import load_dataset
 
     out = Path(args.out)
     if out.exists() and not args.force:
-        raise SystemExit(f"atu evaluate: {out} exists; pass --force to overwrite")
+        raise UsageError(f"--out {out} exists; pass --force to overwrite")
     if args.n_bank < 1 or args.n_fid < 2:
-        raise SystemExit(f"atu evaluate: --n-bank must be >= 1 and --n-fid >= 2")
+        raise UsageError("--n-bank must be >= 1 and --n-fid >= 2")
+    try:
+        check_device(device)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
     models = {}
     for item in args.model:
         name, sep, file = item.partition("=")
         if not sep or not name or not file:
-            raise SystemExit(f"atu evaluate: --model {item!r}: expected NAME=FILE")
+            raise UsageError(f"--model {item!r}: expected NAME=FILE")
         if name in models:
-            raise SystemExit(f"atu evaluate: --model name {name!r} given twice")
+            raise UsageError(f"--model name {name!r} given twice")
         models[name] = file
-    loaded = {name: ckpt.load(f).generator().eval() for name, f in models.items()}   # bad files fail here
-    pretrained = ckpt.load(args.gen).generator().eval()
-    retrained = ckpt.load(args.retrained).generator().eval() if args.retrained else None
-    classifier = load_classifier(args.classifier)
+    read_generator = lambda f: ckpt.load(f).generator(device=device).eval()      # noqa: E731
+    pretrained = _load("--gen", args.gen, read_generator)
+    loaded = {name: _load(f"--model {name}", f, read_generator) for name, f in models.items()}
+    retrained = _load("--retrained", args.retrained, read_generator) if args.retrained else None
+    classifier = _load("--classifier", args.classifier, load_classifier).to(device)
     n_classes = int(classifier.config()["num_classes"])
     if not 0 <= args.undesired_class < n_classes:
-        raise SystemExit(f"atu evaluate: --class {args.undesired_class}: the classifier knows classes 0..{n_classes - 1}")
-    for name, G in [("--gen", pretrained), *loaded.items()] + ([("--retrained", retrained)] if retrained else []):
+        raise UsageError(f"--class {args.undesired_class}: the classifier knows classes 0..{n_classes - 1}")
+    for name, G in [("--gen", pretrained), *((f"--model {n}", g) for n, g in loaded.items())] + \
+            ([("--retrained", retrained)] if retrained else []):
         if G.size != pretrained.size:
-            raise SystemExit(f"atu evaluate: {name} makes {G.size} px images, --gen {pretrained.size} px")
-    real = load_dataset(args.data, resolution=pretrained.size, exclude_classes=[args.undesired_class]).images()
+            raise UsageError(f"{name} makes {G.size} px images, --gen {pretrained.size} px")
+    extractor = None
+    if args.inception:
+        try:
+            extractor = load_inception(args.inception, resolution=pretrained.size, device=device)
+        except ValueError as err:
+            raise UsageError(str(err)) from err
+    try:
+        real = load_dataset(args.data, resolution=pretrained.size, exclude_classes=[args.undesired_class]).images()
+    except (ValueError, OSError) as err:
+        raise UsageError(f"--data {args.data}: {err}") from err
     metrics = evaluate(pretrained, loaded, classifier, args.undesired_class, real, retrained=retrained,
-                       n_bank=args.n_bank, n_fid=args.n_fid, seed=args.seed)
+                       n_bank=args.n_bank, n_fid=args.n_fid, seed=args.seed, extractor=extractor)
+    if not distributed.is_main():
+        return 0
     metrics["inputs"] = {"gen": file_record(args.gen), "classifier": file_record(args.classifier),
                          "retrained": file_record(args.retrained) if args.retrained else None,
                          "models": {n: file_record(f) for n, f in models.items()}, "data": args.data}
-    metrics["provenance"] = provenance()
+    metrics["provenance"] = {**provenance(), "processes": distributed.world_size()}
     write_text(out, json.dumps(metrics, indent=2))
     for name, m in [("pretrained", metrics["pretrained"]), *metrics["methods"].items()]:
         ret = "missing" if m["ret_fid"] is None else f"{m['ret_fid']:.2f}"

@@ -39,6 +39,10 @@ narrow model's quality within a few hundred steps; γ = 10 removes more than the
 cost. How far to push is a per-model choice: raise γ (or the steps) for more removal, lower it for
 quality.
 
+Under torchrun (several processes) the run is data-parallel: every rank computes a share of each
+batch, gradients are averaged (atu/distributed.py, gan/trainer.py), the repulsion is added once
+after the averaging, and only rank 0 writes the folder; the batch size must divide evenly.
+
 Folder (gan/run.py's layout): run.json, checkpoint.safetensors, log.jsonl ("repulsion" = L_rep
 each step, "d" each log step), samples/, and at the end model.safetensors: θ_P (g_ema) and d.
 """
@@ -54,6 +58,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import distributed
 from .cli_options import add_training_options, check_device, schedule, train_config
 from .gan.run import NonFiniteLossError, Schedule, TrainingRun, check_folder, describe_inputs, fixed_latents, write_run_file
 from .gan.sampling import Batches
@@ -127,6 +132,8 @@ def unlearn(gen: str | os.PathLike, adapted, feedback: str | os.PathLike, out: s
     files = adapted_model_files(adapted)
     inputs = describe_inputs({"gen": gen, "feedback": feedback, "adapted": files})
     check_folder(out, cfg.to_dict(), resume=resume, inputs=inputs)
+    distributed.barrier()               # every rank has checked the folder before rank 0 writes into it
+    parallel = distributed.DataParallel.from_process_group()
     theta_g, D = load_pretrained(gen, device)
     positives = load_feedback_images(feedback, theta_g.size, "positives").to(device)
     references = load_adapted(files, theta_g)
@@ -137,7 +144,7 @@ def unlearn(gen: str | os.PathLike, adapted, feedback: str | os.PathLike, out: s
         repulsion = atu_ext.Repulsion(list(G.parameters()), references, kind=cfg.kind, alpha=cfg.alpha,
                                       reduction=cfg.reduction)
     hook = RepulsionGradient(repulsion, cfg.gamma) if repulsion is not None else None
-    trainer = StyleGAN2Trainer(G, D, cfg.train, g_ema=g_ema, seed=cfg.seed, g_grad_hook=hook)
+    trainer = StyleGAN2Trainer(G, D, cfg.train, g_ema=g_ema, seed=cfg.seed, g_grad_hook=hook, data_parallel=parallel)
     metadata = {"stage": "unlearn", "run": cfg.to_dict(), "inputs": inputs}
     run = TrainingRun(out, trainer, Batches.of_tensor(positives, cfg.train.batch_size, cfg.seed), steps=cfg.steps,
                       metadata=metadata, schedule=schedule, desc=f"unlearn {cfg.kind} γ={cfg.gamma:g}",
@@ -146,11 +153,13 @@ def unlearn(gen: str | os.PathLike, adapted, feedback: str | os.PathLike, out: s
                       show=("d_loss", "g_loss", "repulsion", "d"), progress=progress)
     if resume:
         run.restore()
-    else:
+    elif distributed.is_main():
         write_run_file(out, {"stage": "unlearn", "config": cfg.to_dict(), "inputs": inputs,
-                             "n_positives": positives.shape[0]})
+                             "n_positives": positives.shape[0], "processes": distributed.world_size()})
     run.run()
-    return run.save_model()
+    path = run.save_model()
+    distributed.barrier()               # the model file exists before any rank returns its path
+    return path
 
 
 # ---- command line ------------------------------------------------------------------------------------
@@ -173,14 +182,17 @@ def register(subparsers) -> None:
 
 def _main(args) -> int:
     try:
-        check_device(args.device)
-        cfg = UnlearnConfig(kind=args.kind, alpha=args.alpha, gamma=args.gamma, reduction=args.reduction,
-                            steps=args.steps, train=train_config(args), seed=args.seed)
-        adapted = args.adapted[0] if len(args.adapted) == 1 else args.adapted
-        path = unlearn(args.gen, adapted, args.feedback, args.out, cfg, resume=args.resume, device=args.device,
-                       schedule=schedule(args))
+        with distributed.session(args.device) as device:
+            check_device(device)
+            cfg = UnlearnConfig(kind=args.kind, alpha=args.alpha, gamma=args.gamma, reduction=args.reduction,
+                                steps=args.steps, train=train_config(args), seed=args.seed)
+            adapted = args.adapted[0] if len(args.adapted) == 1 else args.adapted
+            path = unlearn(args.gen, adapted, args.feedback, args.out, cfg, resume=args.resume, device=device,
+                           schedule=schedule(args))
+            main = distributed.is_main()
     except (ValueError, OSError, NonFiniteLossError) as err:
         print(f"atu unlearn: error: {err}", file=sys.stderr)
         return 1
-    print(f"atu unlearn: {path}")
+    if main:
+        print(f"atu unlearn: {path}")
     return 0

@@ -24,6 +24,53 @@ def feature_statistics(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     return mu, xc.T @ xc / (x.shape[0] - 1)
 
 
+class FeatureMoments:
+    """Count n, mean μ and scatter S = Σ(x − μ)(x − μ)ᵀ of features in float64, built batch by
+    batch. Two such summaries of disjoint sample sets merge exactly (Chan et al.'s update:
+    S = S_a + S_b + δδᵀ·n_a·n_b/n, δ = μ_b − μ_a), so shards (batches, processes) combine, in any
+    order, into the whole set's statistics up to rounding. Raw sums Σx, Σxxᵀ would combine the same
+    way but lose digits to cancellation when the mean is large next to the spread."""
+
+    def __init__(self, dim: int | None = None):
+        self.n = 0
+        self.mean = torch.zeros(dim, dtype=torch.float64) if dim is not None else None
+        self.scatter = torch.zeros(dim, dim, dtype=torch.float64) if dim is not None else None
+
+    @property
+    def dim(self) -> int | None:
+        return None if self.mean is None else self.mean.numel()
+
+    def add(self, features: torch.Tensor) -> None:
+        x = features.detach().flatten(1).to(device="cpu", dtype=torch.float64)
+        if x.shape[0] == 0:
+            return
+        batch = FeatureMoments()
+        batch.n, batch.mean = x.shape[0], x.mean(0)
+        xc = x - batch.mean
+        batch.scatter = xc.T @ xc
+        self.merge(batch)
+
+    def merge(self, other: "FeatureMoments") -> None:
+        if other.n == 0:
+            return
+        if self.n == 0:
+            self.n, self.mean, self.scatter = other.n, other.mean.clone(), other.scatter.clone()
+            return
+        if other.dim != self.dim:
+            raise ValueError(f"features of dimension {other.dim} merged into statistics of dimension {self.dim}")
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        self.scatter = self.scatter + other.scatter + torch.outer(delta, delta) * (self.n * other.n / n)
+        self.mean = self.mean + delta * (other.n / n)
+        self.n = n
+
+    def statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and unbiased covariance, as feature_statistics gives for the same features."""
+        if self.n < 2:
+            raise ValueError(f"need features of >= 2 samples, got {self.n}")
+        return self.mean, self.scatter / (self.n - 1)
+
+
 def _psd_sqrt(m: torch.Tensor) -> torch.Tensor:
     vals, vecs = torch.linalg.eigh((m + m.T) / 2)
     return (vecs * vals.clamp_min(0).sqrt()) @ vecs.T

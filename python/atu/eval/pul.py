@@ -24,10 +24,11 @@ def percentage_unlearned(n_neg_pretrained: int, n_neg_unlearned: int) -> float:
 
 @torch.no_grad()
 def count_undesired(generator, classify: Callable[[torch.Tensor], torch.Tensor], undesired_class: int, *,
-                    n: int = 15_000, seed: int = 0, batch_size: int = 256) -> int:
+                    n: int = 15_000, seed: int = 0, batch_size: int = 256, shard: tuple[int, int] = (0, 1)) -> int:
     """How many of n seeded samples `classify` (images -> labels) puts in `undesired_class`.
-    Samples are drawn batch by batch (G.iter_samples), so a 15,000-sample bank never sits in memory."""
+    Samples are drawn batch by batch (G.iter_samples), so a 15,000-sample bank never sits in memory.
+    With shard = (i, m), only that share of the bank's batches is counted (the shares add up)."""
     count = 0
-    for _, images, _ in generator.iter_samples(n, seed, batch_size=batch_size):
+    for _, images, _ in generator.iter_samples(n, seed, batch_size=batch_size, shard=shard):
         count += int((classify(images) == undesired_class).sum())
     return count

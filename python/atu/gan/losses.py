@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -22,15 +23,29 @@ def r1_penalty(real_pred: torch.Tensor, real_img: torch.Tensor) -> torch.Tensor:
     return grad.square().flatten(1).sum(1).mean()
 
 
+def path_length_directions(shape, *, generator: torch.Generator | None = None, device=None, dtype=None) -> torch.Tensor:
+    """The regulariser's random image-space directions y ~ N(0, I)/sqrt(H·W) for images of `shape`."""
+    h, w = shape[2:]
+    return torch.randn(shape, generator=generator, device=device, dtype=dtype) / math.sqrt(h * w)
+
+
 def path_length_penalty(fake_img: torch.Tensor, latents: torch.Tensor, mean_path_length: torch.Tensor,
-                        decay: float = 0.01, generator: torch.Generator | None = None):
+                        decay: float = 0.01, generator: torch.Generator | None = None, *,
+                        directions: torch.Tensor | None = None,
+                        batch_mean: Callable[[torch.Tensor], torch.Tensor] | None = None):
     """StyleGAN2's path-length regulariser: (||J_wᵀ y||₂ − a)², y ~ N(0, I)/sqrt(H·W), a the running
-    mean of the lengths. Returns (penalty, new running mean, per-sample lengths)."""
-    h, w = fake_img.shape[2:]
-    y = torch.randn(fake_img.shape, generator=generator, device=fake_img.device, dtype=fake_img.dtype) / math.sqrt(h * w)
+    mean of the lengths. Returns (penalty, new running mean, per-sample lengths).
+
+    A data-parallel caller passes its share of the global batch's `directions` and a `batch_mean`
+    that averages the lengths' mean over the processes, so that `a` is the global batch's."""
+    y = directions if directions is not None else path_length_directions(
+        fake_img.shape, generator=generator, device=fake_img.device, dtype=fake_img.dtype)
     (grad,) = torch.autograd.grad((fake_img * y).sum(), latents, create_graph=True)
     lengths = grad.square().sum(2).mean(1).sqrt()
-    new_mean = mean_path_length + decay * (lengths.mean().detach() - mean_path_length)
+    mean_length = lengths.mean().detach()
+    if batch_mean is not None:
+        mean_length = batch_mean(mean_length)
+    new_mean = mean_path_length + decay * (mean_length - mean_path_length)
     return (lengths - new_mean).square().mean(), new_mean, lengths
 
 

@@ -15,7 +15,10 @@ Rules every command gets from here:
 - Ctrl-C finishes the current step, saves, then stops (see interrupts.py);
 - a non-finite loss stops the run with NonFiniteLossError naming the step. The state reached is
   not saved, so the last checkpoint (checked finite before it was written) is the resume point;
-- when a run resumes, log.jsonl is cut back to the checkpoint's step so no step is logged twice.
+- when a run resumes, log.jsonl is cut back to the checkpoint's step so no step is logged twice;
+- a data-parallel run (trainer.parallel, under torchrun) is one run: only rank 0 writes its files,
+  every rank reads the same checkpoint to resume, and Ctrl-C on any rank stops all of them after
+  the same step.
 """
 from __future__ import annotations
 
@@ -151,6 +154,9 @@ class TrainingRun:
         self.sample_latents, self.extra_logs, self.show, self.progress = sample_latents, extra_logs, show, progress
         self.saved_step: int | None = None          # step of the checkpoint on disk, if any
         self.started = time.time()
+        parallel = getattr(trainer, "parallel", None)
+        self.parallel = parallel
+        self.writes = parallel is None or parallel.is_main    # one writer per run
 
     @property
     def state_file(self) -> Path:
@@ -169,9 +175,12 @@ class TrainingRun:
 
     def save_state(self) -> None:
         tensors, info = self.trainer.state()
-        bad = _non_finite_tensors(tensors, sections=("g", "g_ema", "d"))
+        bad = _non_finite_tensors(tensors, sections=("g", "g_ema", "d"))     # identical on every rank
         if bad:
             self._stop(f"non-finite weights ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''})")
+        if not self.writes:
+            self.saved_step = self.trainer.step
+            return
         ckpt.save(self.state_file, kind="stylegan2", config=self.architecture(), state_dicts=tensors,
                   metadata={"trainer": info, "sampler": self.batches.state(), "step": self.trainer.step,
                             **self.metadata})
@@ -180,6 +189,8 @@ class TrainingRun:
     def save_model(self, path: str | os.PathLike | None = None, **metadata) -> Path:
         """g_ema and d with the run's metadata: the file later commands read."""
         path = Path(path) if path is not None else self.out / MODEL_FILE
+        if not self.writes:
+            return path
         ckpt.save(path, kind="stylegan2", config=self.architecture(),
                   state_dicts={"g_ema": self.trainer.g_ema.state_dict(), "d": self.trainer.D.state_dict()},
                   metadata={"step": self.trainer.step, **self.metadata, **metadata,
@@ -187,7 +198,7 @@ class TrainingRun:
         return path
 
     def save_samples(self) -> None:
-        if self.sample_latents is None:
+        if self.sample_latents is None or not self.writes:
             return
         with torch.no_grad():
             img, _ = self.trainer.g_ema([self.sample_latents], randomize_noise=False)
@@ -201,7 +212,7 @@ class TrainingRun:
         trainer, sched = self.trainer, self.schedule
         self._trim_log(trainer.step)
         bar = tqdm(total=self.steps, initial=min(trainer.step, self.steps), desc=self.desc,
-                   disable=not self.progress, unit="step")
+                   disable=not (self.progress and self.writes), unit="step")
         with deferred_interrupts() as interrupt:
             try:
                 while trainer.step < self.steps:
@@ -219,6 +230,8 @@ class TrainingRun:
                         self.save_samples()
                     if trainer.step % sched.checkpoint_every == 0 and trainer.step < self.steps:
                         self.save_state()
+                    if self.parallel is not None:       # all ranks stop after the same step
+                        interrupt.requested = self.parallel.any(interrupt.requested)
                     interrupt.check()
             except KeyboardInterrupt:
                 if interrupt.requested:      # between steps: the state is consistent, keep it
@@ -237,13 +250,15 @@ class TrainingRun:
                                  f"this state; {kept}", step=self.trainer.step)
 
     def _log(self, logs: dict[str, float]) -> None:
+        if not self.writes:
+            return
         with open(self.out / LOG_FILE, "a") as fh:
             fh.write(json.dumps({"step": self.trainer.step, **logs}) + "\n")
 
     def _trim_log(self, step: int) -> None:
         """Drops records past `step` (written after the checkpoint a resumed run restarts from)."""
         path = self.out / LOG_FILE
-        if not path.exists():
+        if not self.writes or not path.exists():
             return
         lines = path.read_text().splitlines()
         kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]

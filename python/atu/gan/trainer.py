@@ -6,6 +6,13 @@ adds their penalty's gradient to the generator's.
 
 All randomness (latents, mixing, noise maps, path-length directions) comes from one seeded
 torch.Generator whose state is part of the trainer's state, so a resumed run continues exactly.
+
+With `data_parallel` (atu.distributed.DataParallel, under torchrun) every process draws the whole
+batch's randomness from the same stream and computes its share of the samples; D's and G's
+gradients are averaged over the processes after each backward (adversarial loss, R1, path
+length), before the optimiser steps, and the path length's running mean uses the global batch.
+The stage's penalty hook runs after the averaging, on parameters that are identical everywhere,
+so its gradient is added once, as in one process.
 """
 from __future__ import annotations
 
@@ -16,7 +23,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .losses import d_logistic_loss, ema_decay, ema_update, g_nonsaturating_loss, path_length_penalty, r1_penalty
+from .losses import (d_logistic_loss, ema_decay, ema_update, g_nonsaturating_loss, path_length_directions,
+                     path_length_penalty, r1_penalty)
 
 
 @dataclass
@@ -73,8 +81,14 @@ GradHook = Callable[[nn.Module], dict[str, float]]
 
 class StyleGAN2Trainer:
     def __init__(self, G: nn.Module, D: nn.Module, config: TrainConfig, *, g_ema: nn.Module | None = None,
-                 seed: int = 0, g_grad_hook: GradHook | None = None):
+                 seed: int = 0, g_grad_hook: GradHook | None = None, data_parallel=None):
         self.G, self.D, self.config = G, D, config
+        self.parallel = data_parallel
+        if data_parallel is not None:
+            data_parallel.check_batch(config.batch_size, "batch_size")
+            if config.path_regularize > 0:
+                data_parallel.check_batch(max(1, config.batch_size // config.path_batch_shrink),
+                                          "the path-length batch (batch_size // path_batch_shrink)")
         self.g_ema = g_ema if g_ema is not None else copy.deepcopy(G)
         self.g_ema.eval()
         _set_requires_grad(self.g_ema, False)
@@ -86,6 +100,8 @@ class StyleGAN2Trainer:
         self.mean_path_length = torch.zeros((), device=self.device)
         self.ema_decay = ema_decay(config.batch_size, config.ema_half_life_kimg)
         self.g_grad_hook = g_grad_hook
+        if data_parallel is not None:       # the same start everywhere, whatever each process loaded
+            data_parallel.broadcast(self.G, self.D, self.g_ema)
 
     # ---- randomness -------------------------------------------------------------------------------
     def _randn(self, *shape) -> torch.Tensor:
@@ -99,15 +115,25 @@ class StyleGAN2Trainer:
         noise = [self._randn(n, 1, 2 ** ((i + 5) // 2), 2 ** ((i + 5) // 2)) for i in range(self.G.num_layers)]
         return z, inject, noise
 
+    def _share(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.parallel is None else self.parallel.share(x)
+
+    def _average_gradients(self, module: nn.Module) -> None:
+        if self.parallel is not None:
+            self.parallel.average_gradients(module)
+
     def _fake(self, n: int, return_latents: bool = False):
+        """This process's share of n generated samples (all n when alone)."""
         z, inject, noise = self._latents_and_noise(n)
+        z, noise = [self._share(t) for t in z], [self._share(t) for t in noise]
         return self.G(z, inject_index=inject, noise=noise, return_latents=return_latents)
 
     # ---- one iteration ------------------------------------------------------------------------------
     def train_step(self, real: torch.Tensor) -> dict[str, float]:
         cfg, G, D = self.config, self.G, self.D
         real = real.to(self.device)
-        n = real.shape[0]
+        n = real.shape[0]                       # the global batch; this process computes its share
+        real = self._share(real)
         logs: dict[str, float] = {}
 
         # discriminator
@@ -117,6 +143,7 @@ class StyleGAN2Trainer:
         d_loss = d_logistic_loss(D(real), D(fake))
         self.d_optim.zero_grad(set_to_none=True)
         d_loss.backward()
+        self._average_gradients(D)
         self.d_optim.step()
         logs["d_loss"] = float(d_loss.detach())
 
@@ -127,6 +154,7 @@ class StyleGAN2Trainer:
             self.d_optim.zero_grad(set_to_none=True)
             # 0·pred keeps every D parameter in the graph (as the authors do).
             (cfg.r1 / 2 * r1 * cfg.d_reg_every + 0 * real_pred[0, 0]).backward()
+            self._average_gradients(D)
             self.d_optim.step()
             logs["r1"] = float(r1.detach())
 
@@ -137,6 +165,7 @@ class StyleGAN2Trainer:
         g_loss = g_nonsaturating_loss(D(fake))
         self.g_optim.zero_grad(set_to_none=True)
         g_loss.backward()
+        self._average_gradients(G)
         if self.g_grad_hook is not None:
             logs.update(self.g_grad_hook(G))
         self.g_optim.step()
@@ -145,10 +174,14 @@ class StyleGAN2Trainer:
         if cfg.path_regularize > 0 and self.step % cfg.g_reg_every == 0:
             path_n = max(1, n // cfg.path_batch_shrink)
             fake, latents = self._fake(path_n, return_latents=True)
+            directions = self._share(path_length_directions((path_n, *fake.shape[1:]), generator=self.rng,
+                                                            device=fake.device, dtype=fake.dtype))
             penalty, self.mean_path_length, lengths = path_length_penalty(
-                fake, latents, self.mean_path_length, generator=self.rng)
+                fake, latents, self.mean_path_length, directions=directions,
+                batch_mean=self.parallel.mean if self.parallel is not None else None)
             self.g_optim.zero_grad(set_to_none=True)
             (cfg.path_regularize * cfg.g_reg_every * penalty + 0 * fake[0, 0, 0, 0]).backward()
+            self._average_gradients(G)
             self.g_optim.step()
             logs["path_penalty"] = float(penalty.detach())
             logs["path_length"] = float(lengths.mean().detach())
@@ -156,7 +189,7 @@ class StyleGAN2Trainer:
         _set_requires_grad(D, True)
         ema_update(self.g_ema, G, self.ema_decay)
         self.step += 1
-        return logs
+        return logs if self.parallel is None else self.parallel.mean_logs(logs)
 
     # ---- state (for resuming) ---------------------------------------------------------------------
     def state(self) -> tuple[dict[str, dict[str, torch.Tensor]], dict]:

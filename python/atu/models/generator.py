@@ -135,13 +135,20 @@ class Generator(nn.Module):
 
     @torch.no_grad()
     def iter_samples(self, n: int, seed: int = 0, *, truncation: float = 1.0, batch_size: int = 64,
-                     return_latents: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+                     return_latents: bool = False, shard: tuple[int, int] = (0, 1)
+                     ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
         """`sample` one batch at a time, for callers that show progress or keep the inputs: yields
         (z, images, w or None) for consecutive slices of the same n samples, z on the CPU.
 
         Every random input is drawn up front, in a fixed order, from one generator seeded with `seed`:
         z [n, style_dim] first, then per-sample noise for every layer, then (truncation < 1) the 4096
-        latents of the mean w. So z depends on (n, seed) only, and batching never changes a sample."""
+        latents of the mean w. So z depends on (n, seed) only, and batching never changes a sample.
+
+        shard = (i, m): only the batches b with b % m == i (one process's share of the n samples);
+        each is computed exactly as without sharding."""
+        index, count = shard
+        if not 0 <= index < count:
+            raise ValueError(f"shard must be (i, m) with 0 <= i < m, got {shard}")
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         if batch_size < 1:
@@ -151,7 +158,9 @@ class Generator(nn.Module):
         z = torch.randn(n, self.style_dim, generator=gen)
         noise = self.make_noise(gen, batch=n)
         trunc_latent = self.mean_latent(4096, gen) if truncation < 1 else None
-        for start in range(0, n, batch_size):
+        for b, start in enumerate(range(0, n, batch_size)):
+            if b % count != index:
+                continue
             sl = slice(start, start + batch_size)
             img, w = self([z[sl].to(like)], noise=[t[sl] for t in noise], truncation=truncation,
                           truncation_latent=trunc_latent, return_latents=return_latents)

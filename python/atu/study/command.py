@@ -11,6 +11,7 @@ Exit status: 0 done; 2 bad configuration or inputs; 1 a run failed (e.g. a non-f
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..checkpoint import CheckpointError
@@ -36,6 +37,13 @@ def execute(cfg, args, prog: str) -> int:
     """Runs a checked configuration with the shared options; the exit status as documented."""
     from .runner import StudyError, run_study
 
+    from .. import distributed
+
+    if distributed.launched() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # every rank would run the whole study into one folder; the stage commands share out work
+        print(f"{prog}: error: a study runs in one process; under torchrun use the stage commands "
+              f"(atu adapt, atu unlearn, atu evaluate), which share their work over the processes", file=sys.stderr)
+        return 2
     if args.device:
         cfg.device = args.device
     try:

@@ -19,7 +19,8 @@ Relative paths in a file are relative to that file's folder.
     unlearn: {steps: 1000, alpha: 2.0, gamma: 10.0, reduction: tensor_mean, train: {...},
               methods: {il2: {gamma: 0.5}, nl2: {gamma: 2.0}}}     # per-method overrides
     extrapolation: {scales: [0.5, 1.0, 1.5]}
-    evaluate: {n_bank: 15000, n_fid: 5000, seed: 0}
+    evaluate: {n_bank: 15000, n_fid: 5000, seed: 0,
+               inception: null}         # Inception-v3 TorchScript file for FID (default: classifier features)
     schedule: {log_every: 50, sample_every: 500, checkpoint_every: 500}
     device: auto                        # auto = cuda when available
 """
@@ -76,6 +77,11 @@ class EvaluateSpec:
     n_bank: int = 15_000
     n_fid: int = 5_000
     seed: int = 0
+    inception: Path | None = None       # FID's feature network (atu/eval/extractors.py); None = classifier
+
+    def to_dict(self) -> dict:
+        return {"n_bank": self.n_bank, "n_fid": self.n_fid, "seed": self.seed,
+                "inception": str(self.inception) if self.inception else None}
 
 
 @dataclass
@@ -112,7 +118,7 @@ class StudyConfig:
             "adapt": {k: v for k, v in self.adapt.to_dict().items() if k != "seed"},
             "unlearn": {m: {k: v for k, v in c.to_dict().items() if k != "seed"} for m, c in self.unlearn.items()},
             "extrapolation": {"scales": list(self.extrapolation_scales)},
-            "evaluate": vars(self.evaluate).copy(), "schedule": vars(self.schedule).copy(), "device": self.device}
+            "evaluate": self.evaluate.to_dict(), "schedule": vars(self.schedule).copy(), "device": self.device}
 
 
 def _adapt_fields(cfg: AdaptConfig) -> dict:
@@ -180,9 +186,7 @@ def from_dict(raw: dict, base_dir: str | os.PathLike = ".") -> StudyConfig:
     if not isinstance(scales, list) or any(isinstance(s, bool) or not isinstance(s, (int, float)) or
                                            not math.isfinite(s) for s in scales) or len(set(scales)) != len(scales):
         raise ConfigError(f"extrapolation.scales: a list of distinct finite numbers (may be empty), got {scales!r}")
-    evaluate = _section(raw, "evaluate", EvaluateSpec)
-    if evaluate.n_bank < 1 or evaluate.n_fid < 2:
-        raise ConfigError(f"evaluate: n_bank must be >= 1 and n_fid >= 2, got {vars(evaluate)}")
+    evaluate = _evaluate(raw, base_dir)
     try:
         schedule = Schedule(**_mapping(raw.get("schedule", {}), "schedule"))
     except TypeError as err:
@@ -292,6 +296,28 @@ def _section(raw: dict, key: str, cls):
         if isinstance(v, bool) or not isinstance(v, (int, float) if expected is float else expected):
             raise ConfigError(f"{key}.{name}: expected {expected.__name__}, got {v!r}")
     return section
+
+
+def _evaluate(raw: dict, base_dir: Path) -> EvaluateSpec:
+    section = dict(_mapping(raw.get("evaluate", {}), "evaluate"))
+    _only(section, "evaluate", set(EvaluateSpec.__dataclass_fields__))
+    try:
+        inception = _file(section, "inception", base_dir)      # relative to the configuration file
+    except ConfigError as err:
+        raise ConfigError(f"evaluate.{err}") from err
+    section.pop("inception", None)
+    numbers = _section({"evaluate": section}, "evaluate", _EvaluateNumbers)
+    if numbers.n_bank < 1 or numbers.n_fid < 2:
+        raise ConfigError(f"evaluate: n_bank must be >= 1 and n_fid >= 2, got {vars(numbers)}")
+    return EvaluateSpec(n_bank=numbers.n_bank, n_fid=numbers.n_fid, seed=numbers.seed, inception=inception)
+
+
+@dataclass
+class _EvaluateNumbers:
+    """evaluate's numeric settings, checked by _section (the file path is checked on its own)."""
+    n_bank: int = 15_000
+    n_fid: int = 5_000
+    seed: int = 0
 
 
 def _train(value: Any, where: str) -> TrainConfig:

@@ -4,6 +4,7 @@ same latent bank for all), then gathered per method as mean ± std over the seed
 
 metrics.json:
   {"class": c, "label": name, "n_bank", "n_fid", "seed",
+   "fid_features": {"kind": "classifier"} or {"kind": "inception", "file", "sha256"},
    "pretrained": {"n_undesired", "fid", "ret_fid"},
    "methods": {"el2": {"pul", "pul_std", "fid", "fid_std", "ret_fid", "ret_fid_std", "n_undesired",
                         "seeds": [{"seed", "pul", "fid", "ret_fid", "n_undesired"}, ...]}, ...},
@@ -22,6 +23,7 @@ import torch
 
 from .. import checkpoint as ckpt
 from ..atomic import write_text
+from ..distributed import is_main
 from ..gan.run import MODEL_FILE
 from ..provenance import file_record, provenance
 from .config import Feature, StudyConfig
@@ -66,6 +68,7 @@ def real_images(cfg: StudyConfig, feature: Feature, classifier, resolution: int)
 def evaluate_feature(cfg: StudyConfig, feature: Feature, fdir: Path, *, device: str = "cpu",
                      progress: bool = True) -> dict:
     from ..classifiers import load_classifier
+    from ..eval.extractors import load_inception
     from ..evaluate import evaluate
     from ..feedback.bundle import load_bundle
 
@@ -76,11 +79,14 @@ def evaluate_feature(cfg: StudyConfig, feature: Feature, fdir: Path, *, device: 
     files = model_files(cfg, fdir)
     models = {f"{name}@{seed}": ckpt.load(path).generator("g_ema", device=device).eval()
               for name, per_seed in files.items() for seed, path in per_seed.items()}
+    extractor = (load_inception(cfg.evaluate.inception, resolution=pretrained.size, device=device,
+                                option="evaluate.inception") if cfg.evaluate.inception else None)
     raw = evaluate(pretrained, models, classifier, c, real_images(cfg, feature, classifier, pretrained.size),
-                   retrained=retrained, n_bank=cfg.evaluate.n_bank, n_fid=cfg.evaluate.n_fid, seed=cfg.evaluate.seed)
+                   retrained=retrained, n_bank=cfg.evaluate.n_bank, n_fid=cfg.evaluate.n_fid, seed=cfg.evaluate.seed,
+                   extractor=extractor)
     feedback = load_bundle(fdir / FEEDBACK_FILE)
     metrics = {"class": c, "label": feature.name, "n_bank": cfg.evaluate.n_bank, "n_fid": cfg.evaluate.n_fid,
-               "seed": cfg.evaluate.seed, "pretrained": raw["pretrained"],
+               "seed": cfg.evaluate.seed, "fid_features": raw["fid_features"], "pretrained": raw["pretrained"],
                "methods": {name: aggregate({seed: raw["methods"][f"{name}@{seed}"] for seed in per_seed})
                            for name, per_seed in files.items()},
                "feedback": {"n": len(feedback), "undesired": feedback.n_undesired},
@@ -88,7 +94,8 @@ def evaluate_feature(cfg: StudyConfig, feature: Feature, fdir: Path, *, device: 
                           "retrained": file_record(feature.retrained) if feature.retrained else None,
                           "data": cfg.data},
                "provenance": provenance()}
-    write_text(fdir / METRICS_FILE, json.dumps(metrics, indent=2))
+    if is_main():           # several processes (torchrun) share the evaluation; one writes
+        write_text(fdir / METRICS_FILE, json.dumps(metrics, indent=2))
     return metrics
 
 

@@ -113,8 +113,9 @@ def _merged_config(out: Path, cfg: StudyConfig) -> dict:
 
 
 def _check_inputs(cfg: StudyConfig) -> dict:
-    """Loads the generator (g_ema and d needed by both stages) and every classifier, and resolves
-    every feature's class, so that a bad file or class fails before the first sample is drawn."""
+    """Loads the generator (g_ema and d needed by both stages), every classifier and the FID network
+    (if any), and resolves every feature's class, so that a bad file or class fails before the
+    first sample is drawn."""
     from ..classifiers import load_classifier
     from ..feedback.labelling import resolve_class
     from ..stage_inputs import load_pretrained
@@ -133,6 +134,13 @@ def _check_inputs(cfg: StudyConfig) -> dict:
             if retrained.size != G.size:
                 raise StudyError(f"feature {feature.name!r}: retrained {feature.retrained} makes {retrained.size} px "
                                  f"images, the generator {G.size} px")
+    if cfg.evaluate.inception is not None:
+        from ..eval.extractors import load_inception
+
+        try:
+            load_inception(cfg.evaluate.inception, resolution=G.size, option="evaluate.inception")
+        except ValueError as err:
+            raise StudyError(str(err)) from err
     return {"generator": G, "classifiers": classifiers}
 
 

@@ -1,0 +1,97 @@
+"""FID's feature extractors: what the Fréchet distance is measured in.
+
+- "classifier" (default): the judge's penultimate features. Works offline and is what the numbers
+  of this project use; not comparable with published FIDs.
+- "inception": an Inception-v3 TorchScript file, the standard FID network, e.g. NVlabs'
+  pt_inception-2015-12-05 (stylegan2-ada-pytorch's metrics). Its convention, which we follow:
+  float32 images [N, 3, H, W] with values 0..255 (uint8 levels), any H×W (the module resizes to
+  299 itself); a forward with a `return_features` argument is called with return_features=True
+  (the 2048-d pool features; without it NVlabs' module returns class probabilities). Our images
+  in [-1, 1] are mapped as NVlabs maps generator output to uint8 (x·127.5 + 128, clamped, floored:
+  the levels a saved PNG would hold) and grey images are repeated to 3 channels.
+
+An extractor is loaded and probed on a tiny batch before any work, so a wrong file fails at once
+with a message naming it; its `record` goes into metrics.json ("fid_features").
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..provenance import file_record
+
+PROBE_BATCH = 2
+
+
+@dataclass
+class FeatureExtractor:
+    features: Callable[[torch.Tensor], torch.Tensor]      # images [N, C, H, W] in [-1, 1] -> [N, D]
+    record: dict                                           # {"kind", and for a file: "file", "sha256"}
+
+
+def classifier_extractor(classifier) -> FeatureExtractor:
+    from ..classifiers import feature_fn
+
+    return FeatureExtractor(feature_fn(classifier), {"kind": "classifier"})
+
+
+def to_inception_input(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] images -> float32 0..255 integer levels, 3 channels (NVlabs' uint8 convention)."""
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"expected images [N, 1 or 3, H, W], got shape {tuple(images.shape)}")
+    x = images.to(torch.float32)
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    return (x * 127.5 + 128).clamp(0, 255).floor()
+
+
+def _wants_return_features(module) -> bool:
+    try:
+        return any(arg.name == "return_features" for arg in module.forward.schema.arguments)
+    except AttributeError:              # not a scripted method: no such argument to pass
+        return False
+
+
+def load_inception(path: str | os.PathLike, *, resolution: int, device: str | torch.device = "cpu",
+                   option: str = "--inception") -> FeatureExtractor:
+    """The TorchScript module at `path` as an extractor, checked to give [N, D] features for a
+    probe batch at `resolution`; ValueError naming `option` and the file otherwise."""
+    path = Path(path)
+    where = f"{option} {path}"
+    if not path.is_file():
+        raise ValueError(f"{where}: no such file")
+    try:
+        with warnings.catch_warnings():     # torch 2.13 calls TorchScript deprecated; the FID network ships as one
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(str(path), map_location=device).eval()
+    except Exception as err:                 # torch.jit.load raises RuntimeError/ValueError/pickle errors
+        raise ValueError(f"{where}: not a TorchScript module that torch.jit.load can read ({err})") from err
+    kwargs = {"return_features": True} if _wants_return_features(module) else {}
+
+    @torch.no_grad()
+    def features(images: torch.Tensor) -> torch.Tensor:
+        return module(to_inception_input(images).to(device), **kwargs)
+
+    probe = torch.zeros(PROBE_BATCH, 3, resolution, resolution)
+    try:
+        out = features(probe)
+    except Exception as err:                 # whatever the scripted code raised on a valid batch
+        raise ValueError(f"{where}: failed on a probe batch [{PROBE_BATCH}, 3, {resolution}, {resolution}] "
+                         f"of 0..255 floats: {err}") from err
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != PROBE_BATCH \
+            or not out.is_floating_point() or out.shape[1] < 1:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"{where}: expected float features [N, D] for a batch of {PROBE_BATCH} images, got {shape}")
+    if not bool(torch.isfinite(out).all()):
+        raise ValueError(f"{where}: non-finite features on a probe batch")
+    return FeatureExtractor(features, {"kind": "inception", **_file_fields(path)})
+
+
+def _file_fields(path: Path) -> dict:
+    record = file_record(path)
+    return {"file": record["path"], "sha256": record["sha256"]}
