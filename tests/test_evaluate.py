@@ -52,7 +52,12 @@ def test_metrics_match_independent_counts_and_fids(classifier):
     assert m["pretrained"]["fid"] == pytest.approx(fid(f, G.sample(30, seed=6), real), rel=1e-9)
     assert m["methods"]["other"]["ret_fid"] == pytest.approx(0.0, abs=1e-6)
     assert m["pretrained"]["ret_fid"] == pytest.approx(fid(f, G.sample(30, seed=6), other.sample(30, seed=6)), rel=1e-9)
-    assert evaluate(G, {}, classifier, 1, real, n_bank=4, n_fid=4)["pretrained"]["ret_fid"] is None
+    # the retrained generator is judged like the others: the reference PUL and FID of the report
+    assert m["retrained"]["n_undesired"] == n_o
+    assert m["retrained"]["pul"] == m["methods"]["other"]["pul"]
+    assert m["retrained"]["fid"] == pytest.approx(fid(f, other.sample(30, seed=6), real), rel=1e-9)
+    without = evaluate(G, {}, classifier, 1, real, n_bank=4, n_fid=4)
+    assert without["pretrained"]["ret_fid"] is None and "retrained" not in without
 
 
 def test_the_command_line_and_its_refusals(classifier, tmp_path, capsys):

@@ -199,6 +199,12 @@ def test_the_table_has_the_papers_layout():
     assert lines[2] == "| PUL (%) ↑ | – | 90.00 | – | 96.00 ± 1.41 |"
     assert lines[3] == "| FID ↓ | 5.40 | 20.00 | 7.00 | 9.00 ± 0.14 |"
     assert lines[4].startswith("| Ret-FID ↓ | – | 9.00 | – | 5.80 ± 0.14 |")
+    # with a retrained generator, its own PUL and FID close the table as the reference
+    lines = results_table({**m, "retrained": {"pul": 80.0, "fid": 4.2, "n_undesired": 2}}).splitlines()
+    assert lines[0] == "| | Pre-trained | Extrapolation s=1 | IL2 | EL2 | Retrained (reference) |"
+    assert lines[2] == "| PUL (%) ↑ | – | 90.00 | – | 96.00 ± 1.41 | 80.00 |"
+    assert lines[3] == "| FID ↓ | 5.40 | 20.00 | 7.00 | 9.00 ± 0.14 | 4.20 |"
+    assert lines[4].endswith("| 5.80 ± 0.14 | – |") and lines[5].endswith("| 0.5 ± 0.7 | 2 |")
 
 
 # ---- the pipeline -----------------------------------------------------------------------------------

@@ -83,6 +83,15 @@ def evaluate(pretrained, methods: dict, classifier, undesired_class: int, real_i
     base = measure(pretrained)
     result = {"class": undesired_class, "n_bank": n_bank, "n_fid": n_fid, "seed": seed,
               "fid_features": extractor.record, "pretrained": base, "methods": {}}
+    if retrained is not None:
+        # The reference a judge of unlearning needs: a generator that never saw the class still
+        # makes samples the classifier reads as the class (its errors on generated images), so its
+        # PUL is the highest that "removed the feature entirely" reaches under this classifier.
+        n_undesired = distributed.sum_counts(count_undesired(retrained, classify, undesired_class, n=n_bank,
+                                                             seed=seed, shard=_shard()))
+        result["retrained"] = {
+            "n_undesired": n_undesired, "fid": frechet_distance(*retrained_stats, *real_stats),
+            "pul": percentage_unlearned(base["n_undesired"], n_undesired) if base["n_undesired"] else None}
     for name, G in methods.items():
         m = measure(G)
         # undefined when the pre-trained model made no undesired sample: reported as missing, not 0

@@ -6,6 +6,7 @@ metrics.json:
   {"class": c, "label": name, "n_bank", "n_fid", "seed",
    "fid_features": {"kind": "classifier"} or {"kind": "inception", "file", "sha256"},
    "pretrained": {"n_undesired", "fid", "ret_fid"},
+   "retrained": {"n_undesired", "fid", "pul"} or null (the generator retrained without the feature),
    "methods": {"el2": {"pul", "pul_std", "fid", "fid_std", "ret_fid", "ret_fid_std", "n_undesired",
                         "seeds": [{"seed", "pul", "fid", "ret_fid", "n_undesired"}, ...]}, ...},
    "feedback": {...}, "inputs": {...}, "provenance": {...}}
@@ -87,6 +88,7 @@ def evaluate_feature(cfg: StudyConfig, feature: Feature, fdir: Path, *, device: 
     feedback = load_bundle(fdir / FEEDBACK_FILE)
     metrics = {"class": c, "label": feature.name, "n_bank": cfg.evaluate.n_bank, "n_fid": cfg.evaluate.n_fid,
                "seed": cfg.evaluate.seed, "fid_features": raw["fid_features"], "pretrained": raw["pretrained"],
+               "retrained": raw.get("retrained"),
                "methods": {name: aggregate({seed: raw["methods"][f"{name}@{seed}"] for seed in per_seed})
                            for name, per_seed in files.items()},
                "feedback": {"n": len(feedback), "undesired": feedback.n_undesired},

@@ -42,19 +42,25 @@ def ordered_columns(metrics: dict) -> list[str]:
 
 
 def results_table(metrics: dict) -> str:
-    """The markdown table: rows PUL / FID / Ret-FID / undesired count, one column per model."""
+    """The markdown table: rows PUL / FID / Ret-FID / undesired count, one column per model, and
+    last, when there is one, the generator retrained without the feature (the reference)."""
     columns = ordered_columns(metrics)
     pre, methods = metrics["pretrained"], metrics["methods"]
-    head = "| | Pre-trained | " + " | ".join(_title(c) for c in columns) + " |"
-    rule = "|---|---:|" + "---:|" * len(columns)
+    ref = metrics.get("retrained")
+    head = "| | Pre-trained | " + " | ".join(_title(c) for c in columns) + (" | Retrained (reference) |" if ref else " |")
+    rule = "|---|---:|" + "---:|" * (len(columns) + (1 if ref else 0))
+    extra = (lambda value: f" {value} |") if ref else (lambda value: "")       # noqa: E731
     rows = [
-        "| PUL (%) ↑ | – | " + " | ".join(_cell(methods[c]["pul"], methods[c]["pul_std"]) for c in columns) + " |",
+        "| PUL (%) ↑ | – | " + " | ".join(_cell(methods[c]["pul"], methods[c]["pul_std"]) for c in columns) + " |"
+        + extra(_cell(ref["pul"], None) if ref else ""),
         f"| FID ↓ | {_cell(pre['fid'], None)} | " + " | ".join(_cell(methods[c]["fid"], methods[c]["fid_std"])
-                                                          for c in columns) + " |",
+                                                          for c in columns) + " |"
+        + extra(_cell(ref["fid"], None) if ref else ""),
         f"| Ret-FID ↓ | {_cell(pre['ret_fid'], None)} | "
-        + " | ".join(_cell(methods[c]["ret_fid"], methods[c]["ret_fid_std"]) for c in columns) + " |",
+        + " | ".join(_cell(methods[c]["ret_fid"], methods[c]["ret_fid_std"]) for c in columns) + " |" + extra("–"),
         f"| undesired / {metrics['n_bank']} | {pre['n_undesired']} | "
-        + " | ".join(_cell(methods[c]["n_undesired"], methods[c]["n_undesired_std"], 1) for c in columns) + " |",
+        + " | ".join(_cell(methods[c]["n_undesired"], methods[c]["n_undesired_std"], 1) for c in columns) + " |"
+        + extra(ref["n_undesired"] if ref else ""),
     ]
     return "\n".join([head, rule, *rows])
 
@@ -71,6 +77,12 @@ def quality_checks(metrics: dict) -> list[str]:
     if el2 is None or el2["pul"] is None:
         return ["(EL2 did not run or PUL is undefined: nothing to check)"]
     lines.append(f"- EL2 PUL ≥ 95%: {el2['pul']:.1f}% → {verdict(el2['pul'] >= 95)}")
+    ref = metrics.get("retrained")
+    if ref is not None and ref["pul"] is not None:
+        lines.append(f"  (for scale: the generator retrained without the feature scores PUL {ref['pul']:.1f}% under "
+                     f"this classifier, which reads {ref['n_undesired']} of its {metrics['n_bank']} samples as the "
+                     f"feature; EL2 reaches {el2['pul'] / ref['pul']:.0%} of that)" if ref["pul"] > 0 else
+                     f"  (the generator retrained without the feature scores PUL {ref['pul']:.1f}%)")
     limit = 1.5 * pre["fid"]
     lines.append(f"- EL2 FID ≤ 1.5 × pre-trained ({limit:.2f}): {el2['fid']:.2f} → {verdict(el2['fid'] <= limit)}")
     adv = methods.get("adv_only")
@@ -184,8 +196,10 @@ def write_feature_report(cfg: StudyConfig, feature: Feature, fdir: Path, metrics
         "",
         results_table(metrics),
         "",
-        f"PUL on a bank of {metrics['n_bank']} seeded samples judged by the classifier; FID in the classifier's "
-        f"penultimate feature space on {metrics['n_fid']} samples against the real data without the feature "
+        f"PUL on a bank of {metrics['n_bank']} seeded samples judged by the classifier; FID in "
+        + ("the classifier's penultimate feature space" if metrics["fid_features"]["kind"] == "classifier"
+           else f"the features of `{metrics['fid_features'].get('file')}`")
+        + f" on {metrics['n_fid']} samples against the real data without the feature "
         f"({cfg.data}); Ret-FID against "
         + (f"`{feature.retrained}`" if feature.retrained else "no retrained model (missing, shown as –)") + ".",
         "",
