@@ -43,6 +43,14 @@ Under torchrun (several processes) the run is data-parallel: every rank computes
 batch, gradients are averaged (atu/distributed.py, gan/trainer.py), the repulsion is added once
 after the averaging, and only rank 0 writes the folder; the batch size must divide evenly.
 
+Which reduction: "tensor_mean" weighs each tensor's values by 1/(its size), so a bias or a
+1-value noise strength gets thousands of times the weight of a convolution's values. Adam moves
+every value whose repulsion gradient outweighs its adversarial one at the full learning rate,
+whatever (θ − θ_N) is there: with tensor_mean the small tensors drift steadily in directions set
+by tiny, noisy differences. "sum" (the paper's ||θ − θ_N||²) weighs every value alike, so the push
+is largest where adaptation moved the model most (for the digits model: the mapping network).
+`atu demo` uses sum with α = 1e-3 (α·d ≈ 1 at the start), γ = 10; its module gives the measurements.
+
 Folder (gan/run.py's layout): run.json, checkpoint.safetensors, log.jsonl ("repulsion" = L_rep
 each step, "d" each log step), samples/, and at the end model.safetensors: θ_P (g_ema) and d.
 """
