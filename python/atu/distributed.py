@@ -76,6 +76,10 @@ def session(device: str, timeout_s: float | None = None) -> Iterator[str]:
     dist.init_process_group("nccl" if cuda else "gloo", timeout=datetime.timedelta(seconds=timeout_s))
     try:
         yield device
+        # Nobody tears down its connections while another rank still talks on them: a gloo rank
+        # that exits first can abort its peer's teardown ("terminate called without an active
+        # exception", seen under load).
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
