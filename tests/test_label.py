@@ -469,6 +469,8 @@ def test_browser_marks_saves_and_restores(tmp_path, gen_file):
             origin = server.url.rstrip("/")
             fetched = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
             assert fetched and all(url.startswith(origin) for url in fetched), fetched
+            errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+            assert errors == [], errors                            # no script errors, no failed requests
 
         # a new server on the same folder (a restart of atu label): the page shows the saved marks
         with serving(_open(gen_file, out)) as server:

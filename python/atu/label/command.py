@@ -101,6 +101,9 @@ def _main(args) -> int:
         print(f"atu label: error: cannot listen on {request.host} port {request.port}: {err.strerror or err} "
               f"(another atu label running? choose another --port)", file=sys.stderr)
         return 2
+    if server.allowed_hosts is None:
+        print(f"atu label: note: listening on {request.host}, not only this machine: anyone who can reach "
+              f"port {server.port} can see the samples and change the marks", file=sys.stderr)
     try:
         session = open_session(request, progress=sys.stderr.isatty())
         server.session = session

@@ -1,4 +1,4 @@
-"""The HTTP side of `atu label`, on the standard library's http.server: five routes need no framework.
+"""The HTTP side of `atu label`, on the standard library's http.server: a few routes need no framework.
 
   GET  /               the page (page.html)
   GET  /api/state      {"n", "undesired", "page_size", "resolution", "unsaved", ...}
@@ -91,6 +91,8 @@ class LabelRequestHandler(BaseHTTPRequestHandler):
         session = self.server.session
         if path == "/":
             return HTTPStatus.OK, "text/html; charset=utf-8", self.server.page
+        if path == "/favicon.ico":         # browsers ask for one; answering "none" keeps their logs clean
+            return HTTPStatus.NO_CONTENT, "image/x-icon", b""
         if path == "/api/state":
             return HTTPStatus.OK, JSON_TYPE, _json(session.state())
         image = IMAGE_ROUTE.fullmatch(path)
