@@ -443,6 +443,11 @@ def test_browser_marks_saves_and_restores(tmp_path, gen_file):
             assert len(driver.find_elements(By.CSS_SELECTOR, ".tile")) == PAGE_SIZE
             tile(1).click()
             tile(4).click()
+            assert shown_marks() == [1, 4]
+            # visibly: the page's red frame, not only an attribute
+            frame = driver.execute_script("return getComputedStyle(arguments[0]).borderTopColor", tile(1))
+            assert frame == "rgb(198, 40, 40)" != driver.execute_script(
+                "return getComputedStyle(arguments[0]).borderTopColor", tile(0))
             keys("n")                                              # next page: samples 8..15
             wait.until(lambda d: tile(10))
             tile(10).click()
