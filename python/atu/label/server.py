@@ -52,6 +52,7 @@ class LabelServer(ThreadingHTTPServer):
     """Serves one MarkingSession. Binding happens in the constructor, so a port in use fails here
     (OSError), before the caller has drawn or written anything."""
     daemon_threads = True   # an open browser connection must not keep Ctrl-C from ending the server
+    request_queue_size = 64  # a page of images arrives as a burst of connections; socketserver's 5 is small
 
     def __init__(self, session: MarkingSession | None, host: str = "127.0.0.1", port: int = 0):
         self.address_family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
