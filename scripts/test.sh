@@ -7,6 +7,16 @@ cd "$(dirname "$0")/.."
 VENV="${ATU_VENV:-.venv}"
 
 bash scripts/setup.sh --test
+# tests/test_label.py drives the `atu label` page in Debian's headless Chromium: install it when
+# missing, and make a missing browser fail that test instead of skipping it.
+if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
+  echo "[test] installing chromium and chromium-driver (for the browser test)"
+  AS_ROOT=(); [[ "$(id -u)" -ne 0 ]] && AS_ROOT=(sudo)
+  APT=("${AS_ROOT[@]}" env DEBIAN_FRONTEND=noninteractive apt-get)
+  "${APT[@]}" install -y -qq chromium chromium-driver >/dev/null \
+    || { "${APT[@]}" update -qq && "${APT[@]}" install -y -qq chromium chromium-driver >/dev/null; }
+fi
+export ATU_REQUIRE_BROWSER=1
 PYTHON="$VENV/bin/python" bash scripts/check_cuda_compiles.sh
 # Run the installed package, not the source tree: the checkout's atu_ext/ has no compiled _C.
 "$VENV/bin/pytest" -q tests bench --benchmark-disable "$@"

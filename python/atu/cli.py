@@ -7,8 +7,8 @@ import importlib
 import sys
 
 # Modules that provide a `register(subparsers)` function, in the order `atu --help` lists them.
-SUBCOMMAND_MODULES = ("pretrain", "classifiers.train", "convert", "feedback.collect", "adapt", "unlearn", "extrapolate", "evaluate",
-                      "study.command", "demo")
+SUBCOMMAND_MODULES = ("pretrain", "classifiers.train", "convert", "feedback.collect", "label.command", "adapt",
+                      "unlearn", "extrapolate", "evaluate", "study.command", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,242 @@
+"""`atu label`: mark the undesired samples in a browser; Save writes the feedback bundle.
+
+  atu label --gen G.safetensors --n 200 --out marks/      then open http://127.0.0.1:8765/
+  atu label --gen G.safetensors --out marks/ --class 8    start from a classifier's marks, to review
+                                                          (--classifier C; default: the shipped digits one)
+  atu label --out marks/                                  reopen: the same bank, the marks last saved
+
+DIR/bank.safetensors holds the seeded samples, drawn once; DIR/feedback.safetensors is what Save
+writes: the format of `atu feedback`, for `atu adapt --feedback` and `atu unlearn --feedback`.
+Reopening DIR reuses its bank (--n, --seed, --truncation default to the bank's; any given, and
+--gen, must match it) and restores the saved marks, which win over --class pre-marks.
+The server binds 127.0.0.1 unless --host says otherwise: the page has no login, so anyone who can
+reach the port can see the samples and change the marks.
+Exit status: 0 stopped with Ctrl-C; 2 bad arguments, input files or port, reported before anything
+is written.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import assets
+from ..checkpoint import CheckpointError
+from ..feedback import FeedbackBundle, MarksError, draw_bank, label_with_classifier, load_bundle, save_bundle
+from ..feedback.collect import UsageError, _device, _existing_file, _same_file, _shipped, _take_classifier
+from ..provenance import file_record
+from .folder import LabelFolder, bank_differences, same_samples
+from .server import make_server
+from .session import DEFAULT_PAGE_SIZE, MarkingSession
+
+DEFAULT_N = 200
+DEFAULT_SEED = 0
+DEFAULT_TRUNCATION = 1.0
+DEFAULT_PORT = 8765
+
+
+@dataclass
+class LabelRequest:
+    """A checked `atu label` invocation: files read, numbers in range, DIR consistent with them."""
+    folder: LabelFolder
+    device: torch.device
+    batch_size: int
+    page_size: int
+    host: str
+    port: int
+    # the bank: the one already in DIR, or a generator to draw it from
+    bank: FeedbackBundle | None = None
+    generator: Any = None
+    generator_file: Path | None = None
+    n: int = DEFAULT_N
+    seed: int = DEFAULT_SEED
+    truncation: float = DEFAULT_TRUNCATION
+    # marks saved earlier in DIR
+    saved: FeedbackBundle | None = None
+    # the classifier whose marks the page starts from (--class)
+    classifier: Any = None
+    classifier_file: Path | None = None
+    undesired_class: int | None = None
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("label", help="mark undesired samples in a browser page; Save writes the feedback bundle",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the bank and the feedback bundle")
+    samples = p.add_argument_group("samples (drawn once into DIR)")
+    samples.add_argument("--gen", help="pre-trained generator: atu .safetensors or rosinality .pt "
+                                       f"(default: the shipped {assets.DIGITS_GENERATOR}, or DIR's bank's)")
+    samples.add_argument("--n", type=int, help=f"number of samples (default {DEFAULT_N}, or DIR's bank's)")
+    samples.add_argument("--seed", type=int, help=f"seeds the latents and noise (default {DEFAULT_SEED})")
+    samples.add_argument("--truncation", type=float, help=f"truncation psi in (0, 1] (default {DEFAULT_TRUNCATION}: none)")
+    premarks = p.add_argument_group("pre-marking (optional; the person reviews the classifier's marks)")
+    premarks.add_argument("--class", dest="undesired_class", metavar="C",
+                          help="start with the samples the classifier assigns to class C (number or label name) marked")
+    premarks.add_argument("--classifier", help=f"classifier checkpoint (default: the shipped {assets.DIGITS_CLASSIFIER})")
+    server = p.add_argument_group("the page")
+    server.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1: this machine only; others only if you say so)")
+    server.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free one)")
+    server.add_argument("--page-size", type=int, default=DEFAULT_PAGE_SIZE, help="samples per page of the grid")
+    p.add_argument("--batch-size", type=int, default=64, help="samples per generator / classifier call")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="where the generator and classifier run (default: cuda when available)")
+    p.set_defaults(func=_main)
+
+
+def _main(args) -> int:
+    try:
+        request = check_arguments(args)
+    except (UsageError, MarksError, CheckpointError, FileNotFoundError) as err:
+        print(f"atu label: error: {err}", file=sys.stderr)
+        return 2
+    try:
+        server = make_server(None, request.host, request.port)
+    except OSError as err:
+        print(f"atu label: error: cannot listen on {request.host} port {request.port}: {err.strerror or err} "
+              f"(another atu label running? choose another --port)", file=sys.stderr)
+        return 2
+    if server.allowed_hosts is None:
+        print(f"atu label: note: listening on {request.host}, not only this machine: anyone who can reach "
+              f"port {server.port} can see the samples and change the marks", file=sys.stderr)
+    try:
+        session = open_session(request, progress=sys.stderr.isatty())
+        server.session = session
+        print(f"atu label: {describe(session, request)}")
+        print(f"atu label: open {server.url} in a browser; Save writes {request.folder.feedback_file}; Ctrl-C stops",
+              flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            left = "; the marks made since the last Save are NOT saved" if session.unsaved else ""
+            print(f"\natu label: stopped{left}", file=sys.stderr)
+    finally:
+        server.server_close()
+    return 0
+
+
+def open_session(request: LabelRequest, progress: bool = False) -> MarkingSession:
+    """Draws and writes the bank if DIR has none, then the marks to start from: the saved ones, else
+    the classifier's (for review), else none."""
+    folder = request.folder
+    bank = request.bank
+    if bank is None:
+        generator = request.generator.to(request.device)
+        bank = draw_bank(generator, request.n, request.seed, truncation=request.truncation,
+                         batch_size=request.batch_size, generator_file=request.generator_file, progress=progress)
+        save_bundle(folder.bank_file, bank)
+    initial, saved, pre_marked_by = [], None, None
+    if request.saved is not None:
+        initial = saved = request.saved.undesired.nonzero().flatten().tolist()
+        pre_marked_by = request.saved.metadata.get("labeller", {}).get("pre_marked_by")
+    elif request.classifier is not None:
+        judged = label_with_classifier(bank, request.classifier.to(request.device), request.undesired_class,
+                                       classifier_file=request.classifier_file, batch_size=request.batch_size)
+        initial = judged.undesired.nonzero().flatten().tolist()
+        pre_marked_by = judged.metadata["labeller"]
+    return MarkingSession(bank, folder.feedback_file, initial=initial, saved=saved, page_size=request.page_size,
+                          bank_record=file_record(folder.bank_file), pre_marked_by=pre_marked_by)
+
+
+def describe(session: MarkingSession, request: LabelRequest) -> str:
+    sampling = session.bank.metadata.get("sampling", {})
+    text = (f"{session.n} samples in {request.folder.bank_file} (seed {sampling.get('seed')}, "
+            f"truncation {sampling.get('truncation')})")
+    marked = len(session.marks())
+    if request.saved is not None:
+        text += f"; {marked} marks restored from {request.folder.feedback_file.name}"
+        if request.classifier is not None:
+            text += " (they are kept: --class pre-marks only a folder without saved marks)"
+    elif request.classifier is not None:
+        text += f"; {marked} pre-marked by {request.classifier_file.name} for review (not saved yet)"
+    return text
+
+
+# ---- checking the arguments ----------------------------------------------------------------------
+
+def check_arguments(args) -> LabelRequest:
+    """Everything that can go wrong before the bank is drawn or anything is written: raises
+    UsageError (or the readers' errors)."""
+    folder = LabelFolder(Path(args.out))
+    if folder.root.exists() and not folder.root.is_dir():
+        raise UsageError(f"--out {folder.root} is not a folder")
+    _check_writable(folder.root)
+    for flag, value, low in (("--n", args.n, 1), ("--page-size", args.page_size, 1), ("--batch-size", args.batch_size, 1)):
+        if value is not None and value < low:
+            raise UsageError(f"{flag} must be >= {low}, got {value}")
+    if args.truncation is not None and not 0 < args.truncation <= 1:
+        raise UsageError(f"--truncation must be in (0, 1] (1 = no truncation), got {args.truncation}")
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be in 0..65535, got {args.port}")
+    if not args.host.strip():
+        raise UsageError("--host is empty")
+    if args.classifier is not None and args.undesired_class is None:
+        raise UsageError("--classifier goes with --class C (which of its classes to pre-mark)")
+    request = LabelRequest(folder=folder, device=_device(args.device), batch_size=args.batch_size,
+                           page_size=args.page_size, host=args.host, port=args.port)
+    if folder.bank_file.exists():
+        _take_existing_bank(args, request)
+    else:
+        _take_generator(args, request)
+    if folder.feedback_file.exists():
+        if request.bank is None:
+            raise UsageError(f"--out {folder.root} holds {folder.feedback_file.name} but no {folder.bank_file.name} "
+                             f"to go with it; use another --out")
+        request.saved = _read(folder.feedback_file, "saved marks")
+        if not same_samples(request.saved, request.bank):
+            raise UsageError(f"--out {folder.root}: {folder.feedback_file.name} holds marks on other samples "
+                             f"than {folder.bank_file.name}")
+    if args.undesired_class is not None:
+        _take_classifier(args, request)
+    for flag, path in (("--gen", request.generator_file), ("--classifier", request.classifier_file)):
+        if path is not None and any(_same_file(path, inside) for inside in (folder.bank_file, folder.feedback_file)):
+            raise UsageError(f"{flag} {path} is one of the files atu label writes in --out {folder.root}")
+    return request
+
+
+def _take_existing_bank(args, request: LabelRequest) -> None:
+    folder = request.folder
+    request.bank = _read(folder.bank_file, "bank")
+    generator_sha256 = None
+    if args.gen is not None:
+        request.generator_file = _existing_file(args.gen, "--gen")
+        generator_sha256 = file_record(request.generator_file)["sha256"]
+    differences = bank_differences(request.bank, generator_sha256=generator_sha256, n=args.n, seed=args.seed,
+                                   truncation=args.truncation)
+    if differences:
+        raise UsageError(f"--out {folder.root} already holds a bank that is not the one asked for: "
+                         f"{'; '.join(differences)}. Use another --out, or leave out what differs to reopen it")
+    sampling = request.bank.metadata.get("sampling", {})
+    request.n, request.seed = len(request.bank), sampling.get("seed")
+    request.truncation = sampling.get("truncation")
+
+
+def _take_generator(args, request: LabelRequest) -> None:
+    from .. import checkpoint
+
+    request.n = DEFAULT_N if args.n is None else args.n
+    request.seed = DEFAULT_SEED if args.seed is None else args.seed
+    request.truncation = DEFAULT_TRUNCATION if args.truncation is None else args.truncation
+    request.generator_file = _existing_file(args.gen, "--gen") if args.gen else _shipped(assets.DIGITS_GENERATOR, "--gen")
+    request.generator = checkpoint.load(request.generator_file).generator("g_ema")
+
+
+def _read(path: Path, what: str) -> FeedbackBundle:
+    try:
+        return load_bundle(path)
+    except CheckpointError as err:
+        raise UsageError(f"{path} (the {what} of this folder) cannot be read: {err}") from err
+
+
+def _check_writable(folder: Path) -> None:
+    # The nearest folder that exists is where the bank (and the folder itself) will be created.
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {folder}: cannot write in {existing}")
