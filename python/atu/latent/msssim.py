@@ -5,8 +5,9 @@ Per scale j = 1..M, on images filtered with a Gaussian window (11 px, σ = 1.5; 
 only, as in the original):
 
     c·s_j = mean over positions of (2σ_xy + C2) / (σ_x² + σ_y² + C2)
-    l_M   = mean over positions of (2μ_xμ_y + C1) / (μ_x² + μ_y² + C1), at the coarsest scale only,
-    MS-SSIM = (l·c·s)_M^{w_M} · Π_{j<M} (c·s_j)^{w_j}
+    SSIM_M = mean over positions of (2μ_xμ_y + C1)/(μ_x² + μ_y² + C1) · (2σ_xy + C2)/(σ_x² + σ_y² + C2),
+             at the coarsest scale only (luminance enters there),
+    MS-SSIM = SSIM_M^{w_M} · Π_{j<M} (c·s_j)^{w_j}
 
 per image and channel, then averaged over the channels. Between scales the images are halved by
 2×2 average pooling (an odd last row or column is dropped). C1 = (0.01·L)², C2 = (0.03·L)², with L
@@ -16,7 +17,8 @@ Why fewer scales on small images: the standard 5 scales with an 11-px window nee
 11·2⁴ = 176 px (libraries such as pytorch-msssim refuse anything below 161 px). The usual adaptation,
 used here, keeps the window and the per-scale formula unchanged and drops the coarsest scales that
 the window no longer fits in: M = the largest number ≤ 5 with ⌊size / 2^(M−1)⌋ ≥ 11, and the first M
-of the standard weights (0.0448, 0.2856, 0.3001, 0.2363, 0.1333), renormalised to sum to 1. A 32-px
+of the standard weights (0.0448, 0.2856, 0.3001, 0.2363, 0.1333), renormalised to sum to 1
+(with all 5 the published weights are used as they are). A 32-px
 image gets M = 2 (32 and 16 px), weights (0.1356, 0.8644); 11..21 px gets M = 1, i.e. plain SSIM.
 Below 11 px the window does not fit at all: ValueError.
 
@@ -48,8 +50,11 @@ def scales_for(size: int, window: int = WINDOW, max_scales: int = len(STANDARD_W
 
 
 def scale_weights(m: int) -> tuple[float, ...]:
-    """The first m standard weights, renormalised to sum to 1."""
+    """The first m standard weights, renormalised to sum to 1 (all five, as published, unchanged:
+    they sum to 1.0001)."""
     head = STANDARD_WEIGHTS[:m]
+    if m == len(STANDARD_WEIGHTS):
+        return head
     total = math.fsum(head)
     return tuple(w / total for w in head)
 
@@ -69,14 +74,15 @@ def _filter(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
 
 
 def _ssim_terms(x: torch.Tensor, y: torch.Tensor, g: torch.Tensor, c1: float, c2: float):
-    """(luminance, contrast·structure), each averaged over positions: [N, C] each."""
+    """(SSIM = l·c·s, c·s), each averaged over positions: [N, C] each. The product is taken per
+    position before averaging, as SSIM's map is."""
     mu_x, mu_y = _filter(x, g), _filter(y, g)
     var_x = _filter(x * x, g) - mu_x ** 2
     var_y = _filter(y * y, g) - mu_y ** 2
     cov = _filter(x * y, g) - mu_x * mu_y
     luminance = (2 * mu_x * mu_y + c1) / (mu_x ** 2 + mu_y ** 2 + c1)
     contrast_structure = (2 * cov + c2) / (var_x + var_y + c2)
-    return luminance.mean((-2, -1)), contrast_structure.mean((-2, -1))
+    return (luminance * contrast_structure).mean((-2, -1)), contrast_structure.mean((-2, -1))
 
 
 def ms_ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 2.0, scales: int | None = None) -> torch.Tensor:
@@ -93,8 +99,8 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 2.0, scales
     c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
     value = None
     for j in range(m):
-        luminance, cs = _ssim_terms(x, y, g, c1, c2)
-        term = cs if j < m - 1 else luminance * cs
+        ssim, cs = _ssim_terms(x, y, g, c1, c2)
+        term = cs if j < m - 1 else ssim
         factor = term.clamp(min=FLOOR) ** weights[j]
         value = factor if value is None else value * factor
         if j < m - 1:
