@@ -8,9 +8,10 @@ metrics.json:
    "pretrained": {"n_undesired", "fid", "ret_fid"},
    "retrained": {"n_undesired", "fid", "pul"} or null (the generator retrained without the feature),
    "methods": {"el2": {"pul", "pul_std", "fid", "fid_std", "ret_fid", "ret_fid_std", "n_undesired",
-                        "seeds": [{"seed", "pul", "fid", "ret_fid", "n_undesired"}, ...]}, ...},
+                        "feature_ratio", "feature_ratio_std",
+                        "seeds": [{"seed", "pul", "fid", "ret_fid", "n_undesired", "feature_ratio"}, ...]}, ...},
    "feedback": {...}, "inputs": {...}, "provenance": {...}}
-PUL in percent. std is the sample standard deviation (n − 1) over seeds, null with one seed; a
+PUL and the feature ratio (share of the bank with the feature) in percent. std is the sample standard deviation (n − 1) over seeds, null with one seed; a
 metric that is missing (Ret-FID without a retrained model, PUL when the pre-trained model made no
 undesired sample) is null, never 0.
 """
@@ -113,11 +114,13 @@ def mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
 
 
 def aggregate(per_seed: dict[int, dict]) -> dict:
-    """One method's metrics over its seeds: mean and std of pul, fid, ret_fid, n_undesired."""
+    """One method's metrics over its seeds: mean and std of pul, fid, ret_fid, n_undesired,
+    feature_ratio."""
     seeds = [{"seed": seed, "pul": m.get("pul"), "fid": m["fid"], "ret_fid": m["ret_fid"],
-              "n_undesired": m["n_undesired"]} for seed, m in sorted(per_seed.items())]
+              "n_undesired": m["n_undesired"], "feature_ratio": m.get("feature_ratio")}
+             for seed, m in sorted(per_seed.items())]
     result: dict = {}
-    for key in ("pul", "fid", "ret_fid", "n_undesired"):
+    for key in ("pul", "fid", "ret_fid", "n_undesired", "feature_ratio"):
         result[key], result[f"{key}_std"] = mean_std([s[key] for s in seeds])
     result["seeds"] = seeds
     return result

@@ -42,7 +42,7 @@ def ordered_columns(metrics: dict) -> list[str]:
 
 
 def results_table(metrics: dict) -> str:
-    """The markdown table: rows PUL / FID / Ret-FID / undesired count, one column per model, and
+    """The markdown table: rows PUL / FID / Ret-FID / undesired count / feature ratio, one column per model, and
     last, when there is one, the generator retrained without the feature (the reference)."""
     columns = ordered_columns(metrics)
     pre, methods = metrics["pretrained"], metrics["methods"]
@@ -61,6 +61,11 @@ def results_table(metrics: dict) -> str:
         f"| undesired / {metrics['n_bank']} | {pre['n_undesired']} | "
         + " | ".join(_cell(methods[c]["n_undesired"], methods[c]["n_undesired_std"], 1) for c in columns) + " |"
         + extra(ref["n_undesired"] if ref else ""),
+        # the latent-unlearning paper's metric: the same counts as a share of the bank, comparable
+        # between generators without reference to the pre-trained one
+        f"| Feature ratio (%) ↓ | {_cell(pre.get('feature_ratio'), None)} | "
+        + " | ".join(_cell(methods[c].get("feature_ratio"), methods[c].get("feature_ratio_std")) for c in columns)
+        + " |" + extra(_cell(ref.get("feature_ratio"), None) if ref else ""),
     ]
     return "\n".join([head, rule, *rows])
 
