@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # Modules that provide a `register(subparsers)` function, in the order `atu --help` lists them.
-SUBCOMMAND_MODULES = ("pretrain", "classifiers.train", "convert", "feedback.collect", "adapt", "unlearn", "latent_unlearn", "extrapolate", "evaluate",
+SUBCOMMAND_MODULES = ("pretrain", "classifiers.train", "convert", "feedback.collect", "adapt", "unlearn", "latent_unlearn", "extrapolate", "evaluate", "attack",
                       "study.command", "demo")
 
 

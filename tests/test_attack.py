@@ -1,0 +1,110 @@
+"""`atu attack` (atu/eval/attack.py): PGD on the latent stays in its L∞ ball at every step and
+raises the attacked class's score where the answer is known (a linear classifier on a linear
+generator); on a tiny StyleGAN2 the counts match an independent recount; the command writes
+attack.json and names bad input."""
+import json
+
+import pytest
+import torch
+
+from atu import checkpoint as ckpt
+from atu.classifiers import LeNet, predict, save_classifier
+from atu.cli import main as atu_main
+from atu.eval.attack import attack_feature_ratio, pgd_latent
+from atu.models import Discriminator, Generator, narrow_channels
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _linear_problem(seed=0, n=64, dim=6):
+    g = torch.Generator().manual_seed(seed)
+    A = torch.randn(12, dim, generator=g)                 # generator: x = A z
+    W = torch.randn(2, 12, generator=g)                   # classifier: logits = W x
+    z = torch.randn(n, dim, generator=g)
+    return (lambda latents: latents @ A.T), (lambda x: x @ W.T), z, A, W
+
+
+def test_pgd_never_leaves_the_ball_and_raises_the_target_score_on_a_linear_problem():
+    render, logits_of, z, A, W = _linear_problem()
+    radius, seen = 0.1, []
+
+    def check(k, delta):
+        assert delta.abs().max() <= radius + 1e-7, f"step {k} left the ball"
+        seen.append(k)
+
+    z_adv = pgd_latent(render, logits_of, z, target=1, steps=50, step_size=0.02, radius=radius, on_step=check)
+    assert seen == list(range(1, 51))
+    assert (z_adv - z).abs().max() <= radius + 1e-6          # (z + δ) − z rounds in float32
+    margin = lambda latents: (logits_of(render(latents)) @ torch.tensor([-1.0, 1.0]))   # noqa: E731
+    # known answer: the margin is linear in z with gradient v = (W₁ − W₀)A, so the best move in the
+    # ball is radius·sign(v), raising every margin by radius·||v||₁; 50 steps of 0.02 reach it
+    v = (W[1] - W[0]) @ A
+    assert torch.allclose(margin(z_adv) - margin(z), torch.full((len(z),), radius * float(v.abs().sum())), atol=1e-4)
+    assert torch.allclose(z_adv - z, radius * v.sign().expand_as(z), atol=1e-6)
+
+
+def test_zero_steps_or_zero_radius_leave_the_latents_as_they_are():
+    render, logits_of, z, _, _ = _linear_problem()
+    assert torch.equal(pgd_latent(render, logits_of, z, 1, steps=0), z)
+    assert torch.equal(pgd_latent(render, logits_of, z, 1, radius=0.0), z)
+    with pytest.raises(ValueError, match="step_size > 0"):
+        pgd_latent(render, logits_of, z, 1, step_size=0)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("attack")
+    torch.manual_seed(0)
+    ch = narrow_channels(16, 4)
+    G, D = Generator(16, style_dim=16, n_mlp=1, channels=ch).eval(), Discriminator(16, channels=ch)
+    gen = root / "g.safetensors"
+    ckpt.save(gen, kind="stylegan2", config={"generator": G.config(), "discriminator": D.config()},
+              state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()})
+    classifiers = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        c = LeNet(num_classes=2, resolution=16).eval()
+        save_classifier(root / f"c{seed}.safetensors", c, {})
+        classifiers.append(c)
+    return {"G": G, "gen": gen, "attacker": classifiers[0], "judge": classifiers[1], "root": root}
+
+
+def test_the_ratios_are_recounts_of_the_attacked_samples_and_the_attack_raises_the_attackers(tiny):
+    G, attacker, judge = tiny["G"], tiny["attacker"], tiny["judge"]
+    r = attack_feature_ratio(G, attacker, judge, 1, n=12, seed=4, steps=5, batch_size=5)
+    # independent recount: the same latents and noise, drawn the documented way, attacked whole
+    gen = torch.Generator().manual_seed(4)
+    z = torch.randn(12, 16, generator=gen)
+    noise = G.make_noise(gen, batch=12)
+    render = lambda latents: G([latents], noise=noise)[0]                  # noqa: E731
+    z_adv = pgd_latent(render, lambda x: attacker(x), z, 1, steps=5)
+    with torch.no_grad():
+        before, after = render(z), render(z_adv)
+    assert r["before"] == pytest.approx(100 * float((predict(judge, before) == 1).float().mean()))
+    assert r["after"] == pytest.approx(100 * float((predict(judge, after) == 1).float().mean()))
+    assert r["attacker_before"] == pytest.approx(100 * float((predict(attacker, before) == 1).float().mean()))
+    assert r["attacker_after"] >= r["attacker_before"]
+
+
+def test_the_command_writes_attack_json_and_names_bad_input(tiny, tmp_path, capsys):
+    out = tmp_path / "attack.json"
+    base = ["attack", "--gen", str(tiny["gen"]), "--classifier", str(tiny["root"] / "c1.safetensors"),
+            "--judge", str(tiny["root"] / "c2.safetensors"), "--class", "1", "--n", "6", "--steps", "2",
+            "--device", "cpu"]
+    assert atu_main(base + ["--model", f"same={tiny['gen']}", "--out", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert set(record["models"]) == {"pretrained", "same"} and record["settings"]["steps"] == 2
+    assert record["models"]["same"] == record["models"]["pretrained"]        # same generator, same latents
+    assert atu_main(base + ["--out", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert atu_main(base + ["--model", "x=/nonexistent.safetensors", "--out", str(tmp_path / "b.json")]) == 2
+    assert "--model x /nonexistent.safetensors: no such file" in capsys.readouterr().err
+    assert atu_main(base[:-6] + ["--class", "7", "--out", str(tmp_path / "c.json")]) == 2
+    assert "class '7'" in capsys.readouterr().err
+    assert not (tmp_path / "b.json").exists() and not (tmp_path / "c.json").exists()
