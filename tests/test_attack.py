@@ -108,3 +108,104 @@ def test_the_command_writes_attack_json_and_names_bad_input(tiny, tmp_path, caps
     assert atu_main(base[:-6] + ["--class", "7", "--out", str(tmp_path / "c.json")]) == 2
     assert "class '7'" in capsys.readouterr().err
     assert not (tmp_path / "b.json").exists() and not (tmp_path / "c.json").exists()
+
+
+# ---- in a study: both families side by side, and the attack in the report ----------------------------
+
+@pytest.fixture(scope="module")
+def study_files(tmp_path_factory):
+    """test_study.py's tiny inputs: a 16-px generator, a random LeNet judge and a class it assigns
+    to some of the samples; plus a second LeNet (another seed) as the attack's judge."""
+    from atu.models import narrow_channels as narrow
+
+    root = tmp_path_factory.mktemp("attack_study")
+    torch.manual_seed(0)
+    ch = narrow(16, 4)
+    G, D = Generator(16, style_dim=16, n_mlp=1, channels=ch), Discriminator(16, channels=ch)
+    gen = root / "g.safetensors"
+    ckpt.save(gen, kind="stylegan2", config={"generator": G.config(), "discriminator": D.config()},
+              state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()})
+    paths = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        c = LeNet(num_classes=10, resolution=16).eval()
+        save_classifier(root / f"c{seed}.safetensors", c, {})
+        paths.append(root / f"c{seed}.safetensors")
+        if seed == 1:
+            counts = torch.bincount(predict(c, G.eval().sample(40, seed=0)), minlength=10)
+    target = int(counts.argmax())
+    assert 0 < counts[target] < 40
+    return {"gen": gen, "clf": paths[0], "judge": paths[1], "class": target}
+
+
+def _study_raw(files, **changes):
+    raw = {"generator": str(files["gen"]), "classifier": str(files["clf"]), "data": "digits",
+           "features": [{"name": "f", "undesired": files["class"]}],
+           "methods": ["el2", "latent"], "seeds": [0],
+           "feedback": {"n": 40, "seed": 0, "batch_size": 20},
+           "adapt": {"k": 1, "steps": 2, "fisher_samples": 4,
+                     "train": {"batch_size": 4, "d_reg_every": 2, "g_reg_every": 2}},
+           "unlearn": {"steps": 2, "train": {"batch_size": 4, "d_reg_every": 2, "g_reg_every": 2}},
+           "latent": {"steps": 3, "batch_size": 4},
+           "attack": {"judge": str(files["judge"]), "n": 6, "steps": 2},
+           "extrapolation": {"scales": []},
+           "evaluate": {"n_bank": 40, "n_fid": 20, "seed": 3},
+           "schedule": {"log_every": 1, "sample_every": 100, "checkpoint_every": 2}, "device": "cpu"}
+    raw.update(changes)
+    return raw
+
+
+def test_a_study_reports_both_families_and_the_attack(study_files, tmp_path):
+    from atu.study import from_dict, run_study
+
+    cfg = from_dict(_study_raw(study_files))
+    report = run_study(cfg, tmp_path / "s", progress=False, log=lambda m: None)
+    fdir = tmp_path / "s" / "f"
+    latent_run = json.loads((fdir / "seed_0" / "latent" / "run.json").read_text())
+    assert latent_run["stage"] == "latent_unlearn" and latent_run["config"]["seed"] == 0
+    assert latent_run["config"]["steps"] == 3
+    metrics = json.loads((fdir / "metrics.json").read_text())
+    assert set(metrics["methods"]) == {"el2", "latent"}
+    assert metrics["methods"]["latent"]["feature_ratio"] == pytest.approx(
+        100 * metrics["methods"]["latent"]["n_undesired"] / 40)
+    text = (fdir / "report.md").read_text()
+    assert "| | Pre-trained | EL2 | Latent |" in text            # the two families side by side
+    assert "| Feature ratio (%) ↓ |" in text
+    assert "## Latent attack" in text and "| | Pre-trained | EL2 | Latent |\n" in text.split("## Latent attack")[1]
+    attack = json.loads((fdir / "attack.json").read_text())
+    assert set(attack["models"]) == {"pretrained", "el2", "latent"} and attack["settings"]["steps"] == 2
+    assert "Latent attack" in report.read_text()
+    # the latent model's attack numbers are those of attack_feature_ratio on its file, recomputed
+    from atu.classifiers import load_classifier
+
+    G = ckpt.load(fdir / "seed_0" / "latent" / "model.safetensors").generator().eval()
+    again = attack_feature_ratio(G, load_classifier(study_files["clf"]), load_classifier(study_files["judge"]),
+                                 study_files["class"], n=6, steps=2, seed=0)
+    assert attack["models"]["latent"]["seeds"][0]["after"] == pytest.approx(again["after"])
+
+
+def test_the_latent_method_alone_needs_no_stage_1(study_files, tmp_path):
+    from atu.study import from_dict, run_study
+
+    cfg = from_dict(_study_raw(study_files, methods=["latent"], attack={}))
+    run_study(cfg, tmp_path / "s", progress=False, log=lambda m: None)
+    assert not (tmp_path / "s" / "f" / "seed_0" / "adapt").exists()
+    assert (tmp_path / "s" / "f" / "seed_0" / "latent" / "model.safetensors").is_file()
+    assert not (tmp_path / "s" / "f" / "attack.json").exists()        # no judge: no attack
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"latent": {"stepz": 3}}, "latent.stepz"),
+    ({"latent": {"alpha": 0}}, "alpha"),
+    ({"latent": {"lr": "5e-4"}}, "latent.lr: expected a number"),
+    ({"attack": {"judge": "/nonexistent/c.safetensors"}}, "attack.judge: /nonexistent/c.safetensors: no such file"),
+    ({"attack": {"radius": -1}}, "radius"),
+    ({"attack": {"raduis": 0.1}}, "attack.raduis"),
+    ({"unlearn": {"methods": {"latent": {"gamma": 1}}}}, "unlearn.methods.latent"),
+])
+def test_bad_latent_and_attack_settings_name_the_key(study_files, change, message):
+    from atu.study import ConfigError, from_dict
+
+    with pytest.raises(ConfigError) as err:
+        from_dict(_study_raw(study_files, **change))
+    assert message in str(err.value)
