@@ -171,6 +171,8 @@ def test_a_study_reports_both_families_and_the_attack(study_files, tmp_path):
     text = (fdir / "report.md").read_text()
     assert "| | Pre-trained | EL2 | Latent |" in text            # the two families side by side
     assert "| Feature ratio (%) ↓ |" in text
+    auc = latent_run["direction"]["roc_auc"]
+    assert f"latent direction in W: ROC-AUC {auc:.3f}" in text
     assert "## Latent attack" in text and "| | Pre-trained | EL2 | Latent |\n" in text.split("## Latent attack")[1]
     attack = json.loads((fdir / "attack.json").read_text())
     assert set(attack["models"]) == {"pretrained", "el2", "latent"} and attack["settings"]["steps"] == 2

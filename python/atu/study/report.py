@@ -198,6 +198,18 @@ def _method_line(cfg: StudyConfig, method: str) -> str:
     return f"{method} {cfg.unlearn[method].steps} steps γ = {cfg.unlearn[method].gamma:g}"
 
 
+def latent_direction_lines(cfg: StudyConfig, fdir: Path) -> list[str]:
+    """How well the latent method's one direction separates the feedback (first seed's run.json):
+    a low ROC-AUC means sim(w) also catches many feature-free latents, which are then edited too."""
+    path = fdir / f"seed_{cfg.seeds[0]}" / "latent" / "run.json"
+    if "latent" not in cfg.methods or not path.is_file():
+        return []
+    d = json.loads(path.read_text())["direction"]
+    return [f"- latent direction in W: ROC-AUC {d['roc_auc']:.3f} of the projection against the marks "
+            f"({d['n_present']} with the feature, {d['n_absent']} without); sim = 1 for "
+            f"{100 * d['sim_share_present']:.0f}% of the first and {100 * d['sim_share_absent']:.0f}% of the second"]
+
+
 def attack_table(attack: dict) -> str:
     """Feature ratio (%) before and after the latent attack, judged by the second classifier."""
     s = attack["settings"]
@@ -228,6 +240,7 @@ def write_feature_report(cfg: StudyConfig, feature: Feature, fdir: Path, metrics
         f"- methods: {', '.join(cfg.methods)}; seeds: {cfg.seeds}; stage 1: k = {cfg.adapt.k}, "
         f"{cfg.adapt.steps} steps, λ = {cfg.adapt.lam:g}; runs: "
         + "; ".join(_method_line(cfg, m) for m in cfg.methods),
+        *latent_direction_lines(cfg, fdir),
         "",
         f"## Results ({'mean ± std over ' + str(n_seeds) + ' seeds' if n_seeds > 1 else 'one seed'})",
         "",
