@@ -45,6 +45,11 @@ def test_the_demo_uses_the_retrained_model_only_when_one_ships():
     assert demo_config(3, ["el2"], [0])["features"][0]["retrained"] is None     # no digits32_no3 ships
 
 
+def test_the_demo_attacks_only_when_both_families_are_compared():
+    assert demo_config(8, ["el2"], [0])["attack"]["judge"] is None
+    assert demo_config(8, ["latent"], [0])["attack"]["judge"] == str(assets.path(assets.DIGITS_CLASSIFIER_SEED1))
+
+
 def test_demo_arguments_are_checked_before_any_work(tmp_path, capsys):
     assert atu_main(["demo", "--steps-scale", "0", "--out", str(tmp_path / "a")]) == 2
     assert "--steps-scale must be > 0" in capsys.readouterr().err
