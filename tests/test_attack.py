@@ -211,3 +211,16 @@ def test_bad_latent_and_attack_settings_name_the_key(study_files, change, messag
     with pytest.raises(ConfigError) as err:
         from_dict(_study_raw(study_files, **change))
     assert message in str(err.value)
+
+
+def test_a_study_written_before_the_latent_and_attack_settings_existed_still_resumes(study_files, tmp_path):
+    from atu.study import StudyError, from_dict
+    from atu.study.runner import check_study_folder
+
+    cfg = from_dict(_study_raw(study_files, latent={}, attack={}))         # both at their defaults
+    stored = {k: v for k, v in cfg.to_dict().items() if k not in ("latent", "attack")}
+    (tmp_path / "config.json").write_text(json.dumps({"config": stored}))
+    check_study_folder(tmp_path, cfg, resume=True)                           # no complaint
+    changed = from_dict(_study_raw(study_files, latent={"steps": 7}, attack={}))
+    with pytest.raises(StudyError, match="differs in \\['latent'\\]"):
+        check_study_folder(tmp_path, changed, resume=True)

@@ -68,10 +68,22 @@ def check_study_folder(out: Path, cfg: StudyConfig, *, resume: bool) -> None:
         return
     stored = json.loads(stored_file.read_text())["config"]
     now = cfg.to_dict()
+    # a study written before a setting existed ran with that setting's default
+    stored = {**{k: v for k, v in _added_settings().items() if k not in stored}, **stored}
     diff = sorted(k for k in set(stored) | set(now) if k not in GROWABLE and stored.get(k) != now.get(k))
     if diff:
         raise StudyError(f"{out}: cannot resume: the configuration differs in {diff}; only {list(GROWABLE)} may "
                          f"change (start a new study in another folder to change the rest)")
+
+
+def _added_settings() -> dict:
+    """Settings added to the configuration after studies were first written, at their defaults
+    (as config.json records them)."""
+    from ..latent_unlearn import LatentConfig
+    from .config import AttackSpec
+
+    return {"latent": {k: v for k, v in LatentConfig().to_dict().items() if k != "seed"},
+            "attack": AttackSpec().to_dict()}
 
 
 def run_study(cfg: StudyConfig, out: str | Path, *, resume: bool = False, progress: bool = True,
