@@ -224,3 +224,21 @@ def test_a_study_written_before_the_latent_and_attack_settings_existed_still_res
     changed = from_dict(_study_raw(study_files, latent={"steps": 7}, attack={}))
     with pytest.raises(StudyError, match="differs in \\['latent'\\]"):
         check_study_folder(tmp_path, changed, resume=True)
+
+
+def test_the_shipped_second_judge_is_another_seed_and_as_accurate_on_its_own_held_out_split():
+    """Recomputes its held-out split from the metadata and counts correct answers with a plain
+    forward pass (as test_classifiers.py does for the first classifier)."""
+    from atu import assets
+    from atu.classifiers import load_classifier
+    from atu.data import load_dataset, split
+
+    judge = load_classifier(assets.path(assets.DIGITS_CLASSIFIER_SEED1))
+    first = load_classifier(assets.path(assets.DIGITS_CLASSIFIER))
+    assert judge.metadata["split"]["seed"] == 1 != first.metadata["split"]["seed"]
+    assert any(not torch.equal(a, b) for a, b in zip(judge.state_dict().values(), first.state_dict().values()))
+    data = load_dataset("digits", resolution=32)
+    _, held_out = split(data, judge.metadata["split"]["held_out"], seed=1)
+    with torch.no_grad():
+        accuracy = float((judge(held_out.images()).argmax(1) == held_out.labels).float().mean())
+    assert accuracy >= 0.97 and accuracy == pytest.approx(judge.metadata["held_out_accuracy"], abs=1e-6)
