@@ -20,13 +20,18 @@ def one_thread():
 
 
 def test_the_demo_configuration_runs_end_to_end_on_the_shipped_models(tmp_path):
-    raw = demo_config(8, ["el2", "adv_only"], [0], steps_scale=0.01, device="cpu")
+    raw = demo_config(8, ["el2", "adv_only", "latent"], [0], steps_scale=0.01, device="cpu")
     raw["feedback"]["n"] = 400
     raw["evaluate"] = {"n_bank": 400, "n_fid": 200, "seed": 0}
     raw["extrapolation"] = {"scales": [1.0]}
+    assert raw["attack"]["judge"] == str(assets.path(assets.DIGITS_CLASSIFIER_SEED1))     # the shipped judge
+    raw["attack"].update(n=20, steps=3)
     report = run_study(from_dict(raw), tmp_path / "demo", progress=False, log=lambda m: None)
     metrics = json.loads((tmp_path / "demo" / "no8" / "metrics.json").read_text())
-    assert metrics["class"] == 8 and set(metrics["methods"]) == {"el2", "adv_only", "extrapolation s=1"}
+    assert metrics["class"] == 8 and set(metrics["methods"]) == {"el2", "adv_only", "latent", "extrapolation s=1"}
+    text = report.read_text()
+    assert "| | Pre-trained | Extrapolation s=1 | EL2 | Adv. only | Latent | Retrained (reference) |" in text
+    assert "Latent attack" in text
     pre = metrics["pretrained"]
     # the shipped generator makes 8s (so PUL is defined) and has a retrained-without-8 reference
     assert pre["n_undesired"] > 0 and pre["ret_fid"] is not None
@@ -38,6 +43,11 @@ def test_the_demo_uses_the_retrained_model_only_when_one_ships():
     shipped = demo_config(8, ["el2"], [0])["features"][0]["retrained"]
     assert shipped == str(assets.retrained_digits_generator(8))
     assert demo_config(3, ["el2"], [0])["features"][0]["retrained"] is None     # no digits32_no3 ships
+
+
+def test_the_demo_attacks_only_when_both_families_are_compared():
+    assert demo_config(8, ["el2"], [0])["attack"]["judge"] is None
+    assert demo_config(8, ["latent"], [0])["attack"]["judge"] == str(assets.path(assets.DIGITS_CLASSIFIER_SEED1))
 
 
 def test_demo_arguments_are_checked_before_any_work(tmp_path, capsys):

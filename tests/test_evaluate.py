@@ -45,6 +45,10 @@ def test_metrics_match_independent_counts_and_fids(classifier):
     n_g = int((predict(classifier, G.sample(40, seed=5)) == 1).sum())
     n_o = int((predict(classifier, other.sample(40, seed=5)) == 1).sum())
     assert m["pretrained"]["n_undesired"] == n_g and m["methods"]["other"]["n_undesired"] == n_o
+    # the target feature ratio: the share of the bank the classifier reads as the feature, in percent
+    assert m["pretrained"]["feature_ratio"] == pytest.approx(100 * n_g / 40)
+    assert m["methods"]["other"]["feature_ratio"] == pytest.approx(100 * n_o / 40)
+    assert m["retrained"]["feature_ratio"] == pytest.approx(100 * n_o / 40)
     assert m["methods"]["same"]["pul"] == 0.0
     if n_g:
         assert m["methods"]["other"]["pul"] == pytest.approx(100 * (n_g - n_o) / n_g)

@@ -185,6 +185,10 @@ def test_mean_and_std_over_seeds_match_the_statistics_module():
     assert [s["seed"] for s in agg["seeds"]] == [0, 1]
     assert agg["pul"] == 85.0 and agg["pul_std"] == pytest.approx(statistics.stdev([80, 90]))
     assert agg["ret_fid"] is None and agg["n_undesired"] == 4.0
+    assert agg["feature_ratio"] is None                      # not measured in these records: missing
+    ratio = aggregate({0: {"pul": 1.0, "fid": 1.0, "ret_fid": None, "n_undesired": 3, "feature_ratio": 3.0},
+                       1: {"pul": 1.0, "fid": 1.0, "ret_fid": None, "n_undesired": 5, "feature_ratio": 5.0}})
+    assert ratio["feature_ratio"] == 4.0 and ratio["feature_ratio_std"] == pytest.approx(statistics.stdev([3, 5]))
 
 
 def test_the_table_has_the_papers_layout():
@@ -205,6 +209,7 @@ def test_the_table_has_the_papers_layout():
     assert lines[2] == "| PUL (%) ↑ | – | 90.00 | – | 96.00 ± 1.41 | 80.00 |"
     assert lines[3] == "| FID ↓ | 5.40 | 20.00 | 7.00 | 9.00 ± 0.14 | 4.20 |"
     assert lines[4].endswith("| 5.80 ± 0.14 | – |") and lines[5].endswith("| 0.5 ± 0.7 | 2 |")
+    assert lines[6] == "| Feature ratio (%) ↓ | – | – | – | – | – |"     # not in these records: missing
 
 
 # ---- the pipeline -----------------------------------------------------------------------------------

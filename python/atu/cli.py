@@ -8,7 +8,7 @@ import sys
 
 # Modules that provide a `register(subparsers)` function, in the order `atu --help` lists them.
 SUBCOMMAND_MODULES = ("pretrain", "classifiers.train", "convert", "feedback.collect", "label.command", "adapt",
-                      "unlearn", "extrapolate", "evaluate", "study.command", "demo")
+                      "unlearn", "latent_unlearn", "extrapolate", "evaluate", "attack", "study.command", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

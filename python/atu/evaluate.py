@@ -1,6 +1,8 @@
 """`atu evaluate`: the paper's metrics for the pre-trained generator and any number of others.
 
-- PUL (percent, atu.eval.pul) on a fixed latent bank (default 15,000 seeds), judged by the classifier;
+- PUL (percent, atu.eval.pul) on a fixed latent bank (default 15,000 seeds), judged by the classifier,
+  and next to it the target feature ratio (percent of the bank's samples the classifier puts in the
+  undesired class: Moon, Cho, Kim's metric, comparable across generators without a reference);
 - FID against the real data without the undesired samples, in the classifier's penultimate feature
   space by default (works offline), or with --inception FILE in an Inception-v3 TorchScript
   network's (the standard FID features; see atu/eval/extractors.py for the input convention);
@@ -46,6 +48,11 @@ def _shard() -> tuple[int, int]:
     return distributed.rank(), distributed.world_size()
 
 
+def feature_ratio(n_undesired: int, n_bank: int) -> float:
+    """The target feature ratio in percent: the share of the bank's samples that show the feature."""
+    return 100.0 * n_undesired / n_bank
+
+
 def generator_statistics(extractor: FeatureExtractor, G, n: int, seed: int):
     """Feature mean and covariance of n seeded samples of G (this rank's batches, summed over ranks)."""
     moments = FeatureMoments()
@@ -77,7 +84,8 @@ def evaluate(pretrained, methods: dict, classifier, undesired_class: int, real_i
         fake = generator_statistics(extractor, G, n_fid, seed + 1)
         n_undesired = distributed.sum_counts(count_undesired(G, classify, undesired_class, n=n_bank, seed=seed,
                                                              shard=_shard()))
-        return {"n_undesired": n_undesired, "fid": frechet_distance(*fake, *real_stats),
+        return {"n_undesired": n_undesired, "feature_ratio": feature_ratio(n_undesired, n_bank),
+                "fid": frechet_distance(*fake, *real_stats),
                 "ret_fid": frechet_distance(*fake, *retrained_stats) if retrained_stats is not None else None}
 
     base = measure(pretrained)
@@ -90,7 +98,8 @@ def evaluate(pretrained, methods: dict, classifier, undesired_class: int, real_i
         n_undesired = distributed.sum_counts(count_undesired(retrained, classify, undesired_class, n=n_bank,
                                                              seed=seed, shard=_shard()))
         result["retrained"] = {
-            "n_undesired": n_undesired, "fid": frechet_distance(*retrained_stats, *real_stats),
+            "n_undesired": n_undesired, "feature_ratio": feature_ratio(n_undesired, n_bank),
+            "fid": frechet_distance(*retrained_stats, *real_stats),
             "pul": percentage_unlearned(base["n_undesired"], n_undesired) if base["n_undesired"] else None}
     for name, G in methods.items():
         m = measure(G)
@@ -196,6 +205,6 @@ def _run(args, device: str) -> int:
     for name, m in [("pretrained", metrics["pretrained"]), *metrics["methods"].items()]:
         ret = "missing" if m["ret_fid"] is None else f"{m['ret_fid']:.2f}"
         pul = "" if "pul" not in m else "PUL undefined  " if m["pul"] is None else f"PUL {m['pul']:.1f}%  "
-        print(f"{name:>12}: {pul}undesired {m['n_undesired']}/{args.n_bank}  FID {m['fid']:.2f}  Ret-FID {ret}")
+        print(f"{name:>12}: {pul}undesired {m['n_undesired']}/{args.n_bank} ({m['feature_ratio']:.2f}%)  FID {m['fid']:.2f}  Ret-FID {ret}")
     print(f"atu evaluate: {out}")
     return 0

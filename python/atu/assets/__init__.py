@@ -21,6 +21,14 @@ def path(name: str) -> Path:
 
 DIGITS_GENERATOR = "digits32.safetensors"
 DIGITS_CLASSIFIER = "digits_classifier.safetensors"
+# The same recipe trained with seed 1: the independent judge of the latent attack (`atu attack`).
+DIGITS_CLASSIFIER_SEED1 = "digits_classifier_seed1.safetensors"
+
+
+def second_digits_classifier() -> Path | None:
+    """The shipped digits classifier trained with seed 1, or None if this install lacks it."""
+    candidate = _HERE / DIGITS_CLASSIFIER_SEED1
+    return candidate if candidate.is_file() else None
 
 
 def retrained_digits_generator(excluded_class: int) -> Path | None:

@@ -11,13 +11,19 @@ Relative paths in a file are relative to that file's folder.
     attributes_file: null               # CelebA attributes, for folder data
     features:                           # one sub-study each
       - {name: no8, undesired: 8, retrained: mnist_no8.pt}
-    methods: [el2, il2, nl2, adv_only]  # stage 2 variants; the extrapolation baseline always runs
+    methods: [el2, il2, nl2, adv_only, latent]   # stage 2 variants, and `latent`: latent feature
+                                        # unlearning (Moon et al.), which needs no stage 1; the
+                                        # extrapolation baseline runs whenever it has scales
     seeds: [0, 1, 2]
     feedback: {n: 5000, seed: 0, truncation: 1.0, batch_size: 64}
     adapt: {k: 2, steps: 2000, lam: 5.0e8, fisher_samples: 32, fisher_layers: conv, fisher_output: logit,
             train: {batch_size: 16, lr: 0.002, ...}}
     unlearn: {steps: 1000, alpha: 2.0, gamma: 10.0, reduction: tensor_mean, train: {...},
               methods: {il2: {gamma: 0.5}, nl2: {gamma: 2.0}}}     # per-method overrides
+    latent: {steps: 1000, alpha: 3.0, lr: 5.0e-4, batch_size: 16}   # the `latent` method (atu latent-unlearn)
+    attack: {judge: classifier_seed1.safetensors, n: 500, steps: 50, step_size: 0.02, radius: 0.1, seed: 0}
+                                        # PGD on the latent against the pre-trained, el2 and latent
+                                        # models, judged by a second classifier; no judge = no attack
     extrapolation: {scales: [0.5, 1.0, 1.5]}
     evaluate: {n_bank: 15000, n_fid: 5000, seed: 0,
                inception: null}         # Inception-v3 TorchScript file for FID (default: classifier features)
@@ -36,10 +42,16 @@ from typing import Any
 
 from ..adapt import AdaptConfig
 from ..gan.run import Schedule
+from ..attack import AttackSettings
 from ..gan.trainer import TrainConfig
+from ..latent_unlearn import LatentConfig
 from ..unlearn import KINDS, UnlearnConfig
 
-METHODS = ("el2", "il2", "nl2", "adv_only")
+# Adapt-then-Unlearn's stage-2 variants (they need stage 1), and the other family: latent feature
+# unlearning (Moon, Cho, Kim, AAAI 2024), which works from the feedback alone.
+ATU_METHODS = ("el2", "il2", "nl2", "adv_only")
+LATENT_METHOD = "latent"
+METHODS = (*ATU_METHODS, LATENT_METHOD)
 
 # The authors' repulsion weights in our terms at k = 2 (see unlearn.py): their IL2 γ_a/v is il2
 # with γ = 2γ_a/k², their NL2 −γ_a·v is nl2 with γ = γ_a·k²/2; γ_a = 1 as in their examples.
@@ -85,6 +97,16 @@ class EvaluateSpec:
 
 
 @dataclass
+class AttackSpec:
+    """The latent attack of the study (`atu attack`); judge None = no attack."""
+    judge: Path | None = None
+    settings: AttackSettings = field(default_factory=AttackSettings)
+
+    def to_dict(self) -> dict:
+        return {"judge": str(self.judge) if self.judge else None, **self.settings.to_dict()}
+
+
+@dataclass
 class StudyConfig:
     generator: Path
     data: str
@@ -94,7 +116,9 @@ class StudyConfig:
     attributes_file: Path | None = None
     feedback: FeedbackSpec = field(default_factory=FeedbackSpec)
     adapt: AdaptConfig = field(default_factory=AdaptConfig)
-    unlearn: dict[str, UnlearnConfig] = field(default_factory=dict)     # method -> its configuration
+    unlearn: dict[str, UnlearnConfig] = field(default_factory=dict)     # ATU method -> its configuration
+    latent: LatentConfig = field(default_factory=LatentConfig)          # the `latent` method (seed per run)
+    attack: AttackSpec = field(default_factory=AttackSpec)
     extrapolation_scales: list[float] = field(default_factory=lambda: [0.5, 1.0, 1.5])
     evaluate: EvaluateSpec = field(default_factory=EvaluateSpec)
     schedule: Schedule = field(default_factory=Schedule)
@@ -108,6 +132,13 @@ class StudyConfig:
         return UnlearnConfig(kind=base.kind, alpha=base.alpha, gamma=base.gamma, reduction=base.reduction,
                              steps=base.steps, train=base.train, seed=seed)
 
+    def latent_config(self, seed: int) -> LatentConfig:
+        return LatentConfig(**{**self.latent.to_dict(), "seed": seed})
+
+    def needs_stage1(self) -> bool:
+        """Stage 1 feeds the ATU methods and the extrapolation baseline, not the latent method."""
+        return any(m in ATU_METHODS for m in self.methods) or bool(self.extrapolation_scales)
+
     def to_dict(self) -> dict:
         """The resolved configuration (what config.json records): every default written out."""
         return {
@@ -117,6 +148,8 @@ class StudyConfig:
             "seeds": list(self.seeds), "feedback": vars(self.feedback).copy(),
             "adapt": {k: v for k, v in self.adapt.to_dict().items() if k != "seed"},
             "unlearn": {m: {k: v for k, v in c.to_dict().items() if k != "seed"} for m, c in self.unlearn.items()},
+            "latent": {k: v for k, v in self.latent.to_dict().items() if k != "seed"},
+            "attack": self.attack.to_dict(),
             "extrapolation": {"scales": list(self.extrapolation_scales)},
             "evaluate": self.evaluate.to_dict(), "schedule": vars(self.schedule).copy(), "device": self.device}
 
@@ -156,7 +189,8 @@ def from_dict(raw: dict, base_dir: str | os.PathLike = ".") -> StudyConfig:
     base_dir = Path(base_dir)
     raw = copy.deepcopy(raw)
     _only(raw, "", {"generator", "classifier", "data", "attributes_file", "features", "methods", "seeds",
-                    "feedback", "adapt", "unlearn", "extrapolation", "evaluate", "schedule", "device"})
+                    "feedback", "adapt", "unlearn", "latent", "attack", "extrapolation", "evaluate", "schedule",
+                    "device"})
     generator = _file(raw, "generator", base_dir, required=True)
     data = raw.get("data")
     if not isinstance(data, str) or not data:
@@ -179,7 +213,9 @@ def from_dict(raw: dict, base_dir: str | os.PathLike = ".") -> StudyConfig:
     if feedback.n < 2 or feedback.batch_size < 1 or not 0 < feedback.truncation <= 1:
         raise ConfigError(f"feedback: n must be >= 2, batch_size >= 1 and truncation in (0, 1], got {vars(feedback)}")
     adapt = _adapt(raw.get("adapt", {}))
-    unlearn = {m: _unlearn(raw.get("unlearn", {}), m) for m in METHODS}
+    unlearn = {m: _unlearn(raw.get("unlearn", {}), m) for m in ATU_METHODS}
+    latent = _latent(raw.get("latent", {}))
+    attack = _attack(raw.get("attack", {}), base_dir)
     extrapolation = raw.get("extrapolation", {})
     _only(extrapolation, "extrapolation", {"scales"})
     scales = extrapolation.get("scales", [0.5, 1.0, 1.5])
@@ -198,6 +234,7 @@ def from_dict(raw: dict, base_dir: str | os.PathLike = ".") -> StudyConfig:
         raise ConfigError(f"device: a string (auto, cpu, cuda, cuda:1), got {device!r}")
     return StudyConfig(generator=generator, data=data, features=features, methods=list(methods), seeds=list(seeds),
                        attributes_file=attributes_file, feedback=feedback, adapt=adapt, unlearn=unlearn,
+                       latent=latent, attack=attack,
                        extrapolation_scales=[float(s) for s in scales], evaluate=evaluate, schedule=schedule,
                        device=device)
 
@@ -361,7 +398,7 @@ def _unlearn(value: Any, method: str) -> UnlearnConfig:
     shared = {"steps", "alpha", "gamma", "reduction", "train"}
     _only(value, "unlearn", shared | {"methods"})
     overrides = _mapping(value.get("methods", {}), "unlearn.methods")
-    _only(overrides, "unlearn.methods", set(METHODS))
+    _only(overrides, "unlearn.methods", set(ATU_METHODS))
     own = _mapping(overrides.get(method, {}), f"unlearn.methods.{method}")
     _only(own, f"unlearn.methods.{method}", shared)
     _numbers(value, "unlearn", ("steps", "alpha", "gamma"))
@@ -381,3 +418,33 @@ def _unlearn(value: Any, method: str) -> UnlearnConfig:
         return UnlearnConfig(kind=kind, train=train, **settings)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"unlearn ({method}): {err}") from err
+
+
+def _latent(value: Any) -> LatentConfig:
+    """The `latent` method's settings (its seed is the study's, per run)."""
+    value = _mapping(value, "latent")
+    keys = ("steps", "alpha", "lr", "batch_size")
+    _only(value, "latent", set(keys))
+    _numbers(value, "latent", keys)
+    try:
+        return LatentConfig(**value)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"latent: {err}") from err
+
+
+def _attack(value: Any, base_dir: Path) -> AttackSpec:
+    """The latent attack: the judge (a second classifier, a path relative to the file) and PGD's
+    settings."""
+    value = dict(_mapping(value, "attack"))
+    keys = ("n", "steps", "step_size", "radius", "seed")
+    _only(value, "attack", {"judge", *keys})
+    try:
+        judge = _file(value, "judge", base_dir)
+    except ConfigError as err:
+        raise ConfigError(f"attack.{err}") from err
+    value.pop("judge", None)
+    _numbers(value, "attack", keys)
+    try:
+        return AttackSpec(judge=judge, settings=AttackSettings(**value))
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"attack: {err}") from err

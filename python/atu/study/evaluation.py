@@ -8,9 +8,10 @@ metrics.json:
    "pretrained": {"n_undesired", "fid", "ret_fid"},
    "retrained": {"n_undesired", "fid", "pul"} or null (the generator retrained without the feature),
    "methods": {"el2": {"pul", "pul_std", "fid", "fid_std", "ret_fid", "ret_fid_std", "n_undesired",
-                        "seeds": [{"seed", "pul", "fid", "ret_fid", "n_undesired"}, ...]}, ...},
+                        "feature_ratio", "feature_ratio_std",
+                        "seeds": [{"seed", "pul", "fid", "ret_fid", "n_undesired", "feature_ratio"}, ...]}, ...},
    "feedback": {...}, "inputs": {...}, "provenance": {...}}
-PUL in percent. std is the sample standard deviation (n − 1) over seeds, null with one seed; a
+PUL and the feature ratio (share of the bank with the feature) in percent. std is the sample standard deviation (n − 1) over seeds, null with one seed; a
 metric that is missing (Ret-FID without a retrained model, PUL when the pre-trained model made no
 undesired sample) is null, never 0.
 """
@@ -31,6 +32,8 @@ from .config import Feature, StudyConfig
 from .runner import FEEDBACK_FILE, extrapolation_file
 
 METRICS_FILE = "metrics.json"
+ATTACK_FILE = "attack.json"
+ATTACKED_METHODS = ("el2", "latent")     # one of each family, next to the pre-trained model
 
 
 def extrapolation_name(s: float) -> str:
@@ -113,11 +116,44 @@ def mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
 
 
 def aggregate(per_seed: dict[int, dict]) -> dict:
-    """One method's metrics over its seeds: mean and std of pul, fid, ret_fid, n_undesired."""
+    """One method's metrics over its seeds: mean and std of pul, fid, ret_fid, n_undesired,
+    feature_ratio."""
     seeds = [{"seed": seed, "pul": m.get("pul"), "fid": m["fid"], "ret_fid": m["ret_fid"],
-              "n_undesired": m["n_undesired"]} for seed, m in sorted(per_seed.items())]
+              "n_undesired": m["n_undesired"], "feature_ratio": m.get("feature_ratio")}
+             for seed, m in sorted(per_seed.items())]
     result: dict = {}
-    for key in ("pul", "fid", "ret_fid", "n_undesired"):
+    for key in ("pul", "fid", "ret_fid", "n_undesired", "feature_ratio"):
         result[key], result[f"{key}_std"] = mean_std([s[key] for s in seeds])
     result["seeds"] = seeds
     return result
+
+
+def attack_feature(cfg: StudyConfig, feature: Feature, fdir: Path, *, device: str = "cpu",
+                   progress: bool = True) -> dict:
+    """The latent attack (atu/attack.py) on the pre-trained generator and on every seed's el2 and
+    latent models, the feature's classifier attacking and the configured judge judging; the ratios
+    per seed and their mean ± std, written to attack.json."""
+    from ..attack import attack_generators
+    from ..classifiers import load_classifier
+
+    attacker = load_classifier(feature.classifier).to(device)
+    judge = load_classifier(cfg.attack.judge).to(device)
+    c = resolved_class(feature, attacker)
+    generators = {"pretrained": ckpt.load(cfg.generator).generator("g_ema", device=device).eval()}
+    files = {m: {seed: fdir / f"seed_{seed}" / m / MODEL_FILE for seed in cfg.seeds}
+             for m in ATTACKED_METHODS if m in cfg.methods}
+    generators.update({f"{m}@{seed}": ckpt.load(path).generator("g_ema", device=device).eval()
+                       for m, per_seed in files.items() for seed, path in per_seed.items()})
+    raw = attack_generators(generators, attacker, judge, c, cfg.attack.settings, progress=progress)
+    models = {"pretrained": raw["pretrained"]}
+    for m, per_seed in files.items():
+        seeds = [{"seed": seed, **raw[f"{m}@{seed}"]} for seed in per_seed]
+        models[m] = {"seeds": seeds}
+        for key in ("before", "after"):
+            models[m][key], models[m][f"{key}_std"] = mean_std([s[key] for s in seeds])
+    record = {"class": c, "settings": cfg.attack.settings.to_dict(), "models": models,
+              "inputs": {"classifier": file_record(feature.classifier), "judge": file_record(cfg.attack.judge)},
+              "provenance": provenance()}
+    if is_main():
+        write_text(fdir / ATTACK_FILE, json.dumps(record, indent=2))
+    return record

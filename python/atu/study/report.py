@@ -3,7 +3,9 @@ quality targets checked on this run's numbers, sample grids, the extrapolation s
 curves) and out/report.md with every feature's table.
 
 The table's columns are those that ran, in the paper's order: pre-trained, extrapolation (each s),
-IL2, NL2, EL2, adversarial only; rows PUL, FID, Ret-FID; cells "mean ± std" over the seeds.
+IL2, NL2, EL2, adversarial only, then the other family, latent feature unlearning (Moon, Cho, Kim),
+so the two sit side by side; rows PUL, FID, Ret-FID, the undesired count and the feature ratio;
+cells "mean ± std" over the seeds. With a judge configured, a section on the latent attack follows.
 """
 from __future__ import annotations
 
@@ -20,8 +22,9 @@ from ..plots import line_chart
 from .config import Feature, StudyConfig
 from .evaluation import extrapolation_name, model_files
 
-COLUMN_ORDER = ("il2", "nl2", "el2", "adv_only")
-TITLES = {"il2": "IL2", "nl2": "NL2", "el2": "EL2", "adv_only": "Adv. only"}
+COLUMN_ORDER = ("il2", "nl2", "el2", "adv_only", "latent")
+TITLES = {"il2": "IL2", "nl2": "NL2", "el2": "EL2", "adv_only": "Adv. only", "latent": "Latent",
+          "pretrained": "Pre-trained"}
 N_GRID = 16
 
 
@@ -42,7 +45,7 @@ def ordered_columns(metrics: dict) -> list[str]:
 
 
 def results_table(metrics: dict) -> str:
-    """The markdown table: rows PUL / FID / Ret-FID / undesired count, one column per model, and
+    """The markdown table: rows PUL / FID / Ret-FID / undesired count / feature ratio, one column per model, and
     last, when there is one, the generator retrained without the feature (the reference)."""
     columns = ordered_columns(metrics)
     pre, methods = metrics["pretrained"], metrics["methods"]
@@ -61,6 +64,11 @@ def results_table(metrics: dict) -> str:
         f"| undesired / {metrics['n_bank']} | {pre['n_undesired']} | "
         + " | ".join(_cell(methods[c]["n_undesired"], methods[c]["n_undesired_std"], 1) for c in columns) + " |"
         + extra(ref["n_undesired"] if ref else ""),
+        # the latent-unlearning paper's metric: the same counts as a share of the bank, comparable
+        # between generators without reference to the pre-trained one
+        f"| Feature ratio (%) ↓ | {_cell(pre.get('feature_ratio'), None)} | "
+        + " | ".join(_cell(methods[c].get("feature_ratio"), methods[c].get("feature_ratio_std")) for c in columns)
+        + " |" + extra(_cell(ref.get("feature_ratio"), None) if ref else ""),
     ]
     return "\n".join([head, rule, *rows])
 
@@ -168,6 +176,12 @@ def write_curves(cfg: StudyConfig, fdir: Path) -> list[tuple[str, str]]:
             rel = f"curves/{slug}_losses.png"
             line_chart(losses, fdir / rel, title=f"{name}: losses")
             written.append((f"{name} losses", rel))
+        objective = {**_series(records, "loss", "L"), **_series(records, "recon", "L_recon"),
+                     **_series(records, "unlearn", "L_unlearn"), **_series(records, "percep", "L_percep")}
+        if objective:
+            rel = f"curves/{slug}_losses.png"
+            line_chart(objective, fdir / rel, title=f"{name}: losses")
+            written.append((f"{name} losses", rel))
         penalty = {**_series(records, "ewc", "EWC penalty"), **_series(records, "repulsion", "L_rep"),
                    **_series(records, "d", "d (distance to θ_N)")}
         if penalty:
@@ -177,8 +191,43 @@ def write_curves(cfg: StudyConfig, fdir: Path) -> list[tuple[str, str]]:
     return written
 
 
+def _method_line(cfg: StudyConfig, method: str) -> str:
+    if method == "latent":
+        c = cfg.latent
+        return f"latent {c.steps} steps α = {c.alpha:g} lr = {c.lr:g}"
+    return f"{method} {cfg.unlearn[method].steps} steps γ = {cfg.unlearn[method].gamma:g}"
+
+
+def latent_direction_lines(cfg: StudyConfig, fdir: Path) -> list[str]:
+    """How well the latent method's one direction separates the feedback (first seed's run.json):
+    a low ROC-AUC means sim(w) also catches many feature-free latents, which are then edited too."""
+    path = fdir / f"seed_{cfg.seeds[0]}" / "latent" / "run.json"
+    if "latent" not in cfg.methods or not path.is_file():
+        return []
+    d = json.loads(path.read_text())["direction"]
+    return [f"- latent direction in W: ROC-AUC {d['roc_auc']:.3f} of the projection against the marks "
+            f"({d['n_present']} with the feature, {d['n_absent']} without); sim = 1 for "
+            f"{100 * d['sim_share_present']:.0f}% of the first and {100 * d['sim_share_absent']:.0f}% of the second"]
+
+
+def attack_table(attack: dict) -> str:
+    """Feature ratio (%) before and after the latent attack, judged by the second classifier."""
+    s = attack["settings"]
+    names = [n for n in ("pretrained", "el2", "latent") if n in attack["models"]]
+    head = "| | " + " | ".join(_title(n) for n in names) + " |"
+    rule = "|---|" + "---:|" * len(names)
+    rows = []
+    for key, label in (("before", "before attack"), ("after", "after attack")):
+        cells = [_cell(m[key], m.get(f"{key}_std")) for m in (attack["models"][n] for n in names)]
+        rows.append(f"| Feature ratio (%), {label} | " + " | ".join(cells) + " |")
+    note = (f"PGD on the latent z: {s['steps']} steps of {s['step_size']:g}, L∞ radius {s['radius']:g}, "
+            f"{s['n']} latents per model, toward the feature under the study's classifier; judged by a second "
+            f"classifier (`{attack['inputs']['judge']['path']}`).")
+    return "\n".join([head, rule, *rows, "", note])
+
+
 def write_feature_report(cfg: StudyConfig, feature: Feature, fdir: Path, metrics: dict, *,
-                         device: str = "cpu") -> dict:
+                         device: str = "cpu", attack: dict | None = None) -> dict:
     grids = write_grids(cfg, feature, fdir, metrics["class"], device)
     curves = write_curves(cfg, fdir)
     n_seeds = len(cfg.seeds)
@@ -189,8 +238,9 @@ def write_feature_report(cfg: StudyConfig, feature: Feature, fdir: Path, metrics
         f"- generator: `{cfg.generator}` (sha256 {metrics['inputs']['generator']['sha256'][:12]}…)",
         f"- judge: `{feature.classifier}`; feedback: {fb['undesired']} of {fb['n']} samples undesired",
         f"- methods: {', '.join(cfg.methods)}; seeds: {cfg.seeds}; stage 1: k = {cfg.adapt.k}, "
-        f"{cfg.adapt.steps} steps, λ = {cfg.adapt.lam:g}; stage 2: "
-        + "; ".join(f"{m} {cfg.unlearn[m].steps} steps γ = {cfg.unlearn[m].gamma:g}" for m in cfg.methods),
+        f"{cfg.adapt.steps} steps, λ = {cfg.adapt.lam:g}; runs: "
+        + "; ".join(_method_line(cfg, m) for m in cfg.methods),
+        *latent_direction_lines(cfg, fdir),
         "",
         f"## Results ({'mean ± std over ' + str(n_seeds) + ' seeds' if n_seeds > 1 else 'one seed'})",
         "",
@@ -207,6 +257,7 @@ def write_feature_report(cfg: StudyConfig, feature: Feature, fdir: Path, metrics
         "",
         *quality_checks(metrics),
         "",
+        *(["## Latent attack: does the feature come back?", "", attack_table(attack), ""] if attack else []),
         f"## Samples (same latents; top two rows pre-trained, bottom two the model of seed {cfg.seeds[0]}; "
         "red frame: the classifier reads the undesired class)",
         "",
@@ -222,7 +273,7 @@ def write_feature_report(cfg: StudyConfig, feature: Feature, fdir: Path, metrics
     lines += ["Numbers: `metrics.json`; configuration: `../config.json`; each run's `run.json` and `log.jsonl`.", ""]
     write_text(fdir / "report.md", "\n".join(lines))
     return {"feature": feature.name, "class": metrics["class"], "table": results_table(metrics),
-            "checks": quality_checks(metrics)}
+            "checks": quality_checks(metrics), "attack": attack_table(attack) if attack else None}
 
 
 def write_study_report(cfg: StudyConfig, out: Path, summaries: list[dict]) -> Path:
@@ -230,6 +281,8 @@ def write_study_report(cfg: StudyConfig, out: Path, summaries: list[dict]) -> Pa
     for s in summaries:
         lines += [f"## {s['feature']} (class {s['class']}) — [full report]({s['feature']}/report.md)", "",
                   s["table"], "", *s["checks"], ""]
+        if s.get("attack"):
+            lines += ["Latent attack:", "", s["attack"], ""]
     path = out / "report.md"
     write_text(path, "\n".join(lines))
     return path

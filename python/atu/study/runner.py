@@ -5,8 +5,10 @@
   out/<feature>/feedback.safetensors  the bank labelled by that feature's classifier
   out/<feature>/seed_<s>/adapt/       stage 1 (k adapted models)
   out/<feature>/seed_<s>/<method>/    stage 2, one run per method (el2, il2, nl2, adv_only)
+  out/<feature>/seed_<s>/latent/      latent feature unlearning (atu latent-unlearn; no stage 1)
   out/<feature>/seed_<s>/extrapolation/   the baseline's models and strip.png
   out/<feature>/metrics.json, report.md, grids/, curves/   evaluation and report (report.py)
+  out/<feature>/attack.json           the latent attack (when the configuration names a judge)
   out/report.md                       every feature's table
 
 Each step is skipped when its output is complete, continued when it has a checkpoint, started
@@ -30,9 +32,10 @@ from ..adapt import adapt
 from ..atomic import write_text
 from ..extrapolate import extrapolate, _scale_name
 from ..gan.run import MODEL_FILE, RUN_FILE, STATE_FILE
+from ..latent_unlearn import latent_unlearn
 from ..provenance import provenance
 from ..unlearn import unlearn
-from .config import StudyConfig
+from .config import LATENT_METHOD, StudyConfig
 
 CONFIG_FILE = "config.json"
 BANK_FILE = "bank.safetensors"
@@ -65,16 +68,28 @@ def check_study_folder(out: Path, cfg: StudyConfig, *, resume: bool) -> None:
         return
     stored = json.loads(stored_file.read_text())["config"]
     now = cfg.to_dict()
+    # a study written before a setting existed ran with that setting's default
+    stored = {**{k: v for k, v in _added_settings().items() if k not in stored}, **stored}
     diff = sorted(k for k in set(stored) | set(now) if k not in GROWABLE and stored.get(k) != now.get(k))
     if diff:
         raise StudyError(f"{out}: cannot resume: the configuration differs in {diff}; only {list(GROWABLE)} may "
                          f"change (start a new study in another folder to change the rest)")
 
 
+def _added_settings() -> dict:
+    """Settings added to the configuration after studies were first written, at their defaults
+    (as config.json records them)."""
+    from ..latent_unlearn import LatentConfig
+    from .config import AttackSpec
+
+    return {"latent": {k: v for k, v in LatentConfig().to_dict().items() if k != "seed"},
+            "attack": AttackSpec().to_dict()}
+
+
 def run_study(cfg: StudyConfig, out: str | Path, *, resume: bool = False, progress: bool = True,
               log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True)) -> Path:
     """Runs (or continues) the study; returns the path of out/report.md."""
-    from .evaluation import evaluate_feature
+    from .evaluation import attack_feature, evaluate_feature
     from .report import write_feature_report, write_study_report
 
     out = Path(out)
@@ -92,13 +107,21 @@ def run_study(cfg: StudyConfig, out: str | Path, *, resume: bool = False, progre
         feedback = _feedback(feature, bank, checked["classifiers"][feature.name], fdir, log)
         for seed in cfg.seeds:
             sdir = fdir / f"seed_{seed}"
-            _stage1(cfg, seed, feedback, sdir / "adapt", device, progress, log)
+            if cfg.needs_stage1():
+                _stage1(cfg, seed, feedback, sdir / "adapt", device, progress, log)
             for method in cfg.methods:
-                _stage2(cfg, method, seed, feedback, sdir, device, progress, log)
+                if method == LATENT_METHOD:
+                    _latent(cfg, seed, feedback, sdir, device, progress, log)
+                else:
+                    _stage2(cfg, method, seed, feedback, sdir, device, progress, log)
             _baseline(cfg, sdir, device, log)
         log(f"[{feature.name}] evaluating")
         metrics = evaluate_feature(cfg, feature, fdir, device=device, progress=progress)
-        summaries.append(write_feature_report(cfg, feature, fdir, metrics, device=device))
+        attack = None
+        if cfg.attack.judge is not None:
+            log(f"[{feature.name}] latent attack")
+            attack = attack_feature(cfg, feature, fdir, device=device, progress=progress)
+        summaries.append(write_feature_report(cfg, feature, fdir, metrics, device=device, attack=attack))
         log(f"[{feature.name}] report: {fdir / 'report.md'}")
     return write_study_report(cfg, out, summaries)
 
@@ -122,10 +145,18 @@ def _check_inputs(cfg: StudyConfig) -> dict:
 
     G, _ = load_pretrained(cfg.generator)
     classifiers = {}
+    judge = None
+    if cfg.attack.judge is not None:
+        try:
+            judge = load_classifier(cfg.attack.judge)
+        except (ValueError, OSError) as err:
+            raise StudyError(f"attack.judge {cfg.attack.judge}: {err}") from err
     for feature in cfg.features:
         try:
             classifier = load_classifier(feature.classifier)
-            resolve_class(classifier, feature.undesired)
+            c = resolve_class(classifier, feature.undesired)
+            if judge is not None and resolve_class(judge, feature.undesired) != c:
+                raise ValueError(f"attack.judge numbers class {feature.undesired!r} differently from the classifier")
         except (ValueError, OSError) as err:
             raise StudyError(f"feature {feature.name!r}: {err}") from err
         classifiers[feature.name] = classifier
@@ -197,6 +228,19 @@ def _stage2(cfg: StudyConfig, method: str, seed: int, feedback: Path, sdir: Path
     log(f"stage 2 (seed {seed}): {method}, {ucfg.steps} steps in {folder}")
     unlearn(cfg.generator, sdir / "adapt", feedback, folder, ucfg, resume=resume, device=device,
             schedule=cfg.schedule, progress=progress)
+
+
+def _latent(cfg: StudyConfig, seed: int, feedback: Path, sdir: Path, device: str, progress: bool, log) -> None:
+    lcfg = cfg.latent_config(seed)
+    folder = sdir / LATENT_METHOD
+    if (folder / MODEL_FILE).is_file() and _step(folder / MODEL_FILE) >= lcfg.steps:
+        return
+    resume = (folder / STATE_FILE).is_file()
+    if not resume and folder.exists():
+        shutil.rmtree(folder)           # stopped before its first checkpoint: nothing worth keeping
+    log(f"latent unlearning (seed {seed}): {lcfg.steps} steps in {folder}")
+    latent_unlearn(cfg.generator, feedback, folder, lcfg, resume=resume, device=device, schedule=cfg.schedule,
+                   progress=progress)
 
 
 def _baseline(cfg: StudyConfig, sdir: Path, device: str, log) -> None:

@@ -1,0 +1,145 @@
+"""`atu attack`: does the removed feature come back when someone searches the latent space for it?
+
+  atu attack --gen pretrained.safetensors --model el2=runs/el2/model.safetensors \\
+             --model latent=runs/latent/model.safetensors --classifier C.safetensors \\
+             --judge C_seed1.safetensors --class 8 --out attack.json
+
+For the pre-trained generator (--gen) and every --model: n seeded latents z are attacked by PGD
+(atu/eval/attack.py: 50 signed-gradient steps of 0.02 on z within an L∞ ball of radius 0.1, the
+settings of Moon, Cho, Kim, AAAI 2024) toward the class --class under --classifier; the feature
+ratio (percent of samples in the class) before and after is judged by --judge, a second classifier
+trained with another seed (`atu train-classifier ... --seed 1`), and also reported under the
+attacker. Every generator sees the same latents and noise. Written to --out atomically:
+{"class", "settings", "models": {"pretrained": {"before", "after", "attacker_before",
+"attacker_after", "n", "counts"}, NAME: {...}}, "inputs", "provenance"}.
+Exit status: 0 written; 2 bad input (named).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from .eval.attack import DEFAULT_RADIUS, DEFAULT_STEP_SIZE, DEFAULT_STEPS, attack_feature_ratio
+
+
+@dataclass
+class AttackSettings:
+    n: int = 500
+    steps: int = DEFAULT_STEPS
+    step_size: float = DEFAULT_STEP_SIZE
+    radius: float = DEFAULT_RADIUS
+    seed: int = 0
+
+    def __post_init__(self):
+        from .validate import non_negative, positive, positive_int
+
+        positive_int("n", self.n)
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0:
+            raise ValueError(f"steps must be an integer >= 0, got {self.steps!r}")
+        positive("step_size", self.step_size)
+        non_negative("radius", self.radius)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def attack_generators(generators: dict, attacker, judge, target: int, settings: AttackSettings = AttackSettings(),
+                      *, progress: bool = False) -> dict:
+    """{name: attack_feature_ratio(...)} for every generator, on the same latents and noise."""
+    from tqdm import tqdm
+
+    results = {}
+    for name, G in generators.items():
+        with tqdm(total=settings.n, desc=f"attack {name}", disable=not progress, unit="sample") as bar:
+            results[name] = attack_feature_ratio(G, attacker, judge, target, n=settings.n, seed=settings.seed,
+                                                 steps=settings.steps, step_size=settings.step_size,
+                                                 radius=settings.radius, progress=bar.update)
+    return results
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("attack", help="PGD on the latent: does the feature come back? (before/after ratios)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--gen", required=True, help="the pre-trained checkpoint (attacked too, for reference)")
+    p.add_argument("--model", action="append", default=[], metavar="NAME=FILE", help="a generator to attack (repeat)")
+    p.add_argument("--classifier", required=True, help="the attacker's classifier (its gradients drive PGD)")
+    p.add_argument("--judge", required=True, help="a second classifier, trained with another seed, that judges")
+    p.add_argument("--class", dest="undesired_class", required=True,
+                   help="the feature's class (a number or a label name of the classifiers)")
+    p.add_argument("--n", type=int, default=500, help="latents attacked per generator (default 500)")
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"PGD steps (default {DEFAULT_STEPS})")
+    p.add_argument("--step-size", type=float, default=DEFAULT_STEP_SIZE, help=f"PGD step (default {DEFAULT_STEP_SIZE})")
+    p.add_argument("--radius", type=float, default=DEFAULT_RADIUS, help=f"L∞ radius ε (default {DEFAULT_RADIUS})")
+    p.add_argument("--seed", type=int, default=0, help="seeds the latents and noise (default 0)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--out", required=True, help="attack.json to write")
+    p.add_argument("--force", action="store_true", help="overwrite --out")
+    p.set_defaults(func=_main)
+
+
+def _main(args) -> int:
+    try:
+        job = _check(args)
+    except (ValueError, OSError) as err:
+        print(f"atu attack: error: {err}", file=sys.stderr)
+        return 2
+    from .atomic import write_text
+    from .provenance import file_record, provenance
+
+    results = attack_generators(job["generators"], job["attacker"], job["judge"], job["class"], job["settings"],
+                                progress=sys.stderr.isatty())
+    record = {"class": job["class"], "settings": job["settings"].to_dict(), "models": results,
+              "inputs": {"gen": file_record(args.gen), "classifier": file_record(args.classifier),
+                         "judge": file_record(args.judge), "models": {n: file_record(f) for n, f in job["files"].items()}},
+              "provenance": provenance()}
+    write_text(Path(args.out), json.dumps(record, indent=2))
+    for name, r in results.items():
+        print(f"{name:>12}: feature ratio {r['before']:.2f}% → {r['after']:.2f}% under attack "
+              f"(attacker's own view {r['attacker_before']:.2f}% → {r['attacker_after']:.2f}%)")
+    print(f"atu attack: {args.out}")
+    return 0
+
+
+def _check(args) -> dict:
+    """Every file read and every number checked before the first step; errors name the option."""
+    from . import checkpoint as ckpt
+    from .classifiers import load_classifier
+    from .cli_options import check_device
+    from .feedback.labelling import resolve_class
+
+    if Path(args.out).exists() and not args.force:
+        raise ValueError(f"--out {args.out} exists; pass --force to overwrite")
+    check_device(args.device)
+    settings = AttackSettings(n=args.n, steps=args.steps, step_size=args.step_size, radius=args.radius, seed=args.seed)
+    files = {}
+    for item in args.model:
+        name, sep, file = item.partition("=")
+        if not sep or not name or not file or name == "pretrained" or name in files:
+            raise ValueError(f"--model {item!r}: expected NAME=FILE with a new name other than 'pretrained'")
+        files[name] = file
+
+    def read(option, path, reader):
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{option} {path}: no such file")
+        try:
+            return reader(path)
+        except (ValueError, OSError, RuntimeError) as err:
+            raise ValueError(f"{option} {path}: {err}") from err
+
+    generator = lambda f: ckpt.load(f).generator(device=args.device).eval()       # noqa: E731
+    generators = {"pretrained": read("--gen", args.gen, generator)}
+    generators.update({name: read(f"--model {name}", f, generator) for name, f in files.items()})
+    attacker = read("--classifier", args.classifier, load_classifier).to(args.device)
+    judge = read("--judge", args.judge, load_classifier).to(args.device)
+    target = resolve_class(attacker, args.undesired_class)
+    if resolve_class(judge, args.undesired_class) != target:
+        raise ValueError(f"--class {args.undesired_class}: the judge numbers it differently from the classifier")
+    return {"generators": generators, "attacker": attacker, "judge": judge, "class": target, "settings": settings,
+            "files": files}
