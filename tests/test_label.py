@@ -268,6 +268,20 @@ def test_rapid_concurrent_saves_leave_a_loadable_bundle(tmp_path, gen_file):
 
 # ---- the folder: drawn once, reopened, pre-marked ---------------------------------------------------
 
+def test_an_attribute_classifier_pre_marks_its_class_1_without_class(tmp_path, gen_file, bank):
+    """`--classifier` alone, as the issue writes it: a two-class (attribute) classifier implies class 1."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(4)
+        model = LeNet(num_classes=2, channels=(4, 4), hidden=8, resolution=SIZE).eval()
+    with torch.no_grad():
+        scores = model(uint8_to_images(bank.images))
+        model.head.bias[1] += (scores[:, 0] - scores[:, 1]).median()      # about half the bank in class 1
+    path = save_classifier(tmp_path / "attribute.safetensors", model)
+    session = _open(gen_file, tmp_path / "dir", "--classifier", path)
+    expected = torch.nonzero(predict(load_classifier(path), uint8_to_images(bank.images)) == 1).flatten()
+    assert session.marks() == expected.tolist() and 0 < len(expected) < N
+
+
 def test_reopening_restores_the_saved_marks(tmp_path, gen_file, classifier_file):
     out = tmp_path / "dir"
     with serving(_open(gen_file, out)) as server:

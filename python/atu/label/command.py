@@ -3,6 +3,8 @@
   atu label --gen G.safetensors --n 200 --out marks/      then open http://127.0.0.1:8765/
   atu label --gen G.safetensors --out marks/ --class 8    start from a classifier's marks, to review
                                                           (--classifier C; default: the shipped digits one)
+  atu label --gen G.safetensors --out marks/ --classifier hat.safetensors
+                                                          a two-class attribute classifier pre-marks its class 1
   atu label --out marks/                                  reopen: the same bank, the marks last saved
 
 DIR/bank.safetensors holds the seeded samples, drawn once; DIR/feedback.safetensors is what Save
@@ -176,7 +178,7 @@ def check_arguments(args) -> LabelRequest:
     if not args.host.strip():
         raise UsageError("--host is empty")
     if args.classifier is not None and args.undesired_class is None:
-        raise UsageError("--classifier goes with --class C (which of its classes to pre-mark)")
+        args.undesired_class = _implied_class(args.classifier)
     request = LabelRequest(folder=folder, device=_device(args.device), batch_size=args.batch_size,
                            page_size=args.page_size, host=args.host, port=args.port)
     if folder.bank_file.exists():
@@ -197,6 +199,22 @@ def check_arguments(args) -> LabelRequest:
         if path is not None and any(_same_file(path, inside) for inside in (folder.bank_file, folder.feedback_file)):
             raise UsageError(f"{flag} {path} is one of the files atu label writes in --out {folder.root}")
     return request
+
+
+def _implied_class(classifier: str) -> str:
+    """--classifier without --class: an attribute classifier (two classes) pre-marks the samples it
+    reads as having the attribute (class 1); with more classes, which one is undesired must be said."""
+    from ..classifiers import load_classifier
+
+    path = _existing_file(classifier, "--classifier")
+    try:
+        n_classes = int(load_classifier(path).config()["num_classes"])
+    except (ValueError, KeyError, OSError) as err:
+        raise UsageError(f"--classifier {path}: {err}") from err
+    if n_classes != 2:
+        raise UsageError(f"--classifier {path} has {n_classes} classes: --classifier goes with --class C (which of "
+                         f"its classes to pre-mark); only a two-class attribute classifier implies its class 1")
+    return "1"
 
 
 def _take_existing_bank(args, request: LabelRequest) -> None:
