@@ -194,6 +194,7 @@ def test_the_latent_method_alone_needs_no_stage_1(study_files, tmp_path):
     assert not (tmp_path / "s" / "f" / "seed_0" / "adapt").exists()
     assert (tmp_path / "s" / "f" / "seed_0" / "latent" / "model.safetensors").is_file()
     assert not (tmp_path / "s" / "f" / "attack.json").exists()        # no judge: no attack
+    assert "stage 1:" not in (tmp_path / "s" / "f" / "report.md").read_text()   # no settings of a stage that did not run
 
 
 @pytest.mark.parametrize("change, message", [

@@ -237,9 +237,9 @@ def write_feature_report(cfg: StudyConfig, feature: Feature, fdir: Path, metrics
         "",
         f"- generator: `{cfg.generator}` (sha256 {metrics['inputs']['generator']['sha256'][:12]}…)",
         f"- judge: `{feature.classifier}`; feedback: {fb['undesired']} of {fb['n']} samples undesired",
-        f"- methods: {', '.join(cfg.methods)}; seeds: {cfg.seeds}; stage 1: k = {cfg.adapt.k}, "
-        f"{cfg.adapt.steps} steps, λ = {cfg.adapt.lam:g}; runs: "
-        + "; ".join(_method_line(cfg, m) for m in cfg.methods),
+        f"- methods: {', '.join(cfg.methods)}; seeds: {cfg.seeds}; "
+        + (f"stage 1: k = {cfg.adapt.k}, {cfg.adapt.steps} steps, λ = {cfg.adapt.lam:g}; " if cfg.needs_stage1() else "")
+        + "runs: " + "; ".join(_method_line(cfg, m) for m in cfg.methods),
         *latent_direction_lines(cfg, fdir),
         "",
         f"## Results ({'mean ± std over ' + str(n_seeds) + ' seeds' if n_seeds > 1 else 'one seed'})",
