@@ -14,12 +14,7 @@ from atu.eval.attack import attack_feature_ratio, pgd_latent
 from atu.models import Discriminator, Generator, narrow_channels
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
 
 
 def _linear_problem(seed=0, n=64, dim=6):

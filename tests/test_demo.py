@@ -3,7 +3,6 @@ digits, with a few steps and small banks (the full demo is the README's main com
 import json
 
 import pytest
-import torch
 
 from atu import assets
 from atu.cli import main as atu_main
@@ -11,12 +10,7 @@ from atu.demo import demo_config
 from atu.study import from_dict, run_study
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
 
 
 def test_the_demo_configuration_runs_end_to_end_on_the_shipped_models(tmp_path):

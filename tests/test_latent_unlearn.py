@@ -20,12 +20,7 @@ from atu.latent_unlearn import LatentConfig, latent_unlearn
 from atu.models import Discriminator, Generator, narrow_channels
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
 
 
 # ---- the direction ------------------------------------------------------------------------------------

@@ -31,13 +31,7 @@ NO_EMA = TrainConfig(batch_size=4, d_reg_every=2, g_reg_every=2, ema_half_life_k
 EVERY_2 = Schedule(log_every=1, sample_every=2, checkpoint_every=2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Two intra-op threads on a CPU shared with other jobs stall for seconds at a time.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
 
 
 def _models(seed=0, width=8):

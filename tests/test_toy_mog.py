@@ -23,12 +23,7 @@ from atu.toy.training import GanSchedule
 PYTHON_DIR = Path(__file__).resolve().parents[1] / "python"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
 
 
 def _cli(*args, cwd):

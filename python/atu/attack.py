@@ -111,33 +111,19 @@ def _check(args) -> dict:
     """Every file read and every number checked before the first step; errors name the option."""
     from . import checkpoint as ckpt
     from .classifiers import load_classifier
-    from .cli_options import check_device
+    from .cli_options import check_device, named_files, read_input
     from .feedback.labelling import resolve_class
 
     if Path(args.out).exists() and not args.force:
         raise ValueError(f"--out {args.out} exists; pass --force to overwrite")
     check_device(args.device)
     settings = AttackSettings(n=args.n, steps=args.steps, step_size=args.step_size, radius=args.radius, seed=args.seed)
-    files = {}
-    for item in args.model:
-        name, sep, file = item.partition("=")
-        if not sep or not name or not file or name == "pretrained" or name in files:
-            raise ValueError(f"--model {item!r}: expected NAME=FILE with a new name other than 'pretrained'")
-        files[name] = file
-
-    def read(option, path, reader):
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"{option} {path}: no such file")
-        try:
-            return reader(path)
-        except (ValueError, OSError, RuntimeError) as err:
-            raise ValueError(f"{option} {path}: {err}") from err
-
+    files = named_files(args.model, reserved=("pretrained",))
     generator = lambda f: ckpt.load(f).generator(device=args.device).eval()       # noqa: E731
-    generators = {"pretrained": read("--gen", args.gen, generator)}
-    generators.update({name: read(f"--model {name}", f, generator) for name, f in files.items()})
-    attacker = read("--classifier", args.classifier, load_classifier).to(args.device)
-    judge = read("--judge", args.judge, load_classifier).to(args.device)
+    generators = {"pretrained": read_input("--gen", args.gen, generator)}
+    generators.update({name: read_input(f"--model {name}", f, generator) for name, f in files.items()})
+    attacker = read_input("--classifier", args.classifier, load_classifier).to(args.device)
+    judge = read_input("--judge", args.judge, load_classifier).to(args.device)
     target = resolve_class(attacker, args.undesired_class)
     if resolve_class(judge, args.undesired_class) != target:
         raise ValueError(f"--class {args.undesired_class}: the judge numbers it differently from the classifier")

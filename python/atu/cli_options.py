@@ -1,8 +1,11 @@
-"""Command-line options that every training command shares (device, resume, schedule, the
-StyleGAN2 training knobs), so that they are spelled and documented the same everywhere."""
+"""What the commands share: options (device, resume, schedule, the StyleGAN2 training knobs),
+so that they are spelled and documented the same everywhere, and the checks of command-line
+input (NAME=FILE lists, input files, the shipped defaults), whose errors name the option."""
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 import torch
 
@@ -47,3 +50,73 @@ def check_device(device: str) -> str:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {device}: no CUDA device is available here; use --device cpu")
     return device
+
+
+class UsageError(ValueError):
+    """Command-line input a command cannot run with (exit status 2); the message names the option."""
+
+
+def named_files(items: list[str], option: str = "--model", reserved: tuple[str, ...] = ()) -> dict[str, str]:
+    """{name: file} from repeated NAME=FILE options; names are unique and none is `reserved`."""
+    files: dict[str, str] = {}
+    for item in items:
+        name, sep, file = item.partition("=")
+        if not sep or not name or not file:
+            raise UsageError(f"{option} {item!r}: expected NAME=FILE")
+        if name in files:
+            raise UsageError(f"{option} name {name!r} given twice")
+        if name in reserved:
+            raise UsageError(f"{option} {item!r}: the name {name!r} is reserved; choose another")
+        files[name] = file
+    return files
+
+
+def read_input(option: str, path: str, read):
+    """read(path), with a missing file or any failure to read it reported as a UsageError naming
+    the option and the file."""
+    if not Path(path).is_file():
+        raise UsageError(f"{option} {path}: no such file")
+    try:
+        return read(path)
+    except (ValueError, OSError, RuntimeError) as err:
+        raise UsageError(f"{option} {path}: {err}") from err
+
+
+def resolve_device(device: str) -> str:
+    """check_device, plus "auto": CUDA when this machine has it, else the CPU."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return check_device(device)
+
+
+def device_option(name: str) -> torch.device:
+    """--device as a torch.device; a device this machine lacks is a UsageError."""
+    try:
+        return torch.device(check_device(name))
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+
+
+def existing_file(value: str, option: str) -> Path:
+    path = Path(value)
+    if not path.exists():
+        raise UsageError(f"{option} {path} does not exist")
+    if not path.is_file():
+        raise UsageError(f"{option} {path} is not a file")
+    return path
+
+
+def shipped_file(name: str, option: str) -> Path:
+    """A file that ships with atu, the default of `option`."""
+    from . import assets
+
+    try:
+        return assets.path(name)
+    except FileNotFoundError as err:
+        raise UsageError(f"no {option} given and the default is missing: {err}") from err
+
+
+def same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()

@@ -31,6 +31,7 @@ from . import checkpoint as ckpt
 from . import distributed
 from .atomic import write_text
 from .classifiers import load_classifier, predict
+from .cli_options import UsageError, named_files, read_input
 from .eval.extractors import FeatureExtractor, classifier_extractor, load_inception
 from .eval.fid import FeatureMoments, frechet_distance
 from .eval.pul import count_undesired, percentage_unlearned
@@ -40,8 +41,6 @@ SAMPLE_BATCH = 64        # generator batches (the unit shared out over ranks)
 REAL_BATCH = 256
 
 
-class UsageError(ValueError):
-    """Input that `atu evaluate` cannot run with; the message names the option."""
 
 
 def _shard() -> tuple[int, int]:
@@ -80,31 +79,30 @@ def evaluate(pretrained, methods: dict, classifier, undesired_class: int, real_i
     real_stats = image_statistics(extractor, real_images)
     retrained_stats = generator_statistics(extractor, retrained, n_fid, seed + 1) if retrained is not None else None
 
+    def undesired(G) -> dict:
+        n = distributed.sum_counts(count_undesired(G, classify, undesired_class, n=n_bank, seed=seed, shard=_shard()))
+        return {"n_undesired": n, "feature_ratio": feature_ratio(n, n_bank)}
+
     def measure(G) -> dict:
         fake = generator_statistics(extractor, G, n_fid, seed + 1)
-        n_undesired = distributed.sum_counts(count_undesired(G, classify, undesired_class, n=n_bank, seed=seed,
-                                                             shard=_shard()))
-        return {"n_undesired": n_undesired, "feature_ratio": feature_ratio(n_undesired, n_bank),
-                "fid": frechet_distance(*fake, *real_stats),
+        return {**undesired(G), "fid": frechet_distance(*fake, *real_stats),
                 "ret_fid": frechet_distance(*fake, *retrained_stats) if retrained_stats is not None else None}
 
     base = measure(pretrained)
+    # undefined when the pre-trained model made no undesired sample: reported as missing, not 0
+    pul = lambda n: percentage_unlearned(base["n_undesired"], n) if base["n_undesired"] else None   # noqa: E731
     result = {"class": undesired_class, "n_bank": n_bank, "n_fid": n_fid, "seed": seed,
               "fid_features": extractor.record, "pretrained": base, "methods": {}}
     if retrained is not None:
         # The reference a judge of unlearning needs: a generator that never saw the class still
         # makes samples the classifier reads as the class (its errors on generated images), so its
         # PUL is the highest that "removed the feature entirely" reaches under this classifier.
-        n_undesired = distributed.sum_counts(count_undesired(retrained, classify, undesired_class, n=n_bank,
-                                                             seed=seed, shard=_shard()))
-        result["retrained"] = {
-            "n_undesired": n_undesired, "feature_ratio": feature_ratio(n_undesired, n_bank),
-            "fid": frechet_distance(*retrained_stats, *real_stats),
-            "pul": percentage_unlearned(base["n_undesired"], n_undesired) if base["n_undesired"] else None}
+        counts = undesired(retrained)
+        result["retrained"] = {**counts, "fid": frechet_distance(*retrained_stats, *real_stats),
+                               "pul": pul(counts["n_undesired"])}
     for name, G in methods.items():
         m = measure(G)
-        # undefined when the pre-trained model made no undesired sample: reported as missing, not 0
-        m["pul"] = percentage_unlearned(base["n_undesired"], m["n_undesired"]) if base["n_undesired"] else None
+        m["pul"] = pul(m["n_undesired"])
         result["methods"][name] = m
     return result
 
@@ -140,16 +138,6 @@ def _main(args) -> int:
         return 2
 
 
-def _load(option: str, path: str | None, read):
-    """read(path), with any failure to read it reported as a UsageError naming the option."""
-    if not Path(path).is_file():
-        raise UsageError(f"{option} {path}: no such file")
-    try:
-        return read(path)
-    except (ValueError, OSError, RuntimeError) as err:
-        raise UsageError(f"{option} {path}: {err}") from err
-
-
 def _run(args, device: str) -> int:
     from .cli_options import check_device
     from .data import load_dataset
@@ -163,19 +151,12 @@ def _run(args, device: str) -> int:
         check_device(device)
     except ValueError as err:
         raise UsageError(str(err)) from err
-    models = {}
-    for item in args.model:
-        name, sep, file = item.partition("=")
-        if not sep or not name or not file:
-            raise UsageError(f"--model {item!r}: expected NAME=FILE")
-        if name in models:
-            raise UsageError(f"--model name {name!r} given twice")
-        models[name] = file
+    models = named_files(args.model)
     read_generator = lambda f: ckpt.load(f).generator(device=device).eval()      # noqa: E731
-    pretrained = _load("--gen", args.gen, read_generator)
-    loaded = {name: _load(f"--model {name}", f, read_generator) for name, f in models.items()}
-    retrained = _load("--retrained", args.retrained, read_generator) if args.retrained else None
-    classifier = _load("--classifier", args.classifier, load_classifier).to(device)
+    pretrained = read_input("--gen", args.gen, read_generator)
+    loaded = {name: read_input(f"--model {name}", f, read_generator) for name, f in models.items()}
+    retrained = read_input("--retrained", args.retrained, read_generator) if args.retrained else None
+    classifier = read_input("--classifier", args.classifier, load_classifier).to(device)
     n_classes = int(classifier.config()["num_classes"])
     if not 0 <= args.undesired_class < n_classes:
         raise UsageError(f"--class {args.undesired_class}: the classifier knows classes 0..{n_classes - 1}")

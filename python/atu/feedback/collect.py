@@ -18,7 +18,6 @@ Exit status: 0 written; 2 bad arguments or input files; 1 the labelled samples c
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ import torch
 
 from .. import assets
 from ..checkpoint import CheckpointError
-from ..cli_options import check_device
+from ..cli_options import UsageError, device_option, existing_file, same_file, shipped_file
 from ..provenance import file_record
 from .bank import DEFAULT_N, draw_bank
 from .bundle import FeedbackBundle, load_bundle, save_bundle
@@ -37,10 +36,6 @@ from .marks import MarksError, check_marks, read_marks
 
 DEFAULT_SEED = 0
 DEFAULT_TRUNCATION = 1.0
-
-
-class UsageError(ValueError):
-    """Bad command-line input, reported before any sample is drawn."""
 
 
 @dataclass
@@ -149,16 +144,16 @@ def check_arguments(args) -> Request:
     labeller = _labeller(args)
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
-    request = Request(out=out, device=_device(args.device), batch_size=args.batch_size, labeller=labeller)
+    request = Request(out=out, device=device_option(args.device), batch_size=args.batch_size, labeller=labeller)
     if args.bank is not None:
         _take_bank(args, request)
     else:
         _take_generator(args, request)
     n = len(request.bank) if request.bank is not None else request.n
     if labeller == "classifier":
-        _take_classifier(args, request)
+        take_classifier(args, request)
     elif labeller == "marks":
-        request.marks_file = _existing_file(args.marks, "--marks")
+        request.marks_file = existing_file(args.marks, "--marks")
         entries = read_marks(request.marks_file)           # its errors name the file already
         try:
             request.marks = check_marks(entries, n)
@@ -166,7 +161,7 @@ def check_arguments(args) -> Request:
             raise UsageError(f"--marks {request.marks_file}: {err}") from err
     for name, path in (("--gen", request.generator_file), ("--classifier", request.classifier_file),
                        ("--marks", request.marks_file)):
-        if path is not None and _same_file(path, out):
+        if path is not None and same_file(path, out):
             raise UsageError(f"--out {out} is the {name} input; write the bundle to another path")
     return request
 
@@ -201,7 +196,7 @@ def _take_bank(args, request: Request) -> None:
         raise UsageError(f"{', '.join(fresh)} describe drawing new samples; with --bank the samples are the bank's")
     if args.draw_only:
         raise UsageError("--draw-only draws a new bank; with --bank there is nothing to draw (label it with --class or --marks)")
-    request.bank_file = _existing_file(args.bank, "--bank")
+    request.bank_file = existing_file(args.bank, "--bank")
     request.bank = load_bundle(request.bank_file)
 
 
@@ -215,15 +210,15 @@ def _take_generator(args, request: Request) -> None:
         raise UsageError(f"--n must be >= 1, got {request.n}")
     if not 0 < request.truncation <= 1:
         raise UsageError(f"--truncation must be in (0, 1] (1 = no truncation), got {request.truncation}")
-    request.generator_file = _existing_file(args.gen, "--gen") if args.gen else _shipped(assets.DIGITS_GENERATOR, "--gen")
+    request.generator_file = existing_file(args.gen, "--gen") if args.gen else shipped_file(assets.DIGITS_GENERATOR, "--gen")
     request.generator = checkpoint.load(request.generator_file).generator("g_ema")
 
 
-def _take_classifier(args, request: Request) -> None:
+def take_classifier(args, request: Request) -> None:
     from ..classifiers import load_classifier
 
-    request.classifier_file = _existing_file(args.classifier, "--classifier") if args.classifier \
-        else _shipped(assets.DIGITS_CLASSIFIER, "--classifier")
+    request.classifier_file = existing_file(args.classifier, "--classifier") if args.classifier \
+        else shipped_file(assets.DIGITS_CLASSIFIER, "--classifier")
     request.classifier = load_classifier(request.classifier_file)
     try:
         request.undesired_class = resolve_class(request.classifier, args.undesired_class)
@@ -234,31 +229,3 @@ def _take_classifier(args, request: Request) -> None:
         raise UsageError(f"--classifier {request.classifier_file} reads {channels}-channel images; "
                          f"the generator's samples are RGB")
 
-
-def _existing_file(value: str, flag: str) -> Path:
-    path = Path(value)
-    if not path.exists():
-        raise UsageError(f"{flag} {path} does not exist")
-    if not path.is_file():
-        raise UsageError(f"{flag} {path} is not a file")
-    return path
-
-
-def _shipped(name: str, flag: str) -> Path:
-    try:
-        return assets.path(name)
-    except FileNotFoundError as err:
-        raise UsageError(f"no {flag} given and the default is missing: {err}") from err
-
-
-def _device(name: str) -> torch.device:
-    try:
-        return torch.device(check_device(name))
-    except ValueError as err:
-        raise UsageError(str(err)) from err
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    if a.exists() and b.exists():
-        return os.path.samefile(a, b)
-    return a.resolve() == b.resolve()

@@ -30,7 +30,8 @@ import torch
 from .. import assets
 from ..checkpoint import CheckpointError
 from ..feedback import FeedbackBundle, MarksError, draw_bank, label_with_classifier, load_bundle, save_bundle
-from ..feedback.collect import UsageError, _device, _existing_file, _same_file, _shipped, _take_classifier
+from ..cli_options import UsageError, device_option, existing_file, same_file, shipped_file
+from ..feedback.collect import take_classifier
 from ..provenance import file_record
 from .folder import LabelFolder, bank_differences, same_samples
 from .server import make_server
@@ -179,7 +180,7 @@ def check_arguments(args) -> LabelRequest:
         raise UsageError("--host is empty")
     if args.classifier is not None and args.undesired_class is None:
         args.undesired_class = _implied_class(args.classifier)
-    request = LabelRequest(folder=folder, device=_device(args.device), batch_size=args.batch_size,
+    request = LabelRequest(folder=folder, device=device_option(args.device), batch_size=args.batch_size,
                            page_size=args.page_size, host=args.host, port=args.port)
     if folder.bank_file.exists():
         _take_existing_bank(args, request)
@@ -194,9 +195,9 @@ def check_arguments(args) -> LabelRequest:
             raise UsageError(f"--out {folder.root}: {folder.feedback_file.name} holds marks on other samples "
                              f"than {folder.bank_file.name}")
     if args.undesired_class is not None:
-        _take_classifier(args, request)
+        take_classifier(args, request)
     for flag, path in (("--gen", request.generator_file), ("--classifier", request.classifier_file)):
-        if path is not None and any(_same_file(path, inside) for inside in (folder.bank_file, folder.feedback_file)):
+        if path is not None and any(same_file(path, inside) for inside in (folder.bank_file, folder.feedback_file)):
             raise UsageError(f"{flag} {path} is one of the files atu label writes in --out {folder.root}")
     return request
 
@@ -206,7 +207,7 @@ def _implied_class(classifier: str) -> str:
     reads as having the attribute (class 1); with more classes, which one is undesired must be said."""
     from ..classifiers import load_classifier
 
-    path = _existing_file(classifier, "--classifier")
+    path = existing_file(classifier, "--classifier")
     try:
         n_classes = int(load_classifier(path).config()["num_classes"])
     except (ValueError, KeyError, OSError) as err:
@@ -222,7 +223,7 @@ def _take_existing_bank(args, request: LabelRequest) -> None:
     request.bank = _read(folder.bank_file, "bank")
     generator_sha256 = None
     if args.gen is not None:
-        request.generator_file = _existing_file(args.gen, "--gen")
+        request.generator_file = existing_file(args.gen, "--gen")
         generator_sha256 = file_record(request.generator_file)["sha256"]
     differences = bank_differences(request.bank, generator_sha256=generator_sha256, n=args.n, seed=args.seed,
                                    truncation=args.truncation)
@@ -240,7 +241,7 @@ def _take_generator(args, request: LabelRequest) -> None:
     request.n = DEFAULT_N if args.n is None else args.n
     request.seed = DEFAULT_SEED if args.seed is None else args.seed
     request.truncation = DEFAULT_TRUNCATION if args.truncation is None else args.truncation
-    request.generator_file = _existing_file(args.gen, "--gen") if args.gen else _shipped(assets.DIGITS_GENERATOR, "--gen")
+    request.generator_file = existing_file(args.gen, "--gen") if args.gen else shipped_file(assets.DIGITS_GENERATOR, "--gen")
     request.generator = checkpoint.load(request.generator_file).generator("g_ema")
 
 

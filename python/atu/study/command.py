@@ -47,7 +47,7 @@ def execute(cfg, args, prog: str) -> int:
     if args.device:
         cfg.device = args.device
     try:
-        from .runner import resolve_device
+        from ..cli_options import resolve_device
 
         resolve_device(cfg.device)
         report = run_study(cfg, args.out, resume=args.resume, progress=not args.no_progress and sys.stderr.isatty())

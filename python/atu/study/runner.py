@@ -25,11 +25,10 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-import torch
-
 from .. import checkpoint as ckpt
 from ..adapt import adapt
 from ..atomic import write_text
+from ..cli_options import resolve_device
 from ..extrapolate import extrapolate, _scale_name
 from ..gan.run import MODEL_FILE, RUN_FILE, STATE_FILE
 from ..latent_unlearn import latent_unlearn
@@ -45,14 +44,6 @@ GROWABLE = ("methods", "seeds", "device")    # may change when a study resumes
 
 class StudyError(ValueError):
     """A study folder that cannot be (re)used as asked."""
-
-
-def resolve_device(device: str) -> str:
-    from ..cli_options import check_device
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return check_device(device)
 
 
 def check_study_folder(out: Path, cfg: StudyConfig, *, resume: bool) -> None:

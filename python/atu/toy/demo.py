@@ -19,10 +19,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-
 from ..atomic import write_text
-from ..cli_options import check_device
+from ..cli_options import resolve_device
 from . import metrics as M
 from .config import MogConfig
 from .data import mode_centres
@@ -43,7 +41,7 @@ def run_mog_demo(out, seed: int = 0, device: str = "cpu", progress: bool = True,
     """Runs the toy in `out` (or re-reports a finished run there); returns metrics.json's content
     plus "report" (report.md's path), "out" and "reused"."""
     cfg = replace(config, seed=seed) if config is not None else MogConfig(seed=seed)   # validates
-    device = _resolve_device(device)
+    device = resolve_device(device)
     out = Path(out)
     record = {"kind": KIND, "config": cfg.to_dict(), "device": device}
     finished = _check_folder(out, record)
@@ -137,12 +135,6 @@ def _evaluate(cfg: MogConfig, generators: dict, info: dict) -> tuple[dict, dict]
     }
     return metrics, {name: banks[name] for name in ("pretrained", "el2", "adv_only",
                                                     f"extrapolation s={cfg.extrapolation_s:g}")}
-
-
-def _resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return check_device(device)
 
 
 def _read_json(path: Path):
