@@ -74,9 +74,7 @@ def test_the_ratios_are_recounts_of_the_attacked_samples_and_the_attack_raises_t
     G, attacker, judge = tiny["G"], tiny["attacker"], tiny["judge"]
     r = attack_feature_ratio(G, attacker, judge, 1, n=12, seed=4, steps=5, batch_size=5)
     # independent recount: the same latents and noise, drawn the documented way, attacked whole
-    gen = torch.Generator().manual_seed(4)
-    z = torch.randn(12, 16, generator=gen)
-    noise = G.make_noise(gen, batch=12)
+    z, noise = G.sample_inputs(4, 0, 12)
     render = lambda latents: G([latents], noise=noise)[0]                  # noqa: E731
     z_adv = pgd_latent(render, lambda x: attacker(x), z, 1, steps=5)
     with torch.no_grad():

@@ -8,6 +8,7 @@ import torch
 import rosinality_oracle as oracle
 from atu import layouts
 from atu.models import Discriminator, Generator, narrow_channels, use_ops
+from atu.models.generator import SAMPLE_BLOCK
 
 TINY = narrow_channels(16, 16)   # 16 channels at every resolution up to 16 px
 
@@ -152,6 +153,40 @@ def test_sample_is_determined_by_its_seed_and_independent_of_batching():
     assert a.shape == (5, 3, 16, 16) and not torch.allclose(a, c)
     imgs, w = G.sample(3, seed=3, truncation=0.5, return_latents=True)
     assert imgs.shape == (3, 3, 16, 16) and w.shape == (3, G.n_latent, 8)
+
+
+def test_sample_i_depends_on_seed_and_index_only_across_sample_blocks():
+    # 2·SAMPLE_BLOCK + 3 samples span three blocks; batches of 50 straddle the block edges
+    G = _randomised(Generator(16, style_dim=8, n_mlp=2, channels=TINY), seed=16)
+    n = 2 * SAMPLE_BLOCK + 3
+    whole, w = G.sample(n, seed=7, batch_size=n, return_latents=True)
+    torch.testing.assert_close(G.sample(n, seed=7, batch_size=50), whole, rtol=1e-5, atol=1e-5)
+    # a shorter run gives the same first samples (n does not enter a sample's randomness)
+    short = SAMPLE_BLOCK + 1
+    torch.testing.assert_close(G.sample(short, seed=7, batch_size=short), whole[:short], rtol=1e-5, atol=1e-5)
+    # the inputs of a window are that window of the inputs, whatever the window
+    z_all, noise_all = G.sample_inputs(7, 0, n)
+    z, noise = G.sample_inputs(7, SAMPLE_BLOCK - 2, SAMPLE_BLOCK + 5)
+    assert z_all.shape == (n, 8) and len(noise_all) == G.num_layers
+    assert torch.equal(z, z_all[SAMPLE_BLOCK - 2:SAMPLE_BLOCK + 5])
+    for a, b in zip(noise_all, noise):
+        assert torch.equal(a[SAMPLE_BLOCK - 2:SAMPLE_BLOCK + 5], b)
+    # blocks draw unrelated inputs: not the next block's, not the next seed's
+    assert not torch.equal(z_all[:SAMPLE_BLOCK], z_all[SAMPLE_BLOCK:2 * SAMPLE_BLOCK])
+    assert not torch.equal(z_all[:1], G.sample_inputs(8, 0, 1)[0])
+    # the images are G's forward of those inputs, and w is the mapping of that z
+    z_all = z_all.to(G.input.input)        # z comes on the CPU in float32, like the stored bank latents
+    with torch.no_grad():
+        direct = G([z_all[60:70]], noise=[t[60:70] for t in noise_all])[0]
+        torch.testing.assert_close(w[:, 0], G.get_latent(z_all), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(direct, whole[60:70], rtol=1e-5, atol=1e-5)
+
+
+def test_sample_inputs_rejects_an_empty_or_negative_window():
+    G = Generator(16, style_dim=8, n_mlp=2, channels=TINY)
+    for start, stop in ((3, 3), (-1, 2), (5, 4)):
+        with pytest.raises(ValueError, match="start < stop"):
+            G.sample_inputs(0, start, stop)
 
 
 def test_forward_is_deterministic_for_fixed_latents_and_noise():

@@ -63,17 +63,15 @@ def attack_feature_ratio(G, attacker, judge, target: int, *, n: int = 500, seed:
     `judge` (and, for reference, by the `attacker` whose gradients drive the attack)."""
     if n < 1 or batch_size < 1:
         raise ValueError(f"n and batch_size must be >= 1, got {n} and {batch_size}")
-    gen = torch.Generator().manual_seed(seed)
     like = G.input.input
-    z_all = torch.randn(n, G.style_dim, generator=gen)
-    noise_all = G.make_noise(gen, batch=n)
     counts = {"judge_before": 0, "judge_after": 0, "attacker_before": 0, "attacker_after": 0}
     was_training = G.training
     G.eval()
     try:
         for start in range(0, n, batch_size):
-            sl = slice(start, start + batch_size)
-            z, noise = z_all[sl].to(like), [t[sl] for t in noise_all]
+            # the samples of G.sample(n, seed): "before" is G's own feature ratio on those seeds
+            z, noise = G.sample_inputs(seed, start, min(start + batch_size, n))
+            z = z.to(like)
             render = lambda latents: G([latents], noise=noise)[0]            # noqa: E731
             z_adv = pgd_latent(render, _logits(attacker), z, target, steps=steps, step_size=step_size, radius=radius)
             with torch.no_grad():

@@ -1,6 +1,7 @@
 """StyleGAN2 generator with rosinality/stylegan2-pytorch's state-dict layout and call signature."""
 from __future__ import annotations
 
+import hashlib
 import random
 from typing import Iterator, Mapping, Sequence
 
@@ -9,6 +10,18 @@ from torch import nn
 
 from .channels import check_size, resolve_channels
 from .layers import ConstantInput, EqualLinear, PixelNorm, StyledConv, ToRGB
+
+
+# Samples per block of Generator.sample_inputs: small enough that a block's 256-px noise maps are a
+# few tens of MB, large enough that seeding a generator per block costs nothing next to rendering.
+SAMPLE_BLOCK = 64
+
+
+def _block_seed(seed: int, block: int) -> int:
+    """A 63-bit seed for block `block` of sampling seed `seed`: a hash, so that blocks of
+    neighbouring seeds, (seed, b + 1) and (seed + 1, b), draw unrelated inputs."""
+    digest = hashlib.blake2b(f"atu.sample:{seed}:{block}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & (2 ** 63 - 1)
 
 
 class Generator(nn.Module):
@@ -126,12 +139,34 @@ class Generator(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, seed: int = 0, *, truncation: float = 1.0, batch_size: int = 64,
                return_latents: bool = False):
-        """n images in [-1, 1] (roughly), fully determined by seed: latents and noise both come from
-        one seeded generator, so the same seed gives the same images on the same machine."""
+        """n images in [-1, 1] (roughly), fully determined by seed (z and noise maps from
+        `sample_inputs`): the same seed gives the same images on the same machine, whatever the
+        batch size, and sample i is the same for every n > i."""
         batches = list(self.iter_samples(n, seed, truncation=truncation, batch_size=batch_size,
                                          return_latents=return_latents))
         images = torch.cat([img for _, img, _ in batches])
         return (images, torch.cat([w for _, _, w in batches])) if return_latents else images
+
+    def sample_inputs(self, seed: int, start: int, stop: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The random inputs of samples start..stop−1 of `sample(n, seed)` (any n >= stop): z
+        [stop − start, style_dim] on the CPU and the noise maps, one tensor per layer on G's device.
+
+        Each run of SAMPLE_BLOCK consecutive samples draws its inputs from its own generator, seeded
+        from (seed, block number), at the full block size (z first, then the maps): sample i
+        depends on (seed, i) only, so a batch holds just its own noise (a 15,000-sample bank at
+        256 px would otherwise hold about 10 GB of it) and neither n nor the batch size changes a
+        sample."""
+        if not 0 <= start < stop:
+            raise ValueError(f"sample_inputs: need 0 <= start < stop, got {start}, {stop}")
+        blocks = range(start // SAMPLE_BLOCK, (stop - 1) // SAMPLE_BLOCK + 1)
+        zs, maps = [], []
+        for block in blocks:
+            gen = torch.Generator().manual_seed(_block_seed(seed, block))
+            zs.append(torch.randn(SAMPLE_BLOCK, self.style_dim, generator=gen))
+            maps.append(self.make_noise(gen, batch=SAMPLE_BLOCK))
+        lo, hi = start - blocks[0] * SAMPLE_BLOCK, stop - blocks[0] * SAMPLE_BLOCK
+        noise = [torch.cat([m[layer] for m in maps])[lo:hi] for layer in range(self.num_layers)]
+        return torch.cat(zs)[lo:hi], noise
 
     @torch.no_grad()
     def iter_samples(self, n: int, seed: int = 0, *, truncation: float = 1.0, batch_size: int = 64,
@@ -140,9 +175,9 @@ class Generator(nn.Module):
         """`sample` one batch at a time, for callers that show progress or keep the inputs: yields
         (z, images, w or None) for consecutive slices of the same n samples, z on the CPU.
 
-        Every random input is drawn up front, in a fixed order, from one generator seeded with `seed`:
-        z [n, style_dim] first, then per-sample noise for every layer, then (truncation < 1) the 4096
-        latents of the mean w. So z depends on (n, seed) only, and batching never changes a sample.
+        Each sample's z and noise maps come from `sample_inputs`, drawn batch by batch; with
+        truncation < 1 the mean w is that of 4096 latents drawn from a generator seeded with
+        `seed`. Batching never changes a sample.
 
         shard = (i, m): only the batches b with b % m == i (one process's share of the n samples);
         each is computed exactly as without sharding."""
@@ -153,15 +188,12 @@ class Generator(nn.Module):
             raise ValueError(f"n must be >= 1, got {n}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        gen = torch.Generator().manual_seed(seed)
         like = self.input.input
-        z = torch.randn(n, self.style_dim, generator=gen)
-        noise = self.make_noise(gen, batch=n)
-        trunc_latent = self.mean_latent(4096, gen) if truncation < 1 else None
+        trunc_latent = self.mean_latent(4096, torch.Generator().manual_seed(seed)) if truncation < 1 else None
         for b, start in enumerate(range(0, n, batch_size)):
             if b % count != index:
                 continue
-            sl = slice(start, start + batch_size)
-            img, w = self([z[sl].to(like)], noise=[t[sl] for t in noise], truncation=truncation,
-                          truncation_latent=trunc_latent, return_latents=return_latents)
-            yield z[sl], img, w
+            z, noise = self.sample_inputs(seed, start, min(start + batch_size, n))
+            img, w = self([z.to(like)], noise=noise, truncation=truncation, truncation_latent=trunc_latent,
+                          return_latents=return_latents)
+            yield z, img, w
