@@ -202,6 +202,37 @@ def test_classifier_labels_equal_a_direct_count(G):
     assert bank.n_undesired == 0                                   # the bank itself is not changed
 
 
+def test_a_threshold_marks_every_sample_with_that_probability_of_the_class(G):
+    bank = draw_bank(G, 40, seed=8)
+    judge = load_classifier_with_soft_scores(G)
+    # the oracle: softmax in float64 of the classifier's logits on the stored bytes
+    with torch.no_grad():
+        p = torch.softmax(judge(uint8_to_images(bank.images)).double(), 1)[:, 1]
+    ranked = p.sort().values
+    cut = float(ranked[28] + ranked[29]) / 2        # 11 of the 40 samples have p(class 1) above this
+    assert ranked[29] - ranked[28] > 1e-6          # far from the cut in float32 too
+    labelled = label_with_classifier(bank, judge, 1, threshold=cut, batch_size=9)
+    assert torch.equal(labelled.undesired, p >= cut) and labelled.n_undesired == 11
+    argmax = label_with_classifier(bank, judge, 1)
+    assert torch.equal(argmax.undesired, predict(judge, uint8_to_images(bank.images)) == 1)
+    assert labelled.metadata["labeller"]["threshold"] == cut and argmax.metadata["labeller"]["threshold"] is None
+    assert labelled.metadata["labeller"]["rule"] == f"p(class) >= {cut:g}"
+    assert argmax.metadata["labeller"]["rule"] == "predicted class"
+    # a lower threshold marks a superset
+    lower = label_with_classifier(bank, judge, 1, threshold=cut / 2)
+    assert bool((lower.undesired | labelled.undesired).eq(lower.undesired).all()) and lower.n_undesired > 11
+    for bad in (0, 1, 1.5, -0.1, True, "0.5"):
+        with pytest.raises(ValueError, match="strictly between 0 and 1"):
+            label_with_classifier(bank, judge, 1, threshold=bad)
+
+
+def load_classifier_with_soft_scores(G) -> LeNet:
+    """A small LeNet with random weights and a bias that spreads p(class 1) over the bank."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        return LeNet(num_classes=3, channels=(4, 4), hidden=8, resolution=SIZE).eval()
+
+
 def test_classifier_class_must_exist(G):
     bank = draw_bank(G, 2, seed=0)
     for bad in (3, -1, "spiky", True):
@@ -296,6 +327,18 @@ def test_cli_end_to_end_with_a_classifier(tmp_path, capsys, G, gen_file, classif
     assert meta["counts"] == {"n": 12, "undesired": 6, "desired": 6} and "command" in meta["provenance"]
 
 
+def test_cli_threshold_marks_by_probability(tmp_path, capsys, gen_file, classifier_file):
+    # the fixture's classifier never predicts class 2, so p(spiky) >= 0.5 is its argmax: the same 6
+    out = tmp_path / "fb.safetensors"
+    assert _feedback(*_fresh(gen_file), "--classifier", classifier_file, "--class", "spiky", "--threshold", "0.5",
+                     "--out", out) == 0
+    assert "(class spiky: p(class) >= 0.5): 6 undesired" in capsys.readouterr().out
+    bundle = load_bundle(out)
+    with torch.no_grad():
+        p = torch.softmax(load_classifier(classifier_file)(uint8_to_images(bundle.images)).double(), 1)[:, 1]
+    assert torch.equal(bundle.undesired, p >= 0.5) and bundle.metadata["labeller"]["threshold"] == 0.5
+
+
 def test_cli_refuses_to_overwrite_without_force(tmp_path, capsys, gen_file, classifier_file):
     out = tmp_path / "fb.safetensors"
     out.write_bytes(b"keep me")
@@ -369,6 +412,9 @@ def _bad_input_cases(tmp_path, gen_file, classifier_file):
         ([*fresh, *judge, "--marks", tmp_path / "ok.txt", "--out", out], "exactly one of --class C"),
         ([*fresh, "--out", out], "exactly one of --class C"),
         ([*fresh, "--classifier", classifier_file, "--draw-only", "--out", out], "--classifier goes with --class"),
+        ([*fresh, "--threshold", "0.2", "--marks", tmp_path / "ok.txt", "--out", out], "--threshold goes with --class"),
+        ([*fresh, *judge, "--threshold", "1", "--out", out], "--threshold: threshold must be a probability strictly"),
+        ([*fresh, *judge, "--threshold", "0", "--out", out], "strictly between 0 and 1"),
         ([*fresh, "--marks", tmp_path / "far.json", "--out", out],
          "outside the bank of 12 samples (valid: 0..11): #1: 12; repeated: 3 (#0, #2)"),
         (["--bank", bank_file, "--marks", tmp_path / "far.json", "--out", out], "outside the bank of 5 samples"),

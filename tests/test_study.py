@@ -103,6 +103,8 @@ def test_a_yaml_file_reads_with_paths_relative_to_it_and_round_trips(files, tmp_
     ({"features": [{"undesired": 1}, {"undesired": 1}]}, "is used twice"),
     ({"feedback": {"n": 1}}, "feedback: n must be >= 2"),
     ({"feedback": {"n": "many"}}, "feedback.n: expected int"),
+    ({"feedback": {"threshold": 1.5}}, "feedback: threshold must be a probability strictly between 0 and 1"),
+    ({"feedback": {"threshold": "high"}}, "feedback.threshold: expected float"),
     ({"adapt": {"lam": -1}}, "lam"),
     ({"adapt": {"lam": "5e8"}}, "write 5.0e+8"),
     ({"unlearn": {"gamma": "ten"}}, "unlearn.gamma: expected a number"),
@@ -239,6 +241,7 @@ def test_the_metrics_are_those_of_the_model_files_evaluated_directly(study, file
     G = ckpt.load(files["gen"]).generator().eval()
     real = load_dataset("digits", resolution=16, exclude_classes=[c]).images()
     assert metrics["class"] == c and metrics["feedback"]["n"] == 40
+    assert metrics["feedback"]["rule"] == "predicted class"
     for method in ("el2", "adv_only"):
         puls, fids = [], []
         for seed in (0, 1):
@@ -255,6 +258,27 @@ def test_the_metrics_are_those_of_the_model_files_evaluated_directly(study, file
         if None not in puls:
             assert metrics["methods"][method]["pul"] == pytest.approx(statistics.fmean(puls))
     assert metrics["pretrained"]["ret_fid"] == pytest.approx(0.0, abs=1e-6)   # retrained = the generator itself
+
+
+def test_the_feedback_threshold_of_a_study_labels_by_probability(files, tmp_path):
+    from types import SimpleNamespace
+
+    from atu.classifiers import load_classifier
+    from atu.feedback import draw_bank, label_with_classifier, load_bundle, save_bundle, uint8_to_images
+    from atu.study.runner import _feedback
+
+    classifier = load_classifier(files["clf"])
+    bank_file = tmp_path / "bank.safetensors"
+    bank = draw_bank(ckpt.load(files["gen"]).generator().eval(), 40, seed=0)
+    save_bundle(bank_file, bank)
+    with torch.no_grad():
+        p = torch.softmax(classifier(uint8_to_images(bank.images)).double(), 1)[:, files["class"]].sort().values
+    cut = float(p[19] + p[20]) / 2                  # half the samples above
+    feature = SimpleNamespace(name="f", undesired=files["class"], classifier=files["clf"])
+    written = load_bundle(_feedback(feature, bank_file, classifier, cut, tmp_path, log=lambda message: None))
+    expected = label_with_classifier(bank, classifier, files["class"], threshold=cut)
+    assert torch.equal(written.undesired, expected.undesired) and written.n_undesired == 20
+    assert written.metadata["labeller"]["threshold"] == cut
 
 
 def _model_files(out):

@@ -4,6 +4,9 @@
       draw 5,000 seeded samples of the shipped digits generator; the shipped digits classifier
       (standing in for the user) marks those it reads as 8 undesired
   atu feedback --gen G.safetensors --classifier C.safetensors --class Eyeglasses --out fb.safetensors
+  atu feedback --out fb.safetensors --class 8 --threshold 0.1
+      a cautious user: every sample the classifier gives p(8) >= 0.1 is undesired, not only those
+      it reads as 8, so the desired samples that stage 2 learns from hold fewer near-8s
   atu feedback --gen G.pt --draw-only --out bank.safetensors
       a bank nobody has judged yet, for a person to mark
   atu feedback --bank bank.safetensors --marks marks.json --out fb.safetensors
@@ -31,7 +34,7 @@ from ..cli_options import UsageError, device_option, existing_file, same_file, s
 from ..provenance import file_record
 from .bank import DEFAULT_N, draw_bank
 from .bundle import FeedbackBundle, load_bundle, save_bundle
-from .labelling import label_with_classifier, label_with_marks, resolve_class
+from .labelling import check_threshold, label_with_classifier, label_with_marks, resolve_class
 from .marks import MarksError, check_marks, read_marks
 
 DEFAULT_SEED = 0
@@ -57,6 +60,7 @@ class Request:
     classifier: Any = None
     classifier_file: Path | None = None
     undesired_class: int | None = None
+    threshold: float | None = None
     marks: list[int] | None = None
     marks_file: Path | None = None
 
@@ -77,6 +81,9 @@ def register(subparsers) -> None:
     labels.add_argument("--class", dest="undesired_class", metavar="C",
                         help="the classifier marks samples it assigns to class C (a number or a label name) undesired")
     labels.add_argument("--classifier", help=f"classifier checkpoint (default: the shipped {assets.DIGITS_CLASSIFIER})")
+    labels.add_argument("--threshold", type=float, metavar="P",
+                        help="with --class: mark undesired every sample whose probability of class C is at least P "
+                             "(0 < P < 1; a cautious user who also marks doubtful samples); default: the predicted class")
     labels.add_argument("--marks", help="file of undesired sample indices (JSON or one per line)")
     labels.add_argument("--draw-only", action="store_true", help="write the bank unlabelled, for a person to mark")
     p.add_argument("--batch-size", type=int, default=64, help="samples per generator / classifier call")
@@ -116,7 +123,7 @@ def collect(request: Request, progress: bool = False) -> FeedbackBundle:
                            batch_size=request.batch_size, generator_file=request.generator_file, progress=progress)
     if request.labeller == "classifier":
         classifier = request.classifier.to(request.device)
-        return label_with_classifier(bundle, classifier, request.undesired_class,
+        return label_with_classifier(bundle, classifier, request.undesired_class, threshold=request.threshold,
                                      classifier_file=request.classifier_file, batch_size=request.batch_size)
     if request.labeller == "marks":
         return label_with_marks(bundle, request.marks, marks_file=request.marks_file)
@@ -130,7 +137,8 @@ def summary(bundle: FeedbackBundle, request: Request) -> str:
     if request.labeller == "none":
         return text + ", unlabelled"
     share = 100 * bundle.n_undesired / len(bundle)
-    judge = f"classifier {request.classifier_file.name} (class {bundle.metadata['labeller']['undesired_label']})" \
+    labeller = bundle.metadata["labeller"]
+    judge = f"classifier {request.classifier_file.name} (class {labeller['undesired_label']}: {labeller['rule']})" \
         if request.labeller == "classifier" else f"marks {request.marks_file.name}"
     return (f"{text}, labelled by {judge}: {bundle.n_undesired} undesired ({share:.1f}%), "
             f"{len(bundle) - bundle.n_undesired} desired")
@@ -144,7 +152,8 @@ def check_arguments(args) -> Request:
     labeller = _labeller(args)
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
-    request = Request(out=out, device=device_option(args.device), batch_size=args.batch_size, labeller=labeller)
+    request = Request(out=out, device=device_option(args.device), batch_size=args.batch_size, labeller=labeller,
+                      threshold=args.threshold)
     if args.bank is not None:
         _take_bank(args, request)
     else:
@@ -184,8 +193,13 @@ def _labeller(args) -> str:
         raise UsageError("say what is undesired with exactly one of --class C (a classifier judges), --marks FILE "
                          "(a person's marks) or --draw-only (no labels yet)"
                          + (f"; got {' and '.join(chosen)}" if chosen else ""))
-    if args.classifier is not None and chosen != ["--class"]:
-        raise UsageError(f"--classifier goes with --class C (which of its classes is undesired), not {chosen[0]}")
+    for flag, given in (("--classifier", args.classifier is not None), ("--threshold", args.threshold is not None)):
+        if given and chosen != ["--class"]:
+            raise UsageError(f"{flag} goes with --class C (a classifier judges), not {chosen[0]}")
+    try:
+        check_threshold(args.threshold)
+    except ValueError as err:
+        raise UsageError(f"--threshold: {err}") from err
     return {"--class": "classifier", "--marks": "marks", "--draw-only": "none"}[chosen[0]]
 
 

@@ -42,8 +42,15 @@ def resolve_class(classifier: nn.Module, value: int | str) -> int:
 
 @torch.no_grad()
 def label_with_classifier(bundle: FeedbackBundle, classifier: nn.Module, undesired_class: int | str, *,
-                          classifier_file: str | os.PathLike | None = None, batch_size: int = 256) -> FeedbackBundle:
-    """Marks undesired every sample whose predicted class is `undesired_class`.
+                          threshold: float | None = None, classifier_file: str | os.PathLike | None = None,
+                          batch_size: int = 256) -> FeedbackBundle:
+    """Marks undesired every sample whose predicted class is `undesired_class`, or, with a
+    `threshold` P in (0, 1), every sample to which the classifier gives that class a probability of
+    at least P: a cautious user, who also marks the doubtful samples (a lower P marks more).
+
+    Why a threshold: stage 2 trains on the desired samples, so a sample the classifier almost
+    calls undesired (with the digits demo, 243 of the 4,609 "desired" samples had p(8) > 0.1)
+    teaches the generator to keep making near-misses of the feature.
 
     The classifier judges the stored uint8 images (what a user would see and what the stages train
     on), resized to its own resolution by `atu.classifiers.predict_proba`. The metadata records the
@@ -54,23 +61,37 @@ def label_with_classifier(bundle: FeedbackBundle, classifier: nn.Module, undesir
     target = resolve_class(classifier, undesired_class)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    predicted = []
+    check_threshold(threshold)
+    predicted, probability = [], []
     # Converted to float a batch at a time: a 5,000-sample bank of 256-px images is 1 GB as bytes
     # but 4 GB as float32.
     for start in range(0, len(bundle), batch_size):
         images = uint8_to_images(bundle.images[start:start + batch_size])
-        predicted.append(predict_proba(classifier, images, batch_size).argmax(1))
-    predicted = torch.cat(predicted)
+        proba = predict_proba(classifier, images, batch_size)
+        predicted.append(proba.argmax(1))
+        probability.append(proba[:, target])
+    predicted, probability = torch.cat(predicted), torch.cat(probability)
+    undesired = predicted == target if threshold is None else probability >= threshold
     names = label_names(classifier)
     per_class = torch.bincount(predicted, minlength=classifier.num_classes).tolist()
     labeller: dict[str, Any] = {
         "kind": "classifier", "undesired_class": target, "undesired_label": names[target],
+        "rule": "predicted class" if threshold is None else f"p(class) >= {threshold:g}", "threshold": threshold,
         "num_classes": classifier.num_classes, "predicted_counts": dict(zip(names, per_class)),
         "held_out_accuracy": getattr(classifier, "metadata", {}).get("held_out_accuracy"),
         "config": classifier.config() if hasattr(classifier, "config") else type(classifier).__name__}
     if classifier_file is not None:
         labeller.update(file_record(classifier_file))
-    return relabelled(bundle, predicted == target, labeller)
+    return relabelled(bundle, undesired, labeller)
+
+
+def check_threshold(threshold: float | None) -> None:
+    """None (the predicted class decides) or a probability strictly between 0 and 1."""
+    if threshold is None:
+        return
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
+        raise ValueError(f"threshold must be a probability strictly between 0 and 1 (or none: the predicted "
+                         f"class decides), got {threshold!r}")
 
 
 def label_with_marks(bundle: FeedbackBundle, marks: Iterable[Any], *,

@@ -15,7 +15,9 @@ Relative paths in a file are relative to that file's folder.
                                         # unlearning (Moon et al.), which needs no stage 1; the
                                         # extrapolation baseline runs whenever it has scales
     seeds: [0, 1, 2]
-    feedback: {n: 5000, seed: 0, truncation: 1.0, batch_size: 64}
+    feedback: {n: 5000, seed: 0, truncation: 1.0, batch_size: 64,
+               threshold: null}         # null: the classifier's predicted class marks a sample
+                                        # undesired; P: its probability of the class is >= P
     adapt: {k: 2, steps: 2000, lam: 5.0e8, fisher_samples: 32, fisher_layers: conv, fisher_output: logit,
             train: {batch_size: 16, lr: 0.002, ...}}
     unlearn: {steps: 1000, alpha: 2.0, gamma: 10.0, reduction: tensor_mean, train: {...},
@@ -41,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from ..adapt import AdaptConfig
+from ..feedback.labelling import check_threshold
 from ..gan.run import Schedule
 from ..attack import AttackSettings
 from ..gan.trainer import TrainConfig
@@ -82,6 +85,7 @@ class FeedbackSpec:
     seed: int = 0
     truncation: float = 1.0
     batch_size: int = 64
+    threshold: float | None = None      # None: the predicted class decides; P: p(class) >= P (atu feedback --threshold)
 
 
 @dataclass
@@ -212,6 +216,10 @@ def from_dict(raw: dict, base_dir: str | os.PathLike = ".") -> StudyConfig:
     feedback = _section(raw, "feedback", FeedbackSpec)
     if feedback.n < 2 or feedback.batch_size < 1 or not 0 < feedback.truncation <= 1:
         raise ConfigError(f"feedback: n must be >= 2, batch_size >= 1 and truncation in (0, 1], got {vars(feedback)}")
+    try:
+        check_threshold(feedback.threshold)
+    except ValueError as err:
+        raise ConfigError(f"feedback: {err}") from err
     adapt = _adapt(raw.get("adapt", {}))
     unlearn = {m: _unlearn(raw.get("unlearn", {}), m) for m in ATU_METHODS}
     latent = _latent(raw.get("latent", {}))
@@ -329,7 +337,10 @@ def _section(raw: dict, key: str, cls):
     except TypeError as err:
         raise ConfigError(f"{key}: {err}") from err
     for name, v in vars(section).items():
-        expected = type(getattr(cls(), name))
+        default = getattr(cls(), name)
+        if default is None and v is None:       # an optional number left unset
+            continue
+        expected = float if default is None else type(default)
         if isinstance(v, bool) or not isinstance(v, (int, float) if expected is float else expected):
             raise ConfigError(f"{key}.{name}: expected {expected.__name__}, got {v!r}")
     return section

@@ -94,7 +94,8 @@ def evaluate_feature(cfg: StudyConfig, feature: Feature, fdir: Path, *, device: 
                "retrained": raw.get("retrained"),
                "methods": {name: aggregate({seed: raw["methods"][f"{name}@{seed}"] for seed in per_seed})
                            for name, per_seed in files.items()},
-               "feedback": {"n": len(feedback), "undesired": feedback.n_undesired},
+               "feedback": {"n": len(feedback), "undesired": feedback.n_undesired,
+                            "rule": feedback.metadata.get("labeller", {}).get("rule", "predicted class")},
                "inputs": {"generator": file_record(cfg.generator), "classifier": file_record(feature.classifier),
                           "retrained": file_record(feature.retrained) if feature.retrained else None,
                           "data": cfg.data},

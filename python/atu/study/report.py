@@ -236,7 +236,8 @@ def write_feature_report(cfg: StudyConfig, feature: Feature, fdir: Path, metrics
         f"# Unlearning {feature.name} (class {metrics['class']})",
         "",
         f"- generator: `{cfg.generator}` (sha256 {metrics['inputs']['generator']['sha256'][:12]}…)",
-        f"- judge: `{feature.classifier}`; feedback: {fb['undesired']} of {fb['n']} samples undesired",
+        f"- judge: `{feature.classifier}`; feedback: {fb['undesired']} of {fb['n']} samples undesired "
+        f"({fb.get('rule', 'predicted class')})",
         f"- methods: {', '.join(cfg.methods)}; seeds: {cfg.seeds}; "
         + (f"stage 1: k = {cfg.adapt.k}, {cfg.adapt.steps} steps, λ = {cfg.adapt.lam:g}; " if cfg.needs_stage1() else "")
         + "runs: " + "; ".join(_method_line(cfg, m) for m in cfg.methods),

@@ -95,7 +95,7 @@ def run_study(cfg: StudyConfig, out: str | Path, *, resume: bool = False, progre
     summaries = []
     for feature in cfg.features:
         fdir = out / feature.name
-        feedback = _feedback(feature, bank, checked["classifiers"][feature.name], fdir, log)
+        feedback = _feedback(feature, bank, checked["classifiers"][feature.name], cfg.feedback.threshold, fdir, log)
         for seed in cfg.seeds:
             sdir = fdir / f"seed_{seed}"
             if cfg.needs_stage1():
@@ -181,14 +181,14 @@ def _bank(cfg: StudyConfig, out: Path, G, device: str, progress: bool, log) -> P
     return path
 
 
-def _feedback(feature, bank_file: Path, classifier, fdir: Path, log) -> Path:
+def _feedback(feature, bank_file: Path, classifier, threshold: float | None, fdir: Path, log) -> Path:
     from ..feedback.bundle import load_bundle, save_bundle
     from ..feedback.labelling import label_with_classifier
 
     path = fdir / FEEDBACK_FILE
     if path.is_file():
         return path
-    bundle = label_with_classifier(load_bundle(bank_file), classifier, feature.undesired,
+    bundle = label_with_classifier(load_bundle(bank_file), classifier, feature.undesired, threshold=threshold,
                                    classifier_file=feature.classifier)
     bundle.require_both_kinds(f"feature {feature.name!r}")
     log(f"[{feature.name}] feedback: {bundle.n_undesired} of {len(bundle)} samples undesired")
