@@ -22,7 +22,7 @@ from atu.gan.run import NonFiniteLossError, Schedule
 from atu.gan.sampling import Batches, StreamSampler
 from atu.gan.trainer import StyleGAN2Trainer, TrainConfig
 from atu.models import Discriminator, Generator, narrow_channels
-from atu.unlearn import RepulsionGradient, UnlearnConfig, unlearn
+from atu.unlearn import DecoupledRepulsion, RepulsionGradient, UnlearnConfig, unlearn
 from atu_ext import reference
 
 CH = narrow_channels(16, 8)
@@ -299,6 +299,65 @@ def test_the_repulsion_hook_adds_gamma_times_the_gradient_of_the_reference_formu
         torch.testing.assert_close(p.grad.double(), w, rtol=1e-4, atol=rounding + 1e-6 * float(w.abs().max()))
 
 
+@pytest.mark.parametrize("kind", ["el2", "nl2"])
+def test_the_decoupled_step_moves_theta_by_minus_lr_gamma_times_the_reference_gradient(inputs, kind):
+    G = _perturbed(inputs.G, 0.01, seed=4)
+    refs = [[p.detach().clone() for p in _perturbed(inputs.G, 0.05, seed=30 + j).parameters()] for j in range(2)]
+    params = list(G.parameters())
+    refs64 = [[t.double() for t in ref] for ref in refs]
+    before = [p.detach().double().clone() for p in params]
+    d = float(reference.sq_dist(before, refs64, "sum"))
+    alpha, gamma, lr = 0.7 / d, 3.0, 0.01
+    for p in params:
+        p.grad = torch.full_like(p, 5.0)                   # an adversarial gradient already applied: ignored
+    logged = DecoupledRepulsion(atu_ext.Repulsion(params, refs, kind=kind, alpha=alpha, reduction="sum"), gamma, lr)(G)
+
+    theta = [t.clone().requires_grad_(True) for t in before]
+    formula = (reference.repulsion_el2(theta, refs64, alpha, "sum") if kind == "el2"
+               else reference.repulsion_nl2(theta, refs64, "sum"))
+    want = [t - lr * gamma * g for t, g in zip(before, torch.autograd.grad(formula, theta))]
+    assert logged["repulsion"] == pytest.approx(float(formula.detach()), rel=1e-4)
+    assert all(p.grad is None for p in params)            # scratch gradients are not left behind
+    for p, w, b in zip(params, want, before):
+        # float32 θ: the update is added to values up to ~100 (mapping weights), so allow their rounding
+        torch.testing.assert_close(p.detach().double(), w, rtol=0, atol=4 * 2 ** -24 * float(b.abs().max()) + 1e-9)
+        assert (p.detach().double() - b).norm() >= 0.5 * (w - b).norm()      # it did move, not only round
+
+
+def test_decoupled_stage_2_pushes_along_theta_minus_theta_n_and_resumes_bit_identically(inputs, tmp_path, monkeypatch):
+    cfg = UnlearnConfig(kind="el2", alpha=1e-6, gamma=1e6, reduction="sum", steps=4, train=NO_EMA, seed=3,
+                        decoupled=True)
+    assert cfg.to_dict()["decoupled"] is True and "decoupled" not in UnlearnConfig().to_dict()
+    straight = unlearn(inputs.gen, inputs.adapted, inputs.feedback, tmp_path / "straight", cfg, schedule=EVERY_2,
+                       progress=False)
+    plain = unlearn(inputs.gen, inputs.adapted, inputs.feedback, tmp_path / "plain",
+                    UnlearnConfig(kind="el2", gamma=0.0, reduction="sum", steps=4, train=NO_EMA, seed=3),
+                    schedule=EVERY_2, progress=False)
+    # the same adversarial steps plus a push along θ − mean θ_N: the difference points along it
+    flat = lambda path: torch.cat([t.detach().double().flatten()                                  # noqa: E731
+                                   for t in ckpt.load(path).generator().parameters()])
+    mean_n = sum(flat(p) for p in inputs.adapted) / len(inputs.adapted)
+    extra, away = flat(straight) - flat(plain), flat(inputs.gen) - mean_n
+    assert float(extra @ away / (extra.norm() * away.norm())) > 0.5
+    assert json.loads((tmp_path / "straight" / "run.json").read_text())["config"]["decoupled"] is True
+
+    real_step = StyleGAN2Trainer.train_step
+
+    def killed_in_step_3(self, real):
+        logs = real_step(self, real)
+        if self.step == 3:
+            raise SystemExit("killed")
+        return logs
+
+    monkeypatch.setattr(StyleGAN2Trainer, "train_step", killed_in_step_3)
+    with pytest.raises(SystemExit):
+        unlearn(inputs.gen, inputs.adapted, inputs.feedback, tmp_path / "cut", cfg, schedule=EVERY_2, progress=False)
+    monkeypatch.setattr(StyleGAN2Trainer, "train_step", real_step)
+    unlearn(inputs.gen, inputs.adapted, inputs.feedback, tmp_path / "cut", cfg, resume=True, schedule=EVERY_2,
+            progress=False)
+    _assert_same_files(tmp_path / "straight" / "model.safetensors", tmp_path / "cut" / "model.safetensors")
+
+
 def test_gamma_zero_is_exactly_plain_adversarial_training_on_the_positives(inputs, tmp_path):
     out = tmp_path / "adv"
     path = unlearn(inputs.gen, inputs.adapted, inputs.feedback, out, UnlearnConfig(gamma=0.0, steps=3, train=TRAIN, seed=4),
@@ -458,6 +517,7 @@ def test_stage_2_input_errors_come_before_anything_is_written(inputs, bad_files,
     (lambda: UnlearnConfig(kind="xl2"), "kind must be one of el2, il2, nl2"),
     (lambda: UnlearnConfig(reduction="median"), "reduction must be one of sum, mean, tensor_mean"),
     (lambda: UnlearnConfig(alpha=0.0), "alpha .* > 0"),
+    (lambda: UnlearnConfig(decoupled="yes"), "decoupled must be true or false"),
     (lambda: TrainConfig(batch_size=0), "batch_size must be >= 1"),
 ])
 def test_bad_hyper_parameters_are_refused(make, message):

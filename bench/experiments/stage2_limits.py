@@ -1,13 +1,13 @@
 """What sets the share of 8s left after stage 2 on the demo's digits model? Variants of stage 2,
-measured every --every steps: the share of 8s and the classifier-feature FID of g_ema on 3,000
-seeded samples, and where g_ema sits relative to the extrapolation direction u = θ_G − mean_j θ_N^j
+measured every --every steps as the demo evaluates (8s among the 10,000 samples of the PUL bank,
+classifier-feature FID on 3,000), and where g_ema sits relative to the extrapolation direction u = θ_G − mean_j θ_N^j
 (s_eff = <θ − θ_G, u>/|u|², cos = the cosine between θ − θ_G and u).
 
 It drives the product's own pieces (StyleGAN2Trainer, atu_ext.Repulsion, the stage inputs) and
 adds the variants that are not product options, each a few lines here:
   --init-scale s   start from the extrapolated θ_G + s·u ("extrapolate, then repair")
-  --decoupled      apply the EL2 gradient outside Adam, θ ← θ − lr·γ·∇L_rep (as AdamW decouples
-                   weight decay), so the push follows θ − θ_N exactly
+  --decoupled      the product's `decoupled` option (atu.unlearn.DecoupledRepulsion): the EL2 step
+                   θ ← θ − lr·γ·∇L_rep after Adam's, as AdamW decouples weight decay
   --negatives w    negative data augmentation: one extra D step per iteration on a batch of the
                    feedback's undesired images labelled fake, weight w (not Adapt-then-Unlearn)
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
 import time
 from pathlib import Path
 
@@ -31,16 +30,19 @@ import torch.nn.functional as F
 
 import atu_ext
 from atu import assets
-from atu.classifiers import feature_fn, load_classifier, predict
+from atu.classifiers import load_classifier, predict
 from atu.data import load_dataset
-from atu.eval.fid import extract_features, feature_statistics, frechet_distance
+from atu.eval.extractors import classifier_extractor
+from atu.eval.fid import frechet_distance
+from atu.eval.pul import count_undesired
+from atu.evaluate import generator_statistics, image_statistics
 from atu.gan.sampling import Batches
 from atu.gan.trainer import StyleGAN2Trainer, TrainConfig
 from atu.stage_inputs import load_adapted, load_feedback_images, load_pretrained
-from atu.unlearn import RepulsionGradient
+from atu.unlearn import DecoupledRepulsion, RepulsionGradient
 
 UNDESIRED = 8
-N_SAMPLES, SAMPLE_SEED = 3000, 123
+N_BANK, N_FID, BANK_SEED = 10_000, 3_000, 0          # the demo's evaluation settings
 
 
 def flat(module) -> torch.Tensor:
@@ -48,26 +50,29 @@ def flat(module) -> torch.Tensor:
 
 
 class Judge:
-    """Share of the undesired class and FID (classifier features) against the digits without it."""
+    """The demo's evaluation of one generator: undesired samples in the 10,000-seed PUL bank
+    (seed 0) and FID (classifier features) on 3,000 samples (seed 1) against the digits without
+    the class; so at the demo's own settings a run here reproduces the demo's numbers."""
 
     def __init__(self):
         self.classifier = load_classifier(assets.path(assets.DIGITS_CLASSIFIER)).eval()
-        self.features = feature_fn(self.classifier)
+        self.extractor = classifier_extractor(self.classifier)
         real = load_dataset("digits", resolution=32, exclude_classes=[UNDESIRED]).images()
-        self.real_stats = feature_statistics(extract_features(self.features, real, 256))
+        self.real_stats = image_statistics(self.extractor, real)
 
     def __call__(self, G) -> dict:
         G = copy.deepcopy(G).eval()
-        fake = G.sample(N_SAMPLES, seed=SAMPLE_SEED, batch_size=250)
-        share = float((predict(self.classifier, fake) == UNDESIRED).double().mean())
-        stats = feature_statistics(extract_features(self.features, fake, 256))
-        return {"share": round(100 * share, 2), "fid": round(frechet_distance(*stats, *self.real_stats), 2)}
+        n = count_undesired(G, lambda x: predict(self.classifier, x), UNDESIRED, n=N_BANK, seed=BANK_SEED)
+        fake = generator_statistics(self.extractor, G, N_FID, BANK_SEED + 1)
+        return {"undesired": n, "share": round(100 * n / N_BANK, 2),
+                "fid": round(frechet_distance(*fake, *self.real_stats), 2)}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name")
-    p.add_argument("--demo", required=True, help="an `atu demo --out` folder (class 8, seed 0)")
+    p.add_argument("--demo", required=True, help="an `atu demo --out` folder (class 8, with --seed among its seeds)")
+    p.add_argument("--seed", type=int, default=0, help="the demo seed whose θ_N are used; also seeds training")
     p.add_argument("--gamma", type=float, default=0.0)
     p.add_argument("--alpha", type=float, default=1e-3)
     p.add_argument("--steps", type=int, default=1600)
@@ -86,7 +91,8 @@ def main() -> None:
     demo = Path(a.demo) / f"no{UNDESIRED}"
     feedback = a.feedback or demo / "feedback.safetensors"
     theta_g, D = load_pretrained(assets.path(assets.DIGITS_GENERATOR))
-    refs = load_adapted([demo / "seed_0" / "adapt" / f"model_{j}" / "model.safetensors" for j in range(2)], theta_g)
+    refs = load_adapted([demo / f"seed_{a.seed}" / "adapt" / f"model_{j}" / "model.safetensors" for j in range(2)],
+                        theta_g)
     means = [sum(r[i] for r in refs) / len(refs) for i in range(len(refs[0]))]
     start = flat(theta_g)
     u = start - torch.cat([m.double().flatten() for m in means])
@@ -95,26 +101,23 @@ def main() -> None:
             for p_, m_ in zip(theta_g.parameters(), means):
                 p_.add_(a.init_scale * (p_ - m_))
     G, g_ema = copy.deepcopy(theta_g), copy.deepcopy(theta_g)
-    hook = None
-    if a.gamma > 0 and not a.decoupled:
+    grad_hook = step_hook = None
+    if a.gamma > 0:
         rep = atu_ext.Repulsion(list(G.parameters()), refs, kind="el2", alpha=a.alpha, reduction="sum")
-        hook = RepulsionGradient(rep, a.gamma)
+        if a.decoupled:
+            step_hook = DecoupledRepulsion(rep, a.gamma, a.lr)
+        else:
+            grad_hook = RepulsionGradient(rep, a.gamma)
     trainer = StyleGAN2Trainer(G, D, TrainConfig(lr=a.lr, ema_half_life_kimg=a.ema_half_life, r1=a.r1),
-                               g_ema=g_ema, seed=0, g_grad_hook=hook)
+                               g_ema=g_ema, seed=a.seed, g_grad_hook=grad_hook, g_step_hook=step_hook)
     if a.d_lr is not None:
         for group in trainer.d_optim.param_groups:        # keep the lazy-R1 correction of the rate
             group["lr"] = a.d_lr * trainer.config.d_reg_every / (trainer.config.d_reg_every + 1)
-    positives = Batches.of_tensor(load_feedback_images(feedback, 32, "positives"), 16, 0)
-    negatives = Batches.of_tensor(load_feedback_images(feedback, 32, "negatives"), 16, 1)
+    positives = Batches.of_tensor(load_feedback_images(feedback, 32, "positives"), 16, a.seed)
+    negatives = Batches.of_tensor(load_feedback_images(feedback, 32, "negatives"), 16, a.seed + 1000)
     judge, began = Judge(), time.time()
     while trainer.step < a.steps:
         logs = trainer.train_step(positives.next())
-        if a.decoupled and a.gamma > 0:
-            with torch.no_grad():
-                d = sum(float(((p_ - m_) ** 2).sum()) for p_, m_ in zip(G.parameters(), means))
-                push = a.lr * a.gamma * 2 * a.alpha * math.exp(-a.alpha * d)     # −lr·γ·∂exp(−αd)/∂θ = push·(θ − m)
-                for p_, m_ in zip(G.parameters(), means):
-                    p_.add_(push * (p_ - m_))
         if a.negatives > 0:
             D.requires_grad_(True)
             trainer.d_optim.zero_grad(set_to_none=True)
@@ -122,7 +125,7 @@ def main() -> None:
             trainer.d_optim.step()
         if trainer.step % a.every == 0:
             moved = flat(g_ema) - start
-            record = {"name": a.name, "step": trainer.step, "seconds": round(time.time() - began), **judge(g_ema),
+            record = {"name": a.name, "seed": a.seed, "step": trainer.step, "seconds": round(time.time() - began), **judge(g_ema),
                       "s_eff": round(float(moved @ u / (u @ u)), 3),
                       "cos": round(float(moved @ u / (moved.norm() * u.norm())), 3),
                       "d_loss": round(logs["d_loss"], 4)}

@@ -87,9 +87,12 @@ class UnlearnConfig:
     steps: int = 1000
     train: TrainConfig = field(default_factory=TrainConfig)
     seed: int = 0
+    decoupled: bool = False             # the repulsion as its own step after Adam's (see DecoupledRepulsion)
 
     def __post_init__(self):
         one_of("kind", self.kind, KINDS)
+        if not isinstance(self.decoupled, bool):
+            raise ValueError(f"decoupled must be true or false, got {self.decoupled!r}")
         one_of("reduction", self.reduction, REDUCTIONS)
         positive("alpha (α)", self.alpha)
         non_negative("gamma (γ)", self.gamma)
@@ -98,8 +101,11 @@ class UnlearnConfig:
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "alpha": self.alpha, "gamma": self.gamma, "reduction": self.reduction,
-                "steps": self.steps, "train": self.train.to_dict(), "seed": self.seed}
+        record = {"kind": self.kind, "alpha": self.alpha, "gamma": self.gamma, "reduction": self.reduction,
+                  "steps": self.steps, "train": self.train.to_dict(), "seed": self.seed}
+        if self.decoupled:          # only when set: run folders of the default keep their recorded config
+            record["decoupled"] = True
+        return record
 
 
 class RepulsionGradient:
@@ -111,6 +117,32 @@ class RepulsionGradient:
 
     def __call__(self, G: nn.Module) -> dict[str, float]:
         return {"repulsion": float(self.repulsion.add_grad_(scale=self.gamma))}
+
+
+class DecoupledRepulsion:
+    """The trainer's g_step_hook for stage 2 with `decoupled`: after Adam's step on the adversarial
+    gradient, θ ← θ − lr·γ·∂L_rep/∂θ, as AdamW applies weight decay (Loshchilov & Hutter, 2019).
+
+    Why: Adam divides each value's step by the running RMS of its gradient, so a penalty added to the
+    gradient moves a value at up to the learning rate in the sign of its own (θ − θ_N), whatever
+    that difference's size; the direction of −∇L_rep is lost (measured on the digits demo: θ_P − θ_G
+    has cosine 0.6 with θ_G − θ_N). Decoupled, the repulsion's step is exactly −lr·γ·∇L_rep: values
+    move in proportion to how far adaptation moved them. γ is on another scale than in the coupled
+    form (here it multiplies a plain gradient step; the demo's measurements are in atu/demo.py)."""
+
+    def __init__(self, repulsion, gamma: float, lr: float):
+        self.repulsion, self.gamma, self.lr = repulsion, gamma, lr
+        self.params = repulsion.params
+
+    @torch.no_grad()
+    def __call__(self, G: nn.Module) -> dict[str, float]:
+        for p in self.params:      # the adversarial gradient has been applied: reuse .grad as scratch
+            p.grad = None
+        loss = self.repulsion.add_grad_(scale=-self.lr * self.gamma)
+        torch._foreach_add_(self.params, [p.grad for p in self.params])
+        for p in self.params:
+            p.grad = None
+        return {"repulsion": float(loss)}
 
 
 def distance_logger(G: nn.Module, references: list[list[torch.Tensor]], reduction: str, repulsion=None):
@@ -151,8 +183,13 @@ def unlearn(gen: str | os.PathLike, adapted, feedback: str | os.PathLike, out: s
     if cfg.gamma > 0:
         repulsion = atu_ext.Repulsion(list(G.parameters()), references, kind=cfg.kind, alpha=cfg.alpha,
                                       reduction=cfg.reduction)
-    hook = RepulsionGradient(repulsion, cfg.gamma) if repulsion is not None else None
-    trainer = StyleGAN2Trainer(G, D, cfg.train, g_ema=g_ema, seed=cfg.seed, g_grad_hook=hook, data_parallel=parallel)
+    grad_hook = step_hook = None
+    if repulsion is not None and cfg.decoupled:
+        step_hook = DecoupledRepulsion(repulsion, cfg.gamma, cfg.train.lr)
+    elif repulsion is not None:
+        grad_hook = RepulsionGradient(repulsion, cfg.gamma)
+    trainer = StyleGAN2Trainer(G, D, cfg.train, g_ema=g_ema, seed=cfg.seed, g_grad_hook=grad_hook,
+                               g_step_hook=step_hook, data_parallel=parallel)
     metadata = {"stage": "unlearn", "run": cfg.to_dict(), "inputs": inputs}
     run = TrainingRun(out, trainer, Batches.of_tensor(positives, cfg.train.batch_size, cfg.seed), steps=cfg.steps,
                       metadata=metadata, schedule=schedule, desc=f"unlearn {cfg.kind} γ={cfg.gamma:g}",
@@ -184,6 +221,9 @@ def register(subparsers) -> None:
     p.add_argument("--gamma", type=float, default=10.0, help="γ, the repulsion weight; 0 = adversarial only (default 10)")
     p.add_argument("--reduction", choices=REDUCTIONS, default="tensor_mean",
                    help="how d is reduced: tensor_mean (authors' code, default), sum (the paper's norm), mean")
+    p.add_argument("--decoupled", action="store_true",
+                   help="apply the repulsion as its own step θ -= lr·γ·∇L_rep after Adam's step (as AdamW's weight "
+                        "decay) instead of adding it to the gradient Adam normalises")
     add_training_options(p, steps=1000)
     p.set_defaults(func=_main)
 
@@ -193,7 +233,7 @@ def _main(args) -> int:
         with distributed.session(args.device) as device:
             check_device(device)
             cfg = UnlearnConfig(kind=args.kind, alpha=args.alpha, gamma=args.gamma, reduction=args.reduction,
-                                steps=args.steps, train=train_config(args), seed=args.seed)
+                                steps=args.steps, train=train_config(args), seed=args.seed, decoupled=args.decoupled)
             adapted = args.adapted[0] if len(args.adapted) == 1 else args.adapted
             path = unlearn(args.gen, adapted, args.feedback, args.out, cfg, resume=args.resume, device=device,
                            schedule=schedule(args))

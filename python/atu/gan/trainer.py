@@ -74,14 +74,17 @@ def _set_requires_grad(module: nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
-# Called after the generator's loss backward and before its optimizer step; adds gradients into
-# p.grad (e.g. atu_ext.EWC/Repulsion.add_grad_) and returns values to log.
+# g_grad_hook: called after the generator's loss backward and before its optimizer step; adds
+# gradients into p.grad (e.g. atu_ext.EWC/Repulsion.add_grad_) and returns values to log.
+# g_step_hook: called right after that optimizer step; may change the parameters directly (a
+# decoupled penalty step) and returns values to log. Both run on every rank, after the averaging.
 GradHook = Callable[[nn.Module], dict[str, float]]
 
 
 class StyleGAN2Trainer:
     def __init__(self, G: nn.Module, D: nn.Module, config: TrainConfig, *, g_ema: nn.Module | None = None,
-                 seed: int = 0, g_grad_hook: GradHook | None = None, data_parallel=None):
+                 seed: int = 0, g_grad_hook: GradHook | None = None, g_step_hook: GradHook | None = None,
+                 data_parallel=None):
         self.G, self.D, self.config = G, D, config
         self.parallel = data_parallel
         if data_parallel is not None:
@@ -99,7 +102,7 @@ class StyleGAN2Trainer:
         self.step = 0
         self.mean_path_length = torch.zeros((), device=self.device)
         self.ema_decay = ema_decay(config.batch_size, config.ema_half_life_kimg)
-        self.g_grad_hook = g_grad_hook
+        self.g_grad_hook, self.g_step_hook = g_grad_hook, g_step_hook
         if data_parallel is not None:       # the same start everywhere, whatever each process loaded
             data_parallel.broadcast(self.G, self.D, self.g_ema)
 
@@ -169,6 +172,8 @@ class StyleGAN2Trainer:
         if self.g_grad_hook is not None:
             logs.update(self.g_grad_hook(G))
         self.g_optim.step()
+        if self.g_step_hook is not None:
+            logs.update(self.g_step_hook(G))
         logs["g_loss"] = float(g_loss.detach())
 
         if cfg.path_regularize > 0 and self.step % cfg.g_reg_every == 0:

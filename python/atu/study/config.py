@@ -21,6 +21,7 @@ Relative paths in a file are relative to that file's folder.
     adapt: {k: 2, steps: 2000, lam: 5.0e8, fisher_samples: 32, fisher_layers: conv, fisher_output: logit,
             train: {batch_size: 16, lr: 0.002, ...}}
     unlearn: {steps: 1000, alpha: 2.0, gamma: 10.0, reduction: tensor_mean, train: {...},
+              decoupled: false,         # true: the repulsion as its own step after Adam's (atu unlearn --decoupled)
               methods: {il2: {gamma: 0.5}, nl2: {gamma: 2.0}}}     # per-method overrides
     latent: {steps: 1000, alpha: 3.0, lr: 5.0e-4, batch_size: 16}   # the `latent` method (atu latent-unlearn)
     attack: {judge: classifier_seed1.safetensors, n: 500, steps: 50, step_size: 0.02, radius: 0.1, seed: 0}
@@ -134,7 +135,7 @@ class StudyConfig:
     def unlearn_config(self, method: str, seed: int) -> UnlearnConfig:
         base = self.unlearn[method]
         return UnlearnConfig(kind=base.kind, alpha=base.alpha, gamma=base.gamma, reduction=base.reduction,
-                             steps=base.steps, train=base.train, seed=seed)
+                             steps=base.steps, train=base.train, seed=seed, decoupled=base.decoupled)
 
     def latent_config(self, seed: int) -> LatentConfig:
         return LatentConfig(**{**self.latent.to_dict(), "seed": seed})
@@ -406,7 +407,7 @@ def _unlearn(value: Any, method: str) -> UnlearnConfig:
     """One method's stage-2 configuration: the shared settings, the built-in per-method defaults,
     then the file's per-method overrides (unlearn.methods.<method>)."""
     value = _mapping(value, "unlearn")
-    shared = {"steps", "alpha", "gamma", "reduction", "train"}
+    shared = {"steps", "alpha", "gamma", "reduction", "train", "decoupled"}
     _only(value, "unlearn", shared | {"methods"})
     overrides = _mapping(value.get("methods", {}), "unlearn.methods")
     _only(overrides, "unlearn.methods", set(ATU_METHODS))
@@ -421,6 +422,7 @@ def _unlearn(value: Any, method: str) -> UnlearnConfig:
             raise ConfigError("unlearn.methods.adv_only.gamma: adv_only is the ablation without repulsion "
                               "(γ = 0 by definition); set γ for el2, il2 or nl2 instead")
         settings["gamma"] = 0.0
+        settings["decoupled"] = False       # nothing to decouple; its run stays the same run either way
         kind = "el2"
     else:
         kind = method

@@ -195,7 +195,9 @@ def _method_line(cfg: StudyConfig, method: str) -> str:
     if method == "latent":
         c = cfg.latent
         return f"latent {c.steps} steps α = {c.alpha:g} lr = {c.lr:g}"
-    return f"{method} {cfg.unlearn[method].steps} steps γ = {cfg.unlearn[method].gamma:g}"
+    run = cfg.unlearn[method]
+    return (f"{method} {run.steps} steps γ = {run.gamma:g}"
+            + (" (decoupled repulsion step)" if run.decoupled and run.gamma > 0 else ""))
 
 
 def latent_direction_lines(cfg: StudyConfig, fdir: Path) -> list[str]:
