@@ -49,7 +49,16 @@ every value whose repulsion gradient outweighs its adversarial one at the full l
 whatever (θ − θ_N) is there: with tensor_mean the small tensors drift steadily in directions set
 by tiny, noisy differences. "sum" (the paper's ||θ − θ_N||²) weighs every value alike, so the push
 is largest where adaptation moved the model most (for the digits model: the mapping network).
-`atu demo` uses sum with α = 1e-3 (α·d ≈ 1 at the start), γ = 10; its module gives the measurements.
+`atu demo` uses sum with the decoupled step below (α = 1e-4, γ = 6,000); its module gives the
+measurements.
+
+Decoupled (`--decoupled`): the repulsion is not added to the gradient Adam normalises but taken as
+its own step after Adam's, θ ← θ − lr·γ·∂L_rep/∂θ (DecoupledRepulsion), as AdamW applies weight
+decay. Coupled, Adam moves each value by up to the learning rate in the sign of its own (θ − θ_N)
+once the repulsion dominates its gradient, and the adversarial drift alone soon carries d past
+1/α, which ends an EL2 push; decoupled, the step is proportional to (θ − θ_N) and its size is set
+by lr·γ·α·exp(−α d). Measured on the digits demo (3 seeds): PUL 65.9% at FID 24.7, against 60.6% at
+26.3 coupled and 58.5% at 24.1 without repulsion.
 
 Folder (gan/run.py's layout): run.json, checkpoint.safetensors, log.jsonl ("repulsion" = L_rep
 each step, "d" each log step), samples/, and at the end model.safetensors: θ_P (g_ema) and d.
