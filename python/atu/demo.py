@@ -46,6 +46,7 @@ DEMO_ADAPT = {"k": 2, "steps": 500, "train": dict(SHORT_RUN_TRAIN)}
 # bank, FID on 3,000): decoupled 287/310/263, FID 25.9/24.1/24.1; coupled (γ = 10, α = 1e-3) 339/332/322,
 # FID 26.8/26.9/25.1 (the demo's own runs); adversarial only 360/360/325. γ = 3,000: 332; γ = 12,000:
 # 282 at FID 25.8 (seed 0): the push saturates. bench/results/cpu-2core-epyc-stage2-limits.md has them all.
+# The demo itself then measured (3 seeds): PUL 65.2 ± 2.5%, FID 24.9, against 60.6%, FID 26.3 coupled.
 # IL2 and NL2 get the γ that gives them EL2's initial push at d ≈ 1,300:
 # γ_il2 = γ·α·exp(−α·d)·d², γ_nl2 = γ·α·exp(−α·d).
 # Stage 2 at a quarter of StyleGAN2's learning rate, for twice as long: fine-tuning on the positives
