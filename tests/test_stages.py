@@ -341,21 +341,26 @@ def test_decoupled_stage_2_pushes_along_theta_minus_theta_n_and_resumes_bit_iden
     assert float(extra @ away / (extra.norm() * away.norm())) > 0.5
     assert json.loads((tmp_path / "straight" / "run.json").read_text())["config"]["decoupled"] is True
 
-    real_step = StyleGAN2Trainer.train_step
-
-    def killed_in_step_3(self, real):
-        logs = real_step(self, real)
-        if self.step == 3:
-            raise SystemExit("killed")
-        return logs
-
-    monkeypatch.setattr(StyleGAN2Trainer, "train_step", killed_in_step_3)
-    with pytest.raises(SystemExit):
-        unlearn(inputs.gen, inputs.adapted, inputs.feedback, tmp_path / "cut", cfg, schedule=EVERY_2, progress=False)
-    monkeypatch.setattr(StyleGAN2Trainer, "train_step", real_step)
+    _unlearn_killed_after_step(3, inputs, tmp_path / "cut", cfg, monkeypatch)
     unlearn(inputs.gen, inputs.adapted, inputs.feedback, tmp_path / "cut", cfg, resume=True, schedule=EVERY_2,
             progress=False)
     _assert_same_files(tmp_path / "straight" / "model.safetensors", tmp_path / "cut" / "model.safetensors")
+
+
+def _unlearn_killed_after_step(step: int, inputs, out, cfg, monkeypatch) -> None:
+    """Runs stage 2 into `out` and kills it (SystemExit) right after training step `step`."""
+    real_step = StyleGAN2Trainer.train_step
+
+    def killed(self, real):
+        logs = real_step(self, real)
+        if self.step == step:
+            raise SystemExit("killed")
+        return logs
+
+    monkeypatch.setattr(StyleGAN2Trainer, "train_step", killed)
+    with pytest.raises(SystemExit):
+        unlearn(inputs.gen, inputs.adapted, inputs.feedback, out, cfg, schedule=EVERY_2, progress=False)
+    monkeypatch.setattr(StyleGAN2Trainer, "train_step", real_step)
 
 
 def test_gamma_zero_is_exactly_plain_adversarial_training_on_the_positives(inputs, tmp_path):
@@ -396,18 +401,7 @@ def test_stage_2_resumes_bit_identically_after_a_kill(inputs, tmp_path, monkeypa
     cfg = UnlearnConfig(steps=5, train=TRAIN, seed=2)
     unlearn(inputs.gen, inputs.adapted, inputs.feedback, tmp_path / "straight", cfg, schedule=EVERY_2, progress=False)
 
-    real_step = StyleGAN2Trainer.train_step
-
-    def killed_in_step_4(self, real):
-        logs = real_step(self, real)
-        if self.step == 4:                            # step 4 done, logged neither nor checkpointed: gone
-            raise SystemExit("killed")
-        return logs
-
-    monkeypatch.setattr(StyleGAN2Trainer, "train_step", killed_in_step_4)
-    with pytest.raises(SystemExit):
-        unlearn(inputs.gen, inputs.adapted, inputs.feedback, tmp_path / "cut", cfg, schedule=EVERY_2, progress=False)
-    monkeypatch.setattr(StyleGAN2Trainer, "train_step", real_step)
+    _unlearn_killed_after_step(4, inputs, tmp_path / "cut", cfg, monkeypatch)   # step 4: neither logged nor saved
     assert ckpt.load_atu(tmp_path / "cut" / "checkpoint.safetensors").metadata["step"] == 2
     unlearn(inputs.gen, inputs.adapted, inputs.feedback, tmp_path / "cut", cfg, resume=True, schedule=EVERY_2,
             progress=False)
