@@ -16,6 +16,8 @@ from atu.feedback import (FeedbackBundle, MarksError, check_marks, draw_bank, im
                           label_with_marks, load_bundle, read_marks, save_bundle, uint8_to_images)
 from atu.models import Discriminator, Generator, narrow_channels
 
+from tiny_classifiers import half_in_class_1
+
 SIZE, STYLE_DIM = 16, 16
 CHANNELS = narrow_channels(SIZE, 8)
 # The bank every CLI test draws: `--n 12 --seed 1`.
@@ -50,16 +52,7 @@ def classifier_file(tmp_path_factory, G):
     """A LeNet whose answer on the CLI bank is known by construction: class 2 ("never") is never
     predicted, classes 0 and 1 split the 12 samples 6 / 6 (the threshold lies between the 6th and
     7th of the sorted scores)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(2)
-        model = LeNet(num_classes=3, channels=(4, 4), hidden=8, resolution=SIZE).eval()
-    with torch.no_grad():
-        model.head.weight[0].zero_()
-        model.head.weight[2].zero_()
-        model.head.bias.copy_(torch.tensor([0.0, 0.0, -1e4]))
-        bank = draw_bank(G, CLI_N, CLI_SEED)
-        score = model(uint8_to_images(bank.images))[:, 1].sort().values
-        model.head.bias[1] = -(score[5] + score[6]) / 2
+    model = half_in_class_1(draw_bank(G, CLI_N, CLI_SEED).images, SIZE)
     path = tmp_path_factory.mktemp("cls") / "tiny_classifier.safetensors"
     save_classifier(path, model, {"label_names": LABELS, "held_out_accuracy": 0.5})
     return path
@@ -204,7 +197,7 @@ def test_classifier_labels_equal_a_direct_count(G):
 
 def test_a_threshold_marks_every_sample_with_that_probability_of_the_class(G):
     bank = draw_bank(G, 40, seed=8)
-    judge = load_classifier_with_soft_scores(G)
+    judge = _random_lenet()
     # the oracle: softmax in float64 of the classifier's logits on the stored bytes
     with torch.no_grad():
         p = torch.softmax(judge(uint8_to_images(bank.images)).double(), 1)[:, 1]
@@ -226,8 +219,8 @@ def test_a_threshold_marks_every_sample_with_that_probability_of_the_class(G):
             label_with_classifier(bank, judge, 1, threshold=bad)
 
 
-def load_classifier_with_soft_scores(G) -> LeNet:
-    """A small LeNet with random weights and a bias that spreads p(class 1) over the bank."""
+def _random_lenet() -> LeNet:
+    """A small seeded LeNet with random weights: p(class 1) varies smoothly over a bank."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(3)
         return LeNet(num_classes=3, channels=(4, 4), hidden=8, resolution=SIZE).eval()

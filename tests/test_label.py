@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,6 +30,8 @@ from atu.feedback import draw_bank, load_bundle, save_bundle, uint8_to_images
 from atu.label import BANK_NAME, FEEDBACK_NAME, make_server
 from atu.label.command import check_arguments, open_session
 from atu.models import Discriminator, Generator, narrow_channels
+
+from tiny_classifiers import half_in_class_1
 
 SIZE, STYLE_DIM = 16, 16
 CHANNELS = narrow_channels(SIZE, 8)
@@ -71,16 +72,8 @@ def gen_file(tmp_path_factory, G):
 
 @pytest.fixture(scope="module")
 def classifier_file(tmp_path_factory, bank):
-    """A LeNet that puts about half of the bank in class 1 ("odd") and none in class 2."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(2)
-        model = LeNet(num_classes=3, channels=(4, 4), hidden=8, resolution=SIZE).eval()
-    with torch.no_grad():
-        model.head.weight[0].zero_()
-        model.head.weight[2].zero_()
-        model.head.bias.copy_(torch.tensor([0.0, 0.0, -1e4]))
-        score = model(uint8_to_images(bank.images))[:, 1].sort().values
-        model.head.bias[1] = -(score[N // 2 - 1] + score[N // 2]) / 2
+    """A LeNet that puts half of the bank in class 1 ("odd") and none in class 2."""
+    model = half_in_class_1(bank.images, SIZE)
     path = tmp_path_factory.mktemp("cls") / "tiny_classifier.safetensors"
     save_classifier(path, model, {"label_names": LABELS})
     return path

@@ -22,8 +22,8 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
 
+from .cli_options import add_device_option
 from .eval.attack import DEFAULT_RADIUS, DEFAULT_STEP_SIZE, DEFAULT_STEPS, attack_feature_ratio
 
 
@@ -78,7 +78,7 @@ def register(subparsers) -> None:
     p.add_argument("--step-size", type=float, default=DEFAULT_STEP_SIZE, help=f"PGD step (default {DEFAULT_STEP_SIZE})")
     p.add_argument("--radius", type=float, default=DEFAULT_RADIUS, help=f"L∞ radius ε (default {DEFAULT_RADIUS})")
     p.add_argument("--seed", type=int, default=0, help="seeds the latents and noise (default 0)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_device_option(p)
     p.add_argument("--out", required=True, help="attack.json to write")
     p.add_argument("--force", action="store_true", help="overwrite --out")
     p.set_defaults(func=_main)

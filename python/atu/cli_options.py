@@ -25,11 +25,17 @@ def add_training_options(p: argparse.ArgumentParser, *, steps: int, checkpoint_e
     p.add_argument("--mixing", type=float, default=0.9, help="style-mixing probability (default 0.9)")
     p.add_argument("--ema-kimg", type=float, default=10.0, help="EMA half-life in thousands of images (default 10)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                   help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    add_device_option(p)
     p.add_argument("--checkpoint-every", type=int, default=checkpoint_every, help="steps between checkpoints")
     p.add_argument("--sample-every", type=int, default=sample_every, help="steps between sample grids")
     p.add_argument("--log-every", type=int, default=log_every, help="steps between log.jsonl records")
+
+
+def add_device_option(p: argparse.ArgumentParser,
+                      what: str = "cpu, cuda, cuda:1, ...") -> None:
+    """--device, defaulting to cuda when this torch sees a GPU (every command that can use one)."""
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help=f"{what} (default: cuda when available)")
 
 
 def train_config(args) -> TrainConfig:

@@ -31,7 +31,7 @@ from . import checkpoint as ckpt
 from . import distributed
 from .atomic import write_text
 from .classifiers import load_classifier, predict
-from .cli_options import UsageError, named_files, read_input
+from .cli_options import UsageError, add_device_option, named_files, read_input
 from .eval.extractors import FeatureExtractor, classifier_extractor, load_inception
 from .eval.fid import FeatureMoments, frechet_distance
 from .eval.pul import count_undesired, percentage_unlearned
@@ -122,8 +122,7 @@ def register(subparsers) -> None:
     p.add_argument("--n-bank", type=int, default=15_000)
     p.add_argument("--n-fid", type=int, default=5_000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                   help="cpu, cuda, cuda:1, ... (default: cuda when available; under torchrun cuda = cuda:LOCAL_RANK)")
+    add_device_option(p, "cpu, cuda, cuda:1, ... (under torchrun cuda = cuda:LOCAL_RANK)")
     p.add_argument("--out", required=True, help="metrics.json to write")
     p.add_argument("--force", action="store_true")
     p.set_defaults(func=_main)

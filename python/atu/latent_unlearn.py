@@ -48,7 +48,7 @@ from pathlib import Path
 import torch
 
 from .atomic import write_text
-from .cli_options import check_device
+from .cli_options import add_device_option, check_device
 from .gan.run import NonFiniteLossError, Schedule, TrainingRun, check_folder, describe_inputs, fixed_latents, \
     write_run_file
 from .latent import FeatureDirection, LatentBatches, LatentUnlearnTrainer
@@ -135,8 +135,7 @@ def register(subparsers) -> None:
     p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate of the synthesis network (default 5e-4)")
     p.add_argument("--batch", type=int, default=16, help="latents per step (default 16)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                   help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    add_device_option(p)
     p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
     p.add_argument("--sample-every", type=int, default=500, help="steps between sample grids")
     p.add_argument("--log-every", type=int, default=50, help="steps between log.jsonl records")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from .cli_options import add_device_option
 from .gan.run import Schedule, TrainingRun, check_folder, fixed_latents, write_run_file
 from .gan.sampling import Batches, EpochSampler
 from .gan.trainer import StyleGAN2Trainer, TrainConfig
@@ -120,7 +121,7 @@ def register(subparsers) -> None:
     p.add_argument("--mixing", type=float, default=0.9)
     p.add_argument("--ema-kimg", type=float, default=10.0, help="EMA half-life in thousands of images")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_device_option(p)
     p.add_argument("--sample-every", type=int, default=500)
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.set_defaults(func=_main)

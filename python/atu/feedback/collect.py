@@ -30,7 +30,7 @@ import torch
 
 from .. import assets
 from ..checkpoint import CheckpointError
-from ..cli_options import UsageError, device_option, existing_file, same_file, shipped_file
+from ..cli_options import UsageError, add_device_option, device_option, existing_file, same_file, shipped_file
 from ..provenance import file_record
 from .bank import DEFAULT_N, draw_bank
 from .bundle import FeedbackBundle, load_bundle, save_bundle
@@ -87,8 +87,7 @@ def register(subparsers) -> None:
     labels.add_argument("--marks", help="file of undesired sample indices (JSON or one per line)")
     labels.add_argument("--draw-only", action="store_true", help="write the bank unlabelled, for a person to mark")
     p.add_argument("--batch-size", type=int, default=64, help="samples per generator / classifier call")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                   help="where the generator and classifier run (default: cuda when available)")
+    add_device_option(p, "where the generator and classifier run")
     p.set_defaults(func=_main)
 
 

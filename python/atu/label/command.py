@@ -30,7 +30,7 @@ import torch
 from .. import assets
 from ..checkpoint import CheckpointError
 from ..feedback import FeedbackBundle, MarksError, draw_bank, label_with_classifier, load_bundle, save_bundle
-from ..cli_options import UsageError, device_option, existing_file, same_file, shipped_file
+from ..cli_options import UsageError, add_device_option, device_option, existing_file, same_file, shipped_file
 from ..feedback.collect import take_classifier
 from ..provenance import file_record
 from .folder import LabelFolder, bank_differences, same_samples
@@ -87,8 +87,7 @@ def register(subparsers) -> None:
     server.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free one)")
     server.add_argument("--page-size", type=int, default=DEFAULT_PAGE_SIZE, help="samples per page of the grid")
     p.add_argument("--batch-size", type=int, default=64, help="samples per generator / classifier call")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                   help="where the generator and classifier run (default: cuda when available)")
+    add_device_option(p, "where the generator and classifier run")
     p.set_defaults(func=_main)
 
 

@@ -20,7 +20,7 @@ from ..gan.run import LOG_FILE
 from ..images import save_grid
 from ..plots import line_chart
 from .config import Feature, StudyConfig
-from .evaluation import extrapolation_name, model_files
+from .evaluation import model_files
 
 COLUMN_ORDER = ("il2", "nl2", "el2", "adv_only", "latent")
 TITLES = {"il2": "IL2", "nl2": "NL2", "el2": "EL2", "adv_only": "Adv. only", "latent": "Latent",
