@@ -97,6 +97,30 @@ def test_r1_changes_the_discriminator_update():
     assert not torch.allclose(results[0], results[1])
 
 
+def test_a_discriminator_step_alone_trains_d_only_and_equals_an_iterations_first_half():
+    """discriminator_step updates D exactly as train_step's first half (same fakes, same D), leaves
+    G, g_ema and the step count alone, and adds R1 only when asked."""
+    flat = lambda m: torch.cat([p.detach().flatten() for p in m.parameters()])       # noqa: E731
+    G, D = _models()
+    tr = StyleGAN2Trainer(G, D, TrainConfig(batch_size=8, d_reg_every=4), seed=3)
+    g_before = flat(G)
+    logs = tr.discriminator_step(_real(), regularize=True)
+    assert set(logs) == {"d_loss", "r1"} and tr.step == 0
+    assert torch.equal(flat(G), g_before) and torch.equal(flat(tr.g_ema), g_before)
+
+    G2, D2 = _models()
+    tr2 = StyleGAN2Trainer(G2, D2, TrainConfig(batch_size=8, d_reg_every=4, path_regularize=0.0), seed=3)
+    D_after_half = []
+    tr2.g_optim.step = lambda *a, **k: D_after_half.append(flat(D2))               # D is final before G steps
+    full = tr2.train_step(_real())
+    assert full["d_loss"] == logs["d_loss"] and torch.equal(D_after_half[0], flat(D))
+
+    G3, D3 = _models()
+    tr3 = StyleGAN2Trainer(G3, D3, TrainConfig(batch_size=8, d_reg_every=4), seed=3)
+    assert set(tr3.discriminator_step(_real())) == {"d_loss"}
+    assert not torch.equal(flat(D3), flat(D))                                       # R1 mattered
+
+
 def test_a_resumed_run_continues_bit_for_bit(tmp_path):
     cfg = TrainConfig(batch_size=4, d_reg_every=2, g_reg_every=2)
     real = _real(4)

@@ -10,6 +10,9 @@ adds the variants that are not product options, each a few lines here:
                    θ ← θ − lr·γ·∇L_rep after Adam's, as AdamW decouples weight decay
   --negatives w    negative data augmentation: one extra D step per iteration on a batch of the
                    feedback's undesired images labelled fake, weight w (not Adapt-then-Unlearn)
+  --d-warmup N     N discriminator steps against the frozen θ_G before stage 2 starts (R1 every 16th)
+  --n-critic k     k discriminator steps per generator step (the extra ones without R1)
+  --batch B        batch size (default 16, the demo's)
 
 Inputs: a demo folder (`atu demo --out DIR` writes DIR/no8/feedback.safetensors and
 DIR/no8/seed_0/adapt/model_{0,1}). Results: bench/results/cpu-2core-epyc-stage2-limits.md.
@@ -85,6 +88,9 @@ def main() -> None:
     p.add_argument("--init-scale", type=float, default=0.0)
     p.add_argument("--decoupled", action="store_true")
     p.add_argument("--negatives", type=float, default=0.0)
+    p.add_argument("--d-warmup", type=int, default=0)
+    p.add_argument("--n-critic", type=int, default=1)
+    p.add_argument("--batch", type=int, default=16)
     a = p.parse_args()
     torch.set_num_threads(1)
 
@@ -108,15 +114,20 @@ def main() -> None:
             step_hook = DecoupledRepulsion(rep, a.gamma, a.lr)
         else:
             grad_hook = RepulsionGradient(rep, a.gamma)
-    trainer = StyleGAN2Trainer(G, D, TrainConfig(lr=a.lr, ema_half_life_kimg=a.ema_half_life, r1=a.r1),
+    trainer = StyleGAN2Trainer(G, D, TrainConfig(lr=a.lr, ema_half_life_kimg=a.ema_half_life, r1=a.r1,
+                                                        batch_size=a.batch),
                                g_ema=g_ema, seed=a.seed, g_grad_hook=grad_hook, g_step_hook=step_hook)
     if a.d_lr is not None:
         for group in trainer.d_optim.param_groups:        # keep the lazy-R1 correction of the rate
             group["lr"] = a.d_lr * trainer.config.d_reg_every / (trainer.config.d_reg_every + 1)
-    positives = Batches.of_tensor(load_feedback_images(feedback, 32, "positives"), 16, a.seed)
-    negatives = Batches.of_tensor(load_feedback_images(feedback, 32, "negatives"), 16, a.seed + 1000)
+    positives = Batches.of_tensor(load_feedback_images(feedback, 32, "positives"), a.batch, a.seed)
+    negatives = Batches.of_tensor(load_feedback_images(feedback, 32, "negatives"), a.batch, a.seed + 1000)
     judge, began = Judge(), time.time()
+    for k in range(a.d_warmup):
+        trainer.discriminator_step(positives.next(), regularize=k % trainer.config.d_reg_every == 0)
     while trainer.step < a.steps:
+        for _ in range(a.n_critic - 1):
+            trainer.discriminator_step(positives.next())
         logs = trainer.train_step(positives.next())
         if a.negatives > 0:
             D.requires_grad_(True)

@@ -133,33 +133,11 @@ class StyleGAN2Trainer:
 
     # ---- one iteration ------------------------------------------------------------------------------
     def train_step(self, real: torch.Tensor) -> dict[str, float]:
+        """One iteration: a discriminator step (with lazy R1 when due), a generator step (with the
+        stage's hooks and lazy path length when due), the EMA update."""
         cfg, G, D = self.config, self.G, self.D
-        real = real.to(self.device)
         n = real.shape[0]                       # the global batch; this process computes its share
-        real = self._share(real)
-        logs: dict[str, float] = {}
-
-        # discriminator
-        _set_requires_grad(G, False)
-        _set_requires_grad(D, True)
-        fake, _ = self._fake(n)
-        d_loss = d_logistic_loss(D(real), D(fake))
-        self.d_optim.zero_grad(set_to_none=True)
-        d_loss.backward()
-        self._average_gradients(D)
-        self.d_optim.step()
-        logs["d_loss"] = float(d_loss.detach())
-
-        if cfg.r1 > 0 and self.step % cfg.d_reg_every == 0:
-            real_req = real.detach().requires_grad_(True)
-            real_pred = D(real_req)
-            r1 = r1_penalty(real_pred, real_req)
-            self.d_optim.zero_grad(set_to_none=True)
-            # 0·pred keeps every D parameter in the graph (as the authors do).
-            (cfg.r1 / 2 * r1 * cfg.d_reg_every + 0 * real_pred[0, 0]).backward()
-            self._average_gradients(D)
-            self.d_optim.step()
-            logs["r1"] = float(r1.detach())
+        logs = self.discriminator_step(real, regularize=cfg.r1 > 0 and self.step % cfg.d_reg_every == 0)
 
         # generator
         _set_requires_grad(G, True)
@@ -195,6 +173,35 @@ class StyleGAN2Trainer:
         ema_update(self.g_ema, G, self.ema_decay)
         self.step += 1
         return logs if self.parallel is None else self.parallel.mean_logs(logs)
+
+    def discriminator_step(self, real: torch.Tensor, *, regularize: bool = False) -> dict[str, float]:
+        """D's half of an iteration against G as it is (G is not updated, the step count does not
+        advance): the logistic loss on `real` and a fresh fake batch, then, with `regularize`, the
+        lazy R1 step. Called alone it trains D between generator steps (extra critic steps)."""
+        cfg, D = self.config, self.D
+        n = real.shape[0]                       # the global batch; this process computes its share
+        real = self._share(real.to(self.device))
+        _set_requires_grad(self.G, False)
+        _set_requires_grad(D, True)
+        fake, _ = self._fake(n)
+        d_loss = d_logistic_loss(D(real), D(fake))
+        self.d_optim.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self._average_gradients(D)
+        self.d_optim.step()
+        logs = {"d_loss": float(d_loss.detach())}
+
+        if regularize and cfg.r1 > 0:
+            real_req = real.detach().requires_grad_(True)
+            real_pred = D(real_req)
+            r1 = r1_penalty(real_pred, real_req)
+            self.d_optim.zero_grad(set_to_none=True)
+            # 0·pred keeps every D parameter in the graph (as the authors do).
+            (cfg.r1 / 2 * r1 * cfg.d_reg_every + 0 * real_pred[0, 0]).backward()
+            self._average_gradients(D)
+            self.d_optim.step()
+            logs["r1"] = float(r1.detach())
+        return logs
 
     # ---- state (for resuming) ---------------------------------------------------------------------
     def state(self) -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
