@@ -1,6 +1,4 @@
 """The fused penalties against float64 plain-PyTorch oracles (atu_ext.reference)."""
-import math
-
 import pytest
 import torch
 

@@ -3,7 +3,6 @@ the plain-PyTorch references, under autograd (incl. the R1/path-length second or
 torch.compile(fullgraph=True)."""
 import math
 
-import pytest
 import torch
 
 import atu_ext
