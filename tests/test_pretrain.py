@@ -107,3 +107,32 @@ def test_the_command_line_trains_and_resumes(tmp_path, capsys):
     assert atu_main([*args, "--steps", "4", "--resume"]) == 0
     assert ckpt.load_atu(tmp_path / "cli" / "model.safetensors").metadata["step"] == 4
     assert "model.safetensors" in capsys.readouterr().out
+
+
+def test_the_discriminator_can_have_its_own_width(tmp_path):
+    wide_d = ModelConfig(size=16, style_dim=32, n_mlp=2, width=8, d_width=16)
+    model = _run(_config(2, model=wide_d), tmp_path / "run")
+    loaded = ckpt.load(model)
+    G, D = loaded.generator(), loaded.discriminator()
+    # every resolution of these 16 px models is `width` wide (narrow_channels)
+    assert {m.weight.shape[0] for m in D.modules() if getattr(m, "weight", None) is not None and m.weight.dim() == 4} == {16}
+    assert G.input.input.shape[1] == 8
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["config"]["model"]["d_width"] == 16
+    # without d_width the configuration is what it was before the option existed (old runs resume)
+    assert "d_width" not in _config(2).to_dict()["model"]
+
+
+@pytest.mark.parametrize("field", ["width", "d_width"])
+def test_model_widths_are_checked(field):
+    with pytest.raises(ValueError, match=f"{field} must be a whole number of channels"):
+        ModelConfig(**{field: 0})
+
+
+def test_the_command_line_names_bad_options_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "cli"
+    assert atu_main(["pretrain", "--out", str(out), "--size", "16", "--width", "8", "--d-width", "-4"]) == 2
+    assert "d_width must be a whole number of channels >= 1, got -4" in capsys.readouterr().err
+    assert atu_main(["pretrain", "--out", str(out), "--size", "16", "--width", "8", "--exclude-classes", "12"]) == 2
+    assert "cannot exclude classes [12]" in capsys.readouterr().err
+    assert not out.exists()

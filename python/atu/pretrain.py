@@ -8,17 +8,20 @@ A run lives in one folder:
   samples/step_NNNNNN.png   g_ema on a fixed set of latents, every --sample-every steps
   log.jsonl                 losses, every --log-every steps
 `--resume` continues a run from its checkpoint (the configuration must match; --steps may grow).
+`--d-width` gives the discriminator its own width (the later stages read it from the file as it is).
+Exit status: 0 done; 2 bad options, data or run folder (nothing is written); 1 a non-finite loss.
 """
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from .cli_options import add_device_option
-from .gan.run import Schedule, TrainingRun, check_folder, fixed_latents, write_run_file
+from .gan.run import NonFiniteLossError, Schedule, TrainingRun, check_folder, fixed_latents, write_run_file
 from .gan.sampling import Batches, EpochSampler
 from .gan.trainer import StyleGAN2Trainer, TrainConfig
 from .models import Discriminator, Generator, narrow_channels
@@ -31,12 +34,23 @@ class ModelConfig:
     n_mlp: int = 8
     width: int | None = 32            # channels at <= 32 px for narrow CPU models; None: rosinality's table
     channel_multiplier: int = 2
+    d_width: int | None = None        # D's own narrow width, when it differs from G's (None: as G)
+
+    def __post_init__(self):
+        for name in ("width", "d_width"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a whole number of channels >= 1, got {value!r}")
 
     def build(self) -> tuple[Generator, Discriminator]:
-        channels = narrow_channels(self.size, self.width) if self.width else None
-        G = Generator(self.size, self.style_dim, self.n_mlp, self.channel_multiplier, channels=channels)
-        D = Discriminator(self.size, self.channel_multiplier, channels=channels)
+        narrow = lambda width: narrow_channels(self.size, width) if width else None      # noqa: E731
+        G = Generator(self.size, self.style_dim, self.n_mlp, self.channel_multiplier, channels=narrow(self.width))
+        D = Discriminator(self.size, self.channel_multiplier, channels=narrow(self.d_width or self.width))
         return G, D
+
+    def to_dict(self) -> dict:
+        # d_width only when set, so runs begun before it existed still resume
+        return {k: v for k, v in vars(self).items() if k != "d_width" or v is not None}
 
 
 @dataclass
@@ -53,7 +67,7 @@ class PretrainConfig:
     def to_dict(self) -> dict:
         return {"data": self.data, "exclude_classes": list(self.exclude_classes),
                 "exclude_attribute": self.exclude_attribute, "attributes_file": self.attributes_file,
-                "model": vars(self.model).copy(), "train": self.train.to_dict(), "steps": self.steps,
+                "model": self.model.to_dict(), "train": self.train.to_dict(), "steps": self.steps,
                 "seed": self.seed}
 
 
@@ -112,6 +126,8 @@ def register(subparsers) -> None:
     p.add_argument("--n-mlp", type=int, default=8)
     p.add_argument("--width", type=int, default=32,
                    help="channels at <= 32 px (narrow CPU models); 0 = rosinality's full widths")
+    p.add_argument("--d-width", type=int, help="the discriminator's channels at <= 32 px, when they should "
+                                               "differ from the generator's (default: --width)")
     p.add_argument("--channel-multiplier", type=int, default=2)
     p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--batch", type=int, default=16)
@@ -128,11 +144,22 @@ def register(subparsers) -> None:
 
 
 def _main(args) -> int:
+    try:
+        return _pretrain_from_args(args)
+    except (ValueError, OSError) as err:             # bad options, data or run folder: nothing trained
+        print(f"atu pretrain: error: {err}", file=sys.stderr)
+        return 2
+    except NonFiniteLossError as err:                 # the last good checkpoint is kept
+        print(f"atu pretrain: error: {err}", file=sys.stderr)
+        return 1
+
+
+def _pretrain_from_args(args) -> int:
     cfg = PretrainConfig(
         data=args.data, exclude_classes=args.exclude_classes, exclude_attribute=args.exclude_attribute,
         attributes_file=args.attributes_file,
         model=ModelConfig(size=args.size, style_dim=args.style_dim, n_mlp=args.n_mlp, width=args.width or None,
-                          channel_multiplier=args.channel_multiplier),
+                          channel_multiplier=args.channel_multiplier, d_width=args.d_width),
         train=TrainConfig(batch_size=args.batch, lr=args.lr, r1=args.r1, path_regularize=args.path_regularize,
                           mixing=args.mixing, ema_half_life_kimg=args.ema_kimg),
         steps=args.steps, seed=args.seed)
