@@ -306,8 +306,11 @@ def test_the_command_serves_until_interrupted(tmp_path, gen_file):
     command = [sys.executable, "-m", "atu.cli", "label", "--gen", str(gen_file), "--n", "6", "--out", str(out),
                "--port", "0", "--device", "cpu"]
     # Run from elsewhere: in the checkout, `-m` would put the uncompiled atu_ext sources first on the path.
+    # Ctrl-C's default action for the child even when this test runs in the background (`cmd &` in a
+    # script), whose processes inherit an ignored SIGINT that Python then leaves ignored.
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+                               env={**os.environ, "OMP_NUM_THREADS": "1"},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         lines = []
         while not any("open http://" in line for line in lines):

@@ -13,6 +13,8 @@ adds the variants that are not product options, each a few lines here:
   --d-warmup N     N discriminator steps against the frozen θ_G before stage 2 starts (R1 every 16th)
   --n-critic k     k discriminator steps per generator step (the extra ones without R1)
   --batch B        batch size (default 16, the demo's)
+  --mixing P       style-mixing probability (default 0.9, StyleGAN2's and the demo's)
+  --path-length w  path-length regularisation weight (default 2)
 
 Inputs: a demo folder (`atu demo --out DIR` writes DIR/no8/feedback.safetensors and
 DIR/no8/seed_0/adapt/model_{0,1}). Results: bench/results/cpu-2core-epyc-stage2-limits.md.
@@ -91,6 +93,8 @@ def main() -> None:
     p.add_argument("--d-warmup", type=int, default=0)
     p.add_argument("--n-critic", type=int, default=1)
     p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--mixing", type=float, default=0.9)
+    p.add_argument("--path-length", type=float, default=2.0)
     a = p.parse_args()
     torch.set_num_threads(1)
 
@@ -114,8 +118,9 @@ def main() -> None:
             step_hook = DecoupledRepulsion(rep, a.gamma, a.lr)
         else:
             grad_hook = RepulsionGradient(rep, a.gamma)
-    trainer = StyleGAN2Trainer(G, D, TrainConfig(lr=a.lr, ema_half_life_kimg=a.ema_half_life, r1=a.r1,
-                                                        batch_size=a.batch),
+    config = TrainConfig(lr=a.lr, ema_half_life_kimg=a.ema_half_life, r1=a.r1, batch_size=a.batch, mixing=a.mixing,
+                         path_regularize=a.path_length)
+    trainer = StyleGAN2Trainer(G, D, config,
                                g_ema=g_ema, seed=a.seed, g_grad_hook=grad_hook, g_step_hook=step_hook)
     if a.d_lr is not None:
         for group in trainer.d_optim.param_groups:        # keep the lazy-R1 correction of the rate
