@@ -21,6 +21,7 @@ import json
 from pathlib import Path
 
 import torch
+from sklearn.metrics import roc_auc_score
 
 from atu import assets
 from atu.classifiers import load_classifier, predict
@@ -29,12 +30,6 @@ from atu.gan.trainer import StyleGAN2Trainer, TrainConfig
 from atu.stage_inputs import load_feedback_images, load_pretrained
 
 UNDESIRED, N_TEST, TEST_SEED, N_HELD = 8, 3_000, 77, 500
-
-
-def auc(score: torch.Tensor, positive: torch.Tensor) -> float:
-    """P(score of a random positive > score of a random negative), ties counting half."""
-    diff = score[positive][:, None] - score[~positive][None, :]
-    return float((diff > 0).double().mean() + 0.5 * (diff == 0).double().mean())
 
 
 @torch.no_grad()
@@ -68,7 +63,7 @@ def main() -> None:
             d_test = logits(D, test)
             print(json.dumps({
                 "step": step, "lr": a.lr, "r1": a.r1, "test_undesired": int(is_undesired.sum()),
-                "auc_undesired_as_fake": round(auc(-d_test, is_undesired), 3),
+                "auc_undesired_as_fake": round(roc_auc_score(is_undesired.numpy(), -d_test.double().numpy()), 3),
                 "d_undesired": round(float(d_test[is_undesired].mean()), 3),
                 "d_desired": round(float(d_test[~is_undesired].mean()), 3),
                 "d_trained_on": round(float(logits(D, train[:N_HELD]).mean()), 3),

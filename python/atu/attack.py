@@ -22,7 +22,6 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-
 from .cli_options import add_device_option
 from .eval.attack import DEFAULT_RADIUS, DEFAULT_STEP_SIZE, DEFAULT_STEPS, attack_feature_ratio
 

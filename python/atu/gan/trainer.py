@@ -137,7 +137,7 @@ class StyleGAN2Trainer:
         stage's hooks and lazy path length when due), the EMA update."""
         cfg, G, D = self.config, self.G, self.D
         n = real.shape[0]                       # the global batch; this process computes its share
-        logs = self.discriminator_step(real, regularize=cfg.r1 > 0 and self.step % cfg.d_reg_every == 0)
+        logs = self.discriminator_step(real, regularize=self.step % cfg.d_reg_every == 0)
 
         # generator
         _set_requires_grad(G, True)
