@@ -24,6 +24,9 @@ def provenance() -> dict:
         "python": platform.python_version(),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        # CPU kernels split reductions by thread, so GAN runs with different thread counts drift
+        # apart (±10 of 10,000 samples after stage 2): a number is reproducible only with this.
+        "torch_threads": torch.get_num_threads(),
         "command": " ".join(sys.argv),
         "time_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
