@@ -335,6 +335,28 @@ def test_an_interrupted_study_resumes_to_the_same_numbers(study, files, tmp_path
     assert got == want
 
 
+def test_a_study_folders_config_json_runs_the_same_study_again(study, tmp_path):
+    """config.json (resolved settings + provenance) read back as a configuration gives the same
+    configuration, and running it in another folder gives the same numbers."""
+    stored = json.loads((study["out"] / "config.json").read_text())["config"]
+    again = load_config(study["out"] / "config.json")
+    assert again.to_dict() == stored
+    run_study(again, tmp_path / "again", progress=False, log=lambda m: None)
+    got = json.loads((tmp_path / "again" / "f" / "metrics.json").read_text())["methods"]
+    assert got == json.loads((study["out"] / "f" / "metrics.json").read_text())["methods"]
+
+
+@pytest.mark.parametrize("unlearn, message", [
+    ({"el2": {"kind": "il2", "alpha": 1.0}}, "unlearn.el2.kind: 'il2' is not the kind of method 'el2'"),
+    ({"adv_only": {"kind": "el2", "gamma": 3.0}}, "adv_only is the ablation without repulsion"),
+    ({"el2": {"kind": "el2", "alfa": 1.0}}, "unlearn.methods.el2.alfa"),
+])
+def test_a_resolved_unlearn_section_is_checked_like_the_file_form(files, unlearn, message):
+    with pytest.raises(ConfigError) as err:
+        from_dict(_raw(files, unlearn=unlearn))
+    assert message in str(err.value)
+
+
 def test_existing_or_missing_studies_and_changed_configurations_are_refused(study, files, tmp_path):
     with pytest.raises(StudyError, match="already holds a study"):
         run_study(from_dict(_raw(files)), study["out"], progress=False)

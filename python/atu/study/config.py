@@ -32,6 +32,9 @@ Relative paths in a file are relative to that file's folder.
                inception: null}         # Inception-v3 TorchScript file for FID (default: classifier features)
     schedule: {log_every: 50, sample_every: 500, checkpoint_every: 500}
     device: auto                        # auto = cuda when available
+
+A study folder's config.json (the resolved configuration, every default written out, with its
+provenance) is also a configuration: `atu run OLD/config.json --out NEW` runs the same study again.
 """
 from __future__ import annotations
 
@@ -183,6 +186,8 @@ def load_config(path: str | os.PathLike) -> StudyConfig:
         raise ConfigError(f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {err}") from err
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    if set(raw) == {"config", "provenance"}:        # a study folder's config.json
+        raw = raw["config"]
     try:
         return from_dict(raw, base_dir=path.parent)
     except ConfigError as err:
@@ -222,7 +227,8 @@ def from_dict(raw: dict, base_dir: str | os.PathLike = ".") -> StudyConfig:
     except ValueError as err:
         raise ConfigError(f"feedback: {err}") from err
     adapt = _adapt(raw.get("adapt", {}))
-    unlearn = {m: _unlearn(raw.get("unlearn", {}), m) for m in ATU_METHODS}
+    unlearn_section = _from_resolved_unlearn(raw.get("unlearn", {}))
+    unlearn = {m: _unlearn(unlearn_section, m) for m in ATU_METHODS}
     latent = _latent(raw.get("latent", {}))
     attack = _attack(raw.get("attack", {}), base_dir)
     extrapolation = raw.get("extrapolation", {})
@@ -431,6 +437,27 @@ def _unlearn(value: Any, method: str) -> UnlearnConfig:
         return UnlearnConfig(kind=kind, train=train, **settings)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"unlearn ({method}): {err}") from err
+
+
+def _from_resolved_unlearn(value: Any) -> Any:
+    """The resolved form StudyConfig.to_dict writes (one complete setting per method, keyed by the
+    method: {el2: {kind: el2, alpha: ..., ...}, adv_only: {...}}) as the file form's per-method
+    settings; anything else is returned as it is. adv_only's γ and decoupled are implied by the
+    method, so they are checked, not carried."""
+    if not isinstance(value, dict) or not value or not set(value) <= set(ATU_METHODS):
+        return value
+    methods = {}
+    for method, spec in value.items():
+        spec = dict(_mapping(spec, f"unlearn.{method}"))
+        kind = spec.pop("kind", None)
+        if kind != ("el2" if method == "adv_only" else method):
+            raise ConfigError(f"unlearn.{method}.kind: {kind!r} is not the kind of method {method!r}")
+        if method == "adv_only":
+            if spec.pop("gamma", 0) != 0:
+                raise ConfigError("unlearn.adv_only.gamma: adv_only is the ablation without repulsion (γ = 0)")
+            spec.pop("decoupled", None)
+        methods[method] = spec
+    return {"methods": methods}
 
 
 def _latent(value: Any) -> LatentConfig:
