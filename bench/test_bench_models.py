@@ -4,8 +4,9 @@ ops (what a user of a pure-PyTorch StyleGAN2 port runs), at 32×32, batch 16:
   D fwd+bwd    discriminator forward and backward of a scalar loss, gradient w.r.t. its weights
   train step   one full StyleGAN2 iteration (D step, G step, lazy R1 every 16 and path length
                every 4, EMA): rounds are a multiple of 16 so every round set includes both
-Models: "narrow32" is the shipped digits model (32 channels, style 128, 8 mapping layers);
-"G32" is the paper's MNIST configuration (rosinality's widths, 512 channels, style 128).
+Models: "narrow32" is a narrow digits model (32 channels, style 128, 8 mapping layers; the shipped
+one until it was widened to 48 channels); "G32" is the paper's MNIST configuration (rosinality's
+widths, 512 channels, style 128).
 Run: pytest bench/test_bench_models.py --benchmark-json=bench/results/<machine>-models.json
      python bench/summarize_cases.py bench/results/<machine>-models.json > ....md
 """

@@ -35,6 +35,7 @@ def test_everything_shipped_fits_the_budget():
 def test_the_base_generator_is_the_documented_32px_digits_model_and_draws_every_digit(classifier):
     ck = checkpoint.load(assets.path(assets.DIGITS_GENERATOR))
     assert ck.metadata["run"]["data"] == "digits" and ck.metadata["run"]["exclude_classes"] == []
+    assert ck.metadata["run"]["model"]["width"] == 48      # MODELS.md: 48 channels at every resolution
     assert {"g_ema", "d"} <= set(ck.sections)
     G, D = ck.generator(), ck.discriminator()
     assert G.size == 32 and G.style_dim == 128 and D(G.sample(2, seed=0)).shape == (2, 1)
@@ -46,7 +47,11 @@ def test_the_base_generator_is_the_documented_32px_digits_model_and_draws_every_
 def test_retrained_generators_rarely_draw_their_excluded_class(classifier, c):
     path = assets.retrained_digits_generator(c)
     assert path is not None, f"no retrained model for class {c} ships"
-    assert checkpoint.load(path).metadata["run"]["exclude_classes"] == [c]
+    run = checkpoint.load(path).metadata["run"]
+    base_run = checkpoint.load(assets.path(assets.DIGITS_GENERATOR)).metadata["run"]
+    assert run["exclude_classes"] == [c]
+    assert {k: run[k] for k in ("model", "train", "steps", "seed")} == \
+        {k: base_run[k] for k in ("model", "train", "steps", "seed")}      # the base model's recipe
     share = _share_per_class(path, classifier)
     others = torch.cat([share[:c], share[c + 1:]])
     assert share[c] < 0.02 and others.min() > 0.03, f"class shares: {share.tolist()}"

@@ -10,7 +10,7 @@
   atu demo --toy mog                a 2-D mixture of 8 Gaussians: remove 2 modes in under a minute
 
 The digits demo is `atu run` with a built-in configuration (written to OUT/config.json): the
-shipped generator (32 px, width 32), the shipped classifier standing in for the user, the bundled
+shipped generator (32 px, width 48), the shipped classifier standing in for the user, the bundled
 digits as FID's real data and, when one ships, the generator retrained without the class for
 Ret-FID. With `latent` among the methods the latent attack runs too (`atu attack`: on the
 pre-trained, el2 and latent models); its judge is the shipped second digits classifier (the same recipe with
@@ -47,6 +47,9 @@ DEMO_ADAPT = {"k": 2, "steps": 500, "train": dict(SHORT_RUN_TRAIN)}
 # FID 26.8/26.9/25.1 (the demo's own runs); adversarial only 360/360/325. γ = 3,000: 332; γ = 12,000:
 # 282 at FID 25.8 (seed 0): the push saturates. bench/results/cpu-2core-epyc-stage2-limits.md has them all.
 # The demo itself then measured (3 seeds): PUL 65.2 ± 2.5%, FID 24.9, against 60.6%, FID 26.3 coupled.
+# (All the above on the 32-channel generator shipped until 2026-11-29; on the 48-channel one shipped since,
+# the same settings give PUL 71.9 ± 1.4% at FID 24.7, 1.23× the pre-trained model's:
+# bench/results/cpu-2core-epyc-demo-quality.md.)
 # IL2 and NL2 get the γ that gives them EL2's initial push at d ≈ 1,300:
 # γ_il2 = γ·α·exp(−α·d)·d², γ_nl2 = γ·α·exp(−α·d).
 # Stage 2 at a quarter of StyleGAN2's learning rate, for twice as long: fine-tuning on the positives
