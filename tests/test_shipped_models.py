@@ -43,12 +43,16 @@ def test_the_base_generator_is_the_documented_32px_digits_model_and_draws_every_
     assert share.min() > 0.03, f"classes drawn (share of {N_SAMPLES}): {share.tolist()}"
 
 
+@pytest.fixture(scope="module")
+def base_run():
+    return checkpoint.load(assets.path(assets.DIGITS_GENERATOR)).metadata["run"]
+
+
 @pytest.mark.parametrize("c", RETRAINED_CLASSES)
-def test_retrained_generators_rarely_draw_their_excluded_class(classifier, c):
+def test_retrained_generators_rarely_draw_their_excluded_class(classifier, base_run, c):
     path = assets.retrained_digits_generator(c)
     assert path is not None, f"no retrained model for class {c} ships"
     run = checkpoint.load(path).metadata["run"]
-    base_run = checkpoint.load(assets.path(assets.DIGITS_GENERATOR)).metadata["run"]
     assert run["exclude_classes"] == [c]
     assert {k: run[k] for k in ("model", "train", "steps", "seed")} == \
         {k: base_run[k] for k in ("model", "train", "steps", "seed")}      # the base model's recipe

@@ -20,8 +20,8 @@ read "g_ema" from the adapted checkpoints): an average over the last few hundred
 steadier estimate of where adaptation leads than the last iterate of a few-shot GAN fine-tuning.
 
 Measured on the 32-channel digits generator shipped until 2026-11-29 (32 px; 107 undesired 8s
-among 1,500 feedback samples; defaults but 600 steps): the share of 8s among θ_N's samples went from 7.2% to
-24.7% and 24.1% (k = 2), the EWC penalty settling near 2,300 while g_loss stays near 0.7. The EMA
+among 1,500 feedback samples; defaults but 600 steps): the share of 8s among θ_N's samples went
+from 7.2% to 24.7% and 24.1% (k = 2), the EWC penalty settling near 2,300 while g_loss stays near 0.7. The EMA
 lags by several hundred steps at batch 16, so short runs give θ_N close to θ_G.
 
 Folder:

@@ -30,8 +30,8 @@ EL2 begins as a push of strength γα away from the mean of the θ_N and fades o
 Adam moves every parameter at up to its learning rate whatever the gradient's scale, so a push
 that outweighs the adversarial gradient on many (small) tensors moves them all at full speed.
 Measured on the 32-channel digits generator shipped until 2026-11-29 (32 px; class 8 undesired,
-107 of 1,500 feedback samples; two θ_N adapted 600 steps; share of 8s and classifier-feature FID on 1,000
-samples; pre-trained: 7.2% 8s, FID 26.0), after 400 steps of stage 2:
+107 of 1,500 feedback samples; two θ_N adapted 600 steps; share of 8s and classifier-feature FID
+on 1,000 samples; pre-trained: 7.2% 8s, FID 26.0), after 400 steps of stage 2:
     γ = 0 (adversarial only)  5.6%, FID 26.7      γ = 10   4.7%, FID 28.1
     γ = 1                     5.6%, FID 26.6      γ = 100  3.3%, FID 77.6 (the authors' weight)
 and after 1,000 steps: γ = 0 3.8%, FID 32.0; γ = 10 3.1%, FID 39.7. The authors' weight wrecks our

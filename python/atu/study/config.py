@@ -429,9 +429,7 @@ def _unlearn(value: Any, method: str) -> UnlearnConfig:
                               "(γ = 0 by definition); set γ for el2, il2 or nl2 instead")
         settings["gamma"] = 0.0
         settings["decoupled"] = False       # nothing to decouple; its run stays the same run either way
-        kind = "el2"
-    else:
-        kind = method
+    kind = _kind(method)
     assert kind in KINDS
     try:
         return UnlearnConfig(kind=kind, train=train, **settings)
@@ -442,22 +440,24 @@ def _unlearn(value: Any, method: str) -> UnlearnConfig:
 def _from_resolved_unlearn(value: Any) -> Any:
     """The resolved form StudyConfig.to_dict writes (one complete setting per method, keyed by the
     method: {el2: {kind: el2, alpha: ..., ...}, adv_only: {...}}) as the file form's per-method
-    settings; anything else is returned as it is. adv_only's γ and decoupled are implied by the
-    method, so they are checked, not carried."""
+    settings, which _unlearn then checks; anything else is returned as it is."""
     if not isinstance(value, dict) or not value or not set(value) <= set(ATU_METHODS):
         return value
     methods = {}
     for method, spec in value.items():
         spec = dict(_mapping(spec, f"unlearn.{method}"))
         kind = spec.pop("kind", None)
-        if kind != ("el2" if method == "adv_only" else method):
+        if kind != _kind(method):
             raise ConfigError(f"unlearn.{method}.kind: {kind!r} is not the kind of method {method!r}")
-        if method == "adv_only":
-            if spec.pop("gamma", 0) != 0:
-                raise ConfigError("unlearn.adv_only.gamma: adv_only is the ablation without repulsion (γ = 0)")
-            spec.pop("decoupled", None)
+        if method == "adv_only" and spec.get("gamma") == 0:
+            del spec["gamma"]           # the γ = 0 to_dict records; any other γ meets _unlearn's error
         methods[method] = spec
     return {"methods": methods}
+
+
+def _kind(method: str) -> str:
+    """The repulsion kind of an ATU method: adv_only is EL2 with γ = 0."""
+    return "el2" if method == "adv_only" else method
 
 
 def _latent(value: Any) -> LatentConfig:
