@@ -8,7 +8,6 @@
 Each case launches `python -m torch.distributed.run --standalone --nproc_per_node 2` in tmp_path (not
 the source tree, whose atu_ext holds no build).
 """
-import copy
 import json
 import os
 import subprocess
@@ -24,11 +23,12 @@ from atu import checkpoint as ckpt
 from atu import distributed
 from atu.classifiers import LeNet, save_classifier
 from atu.cli import main as atu_main
-from atu.feedback.bundle import FeedbackBundle, images_to_uint8, save_bundle
+from atu.feedback.bundle import save_bundle
 from atu.gan.run import Schedule
 from atu.gan.trainer import TrainConfig
 from atu.models import Discriminator, Generator, narrow_channels
 from atu.unlearn import UnlearnConfig, unlearn
+from tiny_gans import disc_bundle, perturbed, save_pretrained
 
 WORLD = 2
 TRAIN = TrainConfig(batch_size=8, d_reg_every=2, g_reg_every=2)     # 8 = 4·WORLD: stddev groups kept
@@ -50,40 +50,15 @@ def _torchrun(cwd: Path, args: list[str], timeout: int = 240) -> subprocess.Comp
     return done
 
 
-def _perturbed(G, scale, seed):
-    g = torch.Generator().manual_seed(seed)
-    out = copy.deepcopy(G)
-    with torch.no_grad():
-        for p in out.parameters():
-            p.add_(scale * torch.randn(p.shape, generator=g))
-    return out
-
-
-def _save_gen(path, G, D):
-    return ckpt.save(path, kind="stylegan2", config={"generator": G.config(), "discriminator": D.config()},
-                     state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()})
-
-
-def _bundle(n=14, n_undesired=5, size=16, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    yy, xx = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
-    radius = 0.3 + 0.5 * torch.rand(n, 1, 1, generator=g)
-    discs = ((xx ** 2 + yy ** 2).sqrt()[None] < radius).float() * 2 - 1
-    undesired = torch.zeros(n, dtype=torch.bool)
-    undesired[:n_undesired] = True
-    return FeedbackBundle(torch.randn(n, 16, generator=g), images_to_uint8(discs[:, None].repeat(1, 3, 1, 1)),
-                          undesired)
-
-
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("dist_inputs")
     torch.manual_seed(0)
     ch = narrow_channels(16, 8)
     G, D = Generator(16, style_dim=16, n_mlp=2, channels=ch), Discriminator(16, channels=ch)
-    adapted = [_save_gen(root / f"adapted_{j}.safetensors", _perturbed(G, 0.05, seed=10 + j), D) for j in range(2)]
-    return SimpleNamespace(root=root, gen=_save_gen(root / "gen.safetensors", G, D), G=G, adapted=adapted,
-                           feedback=save_bundle(root / "feedback.safetensors", _bundle()))
+    adapted = [save_pretrained(root / f"adapted_{j}.safetensors", perturbed(G, 0.05, seed=10 + j), D) for j in range(2)]
+    return SimpleNamespace(root=root, gen=save_pretrained(root / "gen.safetensors", G, D), G=G, adapted=adapted,
+                           feedback=save_bundle(root / "feedback.safetensors", disc_bundle(n=14)))
 
 
 def _tensors(path):

@@ -17,7 +17,7 @@ from atu.gan.run import Schedule
 from atu.latent import FeatureDirection, LatentUnlearnTrainer, latent_unlearning_losses, ms_ssim
 from atu.latent.msssim import STANDARD_WEIGHTS, scale_weights, scales_for
 from atu.latent_unlearn import LatentConfig, latent_unlearn
-from atu.models import Discriminator, Generator, narrow_channels
+from tiny_gans import perturbed, tiny_models
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
@@ -193,26 +193,9 @@ def test_ms_ssim_is_differentiable_and_refuses_bad_input():
 
 # ---- the loss -----------------------------------------------------------------------------------------
 
-def _models(seed=0):
-    torch.manual_seed(seed)
-    ch = narrow_channels(16, 8)
-    return Generator(16, style_dim=16, n_mlp=2, channels=ch), Discriminator(16, channels=ch)
-
-
-def _perturbed(G, scale, seed):
-    import copy
-
-    g = torch.Generator().manual_seed(seed)
-    out = copy.deepcopy(G)
-    with torch.no_grad():
-        for p in out.parameters():
-            p.add_(scale * torch.randn(p.shape, generator=g))
-    return out
-
-
 def test_the_loss_terms_equal_a_sample_by_sample_recomputation():
-    f, _ = _models()
-    g = _perturbed(f, 0.05, seed=1)
+    f, _ = tiny_models()
+    g = perturbed(f, 0.05, seed=1)
     gen = torch.Generator().manual_seed(3)
     w = f.style(torch.randn(6, 16, generator=gen)).detach()
     noise = f.make_noise(gen, batch=6)
@@ -249,7 +232,7 @@ def test_the_loss_terms_equal_a_sample_by_sample_recomputation():
 
 
 def test_g_equal_to_f_with_no_feature_latent_has_zero_loss():
-    f, _ = _models()
+    f, _ = tiny_models()
     w = f.style(torch.randn(4, 16)).detach()
     direction = FeatureDirection(torch.ones(16), 1e6)            # nothing reaches the threshold
     terms = latent_unlearning_losses(f, f, w, f.make_noise(batch=4), direction, alpha=3.0)
@@ -262,7 +245,7 @@ def test_g_equal_to_f_with_no_feature_latent_has_zero_loss():
 def inputs(tmp_path_factory):
     """θ_G's checkpoint and a feedback bundle whose marks follow a direction in z (so in W too)."""
     root = tmp_path_factory.mktemp("latent_inputs")
-    G, D = _models()
+    G, D = tiny_models()
     gen = root / "g.safetensors"
     ckpt.save(gen, kind="stylegan2", config={"generator": G.config(), "discriminator": D.config()},
               state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()})

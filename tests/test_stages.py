@@ -16,14 +16,15 @@ from atu import checkpoint as ckpt
 from atu import layouts
 from atu.adapt import AdaptConfig, EWCGradient, adapt
 from atu.cli import main as atu_main
-from atu.feedback.bundle import FeedbackBundle, images_to_uint8, save_bundle
+from atu.feedback.bundle import save_bundle
 from atu.fisher import anchored_names, empirical_fisher, fisher_samples
 from atu.gan.run import NonFiniteLossError, Schedule
 from atu.gan.sampling import Batches, StreamSampler
 from atu.gan.trainer import StyleGAN2Trainer, TrainConfig
-from atu.models import Discriminator, Generator, narrow_channels
+from atu.models import Generator, narrow_channels
 from atu.unlearn import DecoupledRepulsion, RepulsionGradient, UnlearnConfig, unlearn
 from atu_ext import reference
+from tiny_gans import disc_bundle, perturbed, save_pretrained, tiny_models
 
 CH = narrow_channels(16, 8)
 TRAIN = TrainConfig(batch_size=4, d_reg_every=2, g_reg_every=2)
@@ -34,47 +35,16 @@ EVERY_2 = Schedule(log_every=1, sample_every=2, checkpoint_every=2)
 pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
 
 
-def _models(seed=0, width=8):
-    torch.manual_seed(seed)
-    ch = narrow_channels(16, width)
-    return Generator(16, style_dim=16, n_mlp=2, channels=ch), Discriminator(16, channels=ch)
-
-
-def _save_gen(path, G, D):
-    return ckpt.save(path, kind="stylegan2", config={"generator": G.config(), "discriminator": D.config()},
-                     state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()})
-
-
-def _bundle(n=12, n_undesired=5, size=16, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    yy, xx = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
-    radius = 0.3 + 0.5 * torch.rand(n, 1, 1, generator=g)
-    discs = ((xx ** 2 + yy ** 2).sqrt()[None] < radius).float() * 2 - 1
-    undesired = torch.zeros(n, dtype=torch.bool)
-    undesired[:n_undesired] = True
-    return FeedbackBundle(torch.randn(n, 16, generator=g), images_to_uint8(discs[:, None].repeat(1, 3, 1, 1)),
-                          undesired)
-
-
-def _perturbed(G, scale, seed):
-    g = torch.Generator().manual_seed(seed)
-    out = copy.deepcopy(G)
-    with torch.no_grad():
-        for p in out.parameters():
-            p.add_(scale * torch.randn(p.shape, generator=g))
-    return out
-
-
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     """θ_G's checkpoint, a feedback bundle, and two synthetic "adapted" models (θ_G perturbed)."""
     root = tmp_path_factory.mktemp("inputs")
-    G, D = _models()
+    G, D = tiny_models()
     adapted = []
     for j in range(2):
-        adapted.append(_save_gen(root / f"adapted_{j}.safetensors", _perturbed(G, 0.05, seed=10 + j), D))
-    return SimpleNamespace(gen=_save_gen(root / "gen.safetensors", G, D), G=G, D=D, adapted=adapted,
-                           feedback=save_bundle(root / "feedback.safetensors", _bundle()))
+        adapted.append(save_pretrained(root / f"adapted_{j}.safetensors", perturbed(G, 0.05, seed=10 + j), D))
+    return SimpleNamespace(gen=save_pretrained(root / "gen.safetensors", G, D), G=G, D=D, adapted=adapted,
+                           feedback=save_bundle(root / "feedback.safetensors", disc_bundle()))
 
 
 def _tensors(path):
@@ -171,7 +141,7 @@ def test_the_conv_restriction_zeros_exactly_the_non_styledconv_tensors(inputs):
 
 @pytest.mark.parametrize("layers", ["all", "conv"])
 def test_the_ewc_hook_adds_the_gradient_of_half_lambda_f_squared_distance(inputs, layers):
-    G = _perturbed(inputs.G, 0.01, seed=3)                            # θ ≠ θ_G
+    G = perturbed(inputs.G, 0.01, seed=3)                            # θ ≠ θ_G
     anchor = dict(inputs.G.named_parameters())
     g = torch.Generator().manual_seed(4)
     fisher = {n: torch.rand(p.shape, generator=g) * 1e-6 for n, p in G.named_parameters()}
@@ -271,8 +241,8 @@ def test_stage_1_resumes_bit_identically_after_ctrl_c_skipping_the_finished_mode
 @pytest.mark.parametrize("kind", ["el2", "il2", "nl2"])
 @pytest.mark.parametrize("reduction", ["tensor_mean", "sum"])
 def test_the_repulsion_hook_adds_gamma_times_the_gradient_of_the_reference_formula(inputs, kind, reduction):
-    G = _perturbed(inputs.G, 0.01, seed=3)
-    refs = [[p.detach().clone() for p in _perturbed(inputs.G, 0.05, seed=20 + j).parameters()] for j in range(2)]
+    G = perturbed(inputs.G, 0.01, seed=3)
+    refs = [[p.detach().clone() for p in perturbed(inputs.G, 0.05, seed=20 + j).parameters()] for j in range(2)]
     params = list(G.parameters())
     refs64 = [[t.double() for t in ref] for ref in refs]
     with torch.no_grad():
@@ -301,8 +271,8 @@ def test_the_repulsion_hook_adds_gamma_times_the_gradient_of_the_reference_formu
 
 @pytest.mark.parametrize("kind", ["el2", "nl2"])
 def test_the_decoupled_step_moves_theta_by_minus_lr_gamma_times_the_reference_gradient(inputs, kind):
-    G = _perturbed(inputs.G, 0.01, seed=4)
-    refs = [[p.detach().clone() for p in _perturbed(inputs.G, 0.05, seed=30 + j).parameters()] for j in range(2)]
+    G = perturbed(inputs.G, 0.01, seed=4)
+    refs = [[p.detach().clone() for p in perturbed(inputs.G, 0.05, seed=30 + j).parameters()] for j in range(2)]
     params = list(G.parameters())
     refs64 = [[t.double() for t in ref] for ref in refs]
     before = [p.detach().double().clone() for p in params]
@@ -369,7 +339,7 @@ def test_gamma_zero_is_exactly_plain_adversarial_training_on_the_positives(input
                    schedule=EVERY_2, progress=False)
     G, D = copy.deepcopy(inputs.G), copy.deepcopy(inputs.D)
     trainer = StyleGAN2Trainer(G, D, TRAIN, g_ema=copy.deepcopy(inputs.G), seed=4)
-    positives = _bundle().positives()
+    positives = disc_bundle().positives()
     batches = Batches.of_tensor(positives, TRAIN.batch_size, 4)
     for _ in range(3):
         trainer.train_step(batches.next())
@@ -442,14 +412,14 @@ def test_a_non_finite_loss_stops_the_run_naming_the_step_and_keeps_the_last_good
 @pytest.fixture(scope="module")
 def bad_files(inputs, tmp_path_factory):
     root = tmp_path_factory.mktemp("bad")
-    wide_G, wide_D = _models(width=16)
+    wide_G, wide_D = tiny_models(width=16)
     unfinished = root / "unfinished_adapt"
     (unfinished / "model_0").mkdir(parents=True)
     return SimpleNamespace(
-        small=save_bundle(root / "small.safetensors", _bundle(size=8)),
-        no_negatives=save_bundle(root / "no_neg.safetensors", _bundle(n_undesired=0)),
-        no_positives=save_bundle(root / "no_pos.safetensors", _bundle(n_undesired=12)),
-        wide=_save_gen(root / "wide.safetensors", wide_G, wide_D), unfinished=unfinished)
+        small=save_bundle(root / "small.safetensors", disc_bundle(size=8)),
+        no_negatives=save_bundle(root / "no_neg.safetensors", disc_bundle(n_undesired=0)),
+        no_positives=save_bundle(root / "no_pos.safetensors", disc_bundle(n_undesired=12)),
+        wide=save_pretrained(root / "wide.safetensors", wide_G, wide_D), unfinished=unfinished)
 
 
 BAD_ADAPT = {

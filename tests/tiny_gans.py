@@ -1,0 +1,46 @@
+"""Tiny StyleGAN2 pairs, their checkpoints and synthetic feedback, shared by the tests of the stages
+(`atu adapt`, `atu unlearn`, `atu latent-unlearn`) and of their torchrun runs."""
+import copy
+
+import torch
+
+from atu import checkpoint as ckpt
+from atu.feedback.bundle import FeedbackBundle, images_to_uint8
+from atu.models import Discriminator, Generator, narrow_channels
+
+
+def tiny_models(seed=0, width=8):
+    """A 16 px generator and discriminator, `width` channels at every resolution, seeded."""
+    torch.manual_seed(seed)
+    ch = narrow_channels(16, width)
+    return Generator(16, style_dim=16, n_mlp=2, channels=ch), Discriminator(16, channels=ch)
+
+
+def save_pretrained(path, G, D):
+    """An atu checkpoint with G as g_ema and D: what the stages take as the pre-trained model."""
+    return ckpt.save(path, kind="stylegan2", config={"generator": G.config(), "discriminator": D.config()},
+                     state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()})
+
+
+def disc_bundle(n=12, n_undesired=5, size=16, seed=0):
+    """A feedback bundle of n bright discs of random radius (something for D to learn), the first
+    n_undesired marked undesired."""
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
+    radius = 0.3 + 0.5 * torch.rand(n, 1, 1, generator=g)
+    discs = ((xx ** 2 + yy ** 2).sqrt()[None] < radius).float() * 2 - 1
+    undesired = torch.zeros(n, dtype=torch.bool)
+    undesired[:n_undesired] = True
+    return FeedbackBundle(torch.randn(n, 16, generator=g), images_to_uint8(discs[:, None].repeat(1, 3, 1, 1)),
+                          undesired)
+
+
+def perturbed(G, scale, seed):
+    """A copy of G with seeded Gaussian noise of std `scale` added to every parameter (a stand-in
+    for an adapted or fine-tuned model)."""
+    g = torch.Generator().manual_seed(seed)
+    out = copy.deepcopy(G)
+    with torch.no_grad():
+        for p in out.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=g))
+    return out
