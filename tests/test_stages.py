@@ -184,6 +184,10 @@ def test_stage_1_with_a_huge_lambda_stays_at_theta_g_while_lambda_zero_moves_awa
         cfg = AdaptConfig(k=1, steps=6, lam=lam, fisher_samples=4, fisher_layers="conv", train=NO_EMA)
         (path,) = adapt(inputs.gen, inputs.feedback, tmp_path / f"lam{lam:g}", cfg, schedule=EVERY_2, progress=False)
         moved[lam] = _anchored_distance(path, inputs.G, path.parent / "fisher.safetensors")
+        recorded = ckpt.load_atu(path).metadata["moved_from_theta_g"]           # what atu adapt reports
+        assert recorded["anchored"] == pytest.approx(moved[lam][0] ** 0.5, rel=1e-6, abs=1e-12)
+        assert recorded["free"] == pytest.approx(moved[lam][1] ** 0.5, rel=1e-6)
+        assert recorded["all"] == pytest.approx(sum(moved[lam]) ** 0.5, rel=1e-6)
     assert moved[0.0][0] > 0
     assert moved[1e14][0] < 0.01 * moved[0.0][0]                  # anchored tensors held at θ_G
     assert moved[1e14][1] > 0.5 * moved[0.0][1]                   # the others still adapt
@@ -518,6 +522,8 @@ def test_the_command_line_runs_both_stages_and_reports_errors(inputs, tmp_path, 
                      str(inputs.feedback), "--out", str(tmp_path / "u"), "--kind", "il2", "--gamma", "0.5", *common]) == 0
     out = capsys.readouterr().out
     assert "model_0/model.safetensors" in out and str(tmp_path / "u" / "model.safetensors") in out
+    moved = ckpt.load_atu(tmp_path / "a" / "model_0" / "model.safetensors").metadata["moved_from_theta_g"]
+    assert f"||θ_N − θ_G|| = {moved['all']:.4g}; in the EWC-anchored layers {moved['anchored']:.4g}" in out
     run = json.loads((tmp_path / "u" / "run.json").read_text())
     assert run["config"]["kind"] == "il2" and run["config"]["gamma"] == 0.5
     assert len(run["inputs"]["adapted"]) == 1

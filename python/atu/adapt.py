@@ -29,7 +29,8 @@ Folder:
   model_<j>/      one run per adapted model (gan/run.py's layout), resumable on its own:
                   fisher.safetensors (F, computed once, before training), checkpoint.safetensors,
                   log.jsonl ("ewc" = the penalty), samples/, and at the end model.safetensors:
-                  θ_N^j (g_ema) and d
+                  θ_N^j (g_ema) and d; its metadata "moved_from_theta_g" holds ||θ_N − θ_G|| over
+                  all parameters, the EWC-anchored ones and the others (`atu adapt` prints it)
 `--resume` skips the finished models and continues the others from their checkpoints.
 
 Under torchrun (several processes) the k runs are shared out: rank r trains the models j with
@@ -141,7 +142,8 @@ def _adapt_one(j: int, sub: Path, theta_g: nn.Module, d_pretrained: nn.Module, n
 
     G, D, g_ema = copy.deepcopy(theta_g), copy.deepcopy(d_pretrained), copy.deepcopy(theta_g)
     anchor = {name: p.detach() for name, p in theta_g.named_parameters()}
-    hook = (EWCGradient(G, anchor, fisher, cfg.lam, anchored_names(G, cfg.fisher_layers))
+    anchored = anchored_names(G, cfg.fisher_layers)
+    hook = (EWCGradient(G, anchor, fisher, cfg.lam, anchored)
             if cfg.lam > 0 else None)          # λ = 0: plain fine-tuning, no penalty object at all
     trainer = StyleGAN2Trainer(G, D, cfg.train, g_ema=g_ema, seed=seed, g_grad_hook=hook)
     run = TrainingRun(sub, trainer, Batches.of_tensor(negatives, cfg.train.batch_size, seed), steps=cfg.steps,
@@ -152,7 +154,22 @@ def _adapt_one(j: int, sub: Path, theta_g: nn.Module, d_pretrained: nn.Module, n
     if not fresh:
         run.restore()
     run.run()
-    return run.save_model()
+    return run.save_model(moved_from_theta_g=displacement(g_ema, anchor, anchored))
+
+
+def displacement(theta_n: nn.Module, theta_g: dict[str, torch.Tensor], anchored: list[str]) -> dict[str, float]:
+    """||θ_N − θ_G|| over all parameters, over the EWC-anchored ones and over the others, in float64.
+
+    Recorded with every θ_N because it shows what the EWC did: at the authors' λ = 5e8 it holds the
+    anchored StyledConv layers at θ_G on the shipped digits model (they moved 0.004 of 34), so that
+    stage 1 adapts only the mapping network, the first conv, the ToRGBs and the constant input."""
+    held = set(anchored)
+    sums = {"all": 0.0, "anchored": 0.0, "free": 0.0}
+    for name, p in theta_n.named_parameters():
+        squared = float((p.detach().double() - theta_g[name].double()).square().sum())
+        sums["all"] += squared
+        sums["anchored" if name in held else "free"] += squared
+    return {group: total ** 0.5 for group, total in sums.items()}
 
 
 def _finished(sub: Path, steps: int) -> bool:
@@ -209,5 +226,8 @@ def _main(args) -> int:
         print(f"atu adapt: error: {err}", file=sys.stderr)
         return 1
     for path in paths if main else []:
-        print(f"atu adapt: {path}")
+        moved = ckpt.load_atu(path).metadata.get("moved_from_theta_g")
+        note = (f" (||θ_N − θ_G|| = {moved['all']:.4g}; in the EWC-anchored layers {moved['anchored']:.4g})"
+                if moved else "")              # files written before atu recorded it
+        print(f"atu adapt: {path}{note}")
     return 0
