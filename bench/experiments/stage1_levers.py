@@ -16,46 +16,35 @@ Results: bench/results/cpu-2core-epyc-stage1-levers.json (cpu-2core-epyc-stage2-
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 from pathlib import Path
 
 import torch
 
 from atu import assets
+from atu import checkpoint as ckpt
 from atu.adapt import displacement
 from atu.classifiers import load_classifier, predict
 from atu.eval.pul import count_undesired
 from atu.fisher import anchored_names
-from atu.stage_inputs import adapted_model_files, load_adapted, load_pretrained
+from atu.stage_inputs import adapted_model_files, load_pretrained
+from stage2_limits import flat  # bench/experiments/ is on sys.path when run as a script
 
 UNDESIRED = 8
 N_PURITY, PURITY_SEED = 2_000, 7
-
-
-def flat(tensors) -> torch.Tensor:
-    return torch.cat([t.detach().double().flatten() for t in tensors])
 
 
 def describe(folder: Path, seed: int, theta_g, classifier) -> dict:
     study = json.loads((folder / "config.json").read_text())
     adapt = study.get("config", study)["adapt"]
     feature = folder / f"no{UNDESIRED}"
-    files = adapted_model_files(feature / f"seed_{seed}" / "adapt")
-    refs = load_adapted(files, theta_g)
-    g = flat(theta_g.parameters())
-    deltas = [flat(r) - g for r in refs]
+    adapted = [ckpt.load(f).generator().eval() for f in adapted_model_files(feature / f"seed_{seed}" / "adapt")]
     anchor = {name: p.detach() for name, p in theta_g.named_parameters()}
-    purity, moved = [], []
-    for ref in refs:
-        model = copy.deepcopy(theta_g)
-        with torch.no_grad():
-            for p, t in zip(model.parameters(), ref):
-                p.copy_(t)
-        moved.append({group: round(v, 4) for group, v in
-                      displacement(model, anchor, anchored_names(model, adapt["fisher_layers"])).items()})
-        n = count_undesired(model.eval(), lambda x: predict(classifier, x), UNDESIRED, n=N_PURITY, seed=PURITY_SEED)
-        purity.append(round(100 * n / N_PURITY, 1))
+    anchored = anchored_names(theta_g, adapt["fisher_layers"])
+    moved = [{group: round(v, 4) for group, v in displacement(model, anchor, anchored).items()} for model in adapted]
+    purity = [round(100 * count_undesired(model, lambda x: predict(classifier, x), UNDESIRED, n=N_PURITY,
+                                          seed=PURITY_SEED) / N_PURITY, 1) for model in adapted]
+    u = flat(theta_g) - torch.stack([flat(model) for model in adapted]).mean(0)
     metrics = json.loads((feature / "metrics.json").read_text())["methods"]
 
     def row(method: str) -> dict:
@@ -65,7 +54,7 @@ def describe(folder: Path, seed: int, theta_g, classifier) -> dict:
     return {"adapt": {key: adapt[key] for key in ("k", "steps", "lam", "fisher_layers")},
             "purity_percent": purity,
             "moved_from_theta_g": moved,
-            "u_norm": round(torch.stack(deltas).mean(0).norm().item(), 1),
+            "u_norm": round(u.norm().item(), 1),
             "el2": row("el2"), "extrapolation_s1": row("extrapolation s=1")}
 
 
