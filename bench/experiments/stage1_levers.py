@@ -3,7 +3,7 @@
 the study measured:
 
   purity   the share of 8s among N_PURITY samples of each adapted model θ_N^j (the pre-trained
-           model draws 8.2%), by the demo's classifier
+           model draws 6.65% on these latents), by the demo's classifier
   moved    ||θ_N^j − θ_G|| over all parameters, the EWC-anchored ones (the StyledConvs by default)
            and the others (atu.adapt.displacement, what `atu adapt` records)
   |u|      ||θ_G − mean_j θ_N^j||, the direction extrapolation and the repulsion push along
