@@ -23,6 +23,18 @@ except ImportError as exc:  # no silent fallback: the reference code is never us
            "another directory to use the installed package." if _in_checkout else "")
     ) from exc
 
+def _base_version(version: str) -> str:
+    return version.split("+")[0]
+
+
+if _base_version(_C.built_against_torch) != _base_version(torch.__version__):
+    # libtorch has no stable C++ ABI across releases: a module built for another torch may load
+    # and still misbehave, so it is refused here rather than at the first odd result.
+    raise ImportError(
+        f"atu_ext: the compiled extension was built against torch {_C.built_against_torch}, but torch "
+        f"{torch.__version__} is installed. Rebuild it against this torch: `pip install "
+        "--no-build-isolation --force-reinstall --no-deps .` from the atu checkout.")
+
 from . import _registrations  # noqa: E402,F401  (fake kernels and autograd)
 from .bias_act import bias_act  # noqa: E402
 from .penalties import (  # noqa: E402
@@ -33,18 +45,32 @@ from .penalties import (  # noqa: E402
     sq_dist,
 )
 from .modulated_conv import modulated_conv2d  # noqa: E402  (registers its fake kernel and autograd)
+from . import ops_mode  # noqa: E402
+from .ops_mode import OpsUnavailableError, use_ops  # noqa: E402
 from .training import EWC, Repulsion  # noqa: E402
 from .upfirdn2d import upfirdn2d  # noqa: E402  (registers its fake kernel and autograd)
 
 built_with_cuda: bool = _C.built_with_cuda
 
+
+def build_info() -> dict:
+    """How this atu_ext was built and which ops mode is in force: recorded with every result."""
+    return {"built_against_torch": _C.built_against_torch, "cuda_kernels": bool(_C.built_with_cuda),
+            "cuda_architectures": _C.cuda_architectures, "cpu_loops": _C.cpu_isa(),
+            "ops": ops_mode.current()}
+
+
 __all__ = [
     "EWC",
+    "OpsUnavailableError",
+    "build_info",
+    "use_ops",
     "Repulsion",
     "bias_act",
     "built_with_cuda",
     "ewc_penalty",
     "modulated_conv2d",
+    "ops_mode",
     "repulsion_el2",
     "repulsion_il2",
     "repulsion_nl2",

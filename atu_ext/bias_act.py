@@ -19,6 +19,8 @@ import numbers
 
 import torch
 
+from . import ops_mode, reference
+
 _ops = torch.ops.atu
 
 # name -> (default alpha, default gain)
@@ -99,6 +101,9 @@ def bias_act(x: torch.Tensor, b: torch.Tensor | None = None, dim: int = 1, act: 
     the output has x's layout when x is dense.
     """
     dim, alpha, gain, clamp = _resolve(x, b, dim, act, alpha, gain, clamp)
+    ops_mode.require_kernels("bias_act", x.device)
+    if ops_mode.reference_mode():
+        return reference.bias_act(x, b, dim, act, alpha, gain, clamp)
     return _ops.bias_act(x, b, dim, act, alpha, gain, clamp)
 
 

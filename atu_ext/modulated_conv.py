@@ -22,6 +22,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from . import ops_mode, reference
 from .upfirdn2d import check_filter, filter_size, upfirdn2d
 
 _ops = torch.ops.atu
@@ -127,6 +128,10 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     _check_args(x, weight, styles, demodulate, up, down, resample_filter, eps)
     if impl not in IMPLS:
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    ops_mode.require_kernels("modulated_conv2d", x.device)
+    if ops_mode.reference_mode():
+        return reference.modulated_conv2d(x, weight, styles, demodulate=demodulate, up=up, down=down,
+                                          resample_filter=resample_filter, eps=eps)
     if impl == "shared" or (impl == "auto" and x.device.type == "cpu"):
         return _shared_weight(x, weight, styles, demodulate, up, down, resample_filter, eps)
     n, in_ch, h, w = x.shape

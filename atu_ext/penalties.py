@@ -13,22 +13,19 @@ from __future__ import annotations
 
 import torch
 
-from . import _validate
-
-
-def _prepared(params, theta_n, reduction: str):
-    _validate.check_reduction(reduction)
-    plist = _validate.check_params(params)
-    refs = _validate.references(params, plist, theta_n)
-    _validate.check_nonempty_for(reduction, plist)
-    flat_refs = [t for ref in refs for t in ref]
-    return plist, flat_refs, len(refs)
+from . import _validate, foreach_penalties, ops_mode
 
 
 def sq_dist(params, refs, *, reduction: str = "sum") -> torch.Tensor:
     """d = mean over the k references of Σ (params − ref)², reduced as `reduction` says."""
-    plist, flat_refs, k = _prepared(params, refs, reduction)
-    return torch.ops.atu.sq_dist(plist, flat_refs, k, reduction)
+    _validate.check_reduction(reduction)
+    plist = _validate.check_params(params)
+    references = _validate.references(params, plist, refs)
+    _validate.check_nonempty_for(reduction, plist)
+    ops_mode.require_kernels("sq_dist", plist[0].device)
+    if ops_mode.reference_mode():
+        return foreach_penalties.sq_dist(plist, references, reduction)
+    return torch.ops.atu.sq_dist(plist, [t for ref in references for t in ref], len(references), reduction)
 
 
 def repulsion_il2(params, theta_n, *, reduction: str = "sum", eps: float = 1e-12) -> torch.Tensor:
@@ -56,4 +53,7 @@ def ewc_penalty(params, anchor, fisher, *, lam: float = 1.0) -> torch.Tensor:
     fishers = _validate.tensor_list(fisher, "fisher")
     _validate.check_matching(plist, anchors, "anchor")
     _validate.check_matching(plist, fishers, "fisher")
+    ops_mode.require_kernels("ewc_penalty", plist[0].device)
+    if ops_mode.reference_mode():
+        return foreach_penalties.ewc_penalty(plist, anchors, fishers, lam)
     return torch.ops.atu.ewc_penalty(plist, anchors, fishers, lam)

@@ -93,7 +93,8 @@ def modulated_conv2d(x, weight, styles, demodulate=True, up=1, down=1, resample_
     the resampling done by the reference upfirdn2d above."""
     import torch.nn.functional as F
 
-    f = torch.tensor([1.0, 3.0, 3.0, 1.0], dtype=x.dtype) / 8.0 if resample_filter is None else resample_filter
+    f = (torch.tensor([1.0, 3.0, 3.0, 1.0], dtype=x.dtype, device=x.device) / 8.0
+         if resample_filter is None else resample_filter)
     f2 = torch.outer(f, f) if f.dim() == 1 else f
     fh, fw = f2.shape
     kh, kw = weight.shape[2:]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from . import _validate
+from . import _validate, foreach_penalties, ops_mode
 from ._registrations import reduction_weights
 
 _ops = torch.ops.atu
@@ -125,6 +125,7 @@ class Repulsion:
         self.params = _validate.check_params(params)
         refs = _validate.references(params, self.params, theta_n)
         _validate.check_nonempty_for(reduction, self.params)
+        ops_mode.require_kernels("Repulsion", self.params[0].device)
         self.kind, self.reduction, self.k = kind, reduction, len(refs)
         self._grad_buffer = _GradBuffer(self.params)
         self.alpha = _validate.check_finite_number(alpha, "alpha")
@@ -146,6 +147,8 @@ class Repulsion:
 
     def distance(self) -> torch.Tensor:
         """d (differentiable w.r.t. params)."""
+        if ops_mode.reference_mode():
+            return foreach_penalties.sq_dist(self.params, [self.mean], self.reduction) + self.spread
         return _ops.sq_dist(self.params, self.mean, 1, self.reduction) + self.spread
 
     def _loss_of(self, d: torch.Tensor) -> torch.Tensor:
@@ -170,6 +173,12 @@ class Repulsion:
         """
         grads, accumulate = _grads_for(self.params, self._grad_buffer, "Repulsion")
         scale_t = _scale_tensor(scale, self.params[0])
+        if ops_mode.reference_mode():
+            loss = self._loss_of(self.distance())
+            dloss_dd = {"el2": loss * -self.alpha, "il2": -torch.square(loss)}.get(self.kind, -torch.ones_like(loss))
+            foreach_penalties.sq_dist_add_grad_(grads, self.params, self.mean, self.reduction,
+                                                scale_t * dloss_dd.double(), accumulate)
+            return loss
         if self.kind == "nl2":
             d = _ops.sq_dist_value_and_grad_(grads, self.params, self.mean, 1, self.reduction,
                                              -scale_t, accumulate) + self.spread
@@ -195,6 +204,7 @@ class EWC:
         _validate.check_matching(self.params, anchors, "anchor")
         _validate.check_matching(self.params, fishers, "fisher")
         self.lam = _validate.check_finite_number(lam, "lam")
+        ops_mode.require_kernels("EWC", self.params[0].device)
         self._grad_buffer = _GradBuffer(self.params)
         dtype = self.params[0].dtype
         with torch.no_grad():
@@ -202,12 +212,17 @@ class EWC:
             self.fisher = _flat_copy(fishers, dtype)
 
     def __call__(self) -> torch.Tensor:
+        if ops_mode.reference_mode():
+            return foreach_penalties.ewc_penalty(self.params, self.anchor, self.fisher, self.lam)
         return _ops.ewc_penalty(self.params, self.anchor, self.fisher, self.lam)
 
     @torch.no_grad()
     def add_grad_(self, scale=1.0) -> torch.Tensor:
         """Adds ∂(scale · penalty)/∂p into every p.grad and returns the penalty: one pass."""
         grads, accumulate = _grads_for(self.params, self._grad_buffer, "EWC")
+        if ops_mode.reference_mode():
+            return foreach_penalties.ewc_add_grad_(grads, self.params, self.anchor, self.fisher, self.lam,
+                                                   _scale_tensor(scale, self.params[0]), accumulate)
         return _ops.ewc_value_and_grad_(grads, self.params, self.anchor, self.fisher, self.lam,
                                         _scale_tensor(scale, self.params[0]), accumulate)
 

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 
 import torch
 
+from . import ops_mode, reference
+
 _ops = torch.ops.atu
 _FLOATING = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 _CPU_DTYPES = (torch.float32, torch.float64)
@@ -115,7 +117,11 @@ def normalize_args(x, f, up, down, padding, flip_filter, gain):
 def upfirdn2d(x: torch.Tensor, f: torch.Tensor, up=1, down=1, padding=0, flip_filter: bool = False,
               gain: float = 1.0) -> torch.Tensor:
     """Upsample by zero insertion, pad, convolve with f, keep every down-th sample, times gain."""
-    return _ops.upfirdn2d(*normalize_args(x, f, up, down, padding, flip_filter, gain))
+    args = normalize_args(x, f, up, down, padding, flip_filter, gain)
+    ops_mode.require_kernels("upfirdn2d", x.device)
+    if ops_mode.reference_mode():
+        return reference.upfirdn2d(*args)
+    return _ops.upfirdn2d(*args)
 
 
 # ---- fake kernel and autograd ------------------------------------------------------------------

@@ -109,7 +109,7 @@ def test_atu_ext_ops_equal_the_reference_ops_through_both_models():
         d_ref = D(img_ref)
     torch.testing.assert_close(img, img_ref, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(D(img), d_ref, rtol=1e-12, atol=1e-12)
-    with pytest.raises(ValueError, match="unknown ops backend"):
+    with pytest.raises(ValueError, match="unknown ops mode"):
         with use_ops("numpy"):
             pass
 

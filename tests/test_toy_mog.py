@@ -68,6 +68,19 @@ def test_cli_removes_two_modes_keeps_the_six_others_and_writes_its_files(tmp_pat
     assert other.returncode == 2 and "other settings" in other.stderr
 
 
+def test_reference_ops_mode_meets_the_same_targets_and_is_recorded(tmp_path):
+    """--ops reference: every op through atu_ext.reference, the penalties through torch._foreach."""
+    out = tmp_path / "toy-ref"
+    run = _cli("--out", str(out), "--no-progress", "--ops", "reference", cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["passed"] and metrics["quality"] >= 0.8
+    assert all(metrics["removed"][f"mode {i}"] >= 0.99 for i in (0, 1)) and all(metrics["covered"].values())
+    assert metrics["provenance"]["atu_ext"]["ops"] == "reference"
+    assert json.loads((out / "config.json").read_text())["ops"] == "reference"
+    assert "reference ops" in (out / "report.md").read_text()
+
+
 # ---- the labeller ---------------------------------------------------------------------------------------
 
 def test_mode_centres_sit_on_the_circle_counter_clockwise_from_the_x_axis():
@@ -179,9 +192,9 @@ def test_the_same_seed_gives_the_same_metrics(tmp_path):
     first = run_mog_demo(tmp_path / "a", seed=0, progress=False, config=_small())
     torch.manual_seed(456)
     second = run_mog_demo(tmp_path / "b", seed=0, progress=False, config=_small())
-    strip = lambda m: {k: v for k, v in m.items() if k not in ("report", "out", "reused")}   # noqa: E731
+    strip = lambda m: {k: v for k, v in m.items() if k not in ("report", "out", "reused", "provenance")}   # noqa: E731
     assert strip(first) == strip(second)
-    assert json.loads((tmp_path / "a" / "metrics.json").read_text()) == strip(first)
+    assert strip(json.loads((tmp_path / "a" / "metrics.json").read_text())) == strip(first)
     third = run_mog_demo(tmp_path / "c", seed=1, progress=False, config=_small())
     assert strip(third)["generators"] != strip(first)["generators"]
 

@@ -8,7 +8,17 @@ import sys
 
 # Modules that provide a `register(subparsers)` function, in the order `atu --help` lists them.
 SUBCOMMAND_MODULES = ("pretrain", "classifiers.train", "convert", "feedback.collect", "label.command", "adapt",
-                      "unlearn", "latent_unlearn", "extrapolate", "evaluate", "attack", "study.command", "demo")
+                      "unlearn", "latent_unlearn", "extrapolate", "evaluate", "attack", "study.command", "demo",
+                      "selfcheck.command")
+
+
+def add_ops_option(p: argparse.ArgumentParser) -> None:
+    """--ops, on every command: which implementation of atu_ext's ops runs (atu_ext.ops_mode)."""
+    from atu_ext import ops_mode
+
+    p.add_argument("--ops", choices=ops_mode.MODES, default=None,
+                   help=f"compiled: atu_ext's kernels; reference: plain PyTorch on any device, for a build "
+                        f"without kernels for your GPU (default: ${ops_mode.ENV_VAR}, else compiled)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,11 +26,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(f"atu.{name}").register(sub)
+    for command_parser in sub.choices.values():
+        add_ops_option(command_parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        import atu_ext
+    except ValueError as err:           # ATU_OPS names no mode: refused before anything runs
+        print(f"atu: {err}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
+    if args.ops is not None:
+        atu_ext.ops_mode.set_default(args.ops)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -55,6 +55,12 @@ def check_device(device: str) -> str:
         raise ValueError(f"--device {device!r}: {err}") from err
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {device}: no CUDA device is available here; use --device cpu")
+    from atu_ext import ops_mode
+
+    try:
+        ops_mode.require_kernels("ops", dev)
+    except ops_mode.OpsUnavailableError as err:
+        raise ValueError(f"--device {device}: {err}") from err
     return device
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+import atu_ext
+
 
 def provenance() -> dict:
     from importlib.metadata import PackageNotFoundError, version
@@ -24,6 +26,8 @@ def provenance() -> dict:
         "python": platform.python_version(),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        # which ops ran (compiled kernels or the plain-PyTorch references) and how they were built
+        "atu_ext": atu_ext.build_info(),
         # CPU kernels split reductions by thread, so GAN runs with different thread counts drift
         # apart (±10 of 10,000 samples after stage 2): a number is reproducible only with this.
         "torch_threads": torch.get_num_threads(),

@@ -43,7 +43,9 @@ def run_mog_demo(out, seed: int = 0, device: str = "cpu", progress: bool = True,
     cfg = replace(config, seed=seed) if config is not None else MogConfig(seed=seed)   # validates
     device = resolve_device(device)
     out = Path(out)
-    record = {"kind": KIND, "config": cfg.to_dict(), "device": device}
+    from atu_ext import ops_mode
+
+    record = {"kind": KIND, "config": cfg.to_dict(), "device": device, "ops": ops_mode.current()}
     finished = _check_folder(out, record)
     if finished is not None:
         report = write_report(out / REPORT_FILE, finished, record, _read_json(out / TIMINGS_FILE) or {}, PLOT_FILE)
@@ -59,6 +61,9 @@ def run_mog_demo(out, seed: int = 0, device: str = "cpu", progress: bool = True,
     metrics, banks = _evaluate(cfg, generators, info)
     timings["evaluate"] = time.perf_counter() - started
     timings["total"] = sum(timings.values())
+    from ..provenance import provenance
+
+    metrics["provenance"] = provenance()
 
     centres = mode_centres()
     scatter_panels({name: bank[:cfg.n_plot] for name, bank in banks.items()}, centres, cfg.undesired, cfg.radius,

@@ -24,7 +24,8 @@ def write_report(path: str | os.PathLike, metrics: dict, record: dict, timings: 
         f"{metrics['feedback']['n']} samples ({metrics['feedback']['negatives']} marked undesired: nearest mode is "
         f"an undesired one), stage 1 with k = {cfg['k']} adapted models (EWC, λ = {cfg['lam']:g}), stage 2 with EL2 "
         f"repulsion (γ = {cfg['gamma']:g}, α = {cfg['alpha']:g}, d = ||θ − θ_N||² reduced by {cfg['reduction']}), "
-        f"{cfg['unlearn']['steps']} steps. Seed {metrics['seed']}, device {record['device']}.",
+        f"{cfg['unlearn']['steps']} steps. Seed {metrics['seed']}, device {record['device']}, "
+        f"{record.get('ops', 'compiled')} ops.",
         "",
         f"**{'PASSED' if metrics['passed'] else 'FAILED'}**: EL2 removed "
         + ", ".join(f"{k} {_pct(v)}" for k, v in metrics["removed"].items())
