@@ -7,7 +7,7 @@
 #   ATU_VENV   where the environment lives (default: .venv in the checkout)
 #   ATU_TORCH  the torch requirement (default: torch==2.13.0, the CPU wheel of our machines; an
 #              unpinned torch would pull a multi-GB CUDA build). For a GPU, install a CUDA torch
-#              yourself and set ATU_TORCH to its exact requirement, e.g. ATU_TORCH="torch==2.11.0".
+#              yourself and set ATU_TORCH to its exact requirement, e.g. ATU_TORCH="torch==2.14.1" (CUDA 13.0).
 #   ATU_CUDA   AUTO (default: CUDA kernels when torch has CUDA and nvcc is found), ON or OFF.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,4 +33,4 @@ echo "[setup] building atu against torch $TORCH_VERSION (ATU_CUDA=${ATU_CUDA:-AU
 "${PIP[@]}" install --no-build-isolation ".$EXTRAS" "torch==$TORCH_VERSION"
 # Checked from outside the checkout: here, `import atu_ext` would find the sources, not the build.
 VENV_PY="$(cd "$VENV" && pwd)/bin/python"
-(cd / && "$VENV_PY" -c "import atu_ext; print('[setup] atu_ext ready, CUDA kernels built:', atu_ext.built_with_cuda, '| CPU loops:', atu_ext._C.cpu_isa())")
+(cd / && "$VENV_PY" -c "import atu_ext; print('[setup] atu_ext ready, CUDA kernels built:', atu_ext.built_with_cuda, atu_ext._C.cuda_architectures, '| CPU loops:', atu_ext._C.cpu_isa())")

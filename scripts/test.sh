@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Sets everything up and runs the whole test suite: builds atu, compiles every CUDA kernel with
-# nvcc for sm_80 and sm_90 (when nvcc is present) so CUDA code cannot rot on GPU-less machines,
-# then runs pytest (CUDA tests skip without a GPU) and a single-shot pass over the benchmarks.
+# Sets everything up and runs the whole test suite: builds atu against the CPU torch and runs pytest
+# (CUDA tests skip without a GPU; `atu check-ops --quick` runs on the CPU) and a single-shot pass
+# over the benchmarks; then builds atu with its CUDA kernels against the CUDA torch, in a second
+# venv, and runs the op tests against that build (scripts/check_cuda_build.sh), so the build GPU
+# users run cannot rot on machines without a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${ATU_VENV:-.venv}"
@@ -17,6 +19,6 @@ if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
     || { "${APT[@]}" update -qq && "${APT[@]}" install -y -qq chromium chromium-driver >/dev/null; }
 fi
 export ATU_REQUIRE_BROWSER=1
-PYTHON="$VENV/bin/python" bash scripts/check_cuda_compiles.sh
 # Run the installed package, not the source tree: the checkout's atu_ext/ has no compiled _C.
 "$VENV/bin/pytest" -q tests bench --benchmark-disable "$@"
+bash scripts/check_cuda_build.sh
