@@ -6,7 +6,8 @@ ops (what a user of a pure-PyTorch StyleGAN2 port runs), at 32×32, batch 16:
                every 4, EMA): rounds are a multiple of 16 so every round set includes both
 Models: "narrow32" is a narrow digits model (32 channels, style 128, 8 mapping layers; the shipped
 one until it was widened to 48 channels); "G32" is the paper's MNIST configuration (rosinality's
-widths, 512 channels, style 128).
+widths, 512 channels, style 128); "G256" rosinality's 256×256 configuration (style 512, batch 8),
+timed on GPUs only (a CPU step takes minutes).
 Run: pytest bench/test_bench_models.py --benchmark-json=bench/results/<machine>-models.json
      python bench/summarize_cases.py bench/results/<machine>-models.json > ....md
 """
@@ -19,8 +20,9 @@ from atu.models import Discriminator, Generator, narrow_channels, use_ops
 
 from bench_common import bench_device
 
-BATCH = 16
-ARCHS = {"narrow32": narrow_channels(32, 32), "G32": None}
+# name -> (resolution, style_dim, channels (None: rosinality's), batch)
+ARCHS = {"narrow32": (32, 128, narrow_channels(32, 32), 16), "G32": (32, 128, None, 16), "G256": (256, 512, None, 8)}
+GPU_ONLY = {"G256"}
 METHODS = ("atu_ext", "reference")    # the record's labels; atu_ext's ops modes "compiled", "reference"
 OPS_MODE = {"atu_ext": "compiled", "reference": "reference"}
 
@@ -28,13 +30,13 @@ OPS_MODE = {"atu_ext": "compiled", "reference": "reference"}
 class Models:
     def __init__(self, arch, device):
         torch.manual_seed(0)
-        ch = ARCHS[arch]
-        self.G = Generator(32, style_dim=128, n_mlp=8, channels=ch).to(device)
-        self.D = Discriminator(32, channels=ch).to(device)
+        size, style_dim, ch, batch = ARCHS[arch]
+        self.G = Generator(size, style_dim=style_dim, n_mlp=8, channels=ch).to(device)
+        self.D = Discriminator(size, channels=ch).to(device)
         g = torch.Generator().manual_seed(1)
-        self.z = torch.randn(BATCH, 128, generator=g).to(device)
-        self.real = torch.randn(BATCH, 3, 32, 32, generator=g).to(device)
-        self.trainer = StyleGAN2Trainer(self.G, self.D, TrainConfig(batch_size=BATCH), seed=0)
+        self.z = torch.randn(batch, style_dim, generator=g).to(device)
+        self.real = torch.randn(batch, 3, size, size, generator=g).to(device)
+        self.trainer = StyleGAN2Trainer(self.G, self.D, TrainConfig(batch_size=batch), seed=0)
         self.device = device
 
     def sync(self):
@@ -74,11 +76,14 @@ def _models(arch):
 def test_models(benchmark, arch, what, method):
     if benchmark.disabled and arch != "narrow32":
         pytest.skip("full-width models are only timed in benchmark runs (tests/test_models.py checks them)")
+    if arch in GPU_ONLY and bench_device() != "cuda":
+        pytest.skip(f"{arch} is timed on GPUs only")
     m = _models(arch)
     fn = {"G fwd+bwd": m.g_forward_backward, "D fwd+bwd": m.d_forward_backward, "train step": m.train_step}[what]
     benchmark.group = f"{arch} {what}"
+    size, _, _, batch = ARCHS[arch]
     benchmark.extra_info.update(op="StyleGAN2 models", case=f"{arch} {what}", method=method, baseline="reference",
-                                shape=[BATCH, 3, 32, 32], images=BATCH)
+                                shape=[batch, 3, size, size], images=batch)
     with use_ops(OPS_MODE[method]):
         if not benchmark.disabled:
             fn()  # warm-up; a --benchmark-disable run calls fn once, in pedantic

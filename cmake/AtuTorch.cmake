@@ -1,6 +1,7 @@
 # atu_probe_torch(PYTHON): reads the installed torch's facts (cmake/torch_probe.py) and defines
 #   ATU_TORCH_VERSION, ATU_TORCH_CXX_STANDARD, ATU_TORCH_CUDA ("" for a CPU torch), ATU_TORCH_LIB_DIR,
-#   ATU_TORCH_NVIDIA_LIB_DIRS, ATU_TORCH_CUDA_ARCH_LIST (TORCH_CUDA_ARCH_LIST in CMake's form)
+#   ATU_TORCH_NVIDIA_LIB_DIRS, ATU_TORCH_TORCH_CUDA_ARCH_LIST (TORCH_CUDA_ARCH_LIST in CMake's form;
+#   ATU_TORCH_TORCH_CUDA_ARCH_LIST_ERROR says why when it cannot be read)
 # and the interface targets atu::torch (libtorch for CPU code) and atu::torch_cuda (+ c10_cuda).
 function(atu_probe_torch python)
   execute_process(
@@ -16,11 +17,11 @@ function(atu_probe_torch python)
   string(REPLACE "\n" ";" lines "${probe}")
   foreach(line IN LISTS lines)
     if(line MATCHES "^([a-z0-9_]+)=(.*)$")
-      set(fact_${CMAKE_MATCH_1} "${CMAKE_MATCH_2}")
+      string(REPLACE "|" ";" value "${CMAKE_MATCH_2}")   # the probe joins a list with "|"
+      set(fact_${CMAKE_MATCH_1} "${value}")
     endif()
   endforeach()
-  # A list inside a value arrives with its ';' intact: the REPLACE above split only on newlines.
-  foreach(key version cxx_standard cuda lib_dir nvidia_lib_dirs torch_cuda_arch_list)
+  foreach(key version cxx_standard cuda lib_dir nvidia_lib_dirs torch_cuda_arch_list torch_cuda_arch_list_error)
     string(TOUPPER "${key}" upper)
     set(ATU_TORCH_${upper} "${fact_${key}}" PARENT_SCOPE)
   endforeach()

@@ -1,4 +1,5 @@
-"""Prints what CMakeLists.txt needs to know about the torch it builds against, one `key=value` a line.
+"""Prints what CMakeLists.txt needs to know about the torch it builds against, one `key=value` a line
+(a list value joined by "|": CMake's own separator ";" would split the line).
 
 The build links libtorch directly from these facts instead of through torch's CMake package: that
 package re-detects CUDA with its own legacy FindCUDA (which misses toolkits whose nvcc is a wrapper
@@ -30,7 +31,7 @@ def nvidia_wheel_lib_dirs(site_packages: str) -> list[str]:
 
 
 def cmake_architectures(arch_list: str) -> str:
-    """TORCH_CUDA_ARCH_LIST ("8.0;9.0+PTX", "8.6 9.0a") in CMAKE_CUDA_ARCHITECTURES form ("80-real;90").
+    """TORCH_CUDA_ARCH_LIST ("8.0;9.0+PTX", "8.6 9.0a") in CMAKE_CUDA_ARCHITECTURES form ("80-real|90").
 
     An entry with +PTX also embeds PTX (CMake's plain "90"), one without is machine code only.
     Raises ValueError naming the entry it cannot read.
@@ -44,7 +45,7 @@ def cmake_architectures(arch_list: str) -> str:
             raise ValueError(f"TORCH_CUDA_ARCH_LIST entry {entry!r} is not of the form 9.0, 9.0a or 9.0+PTX")
         major, minor, suffix, ptx = match.groups()
         archs.append(f"{major}{minor}{suffix}" + ("" if ptx else "-real"))
-    return ";".join(archs)
+    return "|".join(archs)
 
 
 def main() -> int:
@@ -58,17 +59,17 @@ def main() -> int:
     facts = {
         "version": torch.__version__,
         "root": root,
-        "include_dirs": ";".join([include, os.path.join(include, "torch", "csrc", "api", "include")]),
+        "include_dirs": "|".join([include, os.path.join(include, "torch", "csrc", "api", "include")]),
         "lib_dir": os.path.join(root, "lib"),
         "cxx11_abi": int(torch._C._GLIBCXX_USE_CXX11_ABI),
         "cxx_standard": cxx_standard(include),
         "cuda": torch.version.cuda or "",
-        "nvidia_lib_dirs": ";".join(nvidia_wheel_lib_dirs(os.path.dirname(root))),
+        "nvidia_lib_dirs": "|".join(nvidia_wheel_lib_dirs(os.path.dirname(root))),
     }
     try:
         facts["torch_cuda_arch_list"] = cmake_architectures(os.environ.get("TORCH_CUDA_ARCH_LIST", ""))
-    except ValueError as exc:
-        facts["error"] = str(exc)
+    except ValueError as exc:   # only an error if CUDA kernels are built: AtuCuda.cmake decides
+        facts["torch_cuda_arch_list_error"] = str(exc)
     for key, value in facts.items():
         print(f"{key}={value}")
     return 0

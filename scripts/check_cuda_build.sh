@@ -40,4 +40,4 @@ PY
 )
 "$VENV/bin/pytest" -q -p no:cacheprovider tests/test_penalties.py tests/test_upfirdn2d.py tests/test_bias_act.py \
   tests/test_modulated_conv.py tests/test_ops_contract.py tests/test_ops_mode.py tests/test_check_ops.py \
-  tests/test_build_probe.py
+  tests/test_build.py
