@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
-import time
 
 import torch
 
 import atu_ext
 from atu import layouts
+from atu.util.timing import median_seconds
 
 
 def _tensors(shapes, generator, scale, device, offset=None):
@@ -31,18 +30,7 @@ def _tensors(shapes, generator, scale, device, offset=None):
 
 def _timed(fn, repeats: int, device: str) -> float:
     """Median wall time in milliseconds (after one warm-up call)."""
-    def sync():
-        if device == "cuda":
-            torch.cuda.synchronize()
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+    return median_seconds(fn, device, repeats) * 1e3
 
 
 def main(argv=None) -> int:

@@ -10,8 +10,6 @@ the same inputs. A check that raises is a failed row carrying the exception's me
 from __future__ import annotations
 
 import math
-import statistics
-import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -21,6 +19,7 @@ import atu_ext
 from atu_ext import reference
 
 from .. import layouts
+from ..util.timing import median_seconds
 
 # Largest error relative to max |reference| that each dtype may show: a few hundred roundings of
 # its epsilon (float32 2^-24, float16 2^-11, bfloat16 2^-8) over the sums of a 3×3×512 convolution.
@@ -77,26 +76,10 @@ def _randn(shape, *, seed: int, device, dtype, scale: float = 1.0) -> torch.Tens
     return (torch.randn(*shape, generator=g, dtype=torch.float64) * scale).to(device, dtype)
 
 
-def _time(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
-    """Median seconds of fn over `repeats` calls, after one warm-up."""
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def _speedup(compiled: Callable, ref: Callable, device, repeats: int) -> float:
-    t_compiled = _time(compiled, device, repeats)
+    t_compiled = median_seconds(compiled, device, repeats)
     with atu_ext.use_ops("reference"):
-        t_ref = _time(ref, device, repeats)
+        t_ref = median_seconds(ref, device, repeats)
     return t_ref / t_compiled
 
 
@@ -194,8 +177,8 @@ def check_penalties(device: torch.device, quick: bool) -> Iterator[Row]:
                         t.grad = None
                     rep.add_grad_()
                 n = sum(t.numel() for t in params)
-                seconds_fused = _time(fused, device, 3 if quick else 10)
-                seconds_loop = _time(loop, device, 3 if quick else 10)
+                seconds_fused = median_seconds(fused, device, 3 if quick else 10)
+                seconds_loop = median_seconds(loop, device, 3 if quick else 10)
                 return Row("penalties", name, f"speed: Repulsion.add_grad_ vs the per-tensor loop, {n:,} values",
                            speedup=seconds_loop / seconds_fused)
             yield from _guarded("penalties", name, "speed", speed)

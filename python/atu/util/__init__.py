@@ -1,0 +1,1 @@
+"""Small helpers shared across atu that belong to no one role."""
