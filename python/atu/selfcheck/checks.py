@@ -125,7 +125,7 @@ def check_penalties(device: torch.device, quick: bool) -> Iterator[Row]:
 
         def repulsion_grads():
             # α·d ≈ 1, as in training: exp(−α·d) far below float32's range would compare zeros
-            alpha = 1.0 / float(reference.sq_dist(p64, r64))
+            alpha = 1.0 / float(reference.sq_dist(p64, r64).detach())
             leaves = [t.detach().clone().requires_grad_() for t in params]
             rep = atu_ext.Repulsion(leaves, refs, kind="el2", alpha=alpha)
             loss = rep.add_grad_(scale=2.0)
