@@ -82,6 +82,30 @@ def test_ctrl_c_finishes_the_step_saves_and_the_run_resumes_exactly(tmp_path, mo
     _assert_same_state(tmp_path / "straight" / "checkpoint.safetensors", tmp_path / "cut" / "checkpoint.safetensors")
 
 
+def test_a_second_ctrl_c_mid_step_saves_nothing_and_the_last_checkpoint_resumes_exactly(tmp_path, monkeypatch):
+    _run(_config(5), tmp_path / "straight")
+    real_step = StyleGAN2Trainer.train_step
+
+    def twice_during_step_3(self, real):
+        if self.step != 2:
+            return real_step(self, real)
+        os.kill(os.getpid(), signal.SIGINT)         # the first: finish the step, then save
+        with torch.no_grad():                       # the step's first half: D is updated...
+            for p in self.D.parameters():
+                p.add_(1.0)
+        os.kill(os.getpid(), signal.SIGINT)         # ...when the second arrives: stop at once
+        raise AssertionError("the second Ctrl-C did not interrupt the step")
+
+    monkeypatch.setattr(StyleGAN2Trainer, "train_step", twice_during_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        _run(_config(5), tmp_path / "cut")
+    # the half-updated state was not saved: the checkpoint on disk is step 2's, taken every 2 steps
+    assert ckpt.load_atu(tmp_path / "cut" / "checkpoint.safetensors").metadata["step"] == 2
+    monkeypatch.setattr(StyleGAN2Trainer, "train_step", real_step)
+    _run(_config(5), tmp_path / "cut", resume=True)
+    _assert_same_state(tmp_path / "straight" / "checkpoint.safetensors", tmp_path / "cut" / "checkpoint.safetensors")
+
+
 def test_refusals_leave_existing_runs_untouched(tmp_path):
     out = tmp_path / "run"
     _run(_config(2), out)

@@ -3,8 +3,10 @@
 A KeyboardInterrupt raised in the middle of a step can leave the models half-updated (D stepped, G
 not) and the data sampler ahead of the weights; saving that state would make a resumed run differ
 from an uninterrupted one. Inside `deferred_interrupts()`, the first Ctrl-C only sets a flag that the
-loop checks between steps (then saves and raises KeyboardInterrupt itself); a second Ctrl-C raises
-at once, leaving the last periodic checkpoint (written atomically) as the resume point.
+loop checks between steps, where `check()` raises StoppedBetweenSteps: the one interrupt after
+which the state may be saved. A second Ctrl-C raises a plain KeyboardInterrupt at once, wherever
+the step is, and nothing is saved: the last periodic checkpoint (written atomically) stays the
+resume point.
 """
 from __future__ import annotations
 
@@ -14,14 +16,18 @@ import threading
 from typing import Iterator
 
 
+class StoppedBetweenSteps(KeyboardInterrupt):
+    """Ctrl-C honoured between two steps: the training state is consistent and may be saved."""
+
+
 class InterruptFlag:
     def __init__(self) -> None:
         self.requested = False
 
     def check(self) -> None:
-        """Raises KeyboardInterrupt if Ctrl-C was pressed since the flag was set up."""
+        """Raises StoppedBetweenSteps if Ctrl-C was pressed since the flag was set up."""
         if self.requested:
-            raise KeyboardInterrupt
+            raise StoppedBetweenSteps
 
 
 @contextlib.contextmanager

@@ -36,7 +36,7 @@ import torch
 from .. import checkpoint as ckpt
 from ..atomic import write_text
 from ..images import save_grid
-from ..interrupts import deferred_interrupts
+from ..interrupts import StoppedBetweenSteps, deferred_interrupts
 from ..provenance import provenance
 from .sampling import Batches
 from .trainer import StyleGAN2Trainer
@@ -233,10 +233,9 @@ class TrainingRun:
                     if self.parallel is not None:       # all ranks stop after the same step
                         interrupt.requested = self.parallel.any(interrupt.requested)
                     interrupt.check()
-            except KeyboardInterrupt:
-                if interrupt.requested:      # between steps: the state is consistent, keep it
-                    self.save_state()
-                raise
+            except StoppedBetweenSteps:      # between steps: the state is consistent, keep it
+                self.save_state()
+                raise                        # a second Ctrl-C mid-step raises past this: nothing saved
             finally:
                 bar.close()
         self.save_state()
