@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 
 # Modules that provide a `register(subparsers)` function, in the order `atu --help` lists them.
@@ -40,8 +42,18 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.ops is not None:
         atu_ext.ops_mode.set_default(args.ops)
+    from .util import out_lock
+
+    out = getattr(args, "out", None)
+    if out is None and hasattr(args, "default_out"):      # a command whose --out has a computed default
+        out = args.default_out(args)
+    writes_out = out is not None and os.environ.get("RANK", "0") == "0"    # torchrun: rank 0 writes
     try:
-        return int(args.func(args) or 0)
+        with out_lock.held(out) if writes_out else contextlib.nullcontext():
+            return int(args.func(args) or 0)
+    except out_lock.OutputInUseError as err:
+        print(f"atu {args.command}: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("\natu: interrupted; completed work is saved and the run can be resumed", file=sys.stderr)
         return 130

@@ -112,14 +112,17 @@ def register(subparsers) -> None:
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply the demo's step budgets (default 1)")
     p.add_argument("--toy", choices=["mog"], help="run the 2-D toy instead of the digits")
     add_study_options(p)
-    p.set_defaults(func=_main)
+    p.set_defaults(func=_main, default_out=default_out)
+
+
+def default_out(args) -> str:
+    return "atu-demo-mog" if args.toy == "mog" else "atu-demo"
 
 
 def _main(args) -> int:
+    args.out = args.out or default_out(args)
     if args.toy == "mog":
-        args.out = args.out or "atu-demo-mog"
         return _toy(args)
-    args.out = args.out or "atu-demo"
     from .study.command import execute
     from .study.config import ConfigError, from_dict
 
