@@ -90,7 +90,7 @@ def test_a_yaml_file_reads_with_paths_relative_to_it_and_round_trips(files, tmp_
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"generatr": "x"}, "unknown setting(s) ['generatr']"),
+    ({"generatr": "x"}, "unknown setting(s) 'generatr'; known here"),
     ({"adapt": {"stepz": 3}}, "adapt.stepz"),
     ({"unlearn": {"methods": {"el2": {"gama": 1}}}}, "unlearn.methods.el2.gama"),
     ({"generator": "/nonexistent/g.pt"}, "generator: /nonexistent/g.pt: no such file"),

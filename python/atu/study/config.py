@@ -169,21 +169,66 @@ def _adapt_fields(cfg: AdaptConfig) -> dict:
 
 # ---- reading ---------------------------------------------------------------------------------------
 
+MAX_CONFIG_BYTES = 1 << 20      # a study file is a page of settings; anything larger is not one
+
+
+def _brief(value: Any, limit: int = 80) -> str:
+    """repr(value) cut to `limit` characters: an error names what it got without echoing a file."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _parse_yaml(text: str):
+    """yaml.safe_load without aliases (*name): a few hundred bytes of nested aliases expand to
+    gigabytes once anything walks the result, and a study file has no use for them."""
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.events.AliasEvent):
+                mark = self.peek_event().start_mark
+                raise ConfigError(f"line {mark.line + 1}: YAML aliases (*name) are not accepted in a study file")
+            return super().compose_node(parent, index)
+
+    try:
+        return yaml.load(text, Loader=NoAliasLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.MarkedYAMLError as err:              # where and what, never the offending line's text
+        mark = err.problem_mark or err.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        raise ConfigError(f"not valid YAML: {where}{err.problem or err.context}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"not valid YAML ({type(err).__name__})") from None
+
+
 def load_config(path: str | os.PathLike) -> StudyConfig:
-    """Reads a .yaml/.yml/.json study file; ConfigError (naming the file and key) if it cannot run."""
+    """Reads a .yaml/.yml/.json study file; ConfigError (naming the file and key) if it cannot run.
+
+    Error messages name the line and the problem but never quote the file: a wrong path given to
+    `atu run` must not print what some other file holds."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such file")
-    text = path.read_text()
+    try:
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such file")
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: {size:,} bytes is too large for a study file (at most {MAX_CONFIG_BYTES:,})")
+        data = path.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot be read ({err.strerror or type(err).__name__})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (not UTF-8)") from None
     try:
         if path.suffix.lower() == ".json":
-            raw = json.loads(text)
+            try:
+                raw = json.loads(text)
+            except json.JSONDecodeError as err:
+                raise ConfigError(f"not valid JSON: line {err.lineno}, column {err.colno}: {err.msg}") from None
         else:
-            import yaml
-
-            raw = yaml.safe_load(text)
-    except Exception as err:                      # the parsers' own messages say where
-        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {err}") from err
+            raw = _parse_yaml(text)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
     if set(raw) == {"config", "provenance"}:        # a study folder's config.json
@@ -213,11 +258,11 @@ def from_dict(raw: dict, base_dir: str | os.PathLike = ".") -> StudyConfig:
     methods = raw.get("methods", ["el2"])
     if not isinstance(methods, list) or not methods or any(m not in METHODS for m in methods) \
             or len(set(methods)) != len(methods):
-        raise ConfigError(f"methods: a non-empty list of distinct names from {list(METHODS)}, got {methods!r}")
+        raise ConfigError(f"methods: a non-empty list of distinct names from {list(METHODS)}, got {_brief(methods)}")
     seeds = raw.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds) \
             or len(set(seeds)) != len(seeds):
-        raise ConfigError(f"seeds: a non-empty list of distinct integers, got {seeds!r}")
+        raise ConfigError(f"seeds: a non-empty list of distinct integers, got {_brief(seeds)}")
 
     feedback = _section(raw, "feedback", FeedbackSpec)
     if feedback.n < 2 or feedback.batch_size < 1 or not 0 < feedback.truncation <= 1:
@@ -236,7 +281,7 @@ def from_dict(raw: dict, base_dir: str | os.PathLike = ".") -> StudyConfig:
     scales = extrapolation.get("scales", [0.5, 1.0, 1.5])
     if not isinstance(scales, list) or any(isinstance(s, bool) or not isinstance(s, (int, float)) or
                                            not math.isfinite(s) for s in scales) or len(set(scales)) != len(scales):
-        raise ConfigError(f"extrapolation.scales: a list of distinct finite numbers (may be empty), got {scales!r}")
+        raise ConfigError(f"extrapolation.scales: a list of distinct finite numbers (may be empty), got {_brief(scales)}")
     evaluate = _evaluate(raw, base_dir)
     try:
         schedule = Schedule(**_mapping(raw.get("schedule", {}), "schedule"))
@@ -246,7 +291,7 @@ def from_dict(raw: dict, base_dir: str | os.PathLike = ".") -> StudyConfig:
         raise ConfigError(f"schedule: {err}") from err
     device = raw.get("device", "auto")
     if not isinstance(device, str):
-        raise ConfigError(f"device: a string (auto, cpu, cuda, cuda:1), got {device!r}")
+        raise ConfigError(f"device: a string (auto, cpu, cuda, cuda:1), got {_brief(device)}")
     return StudyConfig(generator=generator, data=data, features=features, methods=list(methods), seeds=list(seeds),
                        attributes_file=attributes_file, feedback=feedback, adapt=adapt, unlearn=unlearn,
                        latent=latent, attack=attack,
@@ -256,16 +301,18 @@ def from_dict(raw: dict, base_dir: str | os.PathLike = ".") -> StudyConfig:
 
 def _only(section: Any, where: str, allowed: set[str]) -> None:
     if not isinstance(section, dict):
-        raise ConfigError(f"{where or 'the file'}: expected a mapping, got {section!r}")
-    unknown = sorted(set(section) - allowed)
+        raise ConfigError(f"{where or 'the file'}: expected a mapping, got {_brief(section)}")
+    unknown = sorted(set(section) - allowed, key=str)
     if unknown:
         prefix = f"{where}." if where else ""
-        raise ConfigError(f"unknown setting(s) {[prefix + k for k in unknown]}; known here: {sorted(allowed)}")
+        named = ", ".join(_brief(f"{prefix}{k}", 40) for k in unknown[:5]) + (
+            f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        raise ConfigError(f"unknown setting(s) {named}; known here: {sorted(allowed)}")
 
 
 def _mapping(value: Any, where: str) -> dict:
     if not isinstance(value, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        raise ConfigError(f"{where}: expected a mapping, got {_brief(value)}")
     return value
 
 
@@ -283,7 +330,7 @@ def _file(raw: dict, key: str, base_dir: Path, *, required: bool = False) -> Pat
 
 def _resolve(value: Any, base_dir: Path, key: str) -> Path:
     if not isinstance(value, (str, os.PathLike)) or not str(value):
-        raise ConfigError(f"{key}: expected a path, got {value!r}")
+        raise ConfigError(f"{key}: expected a path, got {_brief(value)}")
     path = Path(value).expanduser()
     return path if path.is_absolute() else base_dir / path
 
@@ -316,7 +363,7 @@ def _features(value: Any, default_classifier: Path | None, base_dir: Path, data:
             raise ConfigError(f"{where}.undesired: required, a class number or a label name of the classifier")
         name = str(item.get("name", f"no_{item['undesired']}"))
         if not name or Path(name).name != name or name.startswith("."):
-            raise ConfigError(f"{where}.name: {name!r} must be a plain folder name")
+            raise ConfigError(f"{where}.name: {_brief(name)} must be a plain folder name")
         if name in names:
             raise ConfigError(f"{where}.name: {name!r} is used twice")
         names.add(name)
@@ -349,7 +396,7 @@ def _section(raw: dict, key: str, cls):
             continue
         expected = float if default is None else type(default)
         if isinstance(v, bool) or not isinstance(v, (int, float) if expected is float else expected):
-            raise ConfigError(f"{key}.{name}: expected {expected.__name__}, got {v!r}")
+            raise ConfigError(f"{key}.{name}: expected {expected.__name__}, got {_brief(v)}")
     return section
 
 
@@ -395,7 +442,7 @@ def _numbers(section: dict, where: str, keys: tuple[str, ...]) -> None:
                 hint = " (YAML reads exponents without a sign as text: write 5.0e+8, not 5e8)"
             except ValueError:
                 pass
-        raise ConfigError(f"{where}.{key}: expected a number, got {v!r}{hint}")
+        raise ConfigError(f"{where}.{key}: expected a number, got {_brief(v)}{hint}")
 
 
 def _adapt(value: Any) -> AdaptConfig:
