@@ -405,10 +405,10 @@ def test_convert_refuses_to_overwrite_or_to_write_over_its_input(tmp_path, capsy
     source = _write_rosinality(tmp_path / "in.pt", G, g_ema, D)
     target = tmp_path / "out.safetensors"
     target.write_bytes(b"precious")
-    assert cli.main(["convert", str(source), str(target)]) == 1
+    assert cli.main(["convert", str(source), str(target)]) == 2
     assert "--force" in capsys.readouterr().err
     assert target.read_bytes() == b"precious"
-    assert cli.main(["convert", str(source), str(source), "--force"]) == 1
+    assert cli.main(["convert", str(source), str(source), "--force"]) == 2
     assert "same file" in capsys.readouterr().err
     assert cli.main(["convert", str(source), str(target), "--force"]) == 0
     assert ckpt.load(target).format == "atu"
@@ -418,7 +418,7 @@ def test_convert_takes_the_output_format_from_the_extension_or_from_to(tmp_path,
     G, g_ema, D = _models()
     source = _write_rosinality(tmp_path / "in.pt", G, g_ema, D)
     target = tmp_path / "weights.bin"
-    assert cli.main(["convert", str(source), str(target)]) == 1
+    assert cli.main(["convert", str(source), str(target)]) == 2
     assert "--to" in capsys.readouterr().err and not target.exists()
     assert cli.main(["convert", str(source), str(target), "--to", "rosinality"]) == 0
     assert ckpt.load(target).format == "rosinality"
@@ -433,6 +433,6 @@ def test_convert_reports_ignored_stage1_entries_and_refuses_unsafe_input(tmp_pat
 
     evil = tmp_path / "evil.pt"
     torch.save({"g_ema": _RunsAShellCommand(tmp_path / "MARKER")}, evil)
-    assert cli.main(["convert", str(evil), str(tmp_path / "out.safetensors")]) == 1
+    assert cli.main(["convert", str(evil), str(tmp_path / "out.safetensors")]) == 2
     assert "refused" in capsys.readouterr().err
     assert not (tmp_path / "MARKER").exists() and not (tmp_path / "out.safetensors").exists()

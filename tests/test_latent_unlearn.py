@@ -318,11 +318,11 @@ def test_the_command_line_runs_and_reports_errors(inputs, tmp_path, capsys):
                      "--out", str(out), "--steps", "2", "--batch", "4", "--device", "cpu"]) == 0
     assert (out / "model.safetensors").is_file()
     assert atu_main(["latent-unlearn", "--gen", str(inputs["gen"]), "--feedback", str(inputs["feedback"]),
-                     "--out", str(out), "--steps", "2", "--device", "cpu"]) == 1
+                     "--out", str(out), "--steps", "2", "--device", "cpu"]) == 2
     assert "already holds a run" in capsys.readouterr().err
     assert atu_main(["latent-unlearn", "--gen", str(inputs["gen"]), "--feedback", str(inputs["one_kind"]),
-                     "--out", str(tmp_path / "x"), "--device", "cpu"]) == 1
+                     "--out", str(tmp_path / "x"), "--device", "cpu"]) == 2
     assert "no sample is marked undesired" in capsys.readouterr().err
     assert atu_main(["latent-unlearn", "--gen", str(inputs["gen"]), "--feedback", str(inputs["feedback"]),
-                     "--out", str(tmp_path / "y"), "--alpha", "0", "--device", "cpu"]) == 1
+                     "--out", str(tmp_path / "y"), "--alpha", "0", "--device", "cpu"]) == 2
     assert "alpha" in capsys.readouterr().err

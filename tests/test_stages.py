@@ -528,8 +528,8 @@ def test_the_command_line_runs_both_stages_and_reports_errors(inputs, tmp_path, 
     assert run["config"]["kind"] == "il2" and run["config"]["gamma"] == 0.5
     assert len(run["inputs"]["adapted"]) == 1
 
-    assert atu_main([*adapt_args[:-len(common)], "--out", str(tmp_path / "b"), "--k", "0", *common]) == 1
+    assert atu_main([*adapt_args[:-len(common)], "--out", str(tmp_path / "b"), "--k", "0", *common]) == 2
     assert "k must be an integer >= 1" in capsys.readouterr().err and not (tmp_path / "b").exists()
     assert atu_main(["unlearn", "--gen", str(inputs.gen), "--adapted", str(tmp_path / "a"), "--feedback",
-                     str(inputs.feedback), "--out", str(tmp_path / "c"), "--gamma", "-1", *common]) == 1
+                     str(inputs.feedback), "--out", str(tmp_path / "c"), "--gamma", "-1", *common]) == 2
     assert "gamma" in capsys.readouterr().err and not (tmp_path / "c").exists()

@@ -115,7 +115,7 @@ def adapt(gen: str | os.PathLike, feedback: str | os.PathLike, out: str | os.Pat
     inputs = describe_inputs({"gen": gen, "feedback": feedback})
     check_folder(out, cfg.to_dict(), resume=resume, inputs=inputs, resume_needs=RUN_FILE)
     theta_g, d_pretrained = load_pretrained(gen, device)
-    negatives = load_feedback_images(feedback, theta_g.size, "negatives").to(device)
+    negatives = load_feedback_images(feedback, gen, theta_g.size, "negatives").to(device)
     distributed.barrier()               # every rank has checked the folder before any writes into it
     if not resume and distributed.is_main():
         write_run_file(out, {"stage": "adapt", "config": cfg.to_dict(), "inputs": inputs,
@@ -222,9 +222,12 @@ def _main(args) -> int:
             paths = adapt(args.gen, args.feedback, args.out, cfg, resume=args.resume, device=device,
                           schedule=schedule(args))
             main = distributed.is_main()
-    except (ValueError, OSError, NonFiniteLossError) as err:
+    except NonFiniteLossError as err:              # the run diverged: a failed run, exit 1
         print(f"atu adapt: error: {err}", file=sys.stderr)
         return 1
+    except (ValueError, OSError) as err:           # input it cannot run with: exit 2, nothing trained
+        print(f"atu adapt: error: {err}", file=sys.stderr)
+        return 2
     for path in paths if main else []:
         moved = ckpt.load_atu(path).metadata.get("moved_from_theta_g")
         note = (f" (||θ_N − θ_G|| = {moved['all']:.4g}; in the EWC-anchored layers {moved['anchored']:.4g})"

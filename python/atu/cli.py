@@ -14,6 +14,10 @@ SUBCOMMAND_MODULES = ("pretrain", "classifiers.train", "convert", "feedback.coll
                       "selfcheck.command")
 
 
+# Exceptions that mean "this input cannot be used" (CheckpointError and UsageError are ValueErrors).
+INPUT_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError)
+
+
 def add_ops_option(p: argparse.ArgumentParser) -> None:
     """--ops, on every command: which implementation of atu_ext's ops runs (atu_ext.ops_mode)."""
     from atu_ext import ops_mode
@@ -53,6 +57,14 @@ def main(argv: list[str] | None = None) -> int:
             return int(args.func(args) or 0)
     except out_lock.OutputInUseError as err:
         print(f"atu {args.command}: {err}", file=sys.stderr)
+        return 2
+    except INPUT_ERRORS as err:
+        # What a command did not catch itself but is still about its input (a checkpoint that
+        # cannot be used, a file that is missing or in the way, a value out of range): one line,
+        # exit 2. ATU_DEBUG=1 shows the traceback instead.
+        if os.environ.get("ATU_DEBUG"):
+            raise
+        print(f"atu {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\natu: interrupted; completed work is saved and the run can be resumed", file=sys.stderr)

@@ -176,8 +176,8 @@ def register(subparsers) -> None:
 def _main(args) -> int:
     try:
         conversion = convert(args.source, args.target, to=args.to, force=args.force)
-    except (ConvertError, CheckpointError) as err:
+    except (ConvertError, CheckpointError) as err:   # a file it cannot convert: exit 2, nothing written
         print(f"atu convert: error: {err}", file=sys.stderr)
-        return 1
+        return 2
     print(report(conversion))
     return 0

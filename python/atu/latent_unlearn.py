@@ -53,7 +53,7 @@ from .cli_options import add_device_option, check_device
 from .gan.run import NonFiniteLossError, Schedule, TrainingRun, check_folder, describe_inputs, fixed_latents, \
     write_run_file
 from .latent import FeatureDirection, LatentBatches, LatentUnlearnTrainer
-from .stage_inputs import load_pretrained, require_file
+from .stage_inputs import check_feedback_matches, load_pretrained, require_file
 from .validate import positive, positive_int
 
 DIRECTION_FILE = "direction.json"
@@ -79,12 +79,15 @@ class LatentConfig:
         return asdict(self)
 
 
-def fit_direction(G, feedback: str | os.PathLike, device) -> tuple[FeatureDirection, dict]:
+def fit_direction(G, feedback: str | os.PathLike, device, gen: str | os.PathLike | None = None
+                  ) -> tuple[FeatureDirection, dict]:
     """The feature's direction from the bundle's latents mapped by G's (frozen) mapping network,
     and its summary (sizes, t, ROC-AUC)."""
     from .feedback.bundle import load_bundle
 
     bundle = load_bundle(feedback)
+    if gen is not None:                  # the latents mean something only for the generator they came from
+        check_feedback_matches(bundle, feedback, gen, G.size)
     if bundle.latents.shape[1] != G.style_dim:
         raise ValueError(f"--feedback {feedback}: its latents have {bundle.latents.shape[1]} values, the "
                          f"generator's style_dim is {G.style_dim}; the feedback must come from this generator")
@@ -104,7 +107,7 @@ def latent_unlearn(gen: str | os.PathLike, feedback: str | os.PathLike, out: str
     inputs = describe_inputs({"gen": gen, "feedback": feedback})
     check_folder(out, cfg.to_dict(), resume=resume, inputs=inputs)
     f, D = load_pretrained(gen, device)
-    direction, summary = fit_direction(f, feedback, device)
+    direction, summary = fit_direction(f, feedback, device, gen=gen)
     g = copy.deepcopy(f)
     trainer = LatentUnlearnTrainer(g, f, D, direction, alpha=cfg.alpha, lr=cfg.lr)
     metadata = {"stage": "latent_unlearn", "run": cfg.to_dict(), "inputs": inputs, "direction": summary}
@@ -151,8 +154,11 @@ def _main(args) -> int:
                          checkpoint_every=args.checkpoint_every)
         path = latent_unlearn(args.gen, args.feedback, args.out, cfg, resume=args.resume, device=args.device,
                               schedule=sched)
-    except (ValueError, OSError, NonFiniteLossError) as err:
+    except NonFiniteLossError as err:              # the run diverged: a failed run, exit 1
         print(f"atu latent-unlearn: error: {err}", file=sys.stderr)
         return 1
+    except (ValueError, OSError) as err:           # input it cannot run with: exit 2, nothing trained
+        print(f"atu latent-unlearn: error: {err}", file=sys.stderr)
+        return 2
     print(f"atu latent-unlearn: {path}")
     return 0

@@ -184,7 +184,7 @@ def unlearn(gen: str | os.PathLike, adapted, feedback: str | os.PathLike, out: s
     distributed.barrier()               # every rank has checked the folder before rank 0 writes into it
     parallel = distributed.DataParallel.from_process_group()
     theta_g, D = load_pretrained(gen, device)
-    positives = load_feedback_images(feedback, theta_g.size, "positives").to(device)
+    positives = load_feedback_images(feedback, gen, theta_g.size, "positives").to(device)
     references = load_adapted(files, theta_g)
 
     G, g_ema = copy.deepcopy(theta_g), copy.deepcopy(theta_g)
@@ -247,9 +247,12 @@ def _main(args) -> int:
             path = unlearn(args.gen, adapted, args.feedback, args.out, cfg, resume=args.resume, device=device,
                            schedule=schedule(args))
             main = distributed.is_main()
-    except (ValueError, OSError, NonFiniteLossError) as err:
+    except NonFiniteLossError as err:              # the run diverged: a failed run, exit 1
         print(f"atu unlearn: error: {err}", file=sys.stderr)
         return 1
+    except (ValueError, OSError) as err:           # input it cannot run with: exit 2, nothing trained
+        print(f"atu unlearn: error: {err}", file=sys.stderr)
+        return 2
     if main:
         print(f"atu unlearn: {path}")
     return 0

@@ -5,11 +5,13 @@ import os
 import warnings
 from pathlib import Path
 
+import torch
+
 from ..models import Discriminator, Generator
 from .architecture import check_layout
 from .atu_format import HEADER_KEY, SECTION_SEPARATOR, from_header, parse_header, read_safetensors, split_sections
 from .core import DISCRIMINATOR_SECTIONS, GENERATOR_SECTIONS, Checkpoint
-from .errors import CheckpointWarning
+from .errors import CheckpointError, CheckpointWarning
 from .file_format import SAFETENSORS, sniff_format
 from .rosinality import from_torch_object
 from .torch_file import load_torch_file
@@ -48,8 +50,25 @@ def _from_safetensors(path: Path) -> Checkpoint:
     return from_torch_object(path, tensors, file_format=SAFETENSORS)
 
 
+_WEIGHT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
+def _check_weights(state_dict, where: str) -> None:
+    """Model weights are floating point and finite: a NaN generator would otherwise draw black
+    images and score 0% of anything, and integer weights would be silently cast."""
+    for name, t in state_dict.items():
+        if t.dtype not in _WEIGHT_DTYPES:
+            raise CheckpointError(f"{where}: {name} is {t.dtype}; model weights must be floating point")
+        if not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).sum())
+            raise CheckpointError(f"{where}: {name} holds {bad} non-finite value(s) (NaN or inf) of {t.numel()}: "
+                                  "the model is broken (a diverged run?); use an earlier checkpoint")
+
+
 def _check_model_sections(checkpoint: Checkpoint) -> None:
     for section in checkpoint.sections:
+        if section in GENERATOR_SECTIONS or section in DISCRIMINATOR_SECTIONS:
+            _check_weights(checkpoint.state_dicts[section], f"{checkpoint.path} [{section}]")
         if section in GENERATOR_SECTIONS:
             check_layout(checkpoint.state_dicts[section], Generator, checkpoint.generator_config(section),
                          f"{checkpoint.path} [{section}]")

@@ -1,0 +1,82 @@
+"""A broken model file is refused when it is read, before any work, by every command that takes
+one: NaN or inf weights (a diverged run) and integer weights; exit 2, nothing written (issue 24,
+item 4)."""
+import pytest
+import torch
+
+from atu import checkpoint as ckpt
+from atu.cli import main as atu_main
+from tiny_gans import perturbed, save_pretrained, tiny_models
+
+
+@pytest.fixture
+def files(tmp_path):
+    G, D = tiny_models(seed=0)
+    good = save_pretrained(tmp_path / "good.safetensors", G, D)
+    adapted = save_pretrained(tmp_path / "adapted.safetensors", perturbed(G, 0.01, seed=1), D)
+    broken = {}
+    for name, value in (("nan", float("nan")), ("inf", float("inf"))):
+        bad_G = perturbed(G, 0.0, seed=2)
+        with torch.no_grad():
+            next(bad_G.parameters()).view(-1)[3] = value
+        broken[name] = save_pretrained(tmp_path / f"{name}.safetensors", bad_G, D)
+    state = {k: (v.to(torch.int32) if k.endswith("weight") else v) for k, v in G.state_dict().items()}
+    broken["int32"] = ckpt.save(tmp_path / "int32.safetensors", kind="stylegan2",
+                                config={"generator": G.config(), "discriminator": D.config()},
+                                state_dicts={"g_ema": state, "d": D.state_dict()})
+    return good, adapted, broken
+
+
+@pytest.mark.parametrize("kind, message", [("nan", "non-finite value"), ("inf", "non-finite value"),
+                                           ("int32", "must be floating point")])
+def test_loading_names_the_section_and_tensor(files, kind, message):
+    _, _, broken = files
+    with pytest.raises(ckpt.CheckpointError, match=f"\\[g_ema\\]: .*{message}"):
+        ckpt.load(broken[kind])
+
+
+@pytest.mark.parametrize("kind", ["nan", "int32"])
+def test_every_command_refuses_a_broken_model_before_any_work(files, tmp_path, capsys, kind):
+    good, adapted, broken = files
+    bad = broken[kind]
+    runs = {
+        "extrapolate --gen": ["extrapolate", "--gen", bad, "--adapted", adapted, "--out", tmp_path / "x1"],
+        "extrapolate --adapted": ["extrapolate", "--gen", good, "--adapted", bad, "--out", tmp_path / "x2"],
+        "feedback --draw-only": ["feedback", "--gen", bad, "--n", "4", "--draw-only", "--out", tmp_path / "bank.safetensors"],
+    }
+    for what, argv in runs.items():
+        code = atu_main([str(a) for a in argv])
+        err = capsys.readouterr().err
+        assert code == 2, (what, err)
+        assert str(bad) in err, what
+    assert not any(p.name not in {"good.safetensors", "adapted.safetensors", "nan.safetensors", "inf.safetensors",
+                                  "int32.safetensors"} for p in tmp_path.iterdir())
+
+
+def test_feedback_drawn_from_another_generator_or_resolution_is_refused_before_any_work(files, tmp_path, capsys):
+    good, adapted, _ = files
+    bank = tmp_path / "bank.safetensors"
+    assert atu_main(["feedback", "--gen", str(adapted), "--n", "6", "--draw-only", "--out", str(bank)]) == 0
+    from atu.feedback.bundle import load_bundle, save_bundle
+    bundle = load_bundle(bank)
+    bundle.undesired[:2] = True                     # marked by hand, as `atu label` would
+    marked = tmp_path / "marked.safetensors"
+    save_bundle(marked, bundle)
+    capsys.readouterr()
+    for command in (["adapt", "--k", "1", "--steps", "1"], ["latent-unlearn", "--steps", "1"]):
+        out = tmp_path / command[0]
+        code = atu_main([*command, "--gen", str(good), "--feedback", str(marked), "--out", str(out), "--device", "cpu"])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert f"was drawn from {adapted}" in err and f"not from --gen {good}" in err, err
+        assert not out.exists() or not any(out.rglob("*.safetensors"))
+    # a 16-px bundle for a 32-px generator
+    from atu.models import Discriminator, Generator, narrow_channels
+    big = save_pretrained(tmp_path / "big.safetensors", Generator(32, style_dim=16, n_mlp=2, channels=narrow_channels(32, 8)),
+                          Discriminator(32, channels=narrow_channels(32, 8)))
+    bundle.metadata.pop("generator")                # no record of its generator: the resolution still tells
+    unrecorded = tmp_path / "unrecorded.safetensors"
+    save_bundle(unrecorded, bundle)
+    code = atu_main(["latent-unlearn", "--steps", "1", "--gen", str(big), "--feedback", str(unrecorded),
+                     "--out", str(tmp_path / "lat32"), "--device", "cpu"])
+    assert code == 2 and "its images are 16×16 but the generator makes 32×32" in capsys.readouterr().err
