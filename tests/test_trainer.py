@@ -155,3 +155,24 @@ def test_bad_training_options_are_named():
         TrainConfig(mixing=1.5)
     with pytest.raises(ValueError, match="unknown training options"):
         TrainConfig.from_dict({"lr": 0.1, "learning_rate": 0.1})
+
+
+@pytest.mark.parametrize("field", ["r1", "path_regularize", "lr", "mixing", "ema_half_life_kimg"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_training_knobs_are_refused_not_silently_switched_off(field, value):
+    with pytest.raises(ValueError, match=f"{field} must be a finite number >= 0"):
+        TrainConfig(**{field: value})
+
+
+def test_a_batch_no_device_could_hold_is_refused_with_its_size():
+    from atu.gan.trainer import MAX_BATCH
+    with pytest.raises(ValueError, match=f"batch_size {MAX_BATCH + 1} is more than"):
+        TrainConfig(batch_size=MAX_BATCH + 1)
+
+
+def test_the_command_line_refuses_nan_r1_before_any_work(tmp_path, capsys):
+    from atu.cli import main
+    out = tmp_path / "run"
+    assert main(["pretrain", "--data", "digits", "--size", "16", "--steps", "1", "--r1", "nan", "--out", str(out)]) == 2
+    assert "r1 must be a finite number" in capsys.readouterr().err
+    assert not out.exists()

@@ -17,6 +17,7 @@ so its gradient is added once, as in one process.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Callable
 
@@ -25,6 +26,9 @@ from torch import nn
 
 from .losses import (d_logistic_loss, ema_decay, ema_update, g_nonsaturating_loss, path_length_directions,
                      path_length_penalty, r1_penalty)
+
+
+MAX_BATCH = 1 << 16       # far beyond any device's memory at StyleGAN2's sizes: a typo, refused at once
 
 
 @dataclass
@@ -42,11 +46,15 @@ class TrainConfig:
     def __post_init__(self):
         for f in fields(self):
             v = getattr(self, f.name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-                raise ValueError(f"{f.name} must be a number >= 0, got {v!r}")
+            # NaN passes every comparison: without isfinite, r1=nan would switch R1 off silently
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ValueError(f"{f.name} must be a finite number >= 0, got {v!r}")
         for name in ("batch_size", "path_batch_shrink", "d_reg_every", "g_reg_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.batch_size > MAX_BATCH:
+            raise ValueError(f"batch_size {self.batch_size} is more than {MAX_BATCH:,} images a step; "
+                             "choose a batch that fits the device's memory")
         if self.mixing > 1:
             raise ValueError(f"mixing is a probability, got {self.mixing}")
 
