@@ -46,16 +46,18 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.ops is not None:
         atu_ext.ops_mode.set_default(args.ops)
-    from .util import out_lock
+    from .util import outputs
 
     out = getattr(args, "out", None)
     if out is None and hasattr(args, "default_out"):      # a command whose --out has a computed default
         out = args.default_out(args)
     writes_out = out is not None and os.environ.get("RANK", "0") == "0"    # torchrun: rank 0 writes
     try:
-        with out_lock.held(out) if writes_out else contextlib.nullcontext():
+        if writes_out:
+            outputs.check_writable(out)
+        with outputs.held(out) if writes_out else contextlib.nullcontext():
             return int(args.func(args) or 0)
-    except out_lock.OutputInUseError as err:
+    except outputs.OutputInUseError as err:
         print(f"atu {args.command}: {err}", file=sys.stderr)
         return 2
     except INPUT_ERRORS as err:

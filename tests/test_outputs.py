@@ -1,4 +1,5 @@
-"""One atu process per --out: a second one is refused at once (exit 2), before any work."""
+"""--out before any work: one atu process per output (a second is refused at once, exit 2), and an
+output that cannot be written is refused before the work that would write it."""
 import os
 import subprocess
 import sys
@@ -8,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from atu.cli import main
-from atu.util import out_lock
+from atu.util import outputs
 
 PYTHON_DIR = Path(__file__).resolve().parents[1] / "python"
 HOLD = """
 import sys, time
-from atu.util import out_lock
-with out_lock.held(sys.argv[1]):
+from atu.util import outputs
+with outputs.held(sys.argv[1]):
     print("held", flush=True)
     time.sleep(60)
 """
@@ -40,8 +41,8 @@ def test_a_second_process_on_the_same_out_is_refused_before_any_work(holder, cap
     assert not out.exists()                        # nothing was started, nothing written
     # the same folder spelled another way is the same output
     other_spelling = out.parent / "." / out.name
-    with pytest.raises(out_lock.OutputInUseError):
-        with out_lock.held(other_spelling):
+    with pytest.raises(outputs.OutputInUseError):
+        with outputs.held(other_spelling):
             pass
 
 
@@ -49,9 +50,9 @@ def test_the_lock_is_free_again_when_its_holder_ends_however_it_ends(holder):
     out, proc = holder
     proc.kill()                                    # SIGKILL: no cleanup code runs
     proc.wait()
-    with out_lock.held(out):
+    with outputs.held(out):
         pass
-    with out_lock.held(out):                       # released on leaving the block, too
+    with outputs.held(out):                       # released on leaving the block, too
         pass
 
 
@@ -62,3 +63,31 @@ def test_under_torchrun_only_rank_0_takes_the_lock(holder, monkeypatch, capsys):
     code = main(["demo", "--toy", "mog", "--out", str(out), "--seeds", "-1", "--no-progress"])
     assert "being written by another atu process" not in capsys.readouterr().err
     assert code == 2
+
+
+@pytest.mark.parametrize("command", [
+    ["demo", "--toy", "mog", "--no-progress"],
+    ["pretrain", "--data", "digits", "--size", "16", "--steps", "1"],
+    ["feedback", "--gen", "/nonexistent.safetensors", "--n", "4", "--draw-only"],
+])
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path, capsys, command):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "nowhere")
+    cases = {a_file / "run": "is a file, not a folder", loop / "run": "cannot be resolved",
+             dangling: "a symlink to nothing"}
+    if os.geteuid() != 0:                           # root writes anywhere: the permission case needs a user
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+        cases[locked / "run"] = "is not writable"
+    for out, message in cases.items():
+        started = time.perf_counter()
+        code = main([*command, "--out", str(out)])
+        err = capsys.readouterr().err
+        assert code == 2 and message in err, (out, err)
+        assert time.perf_counter() - started < 5          # refused at once, not after the work
+    assert a_file.read_text() == "mine"

@@ -1,4 +1,9 @@
-"""One atu process per output: an exclusive lock on --out for the whole command.
+"""The output a command writes (--out), taken care of before any work: checked writable, and held
+by one atu process at a time.
+
+Writable: an output whose folder cannot be written would otherwise fail after all the training.
+
+One process: an exclusive lock on --out for the whole command.
 
 Two runs writing one folder would interleave their logs and overwrite each other's checkpoints, and
 both would report success. The lock is an flock on a file in the system's temporary directory named
@@ -19,6 +24,30 @@ from typing import Iterator
 
 class OutputInUseError(RuntimeError):
     """Another atu process holds the output this one was asked to write."""
+
+
+class OutputNotWritableError(ValueError):
+    """The output cannot be created or written where it was asked for."""
+
+
+def check_writable(out: str | os.PathLike, option: str = "--out") -> None:
+    """Raises OutputNotWritableError unless `out` can be written: its nearest existing ancestor is
+    a writable folder, and nothing in the way is a file posing as a folder or a symlink loop."""
+    path = Path(out)
+    try:
+        resolved = path.resolve(strict=False)
+    except (RuntimeError, OSError) as err:          # a symlink loop (RuntimeError before Python 3.13)
+        raise OutputNotWritableError(f"{option} {out}: cannot be resolved ({err})") from None
+    if path.is_symlink() and not path.exists():
+        raise OutputNotWritableError(f"{option} {out}: a symlink to nothing ({os.readlink(path)})")
+    ancestor = resolved
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if ancestor != resolved and not ancestor.is_dir():
+        raise OutputNotWritableError(f"{option} {out}: {ancestor} is a file, not a folder")
+    target = ancestor if ancestor.is_dir() else ancestor.parent
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise OutputNotWritableError(f"{option} {out}: {target} is not writable")
 
 
 def lock_file(out: str | os.PathLike) -> Path:
