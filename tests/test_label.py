@@ -493,3 +493,44 @@ def test_browser_marks_saves_and_restores(tmp_path, gen_file):
             assert shown_marks() == [2, 4] and driver.find_element(By.ID, "counter").text == f"3 undesired of {N}"
     finally:
         driver.quit()
+
+
+@pytest.fixture
+def server(tmp_path, gen_file):
+    with serving(_open(gen_file, tmp_path / "dir")) as running:
+        yield running
+
+
+def test_a_body_shorter_than_its_length_times_out_instead_of_holding_a_thread(server, monkeypatch):
+    from atu.label.server import LabelRequestHandler
+    monkeypatch.setattr(LabelRequestHandler, "timeout", 0.5)
+    hung = []
+    for _ in range(3):                              # clients that promise 100 bytes and send 2
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        s.sendall(f"POST /api/marks HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Type: application/json\r\n"
+                  "Content-Length: 100\r\n\r\n{}".encode())
+        hung.append(s)
+    for s in hung:
+        answer = s.recv(4096).decode()
+        assert answer.startswith("HTTP/1.0 408") or answer.startswith("HTTP/1.1 408"), answer
+        s.close()
+    assert _state(server)["n"] > 0                  # and the server still answers
+
+
+def test_a_request_without_host_is_refused(server):
+    s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    s.sendall(b"GET /api/state HTTP/1.0\r\n\r\n")
+    answer = s.recv(4096).decode()
+    s.close()
+    assert " 400 " in answer.splitlines()[0] and "a Host header is required" in answer
+
+
+def test_a_post_from_another_origin_is_refused_and_changes_nothing(server):
+    before = _state(server)
+    status, _, body = request(server, "POST", "/api/marks", {"undesired": [0, 1]},
+                              headers={"Origin": "http://evil.example"})
+    assert status == 403 and b"another origin" in body
+    assert _state(server) == before
+    status, _, _ = request(server, "POST", "/api/marks", {"undesired": [0]},
+                           headers={"Origin": f"http://127.0.0.1:{server.port}"})
+    assert status == 200 and _state(server)["undesired"] == [0]

@@ -79,12 +79,15 @@ def make_server(session: MarkingSession | None, host: str = "127.0.0.1", port: i
 class LabelRequestHandler(BaseHTTPRequestHandler):
     server: LabelServer
     server_version = "atu-label"
+    # Seconds a connection may sit idle mid-request (a body shorter than its Content-Length):
+    # without it one such client holds a thread forever, and thirty hold thirty.
+    timeout = 10
 
     def do_GET(self):
         self._answer(self._get)
 
     def do_POST(self):
-        self._answer(self._post)
+        self._answer(self._post, check_origin=True)
 
     # ---- routes ----------------------------------------------------------------------------------
 
@@ -138,7 +141,15 @@ class LabelRequestHandler(BaseHTTPRequestHandler):
         limit = 1024 + 12 * self.server.session.n
         if int(length) > limit:
             raise RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body of {length} bytes; at most {limit} expected")
-        raw = self.rfile.read(int(length))
+        try:
+            raw = self.rfile.read(int(length))
+        except TimeoutError:
+            self.close_connection = True
+            raise RequestError(HTTPStatus.REQUEST_TIMEOUT,
+                               f"the body stopped before its Content-Length ({length} bytes)") from None
+        if len(raw) < int(length):
+            self.close_connection = True
+            raise RequestError(HTTPStatus.BAD_REQUEST, f"the body has {len(raw)} of its {length} bytes")
         if not raw.strip():
             if required:
                 raise RequestError(HTTPStatus.BAD_REQUEST, 'send {"undesired": [sample indices]}')
@@ -162,16 +173,31 @@ class LabelRequestHandler(BaseHTTPRequestHandler):
         return body
 
     def _check_host(self) -> None:
+        """Host must be named (HTTP/1.1 requires it; without it the DNS-rebinding check has nothing to
+        check) and, on the loopback address, be one of the loopback names with this port."""
         host = self.headers.get("Host")
+        if host is None:
+            raise RequestError(HTTPStatus.BAD_REQUEST, "a Host header is required")
         allowed = self.server.allowed_hosts
-        if allowed is not None and host is not None and host.lower() not in allowed:
-            raise RequestError(HTTPStatus.FORBIDDEN, f"this server answers to {sorted(allowed)}, not Host {host!r}")
+        if allowed is not None and host.lower() not in allowed:
+            raise RequestError(HTTPStatus.FORBIDDEN, f"this server answers to {sorted(allowed)}, not Host {host[:80]!r}")
+
+    def _check_origin(self) -> None:
+        """A POST that says where it comes from must come from this server's own page: a browser
+        names the page's origin, and a page of another site must not change the marks."""
+        origin = self.headers.get("Origin")
+        if origin is None:              # not from a browser page (curl, scripts): the Host check stands
+            return
+        if urlsplit(origin).netloc.lower() != self.headers.get("Host", "").lower():
+            raise RequestError(HTTPStatus.FORBIDDEN, f"POST from another origin ({origin[:80]}) is refused")
 
     # ---- answering -------------------------------------------------------------------------------
 
-    def _answer(self, route) -> None:
+    def _answer(self, route, check_origin: bool = False) -> None:
         try:
             self._check_host()
+            if check_origin:
+                self._check_origin()
             if self.server.session is None:
                 raise RequestError(HTTPStatus.SERVICE_UNAVAILABLE, "the bank is not ready yet")
             status, content_type, body = route(urlsplit(self.path).path)
