@@ -58,3 +58,25 @@ def test_binary_huge_and_unreadable_files_are_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="not valid JSON: line 2") as err:
         load_config(bad_json)
     assert "hashedpassword" not in str(err.value)
+
+
+def test_input_files_nested_past_the_parsers_depth_are_errors_not_tracebacks(tmp_path):
+    from safetensors.torch import save_file
+    import torch
+
+    from atu import checkpoint as ckpt
+    from atu.checkpoint.atu_format import HEADER_KEY
+    from atu.feedback.marks import MarksError, read_marks
+
+    deep = "[" * 100_000 + "]" * 100_000
+    for name in ("deep.json", "deep.yaml"):
+        (tmp_path / name).write_text(deep if name.endswith(".json") else "seeds: " + deep)
+        with pytest.raises(ConfigError, match="nested too deeply|not valid"):
+            load_config(tmp_path / name)
+    (tmp_path / "marks.json").write_text(deep)
+    with pytest.raises(MarksError, match="nested too deeply"):
+        read_marks(tmp_path / "marks.json")
+    crafted = tmp_path / "crafted.safetensors"
+    save_file({"g_ema/w": torch.zeros(2)}, str(crafted), metadata={HEADER_KEY: deep})
+    with pytest.raises(ckpt.CheckpointError, match="nested too deeply"):
+        ckpt.load(crafted)

@@ -61,6 +61,8 @@ def parse_header(path: Path, text: str) -> dict[str, Any]:
         header = json.loads(text)
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{path}: the atu metadata is not valid JSON: {err}") from err
+    except RecursionError:                     # crafted metadata nested past the parser's depth
+        raise CheckpointError(f"{path}: the atu metadata is nested too deeply to be a checkpoint's") from None
     if not isinstance(header, dict) or header.get("format_version") != FORMAT_VERSION:
         version = header.get("format_version") if isinstance(header, dict) else None
         raise CheckpointError(f"{path}: atu checkpoint format {version!r}; this atu reads format {FORMAT_VERSION}")

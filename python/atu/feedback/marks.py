@@ -70,6 +70,8 @@ def _from_json(path: Path, text: str) -> list[Any]:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise MarksError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from err
+    except RecursionError:                     # [[[[...]]]] nested past the parser's depth
+        raise MarksError(f"{path}: nested too deeply to be a list of marks") from None
     if isinstance(data, dict):
         if "undesired" not in data:
             raise MarksError(f"{path}: a JSON object needs the key \"undesired\" (a list of sample indices); "

@@ -198,6 +198,8 @@ def _parse_yaml(text: str):
         raise ConfigError(f"not valid YAML: {where}{err.problem or err.context}") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"not valid YAML ({type(err).__name__})") from None
+    except RecursionError:
+        raise ConfigError("nested too deeply to be a study file") from None
 
 
 def load_config(path: str | os.PathLike) -> StudyConfig:
@@ -225,6 +227,8 @@ def load_config(path: str | os.PathLike) -> StudyConfig:
                 raw = json.loads(text)
             except json.JSONDecodeError as err:
                 raise ConfigError(f"not valid JSON: line {err.lineno}, column {err.colno}: {err.msg}") from None
+            except RecursionError:
+                raise ConfigError("nested too deeply to be a study file") from None
         else:
             raw = _parse_yaml(text)
     except ConfigError as err:
