@@ -1,0 +1,40 @@
+"""The documents stay true to the code: docs/commands.md is what the parsers generate, and every
+relative link in README.md and docs/ points at a file (and heading) that exists."""
+import re
+from pathlib import Path
+
+import pytest
+
+from atu.cli import build_parser
+from atu.util.command_docs import markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def test_commands_md_is_generated_from_the_parsers():
+    assert (ROOT / "docs" / "commands.md").read_text() == markdown(build_parser()), (
+        "docs/commands.md is stale: python -m atu.util.command_docs > docs/commands.md")
+
+
+def _anchors(path: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    headings = re.findall(r"(?m)^#+ (.*)$", path.read_text())
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: p.name)
+def test_relative_links_reach_existing_files_and_headings(document):
+    text = re.sub(r"```.*?```", "", document.read_text(), flags=re.S)
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+://", target):
+            continue
+        file_part, _, anchor = target.partition("#")
+        path = (document.parent / file_part).resolve() if file_part else document
+        assert path.exists(), f"{document.name}: link to missing {target}"
+        if anchor and path.suffix == ".md":
+            assert anchor in _anchors(path), f"{document.name}: no heading #{anchor} in {path.name}"
+
+
+def test_the_readme_is_short():
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 150
