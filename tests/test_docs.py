@@ -38,3 +38,14 @@ def test_relative_links_reach_existing_files_and_headings(document):
 
 def test_the_readme_is_short():
     assert len((ROOT / "README.md").read_text().splitlines()) <= 150
+
+
+def test_every_commands_help_is_a_summary_not_the_module_docstring():
+    import argparse
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for name, command in commands.items():
+        description = command.description or ""
+        assert description.startswith(f"`atu {name}"), name
+        assert len(description.splitlines()) <= 20, f"atu {name} --help: {len(description.splitlines())} lines"
+        assert "docs/commands.md" in description, name

@@ -197,8 +197,10 @@ def _load_or_compute_fisher(path: Path, theta_g: nn.Module, d_pretrained: nn.Mod
 # ---- command line ------------------------------------------------------------------------------------
 
 def register(subparsers) -> None:
+    from .cli_options import command_description
+
     p = subparsers.add_parser("adapt", help="stage 1: adapt the generator to the undesired samples (EWC), k times",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--gen", required=True, help="pre-trained checkpoint (atu or rosinality .pt): θ_G = its g_ema, and d")
     p.add_argument("--feedback", required=True, help="feedback bundle (atu feedback); its undesired samples are used")
     p.add_argument("--k", type=int, default=2, help="number of adapted models, seeds seed..seed+k-1 (default 2)")

@@ -64,8 +64,10 @@ def attack_generators(generators: dict, attacker, judge, target: int, settings: 
 
 
 def register(subparsers) -> None:
+    from .cli_options import command_description
+
     p = subparsers.add_parser("attack", help="PGD on the latent: does the feature come back? (before/after ratios)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--gen", required=True, help="the pre-trained checkpoint (attacked too, for reference)")
     p.add_argument("--model", action="append", default=[], metavar="NAME=FILE", help="a generator to attack (repeat)")
     p.add_argument("--classifier", required=True, help="the attacker's classifier (its gradients drive PGD)")

@@ -13,6 +13,17 @@ from .gan.run import Schedule
 from .gan.trainer import TrainConfig
 
 
+def command_description(doc: str | None) -> str:
+    """A command's --help text from its module docstring: the summary line and, when the docstring
+    continues with an indented block of example command lines, those examples; the rest of the
+    docstring (how and why) is for readers of the code and docs/method.md."""
+    paragraphs = (doc or "").strip().split("\n\n")
+    kept = paragraphs[:1]
+    if len(paragraphs) > 1 and all(line.startswith("  ") for line in paragraphs[1].splitlines()):
+        kept.append(paragraphs[1])
+    return "\n\n".join(kept) + "\n\nEvery option: docs/commands.md; the method and its choices: docs/method.md."
+
+
 def add_training_options(p: argparse.ArgumentParser, *, steps: int, checkpoint_every: int = 500,
                          sample_every: int = 500, log_every: int = 50) -> None:
     p.add_argument("--out", required=True, help="run folder (refused if it already holds a run, unless --resume)")

@@ -164,8 +164,10 @@ def report(conversion: Conversion) -> str:
 # ---- command line ------------------------------------------------------------------------------------
 
 def register(subparsers) -> None:
+    from .cli_options import command_description
+
     p = subparsers.add_parser("convert", help="convert a checkpoint between atu's format and rosinality's .pt layout",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", metavar="IN", help="checkpoint to read (atu .safetensors, rosinality/ATU .pt, state dict)")
     p.add_argument("target", metavar="OUT", help="file to write")
     p.add_argument("--to", choices=TARGETS, help="output format (default: from OUT's extension)")

@@ -98,11 +98,13 @@ def demo_config(undesired_class: int, methods: list[str], seeds: list[int], *, s
 
 
 def register(subparsers) -> None:
+    from .cli_options import command_description
+
     from .study.command import add_study_options
     from .study.config import METHODS
 
     p = subparsers.add_parser("demo", help="the whole method on the shipped digits models (or --toy mog)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", help="output folder (default atu-demo; atu-demo-mog with --toy mog)")
     p.add_argument("--class", dest="undesired_class", type=int, default=8, help="the digit to remove (default 8)")
     p.add_argument("--methods", nargs="+", default=["el2"], choices=METHODS,

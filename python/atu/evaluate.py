@@ -108,8 +108,10 @@ def evaluate(pretrained, methods: dict, classifier, undesired_class: int, real_i
 
 
 def register(subparsers) -> None:
+    from .cli_options import command_description
+
     p = subparsers.add_parser("evaluate", help="PUL, FID and Ret-FID of generators against the pre-trained one",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--gen", required=True, help="the pre-trained checkpoint")
     p.add_argument("--model", action="append", default=[], metavar="NAME=FILE", help="a generator to judge (repeat)")
     p.add_argument("--classifier", required=True)

@@ -86,8 +86,10 @@ def extrapolate(gen: str | os.PathLike, adapted, out: str | os.PathLike, scales:
 
 
 def register(subparsers) -> None:
+    from .cli_options import command_description
+
     p = subparsers.add_parser("extrapolate", help="baseline: move θ_G away from the adapted models (no training)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--gen", required=True, help="pre-trained checkpoint (θ_G = its g_ema)")
     p.add_argument("--adapted", required=True, nargs="+", help="the `atu adapt` folder, or θ_N model files")
     p.add_argument("--out", required=True, help="folder for the θ_s files and strip.png")

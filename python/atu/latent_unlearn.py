@@ -128,8 +128,10 @@ def latent_unlearn(gen: str | os.PathLike, feedback: str | os.PathLike, out: str
 # ---- command line ------------------------------------------------------------------------------------
 
 def register(subparsers) -> None:
+    from .cli_options import command_description
+
     p = subparsers.add_parser("latent-unlearn", help="baseline: latent feature unlearning (Moon et al. 2024) in W",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--gen", required=True, help="pre-trained checkpoint: f = θ_G = its g_ema (and its d, carried along)")
     p.add_argument("--feedback", required=True, help="feedback bundle: its latents and marks give the direction")
     p.add_argument("--out", required=True, help="run folder (refused if it already holds a run, unless --resume)")

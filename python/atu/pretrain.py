@@ -113,8 +113,10 @@ def pretrain(cfg: PretrainConfig, out: str | Path, *, resume: bool = False, devi
 # ---- command line ------------------------------------------------------------------------------------
 
 def register(subparsers) -> None:
+    from .cli_options import command_description
+
     p = subparsers.add_parser("pretrain", help="train a StyleGAN2 from scratch (resumable)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="digits", help="digits | mnist:DIR | folder:DIR (default: digits)")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")

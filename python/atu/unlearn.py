@@ -219,8 +219,10 @@ def unlearn(gen: str | os.PathLike, adapted, feedback: str | os.PathLike, out: s
 # ---- command line ------------------------------------------------------------------------------------
 
 def register(subparsers) -> None:
+    from .cli_options import command_description
+
     p = subparsers.add_parser("unlearn", help="stage 2: train on the desired samples, repelled from the adapted models",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--gen", required=True, help="pre-trained checkpoint: θ_G = its g_ema, and d")
     p.add_argument("--adapted", required=True, nargs="+",
                    help="the --out folder of `atu adapt`, or the adapted model files")

@@ -142,8 +142,10 @@ class UsageError(ValueError):
 
 
 def register(subparsers) -> None:
+    from ..cli_options import command_description
+
     p = subparsers.add_parser("train-classifier", help="train the digit / attribute classifier that judges samples",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="digits | mnist:DIR | folder:DIR")
     p.add_argument("--attribute", help="folder data: the binary attribute to classify (e.g. Eyeglasses)")
     p.add_argument("--attributes-file", help="folder data: CelebA-format attribute file (list_attr_celeba.txt or CSV)")

@@ -66,8 +66,10 @@ class Request:
 
 
 def register(subparsers) -> None:
+    from ..cli_options import command_description
+
     p = subparsers.add_parser("feedback", help="draw samples and mark the undesired ones (classifier or a marks file)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="feedback bundle to write (.safetensors)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     samples = p.add_argument_group("samples (drawn fresh, or an existing bank)")

@@ -68,8 +68,10 @@ class LabelRequest:
 
 
 def register(subparsers) -> None:
+    from ..cli_options import command_description
+
     p = subparsers.add_parser("label", help="mark undesired samples in a browser page; Save writes the feedback bundle",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the bank and the feedback bundle")
     samples = p.add_argument_group("samples (drawn once into DIR)")
     samples.add_argument("--gen", help="pre-trained generator: atu .safetensors or rosinality .pt "

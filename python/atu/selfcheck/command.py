@@ -1,4 +1,4 @@
-"""atu check-ops: checks every atu_ext op on this machine against its float64 reference.
+"""`atu check-ops`: checks every atu_ext op on this machine against its float64 reference.
 
 Run it right after installing, on the device you will train on. It prints one table (op, dtype,
 check, max error, tolerance, pass, speed-up over the reference ops) and exits 1 if any check fails.
@@ -17,8 +17,10 @@ from ..cli_options import add_device_option
 
 
 def register(subparsers) -> None:
+    from ..cli_options import command_description
+
     p = subparsers.add_parser("check-ops", help="check atu_ext's kernels on this machine against the references",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     add_device_option(p)
     p.add_argument("--quick", action="store_true", help="small shapes and few timing repeats (seconds, not minutes)")
     p.add_argument("--only", nargs="+", metavar="OP", choices=["penalties", "upfirdn2d", "bias_act", "modulated_conv2d"],

@@ -25,8 +25,10 @@ def add_study_options(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers) -> None:
+    from ..cli_options import command_description
+
     p = subparsers.add_parser("run", help="a whole study (features × seeds × methods) from a YAML configuration",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("config", help="study configuration (.yaml, .yml or .json)")
     p.add_argument("--out", required=True, help="study folder")
     add_study_options(p)
