@@ -1,0 +1,148 @@
+"""NVlabs network pickles read without running them: pickles written here with the structure of
+stylegan2-ada-pytorch's (persistent-object records carrying module source, nested networks, an
+EasyDict of kwargs, tensors shared between G and G_ema), whose source would write a marker file if
+anything executed it."""
+import collections
+import pickle
+import sys
+import types
+
+import pytest
+import torch
+
+from atu.checkpoint import CheckpointError
+from atu.checkpoint.nvlabs_pickle import PersistentRecord, read_network_pickle, state_dict_of
+
+
+@pytest.fixture
+def nvlabs_modules(tmp_path, monkeypatch):
+    """Stand-ins for NVlabs' torch_utils.persistence and dnnlib, registered while a test writes its
+    pickle: their reconstruct function does what NVlabs' does, exec the pickled source."""
+    marker = tmp_path / "EXECUTED"
+    persistence = types.ModuleType("torch_utils.persistence")
+
+    def _reconstruct_persistent_obj(meta):
+        module = types.ModuleType("_imported_module")
+        exec(meta["module_src"], module.__dict__)       # what NVlabs' loader does with the source
+        return module.__dict__[meta["class_name"]]
+    _reconstruct_persistent_obj.__module__ = "torch_utils.persistence"     # how pickle names it
+    _reconstruct_persistent_obj.__qualname__ = "_reconstruct_persistent_obj"
+    persistence._reconstruct_persistent_obj = _reconstruct_persistent_obj
+    dnnlib_util = types.ModuleType("dnnlib.util")
+
+    class EasyDict(dict):
+        pass
+    EasyDict.__module__, EasyDict.__qualname__ = "dnnlib.util", "EasyDict"
+    dnnlib_util.EasyDict = EasyDict
+    for name, module in {"torch_utils": types.ModuleType("torch_utils"), "torch_utils.persistence": persistence,
+                         "dnnlib": types.ModuleType("dnnlib"), "dnnlib.util": dnnlib_util}.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    return types.SimpleNamespace(marker=marker, reconstruct=_reconstruct_persistent_obj, EasyDict=EasyDict)
+
+
+class Persistent:
+    """An object that pickles as NVlabs' persistent classes do: a reconstruct call with its record."""
+
+    def __init__(self, reconstruct, class_name, source, state):
+        self.reconstruct, self.meta = reconstruct, dict(type="class", version=6, module_src=source,
+                                                        class_name=class_name, state=state)
+
+    def __reduce__(self):
+        return self.reconstruct, (self.meta,)
+
+
+def _network(env, class_name, params, buffers=None, modules=None, kwargs=None):
+    source = f"open({str(env.marker)!r}, 'w').write('ran')\nclass {class_name}: pass\n"
+    state = {"training": False, "_parameters": collections.OrderedDict(params),
+             "_buffers": collections.OrderedDict(buffers or {}), "_non_persistent_buffers_set": set(),
+             "_modules": collections.OrderedDict(modules or {}), "init_kwargs": env.EasyDict(kwargs or {})}
+    return Persistent(env.reconstruct, class_name, source, state)
+
+
+def _snapshot(env, path):
+    weight = torch.nn.Parameter(torch.randn(4, 3))
+    shared = torch.nn.Parameter(torch.randn(4))      # the same tensor in G and G_ema, as a snapshot can hold
+    fc = _network(env, "FullyConnectedLayer", {"weight": weight, "bias": shared})
+    mapping = _network(env, "MappingNetwork", {}, buffers={"w_avg": torch.zeros(3)}, modules={"fc0": fc},
+                       kwargs={"z_dim": 3, "w_dim": 3})
+    G = _network(env, "Generator", {}, modules={"mapping": mapping}, kwargs={"z_dim": 3, "c_dim": 0})
+    G_ema = _network(env, "Generator", {}, modules={"mapping": _network(
+        env, "MappingNetwork", {}, buffers={"w_avg": torch.ones(3)},
+        modules={"fc0": _network(env, "FullyConnectedLayer", {"weight": weight.detach().clone() * 2, "bias": shared})})},
+        kwargs={"z_dim": 3, "c_dim": 0})
+    with open(path, "wb") as fh:
+        pickle.dump({"G": G, "G_ema": G_ema, "D": _network(env, "Discriminator", {"b": torch.nn.Parameter(torch.ones(2))}),
+                     "training_set_kwargs": env.EasyDict(resolution=32), "augment_pipe": None}, fh, protocol=4)
+    return weight, shared
+
+
+def test_a_snapshot_is_read_as_records_and_nothing_in_it_runs(tmp_path, nvlabs_modules):
+    path = tmp_path / "network-snapshot-000400.pkl"
+    weight, shared = _snapshot(nvlabs_modules, path)
+    for name in ("torch_utils", "torch_utils.persistence", "dnnlib", "dnnlib.util"):
+        del sys.modules[name]                       # as on a user's machine: no NVlabs code importable
+    top = read_network_pickle(path)
+    assert not nvlabs_modules.marker.exists()       # the pickled source never ran
+    assert isinstance(top["G"], PersistentRecord) and top["G"].class_name == "Generator"
+    assert top["G"].state["init_kwargs"] == {"z_dim": 3, "c_dim": 0} and top["training_set_kwargs"]["resolution"] == 32
+    g = state_dict_of(top["G"])
+    assert sorted(g) == ["mapping.fc0.bias", "mapping.fc0.weight", "mapping.w_avg"]
+    torch.testing.assert_close(g["mapping.fc0.weight"], weight.detach(), rtol=0, atol=0)
+    g_ema = state_dict_of(top["G_ema"])
+    torch.testing.assert_close(g_ema["mapping.fc0.weight"], weight.detach() * 2, rtol=0, atol=0)
+    assert g_ema["mapping.fc0.bias"].data_ptr() == g["mapping.fc0.bias"].data_ptr()   # shared stays shared
+    assert len(top["G"].source_sha256) == 64
+
+
+def test_the_same_file_would_run_its_source_through_an_ordinary_unpickler(tmp_path, nvlabs_modules):
+    """The oracle for the test above: the marker is what executing the pickle does."""
+    path = tmp_path / "snapshot.pkl"
+    _snapshot(nvlabs_modules, path)
+    with open(path, "rb") as fh:
+        pickle.load(fh)
+    assert nvlabs_modules.marker.read_text() == "ran"
+
+
+def test_any_other_global_is_refused_by_name_before_anything_is_built(tmp_path, nvlabs_modules):
+    class Evil:
+        def __reduce__(self):
+            return (__import__("os").system, (f"touch {nvlabs_modules.marker}",))
+    path = tmp_path / "evil.pkl"
+    with open(path, "wb") as fh:
+        pickle.dump({"G": Evil()}, fh, protocol=4)
+    with pytest.raises(CheckpointError, match=r"refused: the pickle needs (posix|os)\.system"):
+        read_network_pickle(path)
+    assert not nvlabs_modules.marker.exists()
+
+
+def test_damaged_and_foreign_pickles_are_checkpoint_errors(tmp_path, nvlabs_modules):
+    path = tmp_path / "snapshot.pkl"
+    _snapshot(nvlabs_modules, path)
+    cut = tmp_path / "cut.pkl"
+    cut.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        read_network_pickle(cut)
+    listed = tmp_path / "list.pkl"
+    listed.write_bytes(pickle.dumps([1, 2, 3], protocol=4))
+    with pytest.raises(CheckpointError, match="holds a dict of networks, this one a list"):
+        read_network_pickle(listed)
+    old = Persistent(nvlabs_modules.reconstruct, "Generator", "", {})
+    old.meta["version"] = 3
+    versioned = tmp_path / "v3.pkl"
+    versioned.write_bytes(pickle.dumps({"G": old}, protocol=4))
+    with pytest.raises(CheckpointError, match="persistence format version 3"):
+        read_network_pickle(versioned)
+
+
+def test_checkpoint_load_names_the_networks_and_runs_nothing(tmp_path, nvlabs_modules):
+    from atu import checkpoint
+    from atu.cli import main
+    path = tmp_path / "network-snapshot-000400.pkl"
+    _snapshot(nvlabs_modules, path)
+    for name in ("torch_utils", "torch_utils.persistence", "dnnlib", "dnnlib.util"):
+        del sys.modules[name]
+    with pytest.raises(CheckpointError, match=r"an NVlabs network pickle \(networks: G \(Generator\), "
+                                              r"G_ema \(Generator\), D \(Discriminator\)\)"):
+        checkpoint.load(path)
+    assert main(["convert", str(path), str(tmp_path / "out.safetensors")]) == 2
+    assert not nvlabs_modules.marker.exists() and not (tmp_path / "out.safetensors").exists()
