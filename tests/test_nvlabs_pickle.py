@@ -7,6 +7,7 @@ import pickle
 import sys
 import types
 
+import numpy as np
 import pytest
 import torch
 
@@ -63,6 +64,8 @@ def _snapshot(env, path):
     weight = torch.nn.Parameter(torch.randn(4, 3))
     shared = torch.nn.Parameter(torch.randn(4))      # the same tensor in G and G_ema, as a snapshot can hold
     fc = _network(env, "FullyConnectedLayer", {"weight": weight, "bias": shared})
+    fc.meta["state"]["weight_gain"] = 0.01 / np.sqrt(3)       # numpy scalars, as NVlabs' layers hold
+    fc.meta["state"]["bias_init"] = np.float32(1.5)
     mapping = _network(env, "MappingNetwork", {}, buffers={"w_avg": torch.zeros(3)}, modules={"fc0": fc},
                        kwargs={"z_dim": 3, "w_dim": 3})
     G = _network(env, "Generator", {}, modules={"mapping": mapping}, kwargs={"z_dim": 3, "c_dim": 0})
@@ -92,6 +95,9 @@ def test_a_snapshot_is_read_as_records_and_nothing_in_it_runs(tmp_path, nvlabs_m
     torch.testing.assert_close(g_ema["mapping.fc0.weight"], weight.detach() * 2, rtol=0, atol=0)
     assert g_ema["mapping.fc0.bias"].data_ptr() == g["mapping.fc0.bias"].data_ptr()   # shared stays shared
     assert len(top["G"].source_sha256) == 64
+    fc = top["G"].submodules()["mapping"].submodules()["fc0"]
+    assert fc.state["weight_gain"] == 0.01 / np.sqrt(3) and type(fc.state["weight_gain"]) is float
+    assert fc.state["bias_init"] == 1.5
 
 
 def test_the_same_file_would_run_its_source_through_an_ordinary_unpickler(tmp_path, nvlabs_modules):
@@ -113,6 +119,17 @@ def test_any_other_global_is_refused_by_name_before_anything_is_built(tmp_path, 
     with pytest.raises(CheckpointError, match=r"refused: the pickle needs (posix|os)\.system"):
         read_network_pickle(path)
     assert not nvlabs_modules.marker.exists()
+
+
+def test_a_numpy_object_array_is_refused(tmp_path):
+    path = tmp_path / "objects.pkl"
+    path.write_bytes(pickle.dumps({"G": np.array([print], dtype=object)}, protocol=4))
+    with pytest.raises(CheckpointError, match=r"refused: the pickle needs numpy\._?core\.multiarray\._reconstruct"):
+        read_network_pickle(path)
+    odd = tmp_path / "complex.pkl"                  # a numpy scalar of a kind that is not a plain number
+    odd.write_bytes(pickle.dumps({"x": np.complex128(1 + 2j)}, protocol=4))
+    with pytest.raises(CheckpointError, match="refused: a numpy dtype 'c16'"):
+        read_network_pickle(odd)
 
 
 def test_damaged_and_foreign_pickles_are_checkpoint_errors(tmp_path, nvlabs_modules):

@@ -11,6 +11,7 @@ global, from a fixed table of our own functions:
   dnnlib.util.EasyDict, collections.OrderedDict          -> dicts
   torch._utils._rebuild_tensor_v2 / _rebuild_parameter   -> tensors (torch's own rebuild functions)
   torch.storage._load_from_bytes                         -> torch.load(weights_only=True) of the bytes
+  numpy scalars (a layer's weight_gain)                  -> Python numbers, plain numeric dtypes only
 
 Any other global is refused with a CheckpointError naming it, before anything is built from the file.
 A network's parameters and buffers are then read off the records' nested state (`state_dict_of`),
@@ -78,6 +79,33 @@ def _storage_from_bytes(data: bytes):
     return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
 
 
+# NVlabs' layers keep numpy scalars in their state (weight_gain = 1 / np.sqrt(fan_in)): numpy pickles
+# them as scalar(dtype(code), raw bytes). Only plain numeric codes are accepted, decoded to Python
+# numbers; an object dtype (which could smuggle anything) is refused.
+_NUMPY_CODES = {"f2", "f4", "f8", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "b1"}
+
+
+class _NumpyDType:
+    """numpy.dtype(code) as pickled, before any numpy object exists: the code and its byte order."""
+
+    def __init__(self, code: Any, align: Any = False, copy: Any = True):
+        if code not in _NUMPY_CODES:
+            raise CheckpointError(f"refused: a numpy dtype {str(code)[:20]!r}; only plain numbers are read")
+        self.code, self.byteorder = code, "<"
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple) and len(state) > 1 and state[1] in ("<", ">", "|", "="):
+            self.byteorder = "<" if state[1] in ("|", "=") else state[1]
+
+
+def _numpy_scalar(dtype: Any, data: Any = None):
+    import numpy as np
+
+    if not isinstance(dtype, _NumpyDType) or not isinstance(data, bytes):
+        raise CheckpointError("refused: a numpy scalar that is not a plain number")
+    return np.frombuffer(data, dtype=np.dtype(dtype.byteorder + dtype.code), count=1)[0].item()
+
+
 _ALLOWED = {
     RECONSTRUCT: _record,
     ("dnnlib.util", "EasyDict"): EasyDict,
@@ -88,6 +116,9 @@ _ALLOWED = {
     ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
     ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
     ("torch.storage", "_load_from_bytes"): _storage_from_bytes,
+    ("numpy", "dtype"): _NumpyDType,
+    ("numpy.core.multiarray", "scalar"): _numpy_scalar,        # numpy 1.x
+    ("numpy._core.multiarray", "scalar"): _numpy_scalar,       # numpy 2.x
 }
 
 
