@@ -2,10 +2,8 @@
 stylegan2-ada-pytorch's (persistent-object records carrying module source, nested networks, an
 EasyDict of kwargs, tensors shared between G and G_ema), whose source would write a marker file if
 anything executed it."""
-import collections
 import pickle
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -13,51 +11,17 @@ import torch
 
 from atu.checkpoint import CheckpointError
 from atu.checkpoint.nvlabs_pickle import PersistentRecord, read_network_pickle, state_dict_of
+from nvlabs_pickles import (Persistent, generator_record, install_stand_ins, network, random_generator_tensors,
+                            remove_stand_ins, write_pickle)
 
 
 @pytest.fixture
 def nvlabs_modules(tmp_path, monkeypatch):
-    """Stand-ins for NVlabs' torch_utils.persistence and dnnlib, registered while a test writes its
-    pickle: their reconstruct function does what NVlabs' does, exec the pickled source."""
-    marker = tmp_path / "EXECUTED"
-    persistence = types.ModuleType("torch_utils.persistence")
-
-    def _reconstruct_persistent_obj(meta):
-        module = types.ModuleType("_imported_module")
-        exec(meta["module_src"], module.__dict__)       # what NVlabs' loader does with the source
-        return module.__dict__[meta["class_name"]]
-    _reconstruct_persistent_obj.__module__ = "torch_utils.persistence"     # how pickle names it
-    _reconstruct_persistent_obj.__qualname__ = "_reconstruct_persistent_obj"
-    persistence._reconstruct_persistent_obj = _reconstruct_persistent_obj
-    dnnlib_util = types.ModuleType("dnnlib.util")
-
-    class EasyDict(dict):
-        pass
-    EasyDict.__module__, EasyDict.__qualname__ = "dnnlib.util", "EasyDict"
-    dnnlib_util.EasyDict = EasyDict
-    for name, module in {"torch_utils": types.ModuleType("torch_utils"), "torch_utils.persistence": persistence,
-                         "dnnlib": types.ModuleType("dnnlib"), "dnnlib.util": dnnlib_util}.items():
-        monkeypatch.setitem(sys.modules, name, module)
-    return types.SimpleNamespace(marker=marker, reconstruct=_reconstruct_persistent_obj, EasyDict=EasyDict)
-
-
-class Persistent:
-    """An object that pickles as NVlabs' persistent classes do: a reconstruct call with its record."""
-
-    def __init__(self, reconstruct, class_name, source, state):
-        self.reconstruct, self.meta = reconstruct, dict(type="class", version=6, module_src=source,
-                                                        class_name=class_name, state=state)
-
-    def __reduce__(self):
-        return self.reconstruct, (self.meta,)
+    return install_stand_ins(monkeypatch, tmp_path / "EXECUTED")
 
 
 def _network(env, class_name, params, buffers=None, modules=None, kwargs=None):
-    source = f"open({str(env.marker)!r}, 'w').write('ran')\nclass {class_name}: pass\n"
-    state = {"training": False, "_parameters": collections.OrderedDict(params),
-             "_buffers": collections.OrderedDict(buffers or {}), "_non_persistent_buffers_set": set(),
-             "_modules": collections.OrderedDict(modules or {}), "init_kwargs": env.EasyDict(kwargs or {})}
-    return Persistent(env.reconstruct, class_name, source, state)
+    return network(env, class_name, params, buffers, modules, kwargs)
 
 
 def _snapshot(env, path):
@@ -82,8 +46,7 @@ def _snapshot(env, path):
 def test_a_snapshot_is_read_as_records_and_nothing_in_it_runs(tmp_path, nvlabs_modules):
     path = tmp_path / "network-snapshot-000400.pkl"
     weight, shared = _snapshot(nvlabs_modules, path)
-    for name in ("torch_utils", "torch_utils.persistence", "dnnlib", "dnnlib.util"):
-        del sys.modules[name]                       # as on a user's machine: no NVlabs code importable
+    remove_stand_ins()                              # as on a user's machine: no NVlabs code importable
     top = read_network_pickle(path)
     assert not nvlabs_modules.marker.exists()       # the pickled source never ran
     assert isinstance(top["G"], PersistentRecord) and top["G"].class_name == "Generator"
@@ -143,7 +106,7 @@ def test_damaged_and_foreign_pickles_are_checkpoint_errors(tmp_path, nvlabs_modu
     listed.write_bytes(pickle.dumps([1, 2, 3], protocol=4))
     with pytest.raises(CheckpointError, match="holds a dict of networks, this one a list"):
         read_network_pickle(listed)
-    old = Persistent(nvlabs_modules.reconstruct, "Generator", "", {})
+    old = Persistent(nvlabs_modules, "Generator", {})
     old.meta["version"] = 3
     versioned = tmp_path / "v3.pkl"
     versioned.write_bytes(pickle.dumps({"G": old}, protocol=4))
@@ -151,15 +114,18 @@ def test_damaged_and_foreign_pickles_are_checkpoint_errors(tmp_path, nvlabs_modu
         read_network_pickle(versioned)
 
 
-def test_checkpoint_load_names_the_networks_and_runs_nothing(tmp_path, nvlabs_modules):
+def test_atu_convert_writes_the_generators_and_runs_nothing(tmp_path, nvlabs_modules):
     from atu import checkpoint
     from atu.cli import main
+    tensors = random_generator_tensors(16, 8, 2, {4: 8, 8: 8, 16: 8}, seed=3)
+    G = generator_record(nvlabs_modules, tensors, 16, 8, 2)
     path = tmp_path / "network-snapshot-000400.pkl"
-    _snapshot(nvlabs_modules, path)
-    for name in ("torch_utils", "torch_utils.persistence", "dnnlib", "dnnlib.util"):
-        del sys.modules[name]
-    with pytest.raises(CheckpointError, match=r"an NVlabs network pickle \(networks: G \(Generator\), "
-                                              r"G_ema \(Generator\), D \(Discriminator\)\)"):
-        checkpoint.load(path)
-    assert main(["convert", str(path), str(tmp_path / "out.safetensors")]) == 2
-    assert not nvlabs_modules.marker.exists() and not (tmp_path / "out.safetensors").exists()
+    write_pickle(path, {"G": G, "G_ema": G, "D": None})
+    remove_stand_ins()
+    out = tmp_path / "converted.safetensors"
+    assert main(["convert", str(path), str(out)]) == 0
+    assert not nvlabs_modules.marker.exists()
+    original, converted = checkpoint.load(path), checkpoint.load(out)
+    assert converted.sections == ["g_ema", "g"]
+    for name, tensor in original.state_dicts["g_ema"].items():
+        assert torch.equal(tensor, converted.state_dicts["g_ema"][name]), name

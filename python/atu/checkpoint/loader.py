@@ -12,13 +12,16 @@ from .architecture import check_layout
 from .atu_format import HEADER_KEY, SECTION_SEPARATOR, from_header, parse_header, read_safetensors, split_sections
 from .core import DISCRIMINATOR_SECTIONS, GENERATOR_SECTIONS, Checkpoint
 from .errors import CheckpointError, CheckpointWarning
-from .file_format import SAFETENSORS, sniff_format
+from . import nvlabs
+from .file_format import PICKLE, SAFETENSORS, sniff_format
+from .nvlabs_pickle import is_nvlabs_file
 from .rosinality import from_torch_object
 from .torch_file import load_torch_file
 
 
 def load(path: str | os.PathLike) -> Checkpoint:
-    """Reads an atu checkpoint (safetensors + JSON), a rosinality/ATU .pt file or a bare state dict.
+    """Reads an atu checkpoint (safetensors + JSON), a rosinality/ATU .pt file, a bare state dict
+    or an NVlabs StyleGAN2-ADA network pickle (read without running its code; see nvlabs.py).
 
     The file's kind comes from its first bytes, not its name. torch files are read with
     torch.load(weights_only=True) and an explicit allow-list: a file that needs anything else is
@@ -28,6 +31,8 @@ def load(path: str | os.PathLike) -> Checkpoint:
     file_format = sniff_format(path)
     if file_format == SAFETENSORS:
         checkpoint = _from_safetensors(path)
+    elif file_format == PICKLE and is_nvlabs_file(path):
+        checkpoint = nvlabs.checkpoint_from_pickle(path)
     else:
         checkpoint = from_torch_object(path, load_torch_file(path, file_format), file_format=file_format)
     if checkpoint.kind == "stylegan2":

@@ -139,6 +139,17 @@ def is_nvlabs_pickle(globals_named: list[str]) -> bool:
     return ".".join(RECONSTRUCT) in globals_named
 
 
+def is_nvlabs_file(path: str | os.PathLike) -> bool:
+    """Whether a pickle file is an NVlabs persistence pickle, from its opcodes (nothing is run)."""
+    from .pickle_scan import globals_in_pickle
+
+    try:
+        with open(path, "rb") as fh:
+            return is_nvlabs_pickle(globals_in_pickle(fh))
+    except (ValueError, EOFError, OSError):
+        return False              # damaged: the torch-file reader reports it
+
+
 def read_network_pickle(path: str | os.PathLike) -> dict[str, Any]:
     """The pickle's top-level dict ({"G": ..., "D": ..., "G_ema": ..., "training_set_kwargs": ...}),
     networks as PersistentRecords. CheckpointError for anything else or anything unsafe."""

@@ -21,7 +21,6 @@ import torch
 from ..atomic import write_with
 from .errors import CheckpointError
 from .file_format import TORCH_ZIP
-from .nvlabs_pickle import PersistentRecord, is_nvlabs_pickle, read_network_pickle
 from .pickle_scan import globals_in_file
 
 # Beyond torch's own weights-only set: the classes a StyleGAN2 checkpoint legitimately holds.
@@ -39,8 +38,6 @@ def load_torch_file(path: Path, file_format: str) -> Any:
         wanted = globals_in_file(path, zip_archive=file_format == TORCH_ZIP)
     except (zipfile.BadZipFile, ValueError, EOFError, OSError) as err:
         raise CheckpointError(f"{path}: cannot read this torch file (truncated or corrupt?): {err}") from err
-    if is_nvlabs_pickle(wanted):
-        raise _nvlabs_not_mapped(path)
     refused = sorted({name for name in wanted if not _looks_like_data(name)})
     if refused:
         raise _refusal(path, refused)
@@ -55,17 +52,6 @@ def load_torch_file(path: Path, file_format: str) -> Any:
         raise CheckpointError(f"{path}: cannot read this torch file safely: {_first_line(err)}") from err
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
         raise CheckpointError(f"{path}: cannot read this torch file (truncated or corrupt?): {_first_line(err)}") from err
-
-
-def _nvlabs_not_mapped(path: Path) -> CheckpointError:
-    """An NVlabs network pickle: read safely (its embedded source is never run), but its networks
-    are not yet mapped onto atu's rosinality-layout models, so it cannot be used as one."""
-    networks = {k: v.class_name for k, v in read_network_pickle(path).items() if isinstance(v, PersistentRecord)}
-    listed = ", ".join(f"{k} ({c})" for k, c in networks.items()) or "none"
-    return CheckpointError(f"{path}: an NVlabs network pickle (networks: {listed}), read without running its "
-                           "embedded code; atu cannot yet map NVlabs networks onto its StyleGAN2, so it cannot be "
-                           "used here. Convert it to rosinality's layout with a tool you trust, or wait for "
-                           "atu's own mapping")
 
 
 def save_torch_file(path: str | os.PathLike, obj: Any) -> Path:

@@ -1,0 +1,58 @@
+"""NVlabs StyleGAN2-ADA generators in atu: the same latent gives the same image (float64, constant
+noise, truncation 1) as an independent forward of NVlabs' architecture, for several resolutions and
+widths; what cannot map is refused naming why."""
+import pytest
+import torch
+
+from atu import checkpoint
+from atu.checkpoint import CheckpointError
+from nvlabs_pickles import (generator_record, install_stand_ins, network, nvlabs_generator_forward,
+                            random_generator_tensors, remove_stand_ins, write_pickle)
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    return install_stand_ins(monkeypatch, tmp_path / "EXECUTED")
+
+
+@pytest.mark.parametrize("size, w_dim, n_mlp, widths", [
+    (16, 8, 2, {4: 8, 8: 6, 16: 4}),
+    (32, 16, 8, {4: 12, 8: 12, 16: 8, 32: 4}),
+])
+def test_the_same_latent_gives_the_same_image_as_nvlabs_forward(tmp_path, env, size, w_dim, n_mlp, widths):
+    tensors = random_generator_tensors(size, w_dim, n_mlp, widths, seed=size)
+    path = tmp_path / "network-snapshot-000400.pkl"
+    G = generator_record(env, tensors, size, w_dim, n_mlp)
+    write_pickle(path, {"G": G, "G_ema": G, "D": None, "training_set_kwargs": env.EasyDict(resolution=size)})
+    remove_stand_ins()
+    ck = checkpoint.load(path)
+    assert not env.marker.exists()
+    assert ck.format == "nvlabs" and ck.sections == ["g_ema", "g"]
+    assert ck.config["generator"]["channels"] == {str(r): c for r, c in widths.items()}
+    assert ck.metadata["networks"]["g_ema"]["dropped_conv_clamp"] == [256.0]
+    ours = ck.generator("g_ema").double()
+    z = torch.randn(3, w_dim, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    with torch.no_grad():
+        image, _ = ours([z], randomize_noise=False)
+        expected = nvlabs_generator_forward(tensors, z, size, n_mlp)
+    assert image.shape == (3, 3, size, size)
+    torch.testing.assert_close(image, expected, rtol=1e-6, atol=1e-6 * expected.abs().max().item())
+
+
+def test_what_cannot_map_is_refused_naming_why(tmp_path, env):
+    tensors = random_generator_tensors(16, 8, 2, {4: 8, 8: 8, 16: 8}, seed=0)
+    cases = {
+        "conditional": (generator_record(env, tensors, 16, 8, 2, c_dim=10), "a conditional generator"),
+        "resnet": (generator_record(env, tensors, 16, 8, 2, architecture="resnet"), "'resnet' synthesis architecture"),
+        "stylegan3": (network(env, "Generator", modules={
+            "mapping": generator_record(env, tensors, 16, 8, 2).meta["state"]["_modules"]["mapping"],
+            "synthesis": network(env, "SynthesisNetwork", modules={"L0_36_512": network(env, "SynthesisLayer")})},
+            kwargs={"z_dim": 8, "c_dim": 0, "w_dim": 8}), "StyleGAN3"),
+    }
+    for name, (G, message) in cases.items():
+        write_pickle(tmp_path / f"{name}.pkl", {"G_ema": G})
+    remove_stand_ins()
+    for name, (_, message) in cases.items():
+        with pytest.raises(CheckpointError, match=message):
+            checkpoint.load(tmp_path / f"{name}.pkl")
+    assert not env.marker.exists()
