@@ -195,3 +195,90 @@ def nvlabs_generator_forward(t, z, size, n_mlp):
         h = layer(h, f"synthesis.b{res}.conv1", 1)
         img = reference.upfirdn2d(img, FILTER, up=2, padding=[2, 1, 2, 1], gain=4.0) + torgb(h, f"synthesis.b{res}.torgb")
     return img
+
+
+# ---- an NVlabs 'resnet' discriminator --------------------------------------------------------------
+
+def random_discriminator_tensors(size, channels, seed):
+    """NVlabs' names and shapes for Discriminator(c_dim=0, img_resolution=size, architecture='resnet')."""
+    g = torch.Generator().manual_seed(seed)
+
+    def randn(*shape, scale=1.0):
+        return torch.randn(*shape, generator=g, dtype=torch.float64) * scale
+    t = {f"b{size}.fromrgb.weight": randn(channels[size], 3, 1, 1), f"b{size}.fromrgb.bias": randn(channels[size], scale=0.1)}
+    for res in [2 ** i for i in range(size.bit_length() - 1, 2, -1)]:
+        tmp, out = channels[res], channels[res // 2]
+        t[f"b{res}.conv0.weight"], t[f"b{res}.conv0.bias"] = randn(tmp, tmp, 3, 3), randn(tmp, scale=0.1)
+        t[f"b{res}.conv1.weight"], t[f"b{res}.conv1.bias"] = randn(out, tmp, 3, 3), randn(out, scale=0.1)
+        t[f"b{res}.skip.weight"] = randn(out, tmp, 1, 1)
+        for layer in ("fromrgb", "conv0", "conv1", "skip"):
+            t[f"b{res}.{layer}.resample_filter"] = FILTER.clone()
+        t[f"b{res}.resample_filter"] = FILTER.clone()
+    c4 = channels[4]
+    t["b4.conv.weight"], t["b4.conv.bias"] = randn(c4, c4 + 1, 3, 3), randn(c4, scale=0.1)
+    t["b4.conv.resample_filter"] = FILTER.clone()
+    t["b4.fc.weight"], t["b4.fc.bias"] = randn(c4, c4 * 16), randn(c4, scale=0.1)
+    t["b4.out.weight"], t["b4.out.bias"] = randn(1, c4), randn(1, scale=0.1)
+    return {k: v.float() for k, v in t.items() if "fromrgb" not in k or k.startswith(f"b{size}.")}
+
+
+def discriminator_record(env, t, size, architecture="resnet", group_size=4, c_dim=0):
+    def P(name):
+        return torch.nn.Parameter(t[name].clone())
+
+    def conv(prefix, bias=True, **attrs):
+        params = {"weight": P(f"{prefix}.weight")}
+        if bias:
+            params["bias"] = P(f"{prefix}.bias")
+        buffers = {"resample_filter": t[f"{prefix}.resample_filter"].clone()} if f"{prefix}.resample_filter" in t else {}
+        return network(env, "Conv2dLayer", params, buffers, conv_clamp=256, **attrs)
+    modules = {}
+    for res in [2 ** i for i in range(size.bit_length() - 1, 2, -1)]:
+        b = f"b{res}"
+        layers = {"conv0": conv(f"{b}.conv0"), "conv1": conv(f"{b}.conv1", down=2), "skip": conv(f"{b}.skip", bias=False, down=2)}
+        if res == size:
+            layers["fromrgb"] = conv(f"{b}.fromrgb")
+        modules[b] = network(env, "DiscriminatorBlock", buffers={"resample_filter": t[f"{b}.resample_filter"].clone()},
+                             modules=layers, architecture=architecture, resolution=res)
+    fc = lambda p: network(env, "FullyConnectedLayer", {"weight": P(f"{p}.weight"), "bias": P(f"{p}.bias")},  # noqa: E731
+                           bias_gain=1)
+    modules["b4"] = network(env, "DiscriminatorEpilogue", modules={
+        "mbstd": network(env, "MinibatchStdLayer", group_size=group_size, num_channels=1),
+        "conv": conv("b4.conv"), "fc": fc("b4.fc"), "out": fc("b4.out")}, architecture="resnet", cmap_dim=0)
+    return network(env, "Discriminator", modules=modules,
+                   kwargs={"c_dim": c_dim, "img_resolution": size, "img_channels": 3, "architecture": architecture})
+
+
+def _conv(x, t, prefix, act, down=False, gain=1.0):
+    w = t[f"{prefix}.weight"]
+    w = w / math.sqrt(w[0].numel())
+    k = w.shape[-1]
+    if down and k == 3:     # blur with padding 2, then a stride-2 valid correlation
+        x = F.conv2d(reference.upfirdn2d(x, FILTER, padding=[2, 2, 2, 2]), w, stride=2)
+    elif down:              # blur and keep every other sample, then the 1×1 correlation
+        x = F.conv2d(reference.upfirdn2d(x, FILTER, down=2, padding=[1, 1, 1, 1]), w)
+    else:
+        x = F.conv2d(x, w, padding=k // 2)
+    b = t.get(f"{prefix}.bias")
+    if b is not None:
+        x = x + b.reshape(1, -1, 1, 1)
+    if act:
+        x = F.leaky_relu(x, 0.2) * math.sqrt(2)
+    return x * gain
+
+
+def nvlabs_discriminator_forward(t, img, size, group_size=4):
+    t = {k: v.double() for k, v in t.items()}
+    x = _conv(img.double(), t, f"b{size}.fromrgb", True)
+    for res in [2 ** i for i in range(size.bit_length() - 1, 2, -1)]:
+        y = _conv(x, t, f"b{res}.skip", False, down=True, gain=math.sqrt(0.5))
+        x = _conv(x, t, f"b{res}.conv0", True)
+        x = y + _conv(x, t, f"b{res}.conv1", True, down=True, gain=math.sqrt(0.5))
+    n, c, h, w = x.shape
+    G = min(group_size, n)
+    y = x.reshape(G, -1, 1, c, h, w)
+    y = ((y - y.mean(dim=0)).square().mean(dim=0) + 1e-8).sqrt().mean(dim=[2, 3, 4]).reshape(-1, 1, 1, 1)
+    x = torch.cat([x, y.repeat(G, 1, h, w)], dim=1)
+    x = _conv(x, t, "b4.conv", True)
+    x = F.leaky_relu(_fc(x.flatten(1), t, "b4.fc", 1), 0.2) * math.sqrt(2)
+    return _fc(x, t, "b4.out", 1)

@@ -56,3 +56,34 @@ def test_what_cannot_map_is_refused_naming_why(tmp_path, env):
         with pytest.raises(CheckpointError, match=message):
             checkpoint.load(tmp_path / f"{name}.pkl")
     assert not env.marker.exists()
+
+
+@pytest.mark.parametrize("size, widths", [(16, {4: 8, 8: 6, 16: 4}), (32, {4: 6, 8: 6, 16: 4, 32: 4})])
+def test_the_discriminator_scores_as_nvlabs_forward_does(tmp_path, env, size, widths):
+    from nvlabs_pickles import discriminator_record, nvlabs_discriminator_forward, random_discriminator_tensors
+    g_tensors = random_generator_tensors(size, 8, 2, widths, seed=1)
+    d_tensors = random_discriminator_tensors(size, widths, seed=2)
+    path = tmp_path / "snapshot.pkl"
+    write_pickle(path, {"G_ema": generator_record(env, g_tensors, size, 8, 2),
+                        "D": discriminator_record(env, d_tensors, size)})
+    remove_stand_ins()
+    ck = checkpoint.load(path)
+    assert ck.sections == ["g_ema", "d"] and not env.marker.exists()
+    D = ck.discriminator("d").double()
+    images = torch.randn(8, 3, size, size, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    with torch.no_grad():
+        ours, expected = D(images), nvlabs_discriminator_forward(d_tensors, images, size)
+    assert ours.shape == (8, 1)
+    torch.testing.assert_close(ours, expected, rtol=1e-9, atol=1e-9 * expected.abs().max().item())
+
+
+def test_a_non_resnet_discriminator_is_refused(tmp_path, env):
+    from nvlabs_pickles import discriminator_record, random_discriminator_tensors
+    widths = {4: 8, 8: 8, 16: 8}
+    path = tmp_path / "orig.pkl"
+    write_pickle(path, {"G_ema": generator_record(env, random_generator_tensors(16, 8, 2, widths, seed=1), 16, 8, 2),
+                        "D": discriminator_record(env, random_discriminator_tensors(16, widths, seed=2), 16,
+                                                  architecture="orig")})
+    remove_stand_ins()
+    with pytest.raises(CheckpointError, match="'orig' discriminator architecture"):
+        checkpoint.load(path)

@@ -145,8 +145,73 @@ def generator_from_record(record: PersistentRecord, where: str) -> tuple[dict[st
     return config, out, notes
 
 
+def discriminator_from_record(record: PersistentRecord, where: str) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict]:
+    """(atu Discriminator config, its state dict, notes) for an NVlabs 'resnet' Discriminator record:
+
+      b{top}.fromrgb                    convs.0 (1×1 ConvLayer)
+      b{r}.conv0 / .conv1 / .skip       convs.{k}.conv1 / .conv2 (3×3, down 2) / .skip (1×1, down 2)
+      b4.conv / .fc / .out              final_conv / final_linear.0 / final_linear.1
+    Both downsample by blurring then correlating with stride 2, so no kernel is turned."""
+    if record.class_name != "Discriminator":
+        raise CheckpointError(f"{where}: a {record.class_name}, not a Discriminator")
+    kwargs = _kwargs(record)
+    if kwargs.get("c_dim", 0):
+        raise CheckpointError(f"{where}: a conditional discriminator (c_dim {kwargs['c_dim']}); atu's takes no label")
+    if kwargs.get("img_channels", 3) != 3:
+        raise CheckpointError(f"{where}: {kwargs['img_channels']} image channels; atu's StyleGAN2 reads RGB images")
+    blocks = sorted((int(name[1:]) for name in record.submodules() if name.startswith("b") and name[1:].isdigit()),
+                    reverse=True)
+    size = blocks[0]
+    if blocks != [2 ** i for i in range(size.bit_length() - 1, 1, -1)]:
+        raise CheckpointError(f"{where}: discriminator blocks {blocks} are not {size}, ..., 8, 4")
+    tensors = state_dict_of(record)
+    channels, clamps = {}, set()
+    for res in blocks[:-1]:
+        block = _child(record, f"b{res}", where)
+        if block.state.get("architecture", "resnet") != "resnet":
+            raise CheckpointError(f"{where}: the '{block.state['architecture']}' discriminator architecture; atu's "
+                                  "StyleGAN2 discriminator (rosinality's) is 'resnet' only")
+        channels[res] = int(tensors[f"b{res}.conv0.weight"].shape[0])
+        for layer in ("conv1", "skip"):
+            _check_filter(tensors[f"b{res}.{layer}.resample_filter"], f"{where} b{res}.{layer}")
+        clamps.update(child.state.get("conv_clamp") for child in block.submodules().values() if child is not None)
+    epilogue = _child(record, "b4", where)
+    mbstd = epilogue.submodules().get("mbstd")
+    if not isinstance(mbstd, PersistentRecord) or mbstd.state.get("num_channels", 1) != 1:
+        raise CheckpointError(f"{where}: a minibatch-stddev layer other than one channel (or none); atu's has one")
+    group = mbstd.state.get("group_size", 4)
+    if not isinstance(group, int) or group < 1:
+        raise CheckpointError(f"{where}: minibatch-stddev group size {group!r}; atu needs a fixed positive one")
+    channels[4] = int(tensors["b4.conv.weight"].shape[0])
+    if tuple(tensors["b4.out.weight"].shape)[0] != 1:
+        raise CheckpointError(f"{where}: its output has {tensors['b4.out.weight'].shape[0]} values (a projection "
+                              "discriminator?); atu's has one logit")
+
+    out = {"convs.0.0.weight": tensors[f"b{size}.fromrgb.weight"], "convs.0.1.bias": tensors[f"b{size}.fromrgb.bias"]}
+    for k, res in enumerate(blocks[:-1], start=1):
+        b = f"b{res}"
+        out.update({f"convs.{k}.conv1.0.weight": tensors[f"{b}.conv0.weight"], f"convs.{k}.conv1.1.bias": tensors[f"{b}.conv0.bias"],
+                    f"convs.{k}.conv2.1.weight": tensors[f"{b}.conv1.weight"], f"convs.{k}.conv2.2.bias": tensors[f"{b}.conv1.bias"],
+                    f"convs.{k}.skip.1.weight": tensors[f"{b}.skip.weight"]})
+    out.update({"final_conv.0.weight": tensors["b4.conv.weight"], "final_conv.1.bias": tensors["b4.conv.bias"],
+                "final_linear.0.weight": tensors["b4.fc.weight"], "final_linear.0.bias": tensors["b4.fc.bias"],
+                "final_linear.1.weight": tensors["b4.out.weight"], "final_linear.1.bias": tensors["b4.out.bias"]})
+    config = {"size": size, "channel_multiplier": 2, "blur_kernel": list(_BLUR),
+              "channels": {str(r): c for r, c in sorted(channels.items())}}
+    if group != 4:
+        config["stddev_group"] = group
+    from ..models import Discriminator
+
+    for name, buffer in Discriminator.from_config(config).state_dict().items():
+        if name.endswith(".kernel"):
+            out[name] = buffer
+    out = {name: tensor.detach().clone().contiguous() for name, tensor in out.items()}
+    clamps.discard(None)
+    return config, out, {"nvlabs_class": record.class_name, "dropped_conv_clamp": sorted(float(c) for c in clamps) or None}
+
+
 def checkpoint_from_pickle(path: str | Path) -> Checkpoint:
-    """An NVlabs network pickle as a Checkpoint: G_ema -> "g_ema", G -> "g" (D: not mapped yet)."""
+    """An NVlabs network pickle as a Checkpoint: G_ema -> "g_ema", G -> "g", D -> "d"."""
     path = Path(path)
     top = read_network_pickle(path)
     sections, metadata, config = {}, {"source": "nvlabs_pickle", "networks": {}}, {}
@@ -161,6 +226,9 @@ def checkpoint_from_pickle(path: str | Path) -> Checkpoint:
         metadata["networks"][section] = notes
     if not sections:
         raise CheckpointError(f"{path}: an NVlabs network pickle without G_ema or G (holds {sorted(top)})")
+    if top.get("D") is not None:
+        config["discriminator"], sections["d"], metadata["networks"]["d"] = discriminator_from_record(
+            top["D"], f"{path} [D]")
     training = top.get("training_set_kwargs")
     if isinstance(training, dict):
         metadata["training_set_kwargs"] = {k: v for k, v in training.items()
