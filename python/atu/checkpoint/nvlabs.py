@@ -38,6 +38,17 @@ def _kwargs(record: PersistentRecord) -> dict[str, Any]:
     return dict(record.state.get("init_kwargs") or {})
 
 
+def _plain(value: Any, depth: int = 0) -> Any:
+    """JSON-able copy of kwargs as read (numbers, strings, nested dicts and lists); anything else by name."""
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return value
+    if depth < 8 and isinstance(value, dict):
+        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
+    if depth < 8 and isinstance(value, (list, tuple)):
+        return [_plain(v, depth + 1) for v in value]
+    return f"<{type(value).__name__}>"
+
+
 def _child(record: PersistentRecord, name: str, where: str) -> PersistentRecord:
     child = record.submodules().get(name)
     if not isinstance(child, PersistentRecord):
@@ -231,7 +242,9 @@ def checkpoint_from_pickle(path: str | Path) -> Checkpoint:
             top["D"], f"{path} [D]")
     training = top.get("training_set_kwargs")
     if isinstance(training, dict):
-        metadata["training_set_kwargs"] = {k: v for k, v in training.items()
-                                           if isinstance(v, (str, int, float, bool, type(None)))}
+        metadata["training_set_kwargs"] = _plain(training)
+    for key in ("G_ema", "G", "D"):
+        if isinstance(top.get(key), PersistentRecord):       # the constructor's arguments, as the file has them
+            metadata.setdefault("init_kwargs", {})[key] = _plain(_kwargs(top[key]))
     return Checkpoint(path=path, format="nvlabs", kind="stylegan2", config=config, state_dicts=sections,
                       metadata=metadata, file_format="pickle")
