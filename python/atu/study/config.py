@@ -7,7 +7,7 @@ Relative paths in a file are relative to that file's folder.
 
     generator: pretrained.pt            # atu .safetensors or rosinality/ATU .pt with g_ema and d
     classifier: classifier.safetensors  # default judge of every feature (a feature may name its own)
-    data: mnist:/data/mnist             # real data for FID (digits | mnist:DIR | folder:DIR)
+    data: mnist:/data/mnist             # real data for FID (digits | mnist | mnist:DIR | folder:DIR)
     attributes_file: null               # CelebA attributes, for folder data
     features:                           # one sub-study each
       - {name: no8, undesired: 8, retrained: mnist_no8.pt}
@@ -253,7 +253,7 @@ def from_dict(raw: dict, base_dir: str | os.PathLike = ".") -> StudyConfig:
     generator = _file(raw, "generator", base_dir, required=True)
     data = raw.get("data")
     if not isinstance(data, str) or not data:
-        raise ConfigError("data: required, the real data for FID: 'digits', 'mnist:DIR' or 'folder:DIR'")
+        raise ConfigError("data: required, the real data for FID: 'digits', 'mnist', 'mnist:DIR' or 'folder:DIR'")
     data = _data_spec(data, base_dir)
     attributes_file = _file(raw, "attributes_file", base_dir)
     default_classifier = _file(raw, "classifier", base_dir)
@@ -347,6 +347,12 @@ def _data_spec(spec: str, base_dir: Path) -> str:
     except ValueError as err:
         raise ConfigError(f"data: {err}") from err
     if folder is None:
+        if kind == "mnist":              # the installed files: checked now, not when FID needs them
+            from ..data.mnist import installed_mnist_folder
+            try:
+                installed_mnist_folder()
+            except FileNotFoundError as err:
+                raise ConfigError(f"data: {err}") from err
         return spec
     folder = folder if folder.is_absolute() else base_dir / folder
     if not folder.is_dir():
