@@ -64,6 +64,25 @@ def test_metrics_match_independent_counts_and_fids(classifier):
     assert without["pretrained"]["ret_fid"] is None and "retrained" not in without
 
 
+def test_kid_and_precision_recall_are_those_of_the_same_features_computed_directly(classifier):
+    from atu.eval.kid_pr import kid, precision_recall
+    G, other = _generator(0), _generator(1)
+    real = torch.rand(100, 3, 16, 16, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    m = evaluate(G, {"other": other}, classifier, 1, real, n_bank=10, n_fid=70, seed=5)
+    f = feature_fn(classifier)
+    # the real reference set: a seeded subset of n_fid images (seed + 2); the fake: FID's samples (seed + 1)
+    subset = real[torch.randperm(100, generator=torch.Generator().manual_seed(7))[:70]]
+    real_rows = f(subset).double()
+    for name, gen in (("pretrained", G), ("other", other)):
+        fake_rows = f(gen.sample(70, seed=6)).double()
+        got = m["pretrained"] if name == "pretrained" else m["methods"][name]
+        mean, std = kid(real_rows, fake_rows, subsets=100, subset_size=1000, seed=5)
+        precision, recall = precision_recall(real_rows, fake_rows, k=3)
+        assert got["kid_x1000"] == pytest.approx(1000 * mean, rel=1e-6, abs=1e-9)
+        assert got["kid_x1000_std"] == pytest.approx(1000 * std, rel=1e-6, abs=1e-9)
+        assert (got["precision"], got["recall"]) == pytest.approx((100 * precision, 100 * recall))
+
+
 def test_the_command_line_and_its_refusals(classifier, tmp_path, capsys):
     G = _generator(0)
     D = Discriminator(16, channels=narrow_channels(16, 4))
@@ -204,3 +223,11 @@ def test_the_installed_command_exits_with_status_2_on_bad_input(tmp_path):
                           env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(atu.__file__).parents[1])})
     assert done.returncode == 2 and "--gen" in done.stderr and "no such file" in done.stderr
     assert not (tmp_path / "m.json").exists()
+
+
+def test_too_few_samples_for_a_kth_neighbour_leave_precision_and_recall_missing(classifier):
+    G = _generator(0)
+    real = torch.rand(10, 3, 16, 16, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    m = evaluate(G, {}, classifier, 1, real, n_bank=4, n_fid=3)
+    assert m["pretrained"]["precision"] is None and m["pretrained"]["recall"] is None
+    assert m["pretrained"]["kid_x1000"] is not None

@@ -141,6 +141,20 @@ def sum_moments(moments):
     return merged
 
 
+def assemble_rows(parts: list[tuple[int, torch.Tensor]], n: int) -> torch.Tensor:
+    """The [n, D] float64 matrix whose row slices (start, rows) the ranks computed between them, on
+    every rank: each rank writes its slices into zeros and one all-reduce sums them. Row order is the
+    samples', not the ranks', so the result does not depend on the number of processes."""
+    own = int(parts[0][1].shape[1]) if parts else 0
+    d_sum, k = (int(v) for v in all_reduce_sum(torch.tensor([own, int(own > 0)])))
+    if k == 0 or d_sum % k:
+        raise ValueError(f"the ranks' feature rows disagree in width or are missing (this rank: {own})")
+    rows = torch.zeros(n, d_sum // k, dtype=torch.float64)
+    for start, block in parts:
+        rows[start:start + block.shape[0]] = block.detach().to(device="cpu", dtype=torch.float64)
+    return all_reduce_sum(rows)
+
+
 def broadcast_module(module: nn.Module, src: int = 0) -> None:
     """Every rank gets rank `src`'s parameters and buffers, bit for bit."""
     if not active():

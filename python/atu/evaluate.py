@@ -8,7 +8,10 @@
   network's (the standard FID features; see atu/eval/extractors.py for the input convention);
   the Fréchet distance in float64;
 - Ret-FID: FID against samples of a generator retrained without the feature; reported as missing
-  (null), never estimated another way, when no retrained model is given.
+  (null), never estimated another way, when no retrained model is given;
+- in the same feature space, KID ×10³ (unbiased, mean ± std over 100 subsets) and precision / recall
+  (k = 3, percent) of FID's generated samples against a seeded subset of n_fid real images
+  (atu/eval/kid_pr.py).
 Written to metrics.json (atomically) as {"class", "fid_features", "pretrained": {...},
 "methods": {name: {...}}, ...}. Bad input (a missing or unreadable file, an unknown class, a file
 that is not a feature network) exits with status 2 and a message naming the option; nothing is
@@ -16,7 +19,8 @@ written.
 
 Under torchrun (several processes), the latent bank's and the real images' batches are shared out
 over the ranks, the undesired counts and the feature sums (n, Σx, Σxxᵀ in float64) added up, and
-rank 0 writes the same PUL and, up to rounding, the same FID as one process.
+rank 0 writes the same PUL and, up to rounding, the same FID as one process; the features KID and
+precision/recall need are gathered in sample order, so they too equal one process's.
 """
 from __future__ import annotations
 
@@ -34,11 +38,13 @@ from .classifiers import load_classifier, predict
 from .cli_options import UsageError, add_device_option, named_files, read_input
 from .eval.extractors import FeatureExtractor, classifier_extractor, load_inception
 from .eval.fid import FeatureMoments, frechet_distance
+from .eval.kid_pr import kid, precision_recall
 from .eval.pul import count_undesired, percentage_unlearned
 from .provenance import file_record, provenance
 
 SAMPLE_BATCH = 64        # generator batches (the unit shared out over ranks)
 REAL_BATCH = 256
+PR_NEIGHBOURS = 3        # Kynkäänniemi et al.'s k for the precision/recall manifolds
 
 
 
@@ -52,12 +58,39 @@ def feature_ratio(n_undesired: int, n_bank: int) -> float:
     return 100.0 * n_undesired / n_bank
 
 
-def generator_statistics(extractor: FeatureExtractor, G, n: int, seed: int):
-    """Feature mean and covariance of n seeded samples of G (this rank's batches, summed over ranks)."""
-    moments = FeatureMoments()
-    for _, images, _ in G.iter_samples(n, seed, batch_size=SAMPLE_BATCH, shard=_shard()):
-        moments.add(extractor.features(images))
-    return distributed.sum_moments(moments).statistics()
+def generator_statistics(extractor: FeatureExtractor, G, n: int, seed: int, *, keep_rows: bool = False):
+    """Feature mean and covariance of n seeded samples of G (this rank's batches, summed over ranks);
+    with keep_rows, also every sample's features ([n, D], the same on every rank) for KID and P/R."""
+    moments, parts = FeatureMoments(), []
+    rank, world = _shard()
+    for b, (_, images, _) in enumerate(G.iter_samples(n, seed, batch_size=SAMPLE_BATCH, shard=(rank, world))):
+        features = extractor.features(images)
+        moments.add(features)
+        if keep_rows:
+            parts.append(((b * world + rank) * SAMPLE_BATCH, features))
+    stats = distributed.sum_moments(moments).statistics()
+    return (*stats, distributed.assemble_rows(parts, n)) if keep_rows else stats
+
+
+def real_feature_rows(extractor: FeatureExtractor, images: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """Features of a seeded subset of min(n, N) real images: the reference set of KID and P/R
+    (all of a large dataset would not fit, and FID's moments already use every image)."""
+    chosen = images[torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))[:n]]
+    rank, world = _shard()
+    parts = [(start, extractor.features(chosen[start:start + REAL_BATCH]))
+             for b, start in enumerate(range(0, chosen.shape[0], REAL_BATCH)) if b % world == rank]
+    return distributed.assemble_rows(parts, chosen.shape[0])
+
+
+def kid_and_precision_recall(real_rows: torch.Tensor, fake_rows: torch.Tensor, seed: int) -> dict:
+    """KID (×10³, mean and std over 100 subsets of up to 1,000) and precision/recall (k = 3, in
+    percent) of generated against real features."""
+    kid_mean, kid_std = kid(real_rows, fake_rows, subsets=100, subset_size=1000, seed=seed)
+    out = {"kid_x1000": 1000 * kid_mean, "kid_x1000_std": 1000 * kid_std, "precision": None, "recall": None}
+    if min(real_rows.shape[0], fake_rows.shape[0]) > PR_NEIGHBOURS:      # else no k-th neighbour: missing
+        precision, recall = precision_recall(real_rows, fake_rows, k=PR_NEIGHBOURS)
+        out.update(precision=100 * precision, recall=100 * recall)
+    return out
 
 
 def image_statistics(extractor: FeatureExtractor, images: torch.Tensor):
@@ -77,6 +110,7 @@ def evaluate(pretrained, methods: dict, classifier, undesired_class: int, real_i
     extractor = extractor or classifier_extractor(classifier)
     classify = lambda x: predict(classifier, x)                                  # noqa: E731
     real_stats = image_statistics(extractor, real_images)
+    real_rows = real_feature_rows(extractor, real_images, n_fid, seed + 2)
     retrained_stats = generator_statistics(extractor, retrained, n_fid, seed + 1) if retrained is not None else None
 
     def undesired(G) -> dict:
@@ -84,9 +118,10 @@ def evaluate(pretrained, methods: dict, classifier, undesired_class: int, real_i
         return {"n_undesired": n, "feature_ratio": feature_ratio(n, n_bank)}
 
     def measure(G) -> dict:
-        fake = generator_statistics(extractor, G, n_fid, seed + 1)
-        return {**undesired(G), "fid": frechet_distance(*fake, *real_stats),
-                "ret_fid": frechet_distance(*fake, *retrained_stats) if retrained_stats is not None else None}
+        mu, sigma, rows = generator_statistics(extractor, G, n_fid, seed + 1, keep_rows=True)
+        return {**undesired(G), "fid": frechet_distance(mu, sigma, *real_stats),
+                "ret_fid": frechet_distance(mu, sigma, *retrained_stats) if retrained_stats is not None else None,
+                **kid_and_precision_recall(real_rows, rows, seed)}
 
     base = measure(pretrained)
     # undefined when the pre-trained model made no undesired sample: reported as missing, not 0
@@ -187,6 +222,8 @@ def _run(args, device: str) -> int:
     for name, m in [("pretrained", metrics["pretrained"]), *metrics["methods"].items()]:
         ret = "missing" if m["ret_fid"] is None else f"{m['ret_fid']:.2f}"
         pul = "" if "pul" not in m else "PUL undefined  " if m["pul"] is None else f"PUL {m['pul']:.1f}%  "
-        print(f"{name:>12}: {pul}undesired {m['n_undesired']}/{args.n_bank} ({m['feature_ratio']:.2f}%)  FID {m['fid']:.2f}  Ret-FID {ret}")
+        print(f"{name:>12}: {pul}undesired {m['n_undesired']}/{args.n_bank} ({m['feature_ratio']:.2f}%)  FID {m['fid']:.2f}  "
+              f"Ret-FID {ret}  KID×10³ {m['kid_x1000']:.2f}"
+              + ("" if m["precision"] is None else f"  precision {m['precision']:.1f}%  recall {m['recall']:.1f}%"))
     print(f"atu evaluate: {out}")
     return 0

@@ -116,14 +116,20 @@ def mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
     return mean, math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
+# Beside FID, in the same feature space: KID (unbiased, comparable across sample sizes) and
+# precision / recall (quality and coverage), as atu evaluate computes them.
+SECOND_METRICS = ("kid_x1000", "precision", "recall")
+
+
 def aggregate(per_seed: dict[int, dict]) -> dict:
     """One method's metrics over its seeds: mean and std of pul, fid, ret_fid, n_undesired,
-    feature_ratio."""
+    feature_ratio, KID (×10³), precision and recall (the last three absent from older runs)."""
     seeds = [{"seed": seed, "pul": m.get("pul"), "fid": m["fid"], "ret_fid": m["ret_fid"],
-              "n_undesired": m["n_undesired"], "feature_ratio": m.get("feature_ratio")}
+              "n_undesired": m["n_undesired"], "feature_ratio": m.get("feature_ratio"),
+              **{key: m.get(key) for key in SECOND_METRICS}}
              for seed, m in sorted(per_seed.items())]
     result: dict = {}
-    for key in ("pul", "fid", "ret_fid", "n_undesired", "feature_ratio"):
+    for key in ("pul", "fid", "ret_fid", "n_undesired", "feature_ratio", *SECOND_METRICS):
         result[key], result[f"{key}_std"] = mean_std([s[key] for s in seeds])
     result["seeds"] = seeds
     return result

@@ -70,6 +70,13 @@ def results_table(metrics: dict) -> str:
         + " | ".join(_cell(methods[c].get("feature_ratio"), methods[c].get("feature_ratio_std")) for c in columns)
         + " |" + extra(_cell(ref.get("feature_ratio"), None) if ref else ""),
     ]
+    # KID and precision/recall in FID's feature space (absent from runs made before they were measured)
+    for key, label in (("kid_x1000", "KID ×10³ ↓"), ("precision", "Precision (%) ↑"), ("recall", "Recall (%) ↑")):
+        if pre.get(key) is None and not any(methods[c].get(key) is not None for c in columns):
+            continue
+        rows.append(f"| {label} | {_cell(pre.get(key), None)} | "
+                    + " | ".join(_cell(methods[c].get(key), methods[c].get(f"{key}_std")) for c in columns)
+                    + " |" + extra("–"))
     return "\n".join([head, rule, *rows])
 
 
