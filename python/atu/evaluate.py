@@ -9,7 +9,8 @@
   the Fréchet distance in float64;
 - Ret-FID: FID against samples of a generator retrained without the feature; reported as missing
   (null), never estimated another way, when no retrained model is given;
-- in the same feature space, KID ×10³ (unbiased, mean ± std over 100 subsets) and precision / recall
+- in the same feature space, KID (unbiased, mean ± std over 100 subsets; its scale is the feature
+  space's, so compare it between models of one evaluation, or in Inception features) and precision / recall
   (k = 3, percent) of FID's generated samples against a seeded subset of n_fid real images
   (atu/eval/kid_pr.py).
 Written to metrics.json (atomically) as {"class", "fid_features", "pretrained": {...},
@@ -83,10 +84,10 @@ def real_feature_rows(extractor: FeatureExtractor, images: torch.Tensor, n: int,
 
 
 def kid_and_precision_recall(real_rows: torch.Tensor, fake_rows: torch.Tensor, seed: int) -> dict:
-    """KID (×10³, mean and std over 100 subsets of up to 1,000) and precision/recall (k = 3, in
+    """KID (mean and std over 100 subsets of up to 1,000) and precision/recall (k = 3, in
     percent) of generated against real features."""
     kid_mean, kid_std = kid(real_rows, fake_rows, subsets=100, subset_size=1000, seed=seed)
-    out = {"kid_x1000": 1000 * kid_mean, "kid_x1000_std": 1000 * kid_std, "precision": None, "recall": None}
+    out = {"kid": kid_mean, "kid_std": kid_std, "precision": None, "recall": None}
     if min(real_rows.shape[0], fake_rows.shape[0]) > PR_NEIGHBOURS:      # else no k-th neighbour: missing
         precision, recall = precision_recall(real_rows, fake_rows, k=PR_NEIGHBOURS)
         out.update(precision=100 * precision, recall=100 * recall)
@@ -223,7 +224,7 @@ def _run(args, device: str) -> int:
         ret = "missing" if m["ret_fid"] is None else f"{m['ret_fid']:.2f}"
         pul = "" if "pul" not in m else "PUL undefined  " if m["pul"] is None else f"PUL {m['pul']:.1f}%  "
         print(f"{name:>12}: {pul}undesired {m['n_undesired']}/{args.n_bank} ({m['feature_ratio']:.2f}%)  FID {m['fid']:.2f}  "
-              f"Ret-FID {ret}  KID×10³ {m['kid_x1000']:.2f}"
+              f"Ret-FID {ret}  KID {m['kid']:.4g}"
               + ("" if m["precision"] is None else f"  precision {m['precision']:.1f}%  recall {m['recall']:.1f}%"))
     print(f"atu evaluate: {out}")
     return 0

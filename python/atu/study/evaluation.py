@@ -118,12 +118,12 @@ def mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
 
 # Beside FID, in the same feature space: KID (unbiased, comparable across sample sizes) and
 # precision / recall (quality and coverage), as atu evaluate computes them.
-SECOND_METRICS = ("kid_x1000", "precision", "recall")
+SECOND_METRICS = ("kid", "precision", "recall")
 
 
 def aggregate(per_seed: dict[int, dict]) -> dict:
     """One method's metrics over its seeds: mean and std of pul, fid, ret_fid, n_undesired,
-    feature_ratio, KID (×10³), precision and recall (the last three absent from older runs)."""
+    feature_ratio, KID, precision and recall (the last three absent from older runs)."""
     seeds = [{"seed": seed, "pul": m.get("pul"), "fid": m["fid"], "ret_fid": m["ret_fid"],
               "n_undesired": m["n_undesired"], "feature_ratio": m.get("feature_ratio"),
               **{key: m.get(key) for key in SECOND_METRICS}}

@@ -71,7 +71,7 @@ def results_table(metrics: dict) -> str:
         + " |" + extra(_cell(ref.get("feature_ratio"), None) if ref else ""),
     ]
     # KID and precision/recall in FID's feature space (absent from runs made before they were measured)
-    for key, label in (("kid_x1000", "KID ×10³ ↓"), ("precision", "Precision (%) ↑"), ("recall", "Recall (%) ↑")):
+    for key, label in (("kid", "KID ↓"), ("precision", "Precision (%) ↑"), ("recall", "Recall (%) ↑")):
         if pre.get(key) is None and not any(methods[c].get(key) is not None for c in columns):
             continue
         rows.append(f"| {label} | {_cell(pre.get(key), None)} | "
