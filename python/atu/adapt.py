@@ -19,10 +19,8 @@ the undesired feature. Stage 2 (`atu unlearn`) is repelled from them.
 read "g_ema" from the adapted checkpoints): an average over the last few hundred steps, it is a
 steadier estimate of where adaptation leads than the last iterate of a few-shot GAN fine-tuning.
 
-Measured on the 32-channel digits generator shipped until 2026-11-29 (32 px; 107 undesired 8s
-among 1,500 feedback samples; defaults but 600 steps): the share of 8s among θ_N's samples went
-from 7.2% to 24.7% and 24.1% (k = 2), the EWC penalty settling near 2,300 while g_loss stays near 0.7. The EMA
-lags by several hundred steps at batch 16, so short runs give θ_N close to θ_G.
+The EMA lags by several hundred steps at batch 16, so short runs give θ_N close to θ_G (what stage 1
+does on the digits model: docs/results.md, "Behind the defaults").
 
 Folder:
   run.json        the resolved configuration and the input files (path, sha256)

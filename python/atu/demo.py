@@ -26,36 +26,20 @@ from . import assets
 
 DEMO_FEEDBACK = {"n": 5000, "seed": 0}
 # Short runs need a short EMA: θ_N and θ_P are g_ema, and at StyleGAN2's half-life (10k images =
-# 625 steps at batch 16) g_ema after 500 steps is still mostly θ_G: measured, 21% of θ_N's samples
-# were 8s at half-life 10k against 71% at 0.5k (500 steps, k = 1; the pre-trained model makes 7.5%).
+# 625 steps at batch 16) g_ema after 500 steps is still mostly θ_G (docs/results.md, "Behind the defaults").
 SHORT_RUN_TRAIN = {"ema_half_life_kimg": 0.5}
 DEMO_ADAPT = {"k": 2, "steps": 500, "train": dict(SHORT_RUN_TRAIN)}
-# Stage 2 with the paper's d = ||θ − θ_N||² (reduction "sum").
-# The authors' per-tensor mean gives the small tensors (biases, noise strengths, 1-value tensors)
-# thousands of times the weight of the convolutions; under Adam every value whose repulsion
-# gradient outweighs its adversarial one moves at the full learning rate whatever the size of
-# (θ − θ_N) there, so those tensors drift: measured, γ = 10/30/100 with tensor_mean left 3.2/3.7/7.5%
-# 8s at FID 32/46/85, against 2.4/2.9/2.5% at FID 30/40/35 with the sum (800 steps, k = 1, 2,000
-# samples; adversarial only: 2.6%, FID 36).
+# Stage 2 with the paper's d = ||θ − θ_N||² (reduction "sum"): the authors' per-tensor mean gives the
+# small tensors (biases, noise strengths) thousands of times the weight of the convolutions, and
+# under Adam those tensors drift.
 # Decoupled (unlearn.DecoupledRepulsion): the repulsion's step θ −= lr·γ·∇L_rep is taken after Adam's
-# instead of being added to the gradient Adam normalises, so the push follows θ − θ_N (cosine of
-# θ_P − θ_G with θ_G − θ_N: 0.73 decoupled, 0.59 coupled). α = 1e-4 keeps α·d of order 1 over the whole
-# run (d grows from about 1,300 to 10,000 by adversarial drift alone, which ended the coupled push,
-# α = 1e-3, within ~300 steps), γ = 6,000 makes the first steps' push lr·γ·2α·e^{−αd} ≈ 5e-4 per step.
-# Measured with bench/experiments/stage2_limits.py (seeds 0, 1, 2; 8s among the 10,000-sample PUL
-# bank, FID on 3,000): decoupled 287/310/263, FID 25.9/24.1/24.1; coupled (γ = 10, α = 1e-3) 339/332/322,
-# FID 26.8/26.9/25.1 (the demo's own runs); adversarial only 360/360/325. γ = 3,000: 332; γ = 12,000:
-# 282 at FID 25.8 (seed 0): the push saturates. bench/results/cpu-2core-epyc-stage2-limits.md has them all.
-# The demo itself then measured (3 seeds): PUL 65.2 ± 2.5%, FID 24.9, against 60.6%, FID 26.3 coupled.
-# (All the above on the 32-channel generator shipped until 2026-11-29; on the 48-channel one shipped since,
-# the same settings give PUL 71.9 ± 1.4% at FID 24.7, 1.23× the pre-trained model's:
-# bench/results/cpu-2core-epyc-demo-quality.md.)
+# instead of being added to the gradient Adam normalises, so the push follows θ − θ_N. α keeps α·d of
+# order 1 over the whole run (d grows several-fold by adversarial drift alone); γ sets the first steps'
+# push lr·γ·2α·e^{−αd}.
 # IL2 and NL2 get the γ that gives them EL2's initial push at d ≈ 1,300:
 # γ_il2 = γ·α·exp(−α·d)·d², γ_nl2 = γ·α·exp(−α·d).
 # Stage 2 at a quarter of StyleGAN2's learning rate, for twice as long: fine-tuning on the positives
-# costs FID on this small model, and less so at a lower rate. Measured (coupled EL2, k = 2, seed 0, 5,000
-# samples; share of 8s, FID): lr 0.002 × 800 steps EL2 2.9%, 34.7 (adv only 3.0%, 35.7); lr 5e-4 × 1,600
-# steps (EMA half-life 1k images) EL2 3.0%, 25.5 (adv only 3.1%, 23.4); lr 5e-4 × 800 steps 2.8%, 32.2.
+# costs FID on this small model, and less so at a lower rate.
 DEMO_UNLEARN = {"steps": 1600, "reduction": "sum", "alpha": 1e-4, "gamma": 6000.0, "decoupled": True,
                 "train": {"lr": 5e-4, "ema_half_life_kimg": 1.0},
                 "methods": {"il2": {"gamma": 8.9e5}, "nl2": {"gamma": 0.53}}}

@@ -20,14 +20,7 @@ the latents) and gives g and f the same ones, so g learns the edit for the rando
 sampled with, and the L1 compares images that differ only by the network. One process (no
 torchrun: the run is small next to the StyleGAN2 stages).
 
-Measured on the 32-channel digits generator shipped until 2026-11-29 (class 8; the 5,000-sample
-feedback bank, 391 marked; PUL and feature ratio on 5,000 seeded samples, classifier-feature FID on
-2,000; pre-trained 7.84% 8s, FID 21.7): the direction separates the marks poorly (ROC-AUC 0.69;
-sim = 1 for 72% of the 8s and 41% of the rest), so the method edits almost half of all latents
-while its own targets f(ŵ) still hold many 8s: on 2,000 fresh latents, f(w) gives 8.3% 8s and the
-training targets 6.95%, a ceiling of about 16% PUL for this objective. Trained (18 steps/s on one
-CPU thread): 400 steps PUL 24.0% (ratio 5.96%), FID 36.0; 1,000 steps 19.4%, FID 36.0; 1,000 steps
-at α = 30 11.2%, FID 38.4.
+On the digits model the direction separates the marks poorly (docs/results.md, "Behind the defaults").
 "8" is not one linear direction in this model's W; on attributes the paper's data have (bangs,
 glasses) the direction is what the method relies on.
 

@@ -29,15 +29,9 @@ d starts at the size of the adaptation (small: EWC keeps θ_N near θ_G), where 
 EL2 begins as a push of strength γα away from the mean of the θ_N and fades once d passes 1/α.
 Adam moves every parameter at up to its learning rate whatever the gradient's scale, so a push
 that outweighs the adversarial gradient on many (small) tensors moves them all at full speed.
-Measured on the 32-channel digits generator shipped until 2026-11-29 (32 px; class 8 undesired,
-107 of 1,500 feedback samples; two θ_N adapted 600 steps; share of 8s and classifier-feature FID
-on 1,000 samples; pre-trained: 7.2% 8s, FID 26.0), after 400 steps of stage 2:
-    γ = 0 (adversarial only)  5.6%, FID 26.7      γ = 10   4.7%, FID 28.1
-    γ = 1                     5.6%, FID 26.6      γ = 100  3.3%, FID 77.6 (the authors' weight)
-and after 1,000 steps: γ = 0 3.8%, FID 32.0; γ = 10 3.1%, FID 39.7. The authors' weight wrecks our
-narrow model's quality within a few hundred steps; γ = 10 removes more than the ablation at a small
-cost. How far to push is a per-model choice: raise γ (or the steps) for more removal, lower it for
-quality.
+The authors' weight γ = 100 wrecks a narrow model's quality within a few hundred steps; γ = 10
+removes more than the ablation at a small cost (docs/results.md, "Behind the defaults"). How far
+to push is a per-model choice: raise γ (or the steps) for more removal, lower it for quality.
 
 Under torchrun (several processes) the run is data-parallel: every rank computes a share of each
 batch, gradients are averaged (atu/distributed.py, gan/trainer.py), the repulsion is added once
@@ -57,8 +51,8 @@ its own step after Adam's, θ ← θ − lr·γ·∂L_rep/∂θ (DecoupledRepuls
 decay. Coupled, Adam moves each value by up to the learning rate in the sign of its own (θ − θ_N)
 once the repulsion dominates its gradient, and the adversarial drift alone soon carries d past
 1/α, which ends an EL2 push; decoupled, the step is proportional to (θ − θ_N) and its size is set
-by lr·γ·α·exp(−α d). Measured with `atu demo` (3 seeds, the 32-channel digits model): PUL 65.2% at FID 24.9,
-against 60.6% at 26.3 coupled and 58.5% at 24.1 without repulsion.
+by lr·γ·α·exp(−α d). On the digits demo it removes more at a lower FID than the coupled form
+(docs/results.md).
 
 Folder (gan/run.py's layout): run.json, checkpoint.safetensors, log.jsonl ("repulsion" = L_rep
 each step, "d" each log step), samples/, and at the end model.safetensors: θ_P (g_ema) and d.
@@ -134,8 +128,8 @@ class DecoupledRepulsion:
 
     Why: Adam divides each value's step by the running RMS of its gradient, so a penalty added to the
     gradient moves a value at up to the learning rate in the sign of its own (θ − θ_N), whatever
-    that difference's size; the direction of −∇L_rep is lost (measured on the digits demo: θ_P − θ_G
-    has cosine 0.6 with θ_G − θ_N). Decoupled, the repulsion's step is exactly −lr·γ·∇L_rep: values
+    that difference's size; the direction of −∇L_rep is lost (docs/results.md has its cosine on the
+    digits demo). Decoupled, the repulsion's step is exactly −lr·γ·∇L_rep: values
     move in proportion to how far adaptation moved them. γ is on another scale than in the coupled
     form (here it multiplies a plain gradient step; the demo's measurements are in atu/demo.py)."""
 

@@ -1,5 +1,5 @@
 """A feature's evaluation: every trained model of every seed judged in one `atu.evaluate.evaluate`
-call (so the pre-trained model, the real data and the retrained model are measured once, on the
+call (so the pre-trained model, the real data and the retrained model are evaluated once, on the
 same latent bank for all), then gathered per method as mean ± std over the seeds.
 
 metrics.json:
