@@ -57,7 +57,8 @@ def sq_dist_add_grad_(grads, params, mean, reduction: str, factor: torch.Tensor,
 def ewc_add_grad_(grads, params, anchor, fisher, lam: float, scale: torch.Tensor, accumulate: bool) -> torch.Tensor:
     """grads += scale · lam · 2F(p − a); returns lam · Σ F (p − a)²."""
     diffs = torch._foreach_sub(params, anchor)
-    value = ewc_penalty(params, anchor, fisher, lam)
+    scaled = torch._foreach_mul(diffs, torch._foreach_sqrt(fisher))
+    value = lam * _weighted_sum_of_squares(scaled, [1.0] * len(params), _value_dtype(params))
     terms = torch._foreach_mul(diffs, fisher)
     torch._foreach_mul_(terms, (scale * (2.0 * lam)).to(params[0].dtype))
     _write(grads, terms, accumulate)

@@ -158,6 +158,14 @@ class Repulsion:
             return torch.reciprocal(d + self.eps)
         return torch.neg(d)
 
+    def _dloss_dd(self, loss: torch.Tensor) -> torch.Tensor:
+        """∂L_rep/∂d from L_rep itself: −α·L (el2), −L² (il2), −1 (nl2)."""
+        if self.kind == "el2":
+            return loss * -self.alpha
+        if self.kind == "il2":
+            return -torch.square(loss)
+        return -torch.ones_like(loss)
+
     def __call__(self) -> torch.Tensor:
         """The repulsion loss, differentiable w.r.t. params."""
         return self._loss_of(self.distance())
@@ -175,7 +183,7 @@ class Repulsion:
         scale_t = _scale_tensor(scale, self.params[0])
         if ops_mode.reference_mode():
             loss = self._loss_of(self.distance())
-            dloss_dd = {"el2": loss * -self.alpha, "il2": -torch.square(loss)}.get(self.kind, -torch.ones_like(loss))
+            dloss_dd = self._dloss_dd(loss)
             foreach_penalties.sq_dist_add_grad_(grads, self.params, self.mean, self.reduction,
                                                 scale_t * dloss_dd.double(), accumulate)
             return loss
@@ -185,10 +193,7 @@ class Repulsion:
             return torch.neg(d)
         d = _ops.sq_dist(self.params, self.mean, 1, self.reduction) + self.spread
         loss = self._loss_of(d)
-        if self.kind == "el2":
-            dloss_dd = loss * -self.alpha
-        else:
-            dloss_dd = -torch.square(loss)
+        dloss_dd = self._dloss_dd(loss)
         _ops.sq_dist_value_and_grad_(grads, self.params, self.mean, 1, self.reduction,
                                      scale_t * dloss_dd.double(), accumulate)
         return loss

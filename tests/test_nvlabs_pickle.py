@@ -20,25 +20,21 @@ def nvlabs_modules(tmp_path, monkeypatch):
     return install_stand_ins(monkeypatch, tmp_path / "EXECUTED")
 
 
-def _network(env, class_name, params, buffers=None, modules=None, kwargs=None):
-    return network(env, class_name, params, buffers, modules, kwargs)
-
-
 def _snapshot(env, path):
     weight = torch.nn.Parameter(torch.randn(4, 3))
     shared = torch.nn.Parameter(torch.randn(4))      # the same tensor in G and G_ema, as a snapshot can hold
-    fc = _network(env, "FullyConnectedLayer", {"weight": weight, "bias": shared})
+    fc = network(env, "FullyConnectedLayer", {"weight": weight, "bias": shared})
     fc.meta["state"]["weight_gain"] = 0.01 / np.sqrt(3)       # numpy scalars, as NVlabs' layers hold
     fc.meta["state"]["bias_init"] = np.float32(1.5)
-    mapping = _network(env, "MappingNetwork", {}, buffers={"w_avg": torch.zeros(3)}, modules={"fc0": fc},
+    mapping = network(env, "MappingNetwork", {}, buffers={"w_avg": torch.zeros(3)}, modules={"fc0": fc},
                        kwargs={"z_dim": 3, "w_dim": 3})
-    G = _network(env, "Generator", {}, modules={"mapping": mapping}, kwargs={"z_dim": 3, "c_dim": 0})
-    G_ema = _network(env, "Generator", {}, modules={"mapping": _network(
+    G = network(env, "Generator", {}, modules={"mapping": mapping}, kwargs={"z_dim": 3, "c_dim": 0})
+    G_ema = network(env, "Generator", {}, modules={"mapping": network(
         env, "MappingNetwork", {}, buffers={"w_avg": torch.ones(3)},
-        modules={"fc0": _network(env, "FullyConnectedLayer", {"weight": weight.detach().clone() * 2, "bias": shared})})},
+        modules={"fc0": network(env, "FullyConnectedLayer", {"weight": weight.detach().clone() * 2, "bias": shared})})},
         kwargs={"z_dim": 3, "c_dim": 0})
     with open(path, "wb") as fh:
-        pickle.dump({"G": G, "G_ema": G_ema, "D": _network(env, "Discriminator", {"b": torch.nn.Parameter(torch.ones(2))}),
+        pickle.dump({"G": G, "G_ema": G_ema, "D": network(env, "Discriminator", {"b": torch.nn.Parameter(torch.ones(2))}),
                      "training_set_kwargs": env.EasyDict(resolution=32), "augment_pipe": None}, fh, protocol=4)
     return weight, shared
 

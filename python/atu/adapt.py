@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,7 +50,7 @@ from . import checkpoint as ckpt
 from . import distributed
 from .cli_options import add_training_options, check_device, schedule, train_config
 from .fisher import FISHER_LAYERS, FISHER_OUTPUTS, anchored_names, empirical_fisher, fisher_samples
-from .gan.run import (MODEL_FILE, RUN_FILE, STATE_FILE, NonFiniteLossError, Schedule, TrainingRun, check_folder,
+from .gan.run import (MODEL_FILE, RUN_FILE, STATE_FILE, Schedule, TrainingRun, check_folder,
                       describe_inputs, fixed_latents, write_run_file)
 from .gan.sampling import Batches
 from .gan.trainer import StyleGAN2Trainer, TrainConfig
@@ -113,7 +112,7 @@ def adapt(gen: str | os.PathLike, feedback: str | os.PathLike, out: str | os.Pat
     inputs = describe_inputs({"gen": gen, "feedback": feedback})
     check_folder(out, cfg.to_dict(), resume=resume, inputs=inputs, resume_needs=RUN_FILE)
     theta_g, d_pretrained = load_pretrained(gen, device)
-    negatives = load_feedback_images(feedback, gen, theta_g.size, "negatives").to(device)
+    negatives = load_feedback_images(feedback, inputs["gen"], theta_g.size, "negatives").to(device)
     distributed.barrier()               # every rank has checked the folder before any writes into it
     if not resume and distributed.is_main():
         write_run_file(out, {"stage": "adapt", "config": cfg.to_dict(), "inputs": inputs,
@@ -213,21 +212,14 @@ def register(subparsers) -> None:
 
 
 def _main(args) -> int:
-    try:
-        with distributed.session(args.device) as device:
-            check_device(device)
-            cfg = AdaptConfig(k=args.k, steps=args.steps, lam=args.lam, fisher_samples=args.fisher_samples,
-                              fisher_layers=args.fisher_layers, fisher_output=args.fisher_output,
-                              train=train_config(args), seed=args.seed)
-            paths = adapt(args.gen, args.feedback, args.out, cfg, resume=args.resume, device=device,
-                          schedule=schedule(args))
-            main = distributed.is_main()
-    except NonFiniteLossError as err:              # the run diverged: a failed run, exit 1
-        print(f"atu adapt: error: {err}", file=sys.stderr)
-        return 1
-    except (ValueError, OSError) as err:           # input it cannot run with: exit 2, nothing trained
-        print(f"atu adapt: error: {err}", file=sys.stderr)
-        return 2
+    with distributed.session(args.device) as device:
+        check_device(device)
+        cfg = AdaptConfig(k=args.k, steps=args.steps, lam=args.lam, fisher_samples=args.fisher_samples,
+                          fisher_layers=args.fisher_layers, fisher_output=args.fisher_output,
+                          train=train_config(args), seed=args.seed)
+        paths = adapt(args.gen, args.feedback, args.out, cfg, resume=args.resume, device=device,
+                      schedule=schedule(args))
+        main = distributed.is_main()
     for path in paths if main else []:
         moved = ckpt.load_atu(path).metadata.get("moved_from_theta_g")
         note = (f" (||θ_N − θ_G|| = {moved['all']:.4g}; in the EWC-anchored layers {moved['anchored']:.4g})"

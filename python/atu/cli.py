@@ -14,8 +14,9 @@ SUBCOMMAND_MODULES = ("pretrain", "classifiers.train", "convert", "feedback.coll
                       "selfcheck.command")
 
 
-# Exceptions that mean "this input cannot be used" (CheckpointError and UsageError are ValueErrors).
-INPUT_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError)
+# Exceptions that mean "this input cannot be used" (CheckpointError, ConfigError and UsageError are
+# ValueErrors; a missing file or one in the way an OSError): exit 2.
+INPUT_ERRORS = (ValueError, OSError)
 
 
 def add_ops_option(p: argparse.ArgumentParser) -> None:
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.ops is not None:
         atu_ext.ops_mode.set_default(args.ops)
+    from .gan.run import NonFiniteLossError
     from .util import outputs
 
     out = getattr(args, "out", None)
@@ -60,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     except outputs.OutputInUseError as err:
         print(f"atu {args.command}: {err}", file=sys.stderr)
         return 2
+    except NonFiniteLossError as err:       # the run diverged: a failed run, not bad input, exit 1
+        print(f"atu {args.command}: error: {err}", file=sys.stderr)
+        return 1
     except INPUT_ERRORS as err:
         # What a command did not catch itself but is still about its input (a checkpoint that
         # cannot be used, a file that is missing or in the way, a value out of range): one line,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,10 +175,6 @@ def register(subparsers) -> None:
 
 
 def _main(args) -> int:
-    try:
-        conversion = convert(args.source, args.target, to=args.to, force=args.force)
-    except (ConvertError, CheckpointError) as err:   # a file it cannot convert: exit 2, nothing written
-        print(f"atu convert: error: {err}", file=sys.stderr)
-        return 2
+    conversion = convert(args.source, args.target, to=args.to, force=args.force)   # errors: cli.main, exit 2
     print(report(conversion))
     return 0

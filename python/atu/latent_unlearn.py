@@ -35,7 +35,6 @@ import argparse
 import copy
 import json
 import os
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -43,7 +42,7 @@ import torch
 
 from .atomic import write_text
 from .cli_options import add_device_option, check_device
-from .gan.run import NonFiniteLossError, Schedule, TrainingRun, check_folder, describe_inputs, fixed_latents, \
+from .gan.run import Schedule, TrainingRun, check_folder, describe_inputs, fixed_latents, \
     write_run_file
 from .latent import FeatureDirection, LatentBatches, LatentUnlearnTrainer
 from .stage_inputs import check_feedback_matches, load_pretrained, require_file
@@ -72,7 +71,7 @@ class LatentConfig:
         return asdict(self)
 
 
-def fit_direction(G, feedback: str | os.PathLike, device, gen: str | os.PathLike | None = None
+def fit_direction(G, feedback: str | os.PathLike, device, gen: dict | None = None
                   ) -> tuple[FeatureDirection, dict]:
     """The feature's direction from the bundle's latents mapped by G's (frozen) mapping network,
     and its summary (sizes, t, ROC-AUC)."""
@@ -100,7 +99,7 @@ def latent_unlearn(gen: str | os.PathLike, feedback: str | os.PathLike, out: str
     inputs = describe_inputs({"gen": gen, "feedback": feedback})
     check_folder(out, cfg.to_dict(), resume=resume, inputs=inputs)
     f, D = load_pretrained(gen, device)
-    direction, summary = fit_direction(f, feedback, device, gen=gen)
+    direction, summary = fit_direction(f, feedback, device, gen=inputs["gen"])
     g = copy.deepcopy(f)
     trainer = LatentUnlearnTrainer(g, f, D, direction, alpha=cfg.alpha, lr=cfg.lr)
     metadata = {"stage": "latent_unlearn", "run": cfg.to_dict(), "inputs": inputs, "direction": summary}
@@ -142,18 +141,11 @@ def register(subparsers) -> None:
 
 
 def _main(args) -> int:
-    try:
-        check_device(args.device)
-        cfg = LatentConfig(steps=args.steps, alpha=args.alpha, lr=args.lr, batch_size=args.batch, seed=args.seed)
-        sched = Schedule(log_every=args.log_every, sample_every=args.sample_every,
-                         checkpoint_every=args.checkpoint_every)
-        path = latent_unlearn(args.gen, args.feedback, args.out, cfg, resume=args.resume, device=args.device,
-                              schedule=sched)
-    except NonFiniteLossError as err:              # the run diverged: a failed run, exit 1
-        print(f"atu latent-unlearn: error: {err}", file=sys.stderr)
-        return 1
-    except (ValueError, OSError) as err:           # input it cannot run with: exit 2, nothing trained
-        print(f"atu latent-unlearn: error: {err}", file=sys.stderr)
-        return 2
+    check_device(args.device)
+    cfg = LatentConfig(steps=args.steps, alpha=args.alpha, lr=args.lr, batch_size=args.batch, seed=args.seed)
+    sched = Schedule(log_every=args.log_every, sample_every=args.sample_every,
+                     checkpoint_every=args.checkpoint_every)
+    path = latent_unlearn(args.gen, args.feedback, args.out, cfg, resume=args.resume, device=args.device,
+                          schedule=sched)
     print(f"atu latent-unlearn: {path}")
     return 0

@@ -37,27 +37,24 @@ def load_pretrained(path: str | os.PathLike, device: str | torch.device = "cpu")
     return checkpoint.generator("g_ema", device=device), checkpoint.discriminator("d", device=device)
 
 
-def check_feedback_matches(bundle, path: str | os.PathLike, gen: str | os.PathLike, resolution: int) -> None:
+def check_feedback_matches(bundle, path: str | os.PathLike, gen: dict, resolution: int) -> None:
     """The bundle was drawn from this generator: its images have the generator's resolution and, where
     the bundle recorded its generator file (atu feedback and atu label do), that file's bytes are
-    --gen's. Marks made on another model's samples say nothing about this one's."""
+    --gen's. `gen` is the run's record of --gen ({"path", "sha256"}, gan.run.describe_inputs), so the
+    file is not hashed twice. Marks made on another model's samples say nothing about this one's."""
     size = tuple(bundle.images.shape[-2:])
     if size != (resolution, resolution):
         raise ValueError(f"--feedback {path}: its images are {size[0]}×{size[1]} but the generator makes "
                          f"{resolution}×{resolution}; the feedback must come from this generator")
     recorded = (bundle.metadata.get("generator") or {}).get("sha256")
-    if recorded is not None:
-        from .provenance import file_record
-
-        actual = file_record(gen)["sha256"]
-        if recorded != actual:
-            drawn_from = bundle.metadata["generator"].get("path", "another file")
-            raise ValueError(f"--feedback {path} was drawn from {drawn_from} (sha256 {recorded[:12]}…), not from "
-                             f"--gen {gen} (sha256 {actual[:12]}…); draw the feedback from this generator "
-                             f"(atu feedback --gen {gen} ...)")
+    if recorded is not None and recorded != gen["sha256"]:
+        drawn_from = bundle.metadata["generator"].get("path", "another file")
+        raise ValueError(f"--feedback {path} was drawn from {drawn_from} (sha256 {recorded[:12]}…), not from "
+                         f"--gen {gen['path']} (sha256 {gen['sha256'][:12]}…); draw the feedback from this "
+                         f"generator (atu feedback --gen {gen['path']} ...)")
 
 
-def load_feedback_images(path: str | os.PathLike, gen: str | os.PathLike, resolution: int, kind: str) -> torch.Tensor:
+def load_feedback_images(path: str | os.PathLike, gen: dict, resolution: int, kind: str) -> torch.Tensor:
     """The negatives (kind "negatives": stage 1) or positives ("positives": stage 2) of a feedback
     bundle as float images in [-1, 1], after checking it was drawn from --gen (check_feedback_matches)."""
     from .feedback.bundle import load_bundle

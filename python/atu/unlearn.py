@@ -62,7 +62,6 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,7 +70,7 @@ from torch import nn
 
 from . import distributed
 from .cli_options import add_training_options, check_device, schedule, train_config
-from .gan.run import NonFiniteLossError, Schedule, TrainingRun, check_folder, describe_inputs, fixed_latents, write_run_file
+from .gan.run import Schedule, TrainingRun, check_folder, describe_inputs, fixed_latents, write_run_file
 from .gan.sampling import Batches
 from .gan.trainer import StyleGAN2Trainer, TrainConfig
 from .stage_inputs import adapted_model_files, load_adapted, load_feedback_images, load_pretrained, require_file
@@ -178,7 +177,7 @@ def unlearn(gen: str | os.PathLike, adapted, feedback: str | os.PathLike, out: s
     distributed.barrier()               # every rank has checked the folder before rank 0 writes into it
     parallel = distributed.DataParallel.from_process_group()
     theta_g, D = load_pretrained(gen, device)
-    positives = load_feedback_images(feedback, gen, theta_g.size, "positives").to(device)
+    positives = load_feedback_images(feedback, inputs["gen"], theta_g.size, "positives").to(device)
     references = load_adapted(files, theta_g)
 
     G, g_ema = copy.deepcopy(theta_g), copy.deepcopy(theta_g)
@@ -234,21 +233,14 @@ def register(subparsers) -> None:
 
 
 def _main(args) -> int:
-    try:
-        with distributed.session(args.device) as device:
-            check_device(device)
-            cfg = UnlearnConfig(kind=args.kind, alpha=args.alpha, gamma=args.gamma, reduction=args.reduction,
-                                steps=args.steps, train=train_config(args), seed=args.seed, decoupled=args.decoupled)
-            adapted = args.adapted[0] if len(args.adapted) == 1 else args.adapted
-            path = unlearn(args.gen, adapted, args.feedback, args.out, cfg, resume=args.resume, device=device,
-                           schedule=schedule(args))
-            main = distributed.is_main()
-    except NonFiniteLossError as err:              # the run diverged: a failed run, exit 1
-        print(f"atu unlearn: error: {err}", file=sys.stderr)
-        return 1
-    except (ValueError, OSError) as err:           # input it cannot run with: exit 2, nothing trained
-        print(f"atu unlearn: error: {err}", file=sys.stderr)
-        return 2
+    with distributed.session(args.device) as device:
+        check_device(device)
+        cfg = UnlearnConfig(kind=args.kind, alpha=args.alpha, gamma=args.gamma, reduction=args.reduction,
+                            steps=args.steps, train=train_config(args), seed=args.seed, decoupled=args.decoupled)
+        adapted = args.adapted[0] if len(args.adapted) == 1 else args.adapted
+        path = unlearn(args.gen, adapted, args.feedback, args.out, cfg, resume=args.resume, device=device,
+                       schedule=schedule(args))
+        main = distributed.is_main()
     if main:
         print(f"atu unlearn: {path}")
     return 0

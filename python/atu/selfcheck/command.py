@@ -13,7 +13,7 @@ from dataclasses import asdict
 
 import torch
 
-from ..cli_options import add_device_option
+from ..cli_options import UsageError, add_device_option, check_device
 
 
 def register(subparsers) -> None:
@@ -48,19 +48,15 @@ def _main(args) -> int:
     try:
         device = torch.device(args.device)
     except RuntimeError as err:
-        print(f"atu check-ops: --device {args.device!r}: {err}", file=sys.stderr)
-        return 2
-    if device.type == "cuda" and not torch.cuda.is_available():
-        print(f"atu check-ops: --device {args.device}: no CUDA device is available here", file=sys.stderr)
-        return 2
+        raise UsageError(f"--device {args.device!r}: {err}") from err
     if device.type not in ("cpu", "cuda"):
-        print(f"atu check-ops: --device {args.device}: atu_ext has kernels for cpu and cuda only", file=sys.stderr)
-        return 2
-    if device.type == "cuda" and not atu_ext.built_with_cuda:
+        raise UsageError(f"--device {args.device}: atu_ext has kernels for cpu and cuda only")
+    if device.type == "cuda" and torch.cuda.is_available() and not atu_ext.built_with_cuda:
         print("atu check-ops: FAIL: this atu_ext has no CUDA kernels (a CPU-only build). Rebuild it with a CUDA "
               "torch and nvcc: ATU_CUDA=ON pip install --no-build-isolation --no-deps --force-reinstall .",
               file=sys.stderr)
-        return 1
+        return 1                                        # a failed check, not bad input
+    check_device(args.device)                           # a device this machine lacks: exit 2
     info = atu_ext.build_info()
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({info['cpu_loops']} loops)"
     print(f"atu check-ops on {where}: torch {torch.__version__}, atu_ext built against torch "
