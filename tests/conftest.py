@@ -1,6 +1,15 @@
 """Pytest hooks shared by every test (helpers live in tensor_cases.py)."""
-import pytest
-import torch
+import os
+
+# Tests that assert the outcome of GAN training follow one trajectory, and a trajectory is fixed only
+# when every kernel rounds the same way. MKL, torch's BLAS on x86, picks its kernels by CPU vendor
+# and model (an Intel Xeon and an AMD EPYC CI machine part in the last bits, then in the result);
+# COMPATIBLE is the one branch it runs identically on both. Set before torch loads MKL; the
+# subprocesses the tests start inherit it. test_provenance.py checks that it took effect.
+os.environ.setdefault("MKL_CBWR", "COMPATIBLE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 def pytest_generate_tests(metafunc):

@@ -13,7 +13,9 @@ from atu.classifiers import (Augmentation, LeNet, ResNet, build_classifier, feat
 from atu.classifiers.augment import random_translate
 from atu.data import ImageDataset, load_dataset, split
 from atu.eval.fid import fid
-from data_files import write_attribute_folder
+import numpy as np
+
+from data_files import write_attribute_folder, write_mnist
 
 
 def _bn_trained(model):
@@ -220,6 +222,46 @@ def test_cli_trains_the_resnet_on_a_folder_with_attributes(tmp_path, capsys):
     assert 0 <= meta["held_out_accuracy"] <= 1 and meta["report"]["n_test"] == 4
     assert "--arch resnet" in meta["training_command"] and "--epochs 1" in meta["training_command"]
     assert meta["provenance"]["torch"] == torch.__version__
+
+
+def _bar_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """28x28 'digits' a LeNet tells apart at once: class c is a bright horizontal bar at row 4 + 2c."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n, dtype=np.uint8) % 10
+    images = rng.integers(0, 40, size=(n, 28, 28), dtype=np.uint8)
+    for i, c in enumerate(labels):
+        images[i, 4 + 2 * c: 6 + 2 * c, 4:24] = 255
+    return images, labels
+
+
+def test_cli_reports_accuracy_on_the_mnist_test_split(tmp_path, capsys):
+    images, labels = _bar_digits(200, seed=0)
+    write_mnist(tmp_path, images, labels)
+    test_images, test_labels = _bar_digits(50, seed=1)
+    test_labels[:10] = (test_labels[:10] + 1) % 10             # 10 of 50 labelled wrong on purpose
+    write_mnist(tmp_path, test_images, test_labels, split="test")
+    out = tmp_path / "judge.safetensors"
+    assert atu_main(["train-classifier", "--data", f"mnist:{tmp_path}", "--epochs", "20", "--out", str(out)]) == 0
+    assert "test-split accuracy" in capsys.readouterr().out
+    model = load_classifier(out)
+    # the oracle: the saved model's own argmax on the 50 test images, counted here
+    x = torch.as_tensor(test_images, dtype=torch.float32)[:, None] / 127.5 - 1
+    x = torch.nn.functional.interpolate(x, size=32, mode="bilinear", antialias=True).expand(-1, 3, -1, -1)
+    with torch.no_grad():
+        guess = model(x).argmax(1)
+    expected = float((guess == torch.as_tensor(test_labels, dtype=torch.int64)).double().mean())
+    meta = model.metadata
+    assert meta["test_split"]["n"] == 50 and meta["test_accuracy"] == pytest.approx(expected, abs=1e-12)
+    assert expected <= 0.8 + 1e-9 and meta["held_out_accuracy"] > 0.9   # the wrong labels cost exactly their share
+
+
+def test_cli_says_when_an_mnist_folder_has_no_test_split(tmp_path, capsys):
+    images, labels = _bar_digits(60, seed=0)
+    write_mnist(tmp_path, images, labels)
+    out = tmp_path / "judge.safetensors"
+    assert atu_main(["train-classifier", "--data", f"mnist:{tmp_path}", "--epochs", "1", "--out", str(out)]) == 0
+    assert "no test split, so no test accuracy" in capsys.readouterr().err
+    assert "test_accuracy" not in load_classifier(out).metadata
 
 
 def _refused(args, capsys, message):

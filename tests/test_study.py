@@ -109,7 +109,7 @@ def test_a_yaml_file_reads_with_paths_relative_to_it_and_round_trips(files, tmp_
     ({"adapt": {"lam": "5e8"}}, "write 5.0e+8"),
     ({"unlearn": {"gamma": "ten"}}, "unlearn.gamma: expected a number"),
     ({"unlearn": {"alpha": 0}}, "alpha"),
-    ({"unlearn": {"decoupled": "yes"}}, "decoupled must be true or false"),
+    ({"unlearn": {"decoupled": "yes"}}, "unlearn.decoupled: expected true or false"),
     ({"unlearn": {"methods": {"adv_only": {"gamma": 1}}}}, "adv_only is the ablation without repulsion"),
     ({"extrapolation": {"scales": [1, 1]}}, "extrapolation.scales"),
     ({"evaluate": {"n_fid": 1}}, "n_fid >= 2"),

@@ -153,7 +153,7 @@ def test_bad_training_options_are_named():
         TrainConfig(batch_size=0)
     with pytest.raises(ValueError, match="mixing"):
         TrainConfig(mixing=1.5)
-    with pytest.raises(ValueError, match="unknown training options"):
+    with pytest.raises(ValueError, match="unknown setting"):
         TrainConfig.from_dict({"lr": 0.1, "learning_rate": 0.1})
 
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -55,36 +55,33 @@ from .gan.run import (MODEL_FILE, RUN_FILE, STATE_FILE, Schedule, TrainingRun, c
 from .gan.sampling import Batches
 from .gan.trainer import StyleGAN2Trainer, TrainConfig
 from .stage_inputs import load_feedback_images, load_pretrained, require_file
-from .validate import non_negative, one_of, positive_int
+from .util import settings
+from .util.settings import setting
+from .validate import integer, non_negative, positive_int
 
 FISHER_FILE = "fisher.safetensors"
 
 
 @dataclass
 class AdaptConfig:
-    k: int = 2                          # adapted models (the authors: 2 for MNIST, up to 5)
-    steps: int = 2000                   # per model (the authors: about 2,000 for MNIST)
-    lam: float = 5e8                    # λ of (λ/2) Σ F (θ − θ_G)²
-    fisher_samples: int = 32
-    fisher_layers: str = "conv"
-    fisher_output: str = "logit"
-    train: TrainConfig = field(default_factory=TrainConfig)
-    seed: int = 0
+    k: int = setting(2, help="number of adapted models, seeds seed..seed+k-1 (the authors: 2 for MNIST, up to 5)",
+                     check=positive_int)
+    steps: int = setting(2000, help="training steps per model (the authors: about 2,000 for MNIST)",
+                         check=positive_int)
+    lam: float = setting(5e8, help="EWC weight λ of (λ/2)·Σ F (θ − θ_G)²", check=non_negative, label="lam (λ)")
+    fisher_samples: int = setting(32, help="generated samples for the Fisher", check=positive_int)
+    fisher_layers: str = setting("conv", choices=FISHER_LAYERS,
+                                 help="conv: StyledConv layers only, as the authors' code; all: every parameter")
+    fisher_output: str = setting("logit", choices=FISHER_OUTPUTS,
+                                 help="logit: raw D output, as the authors' code; log_likelihood: log sigmoid(D)")
+    train: TrainConfig = setting(default_factory=TrainConfig, help="StyleGAN2's training knobs")
+    seed: int = setting(0, help="seed of the first model (model j: seed + j)", check=integer)
 
     def __post_init__(self):
-        positive_int("k", self.k)
-        positive_int("steps", self.steps)
-        non_negative("lam (λ)", self.lam)
-        positive_int("fisher_samples", self.fisher_samples)
-        one_of("fisher_layers", self.fisher_layers, FISHER_LAYERS)
-        one_of("fisher_output", self.fisher_output, FISHER_OUTPUTS)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        settings.check_fields(self)
 
     def to_dict(self) -> dict:
-        return {"k": self.k, "steps": self.steps, "lam": self.lam, "fisher_samples": self.fisher_samples,
-                "fisher_layers": self.fisher_layers, "fisher_output": self.fisher_output,
-                "train": self.train.to_dict(), "seed": self.seed}
+        return settings.to_dict(self)
 
 
 class EWCGradient:
@@ -200,23 +197,15 @@ def register(subparsers) -> None:
                               description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--gen", required=True, help="pre-trained checkpoint (atu or rosinality .pt): θ_G = its g_ema, and d")
     p.add_argument("--feedback", required=True, help="feedback bundle (atu feedback); its undesired samples are used")
-    p.add_argument("--k", type=int, default=2, help="number of adapted models, seeds seed..seed+k-1 (default 2)")
-    p.add_argument("--lam", type=float, default=5e8, help="EWC weight λ of (λ/2)·Σ F (θ − θ_G)² (default 5e8)")
-    p.add_argument("--fisher-samples", type=int, default=32, help="generated samples for the Fisher (default 32)")
-    p.add_argument("--fisher-layers", choices=FISHER_LAYERS, default="conv",
-                   help="conv: StyledConv layers only, as the authors' code (default); all: every parameter")
-    p.add_argument("--fisher-output", choices=FISHER_OUTPUTS, default="logit",
-                   help="logit: raw D output, as the authors' code (default); log_likelihood: log sigmoid(D)")
-    add_training_options(p, steps=2000)
+    settings.add_options(p, AdaptConfig)
+    add_training_options(p)
     p.set_defaults(func=_main)
 
 
 def _main(args) -> int:
     with distributed.session(args.device) as device:
         check_device(device)
-        cfg = AdaptConfig(k=args.k, steps=args.steps, lam=args.lam, fisher_samples=args.fisher_samples,
-                          fisher_layers=args.fisher_layers, fisher_output=args.fisher_output,
-                          train=train_config(args), seed=args.seed)
+        cfg = settings.from_options(AdaptConfig, args, train=train_config(args))
         paths = adapt(args.gen, args.feedback, args.out, cfg, resume=args.resume, device=device,
                       schedule=schedule(args))
         main = distributed.is_main()

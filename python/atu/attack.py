@@ -19,34 +19,29 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from .cli_options import add_device_option
 from .eval.attack import DEFAULT_RADIUS, DEFAULT_STEP_SIZE, DEFAULT_STEPS, attack_feature_ratio
+from .util.settings import add_options, check_fields, from_options, setting
+from .util.settings import to_dict as record
+from .validate import integer, non_negative, non_negative_int, positive, positive_int
 
 
 @dataclass
 class AttackSettings:
-    n: int = 500
-    steps: int = DEFAULT_STEPS
-    step_size: float = DEFAULT_STEP_SIZE
-    radius: float = DEFAULT_RADIUS
-    seed: int = 0
+    n: int = setting(500, help="latents attacked per generator", check=positive_int)
+    steps: int = setting(DEFAULT_STEPS, help="PGD steps", check=non_negative_int)
+    step_size: float = setting(DEFAULT_STEP_SIZE, help="PGD step", check=positive)
+    radius: float = setting(DEFAULT_RADIUS, help="L∞ radius ε", check=non_negative)
+    seed: int = setting(0, help="seeds the latents and noise", check=integer)
 
     def __post_init__(self):
-        from .validate import non_negative, positive, positive_int
-
-        positive_int("n", self.n)
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0:
-            raise ValueError(f"steps must be an integer >= 0, got {self.steps!r}")
-        positive("step_size", self.step_size)
-        non_negative("radius", self.radius)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        check_fields(self)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return record(self)
 
 
 def attack_generators(generators: dict, attacker, judge, target: int, settings: AttackSettings = AttackSettings(),
@@ -74,11 +69,7 @@ def register(subparsers) -> None:
     p.add_argument("--judge", required=True, help="a second classifier, trained with another seed, that judges")
     p.add_argument("--class", dest="undesired_class", required=True,
                    help="the feature's class (a number or a label name of the classifiers)")
-    p.add_argument("--n", type=int, default=500, help="latents attacked per generator (default 500)")
-    p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"PGD steps (default {DEFAULT_STEPS})")
-    p.add_argument("--step-size", type=float, default=DEFAULT_STEP_SIZE, help=f"PGD step (default {DEFAULT_STEP_SIZE})")
-    p.add_argument("--radius", type=float, default=DEFAULT_RADIUS, help=f"L∞ radius ε (default {DEFAULT_RADIUS})")
-    p.add_argument("--seed", type=int, default=0, help="seeds the latents and noise (default 0)")
+    add_options(p, AttackSettings)
     add_device_option(p)
     p.add_argument("--out", required=True, help="attack.json to write")
     p.add_argument("--force", action="store_true", help="overwrite --out")
@@ -118,7 +109,7 @@ def _check(args) -> dict:
     if Path(args.out).exists() and not args.force:
         raise ValueError(f"--out {args.out} exists; pass --force to overwrite")
     check_device(args.device)
-    settings = AttackSettings(n=args.n, steps=args.steps, step_size=args.step_size, radius=args.radius, seed=args.seed)
+    attack_settings = from_options(AttackSettings, args)
     files = named_files(args.model, reserved=("pretrained",))
     generator = lambda f: ckpt.load(f).generator(device=args.device).eval()       # noqa: E731
     generators = {"pretrained": read_input("--gen", args.gen, generator)}
@@ -128,5 +119,5 @@ def _check(args) -> dict:
     target = resolve_class(attacker, args.undesired_class)
     if resolve_class(judge, args.undesired_class) != target:
         raise ValueError(f"--class {args.undesired_class}: the judge numbers it differently from the classifier")
-    return {"generators": generators, "attacker": attacker, "judge": judge, "class": target, "settings": settings,
+    return {"generators": generators, "attacker": attacker, "judge": judge, "class": target, "settings": attack_settings,
             "files": files}

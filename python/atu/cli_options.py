@@ -11,6 +11,7 @@ import torch
 
 from .gan.run import Schedule
 from .gan.trainer import TrainConfig
+from .util import settings
 
 
 def command_description(doc: str | None) -> str:
@@ -24,18 +25,12 @@ def command_description(doc: str | None) -> str:
     return "\n\n".join(kept) + "\n\nEvery option: docs/commands.md; the method and its choices: docs/method.md."
 
 
-def add_training_options(p: argparse.ArgumentParser, *, steps: int, checkpoint_every: int = 500,
+def add_training_options(p: argparse.ArgumentParser, *, checkpoint_every: int = 500,
                          sample_every: int = 500, log_every: int = 50) -> None:
+    """A training stage's run folder, StyleGAN2 knobs (TrainConfig's flagged settings), device and schedule."""
     p.add_argument("--out", required=True, help="run folder (refused if it already holds a run, unless --resume)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint(s)")
-    p.add_argument("--steps", type=int, default=steps, help=f"training steps (default {steps})")
-    p.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
-    p.add_argument("--lr", type=float, default=0.002, help="Adam learning rate of G and D (default 0.002)")
-    p.add_argument("--r1", type=float, default=10.0, help="R1 weight, applied lazily every 16 steps (default 10)")
-    p.add_argument("--path-regularize", type=float, default=2.0, help="path-length weight, every 4 steps (default 2)")
-    p.add_argument("--mixing", type=float, default=0.9, help="style-mixing probability (default 0.9)")
-    p.add_argument("--ema-kimg", type=float, default=10.0, help="EMA half-life in thousands of images (default 10)")
-    p.add_argument("--seed", type=int, default=0)
+    settings.add_options(p, TrainConfig)
     add_device_option(p)
     p.add_argument("--checkpoint-every", type=int, default=checkpoint_every, help="steps between checkpoints")
     p.add_argument("--sample-every", type=int, default=sample_every, help="steps between sample grids")
@@ -50,8 +45,7 @@ def add_device_option(p: argparse.ArgumentParser,
 
 
 def train_config(args) -> TrainConfig:
-    return TrainConfig(batch_size=args.batch, lr=args.lr, r1=args.r1, path_regularize=args.path_regularize,
-                       mixing=args.mixing, ema_half_life_kimg=args.ema_kimg)
+    return settings.from_options(TrainConfig, args)
 
 
 def schedule(args) -> Schedule:

@@ -35,7 +35,7 @@ import argparse
 import copy
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -46,29 +46,28 @@ from .gan.run import Schedule, TrainingRun, check_folder, describe_inputs, fixed
     write_run_file
 from .latent import FeatureDirection, LatentBatches, LatentUnlearnTrainer
 from .stage_inputs import check_feedback_matches, load_pretrained, require_file
-from .validate import positive, positive_int
+from .util import settings
+from .util.settings import setting
+from .validate import integer, positive, positive_int
 
 DIRECTION_FILE = "direction.json"
 
 
 @dataclass
 class LatentConfig:
-    steps: int = 1000
-    alpha: float = 3.0          # α: weight of the feature side's terms (the paper: 3 for MNIST)
-    lr: float = 5e-4            # Adam; the paper's range is 1e-4 to 5e-4
-    batch_size: int = 16
-    seed: int = 0
+    steps: int = setting(1000, help="training steps", check=positive_int)
+    alpha: float = setting(3.0, help="α of α·(L_unlearn + L_percep) (the paper: 3 for MNIST)", check=positive,
+                           label="alpha (α)")
+    lr: float = setting(5e-4, help="Adam learning rate of the synthesis network (the paper: 1e-4 to 5e-4)",
+                        check=positive)
+    batch_size: int = setting(16, help="latents per step", flag="--batch", check=positive_int)
+    seed: int = setting(0, help="seed", check=integer)
 
     def __post_init__(self):
-        positive_int("steps", self.steps)
-        positive("alpha (α)", self.alpha)
-        positive("lr", self.lr)
-        positive_int("batch_size", self.batch_size)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        settings.check_fields(self)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return settings.to_dict(self)
 
 
 def fit_direction(G, feedback: str | os.PathLike, device, gen: dict | None = None
@@ -128,11 +127,7 @@ def register(subparsers) -> None:
     p.add_argument("--feedback", required=True, help="feedback bundle: its latents and marks give the direction")
     p.add_argument("--out", required=True, help="run folder (refused if it already holds a run, unless --resume)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    p.add_argument("--steps", type=int, default=1000, help="training steps (default 1000)")
-    p.add_argument("--alpha", type=float, default=3.0, help="α of α·(L_unlearn + L_percep) (default 3)")
-    p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate of the synthesis network (default 5e-4)")
-    p.add_argument("--batch", type=int, default=16, help="latents per step (default 16)")
-    p.add_argument("--seed", type=int, default=0)
+    settings.add_options(p, LatentConfig)
     add_device_option(p)
     p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
     p.add_argument("--sample-every", type=int, default=500, help="steps between sample grids")
@@ -142,7 +137,7 @@ def register(subparsers) -> None:
 
 def _main(args) -> int:
     check_device(args.device)
-    cfg = LatentConfig(steps=args.steps, alpha=args.alpha, lr=args.lr, batch_size=args.batch, seed=args.seed)
+    cfg = settings.from_options(LatentConfig, args)
     sched = Schedule(log_every=args.log_every, sample_every=args.sample_every,
                      checkpoint_every=args.checkpoint_every)
     path = latent_unlearn(args.gen, args.feedback, args.out, cfg, resume=args.resume, device=args.device,

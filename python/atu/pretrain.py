@@ -25,6 +25,7 @@ from .gan.run import NonFiniteLossError, Schedule, TrainingRun, check_folder, fi
 from .gan.sampling import Batches, EpochSampler
 from .gan.trainer import StyleGAN2Trainer, TrainConfig
 from .models import Discriminator, Generator, narrow_channels
+from .util import settings
 
 
 @dataclass
@@ -132,12 +133,7 @@ def register(subparsers) -> None:
                                                "differ from the generator's (default: --width)")
     p.add_argument("--channel-multiplier", type=int, default=2)
     p.add_argument("--steps", type=int, default=4000)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--lr", type=float, default=0.002)
-    p.add_argument("--r1", type=float, default=10.0)
-    p.add_argument("--path-regularize", type=float, default=2.0)
-    p.add_argument("--mixing", type=float, default=0.9)
-    p.add_argument("--ema-kimg", type=float, default=10.0, help="EMA half-life in thousands of images")
+    settings.add_options(p, TrainConfig)
     p.add_argument("--seed", type=int, default=0)
     add_device_option(p)
     p.add_argument("--sample-every", type=int, default=500)
@@ -162,8 +158,7 @@ def _pretrain_from_args(args) -> int:
         attributes_file=args.attributes_file,
         model=ModelConfig(size=args.size, style_dim=args.style_dim, n_mlp=args.n_mlp, width=args.width or None,
                           channel_multiplier=args.channel_multiplier, d_width=args.d_width),
-        train=TrainConfig(batch_size=args.batch, lr=args.lr, r1=args.r1, path_regularize=args.path_regularize,
-                          mixing=args.mixing, ema_half_life_kimg=args.ema_kimg),
+        train=settings.from_options(TrainConfig, args),
         steps=args.steps, seed=args.seed)
     path = pretrain(cfg, args.out, resume=args.resume, device=args.device, sample_every=args.sample_every,
                     checkpoint_every=args.checkpoint_every)

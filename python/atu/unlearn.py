@@ -62,7 +62,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -74,7 +74,9 @@ from .gan.run import Schedule, TrainingRun, check_folder, describe_inputs, fixed
 from .gan.sampling import Batches
 from .gan.trainer import StyleGAN2Trainer, TrainConfig
 from .stage_inputs import adapted_model_files, load_adapted, load_feedback_images, load_pretrained, require_file
-from .validate import non_negative, one_of, positive, positive_int
+from .util import settings
+from .util.settings import setting
+from .validate import boolean, integer, non_negative, positive, positive_int
 
 KINDS = ("el2", "il2", "nl2")
 REDUCTIONS = ("sum", "mean", "tensor_mean")
@@ -82,32 +84,25 @@ REDUCTIONS = ("sum", "mean", "tensor_mean")
 
 @dataclass
 class UnlearnConfig:
-    kind: str = "el2"
-    alpha: float = 2.0                  # el2's α (ignored by il2, nl2)
-    gamma: float = 10.0                 # γ; 0 = adversarial-only ablation
-    reduction: str = "tensor_mean"
-    steps: int = 1000
-    train: TrainConfig = field(default_factory=TrainConfig)
-    seed: int = 0
-    decoupled: bool = False             # the repulsion as its own step after Adam's (see DecoupledRepulsion)
+    kind: str = setting("el2", choices=KINDS, help="el2: exp(−α d), il2: 1/d, nl2: −d")
+    alpha: float = setting(2.0, help="α of el2 (ignored by il2, nl2)", check=positive, label="alpha (α)")
+    gamma: float = setting(10.0, help="γ, the repulsion weight; 0 = adversarial only", check=non_negative,
+                           label="gamma (γ)")
+    reduction: str = setting("tensor_mean", choices=REDUCTIONS,
+                             help="how d is reduced: tensor_mean (the authors' code), sum (the paper's norm), mean")
+    steps: int = setting(1000, help="training steps", check=positive_int)
+    train: TrainConfig = setting(default_factory=TrainConfig, help="StyleGAN2's training knobs")
+    seed: int = setting(0, help="seed", check=integer)
+    # only recorded when set, so run folders of the default keep their recorded config
+    decoupled: bool = setting(False, help="apply the repulsion as its own step θ -= lr·γ·∇L_rep after Adam's step "
+                                          "(as AdamW's weight decay) instead of adding it to the gradient Adam "
+                                          "normalises", check=boolean, record_default=False)
 
     def __post_init__(self):
-        one_of("kind", self.kind, KINDS)
-        if not isinstance(self.decoupled, bool):
-            raise ValueError(f"decoupled must be true or false, got {self.decoupled!r}")
-        one_of("reduction", self.reduction, REDUCTIONS)
-        positive("alpha (α)", self.alpha)
-        non_negative("gamma (γ)", self.gamma)
-        positive_int("steps", self.steps)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        settings.check_fields(self)
 
     def to_dict(self) -> dict:
-        record = {"kind": self.kind, "alpha": self.alpha, "gamma": self.gamma, "reduction": self.reduction,
-                  "steps": self.steps, "train": self.train.to_dict(), "seed": self.seed}
-        if self.decoupled:          # only when set: run folders of the default keep their recorded config
-            record["decoupled"] = True
-        return record
+        return settings.to_dict(self)
 
 
 class RepulsionGradient:
@@ -220,23 +215,15 @@ def register(subparsers) -> None:
     p.add_argument("--adapted", required=True, nargs="+",
                    help="the --out folder of `atu adapt`, or the adapted model files")
     p.add_argument("--feedback", required=True, help="feedback bundle; its desired samples are used")
-    p.add_argument("--kind", choices=KINDS, default="el2", help="el2: exp(−α d) (default), il2: 1/d, nl2: −d")
-    p.add_argument("--alpha", type=float, default=2.0, help="α of el2 (default 2)")
-    p.add_argument("--gamma", type=float, default=10.0, help="γ, the repulsion weight; 0 = adversarial only (default 10)")
-    p.add_argument("--reduction", choices=REDUCTIONS, default="tensor_mean",
-                   help="how d is reduced: tensor_mean (authors' code, default), sum (the paper's norm), mean")
-    p.add_argument("--decoupled", action="store_true",
-                   help="apply the repulsion as its own step θ -= lr·γ·∇L_rep after Adam's step (as AdamW's weight "
-                        "decay) instead of adding it to the gradient Adam normalises")
-    add_training_options(p, steps=1000)
+    settings.add_options(p, UnlearnConfig)
+    add_training_options(p)
     p.set_defaults(func=_main)
 
 
 def _main(args) -> int:
     with distributed.session(args.device) as device:
         check_device(device)
-        cfg = UnlearnConfig(kind=args.kind, alpha=args.alpha, gamma=args.gamma, reduction=args.reduction,
-                            steps=args.steps, train=train_config(args), seed=args.seed, decoupled=args.decoupled)
+        cfg = settings.from_options(UnlearnConfig, args, train=train_config(args))
         adapted = args.adapted[0] if len(args.adapted) == 1 else args.adapted
         path = unlearn(args.gen, adapted, args.feedback, args.out, cfg, resume=args.resume, device=device,
                        schedule=schedule(args))

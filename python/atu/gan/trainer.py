@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Callable
 
 import torch
 from torch import nn
 
+from ..util import settings
+from ..util.settings import NO_FLAG, setting
 from .losses import (d_logistic_loss, ema_decay, ema_update, g_nonsaturating_loss, path_length_directions,
                      path_length_penalty, r1_penalty)
 
@@ -33,15 +35,16 @@ MAX_BATCH = 1 << 16       # far beyond any device's memory at StyleGAN2's sizes:
 
 @dataclass
 class TrainConfig:
-    batch_size: int = 16
-    lr: float = 0.002
-    r1: float = 10.0
-    path_regularize: float = 2.0
-    path_batch_shrink: int = 2
-    d_reg_every: int = 16
-    g_reg_every: int = 4
-    mixing: float = 0.9
-    ema_half_life_kimg: float = 10.0
+    """StyleGAN2's training knobs (rosinality's train.py defaults), shared by every stage."""
+    batch_size: int = setting(16, help="batch size", flag="--batch")
+    lr: float = setting(0.002, help="Adam learning rate of G and D")
+    r1: float = setting(10.0, help="R1 weight (applied lazily, every d_reg_every = 16 steps)")
+    path_regularize: float = setting(2.0, help="path-length weight (applied lazily, every g_reg_every = 4 steps)")
+    path_batch_shrink: int = setting(2, help="the path-length batch is batch_size / this", flag=NO_FLAG)
+    d_reg_every: int = setting(16, help="steps between R1 passes", flag=NO_FLAG)
+    g_reg_every: int = setting(4, help="steps between path-length passes", flag=NO_FLAG)
+    mixing: float = setting(0.9, help="style-mixing probability")
+    ema_half_life_kimg: float = setting(10.0, help="EMA half-life in thousands of images", flag="--ema-kimg")
 
     def __post_init__(self):
         for f in fields(self):
@@ -59,15 +62,11 @@ class TrainConfig:
             raise ValueError(f"mixing is a probability, got {self.mixing}")
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown training options {unknown}; known: {sorted(known)}")
-        return cls(**d)
+    def from_dict(cls, d: dict, where: str = "train") -> "TrainConfig":
+        return settings.from_mapping(cls, d, where)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return settings.to_dict(self)
 
 
 def _adam(params, lr: float, reg_every: int) -> torch.optim.Adam:

@@ -42,6 +42,7 @@ import copy
 import json
 import math
 import os
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,9 +51,9 @@ from ..adapt import AdaptConfig
 from ..feedback.labelling import check_threshold
 from ..gan.run import Schedule
 from ..attack import AttackSettings
-from ..gan.trainer import TrainConfig
 from ..latent_unlearn import LatentConfig
 from ..unlearn import KINDS, UnlearnConfig
+from ..util import settings
 
 # Adapt-then-Unlearn's stage-2 variants (they need stage 1), and the other family: latent feature
 # unlearning (Moon, Cho, Kim, AAAI 2024), which works from the feedback alone.
@@ -133,12 +134,10 @@ class StudyConfig:
     device: str = "auto"
 
     def adapt_config(self, seed: int) -> AdaptConfig:
-        return AdaptConfig(**{**_adapt_fields(self.adapt), "seed": seed})
+        return dataclasses.replace(self.adapt, seed=seed)
 
     def unlearn_config(self, method: str, seed: int) -> UnlearnConfig:
-        base = self.unlearn[method]
-        return UnlearnConfig(kind=base.kind, alpha=base.alpha, gamma=base.gamma, reduction=base.reduction,
-                             steps=base.steps, train=base.train, seed=seed, decoupled=base.decoupled)
+        return dataclasses.replace(self.unlearn[method], seed=seed)
 
     def latent_config(self, seed: int) -> LatentConfig:
         return LatentConfig(**{**self.latent.to_dict(), "seed": seed})
@@ -160,11 +159,6 @@ class StudyConfig:
             "attack": self.attack.to_dict(),
             "extrapolation": {"scales": list(self.extrapolation_scales)},
             "evaluate": self.evaluate.to_dict(), "schedule": vars(self.schedule).copy(), "device": self.device}
-
-
-def _adapt_fields(cfg: AdaptConfig) -> dict:
-    return {"k": cfg.k, "steps": cfg.steps, "lam": cfg.lam, "fisher_samples": cfg.fisher_samples,
-            "fisher_layers": cfg.fisher_layers, "fisher_output": cfg.fisher_output, "train": cfg.train}
 
 
 # ---- reading ---------------------------------------------------------------------------------------
@@ -432,66 +426,45 @@ class _EvaluateNumbers:
     seed: int = 0
 
 
-def _train(value: Any, where: str) -> TrainConfig:
-    try:
-        return TrainConfig.from_dict(_mapping(value, where))
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"{where}: {err}") from err
-
-
-def _numbers(section: dict, where: str, keys: tuple[str, ...]) -> None:
-    """Numbers must be numbers. YAML 1.1 (PyYAML) reads 5e8 as the text "5e8": say how to write it."""
-    for key in keys:
-        v = section.get(key)
-        if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)):
-            continue
-        hint = ""
-        if isinstance(v, str):
-            try:
-                float(v)
-                hint = " (YAML reads exponents without a sign as text: write 5.0e+8, not 5e8)"
-            except ValueError:
-                pass
-        raise ConfigError(f"{where}.{key}: expected a number, got {_brief(v)}{hint}")
-
-
 def _adapt(value: Any) -> AdaptConfig:
-    value = _mapping(value, "adapt")
-    _only(value, "adapt", {"k", "steps", "lam", "fisher_samples", "fisher_layers", "fisher_output", "train"})
-    _numbers(value, "adapt", ("k", "steps", "lam", "fisher_samples"))
-    fields = {k: v for k, v in value.items() if k != "train"}
+    """Every AdaptConfig setting but the seed, which the study sets per run."""
     try:
-        return AdaptConfig(**fields, train=_train(value.get("train", {}), "adapt.train"))
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"adapt: {err}") from err
+        return settings.from_mapping(AdaptConfig, value, "adapt", allowed=_without_seed(AdaptConfig))
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
+
+
+def _without_seed(cls) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name != "seed")
 
 
 def _unlearn(value: Any, method: str) -> UnlearnConfig:
     """One method's stage-2 configuration: the shared settings, the built-in per-method defaults,
-    then the file's per-method overrides (unlearn.methods.<method>)."""
+    then the file's per-method overrides (unlearn.methods.<method>). The kind follows from the
+    method and the seed from the study, so a file sets neither."""
     value = _mapping(value, "unlearn")
-    shared = {"steps", "alpha", "gamma", "reduction", "train", "decoupled"}
-    _only(value, "unlearn", shared | {"methods"})
+    shared = tuple(f.name for f in dataclasses.fields(UnlearnConfig) if f.name not in ("seed", "kind"))
+    _only(value, "unlearn", {*shared, "methods"})
     overrides = _mapping(value.get("methods", {}), "unlearn.methods")
     _only(overrides, "unlearn.methods", set(ATU_METHODS))
     own = _mapping(overrides.get(method, {}), f"unlearn.methods.{method}")
-    _only(own, f"unlearn.methods.{method}", shared)
-    _numbers(value, "unlearn", ("steps", "alpha", "gamma"))
-    _numbers(own, f"unlearn.methods.{method}", ("steps", "alpha", "gamma"))
-    settings = {**{k: v for k, v in value.items() if k in shared}, **DEFAULT_METHOD_OVERRIDES.get(method, {}), **own}
-    train = _train(settings.pop("train", {}), f"unlearn.methods.{method}.train" if "train" in own else "unlearn.train")
-    if method == "adv_only":
-        if "gamma" in own:
-            raise ConfigError("unlearn.methods.adv_only.gamma: adv_only is the ablation without repulsion "
-                              "(γ = 0 by definition); set γ for el2, il2 or nl2 instead")
-        settings["gamma"] = 0.0
-        settings["decoupled"] = False       # nothing to decouple; its run stays the same run either way
+    common = {k: v for k, v in value.items() if k != "methods"}
+    if method == "adv_only" and "gamma" in own:
+        raise ConfigError("unlearn.methods.adv_only.gamma: adv_only is the ablation without repulsion "
+                          "(γ = 0 by definition); set γ for el2, il2 or nl2 instead")
     kind = _kind(method)
     assert kind in KINDS
     try:
-        return UnlearnConfig(kind=kind, train=train, **settings)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"unlearn ({method}): {err}") from err
+        # each layer on its own first, so that an error names the layer that holds the value
+        settings.from_mapping(UnlearnConfig, common, "unlearn", allowed=shared)
+        settings.from_mapping(UnlearnConfig, own, f"unlearn.methods.{method}", allowed=shared, kind=kind)
+        merged = {**common, **DEFAULT_METHOD_OVERRIDES.get(method, {}), **own}
+        if method == "adv_only":
+            merged["gamma"] = 0.0
+            merged["decoupled"] = False     # nothing to decouple; its run stays the same run either way
+        return settings.from_mapping(UnlearnConfig, merged, f"unlearn ({method})", allowed=shared, kind=kind)
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
 
 
 def _from_resolved_unlearn(value: Any) -> Any:
@@ -519,29 +492,22 @@ def _kind(method: str) -> str:
 
 def _latent(value: Any) -> LatentConfig:
     """The `latent` method's settings (its seed is the study's, per run)."""
-    value = _mapping(value, "latent")
-    keys = ("steps", "alpha", "lr", "batch_size")
-    _only(value, "latent", set(keys))
-    _numbers(value, "latent", keys)
     try:
-        return LatentConfig(**value)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"latent: {err}") from err
+        return settings.from_mapping(LatentConfig, value, "latent", allowed=_without_seed(LatentConfig))
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
 
 
 def _attack(value: Any, base_dir: Path) -> AttackSpec:
     """The latent attack: the judge (a second classifier, a path relative to the file) and PGD's
     settings."""
     value = dict(_mapping(value, "attack"))
-    keys = ("n", "steps", "step_size", "radius", "seed")
-    _only(value, "attack", {"judge", *keys})
     try:
         judge = _file(value, "judge", base_dir)
     except ConfigError as err:
         raise ConfigError(f"attack.{err}") from err
     value.pop("judge", None)
-    _numbers(value, "attack", keys)
     try:
-        return AttackSpec(judge=judge, settings=AttackSettings(**value))
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"attack: {err}") from err
+        return AttackSpec(judge=judge, settings=settings.from_mapping(AttackSettings, value, "attack"))
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
