@@ -19,6 +19,7 @@ from ..atomic import write_text
 from ..gan.run import LOG_FILE
 from ..images import save_grid
 from ..plots import line_chart
+from . import paper
 from .config import Feature, StudyConfig
 from .evaluation import model_files
 
@@ -263,6 +264,7 @@ def write_feature_report(cfg: StudyConfig, feature: Feature, fdir: Path, metrics
         f"({cfg.data}); Ret-FID against "
         + (f"`{feature.retrained}`" if feature.retrained else "no retrained model (missing, shown as –)") + ".",
         "",
+        *_paper_section(cfg, metrics),
         "## Quality targets",
         "",
         *quality_checks(metrics),
@@ -283,7 +285,14 @@ def write_feature_report(cfg: StudyConfig, feature: Feature, fdir: Path, metrics
     lines += ["Numbers: `metrics.json`; configuration: `../config.json`; each run's `run.json` and `log.jsonl`.", ""]
     write_text(fdir / "report.md", "\n".join(lines))
     return {"feature": feature.name, "class": metrics["class"], "table": results_table(metrics),
-            "checks": quality_checks(metrics), "attack": attack_table(attack) if attack else None}
+            "checks": quality_checks(metrics), "attack": attack_table(attack) if attack else None,
+            "paper": paper.comparison_table(metrics) if paper.comparable(cfg.data, metrics["class"]) else None}
+
+
+def _paper_section(cfg: StudyConfig, metrics: dict) -> list[str]:
+    if not paper.comparable(cfg.data, metrics["class"]):
+        return []
+    return [f"## Beside the paper ({paper.PAPER})", "", paper.comparison_table(metrics), ""]
 
 
 def write_study_report(cfg: StudyConfig, out: Path, summaries: list[dict]) -> Path:
@@ -291,6 +300,8 @@ def write_study_report(cfg: StudyConfig, out: Path, summaries: list[dict]) -> Pa
     for s in summaries:
         lines += [f"## {s['feature']} (class {s['class']}) — [full report]({s['feature']}/report.md)", "",
                   s["table"], "", *s["checks"], ""]
+        if s.get("paper"):
+            lines += [f"Beside the paper ({paper.PAPER}):", "", s["paper"], ""]
         if s.get("attack"):
             lines += ["Latent attack:", "", s["attack"], ""]
     path = out / "report.md"
