@@ -239,10 +239,12 @@ def test_stage_1_shares_the_k_models_over_the_ranks_with_the_same_folder_and_mod
                 assert torch.equal(got[key], want[key]), (j, name, key)
 
 
-def test_a_whole_study_refuses_several_processes(monkeypatch, capsys):
+def test_a_whole_study_refuses_several_processes(monkeypatch):
+    from atu.cli_options import UsageError
     from atu.study.command import execute
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
-    assert execute(None, SimpleNamespace(device=None), "atu run") == 2
-    assert "under torchrun use the stage commands" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="under torchrun use the stage commands") as err:
+        execute(None, SimpleNamespace(device=None), "atu run")
+    assert err.value.exit_status == 2

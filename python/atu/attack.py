@@ -77,11 +77,7 @@ def register(subparsers) -> None:
 
 
 def _main(args) -> int:
-    try:
-        job = _check(args)
-    except (ValueError, OSError) as err:
-        print(f"atu attack: error: {err}", file=sys.stderr)
-        return 2
+    job = _check(args)
     from .atomic import write_text
     from .provenance import file_record, provenance
 

@@ -14,8 +14,8 @@ SUBCOMMAND_MODULES = ("pretrain", "classifiers.train", "convert", "feedback.coll
                       "selfcheck.command")
 
 
-# Exceptions that mean "this input cannot be used" (CheckpointError, ConfigError and UsageError are
-# ValueErrors; a missing file or one in the way an OSError): exit 2.
+# Exceptions other than atu's own (util/errors.py) that still mean "this input cannot be used": a
+# dataclass check's ValueError, a missing file or one in the way (OSError): exit 2.
 INPUT_ERRORS = (ValueError, OSError)
 
 
@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.ops is not None:
         atu_ext.ops_mode.set_default(args.ops)
-    from .gan.run import NonFiniteLossError
     from .util import outputs
+    from .util.errors import AtuError
 
     out = getattr(args, "out", None)
     if out is None and hasattr(args, "default_out"):      # a command whose --out has a computed default
@@ -59,16 +59,13 @@ def main(argv: list[str] | None = None) -> int:
             outputs.check_writable(out)
         with outputs.held(out) if writes_out else contextlib.nullcontext():
             return int(args.func(args) or 0)
-    except outputs.OutputInUseError as err:
-        print(f"atu {args.command}: {err}", file=sys.stderr)
-        return 2
-    except NonFiniteLossError as err:       # the run diverged: a failed run, not bad input, exit 1
+    except AtuError as err:                 # input that cannot be used (2) or a run that failed (1)
         print(f"atu {args.command}: error: {err}", file=sys.stderr)
-        return 1
+        return err.exit_status
     except INPUT_ERRORS as err:
-        # What a command did not catch itself but is still about its input (a checkpoint that
-        # cannot be used, a file that is missing or in the way, a value out of range): one line,
-        # exit 2. ATU_DEBUG=1 shows the traceback instead.
+        # A check outside atu's own error types (a configuration's value out of range, a file that
+        # is missing or in the way): about the input too, so one line and exit 2. ATU_DEBUG=1 shows
+        # the traceback instead.
         if os.environ.get("ATU_DEBUG"):
             raise
         print(f"atu {args.command}: error: {err}", file=sys.stderr)

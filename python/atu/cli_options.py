@@ -12,6 +12,7 @@ import torch
 from .gan.run import Schedule
 from .gan.trainer import TrainConfig
 from .util import settings
+from .util.errors import InputError
 
 
 def command_description(doc: str | None) -> str:
@@ -69,7 +70,7 @@ def check_device(device: str) -> str:
     return device
 
 
-class UsageError(ValueError):
+class UsageError(InputError):
     """Command-line input a command cannot run with (exit status 2); the message names the option."""
 
 

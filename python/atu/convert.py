@@ -20,6 +20,7 @@ from typing import Any
 
 from .checkpoint import Checkpoint, CheckpointError, CheckpointWarning, load, save, save_rosinality
 from .checkpoint.core import DISCRIMINATOR_SECTIONS, GENERATOR_SECTIONS, MODEL_SECTIONS
+from .util.errors import InputError
 
 TARGETS = ("atu", "rosinality")
 TARGET_BY_EXTENSION = {".safetensors": "atu", ".pt": "rosinality", ".pth": "rosinality"}
@@ -27,7 +28,7 @@ TARGET_BY_EXTENSION = {".safetensors": "atu", ".pt": "rosinality", ".pth": "rosi
 _ROSINALITY_OPTIMIZERS = ("g_optim", "d_optim")
 
 
-class ConvertError(ValueError):
+class ConvertError(InputError):
     """A conversion refused before anything was read or written (paths, overwrite, format)."""
 
 

@@ -110,14 +110,10 @@ def _main(args) -> int:
     if args.toy == "mog":
         return _toy(args)
     from .study.command import execute
-    from .study.config import ConfigError, from_dict
+    from .study.config import from_dict
 
-    try:
-        cfg = from_dict(demo_config(args.undesired_class, args.methods, args.seeds, steps_scale=args.steps_scale,
-                                    device=args.device or "auto"))
-    except (ConfigError, ValueError, FileNotFoundError) as err:
-        print(f"atu demo: error: {err}", file=sys.stderr)
-        return 2
+    cfg = from_dict(demo_config(args.undesired_class, args.methods, args.seeds, steps_scale=args.steps_scale,
+                                device=args.device or "auto"))
     args.device = None                 # already in the configuration
     return execute(cfg, args, "atu demo")
 
@@ -125,11 +121,7 @@ def _main(args) -> int:
 def _toy(args) -> int:
     from .toy import run_mog_demo
 
-    try:
-        metrics = run_mog_demo(args.out, seed=args.seeds[0], device=args.device or "cpu",
-                               progress=not args.no_progress and sys.stderr.isatty())
-    except (ValueError, FileExistsError) as err:
-        print(f"atu demo: error: {err}", file=sys.stderr)
-        return 2
+    metrics = run_mog_demo(args.out, seed=args.seeds[0], device=args.device or "cpu",
+                           progress=not args.no_progress and sys.stderr.isatty())
     print(f"atu demo: toy report: {metrics.get('report', args.out)}")
     return 0

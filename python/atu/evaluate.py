@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import torch
@@ -167,12 +166,8 @@ def register(subparsers) -> None:
 
 
 def _main(args) -> int:
-    try:
-        with distributed.session(args.device) as device:
-            return _run(args, device)
-    except UsageError as err:
-        print(f"atu evaluate: error: {err}", file=sys.stderr)
-        return 2
+    with distributed.session(args.device) as device:
+        return _run(args, device)
 
 
 def _run(args, device: str) -> int:

@@ -14,14 +14,13 @@ Exit status: 0 done; 2 bad options, data or run folder (nothing is written); 1 a
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from .cli_options import add_device_option
-from .gan.run import NonFiniteLossError, Schedule, TrainingRun, check_folder, fixed_latents, write_run_file
+from .gan.run import Schedule, TrainingRun, check_folder, fixed_latents, write_run_file
 from .gan.sampling import Batches, EpochSampler
 from .gan.trainer import StyleGAN2Trainer, TrainConfig
 from .models import Discriminator, Generator, narrow_channels
@@ -142,17 +141,6 @@ def register(subparsers) -> None:
 
 
 def _main(args) -> int:
-    try:
-        return _pretrain_from_args(args)
-    except (ValueError, OSError) as err:             # bad options, data or run folder: nothing trained
-        print(f"atu pretrain: error: {err}", file=sys.stderr)
-        return 2
-    except NonFiniteLossError as err:                 # the last good checkpoint is kept
-        print(f"atu pretrain: error: {err}", file=sys.stderr)
-        return 1
-
-
-def _pretrain_from_args(args) -> int:
     cfg = PretrainConfig(
         data=args.data, exclude_classes=args.exclude_classes, exclude_attribute=args.exclude_attribute,
         attributes_file=args.attributes_file,

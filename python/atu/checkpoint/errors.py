@@ -1,8 +1,10 @@
 """The two ways a checkpoint reader speaks up: an error that stops, a warning that reports."""
 from __future__ import annotations
 
+from ..util.errors import InputError
 
-class CheckpointError(ValueError):
+
+class CheckpointError(InputError):
     """A checkpoint file that cannot be read as asked (missing, truncated, corrupt, unsafe, wrong kind).
 
     The message always names the file, so that a batch job over many checkpoints says which one failed."""

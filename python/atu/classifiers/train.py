@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..cli_options import UsageError
 from ..data import ImageDataset, load_dataset, parse_spec, split
 from ..provenance import provenance
 from .augment import Augmentation, default_augmentation
@@ -137,10 +138,6 @@ class _BatchSource:
 
 # ---- command line ------------------------------------------------------------------------------------
 
-class UsageError(ValueError):
-    """Bad command-line input, reported before any training starts."""
-
-
 def register(subparsers) -> None:
     from ..cli_options import command_description
 
@@ -164,15 +161,13 @@ def register(subparsers) -> None:
 
 
 def _main(args) -> int:
+    kind, arch, out = _check_arguments(args)
     try:
-        kind, arch, out = _check_arguments(args)
         data = load_dataset(args.data, resolution=args.resolution, attributes_file=args.attributes_file,
                             label_attribute=args.attribute)
-        test_set = _official_test_set(kind, args)
-    except (UsageError, ValueError, KeyError, FileNotFoundError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"atu train-classifier: error: {message}", file=sys.stderr)
-        return 2
+    except KeyError as err:                     # an attribute the table lacks: its message, unquoted
+        raise UsageError(err.args[0] if err.args else str(err)) from err
+    test_set = _official_test_set(kind, args)
     epochs = DEFAULT_EPOCHS[arch] if args.epochs is None else args.epochs
     model, report = train_classifier(data, arch=arch, epochs=epochs, batch_size=args.batch_size, lr=args.lr,
                                      seed=args.seed, held_out=args.held_out, device=args.device,

@@ -29,7 +29,6 @@ from typing import Any
 import torch
 
 from .. import assets
-from ..checkpoint import CheckpointError
 from ..cli_options import UsageError, add_device_option, device_option, existing_file, same_file, shipped_file
 from ..provenance import file_record
 from .bank import DEFAULT_N, draw_bank
@@ -94,11 +93,7 @@ def register(subparsers) -> None:
 
 
 def _main(args) -> int:
-    try:
-        request = check_arguments(args)
-    except (UsageError, MarksError, CheckpointError, FileNotFoundError) as err:
-        print(f"atu feedback: error: {err}", file=sys.stderr)
-        return 2
+    request = check_arguments(args)
     bundle = collect(request, progress=sys.stderr.isatty())
     print(f"atu feedback: {summary(bundle, request)}")
     if request.labeller != "none":

@@ -13,11 +13,13 @@ from numbers import Integral
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..util.errors import InputError
+
 # Listing more bad entries than this helps nobody; the count says how many there were.
 _SHOWN = 8
 
 
-class MarksError(ValueError):
+class MarksError(InputError):
     """A marks file or list that cannot be read as indices into the bank."""
 
 

@@ -40,6 +40,7 @@ from ..interrupts import StoppedBetweenSteps, deferred_interrupts
 from ..provenance import provenance
 from .sampling import Batches
 from .trainer import StyleGAN2Trainer
+from ..util.errors import RunFailedError
 
 RUN_FILE = "run.json"
 STATE_FILE = "checkpoint.safetensors"
@@ -48,7 +49,7 @@ LOG_FILE = "log.jsonl"
 SAMPLES_DIR = "samples"
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(RunFailedError, FloatingPointError):
     """Training produced a NaN or an infinity; `step` is the step that did."""
 
     def __init__(self, message: str, step: int):

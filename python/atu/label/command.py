@@ -29,7 +29,7 @@ import torch
 
 from .. import assets
 from ..checkpoint import CheckpointError
-from ..feedback import FeedbackBundle, MarksError, draw_bank, label_with_classifier, load_bundle, save_bundle
+from ..feedback import FeedbackBundle, draw_bank, label_with_classifier, load_bundle, save_bundle
 from ..cli_options import UsageError, add_device_option, device_option, existing_file, same_file, shipped_file
 from ..feedback.collect import take_classifier
 from ..provenance import file_record
@@ -94,17 +94,12 @@ def register(subparsers) -> None:
 
 
 def _main(args) -> int:
-    try:
-        request = check_arguments(args)
-    except (UsageError, MarksError, CheckpointError, FileNotFoundError) as err:
-        print(f"atu label: error: {err}", file=sys.stderr)
-        return 2
+    request = check_arguments(args)
     try:
         server = make_server(None, request.host, request.port)
     except OSError as err:
-        print(f"atu label: error: cannot listen on {request.host} port {request.port}: {err.strerror or err} "
-              f"(another atu label running? choose another --port)", file=sys.stderr)
-        return 2
+        raise UsageError(f"cannot listen on {request.host} port {request.port}: {err.strerror or err} "
+                         f"(another atu label running? choose another --port)") from err
     if server.allowed_hosts is None:
         print(f"atu label: note: listening on {request.host}, not only this machine: anyone who can reach "
               f"port {server.port} can see the samples and change the marks", file=sys.stderr)

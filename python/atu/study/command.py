@@ -14,8 +14,6 @@ import argparse
 import os
 import sys
 
-from ..checkpoint import CheckpointError
-from ..gan.run import NonFiniteLossError
 
 
 def add_study_options(p: argparse.ArgumentParser) -> None:
@@ -37,41 +35,23 @@ def register(subparsers) -> None:
 
 def execute(cfg, args, prog: str) -> int:
     """Runs a checked configuration with the shared options; the exit status as documented."""
-    from .runner import StudyError, run_study
-
     from .. import distributed
+    from ..cli_options import UsageError, resolve_device
+    from .runner import run_study
 
     if distributed.launched() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         # every rank would run the whole study into one folder; the stage commands share out work
-        print(f"{prog}: error: a study runs in one process; under torchrun use the stage commands "
-              f"(atu adapt, atu unlearn, atu evaluate), which share their work over the processes", file=sys.stderr)
-        return 2
+        raise UsageError("a study runs in one process; under torchrun use the stage commands "
+                         "(atu adapt, atu unlearn, atu evaluate), which share their work over the processes")
     if args.device:
         cfg.device = args.device
-    try:
-        from ..cli_options import resolve_device
-
-        resolve_device(cfg.device)
-        report = run_study(cfg, args.out, resume=args.resume, progress=not args.no_progress and sys.stderr.isatty())
-    except (StudyError, CheckpointError, FileNotFoundError) as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
-        return 2
-    except NonFiniteLossError as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
-        return 1
-    except ValueError as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
-        return 2
+    resolve_device(cfg.device)
+    report = run_study(cfg, args.out, resume=args.resume, progress=not args.no_progress and sys.stderr.isatty())
     print(f"{prog}: report: {report}")
     return 0
 
 
 def _main(args) -> int:
-    from .config import ConfigError, load_config
+    from .config import load_config
 
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as err:
-        print(f"atu run: error: {err}", file=sys.stderr)
-        return 2
-    return execute(cfg, args, "atu run")
+    return execute(load_config(args.config), args, "atu run")

@@ -54,6 +54,7 @@ from ..attack import AttackSettings
 from ..latent_unlearn import LatentConfig
 from ..unlearn import KINDS, UnlearnConfig
 from ..util import settings
+from ..util.errors import InputError
 
 # Adapt-then-Unlearn's stage-2 variants (they need stage 1), and the other family: latent feature
 # unlearning (Moon, Cho, Kim, AAAI 2024), which works from the feedback alone.
@@ -66,7 +67,7 @@ METHODS = (*ATU_METHODS, LATENT_METHOD)
 DEFAULT_METHOD_OVERRIDES = {"il2": {"gamma": 0.5}, "nl2": {"gamma": 2.0}}
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A configuration that cannot run; the message names the key."""
 
 

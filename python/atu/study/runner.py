@@ -35,6 +35,7 @@ from ..latent_unlearn import latent_unlearn
 from ..provenance import provenance
 from ..unlearn import unlearn
 from .config import LATENT_METHOD, StudyConfig
+from ..util.errors import InputError
 
 CONFIG_FILE = "config.json"
 BANK_FILE = "bank.safetensors"
@@ -42,7 +43,7 @@ FEEDBACK_FILE = "feedback.safetensors"
 GROWABLE = ("methods", "seeds", "device")    # may change when a study resumes
 
 
-class StudyError(ValueError):
+class StudyError(InputError):
     """A study folder that cannot be (re)used as asked."""
 
 

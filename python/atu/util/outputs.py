@@ -21,12 +21,15 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from .errors import AtuError, InputError
 
-class OutputInUseError(RuntimeError):
+
+class OutputInUseError(AtuError, RuntimeError):
     """Another atu process holds the output this one was asked to write."""
+    exit_status = 2
 
 
-class OutputNotWritableError(ValueError):
+class OutputNotWritableError(InputError):
     """The output cannot be created or written where it was asked for."""
 
 

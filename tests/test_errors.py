@@ -1,0 +1,51 @@
+"""One error policy: atu's error types carry their exit status and `atu` reports any of them once,
+in one line (2: input that cannot be used; 1: a run that started and failed)."""
+import pytest
+
+from atu import cli
+from atu import pretrain
+from atu.checkpoint import CheckpointError
+from atu.cli_options import UsageError
+from atu.convert import ConvertError
+from atu.feedback.marks import MarksError
+from atu.gan.run import NonFiniteLossError
+from atu.study.config import ConfigError
+from atu.study.runner import StudyError
+from atu.util.errors import AtuError, InputError, RunFailedError
+from atu.util.outputs import OutputInUseError, OutputNotWritableError
+
+
+@pytest.mark.parametrize("error, status", [
+    (UsageError("x"), 2), (CheckpointError("x"), 2), (ConfigError("x"), 2), (StudyError("x"), 2),
+    (MarksError("x"), 2), (ConvertError("x"), 2), (OutputNotWritableError("x"), 2), (OutputInUseError("x"), 2),
+    (NonFiniteLossError("x", step=3), 1),
+])
+def test_every_error_type_carries_its_exit_status(error, status):
+    assert isinstance(error, AtuError) and error.exit_status == status
+    # and stays what API callers catch
+    assert isinstance(error, ValueError) == isinstance(error, InputError)
+    assert isinstance(error, RuntimeError) or isinstance(error, ValueError)
+
+
+@pytest.mark.parametrize("raised, status", [
+    (InputError("the file is bad"), 2), (RunFailedError("the run broke"), 1),
+    (NonFiniteLossError("loss is nan at step 7", step=7), 1), (ValueError("a value out of range"), 2),
+    (FileNotFoundError("no such file"), 2),
+])
+def test_the_entry_point_reports_each_once_with_its_status(monkeypatch, capsys, tmp_path, raised, status):
+    def fails(args):
+        raise raised
+
+    monkeypatch.setattr(pretrain, "_main", fails)
+    assert cli.main(["pretrain", "--out", str(tmp_path / "run")]) == status
+    err = capsys.readouterr().err
+    assert err.strip() == f"atu pretrain: error: {raised}" and "Traceback" not in err
+
+
+def test_a_bug_is_not_dressed_as_an_input_error(monkeypatch, tmp_path):
+    def fails(args):
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(pretrain, "_main", fails)
+    with pytest.raises(TypeError):
+        cli.main(["pretrain", "--out", str(tmp_path / "run")])
