@@ -7,7 +7,7 @@
 //   order 0 (forward)   y   = clamp(gain · f(z), −clamp, +clamp)          (clamp only when clamp_on)
 //   order k ≥ 1         out = dy · gain · f⁽ᵏ⁾(z) · [−clamp ≤ gain·f(z) ≤ clamp]
 // Order 1 is the gradient of the forward w.r.t. x; orders 2 and 3 are what the gradient's own
-// gradients need (see atu_ext/bias_act.py). The clamp mask is the same as torch.clamp's gradient
+// gradients need (see python/atu_ext/bias_act.py). The clamp mask is the same as torch.clamp's gradient
 // (the boundary passes), and it is a piecewise constant, so it has no derivative of its own.
 #pragma once
 #include <cmath>
@@ -30,7 +30,7 @@
 
 namespace atu::bias_act {
 
-// The order of the names in kActivationNames; atu_ext/bias_act.py lists the same names.
+// The order of the names in kActivationNames; python/atu_ext/bias_act.py lists the same names.
 enum class Act : int { kLinear = 0, kRelu, kLrelu, kTanh, kSigmoid, kElu, kSelu, kSoftplus, kSwish };
 constexpr int kNumActivations = 9;
 constexpr const char* kActivationNames[kNumActivations] = {

@@ -20,8 +20,7 @@ ATU_VENV="$VENV" ATU_TORCH="${ATU_CUDA_TORCH:-torch==2.14.1}" ATU_CUDA=ON CUDAAR
   ATU_WARNINGS_AS_ERRORS=ON SKBUILD_BUILD_DIR="build/cuda-{wheel_tag}" bash scripts/setup.sh --test
 
 VENV_PY="$(cd "$VENV" && pwd)/bin/python"
-# From outside the checkout, as in setup.sh: the source tree's atu_ext/ has no compiled _C.
-(cd / && "$VENV_PY" - <<'PY'
+"$VENV_PY" - <<'PY'
 import sys
 
 import torch
@@ -37,7 +36,6 @@ for row in rows:
 print(f"[check_cuda_build] torch {torch.__version__}, atu_ext CUDA kernels for {atu_ext._C.cuda_architectures}")
 sys.exit(0 if all(r.passed for r in rows) else 1)
 PY
-)
 "$VENV/bin/pytest" -q -p no:cacheprovider tests/test_penalties.py tests/test_upfirdn2d.py tests/test_bias_act.py \
   tests/test_modulated_conv.py tests/test_ops_contract.py tests/test_ops_mode.py tests/test_check_ops.py \
   tests/test_build.py

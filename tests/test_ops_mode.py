@@ -5,7 +5,6 @@ import math
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,7 +13,6 @@ import atu_ext
 from atu_ext import ops_mode, reference
 from tensor_cases import as_float64, make_tensors, sample_shapes
 
-PYTHON_DIR = Path(__file__).resolve().parents[1] / "python"
 
 
 def _grad_fn_names(t: torch.Tensor) -> set[str]:
@@ -130,7 +128,7 @@ def test_a_device_without_kernels_is_refused_naming_the_op_the_build_and_both_fi
 
 def _python(code: str, **env):
     return subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(PYTHON_DIR), **env})
+                          env={**os.environ, **env})
 
 
 def test_the_environment_sets_the_default_and_a_bad_value_is_refused_by_name():

@@ -4,14 +4,12 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from atu.cli import main
 from atu.util import outputs
 
-PYTHON_DIR = Path(__file__).resolve().parents[1] / "python"
 HOLD = """
 import sys, time
 from atu.util import outputs
@@ -26,7 +24,7 @@ def holder(tmp_path):
     """A separate process holding the lock of tmp_path/run until the test ends."""
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(PYTHON_DIR)})
+                            env=os.environ)
     assert proc.stdout.readline().strip() == "held"
     yield out, proc
     proc.kill()

@@ -6,7 +6,6 @@ import math
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -20,16 +19,13 @@ from atu.toy.fisher import empirical_fisher
 from atu.toy.models import Discriminator, Generator, latents
 from atu.toy.training import GanSchedule
 
-PYTHON_DIR = Path(__file__).resolve().parents[1] / "python"
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
 
 
 def _cli(*args, cwd):
-    # From outside the checkout: its atu_ext/ source folder (no compiled _C) must not shadow the
-    # installed extension. PYTHONPATH points at this checkout's application code.
-    env = {**os.environ, "PYTHONPATH": str(PYTHON_DIR), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "atu.cli", "demo", "--toy", "mog", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
 

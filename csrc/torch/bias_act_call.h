@@ -11,7 +11,7 @@ namespace atu {
 
 // The inputs of one bias_act / bias_act_grad call, brought into the layout the kernels need, and
 // the freshly allocated output. `out` is at::empty_like(x): x's strides when x is dense, else
-// x's suggested memory format (the fake kernels in atu_ext/bias_act.py allocate the same way).
+// x's suggested memory format (the fake kernels in python/atu_ext/bias_act.py allocate the same way).
 // x and dy are used in place when they already have out's strides, else copied into that layout.
 class BiasActCall {
  public:

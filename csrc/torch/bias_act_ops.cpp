@@ -1,5 +1,5 @@
 // Schemas of the fused bias + activation ops and their CPU registrations. The CUDA registrations
-// are in bias_act_cuda.cpp; fake kernels and autograd are registered from atu_ext/bias_act.py.
+// are in bias_act_cuda.cpp; fake kernels and autograd are registered from python/atu_ext/bias_act.py.
 #include <torch/library.h>
 
 #include "cpu/bias_act.h"

@@ -1,5 +1,5 @@
 // Arguments of atu::modulate_weight -> ModulateParams, shared by the CPU and CUDA registrations.
-// atu_ext/modulated_conv.py validates with readable messages first; these checks guard direct
+// python/atu_ext/modulated_conv.py validates with readable messages first; these checks guard direct
 // torch.ops.atu calls.
 #pragma once
 #include <ATen/ATen.h>

@@ -1,5 +1,5 @@
 // Schema of atu::modulate_weight and its CPU registration; CUDA in modulate_cuda.cpp, fake
-// kernel and autograd in atu_ext/modulated_conv.py.
+// kernel and autograd in python/atu_ext/modulated_conv.py.
 #include <torch/library.h>
 
 #include "cpu/modulate.h"

@@ -9,7 +9,7 @@
 
 namespace atu {
 
-// Per-tensor factor of each reduction ("sum", "mean", "tensor_mean"); see atu_ext/penalties.py.
+// Per-tensor factor of each reduction ("sum", "mean", "tensor_mean"); see python/atu_ext/penalties.py.
 std::vector<double> reduction_weights(const at::TensorList& params, const std::string& reduction);
 
 DType to_dtype(at::ScalarType t);

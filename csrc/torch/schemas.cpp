@@ -1,5 +1,5 @@
 // The schemas of every atu op. Kernels are registered per device in penalties_{cpu,cuda}.cpp;
-// fake kernels and autograd are registered from Python (atu_ext/_registrations.py).
+// fake kernels and autograd are registered from Python (python/atu_ext/_registrations.py).
 #include <torch/library.h>
 
 TORCH_LIBRARY(atu, m) {

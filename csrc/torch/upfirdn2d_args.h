@@ -1,5 +1,5 @@
 // Turning the arguments of atu::upfirdn2d into an Upfirdn2dParams, shared by the CPU and CUDA
-// registrations. Python (atu_ext/upfirdn2d.py) has already validated everything with readable
+// registrations. Python (python/atu_ext/upfirdn2d.py) has already validated everything with readable
 // messages; the checks here only guard direct torch.ops.atu.upfirdn2d calls.
 #pragma once
 #include <ATen/ATen.h>
@@ -9,7 +9,7 @@
 namespace atu {
 
 // Output layout follows x: channels_last in, channels_last out; anything else gives contiguous.
-// atu_ext/_registrations (the fake kernel) applies the same rule.
+// python/atu_ext/_registrations (the fake kernel) applies the same rule.
 inline at::MemoryFormat upfirdn2d_out_format(const at::Tensor& x) {
   const bool channels_last =
       !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast);

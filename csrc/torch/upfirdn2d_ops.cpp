@@ -1,5 +1,5 @@
 // Schema of atu::upfirdn2d and its CPU registration. The CUDA registration is in
-// upfirdn2d_cuda.cpp; the fake kernel and autograd in atu_ext/_upfirdn2d_registrations.py.
+// upfirdn2d_cuda.cpp; the fake kernel and autograd in python/atu_ext/_registrations.py.
 #include <torch/library.h>
 
 #include <cmath>

@@ -13,14 +13,14 @@ try:
     from . import _C  # noqa: F401  (registers torch.ops.atu.*)
 except ImportError as exc:  # no silent fallback: the reference code is never used in its place
     _here = os.path.dirname(os.path.abspath(__file__))
-    _in_checkout = os.path.exists(os.path.join(_here, os.pardir, "pyproject.toml"))
+    _in_checkout = os.path.exists(os.path.join(_here, os.pardir, os.pardir, "pyproject.toml"))
     raise ImportError(
         "atu_ext: the compiled extension atu_ext._C could not be loaded "
         f"({exc}). Rebuild it against the torch you run: "
         "`pip install --no-build-isolation --force-reinstall --no-deps .` from the atu checkout "
         "(install torch first; see README.md)."
-        + (f" Note: this imported the source tree at {_here}, which holds no build; run from "
-           "another directory to use the installed package." if _in_checkout else "")
+        + (f" Note: this imported the source tree at {_here} (is the checkout's python/ on "
+           "PYTHONPATH?), which holds no build: use the installed package." if _in_checkout else "")
     ) from exc
 
 def _base_version(version: str) -> str:
