@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from . import ops_mode, reference
+from .resampling import both_axes, strided_conv_padding, transposed_conv_padding
 from .upfirdn2d import check_filter, filter_size, upfirdn2d
 
 _ops = torch.ops.atu
@@ -148,10 +149,9 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
         w_t = w_mod.transpose(1, 2).reshape(n * in_ch, out_ch, kh, kw)
         y = F.conv_transpose2d(x.reshape(1, n * in_ch, h, w), w_t, stride=2, groups=n)
         y = y.reshape(n, out_ch, y.shape[2], y.shape[3])
-        px, py = (fw - 2) - (kw - 1), (fh - 2) - (kh - 1)
-        return upfirdn2d(y, f, padding=[(px + 1) // 2 + 1, px // 2 + 1, (py + 1) // 2 + 1, py // 2 + 1], gain=4.0)
-    px, py = (fw - 2) + (kw - 1), (fh - 2) + (kh - 1)
-    x = upfirdn2d(x, f, padding=[(px + 1) // 2, px // 2, (py + 1) // 2, py // 2])
+        return upfirdn2d(y, f, padding=both_axes(transposed_conv_padding(fw, kw), transposed_conv_padding(fh, kh)),
+                         gain=4.0)
+    x = upfirdn2d(x, f, padding=both_axes(strided_conv_padding(fw, kw), strided_conv_padding(fh, kh)))
     y = F.conv2d(x.reshape(1, n * in_ch, x.shape[2], x.shape[3]), w_mod.reshape(n * out_ch, in_ch, kh, kw),
                  stride=2, groups=n)
     return y.reshape(n, out_ch, y.shape[2], y.shape[3])
@@ -169,11 +169,11 @@ def _shared_weight(x, weight, styles, demodulate, up, down, resample_filter, eps
         fh, fw = filter_size(f)
         if up == 2:
             y = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
-            px, py = (fw - 2) - (kw - 1), (fh - 2) - (kh - 1)
-            y = upfirdn2d(y, f, padding=[(px + 1) // 2 + 1, px // 2 + 1, (py + 1) // 2 + 1, py // 2 + 1], gain=4.0)
+            y = upfirdn2d(y, f, padding=both_axes(transposed_conv_padding(fw, kw), transposed_conv_padding(fh, kh)),
+                          gain=4.0)
         else:
-            px, py = (fw - 2) + (kw - 1), (fh - 2) + (kh - 1)
-            y = F.conv2d(upfirdn2d(x, f, padding=[(px + 1) // 2, px // 2, (py + 1) // 2, py // 2]), weight, stride=2)
+            y = F.conv2d(upfirdn2d(x, f, padding=both_axes(strided_conv_padding(fw, kw), strided_conv_padding(fh, kh))),
+                         weight, stride=2)
     if demodulate:
         # Σ_{i,k} (W_oik·s_ni)² = Σ_i s_ni²·Σ_k W_oik²: [N, I] @ [I, O], no [N, O, I, k, k] tensor.
         sq = styles.to(weight.dtype).square() @ weight.square().sum(dim=(2, 3)).t()

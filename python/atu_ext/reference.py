@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from .resampling import both_axes, strided_conv_padding, transposed_conv_padding
+
 
 def _weights(params, reduction: str) -> list[float]:
     if reduction == "sum":
@@ -106,11 +108,11 @@ def modulated_conv2d(x, weight, styles, demodulate=True, up=1, down=1, resample_
         xn = x[n: n + 1]
         if up == 2:
             y = F.conv_transpose2d(xn, w.transpose(0, 1), stride=2)
-            px, py = fw - kw - 1, fh - kh - 1
-            y = upfirdn2d(y, f2, padding=[(px + 1) // 2 + 1, px // 2 + 1, (py + 1) // 2 + 1, py // 2 + 1], gain=4.0)
+            y = upfirdn2d(y, f2, padding=both_axes(transposed_conv_padding(fw, kw), transposed_conv_padding(fh, kh)),
+                          gain=4.0)
         elif down == 2:
-            px, py = fw + kw - 3, fh + kh - 3
-            y = F.conv2d(upfirdn2d(xn, f2, padding=[(px + 1) // 2, px // 2, (py + 1) // 2, py // 2]), w, stride=2)
+            y = F.conv2d(upfirdn2d(xn, f2, padding=both_axes(strided_conv_padding(fw, kw), strided_conv_padding(fh, kh))),
+                         w, stride=2)
         else:
             y = F.conv2d(xn, w, padding=(kh // 2, kw // 2))
         outs.append(y)

@@ -122,7 +122,7 @@ class StyleGAN2Trainer:
         mix = self.config.mixing > 0 and torch.rand((), generator=self.rng, device=self.device).item() < self.config.mixing
         z = [self._randn(n, self.G.style_dim) for _ in range(2 if mix else 1)]
         inject = int(torch.randint(1, self.G.n_latent, (), generator=self.rng, device=self.device)) if mix else None
-        noise = [self._randn(n, 1, 2 ** ((i + 5) // 2), 2 ** ((i + 5) // 2)) for i in range(self.G.num_layers)]
+        noise = [self._randn(n, 1, res, res) for res in self.G.noise_resolutions()]
         return z, inject, noise
 
     def _share(self, x: torch.Tensor) -> torch.Tensor:

@@ -50,8 +50,7 @@ class Generator(nn.Module):
         self.convs = nn.ModuleList()
         self.to_rgbs = nn.ModuleList()
         self.noises = nn.Module()
-        for layer in range(self.num_layers):
-            res = 2 ** ((layer + 5) // 2)
+        for layer, res in enumerate(self.noise_resolutions()):
             self.noises.register_buffer(f"noise_{layer}", torch.randn(1, 1, res, res))
         in_ch = ch[4]
         for i in range(3, self.log_size + 1):
@@ -76,10 +75,13 @@ class Generator(nn.Module):
         return cls(**dict(cfg))
 
     # ---- rosinality's helpers -----------------------------------------------------------------
+    def noise_resolutions(self) -> list[int]:
+        """The side of each layer's noise map: 4 for the first conv, then two convs per resolution."""
+        return [2 ** ((layer + 5) // 2) for layer in range(self.num_layers)]
+
     def make_noise(self, generator: torch.Generator | None = None, batch: int = 1) -> list[torch.Tensor]:
         like = self.input.input
-        return [torch.randn(batch, 1, 2 ** ((i + 5) // 2), 2 ** ((i + 5) // 2), generator=generator).to(like)
-                for i in range(self.num_layers)]
+        return [torch.randn(batch, 1, res, res, generator=generator).to(like) for res in self.noise_resolutions()]
 
     @torch.no_grad()
     def mean_latent(self, n_latent: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from atu_ext.resampling import strided_conv_padding, transposed_conv_padding, upsample_padding
+
 from . import ops
 
 
@@ -91,8 +93,7 @@ class Upsample(nn.Module):
     def __init__(self, taps: Sequence[float], factor: int = 2):
         super().__init__()
         self.register_buffer("kernel", make_kernel(taps) * factor ** 2)
-        p = len(taps) - factor
-        self.pad = ((p + 1) // 2 + factor - 1, p // 2)
+        self.pad = upsample_padding(len(taps), factor)
         self.factor = factor
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -109,13 +110,12 @@ class ModulatedConv2d(nn.Module):
         if upsample and downsample:
             raise ValueError("a modulated convolution cannot both upsample and downsample")
         self.weight = nn.Parameter(torch.randn(1, out_ch, in_ch, kernel_size, kernel_size))
-        factor = 2
+        # The blur is kept for its filter (the `blur.kernel` of rosinality's layout): ops.modulated_conv2d
+        # resamples with it, taking the padding from atu_ext.resampling as this Blur does.
         if upsample:
-            p = (len(blur_kernel) - factor) - (kernel_size - 1)
-            self.blur = Blur(blur_kernel, pad=((p + 1) // 2 + factor - 1, p // 2 + 1), upsample_factor=factor)
+            self.blur = Blur(blur_kernel, pad=transposed_conv_padding(len(blur_kernel), kernel_size), upsample_factor=2)
         elif downsample:
-            p = (len(blur_kernel) - factor) + (kernel_size - 1)
-            self.blur = Blur(blur_kernel, pad=((p + 1) // 2, p // 2))
+            self.blur = Blur(blur_kernel, pad=strided_conv_padding(len(blur_kernel), kernel_size))
         self.modulation = EqualLinear(style_dim, in_ch, bias_init=1.0)
         self.scale = 1.0 / math.sqrt(in_ch * kernel_size * kernel_size)
         self.demodulate, self.upsample, self.downsample = demodulate, upsample, downsample
@@ -190,8 +190,7 @@ class ConvLayer(nn.Sequential):
                  blur_kernel: Sequence[float] = (1, 3, 3, 1), bias: bool = True, activate: bool = True):
         layers: list[nn.Module] = []
         if downsample:
-            p = (len(blur_kernel) - 2) + (kernel_size - 1)
-            layers.append(Blur(blur_kernel, pad=((p + 1) // 2, p // 2)))
+            layers.append(Blur(blur_kernel, pad=strided_conv_padding(len(blur_kernel), kernel_size)))
             stride, padding = 2, 0
         else:
             stride, padding = 1, kernel_size // 2
