@@ -48,7 +48,7 @@ def extrapolated_generator(G: nn.Module, mean_n: Sequence[torch.Tensor], s: floa
     return moved
 
 
-def _scale_name(s: float) -> str:
+def scale_name(s: float) -> str:
     return f"s{s:+.2f}".replace(".", "p")
 
 
@@ -61,7 +61,7 @@ def extrapolate(gen: str | os.PathLike, adapted, out: str | os.PathLike, scales:
     if n_strip < 1:
         raise ValueError(f"n_strip must be >= 1, got {n_strip}")
     out = Path(out)
-    files = [out / f"{_scale_name(s)}.safetensors" for s in scales]
+    files = [out / f"{scale_name(s)}.safetensors" for s in scales]
     existing = [str(f) for f in files + [out / "strip.png"] if f.exists()]
     if existing and not force:
         raise FileExistsError(f"{existing[0]} exists; pass --force to overwrite")

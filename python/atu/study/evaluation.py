@@ -26,13 +26,10 @@ import torch
 from .. import checkpoint as ckpt
 from ..atomic import write_text
 from ..distributed import is_main
-from ..gan.run import MODEL_FILE
 from ..provenance import file_record, provenance
 from .config import Feature, StudyConfig
-from .runner import FEEDBACK_FILE, extrapolation_file
+from .layout import ATTACK_FILE, FEEDBACK_FILE, METRICS_FILE, extrapolation_file, method_model_file, seed_dir
 
-METRICS_FILE = "metrics.json"
-ATTACK_FILE = "attack.json"
 ATTACKED_METHODS = ("el2", "latent")     # one of each family, next to the pre-trained model
 
 
@@ -45,9 +42,9 @@ def model_files(cfg: StudyConfig, fdir: Path) -> dict[str, dict[int, Path]]:
     extrapolation first, then the stage-2 methods (the layout of the paper's tables)."""
     files: dict[str, dict[int, Path]] = {}
     for s in cfg.extrapolation_scales:
-        files[extrapolation_name(s)] = {seed: extrapolation_file(fdir / f"seed_{seed}", s) for seed in cfg.seeds}
+        files[extrapolation_name(s)] = {seed: extrapolation_file(seed_dir(fdir, seed), s) for seed in cfg.seeds}
     for method in cfg.methods:
-        files[method] = {seed: fdir / f"seed_{seed}" / method / MODEL_FILE for seed in cfg.seeds}
+        files[method] = {seed: method_model_file(fdir, seed, method) for seed in cfg.seeds}
     return files
 
 
@@ -147,7 +144,7 @@ def attack_feature(cfg: StudyConfig, feature: Feature, fdir: Path, *, device: st
     judge = load_classifier(cfg.attack.judge).to(device)
     c = resolved_class(feature, attacker)
     generators = {"pretrained": ckpt.load(cfg.generator).generator("g_ema", device=device).eval()}
-    files = {m: {seed: fdir / f"seed_{seed}" / m / MODEL_FILE for seed in cfg.seeds}
+    files = {m: {seed: method_model_file(fdir, seed, m) for seed in cfg.seeds}
              for m in ATTACKED_METHODS if m in cfg.methods}
     generators.update({f"{m}@{seed}": ckpt.load(path).generator("g_ema", device=device).eval()
                        for m, per_seed in files.items() for seed, path in per_seed.items()})

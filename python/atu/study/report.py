@@ -22,6 +22,7 @@ from ..plots import line_chart
 from . import paper
 from .config import Feature, StudyConfig
 from .evaluation import model_files
+from .layout import adapt_dir, extrapolation_dir, seed_dir
 
 COLUMN_ORDER = ("il2", "nl2", "el2", "adv_only", "latent")
 TITLES = {"il2": "IL2", "nl2": "NL2", "el2": "EL2", "adv_only": "Adv. only", "latent": "Latent",
@@ -170,8 +171,8 @@ def _series(records: list[dict], key: str, label: str) -> dict:
 
 def write_curves(cfg: StudyConfig, fdir: Path) -> list[tuple[str, str]]:
     """curves/*.png from the first seed's logs: losses and the penalty of every stage run."""
-    sdir = fdir / f"seed_{cfg.seeds[0]}"
-    runs = {f"adapt model_{j}": sdir / "adapt" / f"model_{j}" for j in range(cfg.adapt.k)}
+    sdir = seed_dir(fdir, cfg.seeds[0])
+    runs = {f"adapt model_{j}": adapt_dir(sdir) / f"model_{j}" for j in range(cfg.adapt.k)}
     runs.update({method: sdir / method for method in cfg.methods})
     written = []
     for name, folder in runs.items():
@@ -211,7 +212,7 @@ def _method_line(cfg: StudyConfig, method: str) -> str:
 def latent_direction_lines(cfg: StudyConfig, fdir: Path) -> list[str]:
     """How well the latent method's one direction separates the feedback (first seed's run.json):
     a low ROC-AUC means sim(w) also catches many feature-free latents, which are then edited too."""
-    path = fdir / f"seed_{cfg.seeds[0]}" / "latent" / "run.json"
+    path = seed_dir(fdir, cfg.seeds[0]) / "latent" / "run.json"
     if "latent" not in cfg.methods or not path.is_file():
         return []
     d = json.loads(path.read_text())["direction"]
@@ -275,7 +276,7 @@ def write_feature_report(cfg: StudyConfig, feature: Feature, fdir: Path, metrics
         "",
         *[f"**{_title(name)}**\n\n![{name}]({rel})\n" for name, rel in grids],
     ]
-    strip = fdir / f"seed_{cfg.seeds[0]}" / "extrapolation" / "strip.png"
+    strip = extrapolation_dir(seed_dir(fdir, cfg.seeds[0])) / "strip.png"
     if strip.is_file():
         lines += ["## Extrapolation strip", "",
                   f"θ_G + s·(θ_G − mean θ_N), one row per s in {cfg.extrapolation_scales} (s = 0 is θ_G):", "",

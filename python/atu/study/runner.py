@@ -29,17 +29,15 @@ from .. import checkpoint as ckpt
 from ..adapt import adapt
 from ..atomic import write_text
 from ..cli_options import resolve_device
-from ..extrapolate import extrapolate, _scale_name
+from ..extrapolate import extrapolate, scale_name
 from ..gan.run import MODEL_FILE, RUN_FILE, STATE_FILE
 from ..latent_unlearn import latent_unlearn
 from ..provenance import provenance
 from ..unlearn import unlearn
 from .config import LATENT_METHOD, StudyConfig
+from .layout import BANK_FILE, CONFIG_FILE, FEEDBACK_FILE, adapt_dir, extrapolation_dir, seed_dir
 from ..util.errors import InputError
 
-CONFIG_FILE = "config.json"
-BANK_FILE = "bank.safetensors"
-FEEDBACK_FILE = "feedback.safetensors"
 GROWABLE = ("methods", "seeds", "device")    # may change when a study resumes
 
 
@@ -98,9 +96,9 @@ def run_study(cfg: StudyConfig, out: str | Path, *, resume: bool = False, progre
         fdir = out / feature.name
         feedback = _feedback(feature, bank, checked["classifiers"][feature.name], cfg.feedback.threshold, fdir, log)
         for seed in cfg.seeds:
-            sdir = fdir / f"seed_{seed}"
+            sdir = seed_dir(fdir, seed)
             if cfg.needs_stage1():
-                _stage1(cfg, seed, feedback, sdir / "adapt", device, progress, log)
+                _stage1(cfg, seed, feedback, adapt_dir(sdir), device, progress, log)
             for method in cfg.methods:
                 if method == LATENT_METHOD:
                     _latent(cfg, seed, feedback, sdir, device, progress, log)
@@ -218,7 +216,7 @@ def _stage2(cfg: StudyConfig, method: str, seed: int, feedback: Path, sdir: Path
         # Stopped before its first checkpoint: nothing worth keeping, and the folder is ours.
         shutil.rmtree(folder)
     log(f"stage 2 (seed {seed}): {method}, {ucfg.steps} steps in {folder}")
-    unlearn(cfg.generator, sdir / "adapt", feedback, folder, ucfg, resume=resume, device=device,
+    unlearn(cfg.generator, adapt_dir(sdir), feedback, folder, ucfg, resume=resume, device=device,
             schedule=cfg.schedule, progress=progress)
 
 
@@ -238,17 +236,13 @@ def _latent(cfg: StudyConfig, seed: int, feedback: Path, sdir: Path, device: str
 def _baseline(cfg: StudyConfig, sdir: Path, device: str, log) -> None:
     if not cfg.extrapolation_scales:
         return
-    folder = sdir / "extrapolation"
-    wanted = [folder / f"{_scale_name(s)}.safetensors" for s in cfg.extrapolation_scales] + [folder / "strip.png"]
+    folder = extrapolation_dir(sdir)
+    wanted = [folder / f"{scale_name(s)}.safetensors" for s in cfg.extrapolation_scales] + [folder / "strip.png"]
     if all(p.is_file() for p in wanted):
         return
     log(f"extrapolation baseline: s in {cfg.extrapolation_scales} in {folder}")
     # force: files of an interrupted earlier attempt are incomplete by definition and ours to replace
-    extrapolate(cfg.generator, sdir / "adapt", folder, cfg.extrapolation_scales, force=True, device=device)
-
-
-def extrapolation_file(sdir: Path, s: float) -> Path:
-    return sdir / "extrapolation" / f"{_scale_name(s)}.safetensors"
+    extrapolate(cfg.generator, adapt_dir(sdir), folder, cfg.extrapolation_scales, force=True, device=device)
 
 
 def _step(path: Path) -> int:
