@@ -1,9 +1,9 @@
-"""atu.atomic: a failed write leaves the previous file and no temporary; results get normal permissions."""
+"""atu.util.atomic: a failed write leaves the previous file and no temporary; results get normal permissions."""
 import os
 
 import pytest
 
-from atu.atomic import write_text, write_with
+from atu.util.atomic import write_text, write_with
 
 
 def test_a_failing_writer_leaves_the_previous_file_and_no_temporary(tmp_path):

@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from atu.provenance import file_record, provenance
+from atu.util.provenance import file_record, provenance
 
 
 def test_provenance_records_the_thread_count_results_depend_on():
@@ -29,7 +29,7 @@ def test_file_record_hashes_the_bytes(tmp_path):
 
 
 def _branch_in_a_fresh_process(**env):
-    code = "from atu.provenance import mkl_cbwr_branch; print(mkl_cbwr_branch())"
+    code = "from atu.util.provenance import mkl_cbwr_branch; print(mkl_cbwr_branch())"
     environ = {k: v for k, v in os.environ.items() if k != "MKL_CBWR"} | env
     return subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True, text=True,
                           check=True).stdout.strip()

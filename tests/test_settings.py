@@ -14,7 +14,7 @@ from atu.latent_unlearn import LatentConfig
 from atu.unlearn import UnlearnConfig
 from atu.util import settings
 from atu.util.settings import NO_FLAG, setting
-from atu.validate import positive_int
+from atu.util.validate import positive_int
 
 
 @dataclass

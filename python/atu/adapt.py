@@ -57,7 +57,7 @@ from .gan.trainer import StyleGAN2Trainer, TrainConfig
 from .stage_inputs import load_feedback_images, load_pretrained, require_file
 from .util import settings
 from .util.settings import setting
-from .validate import integer, non_negative, positive_int
+from .util.validate import integer, non_negative, positive_int
 
 FISHER_FILE = "fisher.safetensors"
 

@@ -26,7 +26,7 @@ from .cli_options import add_device_option
 from .eval.attack import DEFAULT_RADIUS, DEFAULT_STEP_SIZE, DEFAULT_STEPS, attack_feature_ratio
 from .util.settings import add_options, check_fields, from_options, setting
 from .util.settings import to_dict as record
-from .validate import integer, non_negative, non_negative_int, positive, positive_int
+from .util.validate import integer, non_negative, non_negative_int, positive, positive_int
 
 
 @dataclass
@@ -78,8 +78,8 @@ def register(subparsers) -> None:
 
 def _main(args) -> int:
     job = _check(args)
-    from .atomic import write_text
-    from .provenance import file_record, provenance
+    from .util.atomic import write_text
+    from .util.provenance import file_record, provenance
 
     results = attack_generators(job["generators"], job["attacker"], job["judge"], job["class"], job["settings"],
                                 progress=sys.stderr.isatty())

@@ -33,14 +33,14 @@ import torch
 
 from . import checkpoint as ckpt
 from . import distributed
-from .atomic import write_text
+from .util.atomic import write_text
 from .classifiers import load_classifier, predict
 from .cli_options import UsageError, add_device_option, named_files, read_input
 from .eval.extractors import FeatureExtractor, classifier_extractor, load_inception
 from .eval.fid import FeatureMoments, frechet_distance
 from .eval.kid_pr import kid, precision_recall
 from .eval.pul import count_undesired, percentage_unlearned
-from .provenance import file_record, provenance
+from .util.provenance import file_record, provenance
 
 SAMPLE_BATCH = 64        # generator batches (the unit shared out over ranks)
 REAL_BATCH = 256

@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from . import checkpoint as ckpt
-from .images import save_grid
-from .provenance import file_record, provenance
+from .util.images import save_grid
+from .util.provenance import file_record, provenance
 from .stage_inputs import adapted_model_files, load_adapted, load_pretrained
 
 DEFAULT_SCALES = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 1.9)

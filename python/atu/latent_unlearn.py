@@ -40,7 +40,7 @@ from pathlib import Path
 
 import torch
 
-from .atomic import write_text
+from .util.atomic import write_text
 from .cli_options import add_device_option, check_device
 from .gan.run import Schedule, TrainingRun, check_folder, describe_inputs, fixed_latents, \
     write_run_file
@@ -48,7 +48,7 @@ from .latent import FeatureDirection, LatentBatches, LatentUnlearnTrainer
 from .stage_inputs import check_feedback_matches, load_pretrained, require_file
 from .util import settings
 from .util.settings import setting
-from .validate import integer, positive, positive_int
+from .util.validate import integer, positive, positive_int
 
 DIRECTION_FILE = "direction.json"
 

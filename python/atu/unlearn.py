@@ -76,7 +76,7 @@ from .gan.trainer import StyleGAN2Trainer, TrainConfig
 from .stage_inputs import adapted_model_files, load_adapted, load_feedback_images, load_pretrained, require_file
 from .util import settings
 from .util.settings import setting
-from .validate import boolean, integer, non_negative, positive, positive_int
+from .util.validate import boolean, integer, non_negative, positive, positive_int
 
 KINDS = ("el2", "il2", "nl2")
 REDUCTIONS = ("sum", "mean", "tensor_mean")

@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps({"n": args.n, "seed": args.seed, "rows": rows}, indent=1) + "\n")
     if args.plot and args.curve:
-        from ..plots import line_chart
+        from ..util.plots import line_chart
 
         line_chart({"FID": ([r["step"] for r in rows], [r["fid"] for r in rows]),
                     "real-halves FID": ([r["step"] for r in rows], [r["real_halves_fid"] for r in rows])},

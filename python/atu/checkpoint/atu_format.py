@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ..atomic import write_with
+from ..util.atomic import write_with
 from .core import Checkpoint
 from .errors import CheckpointError
 from .file_format import SAFETENSORS

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from ..atomic import write_with
+from ..util.atomic import write_with
 from .errors import CheckpointError
 from .file_format import TORCH_ZIP
 from .pickle_scan import globals_in_file

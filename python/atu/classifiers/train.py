@@ -20,7 +20,7 @@ from torch import nn
 
 from ..cli_options import UsageError
 from ..data import ImageDataset, load_dataset, parse_spec, split
-from ..provenance import provenance
+from ..util.provenance import provenance
 from .augment import Augmentation, default_augmentation
 from .inference import predict
 from .io import ARCHITECTURES, build_classifier, save_classifier

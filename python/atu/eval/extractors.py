@@ -23,7 +23,7 @@ from typing import Callable
 
 import torch
 
-from ..provenance import file_record
+from ..util.provenance import file_record
 
 PROBE_BATCH = 2
 

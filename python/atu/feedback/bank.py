@@ -11,7 +11,7 @@ import os
 
 import torch
 
-from ..provenance import file_record, provenance
+from ..util.provenance import file_record, provenance
 from .bundle import FeedbackBundle, images_to_uint8
 
 DEFAULT_N = 5000

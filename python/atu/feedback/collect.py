@@ -30,7 +30,7 @@ import torch
 
 from .. import assets
 from ..cli_options import UsageError, add_device_option, device_option, existing_file, same_file, shipped_file
-from ..provenance import file_record
+from ..util.provenance import file_record
 from .bank import DEFAULT_N, draw_bank
 from .bundle import FeedbackBundle, load_bundle, save_bundle
 from .labelling import check_threshold, label_with_classifier, label_with_marks, resolve_class

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
-from ..provenance import file_record, provenance
+from ..util.provenance import file_record, provenance
 from .bundle import FeedbackBundle, uint8_to_images
 from .marks import check_marks
 

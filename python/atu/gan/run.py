@@ -12,7 +12,7 @@
 Rules every command gets from here:
 - a folder that already holds a run is refused unless resuming; resuming needs a checkpoint, the
   same configuration (only the step budget may change) and input files with the same content;
-- Ctrl-C finishes the current step, saves, then stops (see interrupts.py);
+- Ctrl-C finishes the current step, saves, then stops (see util/interrupts.py);
 - a non-finite loss stops the run with NonFiniteLossError naming the step. The state reached is
   not saved, so the last checkpoint (checked finite before it was written) is the resume point;
 - when a run resumes, log.jsonl is cut back to the checkpoint's step so no step is logged twice;
@@ -34,10 +34,10 @@ from typing import Callable, Iterable
 import torch
 
 from .. import checkpoint as ckpt
-from ..atomic import write_text
-from ..images import save_grid
-from ..interrupts import StoppedBetweenSteps, deferred_interrupts
-from ..provenance import provenance
+from ..util.atomic import write_text
+from ..util.images import save_grid
+from ..util.interrupts import StoppedBetweenSteps, deferred_interrupts
+from ..util.provenance import provenance
 from .sampling import Batches
 from .trainer import StyleGAN2Trainer
 from ..util.errors import RunFailedError

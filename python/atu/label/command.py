@@ -32,7 +32,7 @@ from ..checkpoint import CheckpointError
 from ..feedback import FeedbackBundle, draw_bank, label_with_classifier, load_bundle, save_bundle
 from ..cli_options import UsageError, add_device_option, device_option, existing_file, same_file, shipped_file
 from ..feedback.collect import take_classifier
-from ..provenance import file_record
+from ..util.provenance import file_record
 from .folder import LabelFolder, bank_differences, same_samples
 from .server import make_server
 from .session import DEFAULT_PAGE_SIZE, MarkingSession

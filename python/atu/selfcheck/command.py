@@ -42,7 +42,7 @@ def format_table(rows) -> str:
 def _main(args) -> int:
     import atu_ext
 
-    from ..provenance import provenance
+    from ..util.provenance import provenance
     from . import checks
 
     try:
@@ -71,7 +71,7 @@ def _main(args) -> int:
     print(f"\n{len(rows) - len(failed)} of {len(rows)} checks passed in {time.perf_counter() - started:.1f} s"
           + (f"; FAILED: {', '.join(f'{r.op} {r.dtype} {r.check}' for r in failed)}" if failed else ""))
     if args.json:
-        from ..atomic import write_text
+        from ..util.atomic import write_text
 
         write_text(args.json, json.dumps({"device": str(device), "device_name": where, "quick": args.quick,
                                           "rows": [asdict(r) for r in rows], "provenance": provenance()}, indent=2))

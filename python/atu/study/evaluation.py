@@ -24,9 +24,9 @@ from pathlib import Path
 import torch
 
 from .. import checkpoint as ckpt
-from ..atomic import write_text
+from ..util.atomic import write_text
 from ..distributed import is_main
-from ..provenance import file_record, provenance
+from ..util.provenance import file_record, provenance
 from .config import Feature, StudyConfig
 from .layout import ATTACK_FILE, FEEDBACK_FILE, METRICS_FILE, extrapolation_file, method_model_file, seed_dir
 

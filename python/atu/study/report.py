@@ -15,10 +15,10 @@ from pathlib import Path
 import torch
 
 from .. import checkpoint as ckpt
-from ..atomic import write_text
+from ..util.atomic import write_text
 from ..gan.run import LOG_FILE
-from ..images import save_grid
-from ..plots import line_chart
+from ..util.images import save_grid
+from ..util.plots import line_chart
 from . import paper
 from .config import Feature, StudyConfig
 from .evaluation import model_files

@@ -27,12 +27,12 @@ from typing import Callable
 
 from .. import checkpoint as ckpt
 from ..adapt import adapt
-from ..atomic import write_text
+from ..util.atomic import write_text
 from ..cli_options import resolve_device
 from ..extrapolate import extrapolate, scale_name
 from ..gan.run import MODEL_FILE, RUN_FILE, STATE_FILE
 from ..latent_unlearn import latent_unlearn
-from ..provenance import provenance
+from ..util.provenance import provenance
 from ..unlearn import unlearn
 from .config import LATENT_METHOD, StudyConfig
 from .layout import BANK_FILE, CONFIG_FILE, FEEDBACK_FILE, adapt_dir, extrapolation_dir, seed_dir

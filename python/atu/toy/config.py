@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from ..validate import non_negative, positive, positive_int
+from ..util.validate import non_negative, positive, positive_int
 from .training import GanSchedule
 
 UNDESIRED_MODES = (0, 1)      # two neighbours: the angles 0° and 45°, i.e. the points (2, 0) and (√2, √2)

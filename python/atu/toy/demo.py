@@ -19,7 +19,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from ..atomic import write_text
+from ..util.atomic import write_text
 from ..cli_options import resolve_device
 from . import metrics as M
 from .config import MogConfig
@@ -61,7 +61,7 @@ def run_mog_demo(out, seed: int = 0, device: str = "cpu", progress: bool = True,
     metrics, banks = _evaluate(cfg, generators, info)
     timings["evaluate"] = time.perf_counter() - started
     timings["total"] = sum(timings.values())
-    from ..provenance import provenance
+    from ..util.provenance import provenance
 
     metrics["provenance"] = provenance()
 

@@ -12,7 +12,7 @@ from typing import Mapping
 
 import torch
 
-from ..atomic import write_with
+from ..util.atomic import write_with
 
 PANEL = 320
 MARGIN = 24

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..atomic import write_text
+from ..util.atomic import write_text
 
 
 def _pct(v: float | None) -> str:
