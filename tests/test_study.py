@@ -227,6 +227,12 @@ def test_the_papers_table_1_sits_beside_ours_as_fid_ratios():
     assert "| Adv. only | – | – | – | – | 50.00 | 2.40 | 1.20× | 2.00 |" in lines
     assert "| Extrapolation s=1 | 90.9–95.1 | 17.9–45.8 | 3.3–8.5× | – | 90.00 | 8.00 | 4.00× | 7.00 |" in lines
     assert "judge's feature space" in lines[-1]
+    # with the paper's update run beside the decoupled step, the paper's EL2 sits beside the former
+    both = {**m, "methods": {**m["methods"], "el2_paper": aggregate(
+        {0: {"pul": 93.0, "fid": 2.8, "ret_fid": 2.2, "n_undesired": 2}})}}
+    lines = paper.comparison_table(both).splitlines()
+    assert "| EL2 | – | – | – | – | 96.00 | 3.00 | 1.50× | 2.50 |" in lines
+    assert "| EL2 (paper's update) | 95.22 | 8.89 | 1.65× | 5.68 | 93.00 | 2.80 | 1.40× | 2.20 |" in lines
 
 
 # ---- the pipeline -----------------------------------------------------------------------------------
@@ -374,6 +380,27 @@ def test_a_resolved_unlearn_section_is_checked_like_the_file_form(files, unlearn
     with pytest.raises(ConfigError) as err:
         from_dict(_raw(files, unlearn=unlearn))
     assert message in str(err.value)
+
+
+def test_el2_paper_is_el2_with_the_coupled_update_whatever_unlearn_decoupled_says(files):
+    cfg = from_dict(_raw(files, methods=["el2", "el2_paper"], unlearn={"steps": 4, "decoupled": True, "gamma": 7.0}))
+    el2, paper_el2 = cfg.unlearn_config("el2", 0), cfg.unlearn_config("el2_paper", 0)
+    assert el2.kind == paper_el2.kind == "el2" and el2.gamma == paper_el2.gamma == 7.0
+    assert el2.decoupled is True and paper_el2.decoupled is False
+    with pytest.raises(ConfigError, match="el2_paper is EL2 with the paper's coupled update"):
+        from_dict(_raw(files, unlearn={"methods": {"el2_paper": {"decoupled": True}}}))
+
+
+def test_a_study_written_before_a_method_existed_still_resumes(study, files, tmp_path):
+    """config.json from before el2_paper existed has no unlearn.el2_paper: resuming is allowed."""
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(study["out"], old)
+    stored = json.loads((old / "config.json").read_text())
+    del stored["config"]["unlearn"]["el2_paper"]
+    (old / "config.json").write_text(json.dumps(stored))
+    run_study(from_dict(_raw(files)), old, resume=True, progress=False, log=lambda m: None)
 
 
 def test_existing_or_missing_studies_and_changed_configurations_are_refused(study, files, tmp_path):

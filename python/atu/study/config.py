@@ -58,7 +58,9 @@ from ..util.errors import InputError
 
 # Adapt-then-Unlearn's stage-2 variants (they need stage 1), and the other family: latent feature
 # unlearning (Moon, Cho, Kim, AAAI 2024), which works from the feedback alone.
-ATU_METHODS = ("el2", "il2", "nl2", "adv_only")
+# el2_paper is EL2 with the paper's update (the repulsion added to the loss Adam minimises) whatever
+# unlearn.decoupled says, so one study can show the paper's method beside the decoupled step.
+ATU_METHODS = ("el2", "el2_paper", "il2", "nl2", "adv_only")
 LATENT_METHOD = "latent"
 METHODS = (*ATU_METHODS, LATENT_METHOD)
 
@@ -453,6 +455,9 @@ def _unlearn(value: Any, method: str) -> UnlearnConfig:
     if method == "adv_only" and "gamma" in own:
         raise ConfigError("unlearn.methods.adv_only.gamma: adv_only is the ablation without repulsion "
                           "(γ = 0 by definition); set γ for el2, il2 or nl2 instead")
+    if method == "el2_paper" and own.get("decoupled"):
+        raise ConfigError("unlearn.methods.el2_paper.decoupled: el2_paper is EL2 with the paper's coupled update "
+                          "by definition; the decoupled step is el2 with unlearn.decoupled: true")
     kind = _kind(method)
     assert kind in KINDS
     try:
@@ -463,6 +468,8 @@ def _unlearn(value: Any, method: str) -> UnlearnConfig:
         if method == "adv_only":
             merged["gamma"] = 0.0
             merged["decoupled"] = False     # nothing to decouple; its run stays the same run either way
+        if method == "el2_paper":
+            merged["decoupled"] = False
         return settings.from_mapping(UnlearnConfig, merged, f"unlearn ({method})", allowed=shared, kind=kind)
     except ValueError as err:
         raise ConfigError(str(err)) from err
@@ -487,8 +494,8 @@ def _from_resolved_unlearn(value: Any) -> Any:
 
 
 def _kind(method: str) -> str:
-    """The repulsion kind of an ATU method: adv_only is EL2 with γ = 0."""
-    return "el2" if method == "adv_only" else method
+    """The repulsion kind of an ATU method: adv_only is EL2 with γ = 0, el2_paper EL2 coupled."""
+    return "el2" if method in ("adv_only", "el2_paper") else method
 
 
 def _latent(value: Any) -> LatentConfig:

@@ -39,11 +39,13 @@ def comparison_table(metrics: dict) -> str:
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
             f"| Pre-trained | – | {PRETRAINED_FID:.2f} | 1.00× | – | – | {_num(pre['fid'])} | 1.00× "
             f"| {_num(pre.get('ret_fid'))} |"]
-    for method, title in (("il2", "IL2"), ("nl2", "NL2"), ("el2", "EL2"), ("adv_only", "Adv. only"),
-                          ("latent", "Latent")):
-        if method not in paper and method not in ours:
+    # the paper's EL2 is the coupled update: beside el2_paper when it ran, else beside el2
+    paper_el2_row = "el2_paper" if "el2_paper" in ours else "el2"
+    for method, title in (("il2", "IL2"), ("nl2", "NL2"), ("el2", "EL2"), ("el2_paper", "EL2 (paper's update)"),
+                          ("adv_only", "Adv. only"), ("latent", "Latent")):
+        p = paper["el2"] if method == paper_el2_row else None
+        if p is None and method not in ours:
             continue
-        p = paper.get(method)
         o = ours.get(method, {})
         paper_cells = (f"{p[0]:.2f} | {p[1]:.2f} | {_ratio(p[1], PRETRAINED_FID)} | {p[2]:.2f}" if p
                        else "– | – | – | –")

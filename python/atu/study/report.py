@@ -24,8 +24,9 @@ from .config import Feature, StudyConfig
 from .evaluation import model_files
 from .layout import adapt_dir, extrapolation_dir, seed_dir
 
-COLUMN_ORDER = ("il2", "nl2", "el2", "adv_only", "latent")
-TITLES = {"il2": "IL2", "nl2": "NL2", "el2": "EL2", "adv_only": "Adv. only", "latent": "Latent",
+COLUMN_ORDER = ("il2", "nl2", "el2", "el2_paper", "adv_only", "latent")
+TITLES = {"il2": "IL2", "nl2": "NL2", "el2": "EL2", "el2_paper": "EL2 (paper's update)", "adv_only": "Adv. only",
+          "latent": "Latent",
           "pretrained": "Pre-trained"}
 N_GRID = 16
 

@@ -4,7 +4,7 @@
   out/bank.safetensors                the unlabelled feedback bank (drawn once, shared by the features)
   out/<feature>/feedback.safetensors  the bank labelled by that feature's classifier
   out/<feature>/seed_<s>/adapt/       stage 1 (k adapted models)
-  out/<feature>/seed_<s>/<method>/    stage 2, one run per method (el2, il2, nl2, adv_only)
+  out/<feature>/seed_<s>/<method>/    stage 2, one run per method (el2, el2_paper, il2, nl2, adv_only)
   out/<feature>/seed_<s>/latent/      latent feature unlearning (atu latent-unlearn; no stage 1)
   out/<feature>/seed_<s>/extrapolation/   the baseline's models and strip.png
   out/<feature>/metrics.json, report.md, grids/, curves/   evaluation and report (report.py)
@@ -60,6 +60,10 @@ def check_study_folder(out: Path, cfg: StudyConfig, *, resume: bool) -> None:
     now = cfg.to_dict()
     # a study written before a setting existed ran with that setting's default
     stored = {**{k: v for k, v in _added_settings().items() if k not in stored}, **stored}
+    # a method added to atu since ran in no stored study: it takes its configuration of today
+    if isinstance(stored.get("unlearn"), dict) and isinstance(now.get("unlearn"), dict):
+        stored["unlearn"] = {**{m: c for m, c in now["unlearn"].items() if m not in stored["unlearn"]
+                                and m not in stored.get("methods", [])}, **stored["unlearn"]}
     diff = sorted(k for k in set(stored) | set(now) if k not in GROWABLE and stored.get(k) != now.get(k))
     if diff:
         raise StudyError(f"{out}: cannot resume: the configuration differs in {diff}; only {list(GROWABLE)} may "
