@@ -163,12 +163,17 @@ def test_the_example_configurations_are_complete(name, tmp_path):
         for key in ("classifier", "retrained"):
             if feature.get(key):
                 (tmp_path / feature[key]).touch()
-    (tmp_path / raw["data"].partition(":")[2]).mkdir()
+    folder = raw["data"].partition(":")[2]
+    if folder:
+        (tmp_path / folder).mkdir()
     cfg = load_config(tmp_path / name)
     assert cfg.adapt.lam == 5e8 and cfg.seeds == [0, 1, 2] and cfg.methods == ["el2", "il2", "nl2", "adv_only"]
     assert cfg.adapt.train.batch_size == 16 and cfg.evaluate.n_bank == 15_000 and cfg.feedback.n == 5000
     assert cfg.unlearn["el2"].gamma == 100 and cfg.unlearn["adv_only"].gamma == 0
     assert len(cfg.features) == (3 if name == "mnist.yaml" else 4)
+    assert cfg.evaluate.seed != cfg.feedback.seed            # the PUL bank never holds the feedback samples
+    if name == "mnist.yaml":                                 # the authors' EMA at their batch 16
+        assert cfg.adapt.train.ema_half_life_kimg == cfg.unlearn["el2"].train.ema_half_life_kimg == 5
 
 
 # ---- aggregation and the table ----------------------------------------------------------------------
