@@ -75,7 +75,7 @@ def _models(arch):
 @pytest.mark.parametrize("arch", list(ARCHS))
 def test_models(benchmark, arch, what, method):
     if benchmark.disabled and arch != "narrow32":
-        pytest.skip("full-width models are only timed in benchmark runs (tests/test_models.py checks them)")
+        pytest.skip("full-width models are only timed in benchmark runs (tests/models/test_models.py checks them)")
     if arch in GPU_ONLY and bench_device() != "cuda":
         pytest.skip(f"{arch} is timed on GPUs only")
     m = _models(arch)

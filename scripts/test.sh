@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 VENV="${ATU_VENV:-.venv}"
 
 bash scripts/setup.sh --test
-# tests/test_label.py drives the `atu label` page in Debian's headless Chromium: install it when
+# tests/web/test_label.py drives the `atu label` page in Debian's headless Chromium: install it when
 # missing, and make a missing browser fail that test instead of skipping it.
 if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
   echo "[test] installing chromium and chromium-driver (for the browser test)"

@@ -2,7 +2,7 @@
 
     python -m atu.util.command_docs > docs/commands.md
 
-(tests/test_docs.py fails when the file and the parsers disagree.)
+(tests/commands/test_docs.py fails when the file and the parsers disagree.)
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import pytest
 from atu.cli import build_parser
 from atu.util.command_docs import markdown
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 

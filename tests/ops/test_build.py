@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-PROBE = Path(__file__).resolve().parents[1] / "cmake" / "torch_probe.py"
+PROBE = Path(__file__).resolve().parents[2] / "cmake" / "torch_probe.py"
 spec = importlib.util.spec_from_file_location("torch_probe", PROBE)
 torch_probe = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(torch_probe)

@@ -151,7 +151,7 @@ def test_the_example_configurations_are_complete(name, tmp_path):
     import shutil
     from pathlib import Path
 
-    example = Path(__file__).resolve().parents[1] / "examples" / name
+    example = Path(__file__).resolve().parents[2] / "examples" / name
     with pytest.raises(ConfigError, match="no such f"):         # the files are the user's to bring
         load_config(example)
     raw = yaml.safe_load(example.read_text())
