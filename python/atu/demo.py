@@ -53,19 +53,25 @@ DEMO_SCHEDULE = {"log_every": 20, "sample_every": 200, "checkpoint_every": 200}
 
 
 def demo_config(undesired_class: int, methods: list[str], seeds: list[int], *, steps_scale: float = 1.0,
-                device: str = "auto") -> dict:
-    """The digits demo's study configuration (plain data, checked by study.from_dict)."""
+                device: str = "auto", data: str = "digits") -> dict:
+    """The demo's study configuration on a shipped set (plain data, checked by study.from_dict)."""
+    if data not in assets.SHIPPED:
+        raise ValueError(f"--data {data}: the demo runs on {' or '.join(assets.SHIPPED)}")
+    shipped = assets.SHIPPED[data]
+    if shipped.missing():
+        raise FileNotFoundError(f"--data {data}: this install lacks {', '.join(shipped.missing())} (python/atu/assets/; "
+                                f"`bash scripts/build_shipped_models.sh {data}` builds them)")
     if not 0 <= undesired_class <= 9:
         raise ValueError(f"--class {undesired_class}: the digits have classes 0..9")
     if not steps_scale > 0:
         raise ValueError(f"--steps-scale must be > 0, got {steps_scale}")
-    retrained = assets.retrained_digits_generator(undesired_class)
-    judge = assets.second_digits_classifier()
+    retrained = shipped.retrained(undesired_class)
+    judge = shipped.second_judge()
     scaled = lambda steps: max(1, round(steps * steps_scale))        # noqa: E731
     return {
-        "generator": str(assets.path(assets.DIGITS_GENERATOR)),
-        "classifier": str(assets.path(assets.DIGITS_CLASSIFIER)),
-        "data": "digits",
+        "generator": str(assets.path(shipped.generator)),
+        "classifier": str(assets.path(shipped.classifier)),
+        "data": shipped.data,
         "features": [{"name": f"no{undesired_class}", "undesired": undesired_class,
                       "retrained": str(retrained) if retrained else None}],
         "methods": methods, "seeds": seeds,
@@ -96,6 +102,9 @@ def register(subparsers) -> None:
                         "extrapolation baseline always runs")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="training seeds (default 0); several → mean ± std")
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply the demo's step budgets (default 1)")
+    p.add_argument("--data", choices=sorted(assets.SHIPPED), default="digits",
+                   help="the shipped set: digits (scikit-learn's 1,797, 8 px upsampled) or mnist (real MNIST, "
+                        "60,000 digits) (default digits)")
     p.add_argument("--toy", choices=["mog"], help="run the 2-D toy instead of the digits")
     add_study_options(p)
     p.set_defaults(func=_main, default_out=default_out)
@@ -113,7 +122,7 @@ def _main(args) -> int:
     from .study.config import from_dict
 
     cfg = from_dict(demo_config(args.undesired_class, args.methods, args.seeds, steps_scale=args.steps_scale,
-                                device=args.device or "auto"))
+                                device=args.device or "auto", data=args.data))
     args.device = None                 # already in the configuration
     return execute(cfg, args, "atu demo")
 

@@ -50,3 +50,18 @@ def test_demo_arguments_are_checked_before_any_work(tmp_path, capsys):
     assert atu_main(["demo", "--seeds", "0", "0", "--out", str(tmp_path / "b")]) == 2
     assert "seeds" in capsys.readouterr().err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_the_demo_runs_on_a_shipped_set_and_says_what_a_missing_one_lacks(monkeypatch, tmp_path, capsys):
+    mnist = demo_config(8, ["el2", "latent"], [0], data="mnist") if not assets.SHIPPED["mnist"].missing() else None
+    if mnist is not None:
+        assert mnist["data"] == "mnist" and mnist["generator"].endswith("mnist32.safetensors")
+        assert mnist["classifier"].endswith("mnist_classifier.safetensors")
+        assert mnist["attack"]["judge"].endswith("mnist_classifier_seed1.safetensors")
+    lacking = assets.ShippedSet("mnist", "nothing_here.safetensors", "mnist_classifier.safetensors",
+                                "mnist_classifier_seed1.safetensors")
+    monkeypatch.setitem(assets.SHIPPED, "mnist", lacking)
+    assert atu_main(["demo", "--data", "mnist", "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert "lacks nothing_here.safetensors" in err and "build_shipped_models.sh mnist" in err
+    assert not (tmp_path / "m").exists()

@@ -1,6 +1,7 @@
 """Files that ship inside the atu package (trained models); MODELS.md says how each was made."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
@@ -19,21 +20,49 @@ def path(name: str) -> Path:
     return found
 
 
-DIGITS_GENERATOR = "digits32.safetensors"
-DIGITS_CLASSIFIER = "digits_classifier.safetensors"
+@dataclass(frozen=True)
+class ShippedSet:
+    """The models that ship for one data set: the generator (g_ema and d), the judge that stands in for
+    the user (feedback, PUL, FID's features), the second judge of the latent attack (the same recipe
+    with seed 1), and generators retrained without one class each (Ret-FID's references)."""
+    data: str                   # the data spec the models were trained on
+    generator: str
+    classifier: str
+    second_classifier: str
+
+    def retrained(self, excluded_class: int) -> Path | None:
+        """The generator trained without `excluded_class`, or None when none ships for that class: Ret-FID
+        is then reported as missing, never estimated otherwise (MODELS.md: the command for any class)."""
+        candidate = _HERE / self.generator.replace(".safetensors", f"_no{int(excluded_class)}.safetensors")
+        return candidate if candidate.is_file() else None
+
+    def second_judge(self) -> Path | None:
+        candidate = _HERE / self.second_classifier
+        return candidate if candidate.is_file() else None
+
+    def missing(self) -> list[str]:
+        """The required files this install lacks (the retrained generators are optional)."""
+        return [name for name in (self.generator, self.classifier) if not (_HERE / name).is_file()]
+
+
+SHIPPED = {
+    "digits": ShippedSet("digits", "digits32.safetensors", "digits_classifier.safetensors",
+                         "digits_classifier_seed1.safetensors"),
+    "mnist": ShippedSet("mnist", "mnist32.safetensors", "mnist_classifier.safetensors",
+                        "mnist_classifier_seed1.safetensors"),
+}
+
+DIGITS_GENERATOR = SHIPPED["digits"].generator
+DIGITS_CLASSIFIER = SHIPPED["digits"].classifier
 # The same recipe trained with seed 1: the independent judge of the latent attack (`atu attack`).
-DIGITS_CLASSIFIER_SEED1 = "digits_classifier_seed1.safetensors"
+DIGITS_CLASSIFIER_SEED1 = SHIPPED["digits"].second_classifier
 
 
 def second_digits_classifier() -> Path | None:
     """The shipped digits classifier trained with seed 1, or None if this install lacks it."""
-    candidate = _HERE / DIGITS_CLASSIFIER_SEED1
-    return candidate if candidate.is_file() else None
+    return SHIPPED["digits"].second_judge()
 
 
 def retrained_digits_generator(excluded_class: int) -> Path | None:
-    """The shipped digits generator trained without `excluded_class` (the Ret-FID reference), or None
-    when none ships for that class: Ret-FID is then reported as missing, never estimated otherwise.
-    MODELS.md gives the one command that trains one for any class."""
-    candidate = _HERE / f"digits32_no{int(excluded_class)}.safetensors"
-    return candidate if candidate.is_file() else None
+    """The shipped digits generator trained without `excluded_class`, or None (see ShippedSet.retrained)."""
+    return SHIPPED["digits"].retrained(excluded_class)
