@@ -154,8 +154,9 @@ def register(subparsers) -> None:
     p.add_argument("--data", default="digits", help="real data (the undesired class is left out)")
     p.add_argument("--retrained", help="generator retrained without the class (Ret-FID); missing if not given")
     p.add_argument("--inception", metavar="FILE",
-                   help="Inception-v3 TorchScript file (e.g. NVlabs' pt_inception-2015-12-05.pt) for FID's features; "
-                        "default: the classifier's penultimate features")
+                   help="FID's Inception-v3 for the features: NVlabs' TorchScript inception-2015-12-05.pt or "
+                        "pytorch-fid's pt_inception-2015-12-05-6726825d.pth (torch-fidelity's file of the same "
+                        "weights too; the kind is detected); default: the classifier's penultimate features")
     p.add_argument("--n-bank", type=int, default=15_000)
     p.add_argument("--n-fid", type=int, default=5_000)
     p.add_argument("--seed", type=int, default=0)

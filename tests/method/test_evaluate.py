@@ -206,7 +206,7 @@ def test_the_command_line_records_the_extractor_and_refuses_bad_files_with_statu
     assert json.loads((tmp_path / "plain.json").read_text())["fid_features"] == {"kind": "classifier"}
     capsys.readouterr()
     for name, message in [("four_d", r"--inception .*four_d.pt: expected float features \[N, D\].*\(2, 3, 16, 16\)"),
-                          ("text", "--inception .*text.pt: not a TorchScript module"),
+                          ("text", "--inception .*text.pt: neither a TorchScript module nor a state dict"),
                           ("missing", "--inception .*missing.pt: no such file")]:
         path = inception_files.get(name, tmp_path / f"{name}.pt")
         assert atu_main([*base, "--inception", str(path), "--out", str(tmp_path / "bad.json")]) == 2

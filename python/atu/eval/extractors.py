@@ -2,13 +2,17 @@
 
 - "classifier" (default): the judge's penultimate features. Works offline and is what the numbers
   of this project use; not comparable with published FIDs.
-- "inception": an Inception-v3 TorchScript file, the standard FID network, e.g. NVlabs'
-  pt_inception-2015-12-05 (stylegan2-ada-pytorch's metrics). Its convention, which we follow:
-  float32 images [N, 3, H, W] with values 0..255 (uint8 levels), any H×W (the module resizes to
-  299 itself); a forward with a `return_features` argument is called with return_features=True
-  (the 2048-d pool features; without it NVlabs' module returns class probabilities). Our images
-  in [-1, 1] are mapped as NVlabs maps generator output to uint8 (x·127.5 + 128, clamped, floored:
-  the levels a saved PNG would hold) and grey images are repeated to 3 channels.
+- "inception": the standard FID network, from one of the files users hold (the kind is detected):
+  * NVlabs' TorchScript `inception-2015-12-05.pt` (stylegan2-ada-pytorch's metrics): float32 images
+    [N, 3, H, W] with values 0..255, any H×W (the module resizes to 299 itself); a forward with a
+    `return_features` argument is called with return_features=True (the 2048-d pool features;
+    without it NVlabs' module returns class probabilities);
+  * pytorch-fid's state dict `pt_inception-2015-12-05-6726825d.pth` (what the Adapt-then-Unlearn
+    authors measured with), or torch-fidelity's file of the same weights: loaded into our own
+    FIDInceptionV3 (eval/inception.py), fed as pytorch-fid feeds it (levels / 255, resized to 299).
+  Either way our images in [-1, 1] are first mapped as NVlabs maps generator output to uint8
+  (x·127.5 + 128, clamped, floored: the levels a saved PNG would hold) and grey images are repeated
+  to 3 channels.
 
 An extractor is loaded and probed on a tiny batch before any work, so a wrong file fails at once
 with a message naming it; its `record` goes into metrics.json ("fid_features").
@@ -57,30 +61,42 @@ def _wants_return_features(module) -> bool:
         return False
 
 
+TORCHSCRIPT = "torchscript"
+STATE_DICT = "pytorch-fid state dict"
+
+
+def inception_file_kind(path: Path) -> str:
+    """TORCHSCRIPT for a TorchScript archive (a zip holding code/ and constants.pkl), else STATE_DICT."""
+    import zipfile
+
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+        if any(n.endswith("constants.pkl") or "/code/" in n for n in names):
+            return TORCHSCRIPT
+    return STATE_DICT
+
+
 def load_inception(path: str | os.PathLike, *, resolution: int, device: str | torch.device = "cpu",
                    option: str = "--inception") -> FeatureExtractor:
-    """The TorchScript module at `path` as an extractor, checked to give [N, D] features for a
-    probe batch at `resolution`; ValueError naming `option` and the file otherwise."""
+    """The Inception file at `path` (NVlabs' TorchScript, or pytorch-fid's / torch-fidelity's state
+    dict) as an extractor, checked to give [N, D] features for a probe batch at `resolution`;
+    ValueError naming `option` and the file otherwise."""
     path = Path(path)
     where = f"{option} {path}"
     if not path.is_file():
         raise ValueError(f"{where}: no such file")
-    try:
-        with warnings.catch_warnings():     # torch 2.13 calls TorchScript deprecated; the FID network ships as one
-            warnings.simplefilter("ignore", DeprecationWarning)
-            module = torch.jit.load(str(path), map_location=device).eval()
-    except Exception as err:                 # torch.jit.load raises RuntimeError/ValueError/pickle errors
-        raise ValueError(f"{where}: not a TorchScript module that torch.jit.load can read ({err})") from err
-    kwargs = {"return_features": True} if _wants_return_features(module) else {}
+    kind = inception_file_kind(path)
+    forward = _torchscript_forward(path, device, where) if kind == TORCHSCRIPT else _state_dict_forward(path, device, where)
 
     @torch.no_grad()
     def features(images: torch.Tensor) -> torch.Tensor:
-        return module(to_inception_input(images).to(device), **kwargs)
+        return forward(to_inception_input(images).to(device))
 
     probe = torch.zeros(PROBE_BATCH, 3, resolution, resolution)
     try:
         out = features(probe)
-    except Exception as err:                 # whatever the scripted code raised on a valid batch
+    except Exception as err:                 # whatever the file's code raised on a valid batch
         raise ValueError(f"{where}: failed on a probe batch [{PROBE_BATCH}, 3, {resolution}, {resolution}] "
                          f"of 0..255 floats: {err}") from err
     if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != PROBE_BATCH \
@@ -89,7 +105,36 @@ def load_inception(path: str | os.PathLike, *, resolution: int, device: str | to
         raise ValueError(f"{where}: expected float features [N, D] for a batch of {PROBE_BATCH} images, got {shape}")
     if not bool(torch.isfinite(out).all()):
         raise ValueError(f"{where}: non-finite features on a probe batch")
-    return FeatureExtractor(features, {"kind": "inception", **_file_fields(path)})
+    return FeatureExtractor(features, {"kind": "inception", "format": kind, **_file_fields(path)})
+
+
+def _torchscript_forward(path: Path, device, where: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    try:
+        with warnings.catch_warnings():     # torch 2.13 calls TorchScript deprecated; the FID network ships as one
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(str(path), map_location=device).eval()
+    except Exception as err:                 # torch.jit.load raises RuntimeError/ValueError/pickle errors
+        raise ValueError(f"{where}: not a TorchScript module that torch.jit.load can read ({err})") from err
+    kwargs = {"return_features": True} if _wants_return_features(module) else {}
+    return lambda levels: module(levels, **kwargs)
+
+
+def _state_dict_forward(path: Path, device, where: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    from .inception import is_fid_inception_state_dict, load_fid_inception
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)     # tensors only: nothing runs
+    except Exception as err:                 # not a torch file, or one that needs more than tensors
+        raise ValueError(f"{where}: neither a TorchScript module nor a state dict torch.load can read with "
+                         f"weights_only=True ({type(err).__name__})") from err
+    if not is_fid_inception_state_dict(state):
+        raise ValueError(f"{where}: a torch file, but not the FID Inception's weights (expected NVlabs' TorchScript "
+                         "inception-2015-12-05.pt or pytorch-fid's pt_inception-2015-12-05-6726825d.pth)")
+    try:
+        model = load_fid_inception(state).to(device)
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from err
+    return lambda levels: model(levels / 255.0)
 
 
 def _file_fields(path: Path) -> dict:
