@@ -40,7 +40,8 @@ from atu.data import load_dataset
 from atu.eval.extractors import classifier_extractor
 from atu.eval.fid import frechet_distance
 from atu.eval.pul import count_undesired
-from atu.evaluate import generator_statistics, image_statistics
+from atu.eval.reference_stats import image_statistics
+from atu.evaluate import generator_statistics
 from atu.gan.sampling import Batches
 from atu.gan.trainer import StyleGAN2Trainer, TrainConfig
 from atu.stage_inputs import load_adapted, load_feedback_images, load_pretrained

@@ -10,7 +10,7 @@ import sys
 
 # Modules that provide a `register(subparsers)` function, in the order `atu --help` lists them.
 SUBCOMMAND_MODULES = ("pretrain", "classifiers.train", "convert", "feedback.collect", "label.command", "adapt",
-                      "unlearn", "latent_unlearn", "extrapolate", "evaluate", "attack", "study.command", "demo",
+                      "unlearn", "latent_unlearn", "extrapolate", "evaluate", "fid_stats", "attack", "study.command", "demo",
                       "selfcheck.command")
 
 

@@ -40,10 +40,10 @@ from .eval.extractors import FeatureExtractor, classifier_extractor, load_incept
 from .eval.fid import FeatureMoments, frechet_distance
 from .eval.kid_pr import kid, precision_recall
 from .eval.pul import count_undesired, percentage_unlearned
+from .eval.reference_stats import reference_from_images
 from .util.provenance import file_record, provenance
 
 SAMPLE_BATCH = 64        # generator batches (the unit shared out over ranks)
-REAL_BATCH = 256
 PR_NEIGHBOURS = 3        # Kynkäänniemi et al.'s k for the precision/recall manifolds
 
 
@@ -72,19 +72,12 @@ def generator_statistics(extractor: FeatureExtractor, G, n: int, seed: int, *, k
     return (*stats, distributed.assemble_rows(parts, n)) if keep_rows else stats
 
 
-def real_feature_rows(extractor: FeatureExtractor, images: torch.Tensor, n: int, seed: int) -> torch.Tensor:
-    """Features of a seeded subset of min(n, N) real images: the reference set of KID and P/R
-    (all of a large dataset would not fit, and FID's moments already use every image)."""
-    chosen = images[torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))[:n]]
-    rank, world = _shard()
-    parts = [(start, extractor.features(chosen[start:start + REAL_BATCH]))
-             for b, start in enumerate(range(0, chosen.shape[0], REAL_BATCH)) if b % world == rank]
-    return distributed.assemble_rows(parts, chosen.shape[0])
-
-
-def kid_and_precision_recall(real_rows: torch.Tensor, fake_rows: torch.Tensor, seed: int) -> dict:
+def kid_and_precision_recall(real_rows: torch.Tensor | None, fake_rows: torch.Tensor, seed: int) -> dict:
     """KID (mean and std over 100 subsets of up to 1,000) and precision/recall (k = 3, in
-    percent) of generated against real features."""
+    percent) of generated against real features; missing without real rows (a pytorch-fid
+    statistics file holds only FID's moments)."""
+    if real_rows is None:
+        return {"kid": None, "kid_std": None, "precision": None, "recall": None}
     kid_mean, kid_std = kid(real_rows, fake_rows, subsets=100, subset_size=1000, seed=seed)
     out = {"kid": kid_mean, "kid_std": kid_std, "precision": None, "recall": None}
     if min(real_rows.shape[0], fake_rows.shape[0]) > PR_NEIGHBOURS:      # else no k-th neighbour: missing
@@ -93,24 +86,17 @@ def kid_and_precision_recall(real_rows: torch.Tensor, fake_rows: torch.Tensor, s
     return out
 
 
-def image_statistics(extractor: FeatureExtractor, images: torch.Tensor):
-    rank, world = _shard()
-    moments = FeatureMoments()
-    for b, start in enumerate(range(0, images.shape[0], REAL_BATCH)):
-        if b % world == rank:
-            moments.add(extractor.features(images[start:start + REAL_BATCH]))
-    return distributed.sum_moments(moments).statistics()
-
-
-def evaluate(pretrained, methods: dict, classifier, undesired_class: int, real_images: torch.Tensor, *,
+def evaluate(pretrained, methods: dict, classifier, undesired_class: int, real_images: torch.Tensor | None, *,
              retrained=None, n_bank: int = 15_000, n_fid: int = 5_000, seed: int = 0,
-             extractor: FeatureExtractor | None = None) -> dict:
+             extractor: FeatureExtractor | None = None, reference=None) -> dict:
     """Metrics of `pretrained` and every generator in `methods` (name -> generator). FID features
-    come from `extractor` (default: the classifier's penultimate layer)."""
+    come from `extractor` (default: the classifier's penultimate layer); the real side from
+    `real_images`, or from `reference` (eval/reference_stats.py: statistics computed once)."""
     extractor = extractor or classifier_extractor(classifier)
     classify = lambda x: predict(classifier, x)                                  # noqa: E731
-    real_stats = image_statistics(extractor, real_images)
-    real_rows = real_feature_rows(extractor, real_images, n_fid, seed + 2)
+    if reference is None:
+        reference = reference_from_images(extractor, real_images, n_fid=n_fid, seed=seed)
+    real_stats, real_rows = (reference.mu, reference.sigma), reference.rows
     retrained_stats = generator_statistics(extractor, retrained, n_fid, seed + 1) if retrained is not None else None
 
     def undesired(G) -> dict:
@@ -142,6 +128,27 @@ def evaluate(pretrained, methods: dict, classifier, undesired_class: int, real_i
     return result
 
 
+def _reference_stats(args, features: dict, resolution: int):
+    """--real-stats, checked to be in these features (an extractor's record, for the classifier its
+    file's sha256), at this resolution, without the class."""
+    from .eval.reference_stats import load_stats
+
+    try:
+        reference = load_stats(args.real_stats)
+        reference.check_matches(features, f"--real-stats {args.real_stats}")
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    record = reference.record or {}
+    if record and record.get("resolution") != resolution:
+        raise UsageError(f"--real-stats {args.real_stats}: computed at {record.get('resolution')} px, the generator "
+                         f"makes {resolution} px")
+    if record and args.undesired_class not in record.get("excluded_classes", []) and not record.get("excluded_attribute"):
+        raise UsageError(f"--real-stats {args.real_stats}: its images still hold class {args.undesired_class} "
+                         f"(FID's real data leaves the undesired class out); atu fid-stats --exclude-class "
+                         f"{args.undesired_class}")
+    return reference
+
+
 def register(subparsers) -> None:
     from .cli_options import command_description
 
@@ -157,6 +164,9 @@ def register(subparsers) -> None:
                    help="FID's Inception-v3 for the features: NVlabs' TorchScript inception-2015-12-05.pt or "
                         "pytorch-fid's pt_inception-2015-12-05-6726825d.pth (torch-fidelity's file of the same "
                         "weights too; the kind is detected); default: the classifier's penultimate features")
+    p.add_argument("--real-stats", metavar="FILE",
+                   help="the real side from a statistics file (atu fid-stats, or pytorch-fid's .npz: FID only) "
+                        "instead of reading --data; it must be in this evaluation's features")
     p.add_argument("--n-bank", type=int, default=15_000)
     p.add_argument("--n-fid", type=int, default=5_000)
     p.add_argument("--seed", type=int, default=0)
@@ -203,24 +213,33 @@ def _run(args, device: str) -> int:
             extractor = load_inception(args.inception, resolution=pretrained.size, device=device)
         except ValueError as err:
             raise UsageError(str(err)) from err
-    try:
-        real = load_dataset(args.data, resolution=pretrained.size, exclude_classes=[args.undesired_class]).images()
-    except (ValueError, OSError) as err:
-        raise UsageError(f"--data {args.data}: {err}") from err
+    reference, real = None, None
+    if args.real_stats:
+        features = extractor.record if extractor else {"kind": "classifier",
+                                                       "sha256": file_record(args.classifier)["sha256"]}
+        reference = _reference_stats(args, features, pretrained.size)
+    else:
+        try:
+            real = load_dataset(args.data, resolution=pretrained.size, exclude_classes=[args.undesired_class]).images()
+        except (ValueError, OSError) as err:
+            raise UsageError(f"--data {args.data}: {err}") from err
     metrics = evaluate(pretrained, loaded, classifier, args.undesired_class, real, retrained=retrained,
-                       n_bank=args.n_bank, n_fid=args.n_fid, seed=args.seed, extractor=extractor)
+                       n_bank=args.n_bank, n_fid=args.n_fid, seed=args.seed, extractor=extractor, reference=reference)
     if not distributed.is_main():
         return 0
     metrics["inputs"] = {"gen": file_record(args.gen), "classifier": file_record(args.classifier),
                          "retrained": file_record(args.retrained) if args.retrained else None,
-                         "models": {n: file_record(f) for n, f in models.items()}, "data": args.data}
+                         "models": {n: file_record(f) for n, f in models.items()},
+                         "data": reference.record.get("data") if reference is not None and reference.record else
+                         None if reference is not None else args.data,
+                         "real_stats": file_record(args.real_stats) if args.real_stats else None}
     metrics["provenance"] = {**provenance(), "processes": distributed.world_size()}
     write_text(out, json.dumps(metrics, indent=2))
     for name, m in [("pretrained", metrics["pretrained"]), *metrics["methods"].items()]:
         ret = "missing" if m["ret_fid"] is None else f"{m['ret_fid']:.2f}"
         pul = "" if "pul" not in m else "PUL undefined  " if m["pul"] is None else f"PUL {m['pul']:.1f}%  "
         print(f"{name:>12}: {pul}undesired {m['n_undesired']}/{args.n_bank} ({m['feature_ratio']:.2f}%)  FID {m['fid']:.2f}  "
-              f"Ret-FID {ret}  KID {m['kid']:.4g}"
+              f"Ret-FID {ret}" + ("" if m["kid"] is None else f"  KID {m['kid']:.4g}")
               + ("" if m["precision"] is None else f"  precision {m['precision']:.1f}%  recall {m['recall']:.1f}%"))
     print(f"atu evaluate: {out}")
     return 0

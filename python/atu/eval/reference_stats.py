@@ -1,0 +1,130 @@
+"""Real-data reference statistics, computed once and reused: what FID, KID and precision/recall
+need of the real images, in one feature space.
+
+A statistics file (.npz, numpy's archive; no pickle) holds
+  mu      float64 [D]      the features' mean over every real image
+  sigma   float64 [D, D]   their covariance (n − 1)
+  rows    float32 [n, D]   the features of a seeded subset of the images: KID's and P/R's real set
+  record  text (JSON)      the extractor (as metrics.json's fid_features), the data spec, the
+                           excluded classes or attribute, the image count, n_fid and the seed
+pytorch-fid's statistics files (mu and sigma only) read too: FID then uses them and KID and
+precision/recall are missing, and since such a file says nothing of its features, it is accepted
+only with an Inception extractor.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import distributed
+from ..util.atomic import write_with
+from .fid import FeatureMoments
+
+REAL_BATCH = 256
+
+
+def _shard() -> tuple[int, int]:
+    return distributed.rank(), distributed.world_size()
+
+
+def image_statistics(extractor, images: torch.Tensor):
+    """Feature mean and covariance of real images (this rank's batches, summed over ranks)."""
+    rank, world = _shard()
+    moments = FeatureMoments()
+    for b, start in enumerate(range(0, images.shape[0], REAL_BATCH)):
+        if b % world == rank:
+            moments.add(extractor.features(images[start:start + REAL_BATCH]))
+    return distributed.sum_moments(moments).statistics()
+
+
+def real_feature_rows(extractor, images: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """Features of a seeded subset of min(n, N) real images: the reference set of KID and P/R
+    (all of a large dataset would not fit, and FID's moments already use every image)."""
+    chosen = images[torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))[:n]]
+    rank, world = _shard()
+    parts = [(start, extractor.features(chosen[start:start + REAL_BATCH]))
+             for b, start in enumerate(range(0, chosen.shape[0], REAL_BATCH)) if b % world == rank]
+    return distributed.assemble_rows(parts, chosen.shape[0])
+
+
+@dataclass
+class ReferenceStats:
+    mu: torch.Tensor
+    sigma: torch.Tensor
+    rows: torch.Tensor | None
+    record: dict | None           # None for a pytorch-fid file
+
+    def check_matches(self, extractor_record: dict, where: str) -> None:
+        """ValueError unless these statistics were computed in the extractor's feature space."""
+        if self.record is None:
+            if extractor_record.get("kind") != "inception":
+                raise ValueError(f"{where}: a statistics file without a record (pytorch-fid's) is in Inception "
+                                 "features; pass --inception FILE to measure in them")
+            return
+        theirs = self.record.get("extractor", {})
+        if {k: theirs.get(k) for k in ("kind", "sha256")} != {k: extractor_record.get(k) for k in ("kind", "sha256")}:
+            raise ValueError(f"{where}: computed in other features ({_describe(theirs)}) than this evaluation's "
+                             f"({_describe(extractor_record)}); recompute it with atu fid-stats")
+
+
+def _describe(record: dict) -> str:
+    if record.get("kind") == "classifier":
+        return f"classifier {record.get('sha256', '?')[:12]}"
+    return f"{record.get('kind')} {str(record.get('sha256', '?'))[:12]}"
+
+
+def reference_from_images(extractor, images: torch.Tensor, *, n_fid: int, seed: int) -> ReferenceStats:
+    """The statistics `atu evaluate` computes from real images itself: moments over all of them, the
+    rows of the seeded subset of n_fid (evaluation seed + 2, as evaluate draws it)."""
+    mu, sigma = image_statistics(extractor, images)
+    return ReferenceStats(mu, sigma, real_feature_rows(extractor, images, n_fid, seed + 2), None)
+
+
+def save_stats(path: str | os.PathLike, stats: ReferenceStats) -> None:
+    arrays = {"mu": stats.mu.double().numpy(), "sigma": stats.sigma.double().numpy(),
+              "record": np.array(json.dumps(stats.record))}
+    if stats.rows is not None:
+        arrays["rows"] = stats.rows.float().numpy()
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:            # a file object: np.savez would append .npz to a name
+            np.savez(fh, **arrays)
+
+    write_with(path, write)
+
+
+def load_stats(path: str | os.PathLike, *, where: str = "--real-stats") -> ReferenceStats:
+    """A statistics file, checked (shapes, finiteness); ValueError naming `where` and the file."""
+    path = Path(path)
+    label = f"{where} {path}"
+    if not path.is_file():
+        raise ValueError(f"{label}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+    except (OSError, ValueError, EOFError) as err:
+        raise ValueError(f"{label}: not a numpy .npz archive without pickles ({type(err).__name__})") from None
+    if "mu" not in arrays or "sigma" not in arrays:
+        raise ValueError(f"{label}: no mu and sigma in it (found {sorted(arrays)[:6]})")
+    mu, sigma = arrays["mu"], arrays["sigma"]
+    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
+        raise ValueError(f"{label}: mu {mu.shape} and sigma {sigma.shape} are not [D] and [D, D]")
+    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
+        raise ValueError(f"{label}: mu or sigma holds NaN or infinite values")
+    rows = arrays.get("rows")
+    if rows is not None and (rows.ndim != 2 or rows.shape[1] != mu.shape[0] or not np.isfinite(rows).all()):
+        raise ValueError(f"{label}: rows {rows.shape} are not finite [n, {mu.shape[0]}] features")
+    record = None
+    if "record" in arrays:
+        try:
+            record = json.loads(str(arrays["record"]))
+        except json.JSONDecodeError:
+            raise ValueError(f"{label}: its record is not JSON") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"{label}: its record is not a mapping")
+    return ReferenceStats(torch.from_numpy(mu.astype(np.float64)), torch.from_numpy(sigma.astype(np.float64)),
+                          None if rows is None else torch.from_numpy(rows.astype(np.float32)), record)

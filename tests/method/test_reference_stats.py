@@ -1,0 +1,114 @@
+"""Reference statistics computed once (`atu fid-stats`, eval/reference_stats.py) and used by
+`atu evaluate --real-stats`: the same numbers as evaluating from the images, and every file that
+does not fit the evaluation refused before any work."""
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from atu import checkpoint as ckpt
+from atu.classifiers import LeNet, save_classifier
+from atu.cli import main as atu_main
+from atu.eval.reference_stats import ReferenceStats, load_stats, save_stats
+from atu.models import Discriminator, Generator, narrow_channels
+
+pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stats")
+    torch.manual_seed(0)
+    ch = narrow_channels(16, 4)
+    G, D = Generator(16, style_dim=16, n_mlp=1, channels=ch), Discriminator(16, channels=ch)
+    gen = root / "g.safetensors"
+    ckpt.save(gen, kind="stylegan2", config={"generator": G.config(), "discriminator": D.config()},
+              state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()})
+    judges = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        path = root / f"c{seed}.safetensors"
+        save_classifier(path, LeNet(num_classes=10, resolution=16).eval(), {})
+        judges.append(path)
+    return {"root": root, "gen": gen, "judge": judges[0], "other_judge": judges[1]}
+
+
+def _stats(files, out, *extra):
+    return atu_main(["fid-stats", "--data", "digits", "--classifier", str(files["judge"]), "--resolution", "16",
+                     "--n-fid", "60", "--seed", "4", "--device", "cpu", "--out", str(out), *extra])
+
+
+def _evaluate(files, out, *extra):
+    return atu_main(["evaluate", "--gen", str(files["gen"]), "--classifier", str(files["judge"]), "--class", "1",
+                     "--n-bank", "30", "--n-fid", "60", "--seed", "4", "--device", "cpu", "--out", str(out), *extra])
+
+
+def test_evaluating_from_the_statistics_gives_the_numbers_of_evaluating_from_the_images(files, tmp_path):
+    stats = tmp_path / "no1.npz"
+    assert _stats(files, stats, "--exclude-class", "1") == 0
+    loaded = load_stats(stats)
+    assert loaded.record["excluded_classes"] == [1] and loaded.record["n_images"] == 1797 - 182
+    assert loaded.rows.shape == (60, 128) and loaded.mu.shape == (128,) and loaded.sigma.dtype == torch.float64
+    assert _evaluate(files, tmp_path / "from_images.json") == 0
+    assert _evaluate(files, tmp_path / "from_stats.json", "--real-stats", str(stats)) == 0
+    a = json.loads((tmp_path / "from_images.json").read_text())["pretrained"]
+    b = json.loads((tmp_path / "from_stats.json").read_text())
+    assert b["pretrained"] == a                                  # FID, KID, precision, recall, counts
+    assert b["inputs"]["real_stats"]["sha256"] and b["inputs"]["data"] == "digits"
+
+
+def test_a_pytorch_fid_file_gives_fid_alone_and_only_in_inception_features(files, tmp_path, capsys):
+    stats = tmp_path / "pytorch_fid.npz"
+    np.savez(stats, mu=np.zeros(128), sigma=np.eye(128))
+    assert load_stats(stats).record is None and load_stats(stats).rows is None
+    assert _evaluate(files, tmp_path / "m.json", "--real-stats", str(stats)) == 2
+    assert "pass --inception FILE" in capsys.readouterr().err and not (tmp_path / "m.json").exists()
+
+
+@pytest.mark.parametrize("case, message", [
+    ("other_judge", "computed in other features"),
+    ("with_the_class", "its images still hold class 1"),
+    ("resolution", "computed at 32 px, the generator makes 16 px"),
+])
+def test_statistics_that_do_not_fit_the_evaluation_are_refused(files, tmp_path, capsys, case, message):
+    stats = tmp_path / f"{case}.npz"
+    if case == "other_judge":
+        assert atu_main(["fid-stats", "--data", "digits", "--classifier", str(files["other_judge"]), "--resolution",
+                         "16", "--exclude-class", "1", "--device", "cpu", "--out", str(stats)]) == 0
+    elif case == "with_the_class":
+        assert _stats(files, stats) == 0
+    else:
+        assert atu_main(["fid-stats", "--data", "digits", "--classifier", str(files["judge"]), "--resolution", "32",
+                         "--exclude-class", "1", "--device", "cpu", "--out", str(stats)]) == 0
+    capsys.readouterr()
+    assert _evaluate(files, tmp_path / "m.json", "--real-stats", str(stats)) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "m.json").exists()
+
+
+@pytest.mark.parametrize("write, message", [
+    (lambda p: p.write_text("not an archive"), "not a numpy .npz archive"),
+    (lambda p: np.savez(p, mu=np.zeros(3)), "no mu and sigma"),
+    (lambda p: np.savez(p, mu=np.zeros(3), sigma=np.eye(4)), "are not [D] and [D, D]"),
+    (lambda p: np.savez(p, mu=np.full(3, np.nan), sigma=np.eye(3)), "NaN or infinite"),
+    (lambda p: np.savez(p, mu=np.zeros(3), sigma=np.eye(3), rows=np.zeros((5, 2))), "rows (5, 2)"),
+    (lambda p: np.savez(p, mu=np.zeros(3), sigma=np.eye(3), record=np.array([object()], dtype=object)),
+     "not a numpy .npz archive without pickles"),
+])
+def test_a_broken_statistics_file_is_refused_naming_what_is_wrong(tmp_path, write, message):
+    path = tmp_path / "s.npz"
+    write(path)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_stats(path)
+
+
+def test_a_saved_file_reads_back_exactly(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(20, 5, generator=g, dtype=torch.float64)
+    stats = ReferenceStats(x.mean(0), torch.cov(x.T), torch.randn(7, 5, generator=g), {"data": "digits"})
+    save_stats(tmp_path / "s.npz", stats)
+    back = load_stats(tmp_path / "s.npz")
+    assert torch.equal(back.mu, stats.mu) and torch.equal(back.sigma, stats.sigma)
+    assert torch.equal(back.rows, stats.rows) and back.record == {"data": "digits"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.npz"]        # written atomically, nothing left over
