@@ -89,3 +89,34 @@ def test_a_non_resnet_discriminator_is_refused(tmp_path, env):
     remove_stand_ins()
     with pytest.raises(CheckpointError, match="'orig' discriminator architecture"):
         checkpoint.load(path)
+
+
+def test_a_snapshot_runs_feedback_stage_1_and_stage_2_like_any_checkpoint(tmp_path, env):
+    """`--gen network-snapshot.pkl` through the commands users run, with nothing from the file executed."""
+    from nvlabs_pickles import discriminator_record, random_discriminator_tensors
+
+    from atu.classifiers import LeNet, load_classifier, predict, save_classifier
+    from atu.cli import main as atu_main
+
+    widths = {4: 8, 8: 6, 16: 4}
+    snapshot = tmp_path / "network-snapshot-000400.pkl"
+    write_pickle(snapshot, {"G_ema": generator_record(env, random_generator_tensors(16, 8, 2, widths, seed=1), 16, 8, 2),
+                            "D": discriminator_record(env, random_discriminator_tensors(16, widths, seed=2), 16)})
+    remove_stand_ins()
+    torch.manual_seed(3)
+    judge = tmp_path / "judge.safetensors"
+    save_classifier(judge, LeNet(num_classes=10, resolution=16).eval(), {})
+    G = checkpoint.load(snapshot).generator("g_ema").eval()
+    counts = torch.bincount(predict(load_classifier(judge), G.sample(60, seed=0)), minlength=10)
+    target = int(counts.argmax())
+    assert 0 < counts[target] < 60, "the random judge must split the samples"
+    feedback = tmp_path / "feedback.safetensors"
+    small = ["--batch", "4", "--device", "cpu", "--checkpoint-every", "2", "--sample-every", "100"]
+    assert atu_main(["feedback", "--gen", str(snapshot), "--classifier", str(judge), "--class", str(target),
+                     "--n", "60", "--device", "cpu", "--out", str(feedback)]) == 0
+    assert atu_main(["adapt", "--gen", str(snapshot), "--feedback", str(feedback), "--k", "1", "--steps", "2",
+                     "--fisher-samples", "2", "--out", str(tmp_path / "adapt"), *small]) == 0
+    assert atu_main(["unlearn", "--gen", str(snapshot), "--adapted", str(tmp_path / "adapt"), "--feedback",
+                     str(feedback), "--steps", "2", "--out", str(tmp_path / "unlearn"), *small]) == 0
+    unlearned = checkpoint.load(tmp_path / "unlearn" / "model.safetensors").generator("g_ema")
+    assert unlearned.config() == G.config() and not env.marker.exists()
