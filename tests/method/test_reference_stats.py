@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from atu import checkpoint as ckpt
 from atu.classifiers import LeNet, save_classifier
 from atu.cli import main as atu_main
 from atu.eval.reference_stats import ReferenceStats, load_stats, save_stats
-from atu.models import Discriminator, Generator, narrow_channels
+from tiny_gans import save_pretrained, tiny_models
 
 pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
 
@@ -20,19 +19,13 @@ pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("stats")
-    torch.manual_seed(0)
-    ch = narrow_channels(16, 4)
-    G, D = Generator(16, style_dim=16, n_mlp=1, channels=ch), Discriminator(16, channels=ch)
-    gen = root / "g.safetensors"
-    ckpt.save(gen, kind="stylegan2", config={"generator": G.config(), "discriminator": D.config()},
-              state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()})
-    judges = []
-    for seed in (1, 2):
+    gen = save_pretrained(root / "g.safetensors", *tiny_models(seed=0, width=4))
+    judges = {}
+    for name, seed in (("judge", 1), ("other_judge", 2)):
         torch.manual_seed(seed)
-        path = root / f"c{seed}.safetensors"
-        save_classifier(path, LeNet(num_classes=10, resolution=16).eval(), {})
-        judges.append(path)
-    return {"root": root, "gen": gen, "judge": judges[0], "other_judge": judges[1]}
+        judges[name] = root / f"{name}.safetensors"
+        save_classifier(judges[name], LeNet(num_classes=10, resolution=16).eval(), {})
+    return {"root": root, "gen": gen, **judges}
 
 
 def _stats(files, out, *extra):
