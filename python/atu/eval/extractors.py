@@ -8,7 +8,7 @@
     `return_features` argument is called with return_features=True (the 2048-d pool features;
     without it NVlabs' module returns class probabilities);
   * pytorch-fid's state dict `pt_inception-2015-12-05-6726825d.pth` (what the Adapt-then-Unlearn
-    authors measured with), or torch-fidelity's file of the same weights: loaded into our own
+    authors used), or torch-fidelity's file of the same weights: loaded into our own
     FIDInceptionV3 (eval/inception.py), fed as pytorch-fid feeds it (levels / 255, resized to 299).
   Either way our images in [-1, 1] are first mapped as NVlabs maps generator output to uint8
   (x·127.5 + 128, clamped, floored: the levels a saved PNG would hold) and grey images are repeated
