@@ -132,7 +132,7 @@ def test_the_fid_network_is_a_path_relative_to_the_file_and_is_checked_before_an
     assert cfg.evaluate.inception == tmp_path / "nets" / "inception.pt"
     assert cfg.to_dict()["evaluate"]["inception"] == str(tmp_path / "nets" / "inception.pt")
     assert from_dict(_raw(files)).to_dict()["evaluate"]["inception"] is None
-    with pytest.raises(StudyError, match="evaluate.inception .*inception.pt: not a TorchScript module"):
+    with pytest.raises(StudyError, match="evaluate.inception .*inception.pt: neither a TorchScript module nor a state dict"):
         run_study(cfg, tmp_path / "out", progress=False, log=lambda msg: None)
     assert not (tmp_path / "out").exists()
 
