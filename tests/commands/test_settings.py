@@ -119,3 +119,15 @@ def test_every_setting_of_the_stage_configurations_has_a_help_text():
     for cls in (TrainConfig, AdaptConfig, UnlearnConfig, LatentConfig, AttackSettings):
         for f in fields(cls):
             assert f.metadata.get("help"), f"{cls.__name__}.{f.name}"
+
+
+@dataclass
+class WithOptional:
+    limit: float | None = setting(None, help="an optional bound", flag=NO_FLAG)
+
+
+def test_an_optional_setting_takes_none_or_its_type():
+    assert settings.from_mapping(WithOptional, {"limit": None}, "x").limit is None
+    assert settings.from_mapping(WithOptional, {"limit": 2}, "x").limit == 2.0
+    with pytest.raises(ValueError, match="x.limit: expected a number"):
+        settings.from_mapping(WithOptional, {"limit": "two"}, "x")

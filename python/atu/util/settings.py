@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import types
 import typing
 from typing import Any, Callable
 
@@ -143,8 +144,7 @@ def from_mapping(cls, mapping: Any, where: str, *, allowed: tuple[str, ...] | No
 
 def _typed(value: Any, kind: Any, where: str) -> Any:
     """value checked against a field's type; ints are accepted where floats are expected."""
-    optional = typing.get_origin(kind) in (typing.Union, getattr(__import__("types"), "UnionType", ())) \
-        and type(None) in typing.get_args(kind)
+    optional = typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in typing.get_args(kind)
     if optional:
         if value is None:
             return None
