@@ -24,6 +24,7 @@ import sys
 
 from . import assets
 
+DEMO_DATA = "digits"            # the shipped set the demo runs on unless --data says otherwise
 DEMO_FEEDBACK = {"n": 5000, "seed": 0}
 # Short runs need a short EMA: θ_N and θ_P are g_ema, and at StyleGAN2's half-life (10k images =
 # 625 steps at batch 16) g_ema after 500 steps is still mostly θ_G (docs/results.md, "Behind the defaults").
@@ -53,7 +54,7 @@ DEMO_SCHEDULE = {"log_every": 20, "sample_every": 200, "checkpoint_every": 200}
 
 
 def demo_config(undesired_class: int, methods: list[str], seeds: list[int], *, steps_scale: float = 1.0,
-                device: str = "auto", data: str = "digits") -> dict:
+                device: str = "auto", data: str = DEMO_DATA) -> dict:
     """The demo's study configuration on a shipped set (plain data, checked by study.from_dict)."""
     if data not in assets.SHIPPED:
         raise ValueError(f"--data {data}: the demo runs on {' or '.join(assets.SHIPPED)}")
@@ -102,9 +103,9 @@ def register(subparsers) -> None:
                         "extrapolation baseline always runs")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="training seeds (default 0); several → mean ± std")
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply the demo's step budgets (default 1)")
-    p.add_argument("--data", choices=sorted(assets.SHIPPED), default="digits",
+    p.add_argument("--data", choices=sorted(assets.SHIPPED), default=DEMO_DATA,
                    help="the shipped set: digits (scikit-learn's 1,797, 8 px upsampled) or mnist (real MNIST, "
-                        "60,000 digits) (default digits)")
+                        f"60,000 digits) (default {DEMO_DATA})")
     p.add_argument("--toy", choices=["mog"], help="run the 2-D toy instead of the digits")
     add_study_options(p)
     p.set_defaults(func=_main, default_out=default_out)

@@ -36,7 +36,7 @@ from . import distributed
 from .util.atomic import write_text
 from .classifiers import load_classifier, predict
 from .cli_options import UsageError, add_device_option, named_files, read_input
-from .eval.extractors import FeatureExtractor, classifier_extractor, load_inception
+from .eval.extractors import FeatureExtractor, classifier_extractor, classifier_features_record, load_inception
 from .eval.fid import FeatureMoments, frechet_distance
 from .eval.kid_pr import kid, precision_recall
 from .eval.pul import count_undesired, percentage_unlearned
@@ -135,17 +135,9 @@ def _reference_stats(args, features: dict, resolution: int):
 
     try:
         reference = load_stats(args.real_stats)
-        reference.check_matches(features, f"--real-stats {args.real_stats}")
+        reference.check_fits(features, resolution, args.undesired_class, f"--real-stats {args.real_stats}")
     except ValueError as err:
         raise UsageError(str(err)) from err
-    record = reference.record or {}
-    if record and record.get("resolution") != resolution:
-        raise UsageError(f"--real-stats {args.real_stats}: computed at {record.get('resolution')} px, the generator "
-                         f"makes {resolution} px")
-    if record and args.undesired_class not in record.get("excluded_classes", []) and not record.get("excluded_attribute"):
-        raise UsageError(f"--real-stats {args.real_stats}: its images still hold class {args.undesired_class} "
-                         f"(FID's real data leaves the undesired class out); atu fid-stats --exclude-class "
-                         f"{args.undesired_class}")
     return reference
 
 
@@ -215,8 +207,7 @@ def _run(args, device: str) -> int:
             raise UsageError(str(err)) from err
     reference, real = None, None
     if args.real_stats:
-        features = extractor.record if extractor else {"kind": "classifier",
-                                                       "sha256": file_record(args.classifier)["sha256"]}
+        features = extractor.record if extractor else classifier_features_record(args.classifier)
         reference = _reference_stats(args, features, pretrained.size)
     else:
         try:

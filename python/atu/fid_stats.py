@@ -44,7 +44,7 @@ def register(subparsers) -> None:
 def _main(args) -> int:
     from .classifiers import load_classifier
     from .data import load_dataset
-    from .eval.extractors import classifier_extractor, load_inception
+    from .eval.extractors import classifier_extractor, classifier_features_record, load_inception
     from .eval.reference_stats import reference_from_images, save_stats
 
     out = Path(args.out)
@@ -57,7 +57,7 @@ def _main(args) -> int:
     check_device(args.device)
     if args.classifier:
         extractor = classifier_extractor(read_input("--classifier", args.classifier, load_classifier).to(args.device))
-        extractor.record = {**extractor.record, **_sha(args.classifier)}
+        extractor.record = classifier_features_record(args.classifier)
     else:
         extractor = load_inception(args.inception, resolution=args.resolution, device=args.device)
     try:
@@ -73,8 +73,3 @@ def _main(args) -> int:
     print(f"atu fid-stats: {len(data)} images, {stats.mu.numel()} features, {stats.rows.shape[0]} rows kept: {out}")
     return 0
 
-
-def _sha(path: str) -> dict:
-    from .util.provenance import file_record
-
-    return {"sha256": file_record(path)["sha256"]}

@@ -44,6 +44,11 @@ def classifier_extractor(classifier) -> FeatureExtractor:
     return FeatureExtractor(feature_fn(classifier), {"kind": "classifier"})
 
 
+def classifier_features_record(path: str | os.PathLike) -> dict:
+    """The identity of a classifier's feature space, as statistics files record it: its file's sha256."""
+    return {"kind": "classifier", "sha256": file_record(path)["sha256"]}
+
+
 def to_inception_input(images: torch.Tensor) -> torch.Tensor:
     """[-1, 1] images -> float32 0..255 integer levels, 3 channels (NVlabs' uint8 convention)."""
     if images.ndim != 4 or images.shape[1] not in (1, 3):

@@ -59,8 +59,9 @@ class ReferenceStats:
     rows: torch.Tensor | None
     record: dict | None           # None for a pytorch-fid file
 
-    def check_matches(self, extractor_record: dict, where: str) -> None:
-        """ValueError unless these statistics were computed in the extractor's feature space."""
+    def check_fits(self, extractor_record: dict, resolution: int, undesired_class: int, where: str) -> None:
+        """ValueError unless these statistics were computed in the extractor's feature space, at this
+        resolution and without the undesired class (FID's real data leaves it out)."""
         if self.record is None:
             if extractor_record.get("kind") != "inception":
                 raise ValueError(f"{where}: a statistics file without a record (pytorch-fid's) is in Inception "
@@ -70,6 +71,12 @@ class ReferenceStats:
         if {k: theirs.get(k) for k in ("kind", "sha256")} != {k: extractor_record.get(k) for k in ("kind", "sha256")}:
             raise ValueError(f"{where}: computed in other features ({_describe(theirs)}) than this evaluation's "
                              f"({_describe(extractor_record)}); recompute it with atu fid-stats")
+        if self.record.get("resolution") != resolution:
+            raise ValueError(f"{where}: computed at {self.record.get('resolution')} px, the generator makes "
+                             f"{resolution} px")
+        if undesired_class not in self.record.get("excluded_classes", []) and not self.record.get("excluded_attribute"):
+            raise ValueError(f"{where}: its images still hold class {undesired_class} (FID's real data leaves the "
+                             f"undesired class out); atu fid-stats --exclude-class {undesired_class}")
 
 
 def _describe(record: dict) -> str:

@@ -19,7 +19,7 @@ import types
 import typing
 from typing import Any, Callable
 
-_NO_FLAG = object()
+NO_FLAG = object()          # a setting only a study file or the API sets
 
 
 def setting(default: Any = dataclasses.MISSING, *, help: str, flag: str | None | object = None,
@@ -40,9 +40,6 @@ def setting(default: Any = dataclasses.MISSING, *, help: str, flag: str | None |
     return dataclasses.field(default=default, metadata=metadata)
 
 
-NO_FLAG = _NO_FLAG
-
-
 def _settings(cls) -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(cls) if "help" in f.metadata]
 
@@ -53,7 +50,7 @@ def _types(cls) -> dict[str, Any]:
 
 def _flag(f: dataclasses.Field) -> str | None:
     flag = f.metadata["flag"]
-    if flag is _NO_FLAG:
+    if flag is NO_FLAG:
         return None
     return flag or "--" + f.name.replace("_", "-")
 
