@@ -39,7 +39,8 @@ from .cli_options import UsageError, add_device_option, named_files, read_input
 from .eval.extractors import FeatureExtractor, classifier_extractor, classifier_features_record, load_inception
 from .eval.fid import FeatureMoments, frechet_distance
 from .eval.kid_pr import kid, precision_recall
-from .eval.pul import count_undesired, percentage_unlearned
+from .eval.filtering import FilteredSampler
+from .eval.pul import count_undesired_by, percentage_unlearned
 from .eval.reference_stats import reference_from_images
 from .util.provenance import file_record, provenance
 
@@ -86,22 +87,37 @@ def kid_and_precision_recall(real_rows: torch.Tensor | None, fake_rows: torch.Te
     return out
 
 
+SECOND = "_judge2"       # the suffix of the second judge's n_undesired, feature_ratio and pul
+
+
 def evaluate(pretrained, methods: dict, classifier, undesired_class: int, real_images: torch.Tensor | None, *,
              retrained=None, n_bank: int = 15_000, n_fid: int = 5_000, seed: int = 0,
-             extractor: FeatureExtractor | None = None, reference=None) -> dict:
-    """Metrics of `pretrained` and every generator in `methods` (name -> generator). FID features
-    come from `extractor` (default: the classifier's penultimate layer); the real side from
-    `real_images`, or from `reference` (eval/reference_stats.py: statistics computed once)."""
+             extractor: FeatureExtractor | None = None, reference=None, judge=None,
+             judge_class: int | None = None) -> dict:
+    """Metrics of `pretrained` and every generator in `methods` (name -> generator, or an
+    eval.filtering.FilteredSampler, whose rejected share is reported too). FID features come from
+    `extractor` (default: the classifier's penultimate layer); the real side from `real_images`, or
+    from `reference` (eval/reference_stats.py: statistics computed once). With a second classifier
+    `judge` (undesired class `judge_class`, default the same index), every model's n_undesired,
+    feature_ratio and PUL are also counted by it, as n_undesired_judge2, ... (same bank, one pass)."""
     extractor = extractor or classifier_extractor(classifier)
-    classify = lambda x: predict(classifier, x)                                  # noqa: E731
+    judges = {"": (lambda x: predict(classifier, x), undesired_class)}
+    if judge is not None:
+        judges[SECOND] = (lambda x: predict(judge, x), undesired_class if judge_class is None else judge_class)
     if reference is None:
         reference = reference_from_images(extractor, real_images, n_fid=n_fid, seed=seed)
     real_stats, real_rows = (reference.mu, reference.sigma), reference.rows
     retrained_stats = generator_statistics(extractor, retrained, n_fid, seed + 1) if retrained is not None else None
 
     def undesired(G) -> dict:
-        n = distributed.sum_counts(count_undesired(G, classify, undesired_class, n=n_bank, seed=seed, shard=_shard()))
-        return {"n_undesired": n, "feature_ratio": feature_ratio(n, n_bank)}
+        counts = count_undesired_by(G, judges, n=n_bank, seed=seed, shard=_shard())
+        out = {}
+        for suffix, count in counts.items():
+            n = distributed.sum_counts(count)
+            out.update({f"n_undesired{suffix}": n, f"feature_ratio{suffix}": feature_ratio(n, n_bank)})
+        if isinstance(G, FilteredSampler):      # every process labelled the whole stream: no sum
+            out["rejected"] = 100.0 * (1 - G.last_draw["kept"] / G.last_draw["drawn"])
+        return out
 
     def measure(G) -> dict:
         mu, sigma, rows = generator_statistics(extractor, G, n_fid, seed + 1, keep_rows=True)
@@ -110,8 +126,11 @@ def evaluate(pretrained, methods: dict, classifier, undesired_class: int, real_i
                 **kid_and_precision_recall(real_rows, rows, seed)}
 
     base = measure(pretrained)
-    # undefined when the pre-trained model made no undesired sample: reported as missing, not 0
-    pul = lambda n: percentage_unlearned(base["n_undesired"], n) if base["n_undesired"] else None   # noqa: E731
+
+    def puls(counts: dict) -> dict:
+        # undefined when the pre-trained model made no undesired sample: reported as missing, not 0
+        return {f"pul{s}": percentage_unlearned(base[f"n_undesired{s}"], counts[f"n_undesired{s}"])
+                if base[f"n_undesired{s}"] else None for s in judges}
     result = {"class": undesired_class, "n_bank": n_bank, "n_fid": n_fid, "seed": seed,
               "fid_features": extractor.record, "pretrained": base, "methods": {}}
     if retrained is not None:
@@ -119,11 +138,10 @@ def evaluate(pretrained, methods: dict, classifier, undesired_class: int, real_i
         # makes samples the classifier reads as the class (its errors on generated images), so its
         # PUL is the highest that "removed the feature entirely" reaches under this classifier.
         counts = undesired(retrained)
-        result["retrained"] = {**counts, "fid": frechet_distance(*retrained_stats, *real_stats),
-                               "pul": pul(counts["n_undesired"])}
+        result["retrained"] = {**counts, "fid": frechet_distance(*retrained_stats, *real_stats), **puls(counts)}
     for name, G in methods.items():
         m = measure(G)
-        m["pul"] = pul(m["n_undesired"])
+        m.update(puls(m))
         result["methods"][name] = m
     return result
 
@@ -152,6 +170,12 @@ def register(subparsers) -> None:
     p.add_argument("--class", dest="undesired_class", type=int, required=True, help="the undesired class")
     p.add_argument("--data", default="digits", help="real data (the undesired class is left out)")
     p.add_argument("--retrained", help="generator retrained without the class (Ret-FID); missing if not given")
+    p.add_argument("--judge", metavar="FILE",
+                   help="a second, independently trained classifier: every PUL and feature ratio is also counted "
+                        "by it (…_judge2 in metrics.json), so an edit that only fools --classifier shows")
+    p.add_argument("--filter", action="store_true",
+                   help="also judge the output filter: --gen's samples with those --classifier puts in --class "
+                        "dropped (rejection sampling; its rejected share is reported)")
     p.add_argument("--inception", metavar="FILE",
                    help="FID's Inception-v3 for the features: NVlabs' TorchScript inception-2015-12-05.pt or "
                         "pytorch-fid's pt_inception-2015-12-05-6726825d.pth (torch-fidelity's file of the same "
@@ -195,6 +219,14 @@ def _run(args, device: str) -> int:
     n_classes = int(classifier.config()["num_classes"])
     if not 0 <= args.undesired_class < n_classes:
         raise UsageError(f"--class {args.undesired_class}: the classifier knows classes 0..{n_classes - 1}")
+    judge = read_input("--judge", args.judge, load_classifier).to(device) if args.judge else None
+    if judge is not None and int(judge.config()["num_classes"]) != n_classes:
+        raise UsageError(f"--judge {args.judge} knows {judge.config()['num_classes']} classes, --classifier "
+                         f"{n_classes}; the second judge must judge the same classes")
+    if args.filter:
+        if "filter" in loaded:
+            raise UsageError("--model filter=...: the name 'filter' is the output filter's row (--filter)")
+        loaded["filter"] = FilteredSampler(pretrained, classifier, args.undesired_class)
     for name, G in [("--gen", pretrained), *((f"--model {n}", g) for n, g in loaded.items())] + \
             ([("--retrained", retrained)] if retrained else []):
         if G.size != pretrained.size:
@@ -215,12 +247,14 @@ def _run(args, device: str) -> int:
         except (ValueError, OSError) as err:
             raise UsageError(f"--data {args.data}: {err}") from err
     metrics = evaluate(pretrained, loaded, classifier, args.undesired_class, real, retrained=retrained,
-                       n_bank=args.n_bank, n_fid=args.n_fid, seed=args.seed, extractor=extractor, reference=reference)
+                       n_bank=args.n_bank, n_fid=args.n_fid, seed=args.seed, extractor=extractor, reference=reference,
+                       judge=judge)
     if not distributed.is_main():
         return 0
     metrics["inputs"] = {"gen": file_record(args.gen), "classifier": file_record(args.classifier),
                          "retrained": file_record(args.retrained) if args.retrained else None,
                          "models": {n: file_record(f) for n, f in models.items()},
+                         "judge": file_record(args.judge) if args.judge else None,
                          "data": reference.record.get("data") if reference is not None and reference.record else
                          None if reference is not None else args.data,
                          "real_stats": file_record(args.real_stats) if args.real_stats else None}
@@ -229,6 +263,10 @@ def _run(args, device: str) -> int:
     for name, m in [("pretrained", metrics["pretrained"]), *metrics["methods"].items()]:
         ret = "missing" if m["ret_fid"] is None else f"{m['ret_fid']:.2f}"
         pul = "" if "pul" not in m else "PUL undefined  " if m["pul"] is None else f"PUL {m['pul']:.1f}%  "
+        if m.get("pul" + SECOND) is not None:
+            pul += f"(judge 2: {m['pul' + SECOND]:.1f}%)  "
+        if "rejected" in m:
+            pul += f"rejects {m['rejected']:.1f}% of draws  "
         print(f"{name:>12}: {pul}undesired {m['n_undesired']}/{args.n_bank} ({m['feature_ratio']:.2f}%)  FID {m['fid']:.2f}  "
               f"Ret-FID {ret}" + ("" if m["kid"] is None else f"  KID {m['kid']:.4g}")
               + ("" if m["precision"] is None else f"  precision {m['precision']:.1f}%  recall {m['recall']:.1f}%"))

@@ -78,6 +78,8 @@ from .util import settings
 from .util.settings import setting
 from .util.validate import boolean, integer, non_negative, positive, positive_int
 
+from .redaction import SOURCES as REDACT_SOURCES
+
 KINDS = ("el2", "il2", "nl2")
 REDUCTIONS = ("sum", "mean", "tensor_mean")
 
@@ -97,6 +99,11 @@ class UnlearnConfig:
     decoupled: bool = setting(False, help="apply the repulsion as its own step θ -= lr·γ·∇L_rep after Adam's step "
                                           "(as AdamW's weight decay) instead of adding it to the gradient Adam "
                                           "normalises", check=boolean, record_default=False)
+    redact: float = setting(0.0, help="redaction weight w: D also counts the feature's samples as fakes with "
+                                      "weight w (atu/redaction.py); 0 = off", check=non_negative, record_default=False)
+    redact_source: str = setting("negatives", choices=REDACT_SOURCES,
+                                 help="the feature's samples for redaction: the feedback's marked negatives, or "
+                                      "G's fakes relabelled online by --labeller", record_default=False)
 
     def __post_init__(self):
         settings.check_fields(self)
@@ -156,24 +163,63 @@ def distance_logger(G: nn.Module, references: list[list[torch.Tensor]], reductio
     return log
 
 
+def redaction_hook(cfg: UnlearnConfig, feedback: Path, inputs: dict, resolution: int, device: str,
+                   labeller: Path | None, parallel):
+    """The D-loss hook of `cfg.redact` (None when off): the feedback's negatives, or the labeller
+    that made the feedback, applied online to G's fakes with the bundle's class and rule."""
+    from .redaction import MarkedFakesAsFakes, NegativesAsFakes
+
+    if cfg.redact == 0:
+        return None
+    if cfg.redact_source == "negatives":
+        negatives = load_feedback_images(feedback, inputs["gen"], resolution, "negatives").to(device)
+        return NegativesAsFakes(negatives, cfg.redact, cfg.seed, share=parallel.share if parallel else None,
+                                global_batch=cfg.train.batch_size)
+    from .classifiers import load_classifier
+    from .feedback.bundle import load_bundle
+
+    record = load_bundle(feedback).metadata.get("labeller") or {}
+    if record.get("kind") != "classifier":
+        raise ValueError(f"--feedback {feedback}: labelled by {record.get('kind', 'an unknown labeller')}, not by a "
+                         f"classifier; redact_source labeller relabels G's samples with the feedback's classifier, "
+                         f"so label the bank with `atu feedback --classifier` or use redact_source negatives")
+    recorded = record.get("sha256")
+    if recorded is not None and recorded != inputs["labeller"]["sha256"]:
+        raise ValueError(f"--labeller {labeller} is not the classifier that labelled --feedback {feedback} "
+                         f"(sha256 {recorded[:12]}…, {record.get('path', 'another file')}); pass that file")
+    classifier = load_classifier(labeller).to(device)
+    return MarkedFakesAsFakes(classifier, int(record["undesired_class"]), cfg.redact, threshold=record.get("threshold"))
+
+
 def unlearn(gen: str | os.PathLike, adapted, feedback: str | os.PathLike, out: str | os.PathLike,
             cfg: UnlearnConfig = UnlearnConfig(), *, resume: bool = False, device: str = "cpu",
-            schedule: Schedule = Schedule(), progress: bool = True) -> Path:
+            schedule: Schedule = Schedule(), progress: bool = True,
+            labeller: str | os.PathLike | None = None) -> Path:
     """Runs (or continues) stage 2 in `out`; returns θ_P's file (model.safetensors).
 
-    `adapted`: the --out folder of `atu adapt`, or a list of θ_N files."""
+    `adapted`: the --out folder of `atu adapt`, or a list of θ_N files; None (or []) only when γ = 0,
+    which needs no adapted models (adversarial fine-tuning, with redaction or without).
+    `labeller`: the classifier file that labelled the feedback, for redact_source "labeller"."""
     import atu_ext
 
     out = Path(out)
     gen, feedback = require_file(gen, "--gen"), require_file(feedback, "--feedback")
-    files = adapted_model_files(adapted)
-    inputs = describe_inputs({"gen": gen, "feedback": feedback, "adapted": files})
+    if cfg.redact > 0 and cfg.redact_source == "labeller" and labeller is None:
+        raise ValueError("redact_source labeller needs --labeller, the classifier that labelled the feedback")
+    if not adapted and cfg.gamma > 0:
+        raise ValueError("--adapted: no adapted models given; only γ = 0 (no repulsion) runs without them")
+    files = adapted_model_files(adapted) if adapted else []
+    named = {"gen": gen, "feedback": feedback, "adapted": files}
+    if labeller is not None and cfg.redact > 0 and cfg.redact_source == "labeller":
+        named["labeller"] = require_file(labeller, "--labeller")
+    inputs = describe_inputs(named)
     check_folder(out, cfg.to_dict(), resume=resume, inputs=inputs)
     distributed.barrier()               # every rank has checked the folder before rank 0 writes into it
     parallel = distributed.DataParallel.from_process_group()
     theta_g, D = load_pretrained(gen, device)
     positives = load_feedback_images(feedback, inputs["gen"], theta_g.size, "positives").to(device)
-    references = load_adapted(files, theta_g)
+    references = load_adapted(files, theta_g) if files else []
+    d_hook = redaction_hook(cfg, feedback, inputs, theta_g.size, device, named.get("labeller"), parallel)
 
     G, g_ema = copy.deepcopy(theta_g), copy.deepcopy(theta_g)
     repulsion = None
@@ -186,13 +232,13 @@ def unlearn(gen: str | os.PathLike, adapted, feedback: str | os.PathLike, out: s
     elif repulsion is not None:
         grad_hook = RepulsionGradient(repulsion, cfg.gamma)
     trainer = StyleGAN2Trainer(G, D, cfg.train, g_ema=g_ema, seed=cfg.seed, g_grad_hook=grad_hook,
-                               g_step_hook=step_hook, data_parallel=parallel)
+                               g_step_hook=step_hook, d_loss_hook=d_hook, data_parallel=parallel)
     metadata = {"stage": "unlearn", "run": cfg.to_dict(), "inputs": inputs}
     run = TrainingRun(out, trainer, Batches.of_tensor(positives, cfg.train.batch_size, cfg.seed), steps=cfg.steps,
                       metadata=metadata, schedule=schedule, desc=f"unlearn {cfg.kind} γ={cfg.gamma:g}",
                       sample_latents=fixed_latents(G.style_dim, cfg.seed, device),
-                      extra_logs=distance_logger(G, references, cfg.reduction, repulsion),
-                      show=("d_loss", "g_loss", "repulsion", "d"), progress=progress)
+                      extra_logs=distance_logger(G, references, cfg.reduction, repulsion) if references else None,
+                      show=("d_loss", "g_loss", "repulsion", "d", "redact"), progress=progress)
     if resume:
         run.restore()
     elif distributed.is_main():
@@ -212,9 +258,11 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("unlearn", help="stage 2: train on the desired samples, repelled from the adapted models",
                               description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--gen", required=True, help="pre-trained checkpoint: θ_G = its g_ema, and d")
-    p.add_argument("--adapted", required=True, nargs="+",
-                   help="the --out folder of `atu adapt`, or the adapted model files")
+    p.add_argument("--adapted", nargs="+",
+                   help="the --out folder of `atu adapt`, or the adapted model files (not needed with --gamma 0)")
     p.add_argument("--feedback", required=True, help="feedback bundle; its desired samples are used")
+    p.add_argument("--labeller", metavar="FILE",
+                   help="the classifier that labelled the feedback (for --redact-source labeller)")
     settings.add_options(p, UnlearnConfig)
     add_training_options(p)
     p.set_defaults(func=_main)
@@ -224,9 +272,9 @@ def _main(args) -> int:
     with distributed.session(args.device) as device:
         check_device(device)
         cfg = settings.from_options(UnlearnConfig, args, train=train_config(args))
-        adapted = args.adapted[0] if len(args.adapted) == 1 else args.adapted
+        adapted = None if not args.adapted else args.adapted[0] if len(args.adapted) == 1 else args.adapted
         path = unlearn(args.gen, adapted, args.feedback, args.out, cfg, resume=args.resume, device=device,
-                       schedule=schedule(args))
+                       schedule=schedule(args), labeller=args.labeller)
         main = distributed.is_main()
     if main:
         print(f"atu unlearn: {path}")

@@ -28,7 +28,18 @@ def count_undesired(generator, classify: Callable[[torch.Tensor], torch.Tensor],
     """How many of n seeded samples `classify` (images -> labels) puts in `undesired_class`.
     Samples are drawn batch by batch (G.iter_samples), so a 15,000-sample bank never sits in memory.
     With shard = (i, m), only that share of the bank's batches is counted (the shares add up)."""
-    count = 0
+    return count_undesired_by(generator, {"": (classify, undesired_class)}, n=n, seed=seed, batch_size=batch_size,
+                              shard=shard)[""]
+
+
+@torch.no_grad()
+def count_undesired_by(generator, judges: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], int]], *,
+                       n: int = 15_000, seed: int = 0, batch_size: int = 256,
+                       shard: tuple[int, int] = (0, 1)) -> dict[str, int]:
+    """count_undesired for several judges ({name: (classify, undesired class)}) over one pass of the
+    bank: each sample is generated once and judged by all."""
+    counts = dict.fromkeys(judges, 0)
     for _, images, _ in generator.iter_samples(n, seed, batch_size=batch_size, shard=shard):
-        count += int((classify(images) == undesired_class).sum())
-    return count
+        for name, (classify, undesired_class) in judges.items():
+            counts[name] += int((classify(images) == undesired_class).sum())
+    return counts

@@ -86,12 +86,16 @@ def _set_requires_grad(module: nn.Module, flag: bool) -> None:
 # g_step_hook: called right after that optimizer step; may change the parameters directly (a
 # decoupled penalty step) and returns values to log. Both run on every rank, after the averaging.
 GradHook = Callable[[nn.Module], dict[str, float]]
+# d_loss_hook: called in each discriminator step with (D, this process's fake batch, D's predictions
+# on it, the step); returns a loss term added to D's logistic loss before its backward (None: nothing
+# this step) and values to log (e.g. redaction.RedactionLoss: the feature's samples as extra fakes).
+DLossHook = Callable[[nn.Module, torch.Tensor, torch.Tensor, int], tuple["torch.Tensor | None", dict[str, float]]]
 
 
 class StyleGAN2Trainer:
     def __init__(self, G: nn.Module, D: nn.Module, config: TrainConfig, *, g_ema: nn.Module | None = None,
                  seed: int = 0, g_grad_hook: GradHook | None = None, g_step_hook: GradHook | None = None,
-                 data_parallel=None):
+                 d_loss_hook: DLossHook | None = None, data_parallel=None):
         self.G, self.D, self.config = G, D, config
         self.parallel = data_parallel
         if data_parallel is not None:
@@ -109,7 +113,7 @@ class StyleGAN2Trainer:
         self.step = 0
         self.mean_path_length = torch.zeros((), device=self.device)
         self.ema_decay = ema_decay(config.batch_size, config.ema_half_life_kimg)
-        self.g_grad_hook, self.g_step_hook = g_grad_hook, g_step_hook
+        self.g_grad_hook, self.g_step_hook, self.d_loss_hook = g_grad_hook, g_step_hook, d_loss_hook
         if data_parallel is not None:       # the same start everywhere, whatever each process loaded
             data_parallel.broadcast(self.G, self.D, self.g_ema)
 
@@ -191,12 +195,19 @@ class StyleGAN2Trainer:
         _set_requires_grad(self.G, False)
         _set_requires_grad(D, True)
         fake, _ = self._fake(n)
-        d_loss = d_logistic_loss(D(real), D(fake))
+        real_pred = D(real)
+        fake_pred = D(fake)
+        d_loss = d_logistic_loss(real_pred, fake_pred)
+        logs = {"d_loss": float(d_loss.detach())}
+        if self.d_loss_hook is not None:
+            extra, hook_logs = self.d_loss_hook(D, fake, fake_pred, self.step)
+            logs.update(hook_logs)
+            if extra is not None:
+                d_loss = d_loss + extra
         self.d_optim.zero_grad(set_to_none=True)
         d_loss.backward()
         self._average_gradients(D)
         self.d_optim.step()
-        logs = {"d_loss": float(d_loss.detach())}
 
         if regularize and cfg.r1 > 0:
             real_req = real.detach().requires_grad_(True)

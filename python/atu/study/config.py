@@ -13,7 +13,9 @@ Relative paths in a file are relative to that file's folder.
       - {name: no8, undesired: 8, retrained: mnist_no8.pt}
     methods: [el2, il2, nl2, adv_only, latent]   # stage 2 variants, and `latent`: latent feature
                                         # unlearning (Moon et al.), which needs no stage 1; the
-                                        # extrapolation baseline runs whenever it has scales
+                                        # extrapolation baseline runs whenever it has scales; also
+                                        # redact, redact_labeller, el2+redact, il2+redact, nl2+redact
+                                        # (atu/redaction.py) and filter (rejection sampling, trains nothing)
     seeds: [0, 1, 2]
     feedback: {n: 5000, seed: 0, truncation: 1.0, batch_size: 64,
                threshold: null}         # null: the classifier's predicted class marks a sample
@@ -22,6 +24,7 @@ Relative paths in a file are relative to that file's folder.
             train: {batch_size: 16, lr: 0.002, ...}}
     unlearn: {steps: 1000, alpha: 2.0, gamma: 10.0, reduction: tensor_mean, train: {...},
               decoupled: false,         # true: the repulsion as its own step after Adam's (atu unlearn --decoupled)
+              redact: 0.1, redact_source: negatives,   # the redaction methods' weight and (for +redact) source
               methods: {il2: {gamma: 0.5}, nl2: {gamma: 2.0}}}     # per-method overrides
     latent: {steps: 1000, alpha: 3.0, lr: 5.0e-4, batch_size: 16}   # the `latent` method (atu latent-unlearn)
     attack: {judge: classifier_seed1.safetensors, n: 500, steps: 50, step_size: 0.02, radius: 0.1, seed: 0}
@@ -29,7 +32,8 @@ Relative paths in a file are relative to that file's folder.
                                         # models, judged by a second classifier; no judge = no attack
     extrapolation: {scales: [0.5, 1.0, 1.5]}
     evaluate: {n_bank: 15000, n_fid: 5000, seed: 0,
-               inception: null}         # Inception-v3 TorchScript file for FID (default: classifier features)
+               inception: null,         # Inception-v3 TorchScript file for FID (default: classifier features)
+               judge: null}             # a second classifier: every PUL and feature ratio counted by it too
     schedule: {log_every: 50, sample_every: 500, checkpoint_every: 500}
     device: auto                        # auto = cuda when available
 
@@ -60,13 +64,26 @@ from ..util.errors import InputError
 # unlearning (Moon, Cho, Kim, AAAI 2024), which works from the feedback alone.
 # el2_paper is EL2 with the paper's update (the repulsion added to the loss Adam minimises) whatever
 # unlearn.decoupled says, so one study can show the paper's method beside the decoupled step.
-ATU_METHODS = ("el2", "el2_paper", "il2", "nl2", "adv_only")
+# The redaction family (atu/redaction.py): redact is adversarial fine-tuning whose D also counts the
+# marked negatives as fakes; redact_labeller relabels G's fakes online with the feature's classifier;
+# <kind>+redact adds the repulsion of that kind to redact.
+REDACT_METHODS = ("redact", "redact_labeller", "el2+redact", "il2+redact", "nl2+redact")
+ATU_METHODS = ("el2", "el2_paper", "il2", "nl2", "adv_only", *REDACT_METHODS)
 LATENT_METHOD = "latent"
-METHODS = (*ATU_METHODS, LATENT_METHOD)
+# Not a model edit: rejection sampling from the pre-trained model with the feature's classifier
+# (eval/filtering.py), the reference every edit is up against; nothing to train.
+FILTER_METHOD = "filter"
+METHODS = (*ATU_METHODS, LATENT_METHOD, FILTER_METHOD)
 
 # The authors' repulsion weights in our terms at k = 2 (see unlearn.py): their IL2 γ_a/v is il2
 # with γ = 2γ_a/k², their NL2 −γ_a·v is nl2 with γ = γ_a·k²/2; γ_a = 1 as in their examples.
-DEFAULT_METHOD_OVERRIDES = {"il2": {"gamma": 0.5}, "nl2": {"gamma": 2.0}}
+# The redaction weight 0.1: of 0.03, 0.1 and 1 on the digits demo the one that removed most at an
+# FID within 1.5× of the pre-trained model's (docs/results.md).
+REDACT_WEIGHT = 0.1
+DEFAULT_METHOD_OVERRIDES = {"il2": {"gamma": 0.5}, "nl2": {"gamma": 2.0},
+                            "il2+redact": {"gamma": 0.5}, "nl2+redact": {"gamma": 2.0}}
+# the redaction source each plain redaction is defined by (the +redact forms take unlearn.redact_source)
+FIXED_REDACT_SOURCE = {"redact": "negatives", "redact_labeller": "labeller"}
 
 
 class ConfigError(InputError):
@@ -102,10 +119,13 @@ class EvaluateSpec:
     n_fid: int = 5_000
     seed: int = 0
     inception: Path | None = None       # FID's feature network (atu/eval/extractors.py); None = classifier
+    judge: Path | None = None           # a second classifier counting every PUL too; None = the labeller only
 
     def to_dict(self) -> dict:
+        # judge only when set, so studies written before it existed still resume
         return {"n_bank": self.n_bank, "n_fid": self.n_fid, "seed": self.seed,
-                "inception": str(self.inception) if self.inception else None}
+                "inception": str(self.inception) if self.inception else None,
+                **({"judge": str(self.judge)} if self.judge else {})}
 
 
 @dataclass
@@ -412,13 +432,16 @@ def _evaluate(raw: dict, base_dir: Path) -> EvaluateSpec:
     _only(section, "evaluate", set(EvaluateSpec.__dataclass_fields__))
     try:
         inception = _file(section, "inception", base_dir)      # relative to the configuration file
+        judge = _file(section, "judge", base_dir)
     except ConfigError as err:
         raise ConfigError(f"evaluate.{err}") from err
     section.pop("inception", None)
+    section.pop("judge", None)
     numbers = _section({"evaluate": section}, "evaluate", _EvaluateNumbers)
     if numbers.n_bank < 1 or numbers.n_fid < 2:
         raise ConfigError(f"evaluate: n_bank must be >= 1 and n_fid >= 2, got {vars(numbers)}")
-    return EvaluateSpec(n_bank=numbers.n_bank, n_fid=numbers.n_fid, seed=numbers.seed, inception=inception)
+    return EvaluateSpec(n_bank=numbers.n_bank, n_fid=numbers.n_fid, seed=numbers.seed, inception=inception,
+                        judge=judge)
 
 
 @dataclass
@@ -452,9 +475,19 @@ def _unlearn(value: Any, method: str) -> UnlearnConfig:
     _only(overrides, "unlearn.methods", set(ATU_METHODS))
     own = _mapping(overrides.get(method, {}), f"unlearn.methods.{method}")
     common = {k: v for k, v in value.items() if k != "methods"}
-    if method == "adv_only" and "gamma" in own:
-        raise ConfigError("unlearn.methods.adv_only.gamma: adv_only is the ablation without repulsion "
-                          "(γ = 0 by definition); set γ for el2, il2 or nl2 instead")
+    if method in NO_REPULSION and "gamma" in own:
+        raise ConfigError(f"unlearn.methods.{method}.gamma: {method} has no repulsion (γ = 0 by definition); "
+                          f"set γ for el2, il2, nl2 or their +redact forms instead")
+    if method in REDACT_METHODS and own.get("redact", 1) == 0:
+        raise ConfigError(f"unlearn.methods.{method}.redact: {method} is defined by its redaction term; "
+                          f"a weight of 0 is {'adv_only' if method in NO_REPULSION else method.split('+')[0]}")
+    if method not in REDACT_METHODS and {"redact", "redact_source"} & set(own):
+        raise ConfigError(f"unlearn.methods.{method}: redact and redact_source belong to the redaction methods "
+                          f"{list(REDACT_METHODS)}; {method} has no redaction term")
+    if method in FIXED_REDACT_SOURCE and own.get("redact_source", FIXED_REDACT_SOURCE[method]) != FIXED_REDACT_SOURCE[method]:
+        raise ConfigError(f"unlearn.methods.{method}.redact_source: {method} redacts with "
+                          f"{FIXED_REDACT_SOURCE[method]} by definition; the other source is "
+                          f"{'redact_labeller' if method == 'redact' else 'redact'}")
     if method == "el2_paper" and own.get("decoupled"):
         raise ConfigError("unlearn.methods.el2_paper.decoupled: el2_paper is EL2 with the paper's coupled update "
                           "by definition; the decoupled step is el2 with unlearn.decoupled: true")
@@ -465,9 +498,16 @@ def _unlearn(value: Any, method: str) -> UnlearnConfig:
         settings.from_mapping(UnlearnConfig, common, "unlearn", allowed=shared)
         settings.from_mapping(UnlearnConfig, own, f"unlearn.methods.{method}", allowed=shared, kind=kind)
         merged = {**common, **DEFAULT_METHOD_OVERRIDES.get(method, {}), **own}
-        if method == "adv_only":
+        if method in NO_REPULSION:
             merged["gamma"] = 0.0
             merged["decoupled"] = False     # nothing to decouple; its run stays the same run either way
+        if method in REDACT_METHODS:
+            merged.setdefault("redact", REDACT_WEIGHT)
+            if method in FIXED_REDACT_SOURCE:
+                merged["redact_source"] = FIXED_REDACT_SOURCE[method]
+        else:                   # the shared section's redaction settings belong to the redaction family
+            merged.pop("redact", None)
+            merged.pop("redact_source", None)
         if method == "el2_paper":
             merged["decoupled"] = False
         return settings.from_mapping(UnlearnConfig, merged, f"unlearn ({method})", allowed=shared, kind=kind)
@@ -487,15 +527,21 @@ def _from_resolved_unlearn(value: Any) -> Any:
         kind = spec.pop("kind", None)
         if kind != _kind(method):
             raise ConfigError(f"unlearn.{method}.kind: {kind!r} is not the kind of method {method!r}")
-        if method == "adv_only" and spec.get("gamma") == 0:
+        if method in NO_REPULSION and spec.get("gamma") == 0:
             del spec["gamma"]           # the γ = 0 to_dict records; any other γ meets _unlearn's error
         methods[method] = spec
     return {"methods": methods}
 
 
+NO_REPULSION = ("adv_only", "redact", "redact_labeller")
+
+
 def _kind(method: str) -> str:
-    """The repulsion kind of an ATU method: adv_only is EL2 with γ = 0, el2_paper EL2 coupled."""
-    return "el2" if method in ("adv_only", "el2_paper") else method
+    """The repulsion kind of an ATU method: adv_only and the plain redactions are EL2 with γ = 0,
+    el2_paper EL2 coupled, <kind>+redact that kind."""
+    if method in NO_REPULSION or method == "el2_paper":
+        return "el2"
+    return method.split("+")[0]
 
 
 def _latent(value: Any) -> LatentConfig:

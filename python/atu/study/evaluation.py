@@ -27,7 +27,7 @@ from .. import checkpoint as ckpt
 from ..util.atomic import write_text
 from ..distributed import is_main
 from ..util.provenance import file_record, provenance
-from .config import Feature, StudyConfig
+from .config import FILTER_METHOD, Feature, StudyConfig
 from .layout import ATTACK_FILE, FEEDBACK_FILE, METRICS_FILE, extrapolation_file, method_model_file, seed_dir
 
 ATTACKED_METHODS = ("el2", "latent")     # one of each family, next to the pre-trained model
@@ -44,7 +44,8 @@ def model_files(cfg: StudyConfig, fdir: Path) -> dict[str, dict[int, Path]]:
     for s in cfg.extrapolation_scales:
         files[extrapolation_name(s)] = {seed: extrapolation_file(seed_dir(fdir, seed), s) for seed in cfg.seeds}
     for method in cfg.methods:
-        files[method] = {seed: method_model_file(fdir, seed, method) for seed in cfg.seeds}
+        if method != FILTER_METHOD:             # the filter has no model file (evaluate_feature builds it)
+            files[method] = {seed: method_model_file(fdir, seed, method) for seed in cfg.seeds}
     return files
 
 
@@ -70,6 +71,7 @@ def evaluate_feature(cfg: StudyConfig, feature: Feature, fdir: Path, *, device: 
                      progress: bool = True) -> dict:
     from ..classifiers import load_classifier
     from ..eval.extractors import load_inception
+    from ..eval.filtering import FilteredSampler
     from ..evaluate import evaluate
     from ..feedback.bundle import load_bundle
 
@@ -80,21 +82,28 @@ def evaluate_feature(cfg: StudyConfig, feature: Feature, fdir: Path, *, device: 
     files = model_files(cfg, fdir)
     models = {f"{name}@{seed}": ckpt.load(path).generator("g_ema", device=device).eval()
               for name, per_seed in files.items() for seed, path in per_seed.items()}
+    if FILTER_METHOD in cfg.methods:    # the same for every seed: evaluated once, listed as one seed
+        models[FILTER_METHOD] = FilteredSampler(pretrained, classifier, c, threshold=cfg.feedback.threshold)
+    judge = load_classifier(cfg.evaluate.judge).to(device) if cfg.evaluate.judge else None
     extractor = (load_inception(cfg.evaluate.inception, resolution=pretrained.size, device=device,
                                 option="evaluate.inception") if cfg.evaluate.inception else None)
     raw = evaluate(pretrained, models, classifier, c, real_images(cfg, feature, classifier, pretrained.size),
                    retrained=retrained, n_bank=cfg.evaluate.n_bank, n_fid=cfg.evaluate.n_fid, seed=cfg.evaluate.seed,
-                   extractor=extractor)
+                   extractor=extractor, judge=judge, judge_class=resolved_class(feature, judge) if judge else None)
+    per_method = {name: aggregate({seed: raw["methods"][f"{name}@{seed}"] for seed in per_seed})
+                  for name, per_seed in files.items()}
+    if FILTER_METHOD in cfg.methods:
+        per_method[FILTER_METHOD] = aggregate({cfg.seeds[0]: raw["methods"][FILTER_METHOD]})
     feedback = load_bundle(fdir / FEEDBACK_FILE)
     metrics = {"class": c, "label": feature.name, "n_bank": cfg.evaluate.n_bank, "n_fid": cfg.evaluate.n_fid,
                "seed": cfg.evaluate.seed, "fid_features": raw["fid_features"], "pretrained": raw["pretrained"],
                "retrained": raw.get("retrained"),
-               "methods": {name: aggregate({seed: raw["methods"][f"{name}@{seed}"] for seed in per_seed})
-                           for name, per_seed in files.items()},
+               "methods": per_method,
                "feedback": {"n": len(feedback), "undesired": feedback.n_undesired,
                             "rule": feedback.metadata.get("labeller", {}).get("rule", "predicted class")},
                "inputs": {"generator": file_record(cfg.generator), "classifier": file_record(feature.classifier),
                           "retrained": file_record(feature.retrained) if feature.retrained else None,
+                          "judge": file_record(cfg.evaluate.judge) if cfg.evaluate.judge else None,
                           "data": cfg.data},
                "provenance": provenance()}
     if is_main():           # several processes (torchrun) share the evaluation; one writes
@@ -114,19 +123,22 @@ def mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
 
 
 # Beside FID, in the same feature space: KID (unbiased, comparable across sample sizes) and
-# precision / recall (quality and coverage), as atu evaluate computes them.
+# precision / recall (quality and coverage), as atu evaluate computes them; the second judge's
+# counts (present when the study names evaluate.judge); the filter's rejected share.
 SECOND_METRICS = ("kid", "precision", "recall")
+OPTIONAL_METRICS = (*SECOND_METRICS, "pul_judge2", "n_undesired_judge2", "feature_ratio_judge2", "rejected")
 
 
 def aggregate(per_seed: dict[int, dict]) -> dict:
     """One method's metrics over its seeds: mean and std of pul, fid, ret_fid, n_undesired,
-    feature_ratio, KID, precision and recall (the last three absent from older runs)."""
+    feature_ratio, and those of OPTIONAL_METRICS the evaluation measured (absent from older runs)."""
+    optional = [key for key in OPTIONAL_METRICS if any(key in m for m in per_seed.values())]
     seeds = [{"seed": seed, "pul": m.get("pul"), "fid": m["fid"], "ret_fid": m["ret_fid"],
               "n_undesired": m["n_undesired"], "feature_ratio": m.get("feature_ratio"),
-              **{key: m.get(key) for key in SECOND_METRICS}}
+              **{key: m.get(key) for key in optional}}
              for seed, m in sorted(per_seed.items())]
     result: dict = {}
-    for key in ("pul", "fid", "ret_fid", "n_undesired", "feature_ratio", *SECOND_METRICS):
+    for key in ("pul", "fid", "ret_fid", "n_undesired", "feature_ratio", *optional):
         result[key], result[f"{key}_std"] = mean_std([s[key] for s in seeds])
     result["seeds"] = seeds
     return result

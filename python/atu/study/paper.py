@@ -41,8 +41,9 @@ def comparison_table(metrics: dict) -> str:
             f"| {_num(pre.get('ret_fid'))} |"]
     # the paper's EL2 is the coupled update: beside el2_paper when it ran, else beside el2
     paper_el2_row = "el2_paper" if "el2_paper" in ours else "el2"
-    for method, title in (("il2", "IL2"), ("nl2", "NL2"), ("el2", "EL2"), ("el2_paper", "EL2 (paper's update)"),
-                          ("adv_only", "Adv. only"), ("latent", "Latent")):
+    from .report import COLUMN_ORDER, TITLES
+
+    for method, title in ((m, TITLES[m]) for m in COLUMN_ORDER):
         p = paper["el2"] if method == paper_el2_row else None
         if p is None and method not in ours:
             continue

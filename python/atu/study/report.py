@@ -3,9 +3,11 @@ quality targets checked on this run's numbers, sample grids, the extrapolation s
 curves) and out/report.md with every feature's table.
 
 The table's columns are those that ran, in the paper's order: pre-trained, extrapolation (each s),
-IL2, NL2, EL2, adversarial only, then the other family, latent feature unlearning (Moon, Cho, Kim),
-so the two sit side by side; rows PUL, FID, Ret-FID, the undesired count and the feature ratio;
-cells "mean ± std" over the seeds. With a judge configured, a section on the latent attack follows.
+IL2, NL2, EL2, adversarial only, the redaction family, then the other family, latent feature
+unlearning (Moon, Cho, Kim), and the output filter as a reference; rows PUL (and the second judge's),
+FID, Ret-FID, the undesired count and the feature ratio; cells "mean ± std" over the seeds. A
+recommendation and the PUL–FID plot follow (tradeoff.py); with an attack judge configured, a section
+on the latent attack.
 """
 from __future__ import annotations
 
@@ -19,15 +21,17 @@ from ..util.atomic import write_text
 from ..gan.run import LOG_FILE
 from ..util.images import save_grid
 from ..util.plots import line_chart
-from . import paper
+from . import paper, tradeoff
 from .config import Feature, StudyConfig
 from .evaluation import model_files
 from .layout import adapt_dir, extrapolation_dir, seed_dir
 
-COLUMN_ORDER = ("il2", "nl2", "el2", "el2_paper", "adv_only", "latent")
+COLUMN_ORDER = ("il2", "nl2", "el2", "el2_paper", "adv_only", "redact", "redact_labeller", "il2+redact",
+                "nl2+redact", "el2+redact", "latent", "filter")
 TITLES = {"il2": "IL2", "nl2": "NL2", "el2": "EL2", "el2_paper": "EL2 (paper's update)", "adv_only": "Adv. only",
-          "latent": "Latent",
-          "pretrained": "Pre-trained"}
+          "redact": "Redact", "redact_labeller": "Redact (labeller)", "il2+redact": "IL2 + redact",
+          "nl2+redact": "NL2 + redact", "el2+redact": "EL2 + redact", "latent": "Latent",
+          "filter": "Filter (reference)", "pretrained": "Pre-trained"}
 N_GRID = 16
 
 
@@ -73,6 +77,17 @@ def results_table(metrics: dict) -> str:
         + " | ".join(_cell(methods[c].get("feature_ratio"), methods[c].get("feature_ratio_std")) for c in columns)
         + " |" + extra(_cell(ref.get("feature_ratio"), None) if ref else ""),
     ]
+    # the second judge's counts (with evaluate.judge), the filter's cost
+    if "pul_judge2" in pre or any("pul_judge2" in methods[c] for c in columns):
+        rows.insert(1, "| PUL, judge 2 (%) ↑ | – | "
+                    + " | ".join(_cell(methods[c].get("pul_judge2"), methods[c].get("pul_judge2_std")) for c in columns)
+                    + " |" + extra(_cell(ref.get("pul_judge2"), None) if ref else ""))
+        rows.append(f"| Feature ratio, judge 2 (%) ↓ | {_cell(pre.get('feature_ratio_judge2'), None)} | "
+                    + " | ".join(_cell(methods[c].get("feature_ratio_judge2"), methods[c].get("feature_ratio_judge2_std"))
+                                 for c in columns) + " |" + extra(_cell(ref.get("feature_ratio_judge2"), None) if ref else ""))
+    if any("rejected" in methods[c] for c in columns):
+        rows.append("| Draws rejected (%) | – | " + " | ".join(_cell(methods[c].get("rejected"), None) for c in columns)
+                    + " |" + extra("–"))
     # KID and precision/recall in FID's feature space (absent from runs made before they were measured)
     for key, label in (("kid", "KID ↓"), ("precision", "Precision (%) ↑"), ("recall", "Recall (%) ↑")):
         if pre.get(key) is None and not any(methods[c].get(key) is not None for c in columns):
@@ -193,7 +208,8 @@ def write_curves(cfg: StudyConfig, fdir: Path) -> list[tuple[str, str]]:
             line_chart(objective, fdir / rel, title=f"{name}: losses")
             written.append((f"{name} losses", rel))
         penalty = {**_series(records, "ewc", "EWC penalty"), **_series(records, "repulsion", "L_rep"),
-                   **_series(records, "d", "d (distance to θ_N)")}
+                   **_series(records, "d", "d (distance to θ_N)"),
+                   **_series(records, "redact", "redaction term E[softplus(D(x))]")}
         if penalty:
             rel = f"curves/{slug}_penalty.png"
             line_chart(penalty, fdir / rel, title=f"{name}: penalty")
@@ -205,9 +221,12 @@ def _method_line(cfg: StudyConfig, method: str) -> str:
     if method == "latent":
         c = cfg.latent
         return f"latent {c.steps} steps α = {c.alpha:g} lr = {c.lr:g}"
+    if method == "filter":
+        return "filter: rejection sampling from the pre-trained model with the judge (trains nothing)"
     run = cfg.unlearn[method]
     return (f"{method} {run.steps} steps γ = {run.gamma:g}"
-            + (" (decoupled repulsion step)" if run.decoupled and run.gamma > 0 else ""))
+            + (" (decoupled repulsion step)" if run.decoupled and run.gamma > 0 else "")
+            + (f", redaction w = {run.redact:g} ({run.redact_source})" if run.redact > 0 else ""))
 
 
 def latent_direction_lines(cfg: StudyConfig, fdir: Path) -> list[str]:
@@ -242,6 +261,8 @@ def write_feature_report(cfg: StudyConfig, feature: Feature, fdir: Path, metrics
                          device: str = "cpu", attack: dict | None = None) -> dict:
     grids = write_grids(cfg, feature, fdir, metrics["class"], device)
     curves = write_curves(cfg, fdir)
+    recommended, why = tradeoff.recommendation(metrics)
+    plot = tradeoff.write_tradeoff_plot(metrics, cfg.data, fdir / "tradeoff.png")
     n_seeds = len(cfg.seeds)
     fb = metrics["feedback"]
     lines = [
@@ -267,6 +288,15 @@ def write_feature_report(cfg: StudyConfig, feature: Feature, fdir: Path, metrics
         + (f"`{feature.retrained}`" if feature.retrained else "no retrained model (missing, shown as –)") + ".",
         "",
         *_paper_section(cfg, metrics),
+        "## Recommendation",
+        "",
+        f"- {why}",
+        *([f"", f"![PUL against FID]({plot.relative_to(fdir)})", "",
+           f"A dot per method (PUL: the lower of the judges' when two count); the dashed line is FID "
+           f"{tradeoff.FID_BOUND:g}× the pre-trained model's"
+           + ("; the square is the paper's EL2." if paper.comparable(cfg.data, metrics["class"]) else ".")]
+          if plot else []),
+        "",
         "## Quality targets",
         "",
         *quality_checks(metrics),
@@ -288,6 +318,7 @@ def write_feature_report(cfg: StudyConfig, feature: Feature, fdir: Path, metrics
     write_text(fdir / "report.md", "\n".join(lines))
     return {"feature": feature.name, "class": metrics["class"], "table": results_table(metrics),
             "checks": quality_checks(metrics), "attack": attack_table(attack) if attack else None,
+            "recommendation": why,
             "paper": paper.comparison_table(metrics) if paper.comparable(cfg.data, metrics["class"]) else None}
 
 
@@ -301,7 +332,7 @@ def write_study_report(cfg: StudyConfig, out: Path, summaries: list[dict]) -> Pa
     lines = ["# atu study", "", f"Generator `{cfg.generator}`; methods {cfg.methods}; seeds {cfg.seeds}.", ""]
     for s in summaries:
         lines += [f"## {s['feature']} (class {s['class']}) — [full report]({s['feature']}/report.md)", "",
-                  s["table"], "", *s["checks"], ""]
+                  s["table"], "", f"Recommended: {s['recommendation']}", "", *s["checks"], ""]
         if s.get("paper"):
             lines += [f"Beside the paper ({paper.PAPER}):", "", s["paper"], ""]
         if s.get("attack"):

@@ -34,7 +34,7 @@ from ..gan.run import MODEL_FILE, RUN_FILE, STATE_FILE
 from ..latent_unlearn import latent_unlearn
 from ..util.provenance import provenance
 from ..unlearn import unlearn
-from .config import LATENT_METHOD, StudyConfig
+from .config import FILTER_METHOD, LATENT_METHOD, StudyConfig
 from .layout import BANK_FILE, CONFIG_FILE, FEEDBACK_FILE, adapt_dir, extrapolation_dir, seed_dir
 from ..util.errors import InputError
 
@@ -106,8 +106,8 @@ def run_study(cfg: StudyConfig, out: str | Path, *, resume: bool = False, progre
             for method in cfg.methods:
                 if method == LATENT_METHOD:
                     _latent(cfg, seed, feedback, sdir, device, progress, log)
-                else:
-                    _stage2(cfg, method, seed, feedback, sdir, device, progress, log)
+                elif method != FILTER_METHOD:           # the filter trains nothing
+                    _stage2(cfg, method, seed, feedback, feature.classifier, sdir, device, progress, log)
             _baseline(cfg, sdir, device, log)
         log(f"[{feature.name}] evaluating")
         metrics = evaluate_feature(cfg, feature, fdir, device=device, progress=progress)
@@ -139,18 +139,20 @@ def _check_inputs(cfg: StudyConfig) -> dict:
 
     G, _ = load_pretrained(cfg.generator)
     classifiers = {}
-    judge = None
-    if cfg.attack.judge is not None:
-        try:
-            judge = load_classifier(cfg.attack.judge)
-        except (ValueError, OSError) as err:
-            raise StudyError(f"attack.judge {cfg.attack.judge}: {err}") from err
+    judges = {}
+    for key, path in (("attack.judge", cfg.attack.judge), ("evaluate.judge", cfg.evaluate.judge)):
+        if path is not None:
+            try:
+                judges[key] = load_classifier(path)
+            except (ValueError, OSError) as err:
+                raise StudyError(f"{key} {path}: {err}") from err
     for feature in cfg.features:
         try:
             classifier = load_classifier(feature.classifier)
             c = resolve_class(classifier, feature.undesired)
-            if judge is not None and resolve_class(judge, feature.undesired) != c:
-                raise ValueError(f"attack.judge numbers class {feature.undesired!r} differently from the classifier")
+            for key, judge in judges.items():
+                if resolve_class(judge, feature.undesired) != c:
+                    raise ValueError(f"{key} numbers class {feature.undesired!r} differently from the classifier")
         except (ValueError, OSError) as err:
             raise StudyError(f"feature {feature.name!r}: {err}") from err
         classifiers[feature.name] = classifier
@@ -209,8 +211,8 @@ def _stage1(cfg: StudyConfig, seed: int, feedback: Path, folder: Path, device: s
           schedule=cfg.schedule, progress=progress)
 
 
-def _stage2(cfg: StudyConfig, method: str, seed: int, feedback: Path, sdir: Path, device: str, progress: bool,
-            log) -> None:
+def _stage2(cfg: StudyConfig, method: str, seed: int, feedback: Path, labeller: Path, sdir: Path, device: str,
+            progress: bool, log) -> None:
     ucfg = cfg.unlearn_config(method, seed)
     folder = sdir / method
     if (folder / MODEL_FILE).is_file() and _step(folder / MODEL_FILE) >= ucfg.steps:
@@ -221,7 +223,7 @@ def _stage2(cfg: StudyConfig, method: str, seed: int, feedback: Path, sdir: Path
         shutil.rmtree(folder)
     log(f"stage 2 (seed {seed}): {method}, {ucfg.steps} steps in {folder}")
     unlearn(cfg.generator, adapt_dir(sdir), feedback, folder, ucfg, resume=resume, device=device,
-            schedule=cfg.schedule, progress=progress)
+            schedule=cfg.schedule, progress=progress, labeller=labeller)
 
 
 def _latent(cfg: StudyConfig, seed: int, feedback: Path, sdir: Path, device: str, progress: bool, log) -> None:

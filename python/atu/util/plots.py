@@ -73,3 +73,52 @@ def line_chart(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], pa
         draw.line([(width - right - 120, ly + 5), (width - right - 100, ly + 5)], fill=colour, width=3)
         draw.text((width - right - 96, ly), name, fill=colour)
     return write_with(path, lambda tmp: img.save(tmp, format="PNG"))
+
+
+def scatter_chart(points: Mapping[str, tuple[float, float]], path: str | os.PathLike, *, title: str = "",
+                  x_label: str = "", y_label: str = "", marked: Mapping[str, tuple[float, float]] | None = None,
+                  x_limit: float | None = None, size: tuple[int, int] = (640, 420)) -> Path:
+    """One labelled dot per point {name: (x, y)}, and hollow squares for `marked` (e.g. published
+    numbers); a dashed vertical line at `x_limit` (a bound on x); written atomically."""
+    from PIL import Image, ImageDraw
+
+    own = {n: p for n, p in points.items() if all(math.isfinite(float(v)) for v in p)}
+    ref = {n: p for n, p in (marked or {}).items() if all(math.isfinite(float(v)) for v in p)}
+    if not own:
+        raise ValueError(f"{path}: nothing to plot (no point with finite coordinates)")
+    width, height = size
+    left, right, top, bottom = 64, 16, 28, 40
+    xs = [p[0] for p in (*own.values(), *ref.values())] + ([x_limit] if x_limit is not None else [])
+    ys = [p[1] for p in (*own.values(), *ref.values())]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    pad_x, pad_y = 0.05 * (x1 - x0 or 1), 0.05 * (y1 - y0 or 1)
+    x0, x1, y0, y1 = x0 - pad_x, x1 + pad_x, y0 - pad_y, y1 + pad_y
+
+    def to_px(x: float, y: float) -> tuple[float, float]:
+        return (left + (x - x0) / (x1 - x0) * (width - left - right),
+                height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom))
+
+    img = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(img)
+    draw.rectangle([left, top, width - right, height - bottom], outline=(0, 0, 0))
+    draw.text((left, 6), title, fill=(0, 0, 0))
+    draw.text((4, top), _label(y1), fill=(0, 0, 0))
+    draw.text((4, height - bottom - 10), _label(y0), fill=(0, 0, 0))
+    draw.text((4, (top + height - bottom) // 2), y_label[:9], fill=(0, 0, 0))
+    draw.text((left, height - bottom + 4), _label(x0), fill=(0, 0, 0))
+    draw.text((width - right - 40, height - bottom + 4), _label(x1), fill=(0, 0, 0))
+    draw.text(((width - len(x_label) * 6) // 2, height - 16), x_label, fill=(0, 0, 0))
+    if x_limit is not None:
+        px, _ = to_px(x_limit, y0)
+        for y in range(top, height - bottom, 8):
+            draw.line([(px, y), (px, min(y + 4, height - bottom))], fill=(127, 127, 127))
+    for i, (name, (x, y)) in enumerate(own.items()):
+        colour = PALETTE[i % len(PALETTE)]
+        px, py = to_px(x, y)
+        draw.ellipse([px - 4, py - 4, px + 4, py + 4], fill=colour)
+        draw.text((px + 6, py - 6), name, fill=colour)
+    for name, (x, y) in ref.items():
+        px, py = to_px(x, y)
+        draw.rectangle([px - 5, py - 5, px + 5, py + 5], outline=(0, 0, 0), width=2)
+        draw.text((px + 7, py + 2), name, fill=(0, 0, 0))
+    return write_with(path, lambda tmp: img.save(tmp, format="PNG"))

@@ -1,0 +1,59 @@
+"""What a study recommends for a feature, and the PUL–FID trade-off of every method it ran.
+
+The recommendation is the model edit with the best PUL at an FID within FID_BOUND times the
+pre-trained model's; with a second judge, a method's PUL is the lower of the two judges' (a model
+that only fools the labeller must not win). The output filter is a reference, not an edit: it is
+plotted and reported beside, never recommended.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..util.plots import scatter_chart
+from . import paper
+from .config import FILTER_METHOD
+
+FID_BOUND = 1.5
+
+
+def judged_pul(m: dict) -> float | None:
+    """The PUL a method is ranked by: the lower of the labeller's and the second judge's (when counted)."""
+    values = [m.get("pul"), *([m["pul_judge2"]] if "pul_judge2" in m else [])]
+    return None if any(v is None for v in values) else min(values)
+
+
+def recommendation(metrics: dict) -> tuple[str | None, str]:
+    """(the method recommended, one line saying why), or (None, why none qualifies)."""
+    limit = FID_BOUND * metrics["pretrained"]["fid"]
+    judges = "both judges" if any("pul_judge2" in m for m in metrics["methods"].values()) else "the labeller"
+    within = {name: m for name, m in metrics["methods"].items()
+              if name != FILTER_METHOD and m["fid"] is not None and m["fid"] <= limit and judged_pul(m) is not None}
+    if not within:
+        return None, (f"no method kept FID within {FID_BOUND:g}× the pre-trained model's ({limit:.2f}); "
+                      f"none is recommended")
+    best = max(within, key=lambda name: (judged_pul(within[name]), -within[name]["fid"]))
+    m = within[best]
+    return best, (f"**{best}**: the best PUL under {judges} ({judged_pul(m):.1f}%, the lower of the judges' when "
+                  f"two count) among the methods with FID within {FID_BOUND:g}× the pre-trained model's "
+                  f"({m['fid']:.2f} ≤ {limit:.2f})")
+
+
+def tradeoff_points(metrics: dict) -> dict[str, tuple[float, float]]:
+    """{method: (FID ÷ pre-trained FID, judged PUL)} for every method with both numbers."""
+    pre = metrics["pretrained"]["fid"]
+    return {name: (m["fid"] / pre, judged_pul(m)) for name, m in metrics["methods"].items()
+            if m["fid"] is not None and judged_pul(m) is not None and pre}
+
+
+def write_tradeoff_plot(metrics: dict, data: str, path: Path) -> Path | None:
+    """tradeoff.png: a dot per method and the paper's EL2 as a square when the setting is the
+    paper's (MNIST, its classes); None when no method has a PUL."""
+    points = tradeoff_points(metrics)
+    if not points:
+        return None
+    marked = {}
+    if paper.comparable(data, metrics["class"]):
+        p = paper.RESULTS[metrics["class"]]["el2"]
+        marked["paper EL2"] = (p[1] / paper.PRETRAINED_FID, p[0])
+    return scatter_chart(points, path, title=f"class {metrics['class']}: PUL against FID ÷ pre-trained",
+                         x_label="FID ÷ pre-trained FID", y_label="PUL (%)", marked=marked, x_limit=FID_BOUND)
