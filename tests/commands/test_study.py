@@ -110,7 +110,13 @@ def test_a_yaml_file_reads_with_paths_relative_to_it_and_round_trips(files, tmp_
     ({"unlearn": {"gamma": "ten"}}, "unlearn.gamma: expected a number"),
     ({"unlearn": {"alpha": 0}}, "alpha"),
     ({"unlearn": {"decoupled": "yes"}}, "unlearn.decoupled: expected true or false"),
-    ({"unlearn": {"methods": {"adv_only": {"gamma": 1}}}}, "adv_only is the ablation without repulsion"),
+    ({"unlearn": {"methods": {"adv_only": {"gamma": 1}}}}, "adv_only has no repulsion"),
+    ({"unlearn": {"methods": {"redact": {"gamma": 1}}}}, "redact has no repulsion"),
+    ({"unlearn": {"methods": {"el2+redact": {"redact": 0}}}}, "a weight of 0 is el2"),
+    ({"unlearn": {"methods": {"el2": {"redact": 0.1}}}}, "el2 has no redaction term"),
+    ({"unlearn": {"methods": {"redact": {"redact_source": "labeller"}}}}, "the other source is redact_labeller"),
+    ({"unlearn": {"redact_source": "elsewhere"}}, "redact_source"),
+    ({"evaluate": {"judge": "/nonexistent/judge.safetensors"}}, "evaluate.judge: /nonexistent/judge.safetensors: no such file"),
     ({"extrapolation": {"scales": [1, 1]}}, "extrapolation.scales"),
     ({"evaluate": {"n_fid": 1}}, "n_fid >= 2"),
     ({"schedule": {"log_every": 0}}, "log_every"),
@@ -378,7 +384,7 @@ def test_a_study_folders_config_json_runs_the_same_study_again(study, tmp_path):
 
 @pytest.mark.parametrize("unlearn, message", [
     ({"el2": {"kind": "il2", "alpha": 1.0}}, "unlearn.el2.kind: 'il2' is not the kind of method 'el2'"),
-    ({"adv_only": {"kind": "el2", "gamma": 3.0}}, "adv_only is the ablation without repulsion"),
+    ({"adv_only": {"kind": "el2", "gamma": 3.0}}, "adv_only has no repulsion"),
     ({"el2": {"kind": "el2", "alfa": 1.0}}, "unlearn.methods.el2.alfa"),
 ])
 def test_a_resolved_unlearn_section_is_checked_like_the_file_form(files, unlearn, message):
@@ -394,6 +400,58 @@ def test_el2_paper_is_el2_with_the_coupled_update_whatever_unlearn_decoupled_say
     assert el2.decoupled is True and paper_el2.decoupled is False
     with pytest.raises(ConfigError, match="el2_paper is EL2 with the paper's coupled update"):
         from_dict(_raw(files, unlearn={"methods": {"el2_paper": {"decoupled": True}}}))
+
+
+def test_the_redaction_methods_resolve_to_their_definitions(files):
+    methods = ["redact", "redact_labeller", "el2+redact", "il2+redact", "nl2+redact", "filter"]
+    cfg = from_dict(_raw(files, methods=methods, unlearn={"steps": 4, "gamma": 7.0}))
+    redact, labeller, el2r = (cfg.unlearn_config(m, 0) for m in ("redact", "redact_labeller", "el2+redact"))
+    assert (redact.gamma, redact.redact, redact.redact_source) == (0.0, 0.1, "negatives")
+    assert (labeller.gamma, labeller.redact, labeller.redact_source) == (0.0, 0.1, "labeller")
+    assert (el2r.kind, el2r.gamma, el2r.redact) == ("el2", 7.0, 0.1)
+    assert cfg.unlearn_config("il2+redact", 0).kind == "il2" and cfg.unlearn_config("il2+redact", 0).gamma == 0.5
+    assert "redact" not in cfg.to_dict()["unlearn"]["el2"]        # the other methods' records are unchanged
+    shared = from_dict(_raw(files, methods=methods, unlearn={"steps": 4, "redact": 0.3, "redact_source": "labeller"}))
+    assert shared.unlearn_config("redact", 0).redact == 0.3 and shared.unlearn_config("redact", 0).redact_source == "negatives"
+    assert shared.unlearn_config("el2+redact", 0).redact_source == "labeller"
+    assert shared.unlearn_config("el2", 0).redact == 0.0
+    again = from_dict({**cfg.to_dict(), "features": [{k: v for k, v in f.items() if k != "exclude_attribute"}
+                                                     for f in cfg.to_dict()["features"]],
+                       "extrapolation": {"scales": cfg.extrapolation_scales}})
+    assert again.to_dict() == cfg.to_dict()
+
+
+def test_a_study_with_the_redaction_family_the_filter_and_a_second_judge(files, tmp_path):
+    torch.manual_seed(2)
+    judge_file = tmp_path / "judge.safetensors"
+    save_classifier(judge_file, LeNet(num_classes=10, resolution=16).eval(), {})
+    raw = _raw(files, methods=["redact", "el2+redact", "filter"], seeds=[0],
+               evaluate={"n_bank": N_BANK, "n_fid": N_FID, "seed": 3, "judge": str(judge_file)})
+    out = tmp_path / "run"
+    run_study(from_dict(raw), out, progress=False, log=lambda msg: None)
+    metrics = json.loads((out / "f" / "metrics.json").read_text())
+    assert set(metrics["methods"]) == {"extrapolation s=1", "redact", "el2+redact", "filter"}
+    assert not (out / "f" / "seed_0" / "filter").exists()
+    log = [json.loads(line) for line in (out / "f" / "seed_0" / "redact" / "log.jsonl").read_text().splitlines()]
+    assert all(r["redact"] > 0 for r in log)
+    # the second judge's counts and the filter's, against the same evaluation made directly
+    from atu.classifiers import load_classifier
+    from atu.eval.filtering import FilteredSampler
+
+    G = ckpt.load(files["gen"]).generator("g_ema").eval()
+    labeller, judge = load_classifier(files["clf"]), load_classifier(judge_file)
+    real = load_dataset("digits", resolution=16, exclude_classes=[files["class"]]).images()
+    redacted = ckpt.load(out / "f" / "seed_0" / "redact" / "model.safetensors").generator("g_ema").eval()
+    direct = evaluate(G, {"redact": redacted, "filter": FilteredSampler(G, labeller, files["class"])}, labeller,
+                      files["class"], real, retrained=G, n_bank=N_BANK, n_fid=N_FID, seed=3, judge=judge)
+    for name in ("redact", "filter"):
+        for key in ("n_undesired", "n_undesired_judge2", "pul_judge2"):
+            assert metrics["methods"][name][key] == direct["methods"][name][key], (name, key)
+    assert metrics["methods"]["filter"]["n_undesired"] == 0
+    assert metrics["methods"]["filter"]["rejected"] == pytest.approx(direct["methods"]["filter"]["rejected"])
+    report = (out / "f" / "report.md").read_text()
+    assert "## Recommendation" in report and "PUL, judge 2" in report and "Draws rejected" in report
+    assert (out / "f" / "tradeoff.png").is_file() == ("tradeoff.png" in report)
 
 
 def test_a_study_written_before_a_method_existed_still_resumes(study, files, tmp_path):
