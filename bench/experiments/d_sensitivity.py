@@ -12,7 +12,7 @@ nearly the same on an 8 as on any other sample, which is why stage 2 removes the
   python bench/experiments/d_sensitivity.py --demo DIR --lr 2e-3 --r1 1    # a stronger D
 
 DIR is an `atu demo --out DIR` folder (its DIR/no8/feedback.safetensors). Results:
-bench/results/cpu-2core-epyc-stage2-limits.md.
+bench/results/experiments/cpu-2core-epyc-stage2-limits.md.
 """
 from __future__ import annotations
 

