@@ -1,7 +1,7 @@
 // CPU kernel of the fused bias + activation: one pass over memory, parallel over flat ranges of
 // elements, with inner loops the compiler vectorises for the piecewise-linear activations.
 //
-// The tensors are dense in one shared layout (see bias_act_spec.h), so the channel of flat
+// The tensors are dense in one shared layout (see bias_act_params.h), so the channel of flat
 // element i is (i / channel_stride) % channels. Two loop shapes follow from that:
 //   * long runs of one channel (contiguous NCHW: channel_stride = H·W): a scalar bias per run;
 //   * short runs (channels_last: channel_stride = 1): the bias pattern of one period of

@@ -1,6 +1,6 @@
-// CPU kernel of the fused bias + activation (see bias_act_spec.h for what it computes).
+// CPU kernel of the fused bias + activation (see bias_act_params.h for what it computes).
 #pragma once
-#include "bias_act_spec.h"
+#include "bias_act_params.h"
 
 namespace atu::cpu {
 

@@ -1,9 +1,9 @@
 #pragma once
-#include "penalty_plan.h"
+#include "penalties_params.h"
 
 namespace atu::cpu {
 
-// Both return the value (see penalty_plan.h); with plan.grads set they also write the gradient
+// Both return the value (see penalties_params.h); with plan.grads set they also write the gradient
 // times `scale`, in the same pass over memory. They run the best loops this CPU supports.
 double sq_dist(const PenaltyPlan& plan, double scale, bool accumulate);
 double ewc(const PenaltyPlan& plan, double scale, bool accumulate);

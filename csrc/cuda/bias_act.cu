@@ -4,7 +4,7 @@
 // The activation is a template parameter (one kernel each); the derivative order and the clamp
 // switch are uniform across the grid, so they are read at run time inside the kernel and select
 // one of the specialised loops without divergence. The same element functions as the CPU kernel
-// (bias_act_spec.h) keep both in agreement.
+// (bias_act_params.h) keep both in agreement.
 #include "cuda/bias_act.h"
 
 #include <cuda_bf16.h>

@@ -1,9 +1,9 @@
 // CUDA kernel of the fused bias + activation (the GPU twin of cpu/bias_act.h; see
-// bias_act_spec.h for what it computes). Torch-free: plain device pointers in bias_act::Args.
+// bias_act_params.h for what it computes). Torch-free: plain device pointers in bias_act::Args.
 #pragma once
 #include <cuda_runtime.h>
 
-#include "bias_act_spec.h"
+#include "bias_act_params.h"
 
 namespace atu::cuda {
 

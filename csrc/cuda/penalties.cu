@@ -1,6 +1,6 @@
 // CUDA kernels of the parameter-space penalties: the GPU twin of cpu/penalties.cpp.
 //
-// Shape of the computation (see penalty_plan.h for the math):
+// Shape of the computation (see penalties_params.h for the math):
 //   * Work is cut into chunks of kChunkElems elements of one tensor, exactly as on the CPU, so
 //     chunk boundaries depend only on the shapes. One thread block handles one chunk and writes
 //     one float64 partial (already multiplied by the tensor's weight) to the workspace.

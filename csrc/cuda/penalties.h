@@ -12,7 +12,7 @@
 
 #include <cstdint>
 
-#include "penalty_plan.h"
+#include "penalties_params.h"
 
 namespace atu::cuda {
 
@@ -20,7 +20,7 @@ namespace atu::cuda {
 // chunk of kChunkElems elements. May be 0 (every tensor empty); the workspace may then be null.
 int64_t workspace_doubles(const PenaltyPlan& plan);
 
-// Writes the value (see penalty_plan.h) as one double to *value_out_dev. With plan.grads set,
+// Writes the value (see penalties_params.h) as one double to *value_out_dev. With plan.grads set,
 // also writes (accumulate=false) or adds (accumulate=true) scale · gradient into the grads in the
 // same pass over memory; the scale is read on the device from *scale_dev (a single double), which
 // may be null when plan.grads is null. workspace_dev holds workspace_doubles(plan) doubles.

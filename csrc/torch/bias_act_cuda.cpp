@@ -1,4 +1,4 @@
-// CUDA registrations of the fused bias + activation ops (schemas in bias_act_ops.cpp): the same
+// CUDA registrations of the fused bias + activation ops (schemas in schemas.cpp): the same
 // arguments and semantics as the CPU registrations, enqueued on the current stream of x's device.
 //
 // c10/cuda's guard and stream headers rather than ATen/cuda/CUDAContext.h, which pulls in the
@@ -11,7 +11,7 @@
 #include <stdexcept>
 
 #include "cuda/bias_act.h"
-#include "torch/bias_act_call.h"
+#include "torch/bias_act_args.h"
 
 namespace atu {
 namespace {

@@ -1,4 +1,4 @@
-// CUDA registration of atu::modulate_weight (same schema and semantics as modulate_ops.cpp).
+// CUDA registration of atu::modulate_weight (schema in schemas.cpp; the same semantics as modulate_cpu.cpp).
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>

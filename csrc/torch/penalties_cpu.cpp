@@ -2,7 +2,7 @@
 #include <torch/library.h>
 
 #include "cpu/penalties.h"
-#include "torch/plan_builder.h"
+#include "torch/penalties_args.h"
 
 namespace atu {
 namespace {

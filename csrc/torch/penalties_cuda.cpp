@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "cuda/penalties.h"
-#include "torch/plan_builder.h"
+#include "torch/penalties_args.h"
 
 namespace atu {
 namespace {

@@ -1,5 +1,5 @@
 // CUDA registration of atu::upfirdn2d: same schema and semantics as the CPU one
-// (upfirdn2d_ops.cpp), running csrc/cuda/upfirdn2d.cu on the current stream of x's device.
+// (upfirdn2d_cpu.cpp; schema in schemas.cpp), running csrc/cuda/upfirdn2d.cu on the current stream of x's device.
 // x and the output keep their layout (contiguous or channels_last): the kernel takes strides.
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>

@@ -23,7 +23,7 @@ def _fresh_like(params):
 
 
 def reduction_weights(params, reduction: str) -> list[float]:
-    """Per-tensor factor w_t of d = Σ_t w_t Σ_i (p − a)²; mirrors csrc/torch/plan_builder.cpp."""
+    """Per-tensor factor w_t of d = Σ_t w_t Σ_i (p − a)²; mirrors csrc/torch/penalties_args.cpp."""
     if reduction == "sum":
         return [1.0] * len(params)
     if reduction == "mean":

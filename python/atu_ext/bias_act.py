@@ -37,7 +37,7 @@ ACTIVATIONS: dict[str, tuple[float, float]] = {
 }
 # Piecewise linear: every derivative past the first is zero (almost everywhere).
 _PIECEWISE_LINEAR = frozenset({"linear", "relu", "lrelu"})
-MAX_KERNEL_ORDER = 3  # csrc/bias_act_spec.h: kMaxOrder
+MAX_KERNEL_ORDER = 3  # csrc/bias_act_params.h: kMaxOrder
 _DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
 

@@ -1,5 +1,5 @@
-// Schema of atu::upfirdn2d and its CPU registration. The CUDA registration is in
-// upfirdn2d_cuda.cpp; the fake kernel and autograd in python/atu_ext/_registrations.py.
+// CPU registration of atu::upfirdn2d (schema in schemas.cpp). The CUDA registration is in
+// upfirdn2d_cuda.cpp; the fake kernel and autograd in python/atu_ext/upfirdn2d.py.
 #include <torch/library.h>
 
 #include <cmath>
@@ -51,13 +51,6 @@ at::Tensor upfirdn2d_cpu(const at::Tensor& x, const at::Tensor& f, at::IntArrayR
 }
 
 }  // namespace
-
-TORCH_LIBRARY_FRAGMENT(atu, m) {
-  // NVlabs StyleGAN2-ADA upfirdn2d: up = [x, y], down = [x, y], padding = [x0, x1, y0, y1];
-  // f is [fh, fw] or 1-D (the separable f ⊗ f); flip_filter=False is true convolution.
-  m.def("upfirdn2d(Tensor x, Tensor f, int[] up, int[] down, int[] padding, bool flip_filter, "
-        "float gain) -> Tensor");
-}
 
 TORCH_LIBRARY_IMPL(atu, CPU, m) { m.impl("upfirdn2d", &upfirdn2d_cpu); }
 

@@ -1,11 +1,11 @@
 // Torch tensors -> bias_act::Args: the one place that knows both torch and the kernels' flat view.
-// Shared by the CPU (bias_act_ops.cpp) and CUDA (bias_act_cuda.cpp) registrations.
+// Shared by the CPU (bias_act_cpu.cpp) and CUDA (bias_act_cuda.cpp) registrations.
 #pragma once
 #include <ATen/ATen.h>
 
 #include <optional>
 
-#include "bias_act_spec.h"
+#include "bias_act_params.h"
 
 namespace atu {
 

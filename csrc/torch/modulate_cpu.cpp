@@ -1,4 +1,4 @@
-// Schema of atu::modulate_weight and its CPU registration; CUDA in modulate_cuda.cpp, fake
+// CPU registration of atu::modulate_weight (schema in schemas.cpp); CUDA in modulate_cuda.cpp, fake
 // kernel and autograd in python/atu_ext/modulated_conv.py.
 #include <torch/library.h>
 
@@ -26,12 +26,6 @@ std::tuple<at::Tensor, at::Tensor> modulate_weight_cpu(const at::Tensor& weight,
 }
 
 }  // namespace
-
-TORCH_LIBRARY_FRAGMENT(atu, m) {
-  // StyleGAN2 modulation: w[n] = weight · styles[n] (over input channels), times
-  // d[n, o] = rsqrt(Σ w[n, o]² + eps) when demodulate (else d = 1). Returns (w [N, O, I, kh, kw], d [N, O]).
-  m.def("modulate_weight(Tensor weight, Tensor styles, bool demodulate, float eps) -> (Tensor, Tensor)");
-}
 
 TORCH_LIBRARY_IMPL(atu, CPU, m) { m.impl("modulate_weight", &modulate_weight_cpu); }
 

@@ -1,10 +1,10 @@
-#include "torch/bias_act_call.h"
+#include "torch/bias_act_args.h"
 
 #include <c10/core/WrapDimMinimal.h>
 
 #include <string>
 
-#include "torch/plan_builder.h"  // to_dtype
+#include "torch/penalties_args.h"  // to_dtype
 
 namespace atu {
 namespace {

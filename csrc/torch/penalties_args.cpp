@@ -1,4 +1,4 @@
-#include "torch/plan_builder.h"
+#include "torch/penalties_args.h"
 
 namespace atu {
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "penalty_plan.h"
+#include "penalties_params.h"
 
 namespace atu {
 

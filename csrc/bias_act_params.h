@@ -13,7 +13,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "penalty_plan.h"  // atu::DType
+#include "penalties_params.h"  // atu::DType
 
 #if defined(__CUDACC__)
 #define ATU_HOST_DEVICE __host__ __device__ __forceinline__
