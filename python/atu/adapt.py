@@ -37,7 +37,6 @@ folder is exactly that of one process (each model depends only on its seed).
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import os
 from dataclasses import dataclass
@@ -48,7 +47,6 @@ from torch import nn
 
 from . import checkpoint as ckpt
 from . import distributed
-from .cli_options import add_training_options, check_device, schedule, train_config
 from .fisher import FISHER_LAYERS, FISHER_OUTPUTS, anchored_names, empirical_fisher, fisher_samples
 from .gan.run import (MODEL_FILE, RUN_FILE, STATE_FILE, Schedule, TrainingRun, check_folder,
                       describe_inputs, fixed_latents, write_run_file)
@@ -186,32 +184,3 @@ def _load_or_compute_fisher(path: Path, theta_g: nn.Module, d_pretrained: nn.Mod
     ckpt.save(path, kind="fisher", config={"generator": theta_g.config()}, state_dicts={"fisher": fisher},
               metadata={"fisher": wanted})
     return fisher
-
-
-# ---- command line ------------------------------------------------------------------------------------
-
-def register(subparsers) -> None:
-    from .cli_options import command_description
-
-    p = subparsers.add_parser("adapt", help="stage 1: adapt the generator to the undesired samples (EWC), k times",
-                              description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--gen", required=True, help="pre-trained checkpoint (atu or rosinality .pt): θ_G = its g_ema, and d")
-    p.add_argument("--feedback", required=True, help="feedback bundle (atu feedback); its undesired samples are used")
-    settings.add_options(p, AdaptConfig)
-    add_training_options(p)
-    p.set_defaults(func=_main)
-
-
-def _main(args) -> int:
-    with distributed.session(args.device) as device:
-        check_device(device)
-        cfg = settings.from_options(AdaptConfig, args, train=train_config(args))
-        paths = adapt(args.gen, args.feedback, args.out, cfg, resume=args.resume, device=device,
-                      schedule=schedule(args))
-        main = distributed.is_main()
-    for path in paths if main else []:
-        moved = ckpt.load_atu(path).metadata.get("moved_from_theta_g")
-        note = (f" (||θ_N − θ_G|| = {moved['all']:.4g}; in the EWC-anchored layers {moved['anchored']:.4g})"
-                if moved else "")              # files written before atu recorded it
-        print(f"atu adapt: {path}{note}")
-    return 0

@@ -1,5 +1,7 @@
-"""The `atu` command. Each subcommand lives in the module that does the work: that module's
-`register(subparsers)` adds its parser and sets `func`; this file only wires them together."""
+"""The `atu` command. Each subcommand's command line (parser, checks of the arguments, exit codes)
+is a module whose `register(subparsers)` adds its parser and sets `func`: atu/commands/<name>.py for
+the commands whose work is one module (atu/<name>.py), <package>/command.py (or train.py, collect.py)
+inside the packages; this file only wires them together."""
 from __future__ import annotations
 
 import argparse
@@ -9,8 +11,9 @@ import os
 import sys
 
 # Modules that provide a `register(subparsers)` function, in the order `atu --help` lists them.
-SUBCOMMAND_MODULES = ("pretrain", "classifiers.train", "convert", "feedback.collect", "label.command", "adapt",
-                      "unlearn", "latent_unlearn", "extrapolate", "evaluate", "fid_stats", "attack", "study.command", "demo",
+SUBCOMMAND_MODULES = ("commands.pretrain", "classifiers.train", "commands.convert", "feedback.collect", "label.command",
+                      "commands.adapt", "commands.unlearn", "commands.latent_unlearn", "commands.extrapolate",
+                      "commands.evaluate", "commands.fid_stats", "commands.attack", "study.command", "commands.demo",
                       "selfcheck.command")
 
 

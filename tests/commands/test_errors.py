@@ -3,7 +3,7 @@ in one line (2: input that cannot be used; 1: a run that started and failed)."""
 import pytest
 
 from atu import cli
-from atu import pretrain
+from atu.commands import pretrain
 from atu.checkpoint import CheckpointError
 from atu.cli_options import UsageError
 from atu.convert import ConvertError

@@ -293,7 +293,7 @@ def write_feature_report(cfg: StudyConfig, feature: Feature, fdir: Path, metrics
         "## Recommendation",
         "",
         f"- {why}",
-        *([f"", f"![PUL against FID]({plot.relative_to(fdir)})", "",
+        *(["", f"![PUL against FID]({plot.relative_to(fdir)})", "",
            f"A dot per method (PUL: the lower of the judges' when two count); the dashed line is FID "
            f"{tradeoff.FID_BOUND:g}× the pre-trained model's"
            + ("; the square is the paper's EL2." if paper.comparable(cfg.data, metrics["class"]) else ".")]

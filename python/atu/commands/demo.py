@@ -1,0 +1,59 @@
+"""`atu demo`: the command line of atu.demo (its parser, checks and exit codes)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import assets
+from ..demo import DEMO_DATA, demo_config
+from .. import demo as demo_stage
+
+
+def register(subparsers) -> None:
+    from ..cli_options import command_description
+
+    from ..study.command import add_study_options
+    from ..study.config import METHODS
+
+    p = subparsers.add_parser("demo", help="the whole method on the shipped digits models (or --toy mog)",
+                              description=command_description(demo_stage.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", help="output folder (default atu-demo; atu-demo-mog with --toy mog)")
+    p.add_argument("--class", dest="undesired_class", type=int, default=8, help="the digit to remove (default 8)")
+    p.add_argument("--methods", nargs="+", default=["el2"], choices=METHODS,
+                   help="stage-2 variants (the redaction family among them), latent (latent feature unlearning) "
+                        "and filter (rejection sampling, a reference); default el2; the extrapolation baseline "
+                        "always runs")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0], help="training seeds (default 0); several → mean ± std")
+    p.add_argument("--steps-scale", type=float, default=1.0, help="multiply the demo's step budgets (default 1)")
+    p.add_argument("--data", choices=sorted(assets.SHIPPED), default=DEMO_DATA,
+                   help="the shipped set: digits (scikit-learn's 1,797, 8 px upsampled) or mnist (real MNIST, "
+                        f"60,000 digits) (default {DEMO_DATA})")
+    p.add_argument("--toy", choices=["mog"], help="run the 2-D toy instead of the digits")
+    add_study_options(p)
+    p.set_defaults(func=_main, default_out=default_out)
+
+
+def default_out(args) -> str:
+    return "atu-demo-mog" if args.toy == "mog" else "atu-demo"
+
+
+def _main(args) -> int:
+    args.out = args.out or default_out(args)
+    if args.toy == "mog":
+        return _toy(args)
+    from ..study.command import execute
+    from ..study.config import from_dict
+
+    cfg = from_dict(demo_config(args.undesired_class, args.methods, args.seeds, steps_scale=args.steps_scale,
+                                device=args.device or "auto", data=args.data))
+    args.device = None                 # already in the configuration
+    return execute(cfg, args, "atu demo")
+
+
+def _toy(args) -> int:
+    from ..toy import run_mog_demo
+
+    metrics = run_mog_demo(args.out, seed=args.seeds[0], device=args.device or "cpu",
+                           progress=not args.no_progress and sys.stderr.isatty())
+    print(f"atu demo: toy report: {metrics.get('report', args.out)}")
+    return 0

@@ -1,0 +1,65 @@
+"""`atu fid-stats`: the command line of atu.fid_stats (its parser, checks and exit codes)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..cli_options import UsageError, add_device_option, check_device, read_input
+from ..util.provenance import provenance
+from .. import fid_stats as fid_stats_stage
+
+
+def register(subparsers) -> None:
+    from ..cli_options import command_description
+
+    p = subparsers.add_parser("fid-stats", help="real-data statistics for FID, KID and precision/recall, computed once",
+                              description=command_description(fid_stats_stage.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="digits | mnist | mnist:DIR | folder:DIR")
+    p.add_argument("--exclude-class", type=int, action="append", default=[], dest="exclude_classes",
+                   help="leave this class out (repeat), as FID's real data of a removed class")
+    p.add_argument("--exclude-attribute", help="folder data: leave out the images with this attribute")
+    p.add_argument("--attributes-file", help="folder data: CelebA-format attribute file")
+    features = p.add_mutually_exclusive_group(required=True)
+    features.add_argument("--classifier", help="the judge whose penultimate features FID is measured in")
+    features.add_argument("--inception", metavar="FILE", help="FID's Inception-v3 (as atu evaluate --inception)")
+    p.add_argument("--resolution", type=int, required=True, help="the generator's image size")
+    p.add_argument("--n-fid", type=int, default=5_000, help="real images in KID's and P/R's subset (default 5000)")
+    p.add_argument("--seed", type=int, default=0, help="the evaluation seed the subset is drawn for (default 0)")
+    add_device_option(p)
+    p.add_argument("--out", required=True, help="statistics file to write (.npz)")
+    p.add_argument("--force", action="store_true", help="overwrite --out")
+    p.set_defaults(func=_main)
+
+
+def _main(args) -> int:
+    from ..classifiers import load_classifier
+    from ..data import load_dataset
+    from ..eval.extractors import classifier_extractor, classifier_features_record, load_inception
+    from ..eval.reference_stats import reference_from_images, save_stats
+
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise UsageError(f"--out {out}: must end in .npz")
+    if out.exists() and not args.force:
+        raise UsageError(f"--out {out} exists; pass --force to overwrite")
+    if args.resolution < 4 or args.n_fid < 2:
+        raise UsageError("--resolution must be >= 4 and --n-fid >= 2")
+    check_device(args.device)
+    if args.classifier:
+        extractor = classifier_extractor(read_input("--classifier", args.classifier, load_classifier).to(args.device))
+        extractor.record = classifier_features_record(args.classifier)
+    else:
+        extractor = load_inception(args.inception, resolution=args.resolution, device=args.device)
+    try:
+        data = load_dataset(args.data, resolution=args.resolution, exclude_classes=args.exclude_classes,
+                            exclude_attribute=args.exclude_attribute, attributes_file=args.attributes_file)
+    except (ValueError, OSError, KeyError) as err:
+        raise UsageError(f"--data {args.data}: {err}") from err
+    stats = reference_from_images(extractor, data.images(), n_fid=args.n_fid, seed=args.seed)
+    stats.record = {"extractor": extractor.record, "data": args.data, "excluded_classes": sorted(args.exclude_classes),
+                    "excluded_attribute": args.exclude_attribute, "resolution": args.resolution,
+                    "n_images": len(data), "n_fid": args.n_fid, "seed": args.seed, "provenance": provenance()}
+    save_stats(out, stats)
+    print(f"atu fid-stats: {len(data)} images, {stats.mu.numel()} features, {stats.rows.shape[0]} rows kept: {out}")
+    return 0
+

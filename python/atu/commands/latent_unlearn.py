@@ -1,0 +1,38 @@
+"""`atu latent-unlearn`: the command line of atu.latent_unlearn (its parser, checks and exit codes)."""
+from __future__ import annotations
+
+import argparse
+
+from ..cli_options import add_device_option, check_device
+from ..gan.run import Schedule
+from ..latent_unlearn import LatentConfig, latent_unlearn
+from ..util import settings
+from .. import latent_unlearn as latent_unlearn_stage
+
+
+def register(subparsers) -> None:
+    from ..cli_options import command_description
+
+    p = subparsers.add_parser("latent-unlearn", help="baseline: latent feature unlearning (Moon et al. 2024) in W",
+                              description=command_description(latent_unlearn_stage.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--gen", required=True, help="pre-trained checkpoint: f = θ_G = its g_ema (and its d, carried along)")
+    p.add_argument("--feedback", required=True, help="feedback bundle: its latents and marks give the direction")
+    p.add_argument("--out", required=True, help="run folder (refused if it already holds a run, unless --resume)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    settings.add_options(p, LatentConfig)
+    add_device_option(p)
+    p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
+    p.add_argument("--sample-every", type=int, default=500, help="steps between sample grids")
+    p.add_argument("--log-every", type=int, default=50, help="steps between log.jsonl records")
+    p.set_defaults(func=_main)
+
+
+def _main(args) -> int:
+    check_device(args.device)
+    cfg = settings.from_options(LatentConfig, args)
+    sched = Schedule(log_every=args.log_every, sample_every=args.sample_every,
+                     checkpoint_every=args.checkpoint_every)
+    path = latent_unlearn(args.gen, args.feedback, args.out, cfg, resume=args.resume, device=args.device,
+                          schedule=sched)
+    print(f"atu latent-unlearn: {path}")
+    return 0
