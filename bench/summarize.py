@@ -28,6 +28,19 @@ def load(path):
     return data, groups
 
 
+def summary_parser() -> argparse.ArgumentParser:
+    """The arguments every summary script takes: the pytest-benchmark JSON file and a free-text note."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("json")
+    parser.add_argument("--note", default="", help="free text: device, torch version, conditions")
+    return parser
+
+
+def read_results(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
 def machine_line(data) -> str:
     m = data.get("machine_info", {})
     cpu = m.get("cpu", {})

@@ -7,21 +7,16 @@ Times are medians; "speed-up" is baseline median / method median, measured in th
 """
 from __future__ import annotations
 
-import argparse
-import json
 from collections import defaultdict
 
-from summarize import machine_line  # bench/ is on sys.path when run as bench/summarize_cases.py
+from summarize import machine_line, read_results, summary_parser  # bench/ is on sys.path when run as bench/summarize_cases.py
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("json")
-    parser.add_argument("--note", default="", help="free text: device, torch version, conditions")
+    parser = summary_parser()
     parser.add_argument("--target", type=float, default=None, help="speed-up target to mark in the table")
     args = parser.parse_args()
-    with open(args.json) as f:
-        data = json.load(f)
+    data = read_results(args.json)
     cases, order = defaultdict(dict), []
     for b in data["benchmarks"]:
         info = b["extra_info"]

@@ -8,19 +8,14 @@ on a batch (the issue's bound: at most 1), all measured in the same run.
 """
 from __future__ import annotations
 
-import argparse
-import json
 
-from summarize import machine_line  # bench/ is on sys.path when run as bench/summarize_redaction.py
+from summarize import machine_line, read_results, summary_parser  # bench/ is on sys.path when run as bench/summarize_redaction.py
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("json")
-    parser.add_argument("--note", default="", help="free text: device, torch version, conditions")
+    parser = summary_parser()
     args = parser.parse_args()
-    with open(args.json) as f:
-        data = json.load(f)
+    data = read_results(args.json)
     median = {b["extra_info"]["method"]: b["stats"]["median"] for b in data["benchmarks"]}
     el2, floor, d_pass = median.get("el2"), median.get("adv_only"), median.get("d_forward_backward")
     out = [f"# Stage-2 methods, step time: {args.json.split('/')[-1]}", "",

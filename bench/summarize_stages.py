@@ -8,20 +8,15 @@ penalty's share of a step = (penalty alone) / (whole step with that penalty).
 """
 from __future__ import annotations
 
-import argparse
-import json
 from collections import defaultdict
 
-from summarize import machine_line  # bench/ is on sys.path when run as bench/summarize_stages.py
+from summarize import machine_line, read_results, summary_parser  # bench/ is on sys.path when run as bench/summarize_stages.py
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("json")
-    parser.add_argument("--note", default="", help="free text: device, torch version, conditions")
+    parser = summary_parser()
     args = parser.parse_args()
-    with open(args.json) as f:
-        data = json.load(f)
+    data = read_results(args.json)
     median = defaultdict(dict)          # (arch, stage) -> {(what, method): seconds}
     for b in data["benchmarks"]:
         info = b["extra_info"]

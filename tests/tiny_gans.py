@@ -44,3 +44,35 @@ def perturbed(G, scale, seed):
         for p in out.parameters():
             p.add_(scale * torch.randn(p.shape, generator=g))
     return out
+
+
+def stage_inputs(root):
+    """θ_G's checkpoint (tiny_models), a disc feedback bundle and two synthetic "adapted" models (θ_G
+    perturbed) in `root`: the inputs of stage 2 and its variants."""
+    from types import SimpleNamespace
+
+    from atu.feedback.bundle import save_bundle
+
+    G, D = tiny_models()
+    adapted = [save_pretrained(root / f"adapted_{j}.safetensors", perturbed(G, 0.05, seed=10 + j), D) for j in range(2)]
+    return SimpleNamespace(gen=save_pretrained(root / "gen.safetensors", G, D), G=G, D=D, adapted=adapted,
+                           feedback=save_bundle(root / "feedback.safetensors", disc_bundle()), root=root)
+
+
+def killed_after_step(monkeypatch, trainer_class, step, run):
+    """Calls run() with trainer_class.train_step raising SystemExit right after step `step` (a kill
+    between two steps), expects the SystemExit, and puts the real train_step back."""
+    import pytest
+
+    real_step = trainer_class.train_step
+
+    def killed(self, *args):
+        logs = real_step(self, *args)
+        if self.step == step:
+            raise SystemExit("killed")
+        return logs
+
+    monkeypatch.setattr(trainer_class, "train_step", killed)
+    with pytest.raises(SystemExit):
+        run()
+    monkeypatch.setattr(trainer_class, "train_step", real_step)

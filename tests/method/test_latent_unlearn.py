@@ -17,7 +17,7 @@ from atu.gan.run import Schedule
 from atu.latent import FeatureDirection, LatentUnlearnTrainer, latent_unlearning_losses, ms_ssim
 from atu.latent.msssim import STANDARD_WEIGHTS, scale_weights, scales_for
 from atu.latent_unlearn import LatentConfig, latent_unlearn
-from tiny_gans import perturbed, tiny_models
+from tiny_gans import killed_after_step, perturbed, tiny_models
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
@@ -286,18 +286,9 @@ def test_a_run_writes_its_folder_trains_only_the_synthesis_network_and_records_t
 
 def test_a_run_resumes_bit_identically_after_a_kill(inputs, tmp_path, monkeypatch):
     latent_unlearn(inputs["gen"], inputs["feedback"], tmp_path / "straight", CFG, schedule=EVERY_2, progress=False)
-    real_step = LatentUnlearnTrainer.train_step
-
-    def killed_in_step_4(self, batch):
-        logs = real_step(self, batch)
-        if self.step == 4:
-            raise SystemExit("killed")
-        return logs
-
-    monkeypatch.setattr(LatentUnlearnTrainer, "train_step", killed_in_step_4)
-    with pytest.raises(SystemExit):
-        latent_unlearn(inputs["gen"], inputs["feedback"], tmp_path / "cut", CFG, schedule=EVERY_2, progress=False)
-    monkeypatch.setattr(LatentUnlearnTrainer, "train_step", real_step)
+    killed_after_step(monkeypatch, LatentUnlearnTrainer, 4,
+                      lambda: latent_unlearn(inputs["gen"], inputs["feedback"], tmp_path / "cut", CFG,
+                                             schedule=EVERY_2, progress=False))
     assert ckpt.load_atu(tmp_path / "cut" / "checkpoint.safetensors").metadata["step"] == 2
     latent_unlearn(inputs["gen"], inputs["feedback"], tmp_path / "cut", CFG, resume=True, schedule=EVERY_2,
                    progress=False)

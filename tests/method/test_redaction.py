@@ -7,7 +7,6 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from atu import checkpoint as ckpt
@@ -20,7 +19,7 @@ from atu.gan.trainer import StyleGAN2Trainer, TrainConfig
 from atu.redaction import MarkedFakesAsFakes, NegativesAsFakes, draw_seed
 from atu.unlearn import UnlearnConfig, unlearn
 from tiny_classifiers import half_in_class_1
-from tiny_gans import disc_bundle, perturbed, save_pretrained, tiny_models
+from tiny_gans import disc_bundle, killed_after_step, stage_inputs
 
 TRAIN = TrainConfig(batch_size=4, d_reg_every=2, g_reg_every=2)
 EVERY_2 = Schedule(log_every=1, sample_every=2, checkpoint_every=2)
@@ -30,11 +29,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("redaction")
-    G, D = tiny_models()
-    adapted = [save_pretrained(root / f"adapted_{j}.safetensors", perturbed(G, 0.05, seed=10 + j), D) for j in range(2)]
-    return SimpleNamespace(gen=save_pretrained(root / "gen.safetensors", G, D), G=G, D=D, adapted=adapted,
-                           feedback=save_bundle(root / "feedback.safetensors", disc_bundle()), root=root)
+    return stage_inputs(tmp_path_factory.mktemp("redaction"))
 
 
 def _softplus64(x: torch.Tensor) -> torch.Tensor:
@@ -131,18 +126,9 @@ def test_redaction_changes_the_run_and_resumes_bit_identically(inputs, tmp_path,
     log = [json.loads(line) for line in (tmp_path / "straight" / "log.jsonl").read_text().splitlines()]
     assert all(r["redact"] > 0 for r in log)
 
-    real_step = StyleGAN2Trainer.train_step
-
-    def killed(self, real):
-        logs = real_step(self, real)
-        if self.step == 3:
-            raise SystemExit("killed")
-        return logs
-
-    monkeypatch.setattr(StyleGAN2Trainer, "train_step", killed)
-    with pytest.raises(SystemExit):
-        unlearn(inputs.gen, None, inputs.feedback, tmp_path / "cut", cfg, schedule=EVERY_2, progress=False)
-    monkeypatch.setattr(StyleGAN2Trainer, "train_step", real_step)
+    killed_after_step(monkeypatch, StyleGAN2Trainer, 3,
+                      lambda: unlearn(inputs.gen, None, inputs.feedback, tmp_path / "cut", cfg, schedule=EVERY_2,
+                                      progress=False))
     unlearn(inputs.gen, None, inputs.feedback, tmp_path / "cut", cfg, resume=True, schedule=EVERY_2, progress=False)
     for name in ("model.safetensors", "checkpoint.safetensors"):
         a, b = ckpt.load_atu(tmp_path / "straight" / name).state_dicts, ckpt.load_atu(tmp_path / "cut" / name).state_dicts

@@ -24,7 +24,7 @@ from atu.gan.trainer import StyleGAN2Trainer, TrainConfig
 from atu.models import Generator, narrow_channels
 from atu.unlearn import DecoupledRepulsion, RepulsionGradient, UnlearnConfig, unlearn
 from atu_ext import reference
-from tiny_gans import disc_bundle, perturbed, save_pretrained, tiny_models
+from tiny_gans import disc_bundle, killed_after_step, perturbed, save_pretrained, stage_inputs, tiny_models
 
 CH = narrow_channels(16, 8)
 TRAIN = TrainConfig(batch_size=4, d_reg_every=2, g_reg_every=2)
@@ -38,13 +38,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     """θ_G's checkpoint, a feedback bundle, and two synthetic "adapted" models (θ_G perturbed)."""
-    root = tmp_path_factory.mktemp("inputs")
-    G, D = tiny_models()
-    adapted = []
-    for j in range(2):
-        adapted.append(save_pretrained(root / f"adapted_{j}.safetensors", perturbed(G, 0.05, seed=10 + j), D))
-    return SimpleNamespace(gen=save_pretrained(root / "gen.safetensors", G, D), G=G, D=D, adapted=adapted,
-                           feedback=save_bundle(root / "feedback.safetensors", disc_bundle()))
+    return stage_inputs(tmp_path_factory.mktemp("inputs"))
 
 
 def _tensors(path):
@@ -323,18 +317,9 @@ def test_decoupled_stage_2_pushes_along_theta_minus_theta_n_and_resumes_bit_iden
 
 def _unlearn_killed_after_step(step: int, inputs, out, cfg, monkeypatch) -> None:
     """Runs stage 2 into `out` and kills it (SystemExit) right after training step `step`."""
-    real_step = StyleGAN2Trainer.train_step
-
-    def killed(self, real):
-        logs = real_step(self, real)
-        if self.step == step:
-            raise SystemExit("killed")
-        return logs
-
-    monkeypatch.setattr(StyleGAN2Trainer, "train_step", killed)
-    with pytest.raises(SystemExit):
-        unlearn(inputs.gen, inputs.adapted, inputs.feedback, out, cfg, schedule=EVERY_2, progress=False)
-    monkeypatch.setattr(StyleGAN2Trainer, "train_step", real_step)
+    killed_after_step(monkeypatch, StyleGAN2Trainer, step,
+                      lambda: unlearn(inputs.gen, inputs.adapted, inputs.feedback, out, cfg, schedule=EVERY_2,
+                                      progress=False))
 
 
 def test_gamma_zero_is_exactly_plain_adversarial_training_on_the_positives(inputs, tmp_path):

@@ -27,30 +27,21 @@ def _label(value: float) -> str:
     return f"{value:.3g}"
 
 
-def line_chart(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], path: str | os.PathLike, *,
-               title: str = "", x_label: str = "step", size: tuple[int, int] = (640, 360)) -> Path:
-    """One chart of every series {name: (xs, ys)} (non-finite points dropped), written atomically."""
+MARGINS = (64, 16, 28, 40)      # left, right, top, bottom (pixels around the panel)
+
+
+def _canvas(size: tuple[int, int], x_range: tuple[float, float], y_range: tuple[float, float], title: str,
+            x_label: str):
+    """A white image with the panel's frame, title, axis-end labels and x label drawn; returns
+    (image, its ImageDraw, the data → pixel mapping)."""
     from PIL import Image, ImageDraw
 
-    cleaned = {name: _finite(*xy) for name, xy in series.items()}
-    cleaned = {name: xy for name, xy in cleaned.items() if xy[0]}
-    if not cleaned:
-        raise ValueError(f"{path}: nothing to plot (no series with finite points)")
-    width, height = size
-    left, right, top, bottom = 64, 16, 28, 40
-    xs = [x for xy in cleaned.values() for x in xy[0]]
-    ys = [y for xy in cleaned.values() for y in xy[1]]
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = min(ys), max(ys)
-    if x1 == x0:
-        x1 = x0 + 1
-    if y1 == y0:
-        y0, y1 = y0 - 0.5, y1 + 0.5
+    (width, height), (left, right, top, bottom) = size, MARGINS
+    (x0, x1), (y0, y1) = x_range, y_range
 
     def to_px(x: float, y: float) -> tuple[float, float]:
-        px = left + (x - x0) / (x1 - x0) * (width - left - right)
-        py = height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom)
-        return px, py
+        return (left + (x - x0) / (x1 - x0) * (width - left - right),
+                height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom))
 
     img = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(img)
@@ -61,6 +52,26 @@ def line_chart(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], pa
     draw.text((left, height - bottom + 4), _label(x0), fill=(0, 0, 0))
     draw.text((width - right - 40, height - bottom + 4), _label(x1), fill=(0, 0, 0))
     draw.text(((width - len(x_label) * 6) // 2, height - 16), x_label, fill=(0, 0, 0))
+    return img, draw, to_px
+
+
+def line_chart(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], path: str | os.PathLike, *,
+               title: str = "", x_label: str = "step", size: tuple[int, int] = (640, 360)) -> Path:
+    """One chart of every series {name: (xs, ys)} (non-finite points dropped), written atomically."""
+    cleaned = {name: _finite(*xy) for name, xy in series.items()}
+    cleaned = {name: xy for name, xy in cleaned.items() if xy[0]}
+    if not cleaned:
+        raise ValueError(f"{path}: nothing to plot (no series with finite points)")
+    xs = [x for xy in cleaned.values() for x in xy[0]]
+    ys = [y for xy in cleaned.values() for y in xy[1]]
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = min(ys), max(ys)
+    if x1 == x0:
+        x1 = x0 + 1
+    if y1 == y0:
+        y0, y1 = y0 - 0.5, y1 + 0.5
+    img, draw, to_px = _canvas(size, (x0, x1), (y0, y1), title, x_label)
+    width, right, top = size[0], MARGINS[1], MARGINS[2]
     for i, (name, (sx, sy)) in enumerate(cleaned.items()):
         colour = PALETTE[i % len(PALETTE)]
         points = [to_px(x, y) for x, y in zip(sx, sy)]
@@ -80,34 +91,18 @@ def scatter_chart(points: Mapping[str, tuple[float, float]], path: str | os.Path
                   x_limit: float | None = None, size: tuple[int, int] = (640, 420)) -> Path:
     """One labelled dot per point {name: (x, y)}, and hollow squares for `marked` (e.g. published
     numbers); a dashed vertical line at `x_limit` (a bound on x); written atomically."""
-    from PIL import Image, ImageDraw
-
     own = {n: p for n, p in points.items() if all(math.isfinite(float(v)) for v in p)}
     ref = {n: p for n, p in (marked or {}).items() if all(math.isfinite(float(v)) for v in p)}
     if not own:
         raise ValueError(f"{path}: nothing to plot (no point with finite coordinates)")
-    width, height = size
-    left, right, top, bottom = 64, 16, 28, 40
     xs = [p[0] for p in (*own.values(), *ref.values())] + ([x_limit] if x_limit is not None else [])
     ys = [p[1] for p in (*own.values(), *ref.values())]
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
     pad_x, pad_y = 0.05 * (x1 - x0 or 1), 0.05 * (y1 - y0 or 1)
     x0, x1, y0, y1 = x0 - pad_x, x1 + pad_x, y0 - pad_y, y1 + pad_y
-
-    def to_px(x: float, y: float) -> tuple[float, float]:
-        return (left + (x - x0) / (x1 - x0) * (width - left - right),
-                height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom))
-
-    img = Image.new("RGB", size, "white")
-    draw = ImageDraw.Draw(img)
-    draw.rectangle([left, top, width - right, height - bottom], outline=(0, 0, 0))
-    draw.text((left, 6), title, fill=(0, 0, 0))
-    draw.text((4, top), _label(y1), fill=(0, 0, 0))
-    draw.text((4, height - bottom - 10), _label(y0), fill=(0, 0, 0))
+    img, draw, to_px = _canvas(size, (x0, x1), (y0, y1), title, x_label)
+    top, bottom, height = MARGINS[2], MARGINS[3], size[1]
     draw.text((4, (top + height - bottom) // 2), y_label[:9], fill=(0, 0, 0))
-    draw.text((left, height - bottom + 4), _label(x0), fill=(0, 0, 0))
-    draw.text((width - right - 40, height - bottom + 4), _label(x1), fill=(0, 0, 0))
-    draw.text(((width - len(x_label) * 6) // 2, height - 16), x_label, fill=(0, 0, 0))
     if x_limit is not None:
         px, _ = to_px(x_limit, y0)
         for y in range(top, height - bottom, 8):

@@ -1,0 +1,39 @@
+"""The report's PNG charts (atu/util/plots.py): each point where the axes put it, in its series'
+colour, and nothing written for nothing to plot."""
+import pytest
+from PIL import Image
+
+from atu.util.plots import MARGINS, PALETTE, line_chart, scatter_chart
+
+
+def _pixel(x, y, x_range, y_range, size):
+    """Where a data point lands: the panel spans the image inside MARGINS, linearly."""
+    left, right, top, bottom = MARGINS
+    (x0, x1), (y0, y1), (w, h) = x_range, y_range, size
+    return (round(left + (x - x0) / (x1 - x0) * (w - left - right)),
+            round(h - bottom - (y - y0) / (y1 - y0) * (h - top - bottom)))
+
+
+def test_a_scatter_puts_each_dot_at_its_coordinates_in_its_colour(tmp_path):
+    points = {"a": (1.0, 50.0), "b": (2.0, 90.0)}
+    path = scatter_chart(points, tmp_path / "s.png", marked={"paper": (1.5, 70.0)}, x_limit=2.5, size=(400, 300))
+    img = Image.open(path).convert("RGB")
+    assert img.size == (400, 300)
+    # the axes span the points, the marked one and the limit, padded by 5% each side
+    x_range, y_range = (1.0 - 0.075, 2.5 + 0.075), (50.0 - 2.0, 90.0 + 2.0)
+    for i, (x, y) in enumerate(points.values()):
+        assert img.getpixel(_pixel(x, y, x_range, y_range, img.size)) == PALETTE[i]
+    assert img.getpixel((5, 5)) == (255, 255, 255)
+    with pytest.raises(ValueError, match="nothing to plot"):
+        scatter_chart({"nan": (float("nan"), 1.0)}, tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()
+
+
+def test_a_line_chart_draws_each_series_through_its_points(tmp_path):
+    path = line_chart({"loss": ([0, 10], [1.0, 3.0]), "other": ([5], [2.0])}, tmp_path / "l.png", size=(400, 300))
+    img = Image.open(path).convert("RGB")
+    mid = _pixel(5, 2.0, (0, 10), (1.0, 3.0), img.size)
+    assert img.getpixel(mid) in (PALETTE[0], PALETTE[1])          # the line's middle, under the single dot
+    assert img.getpixel(_pixel(2.5, 1.5, (0, 10), (1.0, 3.0), img.size)) == PALETTE[0]
+    with pytest.raises(ValueError, match="nothing to plot"):
+        line_chart({"empty": ([], [])}, tmp_path / "none.png")
