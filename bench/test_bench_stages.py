@@ -12,7 +12,8 @@ Penalty implementations, measured in the same run:
   no_penalty   the same step without any penalty: the floor, γ = 0 / λ = 0
 and the penalty alone ("penalty only" cases: value + gradient into .grad, no training step).
 Models: "demo48" is the demo's configuration (the shipped digits model, 48 channels, 347k generator
-values); "narrow32" the 32-channel digits model the demo shipped before it (243k); "G32" the paper's
+values); "demo64" the same at 64 channels (the wider candidate for the shipped MNIST model);
+"narrow32" the 32-channel digits model the demo shipped before it (243k); "G32" the paper's
 full-width 32×32 MNIST configuration (512 channels, 17.4M generator values).
 Run: pytest bench/test_bench_stages.py --benchmark-json=bench/results/<machine>-stages.json
      python bench/summarize_stages.py bench/results/<machine>-stages.json > ....md
@@ -31,7 +32,8 @@ from atu.unlearn import RepulsionGradient
 from bench_common import bench_device
 
 BATCH = 16
-ARCHS = {"demo48": narrow_channels(32, 48), "narrow32": narrow_channels(32, 32), "G32": None}
+ARCHS = {"demo48": narrow_channels(32, 48), "demo64": narrow_channels(32, 64), "narrow32": narrow_channels(32, 32),
+         "G32": None}
 FULL_WIDTH = "G32"
 STAGES = ("stage1", "stage2")
 METHODS = ("atu_ext", "python_loop", "no_penalty")

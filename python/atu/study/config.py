@@ -77,8 +77,9 @@ METHODS = (*ATU_METHODS, LATENT_METHOD, FILTER_METHOD)
 
 # The authors' repulsion weights in our terms at k = 2 (see unlearn.py): their IL2 γ_a/v is il2
 # with γ = 2γ_a/k², their NL2 −γ_a·v is nl2 with γ = γ_a·k²/2; γ_a = 1 as in their examples.
-# The redaction weight 0.1: of 0.03, 0.1 and 1 on the digits demo the one that removed most at an
-# FID within 1.5× of the pre-trained model's (docs/results.md).
+# The redaction weight 0.1: of 0.03, 0.1 and 1 (negatives as fakes, digits model) the one that removed
+# most at an FID within 1.5× of the pre-trained model's
+# (bench/results/experiments/cpu-2core-epyc-stage2-limits.md).
 REDACT_WEIGHT = 0.1
 DEFAULT_METHOD_OVERRIDES = {"il2": {"gamma": 0.5}, "nl2": {"gamma": 2.0},
                             "il2+redact": {"gamma": 0.5}, "nl2+redact": {"gamma": 2.0}}
