@@ -37,3 +37,13 @@ def test_a_line_chart_draws_each_series_through_its_points(tmp_path):
     assert img.getpixel(_pixel(2.5, 1.5, (0, 10), (1.0, 3.0), img.size)) == PALETTE[0]
     with pytest.raises(ValueError, match="nothing to plot"):
         line_chart({"empty": ([], [])}, tmp_path / "none.png")
+
+
+def test_a_log_axis_places_points_by_their_logarithm(tmp_path):
+    import math
+
+    points = {"a": (1.0, 10.0), "b": (100.0, 20.0)}
+    img = Image.open(scatter_chart(points, tmp_path / "log.png", x_log=True, size=(400, 300))).convert("RGB")
+    x_range = (0 - 0.1, 2 + 0.1)                       # log10 of 1 and 100, padded by 5%
+    for i, (x, y) in enumerate(points.values()):
+        assert img.getpixel(_pixel(math.log10(x), y, x_range, (10 - 0.5, 20 + 0.5), img.size)) == PALETTE[i]

@@ -55,5 +55,7 @@ def write_tradeoff_plot(metrics: dict, data: str, path: Path) -> Path | None:
     if paper.comparable(data, metrics["class"]):
         p = paper.RESULTS[metrics["class"]]["el2"]
         marked["paper EL2"] = (p[1] / paper.PRETRAINED_FID, p[0])
-    return scatter_chart(points, path, title=f"class {metrics['class']}: PUL against FID ÷ pre-trained",
-                         x_label="FID ÷ pre-trained FID", y_label="PUL (%)", marked=marked, x_limit=FID_BOUND)
+    # PIL's built-in font has no "÷"; a log axis keeps 0.7× to 20× readable around 1×
+    return scatter_chart(points, path, title=f"class {metrics['class']}: PUL against FID / pre-trained FID",
+                         x_label="FID / pre-trained FID (log scale)", y_label="PUL (%)", marked=marked,
+                         x_limit=FID_BOUND, x_log=True)

@@ -31,9 +31,10 @@ MARGINS = (64, 16, 28, 40)      # left, right, top, bottom (pixels around the pa
 
 
 def _canvas(size: tuple[int, int], x_range: tuple[float, float], y_range: tuple[float, float], title: str,
-            x_label: str):
+            x_label: str, x_tick=None):
     """A white image with the panel's frame, title, axis-end labels and x label drawn; returns
-    (image, its ImageDraw, the data → pixel mapping)."""
+    (image, its ImageDraw, the data → pixel mapping). `x_tick` turns an x value into its label's
+    value (e.g. 10**x on a log axis)."""
     from PIL import Image, ImageDraw
 
     (width, height), (left, right, top, bottom) = size, MARGINS
@@ -49,8 +50,9 @@ def _canvas(size: tuple[int, int], x_range: tuple[float, float], y_range: tuple[
     draw.text((left, 6), title, fill=(0, 0, 0))
     draw.text((4, top), _label(y1), fill=(0, 0, 0))
     draw.text((4, height - bottom - 10), _label(y0), fill=(0, 0, 0))
-    draw.text((left, height - bottom + 4), _label(x0), fill=(0, 0, 0))
-    draw.text((width - right - 40, height - bottom + 4), _label(x1), fill=(0, 0, 0))
+    tick = x_tick or (lambda v: v)
+    draw.text((left, height - bottom + 4), _label(tick(x0)), fill=(0, 0, 0))
+    draw.text((width - right - 40, height - bottom + 4), _label(tick(x1)), fill=(0, 0, 0))
     draw.text(((width - len(x_label) * 6) // 2, height - 16), x_label, fill=(0, 0, 0))
     return img, draw, to_px
 
@@ -88,11 +90,17 @@ def line_chart(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], pa
 
 def scatter_chart(points: Mapping[str, tuple[float, float]], path: str | os.PathLike, *, title: str = "",
                   x_label: str = "", y_label: str = "", marked: Mapping[str, tuple[float, float]] | None = None,
-                  x_limit: float | None = None, size: tuple[int, int] = (640, 420)) -> Path:
+                  x_limit: float | None = None, x_log: bool = False, size: tuple[int, int] = (640, 420)) -> Path:
     """One labelled dot per point {name: (x, y)}, and hollow squares for `marked` (e.g. published
-    numbers); a dashed vertical line at `x_limit` (a bound on x); written atomically."""
-    own = {n: p for n, p in points.items() if all(math.isfinite(float(v)) for v in p)}
-    ref = {n: p for n, p in (marked or {}).items() if all(math.isfinite(float(v)) for v in p)}
+    numbers); a dashed vertical line at `x_limit` (a bound on x); with `x_log` a logarithmic x axis
+    (x > 0; what spans 0.7 to 20 stays readable near 1); written atomically."""
+    def usable(p) -> bool:
+        return all(math.isfinite(float(v)) for v in p) and (not x_log or p[0] > 0)
+
+    scale = (lambda x: math.log10(x)) if x_log else (lambda x: x)                   # noqa: E731
+    own = {n: (scale(p[0]), p[1]) for n, p in points.items() if usable(p)}
+    ref = {n: (scale(p[0]), p[1]) for n, p in (marked or {}).items() if usable(p)}
+    x_limit = scale(x_limit) if x_limit is not None and (not x_log or x_limit > 0) else None
     if not own:
         raise ValueError(f"{path}: nothing to plot (no point with finite coordinates)")
     xs = [p[0] for p in (*own.values(), *ref.values())] + ([x_limit] if x_limit is not None else [])
@@ -100,7 +108,8 @@ def scatter_chart(points: Mapping[str, tuple[float, float]], path: str | os.Path
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
     pad_x, pad_y = 0.05 * (x1 - x0 or 1), 0.05 * (y1 - y0 or 1)
     x0, x1, y0, y1 = x0 - pad_x, x1 + pad_x, y0 - pad_y, y1 + pad_y
-    img, draw, to_px = _canvas(size, (x0, x1), (y0, y1), title, x_label)
+    img, draw, to_px = _canvas(size, (x0, x1), (y0, y1), title, x_label,
+                               x_tick=(lambda v: 10 ** v) if x_log else None)
     top, bottom, height = MARGINS[2], MARGINS[3], size[1]
     draw.text((4, (top + height - bottom) // 2), y_label[:9], fill=(0, 0, 0))
     if x_limit is not None:
