@@ -286,7 +286,7 @@ def write_feature_report(cfg: StudyConfig, feature: Feature, fdir: Path, metrics
         + f" on {metrics['n_fid']} samples against the real data without the feature "
         f"({cfg.data}); Ret-FID against "
         + (f"`{feature.retrained}`" if feature.retrained else "no retrained model (missing, shown as –)") + "."
-        + (" **The PUL bank's seed is the feedback's: PUL is measured on the very samples the methods were "
+        + (" **The PUL bank's seed is the feedback's: PUL counts the very samples the methods were "
            "fitted on** (set evaluate.seed apart from feedback.seed)." if cfg.evaluate.seed == cfg.feedback.seed else ""),
         "",
         *_paper_section(cfg, metrics),
