@@ -79,14 +79,10 @@ class MarkedFakesAsFakes:
             p.requires_grad_(False)
         self.undesired_class, self.weight, self.threshold = undesired_class, weight, threshold
 
-    @torch.no_grad()
     def marked(self, images: torch.Tensor) -> torch.Tensor:
-        from .classifiers.inference import prepare
+        from .classifiers.inference import marked
 
-        proba = self.classifier(prepare(self.classifier, images)).softmax(1)
-        if self.threshold is None:
-            return (proba.argmax(1) == self.undesired_class).to(images.device)
-        return (proba[:, self.undesired_class] >= self.threshold).to(images.device)
+        return marked(self.classifier, images, self.undesired_class, self.threshold)
 
     def __call__(self, D: nn.Module, fake: torch.Tensor, fake_pred: torch.Tensor, step: int):
         mask = self.marked(fake.detach())

@@ -54,6 +54,17 @@ def predict(model: nn.Module, images: Images, batch_size: int = 256) -> torch.Te
     return predict_proba(model, images, batch_size).argmax(1)
 
 
+@torch.no_grad()
+def marked(model: nn.Module, images: torch.Tensor, undesired_class: int, threshold: float | None = None) -> torch.Tensor:
+    """The labeller's rule on a batch, on the images' device: the predicted class is `undesired_class`,
+    or with a threshold P, the class's probability is at least P (atu feedback's rule, which the
+    redaction term and the output filter apply to generated images)."""
+    proba = model(prepare(model, images)).softmax(1).to(images.device)
+    if threshold is None:
+        return proba.argmax(1) == undesired_class
+    return proba[:, undesired_class] >= threshold
+
+
 def feature_fn(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     """images -> penultimate features, in eval mode: the extractor `atu.eval.fid.fid` takes."""
     model.eval()

@@ -28,14 +28,10 @@ class FilteredSampler:
         self.size, self.style_dim = G.size, G.style_dim
         self.last_draw: dict[str, int] | None = None
 
-    @torch.no_grad()
     def marked(self, images: torch.Tensor) -> torch.Tensor:
-        from ..classifiers.inference import prepare
+        from ..classifiers.inference import marked
 
-        proba = self.classifier(prepare(self.classifier, images)).softmax(1).to(images.device)
-        if self.threshold is None:
-            return proba.argmax(1) == self.undesired_class
-        return proba[:, self.undesired_class] >= self.threshold
+        return marked(self.classifier, images, self.undesired_class, self.threshold)
 
     def eval(self) -> "FilteredSampler":
         self.G.eval()
