@@ -18,8 +18,8 @@ import atu_ext
 from atu.classifiers import LeNet
 from atu.gan.trainer import StyleGAN2Trainer, TrainConfig
 from atu.models import Discriminator, Generator, narrow_channels
-from atu.redaction import MarkedFakesAsFakes, NegativesAsFakes
-from atu.unlearn import RepulsionGradient
+from atu.stages.redaction import MarkedFakesAsFakes, NegativesAsFakes
+from atu.stages.unlearn import RepulsionGradient
 
 from bench_common import bench_device
 

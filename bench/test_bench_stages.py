@@ -23,11 +23,11 @@ import torch
 
 import atu_ext
 from atu_ext import reference
-from atu.adapt import EWCGradient
-from atu.fisher import anchored_names
+from atu.stages.adapt import EWCGradient
+from atu.stages.fisher import anchored_names
 from atu.gan.trainer import StyleGAN2Trainer, TrainConfig
 from atu.models import Discriminator, Generator, narrow_channels
-from atu.unlearn import RepulsionGradient
+from atu.stages.unlearn import RepulsionGradient
 
 from bench_common import bench_device
 

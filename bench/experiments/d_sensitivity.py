@@ -27,7 +27,7 @@ from atu import assets
 from atu.classifiers import load_classifier, predict
 from atu.gan.sampling import Batches
 from atu.gan.trainer import StyleGAN2Trainer, TrainConfig
-from atu.stage_inputs import load_feedback_images, load_pretrained
+from atu.stages.inputs import load_feedback_images, load_pretrained
 
 UNDESIRED, N_TEST, TEST_SEED, N_HELD = 8, 3_000, 77, 500
 

@@ -5,7 +5,7 @@ the study measured:
   purity   the share of 8s among N_PURITY samples of each adapted model θ_N^j (the pre-trained
            model draws 6.65% on these latents), by the demo's classifier
   moved    ||θ_N^j − θ_G|| over all parameters, the EWC-anchored ones (the StyledConvs by default)
-           and the others (atu.adapt.displacement, what `atu adapt` records)
+           and the others (atu.stages.adapt.displacement, what `atu adapt` records)
   |u|      ||θ_G − mean_j θ_N^j||, the direction extrapolation and the repulsion push along
   el2, extrapolation s = 1: 8s in the PUL bank, PUL and FID from the study's metrics.json
 
@@ -23,11 +23,11 @@ import torch
 
 from atu import assets
 from atu import checkpoint as ckpt
-from atu.adapt import displacement
+from atu.stages.adapt import displacement
 from atu.classifiers import load_classifier, predict
 from atu.eval.pul import count_undesired
-from atu.fisher import anchored_names
-from atu.stage_inputs import adapted_model_files, load_pretrained
+from atu.stages.fisher import anchored_names
+from atu.stages.inputs import adapted_model_files, load_pretrained
 from stage2_limits import flat  # bench/experiments/ is on sys.path when run as a script
 
 UNDESIRED = 8

@@ -6,7 +6,7 @@ classifier-feature FID on 3,000), and where g_ema sits relative to the extrapola
 It drives the product's own pieces (StyleGAN2Trainer, atu_ext.Repulsion, the stage inputs) and
 adds the variants that are not product options, each a few lines here:
   --init-scale s   start from the extrapolated θ_G + s·u ("extrapolate, then repair")
-  --decoupled      the product's `decoupled` option (atu.unlearn.DecoupledRepulsion): the EL2 step
+  --decoupled      the product's `decoupled` option (atu.stages.unlearn.DecoupledRepulsion): the EL2 step
                    θ ← θ − lr·γ·∇L_rep after Adam's, as AdamW decouples weight decay
   --negatives w    negative data augmentation: one extra D step per iteration on a batch of the
                    feedback's undesired images labelled fake, weight w (not Adapt-then-Unlearn)
@@ -41,11 +41,11 @@ from atu.eval.extractors import classifier_extractor
 from atu.eval.fid import frechet_distance
 from atu.eval.pul import count_undesired
 from atu.eval.reference_stats import image_statistics
-from atu.evaluate import generator_statistics
+from atu.eval.evaluate import generator_statistics
 from atu.gan.sampling import Batches
 from atu.gan.trainer import StyleGAN2Trainer, TrainConfig
-from atu.stage_inputs import load_adapted, load_feedback_images, load_pretrained
-from atu.unlearn import DecoupledRepulsion, RepulsionGradient
+from atu.stages.inputs import load_adapted, load_feedback_images, load_pretrained
+from atu.stages.unlearn import DecoupledRepulsion, RepulsionGradient
 
 UNDESIRED = 8
 N_BANK, N_FID, BANK_SEED = 10_000, 3_000, 0          # the demo's evaluation settings

@@ -1,7 +1,7 @@
 """The `atu` command. Each subcommand's command line (parser, checks of the arguments, exit codes)
 is a module whose `register(subparsers)` adds its parser and sets `func`: atu/commands/<name>.py for
-the commands whose work is one module (atu/<name>.py), <package>/command.py (or train.py, collect.py)
-inside the packages; this file only wires them together."""
+the commands whose work lives in another package (stages/, gan/pretrain, eval/, ...), <package>/command.py
+(or train.py, collect.py) inside the packages that own their command; this file only wires them together."""
 from __future__ import annotations
 
 import argparse

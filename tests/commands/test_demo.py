@@ -6,7 +6,7 @@ import pytest
 
 from atu import assets
 from atu.cli import main as atu_main
-from atu.demo import demo_config
+from atu.study.demo import demo_config
 from atu.study import from_dict, run_study
 
 

@@ -5,8 +5,8 @@ import pytest
 from atu import cli
 from atu.commands import pretrain
 from atu.checkpoint import CheckpointError
-from atu.cli_options import UsageError
-from atu.convert import ConvertError
+from atu.commands.options import UsageError
+from atu.checkpoint.convert import ConvertError
 from atu.feedback.marks import MarksError
 from atu.gan.run import NonFiniteLossError
 from atu.study.config import ConfigError

@@ -6,12 +6,12 @@ from dataclasses import dataclass, fields
 
 import pytest
 
-from atu.adapt import AdaptConfig
-from atu.attack import AttackSettings
+from atu.stages.adapt import AdaptConfig
+from atu.eval.attack import AttackSettings
 from atu.cli import build_parser
 from atu.gan.trainer import TrainConfig
-from atu.latent_unlearn import LatentConfig
-from atu.unlearn import UnlearnConfig
+from atu.latent.run import LatentConfig
+from atu.stages.unlearn import UnlearnConfig
 from atu.util import settings
 from atu.util.settings import NO_FLAG, setting
 from atu.util.validate import positive_int

@@ -13,7 +13,7 @@ from atu import checkpoint as ckpt
 from atu.classifiers import LeNet, predict, save_classifier
 from atu.cli import main as atu_main
 from atu.data import load_dataset
-from atu.evaluate import evaluate
+from atu.eval.evaluate import evaluate
 from atu.gan import run as gan_run
 from atu.models import Discriminator, Generator, narrow_channels
 from atu.study import ConfigError, StudyError, from_dict, load_config, run_study
@@ -268,7 +268,7 @@ def test_a_study_writes_every_run_and_a_report(study):
 
 
 def test_the_metrics_are_those_of_the_model_files_evaluated_directly(study, files):
-    """Independent check: every seed's model file evaluated by `atu.evaluate.evaluate` on its own,
+    """Independent check: every seed's model file evaluated by `atu.eval.evaluate.evaluate` on its own,
     and the means / stds recomputed with the statistics module."""
     from atu.classifiers import load_classifier
 
@@ -452,6 +452,25 @@ def test_a_study_with_the_redaction_family_the_filter_and_a_second_judge(files, 
     report = (out / "f" / "report.md").read_text()
     assert "## Recommendation" in report and "PUL, judge 2" in report and "Draws rejected" in report
     assert (out / "f" / "tradeoff.png").is_file() == ("tradeoff.png" in report)
+
+
+def test_a_study_without_repulsion_or_extrapolation_runs_no_stage_1(files, tmp_path):
+    """adv_only and redact train without the adapted models, so nothing asks for stage 1; adding
+    el2 (γ > 0) makes it needed again."""
+    raw = _raw(files, methods=["adv_only", "redact", "filter"], seeds=[0], extrapolation={"scales": []})
+    cfg = from_dict(raw)
+    assert not cfg.needs_stage1()
+    assert from_dict({**raw, "methods": ["adv_only", "el2"]}).needs_stage1()
+    assert from_dict({**raw, "extrapolation": {"scales": [1.0]}}).needs_stage1()
+    out = tmp_path / "run"
+    run_study(cfg, out, progress=False, log=lambda msg: None)
+    sdir = out / "f" / "seed_0"
+    assert not (sdir / "adapt").exists()
+    for method in ("adv_only", "redact"):
+        run = json.loads((sdir / method / "run.json").read_text())
+        assert run["inputs"]["adapted"] == [] and (sdir / method / "model.safetensors").is_file()
+    metrics = json.loads((out / "f" / "metrics.json").read_text())
+    assert set(metrics["methods"]) == {"adv_only", "redact", "filter"}
 
 
 def test_a_study_written_before_a_method_existed_still_resumes(study, files, tmp_path):

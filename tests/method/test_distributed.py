@@ -20,14 +20,14 @@ import torch
 
 import atu
 from atu import checkpoint as ckpt
-from atu import distributed
+from atu.util import distributed
 from atu.classifiers import LeNet, save_classifier
 from atu.cli import main as atu_main
 from atu.feedback.bundle import save_bundle
 from atu.gan.run import Schedule
 from atu.gan.trainer import TrainConfig
 from atu.models import Discriminator, Generator, narrow_channels
-from atu.unlearn import UnlearnConfig, unlearn
+from atu.stages.unlearn import UnlearnConfig, unlearn
 from tiny_gans import disc_bundle, perturbed, save_pretrained
 
 WORLD = 2
@@ -88,10 +88,10 @@ def test_outside_torchrun_everything_is_the_one_process_no_op(monkeypatch):
 DRIVER = '''
 import json, sys
 import torch
-from atu import distributed
+from atu.util import distributed
 from atu.gan.run import Schedule, TrainingRun
 from atu.gan.trainer import TrainConfig
-from atu.unlearn import UnlearnConfig, unlearn
+from atu.stages.unlearn import UnlearnConfig, unlearn
 
 gen, adapted, feedback, out, dump, cfg_json, schedule_json = sys.argv[1:8]
 resume = sys.argv[8:] == ["--resume"]
@@ -240,7 +240,7 @@ def test_stage_1_shares_the_k_models_over_the_ranks_with_the_same_folder_and_mod
 
 
 def test_a_whole_study_refuses_several_processes(monkeypatch):
-    from atu.cli_options import UsageError
+    from atu.commands.options import UsageError
     from atu.study.command import execute
 
     monkeypatch.setenv("WORLD_SIZE", "2")

@@ -20,7 +20,7 @@ from atu.classifiers import LeNet, feature_fn, predict, save_classifier
 from atu.cli import main as atu_main
 from atu.eval.fid import fid
 from atu.eval.extractors import load_inception, to_inception_input
-from atu.evaluate import evaluate
+from atu.eval.evaluate import evaluate
 from atu.models import Discriminator, Generator, narrow_channels
 
 # torch.jit is what the standard FID network ships as; torch 2.13 flags it deprecated

@@ -5,7 +5,7 @@ from PIL import Image
 
 from atu import checkpoint as ckpt
 from atu.cli import main as atu_main
-from atu.extrapolate import extrapolate
+from atu.stages.extrapolate import extrapolate
 from atu.models import Discriminator, Generator, narrow_channels
 
 

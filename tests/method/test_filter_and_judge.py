@@ -10,7 +10,7 @@ from atu import checkpoint as ckpt
 from atu.classifiers import LeNet, predict, save_classifier
 from atu.cli import main as atu_main
 from atu.eval.filtering import FilteredSampler
-from atu.evaluate import evaluate
+from atu.eval.evaluate import evaluate
 from atu.models import Discriminator, Generator, narrow_channels
 from atu.study.tradeoff import judged_pul, recommendation
 

@@ -16,7 +16,7 @@ from atu.feedback.bundle import FeedbackBundle, images_to_uint8, save_bundle
 from atu.gan.run import Schedule
 from atu.latent import FeatureDirection, LatentUnlearnTrainer, latent_unlearning_losses, ms_ssim
 from atu.latent.msssim import STANDARD_WEIGHTS, scale_weights, scales_for
-from atu.latent_unlearn import LatentConfig, latent_unlearn
+from atu.latent.run import LatentConfig, latent_unlearn
 from tiny_gans import killed_after_step, perturbed, tiny_models
 
 

@@ -10,7 +10,7 @@ import torch
 from atu import checkpoint as ckpt
 from atu.cli import main as atu_main
 from atu.gan.trainer import StyleGAN2Trainer, TrainConfig
-from atu.pretrain import ModelConfig, PretrainConfig, pretrain
+from atu.gan.pretrain import ModelConfig, PretrainConfig, pretrain
 
 TINY = dict(model=ModelConfig(size=16, style_dim=32, n_mlp=2, width=8),
             train=TrainConfig(batch_size=8, d_reg_every=2, g_reg_every=2))

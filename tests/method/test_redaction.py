@@ -1,4 +1,4 @@
-"""The redaction family (atu/redaction.py, `atu unlearn --redact`): each D-loss term against its
+"""The redaction family (atu/stages/redaction.py, `atu unlearn --redact`): each D-loss term against its
 formula in float64 on tiny models, the gradient D actually gets, the labeller's online marks, the
 run's exact resume, and the input checks."""
 import copy
@@ -16,8 +16,8 @@ from atu.feedback.bundle import load_bundle, save_bundle
 from atu.feedback.labelling import label_with_classifier
 from atu.gan.run import Schedule
 from atu.gan.trainer import StyleGAN2Trainer, TrainConfig
-from atu.redaction import MarkedFakesAsFakes, NegativesAsFakes, draw_seed
-from atu.unlearn import UnlearnConfig, unlearn
+from atu.stages.redaction import MarkedFakesAsFakes, NegativesAsFakes, draw_seed
+from atu.stages.unlearn import UnlearnConfig, unlearn
 from tiny_classifiers import half_in_class_1
 from tiny_gans import disc_bundle, killed_after_step, stage_inputs
 

@@ -14,15 +14,15 @@ import torch
 import atu_ext
 from atu import checkpoint as ckpt
 from atu import layouts
-from atu.adapt import AdaptConfig, EWCGradient, adapt
+from atu.stages.adapt import AdaptConfig, EWCGradient, adapt
 from atu.cli import main as atu_main
 from atu.feedback.bundle import save_bundle
-from atu.fisher import anchored_names, empirical_fisher, fisher_samples
+from atu.stages.fisher import anchored_names, empirical_fisher, fisher_samples
 from atu.gan.run import NonFiniteLossError, Schedule
 from atu.gan.sampling import Batches, StreamSampler
 from atu.gan.trainer import StyleGAN2Trainer, TrainConfig
 from atu.models import Generator, narrow_channels
-from atu.unlearn import DecoupledRepulsion, RepulsionGradient, UnlearnConfig, unlearn
+from atu.stages.unlearn import DecoupledRepulsion, RepulsionGradient, UnlearnConfig, unlearn
 from atu_ext import reference
 from tiny_gans import disc_bundle, killed_after_step, perturbed, save_pretrained, stage_inputs, tiny_models
 

@@ -142,7 +142,7 @@ def test_the_environment_sets_the_default_and_a_bad_value_is_refused_by_name():
 
 def test_every_command_takes_ops_and_cuda_without_kernels_is_a_usage_error(monkeypatch):
     from atu.cli import build_parser
-    from atu.cli_options import check_device
+    from atu.commands.options import check_device
 
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..cli_options import UsageError
+from ..commands.options import UsageError
 from ..data import ImageDataset, load_dataset, parse_spec, split
 from ..util.provenance import provenance
 from .augment import Augmentation, default_augmentation
@@ -139,7 +139,7 @@ class _BatchSource:
 # ---- command line ------------------------------------------------------------------------------------
 
 def register(subparsers) -> None:
-    from ..cli_options import command_description
+    from ..commands.options import command_description
 
     p = subparsers.add_parser("train-classifier", help="train the digit / attribute classifier that judges samples",
                               description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)

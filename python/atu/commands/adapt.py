@@ -1,17 +1,18 @@
-"""`atu adapt`: the command line of atu.adapt (its parser, checks and exit codes)."""
+"""`atu adapt`: the command line of atu.stages.adapt (its parser, checks and exit codes)."""
 from __future__ import annotations
 
 import argparse
 
-from .. import checkpoint as ckpt, distributed
-from ..adapt import AdaptConfig, adapt
-from ..cli_options import add_training_options, check_device, schedule, train_config
+from .. import checkpoint as ckpt
+from ..util import distributed
+from ..stages.adapt import AdaptConfig, adapt
+from .options import add_training_options, check_device, schedule, train_config
 from ..util import settings
-from .. import adapt as adapt_stage
+from ..stages import adapt as adapt_stage
 
 
 def register(subparsers) -> None:
-    from ..cli_options import command_description
+    from .options import command_description
 
     p = subparsers.add_parser("adapt", help="stage 1: adapt the generator to the undesired samples (EWC), k times",
                               description=command_description(adapt_stage.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -1,4 +1,19 @@
-"""`atu attack`: the command line of atu.attack (its parser, checks and exit codes)."""
+"""`atu attack`: does the removed feature come back when someone searches the latent space for it?
+
+  atu attack --gen pretrained.safetensors --model el2=runs/el2/model.safetensors \\
+             --model latent=runs/latent/model.safetensors --classifier C.safetensors \\
+             --judge C_seed1.safetensors --class 8 --out attack.json
+
+For the pre-trained generator (--gen) and every --model: n seeded latents z are attacked by PGD
+(atu/eval/attack.py: 50 signed-gradient steps of 0.02 on z within an L∞ ball of radius 0.1, the
+settings of Moon, Cho, Kim, AAAI 2024) toward the class --class under --classifier; the feature
+ratio (percent of samples in the class) before and after is judged by --judge, a second classifier
+trained with another seed (`atu train-classifier ... --seed 1`), and also reported under the
+attacker. Every generator sees the same latents and noise. Written to --out atomically:
+{"class", "settings", "models": {"pretrained": {"before", "after", "attacker_before",
+"attacker_after", "n", "counts"}, NAME: {...}}, "inputs", "provenance"}.
+Exit status: 0 written; 2 bad input (named).
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,17 +21,16 @@ import json
 import sys
 from pathlib import Path
 
-from ..attack import AttackSettings, attack_generators
-from ..cli_options import add_device_option
+from ..eval.attack import AttackSettings, attack_generators
+from .options import add_device_option
 from ..util.settings import add_options, from_options
-from .. import attack as attack_stage
 
 
 def register(subparsers) -> None:
-    from ..cli_options import command_description
+    from .options import command_description
 
     p = subparsers.add_parser("attack", help="PGD on the latent: does the feature come back? (before/after ratios)",
-                              description=command_description(attack_stage.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--gen", required=True, help="the pre-trained checkpoint (attacked too, for reference)")
     p.add_argument("--model", action="append", default=[], metavar="NAME=FILE", help="a generator to attack (repeat)")
     p.add_argument("--classifier", required=True, help="the attacker's classifier (its gradients drive PGD)")
@@ -53,7 +67,7 @@ def _check(args) -> dict:
     """Every file read and every number checked before the first step; errors name the option."""
     from .. import checkpoint as ckpt
     from ..classifiers import load_classifier
-    from ..cli_options import check_device, named_files, read_input
+    from .options import check_device, named_files, read_input
     from ..feedback.labelling import resolve_class
 
     if Path(args.out).exists() and not args.force:

@@ -1,14 +1,14 @@
-"""`atu convert`: the command line of atu.convert (its parser, checks and exit codes)."""
+"""`atu convert`: the command line of atu.checkpoint.convert (its parser, checks and exit codes)."""
 from __future__ import annotations
 
 import argparse
 
-from ..convert import TARGETS, convert, report
-from .. import convert as convert_stage
+from ..checkpoint.convert import TARGETS, convert, report
+from ..checkpoint import convert as convert_stage
 
 
 def register(subparsers) -> None:
-    from ..cli_options import command_description
+    from .options import command_description
 
     p = subparsers.add_parser("convert", help="convert a checkpoint between atu's format and rosinality's .pt layout",
                               description=command_description(convert_stage.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -1,16 +1,16 @@
-"""`atu demo`: the command line of atu.demo (its parser, checks and exit codes)."""
+"""`atu demo`: the command line of atu.study.demo (its parser, checks and exit codes)."""
 from __future__ import annotations
 
 import argparse
 import sys
 
 from .. import assets
-from ..demo import DEMO_DATA, demo_config
-from .. import demo as demo_stage
+from ..study.demo import DEMO_DATA, demo_config
+from ..study import demo as demo_stage
 
 
 def register(subparsers) -> None:
-    from ..cli_options import command_description
+    from .options import command_description
 
     from ..study.command import add_study_options
     from ..study.config import METHODS

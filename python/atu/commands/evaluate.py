@@ -1,4 +1,4 @@
-"""`atu evaluate`: the command line of atu.evaluate (its parser, checks and exit codes)."""
+"""`atu evaluate`: the command line of atu.eval.evaluate (its parser, checks and exit codes)."""
 from __future__ import annotations
 
 import argparse
@@ -6,15 +6,15 @@ import json
 from pathlib import Path
 
 from .. import checkpoint as ckpt
-from .. import distributed
+from ..util import distributed
 from ..classifiers import load_classifier
-from ..cli_options import UsageError, add_device_option, named_files, read_input
+from .options import UsageError, add_device_option, named_files, read_input
 from ..eval.extractors import classifier_features_record, load_inception
 from ..eval.filtering import FilteredSampler
-from ..evaluate import SECOND, evaluate
+from ..eval.evaluate import SECOND, evaluate
 from ..util.atomic import write_text
 from ..util.provenance import file_record, provenance
-from .. import evaluate as evaluate_stage
+from ..eval import evaluate as evaluate_stage
 
 
 def _reference_stats(args, features: dict, resolution: int):
@@ -31,7 +31,7 @@ def _reference_stats(args, features: dict, resolution: int):
 
 
 def register(subparsers) -> None:
-    from ..cli_options import command_description
+    from .options import command_description
 
     p = subparsers.add_parser("evaluate", help="PUL, FID and Ret-FID of generators against the pre-trained one",
                               description=command_description(evaluate_stage.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -69,7 +69,7 @@ def _main(args) -> int:
 
 
 def _run(args, device: str) -> int:
-    from ..cli_options import check_device
+    from .options import check_device
     from ..data import load_dataset
 
     out = Path(args.out)

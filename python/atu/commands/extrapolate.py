@@ -1,15 +1,15 @@
-"""`atu extrapolate`: the command line of atu.extrapolate (its parser, checks and exit codes)."""
+"""`atu extrapolate`: the command line of atu.stages.extrapolate (its parser, checks and exit codes)."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from ..extrapolate import DEFAULT_SCALES, extrapolate
-from .. import extrapolate as extrapolate_stage
+from ..stages.extrapolate import DEFAULT_SCALES, extrapolate
+from ..stages import extrapolate as extrapolate_stage
 
 
 def register(subparsers) -> None:
-    from ..cli_options import command_description
+    from .options import command_description
 
     p = subparsers.add_parser("extrapolate", help="baseline: move θ_G away from the adapted models (no training)",
                               description=command_description(extrapolate_stage.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -1,19 +1,29 @@
-"""`atu fid-stats`: the command line of atu.fid_stats (its parser, checks and exit codes)."""
+"""`atu fid-stats`: the real data's reference statistics, computed once for every later evaluation.
+
+  atu fid-stats --data mnist --exclude-class 8 --classifier judge.safetensors --resolution 32 --out no8.npz
+  atu fid-stats --data folder:faces --attributes-file list_attr_celeba.txt --exclude-attribute Eyeglasses \\
+      --inception pt_inception-2015-12-05-6726825d.pth --resolution 256 --out no_glasses.npz
+
+The file (eval/reference_stats.py) holds the features' mean and covariance over every image and the
+features of a seeded subset of n-fid images (KID's and precision/recall's real set), with a record of
+the extractor and the data; `atu evaluate --real-stats FILE` uses it instead of reading the images
+and refuses it when its features, resolution or left-out class are not the evaluation's. With the
+same --n-fid and --seed, the numbers equal those `atu evaluate --data` computes itself.
+"""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from ..cli_options import UsageError, add_device_option, check_device, read_input
+from .options import UsageError, add_device_option, check_device, read_input
 from ..util.provenance import provenance
-from .. import fid_stats as fid_stats_stage
 
 
 def register(subparsers) -> None:
-    from ..cli_options import command_description
+    from .options import command_description
 
     p = subparsers.add_parser("fid-stats", help="real-data statistics for FID, KID and precision/recall, computed once",
-                              description=command_description(fid_stats_stage.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="digits | mnist | mnist:DIR | folder:DIR")
     p.add_argument("--exclude-class", type=int, action="append", default=[], dest="exclude_classes",
                    help="leave this class out (repeat), as FID's real data of a removed class")

@@ -1,17 +1,17 @@
-"""`atu latent-unlearn`: the command line of atu.latent_unlearn (its parser, checks and exit codes)."""
+"""`atu latent-unlearn`: the command line of atu.latent.run (its parser, checks and exit codes)."""
 from __future__ import annotations
 
 import argparse
 
-from ..cli_options import add_device_option, check_device
+from .options import add_device_option, check_device
 from ..gan.run import Schedule
-from ..latent_unlearn import LatentConfig, latent_unlearn
+from ..latent.run import LatentConfig, latent_unlearn
 from ..util import settings
-from .. import latent_unlearn as latent_unlearn_stage
+from ..latent import run as latent_unlearn_stage
 
 
 def register(subparsers) -> None:
-    from ..cli_options import command_description
+    from .options import command_description
 
     p = subparsers.add_parser("latent-unlearn", help="baseline: latent feature unlearning (Moon et al. 2024) in W",
                               description=command_description(latent_unlearn_stage.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -1,17 +1,17 @@
-"""`atu pretrain`: the command line of atu.pretrain (its parser, checks and exit codes)."""
+"""`atu pretrain`: the command line of atu.gan.pretrain (its parser, checks and exit codes)."""
 from __future__ import annotations
 
 import argparse
 
-from ..cli_options import add_device_option
+from .options import add_device_option
 from ..gan.trainer import TrainConfig
-from ..pretrain import ModelConfig, PretrainConfig, pretrain
+from ..gan.pretrain import ModelConfig, PretrainConfig, pretrain
 from ..util import settings
-from .. import pretrain as pretrain_stage
+from ..gan import pretrain as pretrain_stage
 
 
 def register(subparsers) -> None:
-    from ..cli_options import command_description
+    from .options import command_description
 
     p = subparsers.add_parser("pretrain", help="train a StyleGAN2 from scratch (resumable)",
                               description=command_description(pretrain_stage.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -1,17 +1,17 @@
-"""`atu unlearn`: the command line of atu.unlearn (its parser, checks and exit codes)."""
+"""`atu unlearn`: the command line of atu.stages.unlearn (its parser, checks and exit codes)."""
 from __future__ import annotations
 
 import argparse
 
-from .. import distributed
-from ..cli_options import add_training_options, check_device, schedule, train_config
-from ..unlearn import UnlearnConfig, unlearn
+from ..util import distributed
+from .options import add_training_options, check_device, schedule, train_config
+from ..stages.unlearn import UnlearnConfig, unlearn
 from ..util import settings
-from .. import unlearn as unlearn_stage
+from ..stages import unlearn as unlearn_stage
 
 
 def register(subparsers) -> None:
-    from ..cli_options import command_description
+    from .options import command_description
 
     p = subparsers.add_parser("unlearn", help="stage 2: train on the desired samples, repelled from the adapted models",
                               description=command_description(unlearn_stage.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -12,12 +12,16 @@ so "before" is exactly the unattacked sample and the run is deterministic.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from ..classifiers.inference import prepare
+from ..util.settings import check_fields, setting
+from ..util.settings import to_dict as record
+from ..util.validate import integer, non_negative, non_negative_int, positive, positive_int
 
 DEFAULT_STEPS, DEFAULT_STEP_SIZE, DEFAULT_RADIUS = 50, 0.02, 0.1
 
@@ -87,3 +91,32 @@ def attack_feature_ratio(G, attacker, judge, target: int, *, n: int = 500, seed:
     return {"n": n, "before": ratio("judge_before"), "after": ratio("judge_after"),
             "attacker_before": ratio("attacker_before"), "attacker_after": ratio("attacker_after"),
             "counts": counts}
+
+
+@dataclass
+class AttackSettings:
+    n: int = setting(500, help="latents attacked per generator", check=positive_int)
+    steps: int = setting(DEFAULT_STEPS, help="PGD steps", check=non_negative_int)
+    step_size: float = setting(DEFAULT_STEP_SIZE, help="PGD step", check=positive)
+    radius: float = setting(DEFAULT_RADIUS, help="L∞ radius ε", check=non_negative)
+    seed: int = setting(0, help="seeds the latents and noise", check=integer)
+
+    def __post_init__(self):
+        check_fields(self)
+
+    def to_dict(self) -> dict:
+        return record(self)
+
+
+def attack_generators(generators: dict, attacker, judge, target: int, settings: AttackSettings = AttackSettings(),
+                      *, progress: bool = False) -> dict:
+    """{name: attack_feature_ratio(...)} for every generator, on the same latents and noise."""
+    from tqdm import tqdm
+
+    results = {}
+    for name, G in generators.items():
+        with tqdm(total=settings.n, desc=f"attack {name}", disable=not progress, unit="sample") as bar:
+            results[name] = attack_feature_ratio(G, attacker, judge, target, n=settings.n, seed=settings.seed,
+                                                 steps=settings.steps, step_size=settings.step_size,
+                                                 radius=settings.radius, progress=bar.update)
+    return results

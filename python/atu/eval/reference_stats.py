@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import distributed
+from ..util import distributed
 from ..util.atomic import write_with
 from .fid import FeatureMoments
 

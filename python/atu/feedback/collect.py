@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from .. import assets
-from ..cli_options import UsageError, add_device_option, device_option, existing_file, same_file, shipped_file
+from ..commands.options import UsageError, add_device_option, device_option, existing_file, same_file, shipped_file
 from ..util.provenance import file_record
 from .bank import DEFAULT_N, draw_bank
 from .bundle import FeedbackBundle, load_bundle, save_bundle
@@ -65,7 +65,7 @@ class Request:
 
 
 def register(subparsers) -> None:
-    from ..cli_options import command_description
+    from ..commands.options import command_description
 
     p = subparsers.add_parser("feedback", help="draw samples and mark the undesired ones (classifier or a marks file)",
                               description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)

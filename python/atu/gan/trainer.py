@@ -7,7 +7,7 @@ adds their penalty's gradient to the generator's.
 All randomness (latents, mixing, noise maps, path-length directions) comes from one seeded
 torch.Generator whose state is part of the trainer's state, so a resumed run continues exactly.
 
-With `data_parallel` (atu.distributed.DataParallel, under torchrun) every process draws the whole
+With `data_parallel` (atu.util.distributed.DataParallel, under torchrun) every process draws the whole
 batch's randomness from the same stream and computes its share of the samples; D's and G's
 gradients are averaged over the processes after each backward (adversarial loss, R1, path
 length), before the optimiser steps, and the path length's running mean uses the global batch.

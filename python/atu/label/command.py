@@ -30,7 +30,7 @@ import torch
 from .. import assets
 from ..checkpoint import CheckpointError
 from ..feedback import FeedbackBundle, draw_bank, label_with_classifier, load_bundle, save_bundle
-from ..cli_options import UsageError, add_device_option, device_option, existing_file, same_file, shipped_file
+from ..commands.options import UsageError, add_device_option, device_option, existing_file, same_file, shipped_file
 from ..feedback.collect import take_classifier
 from ..util.provenance import file_record
 from .folder import LabelFolder, bank_differences, same_samples
@@ -68,7 +68,7 @@ class LabelRequest:
 
 
 def register(subparsers) -> None:
-    from ..cli_options import command_description
+    from ..commands.options import command_description
 
     p = subparsers.add_parser("label", help="mark undesired samples in a browser page; Save writes the feedback bundle",
                               description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)

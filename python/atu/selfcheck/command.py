@@ -13,11 +13,11 @@ from dataclasses import asdict
 
 import torch
 
-from ..cli_options import UsageError, add_device_option, check_device
+from ..commands.options import UsageError, add_device_option, check_device
 
 
 def register(subparsers) -> None:
-    from ..cli_options import command_description
+    from ..commands.options import command_description
 
     p = subparsers.add_parser("check-ops", help="check atu_ext's kernels on this machine against the references",
                               description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)

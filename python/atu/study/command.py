@@ -23,7 +23,7 @@ def add_study_options(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers) -> None:
-    from ..cli_options import command_description
+    from ..commands.options import command_description
 
     p = subparsers.add_parser("run", help="a whole study (features × seeds × methods) from a YAML configuration",
                               description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -35,8 +35,8 @@ def register(subparsers) -> None:
 
 def execute(cfg, args, prog: str) -> int:
     """Runs a checked configuration with the shared options; the exit status as documented."""
-    from .. import distributed
-    from ..cli_options import UsageError, resolve_device
+    from ..util import distributed
+    from ..commands.options import UsageError, resolve_device
     from .runner import run_study
 
     if distributed.launched() and int(os.environ.get("WORLD_SIZE", "1")) > 1:

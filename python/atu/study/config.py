@@ -15,7 +15,7 @@ Relative paths in a file are relative to that file's folder.
                                         # unlearning (Moon et al.), which needs no stage 1; the
                                         # extrapolation baseline runs whenever it has scales; also
                                         # redact, redact_labeller, el2+redact, il2+redact, nl2+redact
-                                        # (atu/redaction.py) and filter (rejection sampling, trains nothing)
+                                        # (atu/stages/redaction.py) and filter (rejection sampling, trains nothing)
     seeds: [0, 1, 2]
     feedback: {n: 5000, seed: 0, truncation: 1.0, batch_size: 64,
                threshold: null}         # null: the classifier's predicted class marks a sample
@@ -51,12 +51,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..adapt import AdaptConfig
+from ..stages.adapt import AdaptConfig
 from ..feedback.labelling import check_threshold
 from ..gan.run import Schedule
-from ..attack import AttackSettings
-from ..latent_unlearn import LatentConfig
-from ..unlearn import KINDS, UnlearnConfig
+from ..eval.attack import AttackSettings
+from ..latent.run import LatentConfig
+from ..stages.unlearn import KINDS, UnlearnConfig
 from ..util import settings
 from ..util.errors import InputError
 
@@ -64,7 +64,7 @@ from ..util.errors import InputError
 # unlearning (Moon, Cho, Kim, AAAI 2024), which works from the feedback alone.
 # el2_paper is EL2 with the paper's update (the repulsion added to the loss Adam minimises) whatever
 # unlearn.decoupled says, so one study can show the paper's method beside the decoupled step.
-# The redaction family (atu/redaction.py): redact is adversarial fine-tuning whose D also counts the
+# The redaction family (atu/stages/redaction.py): redact is adversarial fine-tuning whose D also counts the
 # marked negatives as fakes; redact_labeller relabels G's fakes online with the feature's classifier;
 # <kind>+redact adds the repulsion of that kind to redact.
 REDACT_METHODS = ("redact", "redact_labeller", "el2+redact", "il2+redact", "nl2+redact")
@@ -75,7 +75,7 @@ LATENT_METHOD = "latent"
 FILTER_METHOD = "filter"
 METHODS = (*ATU_METHODS, LATENT_METHOD, FILTER_METHOD)
 
-# The authors' repulsion weights in our terms at k = 2 (see unlearn.py): their IL2 γ_a/v is il2
+# The authors' repulsion weights in our terms at k = 2 (see stages/unlearn.py): their IL2 γ_a/v is il2
 # with γ = 2γ_a/k², their NL2 −γ_a·v is nl2 with γ = γ_a·k²/2; γ_a = 1 as in their examples.
 # The redaction weight 0.1: of 0.03, 0.1 and 1 (negatives as fakes, digits model) the one that removed
 # most at an FID within 1.5× of the pre-trained model's
@@ -167,8 +167,10 @@ class StudyConfig:
         return LatentConfig(**{**self.latent.to_dict(), "seed": seed})
 
     def needs_stage1(self) -> bool:
-        """Stage 1 feeds the ATU methods and the extrapolation baseline, not the latent method."""
-        return any(m in ATU_METHODS for m in self.methods) or bool(self.extrapolation_scales)
+        """Stage 1's adapted models feed the repulsion (the methods with γ > 0) and the extrapolation
+        baseline; the methods without repulsion, the latent method and the filter train without them."""
+        repelled = any(m in ATU_METHODS and self.unlearn[m].gamma > 0 for m in self.methods)
+        return repelled or bool(self.extrapolation_scales)
 
     def to_dict(self) -> dict:
         """The resolved configuration (what config.json records): every default written out."""

@@ -1,4 +1,4 @@
-"""A feature's evaluation: every trained model of every seed judged in one `atu.evaluate.evaluate`
+"""A feature's evaluation: every trained model of every seed judged in one `atu.eval.evaluate.evaluate`
 call (so the pre-trained model, the real data and the retrained model are evaluated once, on the
 same latent bank for all), then gathered per method as mean ± std over the seeds.
 
@@ -25,7 +25,7 @@ import torch
 
 from .. import checkpoint as ckpt
 from ..util.atomic import write_text
-from ..distributed import is_main
+from ..util.distributed import is_main
 from ..util.provenance import file_record, provenance
 from .config import FILTER_METHOD, Feature, StudyConfig
 from .layout import ATTACK_FILE, FEEDBACK_FILE, METRICS_FILE, extrapolation_file, method_model_file, seed_dir
@@ -72,7 +72,7 @@ def evaluate_feature(cfg: StudyConfig, feature: Feature, fdir: Path, *, device: 
     from ..classifiers import load_classifier
     from ..eval.extractors import load_inception
     from ..eval.filtering import FilteredSampler
-    from ..evaluate import evaluate
+    from ..eval.evaluate import evaluate
     from ..feedback.bundle import load_bundle
 
     classifier = load_classifier(feature.classifier).to(device)
@@ -146,10 +146,10 @@ def aggregate(per_seed: dict[int, dict]) -> dict:
 
 def attack_feature(cfg: StudyConfig, feature: Feature, fdir: Path, *, device: str = "cpu",
                    progress: bool = True) -> dict:
-    """The latent attack (atu/attack.py) on the pre-trained generator and on every seed's el2 and
+    """The latent attack (atu/eval/attack.py) on the pre-trained generator and on every seed's el2 and
     latent models, the feature's classifier attacking and the configured judge judging; the ratios
     per seed and their mean ± std, written to attack.json."""
-    from ..attack import attack_generators
+    from ..eval.attack import attack_generators
     from ..classifiers import load_classifier
 
     attacker = load_classifier(feature.classifier).to(device)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..extrapolate import scale_name
+from ..stages.extrapolate import scale_name
 from ..gan.run import MODEL_FILE
 
 CONFIG_FILE = "config.json"

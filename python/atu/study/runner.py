@@ -26,14 +26,14 @@ from pathlib import Path
 from typing import Callable
 
 from .. import checkpoint as ckpt
-from ..adapt import adapt
+from ..stages.adapt import adapt
 from ..util.atomic import write_text
-from ..cli_options import resolve_device
-from ..extrapolate import extrapolate, scale_name
+from ..commands.options import resolve_device
+from ..stages.extrapolate import extrapolate, scale_name
 from ..gan.run import MODEL_FILE, RUN_FILE, STATE_FILE
-from ..latent_unlearn import latent_unlearn
+from ..latent.run import latent_unlearn
 from ..util.provenance import provenance
-from ..unlearn import unlearn
+from ..stages.unlearn import unlearn
 from .config import FILTER_METHOD, LATENT_METHOD, StudyConfig
 from .layout import BANK_FILE, CONFIG_FILE, FEEDBACK_FILE, adapt_dir, extrapolation_dir, seed_dir
 from ..util.errors import InputError
@@ -73,7 +73,7 @@ def check_study_folder(out: Path, cfg: StudyConfig, *, resume: bool) -> None:
 def _added_settings() -> dict:
     """Settings added to the configuration after studies were first written, at their defaults
     (as config.json records them)."""
-    from ..latent_unlearn import LatentConfig
+    from ..latent.run import LatentConfig
     from .config import AttackSpec
 
     return {"latent": {k: v for k, v in LatentConfig().to_dict().items() if k != "seed"},
@@ -135,7 +135,7 @@ def _check_inputs(cfg: StudyConfig) -> dict:
     first sample is drawn."""
     from ..classifiers import load_classifier
     from ..feedback.labelling import resolve_class
-    from ..stage_inputs import load_pretrained
+    from ..stages.inputs import load_pretrained
 
     G, _ = load_pretrained(cfg.generator)
     classifiers = {}
@@ -222,7 +222,10 @@ def _stage2(cfg: StudyConfig, method: str, seed: int, feedback: Path, labeller: 
         # Stopped before its first checkpoint: nothing worth keeping, and the folder is ours.
         shutil.rmtree(folder)
     log(f"stage 2 (seed {seed}): {method}, {ucfg.steps} steps in {folder}")
-    unlearn(cfg.generator, adapt_dir(sdir), feedback, folder, ucfg, resume=resume, device=device,
+    # Without stage 1 (no method repels and no extrapolation) a γ = 0 run trains without θ_N; with it,
+    # it still reads them, to log its distance d to them.
+    adapted = adapt_dir(sdir) if cfg.needs_stage1() else None
+    unlearn(cfg.generator, adapted, feedback, folder, ucfg, resume=resume, device=device,
             schedule=cfg.schedule, progress=progress, labeller=labeller)
 
 

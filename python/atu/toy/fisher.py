@@ -2,7 +2,7 @@
 
     F_i = (1/n) Σ_s (∂ D(G(z_s)) / ∂θ_i)²     at θ = θ_G,
 
-the raw discriminator logit of one generated sample, as in atu/fisher.py (the real stage's default
+the raw discriminator logit of one generated sample, as in atu/stages/fisher.py (the real stage's default
 "logit" output, over every parameter here: the toy has no mapping network or ToRGB layers to leave
 free). The per-sample gradients are computed all at once with torch.func (vmap of grad), which is
 exactly the loop of n single-sample backward passes, only batched; the squares are averaged in

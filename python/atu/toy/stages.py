@@ -1,8 +1,8 @@
 """Adapt-then-Unlearn in miniature: pre-training, feedback, stage 1 (EWC), stage 2 (EL2 repulsion)
 and the extrapolation baseline, each a function of plain tensors and modules (no files).
 
-The penalties are the real ones (atu_ext.EWC, atu_ext.Repulsion), called as the real stages call
-them: their gradient is added into G's .grad after the adversarial backward.
+The penalties are the real stages' hooks (EWCGradient over atu_ext.EWC, RepulsionGradient over
+atu_ext.Repulsion): their gradient is added into G's .grad after the adversarial backward.
 """
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..extrapolate import extrapolated_generator, mean_reference
+from ..stages.adapt import EWCGradient
+from ..stages.extrapolate import extrapolated_generator, mean_reference
+from ..stages.unlearn import RepulsionGradient
 from .data import sample_mixture, undesired_mask
 from .fisher import empirical_fisher
 from .models import Discriminator, Generator, generate
@@ -48,18 +50,16 @@ def collect_feedback(G: nn.Module, n: int, seed: int, centres: torch.Tensor, und
 def adapt(theta_g: nn.Module, d_pretrained: nn.Module, negatives: torch.Tensor, schedule: GanSchedule, *,
           k: int, lam: float, fisher_samples: int, seed: int, progress=None) -> list[nn.Module]:
     """Stage 1: k copies of θ_G fine-tuned on the negatives (seeds seed..seed+k-1) with the EWC
-    gradient of (λ/2) Σ F (θ − θ_G)² (atu_ext.EWC with lam = λ/2, as atu adapt does)."""
-    import atu_ext
-
+    gradient of (λ/2) Σ F (θ − θ_G)² over every parameter (the toy has no layers to leave free)."""
     if negatives.shape[0] == 0:
         raise ValueError("stage 1 needs negatives, but the feedback marked no sample undesired")
     fisher = empirical_fisher(theta_g, d_pretrained, fisher_samples, seed)
-    anchor = [p.detach() for p in theta_g.parameters()]
+    anchor = {name: p.detach() for name, p in theta_g.named_parameters()}
     adapted = []
     for j in range(k):
         G, D = copy.deepcopy(theta_g), copy.deepcopy(d_pretrained)
-        ewc = atu_ext.EWC(list(G.parameters()), anchor, [fisher[n] for n, _ in G.named_parameters()], lam=lam / 2)
-        train_gan(G, D, pool_sampler(negatives), schedule, seed + j, g_grad_hook=ewc.add_grad_, progress=progress)
+        ewc = EWCGradient(G, anchor, fisher, lam, list(anchor))
+        train_gan(G, D, pool_sampler(negatives), schedule, seed + j, g_grad_hook=ewc, progress=progress)
         adapted.append(G)
     return adapted
 
@@ -77,7 +77,7 @@ def unlearn(theta_g: nn.Module, d_pretrained: nn.Module, positives: torch.Tensor
     repulsion = atu_ext.Repulsion(list(G.parameters()), references, kind="el2", alpha=alpha, reduction=reduction)
     with torch.no_grad():
         d_start = float(repulsion.distance())
-    hook = (lambda: repulsion.add_grad_(scale=gamma)) if gamma > 0 else None
+    hook = RepulsionGradient(repulsion, gamma) if gamma > 0 else None
     train_gan(G, D, pool_sampler(positives), schedule, seed, g_grad_hook=hook, progress=progress)
     with torch.no_grad():
         d = float(repulsion.distance())

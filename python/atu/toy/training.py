@@ -4,7 +4,8 @@ Non-saturating loss, alternating one D step and one G step, Adam with β1 = 0.5 
 for small GANs: less momentum keeps the two players from overshooting each other). The stages
 differ only in their real data and in `g_grad_hook`, which adds a penalty's gradient straight
 into G's .grad after the adversarial backward and before the optimizer step (EWC in stage 1, the
-repulsion in stage 2), the way the StyleGAN2 trainer of the real stages calls it.
+repulsion in stage 2): the real stages' hooks (atu.stages.adapt.EWCGradient,
+atu.stages.unlearn.RepulsionGradient), called as the StyleGAN2 trainer calls them.
 """
 from __future__ import annotations
 
@@ -39,9 +40,9 @@ def pool_sampler(pool: torch.Tensor) -> RealSampler:
 
 
 def train_gan(G: nn.Module, D: nn.Module, real: RealSampler, schedule: GanSchedule, seed: int, *,
-              g_grad_hook: Callable[[], float] | None = None, progress=None) -> dict[str, float]:
-    """Trains G and D in place for schedule.steps steps; returns the last step's losses (and the
-    hook's value as "penalty")."""
+              g_grad_hook: Callable[[nn.Module], dict[str, float]] | None = None, progress=None) -> dict[str, float]:
+    """Trains G and D in place for schedule.steps steps; returns the last step's losses and what
+    the hook reported."""
     gen = torch.Generator().manual_seed(seed)
     device = next(G.parameters()).device
     opt_g = torch.optim.Adam(G.parameters(), lr=schedule.lr, betas=(0.5, 0.999))
@@ -66,12 +67,10 @@ def train_gan(G: nn.Module, D: nn.Module, real: RealSampler, schedule: GanSchedu
         g_loss = F.softplus(-D(G(latents(schedule.batch, G.z_dim, gen, device)))).mean()
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
-        penalty = g_grad_hook() if g_grad_hook is not None else None
+        logged = g_grad_hook(G) if g_grad_hook is not None else {}
         opt_g.step()
         D.requires_grad_(True)
         if progress is not None:
             progress.update(1)
-        last = {"d_loss": float(d_loss.detach()), "g_loss": float(g_loss.detach())}
-        if penalty is not None:
-            last["penalty"] = float(penalty)
+        last = {"d_loss": float(d_loss.detach()), "g_loss": float(g_loss.detach()), **logged}
     return last

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
-from .gan.run import Schedule, TrainingRun, check_folder, fixed_latents, write_run_file
-from .gan.sampling import Batches, EpochSampler
-from .gan.trainer import StyleGAN2Trainer, TrainConfig
-from .models import Discriminator, Generator, narrow_channels
+from .run import Schedule, TrainingRun, check_folder, fixed_latents, write_run_file
+from .sampling import Batches, EpochSampler
+from .trainer import StyleGAN2Trainer, TrainConfig
+from ..models import Discriminator, Generator, narrow_channels
 
 
 @dataclass
@@ -69,7 +69,7 @@ class PretrainConfig:
 
 
 def _load_data(cfg: PretrainConfig):
-    from .data import load_dataset
+    from ..data import load_dataset
 
     return load_dataset(cfg.data, resolution=cfg.model.size, exclude_classes=tuple(cfg.exclude_classes),
                         exclude_attribute=cfg.exclude_attribute, attributes_file=cfg.attributes_file)

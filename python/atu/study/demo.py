@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 
-from . import assets
+from .. import assets
 
 DEMO_DATA = "digits"            # the shipped set the demo runs on unless --data says otherwise
 DEMO_FEEDBACK = {"n": 5000, "seed": 0}

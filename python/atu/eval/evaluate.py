@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import torch
 
-from . import distributed
-from .classifiers import predict
-from .eval.extractors import FeatureExtractor, classifier_extractor
-from .eval.fid import FeatureMoments, frechet_distance
-from .eval.kid_pr import kid, precision_recall
-from .eval.filtering import FilteredSampler
-from .eval.pul import count_undesired_by, percentage_unlearned
-from .eval.reference_stats import reference_from_images
+from ..util import distributed
+from ..classifiers import predict
+from .extractors import FeatureExtractor, classifier_extractor
+from .fid import FeatureMoments, frechet_distance
+from .kid_pr import kid, precision_recall
+from .filtering import FilteredSampler
+from .pul import count_undesired_by, percentage_unlearned
+from .reference_stats import reference_from_images
 
 SAMPLE_BATCH = 64        # generator batches (the unit shared out over ranks)
 PR_NEIGHBOURS = 3        # Kynkäänniemi et al.'s k for the precision/recall manifolds

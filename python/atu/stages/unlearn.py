@@ -34,7 +34,7 @@ removes more than the ablation at a small cost (docs/results.md, "Behind the def
 to push is a per-model choice: raise γ (or the steps) for more removal, lower it for quality.
 
 Under torchrun (several processes) the run is data-parallel: every rank computes a share of each
-batch, gradients are averaged (atu/distributed.py, gan/trainer.py), the repulsion is added once
+batch, gradients are averaged (atu/util/distributed.py, gan/trainer.py), the repulsion is added once
 after the averaging, and only rank 0 writes the folder; the batch size must divide evenly.
 
 Which reduction: "tensor_mean" weighs each tensor's values by 1/(its size), so a bias or a
@@ -67,14 +67,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import distributed
-from .gan.run import Schedule, TrainingRun, check_folder, describe_inputs, fixed_latents, write_run_file
-from .gan.sampling import Batches
-from .gan.trainer import StyleGAN2Trainer, TrainConfig
-from .stage_inputs import adapted_model_files, load_adapted, load_feedback_images, load_pretrained, require_file
-from .util import settings
-from .util.settings import setting
-from .util.validate import boolean, integer, non_negative, positive, positive_int
+from ..util import distributed
+from ..gan.run import Schedule, TrainingRun, check_folder, describe_inputs, fixed_latents, write_run_file
+from ..gan.sampling import Batches
+from ..gan.trainer import StyleGAN2Trainer, TrainConfig
+from .inputs import adapted_model_files, load_adapted, load_feedback_images, load_pretrained, require_file
+from ..util import settings
+from ..util.settings import setting
+from ..util.validate import boolean, integer, non_negative, positive, positive_int
 
 from .redaction import SOURCES as REDACT_SOURCES
 
@@ -98,7 +98,7 @@ class UnlearnConfig:
                                           "(as AdamW's weight decay) instead of adding it to the gradient Adam "
                                           "normalises", check=boolean, record_default=False)
     redact: float = setting(0.0, help="redaction weight w: D also counts the feature's samples as fakes with "
-                                      "weight w (atu/redaction.py); 0 = off", check=non_negative, record_default=False)
+                                      "weight w (atu/stages/redaction.py); 0 = off", check=non_negative, record_default=False)
     redact_source: str = setting("negatives", choices=REDACT_SOURCES,
                                  help="the feature's samples for redaction: the feedback's marked negatives, or "
                                       "G's fakes relabelled online by --labeller", record_default=False)
@@ -130,7 +130,7 @@ class DecoupledRepulsion:
     that difference's size; the direction of −∇L_rep is lost (docs/results.md has its cosine on the
     digits demo). Decoupled, the repulsion's step is exactly −lr·γ·∇L_rep: values
     move in proportion to how far adaptation moved them. γ is on another scale than in the coupled
-    form (here it multiplies a plain gradient step; the demo's measurements are in atu/demo.py)."""
+    form (here it multiplies a plain gradient step; the demo's measurements are in atu/study/demo.py)."""
 
     def __init__(self, repulsion, gamma: float, lr: float):
         self.repulsion, self.gamma, self.lr = repulsion, gamma, lr
@@ -173,8 +173,8 @@ def redaction_hook(cfg: UnlearnConfig, feedback: Path, inputs: dict, resolution:
         negatives = load_feedback_images(feedback, inputs["gen"], resolution, "negatives").to(device)
         return NegativesAsFakes(negatives, cfg.redact, cfg.seed, share=parallel.share if parallel else None,
                                 global_batch=cfg.train.batch_size)
-    from .classifiers import load_classifier
-    from .feedback.bundle import load_bundle
+    from ..classifiers import load_classifier
+    from ..feedback.bundle import load_bundle
 
     record = load_bundle(feedback).metadata.get("labeller") or {}
     if record.get("kind") != "classifier":

@@ -19,10 +19,10 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from . import checkpoint as ckpt
-from .util.images import save_grid
-from .util.provenance import file_record, provenance
-from .stage_inputs import adapted_model_files, load_adapted, load_pretrained
+from .. import checkpoint as ckpt
+from ..util.images import save_grid
+from ..util.provenance import file_record, provenance
+from .inputs import adapted_model_files, load_adapted, load_pretrained
 
 DEFAULT_SCALES = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 1.9)
 

@@ -117,7 +117,7 @@ def sum_moments(moments):
     """FeatureMoments (atu.eval.fid) of every rank merged, in rank order, on every rank; a rank
     without samples contributes nothing. Gathered through one all-reduce of a zero-padded
     [world, 1 + D + D²] buffer in which each rank fills its own row."""
-    from .eval.fid import FeatureMoments
+    from ..eval.fid import FeatureMoments
 
     if not active():
         return moments

@@ -39,14 +39,13 @@ from pathlib import Path
 
 import torch
 
-from .util.atomic import write_text
-from .gan.run import Schedule, TrainingRun, check_folder, describe_inputs, fixed_latents, \
-    write_run_file
-from .latent import FeatureDirection, LatentBatches, LatentUnlearnTrainer
-from .stage_inputs import check_feedback_matches, load_pretrained, require_file
-from .util import settings
-from .util.settings import setting
-from .util.validate import integer, positive, positive_int
+from ..util.atomic import write_text
+from ..gan.run import Schedule, TrainingRun, check_folder, describe_inputs, fixed_latents, write_run_file
+from . import FeatureDirection, LatentBatches, LatentUnlearnTrainer
+from ..stages.inputs import check_feedback_matches, load_pretrained, require_file
+from ..util import settings
+from ..util.settings import setting
+from ..util.validate import integer, positive, positive_int
 
 DIRECTION_FILE = "direction.json"
 
@@ -72,7 +71,7 @@ def fit_direction(G, feedback: str | os.PathLike, device, gen: dict | None = Non
                   ) -> tuple[FeatureDirection, dict]:
     """The feature's direction from the bundle's latents mapped by G's (frozen) mapping network,
     and its summary (sizes, t, ROC-AUC)."""
-    from .feedback.bundle import load_bundle
+    from ..feedback.bundle import load_bundle
 
     bundle = load_bundle(feedback)
     if gen is not None:                  # the latents mean something only for the generator they came from

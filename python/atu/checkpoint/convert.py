@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import Checkpoint, CheckpointError, CheckpointWarning, load, save, save_rosinality
-from .checkpoint.core import DISCRIMINATOR_SECTIONS, GENERATOR_SECTIONS, MODEL_SECTIONS
-from .util.errors import InputError
+from . import Checkpoint, CheckpointError, CheckpointWarning, load, save, save_rosinality
+from .core import DISCRIMINATOR_SECTIONS, GENERATOR_SECTIONS, MODEL_SECTIONS
+from ..util.errors import InputError
 
 TARGETS = ("atu", "rosinality")
 TARGET_BY_EXTENSION = {".safetensors": "atu", ".pt": "rosinality", ".pth": "rosinality"}

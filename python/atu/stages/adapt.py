@@ -8,7 +8,7 @@ and path length, EMA, Adam; gan/trainer.py) plus the EWC penalty
 
 whose gradient λ·F·(θ − θ_G) is added to G's after its loss backward (atu_ext.EWC with
 lam = λ/2, so the default λ = 5e8 is exactly the authors' penalty). F is the empirical Fisher of
-atu/fisher.py: by default, as in the authors' code, from the raw D logit on 32 generated samples,
+atu/stages/fisher.py: by default, as in the authors' code, from the raw D logit on 32 generated samples,
 over the StyledConv layers only (`--fisher-layers all` anchors every parameter; `--fisher-output
 log_likelihood` uses log σ(D) instead of the logit; see that module for what each changes).
 
@@ -45,17 +45,17 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import checkpoint as ckpt
-from . import distributed
+from .. import checkpoint as ckpt
+from ..util import distributed
 from .fisher import FISHER_LAYERS, FISHER_OUTPUTS, anchored_names, empirical_fisher, fisher_samples
-from .gan.run import (MODEL_FILE, RUN_FILE, STATE_FILE, Schedule, TrainingRun, check_folder,
-                      describe_inputs, fixed_latents, write_run_file)
-from .gan.sampling import Batches
-from .gan.trainer import StyleGAN2Trainer, TrainConfig
-from .stage_inputs import load_feedback_images, load_pretrained, require_file
-from .util import settings
-from .util.settings import setting
-from .util.validate import integer, non_negative, positive_int
+from ..gan.run import (MODEL_FILE, RUN_FILE, STATE_FILE, Schedule, TrainingRun, check_folder,
+                       describe_inputs, fixed_latents, write_run_file)
+from ..gan.sampling import Batches
+from ..gan.trainer import StyleGAN2Trainer, TrainConfig
+from .inputs import load_feedback_images, load_pretrained, require_file
+from ..util import settings
+from ..util.settings import setting
+from ..util.validate import integer, non_negative, positive_int
 
 FISHER_FILE = "fisher.safetensors"
 

@@ -1,6 +1,6 @@
 """A short demonstration of atu_ext's penalties on a real StyleGAN2-sized parameter set.
 
-    python -m atu.penalty_demo [--layout G256|G32] [--device cpu|cuda] [--k 2] [--repeats 5]
+    python -m atu.selfcheck.penalty_demo [--layout G256|G32] [--device cpu|cuda] [--k 2] [--repeats 5]
 
 Builds parameters shaped exactly like rosinality's StyleGAN2 generator, k adapted references,
 and a Fisher diagonal; prints every penalty next to its float64 value, then times the fused

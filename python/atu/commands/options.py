@@ -9,10 +9,10 @@ from pathlib import Path
 
 import torch
 
-from .gan.run import Schedule
-from .gan.trainer import TrainConfig
-from .util import settings
-from .util.errors import InputError
+from ..gan.run import Schedule
+from ..gan.trainer import TrainConfig
+from ..util import settings
+from ..util.errors import InputError
 
 
 def command_description(doc: str | None) -> str:
@@ -126,7 +126,7 @@ def existing_file(value: str, option: str) -> Path:
 
 def shipped_file(name: str, option: str) -> Path:
     """A file that ships with atu, the default of `option`."""
-    from . import assets
+    from .. import assets
 
     try:
         return assets.path(name)

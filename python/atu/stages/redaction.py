@@ -80,7 +80,7 @@ class MarkedFakesAsFakes:
         self.undesired_class, self.weight, self.threshold = undesired_class, weight, threshold
 
     def marked(self, images: torch.Tensor) -> torch.Tensor:
-        from .classifiers.inference import marked
+        from ..classifiers.inference import marked
 
         return marked(self.classifier, images, self.undesired_class, self.threshold)
 
