@@ -2,7 +2,9 @@
 outputs against independent computations (each model file re-evaluated directly, mean ± std
 against the statistics module), resume that redoes nothing and continues an interrupted run to the
 same numbers, and every refusal before any work."""
+import dataclasses
 import json
+import re
 import statistics
 
 import pytest
@@ -454,23 +456,42 @@ def test_a_study_with_the_redaction_family_the_filter_and_a_second_judge(files, 
     assert (out / "f" / "tradeoff.png").is_file() == ("tradeoff.png" in report)
 
 
-def test_a_study_without_repulsion_or_extrapolation_runs_no_stage_1(files, tmp_path):
-    """adv_only and redact train without the adapted models, so nothing asks for stage 1; adding
-    el2 (γ > 0) makes it needed again."""
-    raw = _raw(files, methods=["adv_only", "redact", "filter"], seeds=[0], extrapolation={"scales": []})
+def test_a_study_without_repulsion_or_extrapolation_runs_no_stage_1_and_sweeps_a_setting(files, tmp_path):
+    """adv_only and redact train without the adapted models, so nothing asks for stage 1 (el2, γ > 0,
+    or the extrapolation make it needed again); redact@redact=0.5 is redact with that one weight
+    changed, a run of its own."""
+    variant = "redact@redact=0.5"
+    raw = _raw(files, methods=["adv_only", "redact", variant, "filter"], seeds=[0], extrapolation={"scales": []},
+               unlearn={"steps": 4, "redact": 0.2, "train": {"batch_size": 4, "d_reg_every": 2, "g_reg_every": 2}})
     cfg = from_dict(raw)
     assert not cfg.needs_stage1()
     assert from_dict({**raw, "methods": ["adv_only", "el2"]}).needs_stage1()
+    assert from_dict({**raw, "methods": ["redact", "el2+redact@gamma=3"]}).needs_stage1()
     assert from_dict({**raw, "extrapolation": {"scales": [1.0]}}).needs_stage1()
+    assert dataclasses.replace(cfg.unlearn[variant], redact=0.2) == cfg.unlearn["redact"]
+    assert (cfg.unlearn[variant].redact, cfg.unlearn[variant].redact_source) == (0.5, "negatives")
     out = tmp_path / "run"
     run_study(cfg, out, progress=False, log=lambda msg: None)
     sdir = out / "f" / "seed_0"
     assert not (sdir / "adapt").exists()
-    for method in ("adv_only", "redact"):
+    for method in ("adv_only", "redact", variant):
         run = json.loads((sdir / method / "run.json").read_text())
         assert run["inputs"]["adapted"] == [] and (sdir / method / "model.safetensors").is_file()
+        assert run["config"] == cfg.unlearn_config(method, 0).to_dict()
     metrics = json.loads((out / "f" / "metrics.json").read_text())
-    assert set(metrics["methods"]) == {"adv_only", "redact", "filter"}
+    assert set(metrics["methods"]) == {"adv_only", "redact", variant, "filter"}
+    again = from_dict(json.loads((out / "config.json").read_text())["config"])     # the resolved form reads back
+    assert again.unlearn[variant] == cfg.unlearn[variant] and again.methods == cfg.methods
+
+
+@pytest.mark.parametrize("variant, message", [
+    ("el2@", "METHOD@KEY=VALUE"), ("latent@alpha=3", "METHOD@KEY=VALUE"), ("el2@gamma", "METHOD@KEY=VALUE"),
+    ("el2@nope=1", "nope"), ("adv_only@gamma=5", "no repulsion"), ("redact@redact=0", "defined by its redaction"),
+    ("el2@redact=0.1", "no redaction term"), ("el2@gamma=[1]", "a number"), ("bogus", "methods"),
+])
+def test_a_bad_variant_names_itself(files, variant, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        from_dict(_raw(files, methods=["el2", variant]))
 
 
 def test_a_study_written_before_a_method_existed_still_resumes(study, files, tmp_path):

@@ -19,10 +19,11 @@ def register(subparsers) -> None:
                               description=command_description(demo_stage.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", help="output folder (default atu-demo; atu-demo-mog with --toy mog)")
     p.add_argument("--class", dest="undesired_class", type=int, default=8, help="the digit to remove (default 8)")
-    p.add_argument("--methods", nargs="+", default=["el2"], choices=METHODS,
-                   help="stage-2 variants (the redaction family among them), latent (latent feature unlearning) "
-                        "and filter (rejection sampling, a reference); default el2; the extrapolation baseline "
-                        "always runs")
+    p.add_argument("--methods", nargs="+", default=["el2"], metavar="METHOD",
+                   help=f"from {', '.join(METHODS)}: the stage-2 variants (the redaction family among them), latent "
+                        "(latent feature unlearning) and filter (rejection sampling, a reference), or a stage-2 "
+                        "method with one setting changed, METHOD@KEY=VALUE (e.g. redact@redact=0.3); default el2; "
+                        "the extrapolation baseline always runs")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="training seeds (default 0); several → mean ± std")
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply the demo's step budgets (default 1)")
     p.add_argument("--data", choices=sorted(assets.SHIPPED), default=DEMO_DATA,

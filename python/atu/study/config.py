@@ -74,6 +74,10 @@ LATENT_METHOD = "latent"
 # (eval/filtering.py), the reference every edit is up against; nothing to train.
 FILTER_METHOD = "filter"
 METHODS = (*ATU_METHODS, LATENT_METHOD, FILTER_METHOD)
+# A variant of a stage-2 method with one setting changed, "METHOD@KEY=VALUE" (e.g. redact@redact=0.03,
+# el2@gamma=3000): its own run and folder beside the method's, a point of its own in the trade-off
+# plot, so one study sweeps a setting with stage 1 and the feedback shared.
+VARIANT_MARK = "@"
 
 # The authors' repulsion weights in our terms at k = 2 (see stages/unlearn.py): their IL2 γ_a/v is il2
 # with γ = 2γ_a/k², their NL2 −γ_a·v is nl2 with γ = γ_a·k²/2; γ_a = 1 as in their examples.
@@ -169,7 +173,7 @@ class StudyConfig:
     def needs_stage1(self) -> bool:
         """Stage 1's adapted models feed the repulsion (the methods with γ > 0) and the extrapolation
         baseline; the methods without repulsion, the latent method and the filter train without them."""
-        repelled = any(m in ATU_METHODS and self.unlearn[m].gamma > 0 for m in self.methods)
+        repelled = any(base_method(m) in ATU_METHODS and self.unlearn[m].gamma > 0 for m in self.methods)
         return repelled or bool(self.extrapolation_scales)
 
     def to_dict(self) -> dict:
@@ -280,9 +284,11 @@ def from_dict(raw: dict, base_dir: str | os.PathLike = ".") -> StudyConfig:
     features = _features(raw.get("features"), default_classifier, base_dir, data, attributes_file)
 
     methods = raw.get("methods", ["el2"])
-    if not isinstance(methods, list) or not methods or any(m not in METHODS for m in methods) \
-            or len(set(methods)) != len(methods):
-        raise ConfigError(f"methods: a non-empty list of distinct names from {list(METHODS)}, got {_brief(methods)}")
+    if not isinstance(methods, list) or not methods or any(not isinstance(m, str) for m in methods) \
+            or any(base_method(m) not in METHODS for m in methods) or len(set(methods)) != len(methods):
+        raise ConfigError(f"methods: a non-empty list of distinct names from {list(METHODS)} (or METHOD@KEY=VALUE "
+                          f"variants of the stage-2 methods), got {_brief(methods)}")
+    variants = {m: parse_variant(m) for m in methods if VARIANT_MARK in m}
     seeds = raw.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds) \
             or len(set(seeds)) != len(seeds):
@@ -297,7 +303,9 @@ def from_dict(raw: dict, base_dir: str | os.PathLike = ".") -> StudyConfig:
         raise ConfigError(f"feedback: {err}") from err
     adapt = _adapt(raw.get("adapt", {}))
     unlearn_section = _from_resolved_unlearn(raw.get("unlearn", {}))
-    unlearn = {m: _unlearn(unlearn_section, m) for m in ATU_METHODS}
+    unlearn = {m: _unlearn(unlearn_section, m, variants=variants) for m in ATU_METHODS}
+    unlearn.update({name: _unlearn(unlearn_section, base, variants=variants, variant=(name, change))
+                    for name, (base, change) in variants.items()})
     latent = _latent(raw.get("latent", {}))
     attack = _attack(raw.get("attack", {}), base_dir)
     extrapolation = raw.get("extrapolation", {})
@@ -467,39 +475,66 @@ def _without_seed(cls) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls) if f.name != "seed")
 
 
-def _unlearn(value: Any, method: str) -> UnlearnConfig:
+def base_method(name: str) -> str:
+    """The method a run name stands for: itself, or a variant's METHOD."""
+    return name.split(VARIANT_MARK, 1)[0]
+
+
+def parse_variant(name: str) -> tuple[str, dict]:
+    """"METHOD@KEY=VALUE" -> (METHOD, {KEY: VALUE}), VALUE read as YAML reads a scalar."""
+    base, _, change = name.partition(VARIANT_MARK)
+    key, equals, text = change.partition("=")
+    if base not in ATU_METHODS or not equals or not key or not text:
+        raise ConfigError(f"methods: {name!r}: a variant is METHOD@KEY=VALUE with METHOD one of {list(ATU_METHODS)} "
+                          f"and KEY one of its unlearn settings (e.g. redact@redact=0.03)")
+    value = _parse_yaml(text)
+    if isinstance(value, (dict, list)) or value is None:
+        raise ConfigError(f"methods: {name!r}: VALUE must be a number, a boolean or a word, got {text!r}")
+    return base, {key: value}
+
+
+def _unlearn(value: Any, method: str, *, variants: dict | None = None,
+             variant: tuple[str, dict] | None = None) -> UnlearnConfig:
     """One method's stage-2 configuration: the shared settings, the built-in per-method defaults,
-    then the file's per-method overrides (unlearn.methods.<method>). The kind follows from the
-    method and the seed from the study, so a file sets neither."""
+    then the file's per-method overrides (unlearn.methods.<method>), then a variant's one change
+    (variant = (run name, {key: value})). The kind follows from the method and the seed from the
+    study, so a file sets neither."""
     value = _mapping(value, "unlearn")
     shared = tuple(f.name for f in dataclasses.fields(UnlearnConfig) if f.name not in ("seed", "kind"))
     _only(value, "unlearn", {*shared, "methods"})
     overrides = _mapping(value.get("methods", {}), "unlearn.methods")
-    _only(overrides, "unlearn.methods", set(ATU_METHODS))
+    _only(overrides, "unlearn.methods", {*ATU_METHODS, *(variants or {})})
     own = _mapping(overrides.get(method, {}), f"unlearn.methods.{method}")
+    if variant is not None:
+        name, change = variant
+        # the resolved form (config.json) holds a variant's whole setting under its name
+        own = {**_mapping(overrides.get(name, own), f"unlearn.methods.{name}"), **change}
+        where = lambda key="": f"methods: {name}" + (f" ({key})" if key else "")     # noqa: E731
+    else:
+        where = lambda key="": f"unlearn.methods.{method}" + (f".{key}" if key else "")    # noqa: E731
     common = {k: v for k, v in value.items() if k != "methods"}
     if method in NO_REPULSION and "gamma" in own:
-        raise ConfigError(f"unlearn.methods.{method}.gamma: {method} has no repulsion (γ = 0 by definition); "
+        raise ConfigError(f"{where('gamma')}: {method} has no repulsion (γ = 0 by definition); "
                           f"set γ for el2, il2, nl2 or their +redact forms instead")
     if method in REDACT_METHODS and own.get("redact", 1) == 0:
-        raise ConfigError(f"unlearn.methods.{method}.redact: {method} is defined by its redaction term; "
+        raise ConfigError(f"{where('redact')}: {method} is defined by its redaction term; "
                           f"a weight of 0 is {'adv_only' if method in NO_REPULSION else method.split('+')[0]}")
     if method not in REDACT_METHODS and {"redact", "redact_source"} & set(own):
-        raise ConfigError(f"unlearn.methods.{method}: redact and redact_source belong to the redaction methods "
+        raise ConfigError(f"{where()}: redact and redact_source belong to the redaction methods "
                           f"{list(REDACT_METHODS)}; {method} has no redaction term")
     if method in FIXED_REDACT_SOURCE and own.get("redact_source", FIXED_REDACT_SOURCE[method]) != FIXED_REDACT_SOURCE[method]:
-        raise ConfigError(f"unlearn.methods.{method}.redact_source: {method} redacts with "
+        raise ConfigError(f"{where('redact_source')}: {method} redacts with "
                           f"{FIXED_REDACT_SOURCE[method]} by definition; the other source is "
                           f"{'redact_labeller' if method == 'redact' else 'redact'}")
     if method == "el2_paper" and own.get("decoupled"):
-        raise ConfigError("unlearn.methods.el2_paper.decoupled: el2_paper is EL2 with the paper's coupled update "
+        raise ConfigError(f"{where('decoupled')}: el2_paper is EL2 with the paper's coupled update "
                           "by definition; the decoupled step is el2 with unlearn.decoupled: true")
     kind = _kind(method)
     assert kind in KINDS
     try:
         # each layer on its own first, so that an error names the layer that holds the value
         settings.from_mapping(UnlearnConfig, common, "unlearn", allowed=shared)
-        settings.from_mapping(UnlearnConfig, own, f"unlearn.methods.{method}", allowed=shared, kind=kind)
+        settings.from_mapping(UnlearnConfig, own, where(), allowed=shared, kind=kind)
         merged = {**common, **DEFAULT_METHOD_OVERRIDES.get(method, {}), **own}
         if method in NO_REPULSION:
             merged["gamma"] = 0.0
@@ -513,7 +548,7 @@ def _unlearn(value: Any, method: str) -> UnlearnConfig:
             merged.pop("redact_source", None)
         if method == "el2_paper":
             merged["decoupled"] = False
-        return settings.from_mapping(UnlearnConfig, merged, f"unlearn ({method})", allowed=shared, kind=kind)
+        return settings.from_mapping(UnlearnConfig, merged, f"unlearn ({variant[0] if variant else method})", allowed=shared, kind=kind)
     except ValueError as err:
         raise ConfigError(str(err)) from err
 
@@ -522,15 +557,15 @@ def _from_resolved_unlearn(value: Any) -> Any:
     """The resolved form StudyConfig.to_dict writes (one complete setting per method, keyed by the
     method: {el2: {kind: el2, alpha: ..., ...}, adv_only: {...}}) as the file form's per-method
     settings, which _unlearn then checks; anything else is returned as it is."""
-    if not isinstance(value, dict) or not value or not set(value) <= set(ATU_METHODS):
+    if not isinstance(value, dict) or not value or not {base_method(m) for m in value} <= set(ATU_METHODS):
         return value
     methods = {}
     for method, spec in value.items():
         spec = dict(_mapping(spec, f"unlearn.{method}"))
         kind = spec.pop("kind", None)
-        if kind != _kind(method):
+        if kind != _kind(base_method(method)):
             raise ConfigError(f"unlearn.{method}.kind: {kind!r} is not the kind of method {method!r}")
-        if method in NO_REPULSION and spec.get("gamma") == 0:
+        if base_method(method) in NO_REPULSION and spec.get("gamma") == 0:
             del spec["gamma"]           # the γ = 0 to_dict records; any other γ meets _unlearn's error
         methods[method] = spec
     return {"methods": methods}
