@@ -15,7 +15,9 @@ Relative paths in a file are relative to that file's folder.
                                         # unlearning (Moon et al.), which needs no stage 1; the
                                         # extrapolation baseline runs whenever it has scales; also
                                         # redact, redact_labeller, el2+redact, il2+redact, nl2+redact
-                                        # (atu/stages/redaction.py) and filter (rejection sampling, trains nothing)
+                                        # (atu/stages/redaction.py) and filter (rejection sampling, trains nothing);
+                                        # METHOD@KEY=VALUE: a stage-2 method with one unlearn setting
+                                        # changed, its own run (e.g. redact@redact=0.03, el2@gamma=3000)
     seeds: [0, 1, 2]
     feedback: {n: 5000, seed: 0, truncation: 1.0, batch_size: 64,
                threshold: null}         # null: the classifier's predicted class marks a sample
