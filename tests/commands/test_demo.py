@@ -49,7 +49,18 @@ def test_demo_arguments_are_checked_before_any_work(tmp_path, capsys):
     assert "--steps-scale must be > 0" in capsys.readouterr().err
     assert atu_main(["demo", "--seeds", "0", "0", "--out", str(tmp_path / "b")]) == 2
     assert "seeds" in capsys.readouterr().err
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    for classes in (["8", "8"], ["10"], ["-1", "4"]):
+        assert atu_main(["demo", "--class", *classes, "--out", str(tmp_path / "c")]) == 2
+        assert "distinct digits from 0..9" in capsys.readouterr().err
+    assert not any((tmp_path / name).exists() for name in "abc")
+
+
+def test_several_classes_are_one_feature_each_with_its_own_reference():
+    features = from_dict(demo_config([1, 4, 8], ["el2"], [0])).features
+    assert [(f.name, f.undesired) for f in features] == [("no1", 1), ("no4", 4), ("no8", 8)]
+    assert [f.retrained for f in features] == [assets.retrained_digits_generator(c) for c in (1, 4, 8)]
+    assert all(f.retrained is not None for f in features)      # digits32_no{1,4,8} ship
+    assert demo_config(8, ["el2"], [0]) == demo_config([8], ["el2"], [0])
 
 
 def test_the_demo_runs_on_a_shipped_set_and_says_what_a_missing_one_lacks(monkeypatch, tmp_path, capsys):

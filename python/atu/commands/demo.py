@@ -18,7 +18,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("demo", help="the whole method on the shipped digits models (or --toy mog)",
                               description=command_description(demo_stage.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", help="output folder (default atu-demo; atu-demo-mog with --toy mog)")
-    p.add_argument("--class", dest="undesired_class", type=int, default=8, help="the digit to remove (default 8)")
+    p.add_argument("--class", dest="undesired_class", type=int, nargs="+", default=[8], metavar="DIGIT",
+                   help="the digit to remove (default 8); several: one feature each, one report each and the "
+                        "study's summary (e.g. --class 1 4 8, the paper's Table 1)")
     p.add_argument("--methods", nargs="+", default=["el2"], metavar="METHOD",
                    help=f"from {', '.join(METHODS)}: the stage-2 variants (the redaction family among them), latent "
                         "(latent feature unlearning) and filter (rejection sampling, a reference), or a stage-2 "
