@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from ..gan.run import Schedule
+from ..util.devices import check_device
 from ..gan.trainer import TrainConfig
 from ..util import settings
 from ..util.errors import InputError
@@ -53,23 +54,6 @@ def schedule(args) -> Schedule:
     return Schedule(log_every=args.log_every, sample_every=args.sample_every, checkpoint_every=args.checkpoint_every)
 
 
-def check_device(device: str) -> str:
-    """A clear error for a device this machine does not have, before any file is read."""
-    try:
-        dev = torch.device(device)
-    except RuntimeError as err:
-        raise ValueError(f"--device {device!r}: {err}") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: no CUDA device is available here; use --device cpu")
-    from atu_ext import ops_mode
-
-    try:
-        ops_mode.require_kernels("ops", dev)
-    except ops_mode.OpsUnavailableError as err:
-        raise ValueError(f"--device {device}: {err}") from err
-    return device
-
-
 class UsageError(InputError):
     """Command-line input a command cannot run with (exit status 2); the message names the option."""
 
@@ -98,13 +82,6 @@ def read_input(option: str, path: str, read):
         return read(path)
     except (ValueError, OSError, RuntimeError) as err:
         raise UsageError(f"{option} {path}: {err}") from err
-
-
-def resolve_device(device: str) -> str:
-    """check_device, plus "auto": CUDA when this machine has it, else the CPU."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return check_device(device)
 
 
 def device_option(name: str) -> torch.device:

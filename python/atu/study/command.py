@@ -36,7 +36,8 @@ def register(subparsers) -> None:
 def execute(cfg, args, prog: str) -> int:
     """Runs a checked configuration with the shared options; the exit status as documented."""
     from ..util import distributed
-    from ..commands.options import UsageError, resolve_device
+    from ..commands.options import UsageError
+    from ..util.devices import resolve_device
     from .runner import run_study
 
     if distributed.launched() and int(os.environ.get("WORLD_SIZE", "1")) > 1:

@@ -28,7 +28,7 @@ from typing import Callable
 from .. import checkpoint as ckpt
 from ..stages.adapt import adapt
 from ..util.atomic import write_text
-from ..commands.options import resolve_device
+from ..util.devices import resolve_device
 from ..stages.extrapolate import extrapolate, scale_name
 from ..gan.run import MODEL_FILE, RUN_FILE, STATE_FILE
 from ..latent.run import latent_unlearn

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..util.atomic import write_text
-from ..commands.options import resolve_device
+from ..util.devices import resolve_device
 from . import metrics as M
 from .config import MogConfig
 from .data import mode_centres
