@@ -51,7 +51,7 @@ def test_demo_arguments_are_checked_before_any_work(tmp_path, capsys):
     assert "seeds" in capsys.readouterr().err
     for classes in (["8", "8"], ["10"], ["-1", "4"]):
         assert atu_main(["demo", "--class", *classes, "--out", str(tmp_path / "c")]) == 2
-        assert "distinct digits from 0..9" in capsys.readouterr().err
+        assert "classes 0..9, each given at most once" in capsys.readouterr().err
     assert not any((tmp_path / name).exists() for name in "abc")
 
 

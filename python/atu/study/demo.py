@@ -70,7 +70,7 @@ def demo_config(undesired_class: int | Sequence[int], methods: list[str], seeds:
         raise FileNotFoundError(f"--data {data}: this install lacks {', '.join(shipped.missing())} (python/atu/assets/; "
                                 f"`bash scripts/build_shipped_models.sh {data}` builds them)")
     if not classes or any(not 0 <= c <= 9 for c in classes) or len(set(classes)) != len(classes):
-        raise ValueError(f"--class {' '.join(map(str, classes))}: distinct digits from 0..9")
+        raise ValueError(f"--class {' '.join(map(str, classes))}: the digits have classes 0..9, each given at most once")
     if not steps_scale > 0:
         raise ValueError(f"--steps-scale must be > 0, got {steps_scale}")
     judge = shipped.second_judge()
