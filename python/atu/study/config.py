@@ -290,7 +290,7 @@ def from_dict(raw: dict, base_dir: str | os.PathLike = ".") -> StudyConfig:
             or any(base_method(m) not in METHODS for m in methods) or len(set(methods)) != len(methods):
         raise ConfigError(f"methods: a non-empty list of distinct names from {list(METHODS)} (or METHOD@KEY=VALUE "
                           f"variants of the stage-2 methods), got {_brief(methods)}")
-    variants = {m: parse_variant(m) for m in methods if VARIANT_MARK in m}
+    variants = [m for m in methods if VARIANT_MARK in m]
     seeds = raw.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds) \
             or len(set(seeds)) != len(seeds):
@@ -305,9 +305,7 @@ def from_dict(raw: dict, base_dir: str | os.PathLike = ".") -> StudyConfig:
         raise ConfigError(f"feedback: {err}") from err
     adapt = _adapt(raw.get("adapt", {}))
     unlearn_section = _from_resolved_unlearn(raw.get("unlearn", {}))
-    unlearn = {m: _unlearn(unlearn_section, m, variants=variants) for m in ATU_METHODS}
-    unlearn.update({name: _unlearn(unlearn_section, base, variants=variants, variant=(name, change))
-                    for name, (base, change) in variants.items()})
+    unlearn = {name: _unlearn(unlearn_section, name, variants) for name in (*ATU_METHODS, *variants)}
     latent = _latent(raw.get("latent", {}))
     attack = _attack(raw.get("attack", {}), base_dir)
     extrapolation = raw.get("extrapolation", {})
@@ -495,25 +493,25 @@ def parse_variant(name: str) -> tuple[str, dict]:
     return base, {key: value}
 
 
-def _unlearn(value: Any, method: str, *, variants: dict | None = None,
-             variant: tuple[str, dict] | None = None) -> UnlearnConfig:
-    """One method's stage-2 configuration: the shared settings, the built-in per-method defaults,
-    then the file's per-method overrides (unlearn.methods.<method>), then a variant's one change
-    (variant = (run name, {key: value})). The kind follows from the method and the seed from the
-    study, so a file sets neither."""
+def _unlearn(value: Any, name: str, variants: list[str]) -> UnlearnConfig:
+    """The stage-2 configuration of run `name` (a method, or a METHOD@KEY=VALUE variant): the
+    shared settings, the built-in per-method defaults, the file's per-method overrides
+    (unlearn.methods.<method>), then a variant's one change. The kind follows from the method and
+    the seed from the study, so a file sets neither."""
+    method, change = parse_variant(name) if VARIANT_MARK in name else (name, {})
     value = _mapping(value, "unlearn")
     shared = tuple(f.name for f in dataclasses.fields(UnlearnConfig) if f.name not in ("seed", "kind"))
     _only(value, "unlearn", {*shared, "methods"})
     overrides = _mapping(value.get("methods", {}), "unlearn.methods")
-    _only(overrides, "unlearn.methods", {*ATU_METHODS, *(variants or {})})
-    own = _mapping(overrides.get(method, {}), f"unlearn.methods.{method}")
-    if variant is not None:
-        name, change = variant
-        # the resolved form (config.json) holds a variant's whole setting under its name
-        own = {**_mapping(overrides.get(name, own), f"unlearn.methods.{name}"), **change}
-        where = lambda key="": f"methods: {name}" + (f" ({key})" if key else "")     # noqa: E731
-    else:
-        where = lambda key="": f"unlearn.methods.{method}" + (f".{key}" if key else "")    # noqa: E731
+    _only(overrides, "unlearn.methods", {*ATU_METHODS, *variants})
+    # the resolved form (config.json) holds a variant's whole setting under its own name
+    own = {**_mapping(overrides.get(name, overrides.get(method, {})), f"unlearn.methods.{name}"), **change}
+
+    def where(key: str = "") -> str:
+        """The key an error names: the file's override, or the variant that changed it."""
+        if change:
+            return f"methods: {name}" + (f" ({key})" if key else "")
+        return f"unlearn.methods.{method}" + (f".{key}" if key else "")
     common = {k: v for k, v in value.items() if k != "methods"}
     if method in NO_REPULSION and "gamma" in own:
         raise ConfigError(f"{where('gamma')}: {method} has no repulsion (γ = 0 by definition); "
@@ -550,7 +548,7 @@ def _unlearn(value: Any, method: str, *, variants: dict | None = None,
             merged.pop("redact_source", None)
         if method == "el2_paper":
             merged["decoupled"] = False
-        return settings.from_mapping(UnlearnConfig, merged, f"unlearn ({variant[0] if variant else method})", allowed=shared, kind=kind)
+        return settings.from_mapping(UnlearnConfig, merged, f"unlearn ({name})", allowed=shared, kind=kind)
     except ValueError as err:
         raise ConfigError(str(err)) from err
 

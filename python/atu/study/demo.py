@@ -73,14 +73,15 @@ def demo_config(undesired_class: int | Sequence[int], methods: list[str], seeds:
         raise ValueError(f"--class {' '.join(map(str, classes))}: the digits have classes 0..9, each given at most once")
     if not steps_scale > 0:
         raise ValueError(f"--steps-scale must be > 0, got {steps_scale}")
+    retrained = {c: shipped.retrained(c) for c in classes}
     judge = shipped.second_judge()
     scaled = lambda steps: max(1, round(steps * steps_scale))        # noqa: E731
     return {
         "generator": str(assets.path(shipped.generator)),
         "classifier": str(assets.path(shipped.classifier)),
         "data": shipped.data,
-        "features": [{"name": f"no{c}", "undesired": c,
-                      "retrained": str(shipped.retrained(c)) if shipped.retrained(c) else None} for c in classes],
+        "features": [{"name": f"no{c}", "undesired": c, "retrained": str(retrained[c]) if retrained[c] else None}
+                     for c in classes],
         "methods": methods, "seeds": seeds,
         "feedback": dict(DEMO_FEEDBACK),
         "adapt": {**copy.deepcopy(DEMO_ADAPT), "steps": scaled(DEMO_ADAPT["steps"])},
