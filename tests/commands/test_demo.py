@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
 
 
 def test_the_demo_configuration_runs_end_to_end_on_the_shipped_models(tmp_path):
-    raw = demo_config(8, ["el2", "adv_only", "latent"], [0], steps_scale=0.01, device="cpu")
+    raw = demo_config(8, ["el2", "adv_only", "latent"], [0], steps_scale=0.01, device="cpu", data="digits")
     raw["feedback"]["n"] = 400
     raw["evaluate"] = {"n_bank": 400, "n_fid": 200, "seed": 0}
     raw["extrapolation"] = {"scales": [1.0]}
@@ -33,15 +33,18 @@ def test_the_demo_configuration_runs_end_to_end_on_the_shipped_models(tmp_path):
     assert "EL2 PUL ≥ 95%" in report.read_text()
 
 
-def test_the_demo_uses_the_retrained_model_only_when_one_ships():
-    shipped = demo_config(8, ["el2"], [0])["features"][0]["retrained"]
-    assert shipped == str(assets.retrained_digits_generator(8))
-    assert demo_config(3, ["el2"], [0])["features"][0]["retrained"] is None     # no digits32_no3 ships
+@pytest.mark.parametrize("data", sorted(assets.SHIPPED))
+def test_the_demo_uses_the_retrained_model_only_when_one_ships(data):
+    shipped = demo_config(8, ["el2"], [0], data=data)["features"][0]["retrained"]
+    assert shipped == str(assets.SHIPPED[data].retrained(8)) and shipped.endswith(f"{data}32_no8.safetensors")
+    assert demo_config(3, ["el2"], [0], data=data)["features"][0]["retrained"] is None     # no *_no3 ships
 
 
 def test_the_demo_attacks_only_when_both_families_are_compared():
     assert demo_config(8, ["el2"], [0])["attack"]["judge"] is None
-    assert demo_config(8, ["latent"], [0])["attack"]["judge"] == str(assets.path(assets.DIGITS_CLASSIFIER_SEED1))
+    assert demo_config(8, ["latent"], [0])["attack"]["judge"] == str(assets.SHIPPED["mnist"].second_judge())
+    assert demo_config(8, ["latent"], [0], data="digits")["attack"]["judge"] == \
+        str(assets.path(assets.DIGITS_CLASSIFIER_SEED1))
 
 
 def test_demo_arguments_are_checked_before_any_work(tmp_path, capsys):
@@ -56,19 +59,19 @@ def test_demo_arguments_are_checked_before_any_work(tmp_path, capsys):
 
 
 def test_several_classes_are_one_feature_each_with_its_own_reference():
-    features = from_dict(demo_config([1, 4, 8], ["el2"], [0])).features
+    features = from_dict(demo_config([1, 4, 8], ["el2"], [0], data="digits")).features
     assert [(f.name, f.undesired) for f in features] == [("no1", 1), ("no4", 4), ("no8", 8)]
     assert [f.retrained for f in features] == [assets.retrained_digits_generator(c) for c in (1, 4, 8)]
     assert all(f.retrained is not None for f in features)      # digits32_no{1,4,8} ship
     assert demo_config(8, ["el2"], [0]) == demo_config([8], ["el2"], [0])
 
 
-def test_the_demo_runs_on_a_shipped_set_and_says_what_a_missing_one_lacks(monkeypatch, tmp_path, capsys):
-    mnist = demo_config(8, ["el2", "latent"], [0], data="mnist") if not assets.SHIPPED["mnist"].missing() else None
-    if mnist is not None:
-        assert mnist["data"] == "mnist" and mnist["generator"].endswith("mnist32.safetensors")
-        assert mnist["classifier"].endswith("mnist_classifier.safetensors")
-        assert mnist["attack"]["judge"].endswith("mnist_classifier_seed1.safetensors")
+def test_the_demo_runs_on_mnist_by_default_and_says_what_a_missing_set_lacks(monkeypatch, tmp_path, capsys):
+    mnist = demo_config(8, ["el2", "latent"], [0])
+    assert mnist == demo_config(8, ["el2", "latent"], [0], data="mnist")
+    assert mnist["data"] == "mnist" and mnist["generator"].endswith("mnist32.safetensors")
+    assert mnist["classifier"].endswith("mnist_classifier.safetensors")
+    assert mnist["attack"]["judge"].endswith("mnist_classifier_seed1.safetensors")
     lacking = assets.ShippedSet("mnist", "nothing_here.safetensors", "mnist_classifier.safetensors",
                                 "mnist_classifier_seed1.safetensors")
     monkeypatch.setitem(assets.SHIPPED, "mnist", lacking)

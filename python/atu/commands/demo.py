@@ -15,7 +15,7 @@ def register(subparsers) -> None:
     from ..study.command import add_study_options
     from ..study.config import METHODS
 
-    p = subparsers.add_parser("demo", help="the whole method on the shipped digits models (or --toy mog)",
+    p = subparsers.add_parser("demo", help="the whole method on the shipped MNIST models (or --toy mog)",
                               description=command_description(demo_stage.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", help="output folder (default atu-demo; atu-demo-mog with --toy mog)")
     p.add_argument("--class", dest="undesired_class", type=int, nargs="+", default=[8], metavar="DIGIT",
@@ -29,9 +29,9 @@ def register(subparsers) -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="training seeds (default 0); several → mean ± std")
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply the demo's step budgets (default 1)")
     p.add_argument("--data", choices=sorted(assets.SHIPPED), default=DEMO_DATA,
-                   help="the shipped set: digits (scikit-learn's 1,797, 8 px upsampled) or mnist (real MNIST, "
-                        f"60,000 digits) (default {DEMO_DATA})")
-    p.add_argument("--toy", choices=["mog"], help="run the 2-D toy instead of the digits")
+                   help="the shipped set: mnist (real MNIST, 60,000 digits) or digits (scikit-learn's 1,797, 8 px "
+                        f"upsampled: smaller, for quick runs) (default {DEMO_DATA})")
+    p.add_argument("--toy", choices=["mog"], help="run the 2-D toy instead of a shipped set")
     add_study_options(p)
     p.set_defaults(func=_main, default_out=default_out)
 

@@ -1,6 +1,6 @@
 """`atu demo`: the whole method on what ships with atu, in minutes on a laptop CPU.
 
-  atu demo                          remove the digit 8 from the shipped digits StyleGAN2:
+  atu demo                          remove the digit 8 from the shipped MNIST StyleGAN2:
                                     feedback → stage 1 → stage 2 (EL2) → extrapolation baseline →
                                     evaluation → report (out: atu-demo/report.md)
   atu demo --class 4 --methods el2 adv_only il2 nl2 --seeds 0 1 2 --out runs/demo4
@@ -11,14 +11,17 @@
                                     Adapt-then-Unlearn beside redaction (D shown the marked samples as
                                     fakes), both together, and the output filter as a reference
   atu demo --resume                 continue an interrupted demo (nothing finished is redone)
+  atu demo --data digits            the same on the small digits set (1,797 8-px digits, upsampled)
   atu demo --toy mog                a 2-D mixture of 8 Gaussians: remove 2 modes in under a minute
 
-The digits demo is `atu run` with a built-in configuration (written to OUT/config.json): the
-shipped generator (32 px, width 48), the shipped classifier standing in for the user, the bundled
-digits as FID's real data and, when one ships, the generator retrained without the class for
-Ret-FID. With `latent` among the methods the latent attack runs too (`atu attack`: on the
-pre-trained, el2 and latent models); its judge is the shipped second digits classifier (the same recipe with
-seed 1; shipped rather than trained on the fly, so every demo is judged by the same network). Its step budgets are shorter than the paper's (`--steps-scale` stretches them).
+The demo is `atu run` with a built-in configuration (written to OUT/config.json): the shipped
+generator of the set (32 px, width 48; MNIST's trained on all 60,000 training digits), the shipped
+classifier standing in for the user, the set's real digits without the class as FID's real data and,
+when one ships, the generator retrained without the class for Ret-FID. With `latent` among the
+methods the latent attack runs too (`atu attack`: on the pre-trained, el2 and latent models); its
+judge is the set's shipped second classifier (the same recipe with seed 1; shipped rather than
+trained on the fly, so every demo is judged by the same network). Its step budgets are shorter than
+the paper's (`--steps-scale` stretches them).
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from typing import Sequence
 
 from .. import assets
 
-DEMO_DATA = "digits"            # the shipped set the demo runs on unless --data says otherwise
+DEMO_DATA = "mnist"             # the shipped set the demo runs on unless --data says otherwise
 DEMO_FEEDBACK = {"n": 5000, "seed": 0}
 # Short runs need a short EMA: θ_N and θ_P are g_ema, and at StyleGAN2's half-life (10k images =
 # 625 steps at batch 16) g_ema after 500 steps is still mostly θ_G (docs/results.md, "Behind the defaults").
