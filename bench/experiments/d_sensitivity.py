@@ -47,8 +47,8 @@ def main() -> None:
     a = p.parse_args()
     torch.set_num_threads(1)
 
-    G, D = load_pretrained(assets.path(assets.DIGITS_GENERATOR))
-    classifier = load_classifier(assets.path(assets.DIGITS_CLASSIFIER)).eval()
+    G, D = load_pretrained(assets.path(assets.SHIPPED["digits"].generator))
+    classifier = load_classifier(assets.path(assets.SHIPPED["digits"].classifier)).eval()
     desired = load_feedback_images(Path(a.demo) / f"no{UNDESIRED}" / "feedback.safetensors", 32, "positives")
     train, held = desired[:-N_HELD], desired[-N_HELD:]
     with torch.no_grad():

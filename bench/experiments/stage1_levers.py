@@ -65,8 +65,8 @@ def main() -> None:
     p.add_argument("--out", help="also write the rows to this JSON file")
     a = p.parse_args()
     torch.set_num_threads(1)
-    theta_g, _ = load_pretrained(assets.path(assets.DIGITS_GENERATOR))
-    classifier = load_classifier(assets.path(assets.DIGITS_CLASSIFIER)).eval()
+    theta_g, _ = load_pretrained(assets.path(assets.SHIPPED["digits"].generator))
+    classifier = load_classifier(assets.path(assets.SHIPPED["digits"].classifier)).eval()
     rows = {}
     for spec in a.studies:
         name, _, folder = spec.partition("=")

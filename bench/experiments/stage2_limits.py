@@ -61,7 +61,7 @@ class Judge:
     the class; so at the demo's own settings a run here reproduces the demo's numbers."""
 
     def __init__(self):
-        self.classifier = load_classifier(assets.path(assets.DIGITS_CLASSIFIER)).eval()
+        self.classifier = load_classifier(assets.path(assets.SHIPPED["digits"].classifier)).eval()
         self.extractor = classifier_extractor(self.classifier)
         real = load_dataset("digits", resolution=32, exclude_classes=[UNDESIRED]).images()
         self.real_stats = image_statistics(self.extractor, real)
@@ -101,7 +101,7 @@ def main() -> None:
 
     demo = Path(a.demo) / f"no{UNDESIRED}"
     feedback = a.feedback or demo / "feedback.safetensors"
-    theta_g, D = load_pretrained(assets.path(assets.DIGITS_GENERATOR))
+    theta_g, D = load_pretrained(assets.path(assets.SHIPPED["digits"].generator))
     refs = load_adapted([demo / f"seed_{a.seed}" / "adapt" / f"model_{j}" / "model.safetensors" for j in range(2)],
                         theta_g)
     means = [sum(r[i] for r in refs) / len(refs) for i in range(len(refs[0]))]

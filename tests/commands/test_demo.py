@@ -18,7 +18,7 @@ def test_the_demo_configuration_runs_end_to_end_on_the_shipped_models(tmp_path):
     raw["feedback"]["n"] = 400
     raw["evaluate"] = {"n_bank": 400, "n_fid": 200, "seed": 0}
     raw["extrapolation"] = {"scales": [1.0]}
-    assert raw["attack"]["judge"] == str(assets.path(assets.DIGITS_CLASSIFIER_SEED1))     # the shipped judge
+    assert raw["attack"]["judge"] == str(assets.path(assets.SHIPPED["digits"].second_classifier))     # the shipped judge
     raw["attack"].update(n=20, steps=3)
     report = run_study(from_dict(raw), tmp_path / "demo", progress=False, log=lambda m: None)
     metrics = json.loads((tmp_path / "demo" / "no8" / "metrics.json").read_text())
@@ -44,7 +44,7 @@ def test_the_demo_attacks_only_when_both_families_are_compared():
     assert demo_config(8, ["el2"], [0])["attack"]["judge"] is None
     assert demo_config(8, ["latent"], [0])["attack"]["judge"] == str(assets.SHIPPED["mnist"].second_judge())
     assert demo_config(8, ["latent"], [0], data="digits")["attack"]["judge"] == \
-        str(assets.path(assets.DIGITS_CLASSIFIER_SEED1))
+        str(assets.path(assets.SHIPPED["digits"].second_classifier))
 
 
 def test_demo_arguments_are_checked_before_any_work(tmp_path, capsys):
@@ -61,7 +61,7 @@ def test_demo_arguments_are_checked_before_any_work(tmp_path, capsys):
 def test_several_classes_are_one_feature_each_with_its_own_reference():
     features = from_dict(demo_config([1, 4, 8], ["el2"], [0], data="digits")).features
     assert [(f.name, f.undesired) for f in features] == [("no1", 1), ("no4", 4), ("no8", 8)]
-    assert [f.retrained for f in features] == [assets.retrained_digits_generator(c) for c in (1, 4, 8)]
+    assert [f.retrained for f in features] == [assets.SHIPPED["digits"].retrained(c) for c in (1, 4, 8)]
     assert all(f.retrained is not None for f in features)      # digits32_no{1,4,8} ship
     assert demo_config(8, ["el2"], [0]) == demo_config([8], ["el2"], [0])
 

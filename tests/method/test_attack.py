@@ -227,8 +227,8 @@ def test_the_shipped_second_judge_is_another_seed_and_as_accurate_on_its_own_hel
     from atu.classifiers import load_classifier
     from atu.data import load_dataset, split
 
-    judge = load_classifier(assets.path(assets.DIGITS_CLASSIFIER_SEED1))
-    first = load_classifier(assets.path(assets.DIGITS_CLASSIFIER))
+    judge = load_classifier(assets.path(assets.SHIPPED["digits"].second_classifier))
+    first = load_classifier(assets.path(assets.SHIPPED["digits"].classifier))
     assert judge.metadata["split"]["seed"] == 1 != first.metadata["split"]["seed"]
     assert any(not torch.equal(a, b) for a, b in zip(judge.state_dict().values(), first.state_dict().values()))
     data = load_dataset("digits", resolution=32)

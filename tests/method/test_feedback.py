@@ -443,7 +443,7 @@ def test_cli_default_models_are_the_shipped_ones(tmp_path, capsys, monkeypatch, 
     monkeypatch.setattr(assets, "_HERE", tmp_path)               # a package that ships nothing
     assert _feedback("--class", "1", "--n", "3", "--out", tmp_path / "fb.safetensors") == 2
     err = capsys.readouterr().err
-    assert "no --gen given and the default is missing" in err and assets.DIGITS_GENERATOR in err
+    assert "no --gen given and the default is missing" in err and assets.default_set().generator in err
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")

@@ -34,7 +34,7 @@ def _share_per_class(generator_file: Path, classifier) -> torch.Tensor:
 
 
 def test_everything_shipped_fits_the_budget():
-    folder = assets.path(assets.DIGITS_CLASSIFIER).parent
+    folder = assets.path(assets.SHIPPED["digits"].classifier).parent
     total = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
     assert total <= 20 * 2**20, f"shipped files take {total / 2**20:.1f} MB"
 

@@ -52,17 +52,10 @@ SHIPPED = {
                         "mnist_classifier_seed1.safetensors"),
 }
 
-DIGITS_GENERATOR = SHIPPED["digits"].generator
-DIGITS_CLASSIFIER = SHIPPED["digits"].classifier
-# The same recipe trained with seed 1: the independent judge of the latent attack (`atu attack`).
-DIGITS_CLASSIFIER_SEED1 = SHIPPED["digits"].second_classifier
+# The set whose models a command uses when none is named: the demo's data, and the generator and
+# classifier `atu feedback` and `atu label` default to.
+DEFAULT_SET = "mnist"
 
 
-def second_digits_classifier() -> Path | None:
-    """The shipped digits classifier trained with seed 1, or None if this install lacks it."""
-    return SHIPPED["digits"].second_judge()
-
-
-def retrained_digits_generator(excluded_class: int) -> Path | None:
-    """The shipped digits generator trained without `excluded_class`, or None (see ShippedSet.retrained)."""
-    return SHIPPED["digits"].retrained(excluded_class)
+def default_set() -> ShippedSet:
+    return SHIPPED[DEFAULT_SET]

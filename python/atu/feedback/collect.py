@@ -1,7 +1,7 @@
 """`atu feedback`: which samples of the pre-trained generator are undesired, saved as a feedback bundle.
 
   atu feedback --out fb.safetensors --class 8
-      draw 5,000 seeded samples of the shipped digits generator; the shipped digits classifier
+      draw 5,000 seeded samples of the shipped MNIST generator; the shipped MNIST classifier
       (standing in for the user) marks those it reads as 8 undesired
   atu feedback --gen G.safetensors --classifier C.safetensors --class Eyeglasses --out fb.safetensors
   atu feedback --out fb.safetensors --class 8 --threshold 0.1
@@ -73,7 +73,7 @@ def register(subparsers) -> None:
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     samples = p.add_argument_group("samples (drawn fresh, or an existing bank)")
     samples.add_argument("--gen", help="pre-trained generator: atu .safetensors or rosinality .pt "
-                                       f"(default: the shipped {assets.DIGITS_GENERATOR})")
+                                       f"(default: the shipped {assets.default_set().generator})")
     samples.add_argument("--n", type=int, help=f"number of samples (default {DEFAULT_N})")
     samples.add_argument("--seed", type=int, help=f"seeds the latents and noise (default {DEFAULT_SEED})")
     samples.add_argument("--truncation", type=float, help=f"truncation psi in (0, 1] (default {DEFAULT_TRUNCATION}: none)")
@@ -81,7 +81,7 @@ def register(subparsers) -> None:
     labels = p.add_argument_group("labeller (exactly one of --class, --marks, --draw-only)")
     labels.add_argument("--class", dest="undesired_class", metavar="C",
                         help="the classifier marks samples it assigns to class C (a number or a label name) undesired")
-    labels.add_argument("--classifier", help=f"classifier checkpoint (default: the shipped {assets.DIGITS_CLASSIFIER})")
+    labels.add_argument("--classifier", help=f"classifier checkpoint (default: the shipped {assets.default_set().classifier})")
     labels.add_argument("--threshold", type=float, metavar="P",
                         help="with --class: mark undesired every sample whose probability of class C is at least P "
                              "(0 < P < 1; a cautious user who also marks doubtful samples); default: the predicted class")
@@ -220,7 +220,7 @@ def _take_generator(args, request: Request) -> None:
         raise UsageError(f"--n must be >= 1, got {request.n}")
     if not 0 < request.truncation <= 1:
         raise UsageError(f"--truncation must be in (0, 1] (1 = no truncation), got {request.truncation}")
-    request.generator_file = existing_file(args.gen, "--gen") if args.gen else shipped_file(assets.DIGITS_GENERATOR, "--gen")
+    request.generator_file = existing_file(args.gen, "--gen") if args.gen else shipped_file(assets.default_set().generator, "--gen")
     request.generator = checkpoint.load(request.generator_file).generator("g_ema")
 
 
@@ -228,7 +228,7 @@ def take_classifier(args, request: Request) -> None:
     from ..classifiers import load_classifier
 
     request.classifier_file = existing_file(args.classifier, "--classifier") if args.classifier \
-        else shipped_file(assets.DIGITS_CLASSIFIER, "--classifier")
+        else shipped_file(assets.default_set().classifier, "--classifier")
     request.classifier = load_classifier(request.classifier_file)
     try:
         request.undesired_class = resolve_class(request.classifier, args.undesired_class)

@@ -2,7 +2,7 @@
 
   atu label --gen G.safetensors --n 200 --out marks/      then open http://127.0.0.1:8765/
   atu label --gen G.safetensors --out marks/ --class 8    start from a classifier's marks, to review
-                                                          (--classifier C; default: the shipped digits one)
+                                                          (--classifier C; default: the shipped MNIST one)
   atu label --gen G.safetensors --out marks/ --classifier hat.safetensors
                                                           a two-class attribute classifier pre-marks its class 1
   atu label --out marks/                                  reopen: the same bank, the marks last saved
@@ -75,14 +75,14 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the bank and the feedback bundle")
     samples = p.add_argument_group("samples (drawn once into DIR)")
     samples.add_argument("--gen", help="pre-trained generator: atu .safetensors or rosinality .pt "
-                                       f"(default: the shipped {assets.DIGITS_GENERATOR}, or DIR's bank's)")
+                                       f"(default: the shipped {assets.default_set().generator}, or DIR's bank's)")
     samples.add_argument("--n", type=int, help=f"number of samples (default {DEFAULT_N}, or DIR's bank's)")
     samples.add_argument("--seed", type=int, help=f"seeds the latents and noise (default {DEFAULT_SEED})")
     samples.add_argument("--truncation", type=float, help=f"truncation psi in (0, 1] (default {DEFAULT_TRUNCATION}: none)")
     premarks = p.add_argument_group("pre-marking (optional; the person reviews the classifier's marks)")
     premarks.add_argument("--class", dest="undesired_class", metavar="C",
                           help="start with the samples the classifier assigns to class C (number or label name) marked")
-    premarks.add_argument("--classifier", help=f"classifier checkpoint (default: the shipped {assets.DIGITS_CLASSIFIER})")
+    premarks.add_argument("--classifier", help=f"classifier checkpoint (default: the shipped {assets.default_set().classifier})")
     server = p.add_argument_group("the page")
     server.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only; others only if you say so)")
@@ -237,7 +237,7 @@ def _take_generator(args, request: LabelRequest) -> None:
     request.n = DEFAULT_N if args.n is None else args.n
     request.seed = DEFAULT_SEED if args.seed is None else args.seed
     request.truncation = DEFAULT_TRUNCATION if args.truncation is None else args.truncation
-    request.generator_file = existing_file(args.gen, "--gen") if args.gen else shipped_file(assets.DIGITS_GENERATOR, "--gen")
+    request.generator_file = existing_file(args.gen, "--gen") if args.gen else shipped_file(assets.default_set().generator, "--gen")
     request.generator = checkpoint.load(request.generator_file).generator("g_ema")
 
 

@@ -30,7 +30,7 @@ from typing import Sequence
 
 from .. import assets
 
-DEMO_DATA = "mnist"             # the shipped set the demo runs on unless --data says otherwise
+DEMO_DATA = assets.DEFAULT_SET   # the shipped set the demo runs on unless --data says otherwise
 DEMO_FEEDBACK = {"n": 5000, "seed": 0}
 # Short runs need a short EMA: θ_N and θ_P are g_ema, and at StyleGAN2's half-life (10k images =
 # 625 steps at batch 16) g_ema after 500 steps is still mostly θ_G (docs/results.md, "Behind the defaults").
