@@ -209,6 +209,9 @@ def test_the_table_has_the_papers_layout():
                      "extrapolation s=1": aggregate({0: {"pul": 90.0, "fid": 20.0, "ret_fid": 9.0, "n_undesired": 2}}),
                      "il2": aggregate({0: {"pul": None, "fid": 7.0, "ret_fid": None, "n_undesired": 0}})}}
     assert ordered_columns(m) == ["extrapolation s=1", "il2", "el2"]
+    # a METHOD@KEY=VALUE variant follows its method, and no model is left out of the table
+    sweep = {"methods": dict.fromkeys(["el2@gamma=3", "filter", "el2", "adv_only", "el2@alpha=0.1", "unknown"])}
+    assert ordered_columns(sweep) == ["el2", "el2@gamma=3", "el2@alpha=0.1", "adv_only", "filter", "unknown"]
     lines = results_table(m).splitlines()
     assert lines[0] == "| | Pre-trained | Extrapolation s=1 | IL2 | EL2 |"
     assert lines[2] == "| PUL (%) ↑ | – | 90.00 | – | 96.00 ± 1.41 |"
@@ -246,6 +249,13 @@ def test_the_papers_table_1_sits_beside_ours_as_fid_ratios():
     lines = paper.comparison_table(both).splitlines()
     assert "| EL2 | – | – | – | – | 96.00 | 3.00 | 1.50× | 2.50 |" in lines
     assert "| EL2 (paper's update) | 95.22 | 8.89 | 1.65× | 5.68 | 93.00 | 2.80 | 1.40× | 2.20 |" in lines
+    # a variant gets its own row after its method; without atu's EL2 the paper's still has its row
+    swept = {**m, "methods": {"el2@gamma=3": aggregate({0: {"pul": 97.0, "fid": 4.0, "ret_fid": 3.0, "n_undesired": 1}})}}
+    lines = paper.comparison_table(swept).splitlines()
+    rows = [line.split(" | ")[0] for line in lines if line.startswith("| EL2")]
+    assert rows == ["| EL2", "| EL2 (gamma=3)"]
+    assert "| EL2 | 95.22 | 8.89 | 1.65× | 5.68 | – | – | – | – |" in lines
+    assert "| EL2 (gamma=3) | – | – | – | – | 97.00 | 4.00 | 2.00× | 3.00 |" in lines
 
 
 # ---- the pipeline -----------------------------------------------------------------------------------
@@ -480,6 +490,8 @@ def test_a_study_without_repulsion_or_extrapolation_runs_no_stage_1_and_sweeps_a
         assert run["config"] == cfg.unlearn_config(method, 0).to_dict()
     metrics = json.loads((out / "f" / "metrics.json").read_text())
     assert set(metrics["methods"]) == {"adv_only", "redact", variant, "filter"}
+    report = (out / "f" / "report.md").read_text()
+    assert "| | Pre-trained | Adv. only | Redact | Redact (redact=0.5) | Filter (reference) |" in report
     again = from_dict(json.loads((out / "config.json").read_text())["config"])     # the resolved form reads back
     assert again.unlearn[variant] == cfg.unlearn[variant] and again.methods == cfg.methods
 

@@ -41,13 +41,14 @@ def comparison_table(metrics: dict) -> str:
             f"| {_num(pre.get('ret_fid'))} |"]
     # the paper's EL2 is the coupled update: beside el2_paper when it ran, else beside el2
     paper_el2_row = "el2_paper" if "el2_paper" in ours else "el2"
-    from .report import COLUMN_ORDER, TITLES
+    from .report import column_title, ordered_columns
 
-    for method, title in ((m, TITLES[m]) for m in COLUMN_ORDER):
+    # every model of ours in the results table's order, and the paper's EL2 row even where ours is missing
+    names = [n for n in ours if not n.startswith("extrapolation")]
+    names += [paper_el2_row] if paper_el2_row not in ours else []
+    for method in ordered_columns({"methods": dict.fromkeys(names)}):
         p = paper["el2"] if method == paper_el2_row else None
-        if p is None and method not in ours:
-            continue
-        o = ours.get(method, {})
+        o, title = ours.get(method, {}), column_title(method)
         paper_cells = (f"{p[0]:.2f} | {p[1]:.2f} | {_ratio(p[1], PRETRAINED_FID)} | {p[2]:.2f}" if p
                        else "– | – | – | –")
         rows.append(f"| {title} | {paper_cells} | {_num(o.get('pul'))} | {_num(o.get('fid'))} "

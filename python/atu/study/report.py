@@ -22,7 +22,7 @@ from ..gan.run import LOG_FILE
 from ..util.images import save_grid
 from ..util.plots import line_chart
 from . import paper, tradeoff
-from .config import Feature, StudyConfig
+from .config import VARIANT_MARK, Feature, StudyConfig, base_method
 from .evaluation import model_files
 from .layout import adapt_dir, extrapolation_dir, seed_dir
 
@@ -35,7 +35,11 @@ TITLES = {"il2": "IL2", "nl2": "NL2", "el2": "EL2", "el2_paper": "EL2 (paper's u
 N_GRID = 16
 
 
-def _title(name: str) -> str:
+def column_title(name: str) -> str:
+    """A model's name in tables: the method's title, a variant's with its one change, e.g. "EL2 (gamma=24000)"."""
+    method, _, change = name.partition(VARIANT_MARK)
+    if change and method in TITLES:
+        return f"{TITLES[method]} ({change})"
     return TITLES.get(name, name.replace("extrapolation", "Extrapolation"))
 
 
@@ -46,9 +50,12 @@ def _cell(mean, std, digits: int = 2) -> str:
 
 
 def ordered_columns(metrics: dict) -> list[str]:
-    names = list(metrics["methods"])
-    extrapolations = [n for n in names if n.startswith("extrapolation")]
-    return extrapolations + [m for m in COLUMN_ORDER if m in names]
+    """The models in table order: the extrapolations, then the methods in COLUMN_ORDER, each followed by
+    its METHOD@KEY=VALUE variants in the study's order; every model measured gets a column."""
+    names = [n for n in metrics["methods"] if not n.startswith("extrapolation")]
+    extrapolations = [n for n in metrics["methods"] if n.startswith("extrapolation")]
+    ordered = [n for m in COLUMN_ORDER for n in [m, *(v for v in names if v != m and base_method(v) == m)] if n in names]
+    return extrapolations + ordered + [n for n in names if n not in ordered]
 
 
 def results_table(metrics: dict) -> str:
@@ -57,7 +64,7 @@ def results_table(metrics: dict) -> str:
     columns = ordered_columns(metrics)
     pre, methods = metrics["pretrained"], metrics["methods"]
     ref = metrics.get("retrained")
-    head = "| | Pre-trained | " + " | ".join(_title(c) for c in columns) + (" | Retrained (reference) |" if ref else " |")
+    head = "| | Pre-trained | " + " | ".join(column_title(c) for c in columns) + (" | Retrained (reference) |" if ref else " |")
     rule = "|---|---:|" + "---:|" * (len(columns) + (1 if ref else 0))
     extra = (lambda value: f" {value} |") if ref else (lambda value: "")       # noqa: E731
     rows = [
@@ -245,7 +252,7 @@ def attack_table(attack: dict) -> str:
     """Feature ratio (%) before and after the latent attack, judged by the second classifier."""
     s = attack["settings"]
     names = [n for n in ("pretrained", "el2", "latent") if n in attack["models"]]
-    head = "| | " + " | ".join(_title(n) for n in names) + " |"
+    head = "| | " + " | ".join(column_title(n) for n in names) + " |"
     rule = "|---|" + "---:|" * len(names)
     rows = []
     for key, label in (("before", "before attack"), ("after", "after attack")):
@@ -307,7 +314,7 @@ def write_feature_report(cfg: StudyConfig, feature: Feature, fdir: Path, metrics
         f"## Samples (same latents; top two rows pre-trained, bottom two the model of seed {cfg.seeds[0]}; "
         "red frame: the classifier reads the undesired class)",
         "",
-        *[f"**{_title(name)}**\n\n![{name}]({rel})\n" for name, rel in grids],
+        *[f"**{column_title(name)}**\n\n![{name}]({rel})\n" for name, rel in grids],
     ]
     strip = extrapolation_dir(seed_dir(fdir, cfg.seeds[0])) / "strip.png"
     if strip.is_file():
