@@ -79,3 +79,17 @@ def test_the_demo_runs_on_mnist_by_default_and_says_what_a_missing_set_lacks(mon
     err = capsys.readouterr().err
     assert "lacks nothing_here.safetensors" in err and "build_shipped_models.sh mnist" in err
     assert not (tmp_path / "m").exists()
+
+
+def test_the_repulsion_strength_is_set_per_shipped_set_for_every_kind_alike():
+    """γ of el2, il2 and nl2 scale together, so their initial pushes stay equal on either set."""
+    from atu.study.demo import DEMO_REPULSION_SCALE
+
+    assert set(DEMO_REPULSION_SCALE) == set(assets.SHIPPED)
+    per_set = {data: from_dict(demo_config(8, ["el2", "il2", "nl2", "adv_only"], [0], data=data)).unlearn
+               for data in assets.SHIPPED}
+    ratio = DEMO_REPULSION_SCALE["mnist"] / DEMO_REPULSION_SCALE["digits"]
+    for method in ("el2", "il2", "nl2"):
+        assert per_set["mnist"][method].gamma == pytest.approx(ratio * per_set["digits"][method].gamma)
+    assert per_set["mnist"]["adv_only"].gamma == per_set["digits"]["adv_only"].gamma == 0
+    assert per_set["mnist"]["el2"].alpha == per_set["digits"]["el2"].alpha     # only γ differs
