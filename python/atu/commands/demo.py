@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from .. import assets
-from ..study.demo import DEMO_DATA, demo_config
+from ..study.demo import demo_config
 from ..study import demo as demo_stage
 
 
@@ -28,9 +28,9 @@ def register(subparsers) -> None:
                         "the extrapolation baseline always runs")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="training seeds (default 0); several → mean ± std")
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply the demo's step budgets (default 1)")
-    p.add_argument("--data", choices=sorted(assets.SHIPPED), default=DEMO_DATA,
+    p.add_argument("--data", choices=sorted(assets.SHIPPED), default=assets.DEFAULT_SET,
                    help="the shipped set: mnist (real MNIST, 60,000 digits) or digits (scikit-learn's 1,797, 8 px "
-                        f"upsampled: smaller, for quick runs) (default {DEMO_DATA})")
+                        f"upsampled: smaller, for quick runs) (default {assets.DEFAULT_SET})")
     p.add_argument("--toy", choices=["mog"], help="run the 2-D toy instead of a shipped set")
     add_study_options(p)
     p.set_defaults(func=_main, default_out=default_out)

@@ -30,7 +30,6 @@ from typing import Sequence
 
 from .. import assets
 
-DEMO_DATA = assets.DEFAULT_SET   # the shipped set the demo runs on unless --data says otherwise
 DEMO_FEEDBACK = {"n": 5000, "seed": 0}
 # Short runs need a short EMA: θ_N and θ_P are g_ema, and at StyleGAN2's half-life (10k images =
 # 625 steps at batch 16) g_ema after 500 steps is still mostly θ_G (docs/results.md, "Behind the defaults").
@@ -51,9 +50,8 @@ DEMO_UNLEARN = {"steps": 1600, "reduction": "sum", "alpha": 1e-4, "gamma": 6000.
                 "train": {"lr": 5e-4, "ema_half_life_kimg": 1.0},
                 "methods": {"il2": {"gamma": 8.9e5}, "nl2": {"gamma": 0.53}}}
 # The repulsion's strength per shipped set, as a multiple of every γ above (el2's, il2's and nl2's alike,
-# so their initial pushes stay equal): on the digits model the push saturates near γ = 12,000, while the
-# MNIST model keeps removing more up to 4× the digits value and no more beyond it
-# (docs/results.md, "Stage 2's γ on MNIST").
+# so their initial pushes stay equal): the MNIST model keeps removing more under a stronger push than
+# the digits model does before its push saturates (the search: docs/results.md, "Stage 2's γ on MNIST").
 DEMO_REPULSION_SCALE = {"digits": 1.0, "mnist": 4.0}
 # Latent unlearning: the paper's α = 3 for MNIST and the top of its learning-rate range (short runs).
 DEMO_LATENT = {"steps": 400, "alpha": 3.0, "lr": 5e-4, "batch_size": 16}
@@ -67,7 +65,7 @@ DEMO_SCHEDULE = {"log_every": 20, "sample_every": 200, "checkpoint_every": 200}
 
 
 def demo_config(undesired_class: int | Sequence[int], methods: list[str], seeds: list[int], *,
-                steps_scale: float = 1.0, device: str = "auto", data: str = DEMO_DATA) -> dict:
+                steps_scale: float = 1.0, device: str = "auto", data: str = assets.DEFAULT_SET) -> dict:
     """The demo's study configuration on a shipped set (plain data, checked by study.from_dict): one
     feature per class to remove (several share the bank of samples; each has its own report)."""
     classes = [undesired_class] if isinstance(undesired_class, int) else list(undesired_class)
