@@ -55,7 +55,10 @@ def test_demo_arguments_are_checked_before_any_work(tmp_path, capsys):
     for classes in (["8", "8"], ["10"], ["-1", "4"]):
         assert atu_main(["demo", "--class", *classes, "--out", str(tmp_path / "c")]) == 2
         assert "classes 0..9, each given at most once" in capsys.readouterr().err
-    assert not any((tmp_path / name).exists() for name in "abc")
+    for processes in ("0", "two", "1.5"):
+        assert atu_main(["demo", "--processes", processes, "--out", str(tmp_path / "d")]) == 2
+        assert f"--processes {processes}: expected a whole number >= 1 or auto" in capsys.readouterr().err
+    assert not any((tmp_path / name).exists() for name in "abcd")
 
 
 def test_several_classes_are_one_feature_each_with_its_own_reference():

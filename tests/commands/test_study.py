@@ -546,3 +546,50 @@ def test_the_command_line_refuses_bad_input_before_any_work(files, tmp_path, cap
     assert not (tmp_path / "o3").exists()
     assert atu_main(["demo", "--class", "10", "--out", str(tmp_path / "o4")]) == 2
     assert "classes 0..9" in capsys.readouterr().err and not (tmp_path / "o4").exists()
+
+
+def _tensors(path):
+    loaded = ckpt.load_atu(path)
+    return {f"{group}/{name}": t for group, sd in loaded.state_dicts.items() for name, t in sd.items()}
+
+
+def test_a_study_on_two_processes_equals_the_one_process_study(files, tmp_path):
+    """--processes 2: stage 1's two models side by side (bit for bit those of one process, which
+    trains them on one thread too), stage 2 data parallel (batch 8: whole minibatch-stddev groups
+    on each rank) and the evaluation shared out: equal up to rounding, PUL counts exactly."""
+    train = {"batch_size": 8, "d_reg_every": 2, "g_reg_every": 2}
+    raw = _raw(files, methods=["el2", "redact"], seeds=[0], unlearn={"steps": 3, "train": train})
+    one, two = tmp_path / "one", tmp_path / "two"
+    run_study(from_dict(raw), one, progress=False, log=lambda msg: None)
+    said = []
+    run_study(from_dict(raw), two, progress=False, log=said.append, processes=2)
+    assert any("2 side by side" in m for m in said) and any("data parallel over 2" in m for m in said)
+    seed = "f/seed_0"
+    for j in range(2):
+        got, want = _tensors(two / seed / "adapt" / f"model_{j}" / "model.safetensors"), \
+            _tensors(one / seed / "adapt" / f"model_{j}" / "model.safetensors")
+        assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want), j
+    for method in ("el2", "redact"):
+        got, want = (_tensors(folder / seed / method / "model.safetensors") for folder in (two, one))
+        assert got.keys() == want.keys()
+        for key, t in want.items():
+            if t.is_floating_point():
+                torch.testing.assert_close(got[key], t, rtol=1e-4, atol=1e-5, msg=f"{method} {key}")
+        assert json.loads((two / seed / method / "run.json").read_text())["processes"] == 2
+    got, want = (json.loads((folder / "f" / "metrics.json").read_text()) for folder in (two, one))
+    assert got["pretrained"]["n_undesired"] == want["pretrained"]["n_undesired"]
+    assert got["pretrained"]["fid"] == pytest.approx(want["pretrained"]["fid"], rel=1e-6)
+    for name, m in want["methods"].items():
+        assert got["methods"][name]["fid"] == pytest.approx(m["fid"], rel=1e-3), name
+
+
+def test_processes_are_checked_before_any_work(files, tmp_path):
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(StudyError, match="--processes must be a whole number"):
+            run_study(from_dict(_raw(files)), tmp_path / "out", progress=False, processes=bad)
+    assert not (tmp_path / "out").exists()
+    from atu.study.runner import check_processes
+
+    check_processes(1, "cuda")
+    with pytest.raises(StudyError, match="several processes are for CPU runs"):
+        check_processes(2, "cuda:0")

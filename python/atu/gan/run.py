@@ -34,6 +34,7 @@ from typing import Callable, Iterable
 import torch
 
 from .. import checkpoint as ckpt
+from ..util import distributed
 from ..util.atomic import write_text
 from ..util.images import save_grid
 from ..util.interrupts import StoppedBetweenSteps, deferred_interrupts
@@ -212,8 +213,10 @@ class TrainingRun:
 
         trainer, sched = self.trainer, self.schedule
         self._trim_log(trainer.step)
+        # stage 1's ranks each train a model of their own: one bar line per rank
         bar = tqdm(total=self.steps, initial=min(trainer.step, self.steps), desc=self.desc,
-                   disable=not (self.progress and self.writes), unit="step")
+                   disable=not (self.progress and self.writes), unit="step",
+                   position=distributed.rank() if self.parallel is None and distributed.world_size() > 1 else None)
         with deferred_interrupts() as interrupt:
             try:
                 while trainer.step < self.steps:

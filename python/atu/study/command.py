@@ -20,6 +20,10 @@ def add_study_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue the study in --out (methods and seeds may be added)")
     p.add_argument("--device", help="override the configuration's device (auto, cpu, cuda, cuda:1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--processes", default="auto", metavar="N",
+                   help="CPU processes sharing each stage (stage 1's models side by side, stage 2 data parallel, "
+                        "the evaluation's samples), the threads divided between them; auto: 2 on a CPU with at "
+                        "least 2 cores, else 1 (default: auto)")
 
 
 def register(subparsers) -> None:
@@ -46,10 +50,30 @@ def execute(cfg, args, prog: str) -> int:
                          "(atu adapt, atu unlearn, atu evaluate), which share their work over the processes")
     if args.device:
         cfg.device = args.device
-    resolve_device(cfg.device)
-    report = run_study(cfg, args.out, resume=args.resume, progress=not args.no_progress and sys.stderr.isatty())
+    device = resolve_device(cfg.device)
+    processes = _processes(args.processes, device)
+    report = run_study(cfg, args.out, resume=args.resume, progress=not args.no_progress and sys.stderr.isatty(),
+                       processes=processes)
     print(f"{prog}: report: {report}")
     return 0
+
+
+def _processes(value: str, device: str) -> int:
+    from ..commands.options import UsageError
+    from ..util.local_group import auto_processes
+
+    if value == "auto":
+        return auto_processes(device)
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise UsageError(f"--processes {value}: expected a whole number >= 1 or auto")
+    if n > 1 and device != "cpu":
+        raise UsageError(f"--processes {value}: several processes are for CPU runs (the device is {device}); "
+                         f"on GPUs run the stage commands under torchrun (docs/scaling.md)")
+    return n
 
 
 def _main(args) -> int:

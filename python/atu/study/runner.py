@@ -29,6 +29,7 @@ from .. import checkpoint as ckpt
 from ..stages.adapt import adapt
 from ..util.atomic import write_text
 from ..util.devices import resolve_device
+from ..util.local_group import run_in_group
 from ..stages.extrapolate import extrapolate, scale_name
 from ..gan.run import MODEL_FILE, RUN_FILE, STATE_FILE
 from ..latent.run import latent_unlearn
@@ -80,15 +81,20 @@ def _added_settings() -> dict:
             "attack": AttackSpec().to_dict()}
 
 
-def run_study(cfg: StudyConfig, out: str | Path, *, resume: bool = False, progress: bool = True,
+def run_study(cfg: StudyConfig, out: str | Path, *, resume: bool = False, progress: bool = True, processes: int = 1,
               log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True)) -> Path:
-    """Runs (or continues) the study; returns the path of out/report.md."""
+    """Runs (or continues) the study; returns the path of out/report.md.
+
+    processes > 1 (CPU only): stage 1's k models train side by side, stage 2 runs data parallel and
+    the evaluation shares out its samples, each in a group of processes started here
+    (util/local_group.py) with this process's threads divided between them."""
     from .evaluation import attack_feature, evaluate_feature
     from .report import write_feature_report, write_study_report
 
     out = Path(out)
     check_study_folder(out, cfg, resume=resume)
     device = resolve_device(cfg.device)
+    check_processes(processes, device)
     checked = _check_inputs(cfg)                       # every file read and checked before any work
     out.mkdir(parents=True, exist_ok=True)
     merged = _merged_config(out, cfg) if resume else cfg.to_dict()
@@ -102,15 +108,17 @@ def run_study(cfg: StudyConfig, out: str | Path, *, resume: bool = False, progre
         for seed in cfg.seeds:
             sdir = seed_dir(fdir, seed)
             if cfg.needs_stage1():
-                _stage1(cfg, seed, feedback, adapt_dir(sdir), device, progress, log)
+                _stage1(cfg, seed, feedback, adapt_dir(sdir), device, progress, log, processes)
             for method in cfg.methods:
                 if method == LATENT_METHOD:
                     _latent(cfg, seed, feedback, sdir, device, progress, log)
                 elif method != FILTER_METHOD:           # the filter trains nothing
-                    _stage2(cfg, method, seed, feedback, feature.classifier, sdir, device, progress, log)
+                    _stage2(cfg, method, seed, feedback, feature.classifier, sdir, device, progress, log,
+                            processes)
             _baseline(cfg, sdir, device, log)
         log(f"[{feature.name}] evaluating")
-        metrics = evaluate_feature(cfg, feature, fdir, device=device, progress=progress)
+        metrics = run_in_group(evaluate_feature, (cfg, feature, fdir), {"device": device, "progress": progress},
+                               processes=processes, device=device)
         attack = None
         if cfg.attack.judge is not None:
             log(f"[{feature.name}] latent attack")
@@ -201,18 +209,36 @@ def _feedback(feature, bank_file: Path, classifier, threshold: float | None, fdi
     return path
 
 
-def _stage1(cfg: StudyConfig, seed: int, feedback: Path, folder: Path, device: str, progress: bool, log) -> None:
+def check_processes(processes: int, device: str) -> None:
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise StudyError(f"--processes must be a whole number >= 1, got {processes!r}")
+    if processes > 1 and device != "cpu":
+        raise StudyError(f"--processes {processes}: several processes are for CPU runs (the device is {device}); "
+                         f"on GPUs run the stage commands under torchrun (docs/scaling.md)")
+
+
+def stage2_processes(batch_size: int, processes: int) -> int:
+    """The processes stage 2 runs on: `processes` when each gets whole minibatch-stddev groups of 4
+    (the run then equals a one-process run up to rounding: util/distributed.DataParallel), else 1."""
+    return processes if batch_size % (4 * processes) == 0 else 1
+
+
+def _stage1(cfg: StudyConfig, seed: int, feedback: Path, folder: Path, device: str, progress: bool, log,
+            processes: int = 1) -> None:
     acfg = cfg.adapt_config(seed)
     done = [folder / f"model_{j}" / MODEL_FILE for j in range(acfg.k)]
     if all(p.is_file() and _step(p) >= acfg.steps for p in done):
         return
-    log(f"stage 1 (seed {seed}): {acfg.k} adapted models × {acfg.steps} steps in {folder}")
-    adapt(cfg.generator, feedback, folder, acfg, resume=(folder / RUN_FILE).is_file(), device=device,
-          schedule=cfg.schedule, progress=progress)
+    group = min(processes, acfg.k)      # model j trains on rank j % group
+    log(f"stage 1 (seed {seed}): {acfg.k} adapted models × {acfg.steps} steps in {folder}"
+        + (f" ({group} side by side)" if group > 1 else ""))
+    run_in_group(adapt, (cfg.generator, feedback, folder, acfg),
+                 {"resume": (folder / RUN_FILE).is_file(), "device": device, "schedule": cfg.schedule,
+                  "progress": progress}, processes=group, device=device)
 
 
 def _stage2(cfg: StudyConfig, method: str, seed: int, feedback: Path, labeller: Path, sdir: Path, device: str,
-            progress: bool, log) -> None:
+            progress: bool, log, processes: int = 1) -> None:
     ucfg = cfg.unlearn_config(method, seed)
     folder = sdir / method
     if (folder / MODEL_FILE).is_file() and _step(folder / MODEL_FILE) >= ucfg.steps:
@@ -221,12 +247,15 @@ def _stage2(cfg: StudyConfig, method: str, seed: int, feedback: Path, labeller: 
     if not resume and folder.exists():
         # Stopped before its first checkpoint: nothing worth keeping, and the folder is ours.
         shutil.rmtree(folder)
-    log(f"stage 2 (seed {seed}): {method}, {ucfg.steps} steps in {folder}")
+    group = stage2_processes(ucfg.train.batch_size, processes)
+    log(f"stage 2 (seed {seed}): {method}, {ucfg.steps} steps in {folder}"
+        + (f" (data parallel over {group} processes)" if group > 1 else ""))
     # Without stage 1 (no method repels and no extrapolation) a γ = 0 run trains without θ_N; with it,
     # it still reads them, to log its distance d to them.
     adapted = adapt_dir(sdir) if cfg.needs_stage1() else None
-    unlearn(cfg.generator, adapted, feedback, folder, ucfg, resume=resume, device=device,
-            schedule=cfg.schedule, progress=progress, labeller=labeller)
+    run_in_group(unlearn, (cfg.generator, adapted, feedback, folder, ucfg),
+                 {"resume": resume, "device": device, "schedule": cfg.schedule, "progress": progress,
+                  "labeller": labeller}, processes=group, device=device)
 
 
 def _latent(cfg: StudyConfig, seed: int, feedback: Path, sdir: Path, device: str, progress: bool, log) -> None:

@@ -1,0 +1,41 @@
+"""Module-level functions for tests/method/test_local_group.py: what a spawned rank runs must be
+importable by name in a fresh interpreter."""
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from atu.util import distributed
+
+
+def rank_sum_and_threads(x: float) -> tuple[float, int, int, int]:
+    """Σ over the ranks of (x + rank), this rank's torch threads, the world size and the rank."""
+    total = distributed.all_reduce_sum(torch.tensor(float(x + distributed.rank()), dtype=torch.float64))
+    return float(total), torch.get_num_threads(), distributed.world_size(), distributed.rank()
+
+
+def fail_on_rank_1(message: str) -> int:
+    if distributed.rank() == 1:
+        raise ValueError(message)
+    distributed.barrier()           # rank 0 waits for a peer that never comes
+    return 0
+
+
+def die_on_rank_1() -> int:
+    if distributed.rank() == 1:
+        os._exit(7)
+    distributed.barrier()
+    return 0
+
+
+def wait_for_interrupt(folder: str) -> None:
+    """Marks itself started, then sleeps until interrupted and marks that (before re-raising)."""
+    folder = Path(folder)
+    (folder / f"started_{distributed.rank()}").touch()
+    try:
+        while True:
+            time.sleep(0.05)
+    except KeyboardInterrupt:
+        (folder / f"interrupted_{distributed.rank()}").touch()
+        raise

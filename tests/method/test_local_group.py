@@ -1,0 +1,66 @@
+"""util/local_group.py: a function run by a gloo group of spawned processes, and a study whose
+stages share out their work over such a group (`atu run --processes 2`) against the same study in
+one process: stage 1 bit for bit (each model trains on one thread either way), stage 2 and the
+evaluation up to the rounding of data parallelism."""
+import json
+import os
+import signal
+import threading
+import time
+
+import pytest
+import torch
+
+from atu.util import local_group
+from atu.util.local_group import auto_processes, run_in_group, threads_per_process
+
+import group_functions as fns
+
+pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
+
+
+def test_each_rank_joins_the_group_on_its_share_of_the_threads_and_rank_0_answers():
+    total, threads, world, rank = run_in_group(fns.rank_sum_and_threads, (10.0,), processes=2, threads=1)
+    assert (total, threads, world, rank) == (10.0 + 11.0, 1, 2, 0)
+    # one process: the function runs here, outside any group
+    assert run_in_group(fns.rank_sum_and_threads, (10.0,), processes=1) == (10.0, 1, 1, 0)
+
+
+def test_threads_are_divided_and_auto_means_two_cpu_processes_when_there_are_two_cores(monkeypatch):
+    assert threads_per_process(2, total=8) == 4 and threads_per_process(2, total=1) == 1
+    monkeypatch.setattr(local_group, "usable_cores", lambda: 16)
+    assert auto_processes("cpu") == 2 and auto_processes("cuda") == 1 and auto_processes("cuda:1") == 1
+    monkeypatch.setattr(local_group, "usable_cores", lambda: 1)
+    assert auto_processes("cpu") == 1
+    with pytest.raises(ValueError, match="processes must be >= 1"):
+        run_in_group(fns.rank_sum_and_threads, (0.0,), processes=0)
+
+
+def test_a_ranks_exception_comes_back_with_its_type_and_rank_and_the_waiting_peer_is_stopped(monkeypatch):
+    monkeypatch.setattr(local_group, "FAILURE_GRACE_S", 1.0)
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="no such class") as err:
+        run_in_group(fns.fail_on_rank_1, ("no such class",), processes=2)
+    assert any("in rank 1 of 2" in note for note in getattr(err.value, "__notes__", []))
+    assert time.monotonic() - started < 60                  # rank 0 did not wait out the group's timeout
+
+
+def test_a_rank_that_dies_is_named_and_the_other_is_stopped(monkeypatch):
+    monkeypatch.setattr(local_group, "FAILURE_GRACE_S", 1.0)
+    with pytest.raises(ChildProcessError, match=r"rank 1 .*exit status 7|atu-rank1 .*exit status 7"):
+        run_in_group(fns.die_on_rank_1, processes=2)
+
+
+def test_ctrl_c_reaches_every_rank_once_and_raises_keyboard_interrupt_here(tmp_path):
+    def press_ctrl_c():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all((tmp_path / f"started_{r}").exists() for r in (0, 1)):
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    presser = threading.Thread(target=press_ctrl_c)
+    presser.start()
+    with pytest.raises(KeyboardInterrupt):
+        run_in_group(fns.wait_for_interrupt, (str(tmp_path),), processes=2)
+    presser.join()
+    assert all((tmp_path / f"interrupted_{r}").exists() for r in (0, 1))
