@@ -1,0 +1,92 @@
+"""One feature's metrics over several studies that differ only in their seeds, as one table.
+
+A 3-seed MNIST table takes longer than a session on a 2-core CPU, so it is run as one study per
+seed (`atu demo --class 8 --seeds 1 --out runs/c8s1`, ...) and merged here: the studies must have
+evaluated the same pre-trained (and retrained) model on the same bank with the same settings — the
+pre-trained row of each must be equal — and hold disjoint seeds; each method's per-seed numbers are
+then pooled and aggregated exactly as a study over all the seeds does (study/evaluation.aggregate).
+
+    python bench/experiments/merge_seeds.py OUT runs/c8s0/no8/metrics.json runs/c8s1/no8/metrics.json ...
+
+Writes OUT/metrics.json and OUT/report.md (the results table, the paper's table beside it for MNIST
+classes 1, 4, 8, the recommendation) and OUT/tradeoff.png.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from atu.study import paper, tradeoff
+from atu.study.evaluation import aggregate
+from atu.study.report import results_table
+
+# what must agree between the studies for their seeds to be pooled
+SHARED = ("class", "n_bank", "n_fid", "seed", "fid_features", "pretrained", "retrained")
+
+
+def same(a, b) -> bool:
+    """Equal, floats up to the rounding a sharded evaluation brings (counts are exact)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= 1e-6 * max(abs(a), abs(b), 1e-12)
+    return a == b
+
+
+def merge(studies: list[dict]) -> dict:
+    first = studies[0]
+    for other in studies[1:]:
+        differ = [k for k in SHARED if not same(other.get(k), first.get(k))]
+        if differ:
+            raise SystemExit(f"the studies differ in {differ}: not the same evaluation, cannot pool their seeds")
+    methods: dict[str, dict[int, dict]] = {}
+    for study in studies:
+        for name, m in study["methods"].items():
+            per_seed = methods.setdefault(name, {})
+            for s in m["seeds"]:
+                if s["seed"] in per_seed:
+                    raise SystemExit(f"{name}: seed {s['seed']} is in two of the studies")
+                per_seed[s["seed"]] = s
+    wanted = len({s["seed"] for m in methods.values() for s in m.values()})
+    # the filter is seed-free (evaluated once per study): pooled like the rest, it repeats one number
+    incomplete = [n for n, per_seed in methods.items() if len(per_seed) < wanted and n != "filter"]
+    if incomplete:
+        raise SystemExit(f"{incomplete}: not run for every seed")
+    merged = {k: first[k] for k in (*SHARED, "label", "feedback", "inputs") if k in first}
+    merged["methods"] = {n: aggregate(per_seed) for n, per_seed in methods.items()}
+    merged["merged_from"] = len(studies)
+    return merged
+
+
+def report(metrics: dict, data: str, out: Path) -> str:
+    recommended, why = tradeoff.recommendation(metrics)
+    plot = tradeoff.write_tradeoff_plot(metrics, data, out / "tradeoff.png")
+    seeds = sorted({s["seed"] for m in metrics["methods"].values() for s in m["seeds"]})
+    lines = [f"# Class {metrics['class']}: " + (f"{len(seeds)} seeds ({', '.join(map(str, seeds))}), mean ± std"
+                                                if len(seeds) > 1 else f"seed {seeds[0]}"), "",
+             results_table(metrics), "", f"- {why}", ""]
+    if paper.comparable(data, metrics["class"]):
+        lines += [f"## Beside the paper ({paper.PAPER})", "", paper.comparison_table(metrics), ""]
+    if plot:
+        lines += [f"![PUL against FID]({plot.name})", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("out", type=Path)
+    p.add_argument("metrics", nargs="+", type=Path, help="each study's FEATURE/metrics.json")
+    p.add_argument("--data", default="mnist", help="the studies' data (for the paper's table; default mnist)")
+    args = p.parse_args(argv)
+    merged = merge([json.loads(path.read_text()) for path in args.metrics])
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "metrics.json").write_text(json.dumps(merged, indent=2))
+    (args.out / "report.md").write_text(report(merged, args.data, args.out))
+    print(f"wrote {args.out / 'report.md'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
