@@ -2,6 +2,7 @@
 
   atu run examples/mnist.yaml --out runs/mnist
   atu run examples/mnist.yaml --out runs/mnist --resume     # after Ctrl-C, or with more seeds/methods
+  atu run examples/mnist.yaml --out runs/mnist --processes 1    # one CPU process (default: 2 on 2+ cores)
 
 The configuration's format is in atu/study/config.py (and the example files). Everything is read
 and checked before any work; a resumed study redoes nothing that finished.
