@@ -555,8 +555,8 @@ def _tensors(path):
 
 def test_a_study_on_two_processes_equals_the_one_process_study(files, tmp_path):
     """--processes 2: stage 1's two models side by side (bit for bit those of one process, which
-    trains them on one thread too), stage 2 data parallel (batch 8: whole minibatch-stddev groups
-    on each rank) and the evaluation shared out: equal up to rounding, PUL counts exactly."""
+    trains them on one thread too) and stage 2 data parallel (batch 8: whole minibatch-stddev groups
+    on each rank): equal up to rounding, so the evaluation's FIDs agree closely and PUL counts exactly."""
     train = {"batch_size": 8, "d_reg_every": 2, "g_reg_every": 2}
     raw = _raw(files, methods=["el2", "redact"], seeds=[0], unlearn={"steps": 3, "train": train})
     one, two = tmp_path / "one", tmp_path / "two"

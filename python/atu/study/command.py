@@ -22,9 +22,9 @@ def add_study_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="override the configuration's device (auto, cpu, cuda, cuda:1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--processes", default="auto", metavar="N",
-                   help="CPU processes sharing each stage (stage 1's models side by side, stage 2 data parallel, "
-                        "the evaluation's samples), the threads divided between them; auto: 2 on a CPU with at "
-                        "least 2 cores, else 1 (default: auto)")
+                   help="CPU processes sharing the training (stage 1's models side by side, stage 2 data "
+                        "parallel), the threads divided between them; auto: 2 on a CPU with at least 2 cores, "
+                        "else 1 (default: auto)")
 
 
 def register(subparsers) -> None:

@@ -85,9 +85,11 @@ def run_study(cfg: StudyConfig, out: str | Path, *, resume: bool = False, progre
               log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True)) -> Path:
     """Runs (or continues) the study; returns the path of out/report.md.
 
-    processes > 1 (CPU only): stage 1's k models train side by side, stage 2 runs data parallel and
-    the evaluation shares out its samples, each in a group of processes started here
-    (util/local_group.py) with this process's threads divided between them."""
+    processes > 1 (CPU only): stage 1's k models train side by side and stage 2 runs data parallel,
+    each in a group of processes started here (util/local_group.py) with this process's threads
+    divided between them. The evaluation stays in this process: its generator batches of 64 keep
+    every thread busy, so a group would only add its start-up and repeat KID and precision/recall
+    on each rank (docs/results.md, "Several processes on a CPU")."""
     from .evaluation import attack_feature, evaluate_feature
     from .report import write_feature_report, write_study_report
 
@@ -117,8 +119,7 @@ def run_study(cfg: StudyConfig, out: str | Path, *, resume: bool = False, progre
                             processes)
             _baseline(cfg, sdir, device, log)
         log(f"[{feature.name}] evaluating")
-        metrics = run_in_group(evaluate_feature, (cfg, feature, fdir), {"device": device, "progress": progress},
-                               processes=processes, device=device)
+        metrics = evaluate_feature(cfg, feature, fdir, device=device, progress=progress)
         attack = None
         if cfg.attack.judge is not None:
             log(f"[{feature.name}] latent attack")
