@@ -352,6 +352,31 @@ def test_resume_redoes_nothing_and_added_seeds_and_methods_run_alone(study, file
     assert [s["seed"] for s in metrics["methods"]["el2"]["seeds"]] == [0, 1, 2] and "nl2" in metrics["methods"]
 
 
+def test_a_resume_that_names_only_new_methods_keeps_and_reports_the_stored_ones(study, files, tmp_path):
+    """--resume with one new variant, then with the first methods only: each run adds what it names,
+    the variant keeps its stored settings when not named again, and config.json, metrics.json and
+    the report always cover every run the folder holds; nothing finished is redone."""
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(study["out"], out)
+    before = _model_files(out)
+    variant = "el2@gamma=3000"
+    run_study(from_dict(_raw(files, methods=[variant], seeds=[0])), out, resume=True, progress=False,
+              log=lambda m: None)
+    added = _model_files(out)
+    assert {p: added[p] for p in before} == before and (out / "f" / "seed_1" / variant / "model.safetensors") in added
+    run_study(from_dict(_raw(files)), out, resume=True, progress=False, log=lambda m: None)
+    assert _model_files(out) == added
+    stored = json.loads((out / "config.json").read_text())["config"]
+    assert stored["methods"] == ["el2", "adv_only", variant] and stored["seeds"] == [0, 1]
+    assert stored["unlearn"][variant]["gamma"] == 3000
+    metrics = json.loads((out / "f" / "metrics.json").read_text())["methods"]
+    assert {"el2", "adv_only", variant} <= set(metrics)
+    assert all([s["seed"] for s in metrics[m]["seeds"]] == [0, 1] for m in ("el2", "adv_only", variant))
+    assert "EL2 (gamma=3000)" in (out / "f" / "report.md").read_text()
+
+
 def test_an_interrupted_study_resumes_to_the_same_numbers(study, files, tmp_path, monkeypatch):
     """Ctrl-C during seed 1's stage 2 (after its first checkpoint), then --resume: the metrics equal
     the uninterrupted study's exactly."""

@@ -35,7 +35,7 @@ from ..gan.run import MODEL_FILE, RUN_FILE, STATE_FILE
 from ..latent.run import latent_unlearn
 from ..util.provenance import provenance
 from ..stages.unlearn import unlearn
-from .config import FILTER_METHOD, LATENT_METHOD, StudyConfig
+from .config import FILTER_METHOD, LATENT_METHOD, StudyConfig, from_dict
 from .layout import BANK_FILE, CONFIG_FILE, FEEDBACK_FILE, adapt_dir, extrapolation_dir, seed_dir
 from ..util.errors import InputError
 
@@ -61,10 +61,13 @@ def check_study_folder(out: Path, cfg: StudyConfig, *, resume: bool) -> None:
     now = cfg.to_dict()
     # a study written before a setting existed ran with that setting's default
     stored = {**{k: v for k, v in _added_settings().items() if k not in stored}, **stored}
-    # a method added to atu since ran in no stored study: it takes its configuration of today
     if isinstance(stored.get("unlearn"), dict) and isinstance(now.get("unlearn"), dict):
+        # a method added to atu since (or a variant named now for the first time) ran in no stored
+        # study: it takes its configuration of today
         stored["unlearn"] = {**{m: c for m, c in now["unlearn"].items() if m not in stored["unlearn"]
                                 and m not in stored.get("methods", [])}, **stored["unlearn"]}
+        # a variant the stored study ran and this invocation does not name keeps its stored settings
+        now = {**now, "unlearn": {**_stored_variants(stored, now), **now["unlearn"]}}
     diff = sorted(k for k in set(stored) | set(now) if k not in GROWABLE and stored.get(k) != now.get(k))
     if diff:
         raise StudyError(f"{out}: cannot resume: the configuration differs in {diff}; only {list(GROWABLE)} may "
@@ -95,12 +98,13 @@ def run_study(cfg: StudyConfig, out: str | Path, *, resume: bool = False, progre
 
     out = Path(out)
     check_study_folder(out, cfg, resume=resume)
+    if resume:                      # the stored study's methods and seeds with the new ones
+        cfg = from_dict(_merged_config(out, cfg))
     device = resolve_device(cfg.device)
     check_processes(processes, device)
     checked = _check_inputs(cfg)                       # every file read and checked before any work
     out.mkdir(parents=True, exist_ok=True)
-    merged = _merged_config(out, cfg) if resume else cfg.to_dict()
-    write_text(out / CONFIG_FILE, json.dumps({"config": merged, "provenance": provenance()}, indent=2))
+    write_text(out / CONFIG_FILE, json.dumps({"config": cfg.to_dict(), "provenance": provenance()}, indent=2))
 
     bank = _bank(cfg, out, checked["generator"], device, progress, log)
     summaries = []
@@ -129,13 +133,23 @@ def run_study(cfg: StudyConfig, out: str | Path, *, resume: bool = False, progre
     return write_study_report(cfg, out, summaries)
 
 
+def _stored_variants(stored: dict, now: dict) -> dict:
+    """The stage-2 settings of the stored study's methods that `now` has none for (its variants
+    METHOD@KEY=VALUE, which exist only where they are named)."""
+    return {m: c for m, c in stored.get("unlearn", {}).items()
+            if m in stored.get("methods", []) and m not in now.get("unlearn", {})}
+
+
 def _merged_config(out: Path, cfg: StudyConfig) -> dict:
-    """On resume: the stored configuration with the union of its and the new methods and seeds,
-    so config.json lists every run the folder holds."""
+    """On resume: the configuration with the union of the stored and the new methods and seeds
+    (each stored variant with its stored settings). The resumed study runs, evaluates and reports
+    all of them, so config.json, metrics.json and the report list every run the folder holds; what
+    finished is not redone."""
     stored = json.loads((out / CONFIG_FILE).read_text())["config"]
     now = cfg.to_dict()
     union = lambda a, b: list(dict.fromkeys([*a, *b]))          # noqa: E731 (order kept)
-    return {**now, "methods": union(stored["methods"], now["methods"]), "seeds": union(stored["seeds"], now["seeds"])}
+    return {**now, "methods": union(stored["methods"], now["methods"]), "seeds": union(stored["seeds"], now["seeds"]),
+            "unlearn": {**_stored_variants(stored, now), **now["unlearn"]}}
 
 
 def _check_inputs(cfg: StudyConfig) -> dict:
