@@ -1,6 +1,8 @@
 """Module-level functions for tests/method/test_local_group.py: what a spawned rank runs must be
 importable by name in a fresh interpreter."""
+import multiprocessing
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -39,3 +41,14 @@ def wait_for_interrupt(folder: str) -> None:
     except KeyboardInterrupt:
         (folder / f"interrupted_{distributed.rank()}").touch()
         raise
+
+
+class SpawnedWithSigintIgnored(multiprocessing.get_context("spawn").Process):
+    """A spawned process that inherits an ignored SIGINT, as a background job's children do."""
+
+    def start(self):
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            super().start()
+        finally:
+            signal.signal(signal.SIGINT, handler)

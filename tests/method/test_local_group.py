@@ -3,6 +3,7 @@ stages share out their work over such a group (`atu run --processes 2`) against 
 one process: stage 1 bit for bit (each model trains on one thread either way), stage 2 and the
 evaluation up to the rounding of data parallelism."""
 import json
+import multiprocessing
 import os
 import signal
 import threading
@@ -17,6 +18,7 @@ from atu.util.local_group import auto_processes, run_in_group, threads_per_proce
 import group_functions as fns
 
 pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
+_GET_CONTEXT = multiprocessing.get_context            # the real one, before a test patches it
 
 
 def test_each_rank_joins_the_group_on_its_share_of_the_threads_and_rank_0_answers():
@@ -51,7 +53,32 @@ def test_a_rank_that_dies_is_named_and_the_other_is_stopped(monkeypatch):
         run_in_group(fns.die_on_rank_1, processes=2)
 
 
-def test_ctrl_c_reaches_every_rank_once_and_raises_keyboard_interrupt_here(tmp_path):
+def test_ctrl_c_reaches_every_rank_once_and_raises_keyboard_interrupt_here(tmp_path, monkeypatch):
+    """Also when this process inherited an ignored SIGINT (a background job's): the children honour
+    what the parent forwards."""
+    # Ctrl-C here raises KeyboardInterrupt whatever this process inherited; the children are handed
+    # an ignored SIGINT, as a background job's children are
+    monkeypatch.setattr(local_group.multiprocessing, "get_context", _context_with_sigint_ignored_at_spawn)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _ctrl_c_reaches_every_rank(tmp_path)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _context_with_sigint_ignored_at_spawn(method):
+    context = _GET_CONTEXT(method)
+
+    class Context:
+        Process = fns.SpawnedWithSigintIgnored
+
+        def __getattr__(self, name):
+            return getattr(context, name)
+
+    return Context()
+
+
+def _ctrl_c_reaches_every_rank(tmp_path):
     def press_ctrl_c():
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not all((tmp_path / f"started_{r}").exists() for r in (0, 1)):

@@ -156,6 +156,9 @@ def _free_port() -> int:
 
 def _child(rank, world, port, threads, device, parent_pid, fn, args, kwargs, send) -> None:
     os.setpgid(0, 0)                    # out of the terminal's process group: interrupts come from the parent
+    # ... and are always honoured: a parent started as a background job hands its children an ignored
+    # SIGINT (which Python keeps), and the SIGINT it forwards would then be lost
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     os.environ.update({"WORLD_SIZE": str(world), "RANK": str(rank), "LOCAL_RANK": str(rank),
                        "LOCAL_WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
