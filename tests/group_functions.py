@@ -24,6 +24,22 @@ def fail_on_rank_1(message: str) -> int:
     return 0
 
 
+class SlowToPickleError(ValueError):
+    """Takes a while to pickle, as a big exception does: rank 1's report reaches the parent after
+    the broken connection that rank 0 reports at once."""
+
+    def __reduce__(self):
+        time.sleep(0.5)
+        return type(self), self.args, self.__dict__     # __dict__ holds the notes
+
+
+def fail_slowly_on_rank_1(message: str) -> int:
+    if distributed.rank() == 1:
+        raise SlowToPickleError(message)
+    distributed.barrier()
+    return 0
+
+
 def die_on_rank_1() -> int:
     if distributed.rank() == 1:
         os._exit(7)

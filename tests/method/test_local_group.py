@@ -47,6 +47,15 @@ def test_a_ranks_exception_comes_back_with_its_type_and_rank_and_the_waiting_pee
     assert time.monotonic() - started < 60                  # rank 0 did not wait out the group's timeout
 
 
+def test_the_failing_rank_is_reported_when_its_peers_broken_connection_arrives_first(monkeypatch):
+    """Rank 1 leaves the group before its report is sent (the session closes on the way out), so
+    rank 0's "connection closed" reaches the parent first: the parent still raises rank 1's error."""
+    monkeypatch.setattr(local_group, "FAILURE_GRACE_S", 10.0)
+    with pytest.raises(fns.SlowToPickleError, match="no such class") as err:
+        run_in_group(fns.fail_slowly_on_rank_1, ("no such class",), processes=2)
+    assert any("in rank 1 of 2" in note for note in getattr(err.value, "__notes__", []))
+
+
 def test_a_rank_that_dies_is_named_and_the_other_is_stopped(monkeypatch):
     monkeypatch.setattr(local_group, "FAILURE_GRACE_S", 1.0)
     with pytest.raises(ChildProcessError, match=r"rank 1 .*exit status 7|atu-rank1 .*exit status 7"):

@@ -114,6 +114,11 @@ def _wait(children, pipes) -> Any:
     _join(children, FAILURE_GRACE_S)
     for child in children:
         child.join()
+    # Reports that arrived after the first error: a failing rank leaves the group before its report
+    # is sent, so its peer's broken connection often comes first, and the cause only now
+    for rank, (child, pipe) in enumerate(zip(children, pipes)):
+        if rank not in outcomes and pipe.poll():
+            outcomes[rank] = _receive(pipe, child)
     if interrupted or any(o[0] == "interrupted" for o in outcomes.values()):
         raise KeyboardInterrupt
     errors = [(rank, o[1]) for rank, o in sorted(outcomes.items()) if o[0] == "error"]
