@@ -3,7 +3,7 @@ colour, and nothing written for nothing to plot."""
 import pytest
 from PIL import Image
 
-from atu.util.plots import MARGINS, PALETTE, line_chart, scatter_chart
+from atu.util.plots import DOT_RADIUS, MARGINS, PALETTE, line_chart, place_labels, scatter_chart
 
 
 def _pixel(x, y, x_range, y_range, size):
@@ -47,3 +47,25 @@ def test_a_log_axis_places_points_by_their_logarithm(tmp_path):
     x_range = (0 - 0.1, 2 + 0.1)                       # log10 of 1 and 100, padded by 5%
     for i, (x, y) in enumerate(points.values()):
         assert img.getpixel(_pixel(math.log10(x), y, x_range, (10 - 0.5, 20 + 0.5), img.size)) == PALETTE[i]
+
+
+def _overlaps(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_labels_of_a_dense_cluster_and_of_dots_at_the_edge_overlap_nothing_and_stay_inside():
+    bounds = (0, 0, 400, 300)
+    dots = {"redact": (100, 40), "redact@redact=0.3": (106, 36), "el2+redact": (112, 44), "el2": (104, 50),
+            "at the right edge": (396, 150), "at the top": (200, 2), "alone": (250, 250)}
+    sizes = {name: (6 * len(name), 10) for name in dots}
+    boxes = place_labels(dots, sizes, bounds)
+    assert set(boxes) == set(dots)
+    dot_boxes = [(x - DOT_RADIUS, y - DOT_RADIUS, x + DOT_RADIUS, y + DOT_RADIUS) for x, y in dots.values()]
+    for name, box in boxes.items():
+        assert (box[2] - box[0], box[3] - box[1]) == sizes[name]
+        assert bounds[0] <= box[0] and box[2] <= bounds[2] and bounds[1] <= box[1] and box[3] <= bounds[3], name
+        assert not any(_overlaps(box, d) for d in dot_boxes), name
+        assert not any(_overlaps(box, other) for n, other in boxes.items() if n != name), name
+    x, y = dots["alone"]                          # a dot with room keeps its label right beside it
+    assert boxes["alone"][0] == x + DOT_RADIUS + 2 and boxes["alone"][1] == y - 5
+    assert boxes["at the right edge"][2] <= dots["at the right edge"][0]      # flipped to the left

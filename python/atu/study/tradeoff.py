@@ -58,4 +58,4 @@ def write_tradeoff_plot(metrics: dict, data: str, path: Path) -> Path | None:
     # PIL's built-in font has no "÷"; a log axis keeps 0.7× to 20× readable around 1×
     return scatter_chart(points, path, title=f"class {metrics['class']}: PUL against FID / pre-trained FID",
                          x_label="FID / pre-trained FID (log scale)", y_label="PUL (%)", marked=marked,
-                         x_limit=FID_BOUND, x_log=True)
+                         x_limit=FID_BOUND, x_log=True, size=(800, 520))

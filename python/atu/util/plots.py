@@ -116,13 +116,56 @@ def scatter_chart(points: Mapping[str, tuple[float, float]], path: str | os.Path
         px, _ = to_px(x_limit, y0)
         for y in range(top, height - bottom, 8):
             draw.line([(px, y), (px, min(y + 4, height - bottom))], fill=(127, 127, 127))
-    for i, (name, (x, y)) in enumerate(own.items()):
-        colour = PALETTE[i % len(PALETTE)]
-        px, py = to_px(x, y)
-        draw.ellipse([px - 4, py - 4, px + 4, py + 4], fill=colour)
-        draw.text((px + 6, py - 6), name, fill=colour)
-    for name, (x, y) in ref.items():
-        px, py = to_px(x, y)
-        draw.rectangle([px - 5, py - 5, px + 5, py + 5], outline=(0, 0, 0), width=2)
-        draw.text((px + 7, py + 2), name, fill=(0, 0, 0))
+        draw.text((px - 8, height - bottom + 4), _label(10 ** x_limit if x_log else x_limit), fill=(127, 127, 127))
+    dots = {name: to_px(x, y) for name, (x, y) in (*own.items(), *ref.items())}
+    colours = {**{name: PALETTE[i % len(PALETTE)] for i, name in enumerate(own)}, **{name: (0, 0, 0) for name in ref}}
+    for name, (px, py) in dots.items():
+        if name in ref:
+            draw.rectangle([px - 5, py - 5, px + 5, py + 5], outline=(0, 0, 0), width=2)
+        else:
+            draw.ellipse([px - 4, py - 4, px + 4, py + 4], fill=colours[name])
+    sizes = {name: _text_size(draw, name) for name in dots}
+    for name, box in place_labels(dots, sizes, (MARGINS[0] + 1, MARGINS[2] + 1, size[0] - MARGINS[1] - 1, size[1] - MARGINS[3] - 1)).items():
+        (px, py), (lx0, ly0, lx1, ly1) = dots[name], box
+        nearest = (min(max(px, lx0), lx1), min(max(py, ly0), ly1))
+        if math.dist((px, py), nearest) > 2 * DOT_RADIUS + 4:       # a label moved away gets a leader line
+            draw.line([(px, py), nearest], fill=colours[name])
+        draw.text((lx0, ly0), name, fill=colours[name])
     return write_with(path, lambda tmp: img.save(tmp, format="PNG"))
+
+
+def _text_size(draw, text: str) -> tuple[int, int]:
+    x0, y0, x1, y1 = draw.textbbox((0, 0), text)
+    return x1 - x0, y1 - y0
+
+
+DOT_RADIUS = 5
+
+
+def place_labels(dots: Mapping[str, tuple[float, float]], sizes: Mapping[str, tuple[int, int]],
+                 bounds: tuple[float, float, float, float]) -> dict[str, tuple[float, float, float, float]]:
+    """A box (x0, y0, x1, y1) for each dot's label of the given (width, height): beside its dot where
+    that overlaps no other label or dot and stays within `bounds`, else the nearest free place
+    further out (greedy, dots from left to right; the last resort is beside the dot, overlapping)."""
+    bx0, by0, bx1, by1 = bounds
+    dot_boxes = [(x - DOT_RADIUS, y - DOT_RADIUS, x + DOT_RADIUS, y + DOT_RADIUS) for x, y in dots.values()]
+    placed: dict[str, tuple[float, float, float, float]] = {}
+
+    def free(box) -> bool:
+        return (bx0 <= box[0] and box[2] <= bx1 and by0 <= box[1] and box[3] <= by1
+                and not any(_overlap(box, other) for other in (*dot_boxes, *placed.values())))
+
+    for name, (x, y) in sorted(dots.items(), key=lambda item: item[1]):
+        w, h = sizes[name]
+        gap = DOT_RADIUS + 2
+        candidates = [(x + gap + r, y - h / 2 + dy) for r in (0, 24, 48, 96) for dy in (0, -h - 2, h + 2, -2 * h - 4, 2 * h + 4)]
+        candidates += [(x - gap - w - r, y - h / 2 + dy) for r in (0, 24, 48, 96) for dy in (0, -h - 2, h + 2)]
+        candidates += [(x - w / 2, y - gap - h), (x - w / 2, y + gap)]
+        boxes = [(cx, cy, cx + w, cy + h) for cx, cy in candidates]
+        fallback = (min(max(x + gap, bx0), bx1 - w), min(max(y - h / 2, by0), by1 - h))
+        placed[name] = next((b for b in boxes if free(b)), (*fallback, fallback[0] + w, fallback[1] + h))
+    return placed
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
