@@ -96,3 +96,17 @@ def test_the_repulsion_strength_is_set_per_shipped_set_for_every_kind_alike():
         assert per_set["mnist"][method].gamma == pytest.approx(ratio * per_set["digits"][method].gamma)
     assert per_set["mnist"]["adv_only"].gamma == per_set["digits"]["adv_only"].gamma == 0
     assert per_set["mnist"]["el2"].alpha == per_set["digits"]["el2"].alpha     # only γ differs
+
+
+@pytest.mark.parametrize("data", sorted(assets.SHIPPED))
+def test_the_papers_update_runs_as_atu_unlearn_does_by_default_beside_the_decoupled_step(data):
+    """el2_paper: coupled, the authors' per-tensor-mean distance, α and γ (UnlearnConfig's defaults,
+    whatever the set's scale does to the decoupled γ), on the demo's schedule."""
+    from atu.stages.unlearn import UnlearnConfig
+
+    unlearn = from_dict(demo_config(8, ["el2", "el2_paper"], [0], data=data)).unlearn
+    paper, ours, default = unlearn["el2_paper"], unlearn["el2"], UnlearnConfig()
+    assert paper.decoupled is False and ours.decoupled is True
+    assert (paper.kind, paper.reduction, paper.alpha, paper.gamma) == ("el2", "tensor_mean", default.alpha, default.gamma)
+    assert ours.reduction == "sum" and ours.gamma != default.gamma
+    assert paper.steps == ours.steps and paper.train == ours.train
