@@ -274,6 +274,9 @@ def test_a_study_writes_every_run_and_a_report(study):
     assert (out / "f" / "curves" / "el2_penalty.png").is_file()
     report = (out / "f" / "report.md").read_text()
     assert "| | Pre-trained | Extrapolation s=1 | EL2 | Adv. only |" in report and "EL2 PUL ≥ 95%" in report
+    el2 = study["cfg"].unlearn["el2"]             # the runs' line says how each repelled
+    assert (f"el2 4 steps γ = {el2.gamma:g} (el2 α = {el2.alpha:g}, {el2.reduction} distance, coupled)" in report
+            and "; adv_only 4 steps γ = 0\n" in report)
     assert study["report"] == out / "report.md" and "full report" in study["report"].read_text()
     stored = json.loads((out / "config.json").read_text())["config"]
     assert stored["methods"] == ["el2", "adv_only"] and stored["unlearn"]["adv_only"]["gamma"] == 0

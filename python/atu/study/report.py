@@ -231,8 +231,10 @@ def _method_line(cfg: StudyConfig, method: str) -> str:
     if method == "filter":
         return "filter: rejection sampling from the pre-trained model with the judge (trains nothing)"
     run = cfg.unlearn[method]
-    return (f"{method} {run.steps} steps γ = {run.gamma:g}"
-            + (" (decoupled repulsion step)" if run.decoupled and run.gamma > 0 else "")
+    repulsion = "" if run.gamma == 0 else (
+        f" ({run.kind}" + (f" α = {run.alpha:g}" if run.kind == "el2" else "")
+        + f", {run.reduction} distance, {'decoupled repulsion step' if run.decoupled else 'coupled'})")
+    return (f"{method} {run.steps} steps γ = {run.gamma:g}" + repulsion
             + (f", redaction w = {run.redact:g} ({run.redact_source})" if run.redact > 0 else ""))
 
 
