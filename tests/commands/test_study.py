@@ -546,6 +546,30 @@ def test_a_study_written_before_a_method_existed_still_resumes(study, files, tmp
     run_study(from_dict(_raw(files)), old, resume=True, progress=False, log=lambda m: None)
 
 
+def test_a_method_the_study_did_not_run_resumes_with_its_settings_of_today(study, files, tmp_path):
+    """config.json records every method's resolved settings, run or not: one it did not run (here
+    el2_paper, recorded with another γ, as when atu redefined it) is added on resume with today's
+    settings; one it ran is still held to its stored settings."""
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(study["out"], old)
+    stored = json.loads((old / "config.json").read_text())
+    stored["config"]["unlearn"]["el2_paper"]["gamma"] = 999.0
+    (old / "config.json").write_text(json.dumps(stored))
+    run_study(from_dict(_raw(files, methods=["el2_paper"])), old, resume=True, progress=False, log=lambda m: None)
+    today = from_dict(_raw(files)).unlearn["el2_paper"]
+    for seed in (0, 1):
+        ran = json.loads((old / "f" / f"seed_{seed}" / "el2_paper" / "run.json").read_text())["config"]
+        assert ran["gamma"] == today.gamma != 999.0
+    resumed = json.loads((old / "config.json").read_text())["config"]
+    assert resumed["methods"] == ["el2", "adv_only", "el2_paper"] and resumed["unlearn"]["el2_paper"]["gamma"] == today.gamma
+    resumed["unlearn"]["el2"]["gamma"] = 999.0
+    (old / "config.json").write_text(json.dumps({"config": resumed}))
+    with pytest.raises(StudyError, match=r"differs in \['unlearn'\]"):
+        run_study(from_dict(_raw(files)), old, resume=True, progress=False, log=lambda m: None)
+
+
 def test_existing_or_missing_studies_and_changed_configurations_are_refused(study, files, tmp_path):
     with pytest.raises(StudyError, match="already holds a study"):
         run_study(from_dict(_raw(files)), study["out"], progress=False)

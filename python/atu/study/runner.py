@@ -62,10 +62,12 @@ def check_study_folder(out: Path, cfg: StudyConfig, *, resume: bool) -> None:
     # a study written before a setting existed ran with that setting's default
     stored = {**{k: v for k, v in _added_settings().items() if k not in stored}, **stored}
     if isinstance(stored.get("unlearn"), dict) and isinstance(now.get("unlearn"), dict):
-        # a method added to atu since (or a variant named now for the first time) ran in no stored
-        # study: it takes its configuration of today
-        stored["unlearn"] = {**{m: c for m, c in now["unlearn"].items() if m not in stored["unlearn"]
-                                and m not in stored.get("methods", [])}, **stored["unlearn"]}
+        # only what the stored study ran is held to its stored settings: a method it did not run
+        # (added to atu since, redefined since, or a variant named now for the first time) takes
+        # its configuration of today
+        ran = set(stored.get("methods", []))
+        stored["unlearn"] = {**{m: c for m, c in now["unlearn"].items() if m not in ran},
+                             **{m: c for m, c in stored["unlearn"].items() if m in ran}}
         # a variant the stored study ran and this invocation does not name keeps its stored settings
         now = {**now, "unlearn": {**_stored_variants(stored, now), **now["unlearn"]}}
     diff = sorted(k for k in set(stored) | set(now) if k not in GROWABLE and stored.get(k) != now.get(k))
