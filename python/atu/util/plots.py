@@ -1,9 +1,10 @@
-"""Line charts as PNG (loss curves in reports), drawn with PIL.
+"""Line charts (loss curves in reports) and labelled scatter charts (a study's PUL–FID trade-off) as
+PNG, drawn with PIL.
 
-matplotlib would be the usual choice, but it is a heavy dependency for a handful of training
-curves; PIL ships with atu already. The chart is deliberately plain: one panel, shared step axis,
-a y axis with min/max ticks, a legend, one colour per series. The numbers themselves are in the
-runs' log.jsonl files; the chart is for the eye.
+matplotlib would be the usual choice, but it is a heavy dependency for a handful of charts; PIL
+ships with atu already. The charts are deliberately plain: one panel, axes with their end values,
+one colour per series; a scatter's labels are placed where they cover no other label or dot. The
+numbers themselves are in the runs' log.jsonl and metrics.json files; the charts are for the eye.
 """
 from __future__ import annotations
 
