@@ -115,27 +115,46 @@ def test_marked_fakes_count_again_as_fakes_with_the_labellers_rule():
     assert nothing is None and logs == {"marked": 0.0, "redact": 0.0}
 
 
-def test_redaction_changes_the_run_and_resumes_bit_identically(inputs, tmp_path, monkeypatch):
-    cfg = UnlearnConfig(gamma=0.0, redact=0.5, steps=5, train=TRAIN, seed=2)
-    assert cfg.to_dict()["redact"] == 0.5 and "redact" not in UnlearnConfig().to_dict()
-    straight = unlearn(inputs.gen, None, inputs.feedback, tmp_path / "straight", cfg, schedule=EVERY_2, progress=False)
-    plain = unlearn(inputs.gen, None, inputs.feedback, tmp_path / "plain",
-                    UnlearnConfig(gamma=0.0, steps=5, train=TRAIN, seed=2), schedule=EVERY_2, progress=False)
-    d_of = lambda p: ckpt.load_atu(p).state_dicts["d"]          # noqa: E731
-    assert any(not torch.equal(a, b) for a, b in zip(d_of(straight).values(), d_of(plain).values()))
-    log = [json.loads(line) for line in (tmp_path / "straight" / "log.jsonl").read_text().splitlines()]
-    assert all(r["redact"] > 0 for r in log)
-
-    killed_after_step(monkeypatch, StyleGAN2Trainer, 3,
-                      lambda: unlearn(inputs.gen, None, inputs.feedback, tmp_path / "cut", cfg, schedule=EVERY_2,
-                                      progress=False))
-    unlearn(inputs.gen, None, inputs.feedback, tmp_path / "cut", cfg, resume=True, schedule=EVERY_2, progress=False)
+def _assert_resumes_bit_identically(run, tmp_path, monkeypatch):
+    """run(out, resume) after a kill at step 3 and resumed ends with the same files, bit for bit, as
+    run(out) straight through."""
+    run(tmp_path / "straight", False)
+    killed_after_step(monkeypatch, StyleGAN2Trainer, 3, lambda: run(tmp_path / "cut", False))
+    run(tmp_path / "cut", True)
     for name in ("model.safetensors", "checkpoint.safetensors"):
         a, b = ckpt.load_atu(tmp_path / "straight" / name).state_dicts, ckpt.load_atu(tmp_path / "cut" / name).state_dicts
         assert a.keys() == b.keys()
         for section in a:
             for k in a[section]:
                 assert torch.equal(a[section][k], b[section][k]), f"{name} {section}/{k}"
+
+
+def test_redaction_changes_the_run_and_resumes_bit_identically(inputs, tmp_path, monkeypatch):
+    cfg = UnlearnConfig(gamma=0.0, redact=0.5, steps=5, train=TRAIN, seed=2)
+    assert cfg.to_dict()["redact"] == 0.5 and "redact" not in UnlearnConfig().to_dict()
+    plain = unlearn(inputs.gen, None, inputs.feedback, tmp_path / "plain",
+                    UnlearnConfig(gamma=0.0, steps=5, train=TRAIN, seed=2), schedule=EVERY_2, progress=False)
+    _assert_resumes_bit_identically(
+        lambda out, resume: unlearn(inputs.gen, None, inputs.feedback, out, cfg, resume=resume, schedule=EVERY_2,
+                                    progress=False), tmp_path, monkeypatch)
+    d_of = lambda p: ckpt.load_atu(p).state_dicts["d"]          # noqa: E731
+    straight = tmp_path / "straight" / "model.safetensors"
+    assert any(not torch.equal(a, b) for a, b in zip(d_of(straight).values(), d_of(plain).values()))
+    log = [json.loads(line) for line in (tmp_path / "straight" / "log.jsonl").read_text().splitlines()]
+    assert all(r["redact"] > 0 for r in log)
+
+
+@pytest.mark.parametrize("decoupled", [False, True], ids=["coupled", "decoupled"])
+def test_repulsion_and_redaction_together_use_both_terms_and_resume_bit_identically(inputs, tmp_path, monkeypatch,
+                                                                                      decoupled):
+    """el2+redact: the repulsion's log and the redaction's both run every step, and a kill resumes exactly."""
+    cfg = UnlearnConfig(kind="el2", gamma=50.0, alpha=1e-3, decoupled=decoupled, redact=0.5, steps=5, train=TRAIN,
+                        seed=3)
+    _assert_resumes_bit_identically(
+        lambda out, resume: unlearn(inputs.gen, inputs.adapted, inputs.feedback, out, cfg, resume=resume,
+                                    schedule=EVERY_2, progress=False), tmp_path, monkeypatch)
+    log = [json.loads(line) for line in (tmp_path / "straight" / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 5 and all(r["redact"] > 0 and r["repulsion"] > 0 for r in log)
 
 
 @pytest.fixture(scope="module")
@@ -152,14 +171,16 @@ def labelled(inputs):
     return SimpleNamespace(classifier=path, feedback=save_bundle(inputs.root / "labelled.safetensors", bundle))
 
 
-def test_the_labeller_source_uses_the_feedbacks_classifier_and_resumes(inputs, labelled, tmp_path):
+def test_the_labeller_source_uses_the_feedbacks_classifier_and_resumes_bit_identically(inputs, labelled, tmp_path,
+                                                                                      monkeypatch):
     bundle = load_bundle(labelled.feedback)
-    cfg = UnlearnConfig(gamma=0.0, redact=0.5, redact_source="labeller", steps=2, train=TRAIN, seed=1)
-    unlearn(inputs.gen, None, labelled.feedback, tmp_path / "run", cfg, schedule=EVERY_2, progress=False,
-            labeller=labelled.classifier)
-    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    assert all(0 <= r["marked"] <= 1 and "redact" in r for r in log)
-    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    cfg = UnlearnConfig(gamma=0.0, redact=0.5, redact_source="labeller", steps=5, train=TRAIN, seed=1)
+    _assert_resumes_bit_identically(
+        lambda out, resume: unlearn(inputs.gen, None, labelled.feedback, out, cfg, resume=resume, schedule=EVERY_2,
+                                    progress=False, labeller=labelled.classifier), tmp_path, monkeypatch)
+    log = [json.loads(line) for line in (tmp_path / "straight" / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 5 and all(0 <= r["marked"] <= 1 and "redact" in r for r in log)
+    run = json.loads((tmp_path / "straight" / "run.json").read_text())
     assert run["inputs"]["labeller"]["sha256"] == bundle.metadata["labeller"]["sha256"]
 
 
