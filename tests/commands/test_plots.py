@@ -3,7 +3,8 @@ colour, and nothing written for nothing to plot."""
 import pytest
 from PIL import Image
 
-from atu.util.plots import DOT_RADIUS, MARGINS, PALETTE, line_chart, place_labels, scatter_chart
+from atu.util.plots import (DOT_RADIUS, GRID, MARGINS, PALETTE, line_chart, linear_ticks, log_ticks, place_labels,
+                            scatter_chart)
 
 
 def _pixel(x, y, x_range, y_range, size):
@@ -69,3 +70,26 @@ def test_labels_of_a_dense_cluster_and_of_dots_at_the_edge_overlap_nothing_and_s
     x, y = dots["alone"]                          # a dot with room keeps its label right beside it
     assert boxes["alone"][0] == x + DOT_RADIUS + 2 and boxes["alone"][1] == y - 5
     assert boxes["at the right edge"][2] <= dots["at the right edge"][0]      # flipped to the left
+
+
+def test_ticks_are_round_values_inside_the_range():
+    assert linear_ticks(78.7, 100) == [80, 85, 90, 95, 100]
+    assert linear_ticks(0, 1600) == [0, 500, 1000, 1500]
+    assert linear_ticks(-0.3, 0.7) == [-0.2, 0, 0.2, 0.4, 0.6]
+    assert linear_ticks(5, 5) == [5]
+    for lo, hi in [(78.7, 100), (0.013, 0.5), (-7, 1e5), (1.0, 1.3)]:
+        ticks = linear_ticks(lo, hi)
+        assert 1 <= len(ticks) <= 7 and all(lo <= t <= hi for t in ticks)
+    assert log_ticks(0.45, 7.84) == [0.5, 1, 2, 5]
+    assert log_ticks(0.7, 20) == [1, 2, 5, 10, 20]
+    assert log_ticks(0.01, 1e6) == [0.01, 1, 100, 1e4, 1e6]          # every other decade of nine
+    assert log_ticks(1.0, 1.3) == linear_ticks(1.0, 1.3)               # no two of 1, 2, 5 x 10^k inside
+
+
+def test_the_grid_runs_through_the_ticks(tmp_path):
+    img = Image.open(line_chart({"a": ([0, 1600], [78.7, 78.7])}, tmp_path / "g.png", size=(400, 300))).convert("RGB")
+    y_range = (78.7 - 0.5, 78.7 + 0.5)                      # one y value: the range is widened by 0.5 each side
+    for x in (500, 1000, 1500):
+        _, top_row = _pixel(x, y_range[1], (0, 1600), y_range, img.size)
+        assert img.getpixel((_pixel(x, 78.5, (0, 1600), y_range, img.size)[0], top_row + 5)) == GRID
+    assert img.getpixel((_pixel(250, 78.5, (0, 1600), y_range, img.size)[0], top_row + 5)) == (255, 255, 255)

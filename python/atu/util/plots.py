@@ -2,8 +2,8 @@
 PNG, drawn with PIL.
 
 matplotlib would be the usual choice, but it is a heavy dependency for a handful of charts; PIL
-ships with atu already. The charts are deliberately plain: one panel, axes with their end values,
-one colour per series; a scatter's labels are placed where they cover no other label or dot. The
+ships with atu already. The charts are deliberately plain: one panel, axes with round-valued ticks
+and light grid lines, one colour per series; a scatter's labels are placed where they cover no other label or dot. The
 numbers themselves are in the runs' log.jsonl and metrics.json files; the charts are for the eye.
 """
 from __future__ import annotations
@@ -25,17 +25,48 @@ def _finite(xs: Sequence[float], ys: Sequence[float]) -> tuple[list[float], list
 
 
 def _label(value: float) -> str:
-    return f"{value:.3g}"
+    """Whole numbers in full (1500, not 1.5e+03), others to three significant digits."""
+    return str(int(value)) if value == int(value) and abs(value) < 1e6 else f"{value:.3g}"
 
 
 MARGINS = (64, 16, 28, 40)      # left, right, top, bottom (pixels around the panel)
 
 
+GRID = (225, 225, 225)
+
+
+def linear_ticks(lo: float, hi: float, most: int = 7) -> list[float]:
+    """Round values within [lo, hi] a step of 1, 2 or 5 × 10^k apart: the smallest such step that
+    gives at most `most` ticks."""
+    if not hi > lo:
+        return [lo]
+    exponent = math.floor(math.log10((hi - lo) / most))
+    for factor in (1, 2, 5, 10):
+        step = factor * 10.0 ** exponent
+        first, last = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
+        if last - first + 1 <= most:
+            return [round(i * step, 12) for i in range(first, last + 1)]
+    raise AssertionError("unreachable: a step of 10^(k+1) leaves at most `most` ticks")
+
+
+def log_ticks(lo: float, hi: float, most: int = 7) -> list[float]:
+    """Ticks for a log axis over [lo, hi] (values, not logarithms): 1, 2, 5 × 10^k, or the powers of
+    ten (every n-th over many decades) when those are too many; where fewer than two fall inside (a
+    narrow range), linear ticks."""
+    first, last = math.ceil(math.log10(lo) - 1e-9), math.floor(math.log10(hi) + 1e-9)
+    decades = range(first - 1, last + 1)
+    ticks = [m * 10.0 ** k for k in decades for m in (1, 2, 5) if lo <= m * 10.0 ** k <= hi]
+    if len(ticks) > most:
+        every = math.ceil((last - first + 1) / most)
+        ticks = [10.0 ** k for k in range(first, last + 1, every)]
+    return ticks if len(ticks) >= 2 else linear_ticks(lo, hi, most)
+
+
 def _canvas(size: tuple[int, int], x_range: tuple[float, float], y_range: tuple[float, float], title: str,
-            x_label: str, x_tick=None):
-    """A white image with the panel's frame, title, axis-end labels and x label drawn; returns
-    (image, its ImageDraw, the data → pixel mapping). `x_tick` turns an x value into its label's
-    value (e.g. 10**x on a log axis)."""
+            x_label: str, x_log: bool = False):
+    """A white image with the panel's frame, grid, ticks, title and x label drawn; returns (image,
+    its ImageDraw, the data → pixel mapping). With `x_log` the x range is in log10 units and the
+    ticks are labelled with the values themselves."""
     from PIL import Image, ImageDraw
 
     (width, height), (left, right, top, bottom) = size, MARGINS
@@ -47,13 +78,22 @@ def _canvas(size: tuple[int, int], x_range: tuple[float, float], y_range: tuple[
 
     img = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(img)
+    for y in linear_ticks(y0, y1):
+        _, py = to_px(x0, y)
+        draw.line([(left, py), (width - right, py)], fill=GRID)
+        draw.line([(left - 4, py), (left, py)], fill=(0, 0, 0))
+        text = _label(y)
+        draw.text((left - 6 - _text_size(draw, text)[0], py - 5), text, fill=(0, 0, 0))
+    x_ticks = [(math.log10(v), v) for v in log_ticks(10 ** x0, 10 ** x1)] if x_log else \
+        [(v, v) for v in linear_ticks(x0, x1)]
+    for x, value in x_ticks:
+        px, _ = to_px(x, y0)
+        draw.line([(px, top), (px, height - bottom)], fill=GRID)
+        draw.line([(px, height - bottom), (px, height - bottom + 4)], fill=(0, 0, 0))
+        text = _label(value)
+        draw.text((px - _text_size(draw, text)[0] / 2, height - bottom + 6), text, fill=(0, 0, 0))
     draw.rectangle([left, top, width - right, height - bottom], outline=(0, 0, 0))
     draw.text((left, 6), title, fill=(0, 0, 0))
-    draw.text((4, top), _label(y1), fill=(0, 0, 0))
-    draw.text((4, height - bottom - 10), _label(y0), fill=(0, 0, 0))
-    tick = x_tick or (lambda v: v)
-    draw.text((left, height - bottom + 4), _label(tick(x0)), fill=(0, 0, 0))
-    draw.text((width - right - 40, height - bottom + 4), _label(tick(x1)), fill=(0, 0, 0))
     draw.text(((width - len(x_label) * 6) // 2, height - 16), x_label, fill=(0, 0, 0))
     return img, draw, to_px
 
@@ -109,10 +149,10 @@ def scatter_chart(points: Mapping[str, tuple[float, float]], path: str | os.Path
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
     pad_x, pad_y = 0.05 * (x1 - x0 or 1), 0.05 * (y1 - y0 or 1)
     x0, x1, y0, y1 = x0 - pad_x, x1 + pad_x, y0 - pad_y, y1 + pad_y
-    img, draw, to_px = _canvas(size, (x0, x1), (y0, y1), title, x_label,
-                               x_tick=(lambda v: 10 ** v) if x_log else None)
+    img, draw, to_px = _canvas(size, (x0, x1), (y0, y1), title, x_label, x_log=x_log)
     top, bottom, height = MARGINS[2], MARGINS[3], size[1]
-    draw.text((4, (top + height - bottom) // 2), y_label[:9], fill=(0, 0, 0))
+    if y_label:                          # above the axis's tick labels, left of the title
+        draw.text((4, 6), y_label[:9], fill=(0, 0, 0))
     if x_limit is not None:
         px, _ = to_px(x_limit, y0)
         for y in range(top, height - bottom, 8):
