@@ -93,3 +93,36 @@ def test_the_grid_runs_through_the_ticks(tmp_path):
         _, top_row = _pixel(x, y_range[1], (0, 1600), y_range, img.size)
         assert img.getpixel((_pixel(x, 78.5, (0, 1600), y_range, img.size)[0], top_row + 5)) == GRID
     assert img.getpixel((_pixel(250, 78.5, (0, 1600), y_range, img.size)[0], top_row + 5)) == (255, 255, 255)
+
+
+def test_a_marked_area_is_a_box_over_its_ranges_and_widens_the_axes(tmp_path):
+    points = {"a": (1.0, 50.0)}
+    img = Image.open(scatter_chart(points, tmp_path / "area.png", marked_areas={"range": ((2.0, 3.0), (60.0, 70.0))},
+                                   size=(400, 300))).convert("RGB")
+    x_range, y_range = (1.0 - 0.1, 3.0 + 0.1), (50.0 - 1.0, 70.0 + 1.0)     # the box's corners set the far ends
+    assert img.getpixel(_pixel(1.0, 50.0, x_range, y_range, img.size)) == PALETTE[0]
+    left, bottom_edge = _pixel(2.0, 60.0, x_range, y_range, img.size)
+    right, top_edge = _pixel(3.0, 70.0, x_range, y_range, img.size)
+    mid_x, mid_y = (left + right) // 2, (top_edge + bottom_edge) // 2
+    near = lambda x, y: {img.getpixel((x + dx, y + dy)) for dx in (-1, 0, 1) for dy in (-1, 0, 1)}   # noqa: E731
+    for x, y in ((left, mid_y), (right, mid_y), (mid_x, top_edge), (mid_x, bottom_edge)):
+        assert (0, 0, 0) in near(x, y), (x, y)                             # the outline, within a pixel
+    assert img.getpixel((mid_x, mid_y)) in ((255, 255, 255), GRID)          # hollow
+
+
+def test_the_tradeoff_plot_marks_the_papers_el2_and_extrapolation_range_on_mnist_only(tmp_path, monkeypatch):
+    from atu.study import paper, tradeoff
+
+    seen = {}
+    monkeypatch.setattr(tradeoff, "scatter_chart", lambda points, path, **kw: seen.update(kw, points=points) or path)
+    metrics = {"class": 8, "pretrained": {"fid": 40.0},
+               "methods": {"el2": {"pul": 90.0, "pul_judge2": 88.0, "fid": 52.0}, "filter": {"pul": 100.0, "fid": 20.0}}}
+    tradeoff.write_tradeoff_plot(metrics, "mnist", tmp_path / "t.png")
+    assert seen["points"] == {"el2": (1.3, 88.0), "filter": (0.5, 100.0)}        # FID ratio, the lower judge's PUL
+    el2 = paper.RESULTS[8]["el2"]
+    assert seen["marked"] == {"paper EL2": (el2[1] / paper.PRETRAINED_FID, el2[0])}
+    (x_lo, x_hi), (y_lo, y_hi) = seen["marked_areas"]["paper extrapolation"]
+    assert (x_lo * paper.PRETRAINED_FID, x_hi * paper.PRETRAINED_FID) == pytest.approx(paper.EXTRAPOLATION_FID)
+    assert (y_lo, y_hi) == paper.EXTRAPOLATION_PUL and seen["x_limit"] == tradeoff.FID_BOUND
+    tradeoff.write_tradeoff_plot(metrics, "digits", tmp_path / "t.png")
+    assert seen["marked"] == {} and seen["marked_areas"] == {}

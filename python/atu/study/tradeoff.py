@@ -46,16 +46,19 @@ def tradeoff_points(metrics: dict) -> dict[str, tuple[float, float]]:
 
 
 def write_tradeoff_plot(metrics: dict, data: str, path: Path) -> Path | None:
-    """tradeoff.png: a dot per method and the paper's EL2 as a square when the setting is the
-    paper's (MNIST, its classes); None when no method has a PUL."""
+    """tradeoff.png: a dot per method and, when the setting is the paper's (MNIST, its classes), the
+    paper's EL2 as a square and its extrapolation's range as a box; None when no method has a PUL."""
     points = tradeoff_points(metrics)
     if not points:
         return None
-    marked = {}
+    marked, areas = {}, {}
     if paper.comparable(data, metrics["class"]):
         p = paper.RESULTS[metrics["class"]]["el2"]
         marked["paper EL2"] = (p[1] / paper.PRETRAINED_FID, p[0])
+        fid_lo, fid_hi = paper.EXTRAPOLATION_FID
+        areas["paper extrapolation"] = ((fid_lo / paper.PRETRAINED_FID, fid_hi / paper.PRETRAINED_FID),
+                                        paper.EXTRAPOLATION_PUL)
     # PIL's built-in font has no "÷"; a log axis keeps 0.7× to 20× readable around 1×
     return scatter_chart(points, path, title=f"class {metrics['class']}: PUL against FID / pre-trained FID",
-                         x_label="FID / pre-trained FID (log scale)", y_label="PUL (%)", marked=marked,
+                         x_label="FID / pre-trained FID (log scale)", y_label="PUL (%)", marked=marked, marked_areas=areas,
                          x_limit=FID_BOUND, x_log=True, size=(800, 520))

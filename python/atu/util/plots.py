@@ -131,21 +131,26 @@ def line_chart(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], pa
 
 def scatter_chart(points: Mapping[str, tuple[float, float]], path: str | os.PathLike, *, title: str = "",
                   x_label: str = "", y_label: str = "", marked: Mapping[str, tuple[float, float]] | None = None,
+                  marked_areas: Mapping[str, tuple[tuple[float, float], tuple[float, float]]] | None = None,
                   x_limit: float | None = None, x_log: bool = False, size: tuple[int, int] = (640, 420)) -> Path:
-    """One labelled dot per point {name: (x, y)}, and hollow squares for `marked` (e.g. published
-    numbers); a dashed vertical line at `x_limit` (a bound on x); with `x_log` a logarithmic x axis
-    (x > 0; what spans 0.7 to 20 stays readable near 1); written atomically."""
+    """One labelled dot per point {name: (x, y)}, hollow squares for `marked` (e.g. published
+    numbers) and hollow labelled boxes for `marked_areas` {name: ((x_lo, x_hi), (y_lo, y_hi))} (a
+    published range); a dashed vertical line at `x_limit` (a bound on x); with `x_log` a logarithmic
+    x axis (x > 0; what spans 0.7 to 20 stays readable near 1); written atomically."""
     def usable(p) -> bool:
         return all(math.isfinite(float(v)) for v in p) and (not x_log or p[0] > 0)
 
     scale = (lambda x: math.log10(x)) if x_log else (lambda x: x)                   # noqa: E731
     own = {n: (scale(p[0]), p[1]) for n, p in points.items() if usable(p)}
     ref = {n: (scale(p[0]), p[1]) for n, p in (marked or {}).items() if usable(p)}
+    areas = {n: ((scale(xa), scale(xb)), ys) for n, ((xa, xb), ys) in (marked_areas or {}).items()
+             if usable((xa, ys[0])) and usable((xb, ys[1]))}
     x_limit = scale(x_limit) if x_limit is not None and (not x_log or x_limit > 0) else None
     if not own:
         raise ValueError(f"{path}: nothing to plot (no point with finite coordinates)")
     xs = [p[0] for p in (*own.values(), *ref.values())] + ([x_limit] if x_limit is not None else [])
-    ys = [p[1] for p in (*own.values(), *ref.values())]
+    xs += [x for xr, _ in areas.values() for x in xr]
+    ys = [p[1] for p in (*own.values(), *ref.values())] + [y for _, yr in areas.values() for y in yr]
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
     pad_x, pad_y = 0.05 * (x1 - x0 or 1), 0.05 * (y1 - y0 or 1)
     x0, x1, y0, y1 = x0 - pad_x, x1 + pad_x, y0 - pad_y, y1 + pad_y
@@ -158,6 +163,10 @@ def scatter_chart(points: Mapping[str, tuple[float, float]], path: str | os.Path
         for y in range(top, height - bottom, 8):
             draw.line([(px, y), (px, min(y + 4, height - bottom))], fill=(127, 127, 127))
         draw.text((px - 8, height - bottom + 4), _label(10 ** x_limit if x_log else x_limit), fill=(127, 127, 127))
+    for name, ((xa, xb), (ya, yb)) in areas.items():     # under the dots; the label inside its top-left corner
+        (ax0, ay1), (ax1, ay0) = to_px(xa, ya), to_px(xb, yb)
+        draw.rectangle([ax0, ay0, ax1, ay1], outline=(0, 0, 0), width=1)
+        draw.text((ax0 + 3, ay0 + 2), name, fill=(0, 0, 0))
     dots = {name: to_px(x, y) for name, (x, y) in (*own.items(), *ref.items())}
     colours = {**{name: PALETTE[i % len(PALETTE)] for i, name in enumerate(own)}, **{name: (0, 0, 0) for name in ref}}
     for name, (px, py) in dots.items():
