@@ -82,6 +82,7 @@ def test_ticks_are_round_values_inside_the_range():
         assert 1 <= len(ticks) <= 7 and all(lo <= t <= hi for t in ticks)
     assert log_ticks(0.45, 7.84) == [0.5, 1, 2, 5]
     assert log_ticks(0.7, 20) == [1, 2, 5, 10, 20]
+    assert log_ticks(1.22, 9.4) == [1.5, 2, 3, 5, 7]                  # 2 and 5 alone are too few
     assert log_ticks(0.01, 1e6) == [0.01, 1, 100, 1e4, 1e6]          # every other decade of nine
     assert log_ticks(1.0, 1.3) == linear_ticks(1.0, 1.3)               # no two of 1, 2, 5 x 10^k inside
 

@@ -50,15 +50,20 @@ def linear_ticks(lo: float, hi: float, most: int = 7) -> list[float]:
 
 
 def log_ticks(lo: float, hi: float, most: int = 7) -> list[float]:
-    """Ticks for a log axis over [lo, hi] (values, not logarithms): 1, 2, 5 × 10^k, or the powers of
-    ten (every n-th over many decades) when those are too many; where fewer than two fall inside (a
-    narrow range), linear ticks."""
+    """Ticks for a log axis over [lo, hi] (values, not logarithms): 1, 2, 5 × 10^k; within a decade
+    or so, where those are fewer than three, 1, 1.5, 2, 3, 5, 7 × 10^k; over many decades the powers
+    of ten (every n-th); where fewer than two fall inside (a narrow range), linear ticks."""
     first, last = math.ceil(math.log10(lo) - 1e-9), math.floor(math.log10(hi) + 1e-9)
-    decades = range(first - 1, last + 1)
-    ticks = [m * 10.0 ** k for k in decades for m in (1, 2, 5) if lo <= m * 10.0 ** k <= hi]
+
+    def inside(mantissas) -> list[float]:
+        return [m * 10.0 ** k for k in range(first - 1, last + 1) for m in mantissas if lo <= m * 10.0 ** k <= hi]
+    ticks = inside((1, 2, 5))
     if len(ticks) > most:
         every = math.ceil((last - first + 1) / most)
-        ticks = [10.0 ** k for k in range(first, last + 1, every)]
+        return [10.0 ** k for k in range(first, last + 1, every)]
+    finer = inside((1, 1.5, 2, 3, 5, 7))
+    if len(ticks) < 3 and 3 <= len(finer) <= most:
+        return finer
     return ticks if len(ticks) >= 2 else linear_ticks(lo, hi, most)
 
 
@@ -162,7 +167,8 @@ def scatter_chart(points: Mapping[str, tuple[float, float]], path: str | os.Path
         px, _ = to_px(x_limit, y0)
         for y in range(top, height - bottom, 8):
             draw.line([(px, y), (px, min(y + 4, height - bottom))], fill=(127, 127, 127))
-        draw.text((px - 8, height - bottom + 4), _label(10 ** x_limit if x_log else x_limit), fill=(127, 127, 127))
+        # labelled at the top of its line, inside the panel, where no tick label can fall on it
+        draw.text((px + 3, top + 2), _label(10 ** x_limit if x_log else x_limit), fill=(127, 127, 127))
     for name, ((xa, xb), (ya, yb)) in areas.items():     # under the dots; the label inside its top-left corner
         (ax0, ay1), (ax1, ay0) = to_px(xa, ya), to_px(xb, yb)
         draw.rectangle([ax0, ay0, ax1, ay1], outline=(0, 0, 0), width=1)
