@@ -85,7 +85,8 @@ VARIANT_MARK = "@"
 # with γ = 2γ_a/k², their NL2 −γ_a·v is nl2 with γ = γ_a·k²/2; γ_a = 1 as in their examples.
 # The redaction weight 0.1: of 0.03, 0.1 and 1 (negatives as fakes, digits model) the one that removed
 # most at an FID within 1.5× of the pre-trained model's
-# (bench/results/experiments/cpu-2core-epyc-stage2-limits.md).
+# (bench/results/experiments/cpu-2core-epyc-stage2-limits.md). On MNIST the best weight differs by class
+# (docs/results.md, "Real MNIST"), so it stays; a study sweeps it with redact@redact=W variants.
 REDACT_WEIGHT = 0.1
 DEFAULT_METHOD_OVERRIDES = {"il2": {"gamma": 0.5}, "nl2": {"gamma": 2.0},
                             "il2+redact": {"gamma": 0.5}, "nl2+redact": {"gamma": 2.0}}
