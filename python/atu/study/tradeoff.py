@@ -60,5 +60,5 @@ def write_tradeoff_plot(metrics: dict, data: str, path: Path) -> Path | None:
                                         paper.EXTRAPOLATION_PUL)
     # PIL's built-in font has no "÷"; a log axis keeps 0.7× to 20× readable around 1×
     return scatter_chart(points, path, title=f"class {metrics['class']}: PUL against FID / pre-trained FID",
-                         x_label="FID / pre-trained FID (log scale)", y_label="PUL (%)", marked=marked, marked_areas=areas,
-                         x_limit=FID_BOUND, x_log=True, size=(800, 520))
+                         x_label="FID / pre-trained FID (log scale)", y_label="PUL (%)", marked=marked,
+                         marked_areas=areas, x_limit=FID_BOUND, x_log=True, size=(800, 520))

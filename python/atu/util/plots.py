@@ -2,9 +2,9 @@
 PNG, drawn with PIL.
 
 matplotlib would be the usual choice, but it is a heavy dependency for a handful of charts; PIL
-ships with atu already. The charts are deliberately plain: one panel, axes with round-valued ticks
-and light grid lines, one colour per series; a scatter's labels are placed where they cover no other label or dot. The
-numbers themselves are in the runs' log.jsonl and metrics.json files; the charts are for the eye.
+ships with atu already. The charts are deliberately plain: one panel, axes with round-valued
+ticks and light grid lines, one colour per series; a scatter's labels are placed where they cover
+no other label or dot. The numbers themselves are in the runs' log.jsonl and metrics.json files; the charts are for the eye.
 """
 from __future__ import annotations
 
