@@ -31,7 +31,7 @@ def test_the_same_latent_gives_the_same_image_as_nvlabs_forward(tmp_path, env, s
     assert ck.config["generator"]["channels"] == {str(r): c for r, c in widths.items()}
     assert ck.metadata["networks"]["g_ema"]["dropped_conv_clamp"] == [256.0]
     assert ck.metadata["training_set_kwargs"] == {"resolution": size}
-    assert ck.metadata["init_kwargs"]["G_ema"]["img_resolution"] == size
+    assert ck.metadata["init_arguments"]["G_ema"]["kwargs"]["img_resolution"] == size
     ours = ck.generator("g_ema").double()
     z = torch.randn(3, w_dim, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     with torch.no_grad():

@@ -45,7 +45,7 @@ def test_a_snapshot_is_read_as_records_and_nothing_in_it_runs(tmp_path, nvlabs_m
     top = read_network_pickle(path)
     assert not nvlabs_modules.marker.exists()       # the pickled source never ran
     assert isinstance(top["G"], PersistentRecord) and top["G"].class_name == "Generator"
-    assert top["G"].state["init_kwargs"] == {"z_dim": 3, "c_dim": 0} and top["training_set_kwargs"]["resolution"] == 32
+    assert top["G"].state["_init_kwargs"] == {"z_dim": 3, "c_dim": 0} and top["training_set_kwargs"]["resolution"] == 32
     g = state_dict_of(top["G"])
     assert sorted(g) == ["mapping.fc0.bias", "mapping.fc0.weight", "mapping.w_avg"]
     torch.testing.assert_close(g["mapping.fc0.weight"], weight.detach(), rtol=0, atol=0)
