@@ -36,35 +36,10 @@ import torch
 
 from .core import Checkpoint
 from .errors import CheckpointError
+from .metadata import plain_metadata
 from .nvlabs_pickle import PersistentRecord, read_network_pickle, state_dict_of
 
 _BLUR = (1.0, 3.0, 3.0, 1.0)
-# A metadata record (training_set_kwargs, constructor arguments) may hold this many values in all,
-# this deep: a real one holds a few dozen, 3 deep; a pickle's shared references could otherwise
-# expand a few kilobytes into gigabytes of JSON.
-MAX_METADATA_VALUES = 10_000
-MAX_METADATA_DEPTH = 8
-
-
-def _plain(value: Any, budget: list[int] | None = None, depth: int = 0) -> Any:
-    """JSON-able copy of recorded arguments (numbers, strings, nested dicts and lists); anything else by
-    its type's name. CheckpointError beyond MAX_METADATA_VALUES values or MAX_METADATA_DEPTH levels."""
-    budget = [MAX_METADATA_VALUES] if budget is None else budget
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise CheckpointError(f"a metadata record of more than {MAX_METADATA_VALUES:,} values (a real snapshot's "
-                              "holds a few dozen)")
-    if isinstance(value, (str, int, float, bool, type(None))):
-        return value[:1000] if isinstance(value, str) else value
-    if isinstance(value, (dict, list, tuple)) and depth >= MAX_METADATA_DEPTH:
-        raise CheckpointError(f"a metadata record nested more than {MAX_METADATA_DEPTH} deep")
-    if isinstance(value, dict):
-        return {str(k)[:200]: _plain(v, budget, depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v, budget, depth + 1) for v in value]
-    return f"<{type(value).__name__}>"
-
-
 def _child(record: PersistentRecord, name: str, where: str) -> PersistentRecord:
     child = record.submodules().get(name)
     if not isinstance(child, PersistentRecord):
@@ -333,9 +308,10 @@ def _checkpoint(path: Path, top: dict) -> Checkpoint:
             top["D"], f"{path} [D]")
     training = top.get("training_set_kwargs")
     if isinstance(training, dict):
-        metadata["training_set_kwargs"] = _plain(training)
+        metadata["training_set_kwargs"] = plain_metadata(training, "training_set_kwargs")
     for key in ("G_ema", "G", "D"):
         if isinstance(top.get(key), PersistentRecord):       # the constructor's arguments, as the file has them
-            metadata.setdefault("init_arguments", {})[key] = _plain(top[key].init_arguments())
+            metadata.setdefault("init_arguments", {})[key] = plain_metadata(top[key].init_arguments(),
+                                                                                  f"{key}'s constructor arguments")
     return Checkpoint(path=path, format="nvlabs", kind="stylegan2", config=config, state_dicts=sections,
                       metadata=metadata, file_format="pickle")

@@ -137,12 +137,19 @@ def _storage_from_bytes(data: bytes):
     if not isinstance(data, bytes):
         raise CheckpointError(f"a tensor storage given as a {type(data).__name__}, not bytes")
     check_legacy_stream(data, "a tensor's storage")
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as err:    # noqa: BLE001 - torch's reader on damaged bytes: any failure means just that
+        raise CheckpointError(f"a tensor's storage is damaged ({type(err).__name__}: {_first_line(err)})") from None
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [""])[0][:200]
 
 
 def _tensor(*args):
     tensor = torch._utils._rebuild_tensor_v2(*args)
-    check_views([("a tensor", tensor)], "the pickle")
+    check_views([("a tensor", tensor)], "")
     return tensor
 
 
@@ -239,7 +246,7 @@ def is_nvlabs_file(path: str | os.PathLike) -> bool:
     try:
         with open(path, "rb") as fh:
             return is_nvlabs_pickle(globals_in_pickle(fh))
-    except (ValueError, EOFError, OSError):
+    except (ValueError, EOFError, OSError, MemoryError, OverflowError):
         return False              # damaged: the torch-file reader reports it
 
 

@@ -19,6 +19,9 @@ _MEMO_PUT = {"PUT", "BINPUT", "LONG_BINPUT"}
 # torch.save without zip writes five pickles (magic number, protocol, system info, the object,
 # storage keys) followed by raw storage bytes.
 _PICKLES_IN_LEGACY_TORCH_FILE = 5
+# A torch zip archive's data.pkl describes the tensors, whose bytes are separate records: kilobytes
+# for a StyleGAN2 at any size. Anything near this is not a checkpoint (or a compressed bomb).
+MAX_PICKLE_MEMBER = 64 * 2 ** 20
 
 
 def globals_in_pickle(stream: BinaryIO) -> list[str]:
@@ -55,9 +58,13 @@ def globals_in_file(path: Path, zip_archive: bool) -> list[str]:
     found: list[str] = []
     if zip_archive:
         with zipfile.ZipFile(path) as archive:
-            for member in archive.namelist():
-                if member.endswith(".pkl"):
-                    found += globals_in_pickle(io.BytesIO(archive.read(member)))
+            for info in archive.infolist():
+                if info.filename.endswith(".pkl"):
+                    if info.file_size > MAX_PICKLE_MEMBER:
+                        raise ValueError(f"its {info.filename[:80]} would expand to {info.file_size:,} bytes; a "
+                                         f"checkpoint's pickle is under {MAX_PICKLE_MEMBER:,} (its tensors are "
+                                         "stored beside it)")
+                    found += globals_in_pickle(io.BytesIO(archive.read(info)))
         return found
     with open(path, "rb") as fh:
         for _ in range(_PICKLES_IN_LEGACY_TORCH_FILE):

@@ -24,6 +24,7 @@ from .architecture import (infer_discriminator_config, infer_generator_config, i
 from .atu_format import HEADER_KEY, header_json, parse_header
 from .core import DISCRIMINATOR_SECTIONS, GENERATOR_SECTIONS, MODEL_SECTIONS, Checkpoint
 from .errors import CheckpointError
+from .metadata import plain_metadata
 from .torch_file import save_torch_file
 
 ARGS_KEY = "args"
@@ -49,7 +50,7 @@ def from_torch_object(path: Path, obj: Any, *, file_format: str) -> Checkpoint:
     if header:     # ours: it already records the arguments that were given when it was written
         metadata = dict(header["metadata"])
     else:
-        metadata = {ARGS_KEY: _plain(vars(args))} if isinstance(args, argparse.Namespace) else {}
+        metadata = {ARGS_KEY: plain_metadata(vars(args), f"{path}: args")} if isinstance(args, argparse.Namespace) else {}
     config = header["config"] if header else _infer_config(path, state_dicts, _hint_from(args))
     extras = {k: v for k, v in obj.items() if k not in MODEL_SECTIONS and k not in (ARGS_KEY, HEADER_KEY)}
     return Checkpoint(path=path, format="rosinality", kind=header["kind"] if header else "stylegan2",
@@ -81,7 +82,7 @@ def save_rosinality(path: str | os.PathLike, *, g=None, g_ema=None, d=None,
             args = argparse.Namespace(**args)
         elif not isinstance(args, argparse.Namespace):
             raise TypeError(f"args must be an argparse.Namespace or a dict, got {type(args).__name__}")
-        metadata.setdefault(ARGS_KEY, _plain(vars(args)))
+        metadata.setdefault(ARGS_KEY, plain_metadata(vars(args), "args"))
     header = header_json(kind=kind, config=dict(config), metadata=metadata, sections=list(sections))
     payload: dict[str, Any] = dict(sections)
     payload.update({k: v for k, v in (("g_optim", g_optim), ("d_optim", d_optim)) if v is not None})
@@ -114,12 +115,31 @@ def _model_state_dicts(path: Path, raw: Mapping[str, Any]) -> tuple[dict[str, di
         if not isinstance(state_dict, Mapping):
             raise CheckpointError(f"{path}: section {section!r} holds a {type(state_dict).__name__}, not a state dict")
         for name, value in state_dict.items():
+            if not isinstance(name, str):
+                raise CheckpointError(f"{path}: section {section!r} has a key {str(name)[:40]!r} of type "
+                                      f"{type(name).__name__}; state dict keys are names")
             if not isinstance(value, torch.Tensor):
                 raise CheckpointError(f"{path}: {section}/{name} is a {type(value).__name__}, not a tensor")
         state_dict = _strip_wrapper_prefix(state_dict)
         state_dicts[section] = {k: t for k, t in state_dict.items() if not _STAGE1_STATISTIC.fullmatch(k)}
         ignored += [f"{section}/{k}" for k in state_dict if _STAGE1_STATISTIC.fullmatch(k)]
-    return state_dicts, ignored
+    return _unshared(state_dicts), ignored
+
+
+def _unshared(state_dicts: dict[str, dict[str, torch.Tensor]]) -> dict[str, dict[str, torch.Tensor]]:
+    """Every tensor with memory of its own. A file saved with g_ema = g (a run at step 0, or a
+    generator saved twice) holds one storage under two names; kept shared, training one section would
+    change the other, and safetensors refuses to write it."""
+    seen: set[int] = set()
+    out = {}
+    for section, state_dict in state_dicts.items():
+        out[section] = {}
+        for name, tensor in state_dict.items():
+            storage = tensor.untyped_storage().data_ptr() if tensor.numel() else None
+            out[section][name] = tensor.clone() if storage in seen else tensor
+            if storage is not None:
+                seen.add(storage)
+    return out
 
 
 def _strip_wrapper_prefix(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -156,17 +176,6 @@ def _atu_header(path: Path, value: Any) -> dict[str, Any] | None:
     if not isinstance(value, str):
         raise CheckpointError(f"{path}: the {HEADER_KEY!r} entry is a {type(value).__name__}; expected atu's JSON header")
     return parse_header(path, value)
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-able copy of a saved argument (they are str/int/float/bool/None in practice)."""
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return repr(value)
 
 
 def _list(names: list[str], limit: int = 8) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import pickle
 import pickletools
-from typing import Any, Iterable
+from typing import Any, BinaryIO, Iterable, Iterator
 
 import torch
 
@@ -44,6 +44,19 @@ class _Inert:
 
     def __call__(self, *args: Any, **kwargs: Any) -> "_Inert":
         return _Inert()
+
+    # what SETITEM(S), APPEND(S) and ADDITEMS do to the containers a placeholder stands for
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+    def append(self, value: Any) -> None:
+        pass
+
+    def extend(self, values: Any) -> None:
+        pass
+
+    def add(self, value: Any) -> None:
+        pass
 
 
 class _DryRun(pickle.Unpickler):
@@ -85,12 +98,18 @@ def declared_storages(stream) -> list[tuple[str, int]]:
 
 
 def check_legacy_stream(data: bytes, where: str) -> None:
+    """A legacy torch.save stream in memory (what NVlabs' pickles embed per tensor): see check_legacy_file."""
+    check_legacy_file(io.BytesIO(data), len(data), where)
+
+
+def check_legacy_file(stream: BinaryIO, size: int, where: str) -> None:
     """A legacy torch.save stream (magic number, protocol, system info, the object, the storage keys,
-    then the storages' bytes) declares no more storage bytes than it holds. A zip archive is left to
-    torch, whose zip reader compares each declared storage with the size of its record."""
-    if data[:4] == b"PK\x03\x04":
+    then the storages' bytes) declares no more storage bytes than its `size` bytes hold. A zip archive
+    is left to torch, whose zip reader compares each declared storage with the size of its record."""
+    start = stream.tell()
+    if stream.read(4) == b"PK\x03\x04":
         return
-    stream = io.BytesIO(data)
+    stream.seek(start)
     for part in ("magic number", "protocol version", "system information"):
         try:
             for _ in pickletools.genops(stream):       # walks the opcodes to STOP, runs nothing
@@ -101,26 +120,44 @@ def check_legacy_stream(data: bytes, where: str) -> None:
         declared = sum(nbytes for _, nbytes in declared_storages(stream))
     except CheckpointError as err:
         raise CheckpointError(f"{where}: {err}") from None
-    if declared > len(data):
+    finally:
+        stream.seek(start)
+    if declared > size:
         raise CheckpointError(f"{where}: declares {declared:,} bytes of tensor storage but holds only "
-                              f"{len(data):,} bytes; refused before allocating anything")
+                              f"{size:,} bytes; refused before allocating anything")
+
+
+def tensors_in(obj: Any, path: str = "") -> Iterator[tuple[str, torch.Tensor]]:
+    """(path, tensor) of every tensor in nested dicts, lists and tuples, each container visited once
+    (a file's shared references make a graph that a plain walk could expand without end)."""
+    seen: set[int] = set()
+    stack = [(path, obj)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, torch.Tensor):
+            yield where or "the tensor", item
+        elif isinstance(item, (dict, list, tuple)) and id(item) not in seen:
+            seen.add(id(item))
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            stack.extend((f"{where}/{str(k)[:60]}" if where else str(k)[:60], v) for k, v in pairs)
 
 
 def check_views(tensors: Iterable[tuple[str, torch.Tensor]], where: str) -> None:
     """Each tensor lies inside its storage and has no more elements than the storage holds (no
     zero-stride or overlapping view that a copy would blow up). Checked on the views, which cost
-    nothing; CheckpointError naming the first that does not."""
+    nothing; CheckpointError naming the first that does not (prefixed by `where` when given)."""
+    prefix = f"{where}: " if where else ""
     for name, tensor in tensors:
         if tensor.layout != torch.strided:
-            raise CheckpointError(f"{where}: {name} is a {tensor.layout} tensor; checkpoints hold dense tensors")
+            raise CheckpointError(f"{prefix}{name} is a {tensor.layout} tensor; checkpoints hold dense tensors")
         size = tensor.element_size()
         capacity = tensor.untyped_storage().nbytes()
         if tensor.numel() == 0:
             continue
         if any(s < 0 for s in tensor.stride()):
-            raise CheckpointError(f"{where}: {name} has a negative stride")
+            raise CheckpointError(f"{prefix}{name} has a negative stride")
         last = tensor.storage_offset() + sum((n - 1) * s for n, s in zip(tensor.shape, tensor.stride()))
         if (last + 1) * size > capacity or tensor.numel() * size > capacity:
             raise CheckpointError(
-                f"{where}: {name} claims {tensor.numel():,} elements of shape {tuple(tensor.shape)} over a storage of "
+                f"{prefix}{name} claims {tensor.numel():,} elements of shape {tuple(tensor.shape)} over a storage of "
                 f"{capacity:,} bytes (a view that repeats or overruns its data); refused before copying it")

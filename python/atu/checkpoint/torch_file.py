@@ -22,6 +22,7 @@ from ..util.atomic import write_with
 from .errors import CheckpointError
 from .file_format import TORCH_ZIP
 from .pickle_scan import globals_in_file
+from .storage_bounds import check_legacy_file, check_views, tensors_in
 
 # Beyond torch's own weights-only set: the classes a StyleGAN2 checkpoint legitimately holds.
 EXTRA_ALLOWED_CLASSES = (argparse.Namespace,)
@@ -36,22 +37,27 @@ def load_torch_file(path: Path, file_format: str) -> Any:
     """The object a torch.save file holds, on CPU; CheckpointError for unsafe, truncated or corrupt files."""
     try:
         wanted = globals_in_file(path, zip_archive=file_format == TORCH_ZIP)
-    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as err:
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError, MemoryError, OverflowError) as err:
         raise CheckpointError(f"{path}: cannot read this torch file (truncated or corrupt?): {err}") from err
     refused = sorted({name for name in wanted if not _looks_like_data(name)})
     if refused:
         raise _refusal(path, refused)
+    if file_format != TORCH_ZIP:             # legacy streams allocate what they declare before reading it
+        with open(path, "rb") as fh:
+            check_legacy_file(fh, path.stat().st_size, str(path))
     try:
         with _allowing(EXTRA_ALLOWED_CLASSES):
-            return torch.load(path, map_location="cpu", weights_only=True)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         # torch's unpickler has the last word on names the scan let through (torch.* ones).
         named = re.findall(r"GLOBAL ([\w.]+)", str(err))
         if named:
             raise _refusal(path, sorted(set(named))) from err
         raise CheckpointError(f"{path}: cannot read this torch file safely: {_first_line(err)}") from err
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+    except Exception as err:    # noqa: BLE001 - torch's reader on a damaged file (AssertionError, KeyError, ...)
         raise CheckpointError(f"{path}: cannot read this torch file (truncated or corrupt?): {_first_line(err)}") from err
+    check_views(tensors_in(obj), str(path))
+    return obj
 
 
 def save_torch_file(path: str | os.PathLike, obj: Any) -> Path:
