@@ -96,6 +96,53 @@ def test_a_broken_statistics_file_is_refused_naming_what_is_wrong(tmp_path, writ
         load_stats(path)
 
 
+def _deep_record():
+    return np.array("[" * 100_000 + "]" * 100_000)
+
+
+@pytest.mark.parametrize("write, message", [
+    # a negative-definite sigma gave FID 0.0 for every model, a non-symmetric one FID 5752, mu = 1e300 inf
+    (lambda p: np.savez(p, mu=np.zeros(3), sigma=-np.eye(3)), "sigma has a negative eigenvalue (-1"),
+    (lambda p: np.savez(p, mu=np.zeros(3), sigma=np.triu(np.ones((3, 3)))), "sigma is not symmetric"),
+    (lambda p: np.savez(p, mu=np.full(3, 1e300), sigma=np.eye(3)), "too large for FID to be finite"),
+    (lambda p: np.savez(p, mu=np.array(["a", "b"]), sigma=np.eye(2)), "mu holds <U1 values, not numbers"),
+    (lambda p: np.savez(p, mu=np.zeros(3), sigma=np.eye(3), record=_deep_record()), "its record is not JSON"),
+    (lambda p: p.write_bytes(_savez_bytes(mu=np.zeros(3), sigma=np.eye(3))[:300]), "not a numpy .npz archive"),
+])
+def test_statistics_that_would_give_a_meaningless_fid_are_refused(tmp_path, write, message):
+    path = tmp_path / "s.npz"
+    write(path)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_stats(path)
+
+
+def _savez_bytes(**arrays):
+    import io
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def test_a_compressed_archive_that_expands_beyond_any_statistics_file_is_refused_unread(tmp_path, monkeypatch):
+    from atu.eval import reference_stats
+    monkeypatch.setattr(reference_stats, "MAX_EXPANDED_BYTES", 1_000_000)     # the real bound is 2 GiB
+    path = tmp_path / "bomb.npz"
+    np.savez_compressed(path, mu=np.zeros(3), sigma=np.eye(3), rows=np.zeros((1000, 300)))     # 2.4 MB expanded
+    assert path.stat().st_size < 20_000
+    with pytest.raises(ValueError, match="would expand to 2,400,"):
+        load_stats(path)
+
+
+def test_a_real_covariance_passes_with_its_rounding(tmp_path):
+    """np.cov of rank-deficient features (fewer images than dimensions) has eigenvalues rounded a
+    little below zero: such a file is valid and loads."""
+    x = np.random.default_rng(0).normal(size=(20, 64))
+    sigma = np.cov(x, rowvar=False)
+    assert np.linalg.eigvalsh(sigma)[0] < 0                  # the rounding the tolerance is for
+    np.savez(tmp_path / "s.npz", mu=x.mean(0), sigma=sigma)
+    assert load_stats(tmp_path / "s.npz").sigma.shape == (64, 64)
+
+
 def test_a_saved_file_reads_back_exactly(tmp_path):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(20, 5, generator=g, dtype=torch.float64)

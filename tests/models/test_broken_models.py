@@ -80,3 +80,53 @@ def test_feedback_drawn_from_another_generator_or_resolution_is_refused_before_a
     code = atu_main(["latent-unlearn", "--steps", "1", "--gen", str(big), "--feedback", str(unrecorded),
                      "--out", str(tmp_path / "lat32"), "--device", "cpu"])
     assert code == 2 and "its images are 16×16 but the generator makes 32×32" in capsys.readouterr().err
+
+
+def _overflowing_generator(G):
+    """Finite weights whose mapping network overflows float32: every image is NaN."""
+    bad = perturbed(G, 0.0, seed=3)
+    with torch.no_grad():
+        for i in range(1, bad.n_mlp + 1):
+            bad.style[i].weight.fill_(1e38)
+    assert all(bool(torch.isfinite(p).all()) for p in bad.parameters())
+    return bad
+
+
+def test_a_generator_or_judge_with_finite_weights_and_nan_outputs_is_refused_naming_it(files, tmp_path, capsys):
+    """Before: `atu attack` reported such a generator as 0.0% feature before and after (a perfect
+    removal), `atu evaluate` ended in a LinAlgError traceback."""
+    from atu.classifiers import LeNet, save_classifier
+
+    good, _, _ = files
+    G, D = tiny_models(seed=0)
+    nan_gen = save_pretrained(tmp_path / "nan_images.safetensors", _overflowing_generator(G), D)
+    torch.manual_seed(1)
+    judge = tmp_path / "judge.safetensors"
+    save_classifier(judge, LeNet(num_classes=10, resolution=16).eval(), {})
+    torch.manual_seed(1)
+    overflowing = LeNet(num_classes=10, resolution=16).eval()
+    with torch.no_grad():
+        overflowing.head.weight.fill_(3e38)         # finite, but the logits overflow to infinity
+    nan_judge = tmp_path / "nan_judge.safetensors"
+    save_classifier(nan_judge, overflowing, {})
+
+    attack = ["attack", "--classifier", str(judge), "--judge", str(judge), "--class", "1", "--n", "4", "--steps", "1",
+              "--device", "cpu"]
+    cases = {
+        "attack, generator": ([*attack, "--gen", str(nan_gen), "--out", str(tmp_path / "a.json")],
+                              f"{nan_gen} [g_ema]: draws NaN or infinite pixels"),
+        "evaluate, generator": (["evaluate", "--gen", str(nan_gen), "--classifier", str(judge), "--class", "1",
+                                 "--n-bank", "8", "--n-fid", "8", "--device", "cpu", "--out", str(tmp_path / "e.json")],
+                                f"{nan_gen} [g_ema]: draws NaN or infinite pixels"),
+        "attack, judge": (["attack", "--classifier", str(judge), "--judge", str(nan_judge), "--class", "1", "--n", "4",
+                           "--steps", "1", "--device", "cpu", "--gen", str(good), "--out", str(tmp_path / "b.json")],
+                          f"{nan_judge}: NaN or infinite outputs"),
+        "feedback, labeller": (["feedback", "--gen", str(good), "--classifier", str(nan_judge), "--class", "1", "--n",
+                                "4", "--device", "cpu", "--out", str(tmp_path / "f.safetensors")],
+                               f"{nan_judge}: NaN or infinite outputs"),
+    }
+    for what, (argv, message) in cases.items():
+        assert atu_main(argv) == 2, what
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (what, err)
+    assert not any((tmp_path / name).exists() for name in ("a.json", "e.json", "b.json", "f.safetensors"))

@@ -18,6 +18,7 @@ import torch
 
 from ..util.atomic import write_with
 from .core import Checkpoint
+from .digest import tensors_sha256
 from .errors import CheckpointError
 from .file_format import SAFETENSORS
 
@@ -42,17 +43,21 @@ def save(path: str | os.PathLike, *, kind: str, config: dict[str, Any],
                 raise TypeError(f"state_dicts[{section!r}][{name!r}] is {type(t).__name__}, not a tensor")
             tensors[f"{section}{SECTION_SEPARATOR}{name}"] = t.detach().to("cpu").contiguous()
     text = header_json(kind=kind, config=config, metadata=metadata, sections=list(state_dicts),
-                       order={section: list(state_dict) for section, state_dict in state_dicts.items()})
+                       order={section: list(state_dict) for section, state_dict in state_dicts.items()},
+                       tensors_sha256=tensors_sha256(state_dicts))
     return write_with(path, lambda tmp: safetensors.torch.save_file(tensors, str(tmp), metadata={HEADER_KEY: text}))
 
 
 def header_json(*, kind: str, config: dict[str, Any], metadata: dict[str, Any] | None,
-                sections: list[str], order: dict[str, list[str]] | None = None) -> str:
+                sections: list[str], order: dict[str, list[str]] | None = None,
+                tensors_sha256: str | None = None) -> str:
     """The JSON header; a TypeError for values JSON cannot hold, raised before anything is written."""
     header = {"format_version": FORMAT_VERSION, "kind": kind, "config": config,
               "metadata": metadata or {}, "sections": sections}
     if order is not None:
         header["order"] = order
+    if tensors_sha256 is not None:
+        header["tensors_sha256"] = tensors_sha256
     return json.dumps(header, sort_keys=True, default=_json_default)
 
 
@@ -111,9 +116,20 @@ def load_atu(path: str | os.PathLike) -> Checkpoint:
 
 
 def from_header(path: Path, header: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Checkpoint:
+    state_dicts = split_sections(tensors, header.get("sections", []), header.get("order"))
+    check_digest(path, header, state_dicts)
     return Checkpoint(path=path, format="atu", kind=header["kind"], config=header["config"],
-                      state_dicts=split_sections(tensors, header.get("sections", []), header.get("order")),
-                      metadata=header.get("metadata", {}), file_format=SAFETENSORS)
+                      state_dicts=state_dicts, metadata=header.get("metadata", {}), file_format=SAFETENSORS)
+
+
+def check_digest(path: Path, header: dict[str, Any], state_dicts: dict[str, dict[str, torch.Tensor]]) -> None:
+    """The tensors are those atu wrote (files written before atu recorded a digest have none to check)."""
+    expected = header.get("tensors_sha256")
+    if expected is None:
+        return
+    if tensors_sha256(state_dicts) != expected:
+        raise CheckpointError(f"{path}: its tensors do not match the sha256 atu wrote with them: the file was "
+                              "changed or damaged after it was written; refused")
 
 
 def _json_default(obj):

@@ -83,6 +83,7 @@ class Checkpoint:
             module.load_state_dict(state_dict, strict=True)
         except RuntimeError as err:
             raise CheckpointError(f"{self._where(which)}: the tensors do not fit {cls.__name__}({config}): {err}") from err
+        module.origin = self._where(which)      # what errors about the module's outputs name
         return module.to(device)
 
     def _where(self, which: str) -> str:

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import ImageDataset
+from ..util.errors import NonFiniteOutputError
 
 Images = torch.Tensor | ImageDataset
 
@@ -43,10 +44,20 @@ def predict_proba(model: nn.Module, images: Images, batch_size: int = 256) -> to
     was_training = model.training
     model.eval()
     try:
-        out = [model(prepare(model, b)).softmax(1).cpu() for b in _batches(images, batch_size)]
+        out = [_finite(model, model(prepare(model, b))).softmax(1).cpu() for b in _batches(images, batch_size)]
     finally:
         model.train(was_training)
     return torch.cat(out) if out else torch.empty(0, model.num_classes)
+
+
+def _finite(model: nn.Module, logits: torch.Tensor) -> torch.Tensor:
+    """The logits, after checking they are finite: a NaN logit's softmax would count as some class."""
+    if not bool(torch.isfinite(logits).all()):
+        bad = int((~torch.isfinite(logits).all(1)).sum())
+        raise NonFiniteOutputError(f"{getattr(model, 'origin', None) or 'the classifier'}: NaN or infinite outputs "
+                                   f"for {bad} of {logits.shape[0]} images; the judge is broken (or the images are), "
+                                   "and no verdict is computed from it")
+    return logits
 
 
 def predict(model: nn.Module, images: Images, batch_size: int = 256) -> torch.Tensor:
@@ -59,7 +70,7 @@ def marked(model: nn.Module, images: torch.Tensor, undesired_class: int, thresho
     """The labeller's rule on a batch, on the images' device: the predicted class is `undesired_class`,
     or with a threshold P, the class's probability is at least P (atu feedback's rule, which the
     redaction term and the output filter apply to generated images)."""
-    proba = model(prepare(model, images)).softmax(1).to(images.device)
+    proba = _finite(model, model(prepare(model, images))).softmax(1).to(images.device)
     if threshold is None:
         return proba.argmax(1) == undesired_class
     return proba[:, undesired_class] >= threshold

@@ -51,4 +51,5 @@ def load_classifier(path: str | os.PathLike) -> nn.Module:
         raise ckpt.CheckpointError(f"{path}: the classifier's weights do not fit its config "
                                    f"{found.config}: {err}") from err
     model.metadata = found.metadata
+    model.origin = str(path)                    # what errors about the classifier's outputs name
     return model.eval()

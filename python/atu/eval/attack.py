@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ..classifiers.inference import prepare
+from ..classifiers.inference import marked, prepare
 from ..util.settings import check_fields, setting
 from ..util.settings import to_dict as record
 from ..util.validate import integer, non_negative, non_negative_int, positive, positive_int
@@ -56,7 +56,8 @@ def _logits(classifier) -> Callable[[torch.Tensor], torch.Tensor]:
 
 @torch.no_grad()
 def _count(classifier, images: torch.Tensor, target: int) -> int:
-    return int((_logits(classifier)(images).argmax(1) == target).sum())
+    classifier.eval()
+    return int(marked(classifier, images, target).sum())
 
 
 def attack_feature_ratio(G, attacker, judge, target: int, *, n: int = 500, seed: int = 0,
@@ -77,9 +78,12 @@ def attack_feature_ratio(G, attacker, judge, target: int, *, n: int = 500, seed:
             z, noise = G.sample_inputs(seed, start, min(start + batch_size, n))
             z = z.to(like)
             render = lambda latents: G([latents], noise=noise)[0]            # noqa: E731
+            which = f"samples {start}..{start + z.shape[0] - 1} of seed {seed}"
+            with torch.no_grad():
+                before = G.require_finite(render(z), which)
             z_adv = pgd_latent(render, _logits(attacker), z, target, steps=steps, step_size=step_size, radius=radius)
             with torch.no_grad():
-                before, after = render(z), render(z_adv)
+                after = G.require_finite(render(z_adv), f"{which}, attacked")
             for name, clf in (("judge", judge), ("attacker", attacker)):
                 counts[f"{name}_before"] += _count(clf, before, target)
                 counts[f"{name}_after"] += _count(clf, after, target)

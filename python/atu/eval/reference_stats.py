@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,33 +105,75 @@ def save_stats(path: str | os.PathLike, stats: ReferenceStats) -> None:
     write_with(path, write)
 
 
+# What a statistics file may hold once read: sigma at 2048 Inception features is 32 MiB, rows for
+# 50,000 images 400 MiB. A compressed archive claiming more is refused before it is expanded.
+MAX_EXPANDED_BYTES = 2 * 2 ** 30
+MAX_RECORD_CHARS = 1_000_000
+# sigma is a covariance: symmetric and positive semi-definite up to rounding (np.cov's rounding
+# leaves eigenvalues a few 1e-12 of the largest below zero; a broken file misses by far more).
+COVARIANCE_TOLERANCE = 1e-6
+
+
+def _check_expanded_size(path: Path, label: str) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            expanded = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise ValueError(f"{label}: not a numpy .npz archive (truncated or corrupt?)") from None
+    if expanded > MAX_EXPANDED_BYTES:
+        raise ValueError(f"{label}: its arrays would expand to {expanded:,} bytes (over {MAX_EXPANDED_BYTES:,}); "
+                         "not a statistics file")
+
+
+def _check_covariance(mu: np.ndarray, sigma: np.ndarray, label: str) -> None:
+    """sigma is a covariance matrix and mu a mean whose FID terms stay finite: a file that is neither
+    would otherwise give any FID, down to 0 for every model."""
+    scale = float(np.abs(sigma).max()) if sigma.size else 0.0
+    if not np.isfinite(float(np.square(mu).sum()) + float(np.trace(sigma))):
+        raise ValueError(f"{label}: mu or sigma is too large for FID to be finite")
+    if scale and float(np.abs(sigma - sigma.T).max()) > COVARIANCE_TOLERANCE * scale:
+        raise ValueError(f"{label}: sigma is not symmetric; it is not a covariance matrix")
+    lowest, highest = (float(v) for v in np.linalg.eigvalsh((sigma + sigma.T) / 2)[[0, -1]]) if scale else (0.0, 0.0)
+    if lowest < -COVARIANCE_TOLERANCE * max(highest, 0.0) or (scale and highest <= 0):
+        raise ValueError(f"{label}: sigma has a negative eigenvalue ({lowest:.3g}, largest {highest:.3g}); it is not "
+                         "a covariance matrix")
+
+
 def load_stats(path: str | os.PathLike, *, where: str = "--real-stats") -> ReferenceStats:
     """A statistics file, checked (shapes, finiteness); ValueError naming `where` and the file."""
     path = Path(path)
     label = f"{where} {path}"
     if not path.is_file():
         raise ValueError(f"{label}: no such file")
+    _check_expanded_size(path, label)
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {k: archive[k] for k in archive.files}
-    except (OSError, ValueError, EOFError) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, NotImplementedError) as err:
         raise ValueError(f"{label}: not a numpy .npz archive without pickles ({type(err).__name__})") from None
     if "mu" not in arrays or "sigma" not in arrays:
         raise ValueError(f"{label}: no mu and sigma in it (found {sorted(arrays)[:6]})")
-    mu, sigma = arrays["mu"], arrays["sigma"]
+    for name in ("mu", "sigma", "rows"):
+        if name in arrays and arrays[name].dtype.kind not in "fiu":
+            raise ValueError(f"{label}: {name} holds {arrays[name].dtype} values, not numbers")
+    mu, sigma = arrays["mu"].astype(np.float64), arrays["sigma"].astype(np.float64)
     if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
         raise ValueError(f"{label}: mu {mu.shape} and sigma {sigma.shape} are not [D] and [D, D]")
     if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
         raise ValueError(f"{label}: mu or sigma holds NaN or infinite values")
+    _check_covariance(mu, sigma, label)
     rows = arrays.get("rows")
     if rows is not None and (rows.ndim != 2 or rows.shape[1] != mu.shape[0] or not np.isfinite(rows).all()):
         raise ValueError(f"{label}: rows {rows.shape} are not finite [n, {mu.shape[0]}] features")
     record = None
     if "record" in arrays:
+        text = str(arrays["record"])
+        if arrays["record"].dtype.kind != "U" or len(text) > MAX_RECORD_CHARS:
+            raise ValueError(f"{label}: its record is not a JSON text of at most {MAX_RECORD_CHARS:,} characters")
         try:
-            record = json.loads(str(arrays["record"]))
-        except json.JSONDecodeError:
-            raise ValueError(f"{label}: its record is not JSON") from None
+            record = json.loads(text)
+        except (json.JSONDecodeError, RecursionError):
+            raise ValueError(f"{label}: its record is not JSON (or nested past any record's depth)") from None
         if not isinstance(record, dict):
             raise ValueError(f"{label}: its record is not a mapping")
     return ReferenceStats(torch.from_numpy(mu.astype(np.float64)), torch.from_numpy(sigma.astype(np.float64)),

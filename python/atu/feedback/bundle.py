@@ -92,7 +92,36 @@ def load_bundle(path: str | os.PathLike) -> FeedbackBundle:
     missing = sorted({"latents", "images", "undesired"} - set(t))
     if missing:
         raise CheckpointError(f"{path}: feedback bundle lacks {missing}")
+    if not t["latents"].is_floating_point() or t["undesired"].dtype not in (torch.uint8, torch.bool):
+        raise CheckpointError(f"{path}: feedback bundle with {t['latents'].dtype} latents and {t['undesired'].dtype} "
+                              "marks; a bundle holds float latents and 0/1 marks")
+    if t["undesired"].numel() and int(t["undesired"].to(torch.uint8).max()) > 1:
+        raise CheckpointError(f"{path}: feedback bundle marks other than 0 and 1")
+    _check_records(path, ck.metadata)
     try:
         return FeedbackBundle(t["latents"], t["images"], t["undesired"], dict(ck.metadata))
     except (ValueError, TypeError) as err:
         raise CheckpointError(f"{path}: inconsistent feedback bundle: {err}") from err
+
+
+def _check_records(path, metadata: Any) -> None:
+    """The records stages read from a bundle's metadata are what atu writes: `generator` and
+    `labeller` objects, a file's path a string and its sha256 64 hex digits, a class an integer."""
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"{path}: feedback bundle metadata is a {type(metadata).__name__}, not an object")
+    for key in ("generator", "labeller"):
+        record = metadata.get(key)
+        if record is None:
+            continue
+        if not isinstance(record, dict):
+            raise CheckpointError(f"{path}: its {key} record is a {type(record).__name__}, not an object")
+        sha = record.get("sha256")
+        if sha is not None and not (isinstance(sha, str) and len(sha) == 64
+                                    and all(c in "0123456789abcdef" for c in sha)):
+            raise CheckpointError(f"{path}: its {key} sha256 {str(sha)[:70]!r} is not 64 hexadecimal digits")
+        if "path" in record and not isinstance(record["path"], str):
+            raise CheckpointError(f"{path}: its {key} path is a {type(record['path']).__name__}, not a string")
+        for name in ("undesired_class",):
+            value = record.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise CheckpointError(f"{path}: its {key} {name} {str(value)[:40]!r} is not an integer")

@@ -102,6 +102,6 @@ def pretrain(cfg: PretrainConfig, out: str | Path, *, resume: bool = False, devi
     if resume:
         run.restore()
     else:
-        write_run_file(out, {"config": cfg.to_dict(), "data": dataset.describe()})
+        write_run_file(out, {"stage": "pretrain", "config": cfg.to_dict(), "data": dataset.describe()})
     run.run()
     return run.save_model()

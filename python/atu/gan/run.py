@@ -27,6 +27,7 @@ import json
 import math
 import os
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -129,10 +130,24 @@ def fixed_latents(style_dim: int, seed: int, device: str | torch.device = "cpu",
 
 
 def write_run_file(out: str | os.PathLike, record: dict) -> None:
-    """Creates the folder and writes run.json ({"config", ..., "provenance"}) atomically."""
+    """Creates the folder and writes run.json ({"stage", "config", ..., "run_id", "provenance"})
+    atomically. The run_id, new for every run, is what the run's checkpoints are stamped with, so a
+    checkpoint copied in from another run (or stage) is refused on --resume."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    write_text(out / RUN_FILE, json.dumps({**record, "provenance": provenance()}, indent=2))
+    record = {**record, "run_id": record.get("run_id") or uuid.uuid4().hex, "provenance": provenance()}
+    write_text(out / RUN_FILE, json.dumps(record, indent=2))
+
+
+def run_identity(out: str | os.PathLike) -> dict:
+    """{"stage", "run_id"} of the run whose run.json is in `out` (None for what an older run.json lacks)."""
+    path = Path(out) / RUN_FILE
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {"stage": None, "run_id": None}
+    record = record if isinstance(record, dict) else {}
+    return {"stage": record.get("stage"), "run_id": record.get("run_id")}
 
 
 # ---- the loop ------------------------------------------------------------------------------------------
@@ -169,8 +184,18 @@ class TrainingRun:
 
     # ---- state ----------------------------------------------------------------------------------
     def restore(self) -> None:
-        """Continues from checkpoint.safetensors: trainer and sampler exactly as they were saved."""
+        """Continues from checkpoint.safetensors: trainer and sampler exactly as they were saved.
+        Refused (CheckpointError, before anything changes) when the file was written by another run
+        or stage than the one whose run.json is in the folder, or was changed since it was written."""
         state = ckpt.load_atu(self.state_file)
+        ours, theirs = run_identity(self.out), state.metadata.get("written_by")
+        if theirs is None:      # written before checkpoints were stamped: the stage is all there is
+            theirs = {"stage": state.metadata.get("stage", ours["stage"]), "run_id": ours["run_id"]}
+        if theirs != ours:
+            raise ckpt.CheckpointError(
+                f"{self.state_file}: written by another run (stage {theirs.get('stage')!r}, run "
+                f"{theirs.get('run_id')}) than this folder's (stage {ours['stage']!r}, run {ours['run_id']}, "
+                f"{self.out / RUN_FILE}); refusing to resume from it")
         self.trainer.load_state(state.state_dicts, state.metadata["trainer"])
         self.batches.load_state(state.metadata["sampler"])
         self.saved_step = self.trainer.step
@@ -185,7 +210,7 @@ class TrainingRun:
             return
         ckpt.save(self.state_file, kind="stylegan2", config=self.architecture(), state_dicts=tensors,
                   metadata={"trainer": info, "sampler": self.batches.state(), "step": self.trainer.step,
-                            **self.metadata})
+                            **self.metadata, "written_by": run_identity(self.out)})
         self.saved_step = self.trainer.step
 
     def save_model(self, path: str | os.PathLike | None = None, **metadata) -> Path:

@@ -8,6 +8,7 @@ from typing import Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
+from ..util.errors import NonFiniteOutputError
 from .channels import check_size, resolve_channels
 from .layers import ConstantInput, EqualLinear, PixelNorm, StyledConv, ToRGB
 
@@ -198,4 +199,14 @@ class Generator(nn.Module):
             z, noise = self.sample_inputs(seed, start, min(start + batch_size, n))
             img, w = self([z.to(like)], noise=noise, truncation=truncation, truncation_latent=trunc_latent,
                           return_latents=return_latents)
+            self.require_finite(img, f"samples {start}..{start + img.shape[0] - 1} of seed {seed}")
             yield z, img, w
+
+    def require_finite(self, images: torch.Tensor, which: str) -> torch.Tensor:
+        """`images` (drawn by this generator), after checking every pixel is finite: a NaN image would
+        be judged as holding no feature at all. NonFiniteOutputError naming the model otherwise."""
+        if not bool(torch.isfinite(images).all()):
+            raise NonFiniteOutputError(
+                f"{getattr(self, 'origin', None) or 'the generator'}: draws NaN or infinite pixels ({which}) although "
+                "its weights are finite; the model is broken, and no metric is computed from it")
+        return images

@@ -18,3 +18,8 @@ class InputError(AtuError, ValueError):
 class RunFailedError(AtuError, RuntimeError):
     """A run that started and could not finish; what it completed is kept."""
     exit_status = 1
+
+
+class NonFiniteOutputError(InputError):
+    """A model with finite weights whose outputs are NaN or infinite: refused when it is run, naming
+    it, so that no metric is computed from it (a NaN image would otherwise be judged "no feature")."""
