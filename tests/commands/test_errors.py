@@ -49,3 +49,25 @@ def test_a_bug_is_not_dressed_as_an_input_error(monkeypatch, tmp_path):
     monkeypatch.setattr(pretrain, "_main", fails)
     with pytest.raises(TypeError):
         cli.main(["pretrain", "--out", str(tmp_path / "run")])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["feedback", "--gen", "g.pt", "--n", "1000000000000", "--draw-only", "--out", "b.safetensors"],
+     "argument --n: must be an integer from 1 to 10,000,000, got 1000000000000"),
+    (["label", "--gen", "g.pt", "--n", "0", "--out", "marks"], "argument --n: must be an integer from 1 to"),
+    (["evaluate", "--gen", "g.pt", "--classifier", "c", "--class", "8", "--n-bank", "10000000000", "--out", "e.json"],
+     "argument --n-bank: must be an integer from 1 to 10,000,000"),
+    (["extrapolate", "--gen", "g", "--adapted", "a", "--seed", "-3", "--out", "x"],
+     "argument --seed: must be an integer from 0 to 4,294,967,295, got -3"),
+    (["pretrain", "--steps", "1e23", "--out", "run"], "argument --steps: expected an integer, got '1e23'"),
+    (["adapt", "--gen", "g", "--feedback", "f", "--k", "100000", "--out", "a"], "k must be an integer from 1 to 64"),
+])
+def test_counts_and_seeds_out_of_range_are_refused_before_any_work(tmp_path, monkeypatch, capsys, argv, message):
+    """Before: `--n 1e12` began drawing a trillion samples, `--k 1e9` began stage 1."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        status = cli.main(argv)
+        raise SystemExit(status)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

@@ -103,7 +103,17 @@ def test_a_yaml_file_reads_with_paths_relative_to_it_and_round_trips(files, tmp_
     ({"features": []}, "features: a non-empty list"),
     ({"features": [{"name": "a/b", "undesired": 1}]}, "plain folder name"),
     ({"features": [{"undesired": 1}, {"undesired": 1}]}, "is used twice"),
-    ({"feedback": {"n": 1}}, "feedback: n must be >= 2"),
+    ({"feedback": {"n": 1}}, "feedback: n must be from 2 to 10,000,000"),
+    # bounds before any work (before: accepted, and running until killed or failing after stages 1 and 2)
+    ({"feedback": {"n": 10 ** 12}}, "feedback: n must be from 2 to 10,000,000"),
+    ({"seeds": [10 ** 29]}, "seeds: a non-empty list of distinct integers from 0 to 4,294,967,295"),
+    ({"seeds": [-1]}, "seeds: a non-empty list of distinct integers from 0"),
+    ({"adapt": {"k": 10 ** 9}}, "adapt: k must be an integer from 1 to 64"),
+    ({"adapt": {"steps": 10 ** 23}}, "adapt: steps must be an integer from 1 to 10,000,000"),
+    ({"methods": [f"el2@steps={10 ** 23}"]}, "steps must be an integer from 1 to 10,000,000"),
+    ({"evaluate": {"n_bank": 10 ** 12}}, "evaluate: n_bank must be from 1"),
+    ({"data": "mnist:/etc"}, "data: mnist:/etc: no train-images-idx3-ubyte"),
+    ({"features": [{"name": "x" * 300, "undesired": 1}]}, "plain folder name of at most 100 characters"),
     ({"feedback": {"n": "many"}}, "feedback.n: expected int"),
     ({"feedback": {"threshold": 1.5}}, "feedback: threshold must be a probability strictly between 0 and 1"),
     ({"feedback": {"threshold": "high"}}, "feedback.threshold: expected float"),
@@ -120,7 +130,7 @@ def test_a_yaml_file_reads_with_paths_relative_to_it_and_round_trips(files, tmp_
     ({"unlearn": {"redact_source": "elsewhere"}}, "redact_source"),
     ({"evaluate": {"judge": "/nonexistent/judge.safetensors"}}, "evaluate.judge: /nonexistent/judge.safetensors: no such file"),
     ({"extrapolation": {"scales": [1, 1]}}, "extrapolation.scales"),
-    ({"evaluate": {"n_fid": 1}}, "n_fid >= 2"),
+    ({"evaluate": {"n_fid": 1}}, "n_fid from 2"),
     ({"schedule": {"log_every": 0}}, "log_every"),
     ({"evaluate": {"inception": "/nonexistent/pt_inception.pt"}}, "evaluate.inception: /nonexistent/pt_inception.pt: no such file"),
     ({"evaluate": {"incepton": "x.pt"}}, "evaluate.incepton"),
@@ -129,6 +139,18 @@ def test_bad_configurations_name_what_is_wrong(files, change, message):
     with pytest.raises(ConfigError) as err:
         from_dict(_raw(files, **change))
     assert message in str(err.value)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("seeds: [0]\nseeds: [1]\n", "line 2: the key 'seeds' is given twice"),
+    ('{"seeds": [0], "seeds": [1]}', "the key 'seeds' is given twice in one object"),
+])
+def test_a_key_given_twice_is_refused_not_silently_overridden(files, tmp_path, text, message):
+    suffix = ".json" if text.startswith("{") else ".yaml"
+    path = tmp_path / f"study{suffix}"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
 
 
 def test_the_fid_network_is_a_path_relative_to_the_file_and_is_checked_before_any_work(files, tmp_path):

@@ -26,6 +26,7 @@ from .inference import predict
 from .io import ARCHITECTURES, build_classifier, save_classifier
 from .lenet import MIN_RESOLUTION as LENET_MIN
 from .resnet import MIN_RESOLUTION as RESNET_MIN
+from ..util.validate import count_arg, seed_arg
 
 DEFAULT_EPOCHS = {"lenet": 30, "resnet": 15}
 MIN_RESOLUTION = {"lenet": LENET_MIN, "resnet": RESNET_MIN}
@@ -149,11 +150,11 @@ def register(subparsers) -> None:
     p.add_argument("--arch", choices=("auto", *sorted(ARCHITECTURES)), default="auto",
                    help="auto: lenet for digits/mnist, resnet for folder data")
     p.add_argument("--resolution", type=int, default=32, help="image size the classifier is trained at")
-    p.add_argument("--epochs", type=int, help=f"default: {DEFAULT_EPOCHS}")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--epochs", type=count_arg, help=f"default: {DEFAULT_EPOCHS}")
+    p.add_argument("--batch-size", type=count_arg, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--held-out", type=float, default=0.15, help="fraction of each class held out for the accuracy")
-    p.add_argument("--seed", type=int, default=0, help="seeds the split, initialisation, batch order, augmentation")
+    p.add_argument("--seed", type=seed_arg, default=0, help="seeds the split, initialisation, batch order, augmentation")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")

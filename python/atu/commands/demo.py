@@ -7,6 +7,7 @@ import sys
 from .. import assets
 from ..study.demo import demo_config
 from ..study import demo as demo_stage
+from ..util.validate import seed_arg
 
 
 def register(subparsers) -> None:
@@ -26,7 +27,7 @@ def register(subparsers) -> None:
                         "(latent feature unlearning) and filter (rejection sampling, a reference), or a stage-2 "
                         "method with one setting changed, METHOD@KEY=VALUE (e.g. redact@redact=0.3); default el2; "
                         "the extrapolation baseline always runs")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0], help="training seeds (default 0); several → mean ± std")
+    p.add_argument("--seeds", nargs="+", type=seed_arg, default=[0], help="training seeds (default 0); several → mean ± std")
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply the demo's step budgets (default 1)")
     p.add_argument("--data", choices=sorted(assets.SHIPPED), default=assets.DEFAULT_SET,
                    help="the shipped set: mnist (real MNIST, 60,000 digits) or digits (scikit-learn's 1,797, 8 px "

@@ -15,6 +15,7 @@ from ..eval.evaluate import SECOND, evaluate
 from ..util.atomic import write_text
 from ..util.provenance import file_record, provenance
 from ..eval import evaluate as evaluate_stage
+from ..util.validate import count_arg, seed_arg
 
 
 def _reference_stats(args, features: dict, resolution: int):
@@ -54,9 +55,9 @@ def register(subparsers) -> None:
     p.add_argument("--real-stats", metavar="FILE",
                    help="the real side from a statistics file (atu fid-stats, or pytorch-fid's .npz: FID only) "
                         "instead of reading --data; it must be in this evaluation's features")
-    p.add_argument("--n-bank", type=int, default=15_000)
-    p.add_argument("--n-fid", type=int, default=5_000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-bank", type=count_arg, default=15_000)
+    p.add_argument("--n-fid", type=count_arg, default=5_000)
+    p.add_argument("--seed", type=seed_arg, default=0)
     add_device_option(p, "cpu, cuda, cuda:1, ... (under torchrun cuda = cuda:LOCAL_RANK)")
     p.add_argument("--out", required=True, help="metrics.json to write")
     p.add_argument("--force", action="store_true")

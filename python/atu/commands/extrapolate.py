@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..stages.extrapolate import DEFAULT_SCALES, extrapolate
 from ..stages import extrapolate as extrapolate_stage
+from ..util.validate import count_arg, seed_arg
 
 
 def register(subparsers) -> None:
@@ -17,8 +18,8 @@ def register(subparsers) -> None:
     p.add_argument("--adapted", required=True, nargs="+", help="the `atu adapt` folder, or θ_N model files")
     p.add_argument("--out", required=True, help="folder for the θ_s files and strip.png")
     p.add_argument("--scales", type=float, nargs="+", default=list(DEFAULT_SCALES), help="values of s")
-    p.add_argument("--n-strip", type=int, default=8, help="latents per row of strip.png")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-strip", type=count_arg, default=8, help="latents per row of strip.png")
+    p.add_argument("--seed", type=seed_arg, default=0)
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_main)

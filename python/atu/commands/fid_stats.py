@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .options import UsageError, add_device_option, check_device, read_input
 from ..util.provenance import provenance
+from ..util.validate import count_arg, seed_arg
 
 
 def register(subparsers) -> None:
@@ -33,8 +34,8 @@ def register(subparsers) -> None:
     features.add_argument("--classifier", help="the judge whose penultimate features FID is measured in")
     features.add_argument("--inception", metavar="FILE", help="FID's Inception-v3 (as atu evaluate --inception)")
     p.add_argument("--resolution", type=int, required=True, help="the generator's image size")
-    p.add_argument("--n-fid", type=int, default=5_000, help="real images in KID's and P/R's subset (default 5000)")
-    p.add_argument("--seed", type=int, default=0, help="the evaluation seed the subset is drawn for (default 0)")
+    p.add_argument("--n-fid", type=count_arg, default=5_000, help="real images in KID's and P/R's subset (default 5000)")
+    p.add_argument("--seed", type=seed_arg, default=0, help="the evaluation seed the subset is drawn for (default 0)")
     add_device_option(p)
     p.add_argument("--out", required=True, help="statistics file to write (.npz)")
     p.add_argument("--force", action="store_true", help="overwrite --out")

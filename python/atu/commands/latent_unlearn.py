@@ -8,6 +8,7 @@ from ..gan.run import Schedule
 from ..latent.run import LatentConfig, latent_unlearn
 from ..util import settings
 from ..latent import run as latent_unlearn_stage
+from ..util.validate import count_arg
 
 
 def register(subparsers) -> None:
@@ -21,9 +22,9 @@ def register(subparsers) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     settings.add_options(p, LatentConfig)
     add_device_option(p)
-    p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
-    p.add_argument("--sample-every", type=int, default=500, help="steps between sample grids")
-    p.add_argument("--log-every", type=int, default=50, help="steps between log.jsonl records")
+    p.add_argument("--checkpoint-every", type=count_arg, default=500, help="steps between checkpoints")
+    p.add_argument("--sample-every", type=count_arg, default=500, help="steps between sample grids")
+    p.add_argument("--log-every", type=count_arg, default=50, help="steps between log.jsonl records")
     p.set_defaults(func=_main)
 
 

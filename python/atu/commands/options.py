@@ -14,6 +14,7 @@ from ..util.devices import check_device
 from ..gan.trainer import TrainConfig
 from ..util import settings
 from ..util.errors import InputError
+from ..util.validate import count_arg
 
 
 def command_description(doc: str | None) -> str:
@@ -34,9 +35,9 @@ def add_training_options(p: argparse.ArgumentParser, *, checkpoint_every: int = 
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint(s)")
     settings.add_options(p, TrainConfig)
     add_device_option(p)
-    p.add_argument("--checkpoint-every", type=int, default=checkpoint_every, help="steps between checkpoints")
-    p.add_argument("--sample-every", type=int, default=sample_every, help="steps between sample grids")
-    p.add_argument("--log-every", type=int, default=log_every, help="steps between log.jsonl records")
+    p.add_argument("--checkpoint-every", type=count_arg, default=checkpoint_every, help="steps between checkpoints")
+    p.add_argument("--sample-every", type=count_arg, default=sample_every, help="steps between sample grids")
+    p.add_argument("--log-every", type=count_arg, default=log_every, help="steps between log.jsonl records")
 
 
 def add_device_option(p: argparse.ArgumentParser,

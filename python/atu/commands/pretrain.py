@@ -8,6 +8,7 @@ from ..gan.trainer import TrainConfig
 from ..gan.pretrain import ModelConfig, PretrainConfig, pretrain
 from ..util import settings
 from ..gan import pretrain as pretrain_stage
+from ..util.validate import count_arg, seed_arg
 
 
 def register(subparsers) -> None:
@@ -29,12 +30,12 @@ def register(subparsers) -> None:
     p.add_argument("--d-width", type=int, help="the discriminator's channels at <= 32 px, when they should "
                                                "differ from the generator's (default: --width)")
     p.add_argument("--channel-multiplier", type=int, default=2)
-    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--steps", type=count_arg, default=4000)
     settings.add_options(p, TrainConfig)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_arg, default=0)
     add_device_option(p)
-    p.add_argument("--sample-every", type=int, default=500)
-    p.add_argument("--checkpoint-every", type=int, default=500)
+    p.add_argument("--sample-every", type=count_arg, default=500)
+    p.add_argument("--checkpoint-every", type=count_arg, default=500)
     p.set_defaults(func=_main)
 
 

@@ -69,6 +69,16 @@ def _find(folder: Path, stem: str) -> Path:
     raise FileNotFoundError(f"mnist:{folder}: no {stem} (or {stem}.gz) in that folder")
 
 
+def check_mnist_folder(folder: str | Path) -> None:
+    """FileNotFoundError unless `folder` holds the training split's IDX files: checked when a
+    configuration names the folder, long before FID reads it."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"mnist:{folder}: not a folder")
+    for stem in _SPLITS["train"]:
+        _find(folder, stem)
+
+
 def load_mnist(folder: str | Path, resolution: int = 32, split: str = "train") -> ImageDataset:
     """MNIST digits resized bilinearly from 28 to `resolution` px, [0, 255] -> [-1, 1], gray to RGB."""
     folder = Path(folder)

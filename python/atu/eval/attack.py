@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from ..classifiers.inference import marked, prepare
 from ..util.settings import check_fields, setting
 from ..util.settings import to_dict as record
-from ..util.validate import integer, non_negative, non_negative_int, positive, positive_int
+from ..util.validate import non_negative, non_negative_int, positive, positive_int, seed_value
 
 DEFAULT_STEPS, DEFAULT_STEP_SIZE, DEFAULT_RADIUS = 50, 0.02, 0.1
 
@@ -103,7 +103,7 @@ class AttackSettings:
     steps: int = setting(DEFAULT_STEPS, help="PGD steps", check=non_negative_int)
     step_size: float = setting(DEFAULT_STEP_SIZE, help="PGD step", check=positive)
     radius: float = setting(DEFAULT_RADIUS, help="L∞ radius ε", check=non_negative)
-    seed: int = setting(0, help="seeds the latents and noise", check=integer)
+    seed: int = setting(0, help="seeds the latents and noise", check=seed_value)
 
     def __post_init__(self):
         check_fields(self)

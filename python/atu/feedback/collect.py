@@ -35,6 +35,7 @@ from .bank import DEFAULT_N, draw_bank
 from .bundle import FeedbackBundle, load_bundle, save_bundle
 from .labelling import check_threshold, label_with_classifier, label_with_marks, resolve_class
 from .marks import MarksError, check_marks, read_marks
+from ..util.validate import count_arg, seed_arg
 
 DEFAULT_SEED = 0
 DEFAULT_TRUNCATION = 1.0
@@ -74,8 +75,8 @@ def register(subparsers) -> None:
     samples = p.add_argument_group("samples (drawn fresh, or an existing bank)")
     samples.add_argument("--gen", help="pre-trained generator: atu .safetensors or rosinality .pt "
                                        f"(default: the shipped {assets.default_set().generator})")
-    samples.add_argument("--n", type=int, help=f"number of samples (default {DEFAULT_N})")
-    samples.add_argument("--seed", type=int, help=f"seeds the latents and noise (default {DEFAULT_SEED})")
+    samples.add_argument("--n", type=count_arg, help=f"number of samples (default {DEFAULT_N})")
+    samples.add_argument("--seed", type=seed_arg, help=f"seeds the latents and noise (default {DEFAULT_SEED})")
     samples.add_argument("--truncation", type=float, help=f"truncation psi in (0, 1] (default {DEFAULT_TRUNCATION}: none)")
     samples.add_argument("--bank", help="relabel this bundle's samples instead of drawing new ones")
     labels = p.add_argument_group("labeller (exactly one of --class, --marks, --draw-only)")
@@ -87,7 +88,7 @@ def register(subparsers) -> None:
                              "(0 < P < 1; a cautious user who also marks doubtful samples); default: the predicted class")
     labels.add_argument("--marks", help="file of undesired sample indices (JSON or one per line)")
     labels.add_argument("--draw-only", action="store_true", help="write the bank unlabelled, for a person to mark")
-    p.add_argument("--batch-size", type=int, default=64, help="samples per generator / classifier call")
+    p.add_argument("--batch-size", type=count_arg, default=64, help="samples per generator / classifier call")
     add_device_option(p, "where the generator and classifier run")
     p.set_defaults(func=_main)
 

@@ -36,6 +36,7 @@ from ..util.provenance import file_record
 from .folder import LabelFolder, bank_differences, same_samples
 from .server import make_server
 from .session import DEFAULT_PAGE_SIZE, MarkingSession
+from ..util.validate import count_arg, seed_arg
 
 DEFAULT_N = 200
 DEFAULT_SEED = 0
@@ -76,8 +77,8 @@ def register(subparsers) -> None:
     samples = p.add_argument_group("samples (drawn once into DIR)")
     samples.add_argument("--gen", help="pre-trained generator: atu .safetensors or rosinality .pt "
                                        f"(default: the shipped {assets.default_set().generator}, or DIR's bank's)")
-    samples.add_argument("--n", type=int, help=f"number of samples (default {DEFAULT_N}, or DIR's bank's)")
-    samples.add_argument("--seed", type=int, help=f"seeds the latents and noise (default {DEFAULT_SEED})")
+    samples.add_argument("--n", type=count_arg, help=f"number of samples (default {DEFAULT_N}, or DIR's bank's)")
+    samples.add_argument("--seed", type=seed_arg, help=f"seeds the latents and noise (default {DEFAULT_SEED})")
     samples.add_argument("--truncation", type=float, help=f"truncation psi in (0, 1] (default {DEFAULT_TRUNCATION}: none)")
     premarks = p.add_argument_group("pre-marking (optional; the person reviews the classifier's marks)")
     premarks.add_argument("--class", dest="undesired_class", metavar="C",
@@ -87,8 +88,8 @@ def register(subparsers) -> None:
     server.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only; others only if you say so)")
     server.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free one)")
-    server.add_argument("--page-size", type=int, default=DEFAULT_PAGE_SIZE, help="samples per page of the grid")
-    p.add_argument("--batch-size", type=int, default=64, help="samples per generator / classifier call")
+    server.add_argument("--page-size", type=count_arg, default=DEFAULT_PAGE_SIZE, help="samples per page of the grid")
+    p.add_argument("--batch-size", type=count_arg, default=64, help="samples per generator / classifier call")
     add_device_option(p, "where the generator and classifier run")
     p.set_defaults(func=_main)
 

@@ -45,7 +45,7 @@ from . import FeatureDirection, LatentBatches, LatentUnlearnTrainer
 from ..stages.inputs import check_feedback_matches, load_pretrained, require_file
 from ..util import settings
 from ..util.settings import setting
-from ..util.validate import integer, positive, positive_int
+from ..util.validate import positive, positive_int, seed_value
 
 DIRECTION_FILE = "direction.json"
 
@@ -58,7 +58,7 @@ class LatentConfig:
     lr: float = setting(5e-4, help="Adam learning rate of the synthesis network (the paper: 1e-4 to 5e-4)",
                         check=positive)
     batch_size: int = setting(16, help="latents per step", flag="--batch", check=positive_int)
-    seed: int = setting(0, help="seed", check=integer)
+    seed: int = setting(0, help="seed", check=seed_value)
 
     def __post_init__(self):
         settings.check_fields(self)

@@ -55,7 +55,7 @@ from ..gan.trainer import StyleGAN2Trainer, TrainConfig
 from .inputs import load_feedback_images, load_pretrained, require_file
 from ..util import settings
 from ..util.settings import setting
-from ..util.validate import integer, non_negative, positive_int
+from ..util.validate import model_count, non_negative, positive_int, seed_value
 
 FISHER_FILE = "fisher.safetensors"
 
@@ -63,7 +63,7 @@ FISHER_FILE = "fisher.safetensors"
 @dataclass
 class AdaptConfig:
     k: int = setting(2, help="number of adapted models, seeds seed..seed+k-1 (the authors: 2 for MNIST, up to 5)",
-                     check=positive_int)
+                     check=model_count)
     steps: int = setting(2000, help="training steps per model (the authors: about 2,000 for MNIST)",
                          check=positive_int)
     lam: float = setting(5e8, help="EWC weight λ of (λ/2)·Σ F (θ − θ_G)²", check=non_negative, label="lam (λ)")
@@ -73,7 +73,7 @@ class AdaptConfig:
     fisher_output: str = setting("logit", choices=FISHER_OUTPUTS,
                                  help="logit: raw D output, as the authors' code; log_likelihood: log sigmoid(D)")
     train: TrainConfig = setting(default_factory=TrainConfig, help="StyleGAN2's training knobs")
-    seed: int = setting(0, help="seed of the first model (model j: seed + j)", check=integer)
+    seed: int = setting(0, help="seed of the first model (model j: seed + j)", check=seed_value)
 
     def __post_init__(self):
         settings.check_fields(self)

@@ -74,7 +74,7 @@ from ..gan.trainer import StyleGAN2Trainer, TrainConfig
 from .inputs import adapted_model_files, load_adapted, load_feedback_images, load_pretrained, require_file
 from ..util import settings
 from ..util.settings import setting
-from ..util.validate import boolean, integer, non_negative, positive, positive_int
+from ..util.validate import boolean, non_negative, positive, positive_int, seed_value
 
 from .redaction import SOURCES as REDACT_SOURCES
 
@@ -92,7 +92,7 @@ class UnlearnConfig:
                              help="how d is reduced: tensor_mean (the authors' code), sum (the paper's norm), mean")
     steps: int = setting(1000, help="training steps", check=positive_int)
     train: TrainConfig = setting(default_factory=TrainConfig, help="StyleGAN2's training knobs")
-    seed: int = setting(0, help="seed", check=integer)
+    seed: int = setting(0, help="seed", check=seed_value)
     # only recorded when set, so run folders of the default keep their recorded config
     decoupled: bool = setting(False, help="apply the repulsion as its own step θ -= lr·γ·∇L_rep after Adam's step "
                                           "(as AdamW's weight decay) instead of adding it to the gradient Adam "

@@ -61,6 +61,7 @@ from ..latent.run import LatentConfig
 from ..stages.unlearn import KINDS, UnlearnConfig
 from ..util import settings
 from ..util.errors import InputError
+from ..util.validate import MAX_COUNT, MAX_SEED
 
 # Adapt-then-Unlearn's stage-2 variants (they need stage 1), and the other family: latent feature
 # unlearning (Moon, Cho, Kim, AAAI 2024), which works from the feedback alone.
@@ -217,6 +218,19 @@ def _parse_yaml(text: str):
                 raise ConfigError(f"line {mark.line + 1}: YAML aliases (*name) are not accepted in a study file")
             return super().compose_node(parent, index)
 
+        def construct_mapping(self, node, deep=False):
+            # YAML itself allows a key twice and keeps the last; in a study file that silently
+            # drops a setting the user wrote (a second `seeds:` line), so it is refused
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if not isinstance(key, (str, int, float, bool)):
+                    continue
+                if key in seen:
+                    raise ConfigError(f"line {key_node.start_mark.line + 1}: the key {_brief(key)} is given twice")
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
     try:
         return yaml.load(text, Loader=NoAliasLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.MarkedYAMLError as err:              # where and what, never the offending line's text
@@ -227,6 +241,14 @@ def _parse_yaml(text: str):
         raise ConfigError(f"not valid YAML ({type(err).__name__})") from None
     except RecursionError:
         raise ConfigError("nested too deeply to be a study file") from None
+
+
+def _no_repeated_keys(pairs: list) -> dict:
+    keys = [key for key, _ in pairs]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ConfigError(f"the key {_brief(repeated[0])} is given twice in one object")
+    return dict(pairs)
 
 
 def load_config(path: str | os.PathLike) -> StudyConfig:
@@ -251,7 +273,7 @@ def load_config(path: str | os.PathLike) -> StudyConfig:
     try:
         if path.suffix.lower() == ".json":
             try:
-                raw = json.loads(text)
+                raw = json.loads(text, object_pairs_hook=_no_repeated_keys)
             except json.JSONDecodeError as err:
                 raise ConfigError(f"not valid JSON: line {err.lineno}, column {err.colno}: {err.msg}") from None
             except RecursionError:
@@ -293,13 +315,16 @@ def from_dict(raw: dict, base_dir: str | os.PathLike = ".") -> StudyConfig:
                           f"variants of the stage-2 methods), got {_brief(methods)}")
     variants = [m for m in methods if VARIANT_MARK in m]
     seeds = raw.get("seeds", [0])
-    if not isinstance(seeds, list) or not seeds or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds) \
+    if not isinstance(seeds, list) or not seeds or any(isinstance(s, bool) or not isinstance(s, int)
+                                                       or not 0 <= s <= MAX_SEED for s in seeds) \
             or len(set(seeds)) != len(seeds):
-        raise ConfigError(f"seeds: a non-empty list of distinct integers, got {_brief(seeds)}")
+        raise ConfigError(f"seeds: a non-empty list of distinct integers from 0 to {MAX_SEED:,}, got {_brief(seeds)}")
 
     feedback = _section(raw, "feedback", FeedbackSpec)
-    if feedback.n < 2 or feedback.batch_size < 1 or not 0 < feedback.truncation <= 1:
-        raise ConfigError(f"feedback: n must be >= 2, batch_size >= 1 and truncation in (0, 1], got {vars(feedback)}")
+    if not (2 <= feedback.n <= MAX_COUNT and 1 <= feedback.batch_size <= MAX_COUNT and 0 < feedback.truncation <= 1
+            and 0 <= feedback.seed <= MAX_SEED):
+        raise ConfigError(f"feedback: n must be from 2 to {MAX_COUNT:,}, batch_size from 1 to {MAX_COUNT:,}, "
+                          f"seed from 0 to {MAX_SEED:,} and truncation in (0, 1], got {_brief(vars(feedback))}")
     try:
         check_threshold(feedback.threshold)
     except ValueError as err:
@@ -386,7 +411,16 @@ def _data_spec(spec: str, base_dir: Path) -> str:
     folder = folder if folder.is_absolute() else base_dir / folder
     if not folder.is_dir():
         raise ConfigError(f"data: {folder}: no such folder")
+    if kind == "mnist":
+        from ..data.mnist import check_mnist_folder
+        try:
+            check_mnist_folder(folder)
+        except FileNotFoundError as err:
+            raise ConfigError(f"data: {err}") from err
     return f"{kind}:{folder}"
+
+
+MAX_FEATURE_NAME = 100          # a folder name under the study's --out, with room for the path above it
 
 
 def _features(value: Any, default_classifier: Path | None, base_dir: Path, data: str,
@@ -401,8 +435,9 @@ def _features(value: Any, default_classifier: Path | None, base_dir: Path, data:
                 or not isinstance(item["undesired"], (int, str)):
             raise ConfigError(f"{where}.undesired: required, a class number or a label name of the classifier")
         name = str(item.get("name", f"no_{item['undesired']}"))
-        if not name or Path(name).name != name or name.startswith("."):
-            raise ConfigError(f"{where}.name: {_brief(name)} must be a plain folder name")
+        if not name or Path(name).name != name or name.startswith(".") or len(name) > MAX_FEATURE_NAME:
+            raise ConfigError(f"{where}.name: {_brief(name)} must be a plain folder name of at most "
+                              f"{MAX_FEATURE_NAME} characters")
         if name in names:
             raise ConfigError(f"{where}.name: {name!r} is used twice")
         names.add(name)
@@ -450,8 +485,9 @@ def _evaluate(raw: dict, base_dir: Path) -> EvaluateSpec:
     section.pop("inception", None)
     section.pop("judge", None)
     numbers = _section({"evaluate": section}, "evaluate", _EvaluateNumbers)
-    if numbers.n_bank < 1 or numbers.n_fid < 2:
-        raise ConfigError(f"evaluate: n_bank must be >= 1 and n_fid >= 2, got {vars(numbers)}")
+    if not (1 <= numbers.n_bank <= MAX_COUNT and 2 <= numbers.n_fid <= MAX_COUNT and 0 <= numbers.seed <= MAX_SEED):
+        raise ConfigError(f"evaluate: n_bank must be from 1 and n_fid from 2 to {MAX_COUNT:,}, seed from 0 to "
+                          f"{MAX_SEED:,}, got {_brief(vars(numbers))}")
     return EvaluateSpec(n_bank=numbers.n_bank, n_fid=numbers.n_fid, seed=numbers.seed, inception=inception,
                         judge=judge)
 
