@@ -69,7 +69,7 @@ def test_record_and_mapping_round_trip_and_record_default_is_left_out_while_defa
     ({"scale": "1e3"}, "write 5.0e+8, not 5e8"),
     ({"fast": "yes"}, "x.fast: expected true or false"),
     ({"mode": "c"}, "x: mode must be one of a, b; got 'c'"),
-    ({"count": 0}, "x: count must be an integer >= 1, got 0"),
+    ({"count": 0}, "x: count must be an integer from 1 to 10,000,000, got 0"),
     ({"inner": {"rat": 1}}, "unknown setting(s) 'x.inner.rat'"),
     ({"inner": 3}, "x.inner: expected a mapping"),
     ("count: 3", "x: expected a mapping"),

@@ -293,7 +293,10 @@ def test_bad_marks_files_are_named(tmp_path, text, message):
 # ---- the command --------------------------------------------------------------------------------------
 
 def _feedback(*args) -> int:
-    return atu_main(["feedback", *map(str, args)])
+    try:
+        return atu_main(["feedback", *map(str, args)])
+    except SystemExit as exit_:          # refused by the argument parser itself (a count out of range)
+        return exit_.code
 
 
 def _fresh(gen_file):
@@ -370,15 +373,18 @@ def test_cli_bank_then_marks_then_relabel(tmp_path, capsys, G, gen_file, classif
 
 def test_cli_writes_nothing_without_negatives_or_positives(tmp_path, capsys, gen_file, classifier_file):
     out = tmp_path / "fb.safetensors"
-    assert _feedback(*_fresh(gen_file), "--classifier", classifier_file, "--class", "never", "--out", out) == 1
-    assert "no sample is marked undesired out of 12" in capsys.readouterr().err and not out.exists()
+    # the input leaves nothing to unlearn: exit 2, reported once (before: exit 1, "atu feedback:" twice)
+    assert _feedback(*_fresh(gen_file), "--classifier", classifier_file, "--class", "never", "--out", out) == 2
+    err = capsys.readouterr().err
+    assert "no sample is marked undesired out of 12" in err and err.count("atu feedback:") == 1 and not out.exists()
 
     bank_file = tmp_path / "bank.safetensors"
     assert _feedback(*_fresh(gen_file), "--draw-only", "--out", bank_file) == 0
     everything = tmp_path / "all.json"
     everything.write_text(json.dumps(list(range(CLI_N))))
-    assert _feedback("--bank", bank_file, "--marks", everything, "--out", out) == 1
-    assert "all 12 samples are marked undesired" in capsys.readouterr().err and not out.exists()
+    assert _feedback("--bank", bank_file, "--marks", everything, "--out", out) == 2
+    err = capsys.readouterr().err
+    assert "all 12 samples are marked undesired" in err and err.count("atu feedback:") == 1 and not out.exists()
 
 
 def _bad_input_cases(tmp_path, gen_file, classifier_file):
@@ -399,9 +405,9 @@ def _bad_input_cases(tmp_path, gen_file, classifier_file):
         ([*fresh, "--classifier", classifier_file, "--class", "3", "--out", out],
          "--class: class '3' is not one of the classifier's 3 classes: 0 (round), 1 (spiky), 2 (never)"),
         ([*fresh, "--classifier", classifier_file, "--class", "hat", "--out", out], "class 'hat' is not one of"),
-        (["--gen", gen_file, "--n", "0", *judge, "--out", out], "--n must be >= 1, got 0"),
+        (["--gen", gen_file, "--n", "0", *judge, "--out", out], "argument --n: must be an integer from 1 to 10,000,000, got 0"),
         ([*fresh, "--truncation", "0", *judge, "--out", out], "--truncation must be in (0, 1]"),
-        ([*fresh, "--batch-size", "0", *judge, "--out", out], "--batch-size must be >= 1"),
+        ([*fresh, "--batch-size", "0", *judge, "--out", out], "argument --batch-size: must be an integer from 1"),
         ([*fresh, *judge, "--marks", tmp_path / "ok.txt", "--out", out], "exactly one of --class C"),
         ([*fresh, "--out", out], "exactly one of --class C"),
         ([*fresh, "--classifier", classifier_file, "--draw-only", "--out", out], "--classifier goes with --class"),
@@ -434,7 +440,7 @@ def test_cli_refuses_bad_input_before_drawing(tmp_path, capsys, gen_file, classi
         assert _feedback(*args) == 2, args
         err = capsys.readouterr().err
         assert message in err, (args, err)
-        assert err.startswith("atu feedback: error:")
+        assert err.strip().splitlines()[-1].startswith("atu feedback: error:")
         assert sorted(p.name for p in tmp_path.iterdir()) == listing, args      # nothing written
     assert before == []
 
@@ -451,3 +457,11 @@ def test_cli_refuses_cuda_without_a_gpu(tmp_path, capsys, gen_file, classifier_f
     assert _feedback(*_fresh(gen_file)[:-2], "--device", "cuda", "--classifier", classifier_file, "--class", "1",
                      "--out", tmp_path / "fb.safetensors") == 2
     assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_a_file_of_one_index_repeated_gives_a_short_error(tmp_path, capsys, gen_file):
+    """Before: a 400 KB file of one repeated index gave a 1.7 MB error line."""
+    (tmp_path / "repeats.txt").write_text("3\n" * 200_000)
+    assert _feedback(*_fresh(gen_file), "--marks", tmp_path / "repeats.txt", "--out", tmp_path / "f.safetensors") == 2
+    err = capsys.readouterr().err
+    assert "repeated: 3 (#0, #1, #2, #3, #4, #5, #6, #7 and 199992 more times)" in err and len(err) < 1000

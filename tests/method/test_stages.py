@@ -459,14 +459,14 @@ def test_stage_2_input_errors_come_before_anything_is_written(inputs, bad_files,
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: AdaptConfig(k=0), "k must be an integer >= 1"),
-    (lambda: AdaptConfig(steps=0), "steps must be an integer >= 1"),
+    (lambda: AdaptConfig(k=0), "k must be an integer from 1 to 64"),
+    (lambda: AdaptConfig(steps=0), "steps must be an integer from 1 to 10,000,000"),
     (lambda: AdaptConfig(lam=-1.0), "lam .* >= 0"),
     (lambda: AdaptConfig(lam=float("nan")), "lam .* finite"),
     (lambda: AdaptConfig(fisher_samples=0), "fisher_samples"),
     (lambda: AdaptConfig(fisher_layers="mapping"), "fisher_layers must be one of conv, all"),
     (lambda: UnlearnConfig(gamma=-0.1), "gamma .* >= 0"),
-    (lambda: UnlearnConfig(steps=0), "steps must be an integer >= 1"),
+    (lambda: UnlearnConfig(steps=0), "steps must be an integer from 1 to 10,000,000"),
     (lambda: UnlearnConfig(kind="xl2"), "kind must be one of el2, il2, nl2"),
     (lambda: UnlearnConfig(reduction="median"), "reduction must be one of sum, mean, tensor_mean"),
     (lambda: UnlearnConfig(alpha=0.0), "alpha .* > 0"),
@@ -514,7 +514,7 @@ def test_the_command_line_runs_both_stages_and_reports_errors(inputs, tmp_path, 
     assert len(run["inputs"]["adapted"]) == 1
 
     assert atu_main([*adapt_args[:-len(common)], "--out", str(tmp_path / "b"), "--k", "0", *common]) == 2
-    assert "k must be an integer >= 1" in capsys.readouterr().err and not (tmp_path / "b").exists()
+    assert "k must be an integer from 1 to 64" in capsys.readouterr().err and not (tmp_path / "b").exists()
     assert atu_main(["unlearn", "--gen", str(inputs.gen), "--adapted", str(tmp_path / "a"), "--feedback",
                      str(inputs.feedback), "--out", str(tmp_path / "c"), "--gamma", "-1", *common]) == 2
     assert "gamma" in capsys.readouterr().err and not (tmp_path / "c").exists()

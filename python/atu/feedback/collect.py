@@ -35,6 +35,7 @@ from .bank import DEFAULT_N, draw_bank
 from .bundle import FeedbackBundle, load_bundle, save_bundle
 from .labelling import check_threshold, label_with_classifier, label_with_marks, resolve_class
 from .marks import MarksError, check_marks, read_marks
+from ..util.errors import InputError
 from ..util.validate import count_arg, seed_arg
 
 DEFAULT_SEED = 0
@@ -99,10 +100,9 @@ def _main(args) -> int:
     print(f"atu feedback: {summary(bundle, request)}")
     if request.labeller != "none":
         try:
-            bundle.require_both_kinds("atu feedback")
-        except ValueError as err:
-            print(f"atu feedback: error: {err}; nothing written", file=sys.stderr)
-            return 1
+            bundle.require_both_kinds("the marks")
+        except ValueError as err:      # the input says nothing usable: exit 2, reported once by cli.main
+            raise InputError(f"{err}; nothing written") from None
     save_bundle(request.out, bundle)
     print(f"atu feedback: wrote {request.out}")
     return 0

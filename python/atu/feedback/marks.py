@@ -61,7 +61,7 @@ def check_marks(marks: Iterable[Any], n: int) -> list[int]:
     if out_of_range:
         problems.append(f"outside the bank of {n} samples (valid: 0..{n - 1}): {_listing(out_of_range)}")
     if repeated:
-        problems.append("repeated: " + _listing([f"{v} (#{', #'.join(map(str, p))})" for v, p in repeated.items()]))
+        problems.append("repeated: " + _listing([f"{v} ({_positions(p)})" for v, p in repeated.items()]))
     if problems:
         raise MarksError("marks: " + "; ".join(problems) + " (#k = the k-th entry, counting from 0)")
     return sorted(seen)
@@ -97,6 +97,11 @@ def _from_text(path: Path, text: str) -> list[int]:
     if bad:
         raise MarksError(f"{path}: every line must hold one sample index (or a # comment); not an index: {_listing(bad)}")
     return marks
+
+
+def _positions(positions: list[int]) -> str:
+    shown = ", ".join(f"#{p}" for p in positions[:_SHOWN])
+    return shown + (f" and {len(positions) - _SHOWN} more times" if len(positions) > _SHOWN else "")
 
 
 def _listing(items: list[str]) -> str:

@@ -135,7 +135,8 @@ class LabelRequestHandler(BaseHTTPRequestHandler):
             raise RequestError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
                                f"send JSON with Content-Type: {JSON_TYPE} (got {content_type or 'none'})")
         length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
+        # ASCII digits only: str.isdigit() also accepts '²' or '٣', which int() then refuses
+        if length is None or not (length.isascii() and length.isdigit()):
             raise RequestError(HTTPStatus.LENGTH_REQUIRED, "a Content-Length (bytes of JSON) is required")
         # Every index written out, with separators: ample for any real list of marks.
         limit = 1024 + 12 * self.server.session.n
