@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from atu.util import local_group
+from atu.util.errors import RunFailedError
 from atu.util.local_group import auto_processes, run_in_group, threads_per_process
 
 import group_functions as fns
@@ -58,8 +59,10 @@ def test_the_failing_rank_is_reported_when_its_peers_broken_connection_arrives_f
 
 def test_a_rank_that_dies_is_named_and_the_other_is_stopped(monkeypatch):
     monkeypatch.setattr(local_group, "FAILURE_GRACE_S", 1.0)
-    with pytest.raises(ChildProcessError, match=r"rank 1 .*exit status 7|atu-rank1 .*exit status 7"):
+    with pytest.raises(ChildProcessError, match=r"rank 1 .*exit status 7|atu-rank1 .*exit status 7") as err:
         run_in_group(fns.die_on_rank_1, processes=2)
+    # a run that started and failed: `atu` ends with 1, not with 2 (bad input) as it did
+    assert isinstance(err.value, RunFailedError) and err.value.exit_status == 1
 
 
 def test_ctrl_c_reaches_every_rank_once_and_raises_keyboard_interrupt_here(tmp_path, monkeypatch):

@@ -32,6 +32,7 @@ import traceback
 from typing import Any, Callable
 
 from . import distributed
+from .errors import RunFailedError
 
 # How long children get to finish their step and save after an interrupt before being killed.
 INTERRUPT_GRACE_S = 120.0
@@ -145,12 +146,19 @@ def _join(children, timeout_s: float) -> None:
             child.kill()
 
 
+class RankDiedError(RunFailedError, ChildProcessError):
+    """A rank that ended without reporting (killed, out of memory, os._exit): the run started and
+    failed, so `atu` ends with status 1, as for any failed run, not 2 (which says the input was bad)."""
+
+
 def _receive(pipe, child) -> tuple:
     try:
         return pipe.recv()
     except EOFError:
         child.join()
-        return "error", ChildProcessError(f"{child.name} ended without a result (exit status {child.exitcode})")
+        code = child.exitcode
+        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+        return "error", RankDiedError(f"{child.name} ended without a result ({how})")
 
 
 def _free_port() -> int:
