@@ -8,10 +8,13 @@ file stays intact until the rename.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
+
+from .errors import RunFailedError
 
 
 @contextlib.contextmanager
@@ -32,10 +35,42 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with open(tmp, "rb+") as fh:  # the rename must not reach the disk before the data
             os.fsync(fh.fileno())
         os.replace(tmp, dest)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
-        raise
+        reason = _storage_failure(err)
+        if reason is None:
+            raise
+        kept = "the previous file is intact" if dest.exists() else "nothing was written"
+        raise WriteFailedError(f"cannot write {dest}: {reason}; {kept}") from err
     _fsync_dir(dest.parent)
+
+
+class WriteFailedError(RunFailedError, OSError):
+    """The disk refused a write (full, over a quota or file-size limit, read-only, failing): the run
+    stops there with its last complete files in place."""
+
+
+_STORAGE_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EFBIG: "the file is over the size limit",
+                   errno.EDQUOT: "over the disk quota", errno.EROFS: "the file system is read-only",
+                   errno.EIO: "an input/output error"}
+# How the writers atu calls report the same through their own exception types (torch.save's
+# RuntimeError, safetensors' SafetensorError), with the OS's text inside.
+_STORAGE_TEXTS = {"No space left on device": "no space left on device", "File too large": "the file is over the size limit",
+                  "Disk quota exceeded": "over the disk quota", "Read-only file system": "the file system is read-only",
+                  "failed writing file": "the disk refused the write",
+                  "unexpected pos": "the disk refused the write"}     # torch.save's stream writer, cut short
+
+
+def _storage_failure(err: BaseException) -> str | None:
+    """What went wrong with the storage, when that is why `err` was raised; None otherwise."""
+    if isinstance(err, OSError) and err.errno in _STORAGE_ERRNOS:
+        return _STORAGE_ERRNOS[err.errno]
+    if isinstance(err, (OSError, RuntimeError)) or type(err).__name__ == "SafetensorError":
+        text = str(err)
+        for needle, reason in _STORAGE_TEXTS.items():
+            if needle in text:
+                return reason
+    return None
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
