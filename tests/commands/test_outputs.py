@@ -56,11 +56,14 @@ def test_the_lock_is_free_again_when_its_holder_ends_however_it_ends(holder):
 
 def test_under_torchrun_only_rank_0_takes_the_lock(holder, monkeypatch, capsys):
     out, _ = holder
+    from atu.commands import demo
+
     monkeypatch.setenv("RANK", "1")
-    # rank 1 is not refused by the lock (it fails later, on the folder check, for its own reason)
-    code = main(["demo", "--toy", "mog", "--out", str(out), "--seeds", "-1", "--no-progress"])
+    monkeypatch.setattr(demo, "_main", lambda args: 0)      # the command itself is not what is tested
+    # rank 1 is not refused by the lock: it reaches the command
+    code = main(["demo", "--toy", "mog", "--out", str(out), "--no-progress"])
     assert "being written by another atu process" not in capsys.readouterr().err
-    assert code == 2
+    assert code == 0
 
 
 @pytest.mark.parametrize("command", [
@@ -89,3 +92,46 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path, c
         assert code == 2 and message in err, (out, err)
         assert time.perf_counter() - started < 5          # refused at once, not after the work
     assert a_file.read_text() == "mine"
+
+
+def test_processes_with_other_temporary_folders_share_the_lock(holder, tmp_path):
+    """Before: the lock lived under TMPDIR, so a second process with another TMPDIR wrote the same
+    folder at once."""
+    out, proc = holder
+    other_tmp = tmp_path / "elsewhere"
+    other_tmp.mkdir()
+    attempt = subprocess.run([sys.executable, "-c", HOLD, str(out)], capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "TMPDIR": str(other_tmp)})
+    assert attempt.returncode != 0 and "being written by another atu process" in attempt.stderr
+
+
+def test_the_same_folder_through_a_symlinked_parent_is_the_same_output(holder, tmp_path):
+    out, _ = holder
+    alias = tmp_path / "alias"
+    alias.symlink_to(out.parent, target_is_directory=True)
+    with pytest.raises(outputs.OutputInUseError):
+        with outputs.held(alias / out.name):
+            pass
+
+
+def test_a_planted_lock_folder_or_symlink_is_refused_and_never_written_through(tmp_path, monkeypatch):
+    """Before: a symlink named after a victim's --out in a lock folder someone else created made atu
+    truncate the link's target to 0 bytes."""
+    monkeypatch.setattr(outputs, "LOCK_ROOT", tmp_path / "root")
+    (tmp_path / "root").mkdir()
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me")
+    out = tmp_path / "run"
+    folder = tmp_path / "root" / f"atu-{os.getuid()}"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)                               # open to others, as another user's would be
+    with pytest.raises(outputs.OutputNotWritableError, match="not a private folder of this user"):
+        with outputs.held(out):
+            pass
+    folder.chmod(0o700)
+    (folder / f"{outputs.lock_key(out)}.lock").symlink_to(victim)
+    with pytest.raises(outputs.OutputNotWritableError, match="cannot open the lock file"):
+        with outputs.held(out):
+            pass
+    assert victim.read_text() == "keep me"
+    assert main(["demo", "--toy", "mog", "--out", str(out), "--no-progress"]) == 2 and not out.exists()
