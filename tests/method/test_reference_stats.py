@@ -54,7 +54,10 @@ def test_evaluating_from_the_statistics_gives_the_numbers_of_evaluating_from_the
 
 def test_a_pytorch_fid_file_gives_fid_alone_and_only_in_inception_features(files, tmp_path, capsys):
     stats = tmp_path / "pytorch_fid.npz"
-    np.savez(stats, mu=np.zeros(128), sigma=np.eye(128))
+    # as pytorch-fid's save_fid_stats writes it: np.savez_compressed(path, mu=m1, sigma=s1), m1 the
+    # np.mean of its float32 activations (float32), s1 their np.cov (float64)
+    activations = np.random.default_rng(0).normal(size=(300, 128)).astype(np.float32)
+    np.savez_compressed(stats, mu=np.mean(activations, axis=0), sigma=np.cov(activations, rowvar=False))
     assert load_stats(stats).record is None and load_stats(stats).rows is None
     assert _evaluate(files, tmp_path / "m.json", "--real-stats", str(stats)) == 2
     assert "pass --inception FILE" in capsys.readouterr().err and not (tmp_path / "m.json").exists()
