@@ -47,6 +47,16 @@ def _child(record: PersistentRecord, name: str, where: str) -> PersistentRecord:
     return child
 
 
+def _block(parent: PersistentRecord, res: int, architecture: str, what: str, where: str) -> PersistentRecord:
+    """Block b{res} of a synthesis network or discriminator, checked to have rosinality's architecture."""
+    block = _child(parent, f"b{res}", where)
+    found = block.attribute("architecture", str, architecture)
+    if found != architecture:
+        raise CheckpointError(f"{where}: the {found[:40]!r} {what} architecture; atu's StyleGAN2 (rosinality's) "
+                              f"{what} is {architecture!r} only")
+    return block
+
+
 def _tensor(tensors: dict[str, torch.Tensor], name: str, where: str) -> torch.Tensor:
     if name not in tensors:
         raise CheckpointError(f"{where}: no tensor {name}")
@@ -124,11 +134,7 @@ def generator_from_record(record: Any, where: str) -> tuple[dict[str, Any], dict
         raise CheckpointError(f"{where}: synthesis blocks {blocks[:12]} are not 4, 8, ..., {size}")
     channels, clamps, fp16 = {}, set(), []
     for res in blocks:
-        block = _child(synthesis, f"b{res}", where)
-        architecture = block.attribute("architecture", str, "skip")
-        if architecture != "skip":
-            raise CheckpointError(f"{where}: the {architecture[:40]!r} synthesis architecture; atu's StyleGAN2 "
-                                  "(rosinality's) is 'skip' only")
+        block = _block(synthesis, res, "skip", "synthesis", where)
         if block.attribute("use_fp16", bool, False):
             fp16.append(res)
         channels[res] = int(_tensor(tensors, f"synthesis.b{res}.conv1.weight", where).shape[0])
@@ -216,11 +222,7 @@ def discriminator_from_record(record: Any, where: str) -> tuple[dict[str, Any], 
     tensors = state_dict_of(record)
     channels, clamps, fp16 = {}, set(), []
     for res in blocks[:-1]:
-        block = _child(record, f"b{res}", where)
-        architecture = block.attribute("architecture", str, "resnet")
-        if architecture != "resnet":
-            raise CheckpointError(f"{where}: the {architecture[:40]!r} discriminator architecture; atu's "
-                                  "StyleGAN2 discriminator (rosinality's) is 'resnet' only")
+        block = _block(record, res, "resnet", "discriminator", where)
         if block.attribute("use_fp16", bool, False):
             fp16.append(res)
         channels[res] = int(_tensor(tensors, f"b{res}.conv0.weight", where).shape[0])
