@@ -130,3 +130,38 @@ def test_a_generator_or_judge_with_finite_weights_and_nan_outputs_is_refused_nam
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, (what, err)
     assert not any((tmp_path / name).exists() for name in ("a.json", "e.json", "b.json", "f.safetensors"))
+
+
+def test_a_bundle_whose_records_are_of_the_wrong_type_is_refused_by_every_stage(files, tmp_path, capsys):
+    """Before: a generator recorded as a string, a sha256 as an integer or integer latents ended in
+    six tracebacks across adapt, unlearn and latent-unlearn."""
+    from atu.feedback.bundle import KIND, SECTION, load_bundle, save_bundle
+
+    good, adapted, _ = files
+    bank = tmp_path / "bank.safetensors"
+    assert atu_main(["feedback", "--gen", str(good), "--n", "6", "--draw-only", "--out", str(bank)]) == 0
+    bundle = load_bundle(bank)
+    bundle.undesired[:2] = True
+    variants = {}
+    for name, record, message in (("string", "a generator", "its generator record is a str, not an object"),
+                                  ("int_sha", {"path": str(good), "sha256": 123}, "its generator sha256 '123' is not 64")):
+        bundle.metadata["generator"] = record
+        variants[name] = (save_bundle(tmp_path / f"{name}.safetensors", bundle), message)
+    tensors = {"latents": bundle.latents.round().to(torch.int64), "images": bundle.images,
+               "undesired": bundle.undesired.to(torch.uint8)}
+    variants["int_latents"] = (ckpt.save(tmp_path / "int_latents.safetensors", kind=KIND,
+                                         config={"style_dim": int(bundle.latents.shape[1]), "resolution": 16},
+                                         state_dicts={SECTION: tensors}, metadata={}),
+                               "feedback bundle with torch.int64 latents")
+    capsys.readouterr()
+    for name, (bundle_file, message) in variants.items():
+        commands = {"adapt": ["adapt", "--k", "1", "--steps", "1"],
+                    "unlearn": ["unlearn", "--adapted", str(adapted), "--steps", "1"],
+                    "latent-unlearn": ["latent-unlearn", "--steps", "1"]}
+        for command, argv in commands.items():
+            out = tmp_path / f"{name}-{command}"
+            code = atu_main([*argv, "--gen", str(good), "--feedback", str(bundle_file), "--out", str(out),
+                             "--device", "cpu"])
+            err = capsys.readouterr().err
+            assert code == 2 and message in err and "Traceback" not in err, (name, command, err)
+            assert not out.exists() or not any(out.rglob("*.safetensors")), (name, command)
