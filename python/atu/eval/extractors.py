@@ -127,11 +127,17 @@ def _torchscript_forward(path: Path, device, where: str) -> Callable[[torch.Tens
 def _state_dict_forward(path: Path, device, where: str) -> Callable[[torch.Tensor], torch.Tensor]:
     from .inception import is_fid_inception_state_dict, load_fid_inception
 
+    from ..checkpoint import CheckpointError
+    from ..checkpoint.file_format import sniff_format
+    from ..checkpoint.torch_file import load_torch_file
+
+    # atu's torch-file reader: weights_only with its allow-list, storages and views bounded by what the
+    # file holds, zip records checked against their CRC-32 (checkpoint/torch_file.py)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)     # tensors only: nothing runs
-    except Exception as err:                 # not a torch file, or one that needs more than tensors
-        raise ValueError(f"{where}: neither a TorchScript module nor a state dict torch.load can read with "
-                         f"weights_only=True ({type(err).__name__})") from err
+        state = load_torch_file(path, sniff_format(path))
+    except CheckpointError as err:           # not a torch file, or one that needs more than tensors
+        raise ValueError(f"{where}: neither a TorchScript module nor a state dict atu can read "
+                         f"({str(err).replace(str(path) + ': ', '')})") from err
     if not is_fid_inception_state_dict(state):
         raise ValueError(f"{where}: a torch file, but not the FID Inception's weights (expected NVlabs' TorchScript "
                          "inception-2015-12-05.pt or pytorch-fid's pt_inception-2015-12-05-6726825d.pth)")
