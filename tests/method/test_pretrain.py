@@ -160,3 +160,40 @@ def test_the_command_line_names_bad_options_and_writes_nothing(tmp_path, capsys)
     assert atu_main(["pretrain", "--out", str(out), "--size", "16", "--width", "8", "--exclude-classes", "12"]) == 2
     assert "cannot exclude classes [12]" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_grids_are_drawn_in_chunks_that_fit_any_resolution():
+    from atu.gan.run import grid_layout
+    # (images, per forward pass, scale): 64 tiles at 2x up to 64 px; one image per pass at 1024 px
+    assert grid_layout(32) == (64, 64, 2) and grid_layout(256) == (64, 4, 1) and grid_layout(1024) == (16, 1, 1)
+
+
+def test_a_chunked_grid_is_the_grid_drawn_at_once(tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    from atu.gan import run as run_module
+
+    _run(_config(2), tmp_path / "whole")
+    monkeypatch.setattr(run_module, "CHUNK_PIXELS", 3 * 16 * 16)          # three images per forward pass
+    _run(_config(2), tmp_path / "chunked")
+    whole, chunked = (np.asarray(Image.open(tmp_path / name / "samples" / "step_000002.png"), dtype=int)
+                      for name in ("whole", "chunked"))
+    assert whole.shape == chunked.shape
+    assert np.abs(whole - chunked).max() <= 1                              # batching rounds, nothing more
+
+
+def test_the_model_is_written_before_the_final_grid_and_grids_can_be_switched_off(tmp_path, monkeypatch):
+    """Before: at 1024 px the final grid ran out of memory first and model.safetensors was never written."""
+    from atu.gan.run import TrainingRun
+
+    def out_of_memory(self):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory")
+
+    monkeypatch.setattr(TrainingRun, "save_samples", out_of_memory)
+    with pytest.raises(RuntimeError, match="can't allocate"):
+        pretrain(_config(2), tmp_path / "run", progress=False, sample_every=100, checkpoint_every=100)
+    assert ckpt.load_atu(tmp_path / "run" / "model.safetensors").metadata["step"] == 2
+    monkeypatch.undo()
+    pretrain(_config(2), tmp_path / "none", progress=False, sample_every=0, checkpoint_every=100)
+    assert (tmp_path / "none" / "model.safetensors").is_file() and not (tmp_path / "none" / "samples").exists()

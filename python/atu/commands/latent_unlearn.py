@@ -8,7 +8,7 @@ from ..gan.run import Schedule
 from ..latent.run import LatentConfig, latent_unlearn
 from ..util import settings
 from ..latent import run as latent_unlearn_stage
-from ..util.validate import count_arg
+from ..util.validate import count_arg, non_negative_count_arg
 
 
 def register(subparsers) -> None:
@@ -23,7 +23,8 @@ def register(subparsers) -> None:
     settings.add_options(p, LatentConfig)
     add_device_option(p)
     p.add_argument("--checkpoint-every", type=count_arg, default=500, help="steps between checkpoints")
-    p.add_argument("--sample-every", type=count_arg, default=500, help="steps between sample grids")
+    p.add_argument("--sample-every", type=non_negative_count_arg, default=500,
+                   help="steps between sample grids (0: none, not even the final one)")
     p.add_argument("--log-every", type=count_arg, default=50, help="steps between log.jsonl records")
     p.set_defaults(func=_main)
 

@@ -14,7 +14,7 @@ from ..util.devices import check_device
 from ..gan.trainer import TrainConfig
 from ..util import settings
 from ..util.errors import InputError
-from ..util.validate import count_arg
+from ..util.validate import count_arg, non_negative_count_arg
 
 
 def command_description(doc: str | None) -> str:
@@ -36,7 +36,8 @@ def add_training_options(p: argparse.ArgumentParser, *, checkpoint_every: int = 
     settings.add_options(p, TrainConfig)
     add_device_option(p)
     p.add_argument("--checkpoint-every", type=count_arg, default=checkpoint_every, help="steps between checkpoints")
-    p.add_argument("--sample-every", type=count_arg, default=sample_every, help="steps between sample grids")
+    p.add_argument("--sample-every", type=non_negative_count_arg, default=sample_every,
+                   help="steps between sample grids (0: none, not even the final one)")
     p.add_argument("--log-every", type=count_arg, default=log_every, help="steps between log.jsonl records")
 
 

@@ -8,7 +8,7 @@ from ..gan.trainer import TrainConfig
 from ..gan.pretrain import ModelConfig, PretrainConfig, pretrain
 from ..util import settings
 from ..gan import pretrain as pretrain_stage
-from ..util.validate import count_arg, seed_arg
+from ..util.validate import count_arg, non_negative_count_arg, seed_arg
 
 
 def register(subparsers) -> None:
@@ -34,7 +34,8 @@ def register(subparsers) -> None:
     settings.add_options(p, TrainConfig)
     p.add_argument("--seed", type=seed_arg, default=0)
     add_device_option(p)
-    p.add_argument("--sample-every", type=count_arg, default=500)
+    p.add_argument("--sample-every", type=non_negative_count_arg, default=500,
+                   help="steps between sample grids (0: none, not even the final one)")
     p.add_argument("--checkpoint-every", type=count_arg, default=500)
     p.set_defaults(func=_main)
 

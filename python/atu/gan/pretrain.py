@@ -104,4 +104,4 @@ def pretrain(cfg: PretrainConfig, out: str | Path, *, resume: bool = False, devi
     else:
         write_run_file(out, {"stage": "pretrain", "config": cfg.to_dict(), "data": dataset.describe()})
     run.run()
-    return run.save_model()
+    return run.finish()

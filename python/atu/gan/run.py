@@ -5,8 +5,10 @@
   checkpoint.safetensors    g, g_ema, d, optimisers, RNG, batch sampler: everything to continue
                             exactly; written atomically every `checkpoint_every` steps, at the end
                             and on Ctrl-C
-  model.safetensors         written by the command at the end (g_ema and d): what later steps read
-  samples/step_NNNNNN.png   g_ema on fixed latents, every `sample_every` steps
+  model.safetensors         written at the end (g_ema and d), before the final grid: what later
+                            steps read
+  samples/step_NNNNNN.png   g_ema on fixed latents, every `sample_every` steps and at the end (none
+                            with sample_every 0), drawn in chunks that fit any resolution
   log.jsonl                 the step's losses (and the command's extra values), every `log_every`
 
 Rules every command gets from here:
@@ -61,7 +63,8 @@ class NonFiniteLossError(RunFailedError, FloatingPointError):
 
 @dataclass
 class Schedule:
-    """How often a run logs, draws its sample grid and writes its checkpoint (in steps)."""
+    """How often a run logs, draws its sample grid and writes its checkpoint (in steps);
+    sample_every 0 draws no grid at all (not even the final one)."""
     log_every: int = 50
     sample_every: int = 500
     checkpoint_every: int = 500
@@ -69,8 +72,9 @@ class Schedule:
     def __post_init__(self):
         for name in ("log_every", "sample_every", "checkpoint_every"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+            least = 0 if name == "sample_every" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
 
 
 # ---- the folder, before any work ---------------------------------------------------------------------
@@ -121,6 +125,16 @@ def _hashes(entry) -> list | None:
     if entry is None:
         return None
     return [e["sha256"] for e in entry] if isinstance(entry, list) else [entry["sha256"]]
+
+
+GRID_PIXELS = 4096 * 4096        # a sample grid's sheet: 64 tiles up to 512 px, 16 at 1024
+CHUNK_PIXELS = 2 ** 18           # pixels per forward pass of the grid: 256 images at 32 px, 1 at 1024
+
+
+def grid_layout(size: int) -> tuple[int, int, int]:
+    """(images, images per forward pass, nearest-neighbour scale) of a run's sample grid at `size` px."""
+    count = max(4, min(64, GRID_PIXELS // (size * size)))
+    return count, max(1, min(count, CHUNK_PIXELS // (size * size))), 2 if size <= 64 else 1
 
 
 def fixed_latents(style_dim: int, seed: int, device: str | torch.device = "cpu", n: int = 64) -> torch.Tensor:
@@ -225,11 +239,25 @@ class TrainingRun:
         return path
 
     def save_samples(self) -> None:
-        if self.sample_latents is None or not self.writes:
+        """g_ema's grid on the fixed latents, drawn a few images at a time (grid_layout): at 1024 px
+        one image's forward pass takes about half a GiB, and 64 at once would take tens."""
+        if self.sample_latents is None or not self.writes or self.schedule.sample_every == 0:
             return
+        g_ema = self.trainer.g_ema
+        count, chunk, scale = grid_layout(g_ema.size)
+        latents = self.sample_latents[:count]
         with torch.no_grad():
-            img, _ = self.trainer.g_ema([self.sample_latents], randomize_noise=False)
-        save_grid(img, self.out / SAMPLES_DIR / f"step_{self.trainer.step:06d}.png", nrow=8, scale=2)
+            images = [g_ema([latents[i:i + chunk]], randomize_noise=False)[0].cpu()
+                      for i in range(0, latents.shape[0], chunk)]
+        save_grid(torch.cat(images), self.out / SAMPLES_DIR / f"step_{self.trainer.step:06d}.png",
+                  nrow=math.ceil(math.sqrt(latents.shape[0])), scale=scale)
+
+    def finish(self, **metadata) -> Path:
+        """What a finished run writes, in order of worth: the model file first (the result), then
+        the final sample grid, which may fail or be switched off without costing the model."""
+        path = self.save_model(**metadata)
+        self.save_samples()
+        return path
 
     # ---- loop -----------------------------------------------------------------------------------
     def run(self) -> None:
@@ -255,7 +283,7 @@ class TrainingRun:
                         bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items() if k in self.show})
                     if bad:
                         self._stop(f"non-finite loss ({', '.join(f'{k}={logs[k]}' for k in bad)})")
-                    if trainer.step % sched.sample_every == 0:
+                    if sched.sample_every and trainer.step % sched.sample_every == 0:
                         self.save_samples()
                     if trainer.step % sched.checkpoint_every == 0 and trainer.step < self.steps:
                         self.save_state()
@@ -268,7 +296,6 @@ class TrainingRun:
             finally:
                 bar.close()
         self.save_state()
-        self.save_samples()
 
     def _stop(self, what: str) -> None:
         kept = (f"the last good checkpoint {self.state_file} (step {self.saved_step}) is kept; "

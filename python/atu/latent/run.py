@@ -110,4 +110,4 @@ def latent_unlearn(gen: str | os.PathLike, feedback: str | os.PathLike, out: str
                              "direction": summary})
         write_text(out / DIRECTION_FILE, json.dumps(summary, indent=2))
     run.run()
-    return run.save_model()
+    return run.finish()

@@ -146,7 +146,7 @@ def _adapt_one(j: int, sub: Path, theta_g: nn.Module, d_pretrained: nn.Module, n
     if not fresh:
         run.restore()
     run.run()
-    return run.save_model(moved_from_theta_g=displacement(g_ema, anchor, anchored))
+    return run.finish(moved_from_theta_g=displacement(g_ema, anchor, anchored))
 
 
 def displacement(theta_n: nn.Module, theta_g: dict[str, torch.Tensor], anchored: list[str]) -> dict[str, float]:

@@ -243,6 +243,6 @@ def unlearn(gen: str | os.PathLike, adapted, feedback: str | os.PathLike, out: s
         write_run_file(out, {"stage": "unlearn", "config": cfg.to_dict(), "inputs": inputs,
                              "n_positives": positives.shape[0], "processes": distributed.world_size()})
     run.run()
-    path = run.save_model()
+    path = run.finish()
     distributed.barrier()               # the model file exists before any rank returns its path
     return path
