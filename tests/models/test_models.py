@@ -227,3 +227,16 @@ def test_bad_call_arguments_are_named():
         G([z], noise=[None])
     with pytest.raises(ValueError, match=r"\[N, 3, 16, 16\]"):
         Discriminator(16, channels=TINY)(torch.randn(2, 3, 8, 8))
+
+
+def test_sampling_draws_fewer_images_per_pass_at_high_resolution_and_the_same_samples():
+    """Drawing at 1024 px in passes of 64 needed tens of GiB (`atu label` tried 8.6 GB at --n 64)."""
+    from atu.models import Generator, narrow_channels
+
+    assert Generator(32, style_dim=8, n_mlp=1, channels=narrow_channels(32, 4)).images_per_pass() == 64
+    assert Generator(32, style_dim=8, n_mlp=1, channels=narrow_channels(32, 4)).images_per_pass(at_most=256) == 256
+    big = Generator(1024, style_dim=8, n_mlp=1, channels=narrow_channels(1024, 2))
+    assert big.images_per_pass() == 2 and big.images_per_pass(at_most=256) == 2
+    small = Generator(16, style_dim=8, n_mlp=1, channels=narrow_channels(16, 4)).eval()
+    default, one_by_one = small.sample(5, seed=3), small.sample(5, seed=3, batch_size=1)
+    torch.testing.assert_close(default, one_by_one, rtol=0, atol=1e-5)     # batching rounds differently

@@ -56,11 +56,12 @@ def generator_statistics(extractor: FeatureExtractor, G, n: int, seed: int, *, k
     with keep_rows, also every sample's features ([n, D], the same on every rank) for KID and P/R."""
     moments, parts = FeatureMoments(), []
     rank, world = _shard()
-    for b, (_, images, _) in enumerate(G.iter_samples(n, seed, batch_size=SAMPLE_BATCH, shard=(rank, world))):
+    batch = G.images_per_pass(at_most=SAMPLE_BATCH)          # fewer per pass at high resolution
+    for b, (_, images, _) in enumerate(G.iter_samples(n, seed, batch_size=batch, shard=(rank, world))):
         features = extractor.features(images)
         moments.add(features)
         if keep_rows:
-            parts.append(((b * world + rank) * SAMPLE_BATCH, features))
+            parts.append(((b * world + rank) * batch, features))
     stats = distributed.sum_moments(moments).statistics()
     return (*stats, distributed.assemble_rows(parts, n)) if keep_rows else stats
 

@@ -33,6 +33,9 @@ class FilteredSampler:
 
         return marked(self.classifier, images, self.undesired_class, self.threshold)
 
+    def images_per_pass(self, at_most: int = 64) -> int:
+        return self.G.images_per_pass(at_most)
+
     def eval(self) -> "FilteredSampler":
         self.G.eval()
         return self
@@ -49,7 +52,8 @@ class FilteredSampler:
             raise ValueError(f"n and batch_size must be >= 1, got {n}, {batch_size}")
         kept_z, kept_images, n_kept, drawn, out_batch = [], [], 0, 0, 0
         limit = n * RAW_DRAWS_PER_SAMPLE
-        raw = self.G.iter_samples(limit, seed, batch_size=batch_size, truncation=truncation)
+        raw = self.G.iter_samples(limit, seed, batch_size=self.G.images_per_pass(at_most=batch_size),
+                                  truncation=truncation)
         while True:
             while n_kept < min(n, (out_batch + 1) * batch_size):
                 try:

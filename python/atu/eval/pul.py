@@ -39,6 +39,7 @@ def count_undesired_by(generator, judges: dict[str, tuple[Callable[[torch.Tensor
     """count_undesired for several judges ({name: (classify, undesired class)}) over one pass of the
     bank: each sample is generated once and judged by all."""
     counts = dict.fromkeys(judges, 0)
+    batch_size = generator.images_per_pass(at_most=batch_size)      # fewer per pass at high resolution
     for _, images, _ in generator.iter_samples(n, seed, batch_size=batch_size, shard=shard):
         for name, (classify, undesired_class) in judges.items():
             counts[name] += int((classify(images) == undesired_class).sum())

@@ -19,7 +19,7 @@ DEFAULT_N = 5000
 UNLABELLED = {"kind": "none"}
 
 
-def draw_bank(generator, n: int = DEFAULT_N, seed: int = 0, *, truncation: float = 1.0, batch_size: int = 64,
+def draw_bank(generator, n: int = DEFAULT_N, seed: int = 0, *, truncation: float = 1.0, batch_size: int | None = None,
               generator_file: str | os.PathLike | None = None, progress: bool = False) -> FeedbackBundle:
     """n samples of `generator` with their z, as a FeedbackBundle with no sample marked undesired.
 
@@ -31,6 +31,7 @@ def draw_bank(generator, n: int = DEFAULT_N, seed: int = 0, *, truncation: float
         raise ValueError(f"draw_bank: n must be a positive int, got {n!r}")
     if not 0 < truncation <= 1:
         raise ValueError(f"draw_bank: truncation must be in (0, 1] (1 = none), got {truncation}")
+    batch_size = generator.images_per_pass() if batch_size is None else batch_size
     latents, images = [], []
     with tqdm(total=n, desc="draw samples", unit="sample", disable=not progress) as bar:
         for z, img, _ in generator.iter_samples(n, seed, truncation=truncation, batch_size=batch_size):

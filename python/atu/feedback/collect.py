@@ -47,7 +47,7 @@ class Request:
     """A checked `atu feedback` invocation: every file read, every number in range."""
     out: Path
     device: torch.device
-    batch_size: int
+    batch_size: int | None             # None: by the generator's resolution (Generator.images_per_pass)
     # the samples: an existing bank, or a generator to draw n of them from
     bank: FeedbackBundle | None = None
     bank_file: Path | None = None
@@ -89,7 +89,8 @@ def register(subparsers) -> None:
                              "(0 < P < 1; a cautious user who also marks doubtful samples); default: the predicted class")
     labels.add_argument("--marks", help="file of undesired sample indices (JSON or one per line)")
     labels.add_argument("--draw-only", action="store_true", help="write the bank unlabelled, for a person to mark")
-    p.add_argument("--batch-size", type=count_arg, default=64, help="samples per generator / classifier call")
+    p.add_argument("--batch-size", type=count_arg,
+                   help="samples per generator / classifier call (default: by resolution, 64 up to 181 px, 2 at 1024)")
     add_device_option(p, "where the generator and classifier run")
     p.set_defaults(func=_main)
 
@@ -121,7 +122,8 @@ def collect(request: Request, progress: bool = False) -> FeedbackBundle:
     if request.labeller == "classifier":
         classifier = request.classifier.to(request.device)
         return label_with_classifier(bundle, classifier, request.undesired_class, threshold=request.threshold,
-                                     classifier_file=request.classifier_file, batch_size=request.batch_size)
+                                     classifier_file=request.classifier_file,
+                                     batch_size=request.batch_size or 64)
     if request.labeller == "marks":
         return label_with_marks(bundle, request.marks, marks_file=request.marks_file)
     return bundle
@@ -147,8 +149,6 @@ def check_arguments(args) -> Request:
     """Everything that can go wrong before drawing: raises UsageError (or the readers' errors)."""
     out = _check_out(args)
     labeller = _labeller(args)
-    if args.batch_size < 1:
-        raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
     request = Request(out=out, device=device_option(args.device), batch_size=args.batch_size, labeller=labeller,
                       threshold=args.threshold)
     if args.bank is not None:

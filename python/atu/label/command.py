@@ -49,7 +49,7 @@ class LabelRequest:
     """A checked `atu label` invocation: files read, numbers in range, DIR consistent with them."""
     folder: LabelFolder
     device: torch.device
-    batch_size: int
+    batch_size: int | None             # None: by the generator's resolution (Generator.images_per_pass)
     page_size: int
     host: str
     port: int
@@ -89,7 +89,8 @@ def register(subparsers) -> None:
                         help="address to listen on (default 127.0.0.1: this machine only; others only if you say so)")
     server.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free one)")
     server.add_argument("--page-size", type=count_arg, default=DEFAULT_PAGE_SIZE, help="samples per page of the grid")
-    p.add_argument("--batch-size", type=count_arg, default=64, help="samples per generator / classifier call")
+    p.add_argument("--batch-size", type=count_arg,
+                   help="samples per generator / classifier call (default: by resolution, 64 up to 181 px, 2 at 1024)")
     add_device_option(p, "where the generator and classifier run")
     p.set_defaults(func=_main)
 
@@ -136,7 +137,8 @@ def open_session(request: LabelRequest, progress: bool = False) -> MarkingSessio
         pre_marked_by = request.saved.metadata.get("labeller", {}).get("pre_marked_by")
     elif request.classifier is not None:
         judged = label_with_classifier(bank, request.classifier.to(request.device), request.undesired_class,
-                                       classifier_file=request.classifier_file, batch_size=request.batch_size)
+                                       classifier_file=request.classifier_file,
+                                     batch_size=request.batch_size or 64)
         initial = judged.undesired.nonzero().flatten().tolist()
         pre_marked_by = judged.metadata["labeller"]
     return MarkingSession(bank, folder.feedback_file, initial=initial, saved=saved, page_size=request.page_size,

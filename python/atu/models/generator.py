@@ -16,6 +16,7 @@ from .layers import ConstantInput, EqualLinear, PixelNorm, StyledConv, ToRGB
 # Samples per block of Generator.sample_inputs: small enough that a block's 256-px noise maps are a
 # few tens of MB, large enough that seeding a generator per block costs nothing next to rendering.
 SAMPLE_BLOCK = 64
+PASS_PIXELS = 2 ** 21             # pixels one sampling forward pass draws by default (Generator.images_per_pass)
 
 
 def _block_seed(seed: int, block: int) -> int:
@@ -139,8 +140,15 @@ class Generator(nn.Module):
         return torch.cat([first, second], dim=1)
 
     # ---- plain sampling ---------------------------------------------------------------------------
+    def images_per_pass(self, at_most: int = 64) -> int:
+        """How many samples one forward pass draws when the caller does not say: `at_most` up to the
+        resolution where that many make PASS_PIXELS (64 up to 181 px), fewer above, so that drawing
+        never needs more than a few GiB at any resolution (one 1024-px image's forward pass takes
+        about half a GiB)."""
+        return max(1, min(at_most, PASS_PIXELS // (self.size * self.size)))
+
     @torch.no_grad()
-    def sample(self, n: int, seed: int = 0, *, truncation: float = 1.0, batch_size: int = 64,
+    def sample(self, n: int, seed: int = 0, *, truncation: float = 1.0, batch_size: int | None = None,
                return_latents: bool = False):
         """n images in [-1, 1] (roughly), fully determined by seed (z and noise maps from
         `sample_inputs`): the same seed gives the same images on the same machine, whatever the
@@ -172,7 +180,7 @@ class Generator(nn.Module):
         return torch.cat(zs)[lo:hi], noise
 
     @torch.no_grad()
-    def iter_samples(self, n: int, seed: int = 0, *, truncation: float = 1.0, batch_size: int = 64,
+    def iter_samples(self, n: int, seed: int = 0, *, truncation: float = 1.0, batch_size: int | None = None,
                      return_latents: bool = False, shard: tuple[int, int] = (0, 1)
                      ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
         """`sample` one batch at a time, for callers that show progress or keep the inputs: yields
@@ -185,6 +193,7 @@ class Generator(nn.Module):
         shard = (i, m): only the batches b with b % m == i (one process's share of the n samples);
         each is computed exactly as without sharding."""
         index, count = shard
+        batch_size = self.images_per_pass() if batch_size is None else batch_size
         if not 0 <= index < count:
             raise ValueError(f"shard must be (i, m) with 0 <= i < m, got {shard}")
         if n < 1:
