@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:           # ATU_OPS names no mode: refused before anything runs
         print(f"atu: {err}", file=sys.stderr)
         return 2
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.ops is not None:
         atu_ext.ops_mode.set_default(args.ops)
     from .util import outputs
@@ -76,6 +77,28 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\natu: interrupted; completed work is saved and the run can be resumed", file=sys.stderr)
         return 130
+    except (MemoryError, RuntimeError) as err:
+        from .util.memory import out_of_memory
+
+        tried = out_of_memory(err)
+        if tried is None or os.environ.get("ATU_DEBUG"):
+            raise
+        # a run that started and could not go on: exit 1, its last checkpoint (if any) intact
+        print(f"atu {args.command}: error: out of memory{f' (it tried to allocate {tried})' if tried else ''}; "
+              f"{_memory_advice(parser, args.command)}", file=sys.stderr)
+        return 1
+
+
+def _memory_advice(parser: argparse.ArgumentParser, command: str) -> str:
+    """The options of this command that lower its memory, named for the user."""
+    subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    options = {flag for action in subcommands.choices[command]._actions for flag in action.option_strings}
+    levers = [shown for flag, shown in (("--batch", "--batch"), ("--batch-size", "--batch-size"), ("--k", "--k"),
+                                        ("--fisher-samples", "--fisher-samples"), ("--sample-every", "--sample-every 0"))
+              if flag in options]
+    advice = f"lower {', '.join(levers)}" if levers else "use a smaller model or a machine with more memory"
+    resume = " and continue with --resume (what was saved before is intact)" if "--resume" in options else ""
+    return advice + resume
 
 
 if __name__ == "__main__":

@@ -71,3 +71,33 @@ def test_counts_and_seeds_out_of_range_are_refused_before_any_work(tmp_path, mon
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("raised, tried", [
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you "
+                  "tried to allocate 4294967296 bytes. Error code 12 (Cannot allocate memory)"), " (it tried to allocate 4.0 GiB)"),
+    (MemoryError(), ""),
+])
+def test_out_of_memory_is_one_line_naming_the_options_that_lower_it(monkeypatch, capsys, tmp_path, raised, tried):
+    """Before: a traceback (`atu adapt` at 1024 px: DefaultCPUAllocator ... 4294967296 bytes)."""
+    from atu.commands import pretrain as command
+
+    def fails(args):
+        raise raised
+
+    monkeypatch.setattr(command, "_main", fails)
+    assert cli.main(["pretrain", "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert err == (f"atu pretrain: error: out of memory{tried}; lower --batch, --sample-every 0 and continue with "
+                   "--resume (what was saved before is intact)\n")
+
+
+def test_a_runtime_error_that_is_not_about_memory_keeps_its_traceback(monkeypatch, tmp_path):
+    from atu.commands import pretrain as command
+
+    def fails(args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(command, "_main", fails)
+    with pytest.raises(RuntimeError, match="a bug"):
+        cli.main(["pretrain", "--out", str(tmp_path / "run")])
