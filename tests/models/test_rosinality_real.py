@@ -106,3 +106,34 @@ def test_convert_to_atu_and_back_keeps_every_weight(train_py_file, tmp_path, cap
         assert list(back[section]) == list(sections[section])
         for name, tensor in sections[section].items():
             assert torch.equal(back[section][name], tensor), (section, name)
+
+
+def test_a_converted_atu_model_is_what_train_py_resumes_from(tmp_path, capsys):
+    """Before: `atu convert model.safetensors model.pt` wrote g_ema, d, args and atu only, and
+    rosinality's train.py --ckpt failed on ckpt["g"]. Its resume, line for line (train.py reads g, d,
+    g_ema, g_optim, d_optim into its Generator, Discriminator and Adams), on atu's models, which have
+    its layout (test above)."""
+    sections = _sections()
+    model = checkpoint.save(tmp_path / "model.safetensors", kind="stylegan2",
+                            config={"generator": Generator(32, style_dim=64, n_mlp=2, channel_multiplier=1).config(),
+                                    "discriminator": Discriminator(32, channel_multiplier=1).config()},
+                            state_dicts={"g_ema": sections["g_ema"], "d": sections["d"]})   # what atu's stages write
+    assert atu_main(["convert", str(model), str(tmp_path / "000000.pt")]) == 0
+    out = capsys.readouterr().out
+    assert "g written as a copy of g_ema" in out and "fresh Adam states" in out
+    ckpt = torch.load(tmp_path / "000000.pt", map_location=lambda storage, loc: storage, weights_only=False)
+    generator, g_ema = (Generator(32, style_dim=64, n_mlp=2, channel_multiplier=1) for _ in range(2))
+    discriminator = Discriminator(32, channel_multiplier=1)
+    g_optim = torch.optim.Adam(generator.parameters(), lr=0.002 * 0.8, betas=(0.0, 0.99 ** 0.8))
+    d_optim = torch.optim.Adam(discriminator.parameters(), lr=0.002 * 16 / 17, betas=(0.0, 0.99 ** (16 / 17)))
+    generator.load_state_dict(ckpt["g"])
+    discriminator.load_state_dict(ckpt["d"])
+    g_ema.load_state_dict(ckpt["g_ema"])
+    g_optim.load_state_dict(ckpt["g_optim"])
+    d_optim.load_state_dict(ckpt["d_optim"])
+    assert g_optim.param_groups[0]["lr"] == pytest.approx(0.0016) and d_optim.param_groups[0]["betas"][0] == 0
+    fake, _ = generator([torch.randn(2, 64)])         # and it trains on
+    (-discriminator(fake).mean()).backward()
+    g_optim.step()
+    d_optim.step()
+    assert torch.equal(ckpt["g"]["style.1.weight"], sections["g_ema"]["style.1.weight"])

@@ -68,7 +68,7 @@ def convert(source: str | os.PathLike, target: str | os.PathLike, *, to: str | N
     architecture = _architecture(checkpoint)
 
     if to == "rosinality":
-        sections, not_converted = _to_rosinality(checkpoint, target, architecture)
+        sections, not_converted = _to_rosinality(checkpoint, target, architecture, notes)
         if "channels" in architecture.get("generator", {}) or "channels" in architecture.get("discriminator", {}):
             notes.append("custom channel widths: rosinality's code builds only its table's widths and needs an "
                          "edited channels table to load this file; atu reads it back exactly")
@@ -83,19 +83,52 @@ def convert(source: str | os.PathLike, target: str | os.PathLike, *, to: str | N
                       not_converted=not_converted, notes=notes)
 
 
-def _to_rosinality(checkpoint: Checkpoint, target: Path, architecture: dict[str, Any]) -> tuple[list[str], list[str]]:
-    sections = [s for s in MODEL_SECTIONS if s in checkpoint.state_dicts]
+def _to_rosinality(checkpoint: Checkpoint, target: Path, architecture: dict[str, Any],
+                   notes: list[str]) -> tuple[list[str], list[str]]:
+    """Writes what rosinality's train.py reads when it resumes (`--ckpt`: g, d, g_ema, g_optim,
+    d_optim) whenever the checkpoint holds a generator and a discriminator: the file's own when it
+    has them, else g from g_ema and fresh Adam states with train.py's settings, each said in `notes`."""
+    state_dicts = dict(checkpoint.state_dicts)
+    sections = [s for s in MODEL_SECTIONS if s in state_dicts]
     if not sections:
         raise CheckpointError(f"{checkpoint.path}: nothing to write in rosinality's layout: it has no g, g_ema "
                               f"or d (sections: {', '.join(checkpoint.sections) or 'none'})")
     optimizers = {k: checkpoint.extras[k] for k in _ROSINALITY_OPTIMIZERS if k in checkpoint.extras}
-    save_rosinality(target, **{s: checkpoint.state_dicts[s] for s in sections}, **optimizers,
+    resumable = "d" in state_dicts and ("g" in state_dicts or "g_ema" in state_dicts)
+    if resumable and "g" not in state_dicts:
+        state_dicts["g"] = state_dicts["g_ema"]
+        notes.append("g written as a copy of g_ema (this file holds no separate training generator)")
+    if resumable and set(optimizers) != set(_ROSINALITY_OPTIMIZERS):
+        args = checkpoint.metadata.get("args") or {}
+        optimizers = {"g_optim": fresh_adam_state(state_dicts["g"], args, "g_reg_every", 4),
+                      "d_optim": fresh_adam_state(state_dicts["d"], args, "d_reg_every", 16)}
+        notes.append("g_optim and d_optim are fresh Adam states with train.py's settings (atu's own optimiser "
+                     "states are not carried over): rosinality's train.py --ckpt resumes from this file, its "
+                     "Adam moments starting anew")
+    elif not resumable:
+        notes.append("rosinality's train.py cannot resume from this file (it needs a generator and a "
+                     "discriminator); its generate.py reads g_ema")
+    sections = [s for s in MODEL_SECTIONS if s in state_dicts]
+    save_rosinality(target, **{s: state_dicts[s] for s in sections}, **optimizers,
                     args=checkpoint.metadata.get("args"), config={**checkpoint.config, **architecture},
                     metadata=checkpoint.metadata, kind=checkpoint.kind)
-    # atu's trainer sections hold optimizer state flattened for safetensors: not rosinality's form.
     not_converted = [s for s in checkpoint.sections if s not in sections]
     not_converted += [k for k in checkpoint.extras if k not in optimizers]
     return sections, not_converted
+
+
+def fresh_adam_state(state_dict: dict, args: dict, reg_every_key: str, reg_every_default: int) -> dict:
+    """The state_dict of rosinality's train.py Adam, before any step, over the parameters of
+    `state_dict` (every entry but the noise and blur-kernel buffers, in order): lr and betas scaled
+    by the lazy-regularisation ratio as train.py sets them."""
+    reg_every = args.get(reg_every_key, reg_every_default) if isinstance(args, dict) else reg_every_default
+    ratio = reg_every / (reg_every + 1)
+    lr = args.get("lr", 0.002) if isinstance(args, dict) else 0.002
+    count = sum(1 for name in state_dict if not (name.startswith("noises.") or name.endswith(".kernel")))
+    return {"state": {}, "param_groups": [{
+        "lr": lr * ratio, "betas": (0 ** ratio, 0.99 ** ratio), "eps": 1e-8, "weight_decay": 0, "amsgrad": False,
+        "maximize": False, "foreach": None, "capturable": False, "differentiable": False, "fused": None,
+        "params": list(range(count))}]}
 
 
 def _architecture(checkpoint: Checkpoint) -> dict[str, Any]:
