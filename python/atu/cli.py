@@ -10,6 +10,8 @@ import importlib
 import os
 import sys
 
+from .util.command_docs import HelpFormatter
+
 # Modules that provide a `register(subparsers)` function, in the order `atu --help` lists them.
 SUBCOMMAND_MODULES = ("commands.pretrain", "classifiers.train", "commands.convert", "feedback.collect", "label.command",
                       "commands.adapt", "commands.unlearn", "commands.latent_unlearn", "commands.extrapolate",
@@ -38,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         importlib.import_module(f"atu.{name}").register(sub)
     for command_parser in sub.choices.values():
         add_ops_option(command_parser)
+        command_parser.formatter_class = HelpFormatter      # every option's default in --help
     return parser
 
 

@@ -49,3 +49,23 @@ def test_every_commands_help_is_a_summary_not_the_module_docstring():
         assert description.startswith(f"`atu {name}"), name
         assert len(description.splitlines()) <= 20, f"atu {name} --help: {len(description.splitlines())} lines"
         assert "docs/commands.md" in description, name
+
+
+def test_every_option_says_what_it_does_and_its_default():
+    """Before: `atu extrapolate --help` showed no defaults for --scales or --n-strip, and --seed and
+    --device had no help text."""
+    import argparse
+
+    from atu.util.command_docs import option_help
+
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, command in subparsers.choices.items():
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            shown = option_help(action)
+            assert shown.strip(), (name, action.option_strings)
+            if action.default not in (None, False, argparse.SUPPRESS) and not action.required:
+                assert "default" in shown.lower(), (name, action.option_strings, shown)
+    assert "latents per row of strip.png (default: 8)" in " ".join(subparsers.choices["extrapolate"].format_help().split())

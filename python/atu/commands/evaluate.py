@@ -38,7 +38,7 @@ def register(subparsers) -> None:
                               description=command_description(evaluate_stage.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--gen", required=True, help="the pre-trained checkpoint")
     p.add_argument("--model", action="append", default=[], metavar="NAME=FILE", help="a generator to judge (repeat)")
-    p.add_argument("--classifier", required=True)
+    p.add_argument("--classifier", required=True, help="the classifier that judges the samples (PUL, FID features)")
     p.add_argument("--class", dest="undesired_class", type=int, required=True, help="the undesired class")
     p.add_argument("--data", default="digits", help="real data (the undesired class is left out)")
     p.add_argument("--retrained", help="generator retrained without the class (Ret-FID); missing if not given")
@@ -55,12 +55,12 @@ def register(subparsers) -> None:
     p.add_argument("--real-stats", metavar="FILE",
                    help="the real side from a statistics file (atu fid-stats, or pytorch-fid's .npz: FID only) "
                         "instead of reading --data; it must be in this evaluation's features")
-    p.add_argument("--n-bank", type=count_arg, default=15_000)
-    p.add_argument("--n-fid", type=count_arg, default=5_000)
-    p.add_argument("--seed", type=seed_arg, default=0)
+    p.add_argument("--n-bank", type=count_arg, default=15_000, help="samples judged for PUL")
+    p.add_argument("--n-fid", type=count_arg, default=5_000, help="samples for FID, KID and precision/recall")
+    p.add_argument("--seed", type=seed_arg, default=0, help="seeds the sample bank and the real subset")
     add_device_option(p, "cpu, cuda, cuda:1, ... (under torchrun cuda = cuda:LOCAL_RANK)")
     p.add_argument("--out", required=True, help="metrics.json to write")
-    p.add_argument("--force", action="store_true")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --out")
     p.set_defaults(func=_main)
 
 

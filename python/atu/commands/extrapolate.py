@@ -19,9 +19,9 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="folder for the θ_s files and strip.png")
     p.add_argument("--scales", type=float, nargs="+", default=list(DEFAULT_SCALES), help="values of s")
     p.add_argument("--n-strip", type=count_arg, default=8, help="latents per row of strip.png")
-    p.add_argument("--seed", type=seed_arg, default=0)
+    p.add_argument("--seed", type=seed_arg, default=0, help="seeds the latents of strip.png")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="where the models run (cpu, cuda, cuda:1, ...)")
     p.set_defaults(func=_main)
 
 

@@ -22,21 +22,22 @@ def register(subparsers) -> None:
     p.add_argument("--exclude-classes", type=int, nargs="*", default=[], help="drop these classes from the data")
     p.add_argument("--exclude-attribute", help="drop images with this attribute (folder data)")
     p.add_argument("--attributes-file", help="CelebA-format attribute file for folder data")
-    p.add_argument("--size", type=int, default=32)
-    p.add_argument("--style-dim", type=int, default=128)
-    p.add_argument("--n-mlp", type=int, default=8)
+    p.add_argument("--size", type=int, default=32, help="image size in pixels (a power of 2, at least 8)")
+    p.add_argument("--style-dim", type=int, default=128, help="latent and style width")
+    p.add_argument("--n-mlp", type=int, default=8, help="layers of the mapping network")
     p.add_argument("--width", type=int, default=32,
                    help="channels at <= 32 px (narrow CPU models); 0 = rosinality's full widths")
     p.add_argument("--d-width", type=int, help="the discriminator's channels at <= 32 px, when they should "
                                                "differ from the generator's (default: --width)")
-    p.add_argument("--channel-multiplier", type=int, default=2)
-    p.add_argument("--steps", type=count_arg, default=4000)
+    p.add_argument("--channel-multiplier", type=int, default=2,
+                   help="rosinality's width multiplier above 32 px (2: config-f)")
+    p.add_argument("--steps", type=count_arg, default=4000, help="training steps")
     settings.add_options(p, TrainConfig)
-    p.add_argument("--seed", type=seed_arg, default=0)
+    p.add_argument("--seed", type=seed_arg, default=0, help="seeds initialisation, batches and noise")
     add_device_option(p)
     p.add_argument("--sample-every", type=non_negative_count_arg, default=500,
                    help="steps between sample grids (0: none, not even the final one)")
-    p.add_argument("--checkpoint-every", type=count_arg, default=500)
+    p.add_argument("--checkpoint-every", type=count_arg, default=500, help="steps between checkpoints")
     p.set_defaults(func=_main)
 
 

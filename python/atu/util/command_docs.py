@@ -28,6 +28,27 @@ def _flags(action: argparse.Action) -> str:
     return ", ".join(f"`{flag}{metavar}`" for flag in action.option_strings)
 
 
+def option_help(action: argparse.Action) -> str:
+    """An option's help as `--help` and docs/commands.md show it: its text with its default added
+    where the text does not already give one (flags, required options and None defaults have none)."""
+    text = action.help if action.help not in (None, argparse.SUPPRESS) else ""
+    if "%(" in text:
+        text = text % {"default": action.default}
+    default = action.default
+    if (action.required or action.nargs == 0 or default in (None, argparse.SUPPRESS)
+            or "default" in text.lower()):
+        return text
+    shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
+    return f"{text} (default: {shown})".strip()
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """`--help` with every option's default (option_help) and descriptions kept as written."""
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        return option_help(action)
+
+
 def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
@@ -43,10 +64,10 @@ def markdown(parser: argparse.ArgumentParser) -> str:
         for action in command._actions:
             if isinstance(action, argparse._HelpAction) or action.dest == "ops":
                 continue
-            help_text = action.help if action.help is not None else ""
+            help_text = option_help(action)
             if action.required:
                 help_text = f"(required) {help_text}"
-            lines.append(f"| {_flags(action)} | {_cell(help_text % {'default': action.default} if '%(' in help_text else help_text)} |")
+            lines.append(f"| {_flags(action)} | {_cell(help_text)} |")
     return "\n".join(lines) + "\n"
 
 
