@@ -27,6 +27,10 @@ def register(subparsers) -> None:
 
 def _main(args) -> int:
     adapted = args.adapted[0] if len(args.adapted) == 1 else args.adapted
+    each = Path(args.gen).stat().st_size if Path(args.gen).is_file() else 0
+    if each:      # a fixed cost worth saying before it is paid: one model file per scale
+        print(f"atu extrapolate: writing {len(args.scales)} models of about {each / 2 ** 20:,.0f} MiB each "
+              f"({len(args.scales) * each / 2 ** 20:,.0f} MiB) to {args.out}")
     files = extrapolate(args.gen, adapted, args.out, args.scales, n_strip=args.n_strip, seed=args.seed,
                         force=args.force, device=args.device)
     print(f"atu extrapolate: {len(files)} models and {Path(args.out) / 'strip.png'}")

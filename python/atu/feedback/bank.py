@@ -33,7 +33,12 @@ def draw_bank(generator, n: int = DEFAULT_N, seed: int = 0, *, truncation: float
         raise ValueError(f"draw_bank: truncation must be in (0, 1] (1 = none), got {truncation}")
     batch_size = generator.images_per_pass() if batch_size is None else batch_size
     latents, images = [], []
-    with tqdm(total=n, desc="draw samples", unit="sample", disable=not progress) as bar:
+    import sys
+
+    # where stderr is not a terminal (a log file, a notebook's captured output) one line per 30 s
+    refresh = 0.1 if sys.stderr.isatty() else 30.0
+    with tqdm(total=n, desc=f"draw samples ({generator.size} px, {batch_size} per pass)", unit="sample",
+              disable=not progress, mininterval=refresh) as bar:
         for z, img, _ in generator.iter_samples(n, seed, truncation=truncation, batch_size=batch_size):
             latents.append(z.float())
             images.append(images_to_uint8(img))

@@ -28,6 +28,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -266,6 +267,9 @@ class TrainingRun:
 
         trainer, sched = self.trainer, self.schedule
         self._trim_log(trainer.step)
+        if self.progress and self.writes and trainer.step == 0:
+            print(f"{self.desc}: a checkpoint of {_state_mib(trainer):,.0f} MiB every {sched.checkpoint_every} steps "
+                  f"and at the end, in {self.out}", file=sys.stderr)
         # stage 1's ranks each train a model of their own: one bar line per rank
         bar = tqdm(total=self.steps, initial=min(trainer.step, self.steps), desc=self.desc,
                    disable=not (self.progress and self.writes), unit="step",
@@ -319,6 +323,13 @@ class TrainingRun:
         kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
         if len(kept) != len(lines):
             write_text(path, "".join(line + "\n" for line in kept))
+
+
+def _state_mib(trainer: StyleGAN2Trainer) -> float:
+    """The size of a run's checkpoint: G, g_ema and D, and Adam's two moments of G and D."""
+    def mib(module) -> float:
+        return sum(t.numel() * t.element_size() for t in module.state_dict().values()) / 2 ** 20
+    return 3 * mib(trainer.G) + mib(trainer.g_ema) + 3 * mib(trainer.D)
 
 
 def _non_finite_tensors(tensors: dict[str, dict[str, torch.Tensor]], sections: tuple[str, ...]) -> list[str]:

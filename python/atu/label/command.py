@@ -106,7 +106,7 @@ def _main(args) -> int:
         print(f"atu label: note: listening on {request.host}, not only this machine: anyone who can reach "
               f"port {server.port} can see the samples and change the marks", file=sys.stderr)
     try:
-        session = open_session(request, progress=sys.stderr.isatty())
+        session = open_session(request, progress=True)   # a log file shows it too (a line every 30 s)
         server.session = session
         print(f"atu label: {describe(session, request)}")
         print(f"atu label: open {server.url} in a browser; Save writes {request.folder.feedback_file}; Ctrl-C stops",

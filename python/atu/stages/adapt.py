@@ -130,7 +130,7 @@ def _adapt_one(j: int, sub: Path, theta_g: nn.Module, d_pretrained: nn.Module, n
     sub_config = {**cfg.to_dict(), "model_index": j, "seed": seed}
     if fresh:
         write_run_file(sub, {"stage": "adapt", "config": sub_config, "inputs": inputs})
-    fisher = _load_or_compute_fisher(sub / FISHER_FILE, theta_g, d_pretrained, cfg, seed)
+    fisher = _load_or_compute_fisher(sub / FISHER_FILE, theta_g, d_pretrained, cfg, seed, progress=progress)
 
     G, D, g_ema = copy.deepcopy(theta_g), copy.deepcopy(d_pretrained), copy.deepcopy(theta_g)
     anchor = {name: p.detach() for name, p in theta_g.named_parameters()}
@@ -170,7 +170,7 @@ def _finished(sub: Path, steps: int) -> bool:
 
 
 def _load_or_compute_fisher(path: Path, theta_g: nn.Module, d_pretrained: nn.Module, cfg: AdaptConfig,
-                            seed: int) -> dict[str, torch.Tensor]:
+                            seed: int, progress: bool = False) -> dict[str, torch.Tensor]:
     """F is a constant of the run: computed once and saved, so that a resumed run uses the very
     same tensor (a recomputation could differ in the last bits on another thread count)."""
     wanted = {"samples": cfg.fisher_samples, "seed": seed, "output": cfg.fisher_output, "layers": cfg.fisher_layers}
@@ -180,7 +180,8 @@ def _load_or_compute_fisher(path: Path, theta_g: nn.Module, d_pretrained: nn.Mod
         if stored.metadata.get("fisher") == wanted:
             return {name: t.to(device) for name, t in stored.state_dicts["fisher"].items()}
     z, noise = fisher_samples(theta_g, cfg.fisher_samples, seed)
-    fisher = empirical_fisher(theta_g, d_pretrained, z, noise, output=cfg.fisher_output, layers=cfg.fisher_layers)
+    fisher = empirical_fisher(theta_g, d_pretrained, z, noise, output=cfg.fisher_output, layers=cfg.fisher_layers,
+                              progress=progress)
     ckpt.save(path, kind="fisher", config={"generator": theta_g.config()}, state_dicts={"fisher": fisher},
               metadata={"fisher": wanted})
     return fisher
