@@ -151,8 +151,9 @@ class Generator(nn.Module):
     def sample(self, n: int, seed: int = 0, *, truncation: float = 1.0, batch_size: int | None = None,
                return_latents: bool = False):
         """n images in [-1, 1] (roughly), fully determined by seed (z and noise maps from
-        `sample_inputs`): the same seed gives the same images on the same machine, whatever the
-        batch size, and sample i is the same for every n > i."""
+        `sample_inputs`): the same seed gives the same images on the same machine, and sample i is
+        the same for every n > i. The batch size (default: images_per_pass) changes only the
+        rounding of the convolutions, a few 1e-6."""
         batches = list(self.iter_samples(n, seed, truncation=truncation, batch_size=batch_size,
                                          return_latents=return_latents))
         images = torch.cat([img for _, img, _ in batches])
@@ -188,7 +189,7 @@ class Generator(nn.Module):
 
         Each sample's z and noise maps come from `sample_inputs`, drawn batch by batch; with
         truncation < 1 the mean w is that of 4096 latents drawn from a generator seeded with
-        `seed`. Batching never changes a sample.
+        `seed`. Batching changes no sample's inputs, only the rounding of its convolutions.
 
         shard = (i, m): only the batches b with b % m == i (one process's share of the n samples);
         each is computed exactly as without sharding."""
