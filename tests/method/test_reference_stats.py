@@ -137,13 +137,22 @@ def test_a_compressed_archive_that_expands_beyond_any_statistics_file_is_refused
 
 
 def test_a_real_covariance_passes_with_its_rounding(tmp_path):
-    """np.cov of rank-deficient features (fewer images than dimensions) has eigenvalues rounded a
-    little below zero: such a file is valid and loads."""
-    x = np.random.default_rng(0).normal(size=(20, 64))
-    sigma = np.cov(x, rowvar=False)
-    assert np.linalg.eigvalsh(sigma)[0] < 0                  # the rounding the tolerance is for
-    np.savez(tmp_path / "s.npz", mu=x.mean(0), sigma=sigma)
-    assert load_stats(tmp_path / "s.npz").sigma.shape == (64, 64)
+    """np.cov of rank-deficient features (fewer images than dimensions) has zero eigenvalues that
+    rounding puts a little below zero (about 1e-16 of the largest): such a file is valid and loads;
+    one whose eigenvalue is 1e-4 of the largest below zero is not."""
+    q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(64, 64)))
+    for lowest, loads in ((-1e-12, True), (-1e-4, False)):
+        sigma = (q * np.linspace(lowest, 1.0, 64)) @ q.T
+        sigma = (sigma + sigma.T) / 2
+        np.savez(tmp_path / "s.npz", mu=np.zeros(64), sigma=sigma)
+        if loads:
+            assert load_stats(tmp_path / "s.npz").sigma.shape == (64, 64)
+        else:
+            with pytest.raises(ValueError, match="sigma has a negative eigenvalue"):
+                load_stats(tmp_path / "s.npz")
+    x = np.random.default_rng(0).normal(size=(20, 64))        # and np.cov of 20 images in 64 dimensions
+    np.savez(tmp_path / "cov.npz", mu=x.mean(0), sigma=np.cov(x, rowvar=False))
+    assert load_stats(tmp_path / "cov.npz").sigma.shape == (64, 64)
 
 
 def test_a_saved_file_reads_back_exactly(tmp_path):
