@@ -19,7 +19,7 @@ Relative paths in a file are relative to that file's folder.
                                         # METHOD@KEY=VALUE: a stage-2 method with one unlearn setting
                                         # changed, its own run (e.g. redact@redact=0.03, el2@gamma=3000)
     seeds: [0, 1, 2]
-    feedback: {n: 5000, seed: 0, truncation: 1.0, batch_size: 64,
+    feedback: {n: 5000, seed: 0, truncation: 1.0, batch_size: 64,      # batch_size: at most, per pass
                threshold: null}         # null: the classifier's predicted class marks a sample
                                         # undesired; P: its probability of the class is >= P
     adapt: {k: 2, steps: 2000, lam: 5.0e8, fisher_samples: 32, fisher_layers: conv, fisher_output: logit,

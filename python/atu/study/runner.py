@@ -205,8 +205,10 @@ def _bank(cfg: StudyConfig, out: Path, G, device: str, progress: bool, log) -> P
         return path
     spec = cfg.feedback
     log(f"drawing the feedback bank: {spec.n} samples (seed {spec.seed})")
+    # batch_size is an upper bound: at high resolution fewer samples fit one pass (images_per_pass)
     bundle = draw_bank(G.to(device).eval(), spec.n, spec.seed, truncation=spec.truncation,
-                       batch_size=spec.batch_size, generator_file=cfg.generator, progress=progress)
+                       batch_size=G.images_per_pass(at_most=spec.batch_size), generator_file=cfg.generator,
+                       progress=progress)
     save_bundle(path, bundle)
     return path
 
