@@ -101,3 +101,26 @@ def test_a_runtime_error_that_is_not_about_memory_keeps_its_traceback(monkeypatc
     monkeypatch.setattr(command, "_main", fails)
     with pytest.raises(RuntimeError, match="a bug"):
         cli.main(["pretrain", "--out", str(tmp_path / "run")])
+
+
+def test_a_batch_that_cannot_fit_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    """Where running out of memory can be predicted it is refused with exit 2, naming the option and
+    a batch that fits (before: the run started and died at its first allocation)."""
+    from atu.models import Discriminator, Generator, narrow_channels
+    from atu.models import fits
+    from atu import checkpoint
+
+    config_f = Generator(1024, style_dim=8, n_mlp=1, channel_multiplier=2)
+    assert config_f.bytes_per_image() == 2 ** 30 and config_f.bytes_per_image(training=True) == 2 ** 32
+    G, D = Generator(16, style_dim=8, n_mlp=1, channels=narrow_channels(16, 8)), Discriminator(16, channels=narrow_channels(16, 8))
+    gen = checkpoint.save(tmp_path / "g.safetensors", kind="stylegan2", config={"generator": G.config(), "discriminator": D.config()},
+                          state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()})
+    per_image = G.bytes_per_image()
+    monkeypatch.setattr(fits, "available_bytes", lambda device: 10 * per_image)      # room for about 10
+    out = tmp_path / "bank.safetensors"
+    assert cli.main(["feedback", "--gen", str(gen), "--n", "40", "--batch-size", "40", "--draw-only", "--device", "cpu",
+                     "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--batch-size 40 at 16 px needs at least" in err and "use --batch-size 10 or less" in err and not out.exists()
+    assert cli.main(["feedback", "--gen", str(gen), "--n", "40", "--batch-size", "10", "--draw-only", "--device", "cpu",
+                     "--out", str(out)]) == 0

@@ -518,3 +518,18 @@ def test_the_command_line_runs_both_stages_and_reports_errors(inputs, tmp_path, 
     assert atu_main(["unlearn", "--gen", str(inputs.gen), "--adapted", str(tmp_path / "a"), "--feedback",
                      str(inputs.feedback), "--out", str(tmp_path / "c"), "--gamma", "-1", *common]) == 2
     assert "gamma" in capsys.readouterr().err and not (tmp_path / "c").exists()
+
+
+def test_a_training_batch_that_cannot_fit_is_refused_before_anything_is_written(inputs, tmp_path, monkeypatch, capsys):
+    from atu.cli import main as atu_main
+    from atu.models import fits
+
+    G = ckpt.load(inputs.gen).generator("g_ema")
+    monkeypatch.setattr(fits, "available_bytes", lambda device: 3 * G.bytes_per_image(training=True))
+    for command in (["adapt", "--k", "1"], ["unlearn", "--adapted", str(inputs.adapted[0])]):
+        out = tmp_path / command[0]
+        assert atu_main([*command, "--gen", str(inputs.gen), "--feedback", str(inputs.feedback), "--steps", "1",
+                         "--batch", "8", "--device", "cpu", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert "--batch 8 at 16 px needs at least" in err and "use --batch 3 or less" in err, err
+        assert not out.exists()

@@ -36,6 +36,7 @@ from .bundle import FeedbackBundle, load_bundle, save_bundle
 from .labelling import check_threshold, label_with_classifier, label_with_marks, resolve_class
 from .marks import MarksError, check_marks, read_marks
 from ..util.errors import InputError
+from ..models.fits import require_batch_fits
 from ..util.validate import count_arg, seed_arg
 
 DEFAULT_SEED = 0
@@ -155,6 +156,8 @@ def check_arguments(args) -> Request:
         _take_bank(args, request)
     else:
         _take_generator(args, request)
+        if request.batch_size is not None:          # given by the user: refused now if it cannot fit
+            require_batch_fits(request.generator, request.batch_size, request.device, "--batch-size")
     n = len(request.bank) if request.bank is not None else request.n
     if labeller == "classifier":
         take_classifier(args, request)

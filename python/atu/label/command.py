@@ -36,6 +36,7 @@ from ..util.provenance import file_record
 from .folder import LabelFolder, bank_differences, same_samples
 from .server import make_server
 from .session import DEFAULT_PAGE_SIZE, MarkingSession
+from ..models.fits import require_batch_fits
 from ..util.validate import count_arg, seed_arg
 
 DEFAULT_N = 200
@@ -185,6 +186,8 @@ def check_arguments(args) -> LabelRequest:
         _take_existing_bank(args, request)
     else:
         _take_generator(args, request)
+        if request.batch_size is not None:          # given by the user: refused now if it cannot fit
+            require_batch_fits(request.generator, request.batch_size, request.device, "--batch-size")
     if folder.feedback_file.exists():
         if request.bank is None:
             raise UsageError(f"--out {folder.root} holds {folder.feedback_file.name} but no {folder.bank_file.name} "

@@ -140,6 +140,15 @@ class Generator(nn.Module):
         return torch.cat([first, second], dim=1)
 
     # ---- plain sampling ---------------------------------------------------------------------------
+    def bytes_per_image(self, training: bool = False) -> int:
+        """A lower estimate of the memory one image takes in a forward pass: the largest layer's
+        activations (channels × side² floats) times the copies a modulated, upsampling layer keeps
+        alive (8, from peak measurements at 1024 px); training (G's backward, D's forward and backward,
+        R1 and path-length terms) about 4 times that. Used to refuse a batch that cannot fit before
+        any work, never to size one."""
+        largest = max(channels * resolution * resolution for resolution, channels in self.channels.items())
+        return largest * 4 * 8 * (4 if training else 1)
+
     def images_per_pass(self, at_most: int = 64) -> int:
         """How many samples one forward pass draws when the caller does not say: `at_most` up to the
         resolution where that many make PASS_PIXELS (64 up to 181 px), fewer above, so that drawing

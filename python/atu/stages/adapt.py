@@ -55,6 +55,7 @@ from ..gan.trainer import StyleGAN2Trainer, TrainConfig
 from .inputs import load_feedback_images, load_pretrained, require_file
 from ..util import settings
 from ..util.settings import setting
+from ..models.fits import require_batch_fits
 from ..util.validate import model_count, non_negative, positive_int, seed_value
 
 FISHER_FILE = "fisher.safetensors"
@@ -107,6 +108,7 @@ def adapt(gen: str | os.PathLike, feedback: str | os.PathLike, out: str | os.Pat
     inputs = describe_inputs({"gen": gen, "feedback": feedback})
     check_folder(out, cfg.to_dict(), resume=resume, inputs=inputs, resume_needs=RUN_FILE)
     theta_g, d_pretrained = load_pretrained(gen, device)
+    require_batch_fits(theta_g, cfg.train.batch_size, device, "--batch", training=True)   # before any work
     negatives = load_feedback_images(feedback, inputs["gen"], theta_g.size, "negatives").to(device)
     distributed.barrier()               # every rank has checked the folder before any writes into it
     if not resume and distributed.is_main():

@@ -74,6 +74,7 @@ from ..gan.trainer import StyleGAN2Trainer, TrainConfig
 from .inputs import adapted_model_files, load_adapted, load_feedback_images, load_pretrained, require_file
 from ..util import settings
 from ..util.settings import setting
+from ..models.fits import require_batch_fits
 from ..util.validate import boolean, non_negative, positive, positive_int, seed_value
 
 from .redaction import SOURCES as REDACT_SOURCES
@@ -215,6 +216,7 @@ def unlearn(gen: str | os.PathLike, adapted, feedback: str | os.PathLike, out: s
     distributed.barrier()               # every rank has checked the folder before rank 0 writes into it
     parallel = distributed.DataParallel.from_process_group()
     theta_g, D = load_pretrained(gen, device)
+    require_batch_fits(theta_g, cfg.train.batch_size, device, "--batch", training=True)   # before any work
     positives = load_feedback_images(feedback, inputs["gen"], theta_g.size, "positives").to(device)
     references = load_adapted(files, theta_g) if files else []
     d_hook = redaction_hook(cfg, feedback, inputs, theta_g.size, device, named.get("labeller"), parallel)

@@ -1,5 +1,6 @@
-"""Out-of-memory errors, told apart from other failures: torch reports them as MemoryError, as
-torch.OutOfMemoryError (CUDA) or as a RuntimeError of its CPU allocator, each with its own text."""
+"""Memory: out-of-memory errors told apart from other failures (torch reports them as MemoryError,
+as torch.OutOfMemoryError (CUDA) or as a RuntimeError of its CPU allocator, each with its own text),
+and the memory a device has free, for refusing before any work what cannot fit."""
 from __future__ import annotations
 
 import re
@@ -22,3 +23,30 @@ def out_of_memory(err: BaseException) -> str | None:
         return ""
     amount = float(found.group(1)) * _UNITS.get((found.group(2) or "bytes").lower(), 1)
     return f"{amount / 2 ** 30:.1f} GiB" if amount >= 2 ** 30 else f"{amount / 2 ** 20:.0f} MiB"
+
+
+def available_bytes(device) -> int | None:
+    """Memory free for new allocations on `device` (MemAvailable on a Linux CPU, the CUDA driver's
+    free memory on a GPU); None where it cannot be read."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        try:
+            return int(torch.cuda.mem_get_info(device)[0])
+        except (RuntimeError, AssertionError):
+            return None
+    if device.type != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def gib(n: float) -> str:
+    return f"{n / 2 ** 30:.1f} GiB"
