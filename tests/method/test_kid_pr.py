@@ -59,3 +59,19 @@ def test_bad_inputs_are_refused_naming_them():
         precision_recall(x, x, k=5)
     with pytest.raises(ValueError, match="at least 2 points"):
         kid(x[:1], x)
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.7])
+def test_precision_and_recall_equal_prdc(shift):
+    """Against prdc (Naeem et al.'s reference implementation of Kynkäänniemi et al.'s precision and
+    recall, k-NN balls on numpy and scikit-learn): the same points, the same k."""
+    import numpy as np
+    import prdc                                 # the test extra installs it: a missing oracle fails, never skips
+
+    g = torch.Generator().manual_seed(5)
+    real = torch.randn(300, 16, generator=g, dtype=torch.float64)
+    fake = torch.randn(250, 16, generator=g, dtype=torch.float64) * 1.2 + shift
+    theirs = prdc.compute_prdc(real_features=real.numpy(), fake_features=fake.numpy(), nearest_k=3)
+    ours = precision_recall(real, fake, k=3)
+    assert ours == pytest.approx((float(theirs["precision"]), float(theirs["recall"])), abs=1e-12)
+    assert 0 < ours[0] < 1 and 0 < ours[1] < 1 and np.isfinite(theirs["density"])
