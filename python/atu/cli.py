@@ -15,7 +15,8 @@ from .util.command_docs import HelpFormatter
 # Modules that provide a `register(subparsers)` function, in the order `atu --help` lists them.
 SUBCOMMAND_MODULES = ("commands.pretrain", "classifiers.train", "commands.convert", "feedback.collect", "label.command",
                       "commands.adapt", "commands.unlearn", "commands.latent_unlearn", "commands.extrapolate",
-                      "commands.evaluate", "commands.fid_stats", "commands.attack", "study.command", "commands.demo",
+                      "commands.evaluate", "commands.fid_stats", "commands.attack", "commands.generate", "study.command",
+                      "commands.demo",
                       "selfcheck.command")
 
 
