@@ -10,7 +10,7 @@ import importlib
 import os
 import sys
 
-from .util.command_docs import HelpFormatter
+from .util.help import HelpFormatter
 
 # Modules that provide a `register(subparsers)` function, in the order `atu --help` lists them.
 SUBCOMMAND_MODULES = ("commands.pretrain", "classifiers.train", "commands.convert", "feedback.collect", "label.command",

@@ -56,7 +56,7 @@ def test_every_option_says_what_it_does_and_its_default():
     --device had no help text."""
     import argparse
 
-    from atu.util.command_docs import option_help
+    from atu.util.help import option_help
 
     parser = build_parser()
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))

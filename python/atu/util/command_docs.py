@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .help import option_help
+
 HEADER = """# Commands
 
 Every `atu` command and its options, generated from the parsers (`python -m atu.util.command_docs >
@@ -26,27 +28,6 @@ def _flags(action: argparse.Action) -> str:
         name = action.metavar or (f"{{{','.join(map(str, action.choices))}}}" if action.choices else action.dest.upper())
         metavar = f" {name}" + (" ..." if action.nargs in ("+", "*") else "")
     return ", ".join(f"`{flag}{metavar}`" for flag in action.option_strings)
-
-
-def option_help(action: argparse.Action) -> str:
-    """An option's help as `--help` and docs/commands.md show it: its text with its default added
-    where the text does not already give one (flags, required options and None defaults have none)."""
-    text = action.help if action.help not in (None, argparse.SUPPRESS) else ""
-    if "%(" in text:
-        text = text % {"default": action.default}
-    default = action.default
-    if (action.required or action.nargs == 0 or default in (None, argparse.SUPPRESS)
-            or "default" in text.lower()):
-        return text
-    shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
-    return f"{text} (default: {shown})".strip()
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """`--help` with every option's default (option_help) and descriptions kept as written."""
-
-    def _expand_help(self, action: argparse.Action) -> str:
-        return option_help(action)
 
 
 def _cell(text: str) -> str:
