@@ -44,7 +44,7 @@ def save(path: str | os.PathLike, *, kind: str, config: dict[str, Any],
             tensors[f"{section}{SECTION_SEPARATOR}{name}"] = t.detach().to("cpu").contiguous()
     text = header_json(kind=kind, config=config, metadata=metadata, sections=list(state_dicts),
                        order={section: list(state_dict) for section, state_dict in state_dicts.items()},
-                       tensors_sha256=tensors_sha256(state_dicts))
+                       tensors_sha256=tensors_sha256(tensors))
     return write_with(path, lambda tmp: safetensors.torch.save_file(tensors, str(tmp), metadata={HEADER_KEY: text}))
 
 
@@ -116,18 +116,19 @@ def load_atu(path: str | os.PathLike) -> Checkpoint:
 
 
 def from_header(path: Path, header: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Checkpoint:
+    check_digest(path, header, tensors)
     state_dicts = split_sections(tensors, header.get("sections", []), header.get("order"))
-    check_digest(path, header, state_dicts)
     return Checkpoint(path=path, format="atu", kind=header["kind"], config=header["config"],
                       state_dicts=state_dicts, metadata=header.get("metadata", {}), file_format=SAFETENSORS)
 
 
-def check_digest(path: Path, header: dict[str, Any], state_dicts: dict[str, dict[str, torch.Tensor]]) -> None:
-    """The tensors are those atu wrote (files written before atu recorded a digest have none to check)."""
+def check_digest(path: Path, header: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+    """The flat "section/name" tensors are those atu wrote (files written before atu recorded a digest
+    have none to check)."""
     expected = header.get("tensors_sha256")
     if expected is None:
         return
-    if tensors_sha256(state_dicts) != expected:
+    if tensors_sha256(tensors) != expected:
         raise CheckpointError(f"{path}: its tensors do not match the sha256 atu wrote with them: the file was "
                               "changed or damaged after it was written; refused")
 

@@ -12,12 +12,18 @@ from typing import Mapping
 import torch
 
 
-def tensors_sha256(state_dicts: Mapping[str, Mapping[str, torch.Tensor]]) -> str:
+def tensors_sha256(tensors: Mapping[str, torch.Tensor]) -> str:
+    """The digest of flat "section/name" tensors (as atu's safetensors files store them; `flat`)."""
     digest = hashlib.sha256()
-    entries = sorted((f"{section}/{name}", tensor) for section, state_dict in state_dicts.items()
-                     for name, tensor in state_dict.items())
-    for key, tensor in entries:
-        flat = tensor.detach().to("cpu").contiguous().reshape(-1)
-        digest.update(f"{key}\0{flat.dtype}\0{tuple(tensor.shape)}\0".encode())
-        digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
+    for key in sorted(tensors):
+        tensor = tensors[key]
+        flat_tensor = tensor.detach().to("cpu").contiguous().reshape(-1)     # no copy when already so
+        digest.update(f"{key}\0{flat_tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+        digest.update(flat_tensor.view(torch.uint8).numpy().tobytes() if flat_tensor.numel() else b"")
     return digest.hexdigest()
+
+
+def flat(state_dicts: Mapping[str, Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """{"section/name": tensor} of {section: {name: tensor}}."""
+    return {f"{section}/{name}": tensor for section, state_dict in state_dicts.items()
+            for name, tensor in state_dict.items()}

@@ -39,6 +39,7 @@ import torch
 
 from .errors import CheckpointError
 from .storage_bounds import check_legacy_stream, check_views
+from .torch_file import first_line
 
 RECONSTRUCT = ("torch_utils.persistence", "_reconstruct_persistent_obj")
 PERSISTENCE_VERSION = 6          # the only format version NVlabs' persistence.py has written
@@ -140,11 +141,7 @@ def _storage_from_bytes(data: bytes):
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as err:    # noqa: BLE001 - torch's reader on damaged bytes: any failure means just that
-        raise CheckpointError(f"a tensor's storage is damaged ({type(err).__name__}: {_first_line(err)})") from None
-
-
-def _first_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [""])[0][:200]
+        raise CheckpointError(f"a tensor's storage is damaged ({type(err).__name__}: {first_line(err)[:200]})") from None
 
 
 def _tensor(*args):

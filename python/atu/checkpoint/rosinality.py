@@ -22,7 +22,7 @@ import torch
 from .architecture import (infer_discriminator_config, infer_generator_config, is_discriminator_state_dict,
                            is_generator_state_dict)
 from .atu_format import HEADER_KEY, check_digest, header_json, parse_header
-from .digest import tensors_sha256
+from .digest import flat, tensors_sha256
 from .core import DISCRIMINATOR_SECTIONS, GENERATOR_SECTIONS, MODEL_SECTIONS, Checkpoint
 from .errors import CheckpointError
 from .metadata import plain_metadata
@@ -48,7 +48,7 @@ def from_torch_object(path: Path, obj: Any, *, file_format: str) -> Checkpoint:
     header = _atu_header(path, obj.get(HEADER_KEY))
     state_dicts, ignored = _model_state_dicts(path, {s: obj[s] for s in present})
     if header:
-        check_digest(path, header, state_dicts)
+        check_digest(path, header, flat(state_dicts))
     args = obj.get(ARGS_KEY)
     if header:     # ours: it already records the arguments that were given when it was written
         metadata = dict(header["metadata"])
@@ -87,7 +87,7 @@ def save_rosinality(path: str | os.PathLike, *, g=None, g_ema=None, d=None,
             raise TypeError(f"args must be an argparse.Namespace or a dict, got {type(args).__name__}")
         metadata.setdefault(ARGS_KEY, plain_metadata(vars(args), "args"))
     header = header_json(kind=kind, config=dict(config), metadata=metadata, sections=list(sections),
-                         tensors_sha256=tensors_sha256(sections))
+                         tensors_sha256=tensors_sha256(flat(sections)))
     payload: dict[str, Any] = dict(sections)
     payload.update({k: v for k, v in (("g_optim", g_optim), ("d_optim", d_optim)) if v is not None})
     payload[ARGS_KEY] = args

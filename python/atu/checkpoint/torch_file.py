@@ -55,9 +55,9 @@ def load_torch_file(path: Path, file_format: str) -> Any:
         named = re.findall(r"GLOBAL ([\w.]+)", str(err))
         if named:
             raise _refusal(path, sorted(set(named))) from err
-        raise CheckpointError(f"{path}: cannot read this torch file safely: {_first_line(err)}") from err
+        raise CheckpointError(f"{path}: cannot read this torch file safely: {first_line(err)}") from err
     except Exception as err:    # noqa: BLE001 - torch's reader on a damaged file (AssertionError, KeyError, ...)
-        raise CheckpointError(f"{path}: cannot read this torch file (truncated or corrupt?): {_first_line(err)}") from err
+        raise CheckpointError(f"{path}: cannot read this torch file (truncated or corrupt?): {first_line(err)}") from err
     check_views(tensors_in(obj), str(path))
     return obj
 
@@ -103,6 +103,7 @@ def _allowing(classes):
     return contextlib.nullcontext()
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
+    """The first line of an error's text (its type's name when it has none)."""
     text = str(err).strip() or type(err).__name__
     return text.splitlines()[0]

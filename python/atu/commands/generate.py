@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from ..util.atomic import write_text, write_with
-from ..util.images import save_grid, to_uint8
+from ..util.atomic import write_text
+from ..util.images import save_grid, save_png, to_uint8
 from ..util.provenance import file_record, provenance
 from ..util.validate import MAX_SEED, count_arg, seed_arg
 from .options import UsageError, add_device_option, device_option, existing_file
@@ -84,17 +84,10 @@ def _main(args) -> int:
             names = [f"seed{args.seed:04d}_{i:05d}.png" for i in range(args.n)]
     out.mkdir(parents=True, exist_ok=True)
     for name, tile in zip(names, to_uint8(images)):
-        _save_png(tile, out / name)
+        save_png(tile, out / name)
     save_grid(images, out / "grid.png")
     record = {"generator": file_record(gen), "truncation": args.truncation, "images": len(names),
               **({"seeds": seeds} if seeds is not None else {"seed": args.seed, "n": args.n}), **provenance()}
     write_text(out / "generate.json", json.dumps(record, indent=2))
     print(f"atu generate: {len(names)} images and grid.png in {out}")
     return 0
-
-
-def _save_png(tile, path: Path) -> None:
-    from PIL import Image
-
-    image = Image.fromarray(tile[..., 0] if tile.shape[2] == 1 else tile)
-    write_with(path, lambda tmp: image.save(tmp, format="PNG"))

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import argparse
 
-from .options import add_device_option, check_device
+from .options import add_device_option, add_sample_every_option, check_device
 from ..gan.run import Schedule
 from ..latent.run import LatentConfig, latent_unlearn
 from ..util import settings
 from ..latent import run as latent_unlearn_stage
-from ..util.validate import count_arg, non_negative_count_arg
+from ..util.validate import count_arg
 
 
 def register(subparsers) -> None:
@@ -23,8 +23,7 @@ def register(subparsers) -> None:
     settings.add_options(p, LatentConfig)
     add_device_option(p)
     p.add_argument("--checkpoint-every", type=count_arg, default=500, help="steps between checkpoints")
-    p.add_argument("--sample-every", type=non_negative_count_arg, default=500,
-                   help="steps between sample grids (0: none, not even the final one)")
+    add_sample_every_option(p)
     p.add_argument("--log-every", type=count_arg, default=50, help="steps between log.jsonl records")
     p.set_defaults(func=_main)
 

@@ -36,9 +36,14 @@ def add_training_options(p: argparse.ArgumentParser, *, checkpoint_every: int = 
     settings.add_options(p, TrainConfig)
     add_device_option(p)
     p.add_argument("--checkpoint-every", type=count_arg, default=checkpoint_every, help="steps between checkpoints")
-    p.add_argument("--sample-every", type=non_negative_count_arg, default=sample_every,
-                   help="steps between sample grids (0: none, not even the final one)")
+    add_sample_every_option(p, sample_every)
     p.add_argument("--log-every", type=count_arg, default=log_every, help="steps between log.jsonl records")
+
+
+def add_sample_every_option(p: argparse.ArgumentParser, default: int = 500) -> None:
+    """--sample-every, for every command that trains (Schedule.sample_every)."""
+    p.add_argument("--sample-every", type=non_negative_count_arg, default=default,
+                   help="steps between sample grids (0: none, not even the final one)")
 
 
 def add_device_option(p: argparse.ArgumentParser,

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import argparse
 
-from .options import add_device_option
+from .options import add_device_option, add_sample_every_option
 from ..gan.trainer import TrainConfig
 from ..gan.pretrain import ModelConfig, PretrainConfig, pretrain
 from ..util import settings
 from ..gan import pretrain as pretrain_stage
-from ..util.validate import count_arg, non_negative_count_arg, seed_arg
+from ..util.validate import count_arg, seed_arg
 
 
 def register(subparsers) -> None:
@@ -35,8 +35,7 @@ def register(subparsers) -> None:
     settings.add_options(p, TrainConfig)
     p.add_argument("--seed", type=seed_arg, default=0, help="seeds initialisation, batches and noise")
     add_device_option(p)
-    p.add_argument("--sample-every", type=non_negative_count_arg, default=500,
-                   help="steps between sample grids (0: none, not even the final one)")
+    add_sample_every_option(p)
     p.add_argument("--checkpoint-every", type=count_arg, default=500, help="steps between checkpoints")
     p.set_defaults(func=_main)
 

@@ -37,10 +37,14 @@ def grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2,
 
 def save_grid(images: torch.Tensor, path: str | os.PathLike, nrow: int | None = None, scale: int = 1,
               value_range: tuple[float, float] = (-1.0, 1.0)) -> Path:
+    return save_png(grid(images, nrow, value_range=value_range), path, scale=scale)
+
+
+def save_png(pixels: np.ndarray, path: str | os.PathLike, scale: int = 1) -> Path:
+    """One [H, W, C] uint8 image (C 1 or 3) as a PNG, enlarged `scale` times without smoothing."""
     from PIL import Image
 
-    sheet = grid(images, nrow, value_range=value_range)
-    img = Image.fromarray(sheet[..., 0] if sheet.shape[2] == 1 else sheet)
+    img = Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels)
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
     return write_with(path, lambda tmp: img.save(tmp, format="PNG"))
