@@ -7,7 +7,8 @@
 # its own time limit and the whole script a deadline (BUDGET seconds, default 540), so a slow step
 # costs the steps after it their time, never the logs of the ones before.
 #
-#   OUT=/some/dir BUDGET=540 bash bench/gpu_session.sh [--quick]   (--quick: build and check-ops --quick only)
+#   OUT=/some/dir BUDGET=540 bash bench/gpu_session.sh [--quick]   (--quick: install and check-ops --quick only)
+#   ATU_WHEEL=path/to/atu-*.whl: the wheel to install (default: dist/cuda's, when there is one)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-bench/results/gpu-run}"
@@ -31,9 +32,18 @@ step() {
 }
 
 { nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv; nproc; "$PY" -VV; } >>"$LOG" 2>&1
-# sm_90 only: the H100 and H200 are sm_90, and one architecture halves the kernels' compile time.
-step 300 env ATU_CUDA=ON CUDAARCHS="${CUDAARCHS:-90}" CMAKE_BUILD_PARALLEL_LEVEL=16 \
-  "$PY" -m pip install --no-build-isolation --no-deps -v .
+# The CUDA wheel scripts/check_cuda_build.sh built (against torch 2.14.1, on the stable ABI of the
+# target torch, sm_90) runs under the device's torch unbuilt: carry dist/cuda along. Only without
+# one is atu built here (sm_90 only: the H100 and H200 are sm_90, and one architecture halves the
+# kernels' compile time).
+WHEEL="${ATU_WHEEL:-$(ls dist/cuda/atu-*.whl 2>/dev/null | head -1)}"
+if [[ -n "$WHEEL" ]]; then
+  echo "== installing the prebuilt $WHEEL" | tee -a "$LOG"
+  step 120 "$PY" -m pip install --no-deps --force-reinstall "$WHEEL"
+else
+  step 300 env ATU_CUDA=ON CUDAARCHS="${CUDAARCHS:-90}" CMAKE_BUILD_PARALLEL_LEVEL=16 \
+    "$PY" -m pip install --no-build-isolation --no-deps -v .
+fi
 step 60 bash -c "cd / && $PY -c 'import torch, atu_ext; print(torch.__version__, atu_ext.build_info())'"
 ATU=("$PY" -c 'import sys; from atu.cli import main; sys.exit(main())')
 if [[ "${1:-}" == "--quick" ]]; then

@@ -2,7 +2,8 @@
 #   ATU_TORCH_VERSION, ATU_TORCH_CXX_STANDARD, ATU_TORCH_CUDA ("" for a CPU torch), ATU_TORCH_LIB_DIR,
 #   ATU_TORCH_NVIDIA_LIB_DIRS, ATU_TORCH_TORCH_CUDA_ARCH_LIST (TORCH_CUDA_ARCH_LIST in CMake's form;
 #   ATU_TORCH_TORCH_CUDA_ARCH_LIST_ERROR says why when it cannot be read)
-# and the interface targets atu::torch (libtorch for CPU code) and atu::torch_cuda (+ c10_cuda).
+# and the interface targets atu::torch (libtorch_cpu, whose C shim is the stable ABI) and
+# atu::torch_cuda (+ libtorch_cuda, which exports the shim's CUDA functions).
 function(atu_probe_torch python)
   execute_process(
     COMMAND "${python}" "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/torch_probe.py"
@@ -27,7 +28,7 @@ function(atu_probe_torch python)
   endforeach()
 
   set(libs)
-  foreach(name c10 torch_cpu torch)
+  foreach(name torch_cpu)
     unset(ATU_LIB_${name} CACHE)   # a build folder reused with another torch must not keep the old one
     find_library(ATU_LIB_${name} NAMES ${name} PATHS "${fact_lib_dir}" NO_DEFAULT_PATH REQUIRED)
     list(APPEND libs "${ATU_LIB_${name}}")
@@ -39,16 +40,16 @@ function(atu_probe_torch python)
   add_library(atu::torch ALIAS atu_torch)
 endfunction()
 
-# atu_torch_cuda_target(): atu::torch_cuda, libtorch plus c10_cuda (the CUDA bindings use its
-# streams and device guards); only a CUDA build of torch has it.
+# atu_torch_cuda_target(): atu::torch_cuda, libtorch_cpu plus libtorch_cuda (the CUDA registrations
+# ask it for the current stream); only a CUDA build of torch has it.
 function(atu_torch_cuda_target)
-  unset(ATU_LIB_c10_cuda CACHE)
-  find_library(ATU_LIB_c10_cuda NAMES c10_cuda PATHS "${ATU_TORCH_LIB_DIR}" NO_DEFAULT_PATH)
-  if(NOT ATU_LIB_c10_cuda)
-    message(FATAL_ERROR "atu_ext: torch ${ATU_TORCH_VERSION} has no libc10_cuda in ${ATU_TORCH_LIB_DIR}: "
+  unset(ATU_LIB_torch_cuda CACHE)
+  find_library(ATU_LIB_torch_cuda NAMES torch_cuda PATHS "${ATU_TORCH_LIB_DIR}" NO_DEFAULT_PATH)
+  if(NOT ATU_LIB_torch_cuda)
+    message(FATAL_ERROR "atu_ext: torch ${ATU_TORCH_VERSION} has no libtorch_cuda in ${ATU_TORCH_LIB_DIR}: "
                         "it is not a CUDA build of torch")
   endif()
   add_library(atu_torch_cuda INTERFACE)
-  target_link_libraries(atu_torch_cuda INTERFACE atu::torch "${ATU_LIB_c10_cuda}")
+  target_link_libraries(atu_torch_cuda INTERFACE atu::torch "${ATU_LIB_torch_cuda}")
   add_library(atu::torch_cuda ALIAS atu_torch_cuda)
 endfunction()

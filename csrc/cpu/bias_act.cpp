@@ -8,9 +8,9 @@
 //     channels · channel_stride elements is expanded once, and each period adds it element-wise.
 #include "cpu/bias_act.h"
 
-#include <ATen/Parallel.h>
-#include <c10/util/BFloat16.h>
-#include <c10/util/Half.h>
+#include "cpu/parallel.h"
+#include <torch/headeronly/util/BFloat16.h>
+#include <torch/headeronly/util/Half.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -70,7 +70,7 @@ struct Kernel {
 
     if (bias == nullptr || a.channels == 1) {
       const C b = bias == nullptr ? C(0) : static_cast<C>(bias[0]);
-      at::parallel_for(0, a.numel, kGrain, [&](int64_t lo, int64_t hi) {
+      parallel_for(0, a.numel, kGrain, [&](int64_t lo, int64_t hi) {
         run_scalar_bias(x + lo, dy_at(lo), out + lo, hi - lo, b, alpha, gain, clamp);
       });
       return;
@@ -78,7 +78,7 @@ struct Kernel {
 
     const int64_t run_len = a.channel_stride;
     if (run_len >= kMinScalarRun) {
-      at::parallel_for(0, a.numel, kGrain, [&](int64_t lo, int64_t hi) {
+      parallel_for(0, a.numel, kGrain, [&](int64_t lo, int64_t hi) {
         for (int64_t i = lo; i < hi;) {
           const int64_t run = i / run_len;
           const int64_t end = std::min(hi, (run + 1) * run_len);
@@ -94,7 +94,7 @@ struct Kernel {
     const int64_t period = a.channels * run_len;
     std::vector<C> pattern(period);
     for (int64_t j = 0; j < period; ++j) pattern[j] = static_cast<C>(bias[j / run_len]);
-    at::parallel_for(0, a.numel, kGrain, [&](int64_t lo, int64_t hi) {
+    parallel_for(0, a.numel, kGrain, [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi;) {
         const int64_t phase = i % period;
         const int64_t end = std::min(hi, i + (period - phase));
@@ -151,8 +151,8 @@ void bias_act(const Args& a) {
   switch (a.dtype) {
     case DType::kFloat32: return with_act<float>(a);
     case DType::kFloat64: return with_act<double>(a);
-    case DType::kFloat16: return with_act<c10::Half>(a);
-    case DType::kBFloat16: return with_act<c10::BFloat16>(a);
+    case DType::kFloat16: return with_act<torch::headeronly::Half>(a);
+    case DType::kBFloat16: return with_act<torch::headeronly::BFloat16>(a);
   }
 }
 

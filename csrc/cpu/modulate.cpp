@@ -1,7 +1,7 @@
-// CPU fused modulation/demodulation: one (n, o) row per step of at::parallel_for; see modulate_params.h.
+// CPU fused modulation/demodulation: one (n, o) row per step of parallel_for; see modulate_params.h.
 #include "cpu/modulate.h"
 
-#include <ATen/Parallel.h>
+#include "cpu/parallel.h"
 
 #include <algorithm>
 #include <cmath>
@@ -14,7 +14,7 @@ void run(const ModulateParams& p, const T* weight, const T* styles, T* w, T* d) 
   const int64_t I = p.in_channels, K = p.kernel_elems, row = I * K;
   const int64_t rows = p.batch * p.out_channels;
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, row));
-  at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+  parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const int64_t n = r / p.out_channels, o = r % p.out_channels;
       const T* wrow = weight + o * row;

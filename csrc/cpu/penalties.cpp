@@ -2,12 +2,12 @@
 // value + gradient, all tensors of a model in one parallel loop over fixed-size chunks.
 #include "cpu/penalties.h"
 
-#include <ATen/Parallel.h>
+#include "cpu/parallel.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
-#include <c10/util/BFloat16.h>
-#include <c10/util/Half.h>
+#include <torch/headeronly/util/BFloat16.h>
+#include <torch/headeronly/util/Half.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -91,7 +91,7 @@ template <typename ChunkFn>
 double reduce_chunks(const PenaltyPlan& plan, const ChunkFn& chunk_fn) {
   const std::vector<Chunk> chunks = make_chunks(plan);
   std::vector<double> partial(chunks.size(), 0.0);
-  at::parallel_for(0, static_cast<int64_t>(chunks.size()), 1, [&](int64_t lo, int64_t hi) {
+  parallel_for(0, static_cast<int64_t>(chunks.size()), 1, [&](int64_t lo, int64_t hi) {
     for (int64_t c = lo; c < hi; ++c) partial[c] = chunk_fn(chunks[c]);
   });
   double total = 0.0;
@@ -182,8 +182,8 @@ struct Dispatcher {
     switch (plan.dtype) {
       case DType::kFloat32: return mode<L, float>(plan, scale, accumulate);
       case DType::kFloat64: return mode<L, double>(plan, scale, accumulate);
-      case DType::kFloat16: return mode<L, c10::Half>(plan, scale, accumulate);
-      case DType::kBFloat16: return mode<L, c10::BFloat16>(plan, scale, accumulate);
+      case DType::kFloat16: return mode<L, torch::headeronly::Half>(plan, scale, accumulate);
+      case DType::kBFloat16: return mode<L, torch::headeronly::BFloat16>(plan, scale, accumulate);
     }
     return 0.0;
   }

@@ -6,7 +6,7 @@
 // 2-D filter's accumulation run along whole output rows so the compiler can vectorise them.
 #include "cpu/upfirdn2d.h"
 
-#include <ATen/Parallel.h>
+#include "cpu/parallel.h"
 
 #include <algorithm>
 #include <numeric>
@@ -140,7 +140,7 @@ void run(const Upfirdn2dParams& p, const T* x, const T* f, T* y) {
   const PlaneJob<T> job(p, f);
   // Enough planes per task that small planes do not drown in scheduling overhead.
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, out_plane + in_plane));
-  at::parallel_for(0, planes, grain, [&](int64_t begin, int64_t end) {
+  parallel_for(0, planes, grain, [&](int64_t begin, int64_t end) {
     std::vector<T> scratch;
     for (int64_t plane = begin; plane < end; ++plane) {
       const T* xp = x + plane * in_plane;

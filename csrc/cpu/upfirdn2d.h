@@ -1,7 +1,7 @@
 // CPU kernels of upfirdn2d (see upfirdn2d_params.h for the semantics). x and y are contiguous
 // [N, C, H, W]; the filter is in correlation order: [f_h, f_w], or with params.separable the
 // vertical taps (f_h values) followed by the horizontal ones (f_w values), meaning fy ⊗ fx.
-// Planes (n, c) run in parallel with at::parallel_for.
+// Planes (n, c) run in parallel with parallel_for.
 #pragma once
 #include "upfirdn2d_params.h"
 

@@ -1,32 +1,35 @@
 // CPU registration of atu::modulate_weight (schema in schemas.cpp); CUDA in modulate_cuda.cpp, fake
 // kernel and autograd in python/atu_ext/modulated_conv.py.
-#include <torch/library.h>
-
 #include "cpu/modulate.h"
 #include "torch/modulate_args.h"
 
 namespace atu {
 namespace {
 
-std::tuple<at::Tensor, at::Tensor> modulate_weight_cpu(const at::Tensor& weight, const at::Tensor& styles,
-                                                       bool demodulate, double eps) {
-  TORCH_CHECK(weight.scalar_type() == at::kFloat || weight.scalar_type() == at::kDouble,
-              "atu::modulate_weight: the CPU kernel supports float32 and float64, got ", weight.scalar_type());
+template <class T>
+void run(const ModulateParams& p, const Tensor& weight, const Tensor& styles, Tensor& w, Tensor& d) {
+  cpu::modulate(p, torch::stable::contiguous(weight).const_data_ptr<T>(),
+                torch::stable::contiguous(styles).const_data_ptr<T>(), w.mutable_data_ptr<T>(),
+                d.mutable_data_ptr<T>());
+}
+
+std::tuple<Tensor, Tensor> modulate_weight_cpu(Tensor weight, Tensor styles, bool demodulate, double eps) {
+  const ScalarType st = weight.scalar_type();
+  if (st != ScalarType::Float && st != ScalarType::Double) {
+    fail_value("atu::modulate_weight: the CPU kernel supports float32 and float64, got ", name_of(st));
+  }
   const ModulateParams p = modulate_params(weight, styles, demodulate, eps);
-  const at::Tensor wc = weight.contiguous(), sc = styles.contiguous();
   auto [w, d] = modulate_outputs(weight, p);
-  if (weight.scalar_type() == at::kFloat) {
-    cpu::modulate(p, wc.const_data_ptr<float>(), sc.const_data_ptr<float>(), w.mutable_data_ptr<float>(),
-                  d.mutable_data_ptr<float>());
+  if (st == ScalarType::Float) {
+    run<float>(p, weight, styles, w, d);
   } else {
-    cpu::modulate(p, wc.const_data_ptr<double>(), sc.const_data_ptr<double>(), w.mutable_data_ptr<double>(),
-                  d.mutable_data_ptr<double>());
+    run<double>(p, weight, styles, w, d);
   }
   return {w, d};
 }
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(atu, CPU, m) { m.impl("modulate_weight", &modulate_weight_cpu); }
+STABLE_TORCH_LIBRARY_IMPL(atu, CPU, m) { m.impl("modulate_weight", TORCH_BOX(&modulate_weight_cpu)); }
 
 }  // namespace atu

@@ -1,43 +1,44 @@
-// TensorLists -> PenaltyPlan: the one place that knows both torch and the kernels' flat view.
+// Tensor lists -> PenaltyPlan: the one place that knows both torch and the kernels' flat view.
 #pragma once
-#include <ATen/ATen.h>
-
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "penalties_params.h"
+#include "torch/stable.h"
 
 namespace atu {
 
-// Per-tensor factor of each reduction ("sum", "mean", "tensor_mean"); see python/atu_ext/penalties.py.
-std::vector<double> reduction_weights(const at::TensorList& params, const std::string& reduction);
+using TensorList = std::vector<Tensor>;
 
-DType to_dtype(at::ScalarType t);
+// Per-tensor factor of each reduction ("sum", "mean", "tensor_mean"); see python/atu_ext/penalties.py.
+std::vector<double> reduction_weights(const TensorList& params, const std::string& reduction);
 
 // The dtype of a penalty's value: float64 for float64 inputs, float32 otherwise.
-at::ScalarType value_dtype(at::ScalarType param_dtype);
+ScalarType value_dtype(ScalarType param_dtype);
 
 // EWC's per-tensor factor: lam for every tensor.
-std::vector<double> ewc_weights(at::TensorList params, double lam);
+std::vector<double> ewc_weights(const TensorList& params, double lam);
 
 // Uninitialised contiguous tensors like params: the outputs of the *_backward ops.
-std::vector<at::Tensor> fresh_like(at::TensorList params);
+TensorList fresh_like(const TensorList& params);
 
 // Owns contiguous views of every input (copies only where an input is not contiguous) and the
 // pointer tables the plan points into. Grads that are not contiguous are computed in a
 // contiguous buffer and copied back by finish().
 class PlanBuilder {
  public:
-  PlanBuilder(at::TensorList params, at::TensorList refs, int64_t num_refs,
+  PlanBuilder(const TensorList& params, const TensorList& refs, int64_t num_refs,
               std::vector<double> weights);
-  void set_fisher(at::TensorList fisher);
-  void set_grads(at::TensorList grads, bool accumulate);
+  void set_fisher(const TensorList& fisher);
+  void set_grads(const TensorList& grads, bool accumulate);
   const PenaltyPlan& plan() const { return plan_; }
-  const at::Tensor& first_param() const { return params_.front(); }
+  const Tensor& first_param() const { return params_.front(); }
   void finish();  // writes back grads that were computed out of place
 
  private:
-  std::vector<at::Tensor> params_, refs_, fisher_, grads_, grad_targets_;
+  TensorList params_, refs_, fisher_, grads_;
+  std::vector<std::optional<Tensor>> grad_targets_;
   std::vector<int64_t> numel_;
   std::vector<double> weights_;
   std::vector<const void*> param_ptrs_, ref_ptrs_, fisher_ptrs_;

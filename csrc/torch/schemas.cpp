@@ -1,9 +1,9 @@
 // The schemas of every atu op, in one place. Kernels are registered per device in
 // <op>_{cpu,cuda}.cpp; fake kernels and autograd from Python, in python/atu_ext/<op>.py
 // (the penalties' in python/atu_ext/_registrations.py).
-#include <torch/library.h>
+#include "torch/stable.h"
 
-TORCH_LIBRARY(atu, m) {
+STABLE_TORCH_LIBRARY(atu, m) {
   // ---- parameter-space penalties (penalties_{cpu,cuda}.cpp)
   // d = Σ_t w_t · (1/k) Σ_j ||params[t] − refs[j·T + t]||², w_t from `reduction`.
   m.def("sq_dist(Tensor[] params, Tensor[] refs, int num_refs, str reduction) -> Tensor");

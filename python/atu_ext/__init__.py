@@ -23,17 +23,19 @@ except ImportError as exc:  # no silent fallback: the reference code is never us
            "PYTHONPATH?), which holds no build: use the installed package." if _in_checkout else "")
     ) from exc
 
-def _base_version(version: str) -> str:
-    return version.split("+")[0]
+def _release(version: str) -> tuple[int, int]:
+    """(major, minor) of a torch version string: "2.14.1+cu130" -> (2, 14)."""
+    major, minor = version.split("+")[0].split(".")[:2]
+    return int(major), int(minor)
 
 
-if _base_version(_C.built_against_torch) != _base_version(torch.__version__):
-    # libtorch has no stable C++ ABI across releases: a module built for another torch may load
-    # and still misbehave, so it is refused here rather than at the first odd result.
+if _release(torch.__version__) < _release(_C.target_torch):
+    # The module calls torch only through the stable ABI of its target release: an older torch
+    # lacks functions it needs, so it is refused here rather than at the first op.
     raise ImportError(
-        f"atu_ext: the compiled extension was built against torch {_C.built_against_torch}, but torch "
-        f"{torch.__version__} is installed. Rebuild it against this torch: `pip install "
-        "--no-build-isolation --force-reinstall --no-deps .` from the atu checkout.")
+        f"atu_ext: torch {torch.__version__} is older than torch {_C.target_torch}, the oldest torch this "
+        f"atu_ext runs with (it was built against torch {_C.built_against_torch} on the stable ABI of "
+        f"{_C.target_torch}). Install torch>={_C.target_torch}.")
 
 from . import _registrations  # noqa: E402,F401  (fake kernels and autograd)
 from .bias_act import bias_act  # noqa: E402
@@ -55,7 +57,8 @@ built_with_cuda: bool = _C.built_with_cuda
 
 def build_info() -> dict:
     """How this atu_ext was built and which ops mode is in force: recorded with every result."""
-    return {"built_against_torch": _C.built_against_torch, "cuda_kernels": bool(_C.built_with_cuda),
+    return {"built_against_torch": _C.built_against_torch, "target_torch": _C.target_torch,
+            "torch": torch.__version__, "cuda_kernels": bool(_C.built_with_cuda),
             "cuda_architectures": _C.cuda_architectures, "cpu_loops": _C.cpu_isa(),
             "ops": ops_mode.current()}
 

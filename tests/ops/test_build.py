@@ -46,10 +46,8 @@ ROOT = PROBE.parents[1]
 
 
 def _configure(tmp_path, *defines, env=None):
-    pybind11_dir = subprocess.run([sys.executable, "-m", "pybind11", "--cmakedir"], capture_output=True, text=True,
-                                  check=True).stdout.strip()
     run = subprocess.run(["cmake", "-S", str(ROOT), "-B", str(tmp_path / "build"), "-G", "Ninja",
-                          f"-DPython_EXECUTABLE={sys.executable}", f"-Dpybind11_DIR={pybind11_dir}", *defines],
+                          f"-DPython_EXECUTABLE={sys.executable}", *defines],
                          capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
     # CMake wraps long messages: compare with the line breaks and indents folded into single spaces
     return subprocess.CompletedProcess(run.args, run.returncode, " ".join(run.stdout.split()),
@@ -91,3 +89,51 @@ def test_cuda_architectures_come_from_torch_cuda_arch_list_else_the_default(tmp_
     assert f"C++{torch_probe.cxx_standard(str(Path(torch.__file__).parent / 'include'))}" in default.stdout
     wrong = _configure(tmp_path / "wrong", "-DATU_CUDA=ON", env={"TORCH_CUDA_ARCH_LIST": "sm_90"})
     assert wrong.returncode != 0 and "'sm_90'" in wrong.stderr
+
+
+# ---- the built module: one file for every torch >= its target and every CPython >= 3.10 -----------
+
+def _undefined_symbols(library: Path) -> list[str]:
+    """The dynamic symbols `library` takes from others, demangled (binutils' nm)."""
+    out = subprocess.run(["nm", "-D", "--undefined-only", "--demangle", str(library)], capture_output=True,
+                         text=True, check=True).stdout
+    return [line.split(None, 1)[1] for line in out.splitlines() if line.strip()]
+
+
+def _needed_libraries(library: Path) -> list[str]:
+    out = subprocess.run(["readelf", "-d", str(library)], capture_output=True, text=True, check=True).stdout
+    return [line.split("[", 1)[1].rstrip("]") for line in out.splitlines() if "(NEEDED)" in line]
+
+
+def test_the_module_uses_only_the_stable_abis_of_torch_and_python():
+    import atu_ext
+    library = Path(atu_ext._C.__file__)
+    assert library.name == "_C.abi3.so"
+    symbols = _undefined_symbols(library)
+    assert any(s.startswith("torch_library_impl") for s in symbols)   # the registrations went through the shim
+    unstable = [s for s in symbols if any(ns in s for ns in ("c10::", "at::", "torch::", "pybind11::"))]
+    assert unstable == [], f"atu_ext links torch's C++ API: {unstable[:5]}"
+    # CPython: the limited API only (private _Py symbols other than the reference counting are outside it)
+    python = [s for s in symbols if s.startswith(("Py", "_Py"))]
+    assert python and all(not s.startswith("_Py") or s.startswith("_Py_Dealloc") for s in python), python
+    needed = _needed_libraries(library)
+    torch_libs = {n for n in needed if n.startswith(("libtorch", "libc10"))}
+    assert torch_libs <= {"libtorch_cpu.so", "libtorch_cuda.so"}, needed
+    assert not any(n.startswith("libpython") for n in needed), needed
+
+
+def test_a_torch_older_than_the_target_is_refused_at_import_naming_both():
+    code = ("import torch; torch.__version__ = '2.9.1+cpu'\n"
+            "try:\n    import atu_ext\nexcept ImportError as e:\n    print(e)\nelse:\n    print('imported')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", timeout=120)
+    import atu_ext
+    assert "torch 2.9.1+cpu is older than torch " + atu_ext._C.target_torch in out.stdout, out.stdout + out.stderr
+    assert "Install torch>=" + atu_ext._C.target_torch in out.stdout
+
+
+def test_the_running_torch_is_at_least_the_target_and_both_are_recorded():
+    import atu_ext
+    info = atu_ext.build_info()
+    assert info["torch"] == torch.__version__
+    assert atu_ext._release(torch.__version__) >= atu_ext._release(info["target_torch"])
+    assert atu_ext._release("2.14.1+cu130") == (2, 14) and atu_ext._release("2.10.0") == (2, 10)
