@@ -11,6 +11,7 @@ from atu import checkpoint as ckpt
 from atu.cli import main as atu_main
 from atu.gan.trainer import StyleGAN2Trainer, TrainConfig
 from atu.gan.pretrain import ModelConfig, PretrainConfig, pretrain
+from atu.gan.run import Schedule
 
 TINY = dict(model=ModelConfig(size=16, style_dim=32, n_mlp=2, width=8),
             train=TrainConfig(batch_size=8, d_reg_every=2, g_reg_every=2))
@@ -21,7 +22,7 @@ def _config(steps: int, **kw) -> PretrainConfig:
 
 
 def _run(cfg, out, **kw):
-    return pretrain(cfg, out, progress=False, sample_every=2, checkpoint_every=2, log_every=1, **kw)
+    return pretrain(cfg, out, progress=False, schedule=Schedule(sample_every=2, checkpoint_every=2, log_every=1), **kw)
 
 
 def _tensors(path):
@@ -192,8 +193,8 @@ def test_the_model_is_written_before_the_final_grid_and_grids_can_be_switched_of
 
     monkeypatch.setattr(TrainingRun, "save_samples", out_of_memory)
     with pytest.raises(RuntimeError, match="can't allocate"):
-        pretrain(_config(2), tmp_path / "run", progress=False, sample_every=100, checkpoint_every=100)
+        pretrain(_config(2), tmp_path / "run", progress=False, schedule=Schedule(sample_every=100, checkpoint_every=100))
     assert ckpt.load_atu(tmp_path / "run" / "model.safetensors").metadata["step"] == 2
     monkeypatch.undo()
-    pretrain(_config(2), tmp_path / "none", progress=False, sample_every=0, checkpoint_every=100)
+    pretrain(_config(2), tmp_path / "none", progress=False, schedule=Schedule(sample_every=0, checkpoint_every=100))
     assert (tmp_path / "none" / "model.safetensors").is_file() and not (tmp_path / "none" / "samples").exists()

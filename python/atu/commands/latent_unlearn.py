@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import argparse
 
-from .options import add_device_option, add_sample_every_option, check_device
-from ..gan.run import Schedule
+from .options import add_device_option, add_schedule_options, check_device, schedule
 from ..latent.run import LatentConfig, latent_unlearn
 from ..util import settings
 from ..latent import run as latent_unlearn_stage
-from ..util.validate import count_arg
 
 
 def register(subparsers) -> None:
@@ -22,18 +20,14 @@ def register(subparsers) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     settings.add_options(p, LatentConfig)
     add_device_option(p)
-    p.add_argument("--checkpoint-every", type=count_arg, default=500, help="steps between checkpoints")
-    add_sample_every_option(p)
-    p.add_argument("--log-every", type=count_arg, default=50, help="steps between log.jsonl records")
+    add_schedule_options(p)
     p.set_defaults(func=_main)
 
 
 def _main(args) -> int:
     check_device(args.device)
     cfg = settings.from_options(LatentConfig, args)
-    sched = Schedule(log_every=args.log_every, sample_every=args.sample_every,
-                     checkpoint_every=args.checkpoint_every)
     path = latent_unlearn(args.gen, args.feedback, args.out, cfg, resume=args.resume, device=args.device,
-                          schedule=sched)
+                          schedule=schedule(args))
     print(f"atu latent-unlearn: {path}")
     return 0

@@ -14,6 +14,7 @@ from ..util.devices import check_device
 from ..gan.trainer import TrainConfig
 from ..util import settings
 from ..util.errors import InputError
+from ..util.metric_sinks import log_to_arg
 from ..util.validate import count_arg, non_negative_count_arg
 
 
@@ -35,15 +36,20 @@ def add_training_options(p: argparse.ArgumentParser, *, checkpoint_every: int = 
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint(s)")
     settings.add_options(p, TrainConfig)
     add_device_option(p)
+    add_schedule_options(p, checkpoint_every=checkpoint_every, sample_every=sample_every, log_every=log_every)
+
+
+def add_schedule_options(p: argparse.ArgumentParser, *, checkpoint_every: int = 500, sample_every: int = 500,
+                         log_every: int = 50) -> None:
+    """--checkpoint-every, --sample-every, --log-every and --log-to: a training run's Schedule, the
+    same options for every command that trains (`schedule(args)` reads them)."""
     p.add_argument("--checkpoint-every", type=count_arg, default=checkpoint_every, help="steps between checkpoints")
-    add_sample_every_option(p, sample_every)
-    p.add_argument("--log-every", type=count_arg, default=log_every, help="steps between log.jsonl records")
-
-
-def add_sample_every_option(p: argparse.ArgumentParser, default: int = 500) -> None:
-    """--sample-every, for every command that trains (Schedule.sample_every)."""
-    p.add_argument("--sample-every", type=non_negative_count_arg, default=default,
+    p.add_argument("--sample-every", type=non_negative_count_arg, default=sample_every,
                    help="steps between sample grids (0: none, not even the final one)")
+    p.add_argument("--log-every", type=count_arg, default=log_every, help="steps between log.jsonl records")
+    p.add_argument("--log-to", type=log_to_arg, default=(), metavar="SINKS",
+                   help="also send every log record to tensorboard (<out>/tensorboard/) and/or wandb, "
+                        "comma-separated (needs pip install 'atu[tensorboard]' / 'atu[wandb]')")
 
 
 def add_device_option(p: argparse.ArgumentParser,
@@ -58,7 +64,8 @@ def train_config(args) -> TrainConfig:
 
 
 def schedule(args) -> Schedule:
-    return Schedule(log_every=args.log_every, sample_every=args.sample_every, checkpoint_every=args.checkpoint_every)
+    return Schedule(log_every=args.log_every, sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
+                    log_to=args.log_to)
 
 
 class UsageError(InputError):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import add_device_option, add_sample_every_option
+from .options import add_device_option, add_schedule_options, schedule
 from ..gan.trainer import TrainConfig
 from ..gan.pretrain import ModelConfig, PretrainConfig, pretrain
 from ..util import settings
@@ -35,8 +35,7 @@ def register(subparsers) -> None:
     settings.add_options(p, TrainConfig)
     p.add_argument("--seed", type=seed_arg, default=0, help="seeds initialisation, batches and noise")
     add_device_option(p)
-    add_sample_every_option(p)
-    p.add_argument("--checkpoint-every", type=count_arg, default=500, help="steps between checkpoints")
+    add_schedule_options(p)
     p.set_defaults(func=_main)
 
 
@@ -48,7 +47,6 @@ def _main(args) -> int:
                           channel_multiplier=args.channel_multiplier, d_width=args.d_width),
         train=settings.from_options(TrainConfig, args),
         steps=args.steps, seed=args.seed)
-    path = pretrain(cfg, args.out, resume=args.resume, device=args.device, sample_every=args.sample_every,
-                    checkpoint_every=args.checkpoint_every)
+    path = pretrain(cfg, args.out, resume=args.resume, device=args.device, schedule=schedule(args))
     print(f"atu pretrain: {path}")
     return 0

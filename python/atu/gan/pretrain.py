@@ -80,11 +80,9 @@ def _batch(dataset, indices: torch.Tensor) -> torch.Tensor:
 
 
 def pretrain(cfg: PretrainConfig, out: str | Path, *, resume: bool = False, device: str = "cpu",
-             sample_every: int = 500, checkpoint_every: int = 500, log_every: int = 50,
-             progress: bool = True) -> Path:
+             schedule: Schedule = Schedule(), progress: bool = True) -> Path:
     """Runs (or continues) a pretraining run in `out`; returns the path of model.safetensors."""
     out = Path(out)
-    schedule = Schedule(log_every=log_every, sample_every=sample_every, checkpoint_every=checkpoint_every)
     check_folder(out, cfg.to_dict(), resume=resume)
     if cfg.steps < 1:
         raise ValueError(f"steps must be >= 1, got {cfg.steps}")

@@ -42,6 +42,7 @@ from ..util import distributed
 from ..util.atomic import write_text
 from ..util.images import save_grid
 from ..util.interrupts import StoppedBetweenSteps, deferred_interrupts
+from ..util.metric_sinks import MetricSinks, check_sinks
 from ..util.provenance import provenance
 from .sampling import Batches
 from .trainer import StyleGAN2Trainer
@@ -65,10 +66,13 @@ class NonFiniteLossError(RunFailedError, FloatingPointError):
 @dataclass
 class Schedule:
     """How often a run logs, draws its sample grid and writes its checkpoint (in steps);
-    sample_every 0 draws no grid at all (not even the final one)."""
+    sample_every 0 draws no grid at all (not even the final one). log_to: the dashboards that get a
+    copy of every log.jsonl record (util/metric_sinks.py: "tensorboard", "wandb"), checked here, so
+    a missing package stops a command before any work."""
     log_every: int = 50
     sample_every: int = 500
     checkpoint_every: int = 500
+    log_to: tuple[str, ...] = ()
 
     def __post_init__(self):
         for name in ("log_every", "sample_every", "checkpoint_every"):
@@ -76,6 +80,9 @@ class Schedule:
             least = 0 if name == "sample_every" else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+        if isinstance(self.log_to, str) or not isinstance(self.log_to, (list, tuple)):
+            raise ValueError(f"log_to must be a list of sink names, got {self.log_to!r}")
+        self.log_to = check_sinks(self.log_to)
 
 
 # ---- the folder, before any work ---------------------------------------------------------------------
@@ -154,6 +161,16 @@ def write_run_file(out: str | os.PathLike, record: dict) -> None:
     write_text(out / RUN_FILE, json.dumps(record, indent=2))
 
 
+def _run_config(out: str | os.PathLike) -> dict:
+    """run.json's "config" (what a dashboard shows beside the curves); {} when there is none."""
+    try:
+        record = json.loads((Path(out) / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    config = record.get("config") if isinstance(record, dict) else None
+    return config if isinstance(config, dict) else {}
+
+
 def run_identity(out: str | os.PathLike) -> dict:
     """{"stage", "run_id"} of the run whose run.json is in `out` (None for what an older run.json lacks)."""
     path = Path(out) / RUN_FILE
@@ -185,6 +202,7 @@ class TrainingRun:
         self.steps, self.metadata, self.schedule, self.desc = steps, metadata, schedule, desc
         self.sample_latents, self.extra_logs, self.show, self.progress = sample_latents, extra_logs, show, progress
         self.saved_step: int | None = None          # step of the checkpoint on disk, if any
+        self.sinks: MetricSinks | None = None       # open while run() runs, on the writing rank
         self.started = time.time()
         parallel = getattr(trainer, "parallel", None)
         self.parallel = parallel
@@ -274,6 +292,9 @@ class TrainingRun:
         bar = tqdm(total=self.steps, initial=min(trainer.step, self.steps), desc=self.desc,
                    disable=not (self.progress and self.writes), unit="step",
                    position=distributed.rank() if self.parallel is None and distributed.world_size() > 1 else None)
+        if self.writes and sched.log_to:
+            self.sinks = MetricSinks(sched.log_to, self.out, run_id=run_identity(self.out)["run_id"],
+                                     first_step=trainer.step, config=_run_config(self.out))
         with deferred_interrupts() as interrupt:
             try:
                 while trainer.step < self.steps:
@@ -299,6 +320,9 @@ class TrainingRun:
                 raise                        # a second Ctrl-C mid-step raises past this: nothing saved
             finally:
                 bar.close()
+                if self.sinks is not None:
+                    self.sinks.close()
+                    self.sinks = None
         self.save_state()
 
     def _stop(self, what: str) -> None:
@@ -313,6 +337,8 @@ class TrainingRun:
             return
         with open(self.out / LOG_FILE, "a") as fh:
             fh.write(json.dumps({"step": self.trainer.step, **logs}) + "\n")
+        if self.sinks is not None:
+            self.sinks.log(self.trainer.step, logs)
 
     def _trim_log(self, step: int) -> None:
         """Drops records past `step` (written after the checkpoint a resumed run restarts from)."""

@@ -36,7 +36,8 @@ Relative paths in a file are relative to that file's folder.
     evaluate: {n_bank: 15000, n_fid: 5000, seed: 0,
                inception: null,         # Inception-v3 TorchScript file for FID (default: classifier features)
                judge: null}             # a second classifier: every PUL and feature ratio counted by it too
-    schedule: {log_every: 50, sample_every: 500, checkpoint_every: 500}
+    schedule: {log_every: 50, sample_every: 500, checkpoint_every: 500,
+               log_to: []}              # tensorboard and/or wandb: every run's log also goes there
     device: auto                        # auto = cuda when available
 
 A study folder's config.json (the resolved configuration, every default written out, with its
@@ -192,7 +193,13 @@ class StudyConfig:
             "latent": {k: v for k, v in self.latent.to_dict().items() if k != "seed"},
             "attack": self.attack.to_dict(),
             "extrapolation": {"scales": list(self.extrapolation_scales)},
-            "evaluate": self.evaluate.to_dict(), "schedule": vars(self.schedule).copy(), "device": self.device}
+            "evaluate": self.evaluate.to_dict(), "schedule": self._schedule_dict(), "device": self.device}
+
+    def _schedule_dict(self) -> dict:
+        """The schedule as written to config.json; log_to only when it names a sink, so a study's
+        record is the same as before sinks existed unless it uses one."""
+        schedule = {k: v for k, v in vars(self.schedule).items() if k != "log_to"}
+        return {**schedule, "log_to": list(self.schedule.log_to)} if self.schedule.log_to else schedule
 
 
 # ---- reading ---------------------------------------------------------------------------------------
