@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Sets everything up and runs the whole test suite: builds atu against the CPU torch and runs pytest
 # (CUDA tests skip without a GPU; `atu check-ops --quick` runs on the CPU) and a single-shot pass
-# over the benchmarks; then builds atu with its CUDA kernels against the CUDA torch, in a second
-# venv, and runs the op tests against that build (scripts/check_cuda_build.sh), so the build GPU
-# users run cannot rot on machines without a GPU.
+# over the benchmarks; then makes the sdist and a wheel from it and runs that wheel in a fresh venv
+# (scripts/check_package.sh); then, in a second venv with the CUDA torch, runs the op tests against
+# the very build made against the CPU torch, builds atu with its CUDA kernels and tests that build
+# (scripts/check_cuda_build.sh), so neither the build GPU users run nor another torch's can rot on
+# machines without a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${ATU_VENV:-.venv}"
@@ -20,4 +22,5 @@ if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
 fi
 export ATU_REQUIRE_BROWSER=1
 "$VENV/bin/pytest" -q tests bench --benchmark-disable "$@"
+bash scripts/check_package.sh
 bash scripts/check_cuda_build.sh
