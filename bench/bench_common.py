@@ -2,6 +2,7 @@
 
 (A module of its own, not conftest.py: `pytest tests bench` loads two conftest modules, and
 `from conftest import ...` would get whichever came first.)"""
+
 import math
 
 import torch
@@ -52,5 +53,3 @@ class Problem:
     def sync(self):
         if self.device == "cuda":
             torch.cuda.synchronize()
-
-

@@ -1,4 +1,5 @@
 """Fixtures of the benchmarks (helpers live in bench_common.py)."""
+
 import pytest
 
 from bench_common import SHAPE_SETS, Problem, bench_device

@@ -6,6 +6,7 @@ Times are medians. Ratios compare methods measured in the same run: "B0 / fused"
 times faster the fused path is than baseline B0; "fused / floor" how far it is from the
 memory-traffic floor.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,11 @@ def read_results(path: str) -> dict:
 def machine_line(data) -> str:
     m = data.get("machine_info", {})
     cpu = m.get("cpu", {})
-    parts = [cpu.get("brand_raw", m.get("processor", "?")), f"{cpu.get('count', '?')} logical CPUs",
-             f"python {m.get('python_version', '?')}"]
+    parts = [
+        cpu.get("brand_raw", m.get("processor", "?")),
+        f"{cpu.get('count', '?')} logical CPUs",
+        f"python {m.get('python_version', '?')}",
+    ]
     return ", ".join(str(p) for p in parts)
 
 
@@ -55,16 +59,27 @@ def main() -> int:
     parser.add_argument("--note", default="", help="free text: torch version, device name, conditions")
     args = parser.parse_args()
     data, groups = load(args.json)
-    out = [f"# Penalty benchmarks: {args.json.split('/')[-1]}", "",
-           f"- machine: {machine_line(data)}", f"- date: {data.get('datetime', '?')}"]
+    out = [
+        f"# Penalty benchmarks: {args.json.split('/')[-1]}",
+        "",
+        f"- machine: {machine_line(data)}",
+        f"- date: {data.get('datetime', '?')}",
+    ]
     if args.note:
         out.append(f"- {args.note}")
-    out += ["- what: value of γ·L and its gradient into every p.grad (grads start as None), "
-            "median wall time; ratios are within this run", ""]
+    out += [
+        "- what: value of γ·L and its gradient into every p.grad (grads start as None), "
+        "median wall time; ratios are within this run",
+        "",
+    ]
     for (penalty, numel, tensors, device), methods in sorted(groups.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
         fused = methods.get("fused")
-        out += [f"## {penalty}, {numel / 1e6:.1f}M values, {tensors} tensors, {device}", "",
-                "| method | median ms | min ms | vs fused (median) | effective GB/s (median) |", "|---|---:|---:|---:|---:|"]
+        out += [
+            f"## {penalty}, {numel / 1e6:.1f}M values, {tensors} tensors, {device}",
+            "",
+            "| method | median ms | min ms | vs fused (median) | effective GB/s (median) |",
+            "|---|---:|---:|---:|---:|",
+        ]
         for name in ORDER:
             if name not in methods:
                 continue

@@ -5,11 +5,16 @@ benchmark per method, extra_info with case, method and baseline).
 
 Times are medians; "speed-up" is baseline median / method median, measured in the same run.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
 
-from summarize import machine_line, read_results, summary_parser  # bench/ is on sys.path when run as bench/summarize_cases.py
+from summarize import (  # bench/ is on sys.path when run as bench/summarize_cases.py
+    machine_line,
+    read_results,
+    summary_parser,
+)
 
 
 def main() -> int:
@@ -25,15 +30,21 @@ def main() -> int:
         cases[info["case"]][info["method"]] = b
     methods = list(dict.fromkeys(b["extra_info"]["method"] for b in data["benchmarks"]))
     baseline = data["benchmarks"][0]["extra_info"]["baseline"]
-    out = [f"# {data['benchmarks'][0]['extra_info']['op']} benchmarks: {args.json.split('/')[-1]}", "",
-           f"- machine: {machine_line(data)}",
-           f"- date: {data.get('datetime', '?')}"]
+    out = [
+        f"# {data['benchmarks'][0]['extra_info']['op']} benchmarks: {args.json.split('/')[-1]}",
+        "",
+        f"- machine: {machine_line(data)}",
+        f"- date: {data.get('datetime', '?')}",
+    ]
     if args.note:
         out.append(f"- {args.note}")
     images = data["benchmarks"][0]["extra_info"].get("images")
     what = "per call" if images else "of forward+backward"
-    out += [f"- median wall time in ms {what}; speed-up = {baseline} / method"
-            + (f"; images/s = {images} / median" if images else ""), ""]
+    out += [
+        f"- median wall time in ms {what}; speed-up = {baseline} / method"
+        + (f"; images/s = {images} / median" if images else ""),
+        "",
+    ]
     header = "| case | shape | " + " | ".join(f"{m} ms" for m in methods)
     header += " | " + " | ".join(f"speed-up {m}" for m in methods if m != baseline) + " |"
     out += [header, "|" + "---|" * (2 + len(methods) + len(methods) - 1)]
@@ -41,8 +52,10 @@ def main() -> int:
         row = cases[case]
         shape = next(iter(row.values()))["extra_info"].get("shape", "")
         med = {m: row[m]["stats"]["median"] for m in methods if m in row}
-        cells = [(f"{med[m] * 1e3:.1f}" + (f" ({images / med[m]:.1f} img/s)" if images else "")) if m in med else ""
-                 for m in methods]
+        cells = [
+            (f"{med[m] * 1e3:.1f}" + (f" ({images / med[m]:.1f} img/s)" if images else "")) if m in med else ""
+            for m in methods
+        ]
         ratios = []
         for m in methods:
             if m == baseline:

@@ -8,6 +8,7 @@ device, min_bytes (the bytes the fused path must move) and models (the model con
 shape belongs to). Per shape: median and min times and reference/fused (how many times faster the
 fused op is). Per model: the sums of the medians over its shapes, i.e. one pass over every layer.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,45 +46,67 @@ def main() -> int:
     args = parser.parse_args()
     data, groups = load(args.json)
     ops = sorted({op for op, _, _ in groups})
-    out = [f"# Op benchmarks ({', '.join(ops)}): {args.json.split('/')[-1]}", "",
-           f"- machine: {machine_line(data)}", f"- date: {data.get('datetime', '?')}"]
+    out = [
+        f"# Op benchmarks ({', '.join(ops)}): {args.json.split('/')[-1]}",
+        "",
+        f"- machine: {machine_line(data)}",
+        f"- date: {data.get('datetime', '?')}",
+    ]
     if args.note:
         out.append(f"- {args.note}")
-    out += ["- times: median and min wall time of one call (forward + backward where the benchmark "
-            "says so); reference/fused = how many times faster the fused op is (medians)", ""]
+    out += [
+        "- times: median and min wall time of one call (forward + backward where the benchmark "
+        "says so); reference/fused = how many times faster the fused op is (medians)",
+        "",
+    ]
 
     per_model = defaultdict(lambda: defaultdict(float))
     for op in ops:
-        out += [f"## {op}", "", "| shape | device | fused median ms | fused min ms | reference median ms "
-                "| reference min ms | reference / fused | fused GB/s |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+        out += [
+            f"## {op}",
+            "",
+            "| shape | device | fused median ms | fused min ms | reference median ms "
+            "| reference min ms | reference / fused | fused GB/s |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
+        ]
         for (g_op, shape, device), methods in sorted(groups.items(), key=lambda kv: (math.prod(kv[0][1]), kv[0])):
             if g_op != op:
                 continue
             cells = []
             for name in ORDER:
                 b = methods.get(name)
-                cells += ["", ""] if b is None else [f"{b['stats']['median'] * 1e3:.2f}", f"{b['stats']['min'] * 1e3:.2f}"]
+                cells += (
+                    ["", ""] if b is None else [f"{b['stats']['median'] * 1e3:.2f}", f"{b['stats']['min'] * 1e3:.2f}"]
+                )
             r = speedup(methods)
             fused = methods.get("fused")
             gbps = "" if fused is None else f"{fused['extra_info']['min_bytes'] / fused['stats']['median'] / 1e9:.1f}"
-            out.append(f"| {list(shape)} | {device} | {' | '.join(cells)} | {'' if r is None else f'{r:.2f}×'} | {gbps} |")
+            out.append(
+                f"| {list(shape)} | {device} | {' | '.join(cells)} | {'' if r is None else f'{r:.2f}×'} | {gbps} |"
+            )
             for b in methods.values():
                 for model in b["extra_info"].get("models", []):
                     per_model[(op, model, device)][b["extra_info"]["method"]] += b["stats"]["median"]
         out.append("")
 
     if per_model:
-        out += ["## Whole models (sum of the medians over the model's shapes)", "",
-                "| op | model | device | fused ms | reference ms | reference / fused |", "|---|---|---|---:|---:|---:|"]
+        out += [
+            "## Whole models (sum of the medians over the model's shapes)",
+            "",
+            "| op | model | device | fused ms | reference ms | reference / fused |",
+            "|---|---|---|---:|---:|---:|",
+        ]
         for (op, model, device), sums in sorted(per_model.items()):
             f, r = sums.get("fused"), sums.get("reference")
             ratio = f"{r / f:.2f}×" if f and r else ""
-            out.append(f"| {op} | {model} | {device} | {f * 1e3 if f else 0:.1f} | {r * 1e3 if r else 0:.1f} | {ratio} |")
+            out.append(
+                f"| {op} | {model} | {device} | {f * 1e3 if f else 0:.1f} | {r * 1e3 if r else 0:.1f} | {ratio} |"
+            )
         out.append("")
 
     if args.target is not None:
         checks = []
-        for (op, shape, device), methods in sorted(groups.items()):
+        for (_op, shape, _device), methods in sorted(groups.items()):
             models = next(iter(methods.values()))["extra_info"].get("models", [])
             if args.target_model and args.target_model not in models:
                 continue

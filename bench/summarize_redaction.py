@@ -6,10 +6,14 @@ Per method: iterations per second (1 / median step), the step time as a ratio to
 adversarial-only floor, and what redaction adds over that floor in units of one D forward/backward
 on a batch (the issue's bound: at most 1), all measured in the same run.
 """
+
 from __future__ import annotations
 
-
-from summarize import machine_line, read_results, summary_parser  # bench/ is on sys.path when run as bench/summarize_redaction.py
+from summarize import (  # bench/ is on sys.path when run as bench/summarize_redaction.py
+    machine_line,
+    read_results,
+    summary_parser,
+)
 
 
 def main() -> int:
@@ -18,14 +22,23 @@ def main() -> int:
     data = read_results(args.json)
     median = {b["extra_info"]["method"]: b["stats"]["median"] for b in data["benchmarks"]}
     el2, floor, d_pass = median.get("el2"), median.get("adv_only"), median.get("d_forward_backward")
-    out = [f"# Stage-2 methods, step time: {args.json.split('/')[-1]}", "",
-           f"- machine: {machine_line(data)}", f"- date: {data.get('datetime', '?')}"]
+    out = [
+        f"# Stage-2 methods, step time: {args.json.split('/')[-1]}",
+        "",
+        f"- machine: {machine_line(data)}",
+        f"- date: {data.get('datetime', '?')}",
+    ]
     if args.note:
         out.append(f"- {args.note}")
-    out += ["- demo configuration (48 channels, 32 px, batch 16); medians of 16 steps; "
-            f"one D forward/backward on a batch: {d_pass * 1e3:.1f} ms" if d_pass else "", "",
-            "| method | it/s | step ÷ el2 | step ÷ adv_only | added over adv_only, in D forward/backward passes |",
-            "|---|---:|---:|---:|---:|"]
+    out += [
+        "- demo configuration (48 channels, 32 px, batch 16); medians of 16 steps; "
+        f"one D forward/backward on a batch: {d_pass * 1e3:.1f} ms"
+        if d_pass
+        else "",
+        "",
+        "| method | it/s | step ÷ el2 | step ÷ adv_only | added over adv_only, in D forward/backward passes |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for method in ("el2", "adv_only", "redact", "redact_labeller", "el2+redact"):
         t = median.get(method)
         if t is None:

@@ -9,6 +9,7 @@ one benchmark per resolution; the 32×32 model has the first four, the 256×256 
 Run: pytest bench/test_bench_bias_act.py --benchmark-json=bench/results/<machine>-bias_act.json
      python bench/summarize_ops.py bench/results/<machine>-bias_act.json > ....md
 """
+
 import math
 
 import pytest
@@ -16,7 +17,6 @@ import torch
 
 import atu_ext
 from atu_ext import reference
-
 from conftest import bench_device
 
 BATCH = 16
@@ -66,7 +66,11 @@ def test_bias_act_lrelu_forward_backward(benchmark, resolution, method):
     numel = math.prod(case.shape)
     benchmark.group = f"bias_act lrelu fwd+bwd {case.shape}"
     benchmark.extra_info.update(
-        op="bias_act", method=method, shape=list(case.shape), numel=numel, device=case.device,
+        op="bias_act",
+        method=method,
+        shape=list(case.shape),
+        numel=numel,
+        device=case.device,
         models=[m for m, res in MODELS.items() if resolution in res],
         # read x, write y; read dy and x, write dx; read dx for db: the passes a fused path needs
         min_bytes=5 * numel * case.x.element_size(),

@@ -11,19 +11,19 @@ timed on GPUs only (a CPU step takes minutes).
 Run: pytest bench/test_bench_models.py --benchmark-json=bench/results/<machine>-models.json
      python bench/summarize_cases.py bench/results/<machine>-models.json > ....md
 """
+
 import pytest
 import torch
 
 from atu.gan.losses import g_nonsaturating_loss
 from atu.gan.trainer import StyleGAN2Trainer, TrainConfig
 from atu.models import Discriminator, Generator, narrow_channels, use_ops
-
 from bench_common import bench_device
 
 # name -> (resolution, style_dim, channels (None: rosinality's), batch)
 ARCHS = {"narrow32": (32, 128, narrow_channels(32, 32), 16), "G32": (32, 128, None, 16), "G256": (256, 512, None, 8)}
 GPU_ONLY = {"G256"}
-METHODS = ("atu_ext", "reference")    # the record's labels; atu_ext's ops modes "compiled", "reference"
+METHODS = ("atu_ext", "reference")  # the record's labels; atu_ext's ops modes "compiled", "reference"
 OPS_MODE = {"atu_ext": "compiled", "reference": "reference"}
 
 
@@ -82,8 +82,14 @@ def test_models(benchmark, arch, what, method):
     fn = {"G fwd+bwd": m.g_forward_backward, "D fwd+bwd": m.d_forward_backward, "train step": m.train_step}[what]
     benchmark.group = f"{arch} {what}"
     size, _, _, batch = ARCHS[arch]
-    benchmark.extra_info.update(op="StyleGAN2 models", case=f"{arch} {what}", method=method, baseline="reference",
-                                shape=[batch, 3, size, size], images=batch)
+    benchmark.extra_info.update(
+        op="StyleGAN2 models",
+        case=f"{arch} {what}",
+        method=method,
+        baseline="reference",
+        shape=[batch, 3, size, size],
+        images=batch,
+    )
     with use_ops(OPS_MODE[method]):
         if not benchmark.disabled:
             fn()  # warm-up; a --benchmark-disable run calls fn once, in pedantic

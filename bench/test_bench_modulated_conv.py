@@ -11,6 +11,7 @@ measures that the fused parts cost nothing extra. 32×32 layers and the 256×256
 the 256×256 3×3 layers take tens of seconds a round on a 2-core CPU.
 Run: pytest bench/test_bench_modulated_conv.py --benchmark-json=bench/results/<machine>-modconv.json
 """
+
 import math
 
 import pytest
@@ -19,7 +20,6 @@ import torch.nn.functional as F
 
 import atu_ext
 from atu_ext import reference
-
 from bench_common import bench_device
 
 BATCH = 16
@@ -90,8 +90,18 @@ def test_modulated_conv_forward_backward(benchmark, layer, method):
         return y
 
     benchmark.group = name
-    benchmark.extra_info.update(op="modulated_conv2d", case=name, method=method, baseline="reference",
-                                shape=[BATCH, cin, hw, hw], out_channels=cout, kernel=k, up=up,
-                                device=dev, torch=torch.__version__, threads=torch.get_num_threads())
+    benchmark.extra_info.update(
+        op="modulated_conv2d",
+        case=name,
+        method=method,
+        baseline="reference",
+        shape=[BATCH, cin, hw, hw],
+        out_channels=cout,
+        kernel=k,
+        up=up,
+        device=dev,
+        torch=torch.__version__,
+        threads=torch.get_num_threads(),
+    )
     y = benchmark.pedantic(run, rounds=3, warmup_rounds=1, iterations=1)
     assert y.shape == dy.shape

@@ -11,6 +11,7 @@ optimizer.zero_grad()).
           streaming kernels on flat buffers (read θ and θ_N once; then read θ, θ_N, write g)
 Run: pytest bench --benchmark-json=bench/results/<machine>.json && python bench/summarize.py ...
 """
+
 import math
 
 import pytest
@@ -22,6 +23,7 @@ GAMMA, ALPHA, LAM = 10.0, 1e-3, 5e8 / 2
 
 
 # ---- EL2 repulsion ---------------------------------------------------------------------------
+
 
 def el2_fused(prob, rep):
     prob.zero_grads()
@@ -60,6 +62,7 @@ def el2_b2(prob, _):
 # The baselines loop over the references as the authors' code does; the fused path collapses them
 # into their mean once (Repulsion), so its cost does not grow with k.
 
+
 def el2k2_fused(prob, rep):
     prob.zero_grads()
     return rep.add_grad_(scale=GAMMA)
@@ -97,6 +100,7 @@ def el2k2_b2(prob, _):
 
 # ---- EWC --------------------------------------------------------------------------------------
 
+
 def ewc_fused(prob, ewc):
     prob.zero_grads()
     return ewc.add_grad_(scale=1.0)
@@ -113,9 +117,9 @@ def ewc_b1(prob, _):
     prob.zero_grads()
     with torch.no_grad():
         sd = torch._foreach_sub(prob.params, prob.ref)
-        torch._foreach_mul_(sd, prob.sqrt_fisher)          # √F·(θ − a)
+        torch._foreach_mul_(sd, prob.sqrt_fisher)  # √F·(θ − a)
         e = LAM * torch.stack(torch._foreach_norm(sd)).square().sum()
-        torch._foreach_mul_(sd, prob.sqrt_fisher)          # F·(θ − a)
+        torch._foreach_mul_(sd, prob.sqrt_fisher)  # F·(θ − a)
         torch._foreach_mul_(sd, 2.0 * LAM)
         for p, g in zip(prob.params, sd):
             p.grad = g
@@ -131,6 +135,7 @@ def ewc_b2(prob, _):
 
 
 # ---- memory-traffic floors ----------------------------------------------------------------------
+
 
 def floor_two_pass(prob, _):
     """Read θ and θ_N (value), then read θ, θ_N and write g (gradient)."""
@@ -151,10 +156,8 @@ def device_copy(prob, _):
 
 
 METHODS = {
-    "el2": {"fused": el2_fused, "B0": el2_b0, "B1": el2_b1, "B2": el2_b2, "floor": floor_two_pass,
-            "copy": device_copy},
-    "el2-k2": {"fused": el2k2_fused, "B0": el2k2_b0, "B1": el2k2_b1, "B2": el2k2_b2,
-               "floor": floor_two_pass},
+    "el2": {"fused": el2_fused, "B0": el2_b0, "B1": el2_b1, "B2": el2_b2, "floor": floor_two_pass, "copy": device_copy},
+    "el2-k2": {"fused": el2k2_fused, "B0": el2k2_b0, "B1": el2k2_b1, "B2": el2k2_b2, "floor": floor_two_pass},
     "ewc": {"fused": ewc_fused, "B0": ewc_b0, "B1": ewc_b1, "B2": ewc_b2, "floor": floor_one_pass_ewc},
 }
 # Bytes each method must move at the least (fp32): the basis of bandwidth figures in the summary.
@@ -178,8 +181,10 @@ def _prepare(prob):
         prob.el2_expected = math.exp(-ALPHA * d64)
         d64_2 = sum(float(((p.detach().double() - a.double()) ** 2).sum()) for p, a in zip(prob.params, prob.ref2))
         prob.el2k2_expected = math.exp(-ALPHA * (d64 + d64_2) / 2)
-        prob.ewc_expected = LAM * sum(float((f.double() * (p.detach().double() - a.double()) ** 2).sum())
-                                      for p, a, f in zip(prob.params, prob.ref, prob.fisher))
+        prob.ewc_expected = LAM * sum(
+            float((f.double() * (p.detach().double() - a.double()) ** 2).sum())
+            for p, a, f in zip(prob.params, prob.ref, prob.fisher)
+        )
 
 
 @pytest.mark.parametrize("method", ["fused", "B0", "B1", "B2", "floor", "copy"])
@@ -200,9 +205,14 @@ def test_penalty_value_and_grad(benchmark, problem, penalty, method):
 
     name = "copy" if method == "copy" else penalty
     benchmark.group = f"{penalty} value+grad, {problem.numel / 1e6:.1f}M values ({len(problem.shapes)} tensors)"
-    benchmark.extra_info.update(penalty=penalty, method=method, numel=problem.numel,
-                                tensors=len(problem.shapes), device=problem.device,
-                                min_bytes=BYTES_PER_VALUE[name] * problem.numel)
+    benchmark.extra_info.update(
+        penalty=penalty,
+        method=method,
+        numel=problem.numel,
+        tensors=len(problem.shapes),
+        device=problem.device,
+        min_bytes=BYTES_PER_VALUE[name] * problem.numel,
+    )
     value = benchmark(run)
     if method in ("floor", "copy"):
         return

@@ -11,6 +11,7 @@ The issue's bound: redact adds no more than one D forward/backward on a batch to
 Run: pytest bench/test_bench_redaction.py --benchmark-json=bench/results/<machine>-redaction.json
      python bench/summarize_redaction.py bench/results/<machine>-redaction.json > ....md
 """
+
 import pytest
 import torch
 
@@ -20,7 +21,6 @@ from atu.gan.trainer import StyleGAN2Trainer, TrainConfig
 from atu.models import Discriminator, Generator, narrow_channels
 from atu.stages.redaction import MarkedFakesAsFakes, NegativesAsFakes
 from atu.stages.unlearn import RepulsionGradient
-
 from bench_common import bench_device
 
 BATCH = 16
@@ -39,13 +39,16 @@ class Setup:
         self.real = torch.randn(BATCH, 3, 32, 32, generator=g).to(device)
         negatives = torch.randn(400, 3, 32, 32, generator=g).to(device)
         params = list(self.G.parameters())
-        refs = [[(p.detach().cpu() + 1e-2 * torch.randn(p.shape, generator=g)).to(device) for p in params]
-                for _ in range(K)]
-        repulsion = RepulsionGradient(atu_ext.Repulsion(params, refs, kind="el2", alpha=ALPHA,
-                                                        reduction="tensor_mean"), GAMMA)
+        refs = [
+            [(p.detach().cpu() + 1e-2 * torch.randn(p.shape, generator=g)).to(device) for p in params] for _ in range(K)
+        ]
+        repulsion = RepulsionGradient(
+            atu_ext.Repulsion(params, refs, kind="el2", alpha=ALPHA, reduction="tensor_mean"), GAMMA
+        )
         labeller = LeNet(num_classes=10, resolution=32).to(device)
         self.hooks = {  # method -> (g_grad_hook, d_loss_hook)
-            "el2": (repulsion, None), "adv_only": (None, None),
+            "el2": (repulsion, None),
+            "adv_only": (None, None),
             "redact": (None, NegativesAsFakes(negatives, WEIGHT, seed=0)),
             "redact_labeller": (None, MarkedFakesAsFakes(labeller, 8, WEIGHT)),
             "el2+redact": (repulsion, NegativesAsFakes(negatives, WEIGHT, seed=0)),
@@ -55,8 +58,9 @@ class Setup:
     def train_step(self, method):
         if method not in self.trainers:
             g_hook, d_hook = self.hooks[method]
-            self.trainers[method] = StyleGAN2Trainer(self.G, self.D, TrainConfig(batch_size=BATCH), seed=0,
-                                                     g_grad_hook=g_hook, d_loss_hook=d_hook)
+            self.trainers[method] = StyleGAN2Trainer(
+                self.G, self.D, TrainConfig(batch_size=BATCH), seed=0, g_grad_hook=g_hook, d_loss_hook=d_hook
+            )
         self.trainers[method].train_step(self.real)
         if self.device == "cuda":
             torch.cuda.synchronize()
@@ -81,10 +85,16 @@ def _setup():
 
 def _run(benchmark, method, fn, rounds):
     benchmark.group = "demo48 stage 2 step"
-    benchmark.extra_info.update(op="stage-2 methods", case="demo48 stage 2 step", method=method, baseline="el2",
-                                shape=[BATCH, 3, 32, 32], images=BATCH)
+    benchmark.extra_info.update(
+        op="stage-2 methods",
+        case="demo48 stage 2 step",
+        method=method,
+        baseline="el2",
+        shape=[BATCH, 3, 32, 32],
+        images=BATCH,
+    )
     if not benchmark.disabled:
-        fn()        # warm-up
+        fn()  # warm-up
     benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=0)
 
 

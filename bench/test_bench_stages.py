@@ -18,22 +18,26 @@ full-width 32×32 MNIST configuration (512 channels, 17.4M generator values).
 Run: pytest bench/test_bench_stages.py --benchmark-json=bench/results/<machine>-stages.json
      python bench/summarize_stages.py bench/results/<machine>-stages.json > ....md
 """
+
 import pytest
 import torch
 
 import atu_ext
-from atu_ext import reference
-from atu.stages.adapt import EWCGradient
-from atu.stages.fisher import anchored_names
 from atu.gan.trainer import StyleGAN2Trainer, TrainConfig
 from atu.models import Discriminator, Generator, narrow_channels
+from atu.stages.adapt import EWCGradient
+from atu.stages.fisher import anchored_names
 from atu.stages.unlearn import RepulsionGradient
-
+from atu_ext import reference
 from bench_common import bench_device
 
 BATCH = 16
-ARCHS = {"demo48": narrow_channels(32, 48), "demo64": narrow_channels(32, 64), "narrow32": narrow_channels(32, 32),
-         "G32": None}
+ARCHS = {
+    "demo48": narrow_channels(32, 48),
+    "demo64": narrow_channels(32, 64),
+    "narrow32": narrow_channels(32, 32),
+    "G32": None,
+}
 FULL_WIDTH = "G32"
 STAGES = ("stage1", "stage2")
 METHODS = ("atu_ext", "python_loop", "no_penalty")
@@ -86,16 +90,19 @@ class Stage:
             anchor = {n: p.detach().clone() for n, p in named.items()}
             fisher = {n: torch.rand_like(p) * 1e-6 for n, p in named.items()}
             subset = [named[n] for n in names]
-            self.hooks = {"atu_ext": EWCGradient(self.G, anchor, fisher, LAM, names),
-                          "python_loop": PythonLoopEWC(subset, [anchor[n] for n in names],
-                                                       [fisher[n] for n in names], LAM),
-                          "no_penalty": None}
+            self.hooks = {
+                "atu_ext": EWCGradient(self.G, anchor, fisher, LAM, names),
+                "python_loop": PythonLoopEWC(subset, [anchor[n] for n in names], [fisher[n] for n in names], LAM),
+                "no_penalty": None,
+            }
         else:
             refs = [_perturbed(params, 1e-2, seed) for seed in range(K)]
             rep = atu_ext.Repulsion(params, refs, kind="el2", alpha=ALPHA, reduction="tensor_mean")
-            self.hooks = {"atu_ext": RepulsionGradient(rep, GAMMA),
-                          "python_loop": PythonLoopRepulsion(params, refs, ALPHA, GAMMA),
-                          "no_penalty": None}
+            self.hooks = {
+                "atu_ext": RepulsionGradient(rep, GAMMA),
+                "python_loop": PythonLoopRepulsion(params, refs, ALPHA, GAMMA),
+                "no_penalty": None,
+            }
         self.trainers = {}
 
     def sync(self):
@@ -104,8 +111,9 @@ class Stage:
 
     def train_step(self, method):
         if method not in self.trainers:
-            self.trainers[method] = StyleGAN2Trainer(self.G, self.D, TrainConfig(batch_size=BATCH), seed=0,
-                                                     g_grad_hook=self.hooks[method])
+            self.trainers[method] = StyleGAN2Trainer(
+                self.G, self.D, TrainConfig(batch_size=BATCH), seed=0, g_grad_hook=self.hooks[method]
+            )
         self.trainers[method].train_step(self.real)
         self.sync()
 
@@ -122,7 +130,7 @@ _CACHE = {}
 def _stage(arch, stage):
     key = (arch, stage, bench_device())
     if key not in _CACHE:
-        _CACHE.clear()      # one full-width model set alive at a time
+        _CACHE.clear()  # one full-width model set alive at a time
         _CACHE[key] = Stage(arch, stage, bench_device())
     return _CACHE[key]
 
@@ -131,11 +139,19 @@ def _run(benchmark, arch, stage, method, what, fn, rounds):
     if benchmark.disabled and arch == FULL_WIDTH:
         pytest.skip("full-width models are only timed in benchmark runs")
     benchmark.group = f"{arch} {stage} {what}"
-    benchmark.extra_info.update(op="Adapt-then-Unlearn stages", case=f"{arch} {stage} {what}", method=method,
-                                baseline="python_loop", shape=[BATCH, 3, 32, 32], images=BATCH, arch=arch,
-                                stage=stage, what=what)
+    benchmark.extra_info.update(
+        op="Adapt-then-Unlearn stages",
+        case=f"{arch} {stage} {what}",
+        method=method,
+        baseline="python_loop",
+        shape=[BATCH, 3, 32, 32],
+        images=BATCH,
+        arch=arch,
+        stage=stage,
+        what=what,
+    )
     if not benchmark.disabled:
-        fn()        # warm-up (optimizer state, first-call allocations)
+        fn()  # warm-up (optimizer state, first-call allocations)
     benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=0)
 
 
@@ -145,7 +161,15 @@ def _run(benchmark, arch, stage, method, what, fn, rounds):
 def test_train_step(benchmark, arch, stage, method):
     s = _stage(arch, stage)
     # 16 rounds include one lazy R1 and four path-length steps; full width: 6 (the median is a plain step)
-    _run(benchmark, arch, stage, method, "train step", lambda: s.train_step(method), rounds=6 if arch == FULL_WIDTH else 16)
+    _run(
+        benchmark,
+        arch,
+        stage,
+        method,
+        "train step",
+        lambda: s.train_step(method),
+        rounds=6 if arch == FULL_WIDTH else 16,
+    )
 
 
 @pytest.mark.parametrize("method", ["atu_ext", "python_loop"])

@@ -10,12 +10,12 @@ Each round: y = op(x); y.backward(dy) with x a leaf requiring grad (x.grad reset
 Run: pytest bench/test_bench_upfirdn2d.py --benchmark-json=bench/results/<machine>-upfirdn2d.json
      python bench/summarize_cases.py bench/results/<machine>-upfirdn2d.json > bench/results/<machine>-upfirdn2d.md
 """
+
 import pytest
 import torch
 
 import atu_ext
 from atu_ext import reference
-
 from bench_common import bench_device
 
 BATCH = 16
@@ -86,8 +86,18 @@ def test_upfirdn2d_forward_backward(benchmark, layer, method):
         return y
 
     benchmark.group = name
-    benchmark.extra_info.update(op="upfirdn2d", case=name, method=method, baseline="reference",
-                                shape=[BATCH, c, hw, hw], up=up, down=down, padding=pad,
-                                device=str(x.device), torch=torch.__version__, threads=torch.get_num_threads())
+    benchmark.extra_info.update(
+        op="upfirdn2d",
+        case=name,
+        method=method,
+        baseline="reference",
+        shape=[BATCH, c, hw, hw],
+        up=up,
+        down=down,
+        padding=pad,
+        device=str(x.device),
+        torch=torch.__version__,
+        threads=torch.get_num_threads(),
+    )
     y = benchmark.pedantic(run, rounds=5, warmup_rounds=1, iterations=1)
     assert y.shape == dy.shape

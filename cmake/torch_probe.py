@@ -7,6 +7,7 @@ or whose libraries are in lib/), insists on an nvrtc the toolkit may not have, a
 CUDA architectures asked for. What torch itself requires (the C++ standard, the libstdc++ ABI) is
 read from the installed torch, so every torch we admit builds with the flags it was built for.
 """
+
 from __future__ import annotations
 
 import glob
@@ -68,7 +69,7 @@ def main() -> int:
     }
     try:
         facts["torch_cuda_arch_list"] = cmake_architectures(os.environ.get("TORCH_CUDA_ARCH_LIST", ""))
-    except ValueError as exc:   # only an error if CUDA kernels are built: AtuCuda.cmake decides
+    except ValueError as exc:  # only an error if CUDA kernels are built: AtuCuda.cmake decides
         facts["torch_cuda_arch_list_error"] = str(exc)
     for key, value in facts.items():
         print(f"{key}={value}")

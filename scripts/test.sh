@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets everything up and runs the whole test suite: builds atu against the CPU torch and runs pytest
+# Sets everything up and runs the whole test suite: builds atu against the CPU torch, checks the style
+# (ruff) and the layers (import-linter), and runs pytest
 # (CUDA tests skip without a GPU; `atu check-ops --quick` runs on the CPU) and a single-shot pass
 # over the benchmarks; then makes the sdist and a wheel from it and runs that wheel in a fresh venv
 # (scripts/check_package.sh); then, in a second venv with the CUDA torch, runs the op tests against
@@ -21,6 +22,11 @@ if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
     || { "${APT[@]}" update -qq && "${APT[@]}" install -y -qq chromium chromium-driver >/dev/null; }
 fi
 export ATU_REQUIRE_BROWSER=1
+# Style and layers first: ruff (lint and format, pyproject.toml) and the import contracts, which
+# tests/commands/test_layers.py also runs and shows to fail on an upward import.
+"$VENV/bin/ruff" check .
+"$VENV/bin/ruff" format --check .
+(cd python && "../$VENV/bin/lint-imports" --no-cache ../pyproject.toml)
 "$VENV/bin/pytest" -q tests bench --benchmark-disable "$@"
 bash scripts/check_package.sh
 bash scripts/check_cuda_build.sh

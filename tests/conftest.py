@@ -1,4 +1,5 @@
 """Pytest hooks shared by every test (helpers live in tensor_cases.py)."""
+
 import os
 
 # MKL, torch's BLAS on x86, picks its kernels by CPU vendor and model; COMPATIBLE is its

@@ -1,5 +1,6 @@
 """Writers for small on-disk datasets used by the data and classifier tests (IDX files, image folders
 with CelebA-format attribute tables). They follow the formats' specifications, not atu's readers."""
+
 from __future__ import annotations
 
 import gzip
@@ -21,15 +22,22 @@ def write_idx(path: Path, array: np.ndarray, *, compress: bool = False) -> Path:
     return path
 
 
-def write_mnist(folder: Path, images: np.ndarray, labels: np.ndarray, *, split: str = "train",
-                compress: bool = False) -> None:
+def write_mnist(
+    folder: Path, images: np.ndarray, labels: np.ndarray, *, split: str = "train", compress: bool = False
+) -> None:
     prefix = "train" if split == "train" else "t10k"
     write_idx(folder / f"{prefix}-images-idx3-ubyte", images, compress=compress)
     write_idx(folder / f"{prefix}-labels-idx1-ubyte", labels, compress=compress)
 
 
-def write_attribute_folder(folder: Path, rows: dict[str, dict[str, int]], *, size: int = 32,
-                           csv: bool = False, brightness_from: str | None = None) -> Path:
+def write_attribute_folder(
+    folder: Path,
+    rows: dict[str, dict[str, int]],
+    *,
+    size: int = 32,
+    csv: bool = False,
+    brightness_from: str | None = None,
+) -> Path:
     """PNG images named by `rows` plus an attribute table; returns the table's path.
 
     rows: {file name: {attribute: 0/1}}. With `brightness_from`, images with that attribute are
@@ -46,10 +54,13 @@ def write_attribute_folder(folder: Path, rows: dict[str, dict[str, int]], *, siz
         Image.fromarray(pixels).save(folder / name)
     if csv:
         table = folder / "list_attr.csv"
-        lines = ["image_id," + ",".join(names)] + [f"{f}," + ",".join(str(a[n]) for n in names) for f, a in rows.items()]
-    else:   # CelebA's text format: count line, names line, then values as 1 / -1
+        lines = ["image_id," + ",".join(names)] + [
+            f"{f}," + ",".join(str(a[n]) for n in names) for f, a in rows.items()
+        ]
+    else:  # CelebA's text format: count line, names line, then values as 1 / -1
         table = folder / "list_attr.txt"
-        lines = [str(len(rows)), " ".join(names)] + [f + " " + " ".join("1" if a[n] else "-1" for n in names)
-                                                   for f, a in rows.items()]
+        lines = [str(len(rows)), " ".join(names)] + [
+            f + " " + " ".join("1" if a[n] else "-1" for n in names) for f, a in rows.items()
+        ]
     table.write_text("\n".join(lines) + "\n")
     return table

@@ -1,5 +1,6 @@
 """Module-level functions for tests/method/test_local_group.py: what a spawned rank runs must be
 importable by name in a fresh interpreter."""
+
 import multiprocessing
 import os
 import signal
@@ -20,7 +21,7 @@ def rank_sum_and_threads(x: float) -> tuple[float, int, int, int]:
 def fail_on_rank_1(message: str) -> int:
     if distributed.rank() == 1:
         raise ValueError(message)
-    distributed.barrier()           # rank 0 waits for a peer that never comes
+    distributed.barrier()  # rank 0 waits for a peer that never comes
     return 0
 
 
@@ -30,7 +31,7 @@ class SlowToPickleError(ValueError):
 
     def __reduce__(self):
         time.sleep(0.5)
-        return type(self), self.args, self.__dict__     # __dict__ holds the notes
+        return type(self), self.args, self.__dict__  # __dict__ holds the notes
 
 
 def fail_slowly_on_rank_1(message: str) -> int:

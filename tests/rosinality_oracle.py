@@ -2,6 +2,7 @@
 plain state dict, in that implementation's own formulation: grouped conv2d / conv_transpose2d on
 the batch folded into channels, blur with the stored kernel buffers (through the reference
 upfirdn2d), leaky ReLU written out. The test oracle for atu.models: it shares no code with them."""
+
 import math
 
 import torch
@@ -28,7 +29,7 @@ def _blur(x, kernel, pad0, pad1, up=1):
 
 
 def _modulated_conv(sd, prefix, x, w_latent, demodulate=True, upsample=False):
-    weight = sd[prefix + ".weight"]                              # [1, O, I, k, k]
+    weight = sd[prefix + ".weight"]  # [1, O, I, k, k]
     _, out_ch, in_ch, k, _ = weight.shape
     b, _, h, wd = x.shape
     style = _equal_linear(sd, prefix + ".modulation", w_latent).view(b, 1, in_ch, 1, 1)

@@ -1,5 +1,6 @@
 """A tiny classifier whose answer on a given bank is known by construction, for the tests of the
 commands that label samples (atu feedback, atu label)."""
+
 import torch
 
 from atu.classifiers import LeNet
@@ -18,5 +19,5 @@ def half_in_class_1(images_uint8: torch.Tensor, resolution: int) -> LeNet:
         model.head.weight[2].zero_()
         model.head.bias.copy_(torch.tensor([0.0, 0.0, -1e4]))
         score = model(uint8_to_images(images_uint8))[:, 1].sort().values
-        model.head.bias[1] = -(score[n // 2 - 1] + score[n // 2]) / 2     # between the two middle scores
+        model.head.bias[1] = -(score[n // 2 - 1] + score[n // 2]) / 2  # between the two middle scores
     return model

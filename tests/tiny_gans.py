@@ -1,11 +1,12 @@
 """Tiny StyleGAN2 pairs, their checkpoints and synthetic feedback, shared by the tests of the stages
 (`atu adapt`, `atu unlearn`, `atu latent-unlearn`) and of their torchrun runs."""
+
 import copy
 
 import torch
 
 from atu import checkpoint as ckpt
-from atu.feedback.bundle import FeedbackBundle, images_to_uint8
+from atu.checkpoint.feedback_bundle import FeedbackBundle, images_to_uint8
 from atu.models import Discriminator, Generator, narrow_channels
 
 
@@ -18,8 +19,12 @@ def tiny_models(seed=0, width=8):
 
 def save_pretrained(path, G, D):
     """An atu checkpoint with G as g_ema and D: what the stages take as the pre-trained model."""
-    return ckpt.save(path, kind="stylegan2", config={"generator": G.config(), "discriminator": D.config()},
-                     state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()})
+    return ckpt.save(
+        path,
+        kind="stylegan2",
+        config={"generator": G.config(), "discriminator": D.config()},
+        state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()},
+    )
 
 
 def disc_bundle(n=12, n_undesired=5, size=16, seed=0):
@@ -28,11 +33,12 @@ def disc_bundle(n=12, n_undesired=5, size=16, seed=0):
     g = torch.Generator().manual_seed(seed)
     yy, xx = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
     radius = 0.3 + 0.5 * torch.rand(n, 1, 1, generator=g)
-    discs = ((xx ** 2 + yy ** 2).sqrt()[None] < radius).float() * 2 - 1
+    discs = ((xx**2 + yy**2).sqrt()[None] < radius).float() * 2 - 1
     undesired = torch.zeros(n, dtype=torch.bool)
     undesired[:n_undesired] = True
-    return FeedbackBundle(torch.randn(n, 16, generator=g), images_to_uint8(discs[:, None].repeat(1, 3, 1, 1)),
-                          undesired)
+    return FeedbackBundle(
+        torch.randn(n, 16, generator=g), images_to_uint8(discs[:, None].repeat(1, 3, 1, 1)), undesired
+    )
 
 
 def perturbed(G, scale, seed):
@@ -51,12 +57,18 @@ def stage_inputs(root):
     perturbed) in `root`: the inputs of stage 2 and its variants."""
     from types import SimpleNamespace
 
-    from atu.feedback.bundle import save_bundle
+    from atu.checkpoint.feedback_bundle import save_bundle
 
     G, D = tiny_models()
     adapted = [save_pretrained(root / f"adapted_{j}.safetensors", perturbed(G, 0.05, seed=10 + j), D) for j in range(2)]
-    return SimpleNamespace(gen=save_pretrained(root / "gen.safetensors", G, D), G=G, D=D, adapted=adapted,
-                           feedback=save_bundle(root / "feedback.safetensors", disc_bundle()), root=root)
+    return SimpleNamespace(
+        gen=save_pretrained(root / "gen.safetensors", G, D),
+        G=G,
+        D=D,
+        adapted=adapted,
+        feedback=save_bundle(root / "feedback.safetensors", disc_bundle()),
+        root=root,
+    )
 
 
 def killed_after_step(monkeypatch, trainer_class, step, run):

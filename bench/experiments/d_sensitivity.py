@@ -14,6 +14,7 @@ nearly the same on an 8 as on any other sample, which is why stage 2 removes the
 DIR is an `atu demo --out DIR` folder (its DIR/no8/feedback.safetensors). Results:
 bench/results/experiments/cpu-2core-epyc-stage2-limits.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,7 +35,7 @@ UNDESIRED, N_TEST, TEST_SEED, N_HELD = 8, 3_000, 77, 500
 
 @torch.no_grad()
 def logits(D, images: torch.Tensor, batch: int = 500) -> torch.Tensor:
-    return torch.cat([D(images[i:i + batch]).flatten() for i in range(0, len(images), batch)])
+    return torch.cat([D(images[i : i + batch]).flatten() for i in range(0, len(images), batch)])
 
 
 def main() -> None:
@@ -61,13 +62,24 @@ def main() -> None:
     for step in range(a.steps + 1):
         if step % a.every == 0:
             d_test = logits(D, test)
-            print(json.dumps({
-                "step": step, "lr": a.lr, "r1": a.r1, "test_undesired": int(is_undesired.sum()),
-                "auc_undesired_as_fake": round(roc_auc_score(is_undesired.numpy(), -d_test.double().numpy()), 3),
-                "d_undesired": round(float(d_test[is_undesired].mean()), 3),
-                "d_desired": round(float(d_test[~is_undesired].mean()), 3),
-                "d_trained_on": round(float(logits(D, train[:N_HELD]).mean()), 3),
-                "d_held_out": round(float(logits(D, held).mean()), 3)}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "step": step,
+                        "lr": a.lr,
+                        "r1": a.r1,
+                        "test_undesired": int(is_undesired.sum()),
+                        "auc_undesired_as_fake": round(
+                            roc_auc_score(is_undesired.numpy(), -d_test.double().numpy()), 3
+                        ),
+                        "d_undesired": round(float(d_test[is_undesired].mean()), 3),
+                        "d_desired": round(float(d_test[~is_undesired].mean()), 3),
+                        "d_trained_on": round(float(logits(D, train[:N_HELD]).mean()), 3),
+                        "d_held_out": round(float(logits(D, held).mean()), 3),
+                    }
+                ),
+                flush=True,
+            )
         if step < a.steps:
             trainer.discriminator_step(batches.next(), regularize=step % trainer.config.d_reg_every == 0)
 

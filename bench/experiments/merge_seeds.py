@@ -11,6 +11,7 @@ then pooled and aggregated exactly as a study over all the seeds does (study/eva
 Writes OUT/metrics.json and OUT/report.md (the results table, the paper's table beside it for MNIST
 classes 1, 4, 8, the recommendation) and OUT/tradeoff.png.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,9 +65,15 @@ def report(metrics: dict, data: str, out: Path) -> str:
     recommended, why = tradeoff.recommendation(metrics)
     plot = tradeoff.write_tradeoff_plot(metrics, data, out / "tradeoff.png")
     seeds = sorted({s["seed"] for m in metrics["methods"].values() for s in m["seeds"]})
-    lines = [f"# Class {metrics['class']}: " + (f"{len(seeds)} seeds ({', '.join(map(str, seeds))}), mean ± std"
-                                                if len(seeds) > 1 else f"seed {seeds[0]}"), "",
-             results_table(metrics), "", f"- {why}", ""]
+    lines = [
+        f"# Class {metrics['class']}: "
+        + (f"{len(seeds)} seeds ({', '.join(map(str, seeds))}), mean ± std" if len(seeds) > 1 else f"seed {seeds[0]}"),
+        "",
+        results_table(metrics),
+        "",
+        f"- {why}",
+        "",
+    ]
     if paper.comparable(data, metrics["class"]):
         lines += [f"## Beside the paper ({paper.PAPER})", "", paper.comparison_table(metrics), ""]
     if plot:

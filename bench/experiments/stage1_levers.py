@@ -11,8 +11,10 @@ the study measured:
 
   python bench/experiments/stage1_levers.py demo=/tmp/d48/demo k5=runs/k5 ... [--seed 0] [--out FILE.json]
 
-Results: bench/results/experiments/cpu-2core-epyc-stage1-levers.json (cpu-2core-epyc-stage2-limits.md, "Stage 1's knobs").
+Results: bench/results/experiments/cpu-2core-epyc-stage1-levers.json
+(cpu-2core-epyc-stage2-limits.md, "Stage 1's knobs").
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,15 +22,15 @@ import json
 from pathlib import Path
 
 import torch
+from stage2_limits import flat  # bench/experiments/ is on sys.path when run as a script
 
 from atu import assets
 from atu import checkpoint as ckpt
-from atu.stages.adapt import displacement
 from atu.classifiers import load_classifier, predict
 from atu.eval.pul import count_undesired
+from atu.stages.adapt import displacement
 from atu.stages.fisher import anchored_names
 from atu.stages.inputs import adapted_model_files, load_pretrained
-from stage2_limits import flat  # bench/experiments/ is on sys.path when run as a script
 
 UNDESIRED = 8
 N_PURITY, PURITY_SEED = 2_000, 7
@@ -42,8 +44,15 @@ def describe(folder: Path, seed: int, theta_g, classifier) -> dict:
     anchor = {name: p.detach() for name, p in theta_g.named_parameters()}
     anchored = anchored_names(theta_g, adapt["fisher_layers"])
     moved = [{group: round(v, 4) for group, v in displacement(model, anchor, anchored).items()} for model in adapted]
-    purity = [round(100 * count_undesired(model, lambda x: predict(classifier, x), UNDESIRED, n=N_PURITY,
-                                          seed=PURITY_SEED) / N_PURITY, 1) for model in adapted]
+    purity = [
+        round(
+            100
+            * count_undesired(model, lambda x: predict(classifier, x), UNDESIRED, n=N_PURITY, seed=PURITY_SEED)
+            / N_PURITY,
+            1,
+        )
+        for model in adapted
+    ]
     u = flat(theta_g) - torch.stack([flat(model) for model in adapted]).mean(0)
     metrics = json.loads((feature / "metrics.json").read_text())["methods"]
 
@@ -51,11 +60,14 @@ def describe(folder: Path, seed: int, theta_g, classifier) -> dict:
         run = next(s for s in metrics[method]["seeds"] if s["seed"] == seed)
         return {"undesired": run["n_undesired"], "pul": round(run["pul"], 1), "fid": round(run["fid"], 1)}
 
-    return {"adapt": {key: adapt[key] for key in ("k", "steps", "lam", "fisher_layers")},
-            "purity_percent": purity,
-            "moved_from_theta_g": moved,
-            "u_norm": round(u.norm().item(), 1),
-            "el2": row("el2"), "extrapolation_s1": row("extrapolation s=1")}
+    return {
+        "adapt": {key: adapt[key] for key in ("k", "steps", "lam", "fisher_layers")},
+        "purity_percent": purity,
+        "moved_from_theta_g": moved,
+        "u_norm": round(u.norm().item(), 1),
+        "el2": row("el2"),
+        "extrapolation_s1": row("extrapolation s=1"),
+    }
 
 
 def main() -> None:

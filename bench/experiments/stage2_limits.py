@@ -22,6 +22,7 @@ DIR/no8/seed_0/adapt/model_{0,1}). Results: bench/results/experiments/cpu-2core-
   python bench/experiments/stage2_limits.py adv --demo DIR                          # adversarial only
   python bench/experiments/stage2_limits.py el2 --demo DIR --gamma 100 --alpha 1e-4
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,18 +38,18 @@ import atu_ext
 from atu import assets
 from atu.classifiers import load_classifier, predict
 from atu.data import load_dataset
+from atu.eval.evaluate import generator_statistics
 from atu.eval.extractors import classifier_extractor
 from atu.eval.fid import frechet_distance
 from atu.eval.pul import count_undesired
 from atu.eval.reference_stats import image_statistics
-from atu.eval.evaluate import generator_statistics
 from atu.gan.sampling import Batches
 from atu.gan.trainer import StyleGAN2Trainer, TrainConfig
 from atu.stages.inputs import load_adapted, load_feedback_images, load_pretrained
 from atu.stages.unlearn import DecoupledRepulsion, RepulsionGradient
 
 UNDESIRED = 8
-N_BANK, N_FID, BANK_SEED = 10_000, 3_000, 0          # the demo's evaluation settings
+N_BANK, N_FID, BANK_SEED = 10_000, 3_000, 0  # the demo's evaluation settings
 
 
 def flat(module) -> torch.Tensor:
@@ -70,8 +71,11 @@ class Judge:
         G = copy.deepcopy(G).eval()
         n = count_undesired(G, lambda x: predict(self.classifier, x), UNDESIRED, n=N_BANK, seed=BANK_SEED)
         fake = generator_statistics(self.extractor, G, N_FID, BANK_SEED + 1)
-        return {"undesired": n, "share": round(100 * n / N_BANK, 2),
-                "fid": round(frechet_distance(*fake, *self.real_stats), 2)}
+        return {
+            "undesired": n,
+            "share": round(100 * n / N_BANK, 2),
+            "fid": round(frechet_distance(*fake, *self.real_stats), 2),
+        }
 
 
 def main() -> None:
@@ -102,8 +106,9 @@ def main() -> None:
     demo = Path(a.demo) / f"no{UNDESIRED}"
     feedback = a.feedback or demo / "feedback.safetensors"
     theta_g, D = load_pretrained(assets.path(assets.SHIPPED["digits"].generator))
-    refs = load_adapted([demo / f"seed_{a.seed}" / "adapt" / f"model_{j}" / "model.safetensors" for j in range(2)],
-                        theta_g)
+    refs = load_adapted(
+        [demo / f"seed_{a.seed}" / "adapt" / f"model_{j}" / "model.safetensors" for j in range(2)], theta_g
+    )
     means = [sum(r[i] for r in refs) / len(refs) for i in range(len(refs[0]))]
     start = flat(theta_g)
     u = start - torch.cat([m.double().flatten() for m in means])
@@ -119,12 +124,17 @@ def main() -> None:
             step_hook = DecoupledRepulsion(rep, a.gamma, a.lr)
         else:
             grad_hook = RepulsionGradient(rep, a.gamma)
-    config = TrainConfig(lr=a.lr, ema_half_life_kimg=a.ema_half_life, r1=a.r1, batch_size=a.batch, mixing=a.mixing,
-                         path_regularize=a.path_length)
-    trainer = StyleGAN2Trainer(G, D, config,
-                               g_ema=g_ema, seed=a.seed, g_grad_hook=grad_hook, g_step_hook=step_hook)
+    config = TrainConfig(
+        lr=a.lr,
+        ema_half_life_kimg=a.ema_half_life,
+        r1=a.r1,
+        batch_size=a.batch,
+        mixing=a.mixing,
+        path_regularize=a.path_length,
+    )
+    trainer = StyleGAN2Trainer(G, D, config, g_ema=g_ema, seed=a.seed, g_grad_hook=grad_hook, g_step_hook=step_hook)
     if a.d_lr is not None:
-        for group in trainer.d_optim.param_groups:        # keep the lazy-R1 correction of the rate
+        for group in trainer.d_optim.param_groups:  # keep the lazy-R1 correction of the rate
             group["lr"] = a.d_lr * trainer.config.d_reg_every / (trainer.config.d_reg_every + 1)
     positives = Batches.of_tensor(load_feedback_images(feedback, 32, "positives"), a.batch, a.seed)
     negatives = Batches.of_tensor(load_feedback_images(feedback, 32, "negatives"), a.batch, a.seed + 1000)
@@ -142,10 +152,16 @@ def main() -> None:
             trainer.d_optim.step()
         if trainer.step % a.every == 0:
             moved = flat(g_ema) - start
-            record = {"name": a.name, "seed": a.seed, "step": trainer.step, "seconds": round(time.time() - began), **judge(g_ema),
-                      "s_eff": round(float(moved @ u / (u @ u)), 3),
-                      "cos": round(float(moved @ u / (moved.norm() * u.norm())), 3),
-                      "d_loss": round(logs["d_loss"], 4)}
+            record = {
+                "name": a.name,
+                "seed": a.seed,
+                "step": trainer.step,
+                "seconds": round(time.time() - began),
+                **judge(g_ema),
+                "s_eff": round(float(moved @ u / (u @ u)), 3),
+                "cos": round(float(moved @ u / (moved.norm() * u.norm())), 3),
+                "d_loss": round(logs["d_loss"], 4),
+            }
             print(json.dumps(record), flush=True)
 
 

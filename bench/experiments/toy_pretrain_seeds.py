@@ -7,6 +7,7 @@ initial weights by one float32 rounding (what another CPU's SIMD path does to a 
 
 Prints one JSON line per seed and a summary line; records go to bench/results/ by hand.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,8 @@ import torch
 
 from atu.toy import metrics as M
 from atu.toy.config import MogConfig
-from atu.toy.demo import EVAL_SEED_OFFSET
 from atu.toy.data import mode_centres, sample_mixture
+from atu.toy.demo import EVAL_SEED_OFFSET
 from atu.toy.models import Discriminator, Generator, generate
 from atu.toy.training import train_gan
 
@@ -41,8 +42,14 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     base = MogConfig()
-    sched = replace(base.pretrain, **{k: v for k, v in (("steps", args.steps), ("lr", args.lr), ("r1", args.r1),
-                                                       ("batch", args.batch)) if v is not None})
+    sched = replace(
+        base.pretrain,
+        **{
+            k: v
+            for k, v in (("steps", args.steps), ("lr", args.lr), ("r1", args.r1), ("batch", args.batch))
+            if v is not None
+        },
+    )
     centres = mode_centres()
     mins, qualities = [], []
     for seed in args.seeds:
@@ -58,12 +65,31 @@ def main() -> None:
         shares = M.mode_shares(generate(G, base.n_eval, seed + EVAL_SEED_OFFSET), centres, base.radius)
         mins.append(min(shares))
         qualities.append(M.quality(shares, tuple(range(8))))
-        print(json.dumps({"seed": seed, "min_share": round(min(shares), 4), "quality": round(qualities[-1], 4),
-                          "shares": [round(s, 4) for s in shares], "seconds": round(time.perf_counter() - started, 1)}),
-              flush=True)
-    print(json.dumps({"schedule": vars(sched), "perturb": args.perturb, "seeds": len(mins),
-                      "min_share_min": round(min(mins), 4), "min_share_median": round(statistics.median(mins), 4),
-                      "below_5pct": sum(m < 0.05 for m in mins), "quality_median": round(statistics.median(qualities), 4)}))
+        print(
+            json.dumps(
+                {
+                    "seed": seed,
+                    "min_share": round(min(shares), 4),
+                    "quality": round(qualities[-1], 4),
+                    "shares": [round(s, 4) for s in shares],
+                    "seconds": round(time.perf_counter() - started, 1),
+                }
+            ),
+            flush=True,
+        )
+    print(
+        json.dumps(
+            {
+                "schedule": vars(sched),
+                "perturb": args.perturb,
+                "seeds": len(mins),
+                "min_share_min": round(min(mins), 4),
+                "min_share_median": round(statistics.median(mins), 4),
+                "below_5pct": sum(m < 0.05 for m in mins),
+                "quality_median": round(statistics.median(qualities), 4),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The `atu` command. Each subcommand's command line (parser, checks of the arguments, exit codes)
-is a module whose `register(subparsers)` adds its parser and sets `func`: atu/commands/<name>.py for
-the commands whose work lives in another package (stages/, gan/pretrain, eval/, ...), <package>/command.py
-(or train.py, collect.py) inside the packages that own their command; this file only wires them together."""
+is a module atu/commands/<name>.py whose `register(subparsers)` adds its parser and sets `func`; the
+work itself lives in the packages below (stages/, gan/, eval/, study/, ...). This file only wires
+them together."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,12 +13,25 @@ import sys
 
 from .util.help import HelpFormatter
 
-# Modules that provide a `register(subparsers)` function, in the order `atu --help` lists them.
-SUBCOMMAND_MODULES = ("commands.pretrain", "classifiers.train", "commands.convert", "feedback.collect", "label.command",
-                      "commands.adapt", "commands.unlearn", "commands.latent_unlearn", "commands.extrapolate",
-                      "commands.evaluate", "commands.fid_stats", "commands.attack", "commands.generate", "study.command",
-                      "commands.demo",
-                      "selfcheck.command")
+# The modules of atu/commands/ that provide a `register(subparsers)`, in the order `atu --help` lists them.
+SUBCOMMAND_MODULES = (
+    "pretrain",
+    "train_classifier",
+    "convert",
+    "feedback",
+    "label",
+    "adapt",
+    "unlearn",
+    "latent_unlearn",
+    "extrapolate",
+    "evaluate",
+    "fid_stats",
+    "attack",
+    "generate",
+    "run",
+    "demo",
+    "check_ops",
+)
 
 
 # Exceptions other than atu's own (util/errors.py) that still mean "this input cannot be used": a
@@ -29,26 +43,30 @@ def add_ops_option(p: argparse.ArgumentParser) -> None:
     """--ops, on every command: which implementation of atu_ext's ops runs (atu_ext.ops_mode)."""
     from atu_ext import ops_mode
 
-    p.add_argument("--ops", choices=ops_mode.MODES, default=None,
-                   help=f"compiled: atu_ext's kernels; reference: plain PyTorch on any device, for a build "
-                        f"without kernels for your GPU (default: ${ops_mode.ENV_VAR}, else compiled)")
+    p.add_argument(
+        "--ops",
+        choices=ops_mode.MODES,
+        default=None,
+        help=f"compiled: atu_ext's kernels; reference: plain PyTorch on any device, for a build "
+        f"without kernels for your GPU (default: ${ops_mode.ENV_VAR}, else compiled)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="atu", description="Adapt-then-Unlearn for StyleGAN2.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
-        importlib.import_module(f"atu.{name}").register(sub)
+        importlib.import_module(f"atu.commands.{name}").register(sub)
     for command_parser in sub.choices.values():
         add_ops_option(command_parser)
-        command_parser.formatter_class = HelpFormatter      # every option's default in --help
+        command_parser.formatter_class = HelpFormatter  # every option's default in --help
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         import atu_ext
-    except ValueError as err:           # ATU_OPS names no mode: refused before anything runs
+    except ValueError as err:  # ATU_OPS names no mode: refused before anything runs
         print(f"atu: {err}", file=sys.stderr)
         return 2
     parser = build_parser()
@@ -59,15 +77,15 @@ def main(argv: list[str] | None = None) -> int:
     from .util.errors import AtuError
 
     out = getattr(args, "out", None)
-    if out is None and hasattr(args, "default_out"):      # a command whose --out has a computed default
+    if out is None and hasattr(args, "default_out"):  # a command whose --out has a computed default
         out = args.default_out(args)
-    writes_out = out is not None and os.environ.get("RANK", "0") == "0"    # torchrun: rank 0 writes
+    writes_out = out is not None and os.environ.get("RANK", "0") == "0"  # torchrun: rank 0 writes
     try:
         if writes_out:
             outputs.check_writable(out)
         with outputs.held(out) if writes_out else contextlib.nullcontext():
             return int(args.func(args) or 0)
-    except AtuError as err:                 # input that cannot be used (2) or a run that failed (1)
+    except AtuError as err:  # input that cannot be used (2) or a run that failed (1)
         print(f"atu {args.command}: error: {err}", file=sys.stderr)
         return err.exit_status
     except INPUT_ERRORS as err:
@@ -88,8 +106,11 @@ def main(argv: list[str] | None = None) -> int:
         if tried is None or os.environ.get("ATU_DEBUG"):
             raise
         # a run that started and could not go on: exit 1, its last checkpoint (if any) intact
-        print(f"atu {args.command}: error: out of memory{f' (it tried to allocate {tried})' if tried else ''}; "
-              f"{_memory_advice(parser, args.command)}", file=sys.stderr)
+        print(
+            f"atu {args.command}: error: out of memory{f' (it tried to allocate {tried})' if tried else ''}; "
+            f"{_memory_advice(parser, args.command)}",
+            file=sys.stderr,
+        )
         return 1
 
 
@@ -97,9 +118,17 @@ def _memory_advice(parser: argparse.ArgumentParser, command: str) -> str:
     """The options of this command that lower its memory, named for the user."""
     subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     options = {flag for action in subcommands.choices[command]._actions for flag in action.option_strings}
-    levers = [shown for flag, shown in (("--batch", "--batch"), ("--batch-size", "--batch-size"), ("--k", "--k"),
-                                        ("--fisher-samples", "--fisher-samples"), ("--sample-every", "--sample-every 0"))
-              if flag in options]
+    levers = [
+        shown
+        for flag, shown in (
+            ("--batch", "--batch"),
+            ("--batch-size", "--batch-size"),
+            ("--k", "--k"),
+            ("--fisher-samples", "--fisher-samples"),
+            ("--sample-every", "--sample-every 0"),
+        )
+        if flag in options
+    ]
     advice = f"lower {', '.join(levers)}" if levers else "use a smaller model or a machine with more memory"
     resume = " and continue with --resume (what was saved before is intact)" if "--resume" in options else ""
     return advice + resume

@@ -5,6 +5,7 @@ repulsion losses, EWC) and StyleGAN2's ops: ``upfirdn2d`` (resampling with an FI
 (fused bias + activation) and ``modulated_conv2d``, on CPU and CUDA, as registered
 ``torch.ops.atu.*`` custom ops with fake kernels and autograd of every order training needs.
 """
+
 import os
 
 import torch  # noqa: F401  (loads libtorch before our extension links against it)
@@ -19,9 +20,14 @@ except ImportError as exc:  # no silent fallback: the reference code is never us
         f"({exc}). Rebuild it against the torch you run: "
         "`pip install --no-build-isolation --force-reinstall --no-deps .` from the atu checkout "
         "(install torch first; see README.md)."
-        + (f" Note: this imported the source tree at {_here} (is the checkout's python/ on "
-           "PYTHONPATH?), which holds no build: use the installed package." if _in_checkout else "")
+        + (
+            f" Note: this imported the source tree at {_here} (is the checkout's python/ on "
+            "PYTHONPATH?), which holds no build: use the installed package."
+            if _in_checkout
+            else ""
+        )
     ) from exc
+
 
 def _release(version: str) -> tuple[int, int]:
     """(major, minor) of a torch version string: "2.14.1+cu130" -> (2, 14)."""
@@ -35,10 +41,14 @@ if _release(torch.__version__) < _release(_C.target_torch):
     raise ImportError(
         f"atu_ext: torch {torch.__version__} is older than torch {_C.target_torch}, the oldest torch this "
         f"atu_ext runs with (it was built against torch {_C.built_against_torch} on the stable ABI of "
-        f"{_C.target_torch}). Install torch>={_C.target_torch}.")
+        f"{_C.target_torch}). Install torch>={_C.target_torch}."
+    )
 
-from . import _registrations  # noqa: E402,F401  (fake kernels and autograd)
+# The ops' Python half, only once the compiled half is known to fit this torch.
+from . import _registrations, ops_mode  # noqa: E402,F401  (_registrations: fake kernels and autograd)
 from .bias_act import bias_act  # noqa: E402
+from .modulated_conv import modulated_conv2d  # noqa: E402  (registers its fake kernel and autograd)
+from .ops_mode import OpsUnavailableError, use_ops  # noqa: E402
 from .penalties import (  # noqa: E402
     ewc_penalty,
     repulsion_el2,
@@ -46,9 +56,6 @@ from .penalties import (  # noqa: E402
     repulsion_nl2,
     sq_dist,
 )
-from .modulated_conv import modulated_conv2d  # noqa: E402  (registers its fake kernel and autograd)
-from . import ops_mode  # noqa: E402
-from .ops_mode import OpsUnavailableError, use_ops  # noqa: E402
 from .training import EWC, Repulsion  # noqa: E402
 from .upfirdn2d import upfirdn2d  # noqa: E402  (registers its fake kernel and autograd)
 
@@ -57,10 +64,15 @@ built_with_cuda: bool = _C.built_with_cuda
 
 def build_info() -> dict:
     """How this atu_ext was built and which ops mode is in force: recorded with every result."""
-    return {"built_against_torch": _C.built_against_torch, "target_torch": _C.target_torch,
-            "torch": torch.__version__, "cuda_kernels": bool(_C.built_with_cuda),
-            "cuda_architectures": _C.cuda_architectures, "cpu_loops": _C.cpu_isa(),
-            "ops": ops_mode.current()}
+    return {
+        "built_against_torch": _C.built_against_torch,
+        "target_torch": _C.target_torch,
+        "torch": torch.__version__,
+        "cuda_kernels": bool(_C.built_with_cuda),
+        "cuda_architectures": _C.cuda_architectures,
+        "cpu_loops": _C.cpu_isa(),
+        "ops": ops_mode.current(),
+    }
 
 
 __all__ = [

@@ -3,6 +3,7 @@
 Backward formulas call registered ops, and the backward ops have their own backward, so
 second-order gradients (Hessian-vector products through a penalty) work too.
 """
+
 from __future__ import annotations
 
 import torch
@@ -34,6 +35,7 @@ def reduction_weights(params, reduction: str) -> list[float]:
 
 
 # ---- fake kernels ------------------------------------------------------------------------------
+
 
 @torch.library.register_fake("atu::sq_dist")
 def _sq_dist_fake(params, refs, num_refs, reduction):
@@ -67,6 +69,7 @@ def _ewc_value_and_grad_fake(grads, params, anchor, fisher, lam, scale, accumula
 
 # ---- sq_dist: d -> ∂d/∂p = w_t (2/k) Σ_j (p − a_j) ---------------------------------------------
 
+
 def _sq_dist_setup(ctx, inputs, output):
     params, refs, num_refs, reduction = inputs
     ctx.num_params = len(params)
@@ -76,7 +79,7 @@ def _sq_dist_setup(ctx, inputs, output):
 
 def _sq_dist_backward(ctx, grad):
     saved = ctx.saved_tensors
-    params, refs = list(saved[: ctx.num_params]), list(saved[ctx.num_params:])
+    params, refs = list(saved[: ctx.num_params]), list(saved[ctx.num_params :])
     grads = _ops.sq_dist_backward(grad, params, refs, ctx.num_refs, ctx.reduction)
     return list(grads), [None] * len(refs), None, None
 
@@ -96,14 +99,13 @@ def _sq_dist_double_backward(ctx, cotangents):
     #   ∂/∂grad = Σ_t w_t (2/k) <v_t, Σ_j (p_t − a_jt)> = Σ_t <v_t, g_t(grad=1)>
     #   ∂/∂p_t  = grad · w_t · 2 · v_t
     saved = ctx.saved_tensors
-    grad, params = saved[0], list(saved[1: 1 + ctx.num_params])
-    refs = list(saved[1 + ctx.num_params:])
+    grad, params = saved[0], list(saved[1 : 1 + ctx.num_params])
+    refs = list(saved[1 + ctx.num_params :])
     weights = reduction_weights(params, ctx.reduction)
     unit = _ops.sq_dist_backward(torch.ones_like(grad), params, refs, ctx.num_refs, ctx.reduction)
     d_grad = sum((v * u).sum() for v, u in zip(cotangents, unit) if v is not None)
     d_params = [None if v is None else v * (grad * (2.0 * w)) for v, w in zip(cotangents, weights)]
-    return (torch.as_tensor(d_grad, dtype=grad.dtype, device=grad.device), d_params,
-            [None] * len(refs), None, None)
+    return (torch.as_tensor(d_grad, dtype=grad.dtype, device=grad.device), d_params, [None] * len(refs), None, None)
 
 
 torch.library.register_autograd(
@@ -113,6 +115,7 @@ torch.library.register_autograd(
 
 # ---- ewc_penalty: e -> ∂e/∂p = lam · 2F(p − a) ------------------------------------------------
 
+
 def _ewc_setup(ctx, inputs, output):
     params, anchor, fisher, lam = inputs
     ctx.num_params, ctx.lam = len(params), lam
@@ -121,7 +124,7 @@ def _ewc_setup(ctx, inputs, output):
 
 def _ewc_backward(ctx, grad):
     n, saved = ctx.num_params, ctx.saved_tensors
-    params, anchor, fisher = list(saved[:n]), list(saved[n: 2 * n]), list(saved[2 * n:])
+    params, anchor, fisher = list(saved[:n]), list(saved[n : 2 * n]), list(saved[2 * n :])
     grads = _ops.ewc_penalty_backward(grad, params, anchor, fisher, ctx.lam)
     return list(grads), [None] * n, [None] * n, None
 
@@ -139,14 +142,11 @@ def _ewc_double_backward(ctx, cotangents):
     # g_t = grad · lam · 2F(p − a): ∂/∂grad = Σ_t <v_t, g_t(grad=1)>, ∂/∂p_t = grad · lam · 2F · v_t.
     n, saved = ctx.num_params, ctx.saved_tensors
     grad = saved[0]
-    params, anchor, fisher = list(saved[1: 1 + n]), list(saved[1 + n: 1 + 2 * n]), list(saved[1 + 2 * n:])
+    params, anchor, fisher = list(saved[1 : 1 + n]), list(saved[1 + n : 1 + 2 * n]), list(saved[1 + 2 * n :])
     unit = _ops.ewc_penalty_backward(torch.ones_like(grad), params, anchor, fisher, ctx.lam)
     d_grad = sum((v * u).sum() for v, u in zip(cotangents, unit) if v is not None)
     d_params = [None if v is None else v * f * (grad * (2.0 * ctx.lam)) for v, f in zip(cotangents, fisher)]
-    return (torch.as_tensor(d_grad, dtype=grad.dtype, device=grad.device), d_params,
-            [None] * n, [None] * n, None)
+    return (torch.as_tensor(d_grad, dtype=grad.dtype, device=grad.device), d_params, [None] * n, [None] * n, None)
 
 
-torch.library.register_autograd(
-    "atu::ewc_penalty_backward", _ewc_double_backward, setup_context=_ewc_backward_setup
-)
+torch.library.register_autograd("atu::ewc_penalty_backward", _ewc_double_backward, setup_context=_ewc_backward_setup)

@@ -1,10 +1,15 @@
 """Argument checking for the penalty API: every problem is reported before any kernel runs, naming
 the argument, the offending index and what was expected."""
+
 from __future__ import annotations
 
 import torch
 
 REDUCTIONS = ("sum", "mean", "tensor_mean")
+# The repulsions' defaults, the method's own (atu/stages/unlearn.py): the authors' per-tensor mean
+# distance and their α at k = 2 adapted models.
+DEFAULT_REDUCTION = "tensor_mean"
+DEFAULT_ALPHA = 2.0
 _SUPPORTED_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
 
@@ -34,8 +39,7 @@ def check_params(params) -> list[torch.Tensor]:
     for i, t in enumerate(items):
         if t.dtype not in _SUPPORTED_DTYPES:
             raise TypeError(
-                f"params[{i}] has dtype {t.dtype}; expected a floating dtype "
-                "(float32, float64, float16 or bfloat16)"
+                f"params[{i}] has dtype {t.dtype}; expected a floating dtype (float32, float64, float16 or bfloat16)"
             )
         if t.dtype != first.dtype:
             raise ValueError(f"params[{i}] is {t.dtype} but params[0] is {first.dtype}: use one dtype")
@@ -64,8 +68,10 @@ def references(params_arg, params: list[torch.Tensor], theta_n, name: str = "the
         refs, labels = [[theta_n]], [name]
     else:
         if isinstance(theta_n, (str, bytes)) or not hasattr(theta_n, "__iter__"):
-            raise TypeError(f"{name} must be a tensor, a sequence of tensors or a sequence of sequences, "
-                            f"got {type(theta_n).__name__}")
+            raise TypeError(
+                f"{name} must be a tensor, a sequence of tensors or a sequence of sequences, "
+                f"got {type(theta_n).__name__}"
+            )
         items = list(theta_n)
         if not items:
             raise ValueError(f"{name} is empty: pass at least one reference model")
@@ -80,6 +86,23 @@ def references(params_arg, params: list[torch.Tensor], theta_n, name: str = "the
     for ref, label in zip(refs, labels):
         check_matching(params, ref, label)
     return refs
+
+
+def check_el2_value(value: torch.Tensor, d: torch.Tensor, alpha: float, reduction: str, who: str) -> None:
+    """Refuses an EL2 loss exp(−α·d) that is exactly 0 at a finite d: its gradient is 0 too, so
+    nothing would be repelled, silently. Says which α would fit the d measured (α·d near 1, where
+    the push −α·exp(−α·d) is strongest) and that the per-tensor mean keeps d small. Reads the
+    value on the host (one synchronisation); skipped while torch.compile traces."""
+    if torch.compiler.is_compiling():
+        return
+    if float(value.detach().max()) == 0.0 and bool(torch.isfinite(d.detach()).all()):
+        measured = float(d.detach().max())
+        raise ValueError(
+            f"{who}: exp(−α·d) underflows to 0 at the distance measured, d = {measured:.4g} (reduction="
+            f"{reduction!r}, α = {alpha:g}), so its gradient is 0 and nothing is repelled. Choose α near "
+            f"1/d (α = {1.0 / measured:.3g} puts α·d at 1), or reduction='tensor_mean' (the authors' per-tensor "
+            "mean, which keeps d small whatever the model's size)"
+        )
 
 
 def check_reduction(reduction: str) -> None:

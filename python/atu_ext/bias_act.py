@@ -12,6 +12,7 @@ For those three (with gain > 0 and, for lrelu, alpha >= 0: StyleGAN2's case) the
 output y instead of x and uses ``atu::bias_act_grad_from_output``, so x can be freed after the
 forward.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,6 +43,7 @@ _DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
 
 # ---- argument checking ---------------------------------------------------------------------------
+
 
 def _number(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -90,9 +92,15 @@ def _resolve(x, b, dim, act, alpha, gain, clamp):
     return dim, alpha, gain, clamp
 
 
-def bias_act(x: torch.Tensor, b: torch.Tensor | None = None, dim: int = 1, act: str = "linear",
-             alpha: float | None = None, gain: float | None = None,
-             clamp: float | None = None) -> torch.Tensor:
+def bias_act(
+    x: torch.Tensor,
+    b: torch.Tensor | None = None,
+    dim: int = 1,
+    act: str = "linear",
+    alpha: float | None = None,
+    gain: float | None = None,
+    clamp: float | None = None,
+) -> torch.Tensor:
     """clamp(gain · act(x + b), ±clamp), b ([x.shape[dim]]) broadcast along `dim`.
 
     act: linear, relu, lrelu, tanh, sigmoid, elu, selu, softplus or swish. alpha (lrelu's negative
@@ -108,6 +116,7 @@ def bias_act(x: torch.Tensor, b: torch.Tensor | None = None, dim: int = 1, act: 
 
 
 # ---- fake kernels: same allocation as the C++ side (at::empty_like(x)) --------------------------
+
 
 @torch.library.register_fake("atu::bias_act")
 def _bias_act_fake(x, b, dim, act, alpha, gain, clamp):
@@ -126,6 +135,7 @@ def _bias_act_grad_from_output_fake(dy, y, act, alpha, gain, clamp):
 
 # ---- autograd --------------------------------------------------------------------------------------
 
+
 def _bias_grad(dx: torch.Tensor, dim: int) -> torch.Tensor:
     """∂/∂b from ∂/∂(x + b): the sum over every dim but `dim`."""
     other = [d for d in range(dx.ndim) if d != dim]
@@ -139,7 +149,8 @@ def _derivative_term(dy, x, b, dim, act, alpha, gain, clamp, order):
             return torch.zeros_like(x)
         raise NotImplementedError(
             f"bias_act: derivatives of order {order} of act={act!r} are not implemented "
-            f"(the kernels stop at order {MAX_KERNEL_ORDER})")
+            f"(the kernels stop at order {MAX_KERNEL_ORDER})"
+        )
     return _ops.bias_act_grad(dy, x, b, dim, act, alpha, gain, clamp, order)
 
 
@@ -194,9 +205,7 @@ def _bias_act_grad_backward(ctx, v):
     return d_dy, d_x, d_b, None, None, None, None, None, None
 
 
-torch.library.register_autograd(
-    "atu::bias_act_grad", _bias_act_grad_backward, setup_context=_bias_act_grad_setup
-)
+torch.library.register_autograd("atu::bias_act_grad", _bias_act_grad_backward, setup_context=_bias_act_grad_setup)
 
 
 def _from_output_setup(ctx, inputs, output):

@@ -5,6 +5,7 @@ They compute what the compiled kernels compute (the same d, the same gradients) 
 float64 accumulation: per-tensor norms are taken in float32 (float64 for float64 parameters), so
 results agree with the kernels to float32 rounding, not bit for bit.
 """
+
 from __future__ import annotations
 
 import torch

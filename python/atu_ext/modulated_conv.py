@@ -15,6 +15,7 @@ w' and the demodulation coefficients come from one fused op (atu::modulate_weigh
 is written with registered ops, so first and second order gradients (path-length
 regularisation, R1 through a generator) work.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,6 +37,7 @@ def default_resample_filter(device=None, dtype=torch.float32) -> torch.Tensor:
 
 
 # ---- the fused modulation op: fake kernel and autograd -----------------------------------------
+
 
 @torch.library.register_fake("atu::modulate_weight")
 def _modulate_fake(weight, styles, demodulate, eps):
@@ -77,9 +79,13 @@ torch.library.register_autograd("atu::modulate_weight", _modulate_backward, setu
 
 # ---- the public function -----------------------------------------------------------------------
 
+
 def _check_args(x, weight, styles, demodulate, up, down, resample_filter, eps):
-    for name, t, rank, shape in (("x", x, 4, "[N, I, H, W]"), ("weight", weight, 4, "[O, I, kh, kw]"),
-                                 ("styles", styles, 2, "[N, I]")):
+    for name, t, rank, shape in (
+        ("x", x, 4, "[N, I, H, W]"),
+        ("weight", weight, 4, "[O, I, kh, kw]"),
+        ("styles", styles, 2, "[N, I]"),
+    ):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a tensor, got {type(t).__name__}")
         if t.dtype not in _FLOATING:
@@ -115,9 +121,18 @@ def _check_args(x, weight, styles, demodulate, up, down, resample_filter, eps):
 IMPLS = ("auto", "grouped", "shared")
 
 
-def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *, demodulate: bool = True,
-                     up: int = 1, down: int = 1, resample_filter: torch.Tensor | None = None,
-                     eps: float = 1e-8, impl: str = "auto") -> torch.Tensor:
+def modulated_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    *,
+    demodulate: bool = True,
+    up: int = 1,
+    down: int = 1,
+    resample_filter: torch.Tensor | None = None,
+    eps: float = 1e-8,
+    impl: str = "auto",
+) -> torch.Tensor:
     """StyleGAN2's modulated (and demodulated) convolution; see the module docstring.
 
     impl: "grouped" convolves each sample with its own modulated weight (one grouped convolution);
@@ -131,16 +146,21 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
     ops_mode.require_kernels("modulated_conv2d", x.device)
     if ops_mode.reference_mode():
-        return reference.modulated_conv2d(x, weight, styles, demodulate=demodulate, up=up, down=down,
-                                          resample_filter=resample_filter, eps=eps)
+        return reference.modulated_conv2d(
+            x, weight, styles, demodulate=demodulate, up=up, down=down, resample_filter=resample_filter, eps=eps
+        )
     if impl == "shared" or (impl == "auto" and x.device.type == "cpu"):
         return _shared_weight(x, weight, styles, demodulate, up, down, resample_filter, eps)
     n, in_ch, h, w = x.shape
     out_ch, _, kh, kw = weight.shape
     w_mod, _ = _ops.modulate_weight(weight, styles, demodulate, float(eps))  # [N, O, I, kh, kw]
     if up == 1 and down == 1:
-        y = F.conv2d(x.reshape(1, n * in_ch, h, w), w_mod.reshape(n * out_ch, in_ch, kh, kw),
-                     padding=(kh // 2, kw // 2), groups=n)
+        y = F.conv2d(
+            x.reshape(1, n * in_ch, h, w),
+            w_mod.reshape(n * out_ch, in_ch, kh, kw),
+            padding=(kh // 2, kw // 2),
+            groups=n,
+        )
         return y.reshape(n, out_ch, y.shape[2], y.shape[3])
     f = default_resample_filter(x.device) if resample_filter is None else resample_filter
     fh, fw = filter_size(f)
@@ -149,11 +169,13 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
         w_t = w_mod.transpose(1, 2).reshape(n * in_ch, out_ch, kh, kw)
         y = F.conv_transpose2d(x.reshape(1, n * in_ch, h, w), w_t, stride=2, groups=n)
         y = y.reshape(n, out_ch, y.shape[2], y.shape[3])
-        return upfirdn2d(y, f, padding=both_axes(transposed_conv_padding(fw, kw), transposed_conv_padding(fh, kh)),
-                         gain=4.0)
+        return upfirdn2d(
+            y, f, padding=both_axes(transposed_conv_padding(fw, kw), transposed_conv_padding(fh, kh)), gain=4.0
+        )
     x = upfirdn2d(x, f, padding=both_axes(strided_conv_padding(fw, kw), strided_conv_padding(fh, kh)))
-    y = F.conv2d(x.reshape(1, n * in_ch, x.shape[2], x.shape[3]), w_mod.reshape(n * out_ch, in_ch, kh, kw),
-                 stride=2, groups=n)
+    y = F.conv2d(
+        x.reshape(1, n * in_ch, x.shape[2], x.shape[3]), w_mod.reshape(n * out_ch, in_ch, kh, kw), stride=2, groups=n
+    )
     return y.reshape(n, out_ch, y.shape[2], y.shape[3])
 
 
@@ -169,11 +191,15 @@ def _shared_weight(x, weight, styles, demodulate, up, down, resample_filter, eps
         fh, fw = filter_size(f)
         if up == 2:
             y = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
-            y = upfirdn2d(y, f, padding=both_axes(transposed_conv_padding(fw, kw), transposed_conv_padding(fh, kh)),
-                          gain=4.0)
+            y = upfirdn2d(
+                y, f, padding=both_axes(transposed_conv_padding(fw, kw), transposed_conv_padding(fh, kh)), gain=4.0
+            )
         else:
-            y = F.conv2d(upfirdn2d(x, f, padding=both_axes(strided_conv_padding(fw, kw), strided_conv_padding(fh, kh))),
-                         weight, stride=2)
+            y = F.conv2d(
+                upfirdn2d(x, f, padding=both_axes(strided_conv_padding(fw, kw), strided_conv_padding(fh, kh))),
+                weight,
+                stride=2,
+            )
     if demodulate:
         # Σ_{i,k} (W_oik·s_ni)² = Σ_i s_ni²·Σ_k W_oik²: [N, I] @ [I, O], no [N, O, I, k, k] tensor.
         sq = styles.to(weight.dtype).square() @ weight.square().sum(dim=(2, 3)).t()

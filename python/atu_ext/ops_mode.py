@@ -10,11 +10,12 @@ the way to run everything on a GPU for which this build has no kernels, or to cr
 kernels on real work. The mode is only ever chosen, never fallen back to: in compiled mode a tensor
 on a device this build has no kernels for stops the op before any work (`require_kernels`).
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 
@@ -82,11 +83,15 @@ def require_kernels(op: str, device: torch.device | str) -> None:
     if reference_mode() or has_kernels_for(device):
         return
     kind = torch.device(device).type
-    build = ("a CPU-only build (atu_ext.built_with_cuda is False)" if kind == "cuda"
-             else f"built with kernels for cpu{' and cuda' if _C.built_with_cuda else ''} only")
+    build = (
+        "a CPU-only build (atu_ext.built_with_cuda is False)"
+        if kind == "cuda"
+        else f"built with kernels for cpu{' and cuda' if _C.built_with_cuda else ''} only"
+    )
     raise OpsUnavailableError(
         f"atu_ext.{op}: a tensor on {device} reached the compiled op, but this atu_ext is {build}, "
         f"against torch {_C.built_against_torch}. Either rebuild with the CUDA kernels (a CUDA torch and "
         "nvcc installed: ATU_CUDA=ON pip install --no-build-isolation --no-deps --force-reinstall .), or "
         f"run the plain-PyTorch reference ops on any device: {ENV_VAR}=reference, or --ops reference on "
-        "any atu command.")
+        "any atu command."
+    )

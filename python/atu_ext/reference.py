@@ -4,10 +4,12 @@ They are the test oracles (called on float64 copies) and baseline B0 of the benc
 per-tensor Python loop with autograd a user would write). They are never used in place of the
 compiled kernels.
 """
+
 from __future__ import annotations
 
 import torch
 
+from ._validate import DEFAULT_ALPHA, DEFAULT_REDUCTION
 from .resampling import both_axes, strided_conv_padding, transposed_conv_padding
 
 
@@ -34,15 +36,15 @@ def sq_dist(params: list[torch.Tensor], refs: list[list[torch.Tensor]], reductio
     return torch.stack(per_ref).mean()
 
 
-def repulsion_il2(params, refs, reduction="sum", eps=1e-12):
+def repulsion_il2(params, refs, reduction=DEFAULT_REDUCTION, eps=1e-12):
     return 1.0 / (sq_dist(params, refs, reduction) + eps)
 
 
-def repulsion_nl2(params, refs, reduction="sum"):
+def repulsion_nl2(params, refs, reduction=DEFAULT_REDUCTION):
     return -sq_dist(params, refs, reduction)
 
 
-def repulsion_el2(params, refs, alpha=1.0, reduction="sum"):
+def repulsion_el2(params, refs, alpha=DEFAULT_ALPHA, reduction=DEFAULT_REDUCTION):
     return torch.exp(-alpha * sq_dist(params, refs, reduction))
 
 
@@ -54,6 +56,7 @@ def ewc_penalty(params, anchor, fisher, lam=1.0):
 
 
 # ---- StyleGAN2 ops -----------------------------------------------------------------------------
+
 
 def _pair(v):
     return [v, v] if isinstance(v, int) else (list(v) * 2 if len(v) == 1 else list(v))
@@ -83,7 +86,7 @@ def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1.0):
     up_x = x.new_zeros(n, c, h * uy, w * ux)
     up_x[:, :, ::uy, ::ux] = x
     padded = F.pad(up_x, [max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)])
-    padded = padded[:, :, max(-y0, 0): padded.shape[2] - max(-y1, 0), max(-x0, 0): padded.shape[3] - max(-x1, 0)]
+    padded = padded[:, :, max(-y0, 0) : padded.shape[2] - max(-y1, 0), max(-x0, 0) : padded.shape[3] - max(-x1, 0)]
     kernel = f if flip_filter else f.flip([0, 1])
     weight = kernel[None, None].repeat(c, 1, 1, 1)
     y = F.conv2d(padded, weight, groups=c)
@@ -95,8 +98,11 @@ def modulated_conv2d(x, weight, styles, demodulate=True, up=1, down=1, resample_
     the resampling done by the reference upfirdn2d above."""
     import torch.nn.functional as F
 
-    f = (torch.tensor([1.0, 3.0, 3.0, 1.0], dtype=x.dtype, device=x.device) / 8.0
-         if resample_filter is None else resample_filter)
+    f = (
+        torch.tensor([1.0, 3.0, 3.0, 1.0], dtype=x.dtype, device=x.device) / 8.0
+        if resample_filter is None
+        else resample_filter
+    )
     f2 = torch.outer(f, f) if f.dim() == 1 else f
     fh, fw = f2.shape
     kh, kw = weight.shape[2:]
@@ -105,14 +111,18 @@ def modulated_conv2d(x, weight, styles, demodulate=True, up=1, down=1, resample_
         w = weight * styles[n].reshape(1, -1, 1, 1)
         if demodulate:
             w = w / torch.sqrt(w.square().sum(dim=(1, 2, 3), keepdim=True) + eps)
-        xn = x[n: n + 1]
+        xn = x[n : n + 1]
         if up == 2:
             y = F.conv_transpose2d(xn, w.transpose(0, 1), stride=2)
-            y = upfirdn2d(y, f2, padding=both_axes(transposed_conv_padding(fw, kw), transposed_conv_padding(fh, kh)),
-                          gain=4.0)
+            y = upfirdn2d(
+                y, f2, padding=both_axes(transposed_conv_padding(fw, kw), transposed_conv_padding(fh, kh)), gain=4.0
+            )
         elif down == 2:
-            y = F.conv2d(upfirdn2d(xn, f2, padding=both_axes(strided_conv_padding(fw, kw), strided_conv_padding(fh, kh))),
-                         w, stride=2)
+            y = F.conv2d(
+                upfirdn2d(xn, f2, padding=both_axes(strided_conv_padding(fw, kw), strided_conv_padding(fh, kh))),
+                w,
+                stride=2,
+            )
         else:
             y = F.conv2d(xn, w, padding=(kh // 2, kw // 2))
         outs.append(y)
@@ -120,6 +130,7 @@ def modulated_conv2d(x, weight, styles, demodulate=True, up=1, down=1, resample_
 
 
 # ---- StyleGAN2 fused bias + activation ----------------------------------------------------------
+
 
 def bias_act(x, b=None, dim=1, act="linear", alpha=None, gain=None, clamp=None):
     """clamp(gain · act(x + b), ±clamp) in separate torch.nn.functional steps, autograd throughout.

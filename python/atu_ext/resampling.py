@@ -3,6 +3,7 @@ op (modulated_conv.py), its plain-PyTorch reference (reference.py) and the model
 (atu.models.layers) take their paddings from here, so the three cannot drift apart. Each function
 returns the (before, after) padding of one axis, as upfirdn2d takes it per axis; the filter is
 centred so that resampling keeps the image's alignment (rosinality's Blur and Upsample)."""
+
 from __future__ import annotations
 
 

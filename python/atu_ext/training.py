@@ -1,15 +1,17 @@
 """Penalty objects for training loops: constants prepared once, then one or two fused passes a step.
 
-    rep = atu_ext.Repulsion(list(G.parameters()), [theta_n1, theta_n2], kind="el2", alpha=1e-3)
-    loss = adv_loss + gamma * rep()          # through autograd, or
-    adv_loss.backward(); rep.add_grad_(scale=gamma)   # no graph: the gradient goes straight into .grad
+rep = atu_ext.Repulsion(list(G.parameters()), [theta_n1, theta_n2], kind="el2", alpha=1e-3)
+loss = adv_loss + gamma * rep()          # through autograd, or
+adv_loss.backward(); rep.add_grad_(scale=gamma)   # no graph: the gradient goes straight into .grad
 """
+
 from __future__ import annotations
 
 import torch
 
 from . import _validate, foreach_penalties, ops_mode
 from ._registrations import reduction_weights
+from ._validate import DEFAULT_ALPHA, DEFAULT_REDUCTION
 
 _ops = torch.ops.atu
 KINDS = ("il2", "nl2", "el2")
@@ -29,7 +31,7 @@ def _flat_layout(tensors: list[torch.Tensor]) -> tuple[list[int], int]:
 
 
 def _views(flat: torch.Tensor, tensors: list[torch.Tensor], offsets: list[int]) -> list[torch.Tensor]:
-    return [flat[o: o + t.numel()].view(t.shape) for t, o in zip(tensors, offsets)]
+    return [flat[o : o + t.numel()].view(t.shape) for t, o in zip(tensors, offsets)]
 
 
 def _flat_copy(tensors: list[torch.Tensor], dtype: torch.dtype) -> list[torch.Tensor]:
@@ -79,8 +81,10 @@ class _GradBuffer:
         if self.flat is None or _storage_users(self.flat) != 1:
             self.flat = torch.empty(self.total, dtype=self.dtype, device=self.device)
         # fresh views every time (cheap, precomputed layout): old ones still alive count as users
-        return [self.flat.as_strided(shape, stride, offset)
-                for shape, stride, offset in zip(self.shapes, self.strides, self.offsets)]
+        return [
+            self.flat.as_strided(shape, stride, offset)
+            for shape, stride, offset in zip(self.shapes, self.strides, self.offsets)
+        ]
 
 
 def _grads_for(params: list[torch.Tensor], buffer: _GradBuffer, who: str) -> tuple[list[torch.Tensor], bool]:
@@ -117,8 +121,15 @@ class Repulsion:
     cross term of relative size ~machine epsilon, far below the penalty's own float32 error.)
     """
 
-    def __init__(self, params, theta_n, kind: str = "el2", alpha: float = 1.0,
-                 reduction: str = "sum", eps: float = 1e-12):
+    def __init__(
+        self,
+        params,
+        theta_n,
+        kind: str = "el2",
+        alpha: float = DEFAULT_ALPHA,
+        reduction: str = DEFAULT_REDUCTION,
+        eps: float = 1e-12,
+    ):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         _validate.check_reduction(reduction)
@@ -132,8 +143,7 @@ class Repulsion:
         self.eps = _validate.check_finite_number(eps, "eps")
         dtype = self.params[0].dtype
         with torch.no_grad():
-            means = [torch.stack([ref[t].detach().double() for ref in refs]).mean(0)
-                     for t in range(len(self.params))]
+            means = [torch.stack([ref[t].detach().double() for ref in refs]).mean(0) for t in range(len(self.params))]
             self.mean = _flat_copy(means, dtype)
             # (1/k) Σ_j ||a_j − m||² per tensor, weighted like d, against the stored (rounded) m.
             weights = reduction_weights(self.params, reduction)
@@ -142,6 +152,9 @@ class Repulsion:
                 m = self.mean[t].double()
                 spread += w * sum(float((ref[t].detach().double() - m).pow(2).sum()) for ref in refs)
             self.spread = spread / self.k
+            if kind == "el2":  # refused now, not after a training run that repelled nothing
+                d = self.distance()
+                _validate.check_el2_value(self._loss_of(d), d, self.alpha, reduction, "Repulsion")
 
     # -- values -------------------------------------------------------------------------------
 
@@ -184,18 +197,22 @@ class Repulsion:
         if ops_mode.reference_mode():
             loss = self._loss_of(self.distance())
             dloss_dd = self._dloss_dd(loss)
-            foreach_penalties.sq_dist_add_grad_(grads, self.params, self.mean, self.reduction,
-                                                scale_t * dloss_dd.double(), accumulate)
+            foreach_penalties.sq_dist_add_grad_(
+                grads, self.params, self.mean, self.reduction, scale_t * dloss_dd.double(), accumulate
+            )
             return loss
         if self.kind == "nl2":
-            d = _ops.sq_dist_value_and_grad_(grads, self.params, self.mean, 1, self.reduction,
-                                             -scale_t, accumulate) + self.spread
+            d = (
+                _ops.sq_dist_value_and_grad_(grads, self.params, self.mean, 1, self.reduction, -scale_t, accumulate)
+                + self.spread
+            )
             return torch.neg(d)
         d = _ops.sq_dist(self.params, self.mean, 1, self.reduction) + self.spread
         loss = self._loss_of(d)
         dloss_dd = self._dloss_dd(loss)
-        _ops.sq_dist_value_and_grad_(grads, self.params, self.mean, 1, self.reduction,
-                                     scale_t * dloss_dd.double(), accumulate)
+        _ops.sq_dist_value_and_grad_(
+            grads, self.params, self.mean, 1, self.reduction, scale_t * dloss_dd.double(), accumulate
+        )
         return loss
 
 
@@ -226,8 +243,9 @@ class EWC:
         """Adds ∂(scale · penalty)/∂p into every p.grad and returns the penalty: one pass."""
         grads, accumulate = _grads_for(self.params, self._grad_buffer, "EWC")
         if ops_mode.reference_mode():
-            return foreach_penalties.ewc_add_grad_(grads, self.params, self.anchor, self.fisher, self.lam,
-                                                   _scale_tensor(scale, self.params[0]), accumulate)
-        return _ops.ewc_value_and_grad_(grads, self.params, self.anchor, self.fisher, self.lam,
-                                        _scale_tensor(scale, self.params[0]), accumulate)
-
+            return foreach_penalties.ewc_add_grad_(
+                grads, self.params, self.anchor, self.fisher, self.lam, _scale_tensor(scale, self.params[0]), accumulate
+            )
+        return _ops.ewc_value_and_grad_(
+            grads, self.params, self.anchor, self.fisher, self.lam, _scale_tensor(scale, self.params[0]), accumulate
+        )

@@ -10,6 +10,7 @@ gain. Output height = (H·up_y + y0 + y1 − fh + down_y) // down_y.
 The gradient w.r.t. x is upfirdn2d itself (up and down swapped, padding adjusted, filter flipped),
 so gradients of every order work. f is a constant: it must not require grad.
 """
+
 from __future__ import annotations
 
 import math
@@ -114,8 +115,9 @@ def normalize_args(x, f, up, down, padding, flip_filter, gain):
     return x, f.detach(), up, down, pad, flip_filter, float(gain)
 
 
-def upfirdn2d(x: torch.Tensor, f: torch.Tensor, up=1, down=1, padding=0, flip_filter: bool = False,
-              gain: float = 1.0) -> torch.Tensor:
+def upfirdn2d(
+    x: torch.Tensor, f: torch.Tensor, up=1, down=1, padding=0, flip_filter: bool = False, gain: float = 1.0
+) -> torch.Tensor:
     """Upsample by zero insertion, pad, convolve with f, keep every down-th sample, times gain."""
     args = normalize_args(x, f, up, down, padding, flip_filter, gain)
     ops_mode.require_kernels("upfirdn2d", x.device)
@@ -125,6 +127,7 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor, up=1, down=1, padding=0, flip_fi
 
 
 # ---- fake kernel and autograd ------------------------------------------------------------------
+
 
 def _out_format(x: torch.Tensor) -> torch.memory_format:
     # The kernels' rule (csrc/torch/upfirdn2d_args.h): channels_last in, channels_last out.

@@ -1,4 +1,5 @@
 """atu.util.atomic: a failed write leaves the previous file and no temporary; results get normal permissions."""
+
 import os
 import subprocess
 import sys
@@ -45,14 +46,22 @@ sys.exit(main(sys.argv[2:]))
 def test_a_write_the_disk_refuses_ends_in_one_line_and_exit_1(tmp_path, suffix):
     """Before: SafetensorError / RuntimeError tracebacks (`ulimit -f`, a full disk)."""
     from atu import assets
+
     source = assets.path("mnist32.safetensors")
     out = tmp_path / f"converted{suffix}"
-    done = subprocess.run([sys.executable, "-c", _UNDER_A_FILE_SIZE_LIMIT, "100000", "convert", str(source), str(out)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", _UNDER_A_FILE_SIZE_LIMIT, "100000", "convert", str(source), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 1, done.stderr
-    assert done.stderr.strip() == f"atu convert: error: cannot write {out}: " + (
-        "the file is over the size limit" if suffix == ".safetensors" else "the disk refused the write") + \
-        "; nothing was written"
+    assert (
+        done.stderr.strip()
+        == f"atu convert: error: cannot write {out}: "
+        + ("the file is over the size limit" if suffix == ".safetensors" else "the disk refused the write")
+        + "; nothing was written"
+    )
     assert list(tmp_path.iterdir()) == []
 
 

@@ -1,5 +1,6 @@
 """Study files from hostile or careless hands: refused with a short error that names the line and
 the problem, quotes nothing of the file, and costs no memory (issue 24, item 5)."""
+
 import resource
 
 import pytest
@@ -9,8 +10,13 @@ from atu.study import ConfigError, load_config
 from atu.study.config import MAX_CONFIG_BYTES
 
 # 9 levels of 9 aliases each: 9^9 (387 million) references if anything walks it, in 660 bytes
-ALIAS_BOMB = "\n".join(["a: &a [x,x,x,x,x,x,x,x,x]"] + [
-    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]" for i in range(8)]) + "\n"
+ALIAS_BOMB = (
+    "\n".join(
+        ["a: &a [x,x,x,x,x,x,x,x,x]"]
+        + [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]" for i in range(8)]
+    )
+    + "\n"
+)
 SECRET = "root:$6$salt$hashedpasswordXYZ:19000:0:99999:7:::"
 
 
@@ -21,7 +27,7 @@ def test_an_alias_bomb_inside_a_known_key_is_refused_without_expanding(tmp_path)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(ConfigError, match="line 5: YAML aliases .* are not accepted"):
         load_config(path)
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000     # KiB: nothing expanded
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000  # KiB: nothing expanded
 
 
 def test_errors_never_quote_the_file(tmp_path, capsys):
@@ -34,7 +40,7 @@ def test_errors_never_quote_the_file(tmp_path, capsys):
     assert atu_main(["run", str(shadow_like), "--out", str(tmp_path / "out")]) == 2
     printed = capsys.readouterr()
     assert "hashedpassword" not in printed.out + printed.err and "daemon" not in printed.out + printed.err
-    keys = tmp_path / "keys.yaml"                  # a mapping of unknown keys: names a few, briefly
+    keys = tmp_path / "keys.yaml"  # a mapping of unknown keys: names a few, briefly
     keys.write_text("".join(f"user{i}{'x' * 200}: secret{i}\n" for i in range(20)))
     with pytest.raises(ConfigError) as err:
         load_config(keys)
@@ -61,8 +67,8 @@ def test_binary_huge_and_unreadable_files_are_config_errors(tmp_path):
 
 
 def test_input_files_nested_past_the_parsers_depth_are_errors_not_tracebacks(tmp_path):
-    from safetensors.torch import save_file
     import torch
+    from safetensors.torch import save_file
 
     from atu import checkpoint as ckpt
     from atu.checkpoint.atu_format import HEADER_KEY

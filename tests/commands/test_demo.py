@@ -1,16 +1,16 @@
 """`atu demo` on a reduced budget: the demo's own configuration on the shipped models and bundled
 digits, with a few steps and small banks (the full demo is the README's main command, not a test)."""
+
 import json
 
 import pytest
 
 from atu import assets
 from atu.cli import main as atu_main
-from atu.study.demo import demo_config
 from atu.study import from_dict, run_study
+from atu.study.demo import demo_config
 
-
-pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_the_demo_configuration_runs_end_to_end_on_the_shipped_models(tmp_path):
@@ -18,7 +18,7 @@ def test_the_demo_configuration_runs_end_to_end_on_the_shipped_models(tmp_path):
     raw["feedback"]["n"] = 400
     raw["evaluate"] = {"n_bank": 400, "n_fid": 200, "seed": 0}
     raw["extrapolation"] = {"scales": [1.0]}
-    assert raw["attack"]["judge"] == str(assets.path(assets.SHIPPED["digits"].second_classifier))     # the shipped judge
+    assert raw["attack"]["judge"] == str(assets.path(assets.SHIPPED["digits"].second_classifier))  # the shipped judge
     raw["attack"].update(n=20, steps=3)
     report = run_study(from_dict(raw), tmp_path / "demo", progress=False, log=lambda m: None)
     metrics = json.loads((tmp_path / "demo" / "no8" / "metrics.json").read_text())
@@ -37,14 +37,15 @@ def test_the_demo_configuration_runs_end_to_end_on_the_shipped_models(tmp_path):
 def test_the_demo_uses_the_retrained_model_only_when_one_ships(data):
     shipped = demo_config(8, ["el2"], [0], data=data)["features"][0]["retrained"]
     assert shipped == str(assets.SHIPPED[data].retrained(8)) and shipped.endswith(f"{data}32_no8.safetensors")
-    assert demo_config(3, ["el2"], [0], data=data)["features"][0]["retrained"] is None     # no *_no3 ships
+    assert demo_config(3, ["el2"], [0], data=data)["features"][0]["retrained"] is None  # no *_no3 ships
 
 
 def test_the_demo_attacks_only_when_both_families_are_compared():
     assert demo_config(8, ["el2"], [0])["attack"]["judge"] is None
     assert demo_config(8, ["latent"], [0])["attack"]["judge"] == str(assets.SHIPPED["mnist"].second_judge())
-    assert demo_config(8, ["latent"], [0], data="digits")["attack"]["judge"] == \
-        str(assets.path(assets.SHIPPED["digits"].second_classifier))
+    assert demo_config(8, ["latent"], [0], data="digits")["attack"]["judge"] == str(
+        assets.path(assets.SHIPPED["digits"].second_classifier)
+    )
 
 
 def test_demo_arguments_are_checked_before_any_work(tmp_path, capsys):
@@ -65,7 +66,7 @@ def test_several_classes_are_one_feature_each_with_its_own_reference():
     features = from_dict(demo_config([1, 4, 8], ["el2"], [0], data="digits")).features
     assert [(f.name, f.undesired) for f in features] == [("no1", 1), ("no4", 4), ("no8", 8)]
     assert [f.retrained for f in features] == [assets.SHIPPED["digits"].retrained(c) for c in (1, 4, 8)]
-    assert all(f.retrained is not None for f in features)      # digits32_no{1,4,8} ship
+    assert all(f.retrained is not None for f in features)  # digits32_no{1,4,8} ship
     assert demo_config(8, ["el2"], [0]) == demo_config([8], ["el2"], [0])
 
 
@@ -75,8 +76,9 @@ def test_the_demo_runs_on_mnist_by_default_and_says_what_a_missing_set_lacks(mon
     assert mnist["data"] == "mnist" and mnist["generator"].endswith("mnist32.safetensors")
     assert mnist["classifier"].endswith("mnist_classifier.safetensors")
     assert mnist["attack"]["judge"].endswith("mnist_classifier_seed1.safetensors")
-    lacking = assets.ShippedSet("mnist", "nothing_here.safetensors", "mnist_classifier.safetensors",
-                                "mnist_classifier_seed1.safetensors")
+    lacking = assets.ShippedSet(
+        "mnist", "nothing_here.safetensors", "mnist_classifier.safetensors", "mnist_classifier_seed1.safetensors"
+    )
     monkeypatch.setitem(assets.SHIPPED, "mnist", lacking)
     assert atu_main(["demo", "--data", "mnist", "--out", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err
@@ -89,13 +91,15 @@ def test_the_repulsion_strength_is_set_per_shipped_set_for_every_kind_alike():
     from atu.study.demo import DEMO_REPULSION_SCALE
 
     assert set(DEMO_REPULSION_SCALE) == set(assets.SHIPPED)
-    per_set = {data: from_dict(demo_config(8, ["el2", "il2", "nl2", "adv_only"], [0], data=data)).unlearn
-               for data in assets.SHIPPED}
+    per_set = {
+        data: from_dict(demo_config(8, ["el2", "il2", "nl2", "adv_only"], [0], data=data)).unlearn
+        for data in assets.SHIPPED
+    }
     ratio = DEMO_REPULSION_SCALE["mnist"] / DEMO_REPULSION_SCALE["digits"]
     for method in ("el2", "il2", "nl2"):
         assert per_set["mnist"][method].gamma == pytest.approx(ratio * per_set["digits"][method].gamma)
     assert per_set["mnist"]["adv_only"].gamma == per_set["digits"]["adv_only"].gamma == 0
-    assert per_set["mnist"]["el2"].alpha == per_set["digits"]["el2"].alpha     # only γ differs
+    assert per_set["mnist"]["el2"].alpha == per_set["digits"]["el2"].alpha  # only γ differs
 
 
 @pytest.mark.parametrize("data", sorted(assets.SHIPPED))
@@ -107,6 +111,11 @@ def test_the_papers_update_runs_as_atu_unlearn_does_by_default_beside_the_decoup
     unlearn = from_dict(demo_config(8, ["el2", "el2_paper"], [0], data=data)).unlearn
     paper, ours, default = unlearn["el2_paper"], unlearn["el2"], UnlearnConfig()
     assert paper.decoupled is False and ours.decoupled is True
-    assert (paper.kind, paper.reduction, paper.alpha, paper.gamma) == ("el2", "tensor_mean", default.alpha, default.gamma)
+    assert (paper.kind, paper.reduction, paper.alpha, paper.gamma) == (
+        "el2",
+        "tensor_mean",
+        default.alpha,
+        default.gamma,
+    )
     assert ours.reduction == "sum" and ours.gamma != default.gamma
     assert paper.steps == ours.steps and paper.train == ours.train

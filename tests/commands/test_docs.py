@@ -1,12 +1,13 @@
 """The documents stay true to the code: docs/commands.md is what the parsers generate, and every
 relative link in README.md and docs/ points at a file (and heading) that exists."""
+
 import re
 from pathlib import Path
 
 import pytest
 
 from atu.cli import build_parser
-from atu.util.command_docs import markdown
+from atu.command_docs import markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -14,7 +15,8 @@ DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 def test_commands_md_is_generated_from_the_parsers():
     assert (ROOT / "docs" / "commands.md").read_text() == markdown(build_parser()), (
-        "docs/commands.md is stale: python -m atu.util.command_docs > docs/commands.md")
+        "docs/commands.md is stale: python -m atu.command_docs > docs/commands.md"
+    )
 
 
 def _anchors(path: Path) -> set[str]:
@@ -42,6 +44,7 @@ def test_the_readme_is_short():
 
 def test_every_commands_help_is_a_summary_not_the_module_docstring():
     import argparse
+
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
     for name, command in commands.items():
@@ -68,4 +71,6 @@ def test_every_option_says_what_it_does_and_its_default():
             assert shown.strip(), (name, action.option_strings)
             if action.default not in (None, False, argparse.SUPPRESS) and not action.required:
                 assert "default" in shown.lower(), (name, action.option_strings, shown)
-    assert "latents per row of strip.png (default: 8)" in " ".join(subparsers.choices["extrapolate"].format_help().split())
+    assert "latents per row of strip.png (default: 8)" in " ".join(
+        subparsers.choices["extrapolate"].format_help().split()
+    )

@@ -1,10 +1,10 @@
 """`atu generate`: the images every atu command draws for the same seeds (a report's grid is
 G.sample(16, seed)), written as PNG files, a grid and a record; bad requests refused before work."""
+
 import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from atu import checkpoint
@@ -25,9 +25,11 @@ def _png(path):
 
 def test_n_samples_of_a_seed_are_the_report_grids_images(gen, tmp_path):
     out = tmp_path / "grid"
-    assert atu_main(["generate", "--gen", str(gen), "--seed", "3", "--n", "16", "--device", "cpu", "--out", str(out)]) == 0
+    assert (
+        atu_main(["generate", "--gen", str(gen), "--seed", "3", "--n", "16", "--device", "cpu", "--out", str(out)]) == 0
+    )
     G = checkpoint.load(gen).generator("g_ema").eval()
-    expected = to_uint8(G.sample(16, seed=3))                       # what study/report.py draws for seed 3
+    expected = to_uint8(G.sample(16, seed=3))  # what study/report.py draws for seed 3
     for i in range(16):
         assert np.array_equal(_png(out / f"seed0003_{i:05d}.png"), expected[i]), i
     record = json.loads((out / "generate.json").read_text())
@@ -37,8 +39,24 @@ def test_n_samples_of_a_seed_are_the_report_grids_images(gen, tmp_path):
 
 def test_one_image_per_seed_is_each_seeds_first_sample(gen, tmp_path):
     out = tmp_path / "seeds"
-    assert atu_main(["generate", "--gen", str(gen), "--seeds", "0-2,7", "--truncation", "0.7", "--device", "cpu",
-                     "--out", str(out)]) == 0
+    assert (
+        atu_main(
+            [
+                "generate",
+                "--gen",
+                str(gen),
+                "--seeds",
+                "0-2,7",
+                "--truncation",
+                "0.7",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     G = checkpoint.load(gen).generator("g_ema").eval()
     for s in (0, 1, 2, 7):
         expected = to_uint8(G.sample(1, seed=s, truncation=0.7))[0]
@@ -46,13 +64,16 @@ def test_one_image_per_seed_is_each_seeds_first_sample(gen, tmp_path):
     assert json.loads((out / "generate.json").read_text())["seeds"] == [0, 1, 2, 7]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--seeds", "0-3", "--seed", "1", "--n", "2"], "either --seeds 0-63 or --seed S --n N"),
-    (["--seed", "1"], "either --seeds"),
-    (["--seeds", "5-2"], "'5-2' is not a range of seeds"),
-    (["--seeds", "x"], "'x' is not a seed"),
-    (["--seeds", "0-3", "--truncation", "0"], "--truncation must be in (0, 1]"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--seeds", "0-3", "--seed", "1", "--n", "2"], "either --seeds 0-63 or --seed S --n N"),
+        (["--seed", "1"], "either --seeds"),
+        (["--seeds", "5-2"], "'5-2' is not a range of seeds"),
+        (["--seeds", "x"], "'x' is not a seed"),
+        (["--seeds", "0-3", "--truncation", "0"], "--truncation must be in (0, 1]"),
+    ],
+)
 def test_bad_requests_are_refused_before_any_work(gen, tmp_path, capsys, argv, message):
     out = tmp_path / "out"
     assert atu_main(["generate", "--gen", str(gen), "--out", str(out), "--device", "cpu", *argv]) == 2

@@ -1,4 +1,5 @@
 """What outputs record about how they were made."""
+
 import os
 import subprocess
 import sys
@@ -31,14 +32,15 @@ def test_file_record_hashes_the_bytes(tmp_path):
 def _branch_in_a_fresh_process(**env):
     code = "from atu.util.provenance import mkl_cbwr_branch; print(mkl_cbwr_branch())"
     environ = {k: v for k, v in os.environ.items() if k != "MKL_CBWR"} | env
-    return subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return subprocess.run(
+        [sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def test_provenance_records_the_mkl_code_path_read_from_mkl_itself():
     if provenance()["mkl_cbwr"] is None:
         pytest.skip("this torch has no MKL")
-    assert _branch_in_a_fresh_process() == "OFF"              # MKL's default: kernels per CPU
+    assert _branch_in_a_fresh_process() == "OFF"  # MKL's default: kernels per CPU
     assert _branch_in_a_fresh_process(MKL_CBWR="COMPATIBLE") == "COMPATIBLE"
     assert _branch_in_a_fresh_process(MKL_CBWR="COMPATIBLE,STRICT") == "COMPATIBLE,STRICT"
     # and this test process runs pinned (tests/conftest.py), so training outcomes hold on every CI CPU

@@ -1,16 +1,17 @@
 """atu.util.settings: one declaration per setting, and the forms derived from it (options, records,
 study-file sections) agreeing with each other and with the configurations the commands build."""
+
 import argparse
 import json
 from dataclasses import dataclass, fields
 
 import pytest
 
-from atu.stages.adapt import AdaptConfig
-from atu.eval.attack import AttackSettings
 from atu.cli import build_parser
+from atu.eval.attack import AttackSettings
 from atu.gan.trainer import TrainConfig
 from atu.latent.run import LatentConfig
+from atu.stages.adapt import AdaptConfig
 from atu.stages.unlearn import UnlearnConfig
 from atu.util import settings
 from atu.util.settings import NO_FLAG, setting
@@ -46,10 +47,10 @@ def test_options_come_from_the_fields_with_their_flags_defaults_and_types():
     assert settings.from_options(Example, args) == Example()
     args = _parse(["--count", "5", "--mode", "b", "--size", "2.25", "--fast"])
     assert settings.from_options(Example, args) == Example(count=5, mode="b", scale=2.25, fast=True)
-    assert not hasattr(_parse([]), "hidden")                       # NO_FLAG: no option
-    assert _parse([], defaults={"count": 9}).count == 9            # a command's own default
+    assert not hasattr(_parse([]), "hidden")  # NO_FLAG: no option
+    assert _parse([], defaults={"count": 9}).count == 9  # a command's own default
     with pytest.raises(SystemExit):
-        _parse(["--mode", "c"])                                    # choices reach argparse
+        _parse(["--mode", "c"])  # choices reach argparse
     with pytest.raises(SystemExit):
         _parse(["--count", "x"])
 
@@ -62,18 +63,21 @@ def test_record_and_mapping_round_trip_and_record_default_is_left_out_while_defa
     assert settings.from_mapping(Example, json.loads(json.dumps(record)), "x") == changed
 
 
-@pytest.mark.parametrize("mapping, message", [
-    ({"cuont": 3}, "unknown setting(s) 'x.cuont'"),
-    ({"count": 2.0}, "x.count: expected an integer, got 2.0"),
-    ({"count": True}, "x.count: expected an integer"),
-    ({"scale": "1e3"}, "write 5.0e+8, not 5e8"),
-    ({"fast": "yes"}, "x.fast: expected true or false"),
-    ({"mode": "c"}, "x: mode must be one of a, b; got 'c'"),
-    ({"count": 0}, "x: count must be an integer from 1 to 10,000,000, got 0"),
-    ({"inner": {"rat": 1}}, "unknown setting(s) 'x.inner.rat'"),
-    ({"inner": 3}, "x.inner: expected a mapping"),
-    ("count: 3", "x: expected a mapping"),
-])
+@pytest.mark.parametrize(
+    "mapping, message",
+    [
+        ({"cuont": 3}, "unknown setting(s) 'x.cuont'"),
+        ({"count": 2.0}, "x.count: expected an integer, got 2.0"),
+        ({"count": True}, "x.count: expected an integer"),
+        ({"scale": "1e3"}, "write 5.0e+8, not 5e8"),
+        ({"fast": "yes"}, "x.fast: expected true or false"),
+        ({"mode": "c"}, "x: mode must be one of a, b; got 'c'"),
+        ({"count": 0}, "x: count must be an integer from 1 to 10,000,000, got 0"),
+        ({"inner": {"rat": 1}}, "unknown setting(s) 'x.inner.rat'"),
+        ({"inner": 3}, "x.inner: expected a mapping"),
+        ("count: 3", "x: expected a mapping"),
+    ],
+)
 def test_a_bad_section_names_the_key_and_what_is_wrong(mapping, message):
     with pytest.raises(ValueError) as err:
         settings.from_mapping(Example, mapping, "x")
@@ -94,10 +98,12 @@ def test_ints_are_accepted_for_floats_and_become_floats():
 # ---- the configurations of the commands ----------------------------------------------------------------
 
 COMMANDS = {"adapt": AdaptConfig, "unlearn": UnlearnConfig, "latent-unlearn": LatentConfig, "attack": AttackSettings}
-REQUIRED = {"adapt": ["--gen", "g", "--feedback", "f", "--out", "o"],
-            "unlearn": ["--gen", "g", "--adapted", "a", "--feedback", "f", "--out", "o"],
-            "latent-unlearn": ["--gen", "g", "--feedback", "f", "--out", "o"],
-            "attack": ["--gen", "g", "--classifier", "c", "--judge", "j", "--class", "8", "--out", "o"]}
+REQUIRED = {
+    "adapt": ["--gen", "g", "--feedback", "f", "--out", "o"],
+    "unlearn": ["--gen", "g", "--adapted", "a", "--feedback", "f", "--out", "o"],
+    "latent-unlearn": ["--gen", "g", "--feedback", "f", "--out", "o"],
+    "attack": ["--gen", "g", "--classifier", "c", "--judge", "j", "--class", "8", "--out", "o"],
+}
 
 
 @pytest.mark.parametrize("command", list(COMMANDS))

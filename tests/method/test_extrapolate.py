@@ -1,17 +1,22 @@
 """`atu extrapolate`: θ_s = θ_G + s·(θ_G − mean_j θ_N^j) against a float64 oracle, outputs, refusals."""
+
 import pytest
 import torch
 from PIL import Image
 
 from atu import checkpoint as ckpt
 from atu.cli import main as atu_main
-from atu.stages.extrapolate import extrapolate
 from atu.models import Discriminator, Generator, narrow_channels
+from atu.stages.extrapolate import extrapolate
 
 
 def _save(path, G, D):
-    ckpt.save(path, kind="stylegan2", config={"generator": G.config(), "discriminator": D.config()},
-              state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()})
+    ckpt.save(
+        path,
+        kind="stylegan2",
+        config={"generator": G.config(), "discriminator": D.config()},
+        state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()},
+    )
     return path
 
 
@@ -48,7 +53,7 @@ def test_every_scale_is_theta_g_plus_s_times_the_direction_away(models, tmp_path
             assert torch.equal(state[name], b)
         assert set(got.sections) == {"g_ema", "d"}
     assert torch.equal(ckpt.load(files[0]).state_dict("g_ema")["conv1.conv.weight"], G.conv1.conv.weight.detach())
-    with Image.open(tmp_path / "out" / "strip.png") as im:       # 4 rows (one per s) of 3 samples
+    with Image.open(tmp_path / "out" / "strip.png") as im:  # 4 rows (one per s) of 3 samples
         assert im.size[1] > im.size[0] >= 3 * 16
 
 
@@ -74,7 +79,28 @@ def test_refusals_write_nothing(models, tmp_path):
 
 def test_the_command_line(models, tmp_path, capsys):
     _, gen, adapted = models
-    assert atu_main(["extrapolate", "--gen", str(gen), "--adapted", *map(str, adapted), "--out",
-                     str(tmp_path / "cli"), "--scales", "0", "1", "--n-strip", "2"]) == 0
-    assert sorted(p.name for p in (tmp_path / "cli").iterdir()) == ["s+0p00.safetensors", "s+1p00.safetensors", "strip.png"]
+    assert (
+        atu_main(
+            [
+                "extrapolate",
+                "--gen",
+                str(gen),
+                "--adapted",
+                *map(str, adapted),
+                "--out",
+                str(tmp_path / "cli"),
+                "--scales",
+                "0",
+                "1",
+                "--n-strip",
+                "2",
+            ]
+        )
+        == 0
+    )
+    assert sorted(p.name for p in (tmp_path / "cli").iterdir()) == [
+        "s+0p00.safetensors",
+        "s+1p00.safetensors",
+        "strip.png",
+    ]
     assert "2 models" in capsys.readouterr().out

@@ -1,5 +1,6 @@
 """atu.feedback and `atu feedback`: the bundle format, the seeded bank, labelling by classifier and by
 a person's marks, and the command's refusals. Tiny models only (16 px, width 8, style_dim 16)."""
+
 import hashlib
 import json
 
@@ -12,10 +13,20 @@ from atu import assets
 from atu import checkpoint as ckpt
 from atu.classifiers import LeNet, load_classifier, predict, save_classifier
 from atu.cli import main as atu_main
-from atu.feedback import (FeedbackBundle, MarksError, check_marks, draw_bank, images_to_uint8, label_with_classifier,
-                          label_with_marks, load_bundle, read_marks, save_bundle, uint8_to_images)
+from atu.feedback import (
+    FeedbackBundle,
+    MarksError,
+    check_marks,
+    draw_bank,
+    images_to_uint8,
+    label_with_classifier,
+    label_with_marks,
+    load_bundle,
+    read_marks,
+    save_bundle,
+    uint8_to_images,
+)
 from atu.models import Discriminator, Generator, narrow_channels
-
 from tiny_classifiers import half_in_class_1
 
 SIZE, STYLE_DIM = 16, 16
@@ -42,8 +53,12 @@ def gen_file(tmp_path_factory, G):
         torch.manual_seed(1)
         D = Discriminator(SIZE, channels=CHANNELS)
     path = tmp_path_factory.mktemp("gen") / "tiny_gen.safetensors"
-    ckpt.save(path, kind="stylegan2", config={"generator": G.config(), "discriminator": D.config()},
-              state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()})
+    ckpt.save(
+        path,
+        kind="stylegan2",
+        config={"generator": G.config(), "discriminator": D.config()},
+        state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()},
+    )
     return path
 
 
@@ -64,11 +79,14 @@ def _sha256(path) -> str:
 
 # ---- the bundle format --------------------------------------------------------------------------------
 
+
 def test_bundle_round_trip_is_bit_exact(tmp_path, G):
     bundle = label_with_marks(draw_bank(G, 5, seed=4), [1, 3])
     path = save_bundle(tmp_path / "fb.safetensors", bundle)
     back = load_bundle(path)
-    assert back.latents.dtype == torch.float32 and back.images.dtype == torch.uint8 and back.undesired.dtype == torch.bool
+    assert (
+        back.latents.dtype == torch.float32 and back.images.dtype == torch.uint8 and back.undesired.dtype == torch.bool
+    )
     assert torch.equal(back.latents, bundle.latents) and torch.equal(back.images, bundle.images)
     assert back.undesired.tolist() == [False, True, False, True, False]
     assert back.metadata == json.loads(json.dumps({**bundle.metadata, "n": 5, "n_undesired": 2}))
@@ -84,12 +102,22 @@ def test_inconsistent_bundles_are_refused(tmp_path):
     with pytest.raises(TypeError, match="uint8"):
         FeedbackBundle(latents, images.float(), torch.zeros(3, dtype=torch.bool))
     # files: a bundle whose tensors disagree, one that lacks a tensor, and something else entirely
-    ckpt.save(tmp_path / "bad.safetensors", kind="feedback", config={},
-              state_dicts={"feedback": {"latents": latents, "images": images, "undesired": torch.zeros(2, dtype=torch.uint8)}})
+    ckpt.save(
+        tmp_path / "bad.safetensors",
+        kind="feedback",
+        config={},
+        state_dicts={
+            "feedback": {"latents": latents, "images": images, "undesired": torch.zeros(2, dtype=torch.uint8)}
+        },
+    )
     with pytest.raises(ckpt.CheckpointError, match="inconsistent feedback bundle"):
         load_bundle(tmp_path / "bad.safetensors")
-    ckpt.save(tmp_path / "short.safetensors", kind="feedback", config={},
-              state_dicts={"feedback": {"latents": latents, "undesired": torch.zeros(3, dtype=torch.uint8)}})
+    ckpt.save(
+        tmp_path / "short.safetensors",
+        kind="feedback",
+        config={},
+        state_dicts={"feedback": {"latents": latents, "undesired": torch.zeros(3, dtype=torch.uint8)}},
+    )
     with pytest.raises(ckpt.CheckpointError, match="lacks \\['images'\\]"):
         load_bundle(tmp_path / "short.safetensors")
     save_classifier(tmp_path / "c.safetensors", LeNet(num_classes=2, channels=(4, 4), hidden=8, resolution=SIZE))
@@ -98,8 +126,9 @@ def test_inconsistent_bundles_are_refused(tmp_path):
 
 
 def test_require_both_kinds():
-    bundle = FeedbackBundle(torch.zeros(4, STYLE_DIM), torch.zeros(4, 3, SIZE, SIZE, dtype=torch.uint8),
-                            torch.zeros(4, dtype=torch.bool))
+    bundle = FeedbackBundle(
+        torch.zeros(4, STYLE_DIM), torch.zeros(4, 3, SIZE, SIZE, dtype=torch.uint8), torch.zeros(4, dtype=torch.bool)
+    )
     with pytest.raises(ValueError, match="no sample is marked undesired out of 4"):
         bundle.require_both_kinds()
     with pytest.raises(ValueError, match="all 4 samples are marked undesired"):
@@ -108,6 +137,7 @@ def test_require_both_kinds():
 
 
 # ---- the bank -----------------------------------------------------------------------------------------
+
 
 def test_bank_latents_are_the_z_of_its_images(G):
     bank = draw_bank(G, 7, seed=3, batch_size=3)
@@ -118,12 +148,17 @@ def test_bank_latents_are_the_z_of_its_images(G):
     assert torch.equal(bank.latents, z)
     with torch.no_grad():
         again = images_to_uint8(G([bank.latents], noise=noise)[0])
-    assert (again.int() - bank.images.int()).abs().max() <= 1          # batching may move a rounding
+    assert (again.int() - bank.images.int()).abs().max() <= 1  # batching may move a rounding
     assert (again != bank.images).float().mean() < 0.01
     # and the bank is exactly what Generator.sample gives for the same settings
     assert torch.equal(bank.images, images_to_uint8(G.sample(7, seed=3, batch_size=3)))
-    assert bank.metadata["sampling"] == {"method": "atu.models.Generator.sample", "n": 7, "seed": 3,
-                                         "truncation": 1.0, "batch_size": 3}
+    assert bank.metadata["sampling"] == {
+        "method": "atu.models.Generator.sample",
+        "n": 7,
+        "seed": 3,
+        "truncation": 1.0,
+        "batch_size": 3,
+    }
     assert bank.metadata["generator"] == {"config": G.config()}
 
 
@@ -132,15 +167,20 @@ def test_bank_is_determined_by_its_seed(G):
     assert torch.equal(a.latents, b.latents) and torch.equal(a.images, b.images)
     assert not torch.equal(a.latents, c.latents)
     truncated = draw_bank(G, 4, seed=5, truncation=0.5)
-    assert torch.equal(truncated.latents, a.latents)              # truncation acts on w, not z
+    assert torch.equal(truncated.latents, a.latents)  # truncation acts on w, not z
     assert torch.equal(truncated.images, images_to_uint8(G.sample(4, seed=5, truncation=0.5)))
     assert not torch.equal(truncated.images, a.images)
 
 
-@pytest.mark.parametrize("kwargs, message", [({"n": 0}, "n must be a positive int"),
-                                             ({"n": 2.0}, "n must be a positive int"),
-                                             ({"n": 2, "truncation": 0.0}, "truncation"),
-                                             ({"n": 2, "truncation": 1.5}, "truncation")])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n": 0}, "n must be a positive int"),
+        ({"n": 2.0}, "n must be a positive int"),
+        ({"n": 2, "truncation": 0.0}, "truncation"),
+        ({"n": 2, "truncation": 1.5}, "truncation"),
+    ],
+)
 def test_bank_refuses_bad_settings(G, kwargs, message):
     with pytest.raises(ValueError, match=message):
         draw_bank(G, **kwargs)
@@ -159,6 +199,7 @@ def test_bank_and_labels_on_a_device(device, G):
 
 # ---- labelling by a classifier ------------------------------------------------------------------------
 
+
 class BrightnessJudge(nn.Module):
     """A stand-in classifier with a known answer: the class is how many thresholds an image's mean
     brightness exceeds."""
@@ -167,7 +208,7 @@ class BrightnessJudge(nn.Module):
         super().__init__()
         self.register_buffer("thresholds", torch.tensor(thresholds))
         self.num_classes = len(thresholds) + 1
-        self.unit = nn.Parameter(torch.ones(()))     # predict_proba finds the device through a parameter
+        self.unit = nn.Parameter(torch.ones(()))  # predict_proba finds the device through a parameter
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         classes = torch.bucketize(x.mean((1, 2, 3)), self.thresholds)
@@ -192,7 +233,7 @@ def test_classifier_labels_equal_a_direct_count(G):
     assert labeller["predicted_counts"] == {"0": 10, "1": 10, "2": 10}
     assert labelled.metadata["counts"] == {"n": 30, "undesired": 10, "desired": 20}
     assert labelled.metadata["sampling"] == bank.metadata["sampling"]
-    assert bank.n_undesired == 0                                   # the bank itself is not changed
+    assert bank.n_undesired == 0  # the bank itself is not changed
 
 
 def test_a_threshold_marks_every_sample_with_that_probability_of_the_class(G):
@@ -202,8 +243,8 @@ def test_a_threshold_marks_every_sample_with_that_probability_of_the_class(G):
     with torch.no_grad():
         p = torch.softmax(judge(uint8_to_images(bank.images)).double(), 1)[:, 1]
     ranked = p.sort().values
-    cut = float(ranked[28] + ranked[29]) / 2        # 11 of the 40 samples have p(class 1) above this
-    assert ranked[29] - ranked[28] > 1e-6          # far from the cut in float32 too
+    cut = float(ranked[28] + ranked[29]) / 2  # 11 of the 40 samples have p(class 1) above this
+    assert ranked[29] - ranked[28] > 1e-6  # far from the cut in float32 too
     labelled = label_with_classifier(bank, judge, 1, threshold=cut, batch_size=9)
     assert torch.equal(labelled.undesired, p >= cut) and labelled.n_undesired == 11
     argmax = label_with_classifier(bank, judge, 1)
@@ -235,12 +276,16 @@ def test_classifier_class_must_exist(G):
 
 # ---- labelling by a person's marks --------------------------------------------------------------------
 
-@pytest.mark.parametrize("name, text", [
-    ("marks.json", json.dumps({"undesired": [7, 2], "tool": "a labelling page"})),
-    ("marks.json", "[7, 2]"),
-    ("marks.txt", "# samples with a hat\n7\n\n  2   # barely\n"),
-    ("marks", "7\n2"),
-])
+
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("marks.json", json.dumps({"undesired": [7, 2], "tool": "a labelling page"})),
+        ("marks.json", "[7, 2]"),
+        ("marks.txt", "# samples with a hat\n7\n\n  2   # barely\n"),
+        ("marks", "7\n2"),
+    ],
+)
 def test_marks_files(tmp_path, G, name, text):
     (tmp_path / name).write_text(text)
     marks = read_marks(tmp_path / name)
@@ -251,16 +296,22 @@ def test_marks_files(tmp_path, G, name, text):
     assert labelled.metadata["labeller"]["sha256"] == _sha256(tmp_path / name)
 
 
-@pytest.mark.parametrize("marks, message", [
-    ([1, 10], "outside the bank of 10 samples (valid: 0..9): #1: 10"),
-    ([-1, 3], "#0: -1"),
-    ([2, 5, 2, 2], "repeated: 2 (#0, #2, #3)"),
-    (["3"], "not integer indices: #0: '3'"),
-    ([1.5], "#0: 1.5"),
-    ([4.0], "#0: 4.0"),
-    ([True], "#0: True"),
-    ([None, 11, 1, 1], "not integer indices: #0: None; outside the bank of 10 samples (valid: 0..9): #1: 11; repeated: 1"),
-])
+@pytest.mark.parametrize(
+    "marks, message",
+    [
+        ([1, 10], "outside the bank of 10 samples (valid: 0..9): #1: 10"),
+        ([-1, 3], "#0: -1"),
+        ([2, 5, 2, 2], "repeated: 2 (#0, #2, #3)"),
+        (["3"], "not integer indices: #0: '3'"),
+        ([1.5], "#0: 1.5"),
+        ([4.0], "#0: 4.0"),
+        ([True], "#0: True"),
+        (
+            [None, 11, 1, 1],
+            "not integer indices: #0: None; outside the bank of 10 samples (valid: 0..9): #1: 11; repeated: 1",
+        ),
+    ],
+)
 def test_bad_marks_are_named(marks, message):
     with pytest.raises(MarksError) as caught:
         check_marks(marks, 10)
@@ -272,12 +323,15 @@ def test_marks_accept_tensors_and_come_back_sorted():
     assert check_marks([], 10) == []
 
 
-@pytest.mark.parametrize("text, message", [
-    ("3\nseven\n4\nx # y\n", "not an index: line 2: 'seven', line 4: 'x'"),
-    ("{\"undesired\": [1,", "not valid JSON (line 1"),
-    ("{\"marks\": [1]}", "needs the key \"undesired\""),
-    ("{\"undesired\": 3}", "must be a JSON list"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("3\nseven\n4\nx # y\n", "not an index: line 2: 'seven', line 4: 'x'"),
+        ('{"undesired": [1,', "not valid JSON (line 1"),
+        ('{"marks": [1]}', 'needs the key "undesired"'),
+        ('{"undesired": 3}', "must be a JSON list"),
+    ],
+)
 def test_bad_marks_files_are_named(tmp_path, text, message):
     (tmp_path / "m").write_text(text)
     with pytest.raises(MarksError) as caught:
@@ -292,10 +346,11 @@ def test_bad_marks_files_are_named(tmp_path, text, message):
 
 # ---- the command --------------------------------------------------------------------------------------
 
+
 def _feedback(*args) -> int:
     try:
         return atu_main(["feedback", *map(str, args)])
-    except SystemExit as exit_:          # refused by the argument parser itself (a count out of range)
+    except SystemExit as exit_:  # refused by the argument parser itself (a count out of range)
         return exit_.code
 
 
@@ -326,8 +381,12 @@ def test_cli_end_to_end_with_a_classifier(tmp_path, capsys, G, gen_file, classif
 def test_cli_threshold_marks_by_probability(tmp_path, capsys, gen_file, classifier_file):
     # the fixture's classifier never predicts class 2, so p(spiky) >= 0.5 is its argmax: the same 6
     out = tmp_path / "fb.safetensors"
-    assert _feedback(*_fresh(gen_file), "--classifier", classifier_file, "--class", "spiky", "--threshold", "0.5",
-                     "--out", out) == 0
+    assert (
+        _feedback(
+            *_fresh(gen_file), "--classifier", classifier_file, "--class", "spiky", "--threshold", "0.5", "--out", out
+        )
+        == 0
+    )
     assert "(class spiky: p(class) >= 0.5): 6 undesired" in capsys.readouterr().out
     bundle = load_bundle(out)
     with torch.no_grad():
@@ -402,10 +461,15 @@ def _bad_input_cases(tmp_path, gen_file, classifier_file):
         (["--gen", tmp_path, *judge, "--out", out], "is not a file"),
         (["--gen", classifier_file, *judge, "--out", out], "no section 'g_ema'"),
         ([*fresh, "--classifier", gen_file, "--class", "1", "--out", out], "not a classifier"),
-        ([*fresh, "--classifier", classifier_file, "--class", "3", "--out", out],
-         "--class: class '3' is not one of the classifier's 3 classes: 0 (round), 1 (spiky), 2 (never)"),
+        (
+            [*fresh, "--classifier", classifier_file, "--class", "3", "--out", out],
+            "--class: class '3' is not one of the classifier's 3 classes: 0 (round), 1 (spiky), 2 (never)",
+        ),
         ([*fresh, "--classifier", classifier_file, "--class", "hat", "--out", out], "class 'hat' is not one of"),
-        (["--gen", gen_file, "--n", "0", *judge, "--out", out], "argument --n: must be an integer from 1 to 10,000,000, got 0"),
+        (
+            ["--gen", gen_file, "--n", "0", *judge, "--out", out],
+            "argument --n: must be an integer from 1 to 10,000,000, got 0",
+        ),
         ([*fresh, "--truncation", "0", *judge, "--out", out], "--truncation must be in (0, 1]"),
         ([*fresh, "--batch-size", "0", *judge, "--out", out], "argument --batch-size: must be an integer from 1"),
         ([*fresh, *judge, "--marks", tmp_path / "ok.txt", "--out", out], "exactly one of --class C"),
@@ -414,12 +478,16 @@ def _bad_input_cases(tmp_path, gen_file, classifier_file):
         ([*fresh, "--threshold", "0.2", "--marks", tmp_path / "ok.txt", "--out", out], "--threshold goes with --class"),
         ([*fresh, *judge, "--threshold", "1", "--out", out], "--threshold: threshold must be a probability strictly"),
         ([*fresh, *judge, "--threshold", "0", "--out", out], "strictly between 0 and 1"),
-        ([*fresh, "--marks", tmp_path / "far.json", "--out", out],
-         "outside the bank of 12 samples (valid: 0..11): #1: 12; repeated: 3 (#0, #2)"),
+        (
+            [*fresh, "--marks", tmp_path / "far.json", "--out", out],
+            "outside the bank of 12 samples (valid: 0..11): #1: 12; repeated: 3 (#0, #2)",
+        ),
         (["--bank", bank_file, "--marks", tmp_path / "far.json", "--out", out], "outside the bank of 5 samples"),
         ([*fresh, "--marks", tmp_path / "marks.png", "--out", out], "marks.png: not a text file"),
-        (["--bank", bank_file, "--n", "5", "--seed", "2", "--marks", tmp_path / "ok.txt", "--out", out],
-         "--n, --seed describe drawing new samples"),
+        (
+            ["--bank", bank_file, "--n", "5", "--seed", "2", "--marks", tmp_path / "ok.txt", "--out", out],
+            "--n, --seed describe drawing new samples",
+        ),
         (["--bank", bank_file, "--draw-only", "--out", out], "nothing to draw"),
         (["--bank", tmp_path / "nope.safetensors", "--marks", tmp_path / "ok.txt", "--out", out], "--bank"),
         (["--bank", gen_file, "--marks", tmp_path / "ok.txt", "--out", out], "not a feedback bundle"),
@@ -433,7 +501,7 @@ def test_cli_refuses_bad_input_before_drawing(tmp_path, capsys, gen_file, classi
     def no_drawing(*args, **kwargs):
         raise AssertionError("drew samples despite bad input")
 
-    monkeypatch.setattr("atu.feedback.collect.draw_bank", no_drawing)
+    monkeypatch.setattr("atu.commands.feedback.draw_bank", no_drawing)
     before = sorted(p.name for p in tmp_path.iterdir())
     for args, message in _bad_input_cases(tmp_path, gen_file, classifier_file):
         listing = sorted(p.name for p in tmp_path.iterdir())
@@ -441,12 +509,12 @@ def test_cli_refuses_bad_input_before_drawing(tmp_path, capsys, gen_file, classi
         err = capsys.readouterr().err
         assert message in err, (args, err)
         assert err.strip().splitlines()[-1].startswith("atu feedback: error:")
-        assert sorted(p.name for p in tmp_path.iterdir()) == listing, args      # nothing written
+        assert sorted(p.name for p in tmp_path.iterdir()) == listing, args  # nothing written
     assert before == []
 
 
 def test_cli_default_models_are_the_shipped_ones(tmp_path, capsys, monkeypatch, classifier_file):
-    monkeypatch.setattr(assets, "_HERE", tmp_path)               # a package that ships nothing
+    monkeypatch.setattr(assets, "_HERE", tmp_path)  # a package that ships nothing
     assert _feedback("--class", "1", "--n", "3", "--out", tmp_path / "fb.safetensors") == 2
     err = capsys.readouterr().err
     assert "no --gen given and the default is missing" in err and assets.default_set().generator in err
@@ -454,8 +522,20 @@ def test_cli_default_models_are_the_shipped_ones(tmp_path, capsys, monkeypatch, 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
 def test_cli_refuses_cuda_without_a_gpu(tmp_path, capsys, gen_file, classifier_file):
-    assert _feedback(*_fresh(gen_file)[:-2], "--device", "cuda", "--classifier", classifier_file, "--class", "1",
-                     "--out", tmp_path / "fb.safetensors") == 2
+    assert (
+        _feedback(
+            *_fresh(gen_file)[:-2],
+            "--device",
+            "cuda",
+            "--classifier",
+            classifier_file,
+            "--class",
+            "1",
+            "--out",
+            tmp_path / "fb.safetensors",
+        )
+        == 2
+    )
     assert "no CUDA device" in capsys.readouterr().err
 
 

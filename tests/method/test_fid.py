@@ -1,4 +1,5 @@
 """The Fréchet distance against closed forms and against an independent scipy computation."""
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -16,7 +17,7 @@ def _random_psd(d, seed):
 def test_diagonal_covariances_match_the_closed_form():
     mu1, mu2 = torch.tensor([0.0, 1.0, 2.0]), torch.tensor([1.0, 1.0, -1.0])
     s1, s2 = torch.tensor([1.0, 4.0, 0.25]), torch.tensor([9.0, 1.0, 0.25])
-    want = ((mu1 - mu2) ** 2).sum() + (s1 + s2 - 2 * (s1 * s2).sqrt()).sum()   # 10 + 4 + 1 + 0
+    want = ((mu1 - mu2) ** 2).sum() + (s1 + s2 - 2 * (s1 * s2).sqrt()).sum()  # 10 + 4 + 1 + 0
     assert frechet_distance(mu1, torch.diag(s1), mu2, torch.diag(s2)) == pytest.approx(float(want), abs=1e-12)
 
 
@@ -37,7 +38,7 @@ def test_general_case_matches_scipy_sqrtm():
 
 
 def test_identical_and_rank_deficient_statistics_give_zero():
-    x = torch.randn(5, 12, dtype=torch.float64)   # 5 samples in 12-D: a singular covariance
+    x = torch.randn(5, 12, dtype=torch.float64)  # 5 samples in 12-D: a singular covariance
     mu, sigma = feature_statistics(x)
     assert frechet_distance(mu, sigma, mu, sigma) == pytest.approx(0.0, abs=1e-9)
 
@@ -66,6 +67,7 @@ def test_bad_statistics_are_rejected():
 
 # ---- generator-level helpers (atu.eval.quality) -------------------------------------------------------
 
+
 def _tiny_generator():
     from atu.models import Generator, narrow_channels
 
@@ -77,7 +79,7 @@ def test_generator_fid_is_the_fid_of_its_seeded_samples_and_checks_resolution():
     from atu.eval.quality import generator_fid
 
     G = _tiny_generator()
-    mean_rgb = lambda x: x.mean(dim=(2, 3))                                   # noqa: E731
+    mean_rgb = lambda x: x.mean(dim=(2, 3))  # noqa: E731
     real = torch.rand(300, 3, 16, 16, generator=torch.Generator().manual_seed(5)) * 2 - 1
     got = generator_fid(G, mean_rgb, real, n=200, seed=7)
     # the same batching as generator_fid's: a convolution's last bits may depend on the batch size
@@ -92,7 +94,7 @@ def test_class_frequencies_count_the_classifier_answers():
     from atu.eval.quality import class_frequencies
 
     G = _tiny_generator()
-    brighter_red = lambda x: (x[:, 0].mean((1, 2)) > x[:, 1].mean((1, 2))).long()   # noqa: E731
+    brighter_red = lambda x: (x[:, 0].mean((1, 2)) > x[:, 1].mean((1, 2))).long()  # noqa: E731
     shares = class_frequencies(G, brighter_red, 3, n=100, seed=1, batch_size=32)
     images = G.sample(100, seed=1)
     n_red = int(brighter_red(images).sum())

@@ -1,6 +1,7 @@
 """The output filter (eval/filtering.py) and the second judge of `atu evaluate`: the filter's samples
 against G's own stream with the marked ones left out, its rejected share counted directly, and every
 second-judge number against counts made by hand."""
+
 import json
 
 import pytest
@@ -9,12 +10,12 @@ import torch
 from atu import checkpoint as ckpt
 from atu.classifiers import LeNet, predict, save_classifier
 from atu.cli import main as atu_main
-from atu.eval.filtering import FilteredSampler
 from atu.eval.evaluate import evaluate
+from atu.eval.filtering import FilteredSampler
 from atu.models import Discriminator, Generator, narrow_channels
 from atu.study.tradeoff import judged_pul, recommendation
 
-pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _generator(seed):
@@ -58,7 +59,7 @@ def test_the_filter_is_gs_stream_without_the_marked_samples_at_any_batch_size():
         # drawn: whole raw batches until 50 were kept; kept: every unmarked one among them
         drawn, n_kept = f.last_draw["drawn"], f.last_draw["kept"]
         assert n_kept == int((predict(classifier, raw[:drawn]) != c).sum()) and n_kept >= 50
-        assert drawn % batch == 0 and int((predict(classifier, raw[:drawn - batch]) != c).sum()) < 50
+        assert drawn % batch == 0 and int((predict(classifier, raw[: drawn - batch]) != c).sum()) < 50
     # sharded: the processes' batches together are the unsharded stream
     parts = [list(f.iter_samples(20, seed=7, batch_size=4, shard=(i, 3))) for i in range(3)]
     order = [parts[b % 3][b // 3][1] for b in range(5)]
@@ -81,7 +82,7 @@ def test_evaluate_counts_the_second_judge_and_the_filters_rejected_share():
     real = torch.rand(64, 3, 16, 16, generator=torch.Generator().manual_seed(2)) * 2 - 1
     filtered = FilteredSampler(G, labeller, c)
     m = evaluate(G, {"other": other, "filter": filtered}, labeller, c, real, n_bank=60, n_fid=20, seed=5, judge=judge)
-    count = lambda clf, images: int((predict(clf, images) == c).sum())       # noqa: E731
+    count = lambda clf, images: int((predict(clf, images) == c).sum())  # noqa: E731
     for name, gen in (("pretrained", G), ("other", other)):
         got = m["pretrained"] if name == "pretrained" else m["methods"][name]
         bank = gen.sample(60, seed=5)
@@ -91,13 +92,15 @@ def test_evaluate_counts_the_second_judge_and_the_filters_rejected_share():
     assert m["methods"]["other"]["pul_judge2"] == (pytest.approx(100 * (n2 - o2) / n2) if n2 else None)
     fm = m["methods"]["filter"]
     assert fm["n_undesired"] == 0 and (fm["pul"] == 100.0 or m["pretrained"]["n_undesired"] == 0)
-    bank = torch.cat([images for _, images, _ in FilteredSampler(G, labeller, c).iter_samples(60, seed=5, batch_size=256)])
+    bank = torch.cat(
+        [images for _, images, _ in FilteredSampler(G, labeller, c).iter_samples(60, seed=5, batch_size=256)]
+    )
     assert fm["n_undesired_judge2"] == count(judge, bank)
     # the rejected share over the PUL bank's draws: 256-sample raw batches until 60 are kept
     raw = G.sample(256 * 8, seed=5)
     marked = predict(labeller, raw) == c
-    batches = next(b for b in range(1, 9) if int((~marked[:256 * b]).sum()) >= 60)
-    assert fm["rejected"] == pytest.approx(100 * float(marked[:256 * batches].float().mean()))
+    batches = next(b for b in range(1, 9) if int((~marked[: 256 * b]).sum()) >= 60)
+    assert fm["rejected"] == pytest.approx(100 * float(marked[: 256 * batches].float().mean()))
     assert "n_undesired_judge2" not in evaluate(G, {}, labeller, c, real, n_bank=4, n_fid=4)["pretrained"]
 
 
@@ -105,14 +108,31 @@ def test_the_command_line_judges_twice_and_filters(tmp_path, capsys):
     G = _generator(0)
     D = Discriminator(16, channels=narrow_channels(16, 4))
     gen = tmp_path / "g.safetensors"
-    ckpt.save(gen, kind="stylegan2", config={"generator": G.config(), "discriminator": D.config()},
-              state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()})
+    ckpt.save(
+        gen,
+        kind="stylegan2",
+        config={"generator": G.config(), "discriminator": D.config()},
+        state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()},
+    )
     labeller, judge = _classifier(3, G), _classifier(4, G)
     c = _marking_class(labeller, G)
-    files = {name: save_classifier(tmp_path / f"{name}.safetensors", clf, {})
-             for name, clf in (("labeller", labeller), ("judge", judge))}
-    base = ["evaluate", "--gen", str(gen), "--classifier", str(files["labeller"]), "--class", str(c),
-            "--n-bank", "30", "--n-fid", "20"]
+    files = {
+        name: save_classifier(tmp_path / f"{name}.safetensors", clf, {})
+        for name, clf in (("labeller", labeller), ("judge", judge))
+    }
+    base = [
+        "evaluate",
+        "--gen",
+        str(gen),
+        "--classifier",
+        str(files["labeller"]),
+        "--class",
+        str(c),
+        "--n-bank",
+        "30",
+        "--n-fid",
+        "20",
+    ]
     out = tmp_path / "metrics.json"
     assert atu_main([*base, "--judge", str(files["judge"]), "--filter", "--out", str(out)]) == 0
     metrics = json.loads(out.read_text())
@@ -128,11 +148,15 @@ def test_the_command_line_judges_twice_and_filters(tmp_path, capsys):
 
 
 def test_the_recommendation_is_the_best_pul_under_both_judges_within_the_fid_bound():
-    metrics = {"pretrained": {"fid": 10.0}, "methods": {
-        "el2": {"pul": 90.0, "pul_judge2": 88.0, "fid": 14.0},
-        "redact": {"pul": 99.0, "pul_judge2": 80.0, "fid": 12.0},        # fools the labeller only
-        "el2+redact": {"pul": 95.0, "pul_judge2": 93.0, "fid": 16.0},    # beyond 1.5x
-        "filter": {"pul": 100.0, "pul_judge2": 99.0, "fid": 10.5}}}      # a reference, never recommended
+    metrics = {
+        "pretrained": {"fid": 10.0},
+        "methods": {
+            "el2": {"pul": 90.0, "pul_judge2": 88.0, "fid": 14.0},
+            "redact": {"pul": 99.0, "pul_judge2": 80.0, "fid": 12.0},  # fools the labeller only
+            "el2+redact": {"pul": 95.0, "pul_judge2": 93.0, "fid": 16.0},  # beyond 1.5x
+            "filter": {"pul": 100.0, "pul_judge2": 99.0, "fid": 10.5},
+        },
+    }  # a reference, never recommended
     assert judged_pul(metrics["methods"]["redact"]) == 80.0
     best, why = recommendation(metrics)
     assert best == "el2" and "both judges" in why and "88.0%" in why

@@ -2,21 +2,22 @@
 keys and shapes need, the block facts of the 2015 graph, and `--inception` on such a file. The real
 weights cannot be fetched here (no network), so the file is ours with random weights and the same
 keys; the features of the real file are therefore not checked against published values."""
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from atu.eval.extractors import STATE_DICT, TORCHSCRIPT, inception_file_kind, load_inception, to_inception_input
-from atu.eval.inception import FIDInceptionV3, BasicConv2d, _avg_pool, load_fid_inception
+from atu.eval.inception import BasicConv2d, FIDInceptionV3, _avg_pool, load_fid_inception
 
-pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
     m = FIDInceptionV3().eval()
-    with torch.no_grad():                # BatchNorm statistics that keep 94 random layers' activations in range
+    with torch.no_grad():  # BatchNorm statistics that keep 94 random layers' activations in range
         for module in m.modules():
             if isinstance(module, BasicConv2d):
                 module.bn.running_var.fill_(float(module.conv.weight[0].numel()) * 0.34)
@@ -62,7 +63,7 @@ def test_the_pools_are_tensorflows():
     x = torch.arange(16.0).view(1, 1, 4, 4)
     # padding left out of the mean: the corner averages its 4 in-image neighbours
     assert _avg_pool(x)[0, 0, 0, 0] == (0 + 1 + 4 + 5) / 4
-    assert F.avg_pool2d(x, 3, 1, 1)[0, 0, 0, 0] == (0 + 1 + 4 + 5) / 9       # what the default would give
+    assert F.avg_pool2d(x, 3, 1, 1)[0, 0, 0, 0] == (0 + 1 + 4 + 5) / 9  # what the default would give
     last, first = FIDInceptionV3().Mixed_7c, FIDInceptionV3().Mixed_7b
     assert last.max_pool and not first.max_pool
 
@@ -104,12 +105,15 @@ class _Marker:
         return (print, ("the file ran code",))
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda s: s.pop("Mixed_6c.branch1x1.conv.weight"), r"missing \['Mixed_6c.branch1x1.conv.weight'\]"),
-    (lambda s: s.__setitem__("extra.weight", torch.zeros(1)), r"unexpected \['extra.weight'\]"),
-    (lambda s: s.__setitem__("fc.weight", torch.zeros(1000, 2048)), r"shapes differ.*fc.weight \(1000, 2048\)"),
-    (lambda s: s["Conv2d_2a_3x3.conv.weight"].view(-1)[0].fill_(float("nan")), "NaN or infinite"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda s: s.pop("Mixed_6c.branch1x1.conv.weight"), r"missing \['Mixed_6c.branch1x1.conv.weight'\]"),
+        (lambda s: s.__setitem__("extra.weight", torch.zeros(1)), r"unexpected \['extra.weight'\]"),
+        (lambda s: s.__setitem__("fc.weight", torch.zeros(1000, 2048)), r"shapes differ.*fc.weight \(1000, 2048\)"),
+        (lambda s: s["Conv2d_2a_3x3.conv.weight"].view(-1)[0].fill_(float("nan")), "NaN or infinite"),
+    ],
+)
 def test_a_wrong_weights_file_is_refused_naming_what_is_wrong(model, tmp_path, change, message):
     state = {k: v.clone() for k, v in model.state_dict().items()}
     change(state)

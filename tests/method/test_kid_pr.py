@@ -1,4 +1,5 @@
 """KID and precision/recall against loops written from the definitions, and against hand-placed points."""
+
 import math
 
 import pytest
@@ -9,7 +10,7 @@ from atu.eval.kid_pr import kid, mmd2_unbiased, precision_recall
 
 def _mmd2_loops(x, y):
     d = len(x[0])
-    k = lambda a, b: (sum(ai * bi for ai, bi in zip(a, b)) / d + 1.0) ** 3   # noqa: E731
+    k = lambda a, b: (sum(ai * bi for ai, bi in zip(a, b)) / d + 1.0) ** 3  # noqa: E731
     m = len(x)
     same = sum(k(x[i], x[j]) + k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
     cross = sum(k(x[i], y[j]) for i in range(m) for j in range(m)) / (m * m)
@@ -18,7 +19,10 @@ def _mmd2_loops(x, y):
 
 def test_the_unbiased_mmd_equals_the_definitions_double_sum():
     g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(7, 3, generator=g, dtype=torch.float64), torch.randn(7, 3, generator=g, dtype=torch.float64) + 0.5
+    x, y = (
+        torch.randn(7, 3, generator=g, dtype=torch.float64),
+        torch.randn(7, 3, generator=g, dtype=torch.float64) + 0.5,
+    )
     assert math.isclose(mmd2_unbiased(x, y), _mmd2_loops(x.tolist(), y.tolist()), rel_tol=1e-12)
 
 
@@ -27,10 +31,10 @@ def test_kid_is_near_zero_for_one_distribution_and_grows_with_the_shift():
     real = torch.randn(400, 8, generator=g)
     same = torch.randn(400, 8, generator=g)
     mean, std = kid(real, same, subsets=50, subset_size=200)
-    assert abs(mean) < 2 * std       # overlapping subsets are correlated: bound by one estimate's spread
+    assert abs(mean) < 2 * std  # overlapping subsets are correlated: bound by one estimate's spread
     shifted = [kid(real, same + s, subsets=10, subset_size=200)[0] for s in (0.25, 0.5, 1.0)]
     assert shifted[0] < shifted[1] < shifted[2] and shifted[0] > abs(mean)
-    assert kid(real, same, subsets=5, seed=3) == kid(real, same, subsets=5, seed=3)      # seeded
+    assert kid(real, same, subsets=5, seed=3) == kid(real, same, subsets=5, seed=3)  # seeded
 
 
 def test_precision_and_recall_of_hand_placed_points():
@@ -43,12 +47,18 @@ def test_precision_and_recall_of_hand_placed_points():
 
 def test_precision_and_recall_equal_a_loop_over_points():
     g = torch.Generator().manual_seed(2)
-    real, fake = torch.randn(30, 4, generator=g, dtype=torch.float64), torch.randn(25, 4, generator=g, dtype=torch.float64) * 1.5
+    real, fake = (
+        torch.randn(30, 4, generator=g, dtype=torch.float64),
+        torch.randn(25, 4, generator=g, dtype=torch.float64) * 1.5,
+    )
 
     def manifold_share(manifold, queries, k):
         radii = [sorted(float((p - q).norm()) for q in manifold)[k] for p in manifold]
         return sum(any(float((q - p).norm()) <= r for p, r in zip(manifold, radii)) for q in queries) / len(queries)
-    assert precision_recall(real, fake, k=3) == pytest.approx((manifold_share(real, fake, 3), manifold_share(fake, real, 3)))
+
+    assert precision_recall(real, fake, k=3) == pytest.approx(
+        (manifold_share(real, fake, 3), manifold_share(fake, real, 3))
+    )
 
 
 def test_bad_inputs_are_refused_naming_them():
@@ -66,7 +76,7 @@ def test_precision_and_recall_equal_prdc(shift):
     """Against prdc (Naeem et al.'s reference implementation of Kynkäänniemi et al.'s precision and
     recall, k-NN balls on numpy and scikit-learn): the same points, the same k."""
     import numpy as np
-    import prdc                                 # the test extra installs it: a missing oracle fails, never skips
+    import prdc  # the test extra installs it: a missing oracle fails, never skips
 
     g = torch.Generator().manual_seed(5)
     real = torch.randn(300, 16, generator=g, dtype=torch.float64)

@@ -3,6 +3,7 @@ the direction, threshold and ROC-AUC on synthetic latents (numpy float64, a pair
 shift onto the threshold, MS-SSIM (a float64 numpy reference with explicit windows, closed forms,
 pytorch-msssim where installed), the loss terms sample by sample, and the run: folder, frozen
 mapping, bit-identical resume, command-line errors."""
+
 import json
 import math
 
@@ -11,19 +12,19 @@ import pytest
 import torch
 
 from atu import checkpoint as ckpt
+from atu.checkpoint.feedback_bundle import FeedbackBundle, images_to_uint8, save_bundle
 from atu.cli import main as atu_main
-from atu.feedback.bundle import FeedbackBundle, images_to_uint8, save_bundle
 from atu.gan.run import Schedule
 from atu.latent import FeatureDirection, LatentUnlearnTrainer, latent_unlearning_losses, ms_ssim
 from atu.latent.msssim import STANDARD_WEIGHTS, scale_weights, scales_for
 from atu.latent.run import LatentConfig, latent_unlearn
 from tiny_gans import killed_after_step, perturbed, tiny_models
 
-
-pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 # ---- the direction ------------------------------------------------------------------------------------
+
 
 def _clouds(n_present=60, n_absent=140, dim=8, gap=3.0, seed=0):
     """Two Gaussian clouds whose means differ by `gap` along the first axis."""
@@ -79,7 +80,7 @@ def test_the_shift_lands_exactly_on_the_threshold_and_keeps_the_orthogonal_part(
     w_hat = d.shift(w)
     u = d.unit
     assert torch.allclose(w_hat @ u, torch.full((len(w),), d.threshold), atol=1e-5)
-    orthogonal = lambda v: v - (v @ u).unsqueeze(1) * u           # noqa: E731
+    orthogonal = lambda v: v - (v @ u).unsqueeze(1) * u  # noqa: E731
     assert torch.allclose(orthogonal(w_hat), orthogonal(w), atol=1e-5)
     # a non-unit target with the same direction gives the same shift: only u matters
     assert torch.allclose(FeatureDirection(3 * d.target, d.threshold).shift(w), w_hat, atol=1e-5)
@@ -93,16 +94,17 @@ def test_a_direction_needs_both_kinds_of_latents(labels):
 
 # ---- MS-SSIM ------------------------------------------------------------------------------------------
 
+
 def _ms_ssim_numpy(x: np.ndarray, y: np.ndarray, data_range=2.0) -> np.ndarray:
     """Float64 MS-SSIM with explicit 11×11 windows at every valid position (no convolution), the
     same scale rule (as many scales as the window fits, first weights renormalised)."""
     half = np.arange(11) - 5.0
-    g = np.exp(-half ** 2 / (2 * 1.5 ** 2))
+    g = np.exp(-(half**2) / (2 * 1.5**2))
     window = np.outer(g, g) / np.outer(g, g).sum()
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     size = min(x.shape[-2:])
     levels = 1
-    while levels < 5 and size // 2 ** levels >= 11:
+    while levels < 5 and size // 2**levels >= 11:
         levels += 1
     weights = np.array(STANDARD_WEIGHTS[:levels])
     if levels < 5:
@@ -112,16 +114,16 @@ def _ms_ssim_numpy(x: np.ndarray, y: np.ndarray, data_range=2.0) -> np.ndarray:
         vx = np.lib.stride_tricks.sliding_window_view(x, (11, 11), axis=(2, 3))
         vy = np.lib.stride_tricks.sliding_window_view(y, (11, 11), axis=(2, 3))
         mx, my = (vx * window).sum((-2, -1)), (vy * window).sum((-2, -1))
-        sxx = (vx * vx * window).sum((-2, -1)) - mx ** 2
-        syy = (vy * vy * window).sum((-2, -1)) - my ** 2
+        sxx = (vx * vx * window).sum((-2, -1)) - mx**2
+        syy = (vy * vy * window).sum((-2, -1)) - my**2
         sxy = (vx * vy * window).sum((-2, -1)) - mx * my
         cs = ((2 * sxy + c2) / (sxx + syy + c2)).mean((-2, -1))
-        lum = ((2 * mx * my + c1) / (mx ** 2 + my ** 2 + c1))
+        lum = (2 * mx * my + c1) / (mx**2 + my**2 + c1)
         term = cs if level < levels - 1 else (lum * (2 * sxy + c2) / (sxx + syy + c2)).mean((-2, -1))
         out *= np.maximum(term, 1e-6) ** weights[level]
         n, c, h, w_ = x.shape
-        x = x[..., :h // 2 * 2, :w_ // 2 * 2].reshape(n, c, h // 2, 2, w_ // 2, 2).mean((3, 5))
-        y = y[..., :h // 2 * 2, :w_ // 2 * 2].reshape(n, c, h // 2, 2, w_ // 2, 2).mean((3, 5))
+        x = x[..., : h // 2 * 2, : w_ // 2 * 2].reshape(n, c, h // 2, 2, w_ // 2, 2).mean((3, 5))
+        y = y[..., : h // 2 * 2, : w_ // 2 * 2].reshape(n, c, h // 2, 2, w_ // 2, 2).mean((3, 5))
     return out.mean(1)
 
 
@@ -139,7 +141,7 @@ def test_scales_fit_the_image_and_weights_sum_to_one():
         scales_for(10)
     for m in range(1, 5):
         assert math.isclose(sum(scale_weights(m)), 1.0)
-    assert scale_weights(5) == STANDARD_WEIGHTS          # the published weights, as they are
+    assert scale_weights(5) == STANDARD_WEIGHTS  # the published weights, as they are
     assert scale_weights(2) == pytest.approx((0.0448 / 0.3304, 0.2856 / 0.3304))
 
 
@@ -148,8 +150,8 @@ def test_ms_ssim_matches_a_float64_reference_with_explicit_windows(size):
     x, y = _related_pair(size)
     ours = ms_ssim(x.double(), y.double()).numpy()
     assert np.allclose(ours, _ms_ssim_numpy(x.double().numpy(), y.double().numpy()), atol=1e-10)
-    assert np.all((ours > 0.1) & (ours < 0.95))          # a real, non-trivial value
-    assert torch.allclose(ms_ssim(x, y), torch.from_numpy(ours).float(), atol=1e-5)   # float32 agrees
+    assert np.all((ours > 0.1) & (ours < 0.95))  # a real, non-trivial value
+    assert torch.allclose(ms_ssim(x, y), torch.from_numpy(ours).float(), atol=1e-5)  # float32 agrees
 
 
 def test_ms_ssim_is_one_for_identical_images_and_symmetric():
@@ -164,7 +166,7 @@ def test_ms_ssim_of_flat_images_is_the_closed_form_luminance_term():
     a, b = 0.3, -0.5
     x, y = torch.full((1, 3, 32, 32), a, dtype=torch.float64), torch.full((1, 3, 32, 32), b, dtype=torch.float64)
     c1 = (0.01 * 2) ** 2
-    expected = ((2 * a * b + c1) / (a * a + b * b + c1))
+    expected = (2 * a * b + c1) / (a * a + b * b + c1)
     # 2ab + C1 < 0 here: the floor applies, as documented
     assert float(ms_ssim(x, y)) == pytest.approx(1e-6 ** scale_weights(2)[1])
     a, b = 0.3, 0.5
@@ -174,7 +176,8 @@ def test_ms_ssim_of_flat_images_is_the_closed_form_luminance_term():
 
 
 def test_ms_ssim_agrees_with_pytorch_msssim_at_the_standard_five_scales():
-    import pytorch_msssim                       # the test extra installs it: a missing oracle fails, never skips
+    import pytorch_msssim  # the test extra installs it: a missing oracle fails, never skips
+
     x, y = _related_pair(176, n=2)
     theirs = pytorch_msssim.ms_ssim(x.double(), y.double(), data_range=2.0, size_average=False)
     assert torch.allclose(ms_ssim(x.double(), y.double()), theirs, atol=1e-10)
@@ -193,6 +196,7 @@ def test_ms_ssim_is_differentiable_and_refuses_bad_input():
 
 # ---- the loss -----------------------------------------------------------------------------------------
 
+
 def test_the_loss_terms_equal_a_sample_by_sample_recomputation():
     f, _ = tiny_models()
     g = perturbed(f, 0.05, seed=1)
@@ -201,7 +205,7 @@ def test_the_loss_terms_equal_a_sample_by_sample_recomputation():
     noise = f.make_noise(gen, batch=6)
     direction = FeatureDirection(torch.randn(16, generator=gen), 0.0)
     middle = direction.project(w).sort().values[2:4]
-    direction.threshold = float(middle.mean())          # half on each side, none near the threshold
+    direction.threshold = float(middle.mean())  # half on each side, none near the threshold
     terms = latent_unlearning_losses(g, f, w, noise, direction, alpha=3.0)
 
     u = (direction.target.double() / direction.target.double().norm()).numpy()
@@ -214,8 +218,8 @@ def test_the_loss_terms_equal_a_sample_by_sample_recomputation():
             present = p >= direction.threshold
             n_sim += present
             target_w = wi - (p - direction.threshold) * u if present else wi
-            one_noise = [t[i:i + 1] for t in noise]
-            gi, _ = g([w[i:i + 1]], input_is_latent=True, noise=one_noise)
+            one_noise = [t[i : i + 1] for t in noise]
+            gi, _ = g([w[i : i + 1]], input_is_latent=True, noise=one_noise)
             fi, _ = f([torch.from_numpy(target_w).float()[None]], input_is_latent=True, noise=one_noise)
             l1 = float((gi - fi).abs().mean())
             if present:
@@ -234,12 +238,13 @@ def test_the_loss_terms_equal_a_sample_by_sample_recomputation():
 def test_g_equal_to_f_with_no_feature_latent_has_zero_loss():
     f, _ = tiny_models()
     w = f.style(torch.randn(4, 16)).detach()
-    direction = FeatureDirection(torch.ones(16), 1e6)            # nothing reaches the threshold
+    direction = FeatureDirection(torch.ones(16), 1e6)  # nothing reaches the threshold
     terms = latent_unlearning_losses(f, f, w, f.make_noise(batch=4), direction, alpha=3.0)
     assert float(terms["loss"].detach()) == 0.0 and float(terms["sim"]) == 0.0
 
 
 # ---- the run ------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
@@ -247,8 +252,12 @@ def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("latent_inputs")
     G, D = tiny_models()
     gen = root / "g.safetensors"
-    ckpt.save(gen, kind="stylegan2", config={"generator": G.config(), "discriminator": D.config()},
-              state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()})
+    ckpt.save(
+        gen,
+        kind="stylegan2",
+        config={"generator": G.config(), "discriminator": D.config()},
+        state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()},
+    )
     z = torch.randn(40, 16, generator=torch.Generator().manual_seed(5))
     images = G.eval().sample(40, seed=5)
     feedback = root / "fb.safetensors"
@@ -286,12 +295,18 @@ def test_a_run_writes_its_folder_trains_only_the_synthesis_network_and_records_t
 
 def test_a_run_resumes_bit_identically_after_a_kill(inputs, tmp_path, monkeypatch):
     latent_unlearn(inputs["gen"], inputs["feedback"], tmp_path / "straight", CFG, schedule=EVERY_2, progress=False)
-    killed_after_step(monkeypatch, LatentUnlearnTrainer, 4,
-                      lambda: latent_unlearn(inputs["gen"], inputs["feedback"], tmp_path / "cut", CFG,
-                                             schedule=EVERY_2, progress=False))
+    killed_after_step(
+        monkeypatch,
+        LatentUnlearnTrainer,
+        4,
+        lambda: latent_unlearn(
+            inputs["gen"], inputs["feedback"], tmp_path / "cut", CFG, schedule=EVERY_2, progress=False
+        ),
+    )
     assert ckpt.load_atu(tmp_path / "cut" / "checkpoint.safetensors").metadata["step"] == 2
-    latent_unlearn(inputs["gen"], inputs["feedback"], tmp_path / "cut", CFG, resume=True, schedule=EVERY_2,
-                   progress=False)
+    latent_unlearn(
+        inputs["gen"], inputs["feedback"], tmp_path / "cut", CFG, resume=True, schedule=EVERY_2, progress=False
+    )
     for name in ("checkpoint.safetensors",):
         a = ckpt.load_atu(tmp_path / "straight" / name).state_dicts
         b = ckpt.load_atu(tmp_path / "cut" / name).state_dicts
@@ -305,15 +320,79 @@ def test_a_run_resumes_bit_identically_after_a_kill(inputs, tmp_path, monkeypatc
 
 def test_the_command_line_runs_and_reports_errors(inputs, tmp_path, capsys):
     out = tmp_path / "cli"
-    assert atu_main(["latent-unlearn", "--gen", str(inputs["gen"]), "--feedback", str(inputs["feedback"]),
-                     "--out", str(out), "--steps", "2", "--batch", "4", "--device", "cpu"]) == 0
+    assert (
+        atu_main(
+            [
+                "latent-unlearn",
+                "--gen",
+                str(inputs["gen"]),
+                "--feedback",
+                str(inputs["feedback"]),
+                "--out",
+                str(out),
+                "--steps",
+                "2",
+                "--batch",
+                "4",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert (out / "model.safetensors").is_file()
-    assert atu_main(["latent-unlearn", "--gen", str(inputs["gen"]), "--feedback", str(inputs["feedback"]),
-                     "--out", str(out), "--steps", "2", "--device", "cpu"]) == 2
+    assert (
+        atu_main(
+            [
+                "latent-unlearn",
+                "--gen",
+                str(inputs["gen"]),
+                "--feedback",
+                str(inputs["feedback"]),
+                "--out",
+                str(out),
+                "--steps",
+                "2",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 2
+    )
     assert "already holds a run" in capsys.readouterr().err
-    assert atu_main(["latent-unlearn", "--gen", str(inputs["gen"]), "--feedback", str(inputs["one_kind"]),
-                     "--out", str(tmp_path / "x"), "--device", "cpu"]) == 2
+    assert (
+        atu_main(
+            [
+                "latent-unlearn",
+                "--gen",
+                str(inputs["gen"]),
+                "--feedback",
+                str(inputs["one_kind"]),
+                "--out",
+                str(tmp_path / "x"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 2
+    )
     assert "no sample is marked undesired" in capsys.readouterr().err
-    assert atu_main(["latent-unlearn", "--gen", str(inputs["gen"]), "--feedback", str(inputs["feedback"]),
-                     "--out", str(tmp_path / "y"), "--alpha", "0", "--device", "cpu"]) == 2
+    assert (
+        atu_main(
+            [
+                "latent-unlearn",
+                "--gen",
+                str(inputs["gen"]),
+                "--feedback",
+                str(inputs["feedback"]),
+                "--out",
+                str(tmp_path / "y"),
+                "--alpha",
+                "0",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 2
+    )
     assert "alpha" in capsys.readouterr().err

@@ -2,7 +2,7 @@
 stages share out their work over such a group (`atu run --processes 2`) against the same study in
 one process: stage 1 bit for bit (each model trains on one thread either way), stage 2 and the
 evaluation up to the rounding of data parallelism."""
-import json
+
 import multiprocessing
 import os
 import signal
@@ -10,16 +10,14 @@ import threading
 import time
 
 import pytest
-import torch
 
+import group_functions as fns
 from atu.util import local_group
 from atu.util.errors import RunFailedError
 from atu.util.local_group import auto_processes, run_in_group, threads_per_process
 
-import group_functions as fns
-
-pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
-_GET_CONTEXT = multiprocessing.get_context            # the real one, before a test patches it
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+_GET_CONTEXT = multiprocessing.get_context  # the real one, before a test patches it
 
 
 def test_each_rank_joins_the_group_on_its_share_of_the_threads_and_rank_0_answers():
@@ -45,7 +43,7 @@ def test_a_ranks_exception_comes_back_with_its_type_and_rank_and_the_waiting_pee
     with pytest.raises(ValueError, match="no such class") as err:
         run_in_group(fns.fail_on_rank_1, ("no such class",), processes=2)
     assert any("in rank 1 of 2" in note for note in getattr(err.value, "__notes__", []))
-    assert time.monotonic() - started < 60                  # rank 0 did not wait out the group's timeout
+    assert time.monotonic() - started < 60  # rank 0 did not wait out the group's timeout
 
 
 def test_the_failing_rank_is_reported_when_its_peers_broken_connection_arrives_first(monkeypatch):

@@ -1,5 +1,6 @@
 """`atu pretrain` end to end on the bundled digits with a tiny model: outputs, exact resume (also
 after Ctrl-C), and refusals that leave existing runs untouched."""
+
 import json
 import os
 import signal
@@ -9,12 +10,14 @@ import torch
 
 from atu import checkpoint as ckpt
 from atu.cli import main as atu_main
-from atu.gan.trainer import StyleGAN2Trainer, TrainConfig
 from atu.gan.pretrain import ModelConfig, PretrainConfig, pretrain
 from atu.gan.run import Schedule
+from atu.gan.trainer import StyleGAN2Trainer, TrainConfig
 
-TINY = dict(model=ModelConfig(size=16, style_dim=32, n_mlp=2, width=8),
-            train=TrainConfig(batch_size=8, d_reg_every=2, g_reg_every=2))
+TINY = dict(
+    model=ModelConfig(size=16, style_dim=32, n_mlp=2, width=8),
+    train=TrainConfig(batch_size=8, d_reg_every=2, g_reg_every=2),
+)
 
 
 def _config(steps: int, **kw) -> PretrainConfig:
@@ -49,7 +52,8 @@ def test_a_run_writes_its_model_samples_log_and_configuration(tmp_path):
     assert sorted(p.name for p in (tmp_path / "run" / "samples").iterdir()) == ["step_000002.png", "step_000004.png"]
     loaded = ckpt.load_atu(model)
     assert set(loaded.state_dicts) == {"g_ema", "d"} and loaded.metadata["step"] == 4
-    from atu.models import Generator          # the file holds enough to rebuild the generator exactly
+    from atu.models import Generator  # the file holds enough to rebuild the generator exactly
+
     g = Generator.from_config(loaded.config["generator"])
     g.load_state_dict(loaded.state_dicts["g_ema"], strict=True)
     img = g.sample(2, seed=0)
@@ -69,7 +73,7 @@ def test_ctrl_c_finishes_the_step_saves_and_the_run_resumes_exactly(tmp_path, mo
 
     def ctrl_c_during_step_3(self, real):
         if self.step == 2:
-            os.kill(os.getpid(), signal.SIGINT)     # arrives mid-step, like a real Ctrl-C
+            os.kill(os.getpid(), signal.SIGINT)  # arrives mid-step, like a real Ctrl-C
         return real_step(self, real)
 
     monkeypatch.setattr(StyleGAN2Trainer, "train_step", ctrl_c_during_step_3)
@@ -90,11 +94,11 @@ def test_a_second_ctrl_c_mid_step_saves_nothing_and_the_last_checkpoint_resumes_
     def twice_during_step_3(self, real):
         if self.step != 2:
             return real_step(self, real)
-        os.kill(os.getpid(), signal.SIGINT)         # the first: finish the step, then save
-        with torch.no_grad():                       # the step's first half: D is updated...
+        os.kill(os.getpid(), signal.SIGINT)  # the first: finish the step, then save
+        with torch.no_grad():  # the step's first half: D is updated...
             for p in self.D.parameters():
                 p.add_(1.0)
-        os.kill(os.getpid(), signal.SIGINT)         # ...when the second arrives: stop at once
+        os.kill(os.getpid(), signal.SIGINT)  # ...when the second arrives: stop at once
         raise AssertionError("the second Ctrl-C did not interrupt the step")
 
     monkeypatch.setattr(StyleGAN2Trainer, "train_step", twice_during_step_3)
@@ -126,8 +130,25 @@ def test_refusals_leave_existing_runs_untouched(tmp_path):
 
 
 def test_the_command_line_trains_and_resumes(tmp_path, capsys):
-    args = ["pretrain", "--out", str(tmp_path / "cli"), "--size", "16", "--style-dim", "32", "--n-mlp", "2",
-            "--width", "8", "--batch", "8", "--sample-every", "1", "--checkpoint-every", "1"]
+    args = [
+        "pretrain",
+        "--out",
+        str(tmp_path / "cli"),
+        "--size",
+        "16",
+        "--style-dim",
+        "32",
+        "--n-mlp",
+        "2",
+        "--width",
+        "8",
+        "--batch",
+        "8",
+        "--sample-every",
+        "1",
+        "--checkpoint-every",
+        "1",
+    ]
     assert atu_main([*args, "--steps", "2"]) == 0
     assert atu_main([*args, "--steps", "4", "--resume"]) == 0
     assert ckpt.load_atu(tmp_path / "cli" / "model.safetensors").metadata["step"] == 4
@@ -140,7 +161,9 @@ def test_the_discriminator_can_have_its_own_width(tmp_path):
     loaded = ckpt.load(model)
     G, D = loaded.generator(), loaded.discriminator()
     # every resolution of these 16 px models is `width` wide (narrow_channels)
-    assert {m.weight.shape[0] for m in D.modules() if getattr(m, "weight", None) is not None and m.weight.dim() == 4} == {16}
+    assert {
+        m.weight.shape[0] for m in D.modules() if getattr(m, "weight", None) is not None and m.weight.dim() == 4
+    } == {16}
     assert G.input.input.shape[1] == 8
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["config"]["model"]["d_width"] == 16
@@ -165,6 +188,7 @@ def test_the_command_line_names_bad_options_and_writes_nothing(tmp_path, capsys)
 
 def test_grids_are_drawn_in_chunks_that_fit_any_resolution():
     from atu.gan.run import grid_layout
+
     # (images, per forward pass, scale): 64 tiles at 2x up to 64 px; one image per pass at 1024 px
     assert grid_layout(32) == (64, 64, 2) and grid_layout(256) == (64, 4, 1) and grid_layout(1024) == (16, 1, 1)
 
@@ -176,12 +200,14 @@ def test_a_chunked_grid_is_the_grid_drawn_at_once(tmp_path, monkeypatch):
     from atu.gan import run as run_module
 
     _run(_config(2), tmp_path / "whole")
-    monkeypatch.setattr(run_module, "CHUNK_PIXELS", 3 * 16 * 16)          # three images per forward pass
+    monkeypatch.setattr(run_module, "CHUNK_PIXELS", 3 * 16 * 16)  # three images per forward pass
     _run(_config(2), tmp_path / "chunked")
-    whole, chunked = (np.asarray(Image.open(tmp_path / name / "samples" / "step_000002.png"), dtype=int)
-                      for name in ("whole", "chunked"))
+    whole, chunked = (
+        np.asarray(Image.open(tmp_path / name / "samples" / "step_000002.png"), dtype=int)
+        for name in ("whole", "chunked")
+    )
     assert whole.shape == chunked.shape
-    assert np.abs(whole - chunked).max() <= 1                              # batching rounds, nothing more
+    assert np.abs(whole - chunked).max() <= 1  # batching rounds, nothing more
 
 
 def test_the_model_is_written_before_the_final_grid_and_grids_can_be_switched_off(tmp_path, monkeypatch):
@@ -193,7 +219,9 @@ def test_the_model_is_written_before_the_final_grid_and_grids_can_be_switched_of
 
     monkeypatch.setattr(TrainingRun, "save_samples", out_of_memory)
     with pytest.raises(RuntimeError, match="can't allocate"):
-        pretrain(_config(2), tmp_path / "run", progress=False, schedule=Schedule(sample_every=100, checkpoint_every=100))
+        pretrain(
+            _config(2), tmp_path / "run", progress=False, schedule=Schedule(sample_every=100, checkpoint_every=100)
+        )
     assert ckpt.load_atu(tmp_path / "run" / "model.safetensors").metadata["step"] == 2
     monkeypatch.undo()
     pretrain(_config(2), tmp_path / "none", progress=False, schedule=Schedule(sample_every=0, checkpoint_every=100))

@@ -1,6 +1,7 @@
 """Reference statistics computed once (`atu fid-stats`, eval/reference_stats.py) and used by
 `atu evaluate --real-stats`: the same numbers as evaluating from the images, and every file that
 does not fit the evaluation refused before any work."""
+
 import json
 import re
 
@@ -13,7 +14,7 @@ from atu.cli import main as atu_main
 from atu.eval.reference_stats import ReferenceStats, load_stats, save_stats
 from tiny_gans import save_pretrained, tiny_models
 
-pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -29,13 +30,51 @@ def files(tmp_path_factory):
 
 
 def _stats(files, out, *extra):
-    return atu_main(["fid-stats", "--data", "digits", "--classifier", str(files["judge"]), "--resolution", "16",
-                     "--n-fid", "60", "--seed", "4", "--device", "cpu", "--out", str(out), *extra])
+    return atu_main(
+        [
+            "fid-stats",
+            "--data",
+            "digits",
+            "--classifier",
+            str(files["judge"]),
+            "--resolution",
+            "16",
+            "--n-fid",
+            "60",
+            "--seed",
+            "4",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
 
 
 def _evaluate(files, out, *extra):
-    return atu_main(["evaluate", "--gen", str(files["gen"]), "--classifier", str(files["judge"]), "--class", "1",
-                     "--n-bank", "30", "--n-fid", "60", "--seed", "4", "--device", "cpu", "--out", str(out), *extra])
+    return atu_main(
+        [
+            "evaluate",
+            "--gen",
+            str(files["gen"]),
+            "--classifier",
+            str(files["judge"]),
+            "--class",
+            "1",
+            "--n-bank",
+            "30",
+            "--n-fid",
+            "60",
+            "--seed",
+            "4",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
 
 
 def test_evaluating_from_the_statistics_gives_the_numbers_of_evaluating_from_the_images(files, tmp_path):
@@ -48,7 +87,7 @@ def test_evaluating_from_the_statistics_gives_the_numbers_of_evaluating_from_the
     assert _evaluate(files, tmp_path / "from_stats.json", "--real-stats", str(stats)) == 0
     a = json.loads((tmp_path / "from_images.json").read_text())["pretrained"]
     b = json.loads((tmp_path / "from_stats.json").read_text())
-    assert b["pretrained"] == a                                  # FID, KID, precision, recall, counts
+    assert b["pretrained"] == a  # FID, KID, precision, recall, counts
     assert b["inputs"]["real_stats"]["sha256"] and b["inputs"]["data"] == "digits"
 
 
@@ -63,35 +102,79 @@ def test_a_pytorch_fid_file_gives_fid_alone_and_only_in_inception_features(files
     assert "pass --inception FILE" in capsys.readouterr().err and not (tmp_path / "m.json").exists()
 
 
-@pytest.mark.parametrize("case, message", [
-    ("other_judge", "computed in other features"),
-    ("with_the_class", "its images still hold class 1"),
-    ("resolution", "computed at 32 px, the generator makes 16 px"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("other_judge", "computed in other features"),
+        ("with_the_class", "its images still hold class 1"),
+        ("resolution", "computed at 32 px, the generator makes 16 px"),
+    ],
+)
 def test_statistics_that_do_not_fit_the_evaluation_are_refused(files, tmp_path, capsys, case, message):
     stats = tmp_path / f"{case}.npz"
     if case == "other_judge":
-        assert atu_main(["fid-stats", "--data", "digits", "--classifier", str(files["other_judge"]), "--resolution",
-                         "16", "--exclude-class", "1", "--device", "cpu", "--out", str(stats)]) == 0
+        assert (
+            atu_main(
+                [
+                    "fid-stats",
+                    "--data",
+                    "digits",
+                    "--classifier",
+                    str(files["other_judge"]),
+                    "--resolution",
+                    "16",
+                    "--exclude-class",
+                    "1",
+                    "--device",
+                    "cpu",
+                    "--out",
+                    str(stats),
+                ]
+            )
+            == 0
+        )
     elif case == "with_the_class":
         assert _stats(files, stats) == 0
     else:
-        assert atu_main(["fid-stats", "--data", "digits", "--classifier", str(files["judge"]), "--resolution", "32",
-                         "--exclude-class", "1", "--device", "cpu", "--out", str(stats)]) == 0
+        assert (
+            atu_main(
+                [
+                    "fid-stats",
+                    "--data",
+                    "digits",
+                    "--classifier",
+                    str(files["judge"]),
+                    "--resolution",
+                    "32",
+                    "--exclude-class",
+                    "1",
+                    "--device",
+                    "cpu",
+                    "--out",
+                    str(stats),
+                ]
+            )
+            == 0
+        )
     capsys.readouterr()
     assert _evaluate(files, tmp_path / "m.json", "--real-stats", str(stats)) == 2
     assert message in capsys.readouterr().err and not (tmp_path / "m.json").exists()
 
 
-@pytest.mark.parametrize("write, message", [
-    (lambda p: p.write_text("not an archive"), "not a numpy .npz archive"),
-    (lambda p: np.savez(p, mu=np.zeros(3)), "no mu and sigma"),
-    (lambda p: np.savez(p, mu=np.zeros(3), sigma=np.eye(4)), "are not [D] and [D, D]"),
-    (lambda p: np.savez(p, mu=np.full(3, np.nan), sigma=np.eye(3)), "NaN or infinite"),
-    (lambda p: np.savez(p, mu=np.zeros(3), sigma=np.eye(3), rows=np.zeros((5, 2))), "rows (5, 2)"),
-    (lambda p: np.savez(p, mu=np.zeros(3), sigma=np.eye(3), record=np.array([object()], dtype=object)),
-     "not a numpy .npz archive without pickles"),
-])
+@pytest.mark.parametrize(
+    "write, message",
+    [
+        (lambda p: p.write_text("not an archive"), "not a numpy .npz archive"),
+        (lambda p: np.savez(p, mu=np.zeros(3)), "no mu and sigma"),
+        (lambda p: np.savez(p, mu=np.zeros(3), sigma=np.eye(4)), "are not [D] and [D, D]"),
+        (lambda p: np.savez(p, mu=np.full(3, np.nan), sigma=np.eye(3)), "NaN or infinite"),
+        (lambda p: np.savez(p, mu=np.zeros(3), sigma=np.eye(3), rows=np.zeros((5, 2))), "rows (5, 2)"),
+        (
+            lambda p: np.savez(p, mu=np.zeros(3), sigma=np.eye(3), record=np.array([object()], dtype=object)),
+            "not a numpy .npz archive without pickles",
+        ),
+    ],
+)
 def test_a_broken_statistics_file_is_refused_naming_what_is_wrong(tmp_path, write, message):
     path = tmp_path / "s.npz"
     write(path)
@@ -103,15 +186,18 @@ def _deep_record():
     return np.array("[" * 100_000 + "]" * 100_000)
 
 
-@pytest.mark.parametrize("write, message", [
-    # a negative-definite sigma gave FID 0.0 for every model, a non-symmetric one FID 5752, mu = 1e300 inf
-    (lambda p: np.savez(p, mu=np.zeros(3), sigma=-np.eye(3)), "sigma has a negative eigenvalue (-1"),
-    (lambda p: np.savez(p, mu=np.zeros(3), sigma=np.triu(np.ones((3, 3)))), "sigma is not symmetric"),
-    (lambda p: np.savez(p, mu=np.full(3, 1e300), sigma=np.eye(3)), "too large for FID to be finite"),
-    (lambda p: np.savez(p, mu=np.array(["a", "b"]), sigma=np.eye(2)), "mu holds <U1 values, not numbers"),
-    (lambda p: np.savez(p, mu=np.zeros(3), sigma=np.eye(3), record=_deep_record()), "its record is not JSON"),
-    (lambda p: p.write_bytes(_savez_bytes(mu=np.zeros(3), sigma=np.eye(3))[:300]), "not a numpy .npz archive"),
-])
+@pytest.mark.parametrize(
+    "write, message",
+    [
+        # a negative-definite sigma gave FID 0.0 for every model, a non-symmetric one FID 5752, mu = 1e300 inf
+        (lambda p: np.savez(p, mu=np.zeros(3), sigma=-np.eye(3)), "sigma has a negative eigenvalue (-1"),
+        (lambda p: np.savez(p, mu=np.zeros(3), sigma=np.triu(np.ones((3, 3)))), "sigma is not symmetric"),
+        (lambda p: np.savez(p, mu=np.full(3, 1e300), sigma=np.eye(3)), "too large for FID to be finite"),
+        (lambda p: np.savez(p, mu=np.array(["a", "b"]), sigma=np.eye(2)), "mu holds <U1 values, not numbers"),
+        (lambda p: np.savez(p, mu=np.zeros(3), sigma=np.eye(3), record=_deep_record()), "its record is not JSON"),
+        (lambda p: p.write_bytes(_savez_bytes(mu=np.zeros(3), sigma=np.eye(3))[:300]), "not a numpy .npz archive"),
+    ],
+)
 def test_statistics_that_would_give_a_meaningless_fid_are_refused(tmp_path, write, message):
     path = tmp_path / "s.npz"
     write(path)
@@ -121,6 +207,7 @@ def test_statistics_that_would_give_a_meaningless_fid_are_refused(tmp_path, writ
 
 def _savez_bytes(**arrays):
     import io
+
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     return buffer.getvalue()
@@ -128,9 +215,10 @@ def _savez_bytes(**arrays):
 
 def test_a_compressed_archive_that_expands_beyond_any_statistics_file_is_refused_unread(tmp_path, monkeypatch):
     from atu.eval import reference_stats
-    monkeypatch.setattr(reference_stats, "MAX_EXPANDED_BYTES", 1_000_000)     # the real bound is 2 GiB
+
+    monkeypatch.setattr(reference_stats, "MAX_EXPANDED_BYTES", 1_000_000)  # the real bound is 2 GiB
     path = tmp_path / "bomb.npz"
-    np.savez_compressed(path, mu=np.zeros(3), sigma=np.eye(3), rows=np.zeros((1000, 300)))     # 2.4 MB expanded
+    np.savez_compressed(path, mu=np.zeros(3), sigma=np.eye(3), rows=np.zeros((1000, 300)))  # 2.4 MB expanded
     assert path.stat().st_size < 20_000
     with pytest.raises(ValueError, match="would expand to 2,400,"):
         load_stats(path)
@@ -150,7 +238,7 @@ def test_a_real_covariance_passes_with_its_rounding(tmp_path):
         else:
             with pytest.raises(ValueError, match="sigma has a negative eigenvalue"):
                 load_stats(tmp_path / "s.npz")
-    x = np.random.default_rng(0).normal(size=(20, 64))        # and np.cov of 20 images in 64 dimensions
+    x = np.random.default_rng(0).normal(size=(20, 64))  # and np.cov of 20 images in 64 dimensions
     np.savez(tmp_path / "cov.npz", mu=x.mean(0), sigma=np.cov(x, rowvar=False))
     assert load_stats(tmp_path / "cov.npz").sigma.shape == (64, 64)
 
@@ -163,7 +251,7 @@ def test_a_saved_file_reads_back_exactly(tmp_path):
     back = load_stats(tmp_path / "s.npz")
     assert torch.equal(back.mu, stats.mu) and torch.equal(back.sigma, stats.sigma)
     assert torch.equal(back.rows, stats.rows) and back.record == {"data": "digits"}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.npz"]        # written atomically, nothing left over
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.npz"]  # written atomically, nothing left over
 
 
 def test_damaged_statistics_files_load_or_are_refused_naming_the_file(tmp_path):
@@ -182,7 +270,7 @@ def test_damaged_statistics_files_load_or_are_refused_naming_the_file(tmp_path):
         damaged = bytearray(data)
         kind = i % 3
         if kind == 0:
-            damaged = damaged[:rng.randrange(1, len(data))]
+            damaged = damaged[: rng.randrange(1, len(data))]
         elif kind == 1:
             for _ in range(rng.randint(1, 4)):
                 damaged[rng.randrange(len(damaged))] ^= 1 << rng.randrange(8)

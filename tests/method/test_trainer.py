@@ -1,13 +1,13 @@
 """StyleGAN2 training steps: losses against closed forms, regularisers run and matter, D learns,
 and a run saved and resumed continues bit for bit."""
+
 import math
 
 import pytest
 import torch
 
 from atu import checkpoint as ckpt
-from atu.gan.losses import (d_logistic_loss, ema_decay, ema_update, g_nonsaturating_loss, path_length_penalty,
-                            r1_penalty)
+from atu.gan.losses import d_logistic_loss, ema_decay, ema_update, g_nonsaturating_loss, path_length_penalty, r1_penalty
 from atu.gan.trainer import StyleGAN2Trainer, TrainConfig
 from atu.models import Discriminator, Generator, narrow_channels
 
@@ -24,13 +24,16 @@ def _real(n=8, seed=1):
     # a structured "dataset": bright discs of random radius, so D has something to learn
     yy, xx = torch.meshgrid(torch.linspace(-1, 1, 16), torch.linspace(-1, 1, 16), indexing="ij")
     r = 0.3 + 0.5 * torch.rand(n, 1, 1, generator=g)
-    disc = ((xx ** 2 + yy ** 2).sqrt()[None] < r).float() * 2 - 1
+    disc = ((xx**2 + yy**2).sqrt()[None] < r).float() * 2 - 1
     return disc[:, None].repeat(1, 3, 1, 1)
 
 
 def test_logistic_losses_match_their_closed_forms():
     real, fake = torch.tensor([[2.0], [-1.0]]), torch.tensor([[0.5], [3.0]])
-    sp = lambda t: math.log1p(math.exp(t))
+
+    def sp(t):
+        return math.log1p(math.exp(t))
+
     assert float(d_logistic_loss(real, fake)) == pytest.approx((sp(-2) + sp(1)) / 2 + (sp(0.5) + sp(3)) / 2)
     assert float(g_nonsaturating_loss(fake)) == pytest.approx((sp(-0.5) + sp(-3)) / 2)
 
@@ -43,15 +46,16 @@ def test_r1_of_a_linear_critic_is_its_squared_weight_norm():
 
 def test_path_length_of_a_linear_generator_matches_the_explicit_jacobian():
     torch.manual_seed(0)
-    A = torch.randn(2 * 4 * 4, 6, dtype=torch.float64)          # image = A·w (same w for 3 layers)
+    A = torch.randn(2 * 4 * 4, 6, dtype=torch.float64)  # image = A·w (same w for 3 layers)
     latents = torch.randn(3, 3, 6, dtype=torch.float64, requires_grad=True)
     img = (latents.sum(1) @ A.T).view(3, 2, 4, 4)
     gen = torch.Generator().manual_seed(5)
-    penalty, new_mean, lengths = path_length_penalty(img, latents, torch.tensor(0.5, dtype=torch.float64),
-                                                     decay=0.1, generator=gen)
+    penalty, new_mean, lengths = path_length_penalty(
+        img, latents, torch.tensor(0.5, dtype=torch.float64), decay=0.1, generator=gen
+    )
     y = torch.randn(img.shape, generator=torch.Generator().manual_seed(5), dtype=torch.float64) / 4.0
-    jt_y = y.flatten(1) @ A                                       # ∂(img·y)/∂w_layer, same for each layer
-    want = jt_y.square().sum(1).sqrt()                            # sqrt(mean over 3 layers of ||·||²)
+    jt_y = y.flatten(1) @ A  # ∂(img·y)/∂w_layer, same for each layer
+    want = jt_y.square().sum(1).sqrt()  # sqrt(mean over 3 layers of ||·||²)
     torch.testing.assert_close(lengths, want)
     assert float(new_mean) == pytest.approx(0.5 + 0.1 * (float(want.mean()) - 0.5))
     assert float(penalty) == pytest.approx(float((want - new_mean).square().mean()))
@@ -71,7 +75,7 @@ def test_lazy_regularisation_corrects_adam():
     tr = StyleGAN2Trainer(G, D, TrainConfig(lr=0.002, d_reg_every=16, g_reg_every=4))
     c = 16 / 17
     assert tr.d_optim.param_groups[0]["lr"] == pytest.approx(0.002 * c)
-    assert tr.d_optim.param_groups[0]["betas"] == pytest.approx((0.0, 0.99 ** c))
+    assert tr.d_optim.param_groups[0]["betas"] == pytest.approx((0.0, 0.99**c))
     assert tr.g_optim.param_groups[0]["lr"] == pytest.approx(0.002 * 0.8)
 
 
@@ -80,7 +84,7 @@ def test_steps_run_r1_and_path_length_and_the_discriminator_learns():
     tr = StyleGAN2Trainer(G, D, TrainConfig(batch_size=8, d_reg_every=4, g_reg_every=2), seed=0)
     real = _real()
     first = tr.train_step(real)
-    assert {"r1", "path_penalty", "path_length"} <= set(first)         # step 0 regularises both
+    assert {"r1", "path_penalty", "path_length"} <= set(first)  # step 0 regularises both
     assert all(math.isfinite(v) for v in first.values())
     losses = [tr.train_step(real)["d_loss"] for _ in range(24)]
     assert sum(losses[-6:]) / 6 < first["d_loss"] - 0.1, (first["d_loss"], losses)
@@ -100,7 +104,7 @@ def test_r1_changes_the_discriminator_update():
 def test_a_discriminator_step_alone_trains_d_only_and_equals_an_iterations_first_half():
     """discriminator_step updates D exactly as train_step's first half (same fakes, same D), leaves
     G, g_ema and the step count alone, and adds R1 only when asked."""
-    flat = lambda m: torch.cat([p.detach().flatten() for p in m.parameters()])       # noqa: E731
+    flat = lambda m: torch.cat([p.detach().flatten() for p in m.parameters()])  # noqa: E731
     G, D = _models()
     tr = StyleGAN2Trainer(G, D, TrainConfig(batch_size=8, d_reg_every=4), seed=3)
     g_before = flat(G)
@@ -111,14 +115,14 @@ def test_a_discriminator_step_alone_trains_d_only_and_equals_an_iterations_first
     G2, D2 = _models()
     tr2 = StyleGAN2Trainer(G2, D2, TrainConfig(batch_size=8, d_reg_every=4, path_regularize=0.0), seed=3)
     D_after_half = []
-    tr2.g_optim.step = lambda *a, **k: D_after_half.append(flat(D2))               # D is final before G steps
+    tr2.g_optim.step = lambda *a, **k: D_after_half.append(flat(D2))  # D is final before G steps
     full = tr2.train_step(_real())
     assert full["d_loss"] == logs["d_loss"] and torch.equal(D_after_half[0], flat(D))
 
     G3, D3 = _models()
     tr3 = StyleGAN2Trainer(G3, D3, TrainConfig(batch_size=8, d_reg_every=4), seed=3)
     assert set(tr3.discriminator_step(_real())) == {"d_loss"}
-    assert not torch.equal(flat(D3), flat(D))                                       # R1 mattered
+    assert not torch.equal(flat(D3), flat(D))  # R1 mattered
 
 
 def test_a_resumed_run_continues_bit_for_bit(tmp_path):
@@ -134,11 +138,12 @@ def test_a_resumed_run_continues_bit_for_bit(tmp_path):
     for _ in range(3):
         first.train_step(real)
     tensors, info = first.state()
-    ckpt.save(tmp_path / "state.safetensors", kind="stylegan2", config={}, state_dicts=tensors,
-              metadata={"trainer": info})
+    ckpt.save(
+        tmp_path / "state.safetensors", kind="stylegan2", config={}, state_dicts=tensors, metadata={"trainer": info}
+    )
     loaded = ckpt.load_atu(tmp_path / "state.safetensors")
-    G, D = _models(seed=99)                                        # different initial weights
-    resumed = StyleGAN2Trainer(G, D, cfg, seed=123)                # and a different seed: all restored
+    G, D = _models(seed=99)  # different initial weights
+    resumed = StyleGAN2Trainer(G, D, cfg, seed=123)  # and a different seed: all restored
     resumed.load_state(loaded.state_dicts, loaded.metadata["trainer"])
     assert resumed.step == 3
     for _ in range(2):
@@ -166,12 +171,14 @@ def test_non_finite_training_knobs_are_refused_not_silently_switched_off(field, 
 
 def test_a_batch_no_device_could_hold_is_refused_with_its_size():
     from atu.gan.trainer import MAX_BATCH
+
     with pytest.raises(ValueError, match=f"batch_size {MAX_BATCH + 1} is more than"):
         TrainConfig(batch_size=MAX_BATCH + 1)
 
 
 def test_the_command_line_refuses_nan_r1_before_any_work(tmp_path, capsys):
     from atu.cli import main
+
     out = tmp_path / "run"
     assert main(["pretrain", "--data", "digits", "--size", "16", "--steps", "1", "--r1", "nan", "--out", str(out)]) == 2
     assert "r1 must be a finite number" in capsys.readouterr().err

@@ -5,6 +5,7 @@ train.py writes them; images are compared with the original modules and with the
 functional oracle (rosinality_oracle.py); inferred architectures are compared with configs written
 out by hand and with the reference layouts (the TSVs, taken from rosinality's own models).
 """
+
 import argparse
 import os
 import pickle
@@ -44,16 +45,33 @@ def _models(seed=0):
 
 
 def _rosinality_args():
-    return argparse.Namespace(path="lmdb/ffhq", iter=800000, batch=16, size=16, latent=STYLE_DIM, n_mlp=N_MLP,
-                              channel_multiplier=2, r1=10.0, mixing=0.9, ckpt=None, lr=0.002, wandb=False)
+    return argparse.Namespace(
+        path="lmdb/ffhq",
+        iter=800000,
+        batch=16,
+        size=16,
+        latent=STYLE_DIM,
+        n_mlp=N_MLP,
+        channel_multiplier=2,
+        r1=10.0,
+        mixing=0.9,
+        ckpt=None,
+        lr=0.002,
+        wandb=False,
+    )
 
 
 def _write_rosinality(path, G, g_ema_module, D, **overrides):
     """What rosinality's train.py saves (entries replaced by `overrides`), with nothing from atu."""
-    payload = {"g": G.state_dict(), "d": D.state_dict(), "g_ema": g_ema_module.state_dict(),
-               "g_optim": torch.optim.Adam(G.parameters()).state_dict(),
-               "d_optim": torch.optim.Adam(D.parameters()).state_dict(),
-               "args": _rosinality_args(), "ada_aug_p": 0.0}
+    payload = {
+        "g": G.state_dict(),
+        "d": D.state_dict(),
+        "g_ema": g_ema_module.state_dict(),
+        "g_optim": torch.optim.Adam(G.parameters()).state_dict(),
+        "d_optim": torch.optim.Adam(D.parameters()).state_dict(),
+        "args": _rosinality_args(),
+        "ada_aug_p": 0.0,
+    }
     payload.update(overrides)
     torch.save({k: v for k, v in payload.items() if v is not None}, path)
     return path
@@ -71,6 +89,7 @@ def _assert_same_tensors(a, b):
 
 
 # ---- reading rosinality's layout -----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("zip_format", [True, False], ids=["torch-zip", "legacy-pickle"])
 def test_a_rosinality_file_loads_strictly_and_draws_the_same_images(tmp_path, zip_format):
@@ -136,8 +155,12 @@ def test_stage1_mean_and_fisher_entries_are_reported_and_ignored(tmp_path):
     path = _write_rosinality(tmp_path / "stage1.pt", G, g_ema, D, g=with_statistics)
     with pytest.warns(CheckpointWarning, match="ignored 4 entries"):
         loaded = ckpt.load(path)
-    assert sorted(loaded.ignored) == ["g/conv1.conv.weight_fisher", "g/conv1.conv.weight_mean",
-                                      "g/convs.0.conv.weight_fisher", "g/convs.0.conv.weight_mean"]
+    assert sorted(loaded.ignored) == [
+        "g/conv1.conv.weight_fisher",
+        "g/conv1.conv.weight_mean",
+        "g/convs.0.conv.weight_fisher",
+        "g/convs.0.conv.weight_mean",
+    ]
     _assert_same_tensors(loaded.generator("g").state_dict(), G.state_dict())
 
 
@@ -163,6 +186,7 @@ def test_a_section_that_does_not_fit_the_architecture_fails_at_load_naming_the_e
 
 # ---- architecture inference -----------------------------------------------------------------------
 
+
 def _meta_state_dict(layout):
     return {e.name: torch.empty(e.shape, device="meta") for e in layouts.load(layout)}
 
@@ -171,8 +195,14 @@ def test_the_full_256_architecture_is_read_from_the_weights():
     G, D = Generator(256, 512, 8, 2), Discriminator(256, 2)
     g_config = ckpt.infer_generator_config(G.state_dict())
     d_config = ckpt.infer_discriminator_config(D.state_dict())
-    assert g_config == {"size": 256, "style_dim": 512, "n_mlp": 8, "channel_multiplier": 2,
-                        "blur_kernel": [1, 3, 3, 1], "lr_mlp": 0.01}
+    assert g_config == {
+        "size": 256,
+        "style_dim": 512,
+        "n_mlp": 8,
+        "channel_multiplier": 2,
+        "blur_kernel": [1, 3, 3, 1],
+        "lr_mlp": 0.01,
+    }
     assert d_config == {"size": 256, "channel_multiplier": 2, "blur_kernel": [1, 3, 3, 1]}
     # ... and rebuilds exactly rosinality's reference layout
     ckpt.check_layout(_meta_state_dict("G256"), Generator, g_config, "G256.tsv")
@@ -182,8 +212,14 @@ def test_the_full_256_architecture_is_read_from_the_weights():
 def test_the_32_px_mnist_architecture_is_read_from_the_weights_and_the_multiplier_hint_breaks_the_tie():
     G, D = Generator(32, 128, 8, 2), Discriminator(32, 2)
     g_config = ckpt.infer_generator_config(G.state_dict())
-    assert g_config == {"size": 32, "style_dim": 128, "n_mlp": 8, "channel_multiplier": 2,
-                        "blur_kernel": [1, 3, 3, 1], "lr_mlp": 0.01}
+    assert g_config == {
+        "size": 32,
+        "style_dim": 128,
+        "n_mlp": 8,
+        "channel_multiplier": 2,
+        "blur_kernel": [1, 3, 3, 1],
+        "lr_mlp": 0.01,
+    }
     ckpt.check_layout(_meta_state_dict("G32"), Generator, g_config, "G32.tsv")
     d_config = ckpt.infer_discriminator_config(D.state_dict())
     ckpt.check_layout(_meta_state_dict("D32"), Discriminator, d_config, "D32.tsv")
@@ -210,6 +246,7 @@ def test_a_state_dict_that_is_no_stylegan2_says_so():
 
 # ---- safety and damaged files ---------------------------------------------------------------------
 
+
 class _RunsAShellCommand:
     def __init__(self, marker):
         self.marker = marker
@@ -220,6 +257,7 @@ class _RunsAShellCommand:
 
 class _WritesAFileThroughTorch:
     """A global inside torch that is not data: the scan lets torch.* through, torch's unpickler must not."""
+
     def __init__(self, marker):
         self.marker = marker
 
@@ -287,14 +325,24 @@ def test_a_missing_file_gives_a_checkpoint_error(tmp_path):
 
 # ---- atu's format ---------------------------------------------------------------------------------
 
+
 def test_the_atu_format_round_trips_bit_exact_with_metadata_and_is_found_by_content(tmp_path):
     G, g_ema, D = _models()
-    state_dicts = {"g_ema": g_ema.state_dict(), "d": D.state_dict(),
-                   "extra": {"counts": torch.arange(5), "half": torch.randn(3, dtype=torch.bfloat16)}}
+    state_dicts = {
+        "g_ema": g_ema.state_dict(),
+        "d": D.state_dict(),
+        "extra": {"counts": torch.arange(5), "half": torch.randn(3, dtype=torch.bfloat16)},
+    }
     config = {"generator": g_ema.config(), "discriminator": D.config()}
-    metadata = {"step": 1234, "seed": 7, "data": {"name": "digits", "exclude_classes": [1, 4]},
-                "lr": 0.002, "note": "unlearning «1»", "none": None}
-    path = tmp_path / "model.ckpt"             # the extension says nothing; the content does
+    metadata = {
+        "step": 1234,
+        "seed": 7,
+        "data": {"name": "digits", "exclude_classes": [1, 4]},
+        "lr": 0.002,
+        "note": "unlearning «1»",
+        "none": None,
+    }
+    path = tmp_path / "model.ckpt"  # the extension says nothing; the content does
     ckpt.save(path, kind="stylegan2", config=config, state_dicts=state_dicts, metadata=metadata)
     loaded = ckpt.load(path)
     assert (loaded.format, loaded.file_format, loaded.kind) == ("atu", "safetensors", "stylegan2")
@@ -315,7 +363,7 @@ def test_an_interrupted_safetensors_write_keeps_the_previous_file_and_leaves_no_
 
     def dies_half_way(tensors, filename, metadata=None):
         with open(filename, "wb") as fh:
-            fh.write(b"\x10\x00\x00\x00\x00\x00\x00\x00{\"partial")
+            fh.write(b'\x10\x00\x00\x00\x00\x00\x00\x00{"partial')
         raise OSError("disk full")
 
     monkeypatch.setattr(safetensors.torch, "save_file", dies_half_way)
@@ -347,12 +395,14 @@ def test_an_interrupted_rosinality_write_keeps_the_previous_file_and_leaves_no_t
 def test_bad_metadata_fails_before_anything_is_written(tmp_path):
     path = tmp_path / "model.safetensors"
     with pytest.raises(TypeError, match="not JSON serialisable"):
-        ckpt.save(path, kind="stylegan2", config={}, state_dicts={"a": {"x": torch.zeros(1)}},
-                  metadata={"bad": object()})
+        ckpt.save(
+            path, kind="stylegan2", config={}, state_dicts={"a": {"x": torch.zeros(1)}}, metadata={"bad": object()}
+        )
     assert os.listdir(tmp_path) == []
 
 
 # ---- writing rosinality's layout and `atu convert` ------------------------------------------------
+
 
 def test_save_rosinality_writes_what_rosinality_reads(tmp_path):
     G, g_ema, D = _models()
@@ -387,8 +437,13 @@ def test_convert_atu_to_rosinality_and_back_is_bit_exact(tmp_path, capsys):
     source = tmp_path / "model.safetensors"
     config = {"generator": g_ema.config(), "discriminator": D.config()}
     metadata = {"step": 500, "run": {"seed": 3}, "time_utc": "2025-01-01T00:00:00+00:00"}
-    ckpt.save(source, kind="stylegan2", config=config, metadata=metadata,
-              state_dicts={"g": G.state_dict(), "g_ema": g_ema.state_dict(), "d": D.state_dict()})
+    ckpt.save(
+        source,
+        kind="stylegan2",
+        config=config,
+        metadata=metadata,
+        state_dicts={"g": G.state_dict(), "g_ema": g_ema.state_dict(), "d": D.state_dict()},
+    )
     as_pt, back = tmp_path / "model.pt", tmp_path / "back.safetensors"
     assert cli.main(["convert", str(source), str(as_pt)]) == 0
     assert "rosinality layout" in capsys.readouterr().out

@@ -1,20 +1,30 @@
 """atu.classifiers: architectures, checkpoint I/O, training on problems with known answers, the
 shipped digits classifier's accuracy (recomputed here from its metadata) and `atu train-classifier`."""
+
 import os
 
+import numpy as np
 import pytest
 import torch
 
 from atu import assets
 from atu import checkpoint as ckpt
-from atu.cli import main as atu_main
-from atu.classifiers import (Augmentation, LeNet, ResNet, build_classifier, feature_fn, load_classifier, predict,
-                             predict_proba, save_classifier, train_classifier)
+from atu.classifiers import (
+    Augmentation,
+    LeNet,
+    ResNet,
+    build_classifier,
+    feature_fn,
+    load_classifier,
+    predict,
+    predict_proba,
+    save_classifier,
+    train_classifier,
+)
 from atu.classifiers.augment import random_translate
+from atu.cli import main as atu_main
 from atu.data import ImageDataset, load_dataset, split
 from atu.eval.fid import fid
-import numpy as np
-
 from data_files import write_attribute_folder, write_mnist
 
 
@@ -27,6 +37,7 @@ def _bn_trained(model):
 
 
 # ---- architectures -----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("resolution", [16, 28, 32, 64])
 @pytest.mark.parametrize("in_channels", [1, 3])
@@ -51,19 +62,23 @@ def test_features_are_the_input_of_the_last_layer():
     torch.testing.assert_close(model(x), model.head(model.features(x)))
 
 
-@pytest.mark.parametrize("model, shape, message", [
-    (LeNet(), (2, 3, 8, 8), "at least 16x16"),
-    (ResNet(), (2, 3, 16, 16), "at least 32x32"),
-    (LeNet(), (2, 1, 32, 32), "expected 3 channels"),
-    (LeNet(), (3, 32, 32), r"\[N, C, H, W\]"),
-])
+@pytest.mark.parametrize(
+    "model, shape, message",
+    [
+        (LeNet(), (2, 3, 8, 8), "at least 16x16"),
+        (ResNet(), (2, 3, 16, 16), "at least 32x32"),
+        (LeNet(), (2, 1, 32, 32), "expected 3 channels"),
+        (LeNet(), (3, 32, 32), r"\[N, C, H, W\]"),
+    ],
+)
 def test_bad_inputs_fail_clearly(model, shape, message):
     with pytest.raises(ValueError, match=message):
         model(torch.zeros(shape))
 
 
-@pytest.mark.parametrize("model", [LeNet(num_classes=7, channels=(8, 12), hidden=20, resolution=16),
-                                   ResNet(widths=(8, 16), resolution=128)])
+@pytest.mark.parametrize(
+    "model", [LeNet(num_classes=7, channels=(8, 12), hidden=20, resolution=16), ResNet(widths=(8, 16), resolution=128)]
+)
 def test_config_rebuilds_the_same_architecture(model):
     rebuilt = build_classifier(model.config())
     assert rebuilt.config() == model.config()
@@ -73,6 +88,7 @@ def test_config_rebuilds_the_same_architecture(model):
 
 
 # ---- checkpoints -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("make", [lambda: LeNet(), lambda: _bn_trained(ResNet(widths=(8, 16, 32), resolution=32))])
 def test_save_load_round_trip_is_bit_exact(tmp_path, make):
@@ -94,8 +110,12 @@ def test_load_refuses_other_checkpoints(tmp_path):
         load_classifier(other)
     with pytest.raises(ckpt.CheckpointError, match="no such"):
         load_classifier(tmp_path / "absent.safetensors")
-    bad = ckpt.save(tmp_path / "bad.safetensors", kind="classifier", config=LeNet().config(),
-                    state_dicts={"classifier": {"w": torch.ones(2)}})
+    bad = ckpt.save(
+        tmp_path / "bad.safetensors",
+        kind="classifier",
+        config=LeNet().config(),
+        state_dicts={"classifier": {"w": torch.ones(2)}},
+    )
     with pytest.raises(ckpt.CheckpointError, match="do not fit"):
         load_classifier(bad)
 
@@ -108,6 +128,7 @@ def test_asset_paths():
 
 
 # ---- the shipped digits classifier -------------------------------------------------------------------
+
 
 def test_shipped_digits_classifier_accuracy_on_its_held_out_split():
     """Recomputes the held-out split from the seed in the metadata and counts correct answers with a
@@ -124,7 +145,7 @@ def test_shipped_digits_classifier_accuracy_on_its_held_out_split():
     correct = int((guess == held_out.labels).sum())
     accuracy = correct / len(held_out)
     assert accuracy >= 0.97
-    assert accuracy == pytest.approx(meta["held_out_accuracy"], abs=1e-12)     # the metadata tells the truth
+    assert accuracy == pytest.approx(meta["held_out_accuracy"], abs=1e-12)  # the metadata tells the truth
     assert meta["report"]["n_test"] == len(held_out) == 269
 
 
@@ -146,7 +167,7 @@ def test_shipped_mnist_judges_reach_the_papers_accuracy_on_the_10000_test_digits
         guess = torch.cat([model(b.expand(-1, 3, -1, -1)).argmax(1) for b in x.split(1000)])
     accuracy = float((guess == truth).double().mean())
     assert len(truth) == 10_000 and accuracy >= 0.990
-    assert accuracy == pytest.approx(model.metadata["test_accuracy"], abs=2e-4)   # ≤ 2 digits: resize rounding
+    assert accuracy == pytest.approx(model.metadata["test_accuracy"], abs=2e-4)  # ≤ 2 digits: resize rounding
 
 
 def test_predict_resizes_to_the_training_resolution_and_accepts_datasets():
@@ -157,7 +178,7 @@ def test_predict_resizes_to_the_training_resolution_and_accepts_datasets():
     assert proba.shape == (40, 10) and torch.allclose(proba.sum(1), torch.ones(40))
     labels = predict(model, few.images(), batch_size=7)
     assert torch.equal(labels, proba.argmax(1))
-    assert (labels == few.labels).float().mean() >= 0.9      # 16-px digits upsampled to 32 are still digits
+    assert (labels == few.labels).float().mean() >= 0.9  # 16-px digits upsampled to 32 are still digits
 
 
 def test_classifier_features_drive_fid():
@@ -169,6 +190,7 @@ def test_classifier_features_drive_fid():
 
 # ---- training ----------------------------------------------------------------------------------------
 
+
 def _quadrant_dataset(n=160, resolution=16, seed=0):
     """Class k = which quadrant is bright: a problem any classifier must solve perfectly."""
     g = torch.Generator().manual_seed(seed)
@@ -177,7 +199,7 @@ def _quadrant_dataset(n=160, resolution=16, seed=0):
     h = resolution // 2
     for i, k in enumerate(labels.tolist()):
         r, c = divmod(k, 2)
-        images[i, :, r * h:(r + 1) * h, c * h:(c + 1) * h] += 1.5
+        images[i, :, r * h : (r + 1) * h, c * h : (c + 1) * h] += 1.5
     return ImageDataset(lambda i: images[i], labels, name="quadrants", resolution=resolution, info={})
 
 
@@ -211,18 +233,19 @@ def test_training_refuses_unlabelled_data():
 
 def test_random_translation_moves_content_within_the_shift():
     x = torch.full((50, 1, 9, 9), -1.0)
-    x[:, :, 4, 4] = 1.0                                   # one bright pixel in the centre
+    x[:, :, 4, 4] = 1.0  # one bright pixel in the centre
     moved = random_translate(x, 2, torch.Generator().manual_seed(0))
     assert moved.shape == x.shape
     rows, cols = [], []
     for image in moved[:, 0]:
-        (r, c), = (image == 1).nonzero().tolist()         # still exactly one bright pixel
+        ((r, c),) = (image == 1).nonzero().tolist()  # still exactly one bright pixel
         rows.append(r - 4), cols.append(c - 4)
     assert set(rows) == set(cols) == {-2, -1, 0, 1, 2}
     assert torch.equal(Augmentation()(x, torch.Generator()), x)
 
 
 # ---- command line ------------------------------------------------------------------------------------
+
 
 def _faces(tmp_path, n=24):
     rows = {f"{i:06d}.png": {"Eyeglasses": int(i % 2), "Smiling": int(i % 3 == 0)} for i in range(n)}
@@ -232,8 +255,23 @@ def _faces(tmp_path, n=24):
 def test_cli_trains_the_resnet_on_a_folder_with_attributes(tmp_path, capsys):
     table = _faces(tmp_path)
     out = tmp_path / "glasses.safetensors"
-    rc = atu_main(["train-classifier", "--data", f"folder:{table.parent}", "--attribute", "Eyeglasses",
-                   "--attributes-file", str(table), "--resolution", "32", "--epochs", "1", "--out", str(out)])
+    rc = atu_main(
+        [
+            "train-classifier",
+            "--data",
+            f"folder:{table.parent}",
+            "--attribute",
+            "Eyeglasses",
+            "--attributes-file",
+            str(table),
+            "--resolution",
+            "32",
+            "--epochs",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     assert "held-out accuracy" in capsys.readouterr().out
     model = load_classifier(out)
@@ -251,7 +289,7 @@ def _bar_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     labels = np.arange(n, dtype=np.uint8) % 10
     images = rng.integers(0, 40, size=(n, 28, 28), dtype=np.uint8)
     for i, c in enumerate(labels):
-        images[i, 4 + 2 * c: 6 + 2 * c, 4:24] = 255
+        images[i, 4 + 2 * c : 6 + 2 * c, 4:24] = 255
     return images, labels
 
 
@@ -259,7 +297,7 @@ def test_cli_reports_accuracy_on_the_mnist_test_split(tmp_path, capsys):
     images, labels = _bar_digits(200, seed=0)
     write_mnist(tmp_path, images, labels)
     test_images, test_labels = _bar_digits(50, seed=1)
-    test_labels[:10] = (test_labels[:10] + 1) % 10             # 10 of 50 labelled wrong on purpose
+    test_labels[:10] = (test_labels[:10] + 1) % 10  # 10 of 50 labelled wrong on purpose
     write_mnist(tmp_path, test_images, test_labels, split="test")
     out = tmp_path / "judge.safetensors"
     assert atu_main(["train-classifier", "--data", f"mnist:{tmp_path}", "--epochs", "20", "--out", str(out)]) == 0
@@ -273,7 +311,7 @@ def test_cli_reports_accuracy_on_the_mnist_test_split(tmp_path, capsys):
     expected = float((guess == torch.as_tensor(test_labels, dtype=torch.int64)).double().mean())
     meta = model.metadata
     assert meta["test_split"]["n"] == 50 and meta["test_accuracy"] == pytest.approx(expected, abs=1e-12)
-    assert expected <= 0.8 + 1e-9 and meta["held_out_accuracy"] > 0.9   # the wrong labels cost exactly their share
+    assert expected <= 0.8 + 1e-9 and meta["held_out_accuracy"] > 0.9  # the wrong labels cost exactly their share
 
 
 def test_cli_says_when_an_mnist_folder_has_no_test_split(tmp_path, capsys):

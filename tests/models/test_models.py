@@ -1,5 +1,6 @@
 """atu.models against rosinality's layout (the reference TSVs) and against an independent
 functional statement of that implementation's forward passes (rosinality_oracle.py)."""
+
 import math
 
 import pytest
@@ -10,21 +11,25 @@ from atu import layouts
 from atu.models import Discriminator, Generator, narrow_channels, use_ops
 from atu.models.generator import SAMPLE_BLOCK
 
-TINY = narrow_channels(16, 16)   # 16 channels at every resolution up to 16 px
+TINY = narrow_channels(16, 16)  # 16 channels at every resolution up to 16 px
 
 
 def _layout_of(model):
     params = {name for name, _ in model.named_parameters()}
-    return [(name, tuple(t.shape), "parameter" if name in params else "buffer")
-            for name, t in model.state_dict().items()]
+    return [
+        (name, tuple(t.shape), "parameter" if name in params else "buffer") for name, t in model.state_dict().items()
+    ]
 
 
-@pytest.mark.parametrize("layout, build", [
-    ("G32", lambda: Generator(32, style_dim=128, n_mlp=8, channel_multiplier=2)),
-    ("G256", lambda: Generator(256, style_dim=512, n_mlp=8, channel_multiplier=2)),
-    ("D32", lambda: Discriminator(32, channel_multiplier=2)),
-    ("D256", lambda: Discriminator(256, channel_multiplier=2)),
-])
+@pytest.mark.parametrize(
+    "layout, build",
+    [
+        ("G32", lambda: Generator(32, style_dim=128, n_mlp=8, channel_multiplier=2)),
+        ("G256", lambda: Generator(256, style_dim=512, n_mlp=8, channel_multiplier=2)),
+        ("D32", lambda: Discriminator(32, channel_multiplier=2)),
+        ("D256", lambda: Discriminator(256, channel_multiplier=2)),
+    ],
+)
 def test_state_dict_names_shapes_kinds_and_order_match_rosinality(layout, build):
     expected = [(e.name, e.shape, e.kind) for e in layouts.load(layout)]
     assert _layout_of(build()) == expected
@@ -60,14 +65,16 @@ def test_generator_style_mixing_and_truncation_match_the_oracle():
     z1, z2 = torch.randn(2, 12, dtype=torch.float64), torch.randn(2, 12, dtype=torch.float64)
     noise = [t.double() for t in _noise(G, 2, seed=4)]
     mean_w = G.mean_latent(64, torch.Generator().manual_seed(5))
-    img, latent = G([z1, z2], inject_index=3, truncation=0.7, truncation_latent=mean_w, noise=noise,
-                    return_latents=True)
+    img, latent = G(
+        [z1, z2], inject_index=3, truncation=0.7, truncation_latent=mean_w, noise=noise, return_latents=True
+    )
     w1, w2 = G.get_latent(z1), G.get_latent(z2)
     w1, w2 = mean_w + 0.7 * (w1 - mean_w), mean_w + 0.7 * (w2 - mean_w)
     mixed = torch.cat([w1[:, None].repeat(1, 3, 1), w2[:, None].repeat(1, G.n_latent - 3, 1)], 1)
     torch.testing.assert_close(latent, mixed)
-    torch.testing.assert_close(img, oracle.generator(G.state_dict(), mixed, noise, input_is_latent=True),
-                               rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(
+        img, oracle.generator(G.state_dict(), mixed, noise, input_is_latent=True), rtol=1e-10, atol=1e-10
+    )
 
 
 def test_full_width_32px_generator_matches_the_oracle_float32():
@@ -90,7 +97,7 @@ def test_discriminator_minibatch_group_divides_any_batch():
     """rosinality fails when min(N, 4) does not divide N; ours uses the largest divisor <= 4, which
     equals the oracle on the batches rosinality accepts and is still exactly per-group otherwise."""
     D = _randomised(Discriminator(16, channels=TINY), seed=8)
-    x = torch.randn(6, 3, 16, 16, dtype=torch.float64)   # groups of 3
+    x = torch.randn(6, 3, 16, 16, dtype=torch.float64)  # groups of 3
     out = D(x)
     assert out.shape == (6, 1) and torch.isfinite(out).all()
     D3 = Discriminator(16, channels=TINY, stddev_group=3).double()
@@ -168,14 +175,14 @@ def test_sample_i_depends_on_seed_and_index_only_across_sample_blocks():
     z_all, noise_all = G.sample_inputs(7, 0, n)
     z, noise = G.sample_inputs(7, SAMPLE_BLOCK - 2, SAMPLE_BLOCK + 5)
     assert z_all.shape == (n, 8) and len(noise_all) == G.num_layers
-    assert torch.equal(z, z_all[SAMPLE_BLOCK - 2:SAMPLE_BLOCK + 5])
+    assert torch.equal(z, z_all[SAMPLE_BLOCK - 2 : SAMPLE_BLOCK + 5])
     for a, b in zip(noise_all, noise):
-        assert torch.equal(a[SAMPLE_BLOCK - 2:SAMPLE_BLOCK + 5], b)
+        assert torch.equal(a[SAMPLE_BLOCK - 2 : SAMPLE_BLOCK + 5], b)
     # blocks draw unrelated inputs: not the next block's, not the next seed's
-    assert not torch.equal(z_all[:SAMPLE_BLOCK], z_all[SAMPLE_BLOCK:2 * SAMPLE_BLOCK])
+    assert not torch.equal(z_all[:SAMPLE_BLOCK], z_all[SAMPLE_BLOCK : 2 * SAMPLE_BLOCK])
     assert not torch.equal(z_all[:1], G.sample_inputs(8, 0, 1)[0])
     # the images are G's forward of those inputs, and w is the mapping of that z
-    z_all = z_all.to(G.input.input)        # z comes on the CPU in float32, like the stored bank latents
+    z_all = z_all.to(G.input.input)  # z comes on the CPU in float32, like the stored bank latents
     with torch.no_grad():
         direct = G([z_all[60:70]], noise=[t[60:70] for t in noise_all])[0]
         torch.testing.assert_close(w[:, 0], G.get_latent(z_all), rtol=1e-5, atol=1e-6)
@@ -193,7 +200,7 @@ def test_forward_is_deterministic_for_fixed_latents_and_noise():
     G = _randomised(Generator(16, style_dim=8, n_mlp=2, channels=TINY), seed=15)
     z = torch.randn(2, 8, dtype=torch.float64)
     assert torch.equal(G([z], randomize_noise=False)[0], G([z], randomize_noise=False)[0])
-    assert not torch.equal(G([z])[0], G([z])[0])   # fresh noise each call, as in rosinality
+    assert not torch.equal(G([z])[0], G([z])[0])  # fresh noise each call, as in rosinality
 
 
 def test_config_round_trips_through_json_kwargs():
@@ -201,16 +208,22 @@ def test_config_round_trips_through_json_kwargs():
     G2 = Generator.from_config(G.config())
     assert _layout_of(G2) == _layout_of(G) and G2.config() == G.config()
     D = Discriminator(32)
-    assert Discriminator.from_config(D.config()).config() == D.config() == {
-        "size": 32, "channel_multiplier": 2, "blur_kernel": [1, 3, 3, 1]}
+    assert (
+        Discriminator.from_config(D.config()).config()
+        == D.config()
+        == {"size": 32, "channel_multiplier": 2, "blur_kernel": [1, 3, 3, 1]}
+    )
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"size": 48}, "power of two"),
-    ({"size": 16, "channels": {4: 8, 8: 8}}, "exactly the resolutions"),
-    ({"size": 16, "channels": {4: 8, 8: 8, 16: 0}}, r"channels\[16\]"),
-    ({"size": 16, "channel_multiplier": 0}, "channel_multiplier"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"size": 48}, "power of two"),
+        ({"size": 16, "channels": {4: 8, 8: 8}}, "exactly the resolutions"),
+        ({"size": 16, "channels": {4: 8, 8: 8, 16: 0}}, r"channels\[16\]"),
+        ({"size": 16, "channel_multiplier": 0}, "channel_multiplier"),
+    ],
+)
 def test_bad_architecture_arguments_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Generator(style_dim=8, **kwargs)
@@ -239,4 +252,4 @@ def test_sampling_draws_fewer_images_per_pass_at_high_resolution_and_the_same_sa
     assert big.images_per_pass() == 2 and big.images_per_pass(at_most=256) == 2
     small = Generator(16, style_dim=8, n_mlp=1, channels=narrow_channels(16, 4)).eval()
     default, one_by_one = small.sample(5, seed=3), small.sample(5, seed=3, batch_size=1)
-    torch.testing.assert_close(default, one_by_one, rtol=0, atol=1e-5)     # batching rounds differently
+    torch.testing.assert_close(default, one_by_one, rtol=0, atol=1e-5)  # batching rounds differently

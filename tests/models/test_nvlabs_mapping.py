@@ -1,13 +1,21 @@
 """NVlabs StyleGAN2-ADA generators in atu: the same latent gives the same image (float64, constant
 noise, truncation 1) as an independent forward of NVlabs' architecture, for several resolutions and
 widths; what cannot map is refused naming why."""
+
 import pytest
 import torch
 
 from atu import checkpoint
 from atu.checkpoint import CheckpointError
-from nvlabs_pickles import (generator_record, install_stand_ins, network, nvlabs_generator_forward,
-                            random_generator_tensors, remove_stand_ins, write_pickle)
+from nvlabs_pickles import (
+    generator_record,
+    install_stand_ins,
+    network,
+    nvlabs_generator_forward,
+    random_generator_tensors,
+    remove_stand_ins,
+    write_pickle,
+)
 
 
 @pytest.fixture
@@ -15,10 +23,13 @@ def env(tmp_path, monkeypatch):
     return install_stand_ins(monkeypatch, tmp_path / "EXECUTED")
 
 
-@pytest.mark.parametrize("size, w_dim, n_mlp, widths", [
-    (16, 8, 2, {4: 8, 8: 6, 16: 4}),
-    (32, 16, 8, {4: 12, 8: 12, 16: 8, 32: 4}),
-])
+@pytest.mark.parametrize(
+    "size, w_dim, n_mlp, widths",
+    [
+        (16, 8, 2, {4: 8, 8: 6, 16: 4}),
+        (32, 16, 8, {4: 12, 8: 12, 16: 8, 32: 4}),
+    ],
+)
 def test_the_same_latent_gives_the_same_image_as_nvlabs_forward(tmp_path, env, size, w_dim, n_mlp, widths):
     tensors = random_generator_tensors(size, w_dim, n_mlp, widths, seed=size)
     path = tmp_path / "network-snapshot-000400.pkl"
@@ -46,12 +57,22 @@ def test_what_cannot_map_is_refused_naming_why(tmp_path, env):
     cases = {
         "conditional": (generator_record(env, tensors, 16, 8, 2, c_dim=10), "a conditional generator"),
         "resnet": (generator_record(env, tensors, 16, 8, 2, architecture="resnet"), "'resnet' synthesis architecture"),
-        "stylegan3": (network(env, "Generator", modules={
-            "mapping": generator_record(env, tensors, 16, 8, 2).meta["state"]["_modules"]["mapping"],
-            "synthesis": network(env, "SynthesisNetwork", modules={"L0_36_512": network(env, "SynthesisLayer")})},
-            kwargs={"z_dim": 8, "c_dim": 0, "w_dim": 8}), "StyleGAN3"),
+        "stylegan3": (
+            network(
+                env,
+                "Generator",
+                modules={
+                    "mapping": generator_record(env, tensors, 16, 8, 2).meta["state"]["_modules"]["mapping"],
+                    "synthesis": network(
+                        env, "SynthesisNetwork", modules={"L0_36_512": network(env, "SynthesisLayer")}
+                    ),
+                },
+                kwargs={"z_dim": 8, "c_dim": 0, "w_dim": 8},
+            ),
+            "StyleGAN3",
+        ),
     }
-    for name, (G, message) in cases.items():
+    for name, (G, _message) in cases.items():
         write_pickle(tmp_path / f"{name}.pkl", {"G_ema": G})
     remove_stand_ins()
     for name, (_, message) in cases.items():
@@ -63,11 +84,13 @@ def test_what_cannot_map_is_refused_naming_why(tmp_path, env):
 @pytest.mark.parametrize("size, widths", [(16, {4: 8, 8: 6, 16: 4}), (32, {4: 6, 8: 6, 16: 4, 32: 4})])
 def test_the_discriminator_scores_as_nvlabs_forward_does(tmp_path, env, size, widths):
     from nvlabs_pickles import discriminator_record, nvlabs_discriminator_forward, random_discriminator_tensors
+
     g_tensors = random_generator_tensors(size, 8, 2, widths, seed=1)
     d_tensors = random_discriminator_tensors(size, widths, seed=2)
     path = tmp_path / "snapshot.pkl"
-    write_pickle(path, {"G_ema": generator_record(env, g_tensors, size, 8, 2),
-                        "D": discriminator_record(env, d_tensors, size)})
+    write_pickle(
+        path, {"G_ema": generator_record(env, g_tensors, size, 8, 2), "D": discriminator_record(env, d_tensors, size)}
+    )
     remove_stand_ins()
     ck = checkpoint.load(path)
     assert ck.sections == ["g_ema", "d"] and not env.marker.exists()
@@ -81,11 +104,16 @@ def test_the_discriminator_scores_as_nvlabs_forward_does(tmp_path, env, size, wi
 
 def test_a_non_resnet_discriminator_is_refused(tmp_path, env):
     from nvlabs_pickles import discriminator_record, random_discriminator_tensors
+
     widths = {4: 8, 8: 8, 16: 8}
     path = tmp_path / "orig.pkl"
-    write_pickle(path, {"G_ema": generator_record(env, random_generator_tensors(16, 8, 2, widths, seed=1), 16, 8, 2),
-                        "D": discriminator_record(env, random_discriminator_tensors(16, widths, seed=2), 16,
-                                                  architecture="orig")})
+    write_pickle(
+        path,
+        {
+            "G_ema": generator_record(env, random_generator_tensors(16, 8, 2, widths, seed=1), 16, 8, 2),
+            "D": discriminator_record(env, random_discriminator_tensors(16, widths, seed=2), 16, architecture="orig"),
+        },
+    )
     remove_stand_ins()
     with pytest.raises(CheckpointError, match="'orig' discriminator architecture"):
         checkpoint.load(path)
@@ -93,15 +121,19 @@ def test_a_non_resnet_discriminator_is_refused(tmp_path, env):
 
 def test_a_snapshot_runs_feedback_stage_1_and_stage_2_like_any_checkpoint(tmp_path, env):
     """`--gen network-snapshot.pkl` through the commands users run, with nothing from the file executed."""
-    from nvlabs_pickles import discriminator_record, random_discriminator_tensors
-
     from atu.classifiers import LeNet, load_classifier, predict, save_classifier
     from atu.cli import main as atu_main
+    from nvlabs_pickles import discriminator_record, random_discriminator_tensors
 
     widths = {4: 8, 8: 6, 16: 4}
     snapshot = tmp_path / "network-snapshot-000400.pkl"
-    write_pickle(snapshot, {"G_ema": generator_record(env, random_generator_tensors(16, 8, 2, widths, seed=1), 16, 8, 2),
-                            "D": discriminator_record(env, random_discriminator_tensors(16, widths, seed=2), 16)})
+    write_pickle(
+        snapshot,
+        {
+            "G_ema": generator_record(env, random_generator_tensors(16, 8, 2, widths, seed=1), 16, 8, 2),
+            "D": discriminator_record(env, random_discriminator_tensors(16, widths, seed=2), 16),
+        },
+    )
     remove_stand_ins()
     torch.manual_seed(3)
     judge = tmp_path / "judge.safetensors"
@@ -112,11 +144,65 @@ def test_a_snapshot_runs_feedback_stage_1_and_stage_2_like_any_checkpoint(tmp_pa
     assert 0 < counts[target] < 60, "the random judge must split the samples"
     feedback = tmp_path / "feedback.safetensors"
     small = ["--batch", "4", "--device", "cpu", "--checkpoint-every", "2", "--sample-every", "100"]
-    assert atu_main(["feedback", "--gen", str(snapshot), "--classifier", str(judge), "--class", str(target),
-                     "--n", "60", "--device", "cpu", "--out", str(feedback)]) == 0
-    assert atu_main(["adapt", "--gen", str(snapshot), "--feedback", str(feedback), "--k", "1", "--steps", "2",
-                     "--fisher-samples", "2", "--out", str(tmp_path / "adapt"), *small]) == 0
-    assert atu_main(["unlearn", "--gen", str(snapshot), "--adapted", str(tmp_path / "adapt"), "--feedback",
-                     str(feedback), "--steps", "2", "--out", str(tmp_path / "unlearn"), *small]) == 0
+    assert (
+        atu_main(
+            [
+                "feedback",
+                "--gen",
+                str(snapshot),
+                "--classifier",
+                str(judge),
+                "--class",
+                str(target),
+                "--n",
+                "60",
+                "--device",
+                "cpu",
+                "--out",
+                str(feedback),
+            ]
+        )
+        == 0
+    )
+    assert (
+        atu_main(
+            [
+                "adapt",
+                "--gen",
+                str(snapshot),
+                "--feedback",
+                str(feedback),
+                "--k",
+                "1",
+                "--steps",
+                "2",
+                "--fisher-samples",
+                "2",
+                "--out",
+                str(tmp_path / "adapt"),
+                *small,
+            ]
+        )
+        == 0
+    )
+    assert (
+        atu_main(
+            [
+                "unlearn",
+                "--gen",
+                str(snapshot),
+                "--adapted",
+                str(tmp_path / "adapt"),
+                "--feedback",
+                str(feedback),
+                "--steps",
+                "2",
+                "--out",
+                str(tmp_path / "unlearn"),
+                *small,
+            ]
+        )
+        == 0
+    )
     unlearned = checkpoint.load(tmp_path / "unlearn" / "model.safetensors").generator("g_ema")
     assert unlearned.config() == G.config() and not env.marker.exists()

@@ -3,6 +3,7 @@ with stylegan2-ada-pytorch's networks.py and training_loop.py's pickling; no NVl
 here): the test helper writes the structure the real files have, in both configurations users hold,
 and atu draws from them what NVlabs' own forward drew (G_ema and G, truncation 1, constant noise,
 force_fp32) and scores as its D scored."""
+
 import json
 from pathlib import Path
 
@@ -12,7 +13,14 @@ from safetensors.torch import load_file
 
 from atu import checkpoint
 from atu.checkpoint.nvlabs_pickle import PersistentRecord, read_network_pickle
-from nvlabs_pickles import discriminator_record, generator_record, install_stand_ins, remove_stand_ins, snapshot, write_pickle
+from nvlabs_pickles import (
+    discriminator_record,
+    generator_record,
+    install_stand_ins,
+    remove_stand_ins,
+    snapshot,
+    write_pickle,
+)
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "nvlabs"
 STRUCTURE = json.loads((FIXTURE / "structure.json").read_text())
@@ -22,16 +30,23 @@ MODULE_KEYS = {"_parameters", "_buffers", "_modules", "_non_persistent_buffers_s
 
 def _networks():
     tensors = load_file(FIXTURE / "tensors.safetensors")
-    return {net: {k[len(net) + 1:]: v for k, v in tensors.items() if k.startswith(net + ".")} for net in ("G_ema", "G", "D")}
+    return {
+        net: {k[len(net) + 1 :]: v for k, v in tensors.items() if k.startswith(net + ".")}
+        for net in ("G_ema", "G", "D")
+    }
 
 
 def _write_snapshot(tmp_path, monkeypatch, config):
     env = install_stand_ins(monkeypatch, tmp_path / "EXECUTED")
     nets = _networks()
     kwargs = dict(CONFIGS[config], channel_base=128, channel_max=32)
-    top = snapshot(env, G=generator_record(env, nets["G"], 32, 64, 2, **kwargs),
-                   D=discriminator_record(env, nets["D"], 32, **kwargs),
-                   G_ema=generator_record(env, nets["G_ema"], 32, 64, 2, **kwargs), resolution=32)
+    top = snapshot(
+        env,
+        G=generator_record(env, nets["G"], 32, 64, 2, **kwargs),
+        D=discriminator_record(env, nets["D"], 32, **kwargs),
+        G_ema=generator_record(env, nets["G_ema"], 32, 64, 2, **kwargs),
+        resolution=32,
+    )
     top["training_set_kwargs"].update(path="/data/digits.zip")
     path = tmp_path / f"network-snapshot-{config}.pkl"
     write_pickle(path, top)
@@ -66,15 +81,25 @@ def _plain(value):
 def _records(record, path, out):
     """The form make_fixture.py writes, read back from atu's view of a pickle."""
     state = record.state
-    out.append({
-        "path": path, "class_name": record.class_name, "version": record.version,
-        "init_args": _plain(state["_init_args"]), "init_kwargs": _plain(state["_init_kwargs"]),
-        "attributes": {k: (v if _kind(v) in ("None", "bool", "str", "int", "float") else f"<{_kind(v)}>")
-                       for k, v in sorted(state.items()) if not k.startswith("_") and k != "training"},
-        "parameters": list(state["_parameters"]), "buffers": list(state["_buffers"]),
-        "non_persistent_buffers": sorted(state["_non_persistent_buffers_set"]),
-        "modules": list(state["_modules"]), "module_keys": sorted(k for k in state if k in MODULE_KEYS),
-    })
+    out.append(
+        {
+            "path": path,
+            "class_name": record.class_name,
+            "version": record.version,
+            "init_args": _plain(state["_init_args"]),
+            "init_kwargs": _plain(state["_init_kwargs"]),
+            "attributes": {
+                k: (v if _kind(v) in ("None", "bool", "str", "int", "float") else f"<{_kind(v)}>")
+                for k, v in sorted(state.items())
+                if not k.startswith("_") and k != "training"
+            },
+            "parameters": list(state["_parameters"]),
+            "buffers": list(state["_buffers"]),
+            "non_persistent_buffers": sorted(state["_non_persistent_buffers_set"]),
+            "modules": list(state["_modules"]),
+            "module_keys": sorted(k for k in state if k in MODULE_KEYS),
+        }
+    )
     for name, child in record.submodules().items():
         if isinstance(child, PersistentRecord):
             _records(child, f"{path}.{name}", out)
@@ -85,7 +110,7 @@ def test_the_helper_writes_what_nvlabs_persistence_writes(tmp_path, monkeypatch,
     path, _ = _write_snapshot(tmp_path, monkeypatch, config)
     top = read_network_pickle(path)
     real = STRUCTURE[config]
-    assert list(top) == list(real["top_level"])                    # training_set_kwargs, G, D, G_ema, augment_pipe
+    assert list(top) == list(real["top_level"])  # training_set_kwargs, G, D, G_ema, augment_pipe
     assert _plain(top["training_set_kwargs"]) == real["training_set_kwargs"]
     ours = []
     for key in ("G", "D", "G_ema"):

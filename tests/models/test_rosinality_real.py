@@ -2,6 +2,7 @@
 make_fixture.py with rosinality's model.py, train.py's argument parser and torch.save call; none of
 that code is needed here): atu's models have its layout, read its file (optimiser states with
 integer keys, the argparse Namespace, ada_aug_p), and draw and score what its own g_ema and D did."""
+
 import argparse
 import hashlib
 import json
@@ -22,8 +23,10 @@ STRUCTURE = json.loads((FIXTURE / "structure.json").read_text())
 
 def _sections():
     """The weights rosinality's g, d and g_ema held, rebuilt from their names (rosinality_weights.py)."""
-    built = {"g": Generator(32, style_dim=64, n_mlp=2, channel_multiplier=1).state_dict(),
-             "d": Discriminator(32, channel_multiplier=1).state_dict()}
+    built = {
+        "g": Generator(32, style_dim=64, n_mlp=2, channel_multiplier=1).state_dict(),
+        "d": Discriminator(32, channel_multiplier=1).state_dict(),
+    }
     built["g_ema"] = built["g"]
     out = {}
     for section, entries in STRUCTURE["sections"].items():
@@ -51,16 +54,26 @@ def train_py_file(tmp_path_factory):
     g_params = {k: v for k, v in sections["g"].items() if not k.endswith(".kernel") and not k.startswith("noises.")}
     d_params = {k: v for k, v in sections["d"].items() if not k.endswith(".kernel")}
     path = tmp_path_factory.mktemp("rosinality") / "000010.pt"
-    torch.save({"g": sections["g"], "d": sections["d"], "g_ema": sections["g_ema"],
-                "g_optim": _adam_state(g_params, 0.0016, (0.0, 0.99 ** 0.8)),
-                "d_optim": _adam_state(d_params, 0.0019, (0.0, 0.99 ** (16 / 17))),
-                "args": args, "ada_aug_p": 0.0}, path)
+    torch.save(
+        {
+            "g": sections["g"],
+            "d": sections["d"],
+            "g_ema": sections["g_ema"],
+            "g_optim": _adam_state(g_params, 0.0016, (0.0, 0.99**0.8)),
+            "d_optim": _adam_state(d_params, 0.0019, (0.0, 0.99 ** (16 / 17))),
+            "args": args,
+            "ada_aug_p": 0.0,
+        },
+        path,
+    )
     return path, sections
 
 
 def test_atu_models_have_rosinalitys_layout_and_the_rebuilt_weights_are_its():
-    atu_layout = {"g": Generator(32, style_dim=64, n_mlp=2, channel_multiplier=1).state_dict(),
-                  "d": Discriminator(32, channel_multiplier=1).state_dict()}
+    atu_layout = {
+        "g": Generator(32, style_dim=64, n_mlp=2, channel_multiplier=1).state_dict(),
+        "d": Discriminator(32, channel_multiplier=1).state_dict(),
+    }
     for section in ("g", "d"):
         assert [[k, list(v.shape)] for k, v in atu_layout[section].items()] == STRUCTURE["sections"][section]
     digest = hashlib.sha256()
@@ -101,7 +114,7 @@ def test_convert_to_atu_and_back_keeps_every_weight(train_py_file, tmp_path, cap
     path, sections = train_py_file
     assert atu_main(["convert", str(path), str(tmp_path / "model.safetensors")]) == 0
     assert atu_main(["convert", str(tmp_path / "model.safetensors"), str(tmp_path / "back.pt")]) == 0
-    back = torch.load(tmp_path / "back.pt", weights_only=False)        # written by atu in this test
+    back = torch.load(tmp_path / "back.pt", weights_only=False)  # written by atu in this test
     for section in ("g", "d", "g_ema"):
         assert list(back[section]) == list(sections[section])
         for name, tensor in sections[section].items():
@@ -114,17 +127,22 @@ def test_a_converted_atu_model_is_what_train_py_resumes_from(tmp_path, capsys):
     g_ema, g_optim, d_optim into its Generator, Discriminator and Adams), on atu's models, which have
     its layout (test above)."""
     sections = _sections()
-    model = checkpoint.save(tmp_path / "model.safetensors", kind="stylegan2",
-                            config={"generator": Generator(32, style_dim=64, n_mlp=2, channel_multiplier=1).config(),
-                                    "discriminator": Discriminator(32, channel_multiplier=1).config()},
-                            state_dicts={"g_ema": sections["g_ema"], "d": sections["d"]})   # what atu's stages write
+    model = checkpoint.save(
+        tmp_path / "model.safetensors",
+        kind="stylegan2",
+        config={
+            "generator": Generator(32, style_dim=64, n_mlp=2, channel_multiplier=1).config(),
+            "discriminator": Discriminator(32, channel_multiplier=1).config(),
+        },
+        state_dicts={"g_ema": sections["g_ema"], "d": sections["d"]},
+    )  # what atu's stages write
     assert atu_main(["convert", str(model), str(tmp_path / "000000.pt")]) == 0
     out = capsys.readouterr().out
     assert "g written as a copy of g_ema" in out and "fresh Adam states" in out
     ckpt = torch.load(tmp_path / "000000.pt", map_location=lambda storage, loc: storage, weights_only=False)
     generator, g_ema = (Generator(32, style_dim=64, n_mlp=2, channel_multiplier=1) for _ in range(2))
     discriminator = Discriminator(32, channel_multiplier=1)
-    g_optim = torch.optim.Adam(generator.parameters(), lr=0.002 * 0.8, betas=(0.0, 0.99 ** 0.8))
+    g_optim = torch.optim.Adam(generator.parameters(), lr=0.002 * 0.8, betas=(0.0, 0.99**0.8))
     d_optim = torch.optim.Adam(discriminator.parameters(), lr=0.002 * 16 / 17, betas=(0.0, 0.99 ** (16 / 17)))
     generator.load_state_dict(ckpt["g"])
     discriminator.load_state_dict(ckpt["d"])
@@ -132,7 +150,7 @@ def test_a_converted_atu_model_is_what_train_py_resumes_from(tmp_path, capsys):
     g_optim.load_state_dict(ckpt["g_optim"])
     d_optim.load_state_dict(ckpt["d_optim"])
     assert g_optim.param_groups[0]["lr"] == pytest.approx(0.0016) and d_optim.param_groups[0]["betas"][0] == 0
-    fake, _ = generator([torch.randn(2, 64)])         # and it trains on
+    fake, _ = generator([torch.randn(2, 64)])  # and it trains on
     (-discriminator(fake).mean()).backward()
     g_optim.step()
     d_optim.step()

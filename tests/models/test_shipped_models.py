@@ -3,6 +3,7 @@
 The classifiers' accuracy is checked in test_classifiers.py; here each set's generators are judged by
 its own classifier: the base model draws every digit, a model retrained without class c (the Ret-FID
 reference) almost never draws c, and everything fits the 20 MB budget."""
+
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from atu.classifiers import load_classifier, predict
 # The classes whose retrained generator ships, per set (MODELS.md lists them and how they were made).
 RETRAINED_CLASSES = {"digits": (1, 4, 8), "mnist": (1, 4, 8)}
 N_SAMPLES = 500
-RECIPE_KEYS = ("model", "train", "steps", "seed")     # what a retrained model shares with its base
+RECIPE_KEYS = ("model", "train", "steps", "seed")  # what a retrained model shares with its base
 
 
 @pytest.fixture(scope="module", params=sorted(RETRAINED_CLASSES))
@@ -46,8 +47,8 @@ def test_every_set_ships_its_generator_and_both_judges(shipped):
 def test_the_base_generator_is_the_documented_32px_model_and_draws_every_digit(shipped, classifier):
     ck = checkpoint.load(assets.path(shipped.generator))
     assert ck.metadata["run"]["data"] == shipped.data and ck.metadata["run"]["exclude_classes"] == []
-    assert ck.metadata["run"]["model"]["width"] == 48      # MODELS.md: 48 channels at every resolution
-    assert ck.metadata["run"]["model"]["n_mlp"] == 8       # the paper's mapping network
+    assert ck.metadata["run"]["model"]["width"] == 48  # MODELS.md: 48 channels at every resolution
+    assert ck.metadata["run"]["model"]["n_mlp"] == 8  # the paper's mapping network
     assert {"g_ema", "d"} <= set(ck.sections)
     G, D = ck.generator(), ck.discriminator()
     assert G.size == 32 and G.style_dim == 128 and D(G.sample(2, seed=0)).shape == (2, 1)
@@ -69,7 +70,7 @@ def test_retrained_generators_rarely_draw_their_excluded_class(data, c):
     assert run["data"] == shipped.data and run["exclude_classes"] == [c]
     assert {k: run[k] for k in RECIPE_KEYS} == {k: base_run[k] for k in RECIPE_KEYS}
     share = _share_per_class(path, load_classifier(assets.path(shipped.classifier)))
-    others = torch.cat([share[:c], share[c + 1:]])
+    others = torch.cat([share[:c], share[c + 1 :]])
     assert share[c] < 0.02 and others.min() > 0.03, f"class shares: {share.tolist()}"
 
 

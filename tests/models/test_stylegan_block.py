@@ -1,6 +1,7 @@
 """A StyleGAN2 synthesis block built from the three atu_ext ops: against the same block built from
 the plain-PyTorch references, under autograd (incl. the R1/path-length second order), and under
 torch.compile(fullgraph=True)."""
+
 import math
 
 import torch
@@ -36,20 +37,24 @@ def _params(c_in, c_out, size, dtype=torch.float32, seed=0):
         return (scale * torch.randn(*shape, generator=g)).to(dtype)
 
     style = 16
-    return {
-        "mod1": rnd(c_in, style, scale=1 / math.sqrt(style)),
-        "w1": rnd(c_out, c_in, 3, 3, scale=1 / math.sqrt(c_in * 9)),
-        "noise1": rnd(1, 1, 2 * size, 2 * size),
-        "noise_strength1": torch.tensor(0.1, dtype=dtype),
-        "b1": rnd(c_out, scale=0.1),
-        "mod2": rnd(c_out, style, scale=1 / math.sqrt(style)),
-        "w2": rnd(c_out, c_out, 3, 3, scale=1 / math.sqrt(c_out * 9)),
-        "b2": rnd(c_out, scale=0.1),
-        "mod_rgb": rnd(c_out, style, scale=1 / math.sqrt(style)),
-        "w_rgb": rnd(3, c_out, 1, 1, scale=1 / math.sqrt(c_out)),
-        "b_rgb": rnd(3, scale=0.1),
-        "skip": rnd(2, 3, size, size),
-    }, rnd(2, c_in, size, size), rnd(2, style)
+    return (
+        {
+            "mod1": rnd(c_in, style, scale=1 / math.sqrt(style)),
+            "w1": rnd(c_out, c_in, 3, 3, scale=1 / math.sqrt(c_in * 9)),
+            "noise1": rnd(1, 1, 2 * size, 2 * size),
+            "noise_strength1": torch.tensor(0.1, dtype=dtype),
+            "b1": rnd(c_out, scale=0.1),
+            "mod2": rnd(c_out, style, scale=1 / math.sqrt(style)),
+            "w2": rnd(c_out, c_out, 3, 3, scale=1 / math.sqrt(c_out * 9)),
+            "b2": rnd(c_out, scale=0.1),
+            "mod_rgb": rnd(c_out, style, scale=1 / math.sqrt(style)),
+            "w_rgb": rnd(3, c_out, 1, 1, scale=1 / math.sqrt(c_out)),
+            "b_rgb": rnd(3, scale=0.1),
+            "skip": rnd(2, 3, size, size),
+        },
+        rnd(2, c_in, size, size),
+        rnd(2, style),
+    )
 
 
 OURS = (atu_ext.upfirdn2d, atu_ext.bias_act, atu_ext.modulated_conv2d)

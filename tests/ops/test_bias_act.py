@@ -1,6 +1,7 @@
 """atu_ext.bias_act against the plain-PyTorch reference (atu_ext.reference.bias_act): values,
 gradients of first to third order, every activation, layout and dim; registration contracts
 (opcheck, torch.compile); fuzzing; bad input."""
+
 import math
 
 import pytest
@@ -73,6 +74,7 @@ def _assert_close_all(got, want, **tol):
 
 # ---- values and first-order gradients against the reference --------------------------------------
 
+
 @pytest.mark.parametrize("act", ACTS)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
 def test_matches_reference_every_dim_and_option(device, act, dtype):
@@ -96,10 +98,15 @@ def test_default_gains_and_alpha_are_stylegan2s():
     x = torch.linspace(-3, 3, 41, dtype=torch.float64)
     sqrt2 = math.sqrt(2)
     expected = {
-        "linear": x, "relu": sqrt2 * x.clamp(min=0), "lrelu": sqrt2 * torch.where(x > 0, x, 0.2 * x),
-        "tanh": torch.tanh(x), "sigmoid": 1 / (1 + torch.exp(-x)), "elu": torch.where(x > 0, x, torch.exp(x) - 1),
+        "linear": x,
+        "relu": sqrt2 * x.clamp(min=0),
+        "lrelu": sqrt2 * torch.where(x > 0, x, 0.2 * x),
+        "tanh": torch.tanh(x),
+        "sigmoid": 1 / (1 + torch.exp(-x)),
+        "elu": torch.where(x > 0, x, torch.exp(x) - 1),
         "selu": 1.0507009873554804 * torch.where(x > 0, x, 1.6732632423543772 * (torch.exp(x) - 1)),
-        "softplus": torch.log(1 + torch.exp(x)), "swish": sqrt2 * x / (1 + torch.exp(-x)),
+        "softplus": torch.log(1 + torch.exp(x)),
+        "swish": sqrt2 * x / (1 + torch.exp(-x)),
     }
     assert set(expected) == set(ACTS)
     for act, want in expected.items():
@@ -114,6 +121,7 @@ def test_clamp_applies_after_gain():
 
 
 # ---- layouts and shapes ------------------------------------------------------------------------------
+
 
 def _layouts(device):
     """(name, x, dim) cases: every kernel loop shape (long channel runs, short runs, no channel)."""
@@ -180,6 +188,7 @@ def test_half_precision_computes_in_float32(device, dtype):
 
 # ---- higher-order gradients ----------------------------------------------------------------------
 
+
 def _gradcheck_inputs(act, alpha, gain, clamp, device, shape=(2, 3, 3, 2)):
     b = _random([shape[1]], 11, device)
     x = _away_from_kinks(_random(shape, 10, device), b, 1, act, alpha, gain, clamp, margin=0.01)
@@ -217,6 +226,7 @@ def test_r1_style_penalty_gradient_matches_reference(device, act):
 @pytest.mark.parametrize("act", SMOOTH_ACTS + ["elu", "selu"])
 def test_third_order_matches_reference(device, act):
     """d³/dx³ of Σ y through three nested autograd.grad calls: bias_act_grad orders 1, 2 and 3."""
+
     def third(fn, x, b):
         x = x.detach().requires_grad_()
         (g1,) = torch.autograd.grad(fn(x, b, act=act).sum(), x, create_graph=True)
@@ -243,12 +253,17 @@ def test_fourth_order(device):
         fourth("tanh")
 
 
-@pytest.mark.parametrize("act, gain, alpha, keeps", [
-    ("lrelu", None, None, "y"), ("relu", 1.0, None, "y"), ("linear", 2.0, None, "y"),
-    ("lrelu", -1.0, None, "x"),   # gain < 0: the sign of y no longer tells the side of the kink
-    ("lrelu", None, -0.5, "x"),   # negative slope < 0: likewise
-    ("swish", None, None, "x"),
-])
+@pytest.mark.parametrize(
+    "act, gain, alpha, keeps",
+    [
+        ("lrelu", None, None, "y"),
+        ("relu", 1.0, None, "y"),
+        ("linear", 2.0, None, "y"),
+        ("lrelu", -1.0, None, "x"),  # gain < 0: the sign of y no longer tells the side of the kink
+        ("lrelu", None, -0.5, "x"),  # negative slope < 0: likewise
+        ("swish", None, None, "x"),
+    ],
+)
 def test_backward_keeps_output_for_piecewise_linear_acts(device, act, gain, alpha, keeps):
     """Which activation-sized tensor the backward holds on to (x or y), and that the gradients
     agree with the reference either way (with clamping)."""
@@ -268,6 +283,7 @@ def test_backward_keeps_output_for_piecewise_linear_acts(device, act, gain, alph
 
 
 # ---- registration contracts --------------------------------------------------------------------
+
 
 def _opcheck(op, args):
     result = torch.library.opcheck(op, args)
@@ -311,13 +327,16 @@ def test_torch_compile_fullgraph_with_backward():
 
 # ---- fuzzing ---------------------------------------------------------------------------------------
 
+
 @st.composite
 def _cases(draw):
     shape = draw(st.lists(st.integers(1, 6), min_size=1, max_size=4))
     dim = draw(st.integers(-len(shape), len(shape) - 1))
     perm = draw(st.permutations(range(len(shape))))
     return dict(
-        shape=shape, dim=dim, perm=perm,
+        shape=shape,
+        dim=dim,
+        perm=perm,
         act=draw(st.sampled_from(ACTS)),
         with_bias=draw(st.booleans()),
         alpha=draw(st.one_of(st.none(), st.floats(0.0, 1.0))),
@@ -348,24 +367,28 @@ def test_fuzz_against_reference(case):
 
 # ---- bad input -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(x=torch.ones(2, 3, dtype=torch.int32)), TypeError, "x has dtype torch.int32"),
-    (dict(x="not a tensor"), TypeError, "x must be a tensor"),
-    (dict(b=torch.ones(3, dtype=torch.int64)), TypeError, "b has dtype torch.int64"),
-    (dict(b=torch.ones(4)), ValueError, r"b must have shape \[3\] \(x.shape\[1\]\), got \[4\]"),
-    (dict(b=torch.ones(1, 3)), ValueError, r"b must have shape \[3\]"),
-    (dict(b=torch.ones(3, dtype=torch.float64)), TypeError, "b is torch.float64 but x is torch.float32"),
-    (dict(dim=2), ValueError, "dim=2 is out of range for x with 2 dims"),
-    (dict(dim=-3), ValueError, "dim=-3 is out of range"),
-    (dict(dim=1.0), TypeError, "dim must be an int"),
-    (dict(dim=True), TypeError, "dim must be an int"),
-    (dict(x=torch.tensor(1.0)), ValueError, "x is 0-dimensional"),
-    (dict(act="gelu"), ValueError, "act must be one of"),
-    (dict(clamp=-1.0), ValueError, "clamp must be >= 0"),
-    (dict(clamp=float("nan")), ValueError, "clamp must be finite"),
-    (dict(gain="2"), TypeError, "gain must be a real number"),
-    (dict(alpha=float("inf")), ValueError, "alpha must be finite"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(x=torch.ones(2, 3, dtype=torch.int32)), TypeError, "x has dtype torch.int32"),
+        (dict(x="not a tensor"), TypeError, "x must be a tensor"),
+        (dict(b=torch.ones(3, dtype=torch.int64)), TypeError, "b has dtype torch.int64"),
+        (dict(b=torch.ones(4)), ValueError, r"b must have shape \[3\] \(x.shape\[1\]\), got \[4\]"),
+        (dict(b=torch.ones(1, 3)), ValueError, r"b must have shape \[3\]"),
+        (dict(b=torch.ones(3, dtype=torch.float64)), TypeError, "b is torch.float64 but x is torch.float32"),
+        (dict(dim=2), ValueError, "dim=2 is out of range for x with 2 dims"),
+        (dict(dim=-3), ValueError, "dim=-3 is out of range"),
+        (dict(dim=1.0), TypeError, "dim must be an int"),
+        (dict(dim=True), TypeError, "dim must be an int"),
+        (dict(x=torch.tensor(1.0)), ValueError, "x is 0-dimensional"),
+        (dict(act="gelu"), ValueError, "act must be one of"),
+        (dict(clamp=-1.0), ValueError, "clamp must be >= 0"),
+        (dict(clamp=float("nan")), ValueError, "clamp must be finite"),
+        (dict(gain="2"), TypeError, "gain must be a real number"),
+        (dict(alpha=float("inf")), ValueError, "alpha must be finite"),
+    ],
+)
 def test_bad_input_is_rejected_before_any_kernel(kwargs, error, match):
     args = dict(x=torch.ones(2, 3), b=torch.ones(3), dim=1, act="lrelu")
     args.update(kwargs)

@@ -1,4 +1,5 @@
 """cmake/torch_probe.py: what the build reads off the installed torch."""
+
 import importlib.util
 import os
 import subprocess
@@ -18,13 +19,18 @@ spec.loader.exec_module(torch_probe)
 def test_the_cxx_standard_is_the_one_atens_guard_demands(tmp_path, guard, standard):
     (tmp_path / "ATen").mkdir()
     (tmp_path / "ATen" / "ATen.h").write_text(
-        f"#pragma once\n#if !defined(_MSC_VER) && __cplusplus < {guard}\n#error C++ too old\n#endif\n")
+        f"#pragma once\n#if !defined(_MSC_VER) && __cplusplus < {guard}\n#error C++ too old\n#endif\n"
+    )
     assert torch_probe.cxx_standard(str(tmp_path)) == standard
 
 
 def test_the_installed_torch_reports_its_standard_and_cuda():
-    facts = dict(line.split("=", 1) for line in subprocess.run(
-        [sys.executable, str(PROBE)], capture_output=True, text=True, check=True).stdout.splitlines())
+    facts = dict(
+        line.split("=", 1)
+        for line in subprocess.run(
+            [sys.executable, str(PROBE)], capture_output=True, text=True, check=True
+        ).stdout.splitlines()
+    )
     assert facts["version"] == torch.__version__
     assert facts["cuda"] == (torch.version.cuda or "")
     header = (Path(torch.__file__).parent / "include" / "ATen" / "ATen.h").read_text()
@@ -46,16 +52,32 @@ ROOT = PROBE.parents[1]
 
 
 def _configure(tmp_path, *defines, env=None):
-    run = subprocess.run(["cmake", "-S", str(ROOT), "-B", str(tmp_path / "build"), "-G", "Ninja",
-                          f"-DPython_EXECUTABLE={sys.executable}", *defines],
-                         capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
+    run = subprocess.run(
+        [
+            "cmake",
+            "-S",
+            str(ROOT),
+            "-B",
+            str(tmp_path / "build"),
+            "-G",
+            "Ninja",
+            f"-DPython_EXECUTABLE={sys.executable}",
+            *defines,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
     # CMake wraps long messages: compare with the line breaks and indents folded into single spaces
-    return subprocess.CompletedProcess(run.args, run.returncode, " ".join(run.stdout.split()),
-                                       " ".join(run.stderr.split()))
+    return subprocess.CompletedProcess(
+        run.args, run.returncode, " ".join(run.stdout.split()), " ".join(run.stderr.split())
+    )
 
 
 def _cmake_available():
     import shutil
+
     return shutil.which("cmake") and shutil.which("ninja")
 
 
@@ -93,10 +115,12 @@ def test_cuda_architectures_come_from_torch_cuda_arch_list_else_the_default(tmp_
 
 # ---- the built module: one file for every torch >= its target and every CPython >= 3.10 -----------
 
+
 def _undefined_symbols(library: Path) -> list[str]:
     """The dynamic symbols `library` takes from others, demangled (binutils' nm)."""
-    out = subprocess.run(["nm", "-D", "--undefined-only", "--demangle", str(library)], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        ["nm", "-D", "--undefined-only", "--demangle", str(library)], capture_output=True, text=True, check=True
+    ).stdout
     return [line.split(None, 1)[1] for line in out.splitlines() if line.strip()]
 
 
@@ -107,10 +131,11 @@ def _needed_libraries(library: Path) -> list[str]:
 
 def test_the_module_uses_only_the_stable_abis_of_torch_and_python():
     import atu_ext
+
     library = Path(atu_ext._C.__file__)
     assert library.name == "_C.abi3.so"
     symbols = _undefined_symbols(library)
-    assert any(s.startswith("torch_library_impl") for s in symbols)   # the registrations went through the shim
+    assert any(s.startswith("torch_library_impl") for s in symbols)  # the registrations went through the shim
     unstable = [s for s in symbols if any(ns in s for ns in ("c10::", "at::", "torch::", "pybind11::"))]
     assert unstable == [], f"atu_ext links torch's C++ API: {unstable[:5]}"
     # CPython: the limited API only (private _Py symbols other than the reference counting are outside it)
@@ -123,16 +148,20 @@ def test_the_module_uses_only_the_stable_abis_of_torch_and_python():
 
 
 def test_a_torch_older_than_the_target_is_refused_at_import_naming_both():
-    code = ("import torch; torch.__version__ = '2.9.1+cpu'\n"
-            "try:\n    import atu_ext\nexcept ImportError as e:\n    print(e)\nelse:\n    print('imported')")
+    code = (
+        "import torch; torch.__version__ = '2.9.1+cpu'\n"
+        "try:\n    import atu_ext\nexcept ImportError as e:\n    print(e)\nelse:\n    print('imported')"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", timeout=120)
     import atu_ext
+
     assert "torch 2.9.1+cpu is older than torch " + atu_ext._C.target_torch in out.stdout, out.stdout + out.stderr
     assert "Install torch>=" + atu_ext._C.target_torch in out.stdout
 
 
 def test_the_running_torch_is_at_least_the_target_and_both_are_recorded():
     import atu_ext
+
     info = atu_ext.build_info()
     assert info["torch"] == torch.__version__
     assert atu_ext._release(torch.__version__) >= atu_ext._release(info["target_torch"])

@@ -1,4 +1,5 @@
 """`atu check-ops`: the self-check passes on this build, and fails, naming the row, when a kernel is wrong."""
+
 import json
 import os
 import subprocess
@@ -10,12 +11,16 @@ import atu_ext
 from atu.selfcheck import checks
 
 
-
 def test_check_ops_quick_passes_on_cpu_and_covers_every_op_and_dtype(tmp_path):
     out = tmp_path / "check.json"
-    run = subprocess.run([sys.executable, "-m", "atu.cli", "check-ops", "--quick", "--device", "cpu", "--json", str(out)],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=600,
-                         env=os.environ)
+    run = subprocess.run(
+        [sys.executable, "-m", "atu.cli", "check-ops", "--quick", "--device", "cpu", "--json", str(out)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=os.environ,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "checks passed" in run.stdout and "FAIL" not in run.stdout
     record = json.loads(out.read_text())
@@ -35,8 +40,9 @@ def test_check_ops_quick_passes_on_cpu_and_covers_every_op_and_dtype(tmp_path):
 def test_a_wrong_kernel_fails_its_rows_and_the_command_exits_1(monkeypatch, capsys):
     real = atu_ext.upfirdn2d
 
-    def off_by_a_little(x, f, **kwargs):            # what a broken kernel would return
+    def off_by_a_little(x, f, **kwargs):  # what a broken kernel would return
         return real(x, f, **kwargs) * (1 + 1e-3)
+
     monkeypatch.setattr(atu_ext, "upfirdn2d", off_by_a_little)
     rows = list(checks.check_upfirdn2d(torch.device("cpu"), quick=True))
     value_rows = [r for r in rows if "value + grad" in r.check]
@@ -44,6 +50,7 @@ def test_a_wrong_kernel_fails_its_rows_and_the_command_exits_1(monkeypatch, caps
     assert all(r.error > r.tolerance for r in value_rows)
 
     from atu.cli import main
+
     assert main(["check-ops", "--quick", "--only", "upfirdn2d"]) == 1
     assert "FAILED: upfirdn2d" in capsys.readouterr().out
 
@@ -51,12 +58,14 @@ def test_a_wrong_kernel_fails_its_rows_and_the_command_exits_1(monkeypatch, caps
 def test_a_check_that_raises_is_a_failed_row_with_the_message():
     def broken():
         raise RuntimeError("CUDA error: no kernel image is available for execution on the device")
+
     (row,) = checks._guarded("upfirdn2d", "float32", "up 2", broken)
     assert not row.passed and "no kernel image" in row.note
 
 
 def test_bad_devices_are_usage_errors():
     from atu.cli import main
+
     assert main(["check-ops", "--quick", "--device", "tpu9"]) == 2
     if not torch.cuda.is_available():
         assert main(["check-ops", "--quick", "--device", "cuda"]) == 2

@@ -1,6 +1,7 @@
 """atu_ext.modulated_conv2d against a per-sample loop (atu_ext.reference) and against rosinality's
 ModulatedConv2d formulation; the fused modulation op on its own; gradients (first and second
 order); registration contracts; a compiled StyleGAN2 block; bad input."""
+
 import math
 
 import pytest
@@ -33,14 +34,16 @@ IMPLS = ["grouped", "shared"]
 def test_matches_per_sample_reference(device, up, down, k, demodulate, dtype, impl):
     x, weight, styles = _problem(3, 5, 4, k, (9, 7), seed=k + 10 * up + 100 * down, dtype=dtype, device=device)
     ours = atu_ext.modulated_conv2d(x, weight, styles, demodulate=demodulate, up=up, down=down, impl=impl)
-    want = reference.modulated_conv2d(*(t.cpu().double() for t in (x, weight, styles)), demodulate=demodulate,
-                                      up=up, down=down)
+    want = reference.modulated_conv2d(
+        *(t.cpu().double() for t in (x, weight, styles)), demodulate=demodulate, up=up, down=down
+    )
     assert ours.shape == want.shape and ours.dtype == dtype
     torch.testing.assert_close(ours.cpu().double(), want, **TOL[dtype])
 
 
-def _rosinality_modulated_conv(x, style, weight_param, mod_weight, mod_bias, k, demodulate, upsample, downsample,
-                               blur_kernel=(1, 3, 3, 1)):
+def _rosinality_modulated_conv(
+    x, style, weight_param, mod_weight, mod_bias, k, demodulate, upsample, downsample, blur_kernel=(1, 3, 3, 1)
+):
     """The computation of rosinality/stylegan2-pytorch's ModulatedConv2d.forward (fused path),
     re-derived from its definitions: equalised-lr scales, EqualLinear modulation (bias init 1),
     Blur(make_kernel(blur_kernel) · factor², pad) around the resampling convolutions."""
@@ -82,11 +85,14 @@ def test_equals_rosinality_modulated_conv(device, up, down, k):
     weight_param = torch.randn(1, out_ch, in_ch, k, k, generator=g, dtype=torch.float64)
     mod_weight = torch.randn(in_ch, style_dim, generator=g, dtype=torch.float64)
     mod_bias = torch.ones(in_ch, dtype=torch.float64)
-    want, s, scale = _rosinality_modulated_conv(x, style, weight_param, mod_weight, mod_bias, k, True, up == 2, down == 2)
+    want, s, scale = _rosinality_modulated_conv(
+        x, style, weight_param, mod_weight, mod_bias, k, True, up == 2, down == 2
+    )
     f2d = torch.outer(torch.tensor([1.0, 3, 3, 1]), torch.tensor([1.0, 3, 3, 1])).double() / 64
     for f in (None, f2d.to(device)):  # the default (1-D, separable) and rosinality's 2-D kernel
-        ours = atu_ext.modulated_conv2d(x.to(device), (scale * weight_param[0]).to(device), s.to(device), up=up,
-                                        down=down, resample_filter=f)
+        ours = atu_ext.modulated_conv2d(
+            x.to(device), (scale * weight_param[0]).to(device), s.to(device), up=up, down=down, resample_filter=f
+        )
         torch.testing.assert_close(ours.cpu(), want, rtol=1e-10, atol=1e-10)
 
 
@@ -95,11 +101,13 @@ def test_batch_one_odd_sizes_and_channels_last(device):
     for up, down in MODES:
         want = reference.modulated_conv2d(x.cpu(), weight.cpu(), styles.cpu(), up=up, down=down)
         for xx in (x, x.contiguous(memory_format=torch.channels_last)):
-            torch.testing.assert_close(atu_ext.modulated_conv2d(xx, weight, styles, up=up, down=down).cpu(), want,
-                                       rtol=1e-4, atol=1e-4)
+            torch.testing.assert_close(
+                atu_ext.modulated_conv2d(xx, weight, styles, up=up, down=down).cpu(), want, rtol=1e-4, atol=1e-4
+            )
 
 
 # ---- the fused modulation op -------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("demodulate", [True, False])
 def test_modulate_weight_values(device, demodulate):
@@ -125,6 +133,7 @@ def test_modulate_weight_gradients_through_both_outputs(device):
 
 
 # ---- gradients of the whole op -----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("up, down", MODES)
@@ -158,12 +167,14 @@ def test_path_length_style_second_order_matches_reference(device, up, down):
 
 # ---- contracts ---------------------------------------------------------------------------------
 
+
 def test_opcheck_modulate_weight(device):
     for dtype in (torch.float32, torch.float64):
         _, weight, styles = _problem(2, 3, 4, 3, (1, 1), seed=8, dtype=dtype, device=device)
         for demod in (True, False):
-            result = torch.library.opcheck(torch.ops.atu.modulate_weight,
-                                           (weight.requires_grad_(), styles.requires_grad_(), demod, 1e-8))
+            result = torch.library.opcheck(
+                torch.ops.atu.modulate_weight, (weight.requires_grad_(), styles.requires_grad_(), demod, 1e-8)
+            )
             assert all(v == "SUCCESS" for v in result.values()), result
 
 
@@ -216,7 +227,11 @@ def test_bad_input(change, error, match):
 
 def test_auto_picks_the_shared_weight_path_on_cpu_and_bad_impl_is_named():
     x, weight, styles = _problem(2, 4, 3, 3, (6, 6), seed=12)
-    torch.testing.assert_close(atu_ext.modulated_conv2d(x, weight, styles, up=2),
-                               atu_ext.modulated_conv2d(x, weight, styles, up=2, impl="shared"), rtol=0, atol=0)
+    torch.testing.assert_close(
+        atu_ext.modulated_conv2d(x, weight, styles, up=2),
+        atu_ext.modulated_conv2d(x, weight, styles, up=2, impl="shared"),
+        rtol=0,
+        atol=0,
+    )
     with pytest.raises(ValueError, match="impl must be one of"):
         atu_ext.modulated_conv2d(x, weight, styles, impl="fused")

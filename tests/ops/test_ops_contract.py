@@ -1,5 +1,6 @@
 """What the ops promise beyond their values: determinism, registration contracts, torch.compile,
 errors on bad input, IEEE special values, and no silent fallback when the build is missing."""
+
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ def _case(device, k=1, seed=0, dtype=torch.float32):
 
 
 # ---- determinism -------------------------------------------------------------------------------
+
 
 def test_bitwise_deterministic_across_calls_and_thread_counts(device):
     from atu import layouts
@@ -50,6 +52,7 @@ def test_bitwise_deterministic_across_calls_and_thread_counts(device):
 
 # ---- registration contracts --------------------------------------------------------------------
 
+
 def _opcheck(op, args):
     result = torch.library.opcheck(op, args)
     assert all(v == "SUCCESS" for v in result.values()), result
@@ -66,7 +69,9 @@ def test_opcheck_every_op(device):
         _opcheck(ops.sq_dist.default, (params, refs, 2, reduction))
         _opcheck(ops.sq_dist_backward.default, (torch.tensor(1.5, device=device), params, refs, 2, reduction))
         grads = [torch.zeros_like(p) for p in params]
-        _opcheck(ops.sq_dist_value_and_grad_.default, (grads, [p.detach() for p in params], refs, 2, reduction, scale, True))
+        _opcheck(
+            ops.sq_dist_value_and_grad_.default, (grads, [p.detach() for p in params], refs, 2, reduction, scale, True)
+        )
     _opcheck(ops.ewc_penalty.default, (params, refs[:4], fisher, 0.7))
     _opcheck(ops.ewc_penalty_backward.default, (torch.tensor(1.5, device=device), params, refs[:4], fisher, 0.7))
     grads = [torch.zeros_like(p) for p in params]
@@ -94,6 +99,7 @@ def test_torch_compile_fullgraph_repulsion_el2():
 
 # ---- bad input -----------------------------------------------------------------------------------
 
+
 def test_empty_params_rejected():
     with pytest.raises(ValueError, match="params is empty"):
         atu_ext.sq_dist([], [])
@@ -101,8 +107,9 @@ def test_empty_params_rejected():
 
 def test_integer_tensors_rejected():
     with pytest.raises(TypeError, match=r"params\[1\].*torch.int64"):
-        atu_ext.repulsion_el2([torch.zeros(3), torch.zeros(2, dtype=torch.int64)],
-                              [torch.zeros(3), torch.zeros(2, dtype=torch.int64)])
+        atu_ext.repulsion_el2(
+            [torch.zeros(3), torch.zeros(2, dtype=torch.int64)], [torch.zeros(3), torch.zeros(2, dtype=torch.int64)]
+        )
 
 
 def test_count_mismatch_names_both_counts():
@@ -112,8 +119,9 @@ def test_count_mismatch_names_both_counts():
 
 def test_shape_mismatch_names_index_and_both_shapes():
     with pytest.raises(ValueError, match=r"theta_n\[1\]\[1\] \(shape \(2, 2\).*params\[1\] \(shape \(2,\)"):
-        atu_ext.repulsion_il2([torch.zeros(3), torch.zeros(2)],
-                              [[torch.zeros(3), torch.zeros(2)], [torch.zeros(3), torch.zeros(2, 2)]])
+        atu_ext.repulsion_il2(
+            [torch.zeros(3), torch.zeros(2)], [[torch.zeros(3), torch.zeros(2)], [torch.zeros(3), torch.zeros(2, 2)]]
+        )
 
 
 def test_dtype_mismatch_names_both_dtypes():
@@ -123,8 +131,9 @@ def test_dtype_mismatch_names_both_dtypes():
 
 def test_mixed_param_dtypes_rejected():
     with pytest.raises(ValueError, match=r"params\[1\] is torch.float64 but params\[0\] is torch.float32"):
-        atu_ext.sq_dist([torch.zeros(3), torch.zeros(2, dtype=torch.float64)],
-                        [torch.zeros(3), torch.zeros(2, dtype=torch.float64)])
+        atu_ext.sq_dist(
+            [torch.zeros(3), torch.zeros(2, dtype=torch.float64)], [torch.zeros(3), torch.zeros(2, dtype=torch.float64)]
+        )
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
@@ -161,6 +170,7 @@ def test_add_grad_refuses_frozen_params_before_writing_anything():
 
 # ---- special values --------------------------------------------------------------------------------
 
+
 def test_zero_element_tensors_are_fine(device):
     params = [torch.zeros(0, 4, device=device), torch.full((3,), 2.0, device=device)]
     refs = [torch.zeros(0, 4, device=device), torch.zeros(3, device=device)]
@@ -188,6 +198,7 @@ def test_nan_and_inf_propagate(device):
 
 # ---- no silent fallback ----------------------------------------------------------------------------
 
+
 def test_import_without_compiled_extension_says_how_to_rebuild():
     code = textwrap.dedent("""
         import sys
@@ -203,7 +214,8 @@ def test_import_without_compiled_extension_says_how_to_rebuild():
         else:
             print("IMPORTED")
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ}, cwd="/", timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ}, cwd="/", timeout=120
+    )
     assert "IMPORT-ERROR" in out.stdout, out.stdout + out.stderr
     assert "--no-build-isolation" in out.stdout and "atu_ext._C" in out.stdout

@@ -1,6 +1,7 @@
 """The reference-ops mode (ATU_OPS=reference, --ops reference, atu_ext.use_ops): every op runs
 through atu_ext.reference and the penalties through torch._foreach, with the same results as the
 compiled kernels; and in compiled mode a device without kernels is refused, never fallen back from."""
+
 import math
 import os
 import subprocess
@@ -12,7 +13,6 @@ import torch
 import atu_ext
 from atu_ext import ops_mode, reference
 from tensor_cases import as_float64, make_tensors, sample_shapes
-
 
 
 def _grad_fn_names(t: torch.Tensor) -> set[str]:
@@ -78,7 +78,7 @@ def test_reference_repulsion_and_ewc_gradients_equal_the_kernels(kind):
     for mode in ("compiled", "reference"):
         with atu_ext.use_ops(mode):
             leaves = [t.clone().requires_grad_() for t in base]
-            for t in leaves[::2]:                  # some gradients exist already: accumulate into them
+            for t in leaves[::2]:  # some gradients exist already: accumulate into them
                 t.grad = torch.ones_like(t)
             rep = atu_ext.Repulsion(leaves, refs, kind=kind, alpha=0.05)
             loss = rep.add_grad_(scale=3.0)
@@ -104,10 +104,12 @@ def test_reference_stylegan_ops_are_the_references_with_the_same_argument_checks
         y_act = atu_ext.bias_act(x.requires_grad_(), b, act="lrelu")
         y_conv = atu_ext.modulated_conv2d(x, w, s, demodulate=True, up=2)
         with pytest.raises(ValueError, match="padding must have 1, 2 or 4 values"):
-            atu_ext.upfirdn2d(x, f, padding=[1, 2, 3])          # checked before either implementation
+            atu_ext.upfirdn2d(x, f, padding=[1, 2, 3])  # checked before either implementation
     assert not _uses_compiled_ops(y_act)
     torch.testing.assert_close(y_up, reference.upfirdn2d(x, f, up=2, padding=[2, 1, 2, 1], gain=4.0), rtol=0, atol=0)
-    torch.testing.assert_close(y_up, atu_ext.upfirdn2d(x, f, up=2, padding=[2, 1, 2, 1], gain=4.0), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        y_up, atu_ext.upfirdn2d(x, f, up=2, padding=[2, 1, 2, 1], gain=4.0), rtol=1e-12, atol=1e-12
+    )
     torch.testing.assert_close(y_act, atu_ext.bias_act(x, b, act="lrelu"), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(y_conv, atu_ext.modulated_conv2d(x, w, s, demodulate=True, up=2), rtol=1e-10, atol=1e-10)
 
@@ -121,14 +123,15 @@ def test_a_device_without_kernels_is_refused_naming_the_op_the_build_and_both_fi
     assert "atu_ext.upfirdn2d" in message and "CPU-only build" in message
     assert "ATU_CUDA=ON" in message and "ATU_OPS=reference" in message and "--ops reference" in message
     with atu_ext.use_ops("reference"):
-        ops_mode.require_kernels("upfirdn2d", torch.device("cuda"))      # the references run anywhere
+        ops_mode.require_kernels("upfirdn2d", torch.device("cuda"))  # the references run anywhere
     ops_mode.require_kernels("upfirdn2d", torch.device("cpu"))
-    ops_mode.require_kernels("upfirdn2d", torch.device("meta"))          # fake kernels: shape inference
+    ops_mode.require_kernels("upfirdn2d", torch.device("meta"))  # fake kernels: shape inference
 
 
 def _python(code: str, **env):
-    return subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **env})
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd="/", capture_output=True, text=True, timeout=120, env={**os.environ, **env}
+    )
 
 
 def test_the_environment_sets_the_default_and_a_bad_value_is_refused_by_name():
@@ -151,7 +154,7 @@ def test_every_command_takes_ops_and_cuda_without_kernels_is_a_usage_error(monke
         assert any("--ops" in a.option_strings for a in command._actions), name
     if atu_ext.built_with_cuda:
         pytest.skip("this build has CUDA kernels")
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)   # a GPU, but no kernels for it
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU, but no kernels for it
     with pytest.raises(ValueError, match="--device cuda: atu_ext.ops: .*ATU_OPS=reference"):
         check_device("cuda")
     with atu_ext.use_ops("reference"):

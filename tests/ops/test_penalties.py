@@ -1,4 +1,7 @@
 """The fused penalties against float64 plain-PyTorch oracles (atu_ext.reference)."""
+
+import re
+
 import pytest
 import torch
 
@@ -15,8 +18,10 @@ RTOL = 1e-5
 def _case(seed, device, k, noncontiguous=False, dtype=torch.float32):
     shapes = sample_shapes(seed)
     params = make_tensors(shapes, seed=seed, device=device, dtype=dtype, noncontiguous=noncontiguous)
-    refs = [make_tensors(shapes, seed=seed + 100 + j, device=device, dtype=dtype,
-                         noncontiguous=noncontiguous) for j in range(k)]
+    refs = [
+        make_tensors(shapes, seed=seed + 100 + j, device=device, dtype=dtype, noncontiguous=noncontiguous)
+        for j in range(k)
+    ]
     return params, refs
 
 
@@ -120,7 +125,37 @@ def test_full_generator_256_layout(device):
     assert d.item() == pytest.approx(d64.item(), rel=1e-6)
 
 
+def test_the_bare_repulsion_call_repels_a_real_generator_and_a_vanishing_one_is_refused():
+    """repulsion_el2(params, theta_n) with its defaults on the StyleGAN2 256×256 generator's 110
+    tensors, θ_N an adaptation 0.01 away per value: a non-zero gradient on every tensor. With the
+    paper's sum distance and α = 1, d is about 3,000 and exp(−d) is 0 in float32: refused, naming
+    the distance and an α that fits, by the function and by Repulsion alike."""
+    from atu import layouts
+
+    shapes = layouts.parameter_shapes("G256")
+    params = [p.requires_grad_() for p in make_tensors(shapes, seed=0, scale=0.1)]
+    theta_n = [p.detach() + 0.01 * n for p, n in zip(params, make_tensors(shapes, seed=1))]
+    loss = atu_ext.repulsion_el2(params, theta_n)
+    assert 0 < loss.item() < 1
+    assert all(bool(g.abs().sum() > 0) for g in torch.autograd.grad(loss, params))
+    rep = atu_ext.Repulsion(params, [theta_n])
+    assert rep().item() == pytest.approx(loss.item(), rel=1e-6)
+
+    d_sum = sum(float(((p.detach().double() - t.double()) ** 2).sum()) for p, t in zip(params, theta_n))
+    assert 2_000 < d_sum < 5_000
+    with pytest.raises(ValueError, match=r"repulsion_el2: exp\(−α·d\) underflows to 0") as refused:
+        atu_ext.repulsion_el2(params, theta_n, alpha=1.0, reduction="sum")
+    message = str(refused.value)
+    said_d = float(re.search(r"d = ([0-9.e+]+) \(reduction='sum', α = 1\)", message).group(1))
+    said_alpha = float(re.search(r"α = ([0-9.e+-]+) puts α·d at 1", message).group(1))
+    assert said_d == pytest.approx(d_sum, rel=1e-3) and said_alpha == pytest.approx(1 / d_sum, rel=1e-2)
+    assert "reduction='tensor_mean'" in message
+    with pytest.raises(ValueError, match=r"Repulsion: exp\(−α·d\) underflows to 0"):
+        atu_ext.Repulsion(params, [theta_n], alpha=1.0, reduction="sum")
+
+
 # ---- training objects ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("kind", ["il2", "nl2", "el2"])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -132,8 +167,7 @@ def test_repulsion_add_grad_equals_autograd(device, kind, reduction, preexisting
     rep = atu_ext.Repulsion(params, refs, kind=kind, alpha=alpha, reduction=reduction)
     scale = 7.5
     # autograd through the functional API (independent of Repulsion's mean/constant collapse)
-    functional = {"il2": atu_ext.repulsion_il2, "nl2": atu_ext.repulsion_nl2,
-                  "el2": atu_ext.repulsion_el2}[kind]
+    functional = {"il2": atu_ext.repulsion_il2, "nl2": atu_ext.repulsion_nl2, "el2": atu_ext.repulsion_el2}[kind]
     kw = {"alpha": alpha} if kind == "el2" else {}
     value = functional(params, refs, reduction=reduction, **kw)
     expected = _grads_of(scale * value, params)
@@ -196,6 +230,7 @@ def test_add_grad_writes_into_noncontiguous_grads(device):
 
 # ---- second order ------------------------------------------------------------------------------
 
+
 def test_second_order_gradients(device):
     shapes = [(3, 4), (5,), (1,)]
     params = [t.requires_grad_() for t in make_tensors(shapes, seed=1, device=device, dtype=torch.float64)]
@@ -203,7 +238,8 @@ def test_second_order_gradients(device):
     fisher = [f.abs() for f in make_tensors(shapes, seed=4, device=device, dtype=torch.float64)]
     for red in REDUCTIONS:
         assert torch.autograd.gradgradcheck(
-            lambda *p: atu_ext.repulsion_el2(list(p), refs, alpha=0.3, reduction=red), params)
+            lambda *p: atu_ext.repulsion_el2(list(p), refs, alpha=0.3, reduction=red), params
+        )
     assert torch.autograd.gradgradcheck(lambda *p: atu_ext.ewc_penalty(list(p), refs[0], fisher, lam=2.0), params)
 
 
@@ -246,12 +282,19 @@ def test_portable_cpu_loops_match_the_oracle():
         "want = torch.autograd.grad(atu_ext.repulsion_el2(p, a, alpha=1e-5), p)\n"
         "assert all(torch.allclose(x.grad, w, rtol=1e-5, atol=1e-9) for x, w in zip(p, want))\n"
         "e = atu_ext.ewc_penalty(p, a[0], f, lam=2.0).item()\n"
-        "e64 = R.ewc_penalty([x.detach().double() for x in p], [x.double() for x in a[0]], [x.double() for x in f], 2.0).item()\n"
+        "e64 = R.ewc_penalty([x.detach().double() for x in p], [x.double() for x in a[0]],\n"
+        "                    [x.double() for x in f], 2.0).item()\n"
         "assert abs(e / e64 - 1) < 1e-6\n"
         "print('BASELINE-OK')\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/",
-                         env={**os.environ, "ATU_CPU_ISA": "baseline"}, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd="/",
+        env={**os.environ, "ATU_CPU_ISA": "baseline"},
+        timeout=300,
+    )
     assert "BASELINE-OK" in out.stdout, out.stdout + out.stderr
 
 
@@ -292,14 +335,15 @@ def test_large_plans_give_the_same_values_and_exact_gradients_whatever_the_store
             return ops.sq_dist_value_and_grad_(grads, params, anchor, 1, "sum", scale, False)
         return ops.ewc_value_and_grad_(grads, params, anchor, fisher, 1.0, scale, False)
 
-    value_only = (ops.sq_dist(params, anchor, 1, "sum") if penalty == "sq_dist"
-                  else ops.ewc_penalty(params, anchor, fisher, 1.0))
+    value_only = (
+        ops.sq_dist(params, anchor, 1, "sum") if penalty == "sq_dist" else ops.ewc_penalty(params, anchor, fisher, 1.0)
+    )
     aligned = [torch.empty_like(p) for p in params]  # CPU allocations are 64-byte aligned
     total = sum(p.numel() for p in params)
     shifted_flat = torch.empty(total + 1)  # every view starts 4 bytes off 32-byte alignment
     shifted, offset = [], 1
     for p in params:
-        shifted.append(shifted_flat[offset: offset + p.numel()].view(p.shape))
+        shifted.append(shifted_flat[offset : offset + p.numel()].view(p.shape))
         offset += p.numel()
     assert shifted[0].data_ptr() % 32 != 0
     v_aligned, v_shifted = run(aligned), run(shifted)

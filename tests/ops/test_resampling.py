@@ -1,5 +1,6 @@
 """atu_ext.resampling: the paddings every ×2 resampling path shares, against rosinality's known values
 and against the closed form of each path's output size (the size doubles or halves exactly)."""
+
 import pytest
 
 from atu_ext.resampling import both_axes, strided_conv_padding, transposed_conv_padding, upsample_padding
@@ -18,7 +19,7 @@ def test_rosinalitys_values_for_the_default_filter_and_3x3_weights():
 @pytest.mark.parametrize("kernel", [1, 3, 5])
 @pytest.mark.parametrize("size", [4, 8, 16])
 def test_each_path_doubles_or_halves_the_size_exactly(taps, kernel, size):
-    filtered = lambda n, pad: n + pad[0] + pad[1] - taps + 1          # noqa: E731  (FIR, valid)
+    filtered = lambda n, pad: n + pad[0] + pad[1] - taps + 1  # noqa: E731  (FIR, valid)
     # transposed conv, stride 2: 2n + k - 2 values, then the filter
     assert filtered(2 * size + kernel - 2, transposed_conv_padding(taps, kernel)) == 2 * size
     # filter, then a stride-2 conv with a k-wide weight

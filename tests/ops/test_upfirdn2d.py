@@ -1,6 +1,7 @@
 """atu_ext.upfirdn2d against the zero-insertion + pad + conv2d oracle (atu_ext.reference):
 StyleGAN2's configurations, awkward shapes and layouts, fuzzing, gradients of every order,
 registration contracts and bad input."""
+
 import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, settings
@@ -14,9 +15,9 @@ BLUR2D = torch.outer(BLUR, BLUR) / BLUR.sum() ** 2
 
 # (name, up, down, padding, gain, input H×W, filter): what rosinality's/NVlabs' StyleGAN2 runs.
 STYLEGAN2 = [
-    ("torgb_upsample", 2, 1, [2, 1, 2, 1], 4.0, (8, 8), BLUR2D),           # Upsample (skip path)
-    ("blur_after_convT_3x3", 1, 1, [1, 1, 1, 1], 4.0, (17, 17), BLUR2D),   # Blur after stride-2 convT
-    ("blur_after_convT_1x1", 1, 1, [2, 2, 2, 2], 4.0, (15, 15), BLUR2D),   # p = 2 - 0 for a 1×1 kernel
+    ("torgb_upsample", 2, 1, [2, 1, 2, 1], 4.0, (8, 8), BLUR2D),  # Upsample (skip path)
+    ("blur_after_convT_3x3", 1, 1, [1, 1, 1, 1], 4.0, (17, 17), BLUR2D),  # Blur after stride-2 convT
+    ("blur_after_convT_1x1", 1, 1, [2, 2, 2, 2], 4.0, (15, 15), BLUR2D),  # p = 2 - 0 for a 1×1 kernel
     ("disc_blur_before_3x3_down", 1, 1, [2, 2, 2, 2], 1.0, (16, 16), BLUR2D),
     ("disc_blur_before_1x1_skip", 1, 1, [1, 1, 1, 1], 1.0, (16, 16), BLUR2D),
     ("nvlabs_downsample2d", 1, 2, [1, 1, 1, 1], 1.0, (16, 16), BLUR / BLUR.sum()),
@@ -25,8 +26,12 @@ STYLEGAN2 = [
 
 
 def _tol(dtype):
-    return {torch.float64: dict(rtol=1e-10, atol=1e-10), torch.float32: dict(rtol=1e-5, atol=1e-5),
-            torch.float16: dict(rtol=1e-2, atol=1e-2), torch.bfloat16: dict(rtol=5e-2, atol=5e-2)}[dtype]
+    return {
+        torch.float64: dict(rtol=1e-10, atol=1e-10),
+        torch.float32: dict(rtol=1e-5, atol=1e-5),
+        torch.float16: dict(rtol=1e-2, atol=1e-2),
+        torch.bfloat16: dict(rtol=5e-2, atol=5e-2),
+    }[dtype]
 
 
 def _check(device, x, f, dtype=torch.float32, **kw):
@@ -77,17 +82,24 @@ def test_flip_filter_is_correlation(device):
 @pytest.mark.parametrize(
     "shape, up, down, pad, fshape",
     [
-        ((1, 1, 1, 1), 1, 1, [1, 2, 0, 3], (2, 2)),          # batch 1, single pixel
-        ((1, 3, 7, 5), 2, 1, [-1, -2, 0, -1], (3, 3)),      # negative padding crops
-        ((2, 2, 9, 13), 1, 3, [-2, 4, 3, -1], (4, 1)),      # odd sizes, down 3, mixed signs
+        ((1, 1, 1, 1), 1, 1, [1, 2, 0, 3], (2, 2)),  # batch 1, single pixel
+        ((1, 3, 7, 5), 2, 1, [-1, -2, 0, -1], (3, 3)),  # negative padding crops
+        ((2, 2, 9, 13), 1, 3, [-2, 4, 3, -1], (4, 1)),  # odd sizes, down 3, mixed signs
         ((2, 1, 5, 6), [3, 2], [2, 3], [0, 1, 2, 0], (5, 3)),
-        ((1, 2, 4, 4), 4, 4, 0, (1, 1)),                    # 1-tap filter: pure resampling
+        ((1, 2, 4, 4), 4, 4, 0, (1, 1)),  # 1-tap filter: pure resampling
     ],
 )
 def test_awkward_shapes(device, shape, up, down, pad, fshape):
     g = torch.Generator().manual_seed(5)
-    _check(device, torch.randn(*shape, generator=g), torch.randn(*fshape, generator=g),
-           torch.float64, up=up, down=down, padding=pad)
+    _check(
+        device,
+        torch.randn(*shape, generator=g),
+        torch.randn(*fshape, generator=g),
+        torch.float64,
+        up=up,
+        down=down,
+        padding=pad,
+    )
 
 
 def test_channels_last_input_gives_channels_last_output(device):
@@ -98,8 +110,10 @@ def test_channels_last_input_gives_channels_last_output(device):
     torch.testing.assert_close(y.cpu(), reference.upfirdn2d(x, BLUR2D, up=2, padding=[2, 1, 2, 1], gain=4.0))
     # a non-contiguous view that is neither layout is read correctly too
     xt = x.to(device).transpose(2, 3)
-    torch.testing.assert_close(atu_ext.upfirdn2d(xt, BLUR2D.to(device), down=2, padding=1).cpu(),
-                               reference.upfirdn2d(x.transpose(2, 3), BLUR2D, down=2, padding=1))
+    torch.testing.assert_close(
+        atu_ext.upfirdn2d(xt, BLUR2D.to(device), down=2, padding=1).cpu(),
+        reference.upfirdn2d(x.transpose(2, 3), BLUR2D, down=2, padding=1),
+    )
 
 
 def test_empty_batch(device):
@@ -108,6 +122,7 @@ def test_empty_batch(device):
 
 
 # ---- fuzzing -----------------------------------------------------------------------------------
+
 
 @st.composite
 def problems(draw):
@@ -119,9 +134,16 @@ def problems(draw):
     h, w = draw(st.integers(1, 8)), draw(st.integers(1, 8))
     pad = [draw(st.integers(-3, 4)) for _ in range(4)]
     assume(h * up[1] + pad[2] + pad[3] >= fh and w * up[0] + pad[0] + pad[1] >= fw)
-    return dict(shape=(draw(st.integers(1, 2)), draw(st.integers(1, 3)), h, w), fshape=(fh,) if separable else (fh, fw),
-                up=up, down=down, pad=pad, flip=draw(st.booleans()), gain=draw(st.sampled_from([1.0, 0.5, 4.0])),
-                seed=draw(st.integers(0, 2**31 - 1)))
+    return dict(
+        shape=(draw(st.integers(1, 2)), draw(st.integers(1, 3)), h, w),
+        fshape=(fh,) if separable else (fh, fw),
+        up=up,
+        down=down,
+        pad=pad,
+        flip=draw(st.booleans()),
+        gain=draw(st.sampled_from([1.0, 0.5, 4.0])),
+        seed=draw(st.integers(0, 2**31 - 1)),
+    )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
@@ -141,6 +163,7 @@ def test_fuzz_forward_and_backward_vs_reference(device, p):
 
 
 # ---- gradients ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "up, down, pad, fshape",
@@ -164,8 +187,16 @@ def test_third_order_gradient_matches_reference(device):
 
     def third(op, dev):
         x = x0.to(dev).requires_grad_()
-        y = op(torch.sin(op(x, BLUR.double().to(dev), up=2, padding=[2, 1, 2, 1])), BLUR.double().to(dev),
-               down=2, padding=1).pow(3).sum()
+        y = (
+            op(
+                torch.sin(op(x, BLUR.double().to(dev), up=2, padding=[2, 1, 2, 1])),
+                BLUR.double().to(dev),
+                down=2,
+                padding=1,
+            )
+            .pow(3)
+            .sum()
+        )
         (g1,) = torch.autograd.grad(y, x, create_graph=True)
         (g2,) = torch.autograd.grad(g1.pow(2).sum(), x, create_graph=True)
         (g3,) = torch.autograd.grad(g2.sum(), x)
@@ -176,16 +207,21 @@ def test_third_order_gradient_matches_reference(device):
 
 # ---- contracts ---------------------------------------------------------------------------------
 
+
 def test_opcheck(device):
     g = torch.Generator().manual_seed(9)
     for dtype in (torch.float32, torch.float64):
         x = torch.randn(2, 3, 6, 5, generator=g).to(device=device, dtype=dtype).requires_grad_()
-        for args in ([BLUR.to(device), [2, 2], [1, 1], [2, 1, 2, 1], False, 4.0],
-                     [BLUR2D.to(device), [1, 1], [2, 2], [1, 1, 1, 1], True, 1.0]):
+        for args in (
+            [BLUR.to(device), [2, 2], [1, 1], [2, 1, 2, 1], False, 4.0],
+            [BLUR2D.to(device), [1, 1], [2, 2], [1, 1, 1, 1], True, 1.0],
+        ):
             result = torch.library.opcheck(torch.ops.atu.upfirdn2d, (x, *args))
             assert all(v == "SUCCESS" for v in result.values()), result
     xl = torch.randn(2, 3, 6, 5, generator=g).to(device).contiguous(memory_format=torch.channels_last)
-    result = torch.library.opcheck(torch.ops.atu.upfirdn2d, (xl, BLUR2D.to(device), [1, 1], [2, 2], [1, 1, 1, 1], False, 1.0))
+    result = torch.library.opcheck(
+        torch.ops.atu.upfirdn2d, (xl, BLUR2D.to(device), [1, 1], [2, 2], [1, 1, 1, 1], False, 1.0)
+    )
     assert all(v == "SUCCESS" for v in result.values()), result
 
 
@@ -197,7 +233,9 @@ def test_torch_compile_fullgraph(device):
         return torch.relu(atu_ext.upfirdn2d(x, BLUR.to(device), up=2, padding=[2, 1, 2, 1], gain=4.0))
 
     x = torch.randn(2, 3, 8, 8, device=device)
-    torch.testing.assert_close(block(x), torch.relu(atu_ext.upfirdn2d(x, BLUR.to(device), up=2, padding=[2, 1, 2, 1], gain=4.0)))
+    torch.testing.assert_close(
+        block(x), torch.relu(atu_ext.upfirdn2d(x, BLUR.to(device), up=2, padding=[2, 1, 2, 1], gain=4.0))
+    )
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ folder it works in, the command's refusals, and the page end to end in headless 
 Tiny models (16 px, width 8); the expected marks and pixels come from independent computations
 (draw_bank, predict, load_bundle, PIL decoding), not from the server's own answers.
 """
+
 import hashlib
 import http.client
 import io
@@ -26,11 +27,10 @@ from atu import checkpoint as ckpt
 from atu.classifiers import LeNet, load_classifier, predict, save_classifier
 from atu.cli import build_parser
 from atu.cli import main as atu_main
+from atu.commands.label import check_arguments, open_session
 from atu.feedback import draw_bank, load_bundle, save_bundle, uint8_to_images
 from atu.label import BANK_NAME, FEEDBACK_NAME, make_server
-from atu.label.command import check_arguments, open_session
 from atu.models import Discriminator, Generator, narrow_channels
-
 from tiny_classifiers import half_in_class_1
 
 SIZE, STYLE_DIM = 16, 16
@@ -49,8 +49,12 @@ def _save_generator(path: Path, G: Generator) -> Path:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(1)
         D = Discriminator(SIZE, channels=CHANNELS)
-    ckpt.save(path, kind="stylegan2", config={"generator": G.config(), "discriminator": D.config()},
-              state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()})
+    ckpt.save(
+        path,
+        kind="stylegan2",
+        config={"generator": G.config(), "discriminator": D.config()},
+        state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()},
+    )
     return path
 
 
@@ -80,9 +84,24 @@ def classifier_file(tmp_path_factory, bank):
 
 
 def _label_args(gen_file, out, *extra):
-    return build_parser().parse_args(["label", "--gen", str(gen_file), "--n", str(N), "--seed", str(SEED),
-                                      "--out", str(out), "--page-size", str(PAGE_SIZE), "--device", "cpu",
-                                      *map(str, extra)])
+    return build_parser().parse_args(
+        [
+            "label",
+            "--gen",
+            str(gen_file),
+            "--n",
+            str(N),
+            "--seed",
+            str(SEED),
+            "--out",
+            str(out),
+            "--page-size",
+            str(PAGE_SIZE),
+            "--device",
+            "cpu",
+            *map(str, extra),
+        ]
+    )
 
 
 def _open(gen_file, out, *extra):
@@ -132,11 +151,19 @@ def _marked(path) -> list[int]:
 
 # ---- the API ----------------------------------------------------------------------------------------
 
+
 def test_state_and_page(tmp_path, gen_file):
     with serving(_open(gen_file, tmp_path / "dir")) as server:
-        assert _state(server) == {"n": N, "undesired": [], "page_size": PAGE_SIZE, "resolution": SIZE,
-                                  "unsaved": False, "saved_before": False, "feedback_file": FEEDBACK_NAME,
-                                  "pre_marked_by": None}
+        assert _state(server) == {
+            "n": N,
+            "undesired": [],
+            "page_size": PAGE_SIZE,
+            "resolution": SIZE,
+            "unsaved": False,
+            "saved_before": False,
+            "feedback_file": FEEDBACK_NAME,
+            "pre_marked_by": None,
+        }
         status, headers, page = request(server, "GET", "/")
         assert status == 200 and headers["Content-Type"].startswith("text/html")
         # Nothing leaves the machine: no absolute URLs in the page, and a policy that forbids them.
@@ -162,7 +189,7 @@ def test_marks_and_save_write_the_bundle(tmp_path, gen_file, bank):
     with serving(_open(gen_file, out)) as server:
         status, _, body = request(server, "POST", "/api/marks", {"undesired": [7, 0, 3]})
         assert status == 200 and json.loads(body)["undesired"] == [0, 3, 7] and json.loads(body)["unsaved"]
-        assert not (out / FEEDBACK_NAME).exists()          # marks are kept in memory until Save
+        assert not (out / FEEDBACK_NAME).exists()  # marks are kept in memory until Save
         status, _, body = request(server, "POST", "/api/save", {})
         assert status == 200 and json.loads(body) == {"file": FEEDBACK_NAME, "n": N, "n_undesired": 3}
         saved = load_bundle(out / FEEDBACK_NAME)
@@ -256,10 +283,11 @@ def test_rapid_concurrent_saves_leave_a_loadable_bundle(tmp_path, gen_file):
         assert answers == [200] * len(choices)
         saved = _marked(out / FEEDBACK_NAME)
         assert saved in [sorted(c) for c in choices] and saved == _state(server)["undesired"]
-    assert sorted(os.listdir(out)) == [BANK_NAME, FEEDBACK_NAME]          # no temporary files left
+    assert sorted(os.listdir(out)) == [BANK_NAME, FEEDBACK_NAME]  # no temporary files left
 
 
 # ---- the folder: drawn once, reopened, pre-marked ---------------------------------------------------
+
 
 def test_an_attribute_classifier_pre_marks_its_class_1_without_class(tmp_path, gen_file, bank):
     """`--classifier` alone, as the issue writes it: a two-class (attribute) classifier implies class 1."""
@@ -268,7 +296,7 @@ def test_an_attribute_classifier_pre_marks_its_class_1_without_class(tmp_path, g
         model = LeNet(num_classes=2, channels=(4, 4), hidden=8, resolution=SIZE).eval()
     with torch.no_grad():
         scores = model(uint8_to_images(bank.images))
-        model.head.bias[1] += (scores[:, 0] - scores[:, 1]).median()      # about half the bank in class 1
+        model.head.bias[1] += (scores[:, 0] - scores[:, 1]).median()  # about half the bank in class 1
     path = save_classifier(tmp_path / "attribute.safetensors", model)
     session = _open(gen_file, tmp_path / "dir", "--classifier", path)
     expected = torch.nonzero(predict(load_classifier(path), uint8_to_images(bank.images)) == 1).flatten()
@@ -281,9 +309,14 @@ def test_reopening_restores_the_saved_marks(tmp_path, gen_file, classifier_file)
         request(server, "POST", "/api/save", {"undesired": [2, 5, 11]})
     bank_bytes = (out / BANK_NAME).read_bytes()
     # --n and --seed may be left out (they are the bank's); the bank is not redrawn
-    reopened = open_session(check_arguments(build_parser().parse_args(
-        ["label", "--out", str(out), "--device", "cpu", "--classifier", str(classifier_file), "--class", "1"])))
-    assert reopened.marks() == [2, 5, 11] and not reopened.unsaved     # saved marks win over pre-marks
+    reopened = open_session(
+        check_arguments(
+            build_parser().parse_args(
+                ["label", "--out", str(out), "--device", "cpu", "--classifier", str(classifier_file), "--class", "1"]
+            )
+        )
+    )
+    assert reopened.marks() == [2, 5, 11] and not reopened.unsaved  # saved marks win over pre-marks
     assert reopened.state()["saved_before"] and (out / BANK_NAME).read_bytes() == bank_bytes
 
 
@@ -294,7 +327,7 @@ def test_classifier_pre_marks_are_its_predictions(tmp_path, gen_file, classifier
     assert session.marks() == expected.tolist() and 0 < len(expected) < N
     state = session.state()
     assert state["unsaved"] and state["pre_marked_by"] == "tiny_classifier.safetensors, class odd"
-    assert not (out / FEEDBACK_NAME).exists()         # pre-marks are a proposal until the person saves
+    assert not (out / FEEDBACK_NAME).exists()  # pre-marks are a proposal until the person saves
     session.save()
     labeller = load_bundle(out / FEEDBACK_NAME).metadata["labeller"]
     assert labeller["tool"] == "atu label"
@@ -303,14 +336,34 @@ def test_classifier_pre_marks_are_its_predictions(tmp_path, gen_file, classifier
 
 def test_the_command_serves_until_interrupted(tmp_path, gen_file):
     out = tmp_path / "dir"
-    command = [sys.executable, "-m", "atu.cli", "label", "--gen", str(gen_file), "--n", "6", "--out", str(out),
-               "--port", "0", "--device", "cpu"]
+    command = [
+        sys.executable,
+        "-m",
+        "atu.cli",
+        "label",
+        "--gen",
+        str(gen_file),
+        "--n",
+        "6",
+        "--out",
+        str(out),
+        "--port",
+        "0",
+        "--device",
+        "cpu",
+    ]
     # Run from elsewhere: in the checkout, `-m` would put the uncompiled atu_ext sources first on the path.
     # Ctrl-C's default action for the child even when this test runs in the background (`cmd &` in a
     # script), whose processes inherit an ignored SIGINT that Python then leaves ignored.
-    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "OMP_NUM_THREADS": "1"},
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         lines = []
         while not any("open http://" in line for line in lines):
@@ -333,13 +386,13 @@ def test_the_command_serves_until_interrupted(tmp_path, gen_file):
 
 def _refusals(tmp_path, gen_file, classifier_file, G):
     """(arguments, words in the error) for every refusal `atu label` makes before writing anything."""
-    drawn = tmp_path / "drawn"                    # a folder holding the bank of (gen_file, N, SEED)
+    drawn = tmp_path / "drawn"  # a folder holding the bank of (gen_file, N, SEED)
     drawn.mkdir()
     save_bundle(drawn / BANK_NAME, draw_bank(G, N, SEED, generator_file=gen_file))
-    mismatched = tmp_path / "mismatched"          # a bank and marks on other samples
+    mismatched = tmp_path / "mismatched"  # a bank and marks on other samples
     shutil.copytree(drawn, mismatched)
     save_bundle(mismatched / FEEDBACK_NAME, draw_bank(G, N, SEED + 1))
-    orphan = tmp_path / "orphan"                  # marks without their bank
+    orphan = tmp_path / "orphan"  # marks without their bank
     orphan.mkdir()
     save_bundle(orphan / FEEDBACK_NAME, draw_bank(G, N, SEED))
     broken = tmp_path / "broken"
@@ -379,13 +432,13 @@ def test_command_refuses_bad_input_before_writing(tmp_path, capsys, monkeypatch,
         raise AssertionError("drew a bank despite bad input")
 
     cases, busy = _refusals(tmp_path, gen_file, classifier_file, G)
-    monkeypatch.setattr("atu.label.command.draw_bank", no_drawing)
+    monkeypatch.setattr("atu.commands.label.draw_bank", no_drawing)
     try:
         for args, message in cases:
             listing = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
             try:
                 status = atu_main(["label", *map(str, args)])
-            except SystemExit as exit_:            # refused by the argument parser (a count out of range)
+            except SystemExit as exit_:  # refused by the argument parser (a count out of range)
                 status = exit_.code
             assert status == 2, args
             err = capsys.readouterr().err
@@ -418,8 +471,15 @@ def _browser():
         pytest.skip(why)
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1000,800", "--no-first-run", "--disable-extensions"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1000,800",
+        "--no-first-run",
+        "--disable-extensions",
+    ):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
 
@@ -442,8 +502,11 @@ def test_browser_marks_saves_and_restores(tmp_path, gen_file):
         return driver.find_element(By.CSS_SELECTOR, f'.tile[data-id="{index}"]')
 
     def shown_marks():
-        return sorted(int(t.get_attribute("data-id")) for t in driver.find_elements(By.CSS_SELECTOR, ".tile")
-                      if t.get_attribute("aria-pressed") == "true")
+        return sorted(
+            int(t.get_attribute("data-id"))
+            for t in driver.find_elements(By.CSS_SELECTOR, ".tile")
+            if t.get_attribute("aria-pressed") == "true"
+        )
 
     def keys(*pressed):
         ActionChains(driver).send_keys(*pressed).perform()
@@ -460,9 +523,12 @@ def test_browser_marks_saves_and_restores(tmp_path, gen_file):
             assert shown_marks() == [1, 4]
             # visibly: the page's red frame, not only an attribute
             frame = driver.execute_script("return getComputedStyle(arguments[0]).borderTopColor", tile(1))
-            assert frame == "rgb(198, 40, 40)" != driver.execute_script(
-                "return getComputedStyle(arguments[0]).borderTopColor", tile(0))
-            keys("n")                                              # next page: samples 8..15
+            assert (
+                frame
+                == "rgb(198, 40, 40)"
+                != driver.execute_script("return getComputedStyle(arguments[0]).borderTopColor", tile(0))
+            )
+            keys("n")  # next page: samples 8..15
             wait.until(lambda d: tile(10))
             tile(10).click()
             assert driver.find_element(By.ID, "counter").text == f"3 undesired of {N}"
@@ -470,7 +536,7 @@ def test_browser_marks_saves_and_restores(tmp_path, gen_file):
             saved_status(3)
             assert _marked(out / FEEDBACK_NAME) == [1, 4, 10]
 
-            driver.refresh()                                       # the page comes back on page 2
+            driver.refresh()  # the page comes back on page 2
             wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true")
             assert shown_marks() == [10]
             keys(Keys.PAGE_UP)
@@ -480,8 +546,8 @@ def test_browser_marks_saves_and_restores(tmp_path, gen_file):
             # the keyboard alone: turning the page focused its first sample, 0
             keys(Keys.ARROW_RIGHT)
             assert driver.switch_to.active_element.get_attribute("data-id") == "1"
-            keys(Keys.SPACE)                                       # unmarks 1
-            keys(Keys.ARROW_RIGHT, Keys.ENTER)                     # marks 2
+            keys(Keys.SPACE)  # unmarks 1
+            keys(Keys.ARROW_RIGHT, Keys.ENTER)  # marks 2
             keys("s")
             saved_status(3)
             assert _marked(out / FEEDBACK_NAME) == [2, 4, 10] and shown_marks() == [2, 4]
@@ -489,7 +555,7 @@ def test_browser_marks_saves_and_restores(tmp_path, gen_file):
             fetched = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
             assert fetched and all(url.startswith(origin) for url in fetched), fetched
             errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
-            assert errors == [], errors                            # no script errors, no failed requests
+            assert errors == [], errors  # no script errors, no failed requests
 
         # a new server on the same folder (a restart of atu label): the page shows the saved marks
         with serving(_open(gen_file, out)) as server:
@@ -507,18 +573,21 @@ def server(tmp_path, gen_file):
 
 def test_a_body_shorter_than_its_length_times_out_instead_of_holding_a_thread(server, monkeypatch):
     from atu.label.server import LabelRequestHandler
+
     monkeypatch.setattr(LabelRequestHandler, "timeout", 0.5)
     hung = []
-    for _ in range(3):                              # clients that promise 100 bytes and send 2
+    for _ in range(3):  # clients that promise 100 bytes and send 2
         s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-        s.sendall(f"POST /api/marks HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Type: application/json\r\n"
-                  "Content-Length: 100\r\n\r\n{}".encode())
+        s.sendall(
+            f"POST /api/marks HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Type: application/json\r\n"
+            "Content-Length: 100\r\n\r\n{}".encode()
+        )
         hung.append(s)
     for s in hung:
         answer = s.recv(4096).decode()
         assert answer.startswith("HTTP/1.0 408") or answer.startswith("HTTP/1.1 408"), answer
         s.close()
-    assert _state(server)["n"] > 0                  # and the server still answers
+    assert _state(server)["n"] > 0  # and the server still answers
 
 
 def _read_to_close(s: socket.socket) -> str:
@@ -540,12 +609,14 @@ def test_a_request_without_host_is_refused(server):
 
 def test_a_post_from_another_origin_is_refused_and_changes_nothing(server):
     before = _state(server)
-    status, _, body = request(server, "POST", "/api/marks", {"undesired": [0, 1]},
-                              headers={"Origin": "http://evil.example"})
+    status, _, body = request(
+        server, "POST", "/api/marks", {"undesired": [0, 1]}, headers={"Origin": "http://evil.example"}
+    )
     assert status == 403 and b"another origin" in body
     assert _state(server) == before
-    status, _, _ = request(server, "POST", "/api/marks", {"undesired": [0]},
-                           headers={"Origin": f"http://127.0.0.1:{server.port}"})
+    status, _, _ = request(
+        server, "POST", "/api/marks", {"undesired": [0]}, headers={"Origin": f"http://127.0.0.1:{server.port}"}
+    )
     assert status == 200 and _state(server)["undesired"] == [0]
 
 
@@ -553,8 +624,10 @@ def test_a_post_from_another_origin_is_refused_and_changes_nothing(server):
 def test_a_content_length_that_is_not_ascii_digits_is_answered_411(server, length):
     """Before: 'Content-Length: ²' passed str.isdigit(), int() raised, the client got no answer."""
     s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-    s.sendall(f"POST /api/marks HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Type: application/json\r\n"
-              f"Content-Length: {length}\r\nConnection: close\r\n\r\n{{}}".encode("latin-1"))  # as headers are read
+    s.sendall(
+        f"POST /api/marks HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {length}\r\nConnection: close\r\n\r\n{{}}".encode("latin-1")
+    )  # as headers are read
     answer = _read_to_close(s)
     s.close()
     assert answer.split("\r\n")[0].split(" ", 1)[1].startswith("411"), answer

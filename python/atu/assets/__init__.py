@@ -1,4 +1,5 @@
 """Files that ship inside the atu package (trained models); MODELS.md says how each was made."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,7 +26,8 @@ class ShippedSet:
     """The models that ship for one data set: the generator (g_ema and d), the judge that stands in for
     the user (feedback, PUL, FID's features), the second judge of the latent attack (the same recipe
     with seed 1), and generators retrained without one class each (Ret-FID's references)."""
-    data: str                   # the data spec the models were trained on
+
+    data: str  # the data spec the models were trained on
     generator: str
     classifier: str
     second_classifier: str
@@ -46,10 +48,12 @@ class ShippedSet:
 
 
 SHIPPED = {
-    "digits": ShippedSet("digits", "digits32.safetensors", "digits_classifier.safetensors",
-                         "digits_classifier_seed1.safetensors"),
-    "mnist": ShippedSet("mnist", "mnist32.safetensors", "mnist_classifier.safetensors",
-                        "mnist_classifier_seed1.safetensors"),
+    "digits": ShippedSet(
+        "digits", "digits32.safetensors", "digits_classifier.safetensors", "digits_classifier_seed1.safetensors"
+    ),
+    "mnist": ShippedSet(
+        "mnist", "mnist32.safetensors", "mnist_classifier.safetensors", "mnist_classifier_seed1.safetensors"
+    ),
 }
 
 # The set whose models a command uses when none is named: the demo's data, and the generator and

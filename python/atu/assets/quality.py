@@ -11,6 +11,7 @@ images (FID is biased upwards at small sample sizes; no generator can be expecte
 by much). `--curve RUN` measures every snapshot a pretraining run kept (RUN/snapshots/model_<step>)
 and draws FID against the step: where it stops improving is where training can stop.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,25 +57,34 @@ def measure(generator_file, *, n: int, seed: int, classifier=None, real_cache: d
     halves = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
     features = feature_fn(classifier)
     return {
-        "file": str(generator_file), "data": data, "excluded_classes": excluded, "step": ckpt.metadata.get("step"),
+        "file": str(generator_file),
+        "data": data,
+        "excluded_classes": excluded,
+        "step": ckpt.metadata.get("step"),
         "fid": generator_fid(G, features, images, n=n, seed=seed),
-        "real_halves_fid": fid(features, images[halves[: len(images) // 2]], images[halves[len(images) // 2:]]),
+        "real_halves_fid": fid(features, images[halves[: len(images) // 2]], images[halves[len(images) // 2 :]]),
         "class_share": class_frequencies(G, lambda x: predict(classifier, x), 10, n=n, seed=seed),
     }
 
 
 def snapshots(run: Path) -> list[Path]:
     """RUN/snapshots/model_<step>.safetensors in step order."""
-    found = [(int(m.group(1)), p) for p in (run / "snapshots").glob("model_*.safetensors")
-             if (m := re.fullmatch(r"model_(\d+)\.safetensors", p.name))]
+    found = [
+        (int(m.group(1)), p)
+        for p in (run / "snapshots").glob("model_*.safetensors")
+        if (m := re.fullmatch(r"model_(\d+)\.safetensors", p.name))
+    ]
     if not found:
-        raise FileNotFoundError(f"{run}: no snapshots/model_<step>.safetensors (scripts/build_shipped_models.sh keeps them)")
+        raise FileNotFoundError(
+            f"{run}: no snapshots/model_<step>.safetensors (scripts/build_shipped_models.sh keeps them)"
+        )
     return [p for _, p in sorted(found)]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m atu.assets.quality", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m atu.assets.quality", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("generators", nargs="*")
     parser.add_argument("--curve", type=Path, help="a pretraining run folder: measure each of its snapshots")
     parser.add_argument("--classifier", default=None, help="default: the shipped judge of the generator's data")
@@ -84,8 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", type=Path, help="--curve: draw FID against the step into this PNG")
     args = parser.parse_args(argv)
     try:
-        files = snapshots(args.curve) if args.curve else (
-            args.generators or [path(a) for a in available() if a.startswith(SHIPPED_PREFIXES)])
+        files = (
+            snapshots(args.curve)
+            if args.curve
+            else (args.generators or [path(a) for a in available() if a.startswith(SHIPPED_PREFIXES)])
+        )
     except FileNotFoundError as err:
         parser.error(str(err))
     if not files:
@@ -99,16 +112,23 @@ def main(argv: list[str] | None = None) -> int:
         r = measure(f, classifier=classifier, n=args.n, seed=args.seed, real_cache=cache)
         rows.append(r)
         shares = " ".join(f"{100 * s:.0f}" for s in r["class_share"])
-        print(f"| {Path(r['file']).name} | {r['step']} | {r['fid']:.2f} | {r['real_halves_fid']:.2f} | {shares} |",
-              flush=True)
+        print(
+            f"| {Path(r['file']).name} | {r['step']} | {r['fid']:.2f} | {r['real_halves_fid']:.2f} | {shares} |",
+            flush=True,
+        )
     if args.json:
         args.json.write_text(json.dumps({"n": args.n, "seed": args.seed, "rows": rows}, indent=1) + "\n")
     if args.plot and args.curve:
         from ..util.plots import line_chart
 
-        line_chart({"FID": ([r["step"] for r in rows], [r["fid"] for r in rows]),
-                    "real-halves FID": ([r["step"] for r in rows], [r["real_halves_fid"] for r in rows])},
-                   args.plot, title=f"{args.curve.name}: FID (judge features, n={args.n}) against the step")
+        line_chart(
+            {
+                "FID": ([r["step"] for r in rows], [r["fid"] for r in rows]),
+                "real-halves FID": ([r["step"] for r in rows], [r["real_halves_fid"] for r in rows]),
+            },
+            args.plot,
+            title=f"{args.curve.name}: FID (judge features, n={args.n}) against the step",
+        )
     return 0
 
 

@@ -8,8 +8,10 @@
     atu.checkpoint.save_rosinality("model.pt", g_ema=G, d=D)   # back to the authors' code
 
 Modules: core (the Checkpoint object), file_format (sniffing), torch_file + pickle_scan (safe
-torch.load), architecture (inference from tensor shapes), atu_format, rosinality, loader.
+torch.load), architecture (inference from tensor shapes), atu_format, rosinality, nvlabs, loader;
+feedback_bundle (the marked samples the stages read).
 """
+
 from .architecture import check_layout, infer_discriminator_config, infer_generator_config
 from .atu_format import FORMAT_VERSION, load_atu, save
 from .core import Checkpoint
@@ -18,6 +20,17 @@ from .file_format import sniff_format
 from .loader import load
 from .rosinality import save_rosinality
 
-__all__ = ["Checkpoint", "CheckpointError", "CheckpointWarning", "FORMAT_VERSION", "check_layout",
-           "infer_discriminator_config", "infer_generator_config", "load", "load_atu", "save",
-           "save_rosinality", "sniff_format"]
+__all__ = [
+    "Checkpoint",
+    "CheckpointError",
+    "CheckpointWarning",
+    "FORMAT_VERSION",
+    "check_layout",
+    "infer_discriminator_config",
+    "infer_generator_config",
+    "load",
+    "load_atu",
+    "save",
+    "save_rosinality",
+    "sniff_format",
+]

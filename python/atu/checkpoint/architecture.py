@@ -10,18 +10,20 @@ narrow or custom-width model is rebuilt exactly through `channels=`.
 Not visible in the weights, hence left at rosinality's defaults: lr_mlp (0.01, a runtime scale of
 the mapping network) and the discriminator's stddev_group (4).
 """
+
 from __future__ import annotations
 
 import re
 import warnings
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
 from ..models.channels import default_channels
 from .errors import CheckpointError, CheckpointWarning
 
-DEFAULT_CHANNEL_MULTIPLIER = 2   # rosinality's default; any value builds the same model at <= 32 px
+DEFAULT_CHANNEL_MULTIPLIER = 2  # rosinality's default; any value builds the same model at <= 32 px
 DEFAULT_LR_MLP = 0.01
 DEFAULT_BLUR_KERNEL = [1, 3, 3, 1]
 
@@ -38,8 +40,12 @@ def is_discriminator_state_dict(state_dict: Mapping[str, Any]) -> bool:
     return _DISCRIMINATOR_MARK in state_dict and "final_conv.0.weight" in state_dict
 
 
-def infer_generator_config(state_dict: Mapping[str, torch.Tensor], *, hint: Mapping[str, Any] | None = None,
-                           where: str = "generator state dict") -> dict[str, Any]:
+def infer_generator_config(
+    state_dict: Mapping[str, torch.Tensor],
+    *,
+    hint: Mapping[str, Any] | None = None,
+    where: str = "generator state dict",
+) -> dict[str, Any]:
     """Generator kwargs that rebuild the generator whose weights these are.
 
     `hint` (size, style_dim, n_mlp, channel_multiplier, e.g. from saved training arguments) only
@@ -52,31 +58,38 @@ def infer_generator_config(state_dict: Mapping[str, torch.Tensor], *, hint: Mapp
     n_upsampling = len(shapes.numbered(r"to_rgbs\.(\d+)\.conv\.weight", first=0, what="to_rgbs"))
     n_convs = len(shapes.numbered(r"convs\.(\d+)\.conv\.weight", first=0, what="convs"))
     if n_convs != 2 * n_upsampling:
-        raise CheckpointError(f"{where}: {n_convs} convs for {n_upsampling} to_rgbs; a StyleGAN2 generator "
-                              f"has two convs per resolution above 4 px (expected {2 * n_upsampling})")
-    size = 4 * 2 ** n_upsampling
+        raise CheckpointError(
+            f"{where}: {n_convs} convs for {n_upsampling} to_rgbs; a StyleGAN2 generator "
+            f"has two convs per resolution above 4 px (expected {2 * n_upsampling})"
+        )
+    size = 4 * 2**n_upsampling
     # The first conv of each resolution upsamples into that resolution's width: [1, out, in, k, k].
     channels = {4: shapes.get("input.input")[1]}
     for step in range(n_upsampling):
-        channels[8 * 2 ** step] = shapes.get(f"convs.{2 * step}.conv.weight")[1]
+        channels[8 * 2**step] = shapes.get(f"convs.{2 * step}.conv.weight")[1]
     blur_kernel = _blur_taps(state_dict, "convs.0.conv.blur.kernel", where)
 
     _warn_where_hint_disagrees(hint, {"size": size, "style_dim": style_dim, "n_mlp": len(mapping)}, where)
     config: dict[str, Any] = {"size": size, "style_dim": style_dim, "n_mlp": len(mapping)}
     config.update(_widths(size, channels, hint, where))
     config.update(blur_kernel=blur_kernel, lr_mlp=DEFAULT_LR_MLP)
-    return _in_model_order(config, ("size", "style_dim", "n_mlp", "channel_multiplier", "blur_kernel",
-                                    "lr_mlp", "channels"))
+    return _in_model_order(
+        config, ("size", "style_dim", "n_mlp", "channel_multiplier", "blur_kernel", "lr_mlp", "channels")
+    )
 
 
-def infer_discriminator_config(state_dict: Mapping[str, torch.Tensor], *, hint: Mapping[str, Any] | None = None,
-                               where: str = "discriminator state dict") -> dict[str, Any]:
+def infer_discriminator_config(
+    state_dict: Mapping[str, torch.Tensor],
+    *,
+    hint: Mapping[str, Any] | None = None,
+    where: str = "discriminator state dict",
+) -> dict[str, Any]:
     """Discriminator kwargs that rebuild the discriminator whose weights these are (see
     infer_generator_config for `hint`)."""
     hint = dict(hint or {})
     shapes = _Shapes(state_dict, where, "a StyleGAN2 discriminator")
     n_blocks = len(shapes.numbered(r"convs\.(\d+)\.conv1\.0\.weight", first=1, what="residual blocks (convs.1 ...)"))
-    size = 4 * 2 ** n_blocks
+    size = 4 * 2**n_blocks
     # convs.0 maps RGB to the width at full resolution; residual block i halves the resolution.
     channels = {size: shapes.get("convs.0.0.weight")[0]}
     for block in range(1, n_blocks + 1):
@@ -84,8 +97,10 @@ def infer_discriminator_config(state_dict: Mapping[str, torch.Tensor], *, hint: 
     # The minibatch-stddev layer appends feature maps before final_conv: [out, width_4 + stddev_feat, 3, 3].
     stddev_feat = shapes.get("final_conv.0.weight")[1] - channels[4]
     if stddev_feat != 1:
-        raise CheckpointError(f"{where}: final_conv takes {channels[4]} + {stddev_feat} channels; atu's "
-                              f"Discriminator appends 1 stddev feature map (rosinality's stddev_feat=1)")
+        raise CheckpointError(
+            f"{where}: final_conv takes {channels[4]} + {stddev_feat} channels; atu's "
+            f"Discriminator appends 1 stddev feature map (rosinality's stddev_feat=1)"
+        )
     blur_kernel = _blur_taps(state_dict, "convs.1.conv2.0.kernel", where)
 
     _warn_where_hint_disagrees(hint, {"size": size}, where)
@@ -107,8 +122,11 @@ def check_layout(state_dict: Mapping[str, torch.Tensor], module_cls, config: Map
     problems = []
     missing = [k for k in expected if k not in actual]
     unexpected = [k for k in actual if k not in expected]
-    wrong = [f"{k} {list(actual[k])} (expected {list(expected[k])})"
-             for k in expected if k in actual and actual[k] != expected[k]]
+    wrong = [
+        f"{k} {list(actual[k])} (expected {list(expected[k])})"
+        for k in expected
+        if k in actual and actual[k] != expected[k]
+    ]
     for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
         if items:
             shown = ", ".join(items[:5]) + (f", ... ({len(items)} in all)" if len(items) > 5 else "")
@@ -118,6 +136,7 @@ def check_layout(state_dict: Mapping[str, torch.Tensor], module_cls, config: Map
 
 
 # ---- helpers ----------------------------------------------------------------------------------------
+
 
 class _Shapes:
     """Shape look-ups that fail with a message naming the file, the section and the missing entry."""
@@ -147,16 +166,20 @@ def _widths(size: int, channels: dict[int, int], hint: Mapping[str, Any], where:
     hinted = hint.get("channel_multiplier")
     hinted = hinted if isinstance(hinted, int) and not isinstance(hinted, bool) and hinted >= 1 else None
     candidates = [m for m in (hinted, DEFAULT_CHANNEL_MULTIPLIER) if m is not None]
-    if size > 32 and channels.get(64, 0) % 256 == 0:     # the table's 64 px width is 256 * multiplier
+    if size > 32 and channels.get(64, 0) % 256 == 0:  # the table's 64 px width is 256 * multiplier
         candidates.append(channels[64] // 256)
     for multiplier in candidates:
         if multiplier >= 1 and default_channels(size, multiplier) == channels:
             if hinted is not None and multiplier != hinted:
-                _warn(f"{where}: the saved arguments say channel_multiplier={hinted}, the weights have "
-                      f"the widths of channel_multiplier={multiplier}; using {multiplier}")
+                _warn(
+                    f"{where}: the saved arguments say channel_multiplier={hinted}, the weights have "
+                    f"the widths of channel_multiplier={multiplier}; using {multiplier}"
+                )
             return {"channel_multiplier": multiplier}
-    return {"channel_multiplier": hinted or DEFAULT_CHANNEL_MULTIPLIER,
-            "channels": {str(r): channels[r] for r in sorted(channels)}}
+    return {
+        "channel_multiplier": hinted or DEFAULT_CHANNEL_MULTIPLIER,
+        "channels": {str(r): channels[r] for r in sorted(channels)},
+    }
 
 
 def _blur_taps(state_dict: Mapping[str, torch.Tensor], key: str, where: str) -> list:
@@ -183,8 +206,7 @@ def _blur_taps(state_dict: Mapping[str, torch.Tensor], key: str, where: str) -> 
 def _warn_where_hint_disagrees(hint: Mapping[str, Any], inferred: Mapping[str, Any], where: str) -> None:
     for key, value in inferred.items():
         if hint.get(key) is not None and hint[key] != value:
-            _warn(f"{where}: the saved arguments say {key}={hint[key]!r}, the weights say {value!r}; "
-                  f"using the weights")
+            _warn(f"{where}: the saved arguments say {key}={hint[key]!r}, the weights say {value!r}; using the weights")
 
 
 def _warn(message: str) -> None:

@@ -4,9 +4,11 @@ Tensors are stored as "<section>/<name>" (sections such as "g", "g_ema", "d", "c
 safetensors header's metadata holds, under the key "atu", a JSON object {"format_version", "kind",
 "config", "metadata", "sections"}: the architecture (`config`, enough to rebuild the modules) and
 provenance (training step, data, seed, command, versions), plus "order": each section's entry
-names in state_dict order, which safetensors (it sorts names) would otherwise lose. safetensors holds no code, so reading
+names in state_dict order, which safetensors (it sorts names) would otherwise lose. safetensors holds no code, so
+reading
 one is safe whatever its origin. Writes are atomic.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,8 +29,14 @@ SECTION_SEPARATOR = "/"
 HEADER_KEY = "atu"
 
 
-def save(path: str | os.PathLike, *, kind: str, config: dict[str, Any],
-         state_dicts: dict[str, dict[str, torch.Tensor]], metadata: dict[str, Any] | None = None) -> Path:
+def save(
+    path: str | os.PathLike,
+    *,
+    kind: str,
+    config: dict[str, Any],
+    state_dicts: dict[str, dict[str, torch.Tensor]],
+    metadata: dict[str, Any] | None = None,
+) -> Path:
     """Writes an atu checkpoint atomically. Tensors are saved contiguous, on CPU, detached.
 
     Everything is checked (section names, tensors, JSON-able metadata) before a byte is written."""
@@ -42,18 +50,34 @@ def save(path: str | os.PathLike, *, kind: str, config: dict[str, Any],
             if not isinstance(t, torch.Tensor):
                 raise TypeError(f"state_dicts[{section!r}][{name!r}] is {type(t).__name__}, not a tensor")
             tensors[f"{section}{SECTION_SEPARATOR}{name}"] = t.detach().to("cpu").contiguous()
-    text = header_json(kind=kind, config=config, metadata=metadata, sections=list(state_dicts),
-                       order={section: list(state_dict) for section, state_dict in state_dicts.items()},
-                       tensors_sha256=tensors_sha256(tensors))
+    text = header_json(
+        kind=kind,
+        config=config,
+        metadata=metadata,
+        sections=list(state_dicts),
+        order={section: list(state_dict) for section, state_dict in state_dicts.items()},
+        tensors_sha256=tensors_sha256(tensors),
+    )
     return write_with(path, lambda tmp: safetensors.torch.save_file(tensors, str(tmp), metadata={HEADER_KEY: text}))
 
 
-def header_json(*, kind: str, config: dict[str, Any], metadata: dict[str, Any] | None,
-                sections: list[str], order: dict[str, list[str]] | None = None,
-                tensors_sha256: str | None = None) -> str:
+def header_json(
+    *,
+    kind: str,
+    config: dict[str, Any],
+    metadata: dict[str, Any] | None,
+    sections: list[str],
+    order: dict[str, list[str]] | None = None,
+    tensors_sha256: str | None = None,
+) -> str:
     """The JSON header; a TypeError for values JSON cannot hold, raised before anything is written."""
-    header = {"format_version": FORMAT_VERSION, "kind": kind, "config": config,
-              "metadata": metadata or {}, "sections": sections}
+    header = {
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        "config": config,
+        "metadata": metadata or {},
+        "sections": sections,
+    }
     if order is not None:
         header["order"] = order
     if tensors_sha256 is not None:
@@ -66,7 +90,7 @@ def parse_header(path: Path, text: str) -> dict[str, Any]:
         header = json.loads(text)
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{path}: the atu metadata is not valid JSON: {err}") from err
-    except RecursionError:                     # crafted metadata nested past the parser's depth
+    except RecursionError:  # crafted metadata nested past the parser's depth
         raise CheckpointError(f"{path}: the atu metadata is nested too deeply to be a checkpoint's") from None
     if not isinstance(header, dict) or header.get("format_version") != FORMAT_VERSION:
         version = header.get("format_version") if isinstance(header, dict) else None
@@ -88,8 +112,9 @@ def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str
     return tensors, raw_metadata
 
 
-def split_sections(tensors: dict[str, torch.Tensor], sections: list[str],
-                   order: dict[str, list[str]] | None = None) -> dict[str, dict[str, torch.Tensor]]:
+def split_sections(
+    tensors: dict[str, torch.Tensor], sections: list[str], order: dict[str, list[str]] | None = None
+) -> dict[str, dict[str, torch.Tensor]]:
     """{"g/style.1.weight": t, ...} -> {"g": {"style.1.weight": t}, ...}, keeping empty sections and,
     where `order` gives it, each section's original entry order."""
     state_dicts: dict[str, dict[str, torch.Tensor]] = {s: {} for s in sections}
@@ -118,8 +143,15 @@ def load_atu(path: str | os.PathLike) -> Checkpoint:
 def from_header(path: Path, header: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Checkpoint:
     check_digest(path, header, tensors)
     state_dicts = split_sections(tensors, header.get("sections", []), header.get("order"))
-    return Checkpoint(path=path, format="atu", kind=header["kind"], config=header["config"],
-                      state_dicts=state_dicts, metadata=header.get("metadata", {}), file_format=SAFETENSORS)
+    return Checkpoint(
+        path=path,
+        format="atu",
+        kind=header["kind"],
+        config=header["config"],
+        state_dicts=state_dicts,
+        metadata=header.get("metadata", {}),
+        file_format=SAFETENSORS,
+    )
 
 
 def check_digest(path: Path, header: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
@@ -129,8 +161,10 @@ def check_digest(path: Path, header: dict[str, Any], tensors: dict[str, torch.Te
     if expected is None:
         return
     if tensors_sha256(tensors) != expected:
-        raise CheckpointError(f"{path}: its tensors do not match the sha256 atu wrote with them: the file was "
-                              "changed or damaged after it was written; refused")
+        raise CheckpointError(
+            f"{path}: its tensors do not match the sha256 atu wrote with them: the file was "
+            "changed or damaged after it was written; refused"
+        )
 
 
 def _json_default(obj):

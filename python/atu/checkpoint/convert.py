@@ -9,6 +9,7 @@ the architecture and metadata; what cannot be carried over (e.g. optimizer state
 format, the *_mean / *_fisher statistics of stage-1 files) is listed. Nothing is overwritten
 without --force, and nothing is written unless IN was read completely.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..util.errors import InputError
 from . import Checkpoint, CheckpointError, CheckpointWarning, load, save, save_rosinality
 from .core import DISCRIMINATOR_SECTIONS, GENERATOR_SECTIONS, MODEL_SECTIONS
-from ..util.errors import InputError
 
 TARGETS = ("atu", "rosinality")
 TARGET_BY_EXTENSION = {".safetensors": "atu", ".pt": "rosinality", ".pth": "rosinality"}
@@ -34,6 +35,7 @@ class ConvertError(InputError):
 @dataclass
 class Conversion:
     """What `convert` did: enough to tell the user what the output holds and what it lacks."""
+
     source: Path
     target: Path
     source_format: str
@@ -45,8 +47,9 @@ class Conversion:
     notes: list[str] = field(default_factory=list)
 
 
-def convert(source: str | os.PathLike, target: str | os.PathLike, *, to: str | None = None,
-            force: bool = False) -> Conversion:
+def convert(
+    source: str | os.PathLike, target: str | os.PathLike, *, to: str | None = None, force: bool = False
+) -> Conversion:
     source, target = Path(source), Path(target)
     to = to or _target_from_extension(target)
     if to not in TARGETS:
@@ -70,29 +73,46 @@ def convert(source: str | os.PathLike, target: str | os.PathLike, *, to: str | N
     if to == "rosinality":
         sections, not_converted = _to_rosinality(checkpoint, target, architecture, notes)
         if "channels" in architecture.get("generator", {}) or "channels" in architecture.get("discriminator", {}):
-            notes.append("custom channel widths: rosinality's code builds only its table's widths and needs an "
-                         "edited channels table to load this file; atu reads it back exactly")
+            notes.append(
+                "custom channel widths: rosinality's code builds only its table's widths and needs an "
+                "edited channels table to load this file; atu reads it back exactly"
+            )
     else:
         sections = list(checkpoint.state_dicts)
-        save(target, kind=checkpoint.kind, config={**checkpoint.config, **architecture},
-             state_dicts=checkpoint.state_dicts, metadata=checkpoint.metadata)
+        save(
+            target,
+            kind=checkpoint.kind,
+            config={**checkpoint.config, **architecture},
+            state_dicts=checkpoint.state_dicts,
+            metadata=checkpoint.metadata,
+        )
         not_converted = list(checkpoint.extras)
-    return Conversion(source=source, target=target, source_format=_describe_format(checkpoint),
-                      target_format="atu (safetensors + JSON)" if to == "atu" else "rosinality layout (torch zip)",
-                      sections=sections, architecture=architecture, ignored=list(checkpoint.ignored),
-                      not_converted=not_converted, notes=notes)
+    return Conversion(
+        source=source,
+        target=target,
+        source_format=_describe_format(checkpoint),
+        target_format="atu (safetensors + JSON)" if to == "atu" else "rosinality layout (torch zip)",
+        sections=sections,
+        architecture=architecture,
+        ignored=list(checkpoint.ignored),
+        not_converted=not_converted,
+        notes=notes,
+    )
 
 
-def _to_rosinality(checkpoint: Checkpoint, target: Path, architecture: dict[str, Any],
-                   notes: list[str]) -> tuple[list[str], list[str]]:
+def _to_rosinality(
+    checkpoint: Checkpoint, target: Path, architecture: dict[str, Any], notes: list[str]
+) -> tuple[list[str], list[str]]:
     """Writes what rosinality's train.py reads when it resumes (`--ckpt`: g, d, g_ema, g_optim,
     d_optim) whenever the checkpoint holds a generator and a discriminator: the file's own when it
     has them, else g from g_ema and fresh Adam states with train.py's settings, each said in `notes`."""
     state_dicts = dict(checkpoint.state_dicts)
     sections = [s for s in MODEL_SECTIONS if s in state_dicts]
     if not sections:
-        raise CheckpointError(f"{checkpoint.path}: nothing to write in rosinality's layout: it has no g, g_ema "
-                              f"or d (sections: {', '.join(checkpoint.sections) or 'none'})")
+        raise CheckpointError(
+            f"{checkpoint.path}: nothing to write in rosinality's layout: it has no g, g_ema "
+            f"or d (sections: {', '.join(checkpoint.sections) or 'none'})"
+        )
     optimizers = {k: checkpoint.extras[k] for k in _ROSINALITY_OPTIMIZERS if k in checkpoint.extras}
     resumable = "d" in state_dicts and ("g" in state_dicts or "g_ema" in state_dicts)
     if resumable and "g" not in state_dicts:
@@ -100,18 +120,30 @@ def _to_rosinality(checkpoint: Checkpoint, target: Path, architecture: dict[str,
         notes.append("g written as a copy of g_ema (this file holds no separate training generator)")
     if resumable and set(optimizers) != set(_ROSINALITY_OPTIMIZERS):
         args = checkpoint.metadata.get("args") or {}
-        optimizers = {"g_optim": fresh_adam_state(state_dicts["g"], args, "g_reg_every", 4),
-                      "d_optim": fresh_adam_state(state_dicts["d"], args, "d_reg_every", 16)}
-        notes.append("g_optim and d_optim are fresh Adam states with train.py's settings (atu's own optimiser "
-                     "states are not carried over): rosinality's train.py --ckpt resumes from this file, its "
-                     "Adam moments starting anew")
+        optimizers = {
+            "g_optim": fresh_adam_state(state_dicts["g"], args, "g_reg_every", 4),
+            "d_optim": fresh_adam_state(state_dicts["d"], args, "d_reg_every", 16),
+        }
+        notes.append(
+            "g_optim and d_optim are fresh Adam states with train.py's settings (atu's own optimiser "
+            "states are not carried over): rosinality's train.py --ckpt resumes from this file, its "
+            "Adam moments starting anew"
+        )
     elif not resumable:
-        notes.append("rosinality's train.py cannot resume from this file (it needs a generator and a "
-                     "discriminator); its generate.py reads g_ema")
+        notes.append(
+            "rosinality's train.py cannot resume from this file (it needs a generator and a "
+            "discriminator); its generate.py reads g_ema"
+        )
     sections = [s for s in MODEL_SECTIONS if s in state_dicts]
-    save_rosinality(target, **{s: state_dicts[s] for s in sections}, **optimizers,
-                    args=checkpoint.metadata.get("args"), config={**checkpoint.config, **architecture},
-                    metadata=checkpoint.metadata, kind=checkpoint.kind)
+    save_rosinality(
+        target,
+        **{s: state_dicts[s] for s in sections},
+        **optimizers,
+        args=checkpoint.metadata.get("args"),
+        config={**checkpoint.config, **architecture},
+        metadata=checkpoint.metadata,
+        kind=checkpoint.kind,
+    )
     not_converted = [s for s in checkpoint.sections if s not in sections]
     not_converted += [k for k in checkpoint.extras if k not in optimizers]
     return sections, not_converted
@@ -125,10 +157,24 @@ def fresh_adam_state(state_dict: dict, args: dict, reg_every_key: str, reg_every
     ratio = reg_every / (reg_every + 1)
     lr = args.get("lr", 0.002) if isinstance(args, dict) else 0.002
     count = sum(1 for name in state_dict if not (name.startswith("noises.") or name.endswith(".kernel")))
-    return {"state": {}, "param_groups": [{
-        "lr": lr * ratio, "betas": (0 ** ratio, 0.99 ** ratio), "eps": 1e-8, "weight_decay": 0, "amsgrad": False,
-        "maximize": False, "foreach": None, "capturable": False, "differentiable": False, "fused": None,
-        "params": list(range(count))}]}
+    return {
+        "state": {},
+        "param_groups": [
+            {
+                "lr": lr * ratio,
+                "betas": (0**ratio, 0.99**ratio),
+                "eps": 1e-8,
+                "weight_decay": 0,
+                "amsgrad": False,
+                "maximize": False,
+                "foreach": None,
+                "capturable": False,
+                "differentiable": False,
+                "fused": None,
+                "params": list(range(count)),
+            }
+        ],
+    }
 
 
 def _architecture(checkpoint: Checkpoint) -> dict[str, Any]:
@@ -148,8 +194,10 @@ def _architecture(checkpoint: Checkpoint) -> dict[str, Any]:
 def _target_from_extension(target: Path) -> str:
     to = TARGET_BY_EXTENSION.get(target.suffix.lower())
     if to is None:
-        raise ConvertError(f"cannot tell the output format from {target.name!r}; name it .safetensors (atu) "
-                           f"or .pt (rosinality), or pass --to {{{','.join(TARGETS)}}}")
+        raise ConvertError(
+            f"cannot tell the output format from {target.name!r}; name it .safetensors (atu) "
+            f"or .pt (rosinality), or pass --to {{{','.join(TARGETS)}}}"
+        )
     return to
 
 
@@ -178,10 +226,12 @@ def describe_model(config: dict[str, Any]) -> str:
 
 
 def report(conversion: Conversion) -> str:
-    lines = [f"atu convert: {conversion.source} -> {conversion.target}",
-             f"  from: {conversion.source_format}",
-             f"  to:   {conversion.target_format}",
-             f"  sections: {', '.join(conversion.sections)}"]
+    lines = [
+        f"atu convert: {conversion.source} -> {conversion.target}",
+        f"  from: {conversion.source_format}",
+        f"  to:   {conversion.target_format}",
+        f"  sections: {', '.join(conversion.sections)}",
+    ]
     for role, config in conversion.architecture.items():
         lines.append(f"  {role}: {describe_model(config)}")
     if conversion.ignored:

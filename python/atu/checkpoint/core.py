@@ -1,4 +1,5 @@
 """`Checkpoint`: what any reader returns, whatever the file's format, and how modules are rebuilt from it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from .errors import CheckpointError
 # Sections holding model weights, by the names rosinality/stylegan2-pytorch's train.py gives them.
 GENERATOR_SECTIONS = ("g_ema", "g")
 DISCRIMINATOR_SECTIONS = ("d",)
-MODEL_SECTIONS = ("g", "d", "g_ema")           # rosinality's order in its torch.save call
+MODEL_SECTIONS = ("g", "d", "g_ema")  # rosinality's order in its torch.save call
 
 
 @dataclass
@@ -26,14 +27,14 @@ class Checkpoint:
     `ignored` lists "section/name" entries read but not part of any model (reported, never loaded)."""
 
     path: Path
-    format: str                                   # "atu", "rosinality" or "state_dict"
-    kind: str                                     # "stylegan2", "classifier", ...
+    format: str  # "atu", "rosinality" or "state_dict"
+    kind: str  # "stylegan2", "classifier", ...
     config: dict[str, Any]
     state_dicts: dict[str, dict[str, torch.Tensor]]
     metadata: dict[str, Any] = field(default_factory=dict)
     ignored: list[str] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
-    file_format: str = ""                         # "safetensors", "torch-zip" or "pickle"
+    file_format: str = ""  # "safetensors", "torch-zip" or "pickle"
 
     @property
     def sections(self) -> list[str]:
@@ -42,8 +43,9 @@ class Checkpoint:
     def state_dict(self, which: str) -> dict[str, torch.Tensor]:
         if which not in self.state_dicts:
             available = ", ".join(self.state_dicts) or "none"
-            raise CheckpointError(f"{self.path}: no section {which!r} in this checkpoint; "
-                                  f"available sections: {available}")
+            raise CheckpointError(
+                f"{self.path}: no section {which!r} in this checkpoint; available sections: {available}"
+            )
         return self.state_dicts[which]
 
     # ---- architecture ---------------------------------------------------------------------------
@@ -58,7 +60,9 @@ class Checkpoint:
         from .architecture import infer_discriminator_config
 
         state_dict = self.state_dict(which)
-        return dict(self.config.get("discriminator") or infer_discriminator_config(state_dict, where=self._where(which)))
+        return dict(
+            self.config.get("discriminator") or infer_discriminator_config(state_dict, where=self._where(which))
+        )
 
     # ---- modules --------------------------------------------------------------------------------
     def generator(self, which: str = "g_ema", device: str | torch.device = "cpu"):
@@ -82,8 +86,10 @@ class Checkpoint:
         try:
             module.load_state_dict(state_dict, strict=True)
         except RuntimeError as err:
-            raise CheckpointError(f"{self._where(which)}: the tensors do not fit {cls.__name__}({config}): {err}") from err
-        module.origin = self._where(which)      # what errors about the module's outputs name
+            raise CheckpointError(
+                f"{self._where(which)}: the tensors do not fit {cls.__name__}({config}): {err}"
+            ) from err
+        module.origin = self._where(which)  # what errors about the module's outputs name
         return module.to(device)
 
     def _where(self, which: str) -> str:

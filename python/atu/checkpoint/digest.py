@@ -4,10 +4,11 @@ state edited or truncated) is refused instead of silently used.
 
 It covers each tensor's name, dtype, shape and bytes, in name order, so it depends on the tensors
 alone, not on the file format that stores them."""
+
 from __future__ import annotations
 
 import hashlib
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 
@@ -17,7 +18,7 @@ def tensors_sha256(tensors: Mapping[str, torch.Tensor]) -> str:
     digest = hashlib.sha256()
     for key in sorted(tensors):
         tensor = tensors[key]
-        flat_tensor = tensor.detach().to("cpu").contiguous().reshape(-1)     # no copy when already so
+        flat_tensor = tensor.detach().to("cpu").contiguous().reshape(-1)  # no copy when already so
         digest.update(f"{key}\0{flat_tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
         digest.update(flat_tensor.view(torch.uint8).numpy().tobytes() if flat_tensor.numel() else b"")
     return digest.hexdigest()
@@ -25,5 +26,8 @@ def tensors_sha256(tensors: Mapping[str, torch.Tensor]) -> str:
 
 def flat(state_dicts: Mapping[str, Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """{"section/name": tensor} of {section: {name: tensor}}."""
-    return {f"{section}/{name}": tensor for section, state_dict in state_dicts.items()
-            for name, tensor in state_dict.items()}
+    return {
+        f"{section}/{name}": tensor
+        for section, state_dict in state_dicts.items()
+        for name, tensor in state_dict.items()
+    }

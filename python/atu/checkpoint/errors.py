@@ -1,4 +1,5 @@
 """The two ways a checkpoint reader speaks up: an error that stops, a warning that reports."""
+
 from __future__ import annotations
 
 from ..util.errors import InputError

@@ -1,4 +1,5 @@
 """`load(path)`: any checkpoint atu understands, told apart by content, checked before use."""
+
 from __future__ import annotations
 
 import os
@@ -8,11 +9,11 @@ from pathlib import Path
 import torch
 
 from ..models import Discriminator, Generator
+from . import nvlabs
 from .architecture import check_layout
 from .atu_format import HEADER_KEY, SECTION_SEPARATOR, from_header, parse_header, read_safetensors, split_sections
 from .core import DISCRIMINATOR_SECTIONS, GENERATOR_SECTIONS, Checkpoint
 from .errors import CheckpointError, CheckpointWarning
-from . import nvlabs
 from .file_format import PICKLE, SAFETENSORS, sniff_format
 from .nvlabs_pickle import is_nvlabs_file
 from .rosinality import from_torch_object
@@ -38,10 +39,13 @@ def load(path: str | os.PathLike) -> Checkpoint:
     if checkpoint.kind == "stylegan2":
         _check_model_sections(checkpoint)
     if checkpoint.ignored:
-        warnings.warn(f"{path}: ignored {len(checkpoint.ignored)} entries that are not model weights "
-                      f"(*_mean / *_fisher statistics of Adapt-then-Unlearn's stage 1, e.g. "
-                      f"{checkpoint.ignored[0]}); they are listed in Checkpoint.ignored",
-                      CheckpointWarning, stacklevel=2)
+        warnings.warn(
+            f"{path}: ignored {len(checkpoint.ignored)} entries that are not model weights "
+            f"(*_mean / *_fisher statistics of Adapt-then-Unlearn's stage 1, e.g. "
+            f"{checkpoint.ignored[0]}); they are listed in Checkpoint.ignored",
+            CheckpointWarning,
+            stacklevel=2,
+        )
     return checkpoint
 
 
@@ -66,8 +70,10 @@ def _check_weights(state_dict, where: str) -> None:
             raise CheckpointError(f"{where}: {name} is {t.dtype}; model weights must be floating point")
         if not bool(torch.isfinite(t).all()):
             bad = int((~torch.isfinite(t)).sum())
-            raise CheckpointError(f"{where}: {name} holds {bad} non-finite value(s) (NaN or inf) of {t.numel()}: "
-                                  "the model is broken (a diverged run?); use an earlier checkpoint")
+            raise CheckpointError(
+                f"{where}: {name} holds {bad} non-finite value(s) (NaN or inf) of {t.numel()}: "
+                "the model is broken (a diverged run?); use an earlier checkpoint"
+            )
 
 
 def _check_model_sections(checkpoint: Checkpoint) -> None:
@@ -75,8 +81,16 @@ def _check_model_sections(checkpoint: Checkpoint) -> None:
         if section in GENERATOR_SECTIONS or section in DISCRIMINATOR_SECTIONS:
             _check_weights(checkpoint.state_dicts[section], f"{checkpoint.path} [{section}]")
         if section in GENERATOR_SECTIONS:
-            check_layout(checkpoint.state_dicts[section], Generator, checkpoint.generator_config(section),
-                         f"{checkpoint.path} [{section}]")
+            check_layout(
+                checkpoint.state_dicts[section],
+                Generator,
+                checkpoint.generator_config(section),
+                f"{checkpoint.path} [{section}]",
+            )
         elif section in DISCRIMINATOR_SECTIONS:
-            check_layout(checkpoint.state_dicts[section], Discriminator, checkpoint.discriminator_config(section),
-                         f"{checkpoint.path} [{section}]")
+            check_layout(
+                checkpoint.state_dicts[section],
+                Discriminator,
+                checkpoint.discriminator_config(section),
+                f"{checkpoint.path} [{section}]",
+            )

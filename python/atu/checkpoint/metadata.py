@@ -6,15 +6,17 @@ of a billion items, and nesting can run thousands deep. A real record holds a fe
 few levels deep, so the copy refuses anything beyond MAX_VALUES values or MAX_DEPTH levels with a
 CheckpointError instead of expanding it.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .errors import CheckpointError
 
 MAX_VALUES = 10_000
 MAX_DEPTH = 16
-MAX_TEXT = 4096          # characters kept of one string
+MAX_TEXT = 4096  # characters kept of one string
 
 
 def plain_metadata(value: Any, what: str = "a metadata record") -> Any:

@@ -27,6 +27,7 @@ widths other than w_dim, other activations than leaky ReLU, other resampling fil
 have no counterpart: atu runs float32 unclamped, as NVlabs' own forward does with force_fp32=True
 whenever no activation exceeds the clamp; both are recorded in the metadata.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,6 +41,8 @@ from .metadata import plain_metadata
 from .nvlabs_pickle import PersistentRecord, read_network_pickle, state_dict_of
 
 _BLUR = (1.0, 3.0, 3.0, 1.0)
+
+
 def _child(record: PersistentRecord, name: str, where: str) -> PersistentRecord:
     child = record.submodules().get(name)
     if not isinstance(child, PersistentRecord):
@@ -52,8 +55,10 @@ def _block(parent: PersistentRecord, res: int, architecture: str, what: str, whe
     block = _child(parent, f"b{res}", where)
     found = block.attribute("architecture", str, architecture)
     if found != architecture:
-        raise CheckpointError(f"{where}: the {found[:40]!r} {what} architecture; atu's StyleGAN2 (rosinality's) "
-                              f"{what} is {architecture!r} only")
+        raise CheckpointError(
+            f"{where}: the {found[:40]!r} {what} architecture; atu's StyleGAN2 (rosinality's) "
+            f"{what} is {architecture!r} only"
+        )
     return block
 
 
@@ -67,15 +72,18 @@ def _check_filter(tensor: torch.Tensor, where: str) -> None:
     taps = torch.tensor(_BLUR, dtype=torch.float64)
     expected = torch.outer(taps, taps) / torch.outer(taps, taps).sum()
     if tuple(tensor.shape) != (4, 4) or not torch.allclose(tensor.double(), expected, atol=1e-7):
-        raise CheckpointError(f"{where}: a resampling filter other than [1, 3, 3, 1] (shape {tuple(tensor.shape)}); "
-                              "atu's models use that one only")
+        raise CheckpointError(
+            f"{where}: a resampling filter other than [1, 3, 3, 1] (shape {tuple(tensor.shape)}); "
+            "atu's models use that one only"
+        )
 
 
 def _check_activation(record: PersistentRecord, expected: str, where: str) -> None:
     activation = record.attribute("activation", str, expected)
     if activation != expected:
-        raise CheckpointError(f"{where}: a {activation!r} activation where StyleGAN2 has {expected!r}; atu's "
-                              "models have no other")
+        raise CheckpointError(
+            f"{where}: a {activation!r} activation where StyleGAN2 has {expected!r}; atu's models have no other"
+        )
 
 
 def _no_label(record: PersistentRecord, where: str, what: str) -> None:
@@ -104,8 +112,10 @@ def _mapping(mapping: PersistentRecord, tensors: dict[str, torch.Tensor], where:
         gains.add(float(fc.attribute("bias_gain", (int, float), 0.01)))
         shape = tuple(_tensor(tensors, f"mapping.fc{i}.weight", where).shape)
         if shape != (w_dim, w_dim):
-            raise CheckpointError(f"{where}: mapping.fc{i} is {shape[0]}×{shape[1] if len(shape) > 1 else '?'}; "
-                                  f"atu's mapping network is {w_dim}×{w_dim} throughout")
+            raise CheckpointError(
+                f"{where}: mapping.fc{i} is {shape[0]}×{shape[1] if len(shape) > 1 else '?'}; "
+                f"atu's mapping network is {w_dim}×{w_dim} throughout"
+            )
     if len(gains) != 1:
         raise CheckpointError(f"{where}: mapping layers with different learning-rate multipliers {sorted(gains)}")
     return w_dim, len(fcs), gains.pop()
@@ -121,8 +131,10 @@ def generator_from_record(record: Any, where: str) -> tuple[dict[str, Any], dict
     mapping = _child(record, "mapping", where)
     synthesis = _child(record, "synthesis", where)
     if "b4" not in synthesis.submodules():
-        raise CheckpointError(f"{where}: its synthesis network has no 4×4 block (a StyleGAN3 'r'/'t' generator?); "
-                              "only StyleGAN2's synthesis maps onto atu's models")
+        raise CheckpointError(
+            f"{where}: its synthesis network has no 4×4 block (a StyleGAN3 'r'/'t' generator?); "
+            "only StyleGAN2's synthesis maps onto atu's models"
+        )
     tensors = state_dict_of(record)
     w_dim, n_mlp, lr_mul = _mapping(mapping, tensors, where)
     names = list(synthesis.submodules())
@@ -130,7 +142,7 @@ def generator_from_record(record: Any, where: str) -> tuple[dict[str, Any], dict
         raise CheckpointError(f"{where}: synthesis blocks {names[:8]} are not named b4, b8, ...")
     blocks = sorted(int(name[1:]) for name in names)
     size = blocks[-1]
-    if blocks != [2 ** i for i in range(2, size.bit_length())]:
+    if blocks != [2**i for i in range(2, size.bit_length())]:
         raise CheckpointError(f"{where}: synthesis blocks {blocks[:12]} are not 4, 8, ..., {size}")
     channels, clamps, fp16 = {}, set(), []
     for res in blocks:
@@ -143,11 +155,15 @@ def generator_from_record(record: Any, where: str) -> tuple[dict[str, Any], dict
                 continue
             module = _child(block, layer, where)
             if module.attribute("up", int, 1) != up:
-                raise CheckpointError(f"{where}: b{res}.{layer} upsamples by {module.attribute('up', int, 1)}; "
-                                      f"StyleGAN2's {layer} upsamples by {up}")
+                raise CheckpointError(
+                    f"{where}: b{res}.{layer} upsamples by {module.attribute('up', int, 1)}; "
+                    f"StyleGAN2's {layer} upsamples by {up}"
+                )
             _check_activation(module, "lrelu", f"{where} b{res}.{layer}")
             clamps.add(module.attribute("conv_clamp", (int, float, type(None)), None))
-            _check_filter(_tensor(tensors, f"synthesis.b{res}.{layer}.resample_filter", where), f"{where} b{res}.{layer}")
+            _check_filter(
+                _tensor(tensors, f"synthesis.b{res}.{layer}.resample_filter", where), f"{where} b{res}.{layer}"
+            )
         clamps.add(_child(block, "torgb", where).attribute("conv_clamp", (int, float, type(None)), None))
 
     out: dict[str, torch.Tensor] = {}
@@ -183,8 +199,15 @@ def generator_from_record(record: Any, where: str) -> tuple[dict[str, Any], dict
     for j, n in enumerate(noise):
         out[f"noises.noise_{j}"] = n.reshape(1, 1, *n.shape)
 
-    config = {"size": size, "style_dim": w_dim, "n_mlp": n_mlp, "channel_multiplier": 2,
-              "blur_kernel": list(_BLUR), "lr_mlp": lr_mul, "channels": {str(r): c for r, c in channels.items()}}
+    config = {
+        "size": size,
+        "style_dim": w_dim,
+        "n_mlp": n_mlp,
+        "channel_multiplier": 2,
+        "blur_kernel": list(_BLUR),
+        "lr_mlp": lr_mul,
+        "channels": {str(r): c for r, c in channels.items()},
+    }
     # The blur kernels are buffers of atu's modules, derived from blur_kernel: take them from a
     # freshly built generator (the filters were checked to be the same [1, 3, 3, 1]).
     from ..models import Generator
@@ -196,8 +219,12 @@ def generator_from_record(record: Any, where: str) -> tuple[dict[str, Any], dict
     # refuses to write and which training one section would silently change in the other.
     out = {name: tensor.detach().clone().contiguous() for name, tensor in out.items()}
     clamps.discard(None)
-    notes = {"nvlabs_class": record.class_name, "w_avg": "mapping.w_avg (truncation centre) not kept",
-             "dropped_conv_clamp": sorted(float(c) for c in clamps) or None, "fp16_resolutions": fp16 or None}
+    notes = {
+        "nvlabs_class": record.class_name,
+        "w_avg": "mapping.w_avg (truncation centre) not kept",
+        "dropped_conv_clamp": sorted(float(c) for c in clamps) or None,
+        "fp16_resolutions": fp16 or None,
+    }
     return config, out, notes
 
 
@@ -214,9 +241,8 @@ def discriminator_from_record(record: Any, where: str) -> tuple[dict[str, Any], 
         raise CheckpointError(f"{where}: a {record.class_name[:60]}, not a Discriminator")
     _no_label(record, where, "discriminator")
     children = record.submodules()
-    blocks = sorted((int(name[1:]) for name in children if name.startswith("b") and name[1:].isdigit()),
-                    reverse=True)
-    if not blocks or blocks != [2 ** i for i in range(blocks[0].bit_length() - 1, 1, -1)]:
+    blocks = sorted((int(name[1:]) for name in children if name.startswith("b") and name[1:].isdigit()), reverse=True)
+    if not blocks or blocks != [2**i for i in range(blocks[0].bit_length() - 1, 1, -1)]:
         raise CheckpointError(f"{where}: discriminator blocks {blocks[:12]} are not N, ..., 8, 4")
     size = blocks[0]
     tensors = state_dict_of(record)
@@ -234,8 +260,9 @@ def discriminator_from_record(record: Any, where: str) -> tuple[dict[str, Any], 
                 clamps.add(child.attribute("conv_clamp", (int, float, type(None)), None))
     epilogue = _child(record, "b4", where)
     if epilogue.attribute("cmap_dim", int, 0):
-        raise CheckpointError(f"{where}: a projection discriminator (cmap_dim {epilogue.attribute('cmap_dim', int)}); "
-                              "atu's has one logit")
+        raise CheckpointError(
+            f"{where}: a projection discriminator (cmap_dim {epilogue.attribute('cmap_dim', int)}); atu's has one logit"
+        )
     mbstd = epilogue.submodules().get("mbstd")
     if not isinstance(mbstd, PersistentRecord) or mbstd.attribute("num_channels", int, 1) != 1:
         raise CheckpointError(f"{where}: a minibatch-stddev layer other than one channel (or none); atu's has one")
@@ -244,8 +271,10 @@ def discriminator_from_record(record: Any, where: str) -> tuple[dict[str, Any], 
         raise CheckpointError(f"{where}: minibatch-stddev group size {group}; atu needs a fixed positive one")
     channels[4] = int(_tensor(tensors, "b4.conv.weight", where).shape[0])
     if tuple(_tensor(tensors, "b4.out.weight", where).shape)[0] != 1:
-        raise CheckpointError(f"{where}: its output has {tensors['b4.out.weight'].shape[0]} values (a projection "
-                              "discriminator?); atu's has one logit")
+        raise CheckpointError(
+            f"{where}: its output has {tensors['b4.out.weight'].shape[0]} values (a projection "
+            "discriminator?); atu's has one logit"
+        )
 
     def take(name: str) -> torch.Tensor:
         return _tensor(tensors, name, where)
@@ -253,14 +282,31 @@ def discriminator_from_record(record: Any, where: str) -> tuple[dict[str, Any], 
     out = {"convs.0.0.weight": take(f"b{size}.fromrgb.weight"), "convs.0.1.bias": take(f"b{size}.fromrgb.bias")}
     for k, res in enumerate(blocks[:-1], start=1):
         b = f"b{res}"
-        out.update({f"convs.{k}.conv1.0.weight": take(f"{b}.conv0.weight"), f"convs.{k}.conv1.1.bias": take(f"{b}.conv0.bias"),
-                    f"convs.{k}.conv2.1.weight": take(f"{b}.conv1.weight"), f"convs.{k}.conv2.2.bias": take(f"{b}.conv1.bias"),
-                    f"convs.{k}.skip.1.weight": take(f"{b}.skip.weight")})
-    out.update({"final_conv.0.weight": take("b4.conv.weight"), "final_conv.1.bias": take("b4.conv.bias"),
-                "final_linear.0.weight": take("b4.fc.weight"), "final_linear.0.bias": take("b4.fc.bias"),
-                "final_linear.1.weight": take("b4.out.weight"), "final_linear.1.bias": take("b4.out.bias")})
-    config = {"size": size, "channel_multiplier": 2, "blur_kernel": list(_BLUR),
-              "channels": {str(r): c for r, c in sorted(channels.items())}}
+        out.update(
+            {
+                f"convs.{k}.conv1.0.weight": take(f"{b}.conv0.weight"),
+                f"convs.{k}.conv1.1.bias": take(f"{b}.conv0.bias"),
+                f"convs.{k}.conv2.1.weight": take(f"{b}.conv1.weight"),
+                f"convs.{k}.conv2.2.bias": take(f"{b}.conv1.bias"),
+                f"convs.{k}.skip.1.weight": take(f"{b}.skip.weight"),
+            }
+        )
+    out.update(
+        {
+            "final_conv.0.weight": take("b4.conv.weight"),
+            "final_conv.1.bias": take("b4.conv.bias"),
+            "final_linear.0.weight": take("b4.fc.weight"),
+            "final_linear.0.bias": take("b4.fc.bias"),
+            "final_linear.1.weight": take("b4.out.weight"),
+            "final_linear.1.bias": take("b4.out.bias"),
+        }
+    )
+    config = {
+        "size": size,
+        "channel_multiplier": 2,
+        "blur_kernel": list(_BLUR),
+        "channels": {str(r): c for r, c in sorted(channels.items())},
+    }
     if group != 4:
         config["stddev_group"] = group
     from ..models import Discriminator
@@ -270,8 +316,15 @@ def discriminator_from_record(record: Any, where: str) -> tuple[dict[str, Any], 
             out[name] = buffer
     out = {name: tensor.detach().clone().contiguous() for name, tensor in out.items()}
     clamps.discard(None)
-    return config, out, {"nvlabs_class": record.class_name, "dropped_conv_clamp": sorted(float(c) for c in clamps) or None,
-                         "fp16_resolutions": fp16 or None}
+    return (
+        config,
+        out,
+        {
+            "nvlabs_class": record.class_name,
+            "dropped_conv_clamp": sorted(float(c) for c in clamps) or None,
+            "fp16_resolutions": fp16 or None,
+        },
+    )
 
 
 def checkpoint_from_pickle(path: str | Path) -> Checkpoint:
@@ -286,9 +339,10 @@ def checkpoint_from_pickle(path: str | Path) -> Checkpoint:
     except CheckpointError as err:
         message = str(err)
         raise CheckpointError(message if message.startswith(str(path)) else f"{path}: {message}") from None
-    except (RuntimeError, ValueError, IndexError, TypeError) as err:      # a reshape of a tensor of the wrong shape
-        raise CheckpointError(f"{path}: not a StyleGAN2 network this reader maps ({type(err).__name__}: "
-                              f"{str(err)[:200]})") from None
+    except (RuntimeError, ValueError, IndexError, TypeError) as err:  # a reshape of a tensor of the wrong shape
+        raise CheckpointError(
+            f"{path}: not a StyleGAN2 network this reader maps ({type(err).__name__}: {str(err)[:200]})"
+        ) from None
 
 
 def _checkpoint(path: Path, top: dict) -> Checkpoint:
@@ -303,17 +357,27 @@ def _checkpoint(path: Path, top: dict) -> Checkpoint:
         config["generator"], sections[section] = cfg, state
         metadata["networks"][section] = notes
     if not sections:
-        raise CheckpointError(f"{path}: an NVlabs network pickle without G_ema or G (holds "
-                              f"{sorted(str(k)[:40] for k in top)[:10]})")
+        raise CheckpointError(
+            f"{path}: an NVlabs network pickle without G_ema or G (holds {sorted(str(k)[:40] for k in top)[:10]})"
+        )
     if top.get("D") is not None:
         config["discriminator"], sections["d"], metadata["networks"]["d"] = discriminator_from_record(
-            top["D"], f"{path} [D]")
+            top["D"], f"{path} [D]"
+        )
     training = top.get("training_set_kwargs")
     if isinstance(training, dict):
         metadata["training_set_kwargs"] = plain_metadata(training, "training_set_kwargs")
     for key in ("G_ema", "G", "D"):
-        if isinstance(top.get(key), PersistentRecord):       # the constructor's arguments, as the file has them
-            metadata.setdefault("init_arguments", {})[key] = plain_metadata(top[key].init_arguments(),
-                                                                                  f"{key}'s constructor arguments")
-    return Checkpoint(path=path, format="nvlabs", kind="stylegan2", config=config, state_dicts=sections,
-                      metadata=metadata, file_format="pickle")
+        if isinstance(top.get(key), PersistentRecord):  # the constructor's arguments, as the file has them
+            metadata.setdefault("init_arguments", {})[key] = plain_metadata(
+                top[key].init_arguments(), f"{key}'s constructor arguments"
+            )
+    return Checkpoint(
+        path=path,
+        format="nvlabs",
+        kind="stylegan2",
+        config=config,
+        state_dicts=sections,
+        metadata=metadata,
+        file_format="pickle",
+    )

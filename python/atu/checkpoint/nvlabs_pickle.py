@@ -24,6 +24,7 @@ What the records hold is the file's claim, read as NVlabs' persistence writes it
 record of the wrong shape is a CheckpointError naming the field, never an AttributeError; a network's
 parameters and buffers are read off the nested records (`state_dict_of`), refusing cycles.
 """
+
 from __future__ import annotations
 
 import collections
@@ -42,19 +43,20 @@ from .storage_bounds import check_legacy_stream, check_views
 from .torch_file import first_line
 
 RECONSTRUCT = ("torch_utils.persistence", "_reconstruct_persistent_obj")
-PERSISTENCE_VERSION = 6          # the only format version NVlabs' persistence.py has written
+PERSISTENCE_VERSION = 6  # the only format version NVlabs' persistence.py has written
 
 
 _MISSING = object()
-MAX_NESTING = 64                 # networks inside networks: StyleGAN2 has 5 levels, 64 is never legitimate
+MAX_NESTING = 64  # networks inside networks: StyleGAN2 has 5 levels, 64 is never legitimate
 
 
 @dataclass
 class PersistentRecord:
     """What a persistent object's pickle says about it, as data: nothing of it is executed."""
+
     class_name: str
     version: int
-    source_sha256: str           # of the module source the pickle carries (kept to identify it, never run)
+    source_sha256: str  # of the module source the pickle carries (kept to identify it, never run)
     state: dict[str, Any] = field(default_factory=dict)
 
     def table(self, name: str) -> dict[str, Any]:
@@ -63,16 +65,16 @@ class PersistentRecord:
         if value is None:
             return {}
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-            raise CheckpointError(f"a {self.class_name} whose {name} is not a table of names "
-                                  f"({type(value).__name__})")
+            raise CheckpointError(f"a {self.class_name} whose {name} is not a table of names ({type(value).__name__})")
         return dict(value)
 
-    def submodules(self) -> dict[str, "PersistentRecord | None"]:
+    def submodules(self) -> dict[str, PersistentRecord | None]:
         children = self.table("_modules")
         for name, child in children.items():
             if child is not None and not isinstance(child, PersistentRecord):
-                raise CheckpointError(f"a {self.class_name} whose submodule {name!r} is a {type(child).__name__}, "
-                                      "not a network")
+                raise CheckpointError(
+                    f"a {self.class_name} whose submodule {name!r} is a {type(child).__name__}, not a network"
+                )
         return children
 
     def attribute(self, name: str, types: type | tuple[type, ...], default: Any = _MISSING) -> Any:
@@ -94,8 +96,10 @@ class PersistentRecord:
     def init_arguments(self) -> dict[str, Any]:
         """The constructor's arguments as the file has them: {"args": [...], "kwargs": {...}}."""
         args, kwargs = self.state.get("_init_args", ()), self.state.get("_init_kwargs", {})
-        return {"args": list(args) if isinstance(args, (list, tuple)) else [],
-                "kwargs": dict(kwargs) if isinstance(kwargs, dict) else {}}
+        return {
+            "args": list(args) if isinstance(args, (list, tuple)) else [],
+            "kwargs": dict(kwargs) if isinstance(kwargs, dict) else {},
+        }
 
 
 def _as_tuple(types) -> tuple:
@@ -140,8 +144,10 @@ def _storage_from_bytes(data: bytes):
     check_legacy_stream(data, "a tensor's storage")
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as err:    # noqa: BLE001 - torch's reader on damaged bytes: any failure means just that
-        raise CheckpointError(f"a tensor's storage is damaged ({type(err).__name__}: {first_line(err)[:200]})") from None
+    except Exception as err:  # noqa: BLE001 - torch's reader on damaged bytes: any failure means just that
+        raise CheckpointError(
+            f"a tensor's storage is damaged ({type(err).__name__}: {first_line(err)[:200]})"
+        ) from None
 
 
 def _tensor(*args):
@@ -159,6 +165,7 @@ def _parameter(data, *args):
 class _Constructor:
     """An allowed function as the unpickler sees it: calls go through; a BUILD opcode aimed at it
     (which would set attributes on the function object itself) is refused."""
+
     __slots__ = ("_function", "_name")
 
     def __init__(self, function, name: str):
@@ -203,8 +210,8 @@ _FUNCTIONS = {
     ("torch._utils", "_rebuild_tensor_v2"): _tensor,
     ("torch._utils", "_rebuild_parameter"): _parameter,
     ("torch.storage", "_load_from_bytes"): _storage_from_bytes,
-    ("numpy.core.multiarray", "scalar"): _numpy_scalar,        # numpy 1.x
-    ("numpy._core.multiarray", "scalar"): _numpy_scalar,       # numpy 2.x
+    ("numpy.core.multiarray", "scalar"): _numpy_scalar,  # numpy 1.x
+    ("numpy._core.multiarray", "scalar"): _numpy_scalar,  # numpy 2.x
 }
 # Classes the pickle instantiates (NEWOBJ / REDUCE); pickle's BUILD on a class object itself fails
 # on each of them (TypeError: their __setstate__ needs an instance, or the type is immutable).
@@ -221,11 +228,13 @@ _CLASSES = {
 class _RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         if (module, name) in _FUNCTIONS:
-            return _Constructor(_FUNCTIONS[(module, name)], f"{module}.{name}")   # a fresh one per use
+            return _Constructor(_FUNCTIONS[(module, name)], f"{module}.{name}")  # a fresh one per use
         if (module, name) in _CLASSES:
             return _CLASSES[(module, name)]
-        raise CheckpointError(f"refused: the pickle needs {module[:100]}.{name[:100]}, which is not part of an "
-                              "NVlabs network pickle atu reads; nothing from the file was run")
+        raise CheckpointError(
+            f"refused: the pickle needs {module[:100]}.{name[:100]}, which is not part of an "
+            "NVlabs network pickle atu reads; nothing from the file was run"
+        )
 
     def persistent_load(self, pid):
         raise CheckpointError("refused: the pickle refers to external persistent objects")
@@ -244,7 +253,7 @@ def is_nvlabs_file(path: str | os.PathLike) -> bool:
         with open(path, "rb") as fh:
             return is_nvlabs_pickle(globals_in_pickle(fh))
     except (ValueError, EOFError, OSError, MemoryError, OverflowError):
-        return False              # damaged: the torch-file reader reports it
+        return False  # damaged: the torch-file reader reports it
 
 
 def read_network_pickle(path: str | os.PathLike) -> dict[str, Any]:
@@ -256,12 +265,28 @@ def read_network_pickle(path: str | os.PathLike) -> dict[str, Any]:
             top = _RestrictedUnpickler(fh).load()
     except CheckpointError as err:
         raise CheckpointError(f"{path}: {err}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            RuntimeError, RecursionError, MemoryError, OverflowError, UnicodeError) as err:
-        raise CheckpointError(f"{path}: not a readable NVlabs network pickle (truncated or corrupt?): "
-                              f"{type(err).__name__}: {str(err)[:200]}") from None
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        RuntimeError,
+        RecursionError,
+        MemoryError,
+        OverflowError,
+        UnicodeError,
+    ) as err:
+        raise CheckpointError(
+            f"{path}: not a readable NVlabs network pickle (truncated or corrupt?): "
+            f"{type(err).__name__}: {str(err)[:200]}"
+        ) from None
     if not isinstance(top, dict):
-        raise CheckpointError(f"{path}: an NVlabs network pickle holds a dict of networks, this one a {type(top).__name__}")
+        raise CheckpointError(
+            f"{path}: an NVlabs network pickle holds a dict of networks, this one a {type(top).__name__}"
+        )
     return top
 
 
@@ -272,8 +297,10 @@ def state_dict_of(record: PersistentRecord, prefix: str = "", _open: tuple[int, 
     if not isinstance(record, PersistentRecord):
         raise CheckpointError(f"{prefix or 'the network'}: expected a network, got {type(record).__name__}")
     if id(record) in _open or len(_open) >= MAX_NESTING:
-        raise CheckpointError(f"{prefix.rstrip('.') or 'the network'}: a network that contains itself "
-                              f"(or nests more than {MAX_NESTING} deep)")
+        raise CheckpointError(
+            f"{prefix.rstrip('.') or 'the network'}: a network that contains itself "
+            f"(or nests more than {MAX_NESTING} deep)"
+        )
     out: dict[str, torch.Tensor] = {}
     transient = record.state.get("_non_persistent_buffers_set") or ()
     if not isinstance(transient, (set, frozenset, list, tuple)):

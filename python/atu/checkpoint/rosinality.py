@@ -9,21 +9,27 @@ generator or discriminator state dict, and a state dict saved from a DataParalle
 What we write back adds one key that their code never reads, "atu": our JSON header (architecture,
 metadata), so that a round trip through this layout loses nothing.
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
-from .architecture import (infer_discriminator_config, infer_generator_config, is_discriminator_state_dict,
-                           is_generator_state_dict)
+from .architecture import (
+    infer_discriminator_config,
+    infer_generator_config,
+    is_discriminator_state_dict,
+    is_generator_state_dict,
+)
 from .atu_format import HEADER_KEY, check_digest, header_json, parse_header
-from .digest import flat, tensors_sha256
 from .core import DISCRIMINATOR_SECTIONS, GENERATOR_SECTIONS, MODEL_SECTIONS, Checkpoint
+from .digest import flat, tensors_sha256
 from .errors import CheckpointError
 from .metadata import plain_metadata
 from .torch_file import save_torch_file
@@ -37,35 +43,56 @@ _WRAPPER_PREFIX = "module."
 def from_torch_object(path: Path, obj: Any, *, file_format: str) -> Checkpoint:
     """A Checkpoint from what torch.load returned (or a flat safetensors file's tensors)."""
     if not isinstance(obj, Mapping):
-        raise CheckpointError(f"{path}: holds a {type(obj).__name__}; expected a dict of state dicts "
-                              f"(rosinality's layout) or a state dict")
+        raise CheckpointError(
+            f"{path}: holds a {type(obj).__name__}; expected a dict of state dicts "
+            f"(rosinality's layout) or a state dict"
+        )
     if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
         return _from_bare_state_dict(path, dict(obj), file_format)
     present = [s for s in MODEL_SECTIONS if s in obj]
     if not present:
-        raise CheckpointError(f"{path}: none of the sections {', '.join(MODEL_SECTIONS)}; the file holds "
-                              f"{_list(list(obj))}")
+        raise CheckpointError(
+            f"{path}: none of the sections {', '.join(MODEL_SECTIONS)}; the file holds {_list(list(obj))}"
+        )
     header = _atu_header(path, obj.get(HEADER_KEY))
     state_dicts, ignored = _model_state_dicts(path, {s: obj[s] for s in present})
     if header:
         check_digest(path, header, flat(state_dicts))
     args = obj.get(ARGS_KEY)
-    if header:     # ours: it already records the arguments that were given when it was written
+    if header:  # ours: it already records the arguments that were given when it was written
         metadata = dict(header["metadata"])
     else:
-        metadata = {ARGS_KEY: plain_metadata(vars(args), f"{path}: args")} if isinstance(args, argparse.Namespace) else {}
+        metadata = (
+            {ARGS_KEY: plain_metadata(vars(args), f"{path}: args")} if isinstance(args, argparse.Namespace) else {}
+        )
     config = header["config"] if header else _infer_config(path, state_dicts, _hint_from(args))
     extras = {k: v for k, v in obj.items() if k not in MODEL_SECTIONS and k not in (ARGS_KEY, HEADER_KEY)}
-    return Checkpoint(path=path, format="rosinality", kind=header["kind"] if header else "stylegan2",
-                      config=config, state_dicts=state_dicts, metadata=metadata, ignored=ignored,
-                      extras=extras, file_format=file_format)
+    return Checkpoint(
+        path=path,
+        format="rosinality",
+        kind=header["kind"] if header else "stylegan2",
+        config=config,
+        state_dicts=state_dicts,
+        metadata=metadata,
+        ignored=ignored,
+        extras=extras,
+        file_format=file_format,
+    )
 
 
-def save_rosinality(path: str | os.PathLike, *, g=None, g_ema=None, d=None,
-                    args: argparse.Namespace | Mapping[str, Any] | None = None,
-                    g_optim: Mapping | None = None, d_optim: Mapping | None = None,
-                    config: Mapping[str, Any] | None = None, metadata: Mapping[str, Any] | None = None,
-                    kind: str = "stylegan2") -> Path:
+def save_rosinality(
+    path: str | os.PathLike,
+    *,
+    g=None,
+    g_ema=None,
+    d=None,
+    args: argparse.Namespace | Mapping[str, Any] | None = None,
+    g_optim: Mapping | None = None,
+    d_optim: Mapping | None = None,
+    config: Mapping[str, Any] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    kind: str = "stylegan2",
+) -> Path:
     """Writes a checkpoint that rosinality's (and the authors') code loads, atomically.
 
     g, g_ema, d: modules or state dicts (any subset, at least one). args: the training arguments
@@ -86,8 +113,13 @@ def save_rosinality(path: str | os.PathLike, *, g=None, g_ema=None, d=None,
         elif not isinstance(args, argparse.Namespace):
             raise TypeError(f"args must be an argparse.Namespace or a dict, got {type(args).__name__}")
         metadata.setdefault(ARGS_KEY, plain_metadata(vars(args), "args"))
-    header = header_json(kind=kind, config=dict(config), metadata=metadata, sections=list(sections),
-                         tensors_sha256=tensors_sha256(flat(sections)))
+    header = header_json(
+        kind=kind,
+        config=dict(config),
+        metadata=metadata,
+        sections=list(sections),
+        tensors_sha256=tensors_sha256(flat(sections)),
+    )
     payload: dict[str, Any] = dict(sections)
     payload.update({k: v for k, v in (("g_optim", g_optim), ("d_optim", d_optim)) if v is not None})
     payload[ARGS_KEY] = args
@@ -97,19 +129,28 @@ def save_rosinality(path: str | os.PathLike, *, g=None, g_ema=None, d=None,
 
 # ---- reading --------------------------------------------------------------------------------------
 
+
 def _from_bare_state_dict(path: Path, state_dict: dict[str, torch.Tensor], file_format: str) -> Checkpoint:
     names = _strip_wrapper_prefix(state_dict)
     if is_generator_state_dict(names):
-        section = "g_ema"          # a lone generator is almost always the EMA copy used for sampling
+        section = "g_ema"  # a lone generator is almost always the EMA copy used for sampling
     elif is_discriminator_state_dict(names):
         section = "d"
     else:
-        raise CheckpointError(f"{path}: a state dict that is neither a StyleGAN2 generator nor discriminator "
-                              f"in rosinality's layout (its entries: {_list(list(state_dict))})")
+        raise CheckpointError(
+            f"{path}: a state dict that is neither a StyleGAN2 generator nor discriminator "
+            f"in rosinality's layout (its entries: {_list(list(state_dict))})"
+        )
     state_dicts, ignored = _model_state_dicts(path, {section: state_dict})
-    return Checkpoint(path=path, format="state_dict", kind="stylegan2",
-                      config=_infer_config(path, state_dicts, {}), state_dicts=state_dicts,
-                      ignored=ignored, file_format=file_format)
+    return Checkpoint(
+        path=path,
+        format="state_dict",
+        kind="stylegan2",
+        config=_infer_config(path, state_dicts, {}),
+        state_dicts=state_dicts,
+        ignored=ignored,
+        file_format=file_format,
+    )
 
 
 def _model_state_dicts(path: Path, raw: Mapping[str, Any]) -> tuple[dict[str, dict[str, torch.Tensor]], list[str]]:
@@ -120,8 +161,10 @@ def _model_state_dicts(path: Path, raw: Mapping[str, Any]) -> tuple[dict[str, di
             raise CheckpointError(f"{path}: section {section!r} holds a {type(state_dict).__name__}, not a state dict")
         for name, value in state_dict.items():
             if not isinstance(name, str):
-                raise CheckpointError(f"{path}: section {section!r} has a key {str(name)[:40]!r} of type "
-                                      f"{type(name).__name__}; state dict keys are names")
+                raise CheckpointError(
+                    f"{path}: section {section!r} has a key {str(name)[:40]!r} of type "
+                    f"{type(name).__name__}; state dict keys are names"
+                )
             if not isinstance(value, torch.Tensor):
                 raise CheckpointError(f"{path}: {section}/{name} is a {type(value).__name__}, not a tensor")
         state_dict = _strip_wrapper_prefix(state_dict)
@@ -148,21 +191,24 @@ def _unshared(state_dicts: dict[str, dict[str, torch.Tensor]]) -> dict[str, dict
 
 def _strip_wrapper_prefix(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     if state_dict and all(k.startswith(_WRAPPER_PREFIX) for k in state_dict):
-        return {k[len(_WRAPPER_PREFIX):]: t for k, t in state_dict.items()}
+        return {k[len(_WRAPPER_PREFIX) :]: t for k, t in state_dict.items()}
     return dict(state_dict)
 
 
-def _infer_config(path: Path, state_dicts: Mapping[str, Mapping[str, torch.Tensor]],
-                  hint: Mapping[str, Any]) -> dict[str, Any]:
+def _infer_config(
+    path: Path, state_dicts: Mapping[str, Mapping[str, torch.Tensor]], hint: Mapping[str, Any]
+) -> dict[str, Any]:
     config: dict[str, Any] = {}
     generators = [s for s in GENERATOR_SECTIONS if s in state_dicts]
-    if generators:   # g and g_ema share one architecture; the loader checks the other against it
-        config["generator"] = infer_generator_config(state_dicts[generators[0]], hint=hint,
-                                                     where=f"{path} [{generators[0]}]")
+    if generators:  # g and g_ema share one architecture; the loader checks the other against it
+        config["generator"] = infer_generator_config(
+            state_dicts[generators[0]], hint=hint, where=f"{path} [{generators[0]}]"
+        )
     discriminators = [s for s in DISCRIMINATOR_SECTIONS if s in state_dicts]
     if discriminators:
-        config["discriminator"] = infer_discriminator_config(state_dicts[discriminators[0]], hint=hint,
-                                                             where=f"{path} [{discriminators[0]}]")
+        config["discriminator"] = infer_discriminator_config(
+            state_dicts[discriminators[0]], hint=hint, where=f"{path} [{discriminators[0]}]"
+        )
     return config
 
 
@@ -178,7 +224,9 @@ def _atu_header(path: Path, value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise CheckpointError(f"{path}: the {HEADER_KEY!r} entry is a {type(value).__name__}; expected atu's JSON header")
+        raise CheckpointError(
+            f"{path}: the {HEADER_KEY!r} entry is a {type(value).__name__}; expected atu's JSON header"
+        )
     return parse_header(path, value)
 
 
@@ -188,6 +236,7 @@ def _list(names: list[str], limit: int = 8) -> str:
 
 
 # ---- writing --------------------------------------------------------------------------------------
+
 
 def _state_dict_to_save(name: str, module_or_state_dict: Any) -> dict[str, torch.Tensor]:
     if isinstance(module_or_state_dict, torch.nn.Module):
@@ -209,9 +258,12 @@ def _config_of(modules: Mapping[str, Any], sections: Mapping[str, dict[str, torc
         module = next((modules[n] for n in names if isinstance(modules.get(n), torch.nn.Module)), None)
         if module is not None and hasattr(module, "config"):
             config[role] = module.config()
-    without_config = {name: state_dict for name, state_dict in sections.items()
-                      if not (name in GENERATOR_SECTIONS and "generator" in config)
-                      and not (name in DISCRIMINATOR_SECTIONS and "discriminator" in config)}
+    without_config = {
+        name: state_dict
+        for name, state_dict in sections.items()
+        if not (name in GENERATOR_SECTIONS and "generator" in config)
+        and not (name in DISCRIMINATOR_SECTIONS and "discriminator" in config)
+    }
     return {**_infer_config(path, without_config, {}), **config}
 
 

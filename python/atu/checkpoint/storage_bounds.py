@@ -12,12 +12,14 @@ storage of one, which the first copy then materialises. These checks run before 
   check_legacy_stream a legacy torch.save stream declares no more storage bytes than it holds
   check_views         every tensor read stays inside its storage and has no more elements than it
 """
+
 from __future__ import annotations
 
 import io
 import pickle
 import pickletools
-from typing import Any, BinaryIO, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any, BinaryIO
 
 import torch
 
@@ -25,9 +27,21 @@ from .errors import CheckpointError
 
 # Element sizes of the storage classes torch.save names in persistent ids (torch.<Name>Storage).
 _ELEMENT_SIZES = {
-    "UntypedStorage": 1, "ByteStorage": 1, "CharStorage": 1, "BoolStorage": 1, "QUInt8Storage": 1,
-    "QInt8Storage": 1, "ShortStorage": 2, "HalfStorage": 2, "BFloat16Storage": 2, "IntStorage": 4,
-    "FloatStorage": 4, "QInt32Storage": 4, "LongStorage": 8, "DoubleStorage": 8, "ComplexFloatStorage": 8,
+    "UntypedStorage": 1,
+    "ByteStorage": 1,
+    "CharStorage": 1,
+    "BoolStorage": 1,
+    "QUInt8Storage": 1,
+    "QInt8Storage": 1,
+    "ShortStorage": 2,
+    "HalfStorage": 2,
+    "BFloat16Storage": 2,
+    "IntStorage": 4,
+    "FloatStorage": 4,
+    "QInt32Storage": 4,
+    "LongStorage": 8,
+    "DoubleStorage": 8,
+    "ComplexFloatStorage": 8,
     "ComplexDoubleStorage": 16,
 }
 
@@ -42,7 +56,7 @@ class _Inert:
     def __setstate__(self, state: Any) -> None:
         pass
 
-    def __call__(self, *args: Any, **kwargs: Any) -> "_Inert":
+    def __call__(self, *args: Any, **kwargs: Any) -> _Inert:
         return _Inert()
 
     # what SETITEM(S), APPEND(S) and ADDITEMS do to the containers a placeholder stands for
@@ -82,10 +96,21 @@ def declared_storages(stream) -> list[tuple[str, int]]:
         dry.load()
     except CheckpointError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            RecursionError, MemoryError, OverflowError) as err:
-        raise CheckpointError(f"not a readable pickle (truncated or corrupt?): {type(err).__name__}: "
-                              f"{str(err)[:200]}") from None
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        RecursionError,
+        MemoryError,
+        OverflowError,
+    ) as err:
+        raise CheckpointError(
+            f"not a readable pickle (truncated or corrupt?): {type(err).__name__}: {str(err)[:200]}"
+        ) from None
     out = []
     for key, type_name, numel in dry.storages:
         size = _ELEMENT_SIZES.get(type_name)
@@ -112,7 +137,7 @@ def check_legacy_file(stream: BinaryIO, size: int, where: str) -> None:
     stream.seek(start)
     for part in ("magic number", "protocol version", "system information"):
         try:
-            for _ in pickletools.genops(stream):       # walks the opcodes to STOP, runs nothing
+            for _ in pickletools.genops(stream):  # walks the opcodes to STOP, runs nothing
                 pass
         except ValueError as err:
             raise CheckpointError(f"{where}: not a readable torch stream: its {part} is damaged ({err})") from None
@@ -123,8 +148,10 @@ def check_legacy_file(stream: BinaryIO, size: int, where: str) -> None:
     finally:
         stream.seek(start)
     if declared > size:
-        raise CheckpointError(f"{where}: declares {declared:,} bytes of tensor storage but holds only "
-                              f"{size:,} bytes; refused before allocating anything")
+        raise CheckpointError(
+            f"{where}: declares {declared:,} bytes of tensor storage but holds only "
+            f"{size:,} bytes; refused before allocating anything"
+        )
 
 
 def tensors_in(obj: Any, path: str = "") -> Iterator[tuple[str, torch.Tensor]]:
@@ -160,4 +187,5 @@ def check_views(tensors: Iterable[tuple[str, torch.Tensor]], where: str) -> None
         if (last + 1) * size > capacity or tensor.numel() * size > capacity:
             raise CheckpointError(
                 f"{prefix}{name} claims {tensor.numel():,} elements of shape {tuple(tensor.shape)} over a storage of "
-                f"{capacity:,} bytes (a view that repeats or overruns its data); refused before copying it")
+                f"{capacity:,} bytes (a view that repeats or overruns its data); refused before copying it"
+            )

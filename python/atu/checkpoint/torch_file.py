@@ -5,6 +5,7 @@ only, with one class added to its allow-list for the duration of the call: argpa
 which rosinality's train.py saves as "args" (an attribute bag; building one runs nothing). Before
 that, the file's pickles are scanned (pickle_scan) so a refusal names every global the file wants.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,9 +29,15 @@ from .storage_bounds import check_legacy_file, check_views, tensors_in
 EXTRA_ALLOWED_CLASSES = (argparse.Namespace,)
 # Non-torch globals a checkpoint may name: torch's weights-only set emitted by torch.save itself
 # (containers, bytes), and the classes above.
-_ALLOWED_NON_TORCH_GLOBALS = {"collections.OrderedDict", "collections.Counter", "_codecs.encode",
-                              "builtins.set", "builtins.bytearray", "builtins.complex",
-                              *(f"{c.__module__}.{c.__qualname__}" for c in EXTRA_ALLOWED_CLASSES)}
+_ALLOWED_NON_TORCH_GLOBALS = {
+    "collections.OrderedDict",
+    "collections.Counter",
+    "_codecs.encode",
+    "builtins.set",
+    "builtins.bytearray",
+    "builtins.complex",
+    *(f"{c.__module__}.{c.__qualname__}" for c in EXTRA_ALLOWED_CLASSES),
+}
 
 
 def load_torch_file(path: Path, file_format: str) -> Any:
@@ -44,7 +51,7 @@ def load_torch_file(path: Path, file_format: str) -> Any:
         raise _refusal(path, refused)
     if file_format == TORCH_ZIP:
         _check_records(path)
-    if file_format != TORCH_ZIP:             # legacy streams allocate what they declare before reading it
+    if file_format != TORCH_ZIP:  # legacy streams allocate what they declare before reading it
         with open(path, "rb") as fh:
             check_legacy_file(fh, path.stat().st_size, str(path))
     try:
@@ -56,8 +63,10 @@ def load_torch_file(path: Path, file_format: str) -> Any:
         if named:
             raise _refusal(path, sorted(set(named))) from err
         raise CheckpointError(f"{path}: cannot read this torch file safely: {first_line(err)}") from err
-    except Exception as err:    # noqa: BLE001 - torch's reader on a damaged file (AssertionError, KeyError, ...)
-        raise CheckpointError(f"{path}: cannot read this torch file (truncated or corrupt?): {first_line(err)}") from err
+    except Exception as err:  # noqa: BLE001 - torch's reader on a damaged file (AssertionError, KeyError, ...)
+        raise CheckpointError(
+            f"{path}: cannot read this torch file (truncated or corrupt?): {first_line(err)}"
+        ) from err
     check_views(tensors_in(obj), str(path))
     return obj
 
@@ -71,8 +80,10 @@ def _check_records(path: Path) -> None:
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as err:
         raise CheckpointError(f"{path}: cannot read this torch file (truncated or corrupt?): {err}") from err
     if damaged is not None:
-        raise CheckpointError(f"{path}: its record {damaged[:100]} does not match the checksum written with it: "
-                              "the file is damaged; refused")
+        raise CheckpointError(
+            f"{path}: its record {damaged[:100]} does not match the checksum written with it: "
+            "the file is damaged; refused"
+        )
 
 
 def save_torch_file(path: str | os.PathLike, obj: Any) -> Path:
@@ -91,7 +102,8 @@ def _refusal(path: Path, names: list[str]) -> CheckpointError:
     return CheckpointError(
         f"{path}: refused: the file needs {', '.join(names)} to be unpickled, which is not plain data "
         f"(tensors, containers, argparse.Namespace) and could run arbitrary code; nothing was loaded. "
-        f"Only open such a file with code you trust, then save its state dicts.")
+        f"Only open such a file with code you trust, then save its state dicts."
+    )
 
 
 def _allowing(classes):

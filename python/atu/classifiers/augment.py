@@ -4,6 +4,7 @@ Generated digits are rarely centred exactly like the 8x8 originals; shifting the
 a couple of pixels makes the classifier judge them on shape rather than position. Borders are padded
 by replicating the edge pixels, which for digits is the background.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -14,8 +15,8 @@ import torch.nn.functional as F
 
 @dataclass(frozen=True)
 class Augmentation:
-    max_shift: int = 0          # pixels in each direction
-    hflip: bool = False         # mirror half the images (faces: yes; digits: never)
+    max_shift: int = 0  # pixels in each direction
+    hflip: bool = False  # mirror half the images (faces: yes; digits: never)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -36,10 +37,10 @@ def random_translate(x: torch.Tensor, max_shift: int, generator: torch.Generator
     n, _, h, w = x.shape
     padded = F.pad(x, (max_shift,) * 4, mode="replicate")
     dy, dx = torch.randint(0, 2 * max_shift + 1, (2, n), generator=generator)
-    rows = (dy[:, None] + torch.arange(h))[:, :, None]                  # [N, H, 1]
-    cols = (dx[:, None] + torch.arange(w))[:, None, :]                  # [N, 1, W]
+    rows = (dy[:, None] + torch.arange(h))[:, :, None]  # [N, H, 1]
+    cols = (dx[:, None] + torch.arange(w))[:, None, :]  # [N, 1, W]
     batch = torch.arange(n)[:, None, None]
-    return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2).contiguous()   # gather per image
+    return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2).contiguous()  # gather per image
 
 
 def default_augmentation(arch: str, resolution: int) -> Augmentation:

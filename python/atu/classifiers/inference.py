@@ -3,9 +3,10 @@
 Images are resized to the resolution the classifier was trained at (bilinear, antialiased when
 shrinking): a 32-px digit classifier then judges 28-px MNIST or 64-px samples on the scale it knows.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -25,8 +26,9 @@ def prepare(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     x = images.to(device=device, dtype=torch.float32)
     size = getattr(model, "resolution", None)
     if size is not None and tuple(x.shape[-2:]) != (size, size):
-        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
-                          antialias=size < min(x.shape[-2:]))
+        x = F.interpolate(
+            x, size=(size, size), mode="bilinear", align_corners=False, antialias=size < min(x.shape[-2:])
+        )
     return x
 
 
@@ -54,9 +56,11 @@ def _finite(model: nn.Module, logits: torch.Tensor) -> torch.Tensor:
     """The logits, after checking they are finite: a NaN logit's softmax would count as some class."""
     if not bool(torch.isfinite(logits).all()):
         bad = int((~torch.isfinite(logits).all(1)).sum())
-        raise NonFiniteOutputError(f"{getattr(model, 'origin', None) or 'the classifier'}: NaN or infinite outputs "
-                                   f"for {bad} of {logits.shape[0]} images; the judge is broken (or the images are), "
-                                   "and no verdict is computed from it")
+        raise NonFiniteOutputError(
+            f"{getattr(model, 'origin', None) or 'the classifier'}: NaN or infinite outputs "
+            f"for {bad} of {logits.shape[0]} images; the judge is broken (or the images are), "
+            "and no verdict is computed from it"
+        )
     return logits
 
 
@@ -66,7 +70,9 @@ def predict(model: nn.Module, images: Images, batch_size: int = 256) -> torch.Te
 
 
 @torch.no_grad()
-def marked(model: nn.Module, images: torch.Tensor, undesired_class: int, threshold: float | None = None) -> torch.Tensor:
+def marked(
+    model: nn.Module, images: torch.Tensor, undesired_class: int, threshold: float | None = None
+) -> torch.Tensor:
     """The labeller's rule on a batch, on the images' device: the predicted class is `undesired_class`,
     or with a threshold P, the class's probability is at least P (atu feedback's rule, which the
     redaction term and the output filter apply to generated images)."""

@@ -4,6 +4,7 @@ The config holds the architecture ({"arch": "lenet" | "resnet", ...}: enough to 
 the tensors live in the section "classifier", and the metadata says how it was trained (data, split
 seed, held-out accuracy, command, versions).
 """
+
 from __future__ import annotations
 
 import os
@@ -32,24 +33,30 @@ def build_classifier(config: dict[str, Any]) -> nn.Module:
 def save_classifier(path: str | os.PathLike, model: nn.Module, metadata: dict[str, Any] | None = None) -> Path:
     """Writes the classifier atomically (safetensors + JSON config/metadata)."""
     if getattr(model, "arch", None) not in ARCHITECTURES:
-        raise TypeError(f"save_classifier: {type(model).__name__} is not an atu classifier "
-                        f"({', '.join(c.__name__ for c in ARCHITECTURES.values())})")
-    return ckpt.save(path, kind=KIND, config=model.config(), state_dicts={SECTION: model.state_dict()},
-                     metadata=metadata)
+        raise TypeError(
+            f"save_classifier: {type(model).__name__} is not an atu classifier "
+            f"({', '.join(c.__name__ for c in ARCHITECTURES.values())})"
+        )
+    return ckpt.save(
+        path, kind=KIND, config=model.config(), state_dicts={SECTION: model.state_dict()}, metadata=metadata
+    )
 
 
 def load_classifier(path: str | os.PathLike) -> nn.Module:
     """The classifier stored at `path`, in eval mode on CPU; its training metadata is `model.metadata`."""
     found = ckpt.load_atu(path)
     if found.kind != KIND or SECTION not in found.state_dicts:
-        raise ckpt.CheckpointError(f"{path}: an atu checkpoint of kind {found.kind!r}, not a classifier "
-                                   f"(train one with `atu train-classifier`)")
+        raise ckpt.CheckpointError(
+            f"{path}: an atu checkpoint of kind {found.kind!r}, not a classifier "
+            f"(train one with `atu train-classifier`)"
+        )
     try:
         model = build_classifier(found.config)
         model.load_state_dict(found.state_dicts[SECTION], strict=True)
     except (ValueError, TypeError, RuntimeError) as err:
-        raise ckpt.CheckpointError(f"{path}: the classifier's weights do not fit its config "
-                                   f"{found.config}: {err}") from err
+        raise ckpt.CheckpointError(
+            f"{path}: the classifier's weights do not fit its config {found.config}: {err}"
+        ) from err
     model.metadata = found.metadata
-    model.origin = str(path)                    # what errors about the classifier's outputs name
+    model.origin = str(path)  # what errors about the classifier's outputs name
     return model.eval()

@@ -5,9 +5,11 @@ block each (widths doubling, stride 2 from the second stage) -> global average p
 The global pool makes it work at any R >= 32; the stem's pool keeps the first stage at <= 32 px so
 256-px CelebA-HQ costs about what 64 px does. `features(x)` is the pooled vector before the logits.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -15,7 +17,7 @@ from torch import nn
 from .checks import check_input
 
 MIN_RESOLUTION = 32
-_STAGE1_MAX = 32      # largest spatial size the first residual stage runs at
+_STAGE1_MAX = 32  # largest spatial size the first residual stage runs at
 
 
 def default_stem_pool(resolution: int | None) -> int:
@@ -31,10 +33,17 @@ class BasicBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
-            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out))
-        self.shortcut = nn.Identity() if stride == 1 and c_in == c_out else nn.Sequential(
-            nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+            nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(),
+            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+        )
+        self.shortcut = (
+            nn.Identity()
+            if stride == 1 and c_in == c_out
+            else nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+        )
         self.out = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -44,18 +53,27 @@ class BasicBlock(nn.Module):
 class ResNet(nn.Module):
     arch = "resnet"
 
-    def __init__(self, num_classes: int = 2, in_channels: int = 3, widths: Sequence[int] = (16, 32, 64, 128),
-                 resolution: int | None = 64, stem_pool: int | None = None):
+    def __init__(
+        self,
+        num_classes: int = 2,
+        in_channels: int = 3,
+        widths: Sequence[int] = (16, 32, 64, 128),
+        resolution: int | None = 64,
+        stem_pool: int | None = None,
+    ):
         super().__init__()
         if num_classes < 2:
             raise ValueError(f"ResNet: num_classes must be >= 2, got {num_classes}")
         if not widths:
             raise ValueError("ResNet: widths must name at least one stage")
         self.num_classes, self.in_channels, self.widths = num_classes, in_channels, tuple(int(w) for w in widths)
-        self.resolution = resolution      # the input size it was trained at (predict resizes to it)
+        self.resolution = resolution  # the input size it was trained at (predict resizes to it)
         self.stem_pool = default_stem_pool(resolution) if stem_pool is None else int(stem_pool)
-        stem = [nn.Conv2d(in_channels, self.widths[0], 3, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(self.widths[0]), nn.ReLU()]
+        stem = [
+            nn.Conv2d(in_channels, self.widths[0], 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(self.widths[0]),
+            nn.ReLU(),
+        ]
         if self.stem_pool > 1:
             stem.append(nn.MaxPool2d(self.stem_pool))
         self.stem = nn.Sequential(*stem)
@@ -81,11 +99,17 @@ class ResNet(nn.Module):
         return self.head(self.features(x))
 
     def config(self) -> dict[str, Any]:
-        return {"arch": self.arch, "num_classes": self.num_classes, "in_channels": self.in_channels,
-                "widths": list(self.widths), "resolution": self.resolution, "stem_pool": self.stem_pool}
+        return {
+            "arch": self.arch,
+            "num_classes": self.num_classes,
+            "in_channels": self.in_channels,
+            "widths": list(self.widths),
+            "resolution": self.resolution,
+            "stem_pool": self.stem_pool,
+        }
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "ResNet":
+    def from_config(cls, config: dict[str, Any]) -> ResNet:
         cfg = dict(config)
         if cfg.pop("arch", cls.arch) != cls.arch:
             raise ValueError(f"ResNet.from_config: config is for arch {config['arch']!r}")

@@ -1,22 +1,28 @@
 """`atu adapt`: the command line of atu.stages.adapt (its parser, checks and exit codes)."""
+
 from __future__ import annotations
 
 import argparse
 
 from .. import checkpoint as ckpt
-from ..util import distributed
-from ..stages.adapt import AdaptConfig, adapt
-from .options import add_training_options, check_device, schedule, train_config
-from ..util import settings
 from ..stages import adapt as adapt_stage
+from ..stages.adapt import AdaptConfig, adapt
+from ..util import distributed, settings
+from .options import add_training_options, check_device, schedule, train_config
 
 
 def register(subparsers) -> None:
     from .options import command_description
 
-    p = subparsers.add_parser("adapt", help="stage 1: adapt the generator to the undesired samples (EWC), k times",
-                              description=command_description(adapt_stage.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--gen", required=True, help="pre-trained checkpoint (atu or rosinality .pt): θ_G = its g_ema, and d")
+    p = subparsers.add_parser(
+        "adapt",
+        help="stage 1: adapt the generator to the undesired samples (EWC), k times",
+        description=command_description(adapt_stage.__doc__),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--gen", required=True, help="pre-trained checkpoint (atu or rosinality .pt): θ_G = its g_ema, and d"
+    )
     p.add_argument("--feedback", required=True, help="feedback bundle (atu feedback); its undesired samples are used")
     settings.add_options(p, AdaptConfig)
     add_training_options(p)
@@ -27,12 +33,16 @@ def _main(args) -> int:
     with distributed.session(args.device) as device:
         check_device(device)
         cfg = settings.from_options(AdaptConfig, args, train=train_config(args))
-        paths = adapt(args.gen, args.feedback, args.out, cfg, resume=args.resume, device=device,
-                      schedule=schedule(args))
+        paths = adapt(
+            args.gen, args.feedback, args.out, cfg, resume=args.resume, device=device, schedule=schedule(args)
+        )
         main = distributed.is_main()
     for path in paths if main else []:
         moved = ckpt.load_atu(path).metadata.get("moved_from_theta_g")
-        note = (f" (||θ_N − θ_G|| = {moved['all']:.4g}; in the EWC-anchored layers {moved['anchored']:.4g})"
-                if moved else "")              # files written before atu recorded it
+        note = (
+            f" (||θ_N − θ_G|| = {moved['all']:.4g}; in the EWC-anchored layers {moved['anchored']:.4g})"
+            if moved
+            else ""
+        )  # files written before atu recorded it
         print(f"atu adapt: {path}{note}")
     return 0

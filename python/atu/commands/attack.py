@@ -14,6 +14,7 @@ attacker. Every generator sees the same latents and noise. Written to --out atom
 "attacker_after", "n", "counts"}, NAME: {...}}, "inputs", "provenance"}.
 Exit status: 0 written; 2 bad input (named).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,21 +23,29 @@ import sys
 from pathlib import Path
 
 from ..eval.attack import AttackSettings, attack_generators
-from .options import add_device_option
 from ..util.settings import add_options, from_options
+from .options import add_device_option
 
 
 def register(subparsers) -> None:
     from .options import command_description
 
-    p = subparsers.add_parser("attack", help="PGD on the latent: does the feature come back? (before/after ratios)",
-                              description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "attack",
+        help="PGD on the latent: does the feature come back? (before/after ratios)",
+        description=command_description(__doc__),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--gen", required=True, help="the pre-trained checkpoint (attacked too, for reference)")
     p.add_argument("--model", action="append", default=[], metavar="NAME=FILE", help="a generator to attack (repeat)")
     p.add_argument("--classifier", required=True, help="the attacker's classifier (its gradients drive PGD)")
     p.add_argument("--judge", required=True, help="a second classifier, trained with another seed, that judges")
-    p.add_argument("--class", dest="undesired_class", required=True,
-                   help="the feature's class (a number or a label name of the classifiers)")
+    p.add_argument(
+        "--class",
+        dest="undesired_class",
+        required=True,
+        help="the feature's class (a number or a label name of the classifiers)",
+    )
     add_options(p, AttackSettings)
     add_device_option(p)
     p.add_argument("--out", required=True, help="attack.json to write")
@@ -49,16 +58,27 @@ def _main(args) -> int:
     from ..util.atomic import write_text
     from ..util.provenance import file_record, provenance
 
-    results = attack_generators(job["generators"], job["attacker"], job["judge"], job["class"], job["settings"],
-                                progress=sys.stderr.isatty())
-    record = {"class": job["class"], "settings": job["settings"].to_dict(), "models": results,
-              "inputs": {"gen": file_record(args.gen), "classifier": file_record(args.classifier),
-                         "judge": file_record(args.judge), "models": {n: file_record(f) for n, f in job["files"].items()}},
-              "provenance": provenance()}
+    results = attack_generators(
+        job["generators"], job["attacker"], job["judge"], job["class"], job["settings"], progress=sys.stderr.isatty()
+    )
+    record = {
+        "class": job["class"],
+        "settings": job["settings"].to_dict(),
+        "models": results,
+        "inputs": {
+            "gen": file_record(args.gen),
+            "classifier": file_record(args.classifier),
+            "judge": file_record(args.judge),
+            "models": {n: file_record(f) for n, f in job["files"].items()},
+        },
+        "provenance": provenance(),
+    }
     write_text(Path(args.out), json.dumps(record, indent=2))
     for name, r in results.items():
-        print(f"{name:>12}: feature ratio {r['before']:.2f}% → {r['after']:.2f}% under attack "
-              f"(attacker's own view {r['attacker_before']:.2f}% → {r['attacker_after']:.2f}%)")
+        print(
+            f"{name:>12}: feature ratio {r['before']:.2f}% → {r['after']:.2f}% under attack "
+            f"(attacker's own view {r['attacker_before']:.2f}% → {r['attacker_after']:.2f}%)"
+        )
     print(f"atu attack: {args.out}")
     return 0
 
@@ -67,15 +87,15 @@ def _check(args) -> dict:
     """Every file read and every number checked before the first step; errors name the option."""
     from .. import checkpoint as ckpt
     from ..classifiers import load_classifier
+    from ..classifiers.classes import resolve_class
     from .options import check_device, named_files, read_input
-    from ..feedback.labelling import resolve_class
 
     if Path(args.out).exists() and not args.force:
         raise ValueError(f"--out {args.out} exists; pass --force to overwrite")
     check_device(args.device)
     attack_settings = from_options(AttackSettings, args)
     files = named_files(args.model, reserved=("pretrained",))
-    generator = lambda f: ckpt.load(f).generator(device=args.device).eval()       # noqa: E731
+    generator = lambda f: ckpt.load(f).generator(device=args.device).eval()  # noqa: E731
     generators = {"pretrained": read_input("--gen", args.gen, generator)}
     generators.update({name: read_input(f"--model {name}", f, generator) for name, f in files.items()})
     attacker = read_input("--classifier", args.classifier, load_classifier).to(args.device)
@@ -83,5 +103,11 @@ def _check(args) -> dict:
     target = resolve_class(attacker, args.undesired_class)
     if resolve_class(judge, args.undesired_class) != target:
         raise ValueError(f"--class {args.undesired_class}: the judge numbers it differently from the classifier")
-    return {"generators": generators, "attacker": attacker, "judge": judge, "class": target, "settings": attack_settings,
-            "files": files}
+    return {
+        "generators": generators,
+        "attacker": attacker,
+        "judge": judge,
+        "class": target,
+        "settings": attack_settings,
+        "files": files,
+    }

@@ -1,17 +1,22 @@
 """`atu convert`: the command line of atu.checkpoint.convert (its parser, checks and exit codes)."""
+
 from __future__ import annotations
 
 import argparse
 
-from ..checkpoint.convert import TARGETS, convert, report
 from ..checkpoint import convert as convert_stage
+from ..checkpoint.convert import TARGETS, convert, report
 
 
 def register(subparsers) -> None:
     from .options import command_description
 
-    p = subparsers.add_parser("convert", help="convert a checkpoint between atu's format and rosinality's .pt layout",
-                              description=command_description(convert_stage.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "convert",
+        help="convert a checkpoint between atu's format and rosinality's .pt layout",
+        description=command_description(convert_stage.__doc__),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("source", metavar="IN", help="checkpoint to read (atu .safetensors, rosinality/ATU .pt, state dict)")
     p.add_argument("target", metavar="OUT", help="file to write")
     p.add_argument("--to", choices=TARGETS, help="output format (default: from OUT's extension)")
@@ -20,6 +25,6 @@ def register(subparsers) -> None:
 
 
 def _main(args) -> int:
-    conversion = convert(args.source, args.target, to=args.to, force=args.force)   # errors: cli.main, exit 2
+    conversion = convert(args.source, args.target, to=args.to, force=args.force)  # errors: cli.main, exit 2
     print(report(conversion))
     return 0

@@ -1,37 +1,59 @@
 """`atu demo`: the command line of atu.study.demo (its parser, checks and exit codes)."""
+
 from __future__ import annotations
 
 import argparse
 import sys
 
 from .. import assets
-from ..study.demo import demo_config
 from ..study import demo as demo_stage
+from ..study.demo import demo_config
 from ..util.validate import seed_arg
 
 
 def register(subparsers) -> None:
-    from .options import command_description
-
-    from ..study.command import add_study_options
     from ..study.config import METHODS
+    from .options import command_description
+    from .run import add_study_options
 
-    p = subparsers.add_parser("demo", help="the whole method on the shipped MNIST models (or --toy mog)",
-                              description=command_description(demo_stage.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "demo",
+        help="the whole method on the shipped MNIST models (or --toy mog)",
+        description=command_description(demo_stage.__doc__),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--out", help="output folder (default atu-demo; atu-demo-mog with --toy mog)")
-    p.add_argument("--class", dest="undesired_class", type=int, nargs="+", default=[8], metavar="DIGIT",
-                   help="the digit to remove (default 8); several: one feature each, one report each and the "
-                        "study's summary (e.g. --class 1 4 8, the paper's Table 1)")
-    p.add_argument("--methods", nargs="+", default=["el2"], metavar="METHOD",
-                   help=f"from {', '.join(METHODS)}: the stage-2 variants (the redaction family among them), latent "
-                        "(latent feature unlearning) and filter (rejection sampling, a reference), or a stage-2 "
-                        "method with one setting changed, METHOD@KEY=VALUE (e.g. redact@redact=0.3); default el2; "
-                        "the extrapolation baseline always runs")
-    p.add_argument("--seeds", nargs="+", type=seed_arg, default=[0], help="training seeds (default 0); several → mean ± std")
+    p.add_argument(
+        "--class",
+        dest="undesired_class",
+        type=int,
+        nargs="+",
+        default=[8],
+        metavar="DIGIT",
+        help="the digit to remove (default 8); several: one feature each, one report each and the "
+        "study's summary (e.g. --class 1 4 8, the paper's Table 1)",
+    )
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        default=["el2"],
+        metavar="METHOD",
+        help=f"from {', '.join(METHODS)}: the stage-2 variants (the redaction family among them), latent "
+        "(latent feature unlearning) and filter (rejection sampling, a reference), or a stage-2 "
+        "method with one setting changed, METHOD@KEY=VALUE (e.g. redact@redact=0.3); default el2; "
+        "the extrapolation baseline always runs",
+    )
+    p.add_argument(
+        "--seeds", nargs="+", type=seed_arg, default=[0], help="training seeds (default 0); several → mean ± std"
+    )
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply the demo's step budgets (default 1)")
-    p.add_argument("--data", choices=sorted(assets.SHIPPED), default=assets.DEFAULT_SET,
-                   help="the shipped set: mnist (real MNIST, 60,000 digits) or digits (scikit-learn's 1,797, 8 px "
-                        f"upsampled: smaller, for quick runs) (default {assets.DEFAULT_SET})")
+    p.add_argument(
+        "--data",
+        choices=sorted(assets.SHIPPED),
+        default=assets.DEFAULT_SET,
+        help="the shipped set: mnist (real MNIST, 60,000 digits) or digits (scikit-learn's 1,797, 8 px "
+        f"upsampled: smaller, for quick runs) (default {assets.DEFAULT_SET})",
+    )
     p.add_argument("--toy", choices=["mog"], help="run the 2-D toy instead of a shipped set")
     add_study_options(p)
     p.set_defaults(func=_main, default_out=default_out)
@@ -45,19 +67,28 @@ def _main(args) -> int:
     args.out = args.out or default_out(args)
     if args.toy == "mog":
         return _toy(args)
-    from ..study.command import execute
     from ..study.config import from_dict
+    from .run import execute
 
-    cfg = from_dict(demo_config(args.undesired_class, args.methods, args.seeds, steps_scale=args.steps_scale,
-                                device=args.device or "auto", data=args.data))
-    args.device = None                 # already in the configuration
+    cfg = from_dict(
+        demo_config(
+            args.undesired_class,
+            args.methods,
+            args.seeds,
+            steps_scale=args.steps_scale,
+            device=args.device or "auto",
+            data=args.data,
+        )
+    )
+    args.device = None  # already in the configuration
     return execute(cfg, args, "atu demo")
 
 
 def _toy(args) -> int:
     from ..toy import run_mog_demo
 
-    metrics = run_mog_demo(args.out, seed=args.seeds[0], device=args.device or "cpu",
-                           progress=not args.no_progress and sys.stderr.isatty())
+    metrics = run_mog_demo(
+        args.out, seed=args.seeds[0], device=args.device or "cpu", progress=not args.no_progress and sys.stderr.isatty()
+    )
     print(f"atu demo: toy report: {metrics.get('report', args.out)}")
     return 0

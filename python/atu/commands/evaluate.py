@@ -1,4 +1,5 @@
 """`atu evaluate`: the command line of atu.eval.evaluate (its parser, checks and exit codes)."""
+
 from __future__ import annotations
 
 import argparse
@@ -6,16 +7,16 @@ import json
 from pathlib import Path
 
 from .. import checkpoint as ckpt
-from ..util import distributed
 from ..classifiers import load_classifier
-from .options import UsageError, add_device_option, named_files, read_input
+from ..eval import evaluate as evaluate_stage
+from ..eval.evaluate import SECOND, evaluate
 from ..eval.extractors import classifier_features_record, load_inception
 from ..eval.filtering import FilteredSampler
-from ..eval.evaluate import SECOND, evaluate
+from ..util import distributed
 from ..util.atomic import write_text
 from ..util.provenance import file_record, provenance
-from ..eval import evaluate as evaluate_stage
 from ..util.validate import count_arg, seed_arg
+from .options import UsageError, add_device_option, named_files, read_input
 
 
 def _reference_stats(args, features: dict, resolution: int):
@@ -34,27 +35,43 @@ def _reference_stats(args, features: dict, resolution: int):
 def register(subparsers) -> None:
     from .options import command_description
 
-    p = subparsers.add_parser("evaluate", help="PUL, FID and Ret-FID of generators against the pre-trained one",
-                              description=command_description(evaluate_stage.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "evaluate",
+        help="PUL, FID and Ret-FID of generators against the pre-trained one",
+        description=command_description(evaluate_stage.__doc__),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--gen", required=True, help="the pre-trained checkpoint")
     p.add_argument("--model", action="append", default=[], metavar="NAME=FILE", help="a generator to judge (repeat)")
     p.add_argument("--classifier", required=True, help="the classifier that judges the samples (PUL, FID features)")
     p.add_argument("--class", dest="undesired_class", type=int, required=True, help="the undesired class")
     p.add_argument("--data", default="digits", help="real data (the undesired class is left out)")
     p.add_argument("--retrained", help="generator retrained without the class (Ret-FID); missing if not given")
-    p.add_argument("--judge", metavar="FILE",
-                   help="a second, independently trained classifier: every PUL and feature ratio is also counted "
-                        "by it (…_judge2 in metrics.json), so an edit that only fools --classifier shows")
-    p.add_argument("--filter", action="store_true",
-                   help="also judge the output filter: --gen's samples with those --classifier puts in --class "
-                        "dropped (rejection sampling; its rejected share is reported)")
-    p.add_argument("--inception", metavar="FILE",
-                   help="FID's Inception-v3 for the features: NVlabs' TorchScript inception-2015-12-05.pt or "
-                        "pytorch-fid's pt_inception-2015-12-05-6726825d.pth (torch-fidelity's file of the same "
-                        "weights too; the kind is detected); default: the classifier's penultimate features")
-    p.add_argument("--real-stats", metavar="FILE",
-                   help="the real side from a statistics file (atu fid-stats, or pytorch-fid's .npz: FID only) "
-                        "instead of reading --data; it must be in this evaluation's features")
+    p.add_argument(
+        "--judge",
+        metavar="FILE",
+        help="a second, independently trained classifier: every PUL and feature ratio is also counted "
+        "by it (…_judge2 in metrics.json), so an edit that only fools --classifier shows",
+    )
+    p.add_argument(
+        "--filter",
+        action="store_true",
+        help="also judge the output filter: --gen's samples with those --classifier puts in --class "
+        "dropped (rejection sampling; its rejected share is reported)",
+    )
+    p.add_argument(
+        "--inception",
+        metavar="FILE",
+        help="FID's Inception-v3 for the features: NVlabs' TorchScript inception-2015-12-05.pt or "
+        "pytorch-fid's pt_inception-2015-12-05-6726825d.pth (torch-fidelity's file of the same "
+        "weights too; the kind is detected); default: the classifier's penultimate features",
+    )
+    p.add_argument(
+        "--real-stats",
+        metavar="FILE",
+        help="the real side from a statistics file (atu fid-stats, or pytorch-fid's .npz: FID only) "
+        "instead of reading --data; it must be in this evaluation's features",
+    )
     p.add_argument("--n-bank", type=count_arg, default=15_000, help="samples judged for PUL")
     p.add_argument("--n-fid", type=count_arg, default=5_000, help="samples for FID, KID and precision/recall")
     p.add_argument("--seed", type=seed_arg, default=0, help="seeds the sample bank and the real subset")
@@ -70,8 +87,8 @@ def _main(args) -> int:
 
 
 def _run(args, device: str) -> int:
-    from .options import check_device
     from ..data import load_dataset
+    from .options import check_device
 
     out = Path(args.out)
     if out.exists() and not args.force:
@@ -83,7 +100,7 @@ def _run(args, device: str) -> int:
     except ValueError as err:
         raise UsageError(str(err)) from err
     models = named_files(args.model)
-    read_generator = lambda f: ckpt.load(f).generator(device=device).eval()      # noqa: E731
+    read_generator = lambda f: ckpt.load(f).generator(device=device).eval()  # noqa: E731
     pretrained = read_input("--gen", args.gen, read_generator)
     loaded = {name: read_input(f"--model {name}", f, read_generator) for name, f in models.items()}
     retrained = read_input("--retrained", args.retrained, read_generator) if args.retrained else None
@@ -93,14 +110,17 @@ def _run(args, device: str) -> int:
         raise UsageError(f"--class {args.undesired_class}: the classifier knows classes 0..{n_classes - 1}")
     judge = read_input("--judge", args.judge, load_classifier).to(device) if args.judge else None
     if judge is not None and int(judge.config()["num_classes"]) != n_classes:
-        raise UsageError(f"--judge {args.judge} knows {judge.config()['num_classes']} classes, --classifier "
-                         f"{n_classes}; the second judge must judge the same classes")
+        raise UsageError(
+            f"--judge {args.judge} knows {judge.config()['num_classes']} classes, --classifier "
+            f"{n_classes}; the second judge must judge the same classes"
+        )
     if args.filter:
         if "filter" in loaded:
             raise UsageError("--model filter=...: the name 'filter' is the output filter's row (--filter)")
         loaded["filter"] = FilteredSampler(pretrained, classifier, args.undesired_class)
-    for name, G in [("--gen", pretrained), *((f"--model {n}", g) for n, g in loaded.items())] + \
-            ([("--retrained", retrained)] if retrained else []):
+    for name, G in [("--gen", pretrained), *((f"--model {n}", g) for n, g in loaded.items())] + (
+        [("--retrained", retrained)] if retrained else []
+    ):
         if G.size != pretrained.size:
             raise UsageError(f"{name} makes {G.size} px images, --gen {pretrained.size} px")
     extractor = None
@@ -118,18 +138,35 @@ def _run(args, device: str) -> int:
             real = load_dataset(args.data, resolution=pretrained.size, exclude_classes=[args.undesired_class]).images()
         except (ValueError, OSError) as err:
             raise UsageError(f"--data {args.data}: {err}") from err
-    metrics = evaluate(pretrained, loaded, classifier, args.undesired_class, real, retrained=retrained,
-                       n_bank=args.n_bank, n_fid=args.n_fid, seed=args.seed, extractor=extractor, reference=reference,
-                       judge=judge)
+    metrics = evaluate(
+        pretrained,
+        loaded,
+        classifier,
+        args.undesired_class,
+        real,
+        retrained=retrained,
+        n_bank=args.n_bank,
+        n_fid=args.n_fid,
+        seed=args.seed,
+        extractor=extractor,
+        reference=reference,
+        judge=judge,
+    )
     if not distributed.is_main():
         return 0
-    metrics["inputs"] = {"gen": file_record(args.gen), "classifier": file_record(args.classifier),
-                         "retrained": file_record(args.retrained) if args.retrained else None,
-                         "models": {n: file_record(f) for n, f in models.items()},
-                         "judge": file_record(args.judge) if args.judge else None,
-                         "data": reference.record.get("data") if reference is not None and reference.record else
-                         None if reference is not None else args.data,
-                         "real_stats": file_record(args.real_stats) if args.real_stats else None}
+    metrics["inputs"] = {
+        "gen": file_record(args.gen),
+        "classifier": file_record(args.classifier),
+        "retrained": file_record(args.retrained) if args.retrained else None,
+        "models": {n: file_record(f) for n, f in models.items()},
+        "judge": file_record(args.judge) if args.judge else None,
+        "data": reference.record.get("data")
+        if reference is not None and reference.record
+        else None
+        if reference is not None
+        else args.data,
+        "real_stats": file_record(args.real_stats) if args.real_stats else None,
+    }
     metrics["provenance"] = {**provenance(), "processes": distributed.world_size()}
     write_text(out, json.dumps(metrics, indent=2))
     for name, m in [("pretrained", metrics["pretrained"]), *metrics["methods"].items()]:
@@ -139,8 +176,12 @@ def _run(args, device: str) -> int:
             pul += f"(judge 2: {m['pul' + SECOND]:.1f}%)  "
         if "rejected" in m:
             pul += f"rejects {m['rejected']:.1f}% of draws  "
-        print(f"{name:>12}: {pul}undesired {m['n_undesired']}/{args.n_bank} ({m['feature_ratio']:.2f}%)  FID {m['fid']:.2f}  "
-              f"Ret-FID {ret}" + ("" if m["kid"] is None else f"  KID {m['kid']:.4g}")
-              + ("" if m["precision"] is None else f"  precision {m['precision']:.1f}%  recall {m['recall']:.1f}%"))
+        print(
+            f"{name:>12}: {pul}undesired {m['n_undesired']}/{args.n_bank} ({m['feature_ratio']:.2f}%)  "
+            f"FID {m['fid']:.2f}  "
+            f"Ret-FID {ret}"
+            + ("" if m["kid"] is None else f"  KID {m['kid']:.4g}")
+            + ("" if m["precision"] is None else f"  precision {m['precision']:.1f}%  recall {m['recall']:.1f}%")
+        )
     print(f"atu evaluate: {out}")
     return 0

@@ -1,19 +1,24 @@
 """`atu extrapolate`: the command line of atu.stages.extrapolate (its parser, checks and exit codes)."""
+
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from ..stages.extrapolate import DEFAULT_SCALES, extrapolate
 from ..stages import extrapolate as extrapolate_stage
+from ..stages.extrapolate import DEFAULT_SCALES, extrapolate
 from ..util.validate import count_arg, seed_arg
 
 
 def register(subparsers) -> None:
     from .options import command_description
 
-    p = subparsers.add_parser("extrapolate", help="baseline: move θ_G away from the adapted models (no training)",
-                              description=command_description(extrapolate_stage.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "extrapolate",
+        help="baseline: move θ_G away from the adapted models (no training)",
+        description=command_description(extrapolate_stage.__doc__),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--gen", required=True, help="pre-trained checkpoint (θ_G = its g_ema)")
     p.add_argument("--adapted", required=True, nargs="+", help="the `atu adapt` folder, or θ_N model files")
     p.add_argument("--out", required=True, help="folder for the θ_s files and strip.png")
@@ -28,10 +33,20 @@ def register(subparsers) -> None:
 def _main(args) -> int:
     adapted = args.adapted[0] if len(args.adapted) == 1 else args.adapted
     each = Path(args.gen).stat().st_size if Path(args.gen).is_file() else 0
-    if each:      # a fixed cost worth saying before it is paid: one model file per scale
-        print(f"atu extrapolate: writing {len(args.scales)} models of about {each / 2 ** 20:,.0f} MiB each "
-              f"({len(args.scales) * each / 2 ** 20:,.0f} MiB) to {args.out}")
-    files = extrapolate(args.gen, adapted, args.out, args.scales, n_strip=args.n_strip, seed=args.seed,
-                        force=args.force, device=args.device)
+    if each:  # a fixed cost worth saying before it is paid: one model file per scale
+        print(
+            f"atu extrapolate: writing {len(args.scales)} models of about {each / 2**20:,.0f} MiB each "
+            f"({len(args.scales) * each / 2**20:,.0f} MiB) to {args.out}"
+        )
+    files = extrapolate(
+        args.gen,
+        adapted,
+        args.out,
+        args.scales,
+        n_strip=args.n_strip,
+        seed=args.seed,
+        force=args.force,
+        device=args.device,
+    )
     print(f"atu extrapolate: {len(files)} models and {Path(args.out) / 'strip.png'}")
     return 0

@@ -10,31 +10,44 @@ the extractor and the data; `atu evaluate --real-stats FILE` uses it instead of 
 and refuses it when its features, resolution or left-out class are not the evaluation's. With the
 same --n-fid and --seed, the numbers equal those `atu evaluate --data` computes itself.
 """
+
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from .options import UsageError, add_device_option, check_device, read_input
 from ..util.provenance import provenance
 from ..util.validate import count_arg, seed_arg
+from .options import UsageError, add_device_option, check_device, read_input
 
 
 def register(subparsers) -> None:
     from .options import command_description
 
-    p = subparsers.add_parser("fid-stats", help="real-data statistics for FID, KID and precision/recall, computed once",
-                              description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "fid-stats",
+        help="real-data statistics for FID, KID and precision/recall, computed once",
+        description=command_description(__doc__),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--data", required=True, help="digits | mnist | mnist:DIR | folder:DIR")
-    p.add_argument("--exclude-class", type=int, action="append", default=[], dest="exclude_classes",
-                   help="leave this class out (repeat), as FID's real data of a removed class")
+    p.add_argument(
+        "--exclude-class",
+        type=int,
+        action="append",
+        default=[],
+        dest="exclude_classes",
+        help="leave this class out (repeat), as FID's real data of a removed class",
+    )
     p.add_argument("--exclude-attribute", help="folder data: leave out the images with this attribute")
     p.add_argument("--attributes-file", help="folder data: CelebA-format attribute file")
     features = p.add_mutually_exclusive_group(required=True)
     features.add_argument("--classifier", help="the judge whose penultimate features FID is measured in")
     features.add_argument("--inception", metavar="FILE", help="FID's Inception-v3 (as atu evaluate --inception)")
     p.add_argument("--resolution", type=int, required=True, help="the generator's image size")
-    p.add_argument("--n-fid", type=count_arg, default=5_000, help="real images in KID's and P/R's subset (default 5000)")
+    p.add_argument(
+        "--n-fid", type=count_arg, default=5_000, help="real images in KID's and P/R's subset (default 5000)"
+    )
     p.add_argument("--seed", type=seed_arg, default=0, help="the evaluation seed the subset is drawn for (default 0)")
     add_device_option(p)
     p.add_argument("--out", required=True, help="statistics file to write (.npz)")
@@ -62,15 +75,27 @@ def _main(args) -> int:
     else:
         extractor = load_inception(args.inception, resolution=args.resolution, device=args.device)
     try:
-        data = load_dataset(args.data, resolution=args.resolution, exclude_classes=args.exclude_classes,
-                            exclude_attribute=args.exclude_attribute, attributes_file=args.attributes_file)
+        data = load_dataset(
+            args.data,
+            resolution=args.resolution,
+            exclude_classes=args.exclude_classes,
+            exclude_attribute=args.exclude_attribute,
+            attributes_file=args.attributes_file,
+        )
     except (ValueError, OSError, KeyError) as err:
         raise UsageError(f"--data {args.data}: {err}") from err
     stats = reference_from_images(extractor, data.images(), n_fid=args.n_fid, seed=args.seed)
-    stats.record = {"extractor": extractor.record, "data": args.data, "excluded_classes": sorted(args.exclude_classes),
-                    "excluded_attribute": args.exclude_attribute, "resolution": args.resolution,
-                    "n_images": len(data), "n_fid": args.n_fid, "seed": args.seed, "provenance": provenance()}
+    stats.record = {
+        "extractor": extractor.record,
+        "data": args.data,
+        "excluded_classes": sorted(args.exclude_classes),
+        "excluded_attribute": args.exclude_attribute,
+        "resolution": args.resolution,
+        "n_images": len(data),
+        "n_fid": args.n_fid,
+        "seed": args.seed,
+        "provenance": provenance(),
+    }
     save_stats(out, stats)
     print(f"atu fid-stats: {len(data)} images, {stats.mu.numel()} features, {stats.rows.shape[0]} rows kept: {out}")
     return 0
-

@@ -8,9 +8,9 @@ from that seed starts with (banks, reports, evaluation). With --seed and --n, th
 one seed, as a feedback bank, a report's grid or `atu evaluate` draw them. Writes one PNG per image,
 grid.png, and generate.json (the generator file and its sha256, the seeds, truncation, provenance).
 """
+
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -45,16 +45,22 @@ def parse_seeds(text: str) -> list[int]:
 def register(subparsers) -> None:
     from .options import command_description
 
-    p = subparsers.add_parser("generate", help="images from a generator: one per seed, or n of one seed",
-                              description=command_description(__doc__))
+    p = subparsers.add_parser(
+        "generate",
+        help="images from a generator: one per seed, or n of one seed",
+        description=command_description(__doc__),
+    )
     p.add_argument("--gen", required=True, help="the generator's checkpoint (any format atu reads; its g_ema)")
     p.add_argument("--out", required=True, help="folder for the PNG files, grid.png and generate.json")
     p.add_argument("--seeds", help="one image per seed: 0-63, 1,5,9 or 0-3,10 (or --seed with --n)")
     p.add_argument("--seed", type=seed_arg, help="with --n: the first n samples of this seed")
     p.add_argument("--n", type=count_arg, help="with --seed: how many samples")
     p.add_argument("--truncation", type=float, default=1.0, help="ψ in (0, 1]; 1: none")
-    p.add_argument("--batch-size", type=count_arg,
-                   help="samples per forward pass (default: by resolution, 64 up to 181 px, 2 at 1024)")
+    p.add_argument(
+        "--batch-size",
+        type=count_arg,
+        help="samples per forward pass (default: by resolution, 64 up to 181 px, 2 at 1024)",
+    )
     p.add_argument("--force", action="store_true", help="write into an --out that already holds images")
     add_device_option(p)
     p.set_defaults(func=_main)
@@ -70,8 +76,10 @@ def _main(args) -> int:
     seeds = parse_seeds(args.seeds) if args.seeds is not None else None
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or (any(out.glob("*.png")) and not args.force)):
-        raise UsageError(f"--out {out} " + ("is not a folder" if not out.is_dir() else "already holds images; "
-                                            "pass --force to write over them"))
+        raise UsageError(
+            f"--out {out} "
+            + ("is not a folder" if not out.is_dir() else "already holds images; pass --force to write over them")
+        )
     gen = existing_file(args.gen, "--gen")
     device = device_option(args.device)
     G = checkpoint.load(gen).generator("g_ema", device=device).eval()
@@ -86,8 +94,13 @@ def _main(args) -> int:
     for name, tile in zip(names, to_uint8(images)):
         save_png(tile, out / name)
     save_grid(images, out / "grid.png")
-    record = {"generator": file_record(gen), "truncation": args.truncation, "images": len(names),
-              **({"seeds": seeds} if seeds is not None else {"seed": args.seed, "n": args.n}), **provenance()}
+    record = {
+        "generator": file_record(gen),
+        "truncation": args.truncation,
+        "images": len(names),
+        **({"seeds": seeds} if seeds is not None else {"seed": args.seed, "n": args.n}),
+        **provenance(),
+    }
     write_text(out / "generate.json", json.dumps(record, indent=2))
     print(f"atu generate: {len(names)} images and grid.png in {out}")
     return 0

@@ -1,20 +1,27 @@
 """`atu latent-unlearn`: the command line of atu.latent.run (its parser, checks and exit codes)."""
+
 from __future__ import annotations
 
 import argparse
 
-from .options import add_device_option, add_schedule_options, check_device, schedule
+from ..latent import run as latent_unlearn_stage
 from ..latent.run import LatentConfig, latent_unlearn
 from ..util import settings
-from ..latent import run as latent_unlearn_stage
+from .options import add_device_option, add_schedule_options, check_device, schedule
 
 
 def register(subparsers) -> None:
     from .options import command_description
 
-    p = subparsers.add_parser("latent-unlearn", help="baseline: latent feature unlearning (Moon et al. 2024) in W",
-                              description=command_description(latent_unlearn_stage.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--gen", required=True, help="pre-trained checkpoint: f = θ_G = its g_ema (and its d, carried along)")
+    p = subparsers.add_parser(
+        "latent-unlearn",
+        help="baseline: latent feature unlearning (Moon et al. 2024) in W",
+        description=command_description(latent_unlearn_stage.__doc__),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--gen", required=True, help="pre-trained checkpoint: f = θ_G = its g_ema (and its d, carried along)"
+    )
     p.add_argument("--feedback", required=True, help="feedback bundle: its latents and marks give the direction")
     p.add_argument("--out", required=True, help="run folder (refused if it already holds a run, unless --resume)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
@@ -27,7 +34,8 @@ def register(subparsers) -> None:
 def _main(args) -> int:
     check_device(args.device)
     cfg = settings.from_options(LatentConfig, args)
-    path = latent_unlearn(args.gen, args.feedback, args.out, cfg, resume=args.resume, device=args.device,
-                          schedule=schedule(args))
+    path = latent_unlearn(
+        args.gen, args.feedback, args.out, cfg, resume=args.resume, device=args.device, schedule=schedule(args)
+    )
     print(f"atu latent-unlearn: {path}")
     return 0

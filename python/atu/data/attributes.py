@@ -1,4 +1,5 @@
 """Binary attribute tables in CelebA's format: `list_attr_celeba.txt` or its CSV variant."""
+
 from __future__ import annotations
 
 import csv
@@ -17,9 +18,16 @@ def read_attributes(path: str | Path) -> tuple[list[str], dict[str, torch.Tensor
     if not path.is_file():
         raise FileNotFoundError(f"attributes file {path} does not exist")
     text = path.read_text()
-    rows = [r for r in (csv.reader(text.splitlines()) if path.suffix.lower() == ".csv" else
-                        (line.split() for line in text.splitlines())) if r]
-    if rows and len(rows[0]) == 1 and rows[0][0].isdigit():       # the text format's count line
+    rows = [
+        r
+        for r in (
+            csv.reader(text.splitlines())
+            if path.suffix.lower() == ".csv"
+            else (line.split() for line in text.splitlines())
+        )
+        if r
+    ]
+    if rows and len(rows[0]) == 1 and rows[0][0].isdigit():  # the text format's count line
         count, rows = int(rows[0][0]), rows[1:]
     else:
         count = None

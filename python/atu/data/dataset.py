@@ -1,7 +1,9 @@
 """The dataset type every loader returns: images in [-1, 1], 3 channels, square, optional labels."""
+
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -14,9 +16,17 @@ class ImageDataset(torch.utils.data.Dataset):
     (digits) or 0/1 for a binary attribute; -1 where the source has none.
     """
 
-    def __init__(self, fetch: Callable[[int], torch.Tensor], labels: torch.Tensor, *, name: str,
-                 resolution: int, info: dict[str, Any], indices: torch.Tensor | None = None,
-                 attributes: dict[str, torch.Tensor] | None = None):
+    def __init__(
+        self,
+        fetch: Callable[[int], torch.Tensor],
+        labels: torch.Tensor,
+        *,
+        name: str,
+        resolution: int,
+        info: dict[str, Any],
+        indices: torch.Tensor | None = None,
+        attributes: dict[str, torch.Tensor] | None = None,
+    ):
         self._fetch = fetch
         self._all_labels = labels.to(torch.int64)
         self.indices = torch.arange(len(labels)) if indices is None else indices.to(torch.int64)
@@ -47,17 +57,32 @@ class ImageDataset(torch.utils.data.Dataset):
     def images(self, indices: Sequence[int] | torch.Tensor | None = None) -> torch.Tensor:
         """A batch [n, 3, R, R] of the images at these positions (all when None)."""
         idx = range(len(self)) if indices is None else indices
-        return torch.stack([self[int(i)][0] for i in idx]) if len(idx) else torch.empty(0, 3, self.resolution, self.resolution)
+        return (
+            torch.stack([self[int(i)][0] for i in idx])
+            if len(idx)
+            else torch.empty(0, 3, self.resolution, self.resolution)
+        )
 
-    def subset(self, positions: torch.Tensor, **info: Any) -> "ImageDataset":
+    def subset(self, positions: torch.Tensor, **info: Any) -> ImageDataset:
         """The images at these positions of this dataset (positions, not source indices)."""
-        return ImageDataset(self._fetch, self._all_labels, name=self.name, resolution=self.resolution,
-                            info={**self.info, **info}, indices=self.indices[positions.to(torch.int64)],
-                            attributes=self._attributes)
+        return ImageDataset(
+            self._fetch,
+            self._all_labels,
+            name=self.name,
+            resolution=self.resolution,
+            info={**self.info, **info},
+            indices=self.indices[positions.to(torch.int64)],
+            attributes=self._attributes,
+        )
 
     def describe(self) -> dict[str, Any]:
         """What a run records about its data: enough to know which images were seen."""
         labels = self.labels
         counts = {int(c): int(n) for c, n in zip(*torch.unique(labels, return_counts=True))} if len(labels) else {}
-        return {"name": self.name, "resolution": self.resolution, "n_images": len(self),
-                "label_counts": counts, **self.info}
+        return {
+            "name": self.name,
+            "resolution": self.resolution,
+            "n_images": len(self),
+            "label_counts": counts,
+            **self.info,
+        }

@@ -1,4 +1,5 @@
 """The 1,797 handwritten 8×8 digits bundled with scikit-learn, upsampled: data that ships with atu."""
+
 from __future__ import annotations
 
 import torch
@@ -7,7 +8,7 @@ import torch.nn.functional as F
 from .dataset import ImageDataset
 
 N_DIGITS = 1797
-_MAX_VALUE = 16.0          # sklearn's digits are counts of set pixels in 4×4 blocks: 0..16
+_MAX_VALUE = 16.0  # sklearn's digits are counts of set pixels in 4×4 blocks: 0..16
 
 
 def load_digits(resolution: int = 32) -> ImageDataset:
@@ -17,10 +18,16 @@ def load_digits(resolution: int = 32) -> ImageDataset:
     from sklearn.datasets import load_digits as sklearn_digits
 
     bunch = sklearn_digits()
-    small = torch.as_tensor(bunch.images, dtype=torch.float32).unsqueeze(1)        # [N, 1, 8, 8]
+    small = torch.as_tensor(bunch.images, dtype=torch.float32).unsqueeze(1)  # [N, 1, 8, 8]
     big = F.interpolate(small, size=(resolution, resolution), mode="bilinear", align_corners=False)
     images = (big / _MAX_VALUE * 2 - 1).clamp(-1, 1).expand(-1, 3, -1, -1).contiguous()
-    return ImageDataset(lambda i: images[i], torch.as_tensor(bunch.target), name="digits",
-                        resolution=resolution,
-                        info={"source": "sklearn.datasets.load_digits (1,797 8x8 images, 0..16)",
-                              "preprocessing": f"bilinear upsampling 8->{resolution}, [0,16] -> [-1,1], gray to RGB"})
+    return ImageDataset(
+        lambda i: images[i],
+        torch.as_tensor(bunch.target),
+        name="digits",
+        resolution=resolution,
+        info={
+            "source": "sklearn.datasets.load_digits (1,797 8x8 images, 0..16)",
+            "preprocessing": f"bilinear upsampling 8->{resolution}, [0,16] -> [-1,1], gray to RGB",
+        },
+    )

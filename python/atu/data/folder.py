@@ -1,4 +1,5 @@
 """Any folder of images (e.g. CelebA-HQ), read lazily, center-cropped to a square and resized."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,8 +27,9 @@ def _to_tensor(path: Path, resolution: int) -> torch.Tensor:
     return torch.from_numpy(arr).permute(2, 0, 1) / 127.5 - 1
 
 
-def load_folder(folder: str | Path, resolution: int, attributes_file: str | Path | None = None,
-                label_attribute: str | None = None) -> ImageDataset:
+def load_folder(
+    folder: str | Path, resolution: int, attributes_file: str | Path | None = None, label_attribute: str | None = None
+) -> ImageDataset:
     """Images of `folder` (sorted by name). With an attributes file, only the images it lists are kept and
     each attribute is available; `label_attribute` makes that attribute (0/1) the label."""
     folder = Path(folder)
@@ -41,21 +43,32 @@ def load_folder(folder: str | Path, resolution: int, attributes_file: str | Path
         names, table = read_attributes(attributes_file)
         missing = [n for n in names if n not in found]
         if missing:
-            raise ValueError(f"folder:{folder}: {len(missing)} images listed in {attributes_file} are missing, "
-                             f"e.g. {missing[:3]}")
+            raise ValueError(
+                f"folder:{folder}: {len(missing)} images listed in {attributes_file} are missing, e.g. {missing[:3]}"
+            )
         paths = [found[n] for n in names]
         attributes = table
     else:
         paths = list(found.values())
     if label_attribute is not None:
         if label_attribute not in attributes:
-            raise KeyError(f"folder:{folder}: no attribute {label_attribute!r} "
-                           f"({'no attributes file given' if not attributes else 'known: ' + ', '.join(sorted(attributes))})")
+            raise KeyError(
+                f"folder:{folder}: no attribute {label_attribute!r} "
+                f"({'no attributes file given' if not attributes else 'known: ' + ', '.join(sorted(attributes))})"
+            )
         labels = attributes[label_attribute]
     else:
         labels = torch.full((len(paths),), -1, dtype=torch.int64)
-    return ImageDataset(lambda i: _to_tensor(paths[i], resolution), labels, name="folder", resolution=resolution,
-                        attributes=attributes,
-                        info={"source": str(folder), "attributes_file": str(attributes_file) if attributes_file else None,
-                              "label_attribute": label_attribute,
-                              "preprocessing": f"center square crop, Lanczos resize to {resolution}, [0,255] -> [-1,1]"})
+    return ImageDataset(
+        lambda i: _to_tensor(paths[i], resolution),
+        labels,
+        name="folder",
+        resolution=resolution,
+        attributes=attributes,
+        info={
+            "source": str(folder),
+            "attributes_file": str(attributes_file) if attributes_file else None,
+            "label_attribute": label_attribute,
+            "preprocessing": f"center square crop, Lanczos resize to {resolution}, [0,255] -> [-1,1]",
+        },
+    )

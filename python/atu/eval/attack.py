@@ -10,10 +10,11 @@ whole generator (mapping and synthesis): what a user of a released generator con
 sample's noise inputs are drawn once and held fixed, so only the latent moves. The start is δ = 0,
 so "before" is exactly the unattacked sample and the run is deterministic.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -26,10 +27,17 @@ from ..util.validate import non_negative, non_negative_int, positive, positive_i
 DEFAULT_STEPS, DEFAULT_STEP_SIZE, DEFAULT_RADIUS = 50, 0.02, 0.1
 
 
-def pgd_latent(render: Callable[[torch.Tensor], torch.Tensor], logits_of: Callable[[torch.Tensor], torch.Tensor],
-               z: torch.Tensor, target: int, *, steps: int = DEFAULT_STEPS, step_size: float = DEFAULT_STEP_SIZE,
-               radius: float = DEFAULT_RADIUS,
-               on_step: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
+def pgd_latent(
+    render: Callable[[torch.Tensor], torch.Tensor],
+    logits_of: Callable[[torch.Tensor], torch.Tensor],
+    z: torch.Tensor,
+    target: int,
+    *,
+    steps: int = DEFAULT_STEPS,
+    step_size: float = DEFAULT_STEP_SIZE,
+    radius: float = DEFAULT_RADIUS,
+    on_step: Callable[[int, torch.Tensor], None] | None = None,
+) -> torch.Tensor:
     """The attacked latents z + δ (||δ||∞ ≤ radius) after `steps` signed-gradient steps lowering
     the cross-entropy of logits_of(render(z + δ)) toward class `target`. `on_step(k, δ)` sees δ
     after every step (for checks and progress)."""
@@ -60,10 +68,20 @@ def _count(classifier, images: torch.Tensor, target: int) -> int:
     return int(marked(classifier, images, target).sum())
 
 
-def attack_feature_ratio(G, attacker, judge, target: int, *, n: int = 500, seed: int = 0,
-                         steps: int = DEFAULT_STEPS, step_size: float = DEFAULT_STEP_SIZE,
-                         radius: float = DEFAULT_RADIUS, batch_size: int = 100,
-                         progress: Callable[[int], None] | None = None) -> dict:
+def attack_feature_ratio(
+    G,
+    attacker,
+    judge,
+    target: int,
+    *,
+    n: int = 500,
+    seed: int = 0,
+    steps: int = DEFAULT_STEPS,
+    step_size: float = DEFAULT_STEP_SIZE,
+    radius: float = DEFAULT_RADIUS,
+    batch_size: int = 100,
+    progress: Callable[[int], None] | None = None,
+) -> dict:
     """The feature ratio (percent) of n seeded samples of G before and after the attack, judged by
     `judge` (and, for reference, by the `attacker` whose gradients drive the attack)."""
     if n < 1 or batch_size < 1:
@@ -77,7 +95,7 @@ def attack_feature_ratio(G, attacker, judge, target: int, *, n: int = 500, seed:
             # the samples of G.sample(n, seed): "before" is G's own feature ratio on those seeds
             z, noise = G.sample_inputs(seed, start, min(start + batch_size, n))
             z = z.to(like)
-            render = lambda latents: G([latents], noise=noise)[0]            # noqa: E731
+            render = lambda latents: G([latents], noise=noise)[0]  # noqa: E731
             which = f"samples {start}..{start + z.shape[0] - 1} of seed {seed}"
             with torch.no_grad():
                 before = G.require_finite(render(z), which)
@@ -91,10 +109,15 @@ def attack_feature_ratio(G, attacker, judge, target: int, *, n: int = 500, seed:
                 progress(z.shape[0])
     finally:
         G.train(was_training)
-    ratio = lambda key: 100.0 * counts[key] / n                                 # noqa: E731
-    return {"n": n, "before": ratio("judge_before"), "after": ratio("judge_after"),
-            "attacker_before": ratio("attacker_before"), "attacker_after": ratio("attacker_after"),
-            "counts": counts}
+    ratio = lambda key: 100.0 * counts[key] / n  # noqa: E731
+    return {
+        "n": n,
+        "before": ratio("judge_before"),
+        "after": ratio("judge_after"),
+        "attacker_before": ratio("attacker_before"),
+        "attacker_after": ratio("attacker_after"),
+        "counts": counts,
+    }
 
 
 @dataclass
@@ -112,15 +135,31 @@ class AttackSettings:
         return record(self)
 
 
-def attack_generators(generators: dict, attacker, judge, target: int, settings: AttackSettings = AttackSettings(),
-                      *, progress: bool = False) -> dict:
+def attack_generators(
+    generators: dict,
+    attacker,
+    judge,
+    target: int,
+    settings: AttackSettings = AttackSettings(),
+    *,
+    progress: bool = False,
+) -> dict:
     """{name: attack_feature_ratio(...)} for every generator, on the same latents and noise."""
     from tqdm import tqdm
 
     results = {}
     for name, G in generators.items():
         with tqdm(total=settings.n, desc=f"attack {name}", disable=not progress, unit="sample") as bar:
-            results[name] = attack_feature_ratio(G, attacker, judge, target, n=settings.n, seed=settings.seed,
-                                                 steps=settings.steps, step_size=settings.step_size,
-                                                 radius=settings.radius, progress=bar.update)
+            results[name] = attack_feature_ratio(
+                G,
+                attacker,
+                judge,
+                target,
+                n=settings.n,
+                seed=settings.seed,
+                steps=settings.steps,
+                step_size=settings.step_size,
+                radius=settings.radius,
+                progress=bar.update,
+            )
     return results

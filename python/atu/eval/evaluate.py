@@ -23,23 +23,22 @@ over the ranks, the undesired counts and the feature sums (n, Σx, Σxxᵀ in fl
 rank 0 writes the same PUL and, up to rounding, the same FID as one process; the features KID and
 precision/recall need are gathered in sample order, so they too equal one process's.
 """
+
 from __future__ import annotations
 
 import torch
 
-from ..util import distributed
 from ..classifiers import predict
+from ..util import distributed
 from .extractors import FeatureExtractor, classifier_extractor
 from .fid import FeatureMoments, frechet_distance
-from .kid_pr import kid, precision_recall
 from .filtering import FilteredSampler
+from .kid_pr import kid, precision_recall
 from .pul import count_undesired_by, percentage_unlearned
 from .reference_stats import reference_from_images
 
-SAMPLE_BATCH = 64        # generator batches (the unit shared out over ranks)
-PR_NEIGHBOURS = 3        # Kynkäänniemi et al.'s k for the precision/recall manifolds
-
-
+SAMPLE_BATCH = 64  # generator batches (the unit shared out over ranks)
+PR_NEIGHBOURS = 3  # Kynkäänniemi et al.'s k for the precision/recall manifolds
 
 
 def _shard() -> tuple[int, int]:
@@ -56,13 +55,13 @@ def generator_statistics(extractor: FeatureExtractor, G, n: int, seed: int, *, k
     with keep_rows, also every sample's features ([n, D], the same on every rank) for KID and P/R."""
     moments, parts = FeatureMoments(), []
     rank, world = _shard()
-    batch = G.images_per_pass(at_most=SAMPLE_BATCH)          # fewer per pass at high resolution
+    batch = G.images_per_pass(at_most=SAMPLE_BATCH)  # fewer per pass at high resolution
     for b, (_, images, _) in enumerate(G.iter_samples(n, seed, batch_size=batch, shard=(rank, world))):
         features = extractor.features(images)
         moments.add(features)
         if keep_rows:
             parts.append(((b * world + rank) * batch, features))
-    stats = distributed.sum_moments(moments).statistics()
+    stats = moments.over_ranks().statistics()
     return (*stats, distributed.assemble_rows(parts, n)) if keep_rows else stats
 
 
@@ -74,19 +73,31 @@ def kid_and_precision_recall(real_rows: torch.Tensor | None, fake_rows: torch.Te
         return {"kid": None, "kid_std": None, "precision": None, "recall": None}
     kid_mean, kid_std = kid(real_rows, fake_rows, subsets=100, subset_size=1000, seed=seed)
     out = {"kid": kid_mean, "kid_std": kid_std, "precision": None, "recall": None}
-    if min(real_rows.shape[0], fake_rows.shape[0]) > PR_NEIGHBOURS:      # else no k-th neighbour: missing
+    if min(real_rows.shape[0], fake_rows.shape[0]) > PR_NEIGHBOURS:  # else no k-th neighbour: missing
         precision, recall = precision_recall(real_rows, fake_rows, k=PR_NEIGHBOURS)
         out.update(precision=100 * precision, recall=100 * recall)
     return out
 
 
-SECOND = "_judge2"       # the suffix of the second judge's n_undesired, feature_ratio and pul
+SECOND = "_judge2"  # the suffix of the second judge's n_undesired, feature_ratio and pul
 
 
-def evaluate(pretrained, methods: dict, classifier, undesired_class: int, real_images: torch.Tensor | None, *,
-             retrained=None, n_bank: int = 15_000, n_fid: int = 5_000, seed: int = 0,
-             extractor: FeatureExtractor | None = None, reference=None, judge=None,
-             judge_class: int | None = None) -> dict:
+def evaluate(
+    pretrained,
+    methods: dict,
+    classifier,
+    undesired_class: int,
+    real_images: torch.Tensor | None,
+    *,
+    retrained=None,
+    n_bank: int = 15_000,
+    n_fid: int = 5_000,
+    seed: int = 0,
+    extractor: FeatureExtractor | None = None,
+    reference=None,
+    judge=None,
+    judge_class: int | None = None,
+) -> dict:
     """Metrics of `pretrained` and every generator in `methods` (name -> generator, or an
     eval.filtering.FilteredSampler, whose rejected share is reported too). FID features come from
     `extractor` (default: the classifier's penultimate layer); the real side from `real_images`, or
@@ -108,24 +119,39 @@ def evaluate(pretrained, methods: dict, classifier, undesired_class: int, real_i
         for suffix, count in counts.items():
             n = distributed.sum_counts(count)
             out.update({f"n_undesired{suffix}": n, f"feature_ratio{suffix}": feature_ratio(n, n_bank)})
-        if isinstance(G, FilteredSampler):      # every process labelled the whole stream: no sum
+        if isinstance(G, FilteredSampler):  # every process labelled the whole stream: no sum
             out["rejected"] = 100.0 * (1 - G.last_draw["kept"] / G.last_draw["drawn"])
         return out
 
     def measure(G) -> dict:
         mu, sigma, rows = generator_statistics(extractor, G, n_fid, seed + 1, keep_rows=True)
-        return {**undesired(G), "fid": frechet_distance(mu, sigma, *real_stats),
-                "ret_fid": frechet_distance(mu, sigma, *retrained_stats) if retrained_stats is not None else None,
-                **kid_and_precision_recall(real_rows, rows, seed)}
+        return {
+            **undesired(G),
+            "fid": frechet_distance(mu, sigma, *real_stats),
+            "ret_fid": frechet_distance(mu, sigma, *retrained_stats) if retrained_stats is not None else None,
+            **kid_and_precision_recall(real_rows, rows, seed),
+        }
 
     base = measure(pretrained)
 
     def puls(counts: dict) -> dict:
         # undefined when the pre-trained model made no undesired sample: reported as missing, not 0
-        return {f"pul{s}": percentage_unlearned(base[f"n_undesired{s}"], counts[f"n_undesired{s}"])
-                if base[f"n_undesired{s}"] else None for s in judges}
-    result = {"class": undesired_class, "n_bank": n_bank, "n_fid": n_fid, "seed": seed,
-              "fid_features": extractor.record, "pretrained": base, "methods": {}}
+        return {
+            f"pul{s}": percentage_unlearned(base[f"n_undesired{s}"], counts[f"n_undesired{s}"])
+            if base[f"n_undesired{s}"]
+            else None
+            for s in judges
+        }
+
+    result = {
+        "class": undesired_class,
+        "n_bank": n_bank,
+        "n_fid": n_fid,
+        "seed": seed,
+        "fid_features": extractor.record,
+        "pretrained": base,
+        "methods": {},
+    }
     if retrained is not None:
         # The reference a judge of unlearning needs: a generator that never saw the class still
         # makes samples the classifier reads as the class (its errors on generated images), so its

@@ -17,13 +17,14 @@
 An extractor is loaded and probed on a tiny batch before any work, so a wrong file fails at once
 with a message naming it; its `record` goes into metrics.json ("fid_features").
 """
+
 from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -34,8 +35,8 @@ PROBE_BATCH = 2
 
 @dataclass
 class FeatureExtractor:
-    features: Callable[[torch.Tensor], torch.Tensor]      # images [N, C, H, W] in [-1, 1] -> [N, D]
-    record: dict                                           # {"kind", and for a file: "file", "sha256"}
+    features: Callable[[torch.Tensor], torch.Tensor]  # images [N, C, H, W] in [-1, 1] -> [N, D]
+    record: dict  # {"kind", and for a file: "file", "sha256"}
 
 
 def classifier_extractor(classifier) -> FeatureExtractor:
@@ -62,7 +63,7 @@ def to_inception_input(images: torch.Tensor) -> torch.Tensor:
 def _wants_return_features(module) -> bool:
     try:
         return any(arg.name == "return_features" for arg in module.forward.schema.arguments)
-    except AttributeError:              # not a scripted method: no such argument to pass
+    except AttributeError:  # not a scripted method: no such argument to pass
         return False
 
 
@@ -82,8 +83,9 @@ def inception_file_kind(path: Path) -> str:
     return STATE_DICT
 
 
-def load_inception(path: str | os.PathLike, *, resolution: int, device: str | torch.device = "cpu",
-                   option: str = "--inception") -> FeatureExtractor:
+def load_inception(
+    path: str | os.PathLike, *, resolution: int, device: str | torch.device = "cpu", option: str = "--inception"
+) -> FeatureExtractor:
     """The Inception file at `path` (NVlabs' TorchScript, or pytorch-fid's / torch-fidelity's state
     dict) as an extractor, checked to give [N, D] features for a probe batch at `resolution`;
     ValueError naming `option` and the file otherwise."""
@@ -92,7 +94,9 @@ def load_inception(path: str | os.PathLike, *, resolution: int, device: str | to
     if not path.is_file():
         raise ValueError(f"{where}: no such file")
     kind = inception_file_kind(path)
-    forward = _torchscript_forward(path, device, where) if kind == TORCHSCRIPT else _state_dict_forward(path, device, where)
+    forward = (
+        _torchscript_forward(path, device, where) if kind == TORCHSCRIPT else _state_dict_forward(path, device, where)
+    )
 
     @torch.no_grad()
     def features(images: torch.Tensor) -> torch.Tensor:
@@ -101,11 +105,17 @@ def load_inception(path: str | os.PathLike, *, resolution: int, device: str | to
     probe = torch.zeros(PROBE_BATCH, 3, resolution, resolution)
     try:
         out = features(probe)
-    except Exception as err:                 # whatever the file's code raised on a valid batch
-        raise ValueError(f"{where}: failed on a probe batch [{PROBE_BATCH}, 3, {resolution}, {resolution}] "
-                         f"of 0..255 floats: {err}") from err
-    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != PROBE_BATCH \
-            or not out.is_floating_point() or out.shape[1] < 1:
+    except Exception as err:  # whatever the file's code raised on a valid batch
+        raise ValueError(
+            f"{where}: failed on a probe batch [{PROBE_BATCH}, 3, {resolution}, {resolution}] of 0..255 floats: {err}"
+        ) from err
+    if (
+        not isinstance(out, torch.Tensor)
+        or out.ndim != 2
+        or out.shape[0] != PROBE_BATCH
+        or not out.is_floating_point()
+        or out.shape[1] < 1
+    ):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ValueError(f"{where}: expected float features [N, D] for a batch of {PROBE_BATCH} images, got {shape}")
     if not bool(torch.isfinite(out).all()):
@@ -115,32 +125,35 @@ def load_inception(path: str | os.PathLike, *, resolution: int, device: str | to
 
 def _torchscript_forward(path: Path, device, where: str) -> Callable[[torch.Tensor], torch.Tensor]:
     try:
-        with warnings.catch_warnings():     # torch 2.13 calls TorchScript deprecated; the FID network ships as one
+        with warnings.catch_warnings():  # torch 2.13 calls TorchScript deprecated; the FID network ships as one
             warnings.simplefilter("ignore", DeprecationWarning)
             module = torch.jit.load(str(path), map_location=device).eval()
-    except Exception as err:                 # torch.jit.load raises RuntimeError/ValueError/pickle errors
+    except Exception as err:  # torch.jit.load raises RuntimeError/ValueError/pickle errors
         raise ValueError(f"{where}: not a TorchScript module that torch.jit.load can read ({err})") from err
     kwargs = {"return_features": True} if _wants_return_features(module) else {}
     return lambda levels: module(levels, **kwargs)
 
 
 def _state_dict_forward(path: Path, device, where: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    from .inception import is_fid_inception_state_dict, load_fid_inception
-
     from ..checkpoint import CheckpointError
     from ..checkpoint.file_format import sniff_format
     from ..checkpoint.torch_file import load_torch_file
+    from .inception import is_fid_inception_state_dict, load_fid_inception
 
     # atu's torch-file reader: weights_only with its allow-list, storages and views bounded by what the
     # file holds, zip records checked against their CRC-32 (checkpoint/torch_file.py)
     try:
         state = load_torch_file(path, sniff_format(path))
-    except CheckpointError as err:           # not a torch file, or one that needs more than tensors
-        raise ValueError(f"{where}: neither a TorchScript module nor a state dict atu can read "
-                         f"({str(err).replace(str(path) + ': ', '')})") from err
+    except CheckpointError as err:  # not a torch file, or one that needs more than tensors
+        raise ValueError(
+            f"{where}: neither a TorchScript module nor a state dict atu can read "
+            f"({str(err).replace(str(path) + ': ', '')})"
+        ) from err
     if not is_fid_inception_state_dict(state):
-        raise ValueError(f"{where}: a torch file, but not the FID Inception's weights (expected NVlabs' TorchScript "
-                         "inception-2015-12-05.pt or pytorch-fid's pt_inception-2015-12-05-6726825d.pth)")
+        raise ValueError(
+            f"{where}: a torch file, but not the FID Inception's weights (expected NVlabs' TorchScript "
+            "inception-2015-12-05.pt or pytorch-fid's pt_inception-2015-12-05-6726825d.pth)"
+        )
     try:
         model = load_fid_inception(state).to(device)
     except ValueError as err:

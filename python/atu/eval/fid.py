@@ -7,11 +7,14 @@ imaginary parts to discard, and tiny negative eigenvalues from rounding are clip
 The feature extractor is pluggable (the classifier's penultimate layer by default; Inception-v3
 for the standard FID numbers).
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
+
+from ..util import distributed
 
 
 def feature_statistics(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,7 +53,7 @@ class FeatureMoments:
         batch.scatter = xc.T @ xc
         self.merge(batch)
 
-    def merge(self, other: "FeatureMoments") -> None:
+    def merge(self, other: FeatureMoments) -> None:
         if other.n == 0:
             return
         if self.n == 0:
@@ -63,6 +66,32 @@ class FeatureMoments:
         self.scatter = self.scatter + other.scatter + torch.outer(delta, delta) * (self.n * other.n / n)
         self.mean = self.mean + delta * (other.n / n)
         self.n = n
+
+    def over_ranks(self) -> FeatureMoments:
+        """The moments of every rank merged, in rank order, on every rank (itself outside torchrun);
+        a rank without samples contributes nothing. Gathered through one all-reduce of a
+        zero-padded [world, 1 + D + D²] buffer in which each rank fills its own row."""
+        if not distributed.active():
+            return self
+        own = self.dim or 0
+        # [Σd, ranks with features, Σd²]: all those ranks share one d iff (Σd)² = k·Σd²
+        d_sum, k, d_sq = (int(v) for v in distributed.all_reduce_sum(torch.tensor([own, int(own > 0), own * own])))
+        if k == 0 or d_sum * d_sum != k * d_sq:
+            raise ValueError(f"the ranks' features disagree in dimension or are missing (this rank: {self.dim})")
+        dim = d_sum // k
+        rows = torch.zeros(distributed.world_size(), 1 + dim + dim * dim, dtype=torch.float64)
+        if self.n:
+            rows[distributed.rank()] = torch.cat(
+                [torch.tensor([float(self.n)], dtype=torch.float64), self.mean, self.scatter.flatten()]
+            )
+        rows = distributed.all_reduce_sum(rows)
+        merged = FeatureMoments()
+        for row in rows:
+            part = FeatureMoments(dim)
+            part.n = int(round(float(row[0])))
+            part.mean, part.scatter = row[1 : 1 + dim].clone(), row[1 + dim :].view(dim, dim).clone()
+            merged.merge(part)
+        return merged
 
     def statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and unbiased covariance, as feature_statistics gives for the same features."""
@@ -79,8 +108,10 @@ def _psd_sqrt(m: torch.Tensor) -> torch.Tensor:
 def frechet_distance(mu1: torch.Tensor, sigma1: torch.Tensor, mu2: torch.Tensor, sigma2: torch.Tensor) -> float:
     mu1, mu2, sigma1, sigma2 = (t.to(torch.float64) for t in (mu1, mu2, sigma1, sigma2))
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != (mu1.numel(),) * 2:
-        raise ValueError(f"mismatched statistics: mu {tuple(mu1.shape)} / {tuple(mu2.shape)}, "
-                         f"sigma {tuple(sigma1.shape)} / {tuple(sigma2.shape)}")
+        raise ValueError(
+            f"mismatched statistics: mu {tuple(mu1.shape)} / {tuple(mu2.shape)}, "
+            f"sigma {tuple(sigma1.shape)} / {tuple(sigma2.shape)}"
+        )
     a = _psd_sqrt(sigma1)
     middle = a @ sigma2 @ a
     tr_sqrt = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp_min(0).sqrt().sum()
@@ -89,14 +120,23 @@ def frechet_distance(mu1: torch.Tensor, sigma1: torch.Tensor, mu2: torch.Tensor,
 
 
 @torch.no_grad()
-def extract_features(feature_fn: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor,
-                     batch_size: int = 256) -> torch.Tensor:
-    return torch.cat([feature_fn(images[i:i + batch_size]).flatten(1).double().cpu()
-                      for i in range(0, images.shape[0], batch_size)])
+def extract_features(
+    feature_fn: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, batch_size: int = 256
+) -> torch.Tensor:
+    return torch.cat(
+        [
+            feature_fn(images[i : i + batch_size]).flatten(1).double().cpu()
+            for i in range(0, images.shape[0], batch_size)
+        ]
+    )
 
 
-def fid(feature_fn: Callable[[torch.Tensor], torch.Tensor], images_a: torch.Tensor, images_b: torch.Tensor,
-        batch_size: int = 256) -> float:
+def fid(
+    feature_fn: Callable[[torch.Tensor], torch.Tensor],
+    images_a: torch.Tensor,
+    images_b: torch.Tensor,
+    batch_size: int = 256,
+) -> float:
     """FID between two image sets under feature_fn."""
     sa = feature_statistics(extract_features(feature_fn, images_a, batch_size))
     sb = feature_statistics(extract_features(feature_fn, images_b, batch_size))

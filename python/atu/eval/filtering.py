@@ -4,14 +4,15 @@ labeller marks, keep the rest. Its PUL under the labeller that filters is 100% b
 (up to the labeller's own rule), so only a second judge says how much of the feature gets through;
 its FID says what dropping the marked samples costs; its rejected share what it costs to sample.
 """
+
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import nn
 
-RAW_DRAWS_PER_SAMPLE = 1000     # a labeller that rejects more than 99.9% of the draws is refused, not waited on
+RAW_DRAWS_PER_SAMPLE = 1000  # a labeller that rejects more than 99.9% of the draws is refused, not waited on
 
 
 class FilteredSampler:
@@ -36,14 +37,21 @@ class FilteredSampler:
     def images_per_pass(self, at_most: int = 64) -> int:
         return self.G.images_per_pass(at_most)
 
-    def eval(self) -> "FilteredSampler":
+    def eval(self) -> FilteredSampler:
         self.G.eval()
         return self
 
     @torch.no_grad()
-    def iter_samples(self, n: int, seed: int = 0, *, batch_size: int = 64, shard: tuple[int, int] = (0, 1),
-                     truncation: float = 1.0, return_latents: bool = False
-                     ) -> Iterator[tuple[torch.Tensor, torch.Tensor, None]]:
+    def iter_samples(
+        self,
+        n: int,
+        seed: int = 0,
+        *,
+        batch_size: int = 64,
+        shard: tuple[int, int] = (0, 1),
+        truncation: float = 1.0,
+        return_latents: bool = False,
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, None]]:
         """(z, images, None) for consecutive batches of the n accepted samples (this process's share)."""
         index, count = shard
         if not 0 <= index < count:
@@ -52,15 +60,18 @@ class FilteredSampler:
             raise ValueError(f"n and batch_size must be >= 1, got {n}, {batch_size}")
         kept_z, kept_images, n_kept, drawn, out_batch = [], [], 0, 0, 0
         limit = n * RAW_DRAWS_PER_SAMPLE
-        raw = self.G.iter_samples(limit, seed, batch_size=self.G.images_per_pass(at_most=batch_size),
-                                  truncation=truncation)
+        raw = self.G.iter_samples(
+            limit, seed, batch_size=self.G.images_per_pass(at_most=batch_size), truncation=truncation
+        )
         while True:
             while n_kept < min(n, (out_batch + 1) * batch_size):
                 try:
                     z, images, _ = next(raw)
                 except StopIteration:
-                    raise RuntimeError(f"the filter kept {n_kept} of {drawn} draws, fewer than the {n} asked for: "
-                                       f"the labeller marks nearly every sample") from None
+                    raise RuntimeError(
+                        f"the filter kept {n_kept} of {drawn} draws, fewer than the {n} asked for: "
+                        f"the labeller marks nearly every sample"
+                    ) from None
                 drawn += images.shape[0]
                 keep = ~self.marked(images)
                 kept_z.append(z[keep.cpu()])

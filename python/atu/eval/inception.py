@@ -12,9 +12,10 @@ Input as pytorch-fid takes it: RGB in [0, 1] at any size, resized bilinearly to 
 (align_corners=False), then mapped to [-1, 1]. The weights themselves are never downloaded: the
 user passes the file (`--inception FILE`).
 """
+
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -56,9 +57,15 @@ class BlockA(nn.Module):
         self.branch_pool = BasicConv2d(in_ch, pool_features, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.branch1x1(x), self.branch5x5_2(self.branch5x5_1(x)),
-                          self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
-                          self.branch_pool(_avg_pool(x))], 1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                self.branch5x5_2(self.branch5x5_1(x)),
+                self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
+                self.branch_pool(_avg_pool(x)),
+            ],
+            1,
+        )
 
 
 class BlockB(nn.Module):
@@ -72,8 +79,14 @@ class BlockB(nn.Module):
         self.branch3x3dbl_3 = BasicConv2d(96, 96, 3, stride=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.branch3x3(x), self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
-                          F.max_pool2d(x, kernel_size=3, stride=2)], 1)
+        return torch.cat(
+            [
+                self.branch3x3(x),
+                self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
+                F.max_pool2d(x, kernel_size=3, stride=2),
+            ],
+            1,
+        )
 
 
 class BlockC(nn.Module):
@@ -96,8 +109,13 @@ class BlockC(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         single = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
         double = x
-        for layer in (self.branch7x7dbl_1, self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4,
-                      self.branch7x7dbl_5):
+        for layer in (
+            self.branch7x7dbl_1,
+            self.branch7x7dbl_2,
+            self.branch7x7dbl_3,
+            self.branch7x7dbl_4,
+            self.branch7x7dbl_5,
+        ):
             double = layer(double)
         return torch.cat([self.branch1x1(x), single, double, self.branch_pool(_avg_pool(x))], 1)
 
@@ -140,8 +158,17 @@ class BlockE(nn.Module):
         s = self.branch3x3_1(x)
         d = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
         pooled = F.max_pool2d(x, kernel_size=3, stride=1, padding=1) if self.max_pool else _avg_pool(x)
-        return torch.cat([self.branch1x1(x), self.branch3x3_2a(s), self.branch3x3_2b(s),
-                          self.branch3x3dbl_3a(d), self.branch3x3dbl_3b(d), self.branch_pool(pooled)], 1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                self.branch3x3_2a(s),
+                self.branch3x3_2b(s),
+                self.branch3x3dbl_3a(d),
+                self.branch3x3dbl_3b(d),
+                self.branch_pool(pooled),
+            ],
+            1,
+        )
 
 
 class FIDInceptionV3(nn.Module):
@@ -172,8 +199,19 @@ class FIDInceptionV3(nn.Module):
         yield lambda x: F.max_pool2d(x, kernel_size=3, stride=2)
         yield from (self.Conv2d_3b_1x1, self.Conv2d_4a_3x3)
         yield lambda x: F.max_pool2d(x, kernel_size=3, stride=2)
-        yield from (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a, self.Mixed_6b, self.Mixed_6c,
-                    self.Mixed_6d, self.Mixed_6e, self.Mixed_7a, self.Mixed_7b, self.Mixed_7c)
+        yield from (
+            self.Mixed_5b,
+            self.Mixed_5c,
+            self.Mixed_5d,
+            self.Mixed_6a,
+            self.Mixed_6b,
+            self.Mixed_6c,
+            self.Mixed_6d,
+            self.Mixed_6e,
+            self.Mixed_7a,
+            self.Mixed_7b,
+            self.Mixed_7c,
+        )
 
     def forward(self, images01: torch.Tensor) -> torch.Tensor:
         """images [N, 3, H, W] in [0, 1] -> pool3 features [N, 2048]."""
@@ -186,8 +224,12 @@ class FIDInceptionV3(nn.Module):
 
 def is_fid_inception_state_dict(state: object) -> bool:
     """Whether `state` looks like the FID Inception's weights (a dict of tensors with its stem and head)."""
-    return (isinstance(state, dict) and all(isinstance(k, str) for k in state)
-            and "Conv2d_1a_3x3.conv.weight" in state and "Mixed_7c.branch_pool.conv.weight" in state)
+    return (
+        isinstance(state, dict)
+        and all(isinstance(k, str) for k in state)
+        and "Conv2d_1a_3x3.conv.weight" in state
+        and "Mixed_7c.branch_pool.conv.weight" in state
+    )
 
 
 def load_fid_inception(state: dict) -> FIDInceptionV3:
@@ -202,11 +244,16 @@ def load_fid_inception(state: dict) -> FIDInceptionV3:
     missing = sorted(set(expected) - set(state) - optional)
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
-        raise ValueError("not the FID Inception's weights: "
-                         + (f"missing {missing[:4]}{' …' if len(missing) > 4 else ''} " if missing else "")
-                         + (f"unexpected {unexpected[:4]}{' …' if len(unexpected) > 4 else ''}" if unexpected else ""))
-    wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})" for k, v in expected.items()
-             if k in state and tuple(state[k].shape) != tuple(v.shape)]
+        raise ValueError(
+            "not the FID Inception's weights: "
+            + (f"missing {missing[:4]}{' …' if len(missing) > 4 else ''} " if missing else "")
+            + (f"unexpected {unexpected[:4]}{' …' if len(unexpected) > 4 else ''}" if unexpected else "")
+        )
+    wrong = [
+        f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})"
+        for k, v in expected.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
     if wrong:
         raise ValueError(f"not the FID Inception's weights: shapes differ: {wrong[:3]}")
     not_finite = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]

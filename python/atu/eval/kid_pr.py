@@ -14,6 +14,7 @@ its points, of radius the distance to the point's k-th nearest neighbour within 
 default). Precision is the share of generated points inside the real manifold (quality), recall the
 share of real points inside the generated one (coverage).
 """
+
 from __future__ import annotations
 
 import torch
@@ -37,8 +38,9 @@ def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor) -> float:
     return float(off_diagonal - 2.0 * kxy.sum() / (m * m))
 
 
-def kid(real: torch.Tensor, fake: torch.Tensor, *, subsets: int = 100, subset_size: int = 1000,
-        seed: int = 0) -> tuple[float, float]:
+def kid(
+    real: torch.Tensor, fake: torch.Tensor, *, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """(mean, std) of the unbiased MMD² over `subsets` random subsets of min(subset_size, N) points
     of each set, drawn with a seeded generator; std is over subsets (ddof 1, 0 for one subset)."""
     x, y = _float64(real, "real"), _float64(fake, "fake")
@@ -50,9 +52,15 @@ def kid(real: torch.Tensor, fake: torch.Tensor, *, subsets: int = 100, subset_si
     if subsets < 1:
         raise ValueError(f"subsets must be >= 1, got {subsets}")
     g = torch.Generator().manual_seed(seed)
-    values = torch.tensor([mmd2_unbiased(x[torch.randperm(x.shape[0], generator=g)[:m]],
-                                         y[torch.randperm(y.shape[0], generator=g)[:m]]) for _ in range(subsets)],
-                          dtype=torch.float64)
+    values = torch.tensor(
+        [
+            mmd2_unbiased(
+                x[torch.randperm(x.shape[0], generator=g)[:m]], y[torch.randperm(y.shape[0], generator=g)[:m]]
+            )
+            for _ in range(subsets)
+        ],
+        dtype=torch.float64,
+    )
     return float(values.mean()), float(values.std()) if subsets > 1 else 0.0
 
 
@@ -65,7 +73,7 @@ def _kth_neighbour_radii(points: torch.Tensor, k: int) -> torch.Tensor:
 def _inside(manifold: torch.Tensor, radii: torch.Tensor, queries: torch.Tensor, batch: int = 4096) -> torch.Tensor:
     hits = []
     for start in range(0, queries.shape[0], batch):
-        d = torch.cdist(queries[start:start + batch], manifold)
+        d = torch.cdist(queries[start : start + batch], manifold)
         hits.append((d <= radii[None, :]).any(dim=1))
     return torch.cat(hits)
 

@@ -6,9 +6,10 @@ n_neg counts the samples of a fixed latent bank (default 15,000; the same seeds 
 that the classifier puts in the undesired class. 100 = the feature is gone, 0 = unchanged, negative
 = the model makes it more often.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -17,29 +18,46 @@ def percentage_unlearned(n_neg_pretrained: int, n_neg_unlearned: int) -> float:
     if n_neg_pretrained < 0 or n_neg_unlearned < 0:
         raise ValueError(f"counts must be >= 0, got {n_neg_pretrained} and {n_neg_unlearned}")
     if n_neg_pretrained == 0:
-        raise ValueError("PUL is undefined: the pre-trained generator made no undesired sample in the bank "
-                         "(use a larger bank or check the classifier and class)")
+        raise ValueError(
+            "PUL is undefined: the pre-trained generator made no undesired sample in the bank "
+            "(use a larger bank or check the classifier and class)"
+        )
     return 100.0 * (n_neg_pretrained - n_neg_unlearned) / n_neg_pretrained
 
 
 @torch.no_grad()
-def count_undesired(generator, classify: Callable[[torch.Tensor], torch.Tensor], undesired_class: int, *,
-                    n: int = 15_000, seed: int = 0, batch_size: int = 256, shard: tuple[int, int] = (0, 1)) -> int:
+def count_undesired(
+    generator,
+    classify: Callable[[torch.Tensor], torch.Tensor],
+    undesired_class: int,
+    *,
+    n: int = 15_000,
+    seed: int = 0,
+    batch_size: int = 256,
+    shard: tuple[int, int] = (0, 1),
+) -> int:
     """How many of n seeded samples `classify` (images -> labels) puts in `undesired_class`.
     Samples are drawn batch by batch (G.iter_samples), so a 15,000-sample bank never sits in memory.
     With shard = (i, m), only that share of the bank's batches is counted (the shares add up)."""
-    return count_undesired_by(generator, {"": (classify, undesired_class)}, n=n, seed=seed, batch_size=batch_size,
-                              shard=shard)[""]
+    return count_undesired_by(
+        generator, {"": (classify, undesired_class)}, n=n, seed=seed, batch_size=batch_size, shard=shard
+    )[""]
 
 
 @torch.no_grad()
-def count_undesired_by(generator, judges: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], int]], *,
-                       n: int = 15_000, seed: int = 0, batch_size: int = 256,
-                       shard: tuple[int, int] = (0, 1)) -> dict[str, int]:
+def count_undesired_by(
+    generator,
+    judges: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], int]],
+    *,
+    n: int = 15_000,
+    seed: int = 0,
+    batch_size: int = 256,
+    shard: tuple[int, int] = (0, 1),
+) -> dict[str, int]:
     """count_undesired for several judges ({name: (classify, undesired class)}) over one pass of the
     bank: each sample is generated once and judged by all."""
     counts = dict.fromkeys(judges, 0)
-    batch_size = generator.images_per_pass(at_most=batch_size)      # fewer per pass at high resolution
+    batch_size = generator.images_per_pass(at_most=batch_size)  # fewer per pass at high resolution
     for _, images, _ in generator.iter_samples(n, seed, batch_size=batch_size, shard=shard):
         for name, (classify, undesired_class) in judges.items():
             counts[name] += int((classify(images) == undesired_class).sum())

@@ -11,6 +11,7 @@ pytorch-fid's statistics files (mu and sigma only) read too: FID then uses them 
 precision/recall are missing, and since such a file says nothing of its features, it is accepted
 only with an Inception extractor.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,8 @@ def image_statistics(extractor, images: torch.Tensor):
     moments = FeatureMoments()
     for b, start in enumerate(range(0, images.shape[0], REAL_BATCH)):
         if b % world == rank:
-            moments.add(extractor.features(images[start:start + REAL_BATCH]))
-    return distributed.sum_moments(moments).statistics()
+            moments.add(extractor.features(images[start : start + REAL_BATCH]))
+    return moments.over_ranks().statistics()
 
 
 def real_feature_rows(extractor, images: torch.Tensor, n: int, seed: int) -> torch.Tensor:
@@ -48,8 +49,11 @@ def real_feature_rows(extractor, images: torch.Tensor, n: int, seed: int) -> tor
     (all of a large dataset would not fit, and FID's moments already use every image)."""
     chosen = images[torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))[:n]]
     rank, world = _shard()
-    parts = [(start, extractor.features(chosen[start:start + REAL_BATCH]))
-             for b, start in enumerate(range(0, chosen.shape[0], REAL_BATCH)) if b % world == rank]
+    parts = [
+        (start, extractor.features(chosen[start : start + REAL_BATCH]))
+        for b, start in enumerate(range(0, chosen.shape[0], REAL_BATCH))
+        if b % world == rank
+    ]
     return distributed.assemble_rows(parts, chosen.shape[0])
 
 
@@ -58,26 +62,33 @@ class ReferenceStats:
     mu: torch.Tensor
     sigma: torch.Tensor
     rows: torch.Tensor | None
-    record: dict | None           # None for a pytorch-fid file
+    record: dict | None  # None for a pytorch-fid file
 
     def check_fits(self, extractor_record: dict, resolution: int, undesired_class: int, where: str) -> None:
         """ValueError unless these statistics were computed in the extractor's feature space, at this
         resolution and without the undesired class (FID's real data leaves it out)."""
         if self.record is None:
             if extractor_record.get("kind") != "inception":
-                raise ValueError(f"{where}: a statistics file without a record (pytorch-fid's) is in Inception "
-                                 "features; pass --inception FILE to measure in them")
+                raise ValueError(
+                    f"{where}: a statistics file without a record (pytorch-fid's) is in Inception "
+                    "features; pass --inception FILE to measure in them"
+                )
             return
         theirs = self.record.get("extractor", {})
         if {k: theirs.get(k) for k in ("kind", "sha256")} != {k: extractor_record.get(k) for k in ("kind", "sha256")}:
-            raise ValueError(f"{where}: computed in other features ({_describe(theirs)}) than this evaluation's "
-                             f"({_describe(extractor_record)}); recompute it with atu fid-stats")
+            raise ValueError(
+                f"{where}: computed in other features ({_describe(theirs)}) than this evaluation's "
+                f"({_describe(extractor_record)}); recompute it with atu fid-stats"
+            )
         if self.record.get("resolution") != resolution:
-            raise ValueError(f"{where}: computed at {self.record.get('resolution')} px, the generator makes "
-                             f"{resolution} px")
+            raise ValueError(
+                f"{where}: computed at {self.record.get('resolution')} px, the generator makes {resolution} px"
+            )
         if undesired_class not in self.record.get("excluded_classes", []) and not self.record.get("excluded_attribute"):
-            raise ValueError(f"{where}: its images still hold class {undesired_class} (FID's real data leaves the "
-                             f"undesired class out); atu fid-stats --exclude-class {undesired_class}")
+            raise ValueError(
+                f"{where}: its images still hold class {undesired_class} (FID's real data leaves the "
+                f"undesired class out); atu fid-stats --exclude-class {undesired_class}"
+            )
 
 
 def _describe(record: dict) -> str:
@@ -94,12 +105,16 @@ def reference_from_images(extractor, images: torch.Tensor, *, n_fid: int, seed: 
 
 
 def save_stats(path: str | os.PathLike, stats: ReferenceStats) -> None:
-    arrays = {"mu": stats.mu.double().numpy(), "sigma": stats.sigma.double().numpy(),
-              "record": np.array(json.dumps(stats.record))}
+    arrays = {
+        "mu": stats.mu.double().numpy(),
+        "sigma": stats.sigma.double().numpy(),
+        "record": np.array(json.dumps(stats.record)),
+    }
     if stats.rows is not None:
         arrays["rows"] = stats.rows.float().numpy()
+
     def write(tmp: Path) -> None:
-        with open(tmp, "wb") as fh:            # a file object: np.savez would append .npz to a name
+        with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to a name
             np.savez(fh, **arrays)
 
     write_with(path, write)
@@ -107,7 +122,7 @@ def save_stats(path: str | os.PathLike, stats: ReferenceStats) -> None:
 
 # What a statistics file may hold once read: sigma at 2048 Inception features is 32 MiB, rows for
 # 50,000 images 400 MiB. A compressed archive claiming more is refused before it is expanded.
-MAX_EXPANDED_BYTES = 2 * 2 ** 30
+MAX_EXPANDED_BYTES = 2 * 2**30
 MAX_RECORD_CHARS = 1_000_000
 # sigma is a covariance: symmetric and positive semi-definite up to rounding (np.cov's rounding
 # leaves eigenvalues a few 1e-12 of the largest below zero; a broken file misses by far more).
@@ -121,8 +136,10 @@ def _check_expanded_size(path: Path, label: str) -> None:
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):
         raise ValueError(f"{label}: not a numpy .npz archive (truncated or corrupt?)") from None
     if expanded > MAX_EXPANDED_BYTES:
-        raise ValueError(f"{label}: its arrays would expand to {expanded:,} bytes (over {MAX_EXPANDED_BYTES:,}); "
-                         "not a statistics file")
+        raise ValueError(
+            f"{label}: its arrays would expand to {expanded:,} bytes (over {MAX_EXPANDED_BYTES:,}); "
+            "not a statistics file"
+        )
 
 
 def _check_covariance(mu: np.ndarray, sigma: np.ndarray, label: str) -> None:
@@ -135,8 +152,10 @@ def _check_covariance(mu: np.ndarray, sigma: np.ndarray, label: str) -> None:
         raise ValueError(f"{label}: sigma is not symmetric; it is not a covariance matrix")
     lowest, highest = (float(v) for v in np.linalg.eigvalsh((sigma + sigma.T) / 2)[[0, -1]]) if scale else (0.0, 0.0)
     if lowest < -COVARIANCE_TOLERANCE * max(highest, 0.0) or (scale and highest <= 0):
-        raise ValueError(f"{label}: sigma has a negative eigenvalue ({lowest:.3g}, largest {highest:.3g}); it is not "
-                         "a covariance matrix")
+        raise ValueError(
+            f"{label}: sigma has a negative eigenvalue ({lowest:.3g}, largest {highest:.3g}); it is not "
+            "a covariance matrix"
+        )
 
 
 def load_stats(path: str | os.PathLike, *, where: str = "--real-stats") -> ReferenceStats:
@@ -176,5 +195,9 @@ def load_stats(path: str | os.PathLike, *, where: str = "--real-stats") -> Refer
             raise ValueError(f"{label}: its record is not JSON (or nested past any record's depth)") from None
         if not isinstance(record, dict):
             raise ValueError(f"{label}: its record is not a mapping")
-    return ReferenceStats(torch.from_numpy(mu.astype(np.float64)), torch.from_numpy(sigma.astype(np.float64)),
-                          None if rows is None else torch.from_numpy(rows.astype(np.float32)), record)
+    return ReferenceStats(
+        torch.from_numpy(mu.astype(np.float64)),
+        torch.from_numpy(sigma.astype(np.float64)),
+        None if rows is None else torch.from_numpy(rows.astype(np.float32)),
+        record,
+    )

@@ -4,46 +4,32 @@ Both return a new FeedbackBundle with the same latents and images and the labell
 metadata; neither insists on negatives and positives both being present (an all-desired result is
 worth inspecting), `FeedbackBundle.require_both_kinds` is the check before training on it.
 """
+
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import nn
 
+from ..checkpoint.feedback_bundle import FeedbackBundle, uint8_to_images
+from ..classifiers.classes import label_names, resolve_class
 from ..util.provenance import file_record, provenance
-from .bundle import FeedbackBundle, uint8_to_images
 from .marks import check_marks
 
 
-def label_names(classifier: nn.Module) -> list[str]:
-    """The classifier's class names from its training metadata, else the class numbers."""
-    names = getattr(classifier, "metadata", {}).get("label_names")
-    n = classifier.num_classes
-    return [str(x) for x in names] if isinstance(names, list) and len(names) == n else [str(c) for c in range(n)]
-
-
-def resolve_class(classifier: nn.Module, value: int | str) -> int:
-    """The index of the undesired class, given as a number or as one of the classifier's label
-    names (e.g. "Eyeglasses" for an attribute classifier); ValueError listing the valid ones."""
-    names = label_names(classifier)
-    if isinstance(value, str) and value in names:
-        return names.index(value)
-    try:
-        index = int(value)
-    except (TypeError, ValueError):
-        index = None
-    if index is None or isinstance(value, bool) or not 0 <= index < classifier.num_classes:
-        listing = ", ".join(f"{i} ({name})" if name != str(i) else str(i) for i, name in enumerate(names))
-        raise ValueError(f"class {value!r} is not one of the classifier's {classifier.num_classes} classes: {listing}")
-    return index
-
-
 @torch.no_grad()
-def label_with_classifier(bundle: FeedbackBundle, classifier: nn.Module, undesired_class: int | str, *,
-                          threshold: float | None = None, classifier_file: str | os.PathLike | None = None,
-                          batch_size: int = 256) -> FeedbackBundle:
+def label_with_classifier(
+    bundle: FeedbackBundle,
+    classifier: nn.Module,
+    undesired_class: int | str,
+    *,
+    threshold: float | None = None,
+    classifier_file: str | os.PathLike | None = None,
+    batch_size: int = 256,
+) -> FeedbackBundle:
     """Marks undesired every sample whose predicted class is `undesired_class`, or, with a
     `threshold` P in (0, 1), every sample to which the classifier gives that class a probability of
     at least P: a cautious user, who also marks the doubtful samples (a lower P marks more).
@@ -66,7 +52,7 @@ def label_with_classifier(bundle: FeedbackBundle, classifier: nn.Module, undesir
     # Converted to float a batch at a time: a 5,000-sample bank of 256-px images is 1 GB as bytes
     # but 4 GB as float32.
     for start in range(0, len(bundle), batch_size):
-        images = uint8_to_images(bundle.images[start:start + batch_size])
+        images = uint8_to_images(bundle.images[start : start + batch_size])
         proba = predict_proba(classifier, images, batch_size)
         predicted.append(proba.argmax(1))
         probability.append(proba[:, target])
@@ -75,11 +61,16 @@ def label_with_classifier(bundle: FeedbackBundle, classifier: nn.Module, undesir
     names = label_names(classifier)
     per_class = torch.bincount(predicted, minlength=classifier.num_classes).tolist()
     labeller: dict[str, Any] = {
-        "kind": "classifier", "undesired_class": target, "undesired_label": names[target],
-        "rule": "predicted class" if threshold is None else f"p(class) >= {threshold:g}", "threshold": threshold,
-        "num_classes": classifier.num_classes, "predicted_counts": dict(zip(names, per_class)),
+        "kind": "classifier",
+        "undesired_class": target,
+        "undesired_label": names[target],
+        "rule": "predicted class" if threshold is None else f"p(class) >= {threshold:g}",
+        "threshold": threshold,
+        "num_classes": classifier.num_classes,
+        "predicted_counts": dict(zip(names, per_class)),
         "held_out_accuracy": getattr(classifier, "metadata", {}).get("held_out_accuracy"),
-        "config": classifier.config() if hasattr(classifier, "config") else type(classifier).__name__}
+        "config": classifier.config() if hasattr(classifier, "config") else type(classifier).__name__,
+    }
     if classifier_file is not None:
         labeller.update(file_record(classifier_file))
     return relabelled(bundle, undesired, labeller)
@@ -90,12 +81,15 @@ def check_threshold(threshold: float | None) -> None:
     if threshold is None:
         return
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
-        raise ValueError(f"threshold must be a probability strictly between 0 and 1 (or none: the predicted "
-                         f"class decides), got {threshold!r}")
+        raise ValueError(
+            f"threshold must be a probability strictly between 0 and 1 (or none: the predicted "
+            f"class decides), got {threshold!r}"
+        )
 
 
-def label_with_marks(bundle: FeedbackBundle, marks: Iterable[Any], *,
-                     marks_file: str | os.PathLike | None = None) -> FeedbackBundle:
+def label_with_marks(
+    bundle: FeedbackBundle, marks: Iterable[Any], *, marks_file: str | os.PathLike | None = None
+) -> FeedbackBundle:
     """Marks undesired exactly the samples whose indices are in `marks` (checked by `check_marks`:
     ints in range, no repeats, every bad entry named)."""
     indices = check_marks(marks, len(bundle))
@@ -111,6 +105,9 @@ def relabelled(bundle: FeedbackBundle, undesired: torch.Tensor, labeller: dict[s
     """The same samples with new marks; the metadata's labeller and counts describe the new marks,
     everything else (generator, sampling, when the bank was drawn) is kept."""
     n_undesired = int(undesired.sum())
-    metadata = {**bundle.metadata, "labeller": {**labeller, "provenance": provenance()},
-                "counts": {"n": len(bundle), "undesired": n_undesired, "desired": len(bundle) - n_undesired}}
+    metadata = {
+        **bundle.metadata,
+        "labeller": {**labeller, "provenance": provenance()},
+        "counts": {"n": len(bundle), "undesired": n_undesired, "desired": len(bundle) - n_undesired},
+    }
     return FeedbackBundle(bundle.latents, bundle.images, undesired, metadata)

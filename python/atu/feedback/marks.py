@@ -5,13 +5,15 @@ tool may add its own) or a plain list `[3, 17, ...]`, or text with one index per
 a comment. Indices count from 0 in the bank's order. Every problem is reported at once, naming the
 entries, because a user fixing a hand-made file wants the whole list, not the first mistake.
 """
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from numbers import Integral
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..util.errors import InputError
 
@@ -28,11 +30,15 @@ def read_marks(path: str | os.PathLike) -> list[Any]:
     judges them); text lines must be integers, and a line that is not is reported by number."""
     path = Path(path)
     if not path.is_file():
-        raise MarksError(f"marks file {path} does not exist" if not path.exists() else f"marks file {path} is not a file")
+        raise MarksError(
+            f"marks file {path} does not exist" if not path.exists() else f"marks file {path} is not a file"
+        )
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
-        raise MarksError(f"{path}: not a text file (JSON or one index per line): {err.reason} at byte {err.start}") from err
+        raise MarksError(
+            f"{path}: not a text file (JSON or one index per line): {err.reason} at byte {err.start}"
+        ) from err
     if text.lstrip()[:1] in ("{", "["):
         return _from_json(path, text)
     return _from_text(path, text)
@@ -72,12 +78,14 @@ def _from_json(path: Path, text: str) -> list[Any]:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise MarksError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from err
-    except RecursionError:                     # [[[[...]]]] nested past the parser's depth
+    except RecursionError:  # [[[[...]]]] nested past the parser's depth
         raise MarksError(f"{path}: nested too deeply to be a list of marks") from None
     if isinstance(data, dict):
         if "undesired" not in data:
-            raise MarksError(f"{path}: a JSON object needs the key \"undesired\" (a list of sample indices); "
-                             f"it has {sorted(data) or 'no keys'}")
+            raise MarksError(
+                f'{path}: a JSON object needs the key "undesired" (a list of sample indices); '
+                f"it has {sorted(data) or 'no keys'}"
+            )
         data = data["undesired"]
     if not isinstance(data, list):
         raise MarksError(f"{path}: the undesired samples must be a JSON list of indices, got {type(data).__name__}")
@@ -95,7 +103,9 @@ def _from_text(path: Path, text: str) -> list[int]:
         except ValueError:
             bad.append(f"line {number}: {entry!r}")
     if bad:
-        raise MarksError(f"{path}: every line must hold one sample index (or a # comment); not an index: {_listing(bad)}")
+        raise MarksError(
+            f"{path}: every line must hold one sample index (or a # comment); not an index: {_listing(bad)}"
+        )
     return marks
 
 

@@ -1,8 +1,9 @@
 """StyleGAN2's losses and regularisers (Karras et al. 2020), as functions of predictions and images."""
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -29,17 +30,26 @@ def path_length_directions(shape, *, generator: torch.Generator | None = None, d
     return torch.randn(shape, generator=generator, device=device, dtype=dtype) / math.sqrt(h * w)
 
 
-def path_length_penalty(fake_img: torch.Tensor, latents: torch.Tensor, mean_path_length: torch.Tensor,
-                        decay: float = 0.01, generator: torch.Generator | None = None, *,
-                        directions: torch.Tensor | None = None,
-                        batch_mean: Callable[[torch.Tensor], torch.Tensor] | None = None):
+def path_length_penalty(
+    fake_img: torch.Tensor,
+    latents: torch.Tensor,
+    mean_path_length: torch.Tensor,
+    decay: float = 0.01,
+    generator: torch.Generator | None = None,
+    *,
+    directions: torch.Tensor | None = None,
+    batch_mean: Callable[[torch.Tensor], torch.Tensor] | None = None,
+):
     """StyleGAN2's path-length regulariser: (||J_wᵀ y||₂ − a)², y ~ N(0, I)/sqrt(H·W), a the running
     mean of the lengths. Returns (penalty, new running mean, per-sample lengths).
 
     A data-parallel caller passes its share of the global batch's `directions` and a `batch_mean`
     that averages the lengths' mean over the processes, so that `a` is the global batch's."""
-    y = directions if directions is not None else path_length_directions(
-        fake_img.shape, generator=generator, device=fake_img.device, dtype=fake_img.dtype)
+    y = (
+        directions
+        if directions is not None
+        else path_length_directions(fake_img.shape, generator=generator, device=fake_img.device, dtype=fake_img.dtype)
+    )
     (grad,) = torch.autograd.grad((fake_img * y).sum(), latents, create_graph=True)
     lengths = grad.square().sum(2).mean(1).sqrt()
     mean_length = lengths.mean().detach()

@@ -11,6 +11,7 @@ A run lives in one folder:
 `--d-width` gives the discriminator its own width (the later stages read it from the file as it is).
 Exit status: 0 done; 2 bad options, data or run folder (nothing is written); 1 a non-finite loss.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,10 +19,10 @@ from pathlib import Path
 
 import torch
 
+from ..models import Discriminator, Generator, narrow_channels
 from .run import Schedule, TrainingRun, check_folder, fixed_latents, write_run_file
 from .sampling import Batches, EpochSampler
 from .trainer import StyleGAN2Trainer, TrainConfig
-from ..models import Discriminator, Generator, narrow_channels
 
 
 @dataclass
@@ -29,9 +30,9 @@ class ModelConfig:
     size: int = 32
     style_dim: int = 128
     n_mlp: int = 8
-    width: int | None = 32            # channels at <= 32 px for narrow CPU models; None: rosinality's table
+    width: int | None = 32  # channels at <= 32 px for narrow CPU models; None: rosinality's table
     channel_multiplier: int = 2
-    d_width: int | None = None        # D's own narrow width, when it differs from G's (None: as G)
+    d_width: int | None = None  # D's own narrow width, when it differs from G's (None: as G)
 
     def __post_init__(self):
         for name in ("width", "d_width"):
@@ -40,7 +41,7 @@ class ModelConfig:
                 raise ValueError(f"{name} must be a whole number of channels >= 1, got {value!r}")
 
     def build(self) -> tuple[Generator, Discriminator]:
-        narrow = lambda width: narrow_channels(self.size, width) if width else None      # noqa: E731
+        narrow = lambda width: narrow_channels(self.size, width) if width else None  # noqa: E731
         G = Generator(self.size, self.style_dim, self.n_mlp, self.channel_multiplier, channels=narrow(self.width))
         D = Discriminator(self.size, self.channel_multiplier, channels=narrow(self.d_width or self.width))
         return G, D
@@ -62,41 +63,67 @@ class PretrainConfig:
     seed: int = 0
 
     def to_dict(self) -> dict:
-        return {"data": self.data, "exclude_classes": list(self.exclude_classes),
-                "exclude_attribute": self.exclude_attribute, "attributes_file": self.attributes_file,
-                "model": self.model.to_dict(), "train": self.train.to_dict(), "steps": self.steps,
-                "seed": self.seed}
+        return {
+            "data": self.data,
+            "exclude_classes": list(self.exclude_classes),
+            "exclude_attribute": self.exclude_attribute,
+            "attributes_file": self.attributes_file,
+            "model": self.model.to_dict(),
+            "train": self.train.to_dict(),
+            "steps": self.steps,
+            "seed": self.seed,
+        }
 
 
 def _load_data(cfg: PretrainConfig):
     from ..data import load_dataset
 
-    return load_dataset(cfg.data, resolution=cfg.model.size, exclude_classes=tuple(cfg.exclude_classes),
-                        exclude_attribute=cfg.exclude_attribute, attributes_file=cfg.attributes_file)
+    return load_dataset(
+        cfg.data,
+        resolution=cfg.model.size,
+        exclude_classes=tuple(cfg.exclude_classes),
+        exclude_attribute=cfg.exclude_attribute,
+        attributes_file=cfg.attributes_file,
+    )
 
 
 def _batch(dataset, indices: torch.Tensor) -> torch.Tensor:
     return torch.stack([dataset[int(i)][0] for i in indices])
 
 
-def pretrain(cfg: PretrainConfig, out: str | Path, *, resume: bool = False, device: str = "cpu",
-             schedule: Schedule = Schedule(), progress: bool = True) -> Path:
+def pretrain(
+    cfg: PretrainConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    device: str = "cpu",
+    schedule: Schedule = Schedule(),
+    progress: bool = True,
+) -> Path:
     """Runs (or continues) a pretraining run in `out`; returns the path of model.safetensors."""
     out = Path(out)
     check_folder(out, cfg.to_dict(), resume=resume)
     if cfg.steps < 1:
         raise ValueError(f"steps must be >= 1, got {cfg.steps}")
-    dataset = _load_data(cfg)                       # bad data specs fail here, before anything is written
+    dataset = _load_data(cfg)  # bad data specs fail here, before anything is written
 
-    torch.manual_seed(cfg.seed)                     # initial weights
+    torch.manual_seed(cfg.seed)  # initial weights
     G, D = cfg.model.build()
     G, D = G.to(device), D.to(device)
     trainer = StyleGAN2Trainer(G, D, cfg.train, seed=cfg.seed)
     batches = Batches(EpochSampler(len(dataset), cfg.train.batch_size, cfg.seed), lambda idx: _batch(dataset, idx))
     fixed_z = fixed_latents(G.style_dim, cfg.seed, device)
-    run = TrainingRun(out, trainer, batches, steps=cfg.steps, schedule=schedule, desc="pretrain",
-                      metadata={"run": cfg.to_dict(), "data": dataset.describe()}, sample_latents=fixed_z,
-                      progress=progress)
+    run = TrainingRun(
+        out,
+        trainer,
+        batches,
+        steps=cfg.steps,
+        schedule=schedule,
+        desc="pretrain",
+        metadata={"run": cfg.to_dict(), "data": dataset.describe()},
+        sample_latents=fixed_z,
+        progress=progress,
+    )
     if resume:
         run.restore()
     else:

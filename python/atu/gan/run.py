@@ -22,6 +22,7 @@ Rules every command gets from here:
   every rank reads the same checkpoint to resume, and Ctrl-C on any rank stops all of them after
   the same step.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,22 +32,22 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 import torch
 
 from .. import checkpoint as ckpt
 from ..util import distributed
 from ..util.atomic import write_text
+from ..util.errors import RunFailedError
 from ..util.images import save_grid
 from ..util.interrupts import StoppedBetweenSteps, deferred_interrupts
 from ..util.metric_sinks import MetricSinks, check_sinks
 from ..util.provenance import provenance
 from .sampling import Batches
 from .trainer import StyleGAN2Trainer
-from ..util.errors import RunFailedError
 
 RUN_FILE = "run.json"
 STATE_FILE = "checkpoint.safetensors"
@@ -69,6 +70,7 @@ class Schedule:
     sample_every 0 draws no grid at all (not even the final one). log_to: the dashboards that get a
     copy of every log.jsonl record (util/metric_sinks.py: "tensorboard", "wandb"), checked here, so
     a missing package stops a command before any work."""
+
     log_every: int = 50
     sample_every: int = 500
     checkpoint_every: int = 500
@@ -87,6 +89,7 @@ class Schedule:
 
 # ---- the folder, before any work ---------------------------------------------------------------------
 
+
 def file_sha256(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -98,14 +101,25 @@ def file_sha256(path: str | os.PathLike) -> str:
 def describe_inputs(files: dict[str, str | os.PathLike | list]) -> dict:
     """{"name": {"path", "sha256"}} (a list of paths for a list): what run.json records, so that
     a resumed run can tell that an input file was replaced since the run started."""
+
     def one(p):
         return {"path": str(Path(p).resolve()), "sha256": file_sha256(p)}
-    return {name: [one(p) for p in value] if isinstance(value, (list, tuple)) else one(value)
-            for name, value in files.items()}
+
+    return {
+        name: [one(p) for p in value] if isinstance(value, (list, tuple)) else one(value)
+        for name, value in files.items()
+    }
 
 
-def check_folder(out: str | os.PathLike, config: dict, *, resume: bool, inputs: dict | None = None,
-                 may_change: Iterable[str] = ("steps",), resume_needs: str = STATE_FILE) -> None:
+def check_folder(
+    out: str | os.PathLike,
+    config: dict,
+    *,
+    resume: bool,
+    inputs: dict | None = None,
+    may_change: Iterable[str] = ("steps",),
+    resume_needs: str = STATE_FILE,
+) -> None:
     """Refuses, before anything is written, to start over an existing run, to resume nothing
     (no `resume_needs` file), or to resume with another configuration (keys in `may_change`
     excepted) or other input files."""
@@ -120,13 +134,18 @@ def check_folder(out: str | os.PathLike, config: dict, *, resume: bool, inputs: 
     old = stored.get("config", {})
     diff = sorted(k for k in set(config) | set(old) if k not in may_change and old.get(k) != config.get(k))
     if diff:
-        raise ValueError(f"{out}: cannot resume: the configuration differs in {diff} "
-                         f"(stored {[old.get(k) for k in diff]}, asked {[config.get(k) for k in diff]})")
-    changed = sorted(name for name, now in (inputs or {}).items()
-                     if _hashes(stored.get("inputs", {}).get(name)) != _hashes(now))
+        raise ValueError(
+            f"{out}: cannot resume: the configuration differs in {diff} "
+            f"(stored {[old.get(k) for k in diff]}, asked {[config.get(k) for k in diff]})"
+        )
+    changed = sorted(
+        name for name, now in (inputs or {}).items() if _hashes(stored.get("inputs", {}).get(name)) != _hashes(now)
+    )
     if changed:
-        raise ValueError(f"{out}: cannot resume: the input file(s) {changed} changed since the run started "
-                         f"(their sha256 differs from run.json's)")
+        raise ValueError(
+            f"{out}: cannot resume: the input file(s) {changed} changed since the run started "
+            f"(their sha256 differs from run.json's)"
+        )
 
 
 def _hashes(entry) -> list | None:
@@ -135,8 +154,8 @@ def _hashes(entry) -> list | None:
     return [e["sha256"] for e in entry] if isinstance(entry, list) else [entry["sha256"]]
 
 
-GRID_PIXELS = 4096 * 4096        # a sample grid's sheet: 64 tiles up to 512 px, 16 at 1024
-CHUNK_PIXELS = 2 ** 18           # pixels per forward pass of the grid: 256 images at 32 px, 1 at 1024
+GRID_PIXELS = 4096 * 4096  # a sample grid's sheet: 64 tiles up to 512 px, 16 at 1024
+CHUNK_PIXELS = 2**18  # pixels per forward pass of the grid: 256 images at 32 px, 1 at 1024
 
 
 def grid_layout(size: int) -> tuple[int, int, int]:
@@ -184,6 +203,7 @@ def run_identity(out: str | os.PathLike) -> dict:
 
 # ---- the loop ------------------------------------------------------------------------------------------
 
+
 class TrainingRun:
     """Drives a StyleGAN2Trainer for `steps` steps in folder `out`, with checkpoints, log, samples,
     progress bar, deferred Ctrl-C and the non-finite stop.
@@ -191,22 +211,32 @@ class TrainingRun:
     `metadata` (JSON-able) is stored in every checkpoint and in the model file; `extra_logs()`, if
     given, adds values to each logged step (e.g. a distance that is only worth computing then)."""
 
-    def __init__(self, out: str | os.PathLike, trainer: StyleGAN2Trainer, batches: Batches, *, steps: int,
-                 metadata: dict, schedule: Schedule = Schedule(), desc: str = "train",
-                 sample_latents: torch.Tensor | None = None,
-                 extra_logs: Callable[[], dict[str, float]] | None = None,
-                 show: tuple[str, ...] = ("d_loss", "g_loss", "r1"), progress: bool = True):
+    def __init__(
+        self,
+        out: str | os.PathLike,
+        trainer: StyleGAN2Trainer,
+        batches: Batches,
+        *,
+        steps: int,
+        metadata: dict,
+        schedule: Schedule = Schedule(),
+        desc: str = "train",
+        sample_latents: torch.Tensor | None = None,
+        extra_logs: Callable[[], dict[str, float]] | None = None,
+        show: tuple[str, ...] = ("d_loss", "g_loss", "r1"),
+        progress: bool = True,
+    ):
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
         self.out, self.trainer, self.batches = Path(out), trainer, batches
         self.steps, self.metadata, self.schedule, self.desc = steps, metadata, schedule, desc
         self.sample_latents, self.extra_logs, self.show, self.progress = sample_latents, extra_logs, show, progress
-        self.saved_step: int | None = None          # step of the checkpoint on disk, if any
-        self.sinks: MetricSinks | None = None       # open while run() runs, on the writing rank
+        self.saved_step: int | None = None  # step of the checkpoint on disk, if any
+        self.sinks: MetricSinks | None = None  # open while run() runs, on the writing rank
         self.started = time.time()
         parallel = getattr(trainer, "parallel", None)
         self.parallel = parallel
-        self.writes = parallel is None or parallel.is_main    # one writer per run
+        self.writes = parallel is None or parallel.is_main  # one writer per run
 
     @property
     def state_file(self) -> Path:
@@ -222,28 +252,39 @@ class TrainingRun:
         or stage than the one whose run.json is in the folder, or was changed since it was written."""
         state = ckpt.load_atu(self.state_file)
         ours, theirs = run_identity(self.out), state.metadata.get("written_by")
-        if theirs is None:      # written before checkpoints were stamped: the stage is all there is
+        if theirs is None:  # written before checkpoints were stamped: the stage is all there is
             theirs = {"stage": state.metadata.get("stage", ours["stage"]), "run_id": ours["run_id"]}
         if theirs != ours:
             raise ckpt.CheckpointError(
                 f"{self.state_file}: written by another run (stage {theirs.get('stage')!r}, run "
                 f"{theirs.get('run_id')}) than this folder's (stage {ours['stage']!r}, run {ours['run_id']}, "
-                f"{self.out / RUN_FILE}); refusing to resume from it")
+                f"{self.out / RUN_FILE}); refusing to resume from it"
+            )
         self.trainer.load_state(state.state_dicts, state.metadata["trainer"])
         self.batches.load_state(state.metadata["sampler"])
         self.saved_step = self.trainer.step
 
     def save_state(self) -> None:
         tensors, info = self.trainer.state()
-        bad = _non_finite_tensors(tensors, sections=("g", "g_ema", "d"))     # identical on every rank
+        bad = _non_finite_tensors(tensors, sections=("g", "g_ema", "d"))  # identical on every rank
         if bad:
             self._stop(f"non-finite weights ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''})")
         if not self.writes:
             self.saved_step = self.trainer.step
             return
-        ckpt.save(self.state_file, kind="stylegan2", config=self.architecture(), state_dicts=tensors,
-                  metadata={"trainer": info, "sampler": self.batches.state(), "step": self.trainer.step,
-                            **self.metadata, "written_by": run_identity(self.out)})
+        ckpt.save(
+            self.state_file,
+            kind="stylegan2",
+            config=self.architecture(),
+            state_dicts=tensors,
+            metadata={
+                "trainer": info,
+                "sampler": self.batches.state(),
+                "step": self.trainer.step,
+                **self.metadata,
+                "written_by": run_identity(self.out),
+            },
+        )
         self.saved_step = self.trainer.step
 
     def save_model(self, path: str | os.PathLike | None = None, **metadata) -> Path:
@@ -251,10 +292,19 @@ class TrainingRun:
         path = Path(path) if path is not None else self.out / MODEL_FILE
         if not self.writes:
             return path
-        ckpt.save(path, kind="stylegan2", config=self.architecture(),
-                  state_dicts={"g_ema": self.trainer.g_ema.state_dict(), "d": self.trainer.D.state_dict()},
-                  metadata={"step": self.trainer.step, **self.metadata, **metadata,
-                            "train_seconds_this_session": round(time.time() - self.started, 1), **provenance()})
+        ckpt.save(
+            path,
+            kind="stylegan2",
+            config=self.architecture(),
+            state_dicts={"g_ema": self.trainer.g_ema.state_dict(), "d": self.trainer.D.state_dict()},
+            metadata={
+                "step": self.trainer.step,
+                **self.metadata,
+                **metadata,
+                "train_seconds_this_session": round(time.time() - self.started, 1),
+                **provenance(),
+            },
+        )
         return path
 
     def save_samples(self) -> None:
@@ -266,10 +316,16 @@ class TrainingRun:
         count, chunk, scale = grid_layout(g_ema.size)
         latents = self.sample_latents[:count]
         with torch.no_grad():
-            images = [g_ema([latents[i:i + chunk]], randomize_noise=False)[0].cpu()
-                      for i in range(0, latents.shape[0], chunk)]
-        save_grid(torch.cat(images), self.out / SAMPLES_DIR / f"step_{self.trainer.step:06d}.png",
-                  nrow=math.ceil(math.sqrt(latents.shape[0])), scale=scale)
+            images = [
+                g_ema([latents[i : i + chunk]], randomize_noise=False)[0].cpu()
+                for i in range(0, latents.shape[0], chunk)
+            ]
+        save_grid(
+            torch.cat(images),
+            self.out / SAMPLES_DIR / f"step_{self.trainer.step:06d}.png",
+            nrow=math.ceil(math.sqrt(latents.shape[0])),
+            scale=scale,
+        )
 
     def finish(self, **metadata) -> Path:
         """What a finished run writes, in order of worth: the model file first (the result), then
@@ -286,15 +342,28 @@ class TrainingRun:
         trainer, sched = self.trainer, self.schedule
         self._trim_log(trainer.step)
         if self.progress and self.writes and trainer.step == 0:
-            print(f"{self.desc}: a checkpoint of {_state_mib(trainer):,.0f} MiB every {sched.checkpoint_every} steps "
-                  f"and at the end, in {self.out}", file=sys.stderr)
+            print(
+                f"{self.desc}: a checkpoint of {_state_mib(trainer):,.0f} MiB every {sched.checkpoint_every} steps "
+                f"and at the end, in {self.out}",
+                file=sys.stderr,
+            )
         # stage 1's ranks each train a model of their own: one bar line per rank
-        bar = tqdm(total=self.steps, initial=min(trainer.step, self.steps), desc=self.desc,
-                   disable=not (self.progress and self.writes), unit="step",
-                   position=distributed.rank() if self.parallel is None and distributed.world_size() > 1 else None)
+        bar = tqdm(
+            total=self.steps,
+            initial=min(trainer.step, self.steps),
+            desc=self.desc,
+            disable=not (self.progress and self.writes),
+            unit="step",
+            position=distributed.rank() if self.parallel is None and distributed.world_size() > 1 else None,
+        )
         if self.writes and sched.log_to:
-            self.sinks = MetricSinks(sched.log_to, self.out, run_id=run_identity(self.out)["run_id"],
-                                     first_step=trainer.step, config=_run_config(self.out))
+            self.sinks = MetricSinks(
+                sched.log_to,
+                self.out,
+                run_id=run_identity(self.out)["run_id"],
+                first_step=trainer.step,
+                config=_run_config(self.out),
+            )
         with deferred_interrupts() as interrupt:
             try:
                 while trainer.step < self.steps:
@@ -312,12 +381,12 @@ class TrainingRun:
                         self.save_samples()
                     if trainer.step % sched.checkpoint_every == 0 and trainer.step < self.steps:
                         self.save_state()
-                    if self.parallel is not None:       # all ranks stop after the same step
+                    if self.parallel is not None:  # all ranks stop after the same step
                         interrupt.requested = self.parallel.any(interrupt.requested)
                     interrupt.check()
-            except StoppedBetweenSteps:      # between steps: the state is consistent, keep it
+            except StoppedBetweenSteps:  # between steps: the state is consistent, keep it
                 self.save_state()
-                raise                        # a second Ctrl-C mid-step raises past this: nothing saved
+                raise  # a second Ctrl-C mid-step raises past this: nothing saved
             finally:
                 bar.close()
                 if self.sinks is not None:
@@ -326,11 +395,16 @@ class TrainingRun:
         self.save_state()
 
     def _stop(self, what: str) -> None:
-        kept = (f"the last good checkpoint {self.state_file} (step {self.saved_step}) is kept; "
-                f"lower the learning rate or check the inputs, then --resume from it"
-                if self.saved_step is not None else "no checkpoint had been written yet")
-        raise NonFiniteLossError(f"{self.desc}: {what} at step {self.trainer.step}; stopped without saving "
-                                 f"this state; {kept}", step=self.trainer.step)
+        kept = (
+            f"the last good checkpoint {self.state_file} (step {self.saved_step}) is kept; "
+            f"lower the learning rate or check the inputs, then --resume from it"
+            if self.saved_step is not None
+            else "no checkpoint had been written yet"
+        )
+        raise NonFiniteLossError(
+            f"{self.desc}: {what} at step {self.trainer.step}; stopped without saving this state; {kept}",
+            step=self.trainer.step,
+        )
 
     def _log(self, logs: dict[str, float]) -> None:
         if not self.writes:
@@ -353,11 +427,17 @@ class TrainingRun:
 
 def _state_mib(trainer: StyleGAN2Trainer) -> float:
     """The size of a run's checkpoint: G, g_ema and D, and Adam's two moments of G and D."""
+
     def mib(module) -> float:
-        return sum(t.numel() * t.element_size() for t in module.state_dict().values()) / 2 ** 20
+        return sum(t.numel() * t.element_size() for t in module.state_dict().values()) / 2**20
+
     return 3 * mib(trainer.G) + mib(trainer.g_ema) + 3 * mib(trainer.D)
 
 
 def _non_finite_tensors(tensors: dict[str, dict[str, torch.Tensor]], sections: tuple[str, ...]) -> list[str]:
-    return [f"{s}/{name}" for s in sections for name, t in tensors.get(s, {}).items()
-            if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    return [
+        f"{s}/{name}"
+        for s in sections
+        for name, t in tensors.get(s, {}).items()
+        if t.is_floating_point() and not bool(torch.isfinite(t).all())
+    ]

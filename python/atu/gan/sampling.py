@@ -1,8 +1,9 @@
 """Which training images each step sees: seeded index samplers whose whole state is two ints, so a
 resumed run draws exactly the batches an uninterrupted one would have drawn."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -25,7 +26,7 @@ class EpochSampler:
     def next(self) -> torch.Tensor:
         if self.position + self.batch_size > self.n:
             self.epoch, self.position = self.epoch + 1, 0
-        batch = _permutation(self.n, self.seed, self.epoch)[self.position:self.position + self.batch_size]
+        batch = _permutation(self.n, self.seed, self.epoch)[self.position : self.position + self.batch_size]
         self.position += self.batch_size
         return batch
 
@@ -53,7 +54,7 @@ class StreamSampler(EpochSampler):
             if self.position == self.n:
                 self.epoch, self.position = self.epoch + 1, 0
             take = min(wanted, self.n - self.position)
-            parts.append(_permutation(self.n, self.seed, self.epoch)[self.position:self.position + take])
+            parts.append(_permutation(self.n, self.seed, self.epoch)[self.position : self.position + take])
             self.position += take
             wanted -= take
         return torch.cat(parts)
@@ -66,7 +67,7 @@ class Batches:
         self.sampler, self.fetch = sampler, fetch
 
     @classmethod
-    def of_tensor(cls, images: torch.Tensor, batch_size: int, seed: int) -> "Batches":
+    def of_tensor(cls, images: torch.Tensor, batch_size: int, seed: int) -> Batches:
         """Batches drawn from an in-memory [N, C, H, W] tensor (feedback images)."""
         return cls(StreamSampler(images.shape[0], batch_size, seed), lambda idx: images[idx])
 

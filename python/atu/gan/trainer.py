@@ -14,28 +14,36 @@ length), before the optimiser steps, and the path length's running mean uses the
 The stage's penalty hook runs after the averaging, on parameters that are identical everywhere,
 so its gradient is added once, as in one process.
 """
+
 from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Callable
 
 import torch
 from torch import nn
 
 from ..util import settings
 from ..util.settings import NO_FLAG, setting
-from .losses import (d_logistic_loss, ema_decay, ema_update, g_nonsaturating_loss, path_length_directions,
-                     path_length_penalty, r1_penalty)
+from .losses import (
+    d_logistic_loss,
+    ema_decay,
+    ema_update,
+    g_nonsaturating_loss,
+    path_length_directions,
+    path_length_penalty,
+    r1_penalty,
+)
 
-
-MAX_BATCH = 1 << 16       # far beyond any device's memory at StyleGAN2's sizes: a typo, refused at once
+MAX_BATCH = 1 << 16  # far beyond any device's memory at StyleGAN2's sizes: a typo, refused at once
 
 
 @dataclass
 class TrainConfig:
     """StyleGAN2's training knobs (rosinality's train.py defaults), shared by every stage."""
+
     batch_size: int = setting(16, help="batch size", flag="--batch")
     lr: float = setting(0.002, help="Adam learning rate of G and D")
     r1: float = setting(10.0, help="R1 weight (applied lazily, every d_reg_every = 16 steps)")
@@ -56,13 +64,15 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.batch_size > MAX_BATCH:
-            raise ValueError(f"batch_size {self.batch_size} is more than {MAX_BATCH:,} images a step; "
-                             "choose a batch that fits the device's memory")
+            raise ValueError(
+                f"batch_size {self.batch_size} is more than {MAX_BATCH:,} images a step; "
+                "choose a batch that fits the device's memory"
+            )
         if self.mixing > 1:
             raise ValueError(f"mixing is a probability, got {self.mixing}")
 
     @classmethod
-    def from_dict(cls, d: dict, where: str = "train") -> "TrainConfig":
+    def from_dict(cls, d: dict, where: str = "train") -> TrainConfig:
         return settings.from_mapping(cls, d, where)
 
     def to_dict(self) -> dict:
@@ -73,7 +83,7 @@ def _adam(params, lr: float, reg_every: int) -> torch.optim.Adam:
     # Lazy regularisation runs the regulariser every k steps with k times its weight; StyleGAN2
     # compensates the optimiser's momentum for the extra step: lr·c, betas^c, c = k/(k+1).
     c = reg_every / (reg_every + 1)
-    return torch.optim.Adam(params, lr=lr * c, betas=(0.0 ** c, 0.99 ** c))
+    return torch.optim.Adam(params, lr=lr * c, betas=(0.0**c, 0.99**c))
 
 
 def _set_requires_grad(module: nn.Module, flag: bool) -> None:
@@ -93,16 +103,28 @@ DLossHook = Callable[[nn.Module, torch.Tensor, torch.Tensor, int], tuple["torch.
 
 
 class StyleGAN2Trainer:
-    def __init__(self, G: nn.Module, D: nn.Module, config: TrainConfig, *, g_ema: nn.Module | None = None,
-                 seed: int = 0, g_grad_hook: GradHook | None = None, g_step_hook: GradHook | None = None,
-                 d_loss_hook: DLossHook | None = None, data_parallel=None):
+    def __init__(
+        self,
+        G: nn.Module,
+        D: nn.Module,
+        config: TrainConfig,
+        *,
+        g_ema: nn.Module | None = None,
+        seed: int = 0,
+        g_grad_hook: GradHook | None = None,
+        g_step_hook: GradHook | None = None,
+        d_loss_hook: DLossHook | None = None,
+        data_parallel=None,
+    ):
         self.G, self.D, self.config = G, D, config
         self.parallel = data_parallel
         if data_parallel is not None:
             data_parallel.check_batch(config.batch_size, "batch_size")
             if config.path_regularize > 0:
-                data_parallel.check_batch(max(1, config.batch_size // config.path_batch_shrink),
-                                          "the path-length batch (batch_size // path_batch_shrink)")
+                data_parallel.check_batch(
+                    max(1, config.batch_size // config.path_batch_shrink),
+                    "the path-length batch (batch_size // path_batch_shrink)",
+                )
         self.g_ema = g_ema if g_ema is not None else copy.deepcopy(G)
         self.g_ema.eval()
         _set_requires_grad(self.g_ema, False)
@@ -114,7 +136,7 @@ class StyleGAN2Trainer:
         self.mean_path_length = torch.zeros((), device=self.device)
         self.ema_decay = ema_decay(config.batch_size, config.ema_half_life_kimg)
         self.g_grad_hook, self.g_step_hook, self.d_loss_hook = g_grad_hook, g_step_hook, d_loss_hook
-        if data_parallel is not None:       # the same start everywhere, whatever each process loaded
+        if data_parallel is not None:  # the same start everywhere, whatever each process loaded
             data_parallel.broadcast(self.G, self.D, self.g_ema)
 
     # ---- randomness -------------------------------------------------------------------------------
@@ -123,7 +145,10 @@ class StyleGAN2Trainer:
 
     def _latents_and_noise(self, n: int):
         """Latents for G (two with probability `mixing`, as style mixing) and its noise maps."""
-        mix = self.config.mixing > 0 and torch.rand((), generator=self.rng, device=self.device).item() < self.config.mixing
+        mix = (
+            self.config.mixing > 0
+            and torch.rand((), generator=self.rng, device=self.device).item() < self.config.mixing
+        )
         z = [self._randn(n, self.G.style_dim) for _ in range(2 if mix else 1)]
         inject = int(torch.randint(1, self.G.n_latent, (), generator=self.rng, device=self.device)) if mix else None
         noise = [self._randn(n, 1, res, res) for res in self.G.noise_resolutions()]
@@ -147,7 +172,7 @@ class StyleGAN2Trainer:
         """One iteration: a discriminator step (with lazy R1 when due), a generator step (with the
         stage's hooks and lazy path length when due), the EMA update."""
         cfg, G, D = self.config, self.G, self.D
-        n = real.shape[0]                       # the global batch; this process computes its share
+        n = real.shape[0]  # the global batch; this process computes its share
         logs = self.discriminator_step(real, regularize=self.step % cfg.d_reg_every == 0)
 
         # generator
@@ -168,11 +193,18 @@ class StyleGAN2Trainer:
         if cfg.path_regularize > 0 and self.step % cfg.g_reg_every == 0:
             path_n = max(1, n // cfg.path_batch_shrink)
             fake, latents = self._fake(path_n, return_latents=True)
-            directions = self._share(path_length_directions((path_n, *fake.shape[1:]), generator=self.rng,
-                                                            device=fake.device, dtype=fake.dtype))
+            directions = self._share(
+                path_length_directions(
+                    (path_n, *fake.shape[1:]), generator=self.rng, device=fake.device, dtype=fake.dtype
+                )
+            )
             penalty, self.mean_path_length, lengths = path_length_penalty(
-                fake, latents, self.mean_path_length, directions=directions,
-                batch_mean=self.parallel.mean if self.parallel is not None else None)
+                fake,
+                latents,
+                self.mean_path_length,
+                directions=directions,
+                batch_mean=self.parallel.mean if self.parallel is not None else None,
+            )
             self.g_optim.zero_grad(set_to_none=True)
             (cfg.path_regularize * cfg.g_reg_every * penalty + 0 * fake[0, 0, 0, 0]).backward()
             self._average_gradients(G)
@@ -190,7 +222,7 @@ class StyleGAN2Trainer:
         advance): the logistic loss on `real` and a fresh fake batch, then, with `regularize`, the
         lazy R1 step. Called alone it trains D between generator steps (extra critic steps)."""
         cfg, D = self.config, self.D
-        n = real.shape[0]                       # the global batch; this process computes its share
+        n = real.shape[0]  # the global batch; this process computes its share
         real = self._share(real.to(self.device))
         _set_requires_grad(self.G, False)
         _set_requires_grad(D, True)
@@ -224,8 +256,12 @@ class StyleGAN2Trainer:
     # ---- state (for resuming) ---------------------------------------------------------------------
     def state(self) -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
         """(tensor sections, JSON-able values): everything needed to continue exactly."""
-        tensors = {"g": self.G.state_dict(), "g_ema": self.g_ema.state_dict(), "d": self.D.state_dict(),
-                   "trainer": {"rng_state": self.rng.get_state(), "mean_path_length": self.mean_path_length}}
+        tensors = {
+            "g": self.G.state_dict(),
+            "g_ema": self.g_ema.state_dict(),
+            "d": self.D.state_dict(),
+            "trainer": {"rng_state": self.rng.get_state(), "mean_path_length": self.mean_path_length},
+        }
         info = {"step": self.step, "train_config": self.config.to_dict()}
         for name, opt in (("g_optim", self.g_optim), ("d_optim", self.d_optim)):
             tensors[name], info[name] = optimizer_to_tensors(opt)

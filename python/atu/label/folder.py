@@ -7,6 +7,7 @@ Keeping the bank separate from the marks means a Save never rewrites the samples
 the bank records exactly which generator, n and seed it came from, so a command line asking for a
 different bank is caught before anything in DIR changes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,8 +34,9 @@ class LabelFolder:
         return self.root / FEEDBACK_NAME
 
 
-def bank_differences(bank: FeedbackBundle, *, generator_sha256: str | None, n: int | None, seed: int | None,
-                     truncation: float | None) -> list[str]:
+def bank_differences(
+    bank: FeedbackBundle, *, generator_sha256: str | None, n: int | None, seed: int | None, truncation: float | None
+) -> list[str]:
     """How an existing bank differs from the one asked for (None = not asked, anything goes); empty
     when it is the same bank. Compared by the generator's bytes, not its path: a moved file is the
     same generator, a retrained one at the same path is not."""
@@ -42,8 +44,10 @@ def bank_differences(bank: FeedbackBundle, *, generator_sha256: str | None, n: i
     sampling = bank.metadata.get("sampling", {})
     differences = []
     if generator_sha256 is not None and generator.get("sha256") != generator_sha256:
-        differences.append(f"it was drawn from another generator ({generator.get('path', 'unrecorded')}, "
-                           f"sha256 {str(generator.get('sha256'))[:12]}...)")
+        differences.append(
+            f"it was drawn from another generator ({generator.get('path', 'unrecorded')}, "
+            f"sha256 {str(generator.get('sha256'))[:12]}...)"
+        )
     for name, asked in (("n", n), ("seed", seed), ("truncation", truncation)):
         if asked is not None and sampling.get(name) != asked:
             differences.append(f"it has --{name} {sampling.get(name)}, not {asked}")
@@ -54,5 +58,9 @@ def bank_differences(bank: FeedbackBundle, *, generator_sha256: str | None, n: i
 
 def same_samples(a: FeedbackBundle, b: FeedbackBundle) -> bool:
     """Whether two bundles hold the same samples (latents and images, bit for bit)."""
-    return (a.latents.shape == b.latents.shape and a.images.shape == b.images.shape
-            and torch.equal(a.latents, b.latents) and torch.equal(a.images, b.images))
+    return (
+        a.latents.shape == b.latents.shape
+        and a.images.shape == b.images.shape
+        and torch.equal(a.latents, b.latents)
+        and torch.equal(a.images, b.images)
+    )

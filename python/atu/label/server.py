@@ -16,6 +16,7 @@ cross-origin POST (text/plain, a form) to localhost without asking; with JSON th
 ask first (a CORS preflight), which this server never grants. The Host check stops the other way
 in, DNS rebinding (an attacker's name resolving to 127.0.0.1), when bound to the loopback address.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,10 @@ from .session import MarkingSession
 IMAGE_ROUTE = re.compile(r"/img/(0|[1-9][0-9]{0,9})\.png")
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 # The page keeps every request to the machine it came from; inline script and style are its own.
-PAGE_POLICY = ("default-src 'none'; img-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; "
-               "script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+PAGE_POLICY = (
+    "default-src 'none'; img-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; "
+    "script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 JSON_TYPE = "application/json"
 
 
@@ -51,7 +54,8 @@ class RequestError(Exception):
 class LabelServer(ThreadingHTTPServer):
     """Serves one MarkingSession. Binding happens in the constructor, so a port in use fails here
     (OSError), before the caller has drawn or written anything."""
-    daemon_threads = True   # an open browser connection must not keep Ctrl-C from ending the server
+
+    daemon_threads = True  # an open browser connection must not keep Ctrl-C from ending the server
     request_queue_size = 64  # a page of images arrives as a burst of connections; socketserver's 5 is small
 
     def __init__(self, session: MarkingSession | None, host: str = "127.0.0.1", port: int = 0):
@@ -95,7 +99,7 @@ class LabelRequestHandler(BaseHTTPRequestHandler):
         session = self.server.session
         if path == "/":
             return HTTPStatus.OK, "text/html; charset=utf-8", self.server.page
-        if path == "/favicon.ico":         # browsers ask for one; answering "none" keeps their logs clean
+        if path == "/favicon.ico":  # browsers ask for one; answering "none" keeps their logs clean
             return HTTPStatus.NO_CONTENT, "image/x-icon", b""
         if path == "/api/state":
             return HTTPStatus.OK, JSON_TYPE, _json(session.state())
@@ -112,8 +116,12 @@ class LabelRequestHandler(BaseHTTPRequestHandler):
     def _post(self, path: str) -> tuple[HTTPStatus, str, bytes]:
         session = self.server.session
         if path not in ("/api/marks", "/api/save"):
-            raise RequestError(HTTPStatus.METHOD_NOT_ALLOWED if path == "/" or path.startswith(("/api/", "/img/"))
-                               else HTTPStatus.NOT_FOUND, f"no POST at {path}")
+            raise RequestError(
+                HTTPStatus.METHOD_NOT_ALLOWED
+                if path == "/" or path.startswith(("/api/", "/img/"))
+                else HTTPStatus.NOT_FOUND,
+                f"no POST at {path}",
+            )
         body = self._json_body(required=path == "/api/marks")
         try:
             if path == "/api/marks":
@@ -123,7 +131,9 @@ class LabelRequestHandler(BaseHTTPRequestHandler):
         except MarksError as err:
             raise RequestError(HTTPStatus.BAD_REQUEST, str(err)) from err
         except OSError as err:
-            raise RequestError(HTTPStatus.INTERNAL_SERVER_ERROR, f"could not write {session.feedback_file}: {err}") from err
+            raise RequestError(
+                HTTPStatus.INTERNAL_SERVER_ERROR, f"could not write {session.feedback_file}: {err}"
+            ) from err
 
     # ---- checks ----------------------------------------------------------------------------------
 
@@ -132,8 +142,10 @@ class LabelRequestHandler(BaseHTTPRequestHandler):
         and none is required."""
         content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if content_type != JSON_TYPE:
-            raise RequestError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-                               f"send JSON with Content-Type: {JSON_TYPE} (got {content_type or 'none'})")
+            raise RequestError(
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                f"send JSON with Content-Type: {JSON_TYPE} (got {content_type or 'none'})",
+            )
         length = self.headers.get("Content-Length")
         # ASCII digits only: str.isdigit() also accepts '²' or '٣', which int() then refuses
         if length is None or not (length.isascii() and length.isdigit()):
@@ -146,8 +158,9 @@ class LabelRequestHandler(BaseHTTPRequestHandler):
             raw = self.rfile.read(int(length))
         except TimeoutError:
             self.close_connection = True
-            raise RequestError(HTTPStatus.REQUEST_TIMEOUT,
-                               f"the body stopped before its Content-Length ({length} bytes)") from None
+            raise RequestError(
+                HTTPStatus.REQUEST_TIMEOUT, f"the body stopped before its Content-Length ({length} bytes)"
+            ) from None
         if len(raw) < int(length):
             self.close_connection = True
             raise RequestError(HTTPStatus.BAD_REQUEST, f"the body has {len(raw)} of its {length} bytes")
@@ -160,12 +173,15 @@ class LabelRequestHandler(BaseHTTPRequestHandler):
         except UnicodeDecodeError as err:
             raise RequestError(HTTPStatus.BAD_REQUEST, f"the body is not UTF-8 text ({err.reason})") from err
         except json.JSONDecodeError as err:
-            raise RequestError(HTTPStatus.BAD_REQUEST,
-                               f"not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from err
+            raise RequestError(
+                HTTPStatus.BAD_REQUEST, f"not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})"
+            ) from err
         except ValueError as err:
             raise RequestError(HTTPStatus.BAD_REQUEST, f"not valid JSON: {err}") from err
         if not isinstance(body, dict):
-            raise RequestError(HTTPStatus.BAD_REQUEST, f'send a JSON object {{"undesired": [...]}}, not a {type(body).__name__}')
+            raise RequestError(
+                HTTPStatus.BAD_REQUEST, f'send a JSON object {{"undesired": [...]}}, not a {type(body).__name__}'
+            )
         unknown = sorted(set(body) - {"undesired"})
         if unknown:
             raise RequestError(HTTPStatus.BAD_REQUEST, f'unknown key(s) {unknown}; the only key is "undesired"')
@@ -181,13 +197,15 @@ class LabelRequestHandler(BaseHTTPRequestHandler):
             raise RequestError(HTTPStatus.BAD_REQUEST, "a Host header is required")
         allowed = self.server.allowed_hosts
         if allowed is not None and host.lower() not in allowed:
-            raise RequestError(HTTPStatus.FORBIDDEN, f"this server answers to {sorted(allowed)}, not Host {host[:80]!r}")
+            raise RequestError(
+                HTTPStatus.FORBIDDEN, f"this server answers to {sorted(allowed)}, not Host {host[:80]!r}"
+            )
 
     def _check_origin(self) -> None:
         """A POST that says where it comes from must come from this server's own page: a browser
         names the page's origin, and a page of another site must not change the marks."""
         origin = self.headers.get("Origin")
-        if origin is None:              # not from a browser page (curl, scripts): the Host check stands
+        if origin is None:  # not from a browser page (curl, scripts): the Host check stands
             return
         if urlsplit(origin).netloc.lower() != self.headers.get("Host", "").lower():
             raise RequestError(HTTPStatus.FORBIDDEN, f"POST from another origin ({origin[:80]}) is refused")

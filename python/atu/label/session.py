@@ -6,12 +6,14 @@ range, no repeats) and only then replaces the marks, so a bad request leaves the
 holding the lock: saves never interleave, and a reader of the file sees the old bundle or the new
 one, never a mixture.
 """
+
 from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 
@@ -21,9 +23,17 @@ DEFAULT_PAGE_SIZE = 48
 
 
 class MarkingSession:
-    def __init__(self, bank: FeedbackBundle, feedback_file: str | Path, *, initial: Iterable[int] = (),
-                 saved: Iterable[int] | None = None, bank_record: dict[str, Any] | None = None,
-                 pre_marked_by: dict[str, Any] | None = None, page_size: int = DEFAULT_PAGE_SIZE):
+    def __init__(
+        self,
+        bank: FeedbackBundle,
+        feedback_file: str | Path,
+        *,
+        initial: Iterable[int] = (),
+        saved: Iterable[int] | None = None,
+        bank_record: dict[str, Any] | None = None,
+        pre_marked_by: dict[str, Any] | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ):
         """`initial`: the marks the page opens with (restored from a saved bundle, or a classifier's
         for review). `saved`: the marks already on disk, if a bundle exists, so the page can say
         whether there is anything unsaved. `bank_record` (path, sha256) and `pre_marked_by` (the
@@ -55,10 +65,16 @@ class MarkingSession:
     def state(self) -> dict[str, Any]:
         """What the page needs to draw itself."""
         with self._lock:
-            return {"n": self.n, "undesired": self.marks(), "page_size": self.page_size,
-                    "resolution": int(self.bank.images.shape[-1]), "unsaved": self.unsaved,
-                    "saved_before": self._saved is not None, "feedback_file": self.feedback_file.name,
-                    "pre_marked_by": _describe_labeller(self._pre_marked_by)}
+            return {
+                "n": self.n,
+                "undesired": self.marks(),
+                "page_size": self.page_size,
+                "resolution": int(self.bank.images.shape[-1]),
+                "unsaved": self.unsaved,
+                "saved_before": self._saved is not None,
+                "feedback_file": self.feedback_file.name,
+                "pre_marked_by": _describe_labeller(self._pre_marked_by),
+            }
 
     def set_marks(self, entries: Any) -> list[int]:
         """Replaces the marks with `entries` (sample indices); MarksError, and no change, if any is bad."""
@@ -88,15 +104,19 @@ class MarkingSession:
 
     def _checked(self, entries: Any) -> list[int]:
         if not isinstance(entries, list):
-            raise MarksError(f"marks: \"undesired\" must be a list of sample indices, got {type(entries).__name__}")
+            raise MarksError(f'marks: "undesired" must be a list of sample indices, got {type(entries).__name__}')
         return check_marks(entries, self.n)
 
     def bundle(self) -> FeedbackBundle:
         """The bank with the current marks, recorded as a person's (see `save`)."""
         undesired = torch.zeros(self.n, dtype=torch.bool)
         undesired[sorted(self._undesired)] = True
-        labeller: dict[str, Any] = {"kind": "marks", "tool": "atu label",
-                                    "marked_by": "a person, on the atu label page", "n_marked": len(self._undesired)}
+        labeller: dict[str, Any] = {
+            "kind": "marks",
+            "tool": "atu label",
+            "marked_by": "a person, on the atu label page",
+            "n_marked": len(self._undesired),
+        }
         if self._bank_record is not None:
             labeller["bank_file"] = self._bank_record
         if self._pre_marked_by is not None:

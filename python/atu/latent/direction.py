@@ -16,6 +16,7 @@ How well one direction separates the two sets is the ROC-AUC of proj against the
 on the same latents the direction was fitted on (in-sample: an optimistic figure when few samples
 carry the feature).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,14 +26,14 @@ import torch
 
 @dataclass
 class FeatureDirection:
-    target: torch.Tensor        # z_e [style_dim], float32
-    threshold: float            # t, on the scale of proj
+    target: torch.Tensor  # z_e [style_dim], float32
+    threshold: float  # t, on the scale of proj
 
     @property
     def unit(self) -> torch.Tensor:
         return self.target / self.target.norm()
 
-    def to(self, device) -> "FeatureDirection":
+    def to(self, device) -> FeatureDirection:
         return FeatureDirection(self.target.to(device), self.threshold)
 
     def project(self, w: torch.Tensor) -> torch.Tensor:
@@ -58,7 +59,7 @@ class FeatureDirection:
         return float(roc_auc_score(labels, self.project(w).double().cpu().numpy()))
 
     @classmethod
-    def fit(cls, w: torch.Tensor, present: torch.Tensor) -> "FeatureDirection":
+    def fit(cls, w: torch.Tensor, present: torch.Tensor) -> FeatureDirection:
         """The direction and threshold from latents w [N, style_dim] and labels [N] (True = the
         feature is present). Means are taken in float64 so the result does not depend on the order
         of the samples beyond the last bit of float32."""
@@ -67,8 +68,9 @@ class FeatureDirection:
             raise ValueError(f"expected latents [N, D] and labels [N], got {tuple(w.shape)} and {tuple(present.shape)}")
         n_present = int(present.sum())
         if n_present == 0 or n_present == w.shape[0]:
-            raise ValueError(f"the feature direction needs latents with and without the feature; "
-                             f"{n_present} of {w.shape[0]} have it")
+            raise ValueError(
+                f"the feature direction needs latents with and without the feature; {n_present} of {w.shape[0]} have it"
+            )
         w64 = w.double()
         mean_present, mean_absent = w64[present].mean(0), w64[~present].mean(0)
         target = mean_present - mean_absent
@@ -83,8 +85,12 @@ class FeatureDirection:
         """What a run records: sizes, ||z_e||, t, the ROC-AUC and how sim splits the fitted latents."""
         present = present.bool().to(w.device)
         sim = self.similar(w).bool()
-        return {"n_present": int(present.sum()), "n_absent": int((~present).sum()),
-                "target_norm": float(self.target.norm()), "threshold": self.threshold,
-                "roc_auc": self.roc_auc(w, present),
-                "sim_share_present": float(sim[present].float().mean()),
-                "sim_share_absent": float(sim[~present].float().mean())}
+        return {
+            "n_present": int(present.sum()),
+            "n_absent": int((~present).sum()),
+            "target_norm": float(self.target.norm()),
+            "threshold": self.threshold,
+            "roc_auc": self.roc_auc(w, present),
+            "sim_share_present": float(sim[present].float().mean()),
+            "sim_share_absent": float(sim[~present].float().mean()),
+        }

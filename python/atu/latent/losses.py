@@ -13,6 +13,7 @@ their rarity). g and f get the same noise inputs, so the L1 compares like with l
 Both targets come from ONE pass of f: f(w) where sim = 0, f(ŵ) where sim = 1 (the other image of
 each pair is never used).
 """
+
 from __future__ import annotations
 
 import torch
@@ -28,8 +29,9 @@ def synthesise(G: nn.Module, w: torch.Tensor, noise: list[torch.Tensor]) -> torc
     return image
 
 
-def latent_unlearning_losses(g: nn.Module, f: nn.Module, w: torch.Tensor, noise: list[torch.Tensor],
-                             direction: FeatureDirection, alpha: float) -> dict[str, torch.Tensor]:
+def latent_unlearning_losses(
+    g: nn.Module, f: nn.Module, w: torch.Tensor, noise: list[torch.Tensor], direction: FeatureDirection, alpha: float
+) -> dict[str, torch.Tensor]:
     """{"loss", "recon", "unlearn", "percep", "sim"} for one batch: "loss" carries g's gradient,
     the others are detached (the three terms as defined above, batch means; "sim" the share of
     latents that carry the feature)."""
@@ -48,5 +50,10 @@ def latent_unlearning_losses(g: nn.Module, f: nn.Module, w: torch.Tensor, noise:
     else:
         percep = image.new_zeros(())
     loss = alpha * (unlearn + percep) + recon
-    return {"loss": loss, "recon": recon.detach(), "unlearn": unlearn.detach(), "percep": percep.detach(),
-            "sim": sim.mean()}
+    return {
+        "loss": loss,
+        "recon": recon.detach(),
+        "unlearn": unlearn.detach(),
+        "percep": percep.detach(),
+        "sim": sim.mean(),
+    }

@@ -25,6 +25,7 @@ Below 11 px the window does not fit at all: ValueError.
 Values of c·s below a tiny floor (1e-6) are raised to it before the fractional power: a negative
 structure correlation would otherwise give NaN, and 0^w has an infinite gradient.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,7 +45,7 @@ def scales_for(size: int, window: int = WINDOW, max_scales: int = len(STANDARD_W
     if size < window:
         raise ValueError(f"MS-SSIM needs images of at least {window} px (its window); got {size} px")
     m = 1
-    while m < max_scales and size // 2 ** m >= window:
+    while m < max_scales and size // 2**m >= window:
         m += 1
     return m
 
@@ -62,7 +63,7 @@ def scale_weights(m: int) -> tuple[float, ...]:
 def gaussian_window(size: int = WINDOW, sigma: float = SIGMA) -> torch.Tensor:
     """The normalised 1-D Gaussian [size] the 2-D window is the outer product of."""
     x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-x ** 2 / (2 * sigma ** 2))
+    g = torch.exp(-(x**2) / (2 * sigma**2))
     return g / g.sum()
 
 
@@ -77,10 +78,10 @@ def _ssim_terms(x: torch.Tensor, y: torch.Tensor, g: torch.Tensor, c1: float, c2
     """(SSIM = l·c·s, c·s), each averaged over positions: [N, C] each. The product is taken per
     position before averaging, as SSIM's map is."""
     mu_x, mu_y = _filter(x, g), _filter(y, g)
-    var_x = _filter(x * x, g) - mu_x ** 2
-    var_y = _filter(y * y, g) - mu_y ** 2
+    var_x = _filter(x * x, g) - mu_x**2
+    var_y = _filter(y * y, g) - mu_y**2
     cov = _filter(x * y, g) - mu_x * mu_y
-    luminance = (2 * mu_x * mu_y + c1) / (mu_x ** 2 + mu_y ** 2 + c1)
+    luminance = (2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)
     contrast_structure = (2 * cov + c2) / (var_x + var_y + c2)
     return (luminance * contrast_structure).mean((-2, -1)), contrast_structure.mean((-2, -1))
 
@@ -89,11 +90,15 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 2.0, scales
     """MS-SSIM of each pair of images x[i], y[i] ([N, C, H, W]) -> [N]; 1 for identical images.
     `scales` (default: as many as fit, up to 5) must fit the images."""
     if x.shape != y.shape or x.ndim != 4:
-        raise ValueError(f"expected two image batches [N, C, H, W] of one shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+        raise ValueError(
+            f"expected two image batches [N, C, H, W] of one shape, got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
     most = scales_for(min(x.shape[-2:]))
     m = most if scales is None else scales
     if not 1 <= m <= most:
-        raise ValueError(f"{m} scales do not fit {min(x.shape[-2:])}-px images (at most {most} with an {WINDOW}-px window)")
+        raise ValueError(
+            f"{m} scales do not fit {min(x.shape[-2:])}-px images (at most {most} with an {WINDOW}-px window)"
+        )
     weights = scale_weights(m)
     g = gaussian_window().to(x)
     c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2

@@ -29,6 +29,7 @@ direction.json, checkpoint.safetensors, log.jsonl ("loss", "recon", "unlearn", "
 the share of the batch on the feature side), samples/, and at the end model.safetensors: g as g_ema
 (the mapping unchanged) and the pre-trained d, readable wherever a generator checkpoint is.
 """
+
 from __future__ import annotations
 
 import copy
@@ -39,13 +40,13 @@ from pathlib import Path
 
 import torch
 
-from ..util.atomic import write_text
 from ..gan.run import Schedule, TrainingRun, check_folder, describe_inputs, fixed_latents, write_run_file
-from . import FeatureDirection, LatentBatches, LatentUnlearnTrainer
 from ..stages.inputs import check_feedback_matches, load_pretrained, require_file
 from ..util import settings
+from ..util.atomic import write_text
 from ..util.settings import setting
 from ..util.validate import positive, positive_int, seed_value
+from . import FeatureDirection, LatentBatches, LatentUnlearnTrainer
 
 DIRECTION_FILE = "direction.json"
 
@@ -53,10 +54,12 @@ DIRECTION_FILE = "direction.json"
 @dataclass
 class LatentConfig:
     steps: int = setting(1000, help="training steps", check=positive_int)
-    alpha: float = setting(3.0, help="α of α·(L_unlearn + L_percep) (the paper: 3 for MNIST)", check=positive,
-                           label="alpha (α)")
-    lr: float = setting(5e-4, help="Adam learning rate of the synthesis network (the paper: 1e-4 to 5e-4)",
-                        check=positive)
+    alpha: float = setting(
+        3.0, help="α of α·(L_unlearn + L_percep) (the paper: 3 for MNIST)", check=positive, label="alpha (α)"
+    )
+    lr: float = setting(
+        5e-4, help="Adam learning rate of the synthesis network (the paper: 1e-4 to 5e-4)", check=positive
+    )
     batch_size: int = setting(16, help="latents per step", flag="--batch", check=positive_int)
     seed: int = setting(0, help="seed", check=seed_value)
 
@@ -67,18 +70,19 @@ class LatentConfig:
         return settings.to_dict(self)
 
 
-def fit_direction(G, feedback: str | os.PathLike, device, gen: dict | None = None
-                  ) -> tuple[FeatureDirection, dict]:
+def fit_direction(G, feedback: str | os.PathLike, device, gen: dict | None = None) -> tuple[FeatureDirection, dict]:
     """The feature's direction from the bundle's latents mapped by G's (frozen) mapping network,
     and its summary (sizes, t, ROC-AUC)."""
-    from ..feedback.bundle import load_bundle
+    from ..checkpoint.feedback_bundle import load_bundle
 
     bundle = load_bundle(feedback)
-    if gen is not None:                  # the latents mean something only for the generator they came from
+    if gen is not None:  # the latents mean something only for the generator they came from
         check_feedback_matches(bundle, feedback, gen, G.size)
     if bundle.latents.shape[1] != G.style_dim:
-        raise ValueError(f"--feedback {feedback}: its latents have {bundle.latents.shape[1]} values, the "
-                         f"generator's style_dim is {G.style_dim}; the feedback must come from this generator")
+        raise ValueError(
+            f"--feedback {feedback}: its latents have {bundle.latents.shape[1]} values, the "
+            f"generator's style_dim is {G.style_dim}; the feedback must come from this generator"
+        )
     bundle.require_both_kinds(f"--feedback {feedback}")
     with torch.no_grad():
         w = G.style(bundle.latents.to(device))
@@ -86,9 +90,17 @@ def fit_direction(G, feedback: str | os.PathLike, device, gen: dict | None = Non
     return direction, direction.summary(w, bundle.undesired)
 
 
-def latent_unlearn(gen: str | os.PathLike, feedback: str | os.PathLike, out: str | os.PathLike,
-                   cfg: LatentConfig = LatentConfig(), *, resume: bool = False, device: str = "cpu",
-                   schedule: Schedule = Schedule(), progress: bool = True) -> Path:
+def latent_unlearn(
+    gen: str | os.PathLike,
+    feedback: str | os.PathLike,
+    out: str | os.PathLike,
+    cfg: LatentConfig = LatentConfig(),
+    *,
+    resume: bool = False,
+    device: str = "cpu",
+    schedule: Schedule = Schedule(),
+    progress: bool = True,
+) -> Path:
     """Runs (or continues) latent unlearning in `out`; returns model.safetensors."""
     out = Path(out)
     gen, feedback = require_file(gen, "--gen"), require_file(feedback, "--feedback")
@@ -99,15 +111,24 @@ def latent_unlearn(gen: str | os.PathLike, feedback: str | os.PathLike, out: str
     g = copy.deepcopy(f)
     trainer = LatentUnlearnTrainer(g, f, D, direction, alpha=cfg.alpha, lr=cfg.lr)
     metadata = {"stage": "latent_unlearn", "run": cfg.to_dict(), "inputs": inputs, "direction": summary}
-    run = TrainingRun(out, trainer, LatentBatches(f, cfg.batch_size, cfg.seed), steps=cfg.steps, metadata=metadata,
-                      schedule=schedule, desc=f"latent-unlearn α={cfg.alpha:g}",
-                      sample_latents=fixed_latents(f.style_dim, cfg.seed, device),
-                      show=("loss", "recon", "unlearn", "sim"), progress=progress)
+    run = TrainingRun(
+        out,
+        trainer,
+        LatentBatches(f, cfg.batch_size, cfg.seed),
+        steps=cfg.steps,
+        metadata=metadata,
+        schedule=schedule,
+        desc=f"latent-unlearn α={cfg.alpha:g}",
+        sample_latents=fixed_latents(f.style_dim, cfg.seed, device),
+        show=("loss", "recon", "unlearn", "sim"),
+        progress=progress,
+    )
     if resume:
         run.restore()
     else:
-        write_run_file(out, {"stage": "latent_unlearn", "config": cfg.to_dict(), "inputs": inputs,
-                             "direction": summary})
+        write_run_file(
+            out, {"stage": "latent_unlearn", "config": cfg.to_dict(), "inputs": inputs, "direction": summary}
+        )
         write_text(out / DIRECTION_FILE, json.dumps(summary, indent=2))
     run.run()
     return run.finish()

@@ -11,6 +11,7 @@ StyleGAN2 stages).
   pre-trained discriminator is carried along untouched, so that the run's model.safetensors is a
   complete checkpoint (g_ema and d) that any later command reads like any other.
 """
+
 from __future__ import annotations
 
 import torch
@@ -52,10 +53,11 @@ class LatentBatches:
 class LatentUnlearnTrainer:
     """g trained toward the latent-unlearning objective against the frozen f (see losses.py)."""
 
-    parallel = None             # one process: TrainingRun then writes every file itself
+    parallel = None  # one process: TrainingRun then writes every file itself
 
-    def __init__(self, g: nn.Module, f: nn.Module, D: nn.Module, direction: FeatureDirection, *, alpha: float,
-                 lr: float):
+    def __init__(
+        self, g: nn.Module, f: nn.Module, D: nn.Module, direction: FeatureDirection, *, alpha: float, lr: float
+    ):
         self.G, self.g_ema, self.D, self.f = g, g, D, f.eval().requires_grad_(False)
         self.direction, self.alpha = direction, alpha
         for p in g.style.parameters():
@@ -76,8 +78,7 @@ class LatentUnlearnTrainer:
 
     # ---- state (for resuming) ---------------------------------------------------------------------
     def state(self) -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
-        tensors = {"g": self.G.state_dict(), "d": self.D.state_dict(),
-                   "direction": {"target": self.direction.target}}
+        tensors = {"g": self.G.state_dict(), "d": self.D.state_dict(), "direction": {"target": self.direction.target}}
         info = {"step": self.step, "threshold": self.direction.threshold}
         tensors["g_optim"], info["g_optim"] = optimizer_to_tensors(self.optim)
         return tensors, info

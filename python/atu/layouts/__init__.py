@@ -3,6 +3,7 @@
 They are the contract our StyleGAN2 models must match, and the real shape lists that the penalty
 tests and benchmarks run on.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,7 +1,8 @@
 """Channel counts per resolution: rosinality's table, or an explicit mapping for narrow models."""
+
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 
 def default_channels(size: int, channel_multiplier: int = 2) -> dict[int, int]:
@@ -24,7 +25,7 @@ def resolve_channels(size: int, channel_multiplier: int, channels: Mapping | Non
             raise ValueError(f"channel_multiplier must be a positive int, got {channel_multiplier!r}")
         return default_channels(size, channel_multiplier)
     resolved = {int(r): c for r, c in channels.items()}
-    wanted = [2 ** i for i in range(2, size.bit_length())]
+    wanted = [2**i for i in range(2, size.bit_length())]
     if sorted(resolved) != wanted:
         raise ValueError(f"channels must give a width for exactly the resolutions {wanted}, got {sorted(resolved)}")
     for r, c in resolved.items():

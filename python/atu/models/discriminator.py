@@ -1,7 +1,8 @@
 """StyleGAN2 residual discriminator with rosinality/stylegan2-pytorch's state-dict layout."""
+
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -11,8 +12,14 @@ from .layers import ConvLayer, EqualLinear, ResBlock
 
 
 class Discriminator(nn.Module):
-    def __init__(self, size: int, channel_multiplier: int = 2, blur_kernel: Sequence[float] = (1, 3, 3, 1),
-                 channels: Mapping[int, int] | None = None, stddev_group: int = 4):
+    def __init__(
+        self,
+        size: int,
+        channel_multiplier: int = 2,
+        blur_kernel: Sequence[float] = (1, 3, 3, 1),
+        channels: Mapping[int, int] | None = None,
+        stddev_group: int = 4,
+    ):
         super().__init__()
         self.size = check_size(size)
         self.channel_multiplier, self.blur_kernel = channel_multiplier, tuple(blur_kernel)
@@ -29,12 +36,10 @@ class Discriminator(nn.Module):
         self.convs = nn.Sequential(*blocks)
         self.stddev_group, self.stddev_feat = stddev_group, 1
         self.final_conv = ConvLayer(in_ch + 1, ch[4], 3)
-        self.final_linear = nn.Sequential(EqualLinear(ch[4] * 4 * 4, ch[4], activation="lrelu"),
-                                          EqualLinear(ch[4], 1))
+        self.final_linear = nn.Sequential(EqualLinear(ch[4] * 4 * 4, ch[4], activation="lrelu"), EqualLinear(ch[4], 1))
 
     def config(self) -> dict:
-        cfg = {"size": self.size, "channel_multiplier": self.channel_multiplier,
-               "blur_kernel": list(self.blur_kernel)}
+        cfg = {"size": self.size, "channel_multiplier": self.channel_multiplier, "blur_kernel": list(self.blur_kernel)}
         if self._explicit_channels:
             cfg["channels"] = {str(r): c for r, c in self.channels.items()}
         if self.stddev_group != 4:
@@ -42,7 +47,7 @@ class Discriminator(nn.Module):
         return cfg
 
     @classmethod
-    def from_config(cls, cfg: Mapping) -> "Discriminator":
+    def from_config(cls, cfg: Mapping) -> Discriminator:
         return cls(**dict(cfg))
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
@@ -61,5 +66,5 @@ class Discriminator(nn.Module):
         group = next(g for g in range(min(n, self.stddev_group), 0, -1) if n % g == 0)
         y = x.view(group, -1, self.stddev_feat, c // self.stddev_feat, h, w)
         y = torch.sqrt(y.var(0, unbiased=False) + 1e-8)
-        y = y.mean(dim=(2, 3, 4), keepdim=True).squeeze(2)   # [N/group, 1, 1, 1]
+        y = y.mean(dim=(2, 3, 4), keepdim=True).squeeze(2)  # [N/group, 1, 1, 1]
         return y.repeat(group, 1, h, w)

@@ -1,4 +1,5 @@
 """A batch that cannot fit, refused before any work (exit 2) instead of failing mid-run."""
+
 from __future__ import annotations
 
 from ..util.errors import InputError
@@ -16,5 +17,7 @@ def require_batch_fits(G, batch: int, device, option: str, *, training: bool = F
     need = batch * G.bytes_per_image(training=training)
     if need > MARGIN * free:
         fits = max(1, int(free // G.bytes_per_image(training=training)))
-        raise InputError(f"{option} {batch} at {G.size} px needs at least {gib(need)} ({'training' if training else 'drawing'}"
-                         f" {batch} images at once) and {device} has {gib(free)} free; use {option} {fits} or less")
+        raise InputError(
+            f"{option} {batch} at {G.size} px needs at least {gib(need)} ({'training' if training else 'drawing'}"
+            f" {batch} images at once) and {device} has {gib(free)} free; use {option} {fits} or less"
+        )

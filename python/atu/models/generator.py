@@ -1,9 +1,10 @@
 """StyleGAN2 generator with rosinality/stylegan2-pytorch's state-dict layout and call signature."""
+
 from __future__ import annotations
 
 import hashlib
 import random
-from typing import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -12,24 +13,30 @@ from ..util.errors import NonFiniteOutputError
 from .channels import check_size, resolve_channels
 from .layers import ConstantInput, EqualLinear, PixelNorm, StyledConv, ToRGB
 
-
 # Samples per block of Generator.sample_inputs: small enough that a block's 256-px noise maps are a
 # few tens of MB, large enough that seeding a generator per block costs nothing next to rendering.
 SAMPLE_BLOCK = 64
-PASS_PIXELS = 2 ** 21             # pixels one sampling forward pass draws by default (Generator.images_per_pass)
+PASS_PIXELS = 2**21  # pixels one sampling forward pass draws by default (Generator.images_per_pass)
 
 
 def _block_seed(seed: int, block: int) -> int:
     """A 63-bit seed for block `block` of sampling seed `seed`: a hash, so that blocks of
     neighbouring seeds, (seed, b + 1) and (seed + 1, b), draw unrelated inputs."""
     digest = hashlib.blake2b(f"atu.sample:{seed}:{block}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & (2 ** 63 - 1)
+    return int.from_bytes(digest, "little") & (2**63 - 1)
 
 
 class Generator(nn.Module):
-    def __init__(self, size: int, style_dim: int = 512, n_mlp: int = 8, channel_multiplier: int = 2,
-                 blur_kernel: Sequence[float] = (1, 3, 3, 1), lr_mlp: float = 0.01,
-                 channels: Mapping[int, int] | None = None):
+    def __init__(
+        self,
+        size: int,
+        style_dim: int = 512,
+        n_mlp: int = 8,
+        channel_multiplier: int = 2,
+        blur_kernel: Sequence[float] = (1, 3, 3, 1),
+        lr_mlp: float = 0.01,
+        channels: Mapping[int, int] | None = None,
+    ):
         super().__init__()
         self.size = check_size(size)
         if style_dim < 1 or n_mlp < 1:
@@ -40,8 +47,9 @@ class Generator(nn.Module):
         self._explicit_channels = channels is not None
         ch = self.channels
 
-        self.style = nn.Sequential(PixelNorm(), *[
-            EqualLinear(style_dim, style_dim, lr_mul=lr_mlp, activation="lrelu") for _ in range(n_mlp)])
+        self.style = nn.Sequential(
+            PixelNorm(), *[EqualLinear(style_dim, style_dim, lr_mul=lr_mlp, activation="lrelu") for _ in range(n_mlp)]
+        )
         self.input = ConstantInput(ch[4])
         self.conv1 = StyledConv(ch[4], ch[4], 3, style_dim, blur_kernel=blur_kernel)
         self.to_rgb1 = ToRGB(ch[4], style_dim, upsample=False)
@@ -56,7 +64,7 @@ class Generator(nn.Module):
             self.noises.register_buffer(f"noise_{layer}", torch.randn(1, 1, res, res))
         in_ch = ch[4]
         for i in range(3, self.log_size + 1):
-            out_ch = ch[2 ** i]
+            out_ch = ch[2**i]
             self.convs.append(StyledConv(in_ch, out_ch, 3, style_dim, upsample=True, blur_kernel=blur_kernel))
             self.convs.append(StyledConv(out_ch, out_ch, 3, style_dim, blur_kernel=blur_kernel))
             self.to_rgbs.append(ToRGB(out_ch, style_dim, blur_kernel=blur_kernel))
@@ -65,15 +73,20 @@ class Generator(nn.Module):
     # ---- configuration ------------------------------------------------------------------------
     def config(self) -> dict:
         """Constructor kwargs, JSON-able: what a checkpoint stores to rebuild this generator."""
-        cfg = {"size": self.size, "style_dim": self.style_dim, "n_mlp": self.n_mlp,
-               "channel_multiplier": self.channel_multiplier, "blur_kernel": list(self.blur_kernel),
-               "lr_mlp": self.lr_mlp}
+        cfg = {
+            "size": self.size,
+            "style_dim": self.style_dim,
+            "n_mlp": self.n_mlp,
+            "channel_multiplier": self.channel_multiplier,
+            "blur_kernel": list(self.blur_kernel),
+            "lr_mlp": self.lr_mlp,
+        }
         if self._explicit_channels:
             cfg["channels"] = {str(r): c for r, c in self.channels.items()}
         return cfg
 
     @classmethod
-    def from_config(cls, cfg: Mapping) -> "Generator":
+    def from_config(cls, cfg: Mapping) -> Generator:
         return cls(**dict(cfg))
 
     # ---- rosinality's helpers -----------------------------------------------------------------
@@ -94,10 +107,17 @@ class Generator(nn.Module):
         return self.style(z)
 
     # ---- forward --------------------------------------------------------------------------------
-    def forward(self, styles: Sequence[torch.Tensor], return_latents: bool = False, inject_index: int | None = None,
-                truncation: float = 1.0, truncation_latent: torch.Tensor | None = None,
-                input_is_latent: bool = False, noise: Sequence[torch.Tensor | None] | None = None,
-                randomize_noise: bool = True):
+    def forward(
+        self,
+        styles: Sequence[torch.Tensor],
+        return_latents: bool = False,
+        inject_index: int | None = None,
+        truncation: float = 1.0,
+        truncation_latent: torch.Tensor | None = None,
+        input_is_latent: bool = False,
+        noise: Sequence[torch.Tensor | None] | None = None,
+        randomize_noise: bool = True,
+    ):
         """G([z]) or G([z1, z2]) (style mixing at inject_index). Returns (image, latent or None)."""
         if isinstance(styles, torch.Tensor):
             raise TypeError("styles must be a list of tensors, e.g. G([z]), as in rosinality's Generator")
@@ -106,8 +126,11 @@ class Generator(nn.Module):
         if not input_is_latent:
             styles = [self.style(s) for s in styles]
         if noise is None:
-            noise = [None] * self.num_layers if randomize_noise else \
-                [getattr(self.noises, f"noise_{i}") for i in range(self.num_layers)]
+            noise = (
+                [None] * self.num_layers
+                if randomize_noise
+                else [getattr(self.noises, f"noise_{i}") for i in range(self.num_layers)]
+            )
         elif len(noise) != self.num_layers:
             raise ValueError(f"noise must hold {self.num_layers} tensors (one per layer), got {len(noise)}")
         if truncation < 1:
@@ -121,7 +144,8 @@ class Generator(nn.Module):
         skip = self.to_rgb1(out, latent[:, 1])
         i = 1
         for up_conv, conv, noise_up, noise_same, to_rgb in zip(
-                self.convs[::2], self.convs[1::2], noise[1::2], noise[2::2], self.to_rgbs):
+            self.convs[::2], self.convs[1::2], noise[1::2], noise[2::2], self.to_rgbs
+        ):
             out = up_conv(out, latent[:, i], noise=noise_up)
             out = conv(out, latent[:, i + 1], noise=noise_same)
             skip = to_rgb(out, latent[:, i + 2], skip)
@@ -157,14 +181,22 @@ class Generator(nn.Module):
         return max(1, min(at_most, PASS_PIXELS // (self.size * self.size)))
 
     @torch.no_grad()
-    def sample(self, n: int, seed: int = 0, *, truncation: float = 1.0, batch_size: int | None = None,
-               return_latents: bool = False):
+    def sample(
+        self,
+        n: int,
+        seed: int = 0,
+        *,
+        truncation: float = 1.0,
+        batch_size: int | None = None,
+        return_latents: bool = False,
+    ):
         """n images in [-1, 1] (roughly), fully determined by seed (z and noise maps from
         `sample_inputs`): the same seed gives the same images on the same machine, and sample i is
         the same for every n > i. The batch size (default: images_per_pass) changes only the
         rounding of the convolutions, a few 1e-6."""
-        batches = list(self.iter_samples(n, seed, truncation=truncation, batch_size=batch_size,
-                                         return_latents=return_latents))
+        batches = list(
+            self.iter_samples(n, seed, truncation=truncation, batch_size=batch_size, return_latents=return_latents)
+        )
         images = torch.cat([img for _, img, _ in batches])
         return (images, torch.cat([w for _, _, w in batches])) if return_latents else images
 
@@ -190,9 +222,16 @@ class Generator(nn.Module):
         return torch.cat(zs)[lo:hi], noise
 
     @torch.no_grad()
-    def iter_samples(self, n: int, seed: int = 0, *, truncation: float = 1.0, batch_size: int | None = None,
-                     return_latents: bool = False, shard: tuple[int, int] = (0, 1)
-                     ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+    def iter_samples(
+        self,
+        n: int,
+        seed: int = 0,
+        *,
+        truncation: float = 1.0,
+        batch_size: int | None = None,
+        return_latents: bool = False,
+        shard: tuple[int, int] = (0, 1),
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
         """`sample` one batch at a time, for callers that show progress or keep the inputs: yields
         (z, images, w or None) for consecutive slices of the same n samples, z on the CPU.
 
@@ -216,8 +255,13 @@ class Generator(nn.Module):
             if b % count != index:
                 continue
             z, noise = self.sample_inputs(seed, start, min(start + batch_size, n))
-            img, w = self([z.to(like)], noise=noise, truncation=truncation, truncation_latent=trunc_latent,
-                          return_latents=return_latents)
+            img, w = self(
+                [z.to(like)],
+                noise=noise,
+                truncation=truncation,
+                truncation_latent=trunc_latent,
+                return_latents=return_latents,
+            )
             self.require_finite(img, f"samples {start}..{start + img.shape[0] - 1} of seed {seed}")
             yield z, img, w
 
@@ -227,5 +271,6 @@ class Generator(nn.Module):
         if not bool(torch.isfinite(images).all()):
             raise NonFiniteOutputError(
                 f"{getattr(self, 'origin', None) or 'the generator'}: draws NaN or infinite pixels ({which}) although "
-                "its weights are finite; the model is broken, and no metric is computed from it")
+                "its weights are finite; the model is broken, and no metric is computed from it"
+            )
         return images

@@ -5,10 +5,11 @@ time by 1/sqrt(fan_in) (times lr_mul), so Adam sees every layer at the same scal
 and downsample filters are buffers, as in that layout, and the forward passes use the values stored
 there (a checkpoint's filters are what runs).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -34,8 +35,9 @@ class PixelNorm(nn.Module):
 class EqualLinear(nn.Module):
     """Linear layer with equalized learning rate; `activation="lrelu"` fuses bias + leaky ReLU (gain √2)."""
 
-    def __init__(self, in_dim: int, out_dim: int, *, bias_init: float = 0.0, lr_mul: float = 1.0,
-                 activation: str | None = None):
+    def __init__(
+        self, in_dim: int, out_dim: int, *, bias_init: float = 0.0, lr_mul: float = 1.0, activation: str | None = None
+    ):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_dim, in_dim).div_(lr_mul))
         self.bias = nn.Parameter(torch.full((out_dim,), float(bias_init)))
@@ -50,8 +52,9 @@ class EqualLinear(nn.Module):
 
 
 class EqualConv2d(nn.Module):
-    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, *, stride: int = 1, padding: int = 0,
-                 bias: bool = True):
+    def __init__(
+        self, in_ch: int, out_ch: int, kernel_size: int, *, stride: int = 1, padding: int = 0, bias: bool = True
+    ):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_ch)) if bias else None
@@ -79,7 +82,7 @@ class Blur(nn.Module):
     def __init__(self, taps: Sequence[float], pad: tuple[int, int], upsample_factor: int = 1):
         super().__init__()
         # An upsampling blur keeps the energy of the inserted zeros: rosinality stores k·factor².
-        self.register_buffer("kernel", make_kernel(taps) * upsample_factor ** 2)
+        self.register_buffer("kernel", make_kernel(taps) * upsample_factor**2)
         self.pad = pad
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -92,7 +95,7 @@ class Upsample(nn.Module):
 
     def __init__(self, taps: Sequence[float], factor: int = 2):
         super().__init__()
-        self.register_buffer("kernel", make_kernel(taps) * factor ** 2)
+        self.register_buffer("kernel", make_kernel(taps) * factor**2)
         self.pad = upsample_padding(len(taps), factor)
         self.factor = factor
 
@@ -104,8 +107,18 @@ class Upsample(nn.Module):
 class ModulatedConv2d(nn.Module):
     """Style-modulated (and demodulated) convolution, optionally ×2 up- or downsampling."""
 
-    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, style_dim: int, *, demodulate: bool = True,
-                 upsample: bool = False, downsample: bool = False, blur_kernel: Sequence[float] = (1, 3, 3, 1)):
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel_size: int,
+        style_dim: int,
+        *,
+        demodulate: bool = True,
+        upsample: bool = False,
+        downsample: bool = False,
+        blur_kernel: Sequence[float] = (1, 3, 3, 1),
+    ):
         super().__init__()
         if upsample and downsample:
             raise ValueError("a modulated convolution cannot both upsample and downsample")
@@ -125,11 +138,13 @@ class ModulatedConv2d(nn.Module):
         weight = self.weight[0] * self.scale
         if self.upsample:
             # atu_ext applies the factor² gain itself and wants the unit-sum filter.
-            return ops.modulated_conv2d(x, weight, styles, demodulate=self.demodulate, up=2,
-                                        resample_filter=self.blur.kernel / 4)
+            return ops.modulated_conv2d(
+                x, weight, styles, demodulate=self.demodulate, up=2, resample_filter=self.blur.kernel / 4
+            )
         if self.downsample:
-            return ops.modulated_conv2d(x, weight, styles, demodulate=self.demodulate, down=2,
-                                        resample_filter=self.blur.kernel)
+            return ops.modulated_conv2d(
+                x, weight, styles, demodulate=self.demodulate, down=2, resample_filter=self.blur.kernel
+            )
         return ops.modulated_conv2d(x, weight, styles, demodulate=self.demodulate)
 
 
@@ -155,11 +170,21 @@ class ConstantInput(nn.Module):
 
 
 class StyledConv(nn.Module):
-    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, style_dim: int, *, upsample: bool = False,
-                 blur_kernel: Sequence[float] = (1, 3, 3, 1), demodulate: bool = True):
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel_size: int,
+        style_dim: int,
+        *,
+        upsample: bool = False,
+        blur_kernel: Sequence[float] = (1, 3, 3, 1),
+        demodulate: bool = True,
+    ):
         super().__init__()
-        self.conv = ModulatedConv2d(in_ch, out_ch, kernel_size, style_dim, demodulate=demodulate,
-                                    upsample=upsample, blur_kernel=blur_kernel)
+        self.conv = ModulatedConv2d(
+            in_ch, out_ch, kernel_size, style_dim, demodulate=demodulate, upsample=upsample, blur_kernel=blur_kernel
+        )
         self.noise = NoiseInjection()
         self.activate = FusedLeakyReLU(out_ch)
 
@@ -168,8 +193,9 @@ class StyledConv(nn.Module):
 
 
 class ToRGB(nn.Module):
-    def __init__(self, in_ch: int, style_dim: int, *, upsample: bool = True,
-                 blur_kernel: Sequence[float] = (1, 3, 3, 1)):
+    def __init__(
+        self, in_ch: int, style_dim: int, *, upsample: bool = True, blur_kernel: Sequence[float] = (1, 3, 3, 1)
+    ):
         super().__init__()
         self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
         if upsample:
@@ -186,16 +212,26 @@ class ToRGB(nn.Module):
 class ConvLayer(nn.Sequential):
     """[Blur] → EqualConv2d → [bias + leaky ReLU]; a Sequential so that names read "0.weight", "1.bias"."""
 
-    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, *, downsample: bool = False,
-                 blur_kernel: Sequence[float] = (1, 3, 3, 1), bias: bool = True, activate: bool = True):
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel_size: int,
+        *,
+        downsample: bool = False,
+        blur_kernel: Sequence[float] = (1, 3, 3, 1),
+        bias: bool = True,
+        activate: bool = True,
+    ):
         layers: list[nn.Module] = []
         if downsample:
             layers.append(Blur(blur_kernel, pad=strided_conv_padding(len(blur_kernel), kernel_size)))
             stride, padding = 2, 0
         else:
             stride, padding = 1, kernel_size // 2
-        layers.append(EqualConv2d(in_ch, out_ch, kernel_size, stride=stride, padding=padding,
-                                  bias=bias and not activate))
+        layers.append(
+            EqualConv2d(in_ch, out_ch, kernel_size, stride=stride, padding=padding, bias=bias and not activate)
+        )
         if activate:
             layers.append(FusedLeakyReLU(out_ch))
         super().__init__(*layers)
@@ -206,8 +242,7 @@ class ResBlock(nn.Module):
         super().__init__()
         self.conv1 = ConvLayer(in_ch, in_ch, 3)
         self.conv2 = ConvLayer(in_ch, out_ch, 3, downsample=True, blur_kernel=blur_kernel)
-        self.skip = ConvLayer(in_ch, out_ch, 1, downsample=True, blur_kernel=blur_kernel, bias=False,
-                              activate=False)
+        self.skip = ConvLayer(in_ch, out_ch, 1, downsample=True, blur_kernel=blur_kernel, bias=False, activate=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (self.conv2(self.conv1(x)) + self.skip(x)) * (1 / math.sqrt(2))

@@ -3,6 +3,7 @@
 Which implementation runs (atu_ext's compiled kernels or its plain-PyTorch references) is atu_ext's
 ops mode (atu_ext.ops_mode: ATU_OPS, --ops, `use_ops`), decided there for every op at once.
 """
+
 from __future__ import annotations
 
 import atu_ext
@@ -18,5 +19,6 @@ def bias_act(x, b=None, act="linear"):
 
 
 def modulated_conv2d(x, weight, styles, *, demodulate, up=1, down=1, resample_filter=None):
-    return atu_ext.modulated_conv2d(x, weight, styles, demodulate=demodulate, up=up, down=down,
-                                    resample_filter=resample_filter)
+    return atu_ext.modulated_conv2d(
+        x, weight, styles, demodulate=demodulate, up=up, down=down, resample_filter=resample_filter
+    )

@@ -7,11 +7,12 @@ registration), gradgradcheck where training differentiates twice (R1, path lengt
 repeatability of the penalties, and a short timing of the compiled op against the reference on
 the same inputs. A check that raises is a failed row carrying the exception's message.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import torch
 
@@ -24,8 +25,7 @@ from ..util.timing import median_seconds
 # Largest error relative to max |reference| that each dtype may show: a few hundred roundings of
 # its epsilon (float32 2^-24, float16 2^-11, bfloat16 2^-8) over the sums of a 3×3×512 convolution.
 TOLERANCE = {torch.float64: 1e-10, torch.float32: 5e-5, torch.float16: 1e-2, torch.bfloat16: 5e-2}
-DTYPE_NAMES = {torch.float64: "float64", torch.float32: "float32", torch.float16: "float16",
-               torch.bfloat16: "bfloat16"}
+DTYPE_NAMES = {torch.float64: "float64", torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
 
 
 @dataclass
@@ -33,10 +33,10 @@ class Row:
     op: str
     dtype: str
     check: str
-    error: float | None = None        # max error relative to the reference's scale
+    error: float | None = None  # max error relative to the reference's scale
     tolerance: float | None = None
     passed: bool = True
-    speedup: float | None = None      # reference time / compiled time
+    speedup: float | None = None  # reference time / compiled time
     note: str = ""
 
 
@@ -58,8 +58,9 @@ def _compare(op, dtype, check, pairs) -> Row:
     tol = TOLERANCE[dtype]
     error = max(relative_error(a, b) for a, b in pairs)
     finite = all(torch.isfinite(a.detach()).all().item() for a, _ in pairs)
-    return Row(op, DTYPE_NAMES[dtype], check, error, tol, finite and error <= tol,
-               note="" if finite else "non-finite values")
+    return Row(
+        op, DTYPE_NAMES[dtype], check, error, tol, finite and error <= tol, note="" if finite else "non-finite values"
+    )
 
 
 def _guarded(op: str, dtype: str, check: str, fn: Callable[[], Row | list[Row]]) -> list[Row]:
@@ -86,8 +87,13 @@ def _speedup(compiled: Callable, ref: Callable, device, repeats: int) -> float:
 def _opcheck(op: str, target, args, dtype=torch.float64) -> Row:
     result = torch.library.opcheck(target, args)
     failed = {name: msg for name, msg in result.items() if msg != "SUCCESS"}
-    return Row(op, DTYPE_NAMES[dtype], f"opcheck {target.name()}", passed=not failed,
-               note="; ".join(f"{k}: {v}" for k, v in failed.items())[:200])
+    return Row(
+        op,
+        DTYPE_NAMES[dtype],
+        f"opcheck {target.name()}",
+        passed=not failed,
+        note="; ".join(f"{k}: {v}" for k, v in failed.items())[:200],
+    )
 
 
 def _gradgrad(op: str, fn, inputs) -> Row:
@@ -96,6 +102,7 @@ def _gradgrad(op: str, fn, inputs) -> Row:
 
 
 # ---- the penalties ---------------------------------------------------------------------------
+
 
 def _penalty_tensors(device, dtype, quick: bool, seed: int) -> list[torch.Tensor]:
     shapes = layouts.parameter_shapes("G32")
@@ -117,10 +124,15 @@ def check_penalties(device: torch.device, quick: bool) -> Iterator[Row]:
         def values():
             pairs = []
             for reduction in ("sum", "mean", "tensor_mean"):
-                pairs.append((atu_ext.sq_dist(params, refs, reduction=reduction),
-                              reference.sq_dist(p64, r64, reduction)))
-            pairs.append((atu_ext.ewc_penalty(params, refs[0], fisher, lam=3.0),
-                          reference.ewc_penalty(p64, r64[0], f64, lam=3.0)))
+                pairs.append(
+                    (atu_ext.sq_dist(params, refs, reduction=reduction), reference.sq_dist(p64, r64, reduction))
+                )
+            pairs.append(
+                (
+                    atu_ext.ewc_penalty(params, refs[0], fisher, lam=3.0),
+                    reference.ewc_penalty(p64, r64[0], f64, lam=3.0),
+                )
+            )
             return _compare("penalties", dtype, "values (sq_dist ×3 reductions, ewc)", pairs)
 
         def repulsion_grads():
@@ -131,8 +143,12 @@ def check_penalties(device: torch.device, quick: bool) -> Iterator[Row]:
             loss = rep.add_grad_(scale=2.0)
             loss64 = 2.0 * reference.repulsion_el2(p64, r64, alpha=alpha)
             grads64 = torch.autograd.grad(loss64, p64)
-            return _compare("penalties", dtype, "Repulsion el2 value + grad",
-                            [(loss * 2.0, loss64)] + list(zip([t.grad for t in leaves], grads64)))
+            return _compare(
+                "penalties",
+                dtype,
+                "Repulsion el2 value + grad",
+                [(loss * 2.0, loss64)] + list(zip([t.grad for t in leaves], grads64)),
+            )
 
         def ewc_grads():
             leaves = [t.detach().clone().requires_grad_() for t in params]
@@ -140,8 +156,12 @@ def check_penalties(device: torch.device, quick: bool) -> Iterator[Row]:
             value = ewc.add_grad_()
             value64 = reference.ewc_penalty(p64, r64[0], f64, lam=5.0)
             grads64 = torch.autograd.grad(value64, p64)
-            return _compare("penalties", dtype, "EWC value + grad",
-                            [(value, value64)] + list(zip([t.grad for t in leaves], grads64)))
+            return _compare(
+                "penalties",
+                dtype,
+                "EWC value + grad",
+                [(value, value64)] + list(zip([t.grad for t in leaves], grads64)),
+            )
 
         def repeatable():
             leaves = [t.detach().clone().requires_grad_() for t in params]
@@ -153,16 +173,23 @@ def check_penalties(device: torch.device, quick: bool) -> Iterator[Row]:
                 loss = rep.add_grad_()
                 runs.append((loss.clone(), [t.grad.clone() for t in leaves]))
             same = torch.equal(runs[0][0], runs[1][0]) and all(
-                torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
+                torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1])
+            )
             same = same and torch.equal(atu_ext.sq_dist(params, refs), atu_ext.sq_dist(params, refs))
-            return Row("penalties", name, "bitwise repeatable", passed=same,
-                       note="" if same else "two calls on the same inputs differ")
+            return Row(
+                "penalties",
+                name,
+                "bitwise repeatable",
+                passed=same,
+                note="" if same else "two calls on the same inputs differ",
+            )
 
         yield from _guarded("penalties", name, "values", values)
         yield from _guarded("penalties", name, "Repulsion", repulsion_grads)
         yield from _guarded("penalties", name, "EWC", ewc_grads)
         yield from _guarded("penalties", name, "repeatable", repeatable)
         if dtype == torch.float32:
+
             def speed():
                 leaves = [t.detach().clone().requires_grad_() for t in params]
                 rep = atu_ext.Repulsion(leaves, refs, kind="el2", alpha=1e-3)
@@ -176,25 +203,46 @@ def check_penalties(device: torch.device, quick: bool) -> Iterator[Row]:
                     for t in leaves:
                         t.grad = None
                     rep.add_grad_()
+
                 n = sum(t.numel() for t in params)
                 seconds_fused = median_seconds(fused, device, 3 if quick else 10)
                 seconds_loop = median_seconds(loop, device, 3 if quick else 10)
-                return Row("penalties", name, f"speed: Repulsion.add_grad_ vs the per-tensor loop, {n:,} values",
-                           speedup=seconds_loop / seconds_fused)
+                return Row(
+                    "penalties",
+                    name,
+                    f"speed: Repulsion.add_grad_ vs the per-tensor loop, {n:,} values",
+                    speedup=seconds_loop / seconds_fused,
+                )
+
             yield from _guarded("penalties", name, "speed", speed)
 
-    small = [_randn((3, 4), seed=1, device=device, dtype=torch.float64), _randn((5,), seed=2, device=device,
-                                                                              dtype=torch.float64)]
+    small = [
+        _randn((3, 4), seed=1, device=device, dtype=torch.float64),
+        _randn((5,), seed=2, device=device, dtype=torch.float64),
+    ]
     ref_small = [t + 0.5 for t in small]
-    yield from _guarded("penalties", "float64", "opcheck", lambda: [
-        _opcheck("penalties", torch.ops.atu.sq_dist.default, (small, ref_small, 1, "sum")),
-        _opcheck("penalties", torch.ops.atu.ewc_penalty.default, (small, ref_small, [t.abs() for t in ref_small], 2.0))])
+    yield from _guarded(
+        "penalties",
+        "float64",
+        "opcheck",
+        lambda: [
+            _opcheck("penalties", torch.ops.atu.sq_dist.default, (small, ref_small, 1, "sum")),
+            _opcheck(
+                "penalties", torch.ops.atu.ewc_penalty.default, (small, ref_small, [t.abs() for t in ref_small], 2.0)
+            ),
+        ],
+    )
     leaves = [t.clone().requires_grad_() for t in small]
-    yield from _guarded("penalties", "float64", "gradgradcheck", lambda: _gradgrad(
-        "penalties", lambda *p: atu_ext.repulsion_el2(list(p), ref_small, alpha=0.1), leaves))
+    yield from _guarded(
+        "penalties",
+        "float64",
+        "gradgradcheck",
+        lambda: _gradgrad("penalties", lambda *p: atu_ext.repulsion_el2(list(p), ref_small, alpha=0.1), leaves),
+    )
 
 
 # ---- StyleGAN2's ops -----------------------------------------------------------------------------
+
 
 def _blur_filter(device, dtype) -> torch.Tensor:
     f = torch.tensor([1.0, 3.0, 3.0, 1.0], dtype=torch.float64)
@@ -223,8 +271,12 @@ def _image_op_rows(op, device, quick, cases, opcheck_case, gradgrad_case) -> Ite
     for dtype in dtypes_for(device):
         name = DTYPE_NAMES[dtype]
         for label, make, ours, ref in cases:
-            yield from _guarded(op, name, label, lambda: _against_reference(
-                op, dtype, f"{label}: value + grad", ours, ref, make(device, dtype), seed=7))
+            yield from _guarded(
+                op,
+                name,
+                label,
+                lambda: _against_reference(op, dtype, f"{label}: value + grad", ours, ref, make(device, dtype), seed=7),
+            )
         if dtype == torch.float32:
             label, make, ours, _ = cases[0]
 
@@ -234,14 +286,21 @@ def _image_op_rows(op, device, quick, cases, opcheck_case, gradgrad_case) -> Ite
                 def step():
                     y = ours(*inputs)
                     torch.autograd.grad(y, inputs, torch.ones_like(y))
-                return Row(op, name, f"speed: {label} fwd+bwd vs reference",
-                           speedup=_speedup(step, step, device, 3 if quick else 10))
+
+                return Row(
+                    op,
+                    name,
+                    f"speed: {label} fwd+bwd vs reference",
+                    speedup=_speedup(step, step, device, 3 if quick else 10),
+                )
+
             yield from _guarded(op, name, "speed", speed)
     target, opcheck_args = opcheck_case
     yield from _guarded(op, "float64", "opcheck", lambda: _opcheck(op, target, opcheck_args(device)))
     fn, gradgrad_inputs = gradgrad_case
-    yield from _guarded(op, "float64", "gradgradcheck", lambda: _gradgrad(
-        op, fn, [t.requires_grad_() for t in gradgrad_inputs(device)]))
+    yield from _guarded(
+        op, "float64", "gradgradcheck", lambda: _gradgrad(op, fn, [t.requires_grad_() for t in gradgrad_inputs(device)])
+    )
 
 
 def check_upfirdn2d(device: torch.device, quick: bool) -> Iterator[Row]:
@@ -262,19 +321,36 @@ def check_upfirdn2d(device: torch.device, quick: bool) -> Iterator[Row]:
     def down(impl, x):
         return impl(x, _blur_filter(x.device, x.dtype), down=2, padding=[1, 1, 1, 1])
 
-    cases = [(f"up 2 [{n},3,{r},{r}]", up_inputs, lambda x: up(atu_ext.upfirdn2d, x), lambda x: up(reference.upfirdn2d, x)),
-             (f"blur [{n},{c},{r},{r}]", blur_inputs, lambda x: blur(atu_ext.upfirdn2d, x),
-              lambda x: blur(reference.upfirdn2d, x)),
-             (f"down 2 [{n},{c},{r},{r}]", blur_inputs, lambda x: down(atu_ext.upfirdn2d, x),
-              lambda x: down(reference.upfirdn2d, x))]
+    cases = [
+        (f"up 2 [{n},3,{r},{r}]", up_inputs, lambda x: up(atu_ext.upfirdn2d, x), lambda x: up(reference.upfirdn2d, x)),
+        (
+            f"blur [{n},{c},{r},{r}]",
+            blur_inputs,
+            lambda x: blur(atu_ext.upfirdn2d, x),
+            lambda x: blur(reference.upfirdn2d, x),
+        ),
+        (
+            f"down 2 [{n},{c},{r},{r}]",
+            blur_inputs,
+            lambda x: down(atu_ext.upfirdn2d, x),
+            lambda x: down(reference.upfirdn2d, x),
+        ),
+    ]
 
     def small(dev):
         return [_randn((1, 2, 5, 6), seed=13, device=dev, dtype=torch.float64)]
+
     yield from _image_op_rows(
-        "upfirdn2d", device, quick, cases,
-        (torch.ops.atu.upfirdn2d.default,
-         lambda dev: [*small(dev), _blur_filter(dev, torch.float64), [2, 2], [1, 1], [2, 1, 2, 1], False, 4.0]),
-        (lambda x: up(atu_ext.upfirdn2d, x), small))
+        "upfirdn2d",
+        device,
+        quick,
+        cases,
+        (
+            torch.ops.atu.upfirdn2d.default,
+            lambda dev: [*small(dev), _blur_filter(dev, torch.float64), [2, 2], [1, 1], [2, 1, 2, 1], False, 4.0],
+        ),
+        (lambda x: up(atu_ext.upfirdn2d, x), small),
+    )
 
 
 def check_bias_act(device: torch.device, quick: bool) -> Iterator[Row]:
@@ -286,44 +362,71 @@ def check_bias_act(device: torch.device, quick: bool) -> Iterator[Row]:
     def linear_inputs(dev, dtype):  # a mapping-network layer
         return [_randn((16 * n, c), seed=23, device=dev, dtype=dtype), _randn((c,), seed=24, device=dev, dtype=dtype)]
 
-    cases = [(f"lrelu [{n},{c},{r},{r}]", conv_inputs, lambda x, b: atu_ext.bias_act(x, b, act="lrelu"),
-              lambda x, b: reference.bias_act(x, b, act="lrelu")),
-             (f"lrelu [{16 * n},{c}]", linear_inputs, lambda x, b: atu_ext.bias_act(x, b, act="lrelu"),
-              lambda x, b: reference.bias_act(x, b, act="lrelu"))]
+    cases = [
+        (
+            f"lrelu [{n},{c},{r},{r}]",
+            conv_inputs,
+            lambda x, b: atu_ext.bias_act(x, b, act="lrelu"),
+            lambda x, b: reference.bias_act(x, b, act="lrelu"),
+        ),
+        (
+            f"lrelu [{16 * n},{c}]",
+            linear_inputs,
+            lambda x, b: atu_ext.bias_act(x, b, act="lrelu"),
+            lambda x, b: reference.bias_act(x, b, act="lrelu"),
+        ),
+    ]
 
     def small(dev):
-        return [_randn((2, 3, 4, 4), seed=25, device=dev, dtype=torch.float64),
-                _randn((3,), seed=26, device=dev, dtype=torch.float64)]
+        return [
+            _randn((2, 3, 4, 4), seed=25, device=dev, dtype=torch.float64),
+            _randn((3,), seed=26, device=dev, dtype=torch.float64),
+        ]
+
     yield from _image_op_rows(
-        "bias_act", device, quick, cases,
+        "bias_act",
+        device,
+        quick,
+        cases,
         (torch.ops.atu.bias_act.default, lambda dev: [*small(dev), 1, "lrelu", 0.2, math.sqrt(2), None]),
-        (lambda x, b: atu_ext.bias_act(x, b, act="lrelu"), small))
+        (lambda x, b: atu_ext.bias_act(x, b, act="lrelu"), small),
+    )
 
 
 def check_modulated_conv2d(device: torch.device, quick: bool) -> Iterator[Row]:
     n, c, r = (2, 16, 16) if quick else (4, 512, 32)
 
     def inputs(dev, dtype):  # a StyledConv of the 32×32 generator: weight already scaled, styles ≈ 1
-        return [_randn((n, c, r, r), seed=31, device=dev, dtype=dtype),
-                _randn((c, c, 3, 3), seed=32, device=dev, dtype=dtype, scale=1 / math.sqrt(9 * c)),
-                (1 + 0.2 * _randn((n, c), seed=33, device="cpu", dtype=torch.float64)).to(dev, dtype)]
+        return [
+            _randn((n, c, r, r), seed=31, device=dev, dtype=dtype),
+            _randn((c, c, 3, 3), seed=32, device=dev, dtype=dtype, scale=1 / math.sqrt(9 * c)),
+            (1 + 0.2 * _randn((n, c), seed=33, device="cpu", dtype=torch.float64)).to(dev, dtype),
+        ]
 
     def conv(impl, up):
         return lambda x, w, s: impl(x, w, s, demodulate=True, up=up)
 
-    cases = [(f"3×3 [{n},{c},{r},{r}]", inputs, conv(atu_ext.modulated_conv2d, 1), conv(reference.modulated_conv2d, 1)),
-             (f"3×3 up 2 [{n},{c},{r},{r}]", inputs, conv(atu_ext.modulated_conv2d, 2),
-              conv(reference.modulated_conv2d, 2))]
+    cases = [
+        (f"3×3 [{n},{c},{r},{r}]", inputs, conv(atu_ext.modulated_conv2d, 1), conv(reference.modulated_conv2d, 1)),
+        (f"3×3 up 2 [{n},{c},{r},{r}]", inputs, conv(atu_ext.modulated_conv2d, 2), conv(reference.modulated_conv2d, 2)),
+    ]
 
     def small(dev):
-        return [_randn((2, 2, 5, 5), seed=34, device=dev, dtype=torch.float64),
-                _randn((3, 2, 3, 3), seed=35, device=dev, dtype=torch.float64),
-                _randn((2, 2), seed=36, device=dev, dtype=torch.float64)]
+        return [
+            _randn((2, 2, 5, 5), seed=34, device=dev, dtype=torch.float64),
+            _randn((3, 2, 3, 3), seed=35, device=dev, dtype=torch.float64),
+            _randn((2, 2), seed=36, device=dev, dtype=torch.float64),
+        ]
+
     yield from _image_op_rows(
-        "modulated_conv2d", device, quick, cases,
+        "modulated_conv2d",
+        device,
+        quick,
+        cases,
         (torch.ops.atu.modulate_weight.default, lambda dev: [*small(dev)[1:], True, 1e-8]),
         # the grouped path: the one that runs the fused modulation op (CPU's default avoids it)
-        (lambda x, w, s: atu_ext.modulated_conv2d(x, w, s, demodulate=True, up=2, impl="grouped"), small))
+        (lambda x, w, s: atu_ext.modulated_conv2d(x, w, s, demodulate=True, up=2, impl="grouped"), small),
+    )
 
 
 def check_registrations(device: torch.device) -> Iterator[Row]:
@@ -331,12 +434,21 @@ def check_registrations(device: torch.device) -> Iterator[Row]:
     names = sorted(n for n in torch._C._dispatch_get_all_op_names() if n.startswith("atu::"))
     key = "CUDA" if device.type == "cuda" else "CPU"
     missing = [n for n in names if not torch._C._dispatch_has_kernel_for_dispatch_key(n, key)]
-    yield Row("registration", "-", f"{len(names)} atu:: ops have a {key} kernel", passed=bool(names) and not missing,
-              note=("missing: " + ", ".join(missing)) if missing else "")
+    yield Row(
+        "registration",
+        "-",
+        f"{len(names)} atu:: ops have a {key} kernel",
+        passed=bool(names) and not missing,
+        note=("missing: " + ", ".join(missing)) if missing else "",
+    )
 
 
-CHECKS = {"penalties": check_penalties, "upfirdn2d": check_upfirdn2d, "bias_act": check_bias_act,
-          "modulated_conv2d": check_modulated_conv2d}
+CHECKS = {
+    "penalties": check_penalties,
+    "upfirdn2d": check_upfirdn2d,
+    "bias_act": check_bias_act,
+    "modulated_conv2d": check_modulated_conv2d,
+}
 
 
 def run(device: torch.device, quick: bool = False, ops: list[str] | None = None) -> Iterator[Row]:

@@ -6,6 +6,7 @@ Builds parameters shaped exactly like rosinality's StyleGAN2 generator, k adapte
 and a Fisher diagonal; prints every penalty next to its float64 value, then times the fused
 value+gradient against the per-tensor autograd loop a user would otherwise write.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,15 +53,18 @@ def main(argv=None) -> int:
     params = [p.requires_grad_() for p in _tensors(shapes, g, 0.02, args.device)]
     refs = [_tensors(shapes, g, 1e-3, args.device, offset=params) for _ in range(args.k)]
     fisher = [f.abs() for f in _tensors(shapes, g, 1.0, args.device)]
-    print(f"atu_ext on {args.device} (CPU loops: {atu_ext._C.cpu_isa()}, CUDA kernels built: "
-          f"{atu_ext.built_with_cuda}), torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(
+        f"atu_ext on {args.device} (CPU loops: {atu_ext._C.cpu_isa()}, CUDA kernels built: "
+        f"{atu_ext.built_with_cuda}), torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
     print(f"{args.layout}: {len(shapes)} tensors, {numel / 1e6:.1f}M values, k = {args.k} references\n")
 
     # float64 oracle of d, straight from the definition
     d64 = sum(float(((p.detach().double() - a.double()) ** 2).sum()) for r in refs for p, a in zip(params, r)) / args.k
     alpha, lam = 1.0 / d64, 5e8 / 2
-    e64 = lam * sum(float((f.double() * (p.detach().double() - a.double()) ** 2).sum())
-                    for p, a, f in zip(params, refs[0], fisher))
+    e64 = lam * sum(
+        float((f.double() * (p.detach().double() - a.double()) ** 2).sum()) for p, a, f in zip(params, refs[0], fisher)
+    )
     rows = [
         ("d = ||θ − θ_N||²", atu_ext.sq_dist(params, refs), d64),
         ("IL2  1/d", atu_ext.repulsion_il2(params, refs), 1.0 / d64),

@@ -8,13 +8,14 @@ s = −1 is the mean adapted model. Only parameters move; buffers (noise maps, b
 No training: every θ_s is written as a model file (g_ema, and θ_G's d so later stages can start from
 it) plus one strip image: the same latents under every s, one row per s.
 """
+
 from __future__ import annotations
 
 import copy
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from torch import nn
@@ -32,8 +33,9 @@ def mean_reference(references: Sequence[Sequence[torch.Tensor]]) -> list[torch.T
     return [torch.stack([t.to(torch.float64) for t in tensors]).mean(0) for tensors in zip(*references)]
 
 
-def extrapolated_parameters(theta_g: Sequence[torch.Tensor], mean_n: Sequence[torch.Tensor],
-                            s: float) -> list[torch.Tensor]:
+def extrapolated_parameters(
+    theta_g: Sequence[torch.Tensor], mean_n: Sequence[torch.Tensor], s: float
+) -> list[torch.Tensor]:
     """θ_G + s·(θ_G − mean_n), tensor by tensor, in float64 and cast back."""
     return [(g.to(torch.float64) + s * (g.to(torch.float64) - m)).to(g.dtype) for g, m in zip(theta_g, mean_n)]
 
@@ -51,8 +53,17 @@ def scale_name(s: float) -> str:
     return f"s{s:+.2f}".replace(".", "p")
 
 
-def extrapolate(gen: str | os.PathLike, adapted, out: str | os.PathLike, scales: Sequence[float] = DEFAULT_SCALES,
-                *, n_strip: int = 8, seed: int = 0, force: bool = False, device: str = "cpu") -> list[Path]:
+def extrapolate(
+    gen: str | os.PathLike,
+    adapted,
+    out: str | os.PathLike,
+    scales: Sequence[float] = DEFAULT_SCALES,
+    *,
+    n_strip: int = 8,
+    seed: int = 0,
+    force: bool = False,
+    device: str = "cpu",
+) -> list[Path]:
     """Writes out/<s>.safetensors for every s and out/strip.png; returns the model files."""
     scales = [float(s) for s in scales]
     if not scales or any(not math.isfinite(s) for s in scales) or len(set(scales)) != len(scales):
@@ -66,17 +77,24 @@ def extrapolate(gen: str | os.PathLike, adapted, out: str | os.PathLike, scales:
         raise FileExistsError(f"{existing[0]} exists; pass --force to overwrite")
     adapted_files = adapted_model_files(adapted)
     G, D = load_pretrained(gen, device=device)
-    mean_n = mean_reference(load_adapted(adapted_files, G))   # every input checked before anything is written
+    mean_n = mean_reference(load_adapted(adapted_files, G))  # every input checked before anything is written
     z = torch.randn(n_strip, G.style_dim, generator=torch.Generator().manual_seed(seed)).to(device)
     noise = G.make_noise(torch.Generator().manual_seed(seed + 1), batch=n_strip)
     rows = []
     for s, path in zip(scales, files):
         G_s = extrapolated_generator(G, mean_n, s).eval()
-        ckpt.save(path, kind="stylegan2", config={"generator": G_s.config(), "discriminator": D.config()},
-                  state_dicts={"g_ema": G_s.state_dict(), "d": D.state_dict()},
-                  metadata={"extrapolation": {"s": s, "formula": "theta_G + s*(theta_G - mean_j theta_N^j)"},
-                            "gen": file_record(gen), "adapted": [file_record(f) for f in adapted_files],
-                            **provenance()})
+        ckpt.save(
+            path,
+            kind="stylegan2",
+            config={"generator": G_s.config(), "discriminator": D.config()},
+            state_dicts={"g_ema": G_s.state_dict(), "d": D.state_dict()},
+            metadata={
+                "extrapolation": {"s": s, "formula": "theta_G + s*(theta_G - mean_j theta_N^j)"},
+                "gen": file_record(gen),
+                "adapted": [file_record(f) for f in adapted_files],
+                **provenance(),
+            },
+        )
         with torch.no_grad():
             img, _ = G_s([z], noise=[t.to(device) for t in noise])
         rows.append(img)

@@ -25,6 +25,7 @@ Which parameters (`layers`):
   (`to_rgb1.*`, `to_rgbs.*`) get F = 0: EWC leaves them free to adapt.
 - "all": every parameter (the paper's formula).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -71,8 +72,16 @@ def _only_grad_for(params: list[nn.Parameter], *modules: nn.Module):
             p.requires_grad_(flag)
 
 
-def empirical_fisher(G: nn.Module, D: nn.Module, z: torch.Tensor, noise: list[torch.Tensor], *,
-                     output: str = "logit", layers: str = "conv", progress: bool = False) -> dict[str, torch.Tensor]:
+def empirical_fisher(
+    G: nn.Module,
+    D: nn.Module,
+    z: torch.Tensor,
+    noise: list[torch.Tensor],
+    *,
+    output: str = "logit",
+    layers: str = "conv",
+    progress: bool = False,
+) -> dict[str, torch.Tensor]:
     """{name: F} for every parameter of G (zeros outside `layers`), in G's dtype; the squares are
     accumulated in float64. One forward and backward pass per sample (minutes per 32 samples at
     256 px on a CPU): `progress` shows them."""
@@ -87,10 +96,10 @@ def empirical_fisher(G: nn.Module, D: nn.Module, z: torch.Tensor, noise: list[to
     n = z.shape[0]
     with _only_grad_for(params, G, D):
         for s in tqdm(range(n), desc="Fisher (one backward pass per sample)", unit="sample", disable=not progress):
-            image, _ = G([z[s:s + 1]], noise=[t[s:s + 1] for t in noise])
+            image, _ = G([z[s : s + 1]], noise=[t[s : s + 1] for t in noise])
             verdict = D(image)[0, 0]
             if output == "log_likelihood":
-                verdict = -F.softplus(-verdict)          # log σ(D), computed stably
+                verdict = -F.softplus(-verdict)  # log σ(D), computed stably
             grads = torch.autograd.grad(verdict, params, allow_unused=True)
             for acc, g in zip(sums, grads):
                 if g is not None:

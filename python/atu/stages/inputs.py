@@ -3,6 +3,7 @@ pre-trained checkpoint (θ_G = its g_ema, and its D), the feedback images, the a
 
 Every error names the option and the file, and says what was expected.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,8 +33,10 @@ def load_pretrained(path: str | os.PathLike, device: str | torch.device = "cpu")
     checkpoint = ckpt.load(path)
     missing = [s for s in ("g_ema", "d") if s not in checkpoint.state_dicts]
     if missing:
-        raise ckpt.CheckpointError(f"--gen {path}: no {' and no '.join(missing)} section; both stages need the "
-                                   f"pre-trained g_ema and its discriminator d (sections: {checkpoint.sections})")
+        raise ckpt.CheckpointError(
+            f"--gen {path}: no {' and no '.join(missing)} section; both stages need the "
+            f"pre-trained g_ema and its discriminator d (sections: {checkpoint.sections})"
+        )
     return checkpoint.generator("g_ema", device=device), checkpoint.discriminator("d", device=device)
 
 
@@ -44,33 +47,41 @@ def check_feedback_matches(bundle, path: str | os.PathLike, gen: dict, resolutio
     file is not hashed twice. Marks made on another model's samples say nothing about this one's."""
     size = tuple(bundle.images.shape[-2:])
     if size != (resolution, resolution):
-        raise ValueError(f"--feedback {path}: its images are {size[0]}×{size[1]} but the generator makes "
-                         f"{resolution}×{resolution}; the feedback must come from this generator")
+        raise ValueError(
+            f"--feedback {path}: its images are {size[0]}×{size[1]} but the generator makes "
+            f"{resolution}×{resolution}; the feedback must come from this generator"
+        )
     recorded = (bundle.metadata.get("generator") or {}).get("sha256")
     if recorded is not None and recorded != gen["sha256"]:
         drawn_from = bundle.metadata["generator"].get("path", "another file")
-        raise ValueError(f"--feedback {path} was drawn from {drawn_from} (sha256 {recorded[:12]}…), not from "
-                         f"--gen {gen['path']} (sha256 {gen['sha256'][:12]}…); draw the feedback from this "
-                         f"generator (atu feedback --gen {gen['path']} ...)")
+        raise ValueError(
+            f"--feedback {path} was drawn from {drawn_from} (sha256 {recorded[:12]}…), not from "
+            f"--gen {gen['path']} (sha256 {gen['sha256'][:12]}…); draw the feedback from this "
+            f"generator (atu feedback --gen {gen['path']} ...)"
+        )
 
 
 def load_feedback_images(path: str | os.PathLike, gen: dict, resolution: int, kind: str) -> torch.Tensor:
     """The negatives (kind "negatives": stage 1) or positives ("positives": stage 2) of a feedback
     bundle as float images in [-1, 1], after checking it was drawn from --gen (check_feedback_matches)."""
-    from ..feedback.bundle import load_bundle
+    from ..checkpoint.feedback_bundle import load_bundle
 
     path = require_file(path, "--feedback")
     bundle = load_bundle(path)
     check_feedback_matches(bundle, path, gen, resolution)
     if kind == "negatives":
         if bundle.n_undesired == 0:
-            raise ValueError(f"--feedback {path}: no sample is marked undesired (of {len(bundle)}); stage 1 "
-                             f"adapts to the undesired samples, so there is nothing to adapt to")
+            raise ValueError(
+                f"--feedback {path}: no sample is marked undesired (of {len(bundle)}); stage 1 "
+                f"adapts to the undesired samples, so there is nothing to adapt to"
+            )
         return bundle.negatives()
     if kind == "positives":
         if bundle.n_undesired == len(bundle):
-            raise ValueError(f"--feedback {path}: all {len(bundle)} samples are marked undesired; stage 2 "
-                             f"trains on the desired ones and there are none")
+            raise ValueError(
+                f"--feedback {path}: all {len(bundle)} samples are marked undesired; stage 2 "
+                f"trains on the desired ones and there are none"
+            )
         return bundle.positives()
     raise ValueError(f"kind must be 'negatives' or 'positives', got {kind!r}")
 
@@ -83,15 +94,21 @@ def adapted_model_files(adapted: str | os.PathLike | list) -> list[Path]:
         raise ValueError("--adapted: no adapted models given")
     if len(items) == 1 and Path(items[0]).is_dir():
         folder = Path(items[0])
-        subruns = sorted((p for p in folder.iterdir() if p.is_dir() and re.fullmatch(r"model_\d+", p.name)),
-                         key=lambda p: int(p.name.split("_")[1]))
+        subruns = sorted(
+            (p for p in folder.iterdir() if p.is_dir() and re.fullmatch(r"model_\d+", p.name)),
+            key=lambda p: int(p.name.split("_")[1]),
+        )
         if not subruns:
-            raise FileNotFoundError(f"--adapted {folder}: no model_<j>/ sub-runs; expected the --out folder "
-                                    f"of `atu adapt`, or the adapted model files themselves")
+            raise FileNotFoundError(
+                f"--adapted {folder}: no model_<j>/ sub-runs; expected the --out folder "
+                f"of `atu adapt`, or the adapted model files themselves"
+            )
         unfinished = [p.name for p in subruns if not (p / MODEL_FILE).is_file()]
         if unfinished:
-            raise FileNotFoundError(f"--adapted {folder}: {unfinished} have not finished (no {MODEL_FILE}); "
-                                    f"continue them with `atu adapt ... --resume`")
+            raise FileNotFoundError(
+                f"--adapted {folder}: {unfinished} have not finished (no {MODEL_FILE}); "
+                f"continue them with `atu adapt ... --resume`"
+            )
         return [p / MODEL_FILE for p in subruns]
     return [require_file(p, "--adapted") for p in items]
 
@@ -108,13 +125,16 @@ def load_adapted(files: list[Path], G: nn.Module) -> list[list[torch.Tensor]]:
             raise ckpt.CheckpointError(f"--adapted {path}: no g_ema section (sections: {checkpoint.sections})")
         theirs, ours = checkpoint.generator_config("g_ema"), G.config()
         if _comparable(theirs) != _comparable(ours):
-            raise ValueError(f"--adapted {path}: its generator {theirs} differs from --gen's {ours}; "
-                             f"the adapted models must be adapted from this generator")
+            raise ValueError(
+                f"--adapted {path}: its generator {theirs} differs from --gen's {ours}; "
+                f"the adapted models must be adapted from this generator"
+            )
         state = checkpoint.state_dict("g_ema")
         wrong = [n for n, p in named if n not in state or tuple(state[n].shape) != tuple(p.shape)]
         if wrong:
-            raise ValueError(f"--adapted {path}: parameters {wrong[:3]} are missing or shaped differently "
-                             f"from --gen's generator")
+            raise ValueError(
+                f"--adapted {path}: parameters {wrong[:3]} are missing or shaped differently from --gen's generator"
+            )
         references.append([state[n].to(device=device, dtype=p.dtype) for n, p in named])
     return references
 
@@ -125,7 +145,11 @@ def _comparable(config: dict) -> dict:
     from ..models.channels import resolve_channels
 
     size = int(config["size"])
-    return {"size": size, "style_dim": int(config.get("style_dim", 512)), "n_mlp": int(config.get("n_mlp", 8)),
-            "lr_mlp": float(config.get("lr_mlp", 0.01)),
-            "blur_kernel": [float(v) for v in config.get("blur_kernel", (1, 3, 3, 1))],
-            "channels": resolve_channels(size, config.get("channel_multiplier", 2), config.get("channels"))}
+    return {
+        "size": size,
+        "style_dim": int(config.get("style_dim", 512)),
+        "n_mlp": int(config.get("n_mlp", 8)),
+        "lr_mlp": float(config.get("lr_mlp", 0.01)),
+        "blur_kernel": [float(v) for v in config.get("blur_kernel", (1, 3, 3, 1))],
+        "channels": resolve_channels(size, config.get("channel_multiplier", 2), config.get("channels")),
+    }

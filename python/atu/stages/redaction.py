@@ -20,16 +20,17 @@ one part of G's samples among many, so D's scores on it fall only a little below
 generator's gradient away from it stays weak. Weighting the feature as fake gives that gradient
 directly.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 SOURCES = ("negatives", "labeller")
-_STEP_STRIDE = 1_000_003        # a prime: the seeds of (seed, step) and (seed', step') do not collide in practice
+_STEP_STRIDE = 1_000_003  # a prime: the seeds of (seed, step) and (seed', step') do not collide in practice
 
 
 def draw_seed(seed: int, step: int) -> int:
@@ -44,8 +45,15 @@ class NegativesAsFakes:
     Under data parallelism every process draws the global batch's indices from the same seed and
     takes its share (`share`), so the processes together see one batch, as one process would."""
 
-    def __init__(self, negatives: torch.Tensor, weight: float, seed: int, *,
-                 share: Callable[[torch.Tensor], torch.Tensor] | None = None, global_batch: int | None = None):
+    def __init__(
+        self,
+        negatives: torch.Tensor,
+        weight: float,
+        seed: int,
+        *,
+        share: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        global_batch: int | None = None,
+    ):
         if negatives.ndim != 4 or negatives.shape[0] < 1:
             raise ValueError(f"negatives must be a non-empty batch [N, C, H, W], got shape {tuple(negatives.shape)}")
         if not weight > 0:

@@ -57,6 +57,7 @@ by lr·γ·α·exp(−α d). On the digits demo it removes more at a lower FID t
 Folder (gan/run.py's layout): run.json, checkpoint.safetensors, log.jsonl ("repulsion" = L_rep
 each step, "d" each log step), samples/, and at the end model.safetensors: θ_P (g_ema) and d.
 """
+
 from __future__ import annotations
 
 import copy
@@ -67,42 +68,63 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..util import distributed
+import atu_ext
+
 from ..gan.run import Schedule, TrainingRun, check_folder, describe_inputs, fixed_latents, write_run_file
 from ..gan.sampling import Batches
+from ..gan.steps import StepCallback, train_steps
 from ..gan.trainer import StyleGAN2Trainer, TrainConfig
-from .inputs import adapted_model_files, load_adapted, load_feedback_images, load_pretrained, require_file
-from ..util import settings
-from ..util.settings import setting
 from ..models.fits import require_batch_fits
+from ..util import distributed, settings
+from ..util.settings import setting
 from ..util.validate import boolean, non_negative, positive, positive_int, seed_value
-
+from .inputs import adapted_model_files, load_adapted, load_feedback_images, load_pretrained, require_file
 from .redaction import SOURCES as REDACT_SOURCES
 
 KINDS = ("el2", "il2", "nl2")
-REDUCTIONS = ("sum", "mean", "tensor_mean")
+REDUCTIONS = atu_ext.penalties.REDUCTIONS
 
 
 @dataclass
 class UnlearnConfig:
     kind: str = setting("el2", choices=KINDS, help="el2: exp(−α d), il2: 1/d, nl2: −d")
-    alpha: float = setting(2.0, help="α of el2 (ignored by il2, nl2)", check=positive, label="alpha (α)")
-    gamma: float = setting(10.0, help="γ, the repulsion weight; 0 = adversarial only", check=non_negative,
-                           label="gamma (γ)")
-    reduction: str = setting("tensor_mean", choices=REDUCTIONS,
-                             help="how d is reduced: tensor_mean (the authors' code), sum (the paper's norm), mean")
+    alpha: float = setting(
+        atu_ext.penalties.DEFAULT_ALPHA, help="α of el2 (ignored by il2, nl2)", check=positive, label="alpha (α)"
+    )
+    gamma: float = setting(
+        10.0, help="γ, the repulsion weight; 0 = adversarial only", check=non_negative, label="gamma (γ)"
+    )
+    reduction: str = setting(
+        atu_ext.penalties.DEFAULT_REDUCTION,
+        choices=REDUCTIONS,
+        help="how d is reduced: tensor_mean (the authors' code), sum (the paper's norm), mean",
+    )
     steps: int = setting(1000, help="training steps", check=positive_int)
     train: TrainConfig = setting(default_factory=TrainConfig, help="StyleGAN2's training knobs")
     seed: int = setting(0, help="seed", check=seed_value)
     # only recorded when set, so run folders of the default keep their recorded config
-    decoupled: bool = setting(False, help="apply the repulsion as its own step θ -= lr·γ·∇L_rep after Adam's step "
-                                          "(as AdamW's weight decay) instead of adding it to the gradient Adam "
-                                          "normalises", check=boolean, record_default=False)
-    redact: float = setting(0.0, help="redaction weight w: D also counts the feature's samples as fakes with "
-                                      "weight w (atu/stages/redaction.py); 0 = off", check=non_negative, record_default=False)
-    redact_source: str = setting("negatives", choices=REDACT_SOURCES,
-                                 help="the feature's samples for redaction: the feedback's marked negatives, or "
-                                      "G's fakes relabelled online by --labeller", record_default=False)
+    decoupled: bool = setting(
+        False,
+        help="apply the repulsion as its own step θ -= lr·γ·∇L_rep after Adam's step "
+        "(as AdamW's weight decay) instead of adding it to the gradient Adam "
+        "normalises",
+        check=boolean,
+        record_default=False,
+    )
+    redact: float = setting(
+        0.0,
+        help="redaction weight w: D also counts the feature's samples as fakes with "
+        "weight w (atu/stages/redaction.py); 0 = off",
+        check=non_negative,
+        record_default=False,
+    )
+    redact_source: str = setting(
+        "negatives",
+        choices=REDACT_SOURCES,
+        help="the feature's samples for redaction: the feedback's marked negatives, or "
+        "G's fakes relabelled online by --labeller",
+        record_default=False,
+    )
 
     def __post_init__(self):
         settings.check_fields(self)
@@ -139,7 +161,7 @@ class DecoupledRepulsion:
 
     @torch.no_grad()
     def __call__(self, G: nn.Module) -> dict[str, float]:
-        for p in self.params:      # the adversarial gradient has been applied: reuse .grad as scratch
+        for p in self.params:  # the adversarial gradient has been applied: reuse .grad as scratch
             p.grad = None
         loss = self.repulsion.add_grad_(scale=-self.lr * self.gamma)
         torch._foreach_add_(self.params, [p.grad for p in self.params])
@@ -148,22 +170,101 @@ class DecoupledRepulsion:
         return {"repulsion": float(loss)}
 
 
+def unlearning_trainer(
+    theta_g: nn.Module,
+    d_pretrained: nn.Module,
+    references: list[list[torch.Tensor]],
+    cfg: UnlearnConfig,
+    *,
+    d_hook=None,
+    parallel=None,
+):
+    """Stage 2's trainer and its repulsion (None at γ = 0): G and its EMA start from θ_G, the D
+    given is trained in place, the repulsion (cfg.kind, α, reduction) from the adapted models'
+    parameters `references` goes into G's gradient, or after Adam's step when cfg.decoupled.
+    `d_hook` is a redaction D-loss hook (stages/redaction.py), `parallel` the data-parallel group."""
+    G, g_ema = copy.deepcopy(theta_g), copy.deepcopy(theta_g)
+    repulsion = None
+    if cfg.gamma > 0:
+        if not references:
+            raise ValueError("stage 2 with repulsion (γ > 0) needs the adapted models; only γ = 0 runs without them")
+        repulsion = atu_ext.Repulsion(
+            list(G.parameters()), references, kind=cfg.kind, alpha=cfg.alpha, reduction=cfg.reduction
+        )
+    grad_hook = step_hook = None
+    if repulsion is not None and cfg.decoupled:
+        step_hook = DecoupledRepulsion(repulsion, cfg.gamma, cfg.train.lr)
+    elif repulsion is not None:
+        grad_hook = RepulsionGradient(repulsion, cfg.gamma)
+    trainer = StyleGAN2Trainer(
+        G,
+        d_pretrained,
+        cfg.train,
+        g_ema=g_ema,
+        seed=cfg.seed,
+        g_grad_hook=grad_hook,
+        g_step_hook=step_hook,
+        d_loss_hook=d_hook,
+        data_parallel=parallel,
+    )
+    return trainer, repulsion
+
+
+def unlearn_generator(
+    theta_g: nn.Module,
+    d_pretrained: nn.Module,
+    positives: torch.Tensor,
+    adapted: list[nn.Module],
+    cfg: UnlearnConfig = UnlearnConfig(),
+    *,
+    negatives: torch.Tensor | None = None,
+    labeller: tuple[nn.Module, int, float | None] | None = None,
+    progress: bool = True,
+    callback: StepCallback | None = None,
+) -> nn.Module:
+    """Stage 2 over modules and tensors: θ_G trained on `positives` (images in [-1, 1], on θ_G's
+    device) and repelled from the `adapted` generators (stage 1's), exactly as `atu unlearn` trains
+    it, nothing written; returns the unlearned generator (the EMA, as `atu unlearn` saves).
+    Redaction (cfg.redact > 0) takes `negatives` (redact_source "negatives") or `labeller`, a
+    (classifier, undesired class, threshold or None) that marks G's fakes (redact_source "labeller").
+    θ_G and `d_pretrained` are left as they are (copies are trained)."""
+    from .redaction import MarkedFakesAsFakes, NegativesAsFakes
+
+    references = [[p.detach() for p in model.parameters()] for model in adapted]
+    d_hook = None
+    if cfg.redact > 0 and cfg.redact_source == "negatives":
+        if negatives is None:
+            raise ValueError("redaction from the negatives (redact_source 'negatives') needs `negatives`")
+        d_hook = NegativesAsFakes(negatives, cfg.redact, cfg.seed)
+    elif cfg.redact > 0:
+        if labeller is None:
+            raise ValueError("redaction by the labeller (redact_source 'labeller') needs `labeller`")
+        classifier, undesired_class, threshold = labeller
+        d_hook = MarkedFakesAsFakes(classifier, undesired_class, cfg.redact, threshold=threshold)
+    trainer, _ = unlearning_trainer(theta_g, copy.deepcopy(d_pretrained), references, cfg, d_hook=d_hook)
+    batches = Batches.of_tensor(positives, cfg.train.batch_size, cfg.seed)
+    train_steps(
+        trainer, batches, cfg.steps, desc=f"unlearn {cfg.kind} γ={cfg.gamma:g}", progress=progress, callback=callback
+    )
+    return trainer.g_ema
+
+
 def distance_logger(G: nn.Module, references: list[list[torch.Tensor]], reduction: str, repulsion=None):
     """extra_logs for the run: d between G and the adapted models, computed only on log steps
     (with the repulsion's prepared mean when there is one)."""
-    import atu_ext
-
     params = list(G.parameters())
 
     @torch.no_grad()
     def log() -> dict[str, float]:
         d = repulsion.distance() if repulsion is not None else atu_ext.sq_dist(params, references, reduction=reduction)
         return {"d": float(d)}
+
     return log
 
 
-def redaction_hook(cfg: UnlearnConfig, feedback: Path, inputs: dict, resolution: int, device: str,
-                   labeller: Path | None, parallel):
+def redaction_hook(
+    cfg: UnlearnConfig, feedback: Path, inputs: dict, resolution: int, device: str, labeller: Path | None, parallel
+):
     """The D-loss hook of `cfg.redact` (None when off): the feedback's negatives, or the labeller
     that made the feedback, applied online to G's fakes with the bundle's class and rule."""
     from .redaction import MarkedFakesAsFakes, NegativesAsFakes
@@ -172,35 +273,51 @@ def redaction_hook(cfg: UnlearnConfig, feedback: Path, inputs: dict, resolution:
         return None
     if cfg.redact_source == "negatives":
         negatives = load_feedback_images(feedback, inputs["gen"], resolution, "negatives").to(device)
-        return NegativesAsFakes(negatives, cfg.redact, cfg.seed, share=parallel.share if parallel else None,
-                                global_batch=cfg.train.batch_size)
+        return NegativesAsFakes(
+            negatives,
+            cfg.redact,
+            cfg.seed,
+            share=parallel.share if parallel else None,
+            global_batch=cfg.train.batch_size,
+        )
+    from ..checkpoint.feedback_bundle import load_bundle
     from ..classifiers import load_classifier
-    from ..feedback.bundle import load_bundle
 
     record = load_bundle(feedback).metadata.get("labeller") or {}
     if record.get("kind") != "classifier":
-        raise ValueError(f"--feedback {feedback}: labelled by {record.get('kind', 'an unknown labeller')}, not by a "
-                         f"classifier; redact_source labeller relabels G's samples with the feedback's classifier, "
-                         f"so label the bank with `atu feedback --classifier` or use redact_source negatives")
+        raise ValueError(
+            f"--feedback {feedback}: labelled by {record.get('kind', 'an unknown labeller')}, not by a "
+            f"classifier; redact_source labeller relabels G's samples with the feedback's classifier, "
+            f"so label the bank with `atu feedback --classifier` or use redact_source negatives"
+        )
     recorded = record.get("sha256")
     if recorded is not None and recorded != inputs["labeller"]["sha256"]:
-        raise ValueError(f"--labeller {labeller} is not the classifier that labelled --feedback {feedback} "
-                         f"(sha256 {recorded[:12]}…, {record.get('path', 'another file')}); pass that file")
+        raise ValueError(
+            f"--labeller {labeller} is not the classifier that labelled --feedback {feedback} "
+            f"(sha256 {recorded[:12]}…, {record.get('path', 'another file')}); pass that file"
+        )
     classifier = load_classifier(labeller).to(device)
     return MarkedFakesAsFakes(classifier, int(record["undesired_class"]), cfg.redact, threshold=record.get("threshold"))
 
 
-def unlearn(gen: str | os.PathLike, adapted, feedback: str | os.PathLike, out: str | os.PathLike,
-            cfg: UnlearnConfig = UnlearnConfig(), *, resume: bool = False, device: str = "cpu",
-            schedule: Schedule = Schedule(), progress: bool = True,
-            labeller: str | os.PathLike | None = None) -> Path:
+def unlearn(
+    gen: str | os.PathLike,
+    adapted,
+    feedback: str | os.PathLike,
+    out: str | os.PathLike,
+    cfg: UnlearnConfig = UnlearnConfig(),
+    *,
+    resume: bool = False,
+    device: str = "cpu",
+    schedule: Schedule = Schedule(),
+    progress: bool = True,
+    labeller: str | os.PathLike | None = None,
+) -> Path:
     """Runs (or continues) stage 2 in `out`; returns θ_P's file (model.safetensors).
 
     `adapted`: the --out folder of `atu adapt`, or a list of θ_N files; None (or []) only when γ = 0,
     which needs no adapted models (adversarial fine-tuning, with redaction or without).
     `labeller`: the classifier file that labelled the feedback, for redact_source "labeller"."""
-    import atu_ext
-
     out = Path(out)
     gen, feedback = require_file(gen, "--gen"), require_file(feedback, "--feedback")
     if cfg.redact > 0 and cfg.redact_source == "labeller" and labeller is None:
@@ -213,38 +330,43 @@ def unlearn(gen: str | os.PathLike, adapted, feedback: str | os.PathLike, out: s
         named["labeller"] = require_file(labeller, "--labeller")
     inputs = describe_inputs(named)
     check_folder(out, cfg.to_dict(), resume=resume, inputs=inputs)
-    distributed.barrier()               # every rank has checked the folder before rank 0 writes into it
+    distributed.barrier()  # every rank has checked the folder before rank 0 writes into it
     parallel = distributed.DataParallel.from_process_group()
     theta_g, D = load_pretrained(gen, device)
-    require_batch_fits(theta_g, cfg.train.batch_size, device, "--batch", training=True)   # before any work
+    require_batch_fits(theta_g, cfg.train.batch_size, device, "--batch", training=True)  # before any work
     positives = load_feedback_images(feedback, inputs["gen"], theta_g.size, "positives").to(device)
     references = load_adapted(files, theta_g) if files else []
     d_hook = redaction_hook(cfg, feedback, inputs, theta_g.size, device, named.get("labeller"), parallel)
-
-    G, g_ema = copy.deepcopy(theta_g), copy.deepcopy(theta_g)
-    repulsion = None
-    if cfg.gamma > 0:
-        repulsion = atu_ext.Repulsion(list(G.parameters()), references, kind=cfg.kind, alpha=cfg.alpha,
-                                      reduction=cfg.reduction)
-    grad_hook = step_hook = None
-    if repulsion is not None and cfg.decoupled:
-        step_hook = DecoupledRepulsion(repulsion, cfg.gamma, cfg.train.lr)
-    elif repulsion is not None:
-        grad_hook = RepulsionGradient(repulsion, cfg.gamma)
-    trainer = StyleGAN2Trainer(G, D, cfg.train, g_ema=g_ema, seed=cfg.seed, g_grad_hook=grad_hook,
-                               g_step_hook=step_hook, d_loss_hook=d_hook, data_parallel=parallel)
+    trainer, repulsion = unlearning_trainer(theta_g, D, references, cfg, d_hook=d_hook, parallel=parallel)
+    G = trainer.G
     metadata = {"stage": "unlearn", "run": cfg.to_dict(), "inputs": inputs}
-    run = TrainingRun(out, trainer, Batches.of_tensor(positives, cfg.train.batch_size, cfg.seed), steps=cfg.steps,
-                      metadata=metadata, schedule=schedule, desc=f"unlearn {cfg.kind} γ={cfg.gamma:g}",
-                      sample_latents=fixed_latents(G.style_dim, cfg.seed, device),
-                      extra_logs=distance_logger(G, references, cfg.reduction, repulsion) if references else None,
-                      show=("d_loss", "g_loss", "repulsion", "d", "redact"), progress=progress)
+    run = TrainingRun(
+        out,
+        trainer,
+        Batches.of_tensor(positives, cfg.train.batch_size, cfg.seed),
+        steps=cfg.steps,
+        metadata=metadata,
+        schedule=schedule,
+        desc=f"unlearn {cfg.kind} γ={cfg.gamma:g}",
+        sample_latents=fixed_latents(G.style_dim, cfg.seed, device),
+        extra_logs=distance_logger(G, references, cfg.reduction, repulsion) if references else None,
+        show=("d_loss", "g_loss", "repulsion", "d", "redact"),
+        progress=progress,
+    )
     if resume:
         run.restore()
     elif distributed.is_main():
-        write_run_file(out, {"stage": "unlearn", "config": cfg.to_dict(), "inputs": inputs,
-                             "n_positives": positives.shape[0], "processes": distributed.world_size()})
+        write_run_file(
+            out,
+            {
+                "stage": "unlearn",
+                "config": cfg.to_dict(),
+                "inputs": inputs,
+                "n_positives": positives.shape[0],
+                "processes": distributed.world_size(),
+            },
+        )
     run.run()
     path = run.finish()
-    distributed.barrier()               # the model file exists before any rank returns its path
+    distributed.barrier()  # the model file exists before any rank returns its path
     return path

@@ -43,22 +43,23 @@ Relative paths in a file are relative to that file's folder.
 A study folder's config.json (the resolved configuration, every default written out, with its
 provenance) is also a configuration: `atu run OLD/config.json --out NEW` runs the same study again.
 """
+
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import os
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..stages.adapt import AdaptConfig
+from ..eval.attack import AttackSettings
 from ..feedback.labelling import check_threshold
 from ..gan.run import Schedule
-from ..eval.attack import AttackSettings
 from ..latent.run import LatentConfig
+from ..stages.adapt import AdaptConfig
 from ..stages.unlearn import KINDS, UnlearnConfig
 from ..util import settings
 from ..util.errors import InputError
@@ -90,8 +91,12 @@ VARIANT_MARK = "@"
 # (bench/results/experiments/cpu-2core-epyc-stage2-limits.md). On MNIST the best weight differs by class
 # (docs/results.md, "Real MNIST"), so it stays; a study sweeps it with redact@redact=W variants.
 REDACT_WEIGHT = 0.1
-DEFAULT_METHOD_OVERRIDES = {"il2": {"gamma": 0.5}, "nl2": {"gamma": 2.0},
-                            "il2+redact": {"gamma": 0.5}, "nl2+redact": {"gamma": 2.0}}
+DEFAULT_METHOD_OVERRIDES = {
+    "il2": {"gamma": 0.5},
+    "nl2": {"gamma": 2.0},
+    "il2+redact": {"gamma": 0.5},
+    "nl2+redact": {"gamma": 2.0},
+}
 # the redaction source each plain redaction is defined by (the +redact forms take unlearn.redact_source)
 FIXED_REDACT_SOURCE = {"redact": "negatives", "redact_labeller": "labeller"}
 
@@ -102,16 +107,20 @@ class ConfigError(InputError):
 
 @dataclass
 class Feature:
-    name: str                       # folder name and report label
-    undesired: int | str            # class number or the classifier's label name
+    name: str  # folder name and report label
+    undesired: int | str  # class number or the classifier's label name
     classifier: Path
-    retrained: Path | None = None   # generator trained without the feature (Ret-FID); None = missing
-    exclude_attribute: str | None = None   # folder data: the attribute whose images FID leaves out
+    retrained: Path | None = None  # generator trained without the feature (Ret-FID); None = missing
+    exclude_attribute: str | None = None  # folder data: the attribute whose images FID leaves out
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "undesired": self.undesired, "classifier": str(self.classifier),
-                "retrained": str(self.retrained) if self.retrained else None,
-                "exclude_attribute": self.exclude_attribute}
+        return {
+            "name": self.name,
+            "undesired": self.undesired,
+            "classifier": str(self.classifier),
+            "retrained": str(self.retrained) if self.retrained else None,
+            "exclude_attribute": self.exclude_attribute,
+        }
 
 
 @dataclass
@@ -120,7 +129,7 @@ class FeedbackSpec:
     seed: int = 0
     truncation: float = 1.0
     batch_size: int = 64
-    threshold: float | None = None      # None: the predicted class decides; P: p(class) >= P (atu feedback --threshold)
+    threshold: float | None = None  # None: the predicted class decides; P: p(class) >= P (atu feedback --threshold)
 
 
 @dataclass
@@ -128,19 +137,24 @@ class EvaluateSpec:
     n_bank: int = 15_000
     n_fid: int = 5_000
     seed: int = 0
-    inception: Path | None = None       # FID's feature network (atu/eval/extractors.py); None = classifier
-    judge: Path | None = None           # a second classifier counting every PUL too; None = the labeller only
+    inception: Path | None = None  # FID's feature network (atu/eval/extractors.py); None = classifier
+    judge: Path | None = None  # a second classifier counting every PUL too; None = the labeller only
 
     def to_dict(self) -> dict:
         # judge only when set, so studies written before it existed still resume
-        return {"n_bank": self.n_bank, "n_fid": self.n_fid, "seed": self.seed,
-                "inception": str(self.inception) if self.inception else None,
-                **({"judge": str(self.judge)} if self.judge else {})}
+        return {
+            "n_bank": self.n_bank,
+            "n_fid": self.n_fid,
+            "seed": self.seed,
+            "inception": str(self.inception) if self.inception else None,
+            **({"judge": str(self.judge)} if self.judge else {}),
+        }
 
 
 @dataclass
 class AttackSpec:
     """The latent attack of the study (`atu attack`); judge None = no attack."""
+
     judge: Path | None = None
     settings: AttackSettings = field(default_factory=AttackSettings)
 
@@ -158,8 +172,8 @@ class StudyConfig:
     attributes_file: Path | None = None
     feedback: FeedbackSpec = field(default_factory=FeedbackSpec)
     adapt: AdaptConfig = field(default_factory=AdaptConfig)
-    unlearn: dict[str, UnlearnConfig] = field(default_factory=dict)     # ATU method -> its configuration
-    latent: LatentConfig = field(default_factory=LatentConfig)          # the `latent` method (seed per run)
+    unlearn: dict[str, UnlearnConfig] = field(default_factory=dict)  # ATU method -> its configuration
+    latent: LatentConfig = field(default_factory=LatentConfig)  # the `latent` method (seed per run)
     attack: AttackSpec = field(default_factory=AttackSpec)
     extrapolation_scales: list[float] = field(default_factory=lambda: [0.5, 1.0, 1.5])
     evaluate: EvaluateSpec = field(default_factory=EvaluateSpec)
@@ -184,16 +198,22 @@ class StudyConfig:
     def to_dict(self) -> dict:
         """The resolved configuration (what config.json records): every default written out."""
         return {
-            "generator": str(self.generator), "data": self.data,
+            "generator": str(self.generator),
+            "data": self.data,
             "attributes_file": str(self.attributes_file) if self.attributes_file else None,
-            "features": [f.to_dict() for f in self.features], "methods": list(self.methods),
-            "seeds": list(self.seeds), "feedback": vars(self.feedback).copy(),
+            "features": [f.to_dict() for f in self.features],
+            "methods": list(self.methods),
+            "seeds": list(self.seeds),
+            "feedback": vars(self.feedback).copy(),
             "adapt": {k: v for k, v in self.adapt.to_dict().items() if k != "seed"},
             "unlearn": {m: {k: v for k, v in c.to_dict().items() if k != "seed"} for m, c in self.unlearn.items()},
             "latent": {k: v for k, v in self.latent.to_dict().items() if k != "seed"},
             "attack": self.attack.to_dict(),
             "extrapolation": {"scales": list(self.extrapolation_scales)},
-            "evaluate": self.evaluate.to_dict(), "schedule": self._schedule_dict(), "device": self.device}
+            "evaluate": self.evaluate.to_dict(),
+            "schedule": self._schedule_dict(),
+            "device": self.device,
+        }
 
     def _schedule_dict(self) -> dict:
         """The schedule as written to config.json; log_to only when it names a sink, so a study's
@@ -204,7 +224,7 @@ class StudyConfig:
 
 # ---- reading ---------------------------------------------------------------------------------------
 
-MAX_CONFIG_BYTES = 1 << 20      # a study file is a page of settings; anything larger is not one
+MAX_CONFIG_BYTES = 1 << 20  # a study file is a page of settings; anything larger is not one
 
 
 def _brief(value: Any, limit: int = 80) -> str:
@@ -240,7 +260,7 @@ def _parse_yaml(text: str):
 
     try:
         return yaml.load(text, Loader=NoAliasLoader)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.MarkedYAMLError as err:              # where and what, never the offending line's text
+    except yaml.MarkedYAMLError as err:  # where and what, never the offending line's text
         mark = err.problem_mark or err.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         raise ConfigError(f"not valid YAML: {where}{err.problem or err.context}") from None
@@ -291,7 +311,7 @@ def load_config(path: str | os.PathLike) -> StudyConfig:
         raise ConfigError(f"{path}: {err}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
-    if set(raw) == {"config", "provenance"}:        # a study folder's config.json
+    if set(raw) == {"config", "provenance"}:  # a study folder's config.json
         raw = raw["config"]
     try:
         return from_dict(raw, base_dir=path.parent)
@@ -303,9 +323,28 @@ def from_dict(raw: dict, base_dir: str | os.PathLike = ".") -> StudyConfig:
     """Builds and checks a StudyConfig from plain data (a parsed file or code)."""
     base_dir = Path(base_dir)
     raw = copy.deepcopy(raw)
-    _only(raw, "", {"generator", "classifier", "data", "attributes_file", "features", "methods", "seeds",
-                    "feedback", "adapt", "unlearn", "latent", "attack", "extrapolation", "evaluate", "schedule",
-                    "device"})
+    _only(
+        raw,
+        "",
+        {
+            "generator",
+            "classifier",
+            "data",
+            "attributes_file",
+            "features",
+            "methods",
+            "seeds",
+            "feedback",
+            "adapt",
+            "unlearn",
+            "latent",
+            "attack",
+            "extrapolation",
+            "evaluate",
+            "schedule",
+            "device",
+        },
+    )
     generator = _file(raw, "generator", base_dir, required=True)
     data = raw.get("data")
     if not isinstance(data, str) or not data:
@@ -316,22 +355,38 @@ def from_dict(raw: dict, base_dir: str | os.PathLike = ".") -> StudyConfig:
     features = _features(raw.get("features"), default_classifier, base_dir, data, attributes_file)
 
     methods = raw.get("methods", ["el2"])
-    if not isinstance(methods, list) or not methods or any(not isinstance(m, str) for m in methods) \
-            or any(base_method(m) not in METHODS for m in methods) or len(set(methods)) != len(methods):
-        raise ConfigError(f"methods: a non-empty list of distinct names from {list(METHODS)} (or METHOD@KEY=VALUE "
-                          f"variants of the stage-2 methods), got {_brief(methods)}")
+    if (
+        not isinstance(methods, list)
+        or not methods
+        or any(not isinstance(m, str) for m in methods)
+        or any(base_method(m) not in METHODS for m in methods)
+        or len(set(methods)) != len(methods)
+    ):
+        raise ConfigError(
+            f"methods: a non-empty list of distinct names from {list(METHODS)} (or METHOD@KEY=VALUE "
+            f"variants of the stage-2 methods), got {_brief(methods)}"
+        )
     variants = [m for m in methods if VARIANT_MARK in m]
     seeds = raw.get("seeds", [0])
-    if not isinstance(seeds, list) or not seeds or any(isinstance(s, bool) or not isinstance(s, int)
-                                                       or not 0 <= s <= MAX_SEED for s in seeds) \
-            or len(set(seeds)) != len(seeds):
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED for s in seeds)
+        or len(set(seeds)) != len(seeds)
+    ):
         raise ConfigError(f"seeds: a non-empty list of distinct integers from 0 to {MAX_SEED:,}, got {_brief(seeds)}")
 
     feedback = _section(raw, "feedback", FeedbackSpec)
-    if not (2 <= feedback.n <= MAX_COUNT and 1 <= feedback.batch_size <= MAX_COUNT and 0 < feedback.truncation <= 1
-            and 0 <= feedback.seed <= MAX_SEED):
-        raise ConfigError(f"feedback: n must be from 2 to {MAX_COUNT:,}, batch_size from 1 to {MAX_COUNT:,}, "
-                          f"seed from 0 to {MAX_SEED:,} and truncation in (0, 1], got {_brief(vars(feedback))}")
+    if not (
+        2 <= feedback.n <= MAX_COUNT
+        and 1 <= feedback.batch_size <= MAX_COUNT
+        and 0 < feedback.truncation <= 1
+        and 0 <= feedback.seed <= MAX_SEED
+    ):
+        raise ConfigError(
+            f"feedback: n must be from 2 to {MAX_COUNT:,}, batch_size from 1 to {MAX_COUNT:,}, "
+            f"seed from 0 to {MAX_SEED:,} and truncation in (0, 1], got {_brief(vars(feedback))}"
+        )
     try:
         check_threshold(feedback.threshold)
     except ValueError as err:
@@ -344,9 +399,14 @@ def from_dict(raw: dict, base_dir: str | os.PathLike = ".") -> StudyConfig:
     extrapolation = raw.get("extrapolation", {})
     _only(extrapolation, "extrapolation", {"scales"})
     scales = extrapolation.get("scales", [0.5, 1.0, 1.5])
-    if not isinstance(scales, list) or any(isinstance(s, bool) or not isinstance(s, (int, float)) or
-                                           not math.isfinite(s) for s in scales) or len(set(scales)) != len(scales):
-        raise ConfigError(f"extrapolation.scales: a list of distinct finite numbers (may be empty), got {_brief(scales)}")
+    if (
+        not isinstance(scales, list)
+        or any(isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(s) for s in scales)
+        or len(set(scales)) != len(scales)
+    ):
+        raise ConfigError(
+            f"extrapolation.scales: a list of distinct finite numbers (may be empty), got {_brief(scales)}"
+        )
     evaluate = _evaluate(raw, base_dir)
     try:
         schedule = Schedule(**_mapping(raw.get("schedule", {}), "schedule"))
@@ -357,11 +417,23 @@ def from_dict(raw: dict, base_dir: str | os.PathLike = ".") -> StudyConfig:
     device = raw.get("device", "auto")
     if not isinstance(device, str):
         raise ConfigError(f"device: a string (auto, cpu, cuda, cuda:1), got {_brief(device)}")
-    return StudyConfig(generator=generator, data=data, features=features, methods=list(methods), seeds=list(seeds),
-                       attributes_file=attributes_file, feedback=feedback, adapt=adapt, unlearn=unlearn,
-                       latent=latent, attack=attack,
-                       extrapolation_scales=[float(s) for s in scales], evaluate=evaluate, schedule=schedule,
-                       device=device)
+    return StudyConfig(
+        generator=generator,
+        data=data,
+        features=features,
+        methods=list(methods),
+        seeds=list(seeds),
+        attributes_file=attributes_file,
+        feedback=feedback,
+        adapt=adapt,
+        unlearn=unlearn,
+        latent=latent,
+        attack=attack,
+        extrapolation_scales=[float(s) for s in scales],
+        evaluate=evaluate,
+        schedule=schedule,
+        device=device,
+    )
 
 
 def _only(section: Any, where: str, allowed: set[str]) -> None:
@@ -371,7 +443,8 @@ def _only(section: Any, where: str, allowed: set[str]) -> None:
     if unknown:
         prefix = f"{where}." if where else ""
         named = ", ".join(_brief(f"{prefix}{k}", 40) for k in unknown[:5]) + (
-            f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+            f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        )
         raise ConfigError(f"unknown setting(s) {named}; known here: {sorted(allowed)}")
 
 
@@ -408,8 +481,9 @@ def _data_spec(spec: str, base_dir: Path) -> str:
     except ValueError as err:
         raise ConfigError(f"data: {err}") from err
     if folder is None:
-        if kind == "mnist":              # the installed files: checked now, not when FID needs them
+        if kind == "mnist":  # the installed files: checked now, not when FID needs them
             from ..data.mnist import installed_mnist_folder
+
             try:
                 installed_mnist_folder()
             except FileNotFoundError as err:
@@ -420,6 +494,7 @@ def _data_spec(spec: str, base_dir: Path) -> str:
         raise ConfigError(f"data: {folder}: no such folder")
     if kind == "mnist":
         from ..data.mnist import check_mnist_folder
+
         try:
             check_mnist_folder(folder)
         except FileNotFoundError as err:
@@ -427,24 +502,29 @@ def _data_spec(spec: str, base_dir: Path) -> str:
     return f"{kind}:{folder}"
 
 
-MAX_FEATURE_NAME = 100          # a folder name under the study's --out, with room for the path above it
+MAX_FEATURE_NAME = 100  # a folder name under the study's --out, with room for the path above it
 
 
-def _features(value: Any, default_classifier: Path | None, base_dir: Path, data: str,
-              attributes_file: Path | None) -> list[Feature]:
+def _features(
+    value: Any, default_classifier: Path | None, base_dir: Path, data: str, attributes_file: Path | None
+) -> list[Feature]:
     if not isinstance(value, list) or not value:
         raise ConfigError("features: a non-empty list, e.g. [{name: no8, undesired: 8}]")
     features, names = [], set()
     for i, item in enumerate(value):
         where = f"features[{i}]"
         _only(item, where, {"name", "undesired", "classifier", "retrained", "exclude_attribute"})
-        if "undesired" not in item or isinstance(item["undesired"], bool) \
-                or not isinstance(item["undesired"], (int, str)):
+        if (
+            "undesired" not in item
+            or isinstance(item["undesired"], bool)
+            or not isinstance(item["undesired"], (int, str))
+        ):
             raise ConfigError(f"{where}.undesired: required, a class number or a label name of the classifier")
         name = str(item.get("name", f"no_{item['undesired']}"))
         if not name or Path(name).name != name or name.startswith(".") or len(name) > MAX_FEATURE_NAME:
-            raise ConfigError(f"{where}.name: {_brief(name)} must be a plain folder name of at most "
-                              f"{MAX_FEATURE_NAME} characters")
+            raise ConfigError(
+                f"{where}.name: {_brief(name)} must be a plain folder name of at most {MAX_FEATURE_NAME} characters"
+            )
         if name in names:
             raise ConfigError(f"{where}.name: {name!r} is used twice")
         names.add(name)
@@ -455,12 +535,21 @@ def _features(value: Any, default_classifier: Path | None, base_dir: Path, data:
         if data.startswith("folder:"):
             exclude_attribute = exclude_attribute or (item["undesired"] if isinstance(item["undesired"], str) else None)
             if not exclude_attribute or attributes_file is None:
-                raise ConfigError(f"{where}: folder data needs attributes_file and the attribute to leave out of "
-                                  f"FID's real images (exclude_attribute, or undesired given as its name)")
+                raise ConfigError(
+                    f"{where}: folder data needs attributes_file and the attribute to leave out of "
+                    f"FID's real images (exclude_attribute, or undesired given as its name)"
+                )
         elif exclude_attribute is not None:
             raise ConfigError(f"{where}.exclude_attribute: only for folder data; {data} has classes")
-        features.append(Feature(name=name, undesired=item["undesired"], classifier=classifier,
-                                retrained=_file(item, "retrained", base_dir), exclude_attribute=exclude_attribute))
+        features.append(
+            Feature(
+                name=name,
+                undesired=item["undesired"],
+                classifier=classifier,
+                retrained=_file(item, "retrained", base_dir),
+                exclude_attribute=exclude_attribute,
+            )
+        )
     return features
 
 
@@ -473,7 +562,7 @@ def _section(raw: dict, key: str, cls):
         raise ConfigError(f"{key}: {err}") from err
     for name, v in vars(section).items():
         default = getattr(cls(), name)
-        if default is None and v is None:       # an optional number left unset
+        if default is None and v is None:  # an optional number left unset
             continue
         expected = float if default is None else type(default)
         if isinstance(v, bool) or not isinstance(v, (int, float) if expected is float else expected):
@@ -485,7 +574,7 @@ def _evaluate(raw: dict, base_dir: Path) -> EvaluateSpec:
     section = dict(_mapping(raw.get("evaluate", {}), "evaluate"))
     _only(section, "evaluate", set(EvaluateSpec.__dataclass_fields__))
     try:
-        inception = _file(section, "inception", base_dir)      # relative to the configuration file
+        inception = _file(section, "inception", base_dir)  # relative to the configuration file
         judge = _file(section, "judge", base_dir)
     except ConfigError as err:
         raise ConfigError(f"evaluate.{err}") from err
@@ -493,15 +582,17 @@ def _evaluate(raw: dict, base_dir: Path) -> EvaluateSpec:
     section.pop("judge", None)
     numbers = _section({"evaluate": section}, "evaluate", _EvaluateNumbers)
     if not (1 <= numbers.n_bank <= MAX_COUNT and 2 <= numbers.n_fid <= MAX_COUNT and 0 <= numbers.seed <= MAX_SEED):
-        raise ConfigError(f"evaluate: n_bank must be from 1 and n_fid from 2 to {MAX_COUNT:,}, seed from 0 to "
-                          f"{MAX_SEED:,}, got {_brief(vars(numbers))}")
-    return EvaluateSpec(n_bank=numbers.n_bank, n_fid=numbers.n_fid, seed=numbers.seed, inception=inception,
-                        judge=judge)
+        raise ConfigError(
+            f"evaluate: n_bank must be from 1 and n_fid from 2 to {MAX_COUNT:,}, seed from 0 to "
+            f"{MAX_SEED:,}, got {_brief(vars(numbers))}"
+        )
+    return EvaluateSpec(n_bank=numbers.n_bank, n_fid=numbers.n_fid, seed=numbers.seed, inception=inception, judge=judge)
 
 
 @dataclass
 class _EvaluateNumbers:
     """evaluate's numeric settings, checked by _section (the file path is checked on its own)."""
+
     n_bank: int = 15_000
     n_fid: int = 5_000
     seed: int = 0
@@ -525,12 +616,14 @@ def base_method(name: str) -> str:
 
 
 def parse_variant(name: str) -> tuple[str, dict]:
-    """"METHOD@KEY=VALUE" -> (METHOD, {KEY: VALUE}), VALUE read as YAML reads a scalar."""
+    """ "METHOD@KEY=VALUE" -> (METHOD, {KEY: VALUE}), VALUE read as YAML reads a scalar."""
     base, _, change = name.partition(VARIANT_MARK)
     key, equals, text = change.partition("=")
     if base not in ATU_METHODS or not equals or not key or not text:
-        raise ConfigError(f"methods: {name!r}: a variant is METHOD@KEY=VALUE with METHOD one of {list(ATU_METHODS)} "
-                          f"and KEY one of its unlearn settings (e.g. redact@redact=0.03)")
+        raise ConfigError(
+            f"methods: {name!r}: a variant is METHOD@KEY=VALUE with METHOD one of {list(ATU_METHODS)} "
+            f"and KEY one of its unlearn settings (e.g. redact@redact=0.03)"
+        )
     value = _parse_yaml(text)
     if isinstance(value, (dict, list)) or value is None:
         raise ConfigError(f"methods: {name!r}: VALUE must be a number, a boolean or a word, got {text!r}")
@@ -556,23 +649,37 @@ def _unlearn(value: Any, name: str, variants: list[str]) -> UnlearnConfig:
         if change:
             return f"methods: {name}" + (f" ({key})" if key else "")
         return f"unlearn.methods.{method}" + (f".{key}" if key else "")
+
     common = {k: v for k, v in value.items() if k != "methods"}
     if method in NO_REPULSION and "gamma" in own:
-        raise ConfigError(f"{where('gamma')}: {method} has no repulsion (γ = 0 by definition); "
-                          f"set γ for el2, il2, nl2 or their +redact forms instead")
+        raise ConfigError(
+            f"{where('gamma')}: {method} has no repulsion (γ = 0 by definition); "
+            f"set γ for el2, il2, nl2 or their +redact forms instead"
+        )
     if method in REDACT_METHODS and own.get("redact", 1) == 0:
-        raise ConfigError(f"{where('redact')}: {method} is defined by its redaction term; "
-                          f"a weight of 0 is {'adv_only' if method in NO_REPULSION else method.split('+')[0]}")
+        raise ConfigError(
+            f"{where('redact')}: {method} is defined by its redaction term; "
+            f"a weight of 0 is {'adv_only' if method in NO_REPULSION else method.split('+')[0]}"
+        )
     if method not in REDACT_METHODS and {"redact", "redact_source"} & set(own):
-        raise ConfigError(f"{where()}: redact and redact_source belong to the redaction methods "
-                          f"{list(REDACT_METHODS)}; {method} has no redaction term")
-    if method in FIXED_REDACT_SOURCE and own.get("redact_source", FIXED_REDACT_SOURCE[method]) != FIXED_REDACT_SOURCE[method]:
-        raise ConfigError(f"{where('redact_source')}: {method} redacts with "
-                          f"{FIXED_REDACT_SOURCE[method]} by definition; the other source is "
-                          f"{'redact_labeller' if method == 'redact' else 'redact'}")
+        raise ConfigError(
+            f"{where()}: redact and redact_source belong to the redaction methods "
+            f"{list(REDACT_METHODS)}; {method} has no redaction term"
+        )
+    if (
+        method in FIXED_REDACT_SOURCE
+        and own.get("redact_source", FIXED_REDACT_SOURCE[method]) != FIXED_REDACT_SOURCE[method]
+    ):
+        raise ConfigError(
+            f"{where('redact_source')}: {method} redacts with "
+            f"{FIXED_REDACT_SOURCE[method]} by definition; the other source is "
+            f"{'redact_labeller' if method == 'redact' else 'redact'}"
+        )
     if method == "el2_paper" and own.get("decoupled"):
-        raise ConfigError(f"{where('decoupled')}: el2_paper is EL2 with the paper's coupled update "
-                          "by definition; the decoupled step is el2 with unlearn.decoupled: true")
+        raise ConfigError(
+            f"{where('decoupled')}: el2_paper is EL2 with the paper's coupled update "
+            "by definition; the decoupled step is el2 with unlearn.decoupled: true"
+        )
     kind = _kind(method)
     assert kind in KINDS
     try:
@@ -582,12 +689,12 @@ def _unlearn(value: Any, name: str, variants: list[str]) -> UnlearnConfig:
         merged = {**common, **DEFAULT_METHOD_OVERRIDES.get(method, {}), **own}
         if method in NO_REPULSION:
             merged["gamma"] = 0.0
-            merged["decoupled"] = False     # nothing to decouple; its run stays the same run either way
+            merged["decoupled"] = False  # nothing to decouple; its run stays the same run either way
         if method in REDACT_METHODS:
             merged.setdefault("redact", REDACT_WEIGHT)
             if method in FIXED_REDACT_SOURCE:
                 merged["redact_source"] = FIXED_REDACT_SOURCE[method]
-        else:                   # the shared section's redaction settings belong to the redaction family
+        else:  # the shared section's redaction settings belong to the redaction family
             merged.pop("redact", None)
             merged.pop("redact_source", None)
         if method == "el2_paper":
@@ -595,6 +702,18 @@ def _unlearn(value: Any, name: str, variants: list[str]) -> UnlearnConfig:
         return settings.from_mapping(UnlearnConfig, merged, f"unlearn ({name})", allowed=shared, kind=kind)
     except ValueError as err:
         raise ConfigError(str(err)) from err
+
+
+def method_config(method: str, seed: int = 0, **overrides: Any) -> UnlearnConfig:
+    """Stage 2's configuration of `method` (one of ATU_METHODS, or a METHOD@KEY=VALUE variant) as a
+    study resolves it: the built-in per-method defaults, then `overrides` (UnlearnConfig's fields,
+    `train` as a mapping), checked as a study file's unlearn.methods.<method> is. ConfigError names
+    what does not fit."""
+    if not isinstance(method, str) or base_method(method) not in ATU_METHODS:
+        raise ConfigError(f"method {method!r}: expected one of {', '.join(ATU_METHODS)} (or METHOD@KEY=VALUE)")
+    variants = [method] if VARIANT_MARK in method else []
+    config = _unlearn({"methods": {method: overrides}} if overrides else {}, method, variants)
+    return dataclasses.replace(config, seed=seed)
 
 
 def _from_resolved_unlearn(value: Any) -> Any:
@@ -610,7 +729,7 @@ def _from_resolved_unlearn(value: Any) -> Any:
         if kind != _kind(base_method(method)):
             raise ConfigError(f"unlearn.{method}.kind: {kind!r} is not the kind of method {method!r}")
         if base_method(method) in NO_REPULSION and spec.get("gamma") == 0:
-            del spec["gamma"]           # the γ = 0 to_dict records; any other γ meets _unlearn's error
+            del spec["gamma"]  # the γ = 0 to_dict records; any other γ meets _unlearn's error
         methods[method] = spec
     return {"methods": methods}
 

@@ -23,10 +23,11 @@ judge is the set's shipped second classifier (the same recipe with seed 1; shipp
 trained on the fly, so every demo is judged by the same network). Its step budgets are shorter than
 the paper's (`--steps-scale` stretches them).
 """
+
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+from collections.abc import Sequence
 
 from .. import assets
 from ..stages.unlearn import UnlearnConfig
@@ -52,9 +53,15 @@ DEMO_ADAPT = {"k": 2, "steps": 500, "train": dict(SHORT_RUN_TRAIN)}
 # on class 4), on the demo's schedule; its γ is on its own scale, so the per-set scale leaves it alone
 # (docs/results.md, "The paper's update on MNIST").
 PAPER_EL2 = {key: getattr(UnlearnConfig(), key) for key in ("reduction", "alpha", "gamma")}
-DEMO_UNLEARN = {"steps": 1600, "reduction": "sum", "alpha": 1e-4, "gamma": 6000.0, "decoupled": True,
-                "train": {"lr": 5e-4, "ema_half_life_kimg": 1.0},
-                "methods": {"il2": {"gamma": 8.9e5}, "nl2": {"gamma": 0.53}, "el2_paper": dict(PAPER_EL2)}}
+DEMO_UNLEARN = {
+    "steps": 1600,
+    "reduction": "sum",
+    "alpha": 1e-4,
+    "gamma": 6000.0,
+    "decoupled": True,
+    "train": {"lr": 5e-4, "ema_half_life_kimg": 1.0},
+    "methods": {"il2": {"gamma": 8.9e5}, "nl2": {"gamma": 0.53}, "el2_paper": dict(PAPER_EL2)},
+}
 UNSCALED_METHODS = ("el2_paper",)
 # The repulsion's strength per shipped set, as a multiple of every γ above (el2's, il2's and nl2's alike,
 # so their initial pushes stay equal): the MNIST model keeps removing more under a stronger push than
@@ -71,8 +78,15 @@ DEMO_SCALES = [0.5, 1.0, 1.5]
 DEMO_SCHEDULE = {"log_every": 20, "sample_every": 200, "checkpoint_every": 200}
 
 
-def demo_config(undesired_class: int | Sequence[int], methods: list[str], seeds: list[int], *,
-                steps_scale: float = 1.0, device: str = "auto", data: str = assets.DEFAULT_SET) -> dict:
+def demo_config(
+    undesired_class: int | Sequence[int],
+    methods: list[str],
+    seeds: list[int],
+    *,
+    steps_scale: float = 1.0,
+    device: str = "auto",
+    data: str = assets.DEFAULT_SET,
+) -> dict:
     """The demo's study configuration on a shipped set (plain data, checked by study.from_dict): one
     feature per class to remove (several share the bank of samples; each has its own report)."""
     classes = [undesired_class] if isinstance(undesired_class, int) else list(undesired_class)
@@ -80,25 +94,35 @@ def demo_config(undesired_class: int | Sequence[int], methods: list[str], seeds:
         raise ValueError(f"--data {data}: the demo runs on {' or '.join(assets.SHIPPED)}")
     shipped = assets.SHIPPED[data]
     if shipped.missing():
-        raise FileNotFoundError(f"--data {data}: this install lacks {', '.join(shipped.missing())} (python/atu/assets/; "
-                                f"`bash scripts/build_shipped_models.sh {data}` builds them)")
+        raise FileNotFoundError(
+            f"--data {data}: this install lacks {', '.join(shipped.missing())} (python/atu/assets/; "
+            f"`bash scripts/build_shipped_models.sh {data}` builds them)"
+        )
     if not classes or any(not 0 <= c <= 9 for c in classes) or len(set(classes)) != len(classes):
-        raise ValueError(f"--class {' '.join(map(str, classes))}: the digits have classes 0..9, each given at most once")
+        raise ValueError(
+            f"--class {' '.join(map(str, classes))}: the digits have classes 0..9, each given at most once"
+        )
     if not steps_scale > 0:
         raise ValueError(f"--steps-scale must be > 0, got {steps_scale}")
     retrained = {c: shipped.retrained(c) for c in classes}
     judge = shipped.second_judge()
-    scaled = lambda steps: max(1, round(steps * steps_scale))        # noqa: E731
+    scaled = lambda steps: max(1, round(steps * steps_scale))  # noqa: E731
     return {
         "generator": str(assets.path(shipped.generator)),
         "classifier": str(assets.path(shipped.classifier)),
         "data": shipped.data,
-        "features": [{"name": f"no{c}", "undesired": c, "retrained": str(retrained[c]) if retrained[c] else None}
-                     for c in classes],
-        "methods": methods, "seeds": seeds,
+        "features": [
+            {"name": f"no{c}", "undesired": c, "retrained": str(retrained[c]) if retrained[c] else None}
+            for c in classes
+        ],
+        "methods": methods,
+        "seeds": seeds,
         "feedback": dict(DEMO_FEEDBACK),
         "adapt": {**copy.deepcopy(DEMO_ADAPT), "steps": scaled(DEMO_ADAPT["steps"])},
-        "unlearn": {**repulsion_scaled(DEMO_UNLEARN, DEMO_REPULSION_SCALE[data]), "steps": scaled(DEMO_UNLEARN["steps"])},
+        "unlearn": {
+            **repulsion_scaled(DEMO_UNLEARN, DEMO_REPULSION_SCALE[data]),
+            "steps": scaled(DEMO_UNLEARN["steps"]),
+        },
         "latent": {**DEMO_LATENT, "steps": scaled(DEMO_LATENT["steps"])},
         # the attack compares the families, so it runs when the latent method does (and then on the
         # pre-trained, el2 and latent models); the default demo's time stays as it was
@@ -106,7 +130,8 @@ def demo_config(undesired_class: int | Sequence[int], methods: list[str], seeds:
         "extrapolation": {"scales": list(DEMO_SCALES)},
         # every PUL is also counted by the second judge, so an edit that only fools the labeller shows
         "evaluate": {**DEMO_EVALUATE, "judge": str(judge) if judge else None},
-        "schedule": dict(DEMO_SCHEDULE), "device": device,
+        "schedule": dict(DEMO_SCHEDULE),
+        "device": device,
     }
 
 

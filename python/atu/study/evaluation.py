@@ -11,10 +11,11 @@ metrics.json:
                         "feature_ratio", "feature_ratio_std",
                         "seeds": [{"seed", "pul", "fid", "ret_fid", "n_undesired", "feature_ratio"}, ...]}, ...},
    "feedback": {...}, "inputs": {...}, "provenance": {...}}
-PUL and the feature ratio (share of the bank with the feature) in percent. std is the sample standard deviation (n − 1) over seeds, null with one seed; a
-metric that is missing (Ret-FID without a retrained model, PUL when the pre-trained model made no
-undesired sample) is null, never 0.
+PUL and the feature ratio (share of the bank with the feature) in percent. std is the sample standard deviation
+(n − 1) over seeds, null with one seed; a metric that is missing (Ret-FID without a retrained model, PUL when the
+pre-trained model made no undesired sample) is null, never 0.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,7 +31,7 @@ from ..util.provenance import file_record, provenance
 from .config import FILTER_METHOD, Feature, StudyConfig
 from .layout import ATTACK_FILE, FEEDBACK_FILE, METRICS_FILE, extrapolation_file, method_model_file, seed_dir
 
-ATTACKED_METHODS = ("el2", "latent")     # one of each family, next to the pre-trained model
+ATTACKED_METHODS = ("el2", "latent")  # one of each family, next to the pre-trained model
 
 
 def extrapolation_name(s: float) -> str:
@@ -44,13 +45,13 @@ def model_files(cfg: StudyConfig, fdir: Path) -> dict[str, dict[int, Path]]:
     for s in cfg.extrapolation_scales:
         files[extrapolation_name(s)] = {seed: extrapolation_file(seed_dir(fdir, seed), s) for seed in cfg.seeds}
     for method in cfg.methods:
-        if method != FILTER_METHOD:             # the filter has no model file (evaluate_feature builds it)
+        if method != FILTER_METHOD:  # the filter has no model file (evaluate_feature builds it)
             files[method] = {seed: method_model_file(fdir, seed, method) for seed in cfg.seeds}
     return files
 
 
 def resolved_class(feature: Feature, classifier) -> int:
-    from ..feedback.labelling import resolve_class
+    from ..classifiers.classes import resolve_class
 
     return resolve_class(classifier, feature.undesired)
 
@@ -60,53 +61,90 @@ def real_images(cfg: StudyConfig, feature: Feature, classifier, resolution: int)
     from ..data import load_dataset
 
     if cfg.data.startswith("folder:"):
-        data = load_dataset(cfg.data, resolution=resolution, exclude_attribute=feature.exclude_attribute,
-                            attributes_file=cfg.attributes_file)
+        data = load_dataset(
+            cfg.data,
+            resolution=resolution,
+            exclude_attribute=feature.exclude_attribute,
+            attributes_file=cfg.attributes_file,
+        )
     else:
         data = load_dataset(cfg.data, resolution=resolution, exclude_classes=[resolved_class(feature, classifier)])
     return data.images()
 
 
-def evaluate_feature(cfg: StudyConfig, feature: Feature, fdir: Path, *, device: str = "cpu",
-                     progress: bool = True) -> dict:
+def evaluate_feature(
+    cfg: StudyConfig, feature: Feature, fdir: Path, *, device: str = "cpu", progress: bool = True
+) -> dict:
+    from ..checkpoint.feedback_bundle import load_bundle
     from ..classifiers import load_classifier
+    from ..eval.evaluate import evaluate
     from ..eval.extractors import load_inception
     from ..eval.filtering import FilteredSampler
-    from ..eval.evaluate import evaluate
-    from ..feedback.bundle import load_bundle
 
     classifier = load_classifier(feature.classifier).to(device)
     c = resolved_class(feature, classifier)
     pretrained = ckpt.load(cfg.generator).generator("g_ema", device=device).eval()
     retrained = ckpt.load(feature.retrained).generator(device=device).eval() if feature.retrained else None
     files = model_files(cfg, fdir)
-    models = {f"{name}@{seed}": ckpt.load(path).generator("g_ema", device=device).eval()
-              for name, per_seed in files.items() for seed, path in per_seed.items()}
-    if FILTER_METHOD in cfg.methods:    # the same for every seed: evaluated once, listed as one seed
+    models = {
+        f"{name}@{seed}": ckpt.load(path).generator("g_ema", device=device).eval()
+        for name, per_seed in files.items()
+        for seed, path in per_seed.items()
+    }
+    if FILTER_METHOD in cfg.methods:  # the same for every seed: evaluated once, listed as one seed
         models[FILTER_METHOD] = FilteredSampler(pretrained, classifier, c, threshold=cfg.feedback.threshold)
     judge = load_classifier(cfg.evaluate.judge).to(device) if cfg.evaluate.judge else None
-    extractor = (load_inception(cfg.evaluate.inception, resolution=pretrained.size, device=device,
-                                option="evaluate.inception") if cfg.evaluate.inception else None)
-    raw = evaluate(pretrained, models, classifier, c, real_images(cfg, feature, classifier, pretrained.size),
-                   retrained=retrained, n_bank=cfg.evaluate.n_bank, n_fid=cfg.evaluate.n_fid, seed=cfg.evaluate.seed,
-                   extractor=extractor, judge=judge, judge_class=resolved_class(feature, judge) if judge else None)
-    per_method = {name: aggregate({seed: raw["methods"][f"{name}@{seed}"] for seed in per_seed})
-                  for name, per_seed in files.items()}
+    extractor = (
+        load_inception(cfg.evaluate.inception, resolution=pretrained.size, device=device, option="evaluate.inception")
+        if cfg.evaluate.inception
+        else None
+    )
+    raw = evaluate(
+        pretrained,
+        models,
+        classifier,
+        c,
+        real_images(cfg, feature, classifier, pretrained.size),
+        retrained=retrained,
+        n_bank=cfg.evaluate.n_bank,
+        n_fid=cfg.evaluate.n_fid,
+        seed=cfg.evaluate.seed,
+        extractor=extractor,
+        judge=judge,
+        judge_class=resolved_class(feature, judge) if judge else None,
+    )
+    per_method = {
+        name: aggregate({seed: raw["methods"][f"{name}@{seed}"] for seed in per_seed})
+        for name, per_seed in files.items()
+    }
     if FILTER_METHOD in cfg.methods:
         per_method[FILTER_METHOD] = aggregate({cfg.seeds[0]: raw["methods"][FILTER_METHOD]})
     feedback = load_bundle(fdir / FEEDBACK_FILE)
-    metrics = {"class": c, "label": feature.name, "n_bank": cfg.evaluate.n_bank, "n_fid": cfg.evaluate.n_fid,
-               "seed": cfg.evaluate.seed, "fid_features": raw["fid_features"], "pretrained": raw["pretrained"],
-               "retrained": raw.get("retrained"),
-               "methods": per_method,
-               "feedback": {"n": len(feedback), "undesired": feedback.n_undesired,
-                            "rule": feedback.metadata.get("labeller", {}).get("rule", "predicted class")},
-               "inputs": {"generator": file_record(cfg.generator), "classifier": file_record(feature.classifier),
-                          "retrained": file_record(feature.retrained) if feature.retrained else None,
-                          "judge": file_record(cfg.evaluate.judge) if cfg.evaluate.judge else None,
-                          "data": cfg.data},
-               "provenance": provenance()}
-    if is_main():           # several processes (torchrun) share the evaluation; one writes
+    metrics = {
+        "class": c,
+        "label": feature.name,
+        "n_bank": cfg.evaluate.n_bank,
+        "n_fid": cfg.evaluate.n_fid,
+        "seed": cfg.evaluate.seed,
+        "fid_features": raw["fid_features"],
+        "pretrained": raw["pretrained"],
+        "retrained": raw.get("retrained"),
+        "methods": per_method,
+        "feedback": {
+            "n": len(feedback),
+            "undesired": feedback.n_undesired,
+            "rule": feedback.metadata.get("labeller", {}).get("rule", "predicted class"),
+        },
+        "inputs": {
+            "generator": file_record(cfg.generator),
+            "classifier": file_record(feature.classifier),
+            "retrained": file_record(feature.retrained) if feature.retrained else None,
+            "judge": file_record(cfg.evaluate.judge) if cfg.evaluate.judge else None,
+            "data": cfg.data,
+        },
+        "provenance": provenance(),
+    }
+    if is_main():  # several processes (torchrun) share the evaluation; one writes
         write_text(fdir / METRICS_FILE, json.dumps(metrics, indent=2))
     return metrics
 
@@ -133,10 +171,18 @@ def aggregate(per_seed: dict[int, dict]) -> dict:
     """One method's metrics over its seeds: mean and std of pul, fid, ret_fid, n_undesired,
     feature_ratio, and those of OPTIONAL_METRICS the evaluation measured (absent from older runs)."""
     optional = [key for key in OPTIONAL_METRICS if any(key in m for m in per_seed.values())]
-    seeds = [{"seed": seed, "pul": m.get("pul"), "fid": m["fid"], "ret_fid": m["ret_fid"],
-              "n_undesired": m["n_undesired"], "feature_ratio": m.get("feature_ratio"),
-              **{key: m.get(key) for key in optional}}
-             for seed, m in sorted(per_seed.items())]
+    seeds = [
+        {
+            "seed": seed,
+            "pul": m.get("pul"),
+            "fid": m["fid"],
+            "ret_fid": m["ret_fid"],
+            "n_undesired": m["n_undesired"],
+            "feature_ratio": m.get("feature_ratio"),
+            **{key: m.get(key) for key in optional},
+        }
+        for seed, m in sorted(per_seed.items())
+    ]
     result: dict = {}
     for key in ("pul", "fid", "ret_fid", "n_undesired", "feature_ratio", *optional):
         result[key], result[f"{key}_std"] = mean_std([s[key] for s in seeds])
@@ -144,22 +190,29 @@ def aggregate(per_seed: dict[int, dict]) -> dict:
     return result
 
 
-def attack_feature(cfg: StudyConfig, feature: Feature, fdir: Path, *, device: str = "cpu",
-                   progress: bool = True) -> dict:
+def attack_feature(
+    cfg: StudyConfig, feature: Feature, fdir: Path, *, device: str = "cpu", progress: bool = True
+) -> dict:
     """The latent attack (atu/eval/attack.py) on the pre-trained generator and on every seed's el2 and
     latent models, the feature's classifier attacking and the configured judge judging; the ratios
     per seed and their mean ± std, written to attack.json."""
-    from ..eval.attack import attack_generators
     from ..classifiers import load_classifier
+    from ..eval.attack import attack_generators
 
     attacker = load_classifier(feature.classifier).to(device)
     judge = load_classifier(cfg.attack.judge).to(device)
     c = resolved_class(feature, attacker)
     generators = {"pretrained": ckpt.load(cfg.generator).generator("g_ema", device=device).eval()}
-    files = {m: {seed: method_model_file(fdir, seed, m) for seed in cfg.seeds}
-             for m in ATTACKED_METHODS if m in cfg.methods}
-    generators.update({f"{m}@{seed}": ckpt.load(path).generator("g_ema", device=device).eval()
-                       for m, per_seed in files.items() for seed, path in per_seed.items()})
+    files = {
+        m: {seed: method_model_file(fdir, seed, m) for seed in cfg.seeds} for m in ATTACKED_METHODS if m in cfg.methods
+    }
+    generators.update(
+        {
+            f"{m}@{seed}": ckpt.load(path).generator("g_ema", device=device).eval()
+            for m, per_seed in files.items()
+            for seed, path in per_seed.items()
+        }
+    )
     raw = attack_generators(generators, attacker, judge, c, cfg.attack.settings, progress=progress)
     models = {"pretrained": raw["pretrained"]}
     for m, per_seed in files.items():
@@ -167,9 +220,13 @@ def attack_feature(cfg: StudyConfig, feature: Feature, fdir: Path, *, device: st
         models[m] = {"seeds": seeds}
         for key in ("before", "after"):
             models[m][key], models[m][f"{key}_std"] = mean_std([s[key] for s in seeds])
-    record = {"class": c, "settings": cfg.attack.settings.to_dict(), "models": models,
-              "inputs": {"classifier": file_record(feature.classifier), "judge": file_record(cfg.attack.judge)},
-              "provenance": provenance()}
+    record = {
+        "class": c,
+        "settings": cfg.attack.settings.to_dict(),
+        "models": models,
+        "inputs": {"classifier": file_record(feature.classifier), "judge": file_record(cfg.attack.judge)},
+        "provenance": provenance(),
+    }
     if is_main():
         write_text(fdir / ATTACK_FILE, json.dumps(record, indent=2))
     return record

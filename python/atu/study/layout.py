@@ -1,19 +1,20 @@
 """A study folder's layout, in one place: the runner writes it, the evaluation and the report read it.
 
-  OUT/config.json               the resolved configuration and provenance (resume checks it)
-  OUT/bank.safetensors          the feedback bank, drawn once for every feature
-  OUT/report.md                 every feature's table
-  OUT/<feature>/feedback.safetensors, metrics.json, attack.json, report.md, grids/, curves/
-  OUT/<feature>/seed_<s>/adapt/model_<j>/     stage 1
-  OUT/<feature>/seed_<s>/<method>/            stage 2 (or the latent method), a training run folder
-  OUT/<feature>/seed_<s>/extrapolation/       the baseline's models and strip.png
+OUT/config.json               the resolved configuration and provenance (resume checks it)
+OUT/bank.safetensors          the feedback bank, drawn once for every feature
+OUT/report.md                 every feature's table
+OUT/<feature>/feedback.safetensors, metrics.json, attack.json, report.md, grids/, curves/
+OUT/<feature>/seed_<s>/adapt/model_<j>/     stage 1
+OUT/<feature>/seed_<s>/<method>/            stage 2 (or the latent method), a training run folder
+OUT/<feature>/seed_<s>/extrapolation/       the baseline's models and strip.png
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..stages.extrapolate import scale_name
 from ..gan.run import MODEL_FILE
+from ..stages.extrapolate import scale_name
 
 CONFIG_FILE = "config.json"
 BANK_FILE = "bank.safetensors"

@@ -4,7 +4,10 @@ them. FIDs are compared as ratios to each side's pre-trained model: the paper's 
 atu's is in the judge's feature space unless an Inception file was given, so absolute values do
 not compare, while "how many times the pre-trained model's FID" does.
 """
+
 from __future__ import annotations
+
+from .columns import column_title, ordered_columns
 
 PAPER = "Tiwary et al. (TMLR 2025), Table 1"
 PRETRAINED_FID = 5.4
@@ -34,14 +37,15 @@ def comparison_table(metrics: dict) -> str:
     c = metrics["class"]
     ours, pre = metrics["methods"], metrics["pretrained"]
     paper = RESULTS[c]
-    rows = ["| | Paper PUL (%) | Paper FID | Paper FID ÷ pre-trained | Paper Ret-FID "
-            "| atu PUL (%) | atu FID | atu FID ÷ pre-trained | atu Ret-FID |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-            f"| Pre-trained | – | {PRETRAINED_FID:.2f} | 1.00× | – | – | {_num(pre['fid'])} | 1.00× "
-            f"| {_num(pre.get('ret_fid'))} |"]
+    rows = [
+        "| | Paper PUL (%) | Paper FID | Paper FID ÷ pre-trained | Paper Ret-FID "
+        "| atu PUL (%) | atu FID | atu FID ÷ pre-trained | atu Ret-FID |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| Pre-trained | – | {PRETRAINED_FID:.2f} | 1.00× | – | – | {_num(pre['fid'])} | 1.00× "
+        f"| {_num(pre.get('ret_fid'))} |",
+    ]
     # the paper's EL2 is the coupled update: beside el2_paper when it ran, else beside el2
     paper_el2_row = "el2_paper" if "el2_paper" in ours else "el2"
-    from .report import column_title, ordered_columns
 
     # every model of ours in the results table's order, and the paper's EL2 row even where ours is missing
     names = [n for n in ours if not n.startswith("extrapolation")]
@@ -49,23 +53,34 @@ def comparison_table(metrics: dict) -> str:
     for method in ordered_columns({"methods": dict.fromkeys(names)}):
         p = paper["el2"] if method == paper_el2_row else None
         o, title = ours.get(method, {}), column_title(method)
-        paper_cells = (f"{p[0]:.2f} | {p[1]:.2f} | {_ratio(p[1], PRETRAINED_FID)} | {p[2]:.2f}" if p
-                       else "– | – | – | –")
-        rows.append(f"| {title} | {paper_cells} | {_num(o.get('pul'))} | {_num(o.get('fid'))} "
-                    f"| {_ratio(o.get('fid'), pre['fid'])} | {_num(o.get('ret_fid'))} |")
+        paper_cells = f"{p[0]:.2f} | {p[1]:.2f} | {_ratio(p[1], PRETRAINED_FID)} | {p[2]:.2f}" if p else "– | – | – | –"
+        rows.append(
+            f"| {title} | {paper_cells} | {_num(o.get('pul'))} | {_num(o.get('fid'))} "
+            f"| {_ratio(o.get('fid'), pre['fid'])} | {_num(o.get('ret_fid'))} |"
+        )
     extrapolations = {n: m for n, m in ours.items() if n.startswith("extrapolation")}
     lo, hi = EXTRAPOLATION_FID
-    paper_ex = (f"{EXTRAPOLATION_PUL[0]}–{EXTRAPOLATION_PUL[1]} | {lo}–{hi} "
-                f"| {lo / PRETRAINED_FID:.1f}–{hi / PRETRAINED_FID:.1f}× | –")
+    paper_ex = (
+        f"{EXTRAPOLATION_PUL[0]}–{EXTRAPOLATION_PUL[1]} | {lo}–{hi} "
+        f"| {lo / PRETRAINED_FID:.1f}–{hi / PRETRAINED_FID:.1f}× | –"
+    )
     if extrapolations:
         for i, (name, m) in enumerate(extrapolations.items()):
-            rows.append(f"| {name.replace('extrapolation', 'Extrapolation')} | {paper_ex if i == 0 else '″ | ″ | ″ | ″'} "
-                        f"| {_num(m.get('pul'))} | {_num(m.get('fid'))} | {_ratio(m.get('fid'), pre['fid'])} "
-                        f"| {_num(m.get('ret_fid'))} |")
+            rows.append(
+                f"| {name.replace('extrapolation', 'Extrapolation')} | {paper_ex if i == 0 else '″ | ″ | ″ | ″'} "
+                f"| {_num(m.get('pul'))} | {_num(m.get('fid'))} | {_ratio(m.get('fid'), pre['fid'])} "
+                f"| {_num(m.get('ret_fid'))} |"
+            )
     else:
         rows.append(f"| Extrapolation | {paper_ex} | – | – | – | – |")
-    note = (f"The paper's numbers: {PAPER}, three runs (EL2; extrapolation as the range over its scales and "
-            f"classes 1, 4, 8). Its FID is Inception's against MNIST without the class; atu's FID is "
-            + ("Inception's too" if metrics.get("fid_features", {}).get("kind") == "inception"
-               else "in the judge's feature space") + ", so compare the ratios.")
+    note = (
+        f"The paper's numbers: {PAPER}, three runs (EL2; extrapolation as the range over its scales and "
+        f"classes 1, 4, 8). Its FID is Inception's against MNIST without the class; atu's FID is "
+        + (
+            "Inception's too"
+            if metrics.get("fid_features", {}).get("kind") == "inception"
+            else "in the judge's feature space"
+        )
+        + ", so compare the ratios."
+    )
     return "\n".join(rows + ["", note])

@@ -9,6 +9,7 @@ FID, Ret-FID, the undesired count and the feature ratio; cells "mean ± std" ove
 recommendation and the PUL–FID plot follow (tradeoff.py); with an attack judge configured, a section
 on the latent attack.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,30 +18,17 @@ from pathlib import Path
 import torch
 
 from .. import checkpoint as ckpt
-from ..util.atomic import write_text
 from ..gan.run import LOG_FILE
+from ..util.atomic import write_text
 from ..util.images import save_grid
 from ..util.plots import line_chart
 from . import paper, tradeoff
-from .config import VARIANT_MARK, Feature, StudyConfig, base_method
+from .columns import column_title, ordered_columns
+from .config import Feature, StudyConfig
 from .evaluation import model_files
 from .layout import adapt_dir, extrapolation_dir, seed_dir
 
-COLUMN_ORDER = ("il2", "nl2", "el2", "el2_paper", "adv_only", "redact", "redact_labeller", "il2+redact",
-                "nl2+redact", "el2+redact", "latent", "filter")
-TITLES = {"il2": "IL2", "nl2": "NL2", "el2": "EL2", "el2_paper": "EL2 (paper's update)", "adv_only": "Adv. only",
-          "redact": "Redact", "redact_labeller": "Redact (labeller)", "il2+redact": "IL2 + redact",
-          "nl2+redact": "NL2 + redact", "el2+redact": "EL2 + redact", "latent": "Latent",
-          "filter": "Filter (reference)", "pretrained": "Pre-trained"}
 N_GRID = 16
-
-
-def column_title(name: str) -> str:
-    """A model's name in tables: the method's title, a variant's with its one change, e.g. "EL2 (gamma=24000)"."""
-    method, _, change = name.partition(VARIANT_MARK)
-    if change and method in TITLES:
-        return f"{TITLES[method]} ({change})"
-    return TITLES.get(name, name.replace("extrapolation", "Extrapolation"))
 
 
 def _cell(mean, std, digits: int = 2) -> str:
@@ -49,59 +37,78 @@ def _cell(mean, std, digits: int = 2) -> str:
     return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def ordered_columns(metrics: dict) -> list[str]:
-    """The models in table order: the extrapolations, then the methods in COLUMN_ORDER, each followed by
-    its METHOD@KEY=VALUE variants in the study's order; every model measured gets a column."""
-    names = [n for n in metrics["methods"] if not n.startswith("extrapolation")]
-    extrapolations = [n for n in metrics["methods"] if n.startswith("extrapolation")]
-    ordered = [n for m in COLUMN_ORDER for n in [m, *(v for v in names if v != m and base_method(v) == m)] if n in names]
-    return extrapolations + ordered + [n for n in names if n not in ordered]
-
-
 def results_table(metrics: dict) -> str:
     """The markdown table: rows PUL / FID / Ret-FID / undesired count / feature ratio, one column per model, and
     last, when there is one, the generator retrained without the feature (the reference)."""
     columns = ordered_columns(metrics)
     pre, methods = metrics["pretrained"], metrics["methods"]
     ref = metrics.get("retrained")
-    head = "| | Pre-trained | " + " | ".join(column_title(c) for c in columns) + (" | Retrained (reference) |" if ref else " |")
+    head = (
+        "| | Pre-trained | "
+        + " | ".join(column_title(c) for c in columns)
+        + (" | Retrained (reference) |" if ref else " |")
+    )
     rule = "|---|---:|" + "---:|" * (len(columns) + (1 if ref else 0))
-    extra = (lambda value: f" {value} |") if ref else (lambda value: "")       # noqa: E731
+    extra = (lambda value: f" {value} |") if ref else (lambda value: "")  # noqa: E731
     rows = [
-        "| PUL (%) ↑ | – | " + " | ".join(_cell(methods[c]["pul"], methods[c]["pul_std"]) for c in columns) + " |"
+        "| PUL (%) ↑ | – | "
+        + " | ".join(_cell(methods[c]["pul"], methods[c]["pul_std"]) for c in columns)
+        + " |"
         + extra(_cell(ref["pul"], None) if ref else ""),
-        f"| FID ↓ | {_cell(pre['fid'], None)} | " + " | ".join(_cell(methods[c]["fid"], methods[c]["fid_std"])
-                                                          for c in columns) + " |"
+        f"| FID ↓ | {_cell(pre['fid'], None)} | "
+        + " | ".join(_cell(methods[c]["fid"], methods[c]["fid_std"]) for c in columns)
+        + " |"
         + extra(_cell(ref["fid"], None) if ref else ""),
         f"| Ret-FID ↓ | {_cell(pre['ret_fid'], None)} | "
-        + " | ".join(_cell(methods[c]["ret_fid"], methods[c]["ret_fid_std"]) for c in columns) + " |" + extra("–"),
+        + " | ".join(_cell(methods[c]["ret_fid"], methods[c]["ret_fid_std"]) for c in columns)
+        + " |"
+        + extra("–"),
         f"| undesired / {metrics['n_bank']} | {pre['n_undesired']} | "
-        + " | ".join(_cell(methods[c]["n_undesired"], methods[c]["n_undesired_std"], 1) for c in columns) + " |"
+        + " | ".join(_cell(methods[c]["n_undesired"], methods[c]["n_undesired_std"], 1) for c in columns)
+        + " |"
         + extra(ref["n_undesired"] if ref else ""),
         # the latent-unlearning paper's metric: the same counts as a share of the bank, comparable
         # between generators without reference to the pre-trained one
         f"| Feature ratio (%) ↓ | {_cell(pre.get('feature_ratio'), None)} | "
         + " | ".join(_cell(methods[c].get("feature_ratio"), methods[c].get("feature_ratio_std")) for c in columns)
-        + " |" + extra(_cell(ref.get("feature_ratio"), None) if ref else ""),
+        + " |"
+        + extra(_cell(ref.get("feature_ratio"), None) if ref else ""),
     ]
     # the second judge's counts (with evaluate.judge), the filter's cost
     if "pul_judge2" in pre or any("pul_judge2" in methods[c] for c in columns):
-        rows.insert(1, "| PUL, judge 2 (%) ↑ | – | "
-                    + " | ".join(_cell(methods[c].get("pul_judge2"), methods[c].get("pul_judge2_std")) for c in columns)
-                    + " |" + extra(_cell(ref.get("pul_judge2"), None) if ref else ""))
-        rows.append(f"| Feature ratio, judge 2 (%) ↓ | {_cell(pre.get('feature_ratio_judge2'), None)} | "
-                    + " | ".join(_cell(methods[c].get("feature_ratio_judge2"), methods[c].get("feature_ratio_judge2_std"))
-                                 for c in columns) + " |" + extra(_cell(ref.get("feature_ratio_judge2"), None) if ref else ""))
+        rows.insert(
+            1,
+            "| PUL, judge 2 (%) ↑ | – | "
+            + " | ".join(_cell(methods[c].get("pul_judge2"), methods[c].get("pul_judge2_std")) for c in columns)
+            + " |"
+            + extra(_cell(ref.get("pul_judge2"), None) if ref else ""),
+        )
+        rows.append(
+            f"| Feature ratio, judge 2 (%) ↓ | {_cell(pre.get('feature_ratio_judge2'), None)} | "
+            + " | ".join(
+                _cell(methods[c].get("feature_ratio_judge2"), methods[c].get("feature_ratio_judge2_std"))
+                for c in columns
+            )
+            + " |"
+            + extra(_cell(ref.get("feature_ratio_judge2"), None) if ref else "")
+        )
     if any("rejected" in methods[c] for c in columns):
-        rows.append("| Draws rejected (%) | – | " + " | ".join(_cell(methods[c].get("rejected"), None) for c in columns)
-                    + " |" + extra("–"))
+        rows.append(
+            "| Draws rejected (%) | – | "
+            + " | ".join(_cell(methods[c].get("rejected"), None) for c in columns)
+            + " |"
+            + extra("–")
+        )
     # KID and precision/recall in FID's feature space (absent from runs made before they were measured)
     for key, label in (("kid", "KID ↓"), ("precision", "Precision (%) ↑"), ("recall", "Recall (%) ↑")):
         if pre.get(key) is None and not any(methods[c].get(key) is not None for c in columns):
             continue
-        rows.append(f"| {label} | {_cell(pre.get(key), None)} | "
-                    + " | ".join(_cell(methods[c].get(key), methods[c].get(f"{key}_std")) for c in columns)
-                    + " |" + extra("–"))
+        rows.append(
+            f"| {label} | {_cell(pre.get(key), None)} | "
+            + " | ".join(_cell(methods[c].get(key), methods[c].get(f"{key}_std")) for c in columns)
+            + " |"
+            + extra("–")
+        )
     return "\n".join([head, rule, *rows])
 
 
@@ -119,26 +126,38 @@ def quality_checks(metrics: dict) -> list[str]:
     lines.append(f"- EL2 PUL ≥ 95%: {el2['pul']:.1f}% → {verdict(el2['pul'] >= 95)}")
     ref = metrics.get("retrained")
     if ref is not None and ref["pul"] is not None:
-        lines.append(f"  (for scale: the generator retrained without the feature scores PUL {ref['pul']:.1f}% under "
-                     f"this classifier, which reads {ref['n_undesired']} of its {metrics['n_bank']} samples as the "
-                     f"feature; EL2 reaches {el2['pul'] / ref['pul']:.0%} of that)" if ref["pul"] > 0 else
-                     f"  (the generator retrained without the feature scores PUL {ref['pul']:.1f}%)")
+        lines.append(
+            f"  (for scale: the generator retrained without the feature scores PUL {ref['pul']:.1f}% under "
+            f"this classifier, which reads {ref['n_undesired']} of its {metrics['n_bank']} samples as the "
+            f"feature; EL2 reaches {el2['pul'] / ref['pul']:.0%} of that)"
+            if ref["pul"] > 0
+            else f"  (the generator retrained without the feature scores PUL {ref['pul']:.1f}%)"
+        )
     limit = 1.5 * pre["fid"]
     lines.append(f"- EL2 FID ≤ 1.5 × pre-trained ({limit:.2f}): {el2['fid']:.2f} → {verdict(el2['fid'] <= limit)}")
     adv = methods.get("adv_only")
     if adv is not None and adv["pul"] is not None:
-        lines.append(f"- the adversarial-only ablation removes less than EL2: PUL {adv['pul']:.1f}% vs "
-                     f"{el2['pul']:.1f}% → {verdict(adv['pul'] < el2['pul'])}")
-    reaching = [(n, m) for n, m in methods.items() if n.startswith("extrapolation") and m["pul"] is not None
-                and m["pul"] >= el2["pul"] - 2.0]
+        lines.append(
+            f"- the adversarial-only ablation removes less than EL2: PUL {adv['pul']:.1f}% vs "
+            f"{el2['pul']:.1f}% → {verdict(adv['pul'] < el2['pul'])}"
+        )
+    reaching = [
+        (n, m)
+        for n, m in methods.items()
+        if n.startswith("extrapolation") and m["pul"] is not None and m["pul"] >= el2["pul"] - 2.0
+    ]
     if reaching:
         best = min(reaching, key=lambda nm: nm[1]["fid"])
-        lines.append(f"- extrapolation reaching EL2's PUL (within 2 points) has a worse FID: best such is "
-                     f"{best[0]} with PUL {best[1]['pul']:.1f}%, FID {best[1]['fid']:.2f} vs EL2's {el2['fid']:.2f} "
-                     f"→ {verdict(best[1]['fid'] > el2['fid'])}")
+        lines.append(
+            f"- extrapolation reaching EL2's PUL (within 2 points) has a worse FID: best such is "
+            f"{best[0]} with PUL {best[1]['pul']:.1f}%, FID {best[1]['fid']:.2f} vs EL2's {el2['fid']:.2f} "
+            f"→ {verdict(best[1]['fid'] > el2['fid'])}"
+        )
     elif any(n.startswith("extrapolation") for n in methods):
-        lines.append("- no extrapolation scale reached EL2's PUL (within 2 points); widen extrapolation.scales "
-                     "to compare at equal PUL")
+        lines.append(
+            "- no extrapolation scale reached EL2's PUL (within 2 points); widen extrapolation.scales "
+            "to compare at equal PUL"
+        )
     return lines
 
 
@@ -168,8 +187,9 @@ def write_grids(cfg: StudyConfig, feature: Feature, fdir: Path, undesired_class:
 
     classifier = load_classifier(feature.classifier).to(device)
     seed = cfg.evaluate.seed + 1
-    before = _marked_samples(ckpt.load(cfg.generator).generator("g_ema", device=device).eval(), classifier,
-                             undesired_class, seed)
+    before = _marked_samples(
+        ckpt.load(cfg.generator).generator("g_ema", device=device).eval(), classifier, undesired_class, seed
+    )
     written = []
     for name, per_seed in model_files(cfg, fdir).items():
         G = ckpt.load(per_seed[cfg.seeds[0]]).generator("g_ema", device=device).eval()
@@ -208,15 +228,22 @@ def write_curves(cfg: StudyConfig, fdir: Path) -> list[tuple[str, str]]:
             rel = f"curves/{slug}_losses.png"
             line_chart(losses, fdir / rel, title=f"{name}: losses")
             written.append((f"{name} losses", rel))
-        objective = {**_series(records, "loss", "L"), **_series(records, "recon", "L_recon"),
-                     **_series(records, "unlearn", "L_unlearn"), **_series(records, "percep", "L_percep")}
+        objective = {
+            **_series(records, "loss", "L"),
+            **_series(records, "recon", "L_recon"),
+            **_series(records, "unlearn", "L_unlearn"),
+            **_series(records, "percep", "L_percep"),
+        }
         if objective:
             rel = f"curves/{slug}_losses.png"
             line_chart(objective, fdir / rel, title=f"{name}: losses")
             written.append((f"{name} losses", rel))
-        penalty = {**_series(records, "ewc", "EWC penalty"), **_series(records, "repulsion", "L_rep"),
-                   **_series(records, "d", "d (distance to θ_N)"),
-                   **_series(records, "redact", "redaction term E[softplus(D(x))]")}
+        penalty = {
+            **_series(records, "ewc", "EWC penalty"),
+            **_series(records, "repulsion", "L_rep"),
+            **_series(records, "d", "d (distance to θ_N)"),
+            **_series(records, "redact", "redaction term E[softplus(D(x))]"),
+        }
         if penalty:
             rel = f"curves/{slug}_penalty.png"
             line_chart(penalty, fdir / rel, title=f"{name}: penalty")
@@ -231,11 +258,20 @@ def _method_line(cfg: StudyConfig, method: str) -> str:
     if method == "filter":
         return "filter: rejection sampling from the pre-trained model with the judge (trains nothing)"
     run = cfg.unlearn[method]
-    repulsion = "" if run.gamma == 0 else (
-        f" ({run.kind}" + (f" α = {run.alpha:g}" if run.kind == "el2" else "")
-        + f", {run.reduction} distance, {'decoupled repulsion step' if run.decoupled else 'coupled'})")
-    return (f"{method} {run.steps} steps γ = {run.gamma:g}" + repulsion
-            + (f", redaction w = {run.redact:g} ({run.redact_source})" if run.redact > 0 else ""))
+    repulsion = (
+        ""
+        if run.gamma == 0
+        else (
+            f" ({run.kind}"
+            + (f" α = {run.alpha:g}" if run.kind == "el2" else "")
+            + f", {run.reduction} distance, {'decoupled repulsion step' if run.decoupled else 'coupled'})"
+        )
+    )
+    return (
+        f"{method} {run.steps} steps γ = {run.gamma:g}"
+        + repulsion
+        + (f", redaction w = {run.redact:g} ({run.redact_source})" if run.redact > 0 else "")
+    )
 
 
 def latent_direction_lines(cfg: StudyConfig, fdir: Path) -> list[str]:
@@ -245,9 +281,11 @@ def latent_direction_lines(cfg: StudyConfig, fdir: Path) -> list[str]:
     if "latent" not in cfg.methods or not path.is_file():
         return []
     d = json.loads(path.read_text())["direction"]
-    return [f"- latent direction in W: ROC-AUC {d['roc_auc']:.3f} of the projection against the marks "
-            f"({d['n_present']} with the feature, {d['n_absent']} without); sim = 1 for "
-            f"{100 * d['sim_share_present']:.0f}% of the first and {100 * d['sim_share_absent']:.0f}% of the second"]
+    return [
+        f"- latent direction in W: ROC-AUC {d['roc_auc']:.3f} of the projection against the marks "
+        f"({d['n_present']} with the feature, {d['n_absent']} without); sim = 1 for "
+        f"{100 * d['sim_share_present']:.0f}% of the first and {100 * d['sim_share_absent']:.0f}% of the second"
+    ]
 
 
 def attack_table(attack: dict) -> str:
@@ -260,14 +298,17 @@ def attack_table(attack: dict) -> str:
     for key, label in (("before", "before attack"), ("after", "after attack")):
         cells = [_cell(m[key], m.get(f"{key}_std")) for m in (attack["models"][n] for n in names)]
         rows.append(f"| Feature ratio (%), {label} | " + " | ".join(cells) + " |")
-    note = (f"PGD on the latent z: {s['steps']} steps of {s['step_size']:g}, L∞ radius {s['radius']:g}, "
-            f"{s['n']} latents per model, toward the feature under the study's classifier; judged by a second "
-            f"classifier (`{attack['inputs']['judge']['path']}`).")
+    note = (
+        f"PGD on the latent z: {s['steps']} steps of {s['step_size']:g}, L∞ radius {s['radius']:g}, "
+        f"{s['n']} latents per model, toward the feature under the study's classifier; judged by a second "
+        f"classifier (`{attack['inputs']['judge']['path']}`)."
+    )
     return "\n".join([head, rule, *rows, "", note])
 
 
-def write_feature_report(cfg: StudyConfig, feature: Feature, fdir: Path, metrics: dict, *,
-                         device: str = "cpu", attack: dict | None = None) -> dict:
+def write_feature_report(
+    cfg: StudyConfig, feature: Feature, fdir: Path, metrics: dict, *, device: str = "cpu", attack: dict | None = None
+) -> dict:
     grids = write_grids(cfg, feature, fdir, metrics["class"], device)
     curves = write_curves(cfg, fdir)
     recommended, why = tradeoff.recommendation(metrics)
@@ -281,8 +322,13 @@ def write_feature_report(cfg: StudyConfig, feature: Feature, fdir: Path, metrics
         f"- judge: `{feature.classifier}`; feedback: {fb['undesired']} of {fb['n']} samples undesired "
         f"({fb.get('rule', 'predicted class')})",
         f"- methods: {', '.join(cfg.methods)}; seeds: {cfg.seeds}; "
-        + (f"stage 1: k = {cfg.adapt.k}, {cfg.adapt.steps} steps, λ = {cfg.adapt.lam:g}; " if cfg.needs_stage1() else "")
-        + "runs: " + "; ".join(_method_line(cfg, m) for m in cfg.methods),
+        + (
+            f"stage 1: k = {cfg.adapt.k}, {cfg.adapt.steps} steps, λ = {cfg.adapt.lam:g}; "
+            if cfg.needs_stage1()
+            else ""
+        )
+        + "runs: "
+        + "; ".join(_method_line(cfg, m) for m in cfg.methods),
         *latent_direction_lines(cfg, fdir),
         "",
         f"## Results ({'mean ± std over ' + str(n_seeds) + ' seeds' if n_seeds > 1 else 'one seed'})",
@@ -290,23 +336,38 @@ def write_feature_report(cfg: StudyConfig, feature: Feature, fdir: Path, metrics
         results_table(metrics),
         "",
         f"PUL on a bank of {metrics['n_bank']} seeded samples judged by the classifier; FID in "
-        + ("the classifier's penultimate feature space" if metrics["fid_features"]["kind"] == "classifier"
-           else f"the features of `{metrics['fid_features'].get('file')}`")
+        + (
+            "the classifier's penultimate feature space"
+            if metrics["fid_features"]["kind"] == "classifier"
+            else f"the features of `{metrics['fid_features'].get('file')}`"
+        )
         + f" on {metrics['n_fid']} samples against the real data without the feature "
         f"({cfg.data}); Ret-FID against "
-        + (f"`{feature.retrained}`" if feature.retrained else "no retrained model (missing, shown as –)") + "."
-        + (" **The PUL bank's seed is the feedback's: PUL counts the very samples the methods were "
-           "fitted on** (set evaluate.seed apart from feedback.seed)." if cfg.evaluate.seed == cfg.feedback.seed else ""),
+        + (f"`{feature.retrained}`" if feature.retrained else "no retrained model (missing, shown as –)")
+        + "."
+        + (
+            " **The PUL bank's seed is the feedback's: PUL counts the very samples the methods were "
+            "fitted on** (set evaluate.seed apart from feedback.seed)."
+            if cfg.evaluate.seed == cfg.feedback.seed
+            else ""
+        ),
         "",
         *_paper_section(cfg, metrics),
         "## Recommendation",
         "",
         f"- {why}",
-        *(["", f"![PUL against FID]({plot.relative_to(fdir)})", "",
-           f"A dot per method (PUL: the lower of the judges' when two count); the dashed line is FID "
-           f"{tradeoff.FID_BOUND:g}× the pre-trained model's"
-           + ("; the square is the paper's EL2." if paper.comparable(cfg.data, metrics["class"]) else ".")]
-          if plot else []),
+        *(
+            [
+                "",
+                f"![PUL against FID]({plot.relative_to(fdir)})",
+                "",
+                f"A dot per method (PUL: the lower of the judges' when two count); the dashed line is FID "
+                f"{tradeoff.FID_BOUND:g}× the pre-trained model's"
+                + ("; the square is the paper's EL2." if paper.comparable(cfg.data, metrics["class"]) else "."),
+            ]
+            if plot
+            else []
+        ),
         "",
         "## Quality targets",
         "",
@@ -320,17 +381,27 @@ def write_feature_report(cfg: StudyConfig, feature: Feature, fdir: Path, metrics
     ]
     strip = extrapolation_dir(seed_dir(fdir, cfg.seeds[0])) / "strip.png"
     if strip.is_file():
-        lines += ["## Extrapolation strip", "",
-                  f"θ_G + s·(θ_G − mean θ_N), one row per s in {cfg.extrapolation_scales} (s = 0 is θ_G):", "",
-                  f"![strip]({strip.relative_to(fdir)})", ""]
+        lines += [
+            "## Extrapolation strip",
+            "",
+            f"θ_G + s·(θ_G − mean θ_N), one row per s in {cfg.extrapolation_scales} (s = 0 is θ_G):",
+            "",
+            f"![strip]({strip.relative_to(fdir)})",
+            "",
+        ]
     if curves:
         lines += ["## Training curves (first seed)", "", *[f"![{name}]({rel})" for name, rel in curves], ""]
     lines += ["Numbers: `metrics.json`; configuration: `../config.json`; each run's `run.json` and `log.jsonl`.", ""]
     write_text(fdir / "report.md", "\n".join(lines))
-    return {"feature": feature.name, "class": metrics["class"], "table": results_table(metrics),
-            "checks": quality_checks(metrics), "attack": attack_table(attack) if attack else None,
-            "recommendation": why,
-            "paper": paper.comparison_table(metrics) if paper.comparable(cfg.data, metrics["class"]) else None}
+    return {
+        "feature": feature.name,
+        "class": metrics["class"],
+        "table": results_table(metrics),
+        "checks": quality_checks(metrics),
+        "attack": attack_table(attack) if attack else None,
+        "recommendation": why,
+        "paper": paper.comparison_table(metrics) if paper.comparable(cfg.data, metrics["class"]) else None,
+    }
 
 
 def _paper_section(cfg: StudyConfig, metrics: dict) -> list[str]:
@@ -342,8 +413,16 @@ def _paper_section(cfg: StudyConfig, metrics: dict) -> list[str]:
 def write_study_report(cfg: StudyConfig, out: Path, summaries: list[dict]) -> Path:
     lines = ["# atu study", "", f"Generator `{cfg.generator}`; methods {cfg.methods}; seeds {cfg.seeds}.", ""]
     for s in summaries:
-        lines += [f"## {s['feature']} (class {s['class']}) — [full report]({s['feature']}/report.md)", "",
-                  s["table"], "", f"Recommended: {s['recommendation']}", "", *s["checks"], ""]
+        lines += [
+            f"## {s['feature']} (class {s['class']}) — [full report]({s['feature']}/report.md)",
+            "",
+            s["table"],
+            "",
+            f"Recommended: {s['recommendation']}",
+            "",
+            *s["checks"],
+            "",
+        ]
         if s.get("paper"):
             lines += [f"Beside the paper ({paper.PAPER}):", "", s["paper"], ""]
         if s.get("attack"):

@@ -17,29 +17,30 @@ runs continue exactly (gan/run.py). The evaluation and the report are cheap next
 are recomputed whenever a run resumes. A resumed study must have the same configuration, except that
 methods and seeds may be added (the new runs are done, the old ones reused).
 """
+
 from __future__ import annotations
 
 import json
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .. import checkpoint as ckpt
-from ..stages.adapt import adapt
-from ..util.atomic import write_text
-from ..util.devices import resolve_device
-from ..util.local_group import run_in_group
-from ..stages.extrapolate import extrapolate, scale_name
 from ..gan.run import MODEL_FILE, RUN_FILE, STATE_FILE
 from ..latent.run import latent_unlearn
-from ..util.provenance import provenance
+from ..stages.adapt import adapt
+from ..stages.extrapolate import extrapolate, scale_name
 from ..stages.unlearn import unlearn
+from ..util.atomic import write_text
+from ..util.devices import resolve_device
+from ..util.errors import InputError
+from ..util.local_group import run_in_group
+from ..util.provenance import provenance
 from .config import FILTER_METHOD, LATENT_METHOD, StudyConfig, from_dict
 from .layout import BANK_FILE, CONFIG_FILE, FEEDBACK_FILE, adapt_dir, extrapolation_dir, seed_dir
-from ..util.errors import InputError
 
-GROWABLE = ("methods", "seeds", "device")    # may change when a study resumes
+GROWABLE = ("methods", "seeds", "device")  # may change when a study resumes
 
 
 class StudyError(InputError):
@@ -66,14 +67,18 @@ def check_study_folder(out: Path, cfg: StudyConfig, *, resume: bool) -> None:
         # (added to atu since, redefined since, or a variant named now for the first time) takes
         # its configuration of today
         ran = set(stored.get("methods", []))
-        stored["unlearn"] = {**{m: c for m, c in now["unlearn"].items() if m not in ran},
-                             **{m: c for m, c in stored["unlearn"].items() if m in ran}}
+        stored["unlearn"] = {
+            **{m: c for m, c in now["unlearn"].items() if m not in ran},
+            **{m: c for m, c in stored["unlearn"].items() if m in ran},
+        }
         # a variant the stored study ran and this invocation does not name keeps its stored settings
         now = {**now, "unlearn": {**_stored_variants(stored, now), **now["unlearn"]}}
     diff = sorted(k for k in set(stored) | set(now) if k not in GROWABLE and stored.get(k) != now.get(k))
     if diff:
-        raise StudyError(f"{out}: cannot resume: the configuration differs in {diff}; only {list(GROWABLE)} may "
-                         f"change (start a new study in another folder to change the rest)")
+        raise StudyError(
+            f"{out}: cannot resume: the configuration differs in {diff}; only {list(GROWABLE)} may "
+            f"change (start a new study in another folder to change the rest)"
+        )
 
 
 def _added_settings() -> dict:
@@ -82,12 +87,21 @@ def _added_settings() -> dict:
     from ..latent.run import LatentConfig
     from .config import AttackSpec
 
-    return {"latent": {k: v for k, v in LatentConfig().to_dict().items() if k != "seed"},
-            "attack": AttackSpec().to_dict()}
+    return {
+        "latent": {k: v for k, v in LatentConfig().to_dict().items() if k != "seed"},
+        "attack": AttackSpec().to_dict(),
+    }
 
 
-def run_study(cfg: StudyConfig, out: str | Path, *, resume: bool = False, progress: bool = True, processes: int = 1,
-              log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True)) -> Path:
+def run_study(
+    cfg: StudyConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    processes: int = 1,
+    log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True),
+) -> Path:
     """Runs (or continues) the study; returns the path of out/report.md.
 
     processes > 1 (CPU only): stage 1's k models train side by side and stage 2 runs data parallel,
@@ -100,11 +114,11 @@ def run_study(cfg: StudyConfig, out: str | Path, *, resume: bool = False, progre
 
     out = Path(out)
     check_study_folder(out, cfg, resume=resume)
-    if resume:                      # the stored study's methods and seeds with the new ones
+    if resume:  # the stored study's methods and seeds with the new ones
         cfg = from_dict(_merged_config(out, cfg))
     device = resolve_device(cfg.device)
     check_processes(processes, device)
-    checked = _check_inputs(cfg)                       # every file read and checked before any work
+    checked = _check_inputs(cfg)  # every file read and checked before any work
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / CONFIG_FILE, json.dumps({"config": cfg.to_dict(), "provenance": provenance()}, indent=2))
 
@@ -120,9 +134,8 @@ def run_study(cfg: StudyConfig, out: str | Path, *, resume: bool = False, progre
             for method in cfg.methods:
                 if method == LATENT_METHOD:
                     _latent(cfg, seed, feedback, sdir, device, progress, log)
-                elif method != FILTER_METHOD:           # the filter trains nothing
-                    _stage2(cfg, method, seed, feedback, feature.classifier, sdir, device, progress, log,
-                            processes)
+                elif method != FILTER_METHOD:  # the filter trains nothing
+                    _stage2(cfg, method, seed, feedback, feature.classifier, sdir, device, progress, log, processes)
             _baseline(cfg, sdir, device, log)
         log(f"[{feature.name}] evaluating")
         metrics = evaluate_feature(cfg, feature, fdir, device=device, progress=progress)
@@ -138,8 +151,11 @@ def run_study(cfg: StudyConfig, out: str | Path, *, resume: bool = False, progre
 def _stored_variants(stored: dict, now: dict) -> dict:
     """The stage-2 settings of the stored study's methods that `now` has none for (its variants
     METHOD@KEY=VALUE, which exist only where they are named)."""
-    return {m: c for m, c in stored.get("unlearn", {}).items()
-            if m in stored.get("methods", []) and m not in now.get("unlearn", {})}
+    return {
+        m: c
+        for m, c in stored.get("unlearn", {}).items()
+        if m in stored.get("methods", []) and m not in now.get("unlearn", {})
+    }
 
 
 def _merged_config(out: Path, cfg: StudyConfig) -> dict:
@@ -149,9 +165,13 @@ def _merged_config(out: Path, cfg: StudyConfig) -> dict:
     finished is not redone."""
     stored = json.loads((out / CONFIG_FILE).read_text())["config"]
     now = cfg.to_dict()
-    union = lambda a, b: list(dict.fromkeys([*a, *b]))          # noqa: E731 (order kept)
-    return {**now, "methods": union(stored["methods"], now["methods"]), "seeds": union(stored["seeds"], now["seeds"]),
-            "unlearn": {**_stored_variants(stored, now), **now["unlearn"]}}
+    union = lambda a, b: list(dict.fromkeys([*a, *b]))  # noqa: E731 (order kept)
+    return {
+        **now,
+        "methods": union(stored["methods"], now["methods"]),
+        "seeds": union(stored["seeds"], now["seeds"]),
+        "unlearn": {**_stored_variants(stored, now), **now["unlearn"]},
+    }
 
 
 def _check_inputs(cfg: StudyConfig) -> dict:
@@ -159,7 +179,7 @@ def _check_inputs(cfg: StudyConfig) -> dict:
     (if any), and resolves every feature's class, so that a bad file or class fails before the
     first sample is drawn."""
     from ..classifiers import load_classifier
-    from ..feedback.labelling import resolve_class
+    from ..classifiers.classes import resolve_class
     from ..stages.inputs import load_pretrained
 
     G, _ = load_pretrained(cfg.generator)
@@ -184,8 +204,10 @@ def _check_inputs(cfg: StudyConfig) -> dict:
         if feature.retrained is not None:
             retrained = ckpt.load(feature.retrained).generator()
             if retrained.size != G.size:
-                raise StudyError(f"feature {feature.name!r}: retrained {feature.retrained} makes {retrained.size} px "
-                                 f"images, the generator {G.size} px")
+                raise StudyError(
+                    f"feature {feature.name!r}: retrained {feature.retrained} makes {retrained.size} px "
+                    f"images, the generator {G.size} px"
+                )
     if cfg.evaluate.inception is not None:
         from ..eval.extractors import load_inception
 
@@ -197,8 +219,8 @@ def _check_inputs(cfg: StudyConfig) -> dict:
 
 
 def _bank(cfg: StudyConfig, out: Path, G, device: str, progress: bool, log) -> Path:
+    from ..checkpoint.feedback_bundle import save_bundle
     from ..feedback.bank import draw_bank
-    from ..feedback.bundle import save_bundle
 
     path = out / BANK_FILE
     if path.is_file():
@@ -206,22 +228,29 @@ def _bank(cfg: StudyConfig, out: Path, G, device: str, progress: bool, log) -> P
     spec = cfg.feedback
     log(f"drawing the feedback bank: {spec.n} samples (seed {spec.seed})")
     # batch_size is an upper bound: at high resolution fewer samples fit one pass (images_per_pass)
-    bundle = draw_bank(G.to(device).eval(), spec.n, spec.seed, truncation=spec.truncation,
-                       batch_size=G.images_per_pass(at_most=spec.batch_size), generator_file=cfg.generator,
-                       progress=progress)
+    bundle = draw_bank(
+        G.to(device).eval(),
+        spec.n,
+        spec.seed,
+        truncation=spec.truncation,
+        batch_size=G.images_per_pass(at_most=spec.batch_size),
+        generator_file=cfg.generator,
+        progress=progress,
+    )
     save_bundle(path, bundle)
     return path
 
 
 def _feedback(feature, bank_file: Path, classifier, threshold: float | None, fdir: Path, log) -> Path:
-    from ..feedback.bundle import load_bundle, save_bundle
+    from ..checkpoint.feedback_bundle import load_bundle, save_bundle
     from ..feedback.labelling import label_with_classifier
 
     path = fdir / FEEDBACK_FILE
     if path.is_file():
         return path
-    bundle = label_with_classifier(load_bundle(bank_file), classifier, feature.undesired, threshold=threshold,
-                                   classifier_file=feature.classifier)
+    bundle = label_with_classifier(
+        load_bundle(bank_file), classifier, feature.undesired, threshold=threshold, classifier_file=feature.classifier
+    )
     bundle.require_both_kinds(f"feature {feature.name!r}")
     log(f"[{feature.name}] feedback: {bundle.n_undesired} of {len(bundle)} samples undesired")
     save_bundle(path, bundle)
@@ -232,8 +261,10 @@ def check_processes(processes: int, device: str) -> None:
     if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
         raise StudyError(f"--processes must be a whole number >= 1, got {processes!r}")
     if processes > 1 and device != "cpu":
-        raise StudyError(f"--processes {processes}: several processes are for CPU runs (the device is {device}); "
-                         f"on GPUs run the stage commands under torchrun (docs/scaling.md)")
+        raise StudyError(
+            f"--processes {processes}: several processes are for CPU runs (the device is {device}); "
+            f"on GPUs run the stage commands under torchrun (docs/scaling.md)"
+        )
 
 
 def stage2_processes(batch_size: int, processes: int) -> int:
@@ -242,22 +273,39 @@ def stage2_processes(batch_size: int, processes: int) -> int:
     return processes if batch_size % (4 * processes) == 0 else 1
 
 
-def _stage1(cfg: StudyConfig, seed: int, feedback: Path, folder: Path, device: str, progress: bool, log,
-            processes: int = 1) -> None:
+def _stage1(
+    cfg: StudyConfig, seed: int, feedback: Path, folder: Path, device: str, progress: bool, log, processes: int = 1
+) -> None:
     acfg = cfg.adapt_config(seed)
     done = [folder / f"model_{j}" / MODEL_FILE for j in range(acfg.k)]
     if all(p.is_file() and _step(p) >= acfg.steps for p in done):
         return
-    group = min(processes, acfg.k)      # model j trains on rank j % group
-    log(f"stage 1 (seed {seed}): {acfg.k} adapted models × {acfg.steps} steps in {folder}"
-        + (f" ({group} side by side)" if group > 1 else ""))
-    run_in_group(adapt, (cfg.generator, feedback, folder, acfg),
-                 {"resume": (folder / RUN_FILE).is_file(), "device": device, "schedule": cfg.schedule,
-                  "progress": progress}, processes=group, device=device)
+    group = min(processes, acfg.k)  # model j trains on rank j % group
+    log(
+        f"stage 1 (seed {seed}): {acfg.k} adapted models × {acfg.steps} steps in {folder}"
+        + (f" ({group} side by side)" if group > 1 else "")
+    )
+    run_in_group(
+        adapt,
+        (cfg.generator, feedback, folder, acfg),
+        {"resume": (folder / RUN_FILE).is_file(), "device": device, "schedule": cfg.schedule, "progress": progress},
+        processes=group,
+        device=device,
+    )
 
 
-def _stage2(cfg: StudyConfig, method: str, seed: int, feedback: Path, labeller: Path, sdir: Path, device: str,
-            progress: bool, log, processes: int = 1) -> None:
+def _stage2(
+    cfg: StudyConfig,
+    method: str,
+    seed: int,
+    feedback: Path,
+    labeller: Path,
+    sdir: Path,
+    device: str,
+    progress: bool,
+    log,
+    processes: int = 1,
+) -> None:
     ucfg = cfg.unlearn_config(method, seed)
     folder = sdir / method
     if (folder / MODEL_FILE).is_file() and _step(folder / MODEL_FILE) >= ucfg.steps:
@@ -267,14 +315,20 @@ def _stage2(cfg: StudyConfig, method: str, seed: int, feedback: Path, labeller: 
         # Stopped before its first checkpoint: nothing worth keeping, and the folder is ours.
         shutil.rmtree(folder)
     group = stage2_processes(ucfg.train.batch_size, processes)
-    log(f"stage 2 (seed {seed}): {method}, {ucfg.steps} steps in {folder}"
-        + (f" (data parallel over {group} processes)" if group > 1 else ""))
+    log(
+        f"stage 2 (seed {seed}): {method}, {ucfg.steps} steps in {folder}"
+        + (f" (data parallel over {group} processes)" if group > 1 else "")
+    )
     # Without stage 1 (no method repels and no extrapolation) a γ = 0 run trains without θ_N; with it,
     # it still reads them, to log its distance d to them.
     adapted = adapt_dir(sdir) if cfg.needs_stage1() else None
-    run_in_group(unlearn, (cfg.generator, adapted, feedback, folder, ucfg),
-                 {"resume": resume, "device": device, "schedule": cfg.schedule, "progress": progress,
-                  "labeller": labeller}, processes=group, device=device)
+    run_in_group(
+        unlearn,
+        (cfg.generator, adapted, feedback, folder, ucfg),
+        {"resume": resume, "device": device, "schedule": cfg.schedule, "progress": progress, "labeller": labeller},
+        processes=group,
+        device=device,
+    )
 
 
 def _latent(cfg: StudyConfig, seed: int, feedback: Path, sdir: Path, device: str, progress: bool, log) -> None:
@@ -284,10 +338,11 @@ def _latent(cfg: StudyConfig, seed: int, feedback: Path, sdir: Path, device: str
         return
     resume = (folder / STATE_FILE).is_file()
     if not resume and folder.exists():
-        shutil.rmtree(folder)           # stopped before its first checkpoint: nothing worth keeping
+        shutil.rmtree(folder)  # stopped before its first checkpoint: nothing worth keeping
     log(f"latent unlearning (seed {seed}): {lcfg.steps} steps in {folder}")
-    latent_unlearn(cfg.generator, feedback, folder, lcfg, resume=resume, device=device, schedule=cfg.schedule,
-                   progress=progress)
+    latent_unlearn(
+        cfg.generator, feedback, folder, lcfg, resume=resume, device=device, schedule=cfg.schedule, progress=progress
+    )
 
 
 def _baseline(cfg: StudyConfig, sdir: Path, device: str, log) -> None:

@@ -5,6 +5,7 @@ pre-trained model's; with a second judge, a method's PUL is the lower of the two
 that only fools the labeller must not win). The output filter is a reference, not an edit: it is
 plotted and reported beside, never recommended.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,23 +27,32 @@ def recommendation(metrics: dict) -> tuple[str | None, str]:
     """(the method recommended, one line saying why), or (None, why none qualifies)."""
     limit = FID_BOUND * metrics["pretrained"]["fid"]
     judges = "both judges" if any("pul_judge2" in m for m in metrics["methods"].values()) else "the labeller"
-    within = {name: m for name, m in metrics["methods"].items()
-              if name != FILTER_METHOD and m["fid"] is not None and m["fid"] <= limit and judged_pul(m) is not None}
+    within = {
+        name: m
+        for name, m in metrics["methods"].items()
+        if name != FILTER_METHOD and m["fid"] is not None and m["fid"] <= limit and judged_pul(m) is not None
+    }
     if not within:
-        return None, (f"no method kept FID within {FID_BOUND:g}× the pre-trained model's ({limit:.2f}); "
-                      f"none is recommended")
+        return None, (
+            f"no method kept FID within {FID_BOUND:g}× the pre-trained model's ({limit:.2f}); none is recommended"
+        )
     best = max(within, key=lambda name: (judged_pul(within[name]), -within[name]["fid"]))
     m = within[best]
-    return best, (f"**{best}**: the best PUL under {judges} ({judged_pul(m):.1f}%, the lower of the judges' when "
-                  f"two count) among the methods with FID within {FID_BOUND:g}× the pre-trained model's "
-                  f"({m['fid']:.2f} ≤ {limit:.2f})")
+    return best, (
+        f"**{best}**: the best PUL under {judges} ({judged_pul(m):.1f}%, the lower of the judges' when "
+        f"two count) among the methods with FID within {FID_BOUND:g}× the pre-trained model's "
+        f"({m['fid']:.2f} ≤ {limit:.2f})"
+    )
 
 
 def tradeoff_points(metrics: dict) -> dict[str, tuple[float, float]]:
     """{method: (FID ÷ pre-trained FID, judged PUL)} for every method with both numbers."""
     pre = metrics["pretrained"]["fid"]
-    return {name: (m["fid"] / pre, judged_pul(m)) for name, m in metrics["methods"].items()
-            if m["fid"] is not None and judged_pul(m) is not None and pre}
+    return {
+        name: (m["fid"] / pre, judged_pul(m))
+        for name, m in metrics["methods"].items()
+        if m["fid"] is not None and judged_pul(m) is not None and pre
+    }
 
 
 def write_tradeoff_plot(metrics: dict, data: str, path: Path) -> Path | None:
@@ -56,9 +66,20 @@ def write_tradeoff_plot(metrics: dict, data: str, path: Path) -> Path | None:
         p = paper.RESULTS[metrics["class"]]["el2"]
         marked["paper EL2"] = (p[1] / paper.PRETRAINED_FID, p[0])
         fid_lo, fid_hi = paper.EXTRAPOLATION_FID
-        areas["paper extrapolation"] = ((fid_lo / paper.PRETRAINED_FID, fid_hi / paper.PRETRAINED_FID),
-                                        paper.EXTRAPOLATION_PUL)
+        areas["paper extrapolation"] = (
+            (fid_lo / paper.PRETRAINED_FID, fid_hi / paper.PRETRAINED_FID),
+            paper.EXTRAPOLATION_PUL,
+        )
     # PIL's built-in font has no "÷"; a log axis keeps 0.7× to 20× readable around 1×
-    return scatter_chart(points, path, title=f"class {metrics['class']}: PUL against FID / pre-trained FID",
-                         x_label="FID / pre-trained FID (log scale)", y_label="PUL (%)", marked=marked,
-                         marked_areas=areas, x_limit=FID_BOUND, x_log=True, size=(800, 520))
+    return scatter_chart(
+        points,
+        path,
+        title=f"class {metrics['class']}: PUL against FID / pre-trained FID",
+        x_label="FID / pre-trained FID (log scale)",
+        y_label="PUL (%)",
+        marked=marked,
+        marked_areas=areas,
+        x_limit=FID_BOUND,
+        x_log=True,
+        size=(800, 520),
+    )

@@ -4,6 +4,7 @@ data (the mixture, the labeller) · models (MLP G and D) · training (the GAN lo
 weights) · stages (pre-training, feedback, stage 1, stage 2, extrapolation) · metrics · plot ·
 report · config · demo (the run, its folder and files)
 """
+
 from .demo import run_mog_demo
 
 __all__ = ["run_mog_demo"]

@@ -5,6 +5,7 @@ isotropic Gaussian of small std. The labeller stands in for the user of the meth
 a sample is undesired when its nearest mode is one of the undesired modes. It is closed-form, so
 the tests can check it against points worked out by hand.
 """
+
 from __future__ import annotations
 
 import math

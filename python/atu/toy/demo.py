@@ -12,6 +12,7 @@ Seeds: pre-training and stage 2 use `seed`, stage 1's models seed..seed+k-1 (as 
 Fisher `seed`, the feedback samples seed + 1000 and the evaluation bank seed + 2000, so the bank
 the metrics are taken on is never the one the user labelled.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,16 +32,22 @@ from .stages import adapt, collect_feedback, extrapolate, pretrain, unlearn
 
 KIND = "atu demo --toy mog"
 CONFIG_FILE, METRICS_FILE, PLOT_FILE, REPORT_FILE, TIMINGS_FILE = (
-    "config.json", "metrics.json", "scatter.png", "report.md", "timings.json")
+    "config.json",
+    "metrics.json",
+    "scatter.png",
+    "report.md",
+    "timings.json",
+)
 FEEDBACK_SEED_OFFSET, EVAL_SEED_OFFSET = 1000, 2000
 REMOVAL_TARGET = 0.99
 
 
-def run_mog_demo(out, seed: int = 0, device: str = "cpu", progress: bool = True,
-                 config: MogConfig | None = None) -> dict:
+def run_mog_demo(
+    out, seed: int = 0, device: str = "cpu", progress: bool = True, config: MogConfig | None = None
+) -> dict:
     """Runs the toy in `out` (or re-reports a finished run there); returns metrics.json's content
     plus "report" (report.md's path), "out" and "reused"."""
-    cfg = replace(config, seed=seed) if config is not None else MogConfig(seed=seed)   # validates
+    cfg = replace(config, seed=seed) if config is not None else MogConfig(seed=seed)  # validates
     device = resolve_device(device)
     out = Path(out)
     from atu_ext import ops_mode
@@ -51,9 +58,10 @@ def run_mog_demo(out, seed: int = 0, device: str = "cpu", progress: bool = True,
         report = write_report(out / REPORT_FILE, finished, record, _read_json(out / TIMINGS_FILE) or {}, PLOT_FILE)
         return {**finished, "report": str(report), "out": str(out), "reused": True}
     write_text(out / CONFIG_FILE, json.dumps(record, indent=2) + "\n")
-    (out / METRICS_FILE).unlink(missing_ok=True)   # an unfinished run's leftovers never pass as results
+    (out / METRICS_FILE).unlink(missing_ok=True)  # an unfinished run's leftovers never pass as results
 
     from tqdm import tqdm
+
     total = cfg.pretrain.steps + cfg.k * cfg.adapt.steps + 2 * cfg.unlearn.steps
     with tqdm(total=total, desc="toy mog", disable=not progress, leave=False) as bar:
         generators, info, timings = _train_everything(cfg, device, bar)
@@ -66,11 +74,12 @@ def run_mog_demo(out, seed: int = 0, device: str = "cpu", progress: bool = True,
     metrics["provenance"] = provenance()
 
     centres = mode_centres()
-    scatter_panels({name: bank[:cfg.n_plot] for name, bank in banks.items()}, centres, cfg.undesired, cfg.radius,
-                   out / PLOT_FILE)
+    scatter_panels(
+        {name: bank[: cfg.n_plot] for name, bank in banks.items()}, centres, cfg.undesired, cfg.radius, out / PLOT_FILE
+    )
     write_text(out / TIMINGS_FILE, json.dumps({k: round(v, 3) for k, v in timings.items()}, indent=2) + "\n")
     report = write_report(out / REPORT_FILE, metrics, record, timings, PLOT_FILE)
-    write_text(out / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")      # last: marks the run finished
+    write_text(out / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")  # last: marks the run finished
     return {**metrics, "report": str(report), "out": str(out), "reused": False}
 
 
@@ -84,27 +93,67 @@ def _train_everything(cfg: MogConfig, device: str, bar) -> tuple[dict, dict, dic
         now = time.perf_counter()
         timings[name], clock = now - clock, now
 
-    theta_g, d_pre = pretrain(centres, cfg.std, cfg.pretrain, cfg.seed, z_dim=cfg.z_dim, hidden=cfg.hidden,
-                              device=device, progress=bar)
+    theta_g, d_pre = pretrain(
+        centres, cfg.std, cfg.pretrain, cfg.seed, z_dim=cfg.z_dim, hidden=cfg.hidden, device=device, progress=bar
+    )
     lap("pretrain")
     feedback = collect_feedback(theta_g, cfg.n_feedback, cfg.seed + FEEDBACK_SEED_OFFSET, centres, cfg.undesired)
     if feedback.positives.shape[0] == 0:
         raise ValueError("the feedback marked every sample undesired: nothing to train stage 2 on")
-    adapted = adapt(theta_g, d_pre, feedback.negatives, cfg.adapt, k=cfg.k, lam=cfg.lam,
-                    fisher_samples=cfg.fisher_samples, seed=cfg.seed, progress=bar)
+    adapted = adapt(
+        theta_g,
+        d_pre,
+        feedback.negatives,
+        cfg.adapt,
+        k=cfg.k,
+        lam=cfg.lam,
+        fisher_samples=cfg.fisher_samples,
+        seed=cfg.seed,
+        progress=bar,
+    )
     lap("stage 1")
-    theta_p, el2 = unlearn(theta_g, d_pre, feedback.positives, adapted, cfg.unlearn, gamma=cfg.gamma,
-                           alpha=cfg.alpha, reduction=cfg.reduction, seed=cfg.seed, progress=bar)
+    theta_p, el2 = unlearn(
+        theta_g,
+        d_pre,
+        feedback.positives,
+        adapted,
+        cfg.unlearn,
+        gamma=cfg.gamma,
+        alpha=cfg.alpha,
+        reduction=cfg.reduction,
+        seed=cfg.seed,
+        progress=bar,
+    )
     lap("stage 2 el2")
-    theta_adv, adv = unlearn(theta_g, d_pre, feedback.positives, adapted, cfg.unlearn, gamma=0.0,
-                             alpha=cfg.alpha, reduction=cfg.reduction, seed=cfg.seed, progress=bar)
+    theta_adv, adv = unlearn(
+        theta_g,
+        d_pre,
+        feedback.positives,
+        adapted,
+        cfg.unlearn,
+        gamma=0.0,
+        alpha=cfg.alpha,
+        reduction=cfg.reduction,
+        seed=cfg.seed,
+        progress=bar,
+    )
     lap("stage 2 adv_only")
-    generators = {"pretrained": theta_g, "el2": theta_p, "adv_only": theta_adv,
-                  f"extrapolation s={cfg.extrapolation_s:g}": extrapolate(theta_g, adapted, cfg.extrapolation_s)}
+    generators = {
+        "pretrained": theta_g,
+        "el2": theta_p,
+        "adv_only": theta_adv,
+        f"extrapolation s={cfg.extrapolation_s:g}": extrapolate(theta_g, adapted, cfg.extrapolation_s),
+    }
     generators.update({f"adapted {j + 1}": a for j, a in enumerate(adapted)})
-    info = {"feedback": {"n": cfg.n_feedback, "negatives": int(feedback.negatives.shape[0]),
-                         "positives": int(feedback.positives.shape[0])},
-            "el2": el2, "adv_only": adv}
+    info = {
+        "feedback": {
+            "n": cfg.n_feedback,
+            "negatives": int(feedback.negatives.shape[0]),
+            "positives": int(feedback.positives.shape[0]),
+        },
+        "el2": el2,
+        "adv_only": adv,
+    }
     return generators, info, timings
 
 
@@ -115,7 +164,11 @@ def _evaluate(cfg: MogConfig, generators: dict, info: dict) -> tuple[dict, dict]
     banks = {name: generate(G, cfg.n_eval, eval_seed) for name, G in generators.items()}
     shares = {name: M.mode_shares(bank, centres, cfg.radius) for name, bank in banks.items()}
     before = shares["pretrained"]
-    compared = ("el2", "adv_only", f"extrapolation s={cfg.extrapolation_s:g}")   # the adapted models only show stage 1 worked
+    compared = (
+        "el2",
+        "adv_only",
+        f"extrapolation s={cfg.extrapolation_s:g}",
+    )  # the adapted models only show stage 1 worked
     per_generator = {}
     for name, s in shares.items():
         entry = {"shares": [round(v, 6) for v in s], "quality": round(M.quality(s, cfg.desired), 6)}
@@ -129,17 +182,28 @@ def _evaluate(cfg: MogConfig, generators: dict, info: dict) -> tuple[dict, dict]
     el2 = per_generator["el2"]
     removed_ok = all(v is not None and v >= REMOVAL_TARGET for k, v in el2["removed"].items())
     metrics = {
-        "kind": KIND, "seed": cfg.seed, "undesired_modes": list(cfg.undesired), "desired_modes": list(cfg.desired),
-        "radius": cfg.radius, "n_samples": cfg.n_eval, "feedback": info["feedback"],
-        "rules": {"removed_at_least": REMOVAL_TARGET, "covered_share_at_least": M.MIN_SHARE,
-                  "covered_kept_at_least": M.MIN_KEPT},
+        "kind": KIND,
+        "seed": cfg.seed,
+        "undesired_modes": list(cfg.undesired),
+        "desired_modes": list(cfg.desired),
+        "radius": cfg.radius,
+        "n_samples": cfg.n_eval,
+        "feedback": info["feedback"],
+        "rules": {
+            "removed_at_least": REMOVAL_TARGET,
+            "covered_share_at_least": M.MIN_SHARE,
+            "covered_kept_at_least": M.MIN_KEPT,
+        },
         "pretrained_covers_all_modes": pretrained_ok,
-        "removed": el2["removed"], "covered": el2["covered"], "quality": el2["quality"],
+        "removed": el2["removed"],
+        "covered": el2["covered"],
+        "quality": el2["quality"],
         "passed": bool(pretrained_ok and removed_ok and all(el2["covered"].values())),
         "generators": per_generator,
     }
-    return metrics, {name: banks[name] for name in ("pretrained", "el2", "adv_only",
-                                                    f"extrapolation s={cfg.extrapolation_s:g}")}
+    return metrics, {
+        name: banks[name] for name in ("pretrained", "el2", "adv_only", f"extrapolation s={cfg.extrapolation_s:g}")
+    }
 
 
 def _read_json(path: Path):
@@ -165,6 +229,7 @@ def _check_folder(out: Path, record: dict) -> dict | None:
         raise FileExistsError(
             f"--out {out} holds a toy run with other settings (seed {stored.get('config', {}).get('seed')}, "
             f"device {stored.get('device')}); choose another folder to run seed {record['config']['seed']} "
-            f"on {record['device']}")
+            f"on {record['device']}"
+        )
     metrics = _read_json(out / METRICS_FILE)
     return metrics if isinstance(metrics, dict) and metrics.get("kind") == KIND else None

@@ -8,6 +8,7 @@ free). The per-sample gradients are computed all at once with torch.func (vmap o
 exactly the loop of n single-sample backward passes, only batched; the squares are averaged in
 float64.
 """
+
 from __future__ import annotations
 
 import torch

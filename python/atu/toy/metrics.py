@@ -11,6 +11,7 @@ covered[j] for a desired mode: it keeps at least MIN_SHARE of all samples AND at
 quality    fraction of samples within `radius` of ANY desired mode (1 = every sample is a clean
            sample of a wanted mode; what bridges between modes and stragglers cost)
 """
+
 from __future__ import annotations
 
 import torch
@@ -30,8 +31,10 @@ def mode_shares(samples: torch.Tensor, centres: torch.Tensor, radius: float) -> 
 
 def removal(before: list[float], after: list[float], undesired: tuple[int, ...]) -> dict[str, float | None]:
     """{"mode i": removed fraction, ..., "overall": ...}; None where the mode had no samples before."""
+
     def ratio(b: float, a: float) -> float | None:
         return None if b == 0 else 1.0 - a / b
+
     out: dict[str, float | None] = {f"mode {i}": ratio(before[i], after[i]) for i in undesired}
     out["overall"] = ratio(sum(before[i] for i in undesired), sum(after[i] for i in undesired))
     return out
@@ -42,4 +45,4 @@ def coverage(before: list[float], after: list[float], desired: tuple[int, ...]) 
 
 
 def quality(shares: list[float], desired: tuple[int, ...]) -> float:
-    return sum(shares[j] for j in desired)     # the modes are disjoint discs: shares add up
+    return sum(shares[j] for j in desired)  # the modes are disjoint discs: shares add up

@@ -5,6 +5,7 @@ clusters; LeakyReLU in D keeps its gradient alive everywhere (a dead region of D
 leave G without a signal there). Latents are drawn on CPU from a seeded torch.Generator and then
 moved, so a seed gives the same samples on CPU and CUDA.
 """
+
 from __future__ import annotations
 
 import torch

@@ -4,11 +4,12 @@ One square panel per generator, side by side, on the same axes: every mode's dis
 radius (grey for the desired modes, red for the undesired ones, so the eye can check "removed"
 and "covered" directly), then the samples as small dots.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import torch
 
@@ -16,14 +17,19 @@ from ..util.atomic import write_with
 
 PANEL = 320
 MARGIN = 24
-EXTENT = 2.8                  # the axes span [-EXTENT, EXTENT]²: the circle of radius 2 and some air
+EXTENT = 2.8  # the axes span [-EXTENT, EXTENT]²: the circle of radius 2 and some air
 DOT = (31, 80, 160)
 DESIRED = (150, 150, 150)
 UNDESIRED = (214, 39, 40)
 
 
-def scatter_panels(panels: Mapping[str, torch.Tensor], centres: torch.Tensor, undesired: tuple[int, ...],
-                   radius: float, path: str | os.PathLike) -> Path:
+def scatter_panels(
+    panels: Mapping[str, torch.Tensor],
+    centres: torch.Tensor,
+    undesired: tuple[int, ...],
+    radius: float,
+    path: str | os.PathLike,
+) -> Path:
     """panels {title: (n, 2) samples} in one PNG, written atomically."""
     from PIL import Image, ImageDraw
 
@@ -35,7 +41,7 @@ def scatter_panels(panels: Mapping[str, torch.Tensor], centres: torch.Tensor, un
         left, top = MARGIN + p * (PANEL + MARGIN), MARGIN
 
         def px(x: float, y: float) -> tuple[float, float]:
-            return left + (x + EXTENT) * scale, top + (EXTENT - y) * scale     # y grows upwards
+            return left + (x + EXTENT) * scale, top + (EXTENT - y) * scale  # y grows upwards
 
         draw.rectangle([left, top, left + PANEL, top + PANEL], outline=(0, 0, 0))
         draw.text((left, 6), title, fill=(0, 0, 0))

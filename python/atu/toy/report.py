@@ -1,4 +1,5 @@
 """report.md of the toy: what was run, the table of shares per mode, the verdict, the picture."""
+
 from __future__ import annotations
 
 import os
@@ -30,22 +31,28 @@ def write_report(path: str | os.PathLike, metrics: dict, record: dict, timings: 
         f"**{'PASSED' if metrics['passed'] else 'FAILED'}**: EL2 removed "
         + ", ".join(f"{k} {_pct(v)}" for k, v in metrics["removed"].items())
         + f" (target ≥ {_pct(rules['removed_at_least'])} per undesired mode); "
-        + f"{sum(metrics['covered'].values())}/{len(desired)} desired modes covered; quality {_pct(metrics['quality'])}.",
+        + f"{sum(metrics['covered'].values())}/{len(desired)} desired modes covered; "
+        + f"quality {_pct(metrics['quality'])}.",
         "",
         f"Shares are the fraction of {metrics['n_samples']:,} samples (a fixed latent bank, not the feedback's) within "
         f"{metrics['radius']} of each mode. Removed = 1 − share after / share before. A desired mode is covered when "
-        f"it keeps ≥ {_pct(rules['covered_share_at_least'])} of the samples and ≥ {_pct(rules['covered_kept_at_least'])} "
-        f"of its pre-trained share. Quality = share within the radius of any desired mode.",
+        f"it keeps ≥ {_pct(rules['covered_share_at_least'])} of the samples and "
+        f"≥ {_pct(rules['covered_kept_at_least'])} of its pre-trained share. "
+        "Quality = share within the radius of any desired mode.",
         "",
-        "| generator | " + " | ".join(f"mode {i}{' ✗' if i in undesired else ''}" for i in range(8))
+        "| generator | "
+        + " | ".join(f"mode {i}{' ✗' if i in undesired else ''}" for i in range(8))
         + " | removed | covered | quality |",
         "|---" * 12 + "|",
     ]
     for name, g in gens.items():
         removed = _pct(g["removed"]["overall"]) if "removed" in g else ""
         covered = f"{sum(g['covered'].values())}/{len(desired)}" if "covered" in g else ""
-        lines.append(f"| {name} | " + " | ".join(_pct(v) for v in g["shares"])
-                     + f" | {removed} | {covered} | {_pct(g['quality'])} |")
+        lines.append(
+            f"| {name} | "
+            + " | ".join(_pct(v) for v in g["shares"])
+            + f" | {removed} | {covered} | {_pct(g['quality'])} |"
+        )
     el2, adv = gens["el2"], gens["adv_only"]
     lines += [
         "",
@@ -61,7 +68,8 @@ def write_report(path: str | os.PathLike, metrics: dict, record: dict, timings: 
         "",
         f"![samples before and after]({plot_file})",
         "",
-        "Panels: " + ", ".join(["pretrained", "el2", "adv_only", f"extrapolation s={cfg['extrapolation_s']:g}"])
+        "Panels: "
+        + ", ".join(["pretrained", "el2", "adv_only", f"extrapolation s={cfg['extrapolation_s']:g}"])
         + f"; {cfg['n_plot']:,} samples each.",
     ]
     if timings:

@@ -4,6 +4,7 @@ and the extrapolation baseline, each a function of plain tensors and modules (no
 The penalties are the real stages' hooks (EWCGradient over atu_ext.EWC, RepulsionGradient over
 atu_ext.Repulsion): their gradient is added into G's .grad after the adversarial backward.
 """
+
 from __future__ import annotations
 
 import copy
@@ -23,20 +24,30 @@ from .training import GanSchedule, pool_sampler, train_gan
 
 @dataclass
 class Feedback:
-    negatives: torch.Tensor     # samples of θ_G the user marked undesired (S_n)
-    positives: torch.Tensor     # the rest (S_p)
+    negatives: torch.Tensor  # samples of θ_G the user marked undesired (S_n)
+    positives: torch.Tensor  # the rest (S_p)
 
 
-def pretrain(centres: torch.Tensor, std: float, schedule: GanSchedule, seed: int, *, z_dim: int, hidden: int,
-             device: str, progress=None) -> tuple[Generator, Discriminator]:
+def pretrain(
+    centres: torch.Tensor,
+    std: float,
+    schedule: GanSchedule,
+    seed: int,
+    *,
+    z_dim: int,
+    hidden: int,
+    device: str,
+    progress=None,
+) -> tuple[Generator, Discriminator]:
     """θ_G and its D, trained on fresh mixture samples every step."""
-    with torch.random.fork_rng(devices=[]):     # nn.Linear's initialisation draws from the global RNG:
-        torch.manual_seed(seed)                  # seed it, on CPU, without disturbing the caller's
+    with torch.random.fork_rng(devices=[]):  # nn.Linear's initialisation draws from the global RNG:
+        torch.manual_seed(seed)  # seed it, on CPU, without disturbing the caller's
         G, D = Generator(z_dim, hidden), Discriminator(hidden)
     G, D = G.to(device), D.to(device)
 
     def real(n: int, gen: torch.Generator) -> torch.Tensor:
         return sample_mixture(n, gen, std, centres)
+
     train_gan(G, D, real, schedule, seed, progress=progress)
     return G, D
 
@@ -47,8 +58,18 @@ def collect_feedback(G: nn.Module, n: int, seed: int, centres: torch.Tensor, und
     return Feedback(negatives=samples[marked], positives=samples[~marked])
 
 
-def adapt(theta_g: nn.Module, d_pretrained: nn.Module, negatives: torch.Tensor, schedule: GanSchedule, *,
-          k: int, lam: float, fisher_samples: int, seed: int, progress=None) -> list[nn.Module]:
+def adapt(
+    theta_g: nn.Module,
+    d_pretrained: nn.Module,
+    negatives: torch.Tensor,
+    schedule: GanSchedule,
+    *,
+    k: int,
+    lam: float,
+    fisher_samples: int,
+    seed: int,
+    progress=None,
+) -> list[nn.Module]:
     """Stage 1: k copies of θ_G fine-tuned on the negatives (seeds seed..seed+k-1) with the EWC
     gradient of (λ/2) Σ F (θ − θ_G)² over every parameter (the toy has no layers to leave free)."""
     if negatives.shape[0] == 0:
@@ -64,9 +85,19 @@ def adapt(theta_g: nn.Module, d_pretrained: nn.Module, negatives: torch.Tensor, 
     return adapted
 
 
-def unlearn(theta_g: nn.Module, d_pretrained: nn.Module, positives: torch.Tensor, adapted: list[nn.Module],
-            schedule: GanSchedule, *, gamma: float, alpha: float, reduction: str, seed: int,
-            progress=None) -> tuple[nn.Module, dict[str, float]]:
+def unlearn(
+    theta_g: nn.Module,
+    d_pretrained: nn.Module,
+    positives: torch.Tensor,
+    adapted: list[nn.Module],
+    schedule: GanSchedule,
+    *,
+    gamma: float,
+    alpha: float,
+    reduction: str,
+    seed: int,
+    progress=None,
+) -> tuple[nn.Module, dict[str, float]]:
     """Stage 2: θ_G trained on the positives with the adversarial loss + γ·exp(−α d), d the squared
     distance to the adapted models (atu_ext.Repulsion, kind "el2"). γ = 0: the adversarial-only
     ablation. Returns θ_P and {"d": final distance, "repulsion": final L_rep}."""

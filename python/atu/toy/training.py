@@ -7,10 +7,11 @@ into G's .grad after the adversarial backward and before the optimizer step (EWC
 repulsion in stage 2): the real stages' hooks (atu.stages.adapt.EWCGradient,
 atu.stages.unlearn.RepulsionGradient), called as the StyleGAN2 trainer calls them.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +28,7 @@ class GanSchedule:
     steps: int
     batch: int = 256
     lr: float = 1e-3
-    r1: float = 0.0                 # R1 weight on D's real samples (0: none)
+    r1: float = 0.0  # R1 weight on D's real samples (0: none)
 
 
 def pool_sampler(pool: torch.Tensor) -> RealSampler:
@@ -36,11 +37,20 @@ def pool_sampler(pool: torch.Tensor) -> RealSampler:
 
     def sample(n: int, gen: torch.Generator) -> torch.Tensor:
         return pool[torch.randint(0, pool.shape[0], (n,), generator=gen)]
+
     return sample
 
 
-def train_gan(G: nn.Module, D: nn.Module, real: RealSampler, schedule: GanSchedule, seed: int, *,
-              g_grad_hook: Callable[[nn.Module], dict[str, float]] | None = None, progress=None) -> dict[str, float]:
+def train_gan(
+    G: nn.Module,
+    D: nn.Module,
+    real: RealSampler,
+    schedule: GanSchedule,
+    seed: int,
+    *,
+    g_grad_hook: Callable[[nn.Module], dict[str, float]] | None = None,
+    progress=None,
+) -> dict[str, float]:
     """Trains G and D in place for schedule.steps steps; returns the last step's losses and what
     the hook reported."""
     gen = torch.Generator().manual_seed(seed)
@@ -63,7 +73,7 @@ def train_gan(G: nn.Module, D: nn.Module, real: RealSampler, schedule: GanSchedu
         d_loss.backward()
         opt_d.step()
 
-        D.requires_grad_(False)        # G's step needs no gradient for D's weights
+        D.requires_grad_(False)  # G's step needs no gradient for D's weights
         g_loss = F.softplus(-D(G(latents(schedule.batch, G.z_dim, gen, device)))).mean()
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()

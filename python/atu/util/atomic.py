@@ -5,14 +5,15 @@ here: the bytes go to a temporary file in the destination's folder, are flushed 
 temporary file is renamed over the destination, which POSIX and Windows make atomic. The previous
 file stays intact until the rename.
 """
+
 from __future__ import annotations
 
 import contextlib
 import errno
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from .errors import RunFailedError
 
@@ -50,15 +51,23 @@ class WriteFailedError(RunFailedError, OSError):
     stops there with its last complete files in place."""
 
 
-_STORAGE_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EFBIG: "the file is over the size limit",
-                   errno.EDQUOT: "over the disk quota", errno.EROFS: "the file system is read-only",
-                   errno.EIO: "an input/output error"}
+_STORAGE_ERRNOS = {
+    errno.ENOSPC: "no space left on device",
+    errno.EFBIG: "the file is over the size limit",
+    errno.EDQUOT: "over the disk quota",
+    errno.EROFS: "the file system is read-only",
+    errno.EIO: "an input/output error",
+}
 # How the writers atu calls report the same through their own exception types (torch.save's
 # RuntimeError, safetensors' SafetensorError), with the OS's text inside.
-_STORAGE_TEXTS = {"No space left on device": "no space left on device", "File too large": "the file is over the size limit",
-                  "Disk quota exceeded": "over the disk quota", "Read-only file system": "the file system is read-only",
-                  "failed writing file": "the disk refused the write",
-                  "unexpected pos": "the disk refused the write"}     # torch.save's stream writer, cut short
+_STORAGE_TEXTS = {
+    "No space left on device": "no space left on device",
+    "File too large": "the file is over the size limit",
+    "Disk quota exceeded": "over the disk quota",
+    "Read-only file system": "the file system is read-only",
+    "failed writing file": "the disk refused the write",
+    "unexpected pos": "the disk refused the write",
+}  # torch.save's stream writer, cut short
 
 
 def _storage_failure(err: BaseException) -> str | None:
@@ -91,7 +100,7 @@ def write_with(path: str | os.PathLike, writer: Callable[[Path], None]) -> Path:
 
 
 def _current_umask() -> int:
-    mask = os.umask(0)      # the only portable way to read it is to set it and put it back
+    mask = os.umask(0)  # the only portable way to read it is to set it and put it back
     os.umask(mask)
     return mask
 

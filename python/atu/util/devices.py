@@ -1,5 +1,6 @@
 """Which device a run uses: a named device checked against this machine and this build of atu_ext,
 or "auto"."""
+
 from __future__ import annotations
 
 import torch

@@ -11,12 +11,13 @@ takes the GPU cuda:LOCAL_RANK) and leaves it at the end. How the commands use it
 - `atu evaluate`: the latent bank's batches are shared out, counts and feature sums added up.
 Only rank 0 writes the files of a shared run (stage 2, metrics.json).
 """
+
 from __future__ import annotations
 
 import contextlib
 import datetime
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 import torch.distributed as dist
@@ -113,34 +114,6 @@ def any_rank(flag: bool) -> bool:
     return bool(all_reduce_sum(torch.tensor(int(flag), dtype=torch.int64)) > 0)
 
 
-def sum_moments(moments):
-    """FeatureMoments (atu.eval.fid) of every rank merged, in rank order, on every rank; a rank
-    without samples contributes nothing. Gathered through one all-reduce of a zero-padded
-    [world, 1 + D + D²] buffer in which each rank fills its own row."""
-    from ..eval.fid import FeatureMoments
-
-    if not active():
-        return moments
-    own = moments.dim or 0
-    # [Σd, ranks with features, Σd²]: all those ranks share one d iff (Σd)² = k·Σd²
-    d_sum, k, d_sq = (int(v) for v in all_reduce_sum(torch.tensor([own, int(own > 0), own * own])))
-    if k == 0 or d_sum * d_sum != k * d_sq:
-        raise ValueError(f"the ranks' features disagree in dimension or are missing (this rank: {moments.dim})")
-    dim = d_sum // k
-    rows = torch.zeros(world_size(), 1 + dim + dim * dim, dtype=torch.float64)
-    if moments.n:
-        rows[rank()] = torch.cat([torch.tensor([float(moments.n)], dtype=torch.float64), moments.mean,
-                                  moments.scatter.flatten()])
-    rows = all_reduce_sum(rows)
-    merged = FeatureMoments()
-    for row in rows:
-        part = FeatureMoments(dim)
-        part.n = int(round(float(row[0])))
-        part.mean, part.scatter = row[1:1 + dim].clone(), row[1 + dim:].view(dim, dim).clone()
-        merged.merge(part)
-    return merged
-
-
 def assemble_rows(parts: list[tuple[int, torch.Tensor]], n: int) -> torch.Tensor:
     """The [n, D] float64 matrix whose row slices (start, rows) the ranks computed between them, on
     every rank: each rank writes its slices into zeros and one all-reduce sums them. Row order is the
@@ -151,7 +124,7 @@ def assemble_rows(parts: list[tuple[int, torch.Tensor]], n: int) -> torch.Tensor
         raise ValueError(f"the ranks' feature rows disagree in width or are missing (this rank: {own})")
     rows = torch.zeros(n, d_sum // k, dtype=torch.float64)
     for start, block in parts:
-        rows[start:start + block.shape[0]] = block.detach().to(device="cpu", dtype=torch.float64)
+        rows[start : start + block.shape[0]] = block.detach().to(device="cpu", dtype=torch.float64)
     return all_reduce_sum(rows)
 
 
@@ -182,7 +155,7 @@ def average_gradients(params) -> None:
     offset = 0
     for p in params:
         n = p.numel()
-        p.grad.copy_(total[offset:offset + n].view_as(p.grad))
+        p.grad.copy_(total[offset : offset + n].view_as(p.grad))
         offset += n
 
 
@@ -202,7 +175,7 @@ class DataParallel:
         self.rank, self.world = rank, world
 
     @classmethod
-    def from_process_group(cls) -> "DataParallel | None":
+    def from_process_group(cls) -> DataParallel | None:
         return cls(rank(), world_size()) if world_size() > 1 else None
 
     @property
@@ -211,11 +184,13 @@ class DataParallel:
 
     def check_batch(self, n: int, what: str = "batch_size") -> None:
         if n % self.world:
-            raise ValueError(f"{what} {n} must be a multiple of the number of processes ({self.world}) so that "
-                             f"every process gets an equal share")
+            raise ValueError(
+                f"{what} {n} must be a multiple of the number of processes ({self.world}) so that "
+                f"every process gets an equal share"
+            )
 
     def share(self, x: torch.Tensor) -> torch.Tensor:
-        return x[self.rank::self.world]
+        return x[self.rank :: self.world]
 
     def average_gradients(self, module: nn.Module) -> None:
         average_gradients(module.parameters())

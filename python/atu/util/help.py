@@ -1,5 +1,6 @@
 """How every option shows its help: its text with its default added where the text does not give
 one. One rule for `atu COMMAND --help` (HelpFormatter) and docs/commands.md (command_docs.py)."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,8 +13,7 @@ def option_help(action: argparse.Action) -> str:
     if "%(" in text:
         text = text % {"default": action.default}
     default = action.default
-    if (action.required or action.nargs == 0 or default in (None, argparse.SUPPRESS)
-            or "default" in text.lower()):
+    if action.required or action.nargs == 0 or default in (None, argparse.SUPPRESS) or "default" in text.lower():
         return text
     shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
     return f"{text} (default: {shown})".strip()

@@ -1,4 +1,5 @@
 """Image grids as PNG (sample sheets, before/after comparisons), written atomically."""
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,9 @@ def to_uint8(images: torch.Tensor, value_range: tuple[float, float] = (-1.0, 1.0
     return (x * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
-def grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2,
-         value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
+def grid(
+    images: torch.Tensor, nrow: int | None = None, padding: int = 2, value_range: tuple[float, float] = (-1.0, 1.0)
+) -> np.ndarray:
     """One [H', W', C] uint8 image of the batch laid out nrow per row (default: a square)."""
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"images must be [N, 1 or 3, H, W], got {tuple(images.shape)}")
@@ -31,12 +33,17 @@ def grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2,
     for i, tile in enumerate(tiles):
         r, col = divmod(i, nrow)
         y, x = padding + r * (h + padding), padding + col * (w + padding)
-        sheet[y:y + h, x:x + w] = tile
+        sheet[y : y + h, x : x + w] = tile
     return sheet
 
 
-def save_grid(images: torch.Tensor, path: str | os.PathLike, nrow: int | None = None, scale: int = 1,
-              value_range: tuple[float, float] = (-1.0, 1.0)) -> Path:
+def save_grid(
+    images: torch.Tensor,
+    path: str | os.PathLike,
+    nrow: int | None = None,
+    scale: int = 1,
+    value_range: tuple[float, float] = (-1.0, 1.0),
+) -> Path:
     return save_png(grid(images, nrow, value_range=value_range), path, scale=scale)
 
 

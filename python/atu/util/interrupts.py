@@ -8,12 +8,13 @@ which the state may be saved. A second Ctrl-C raises a plain KeyboardInterrupt a
 the step is, and nothing is saved: the last periodic checkpoint (written atomically) stays the
 resume point.
 """
+
 from __future__ import annotations
 
 import contextlib
 import signal
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 
 class StoppedBetweenSteps(KeyboardInterrupt):
@@ -34,7 +35,7 @@ class InterruptFlag:
 def deferred_interrupts() -> Iterator[InterruptFlag]:
     flag = InterruptFlag()
     if threading.current_thread() is not threading.main_thread():
-        yield flag                 # signal handlers can only be installed from the main thread
+        yield flag  # signal handlers can only be installed from the main thread
         return
 
     def on_sigint(signum, frame):

@@ -19,6 +19,7 @@ process, which passes exactly one on to each child (the training loops then stop
 keep their checkpoint, as in one process; a second interrupt would lose the step in flight) and
 raises KeyboardInterrupt once they are done. A child whose parent dies stops by itself.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -29,7 +30,8 @@ import socket
 import threading
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import distributed
 from .errors import RunFailedError
@@ -64,8 +66,15 @@ def threads_per_process(processes: int, total: int | None = None) -> int:
     return max(1, total // processes)
 
 
-def run_in_group(fn: Callable, args: tuple = (), kwargs: dict | None = None, *, processes: int,
-                 device: str = "cpu", threads: int | None = None) -> Any:
+def run_in_group(
+    fn: Callable,
+    args: tuple = (),
+    kwargs: dict | None = None,
+    *,
+    processes: int,
+    device: str = "cpu",
+    threads: int | None = None,
+) -> Any:
     """fn(*args, **kwargs) on each of `processes` ranks of a fresh gloo group (CPU; `device` is what
     distributed.session gives each rank); rank 0's result. fn and its arguments must pickle (a
     module-level function; paths, configurations). processes = 1 runs fn here, in this process."""
@@ -76,15 +85,19 @@ def run_in_group(fn: Callable, args: tuple = (), kwargs: dict | None = None, *, 
     if distributed.launched() or distributed.active():
         raise RuntimeError("already one of several processes (torchrun): cannot start a group of its own")
     threads = threads or threads_per_process(processes)
-    context = multiprocessing.get_context("spawn")     # fork would copy torch's thread pools and locks
+    context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools and locks
     port = _free_port()
     pipes, children = [], []
     for rank in range(processes):
         receive, send = context.Pipe(duplex=False)
-        child = context.Process(target=_child, name=f"atu-rank{rank}", daemon=False,
-                                args=(rank, processes, port, threads, device, os.getpid(), fn, args, kwargs or {}, send))
+        child = context.Process(
+            target=_child,
+            name=f"atu-rank{rank}",
+            daemon=False,
+            args=(rank, processes, port, threads, device, os.getpid(), fn, args, kwargs or {}, send),
+        )
         child.start()
-        send.close()                    # the child holds the sending end now
+        send.close()  # the child holds the sending end now
         pipes.append(receive)
         children.append(child)
     return _wait(children, pipes)
@@ -101,8 +114,11 @@ def _wait(children, pipes) -> Any:
                 if pipe.poll():
                     outcomes[rank] = _receive(pipe, child)
                 elif not child.is_alive():
-                    outcomes[rank] = _receive(pipe, child) if pipe.poll() else (
-                        "error", ChildProcessError(f"rank {rank} died (exit status {child.exitcode})"))
+                    outcomes[rank] = (
+                        _receive(pipe, child)
+                        if pipe.poll()
+                        else ("error", ChildProcessError(f"rank {rank} died (exit status {child.exitcode})"))
+                    )
             if any(kind == "error" for kind, *_ in outcomes.values()):
                 break
             time.sleep(POLL_S)
@@ -133,8 +149,10 @@ def _wait(children, pipes) -> Any:
 def _is_primary(error: BaseException) -> bool:
     """False for the errors a rank raises because a peer went away (gloo's broken connections)."""
     text = f"{type(error).__name__}: {error}"
-    return not any(s in text for s in ("Connection closed by peer", "Connection reset", "Broken pipe",
-                                       "rank died", "DistBackendError"))
+    return not any(
+        s in text
+        for s in ("Connection closed by peer", "Connection reset", "Broken pipe", "rank died", "DistBackendError")
+    )
 
 
 def _join(children, timeout_s: float) -> None:
@@ -168,12 +186,20 @@ def _free_port() -> int:
 
 
 def _child(rank, world, port, threads, device, parent_pid, fn, args, kwargs, send) -> None:
-    os.setpgid(0, 0)                    # out of the terminal's process group: interrupts come from the parent
+    os.setpgid(0, 0)  # out of the terminal's process group: interrupts come from the parent
     # ... and are always honoured: a parent started as a background job hands its children an ignored
     # SIGINT (which Python keeps), and the SIGINT it forwards would then be lost
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    os.environ.update({"WORLD_SIZE": str(world), "RANK": str(rank), "LOCAL_RANK": str(rank),
-                       "LOCAL_WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+    os.environ.update(
+        {
+            "WORLD_SIZE": str(world),
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+            "LOCAL_WORLD_SIZE": str(world),
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+        }
+    )
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
     import torch
 
@@ -184,12 +210,12 @@ def _child(rank, world, port, threads, device, parent_pid, fn, args, kwargs, sen
         send.send(("ok", result if rank == 0 else None))
     except KeyboardInterrupt:
         send.send(("interrupted",))
-    except BaseException as err:        # noqa: BLE001 (every failure goes back to the parent)
+    except BaseException as err:  # noqa: BLE001 (every failure goes back to the parent)
         where = f"in rank {rank} of {world}:\n{traceback.format_exc()}"
         try:
             err.add_note(where)
             pickle.dumps(err)
-        except Exception:               # an exception that does not pickle: its type, text and traceback
+        except Exception:  # an exception that does not pickle: its type, text and traceback
             err = ChildProcessError(f"{type(err).__name__}: {err}\n{where}")
         send.send(("error", err))
     finally:

@@ -1,13 +1,14 @@
 """Memory: out-of-memory errors told apart from other failures (torch reports them as MemoryError,
 as torch.OutOfMemoryError (CUDA) or as a RuntimeError of its CPU allocator, each with its own text),
 and the memory a device has free, for refusing before any work what cannot fit."""
+
 from __future__ import annotations
 
 import re
 
 _ALLOCATION = re.compile(r"(?:tried to allocate|allocate)\s+([\d.]+)\s*(bytes|[KMGT]iB|B)?", re.IGNORECASE)
 _MARKERS = ("can't allocate memory", "out of memory", "cannot allocate memory")
-_UNITS = {"bytes": 1, "b": 1, "kib": 2 ** 10, "mib": 2 ** 20, "gib": 2 ** 30, "tib": 2 ** 40}
+_UNITS = {"bytes": 1, "b": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
 def out_of_memory(err: BaseException) -> str | None:
@@ -15,14 +16,17 @@ def out_of_memory(err: BaseException) -> str | None:
     ("4.0 GiB"), or "" when the error does not say."""
     name = type(err).__name__
     text = str(err)
-    if not (isinstance(err, MemoryError) or name == "OutOfMemoryError"
-            or (isinstance(err, RuntimeError) and any(m in text.lower() for m in _MARKERS))):
+    if not (
+        isinstance(err, MemoryError)
+        or name == "OutOfMemoryError"
+        or (isinstance(err, RuntimeError) and any(m in text.lower() for m in _MARKERS))
+    ):
         return None
     found = _ALLOCATION.search(text)
     if found is None:
         return ""
     amount = float(found.group(1)) * _UNITS.get((found.group(2) or "bytes").lower(), 1)
-    return f"{amount / 2 ** 30:.1f} GiB" if amount >= 2 ** 30 else f"{amount / 2 ** 20:.0f} MiB"
+    return f"{amount / 2**30:.1f} GiB" if amount >= 2**30 else f"{amount / 2**20:.0f} MiB"
 
 
 def available_bytes(device) -> int | None:
@@ -49,4 +53,4 @@ def available_bytes(device) -> int | None:
 
 
 def gib(n: float) -> str:
-    return f"{n / 2 ** 30:.1f} GiB"
+    return f"{n / 2**30:.1f} GiB"

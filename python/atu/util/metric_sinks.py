@@ -8,6 +8,7 @@ what was logged past the checkpoint the run restarts from (as log.jsonl is cut b
 resumes the run with the id of the run's folder (run.json's run_id). W&B is told nothing but the
 values: where it sends them (a project, offline) is the user's W&B settings (WANDB_PROJECT,
 WANDB_MODE, ...); the project defaults to "atu"."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -36,8 +37,9 @@ def check_sinks(names) -> tuple[str, ...]:
             raise InputError(f"log sink {name!r}: expected one of {', '.join(SINKS)}")
         module, extra = SINKS[name]
         if importlib.util.find_spec(module) is None:
-            raise SinkUnavailableError(f"log sink {name!r} needs the {module} package, which is not installed: "
-                                       f"pip install '{extra}'")
+            raise SinkUnavailableError(
+                f"log sink {name!r} needs the {module} package, which is not installed: pip install '{extra}'"
+            )
         if name not in chosen:
             chosen.append(name)
     return tuple(chosen)
@@ -46,6 +48,7 @@ def check_sinks(names) -> tuple[str, ...]:
 def log_to_arg(text: str) -> tuple[str, ...]:
     """argparse type of --log-to: the checked sinks, or argparse's error (exit status 2)."""
     import argparse
+
     try:
         return check_sinks(text)
     except InputError as exc:
@@ -56,8 +59,9 @@ class MetricSinks:
     """The open sinks of one run folder `out`. `first_step` is the step the run starts from (0, or
     the checkpoint's when resuming); `run_id` and `config` identify the run to W&B."""
 
-    def __init__(self, names, out: str | os.PathLike, *, run_id: str | None, first_step: int = 0,
-                 config: dict | None = None):
+    def __init__(
+        self, names, out: str | os.PathLike, *, run_id: str | None, first_step: int = 0, config: dict | None = None
+    ):
         self._writers = []
         out = Path(out)
         for name in check_sinks(names):
@@ -79,6 +83,7 @@ class MetricSinks:
 class _TensorBoard:
     def __init__(self, folder: Path, first_step: int):
         from torch.utils.tensorboard import SummaryWriter
+
         # purge_step: events at or past it (logged after the checkpoint a resumed run restarts
         # from) are hidden, so no step is shown twice
         self.writer = SummaryWriter(log_dir=str(folder), purge_step=first_step + 1 if first_step > 0 else None)
@@ -94,8 +99,15 @@ class _TensorBoard:
 class _WandB:
     def __init__(self, out: Path, run_id: str | None, config: dict):
         import wandb
-        self.run = wandb.init(project=os.environ.get("WANDB_PROJECT", "atu"), name=out.name, id=run_id,
-                              resume="allow" if run_id else None, dir=str(out), config=config)
+
+        self.run = wandb.init(
+            project=os.environ.get("WANDB_PROJECT", "atu"),
+            name=out.name,
+            id=run_id,
+            resume="allow" if run_id else None,
+            dir=str(out),
+            config=config,
+        )
 
     def log(self, step: int, values: dict[str, float]) -> None:
         self.run.log(dict(values), step=step)

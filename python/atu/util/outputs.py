@@ -15,6 +15,7 @@ following symlinks: a lock folder or file planted by someone else is refused, ne
 Nothing is written beside the user's files, and the kernel releases the lock when the process ends,
 however it ends. Under torchrun only rank 0 writes, so only rank 0 takes it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -23,14 +24,15 @@ import hashlib
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .errors import AtuError, InputError
 
 
 class OutputInUseError(AtuError, RuntimeError):
     """Another atu process holds the output this one was asked to write."""
+
     exit_status = 2
 
 
@@ -44,7 +46,7 @@ def check_writable(out: str | os.PathLike, option: str = "--out") -> None:
     path = Path(out)
     try:
         resolved = path.resolve(strict=False)
-    except (RuntimeError, OSError) as err:          # a symlink loop (RuntimeError before Python 3.13)
+    except (RuntimeError, OSError) as err:  # a symlink loop (RuntimeError before Python 3.13)
         raise OutputNotWritableError(f"{option} {out}: cannot be resolved ({err})") from None
     if path.is_symlink() and not path.exists():
         raise OutputNotWritableError(f"{option} {out}: a symlink to nothing ({os.readlink(path)})")
@@ -58,7 +60,7 @@ def check_writable(out: str | os.PathLike, option: str = "--out") -> None:
         raise OutputNotWritableError(f"{option} {out}: {target} is not writable")
 
 
-LOCK_ROOT = Path("/tmp")           # fixed, not tempfile.gettempdir(): TMPDIR differs between processes
+LOCK_ROOT = Path("/tmp")  # fixed, not tempfile.gettempdir(): TMPDIR differs between processes
 
 
 def lock_folder() -> Path:
@@ -76,7 +78,8 @@ def lock_folder() -> Path:
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
         raise OutputNotWritableError(
             f"the lock folder {folder} is not a private folder of this user (a symlink, another user's, or open to "
-            f"others: mode {stat.filemode(info.st_mode)}, owner {info.st_uid}); remove it and run again")
+            f"others: mode {stat.filemode(info.st_mode)}, owner {info.st_uid}); remove it and run again"
+        )
     return folder
 
 
@@ -101,17 +104,20 @@ def held(out: str | os.PathLike, option: str = "--out") -> Iterator[None]:
     path = lock_file(out)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-    except OSError as err:      # ELOOP: a symlink planted where the lock file goes
-        raise OutputNotWritableError(f"cannot open the lock file {path} ({err.strerror}); remove it and run again") \
-            from None
+    except OSError as err:  # ELOOP: a symlink planted where the lock file goes
+        raise OutputNotWritableError(
+            f"cannot open the lock file {path} ({err.strerror}); remove it and run again"
+        ) from None
     with os.fdopen(fd, "r+") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             fh.seek(0)
             holder = fh.read(100).strip() or "another process"
-            raise OutputInUseError(f"{option} {out} is being written by another atu process ({holder}); "
-                                   f"wait for it to finish or choose another {option}") from None
+            raise OutputInUseError(
+                f"{option} {out} is being written by another atu process ({holder}); "
+                f"wait for it to finish or choose another {option}"
+            ) from None
         fh.seek(0)
         fh.truncate()
         fh.write(f"pid {os.getpid()}")

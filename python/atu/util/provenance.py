@@ -1,4 +1,5 @@
 """What every output records about how it was made: versions, machine, command line, time."""
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -54,8 +55,20 @@ def cpu_model() -> str | None:
 
 
 # MKL's conditional-numerical-reproducibility branches (mkl_cbwr.h), as mkl_cbwr_get reports them
-_MKL_CBWR_BRANCHES = {0: "OFF", 1: "OFF", 2: "AUTO", 3: "COMPATIBLE", 4: "SSE2", 6: "SSSE3", 7: "SSE4_1",
-                      8: "SSE4_2", 9: "AVX", 10: "AVX2", 12: "AVX512", 14: "AVX512_E1"}
+_MKL_CBWR_BRANCHES = {
+    0: "OFF",
+    1: "OFF",
+    2: "AUTO",
+    3: "COMPATIBLE",
+    4: "SSE2",
+    6: "SSSE3",
+    7: "SSE4_1",
+    8: "SSE4_2",
+    9: "AVX",
+    10: "AVX2",
+    12: "AVX512",
+    14: "AVX512_E1",
+}
 _MKL_CBWR_STRICT = 0x10000
 
 
@@ -71,7 +84,7 @@ def mkl_cbwr_branch() -> str | None:
     except (OSError, AttributeError):
         return None
     get.restype, get.argtypes = ctypes.c_int, [ctypes.c_int]
-    value = get(-1)                                   # MKL_CBWR_ALL: the branch and the STRICT flag
+    value = get(-1)  # MKL_CBWR_ALL: the branch and the STRICT flag
     name = _MKL_CBWR_BRANCHES.get(value & ~_MKL_CBWR_STRICT, str(value & ~_MKL_CBWR_STRICT))
     return name + (",STRICT" if value & _MKL_CBWR_STRICT else "")
 

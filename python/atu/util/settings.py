@@ -10,6 +10,7 @@ else is derived from it here:
 
 so that adding a setting is one line, and the flag, the study key and the record cannot disagree.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,15 +18,23 @@ import dataclasses
 import math
 import types
 import typing
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-NO_FLAG = object()          # a setting only a study file or the API sets
+NO_FLAG = object()  # a setting only a study file or the API sets
 
 
-def setting(default: Any = dataclasses.MISSING, *, help: str, flag: str | None | object = None,
-            check: Callable[[str, Any], None] | None = None, choices: tuple | None = None,
-            default_factory: Callable[[], Any] | None = None, record_default: bool = True,
-            label: str | None = None) -> Any:
+def setting(
+    default: Any = dataclasses.MISSING,
+    *,
+    help: str,
+    flag: str | None | object = None,
+    check: Callable[[str, Any], None] | None = None,
+    choices: tuple | None = None,
+    default_factory: Callable[[], Any] | None = None,
+    record_default: bool = True,
+    label: str | None = None,
+) -> Any:
     """A dataclass field with what the derived forms need.
 
     flag: the option's spelling (default: --field-name); NO_FLAG for settings only a study file or
@@ -33,8 +42,14 @@ def setting(default: Any = dataclasses.MISSING, *, help: str, flag: str | None |
     setting in errors (default: the field name, e.g. "lam (λ)"). record_default=False leaves the
     field out of to_dict while it holds its default, so records written before it existed still
     describe the same run (resume compares records)."""
-    metadata = {"help": help, "flag": flag, "check": check, "choices": choices, "record_default": record_default,
-                "label": label}
+    metadata = {
+        "help": help,
+        "flag": flag,
+        "check": check,
+        "choices": choices,
+        "record_default": record_default,
+        "label": label,
+    }
     if default_factory is not None:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -71,8 +86,9 @@ def check_fields(config) -> None:
             f.metadata["check"](label, value)
 
 
-def add_options(parser: argparse.ArgumentParser, cls, *, defaults: dict[str, Any] | None = None,
-                exclude: tuple[str, ...] = ()) -> None:
+def add_options(
+    parser: argparse.ArgumentParser, cls, *, defaults: dict[str, Any] | None = None, exclude: tuple[str, ...] = ()
+) -> None:
     """One option per flagged field of `cls` (nested configurations excluded: add theirs on their
     own). `defaults` overrides a field's default for this command (e.g. the step budget)."""
     defaults = defaults or {}
@@ -88,15 +104,24 @@ def add_options(parser: argparse.ArgumentParser, cls, *, defaults: dict[str, Any
         if kind is bool:
             parser.add_argument(flag, dest=f.name, action="store_true", default=default, help=f.metadata["help"])
         else:
-            parser.add_argument(flag, dest=f.name, type=kind, default=default, choices=f.metadata["choices"],
-                                metavar=None if f.metadata["choices"] else flag.lstrip("-").upper().replace("-", "_"),
-                                help=help_text)
+            parser.add_argument(
+                flag,
+                dest=f.name,
+                type=kind,
+                default=default,
+                choices=f.metadata["choices"],
+                metavar=None if f.metadata["choices"] else flag.lstrip("-").upper().replace("-", "_"),
+                help=help_text,
+            )
 
 
 def from_options(cls, args: argparse.Namespace, **given: Any):
     """cls from the parsed options of its flagged fields, plus `given` (nested configs, seeds)."""
-    values = {f.name: getattr(args, f.name) for f in _settings(cls)
-              if _flag(f) is not None and f.name not in given and hasattr(args, f.name)}
+    values = {
+        f.name: getattr(args, f.name)
+        for f in _settings(cls)
+        if _flag(f) is not None and f.name not in given and hasattr(args, f.name)
+    }
     return cls(**values, **given)
 
 
@@ -123,9 +148,11 @@ def from_mapping(cls, mapping: Any, where: str, *, allowed: tuple[str, ...] | No
     permitted = set(names if allowed is None else allowed)
     unknown = sorted((k for k in mapping if k not in permitted), key=str)
     if unknown:
-        raise ValueError(f"unknown setting(s) {', '.join(_brief(f'{where}.{k}', 40) for k in unknown[:5])}"
-                         f"{f' and {len(unknown) - 5} more' if len(unknown) > 5 else ''}; "
-                         f"known here: {sorted(permitted)}")
+        raise ValueError(
+            f"unknown setting(s) {', '.join(_brief(f'{where}.{k}', 40) for k in unknown[:5])}"
+            f"{f' and {len(unknown) - 5} more' if len(unknown) > 5 else ''}; "
+            f"known here: {sorted(permitted)}"
+        )
     values = {}
     for key, value in mapping.items():
         kind = types[key]

@@ -1,9 +1,10 @@
 """Wall-clock timing of a callable, waiting for a GPU's queued work so the time is the work's."""
+
 from __future__ import annotations
 
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -15,6 +16,7 @@ def median_seconds(fn: Callable[[], object], device: str | torch.device, repeats
     def sync():
         if on_gpu:
             torch.cuda.synchronize(device)
+
     fn()
     sync()
     times = []

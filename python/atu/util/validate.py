@@ -1,16 +1,16 @@
 """Checks of hyper-parameters, shared by the commands' configurations: each error names the
 option, the value given and what is allowed, before any work starts."""
+
 from __future__ import annotations
 
 import math
 
-
 # Upper bounds, checked before any work: a count beyond them is a typo (1e12 samples, 1e23 steps)
 # that would otherwise run until killed or fail hours in. StyleGAN2's own longest runs are under a
 # million steps; a study's banks hold thousands of samples.
-MAX_COUNT = 10_000_000          # steps, samples, batch sizes, any other count
-MAX_MODELS = 64                 # stage 1's k adapted models
-MAX_SEED = 2 ** 32 - 1          # every seed atu passes on (numpy's legacy seeding takes 32 bits)
+MAX_COUNT = 10_000_000  # steps, samples, batch sizes, any other count
+MAX_MODELS = 64  # stage 1's k adapted models
+MAX_SEED = 2**32 - 1  # every seed atu passes on (numpy's legacy seeding takes 32 bits)
 
 
 def positive_int(name: str, value, at_most: int = MAX_COUNT) -> int:
@@ -71,6 +71,7 @@ def non_negative_int(name: str, value, at_most: int = MAX_COUNT) -> int:
 
 
 # ---- the same bounds as argparse types: a flag out of range is refused by the parser (exit 2) ----
+
 
 def count_arg(text: str) -> int:
     """`type=` of a count flag (--n, --steps, --batch-size, ...): an integer from 1 to MAX_COUNT."""

@@ -8,6 +8,7 @@ metadata: the generator (path, sha256), sample seed and truncation, who labelled
 undesired class, or a marks file), counts, provenance. Stage 1 trains on the negatives, stage 2 on the
 positives; `atu label` (the web page) writes the same format.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,8 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import CheckpointError, load_atu, save
+from .atu_format import load_atu, save
+from .errors import CheckpointError
 
 KIND = "feedback"
 SECTION = "feedback"
@@ -34,19 +36,23 @@ def uint8_to_images(data: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class FeedbackBundle:
-    latents: torch.Tensor                 # [n, style_dim] float32
-    images: torch.Tensor                  # [n, 3, R, R] uint8
-    undesired: torch.Tensor               # [n] bool
+    latents: torch.Tensor  # [n, style_dim] float32
+    images: torch.Tensor  # [n, 3, R, R] uint8
+    undesired: torch.Tensor  # [n] bool
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         n = self.latents.shape[0]
         if self.latents.ndim != 2 or self.images.ndim != 4 or self.images.shape[1] != 3:
-            raise ValueError(f"feedback: latents must be [n, style_dim] and images [n, 3, R, R], got "
-                             f"{tuple(self.latents.shape)} and {tuple(self.images.shape)}")
+            raise ValueError(
+                f"feedback: latents must be [n, style_dim] and images [n, 3, R, R], got "
+                f"{tuple(self.latents.shape)} and {tuple(self.images.shape)}"
+            )
         if self.images.shape[0] != n or self.undesired.shape != (n,):
-            raise ValueError(f"feedback: {n} latents, {self.images.shape[0]} images and "
-                             f"{tuple(self.undesired.shape)} marks must all count the same samples")
+            raise ValueError(
+                f"feedback: {n} latents, {self.images.shape[0]} images and "
+                f"{tuple(self.undesired.shape)} marks must all count the same samples"
+            )
         if self.images.dtype != torch.uint8:
             raise TypeError(f"feedback: images are stored as uint8, got {self.images.dtype} (use images_to_uint8)")
         self.undesired = self.undesired.to(torch.bool)
@@ -69,19 +75,29 @@ class FeedbackBundle:
     def require_both_kinds(self, where: str = "feedback") -> None:
         """Adapt-then-Unlearn needs negatives (stage 1) and positives (stage 2)."""
         if self.n_undesired == 0:
-            raise ValueError(f"{where}: no sample is marked undesired out of {len(self)}; nothing to unlearn "
-                             f"(draw more samples or check the labeller)")
+            raise ValueError(
+                f"{where}: no sample is marked undesired out of {len(self)}; nothing to unlearn "
+                f"(draw more samples or check the labeller)"
+            )
         if self.n_undesired == len(self):
             raise ValueError(f"{where}: all {len(self)} samples are marked undesired; stage 2 needs desired ones")
 
 
 def save_bundle(path: str | os.PathLike, bundle: FeedbackBundle) -> Path:
     meta = {**bundle.metadata, "n": len(bundle), "n_undesired": bundle.n_undesired}
-    return save(path, kind=KIND, config={"style_dim": int(bundle.latents.shape[1]),
-                                         "resolution": int(bundle.images.shape[-1])},
-                state_dicts={SECTION: {"latents": bundle.latents.float(), "images": bundle.images,
-                                       "undesired": bundle.undesired.to(torch.uint8)}},
-                metadata=meta)
+    return save(
+        path,
+        kind=KIND,
+        config={"style_dim": int(bundle.latents.shape[1]), "resolution": int(bundle.images.shape[-1])},
+        state_dicts={
+            SECTION: {
+                "latents": bundle.latents.float(),
+                "images": bundle.images,
+                "undesired": bundle.undesired.to(torch.uint8),
+            }
+        },
+        metadata=meta,
+    )
 
 
 def load_bundle(path: str | os.PathLike) -> FeedbackBundle:
@@ -93,8 +109,10 @@ def load_bundle(path: str | os.PathLike) -> FeedbackBundle:
     if missing:
         raise CheckpointError(f"{path}: feedback bundle lacks {missing}")
     if not t["latents"].is_floating_point() or t["undesired"].dtype not in (torch.uint8, torch.bool):
-        raise CheckpointError(f"{path}: feedback bundle with {t['latents'].dtype} latents and {t['undesired'].dtype} "
-                              "marks; a bundle holds float latents and 0/1 marks")
+        raise CheckpointError(
+            f"{path}: feedback bundle with {t['latents'].dtype} latents and {t['undesired'].dtype} "
+            "marks; a bundle holds float latents and 0/1 marks"
+        )
     if t["undesired"].numel() and int(t["undesired"].to(torch.uint8).max()) > 1:
         raise CheckpointError(f"{path}: feedback bundle marks other than 0 and 1")
     _check_records(path, ck.metadata)
@@ -116,8 +134,9 @@ def _check_records(path, metadata: Any) -> None:
         if not isinstance(record, dict):
             raise CheckpointError(f"{path}: its {key} record is a {type(record).__name__}, not an object")
         sha = record.get("sha256")
-        if sha is not None and not (isinstance(sha, str) and len(sha) == 64
-                                    and all(c in "0123456789abcdef" for c in sha)):
+        if sha is not None and not (
+            isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)
+        ):
             raise CheckpointError(f"{path}: its {key} sha256 {str(sha)[:70]!r} is not 64 hexadecimal digits")
         if "path" in record and not isinstance(record["path"], str):
             raise CheckpointError(f"{path}: its {key} path is a {type(record['path']).__name__}, not a string")

@@ -18,6 +18,7 @@ Everything is checked before any sample is drawn, and a bundle without both unde
 samples is not written: stage 1 trains on the undesired ones, stage 2 on the others.
 Exit status: 0 written; 2 bad arguments or input files; 1 the labelled samples cannot be used.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,15 +30,16 @@ from typing import Any
 import torch
 
 from .. import assets
-from ..commands.options import UsageError, add_device_option, device_option, existing_file, same_file, shipped_file
-from ..util.provenance import file_record
-from .bank import DEFAULT_N, draw_bank
-from .bundle import FeedbackBundle, load_bundle, save_bundle
-from .labelling import check_threshold, label_with_classifier, label_with_marks, resolve_class
-from .marks import MarksError, check_marks, read_marks
-from ..util.errors import InputError
+from ..checkpoint.feedback_bundle import FeedbackBundle, load_bundle, save_bundle
+from ..classifiers.classes import resolve_class
+from ..feedback.bank import DEFAULT_N, draw_bank
+from ..feedback.labelling import check_threshold, label_with_classifier, label_with_marks
+from ..feedback.marks import MarksError, check_marks, read_marks
 from ..models.fits import require_batch_fits
+from ..util.errors import InputError
+from ..util.provenance import file_record
 from ..util.validate import count_arg, seed_arg
+from .options import UsageError, add_device_option, device_option, existing_file, same_file, shipped_file
 
 DEFAULT_SEED = 0
 DEFAULT_TRUNCATION = 1.0
@@ -46,9 +48,10 @@ DEFAULT_TRUNCATION = 1.0
 @dataclass
 class Request:
     """A checked `atu feedback` invocation: every file read, every number in range."""
+
     out: Path
     device: torch.device
-    batch_size: int | None             # None: by the generator's resolution (Generator.images_per_pass)
+    batch_size: int | None  # None: by the generator's resolution (Generator.images_per_pass)
     # the samples: an existing bank, or a generator to draw n of them from
     bank: FeedbackBundle | None = None
     bank_file: Path | None = None
@@ -68,30 +71,52 @@ class Request:
 
 
 def register(subparsers) -> None:
-    from ..commands.options import command_description
+    from .options import command_description
 
-    p = subparsers.add_parser("feedback", help="draw samples and mark the undesired ones (classifier or a marks file)",
-                              description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "feedback",
+        help="draw samples and mark the undesired ones (classifier or a marks file)",
+        description=command_description(__doc__),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--out", required=True, help="feedback bundle to write (.safetensors)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     samples = p.add_argument_group("samples (drawn fresh, or an existing bank)")
-    samples.add_argument("--gen", help="pre-trained generator: atu .safetensors or rosinality .pt "
-                                       f"(default: the shipped {assets.default_set().generator})")
+    samples.add_argument(
+        "--gen",
+        help="pre-trained generator: atu .safetensors or rosinality .pt "
+        f"(default: the shipped {assets.default_set().generator})",
+    )
     samples.add_argument("--n", type=count_arg, help=f"number of samples (default {DEFAULT_N})")
     samples.add_argument("--seed", type=seed_arg, help=f"seeds the latents and noise (default {DEFAULT_SEED})")
-    samples.add_argument("--truncation", type=float, help=f"truncation psi in (0, 1] (default {DEFAULT_TRUNCATION}: none)")
+    samples.add_argument(
+        "--truncation", type=float, help=f"truncation psi in (0, 1] (default {DEFAULT_TRUNCATION}: none)"
+    )
     samples.add_argument("--bank", help="relabel this bundle's samples instead of drawing new ones")
     labels = p.add_argument_group("labeller (exactly one of --class, --marks, --draw-only)")
-    labels.add_argument("--class", dest="undesired_class", metavar="C",
-                        help="the classifier marks samples it assigns to class C (a number or a label name) undesired")
-    labels.add_argument("--classifier", help=f"classifier checkpoint (default: the shipped {assets.default_set().classifier})")
-    labels.add_argument("--threshold", type=float, metavar="P",
-                        help="with --class: mark undesired every sample whose probability of class C is at least P "
-                             "(0 < P < 1; a cautious user who also marks doubtful samples); default: the predicted class")
+    labels.add_argument(
+        "--class",
+        dest="undesired_class",
+        metavar="C",
+        help="the classifier marks samples it assigns to class C (a number or a label name) undesired",
+    )
+    labels.add_argument(
+        "--classifier", help=f"classifier checkpoint (default: the shipped {assets.default_set().classifier})"
+    )
+    labels.add_argument(
+        "--threshold",
+        type=float,
+        metavar="P",
+        help="with --class: mark undesired every sample whose probability of class C is at least P "
+        "(0 < P < 1; a cautious user who also marks doubtful samples); default: the predicted class",
+    )
     labels.add_argument("--marks", help="file of undesired sample indices (JSON or one per line)")
     labels.add_argument("--draw-only", action="store_true", help="write the bank unlabelled, for a person to mark")
-    p.add_argument("--batch-size", type=count_arg,
-                   help="samples per generator / classifier call (default: by resolution, 64 up to 181 px, 2 at 1024)")
+    p.add_argument(
+        "--batch-size",
+        type=count_arg,
+        help="samples per generator / classifier call (default: by resolution, 64 up to 181 px, 2 at 1024)",
+    )
     add_device_option(p, "where the generator and classifier run")
     p.set_defaults(func=_main)
 
@@ -103,7 +128,7 @@ def _main(args) -> int:
     if request.labeller != "none":
         try:
             bundle.require_both_kinds("the marks")
-        except ValueError as err:      # the input says nothing usable: exit 2, reported once by cli.main
+        except ValueError as err:  # the input says nothing usable: exit 2, reported once by cli.main
             raise InputError(f"{err}; nothing written") from None
     save_bundle(request.out, bundle)
     print(f"atu feedback: wrote {request.out}")
@@ -114,62 +139,92 @@ def collect(request: Request, progress: bool = False) -> FeedbackBundle:
     """Draws (or takes) the samples and labels them as the request says."""
     if request.bank is not None:
         bank = request.bank
-        bundle = FeedbackBundle(bank.latents, bank.images, bank.undesired,
-                                {**bank.metadata, "bank_file": file_record(request.bank_file)})
+        bundle = FeedbackBundle(
+            bank.latents, bank.images, bank.undesired, {**bank.metadata, "bank_file": file_record(request.bank_file)}
+        )
     else:
         generator = request.generator.to(request.device)
-        bundle = draw_bank(generator, request.n, request.seed, truncation=request.truncation,
-                           batch_size=request.batch_size, generator_file=request.generator_file, progress=progress)
+        bundle = draw_bank(
+            generator,
+            request.n,
+            request.seed,
+            truncation=request.truncation,
+            batch_size=request.batch_size,
+            generator_file=request.generator_file,
+            progress=progress,
+        )
     if request.labeller == "classifier":
         classifier = request.classifier.to(request.device)
-        return label_with_classifier(bundle, classifier, request.undesired_class, threshold=request.threshold,
-                                     classifier_file=request.classifier_file,
-                                     batch_size=request.batch_size or 64)
+        return label_with_classifier(
+            bundle,
+            classifier,
+            request.undesired_class,
+            threshold=request.threshold,
+            classifier_file=request.classifier_file,
+            batch_size=request.batch_size or 64,
+        )
     if request.labeller == "marks":
         return label_with_marks(bundle, request.marks, marks_file=request.marks_file)
     return bundle
 
 
 def summary(bundle: FeedbackBundle, request: Request) -> str:
-    source = f"the bank {request.bank_file}" if request.bank is not None else \
-        f"{request.generator_file.name} (seed {request.seed}, truncation {request.truncation})"
+    source = (
+        f"the bank {request.bank_file}"
+        if request.bank is not None
+        else f"{request.generator_file.name} (seed {request.seed}, truncation {request.truncation})"
+    )
     text = f"{len(bundle)} samples from {source}"
     if request.labeller == "none":
         return text + ", unlabelled"
     share = 100 * bundle.n_undesired / len(bundle)
     labeller = bundle.metadata["labeller"]
-    judge = f"classifier {request.classifier_file.name} (class {labeller['undesired_label']}: {labeller['rule']})" \
-        if request.labeller == "classifier" else f"marks {request.marks_file.name}"
-    return (f"{text}, labelled by {judge}: {bundle.n_undesired} undesired ({share:.1f}%), "
-            f"{len(bundle) - bundle.n_undesired} desired")
+    judge = (
+        f"classifier {request.classifier_file.name} (class {labeller['undesired_label']}: {labeller['rule']})"
+        if request.labeller == "classifier"
+        else f"marks {request.marks_file.name}"
+    )
+    return (
+        f"{text}, labelled by {judge}: {bundle.n_undesired} undesired ({share:.1f}%), "
+        f"{len(bundle) - bundle.n_undesired} desired"
+    )
 
 
 # ---- checking the arguments ----------------------------------------------------------------------
+
 
 def check_arguments(args) -> Request:
     """Everything that can go wrong before drawing: raises UsageError (or the readers' errors)."""
     out = _check_out(args)
     labeller = _labeller(args)
-    request = Request(out=out, device=device_option(args.device), batch_size=args.batch_size, labeller=labeller,
-                      threshold=args.threshold)
+    request = Request(
+        out=out,
+        device=device_option(args.device),
+        batch_size=args.batch_size,
+        labeller=labeller,
+        threshold=args.threshold,
+    )
     if args.bank is not None:
         _take_bank(args, request)
     else:
         _take_generator(args, request)
-        if request.batch_size is not None:          # given by the user: refused now if it cannot fit
+        if request.batch_size is not None:  # given by the user: refused now if it cannot fit
             require_batch_fits(request.generator, request.batch_size, request.device, "--batch-size")
     n = len(request.bank) if request.bank is not None else request.n
     if labeller == "classifier":
         take_classifier(args, request)
     elif labeller == "marks":
         request.marks_file = existing_file(args.marks, "--marks")
-        entries = read_marks(request.marks_file)           # its errors name the file already
+        entries = read_marks(request.marks_file)  # its errors name the file already
         try:
             request.marks = check_marks(entries, n)
         except MarksError as err:
             raise UsageError(f"--marks {request.marks_file}: {err}") from err
-    for name, path in (("--gen", request.generator_file), ("--classifier", request.classifier_file),
-                       ("--marks", request.marks_file)):
+    for name, path in (
+        ("--gen", request.generator_file),
+        ("--classifier", request.classifier_file),
+        ("--marks", request.marks_file),
+    ):
         if path is not None and same_file(path, out):
             raise UsageError(f"--out {out} is the {name} input; write the bundle to another path")
     return request
@@ -187,12 +242,20 @@ def _check_out(args) -> Path:
 
 
 def _labeller(args) -> str:
-    chosen = [name for name, given in (("--class", args.undesired_class is not None), ("--marks", args.marks is not None),
-                                       ("--draw-only", args.draw_only)) if given]
+    chosen = [
+        name
+        for name, given in (
+            ("--class", args.undesired_class is not None),
+            ("--marks", args.marks is not None),
+            ("--draw-only", args.draw_only),
+        )
+        if given
+    ]
     if len(chosen) != 1:
-        raise UsageError("say what is undesired with exactly one of --class C (a classifier judges), --marks FILE "
-                         "(a person's marks) or --draw-only (no labels yet)"
-                         + (f"; got {' and '.join(chosen)}" if chosen else ""))
+        raise UsageError(
+            "say what is undesired with exactly one of --class C (a classifier judges), --marks FILE "
+            "(a person's marks) or --draw-only (no labels yet)" + (f"; got {' and '.join(chosen)}" if chosen else "")
+        )
     for flag, given in (("--classifier", args.classifier is not None), ("--threshold", args.threshold is not None)):
         if given and chosen != ["--class"]:
             raise UsageError(f"{flag} goes with --class C (a classifier judges), not {chosen[0]}")
@@ -204,12 +267,22 @@ def _labeller(args) -> str:
 
 
 def _take_bank(args, request: Request) -> None:
-    fresh = [flag for flag, value in (("--gen", args.gen), ("--n", args.n), ("--seed", args.seed),
-                                      ("--truncation", args.truncation)) if value is not None]
+    fresh = [
+        flag
+        for flag, value in (
+            ("--gen", args.gen),
+            ("--n", args.n),
+            ("--seed", args.seed),
+            ("--truncation", args.truncation),
+        )
+        if value is not None
+    ]
     if fresh:
         raise UsageError(f"{', '.join(fresh)} describe drawing new samples; with --bank the samples are the bank's")
     if args.draw_only:
-        raise UsageError("--draw-only draws a new bank; with --bank there is nothing to draw (label it with --class or --marks)")
+        raise UsageError(
+            "--draw-only draws a new bank; with --bank there is nothing to draw (label it with --class or --marks)"
+        )
     request.bank_file = existing_file(args.bank, "--bank")
     request.bank = load_bundle(request.bank_file)
 
@@ -224,15 +297,20 @@ def _take_generator(args, request: Request) -> None:
         raise UsageError(f"--n must be >= 1, got {request.n}")
     if not 0 < request.truncation <= 1:
         raise UsageError(f"--truncation must be in (0, 1] (1 = no truncation), got {request.truncation}")
-    request.generator_file = existing_file(args.gen, "--gen") if args.gen else shipped_file(assets.default_set().generator, "--gen")
+    request.generator_file = (
+        existing_file(args.gen, "--gen") if args.gen else shipped_file(assets.default_set().generator, "--gen")
+    )
     request.generator = checkpoint.load(request.generator_file).generator("g_ema")
 
 
 def take_classifier(args, request: Request) -> None:
     from ..classifiers import load_classifier
 
-    request.classifier_file = existing_file(args.classifier, "--classifier") if args.classifier \
+    request.classifier_file = (
+        existing_file(args.classifier, "--classifier")
+        if args.classifier
         else shipped_file(assets.default_set().classifier, "--classifier")
+    )
     request.classifier = load_classifier(request.classifier_file)
     try:
         request.undesired_class = resolve_class(request.classifier, args.undesired_class)
@@ -240,6 +318,6 @@ def take_classifier(args, request: Request) -> None:
         raise UsageError(f"--class: {err}") from err
     channels = getattr(request.classifier, "in_channels", 3)
     if channels != 3:
-        raise UsageError(f"--classifier {request.classifier_file} reads {channels}-channel images; "
-                         f"the generator's samples are RGB")
-
+        raise UsageError(
+            f"--classifier {request.classifier_file} reads {channels}-channel images; the generator's samples are RGB"
+        )

@@ -16,6 +16,7 @@ reach the port can see the samples and change the marks.
 Exit status: 0 stopped with Ctrl-C; 2 bad arguments, input files or port, reported before anything
 is written.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,14 +31,14 @@ import torch
 from .. import assets
 from ..checkpoint import CheckpointError
 from ..feedback import FeedbackBundle, draw_bank, label_with_classifier, load_bundle, save_bundle
-from ..commands.options import UsageError, add_device_option, device_option, existing_file, same_file, shipped_file
-from ..feedback.collect import take_classifier
-from ..util.provenance import file_record
-from .folder import LabelFolder, bank_differences, same_samples
-from .server import make_server
-from .session import DEFAULT_PAGE_SIZE, MarkingSession
+from ..label.folder import LabelFolder, bank_differences, same_samples
+from ..label.server import make_server
+from ..label.session import DEFAULT_PAGE_SIZE, MarkingSession
 from ..models.fits import require_batch_fits
+from ..util.provenance import file_record
 from ..util.validate import count_arg, seed_arg
+from .feedback import take_classifier
+from .options import UsageError, add_device_option, device_option, existing_file, same_file, shipped_file
 
 DEFAULT_N = 200
 DEFAULT_SEED = 0
@@ -48,9 +49,10 @@ DEFAULT_PORT = 8765
 @dataclass
 class LabelRequest:
     """A checked `atu label` invocation: files read, numbers in range, DIR consistent with them."""
+
     folder: LabelFolder
     device: torch.device
-    batch_size: int | None             # None: by the generator's resolution (Generator.images_per_pass)
+    batch_size: int | None  # None: by the generator's resolution (Generator.images_per_pass)
     page_size: int
     host: str
     port: int
@@ -70,28 +72,51 @@ class LabelRequest:
 
 
 def register(subparsers) -> None:
-    from ..commands.options import command_description
+    from .options import command_description
 
-    p = subparsers.add_parser("label", help="mark undesired samples in a browser page; Save writes the feedback bundle",
-                              description=command_description(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "label",
+        help="mark undesired samples in a browser page; Save writes the feedback bundle",
+        description=command_description(__doc__),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the bank and the feedback bundle")
     samples = p.add_argument_group("samples (drawn once into DIR)")
-    samples.add_argument("--gen", help="pre-trained generator: atu .safetensors or rosinality .pt "
-                                       f"(default: the shipped {assets.default_set().generator}, or DIR's bank's)")
+    samples.add_argument(
+        "--gen",
+        help="pre-trained generator: atu .safetensors or rosinality .pt "
+        f"(default: the shipped {assets.default_set().generator}, or DIR's bank's)",
+    )
     samples.add_argument("--n", type=count_arg, help=f"number of samples (default {DEFAULT_N}, or DIR's bank's)")
     samples.add_argument("--seed", type=seed_arg, help=f"seeds the latents and noise (default {DEFAULT_SEED})")
-    samples.add_argument("--truncation", type=float, help=f"truncation psi in (0, 1] (default {DEFAULT_TRUNCATION}: none)")
+    samples.add_argument(
+        "--truncation", type=float, help=f"truncation psi in (0, 1] (default {DEFAULT_TRUNCATION}: none)"
+    )
     premarks = p.add_argument_group("pre-marking (optional; the person reviews the classifier's marks)")
-    premarks.add_argument("--class", dest="undesired_class", metavar="C",
-                          help="start with the samples the classifier assigns to class C (number or label name) marked")
-    premarks.add_argument("--classifier", help=f"classifier checkpoint (default: the shipped {assets.default_set().classifier})")
+    premarks.add_argument(
+        "--class",
+        dest="undesired_class",
+        metavar="C",
+        help="start with the samples the classifier assigns to class C (number or label name) marked",
+    )
+    premarks.add_argument(
+        "--classifier", help=f"classifier checkpoint (default: the shipped {assets.default_set().classifier})"
+    )
     server = p.add_argument_group("the page")
-    server.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on (default 127.0.0.1: this machine only; others only if you say so)")
-    server.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free one)")
+    server.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only; others only if you say so)",
+    )
+    server.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free one)"
+    )
     server.add_argument("--page-size", type=count_arg, default=DEFAULT_PAGE_SIZE, help="samples per page of the grid")
-    p.add_argument("--batch-size", type=count_arg,
-                   help="samples per generator / classifier call (default: by resolution, 64 up to 181 px, 2 at 1024)")
+    p.add_argument(
+        "--batch-size",
+        type=count_arg,
+        help="samples per generator / classifier call (default: by resolution, 64 up to 181 px, 2 at 1024)",
+    )
     add_device_option(p, "where the generator and classifier run")
     p.set_defaults(func=_main)
 
@@ -101,17 +126,24 @@ def _main(args) -> int:
     try:
         server = make_server(None, request.host, request.port)
     except OSError as err:
-        raise UsageError(f"cannot listen on {request.host} port {request.port}: {err.strerror or err} "
-                         f"(another atu label running? choose another --port)") from err
+        raise UsageError(
+            f"cannot listen on {request.host} port {request.port}: {err.strerror or err} "
+            f"(another atu label running? choose another --port)"
+        ) from err
     if server.allowed_hosts is None:
-        print(f"atu label: note: listening on {request.host}, not only this machine: anyone who can reach "
-              f"port {server.port} can see the samples and change the marks", file=sys.stderr)
+        print(
+            f"atu label: note: listening on {request.host}, not only this machine: anyone who can reach "
+            f"port {server.port} can see the samples and change the marks",
+            file=sys.stderr,
+        )
     try:
-        session = open_session(request, progress=True)   # a log file shows it too (a line every 30 s)
+        session = open_session(request, progress=True)  # a log file shows it too (a line every 30 s)
         server.session = session
         print(f"atu label: {describe(session, request)}")
-        print(f"atu label: open {server.url} in a browser; Save writes {request.folder.feedback_file}; Ctrl-C stops",
-              flush=True)
+        print(
+            f"atu label: open {server.url} in a browser; Save writes {request.folder.feedback_file}; Ctrl-C stops",
+            flush=True,
+        )
         try:
             server.serve_forever()
         except KeyboardInterrupt:
@@ -129,27 +161,47 @@ def open_session(request: LabelRequest, progress: bool = False) -> MarkingSessio
     bank = request.bank
     if bank is None:
         generator = request.generator.to(request.device)
-        bank = draw_bank(generator, request.n, request.seed, truncation=request.truncation,
-                         batch_size=request.batch_size, generator_file=request.generator_file, progress=progress)
+        bank = draw_bank(
+            generator,
+            request.n,
+            request.seed,
+            truncation=request.truncation,
+            batch_size=request.batch_size,
+            generator_file=request.generator_file,
+            progress=progress,
+        )
         save_bundle(folder.bank_file, bank)
     initial, saved, pre_marked_by = [], None, None
     if request.saved is not None:
         initial = saved = request.saved.undesired.nonzero().flatten().tolist()
         pre_marked_by = request.saved.metadata.get("labeller", {}).get("pre_marked_by")
     elif request.classifier is not None:
-        judged = label_with_classifier(bank, request.classifier.to(request.device), request.undesired_class,
-                                       classifier_file=request.classifier_file,
-                                     batch_size=request.batch_size or 64)
+        judged = label_with_classifier(
+            bank,
+            request.classifier.to(request.device),
+            request.undesired_class,
+            classifier_file=request.classifier_file,
+            batch_size=request.batch_size or 64,
+        )
         initial = judged.undesired.nonzero().flatten().tolist()
         pre_marked_by = judged.metadata["labeller"]
-    return MarkingSession(bank, folder.feedback_file, initial=initial, saved=saved, page_size=request.page_size,
-                          bank_record=file_record(folder.bank_file), pre_marked_by=pre_marked_by)
+    return MarkingSession(
+        bank,
+        folder.feedback_file,
+        initial=initial,
+        saved=saved,
+        page_size=request.page_size,
+        bank_record=file_record(folder.bank_file),
+        pre_marked_by=pre_marked_by,
+    )
 
 
 def describe(session: MarkingSession, request: LabelRequest) -> str:
     sampling = session.bank.metadata.get("sampling", {})
-    text = (f"{session.n} samples in {request.folder.bank_file} (seed {sampling.get('seed')}, "
-            f"truncation {sampling.get('truncation')})")
+    text = (
+        f"{session.n} samples in {request.folder.bank_file} (seed {sampling.get('seed')}, "
+        f"truncation {sampling.get('truncation')})"
+    )
     marked = len(session.marks())
     if request.saved is not None:
         text += f"; {marked} marks restored from {request.folder.feedback_file.name}"
@@ -162,6 +214,7 @@ def describe(session: MarkingSession, request: LabelRequest) -> str:
 
 # ---- checking the arguments ----------------------------------------------------------------------
 
+
 def check_arguments(args) -> LabelRequest:
     """Everything that can go wrong before the bank is drawn or anything is written: raises
     UsageError (or the readers' errors)."""
@@ -169,7 +222,11 @@ def check_arguments(args) -> LabelRequest:
     if folder.root.exists() and not folder.root.is_dir():
         raise UsageError(f"--out {folder.root} is not a folder")
     _check_writable(folder.root)
-    for flag, value, low in (("--n", args.n, 1), ("--page-size", args.page_size, 1), ("--batch-size", args.batch_size, 1)):
+    for flag, value, low in (
+        ("--n", args.n, 1),
+        ("--page-size", args.page_size, 1),
+        ("--batch-size", args.batch_size, 1),
+    ):
         if value is not None and value < low:
             raise UsageError(f"{flag} must be >= {low}, got {value}")
     if args.truncation is not None and not 0 < args.truncation <= 1:
@@ -180,22 +237,32 @@ def check_arguments(args) -> LabelRequest:
         raise UsageError("--host is empty")
     if args.classifier is not None and args.undesired_class is None:
         args.undesired_class = _implied_class(args.classifier)
-    request = LabelRequest(folder=folder, device=device_option(args.device), batch_size=args.batch_size,
-                           page_size=args.page_size, host=args.host, port=args.port)
+    request = LabelRequest(
+        folder=folder,
+        device=device_option(args.device),
+        batch_size=args.batch_size,
+        page_size=args.page_size,
+        host=args.host,
+        port=args.port,
+    )
     if folder.bank_file.exists():
         _take_existing_bank(args, request)
     else:
         _take_generator(args, request)
-        if request.batch_size is not None:          # given by the user: refused now if it cannot fit
+        if request.batch_size is not None:  # given by the user: refused now if it cannot fit
             require_batch_fits(request.generator, request.batch_size, request.device, "--batch-size")
     if folder.feedback_file.exists():
         if request.bank is None:
-            raise UsageError(f"--out {folder.root} holds {folder.feedback_file.name} but no {folder.bank_file.name} "
-                             f"to go with it; use another --out")
+            raise UsageError(
+                f"--out {folder.root} holds {folder.feedback_file.name} but no {folder.bank_file.name} "
+                f"to go with it; use another --out"
+            )
         request.saved = _read(folder.feedback_file, "saved marks")
         if not same_samples(request.saved, request.bank):
-            raise UsageError(f"--out {folder.root}: {folder.feedback_file.name} holds marks on other samples "
-                             f"than {folder.bank_file.name}")
+            raise UsageError(
+                f"--out {folder.root}: {folder.feedback_file.name} holds marks on other samples "
+                f"than {folder.bank_file.name}"
+            )
     if args.undesired_class is not None:
         take_classifier(args, request)
     for flag, path in (("--gen", request.generator_file), ("--classifier", request.classifier_file)):
@@ -215,8 +282,10 @@ def _implied_class(classifier: str) -> str:
     except (ValueError, KeyError, OSError) as err:
         raise UsageError(f"--classifier {path}: {err}") from err
     if n_classes != 2:
-        raise UsageError(f"--classifier {path} has {n_classes} classes: --classifier goes with --class C (which of "
-                         f"its classes to pre-mark); only a two-class attribute classifier implies its class 1")
+        raise UsageError(
+            f"--classifier {path} has {n_classes} classes: --classifier goes with --class C (which of "
+            f"its classes to pre-mark); only a two-class attribute classifier implies its class 1"
+        )
     return "1"
 
 
@@ -227,11 +296,14 @@ def _take_existing_bank(args, request: LabelRequest) -> None:
     if args.gen is not None:
         request.generator_file = existing_file(args.gen, "--gen")
         generator_sha256 = file_record(request.generator_file)["sha256"]
-    differences = bank_differences(request.bank, generator_sha256=generator_sha256, n=args.n, seed=args.seed,
-                                   truncation=args.truncation)
+    differences = bank_differences(
+        request.bank, generator_sha256=generator_sha256, n=args.n, seed=args.seed, truncation=args.truncation
+    )
     if differences:
-        raise UsageError(f"--out {folder.root} already holds a bank that is not the one asked for: "
-                         f"{'; '.join(differences)}. Use another --out, or leave out what differs to reopen it")
+        raise UsageError(
+            f"--out {folder.root} already holds a bank that is not the one asked for: "
+            f"{'; '.join(differences)}. Use another --out, or leave out what differs to reopen it"
+        )
     sampling = request.bank.metadata.get("sampling", {})
     request.n, request.seed = len(request.bank), sampling.get("seed")
     request.truncation = sampling.get("truncation")
@@ -243,7 +315,9 @@ def _take_generator(args, request: LabelRequest) -> None:
     request.n = DEFAULT_N if args.n is None else args.n
     request.seed = DEFAULT_SEED if args.seed is None else args.seed
     request.truncation = DEFAULT_TRUNCATION if args.truncation is None else args.truncation
-    request.generator_file = existing_file(args.gen, "--gen") if args.gen else shipped_file(assets.default_set().generator, "--gen")
+    request.generator_file = (
+        existing_file(args.gen, "--gen") if args.gen else shipped_file(assets.default_set().generator, "--gen")
+    )
     request.generator = checkpoint.load(request.generator_file).generator("g_ema")
 
 

@@ -1,19 +1,21 @@
 """docs/commands.md, generated from the command-line parsers so that it cannot drift from them:
 
-    python -m atu.util.command_docs > docs/commands.md
+    python -m atu.command_docs > docs/commands.md
 
 (tests/commands/test_docs.py fails when the file and the parsers disagree.)
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 
-from .help import option_help
+from .cli import build_parser
+from .util.help import option_help
 
 HEADER = """# Commands
 
-Every `atu` command and its options, generated from the parsers (`python -m atu.util.command_docs >
+Every `atu` command and its options, generated from the parsers (`python -m atu.command_docs >
 docs/commands.md`; a test keeps the two equal). `atu COMMAND --help` prints the same. Every command
 also takes `--ops compiled|reference` (which implementation of atu_ext's ops runs). Bad input exits
 with status 2 before any work; a failed run (a diverged loss) exits 1; Ctrl-C exits 130 after saving.
@@ -25,7 +27,9 @@ def _flags(action: argparse.Action) -> str:
         return f"`{action.metavar or action.dest}`"
     metavar = ""
     if action.nargs != 0:
-        name = action.metavar or (f"{{{','.join(map(str, action.choices))}}}" if action.choices else action.dest.upper())
+        name = action.metavar or (
+            f"{{{','.join(map(str, action.choices))}}}" if action.choices else action.dest.upper()
+        )
         metavar = f" {name}" + (" ..." if action.nargs in ("+", "*") else "")
     return ", ".join(f"`{flag}{metavar}`" for flag in action.option_strings)
 
@@ -53,8 +57,6 @@ def markdown(parser: argparse.ArgumentParser) -> str:
 
 
 def main() -> int:
-    from ..cli import build_parser
-
     sys.stdout.write(markdown(build_parser()))
     return 0
 
