@@ -173,8 +173,8 @@ def _prepare(prob):
             prob.fisher_flat = torch.cat([f.reshape(-1) for f in prob.fisher])
             prob.out_flat = torch.empty_like(prob.theta_flat)
             prob.sqrt_fisher = torch._foreach_sqrt(prob.fisher)
-        prob.rep = atu_ext.Repulsion(prob.params, prob.ref, kind="el2", alpha=ALPHA)
-        prob.rep2 = atu_ext.Repulsion(prob.params, [prob.ref, prob.ref2], kind="el2", alpha=ALPHA)
+        prob.rep = atu_ext.Repulsion(prob.params, prob.ref, kind="el2", alpha=ALPHA, reduction="sum")
+        prob.rep2 = atu_ext.Repulsion(prob.params, [prob.ref, prob.ref2], kind="el2", alpha=ALPHA, reduction="sum")
         prob.ewc = atu_ext.EWC(prob.params, prob.ref, prob.fisher, lam=LAM)
         # float64 oracles of the values every competitor must return
         d64 = sum(float(((p.detach().double() - a.double()) ** 2).sum()) for p, a in zip(prob.params, prob.ref))

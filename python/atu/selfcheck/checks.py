@@ -139,9 +139,9 @@ def check_penalties(device: torch.device, quick: bool) -> Iterator[Row]:
             # α·d ≈ 1, as in training: exp(−α·d) far below float32's range would compare zeros
             alpha = 1.0 / float(reference.sq_dist(p64, r64).detach())
             leaves = [t.detach().clone().requires_grad_() for t in params]
-            rep = atu_ext.Repulsion(leaves, refs, kind="el2", alpha=alpha)
+            rep = atu_ext.Repulsion(leaves, refs, kind="el2", alpha=alpha, reduction="sum")
             loss = rep.add_grad_(scale=2.0)
-            loss64 = 2.0 * reference.repulsion_el2(p64, r64, alpha=alpha)
+            loss64 = 2.0 * reference.repulsion_el2(p64, r64, alpha=alpha, reduction="sum")
             grads64 = torch.autograd.grad(loss64, p64)
             return _compare(
                 "penalties",
@@ -165,7 +165,7 @@ def check_penalties(device: torch.device, quick: bool) -> Iterator[Row]:
 
         def repeatable():
             leaves = [t.detach().clone().requires_grad_() for t in params]
-            rep = atu_ext.Repulsion(leaves, refs, kind="el2", alpha=1e-3)
+            rep = atu_ext.Repulsion(leaves, refs, kind="el2", alpha=1e-3, reduction="sum")
             runs = []
             for _ in range(2):
                 for t in leaves:
@@ -192,12 +192,12 @@ def check_penalties(device: torch.device, quick: bool) -> Iterator[Row]:
 
             def speed():
                 leaves = [t.detach().clone().requires_grad_() for t in params]
-                rep = atu_ext.Repulsion(leaves, refs, kind="el2", alpha=1e-3)
+                rep = atu_ext.Repulsion(leaves, refs, kind="el2", alpha=1e-3, reduction="sum")
 
                 def loop():  # the per-tensor Python loop with autograd a user would write
                     for t in leaves:
                         t.grad = None
-                    reference.repulsion_el2(leaves, refs, alpha=1e-3).backward()
+                    reference.repulsion_el2(leaves, refs, alpha=1e-3, reduction="sum").backward()
 
                 def fused():
                     for t in leaves:
@@ -237,7 +237,9 @@ def check_penalties(device: torch.device, quick: bool) -> Iterator[Row]:
         "penalties",
         "float64",
         "gradgradcheck",
-        lambda: _gradgrad("penalties", lambda *p: atu_ext.repulsion_el2(list(p), ref_small, alpha=0.1), leaves),
+        lambda: _gradgrad(
+            "penalties", lambda *p: atu_ext.repulsion_el2(list(p), ref_small, alpha=0.1, reduction="sum"), leaves
+        ),
     )
 
 

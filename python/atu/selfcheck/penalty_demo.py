@@ -67,9 +67,13 @@ def main(argv=None) -> int:
     )
     rows = [
         ("d = ||θ − θ_N||²", atu_ext.sq_dist(params, refs), d64),
-        ("IL2  1/d", atu_ext.repulsion_il2(params, refs), 1.0 / d64),
-        ("NL2  −d", atu_ext.repulsion_nl2(params, refs), -d64),
-        (f"EL2  exp(−αd), α={alpha:.3g}", atu_ext.repulsion_el2(params, refs, alpha=alpha), math.exp(-alpha * d64)),
+        ("IL2  1/d", atu_ext.repulsion_il2(params, refs, reduction="sum"), 1.0 / d64),
+        ("NL2  −d", atu_ext.repulsion_nl2(params, refs, reduction="sum"), -d64),
+        (
+            f"EL2  exp(−αd), α={alpha:.3g}",
+            atu_ext.repulsion_el2(params, refs, alpha=alpha, reduction="sum"),
+            math.exp(-alpha * d64),
+        ),
         ("EWC  λ·ΣF(θ−θ_G)², λ=2.5e8", atu_ext.ewc_penalty(params, refs[0], fisher, lam=lam), e64),
     ]
     print(f"{'penalty':34s} {'fused (float32)':>18s} {'float64 oracle':>18s} {'rel. error':>11s}")
@@ -77,7 +81,7 @@ def main(argv=None) -> int:
         v = float(value.detach())
         print(f"{name:34s} {v:18.9g} {exact:18.9g} {abs(v - exact) / abs(exact):11.2e}")
 
-    rep = atu_ext.Repulsion(params, refs, kind="el2", alpha=alpha)
+    rep = atu_ext.Repulsion(params, refs, kind="el2", alpha=alpha, reduction="sum")
     ewc = atu_ext.EWC(params, refs[0], fisher, lam=lam)
 
     def zero():
