@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from ._validate import reduction_weights
+
 _ops = torch.ops.atu
 
 
@@ -21,17 +23,6 @@ def _value_like(params):
 
 def _fresh_like(params):
     return [torch.empty_like(p, memory_format=torch.contiguous_format) for p in params]
-
-
-def reduction_weights(params, reduction: str) -> list[float]:
-    """Per-tensor factor w_t of d = Σ_t w_t Σ_i (p − a)²; mirrors csrc/torch/penalties_args.cpp."""
-    if reduction == "sum":
-        return [1.0] * len(params)
-    if reduction == "mean":
-        total = sum(p.numel() for p in params)
-        return [1.0 / total] * len(params)
-    nonempty = sum(1 for p in params if p.numel() > 0)
-    return [1.0 / (nonempty * p.numel()) if p.numel() > 0 else 0.0 for p in params]
 
 
 # ---- fake kernels ------------------------------------------------------------------------------

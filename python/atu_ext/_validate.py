@@ -88,6 +88,18 @@ def references(params_arg, params: list[torch.Tensor], theta_n, name: str = "the
     return refs
 
 
+def reduction_weights(params, reduction: str) -> list[float]:
+    """Per-tensor factor w_t of d = Σ_t w_t Σ_i (p − a)²; mirrors csrc/torch/penalties_args.cpp."""
+    check_reduction(reduction)
+    if reduction == "sum":
+        return [1.0] * len(params)
+    if reduction == "mean":
+        total = sum(p.numel() for p in params)
+        return [1.0 / total] * len(params)
+    nonempty = sum(1 for p in params if p.numel() > 0)
+    return [1.0 / (nonempty * p.numel()) if p.numel() > 0 else 0.0 for p in params]
+
+
 def check_el2_value(value: torch.Tensor, d: torch.Tensor, alpha: float, reduction: str, who: str) -> None:
     """Refuses an EL2 loss exp(−α·d) that is exactly 0 at a finite d: its gradient is 0 too, so
     nothing would be repelled, silently. Says which α would fit the d measured (α·d near 1, where

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ._registrations import reduction_weights
+from ._validate import reduction_weights
 
 
 def _value_dtype(params: list[torch.Tensor]) -> torch.dtype:

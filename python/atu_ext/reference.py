@@ -9,24 +9,13 @@ from __future__ import annotations
 
 import torch
 
-from ._validate import DEFAULT_ALPHA, DEFAULT_REDUCTION
-from .resampling import both_axes, strided_conv_padding, transposed_conv_padding
-
-
-def _weights(params, reduction: str) -> list[float]:
-    if reduction == "sum":
-        return [1.0] * len(params)
-    if reduction == "mean":
-        return [1.0 / sum(p.numel() for p in params)] * len(params)
-    if reduction == "tensor_mean":
-        nonempty = sum(1 for p in params if p.numel() > 0)
-        return [1.0 / (nonempty * p.numel()) if p.numel() else 0.0 for p in params]
-    raise ValueError(reduction)
+from ._validate import DEFAULT_ALPHA, DEFAULT_REDUCTION, reduction_weights
+from .resampling import both_axes, int_pair, padding4, strided_conv_padding, transposed_conv_padding
 
 
 def sq_dist(params: list[torch.Tensor], refs: list[list[torch.Tensor]], reduction: str = "sum") -> torch.Tensor:
     """mean over the references j of Σ_t w_t Σ (p_t − a_jt)², one tensor at a time."""
-    weights = _weights(params, reduction)
+    weights = reduction_weights(params, reduction)
     per_ref = []
     for ref in refs:
         total = params[0].new_zeros(())
@@ -58,27 +47,14 @@ def ewc_penalty(params, anchor, fisher, lam=1.0):
 # ---- StyleGAN2 ops -----------------------------------------------------------------------------
 
 
-def _pair(v):
-    return [v, v] if isinstance(v, int) else (list(v) * 2 if len(v) == 1 else list(v))
-
-
-def _pad4(p):
-    if isinstance(p, int):
-        return [p, p, p, p]
-    p = list(p)
-    if len(p) == 1:
-        p = p * 2
-    return [p[0], p[0], p[1], p[1]] if len(p) == 2 else p
-
-
 def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1.0):
     """Materialises every step: zero insertion, F.pad (negative = crop), a depthwise conv2d with
     the (flipped, for true convolution) 2-D filter, strided slicing, gain."""
     import torch.nn.functional as F
 
-    ux, uy = _pair(up)
-    dx, dy = _pair(down)
-    x0, x1, y0, y1 = _pad4(padding)
+    ux, uy = int_pair(up, "up", minimum=1)
+    dx, dy = int_pair(down, "down", minimum=1)
+    x0, x1, y0, y1 = padding4(padding)
     n, c, h, w = x.shape
     if f.dim() == 1:
         f = torch.outer(f, f)

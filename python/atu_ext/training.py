@@ -10,8 +10,7 @@ from __future__ import annotations
 import torch
 
 from . import _validate, foreach_penalties, ops_mode
-from ._registrations import reduction_weights
-from ._validate import DEFAULT_ALPHA, DEFAULT_REDUCTION
+from ._validate import DEFAULT_ALPHA, DEFAULT_REDUCTION, reduction_weights
 
 _ops = torch.ops.atu
 KINDS = ("il2", "nl2", "el2")

@@ -14,51 +14,15 @@ so gradients of every order work. f is a constant: it must not require grad.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import torch
 
 from . import ops_mode, reference
+from .resampling import int_pair, padding4
 
 _ops = torch.ops.atu
 _FLOATING = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 _CPU_DTYPES = (torch.float32, torch.float64)
-
-
-def _int_pair(value, name: str, *, minimum: int) -> list[int]:
-    """An int or a sequence [x, y] of ints -> [x, y], each >= minimum."""
-    items = [value] if isinstance(value, int) else value
-    if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
-        raise TypeError(f"{name} must be an int or a sequence [x, y] of ints, got {type(value).__name__}")
-    items = list(items)
-    if len(items) == 1:
-        items = items * 2
-    if len(items) != 2:
-        raise ValueError(f"{name} must be an int or [x, y], got {len(items)} values: {value!r}")
-    for i, v in enumerate(items):
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise TypeError(f"{name}[{i}] must be an int, got {type(v).__name__}")
-        if v < minimum:
-            raise ValueError(f"{name}[{i}] must be >= {minimum}, got {v}")
-    return items
-
-
-def _padding4(padding) -> list[int]:
-    """int, [px, py] or [x0, x1, y0, y1] -> [x0, x1, y0, y1]."""
-    items = [padding] if isinstance(padding, int) else padding
-    if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
-        raise TypeError(f"padding must be an int, [px, py] or [x0, x1, y0, y1], got {type(padding).__name__}")
-    items = list(items)
-    for i, v in enumerate(items):
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise TypeError(f"padding[{i}] must be an int, got {type(v).__name__}")
-    if len(items) == 1:
-        items = items * 2
-    if len(items) == 2:
-        return [items[0], items[0], items[1], items[1]]
-    if len(items) == 4:
-        return items
-    raise ValueError(f"padding must have 1, 2 or 4 values, got {len(items)}: {padding!r}")
 
 
 def filter_size(f: torch.Tensor) -> tuple[int, int]:
@@ -99,7 +63,7 @@ def normalize_args(x, f, up, down, padding, flip_filter, gain):
     if x.device.type == "cpu" and x.dtype not in _CPU_DTYPES:
         raise TypeError(f"x has dtype {x.dtype}; the CPU kernel supports float32 and float64")
     check_filter(f, device=x.device)
-    up, down, pad = _int_pair(up, "up", minimum=1), _int_pair(down, "down", minimum=1), _padding4(padding)
+    up, down, pad = int_pair(up, "up", minimum=1), int_pair(down, "down", minimum=1), padding4(padding)
     if not isinstance(flip_filter, bool):
         raise TypeError(f"flip_filter must be a bool, got {type(flip_filter).__name__}")
     if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not math.isfinite(gain):

@@ -12,7 +12,7 @@ from ..util.validate import seed_arg
 
 
 def register(subparsers) -> None:
-    from ..study.config import METHODS
+    from ..study.methods import METHODS
     from .options import command_description
     from .run import add_study_options
 

@@ -1,39 +1,12 @@
-"""The models of a study as its tables name and order them: one home for the titles (report.py,
-paper.py and tradeoff.py all read them)."""
+"""The models of a study as its tables name and order them (the titles and order are the methods
+table's, study/methods.py; report.py, paper.py and tradeoff.py read them from here)."""
 
 from __future__ import annotations
 
 from .config import VARIANT_MARK, base_method
+from .methods import COLUMN_ORDER, TABLE
 
-COLUMN_ORDER = (
-    "il2",
-    "nl2",
-    "el2",
-    "el2_paper",
-    "adv_only",
-    "redact",
-    "redact_labeller",
-    "il2+redact",
-    "nl2+redact",
-    "el2+redact",
-    "latent",
-    "filter",
-)
-TITLES = {
-    "il2": "IL2",
-    "nl2": "NL2",
-    "el2": "EL2",
-    "el2_paper": "EL2 (paper's update)",
-    "adv_only": "Adv. only",
-    "redact": "Redact",
-    "redact_labeller": "Redact (labeller)",
-    "il2+redact": "IL2 + redact",
-    "nl2+redact": "NL2 + redact",
-    "el2+redact": "EL2 + redact",
-    "latent": "Latent",
-    "filter": "Filter (reference)",
-    "pretrained": "Pre-trained",
-}
+TITLES = {**{m.name: m.title for m in TABLE}, "pretrained": "Pre-trained"}
 
 
 def column_title(name: str) -> str:

@@ -64,41 +64,12 @@ from ..stages.unlearn import KINDS, UnlearnConfig
 from ..util import settings
 from ..util.errors import InputError
 from ..util.validate import MAX_COUNT, MAX_SEED
+from .methods import ATU_METHODS, BY_NAME, METHODS, REDACT_METHODS, REDACT_WEIGHT
 
-# Adapt-then-Unlearn's stage-2 variants (they need stage 1), and the other family: latent feature
-# unlearning (Moon, Cho, Kim, AAAI 2024), which works from the feedback alone.
-# el2_paper is EL2 with the paper's update (the repulsion added to the loss Adam minimises) whatever
-# unlearn.decoupled says, so one study can show the paper's method beside the decoupled step.
-# The redaction family (atu/stages/redaction.py): redact is adversarial fine-tuning whose D also counts the
-# marked negatives as fakes; redact_labeller relabels G's fakes online with the feature's classifier;
-# <kind>+redact adds the repulsion of that kind to redact.
-REDACT_METHODS = ("redact", "redact_labeller", "el2+redact", "il2+redact", "nl2+redact")
-ATU_METHODS = ("el2", "el2_paper", "il2", "nl2", "adv_only", *REDACT_METHODS)
-LATENT_METHOD = "latent"
-# Not a model edit: rejection sampling from the pre-trained model with the feature's classifier
-# (eval/filtering.py), the reference every edit is up against; nothing to train.
-FILTER_METHOD = "filter"
-METHODS = (*ATU_METHODS, LATENT_METHOD, FILTER_METHOD)
 # A variant of a stage-2 method with one setting changed, "METHOD@KEY=VALUE" (e.g. redact@redact=0.03,
 # el2@gamma=3000): its own run and folder beside the method's, a point of its own in the trade-off
 # plot, so one study sweeps a setting with stage 1 and the feedback shared.
 VARIANT_MARK = "@"
-
-# The authors' repulsion weights in our terms at k = 2 (see stages/unlearn.py): their IL2 γ_a/v is il2
-# with γ = 2γ_a/k², their NL2 −γ_a·v is nl2 with γ = γ_a·k²/2; γ_a = 1 as in their examples.
-# The redaction weight 0.1: of 0.03, 0.1 and 1 (negatives as fakes, digits model) the one that removed
-# most at an FID within 1.5× of the pre-trained model's
-# (bench/results/experiments/cpu-2core-epyc-stage2-limits.md). On MNIST the best weight differs by class
-# (docs/results.md, "Real MNIST"), so it stays; a study sweeps it with redact@redact=W variants.
-REDACT_WEIGHT = 0.1
-DEFAULT_METHOD_OVERRIDES = {
-    "il2": {"gamma": 0.5},
-    "nl2": {"gamma": 2.0},
-    "il2+redact": {"gamma": 0.5},
-    "nl2+redact": {"gamma": 2.0},
-}
-# the redaction source each plain redaction is defined by (the +redact forms take unlearn.redact_source)
-FIXED_REDACT_SOURCE = {"redact": "negatives", "redact_labeller": "labeller"}
 
 
 class ConfigError(InputError):
@@ -651,54 +622,46 @@ def _unlearn(value: Any, name: str, variants: list[str]) -> UnlearnConfig:
         return f"unlearn.methods.{method}" + (f".{key}" if key else "")
 
     common = {k: v for k, v in value.items() if k != "methods"}
-    if method in NO_REPULSION and "gamma" in own:
+    spec = BY_NAME[method]
+    if "gamma" in spec.fixed and "gamma" in own:
         raise ConfigError(
             f"{where('gamma')}: {method} has no repulsion (γ = 0 by definition); "
             f"set γ for el2, il2, nl2 or their +redact forms instead"
         )
-    if method in REDACT_METHODS and own.get("redact", 1) == 0:
+    if spec.redacts and own.get("redact", 1) == 0:
         raise ConfigError(
             f"{where('redact')}: {method} is defined by its redaction term; "
-            f"a weight of 0 is {'adv_only' if method in NO_REPULSION else method.split('+')[0]}"
+            f"a weight of 0 is {'adv_only' if not spec.repels else method.split('+')[0]}"
         )
-    if method not in REDACT_METHODS and {"redact", "redact_source"} & set(own):
+    if not spec.redacts and {"redact", "redact_source"} & set(own):
         raise ConfigError(
             f"{where()}: redact and redact_source belong to the redaction methods "
             f"{list(REDACT_METHODS)}; {method} has no redaction term"
         )
-    if (
-        method in FIXED_REDACT_SOURCE
-        and own.get("redact_source", FIXED_REDACT_SOURCE[method]) != FIXED_REDACT_SOURCE[method]
-    ):
+    source = spec.fixed.get("redact_source")
+    if source is not None and own.get("redact_source", source) != source:
+        other = next(m.name for m in BY_NAME.values() if m.fixed.get("redact_source") not in (None, source))
         raise ConfigError(
-            f"{where('redact_source')}: {method} redacts with "
-            f"{FIXED_REDACT_SOURCE[method]} by definition; the other source is "
-            f"{'redact_labeller' if method == 'redact' else 'redact'}"
+            f"{where('redact_source')}: {method} redacts with {source} by definition; the other source is {other}"
         )
-    if method == "el2_paper" and own.get("decoupled"):
+    if spec.repels and spec.fixed.get("decoupled") is False and own.get("decoupled"):
         raise ConfigError(
             f"{where('decoupled')}: el2_paper is EL2 with the paper's coupled update "
             "by definition; the decoupled step is el2 with unlearn.decoupled: true"
         )
-    kind = _kind(method)
+    kind = spec.kind
     assert kind in KINDS
     try:
         # each layer on its own first, so that an error names the layer that holds the value
         settings.from_mapping(UnlearnConfig, common, "unlearn", allowed=shared)
         settings.from_mapping(UnlearnConfig, own, where(), allowed=shared, kind=kind)
-        merged = {**common, **DEFAULT_METHOD_OVERRIDES.get(method, {}), **own}
-        if method in NO_REPULSION:
-            merged["gamma"] = 0.0
-            merged["decoupled"] = False  # nothing to decouple; its run stays the same run either way
-        if method in REDACT_METHODS:
+        merged = {**common, **spec.defaults, **own}
+        if spec.redacts:
             merged.setdefault("redact", REDACT_WEIGHT)
-            if method in FIXED_REDACT_SOURCE:
-                merged["redact_source"] = FIXED_REDACT_SOURCE[method]
         else:  # the shared section's redaction settings belong to the redaction family
             merged.pop("redact", None)
             merged.pop("redact_source", None)
-        if method == "el2_paper":
-            merged["decoupled"] = False
+        merged.update(spec.fixed)
         return settings.from_mapping(UnlearnConfig, merged, f"unlearn ({name})", allowed=shared, kind=kind)
     except ValueError as err:
         raise ConfigError(str(err)) from err
@@ -726,23 +689,12 @@ def _from_resolved_unlearn(value: Any) -> Any:
     for method, spec in value.items():
         spec = dict(_mapping(spec, f"unlearn.{method}"))
         kind = spec.pop("kind", None)
-        if kind != _kind(base_method(method)):
+        if kind != BY_NAME[base_method(method)].kind:
             raise ConfigError(f"unlearn.{method}.kind: {kind!r} is not the kind of method {method!r}")
-        if base_method(method) in NO_REPULSION and spec.get("gamma") == 0:
+        if "gamma" in BY_NAME[base_method(method)].fixed and spec.get("gamma") == 0:
             del spec["gamma"]  # the γ = 0 to_dict records; any other γ meets _unlearn's error
         methods[method] = spec
     return {"methods": methods}
-
-
-NO_REPULSION = ("adv_only", "redact", "redact_labeller")
-
-
-def _kind(method: str) -> str:
-    """The repulsion kind of an ATU method: adv_only and the plain redactions are EL2 with γ = 0,
-    el2_paper EL2 coupled, <kind>+redact that kind."""
-    if method in NO_REPULSION or method == "el2_paper":
-        return "el2"
-    return method.split("+")[0]
 
 
 def _latent(value: Any) -> LatentConfig:

@@ -28,8 +28,9 @@ from .. import checkpoint as ckpt
 from ..util.atomic import write_text
 from ..util.distributed import is_main
 from ..util.provenance import file_record, provenance
-from .config import FILTER_METHOD, Feature, StudyConfig
+from .config import Feature, StudyConfig
 from .layout import ATTACK_FILE, FEEDBACK_FILE, METRICS_FILE, extrapolation_file, method_model_file, seed_dir
+from .methods import FILTER_METHOD
 
 ATTACKED_METHODS = ("el2", "latent")  # one of each family, next to the pre-trained model
 

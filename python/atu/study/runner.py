@@ -37,8 +37,9 @@ from ..util.devices import resolve_device
 from ..util.errors import InputError
 from ..util.local_group import run_in_group
 from ..util.provenance import provenance
-from .config import FILTER_METHOD, LATENT_METHOD, StudyConfig, from_dict
+from .config import StudyConfig, from_dict
 from .layout import BANK_FILE, CONFIG_FILE, FEEDBACK_FILE, adapt_dir, extrapolation_dir, seed_dir
+from .methods import FILTER_METHOD, LATENT_METHOD
 
 GROWABLE = ("methods", "seeds", "device")  # may change when a study resumes
 

@@ -12,9 +12,16 @@ from pathlib import Path
 
 from ..util.plots import scatter_chart
 from . import paper
-from .config import FILTER_METHOD
+from .config import base_method
+from .methods import BY_NAME
 
 FID_BOUND = 1.5
+
+
+def _is_edit(name: str) -> bool:
+    """A model the study may recommend: any method's (or variant's) but a reference's (the filter)."""
+    method = BY_NAME.get(base_method(name))
+    return method is None or method.is_edit
 
 
 def judged_pul(m: dict) -> float | None:
@@ -30,7 +37,7 @@ def recommendation(metrics: dict) -> tuple[str | None, str]:
     within = {
         name: m
         for name, m in metrics["methods"].items()
-        if name != FILTER_METHOD and m["fid"] is not None and m["fid"] <= limit and judged_pul(m) is not None
+        if _is_edit(name) and m["fid"] is not None and m["fid"] <= limit and judged_pul(m) is not None
     }
     if not within:
         return None, (

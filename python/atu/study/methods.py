@@ -1,0 +1,110 @@
+"""What each method of a study is, in one table: the study configuration's checks and defaults, the
+report's titles and column order, the recommendation and the Python API all read it from here.
+
+Adapt-then-Unlearn's stage-2 methods train with `atu unlearn`: the repulsions (el2, il2, nl2, and
+el2_paper, EL2 with the paper's update: the repulsion added to the loss Adam minimises whatever
+unlearn.decoupled says, so one study shows the paper's method beside the decoupled step); adv_only,
+the ablation without repulsion; and the redaction family (atu/stages/redaction.py): redact is
+adversarial fine-tuning whose D also counts the marked negatives as fakes, redact_labeller relabels
+G's fakes online with the feature's classifier, <kind>+redact adds that repulsion to redact. The
+other families: latent feature unlearning (Moon, Cho, Kim, AAAI 2024), which works from the
+feedback alone; and the output filter (eval/filtering.py: rejection sampling from the pre-trained
+model with the feature's classifier), the reference every edit is up against, with nothing to train.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# The authors' repulsion weights in our terms at k = 2 (see stages/unlearn.py): their IL2 γ_a/v is il2
+# with γ = 2γ_a/k², their NL2 −γ_a·v is nl2 with γ = γ_a·k²/2; γ_a = 1 as in their examples.
+AUTHORS_IL2_GAMMA, AUTHORS_NL2_GAMMA = 0.5, 2.0
+# The redaction weight 0.1: of 0.03, 0.1 and 1 (negatives as fakes, digits model) the one that removed
+# most at an FID within 1.5× of the pre-trained model's
+# (bench/results/experiments/cpu-2core-epyc-stage2-limits.md). On MNIST the best weight differs by class
+# (docs/results.md, "Real MNIST"), so it stays; a study sweeps it with redact@redact=W variants.
+REDACT_WEIGHT = 0.1
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    family: str  # "stage2" (atu unlearn, needs the feedback; repelling ones need stage 1), "latent", "filter"
+    title: str  # its name in tables
+    column: int  # its place among the report's columns
+    kind: str = "el2"  # stage 2's repulsion kind (the unrepelled methods are EL2 with γ = 0)
+    fixed: dict[str, Any] = field(default_factory=dict)  # settings that define it (a study may not change them)
+    # its own defaults, over the study's shared unlearn section (a study's per-method setting overrides them)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    redacts: bool = False  # defined by its redaction term (weight > 0; REDACT_WEIGHT unless the study sets one)
+
+    @property
+    def trains_stage2(self) -> bool:
+        return self.family == "stage2"
+
+    @property
+    def repels(self) -> bool:
+        return self.trains_stage2 and self.fixed.get("gamma", None) != 0.0
+
+    @property
+    def is_edit(self) -> bool:
+        """A model edit, which the study may recommend (the filter is a reference, never one)."""
+        return self.family != "filter"
+
+
+_NO_REPULSION = {"gamma": 0.0, "decoupled": False}  # nothing to decouple: the same run either way
+
+# In the order a study resolves them (config.json's unlearn section keeps it).
+TABLE = (
+    Method("el2", "stage2", "EL2", 2),
+    Method("el2_paper", "stage2", "EL2 (paper's update)", 3, fixed={"decoupled": False}),
+    Method("il2", "stage2", "IL2", 0, kind="il2", defaults={"gamma": AUTHORS_IL2_GAMMA}),
+    Method("nl2", "stage2", "NL2", 1, kind="nl2", defaults={"gamma": AUTHORS_NL2_GAMMA}),
+    Method("adv_only", "stage2", "Adv. only", 4, fixed=_NO_REPULSION),
+    Method(
+        "redact",
+        "stage2",
+        "Redact",
+        5,
+        fixed={**_NO_REPULSION, "redact_source": "negatives"},
+        redacts=True,
+    ),
+    Method(
+        "redact_labeller",
+        "stage2",
+        "Redact (labeller)",
+        6,
+        fixed={**_NO_REPULSION, "redact_source": "labeller"},
+        redacts=True,
+    ),
+    Method("el2+redact", "stage2", "EL2 + redact", 9, redacts=True),
+    Method(
+        "il2+redact",
+        "stage2",
+        "IL2 + redact",
+        7,
+        kind="il2",
+        defaults={"gamma": AUTHORS_IL2_GAMMA},
+        redacts=True,
+    ),
+    Method(
+        "nl2+redact",
+        "stage2",
+        "NL2 + redact",
+        8,
+        kind="nl2",
+        defaults={"gamma": AUTHORS_NL2_GAMMA},
+        redacts=True,
+    ),
+    Method("latent", "latent", "Latent", 10),
+    Method("filter", "filter", "Filter (reference)", 11),
+)
+BY_NAME = {m.name: m for m in TABLE}
+
+METHODS = tuple(m.name for m in TABLE)
+ATU_METHODS = tuple(m.name for m in TABLE if m.trains_stage2)
+REDACT_METHODS = tuple(m.name for m in TABLE if m.redacts)
+LATENT_METHOD = next(m.name for m in TABLE if m.family == "latent")
+FILTER_METHOD = next(m.name for m in TABLE if m.family == "filter")
+COLUMN_ORDER = tuple(m.name for m in sorted(TABLE, key=lambda m: m.column))
