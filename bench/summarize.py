@@ -53,20 +53,24 @@ def machine_line(data) -> str:
     return ", ".join(str(p) for p in parts)
 
 
+def header(title: str, path: str, data: dict, note: str | None) -> list[str]:
+    """A summary's first lines: its title with the results file's name, the machine, the date, the note."""
+    lines = [
+        f"# {title}: {path.split('/')[-1]}",
+        "",
+        f"- machine: {machine_line(data)}",
+        f"- date: {data.get('datetime', '?')}",
+    ]
+    return lines + ([f"- {note}"] if note else [])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("json")
     parser.add_argument("--note", default="", help="free text: torch version, device name, conditions")
     args = parser.parse_args()
     data, groups = load(args.json)
-    out = [
-        f"# Penalty benchmarks: {args.json.split('/')[-1]}",
-        "",
-        f"- machine: {machine_line(data)}",
-        f"- date: {data.get('datetime', '?')}",
-    ]
-    if args.note:
-        out.append(f"- {args.note}")
+    out = header("Penalty benchmarks", args.json, data, args.note)
     out += [
         "- what: value of γ·L and its gradient into every p.grad (grads start as None), "
         "median wall time; ratios are within this run",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from summarize import (  # bench/ is on sys.path when run as bench/summarize_cases.py
-    machine_line,
+    header,
     read_results,
     summary_parser,
 )
@@ -30,14 +30,7 @@ def main() -> int:
         cases[info["case"]][info["method"]] = b
     methods = list(dict.fromkeys(b["extra_info"]["method"] for b in data["benchmarks"]))
     baseline = data["benchmarks"][0]["extra_info"]["baseline"]
-    out = [
-        f"# {data['benchmarks'][0]['extra_info']['op']} benchmarks: {args.json.split('/')[-1]}",
-        "",
-        f"- machine: {machine_line(data)}",
-        f"- date: {data.get('datetime', '?')}",
-    ]
-    if args.note:
-        out.append(f"- {args.note}")
+    out = header(f"{data['benchmarks'][0]['extra_info']['op']} benchmarks", args.json, data, args.note)
     images = data["benchmarks"][0]["extra_info"].get("images")
     what = "per call" if images else "of forward+backward"
     out += [
@@ -45,9 +38,9 @@ def main() -> int:
         + (f"; images/s = {images} / median" if images else ""),
         "",
     ]
-    header = "| case | shape | " + " | ".join(f"{m} ms" for m in methods)
-    header += " | " + " | ".join(f"speed-up {m}" for m in methods if m != baseline) + " |"
-    out += [header, "|" + "---|" * (2 + len(methods) + len(methods) - 1)]
+    columns = "| case | shape | " + " | ".join(f"{m} ms" for m in methods)
+    columns += " | " + " | ".join(f"speed-up {m}" for m in methods if m != baseline) + " |"
+    out += [columns, "|" + "---|" * (2 + len(methods) + len(methods) - 1)]
     for case in order:
         row = cases[case]
         shape = next(iter(row.values()))["extra_info"].get("shape", "")

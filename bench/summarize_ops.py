@@ -16,7 +16,7 @@ import json
 import math
 from collections import defaultdict
 
-from summarize import machine_line  # bench/ is on sys.path when run as bench/summarize_ops.py
+from summarize import header  # bench/ is on sys.path when run as bench/summarize_ops.py
 
 ORDER = ["fused", "reference"]
 
@@ -46,14 +46,7 @@ def main() -> int:
     args = parser.parse_args()
     data, groups = load(args.json)
     ops = sorted({op for op, _, _ in groups})
-    out = [
-        f"# Op benchmarks ({', '.join(ops)}): {args.json.split('/')[-1]}",
-        "",
-        f"- machine: {machine_line(data)}",
-        f"- date: {data.get('datetime', '?')}",
-    ]
-    if args.note:
-        out.append(f"- {args.note}")
+    out = header(f"Op benchmarks ({', '.join(ops)})", args.json, data, args.note)
     out += [
         "- times: median and min wall time of one call (forward + backward where the benchmark "
         "says so); reference/fused = how many times faster the fused op is (medians)",

@@ -10,7 +10,7 @@ on a batch (the issue's bound: at most 1), all measured in the same run.
 from __future__ import annotations
 
 from summarize import (  # bench/ is on sys.path when run as bench/summarize_redaction.py
-    machine_line,
+    header,
     read_results,
     summary_parser,
 )
@@ -22,14 +22,7 @@ def main() -> int:
     data = read_results(args.json)
     median = {b["extra_info"]["method"]: b["stats"]["median"] for b in data["benchmarks"]}
     el2, floor, d_pass = median.get("el2"), median.get("adv_only"), median.get("d_forward_backward")
-    out = [
-        f"# Stage-2 methods, step time: {args.json.split('/')[-1]}",
-        "",
-        f"- machine: {machine_line(data)}",
-        f"- date: {data.get('datetime', '?')}",
-    ]
-    if args.note:
-        out.append(f"- {args.note}")
+    out = header("Stage-2 methods, step time", args.json, data, args.note)
     out += [
         "- demo configuration (48 channels, 32 px, batch 16); medians of 16 steps; "
         f"one D forward/backward on a batch: {d_pass * 1e3:.1f} ms"

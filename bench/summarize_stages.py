@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from summarize import (  # bench/ is on sys.path when run as bench/summarize_stages.py
-    machine_line,
+    header,
     read_results,
     summary_parser,
 )
@@ -26,14 +26,7 @@ def main() -> int:
     for b in data["benchmarks"]:
         info = b["extra_info"]
         median[(info["arch"], info["stage"])][(info["what"], info["method"])] = b["stats"]["median"]
-    out = [
-        f"# Adapt-then-Unlearn stage benchmarks: {args.json.split('/')[-1]}",
-        "",
-        f"- machine: {machine_line(data)}",
-        f"- date: {data.get('datetime', '?')}",
-    ]
-    if args.note:
-        out.append(f"- {args.note}")
+    out = header("Adapt-then-Unlearn stage benchmarks", args.json, data, args.note)
     out += [
         "- it/s = 1 / median time of one training iteration (batch 16: D step, G step, lazy R1 and path "
         "length, EMA); share = penalty alone / step with it",

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
-
 from .. import checkpoint as ckpt
 from ..stages import adapt as adapt_stage
 from ..stages.adapt import AdaptConfig, adapt
 from ..util import distributed, settings
-from .options import add_training_options, check_device, schedule, train_config
+from .options import add_training_options, check_device, command_parser, schedule, train_config
 
 
 def register(subparsers) -> None:
-    from .options import command_description
-
-    p = subparsers.add_parser(
-        "adapt",
-        help="stage 1: adapt the generator to the undesired samples (EWC), k times",
-        description=command_description(adapt_stage.__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = command_parser(
+        subparsers, "adapt", "stage 1: adapt the generator to the undesired samples (EWC), k times", adapt_stage.__doc__
     )
     p.add_argument(
         "--gen", required=True, help="pre-trained checkpoint (atu or rosinality .pt): θ_G = its g_ema, and d"

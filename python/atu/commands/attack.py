@@ -17,24 +17,18 @@ Exit status: 0 written; 2 bad input (named).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 from ..eval.attack import AttackSettings, attack_generators
 from ..util.settings import add_options, from_options
-from .options import add_device_option
+from .options import add_device_option, command_parser
 
 
 def register(subparsers) -> None:
-    from .options import command_description
-
-    p = subparsers.add_parser(
-        "attack",
-        help="PGD on the latent: does the feature come back? (before/after ratios)",
-        description=command_description(__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = command_parser(
+        subparsers, "attack", "PGD on the latent: does the feature come back? (before/after ratios)", __doc__
     )
     p.add_argument("--gen", required=True, help="the pre-trained checkpoint (attacked too, for reference)")
     p.add_argument("--model", action="append", default=[], metavar="NAME=FILE", help="a generator to attack (repeat)")

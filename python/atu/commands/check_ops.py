@@ -6,7 +6,6 @@ check, max error, tolerance, pass, speed-up over the reference ops) and exits 1 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -14,17 +13,12 @@ from dataclasses import asdict
 
 import torch
 
-from .options import UsageError, add_device_option, check_device
+from .options import UsageError, add_device_option, check_device, command_parser
 
 
 def register(subparsers) -> None:
-    from .options import command_description
-
-    p = subparsers.add_parser(
-        "check-ops",
-        help="check atu_ext's kernels on this machine against the references",
-        description=command_description(__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = command_parser(
+        subparsers, "check-ops", "check atu_ext's kernels on this machine against the references", __doc__
     )
     add_device_option(p)
     p.add_argument("--quick", action="store_true", help="small shapes and few timing repeats (seconds, not minutes)")

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
-
 from ..checkpoint import convert as convert_stage
 from ..checkpoint.convert import TARGETS, convert, report
+from .options import command_parser
 
 
 def register(subparsers) -> None:
-    from .options import command_description
-
-    p = subparsers.add_parser(
+    p = command_parser(
+        subparsers,
         "convert",
-        help="convert a checkpoint between atu's format and rosinality's .pt layout",
-        description=command_description(convert_stage.__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "convert a checkpoint between atu's format and rosinality's .pt layout",
+        convert_stage.__doc__,
     )
     p.add_argument("source", metavar="IN", help="checkpoint to read (atu .safetensors, rosinality/ATU .pt, state dict)")
     p.add_argument("target", metavar="OUT", help="file to write")

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from .. import assets
 from ..study import demo as demo_stage
 from ..study.demo import demo_config
 from ..util.validate import seed_arg
+from .options import command_parser
 
 
 def register(subparsers) -> None:
     from ..study.methods import METHODS
-    from .options import command_description
     from .run import add_study_options
 
-    p = subparsers.add_parser(
-        "demo",
-        help="the whole method on the shipped MNIST models (or --toy mog)",
-        description=command_description(demo_stage.__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = command_parser(
+        subparsers, "demo", "the whole method on the shipped MNIST models (or --toy mog)", demo_stage.__doc__
     )
     p.add_argument("--out", help="output folder (default atu-demo; atu-demo-mog with --toy mog)")
     p.add_argument(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from ..util import distributed
 from ..util.atomic import write_text
 from ..util.provenance import file_record, provenance
 from ..util.validate import count_arg, seed_arg
-from .options import UsageError, add_device_option, named_files, read_input
+from .options import UsageError, add_device_option, command_parser, named_files, read_input
 
 
 def _reference_stats(args, features: dict, resolution: int):
@@ -33,13 +32,8 @@ def _reference_stats(args, features: dict, resolution: int):
 
 
 def register(subparsers) -> None:
-    from .options import command_description
-
-    p = subparsers.add_parser(
-        "evaluate",
-        help="PUL, FID and Ret-FID of generators against the pre-trained one",
-        description=command_description(evaluate_stage.__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = command_parser(
+        subparsers, "evaluate", "PUL, FID and Ret-FID of generators against the pre-trained one", evaluate_stage.__doc__
     )
     p.add_argument("--gen", required=True, help="the pre-trained checkpoint")
     p.add_argument("--model", action="append", default=[], metavar="NAME=FILE", help="a generator to judge (repeat)")

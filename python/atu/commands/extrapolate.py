@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from ..stages import extrapolate as extrapolate_stage
 from ..stages.extrapolate import DEFAULT_SCALES, extrapolate
 from ..util.validate import count_arg, seed_arg
+from .options import command_parser
 
 
 def register(subparsers) -> None:
-    from .options import command_description
-
-    p = subparsers.add_parser(
+    p = command_parser(
+        subparsers,
         "extrapolate",
-        help="baseline: move θ_G away from the adapted models (no training)",
-        description=command_description(extrapolate_stage.__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "baseline: move θ_G away from the adapted models (no training)",
+        extrapolate_stage.__doc__,
     )
     p.add_argument("--gen", required=True, help="pre-trained checkpoint (θ_G = its g_ema)")
     p.add_argument("--adapted", required=True, nargs="+", help="the `atu adapt` folder, or θ_N model files")

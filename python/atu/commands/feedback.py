@@ -21,7 +21,6 @@ Exit status: 0 written; 2 bad arguments or input files; 1 the labelled samples c
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +38,15 @@ from ..models.fits import require_batch_fits
 from ..util.errors import InputError
 from ..util.provenance import file_record
 from ..util.validate import count_arg, seed_arg
-from .options import UsageError, add_device_option, device_option, existing_file, same_file, shipped_file
+from .options import (
+    UsageError,
+    add_device_option,
+    command_parser,
+    device_option,
+    existing_file,
+    same_file,
+    shipped_file,
+)
 
 DEFAULT_SEED = 0
 DEFAULT_TRUNCATION = 1.0
@@ -71,27 +78,13 @@ class Request:
 
 
 def register(subparsers) -> None:
-    from .options import command_description
-
-    p = subparsers.add_parser(
-        "feedback",
-        help="draw samples and mark the undesired ones (classifier or a marks file)",
-        description=command_description(__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = command_parser(
+        subparsers, "feedback", "draw samples and mark the undesired ones (classifier or a marks file)", __doc__
     )
     p.add_argument("--out", required=True, help="feedback bundle to write (.safetensors)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     samples = p.add_argument_group("samples (drawn fresh, or an existing bank)")
-    samples.add_argument(
-        "--gen",
-        help="pre-trained generator: atu .safetensors or rosinality .pt "
-        f"(default: the shipped {assets.default_set().generator})",
-    )
-    samples.add_argument("--n", type=count_arg, help=f"number of samples (default {DEFAULT_N})")
-    samples.add_argument("--seed", type=seed_arg, help=f"seeds the latents and noise (default {DEFAULT_SEED})")
-    samples.add_argument(
-        "--truncation", type=float, help=f"truncation psi in (0, 1] (default {DEFAULT_TRUNCATION}: none)"
-    )
+    add_sample_options(samples)
     samples.add_argument("--bank", help="relabel this bundle's samples instead of drawing new ones")
     labels = p.add_argument_group("labeller (exactly one of --class, --marks, --draw-only)")
     labels.add_argument(
@@ -100,9 +93,7 @@ def register(subparsers) -> None:
         metavar="C",
         help="the classifier marks samples it assigns to class C (a number or a label name) undesired",
     )
-    labels.add_argument(
-        "--classifier", help=f"classifier checkpoint (default: the shipped {assets.default_set().classifier})"
-    )
+    add_classifier_option(labels)
     labels.add_argument(
         "--threshold",
         type=float,
@@ -112,13 +103,38 @@ def register(subparsers) -> None:
     )
     labels.add_argument("--marks", help="file of undesired sample indices (JSON or one per line)")
     labels.add_argument("--draw-only", action="store_true", help="write the bank unlabelled, for a person to mark")
+    add_batch_and_device_options(p)
+    p.set_defaults(func=_main)
+
+
+def add_sample_options(group, n: int = DEFAULT_N, also: str = "") -> None:
+    """--gen, --n, --seed and --truncation: how a bank is drawn (atu feedback and atu label); `n` is
+    the command's default count, `also` names another source of the defaults (", or DIR's bank's")."""
+    group.add_argument(
+        "--gen",
+        help="pre-trained generator: atu .safetensors or rosinality .pt "
+        f"(default: the shipped {assets.default_set().generator}{also})",
+    )
+    group.add_argument("--n", type=count_arg, help=f"number of samples (default {n}{also})")
+    group.add_argument("--seed", type=seed_arg, help=f"seeds the latents and noise (default {DEFAULT_SEED})")
+    group.add_argument(
+        "--truncation", type=float, help=f"truncation psi in (0, 1] (default {DEFAULT_TRUNCATION}: none)"
+    )
+
+
+def add_classifier_option(group) -> None:
+    group.add_argument(
+        "--classifier", help=f"classifier checkpoint (default: the shipped {assets.default_set().classifier})"
+    )
+
+
+def add_batch_and_device_options(p) -> None:
     p.add_argument(
         "--batch-size",
         type=count_arg,
         help="samples per generator / classifier call (default: by resolution, 64 up to 181 px, 2 at 1024)",
     )
     add_device_option(p, "where the generator and classifier run")
-    p.set_defaults(func=_main)
 
 
 def _main(args) -> int:

@@ -13,22 +13,16 @@ same --n-fid and --seed, the numbers equal those `atu evaluate --data` computes 
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from ..util.provenance import provenance
 from ..util.validate import count_arg, seed_arg
-from .options import UsageError, add_device_option, check_device, read_input
+from .options import UsageError, add_device_option, check_device, command_parser, read_input
 
 
 def register(subparsers) -> None:
-    from .options import command_description
-
-    p = subparsers.add_parser(
-        "fid-stats",
-        help="real-data statistics for FID, KID and precision/recall, computed once",
-        description=command_description(__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = command_parser(
+        subparsers, "fid-stats", "real-data statistics for FID, KID and precision/recall, computed once", __doc__
     )
     p.add_argument("--data", required=True, help="digits | mnist | mnist:DIR | folder:DIR")
     p.add_argument(

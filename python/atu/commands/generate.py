@@ -20,7 +20,7 @@ from ..util.atomic import write_text
 from ..util.images import save_grid, save_png, to_uint8
 from ..util.provenance import file_record, provenance
 from ..util.validate import MAX_SEED, count_arg, seed_arg
-from .options import UsageError, add_device_option, device_option, existing_file
+from .options import UsageError, add_device_option, command_parser, device_option, existing_file
 
 MAX_SEEDS = 100_000
 
@@ -43,13 +43,7 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def register(subparsers) -> None:
-    from .options import command_description
-
-    p = subparsers.add_parser(
-        "generate",
-        help="images from a generator: one per seed, or n of one seed",
-        description=command_description(__doc__),
-    )
+    p = command_parser(subparsers, "generate", "images from a generator: one per seed, or n of one seed", __doc__)
     p.add_argument("--gen", required=True, help="the generator's checkpoint (any format atu reads; its g_ema)")
     p.add_argument("--out", required=True, help="folder for the PNG files, grid.png and generate.json")
     p.add_argument("--seeds", help="one image per seed: 0-63, 1,5,9 or 0-3,10 (or --seed with --n)")

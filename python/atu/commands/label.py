@@ -19,7 +19,6 @@ is written.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from dataclasses import dataclass
@@ -36,9 +35,16 @@ from ..label.server import make_server
 from ..label.session import DEFAULT_PAGE_SIZE, MarkingSession
 from ..models.fits import require_batch_fits
 from ..util.provenance import file_record
-from ..util.validate import count_arg, seed_arg
-from .feedback import take_classifier
-from .options import UsageError, add_device_option, device_option, existing_file, same_file, shipped_file
+from ..util.validate import count_arg
+from .feedback import add_batch_and_device_options, add_classifier_option, add_sample_options, take_classifier
+from .options import (
+    UsageError,
+    command_parser,
+    device_option,
+    existing_file,
+    same_file,
+    shipped_file,
+)
 
 DEFAULT_N = 200
 DEFAULT_SEED = 0
@@ -72,26 +78,11 @@ class LabelRequest:
 
 
 def register(subparsers) -> None:
-    from .options import command_description
-
-    p = subparsers.add_parser(
-        "label",
-        help="mark undesired samples in a browser page; Save writes the feedback bundle",
-        description=command_description(__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = command_parser(
+        subparsers, "label", "mark undesired samples in a browser page; Save writes the feedback bundle", __doc__
     )
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the bank and the feedback bundle")
-    samples = p.add_argument_group("samples (drawn once into DIR)")
-    samples.add_argument(
-        "--gen",
-        help="pre-trained generator: atu .safetensors or rosinality .pt "
-        f"(default: the shipped {assets.default_set().generator}, or DIR's bank's)",
-    )
-    samples.add_argument("--n", type=count_arg, help=f"number of samples (default {DEFAULT_N}, or DIR's bank's)")
-    samples.add_argument("--seed", type=seed_arg, help=f"seeds the latents and noise (default {DEFAULT_SEED})")
-    samples.add_argument(
-        "--truncation", type=float, help=f"truncation psi in (0, 1] (default {DEFAULT_TRUNCATION}: none)"
-    )
+    add_sample_options(p.add_argument_group("samples (drawn once into DIR)"), DEFAULT_N, also=", or DIR's bank's")
     premarks = p.add_argument_group("pre-marking (optional; the person reviews the classifier's marks)")
     premarks.add_argument(
         "--class",
@@ -99,9 +90,7 @@ def register(subparsers) -> None:
         metavar="C",
         help="start with the samples the classifier assigns to class C (number or label name) marked",
     )
-    premarks.add_argument(
-        "--classifier", help=f"classifier checkpoint (default: the shipped {assets.default_set().classifier})"
-    )
+    add_classifier_option(premarks)
     server = p.add_argument_group("the page")
     server.add_argument(
         "--host",
@@ -112,12 +101,7 @@ def register(subparsers) -> None:
         "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free one)"
     )
     server.add_argument("--page-size", type=count_arg, default=DEFAULT_PAGE_SIZE, help="samples per page of the grid")
-    p.add_argument(
-        "--batch-size",
-        type=count_arg,
-        help="samples per generator / classifier call (default: by resolution, 64 up to 181 px, 2 at 1024)",
-    )
-    add_device_option(p, "where the generator and classifier run")
+    add_batch_and_device_options(p)
     p.set_defaults(func=_main)
 
 

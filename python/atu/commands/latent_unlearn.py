@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
-
 from ..latent import run as latent_unlearn_stage
 from ..latent.run import LatentConfig, latent_unlearn
 from ..util import settings
-from .options import add_device_option, add_schedule_options, check_device, schedule
+from .options import add_device_option, add_schedule_options, check_device, command_parser, schedule
 
 
 def register(subparsers) -> None:
-    from .options import command_description
-
-    p = subparsers.add_parser(
+    p = command_parser(
+        subparsers,
         "latent-unlearn",
-        help="baseline: latent feature unlearning (Moon et al. 2024) in W",
-        description=command_description(latent_unlearn_stage.__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "baseline: latent feature unlearning (Moon et al. 2024) in W",
+        latent_unlearn_stage.__doc__,
     )
     p.add_argument(
         "--gen", required=True, help="pre-trained checkpoint: f = θ_G = its g_ema (and its d, carried along)"

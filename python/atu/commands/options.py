@@ -30,6 +30,14 @@ def command_description(doc: str | None) -> str:
     return "\n\n".join(kept) + "\n\nEvery option: docs/commands.md; the method and its choices: docs/method.md."
 
 
+def command_parser(subparsers, name: str, summary: str, doc: str | None) -> argparse.ArgumentParser:
+    """A command's parser: `summary` in `atu --help`, the docstring's summary and examples
+    (command_description) in `atu NAME --help`."""
+    return subparsers.add_parser(
+        name, help=summary, description=command_description(doc), formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+
 def add_training_options(
     p: argparse.ArgumentParser, *, checkpoint_every: int = 500, sample_every: int = 500, log_every: int = 50
 ) -> None:

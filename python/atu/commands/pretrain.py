@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
-
 from ..gan import pretrain as pretrain_stage
 from ..gan.pretrain import ModelConfig, PretrainConfig, pretrain
 from ..gan.trainer import TrainConfig
 from ..util import settings
 from ..util.validate import count_arg, seed_arg
-from .options import add_device_option, add_schedule_options, schedule
+from .options import add_device_option, add_schedule_options, command_parser, schedule
 
 
 def register(subparsers) -> None:
-    from .options import command_description
-
-    p = subparsers.add_parser(
-        "pretrain",
-        help="train a StyleGAN2 from scratch (resumable)",
-        description=command_description(pretrain_stage.__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = command_parser(subparsers, "pretrain", "train a StyleGAN2 from scratch (resumable)", pretrain_stage.__doc__)
     p.add_argument(
         "--data",
         default="digits",

@@ -16,6 +16,8 @@ import argparse
 import os
 import sys
 
+from .options import command_parser
+
 
 def add_study_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue the study in --out (methods and seeds may be added)")
@@ -32,13 +34,8 @@ def add_study_options(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers) -> None:
-    from .options import command_description
-
-    p = subparsers.add_parser(
-        "run",
-        help="a whole study (features × seeds × methods) from a YAML configuration",
-        description=command_description(__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = command_parser(
+        subparsers, "run", "a whole study (features × seeds × methods) from a YAML configuration", __doc__
     )
     p.add_argument("config", help="study configuration (.yaml, .yml or .json)")
     p.add_argument("--out", required=True, help="study folder")

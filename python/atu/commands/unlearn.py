@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
-
 from ..stages import unlearn as unlearn_stage
 from ..stages.unlearn import UnlearnConfig, unlearn
 from ..util import distributed, settings
-from .options import add_training_options, check_device, schedule, train_config
+from .options import add_training_options, check_device, command_parser, schedule, train_config
 
 
 def register(subparsers) -> None:
-    from .options import command_description
-
-    p = subparsers.add_parser(
+    p = command_parser(
+        subparsers,
         "unlearn",
-        help="stage 2: train on the desired samples, repelled from the adapted models",
-        description=command_description(unlearn_stage.__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "stage 2: train on the desired samples, repelled from the adapted models",
+        unlearn_stage.__doc__,
     )
     p.add_argument("--gen", required=True, help="pre-trained checkpoint: θ_G = its g_ema, and d")
     p.add_argument(
