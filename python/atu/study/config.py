@@ -63,7 +63,8 @@ from ..stages.adapt import AdaptConfig
 from ..stages.unlearn import KINDS, UnlearnConfig
 from ..util import settings
 from ..util.errors import InputError
-from ..util.validate import MAX_COUNT, MAX_SEED
+from ..util.settings import setting
+from ..util.validate import MAX_COUNT, MAX_SEED, positive_int, seed_value
 from .methods import ATU_METHODS, BY_NAME, METHODS, REDACT_METHODS, REDACT_WEIGHT
 
 # A variant of a stage-2 method with one setting changed, "METHOD@KEY=VALUE" (e.g. redact@redact=0.03,
@@ -94,22 +95,51 @@ class Feature:
         }
 
 
+def _at_least_two(name: str, value) -> int:
+    """A count of at least 2: a bank of one sample has no contrast, a covariance needs two."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= MAX_COUNT:
+        raise ValueError(f"{name} must be an integer from 2 to {MAX_COUNT:,}, got {value!r}")
+    return value
+
+
+def _truncation(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise ValueError(f"{name} must be in (0, 1], got {value!r}")
+    return float(value)
+
+
+def _threshold(name: str, value) -> None:
+    check_threshold(value)
+
+
 @dataclass
 class FeedbackSpec:
-    n: int = 5000
-    seed: int = 0
-    truncation: float = 1.0
-    batch_size: int = 64
-    threshold: float | None = None  # None: the predicted class decides; P: p(class) >= P (atu feedback --threshold)
+    """How a study draws and labels each feature's feedback bank (`atu feedback`'s settings)."""
+
+    n: int = setting(5000, help="samples in the feedback bank", check=_at_least_two)
+    seed: int = setting(0, help="seeds the bank's latents and noise", check=seed_value)
+    truncation: float = setting(1.0, help="truncation ψ in (0, 1]; 1 = none", check=_truncation)
+    batch_size: int = setting(64, help="samples per generator / classifier call", check=positive_int)
+    threshold: float | None = setting(
+        None, help="None: the predicted class decides; P: p(class) >= P (atu feedback --threshold)", check=_threshold
+    )
+
+    def __post_init__(self):
+        settings.check_fields(self)
 
 
 @dataclass
 class EvaluateSpec:
-    n_bank: int = 15_000
-    n_fid: int = 5_000
-    seed: int = 0
-    inception: Path | None = None  # FID's feature network (atu/eval/extractors.py); None = classifier
-    judge: Path | None = None  # a second classifier counting every PUL too; None = the labeller only
+    """How a study evaluates (`atu evaluate`'s settings); the files are checked where they are read."""
+
+    n_bank: int = setting(15_000, help="samples judged for PUL", check=positive_int)
+    n_fid: int = setting(5_000, help="samples for FID, KID and precision/recall", check=_at_least_two)
+    seed: int = setting(0, help="seeds the evaluation's samples", check=seed_value)
+    inception: Path | None = setting(None, help="FID's feature network (atu/eval/extractors.py); None: the judge's")
+    judge: Path | None = setting(None, help="a second classifier counting every PUL too; None: the labeller only")
+
+    def __post_init__(self):
+        settings.check_fields(self)
 
     def to_dict(self) -> dict:
         # judge only when set, so studies written before it existed still resume
@@ -347,21 +377,7 @@ def from_dict(raw: dict, base_dir: str | os.PathLike = ".") -> StudyConfig:
     ):
         raise ConfigError(f"seeds: a non-empty list of distinct integers from 0 to {MAX_SEED:,}, got {_brief(seeds)}")
 
-    feedback = _section(raw, "feedback", FeedbackSpec)
-    if not (
-        2 <= feedback.n <= MAX_COUNT
-        and 1 <= feedback.batch_size <= MAX_COUNT
-        and 0 < feedback.truncation <= 1
-        and 0 <= feedback.seed <= MAX_SEED
-    ):
-        raise ConfigError(
-            f"feedback: n must be from 2 to {MAX_COUNT:,}, batch_size from 1 to {MAX_COUNT:,}, "
-            f"seed from 0 to {MAX_SEED:,} and truncation in (0, 1], got {_brief(vars(feedback))}"
-        )
-    try:
-        check_threshold(feedback.threshold)
-    except ValueError as err:
-        raise ConfigError(f"feedback: {err}") from err
+    feedback = _settings_section(FeedbackSpec, raw.get("feedback", {}), "feedback")
     adapt = _adapt(raw.get("adapt", {}))
     unlearn_section = _from_resolved_unlearn(raw.get("unlearn", {}))
     unlearn = {name: _unlearn(unlearn_section, name, variants) for name in (*ATU_METHODS, *variants)}
@@ -524,21 +540,12 @@ def _features(
     return features
 
 
-def _section(raw: dict, key: str, cls):
-    value = _mapping(raw.get(key, {}), key)
-    _only(value, key, set(cls.__dataclass_fields__))
+def _settings_section(cls, value: Any, key: str):
+    """A section declared with util/settings (every key checked, errors naming `key.name`)."""
     try:
-        section = cls(**value)
-    except TypeError as err:
-        raise ConfigError(f"{key}: {err}") from err
-    for name, v in vars(section).items():
-        default = getattr(cls(), name)
-        if default is None and v is None:  # an optional number left unset
-            continue
-        expected = float if default is None else type(default)
-        if isinstance(v, bool) or not isinstance(v, (int, float) if expected is float else expected):
-            raise ConfigError(f"{key}.{name}: expected {expected.__name__}, got {_brief(v)}")
-    return section
+        return settings.from_mapping(cls, _mapping(value, key), key)
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
 
 
 def _evaluate(raw: dict, base_dir: Path) -> EvaluateSpec:
@@ -549,24 +556,8 @@ def _evaluate(raw: dict, base_dir: Path) -> EvaluateSpec:
         judge = _file(section, "judge", base_dir)
     except ConfigError as err:
         raise ConfigError(f"evaluate.{err}") from err
-    section.pop("inception", None)
-    section.pop("judge", None)
-    numbers = _section({"evaluate": section}, "evaluate", _EvaluateNumbers)
-    if not (1 <= numbers.n_bank <= MAX_COUNT and 2 <= numbers.n_fid <= MAX_COUNT and 0 <= numbers.seed <= MAX_SEED):
-        raise ConfigError(
-            f"evaluate: n_bank must be from 1 and n_fid from 2 to {MAX_COUNT:,}, seed from 0 to "
-            f"{MAX_SEED:,}, got {_brief(vars(numbers))}"
-        )
-    return EvaluateSpec(n_bank=numbers.n_bank, n_fid=numbers.n_fid, seed=numbers.seed, inception=inception, judge=judge)
-
-
-@dataclass
-class _EvaluateNumbers:
-    """evaluate's numeric settings, checked by _section (the file path is checked on its own)."""
-
-    n_bank: int = 15_000
-    n_fid: int = 5_000
-    seed: int = 0
+    numbers = {k: v for k, v in section.items() if k not in ("inception", "judge")}
+    return dataclasses.replace(_settings_section(EvaluateSpec, numbers, "evaluate"), inception=inception, judge=judge)
 
 
 def _adapt(value: Any) -> AdaptConfig:
