@@ -44,8 +44,8 @@ if _release(torch.__version__) < _release(_C.target_torch):
         f"{_C.target_torch}). Install torch>={_C.target_torch}."
     )
 
-# The ops' Python half, only once the compiled half is known to fit this torch.
-from . import _registrations, ops_mode  # noqa: E402,F401  (_registrations: fake kernels and autograd)
+# The ops' Python half (fake kernels, autograd), only once the compiled half is known to fit this torch.
+from . import ops_mode  # noqa: E402
 from .bias_act import bias_act  # noqa: E402
 from .modulated_conv import modulated_conv2d  # noqa: E402  (registers its fake kernel and autograd)
 from .ops_mode import OpsUnavailableError, use_ops  # noqa: E402

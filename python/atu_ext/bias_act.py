@@ -19,8 +19,9 @@ import math
 import numbers
 
 import torch
+import torch.nn.functional as F
 
-from . import ops_mode, reference
+from . import ops_mode
 
 _ops = torch.ops.atu
 
@@ -111,7 +112,7 @@ def bias_act(
     dim, alpha, gain, clamp = _resolve(x, b, dim, act, alpha, gain, clamp)
     ops_mode.require_kernels("bias_act", x.device)
     if ops_mode.reference_mode():
-        return reference.bias_act(x, b, dim, act, alpha, gain, clamp)
+        return bias_act_reference(x, b, dim, act, alpha, gain, clamp)
     return _ops.bias_act(x, b, dim, act, alpha, gain, clamp)
 
 
@@ -225,3 +226,38 @@ def _from_output_backward(ctx, v):
 torch.library.register_autograd(
     "atu::bias_act_grad_from_output", _from_output_backward, setup_context=_from_output_setup
 )
+
+
+# ---- the plain-PyTorch reference ---------------------------------------------------------------------
+
+
+def bias_act_reference(x, b=None, dim=1, act="linear", alpha=None, gain=None, clamp=None):
+    """The plain-PyTorch reference (atu_ext.reference.bias_act): clamp(gain · act(x + b), ±clamp)
+    in separate torch.nn.functional steps, autograd throughout.
+
+    Defaults as in NVlabs' StyleGAN2-ADA: gain √2 for relu, lrelu and swish, else 1; lrelu's
+    negative slope 0.2; elu with alpha 1; softplus with beta 1; clamp None leaves y unclamped.
+    """
+    if b is not None:
+        axis = dim % x.ndim
+        x = x + b.reshape([-1 if i == axis else 1 for i in range(x.ndim)])
+    slope = 0.2 if alpha is None else alpha
+    activations = {
+        "linear": lambda t: t,
+        "relu": F.relu,
+        "lrelu": lambda t: F.leaky_relu(t, negative_slope=slope),
+        "tanh": torch.tanh,
+        "sigmoid": torch.sigmoid,
+        "elu": F.elu,
+        "selu": F.selu,
+        "softplus": F.softplus,
+        "swish": F.silu,
+    }
+    if gain is None:
+        gain = math.sqrt(2) if act in ("relu", "lrelu", "swish") else 1.0
+    y = activations[act](x)
+    if gain != 1:
+        y = y * gain
+    if clamp is not None:
+        y = y.clamp(-clamp, clamp)
+    return y

@@ -23,9 +23,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from . import ops_mode, reference
+from . import ops_mode
 from .resampling import both_axes, strided_conv_padding, transposed_conv_padding
-from .upfirdn2d import check_filter, filter_size, upfirdn2d
+from .upfirdn2d import check_filter, filter_size, upfirdn2d, upfirdn2d_reference
 
 _ops = torch.ops.atu
 _FLOATING = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
@@ -146,7 +146,7 @@ def modulated_conv2d(
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
     ops_mode.require_kernels("modulated_conv2d", x.device)
     if ops_mode.reference_mode():
-        return reference.modulated_conv2d(
+        return modulated_conv2d_reference(
             x, weight, styles, demodulate=demodulate, up=up, down=down, resample_filter=resample_filter, eps=eps
         )
     if impl == "shared" or (impl == "auto" and x.device.type == "cpu"):
@@ -205,3 +205,43 @@ def _shared_weight(x, weight, styles, demodulate, up, down, resample_filter, eps
         sq = styles.to(weight.dtype).square() @ weight.square().sum(dim=(2, 3)).t()
         y = y * torch.rsqrt(sq + eps).to(y.dtype)[:, :, None, None]
     return y
+
+
+# ---- the plain-PyTorch reference ---------------------------------------------------------------------
+
+
+def modulated_conv2d_reference(x, weight, styles, demodulate=True, up=1, down=1, resample_filter=None, eps=1e-8):
+    """The plain-PyTorch reference (atu_ext.reference.modulated_conv2d): one sample at a time,
+    modulate, demodulate, then an ordinary (transposed) convolution with the resampling done by
+    upfirdn2d's reference."""
+    f = (
+        torch.tensor([1.0, 3.0, 3.0, 1.0], dtype=x.dtype, device=x.device) / 8.0
+        if resample_filter is None
+        else resample_filter
+    )
+    f2 = torch.outer(f, f) if f.dim() == 1 else f
+    fh, fw = f2.shape
+    kh, kw = weight.shape[2:]
+    outs = []
+    for n in range(x.shape[0]):
+        w = weight * styles[n].reshape(1, -1, 1, 1)
+        if demodulate:
+            w = w / torch.sqrt(w.square().sum(dim=(1, 2, 3), keepdim=True) + eps)
+        xn = x[n : n + 1]
+        if up == 2:
+            y = F.conv_transpose2d(xn, w.transpose(0, 1), stride=2)
+            y = upfirdn2d_reference(
+                y, f2, padding=both_axes(transposed_conv_padding(fw, kw), transposed_conv_padding(fh, kh)), gain=4.0
+            )
+        elif down == 2:
+            y = F.conv2d(
+                upfirdn2d_reference(
+                    xn, f2, padding=both_axes(strided_conv_padding(fw, kw), strided_conv_padding(fh, kh))
+                ),
+                w,
+                stride=2,
+            )
+        else:
+            y = F.conv2d(xn, w, padding=(kh // 2, kw // 2))
+        outs.append(y)
+    return torch.cat(outs)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from . import _validate, foreach_penalties, ops_mode
-from ._validate import DEFAULT_ALPHA, DEFAULT_REDUCTION, reduction_weights
+from . import ops_mode
+from . import penalties as _penalties
+from .penalties import DEFAULT_ALPHA, DEFAULT_REDUCTION, reduction_weights
 
 _ops = torch.ops.atu
 KINDS = ("il2", "nl2", "el2")
@@ -131,15 +132,15 @@ class Repulsion:
     ):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-        _validate.check_reduction(reduction)
-        self.params = _validate.check_params(params)
-        refs = _validate.references(params, self.params, theta_n)
-        _validate.check_nonempty_for(reduction, self.params)
+        _penalties.check_reduction(reduction)
+        self.params = _penalties.check_params(params)
+        refs = _penalties.check_references(params, self.params, theta_n)
+        _penalties.check_nonempty_for(reduction, self.params)
         ops_mode.require_kernels("Repulsion", self.params[0].device)
         self.kind, self.reduction, self.k = kind, reduction, len(refs)
         self._grad_buffer = _GradBuffer(self.params)
-        self.alpha = _validate.check_finite_number(alpha, "alpha")
-        self.eps = _validate.check_finite_number(eps, "eps")
+        self.alpha = _penalties.check_finite_number(alpha, "alpha")
+        self.eps = _penalties.check_finite_number(eps, "eps")
         dtype = self.params[0].dtype
         with torch.no_grad():
             means = [torch.stack([ref[t].detach().double() for ref in refs]).mean(0) for t in range(len(self.params))]
@@ -153,14 +154,14 @@ class Repulsion:
             self.spread = spread / self.k
             if kind == "el2":  # refused now, not after a training run that repelled nothing
                 d = self.distance()
-                _validate.check_el2_value(self._loss_of(d), d, self.alpha, reduction, "Repulsion")
+                _penalties.check_el2_value(self._loss_of(d), d, self.alpha, reduction, "Repulsion")
 
     # -- values -------------------------------------------------------------------------------
 
     def distance(self) -> torch.Tensor:
         """d (differentiable w.r.t. params)."""
         if ops_mode.reference_mode():
-            return foreach_penalties.sq_dist(self.params, [self.mean], self.reduction) + self.spread
+            return _penalties.foreach_sq_dist(self.params, [self.mean], self.reduction) + self.spread
         return _ops.sq_dist(self.params, self.mean, 1, self.reduction) + self.spread
 
     def _loss_of(self, d: torch.Tensor) -> torch.Tensor:
@@ -196,7 +197,7 @@ class Repulsion:
         if ops_mode.reference_mode():
             loss = self._loss_of(self.distance())
             dloss_dd = self._dloss_dd(loss)
-            foreach_penalties.sq_dist_add_grad_(
+            _penalties.foreach_sq_dist_add_grad_(
                 grads, self.params, self.mean, self.reduction, scale_t * dloss_dd.double(), accumulate
             )
             return loss
@@ -219,12 +220,12 @@ class EWC:
     """lam · Σ F·(θ − anchor)² with anchor and fisher copied once into flat buffers."""
 
     def __init__(self, params, anchor, fisher, lam: float = 1.0):
-        self.params = _validate.check_params(params)
-        anchors = _validate.tensor_list(anchor, "anchor")
-        fishers = _validate.tensor_list(fisher, "fisher")
-        _validate.check_matching(self.params, anchors, "anchor")
-        _validate.check_matching(self.params, fishers, "fisher")
-        self.lam = _validate.check_finite_number(lam, "lam")
+        self.params = _penalties.check_params(params)
+        anchors = _penalties.tensor_list(anchor, "anchor")
+        fishers = _penalties.tensor_list(fisher, "fisher")
+        _penalties.check_matching(self.params, anchors, "anchor")
+        _penalties.check_matching(self.params, fishers, "fisher")
+        self.lam = _penalties.check_finite_number(lam, "lam")
         ops_mode.require_kernels("EWC", self.params[0].device)
         self._grad_buffer = _GradBuffer(self.params)
         dtype = self.params[0].dtype
@@ -234,7 +235,7 @@ class EWC:
 
     def __call__(self) -> torch.Tensor:
         if ops_mode.reference_mode():
-            return foreach_penalties.ewc_penalty(self.params, self.anchor, self.fisher, self.lam)
+            return _penalties.foreach_ewc_penalty(self.params, self.anchor, self.fisher, self.lam)
         return _ops.ewc_penalty(self.params, self.anchor, self.fisher, self.lam)
 
     @torch.no_grad()
@@ -242,7 +243,7 @@ class EWC:
         """Adds ∂(scale · penalty)/∂p into every p.grad and returns the penalty: one pass."""
         grads, accumulate = _grads_for(self.params, self._grad_buffer, "EWC")
         if ops_mode.reference_mode():
-            return foreach_penalties.ewc_add_grad_(
+            return _penalties.foreach_ewc_add_grad_(
                 grads, self.params, self.anchor, self.fisher, self.lam, _scale_tensor(scale, self.params[0]), accumulate
             )
         return _ops.ewc_value_and_grad_(

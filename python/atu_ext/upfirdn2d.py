@@ -16,8 +16,9 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
-from . import ops_mode, reference
+from . import ops_mode
 from .resampling import int_pair, padding4
 
 _ops = torch.ops.atu
@@ -86,7 +87,7 @@ def upfirdn2d(
     args = normalize_args(x, f, up, down, padding, flip_filter, gain)
     ops_mode.require_kernels("upfirdn2d", x.device)
     if ops_mode.reference_mode():
-        return reference.upfirdn2d(*args)
+        return upfirdn2d_reference(*args)
     return _ops.upfirdn2d(*args)
 
 
@@ -143,3 +144,27 @@ def _backward(ctx, grad):
 
 
 torch.library.register_autograd("atu::upfirdn2d", _backward, setup_context=_setup)
+
+
+# ---- the plain-PyTorch reference ---------------------------------------------------------------------
+
+
+def upfirdn2d_reference(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1.0):
+    """The plain-PyTorch reference (atu_ext.reference.upfirdn2d). Materialises every step: zero
+    insertion, F.pad (negative = crop), a depthwise conv2d with the (flipped, for true convolution)
+    2-D filter, strided slicing, gain."""
+    ux, uy = int_pair(up, "up", minimum=1)
+    dx, dy = int_pair(down, "down", minimum=1)
+    x0, x1, y0, y1 = padding4(padding)
+    n, c, h, w = x.shape
+    if f.dim() == 1:
+        f = torch.outer(f, f)
+    f = f.to(x.dtype)
+    up_x = x.new_zeros(n, c, h * uy, w * ux)
+    up_x[:, :, ::uy, ::ux] = x
+    padded = F.pad(up_x, [max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)])
+    padded = padded[:, :, max(-y0, 0) : padded.shape[2] - max(-y1, 0), max(-x0, 0) : padded.shape[3] - max(-x1, 0)]
+    kernel = f if flip_filter else f.flip([0, 1])
+    weight = kernel[None, None].repeat(c, 1, 1, 1)
+    y = F.conv2d(padded, weight, groups=c)
+    return y[:, :, ::dy, ::dx] * gain
