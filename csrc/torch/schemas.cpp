@@ -1,6 +1,6 @@
 // The schemas of every atu op, in one place. Kernels are registered per device in
-// <op>_{cpu,cuda}.cpp; fake kernels and autograd from Python, in python/atu_ext/<op>.py
-// (the penalties' in python/atu_ext/_registrations.py).
+// <op>_{cpu,cuda}.cpp; fake kernels and autograd from Python, in python/atu_ext/<op>.py (penalties.py
+// for the six penalty ops, modulated_conv.py for modulate_weight).
 #include "torch/stable.h"
 
 STABLE_TORCH_LIBRARY(atu, m) {

@@ -14,7 +14,7 @@ namespace atu {
 using torch::headeronly::MemoryFormat;
 
 // Output layout follows x: channels_last in, channels_last out; anything else gives contiguous.
-// python/atu_ext/_registrations (the fake kernel) applies the same rule.
+// python/atu_ext/upfirdn2d.py (the fake kernel) applies the same rule.
 inline MemoryFormat upfirdn2d_out_format(const Tensor& x) {
   return !x.is_contiguous() && channels_last_contiguous(x) ? MemoryFormat::ChannelsLast
                                                            : MemoryFormat::Contiguous;
