@@ -23,6 +23,8 @@ from . import checkpoint as ckpt
 from .checkpoint.feedback_bundle import FeedbackBundle
 from .classifiers import load_classifier
 from .classifiers.classes import resolve_class
+from .data import load_dataset
+from .eval.evaluate import evaluate as evaluate_models
 from .feedback import draw_bank, label_with_classifier, label_with_marks
 from .gan.steps import StepCallback
 from .stages.adapt import AdaptConfig, adapt_generators
@@ -170,9 +172,6 @@ def evaluate(
     pre-trained one, as `atu evaluate` measures them: the judge's features for FID, the real side
     from `real` (images in [-1, 1], a data spec such as "mnist", or None: a shipped set's data when
     the judge is named by its set). A second judge counts every PUL again."""
-    from .data import load_dataset
-    from .eval.evaluate import evaluate as evaluate_models
-
     classifier = load_judge(judge, device=_device(pretrained))
     if real is None and isinstance(judge, str) and judge in assets.SHIPPED:
         real = assets.SHIPPED[judge].data
