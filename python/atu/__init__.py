@@ -23,7 +23,19 @@ try:
 except metadata.PackageNotFoundError:  # the source tree, not installed
     __version__ = "0+unknown"
 
-API = ("load", "load_judge", "sample", "mark", "adapt", "unlearn", "extrapolate", "evaluate", "save", "device_of")
+API = (
+    "load",
+    "load_judge",
+    "sample",
+    "mark",
+    "adapt",
+    "unlearn",
+    "filter",
+    "extrapolate",
+    "evaluate",
+    "save",
+    "device_of",
+)
 __all__ = ["__version__", *API]
 
 

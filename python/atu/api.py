@@ -25,12 +25,15 @@ from .classifiers import load_classifier
 from .classifiers.classes import resolve_class
 from .data import load_dataset
 from .eval.evaluate import evaluate as evaluate_models
+from .eval.filtering import FilteredSampler
 from .feedback import draw_bank, label_with_classifier, label_with_marks
 from .gan.steps import StepCallback
+from .latent.run import LatentConfig, latent_unlearn_generator
 from .stages.adapt import AdaptConfig, adapt_generators
 from .stages.extrapolate import extrapolated_generator, mean_reference
 from .stages.unlearn import unlearn_generator
 from .study.config import method_config
+from .study.methods import FILTER_METHOD, LATENT_METHOD
 from .util import settings
 from .util.devices import resolve_device
 
@@ -123,8 +126,14 @@ def unlearn(
     by any stage-2 method of `atu run` (el2, el2_paper, il2, nl2, adv_only, redact, redact_labeller,
     el2+redact, ...; METHOD@KEY=VALUE too), its defaults as a study's, UnlearnConfig's settings as
     keywords on top. redact_labeller (and redact_source="labeller") relabels G's fakes with
-    `labeller`, the judge that marked the bank. Returns the unlearned generator; G and D stay as
-    they were."""
+    `labeller`, the judge that marked the bank. method="latent" is latent feature unlearning (Moon
+    et al. 2024: no stage 1, `atu latent-unlearn`'s settings). Returns the unlearned generator; G and
+    D stay as they were. (The output filter is no edit of G: `atu.filter`.)"""
+    if method == LATENT_METHOD:
+        latent = settings.from_mapping(LatentConfig, overrides, "latent", seed=seed)
+        return latent_unlearn_generator(G, _needs(D, "unlearn"), bank, latent, progress=progress, callback=callback)
+    if method == FILTER_METHOD:
+        raise ValueError("unlearn: the output filter leaves G as it is; atu.filter(G, judge, undesired) draws from it")
     cfg = method_config(method, seed=seed, **overrides)
     bank.require_both_kinds("mark")
     device = _device(G)
@@ -149,6 +158,14 @@ def unlearn(
         progress=progress,
         callback=callback,
     )
+
+
+def filter(G: nn.Module, judge, undesired: int | str, *, threshold: float | None = None) -> FilteredSampler:
+    """The output filter, the reference every edit is up against: G's samples without those the
+    judge marks (its class `undesired`, or with `threshold` P a probability of at least P). It can
+    stand in `evaluate`'s models beside the edits (its rejected share is reported too)."""
+    classifier = load_judge(judge, device=_device(G))
+    return FilteredSampler(G, classifier, resolve_class(classifier, undesired), threshold=threshold)
 
 
 def extrapolate(G: nn.Module, adapted: list[nn.Module], s: float = 1.0) -> nn.Module:

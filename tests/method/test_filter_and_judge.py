@@ -163,3 +163,18 @@ def test_the_recommendation_is_the_best_pul_under_both_judges_within_the_fid_bou
     metrics["methods"]["el2"]["fid"] = 15.5
     metrics["methods"]["redact"]["fid"] = 15.01
     assert recommendation(metrics)[0] is None
+
+
+def test_the_python_apis_filter_is_the_studys():
+    import atu
+
+    G = _generator(0)
+    classifier = _classifier(3, G)
+    c = _marking_class(classifier, G)
+    ours = atu.filter(G, classifier, c)
+    theirs = FilteredSampler(G, classifier, c)
+    got = torch.cat([images for _, images, _ in ours.iter_samples(30, seed=7, batch_size=16)])
+    want = torch.cat([images for _, images, _ in theirs.iter_samples(30, seed=7, batch_size=16)])
+    assert torch.equal(got, want) and bool((predict(classifier, got) != c).all())
+    with pytest.raises(ValueError, match=r"atu.filter\(G, judge, undesired\)"):
+        atu.unlearn(G, None, None, method="filter")

@@ -396,3 +396,18 @@ def test_the_command_line_runs_and_reports_errors(inputs, tmp_path, capsys):
         == 2
     )
     assert "alpha" in capsys.readouterr().err
+
+
+def test_the_python_api_trains_the_command_lines_latent_model_bit_for_bit(inputs, tmp_path):
+    import atu
+    from atu.checkpoint.feedback_bundle import load_bundle
+
+    path = latent_unlearn(inputs["gen"], inputs["feedback"], tmp_path / "run", CFG, schedule=EVERY_2, progress=False)
+    G, D = atu.load(inputs["gen"], device="cpu")
+    before = [p.detach().clone() for p in G.parameters()]
+    model = atu.unlearn(
+        G, D, load_bundle(inputs["feedback"]), method="latent", steps=5, batch_size=4, seed=2, progress=False
+    )
+    for (name, a), b in zip(model.named_parameters(), ckpt.load(path).generator().parameters()):
+        assert torch.equal(a.detach(), b), name
+    assert all(torch.equal(a, b) for a, b in zip(before, G.parameters()))  # G itself is left as it was

@@ -41,6 +41,7 @@ from pathlib import Path
 import torch
 
 from ..gan.run import Schedule, TrainingRun, check_folder, describe_inputs, fixed_latents, write_run_file
+from ..gan.steps import StepCallback, train_steps
 from ..stages.inputs import check_feedback_matches, load_pretrained, require_file
 from ..util import settings
 from ..util.atomic import write_text
@@ -78,16 +79,39 @@ def fit_direction(G, feedback: str | os.PathLike, device, gen: dict | None = Non
     bundle = load_bundle(feedback)
     if gen is not None:  # the latents mean something only for the generator they came from
         check_feedback_matches(bundle, feedback, gen, G.size)
+    return direction_of(G, bundle, device, where=f"--feedback {feedback}")
+
+
+def direction_of(G, bundle, device, where: str = "the bank") -> tuple[FeatureDirection, dict]:
+    """The feature's direction in G's W space from a marked bank (a FeedbackBundle of G's samples),
+    and its summary (sizes, t, ROC-AUC)."""
     if bundle.latents.shape[1] != G.style_dim:
         raise ValueError(
-            f"--feedback {feedback}: its latents have {bundle.latents.shape[1]} values, the "
+            f"{where}: its latents have {bundle.latents.shape[1]} values, the "
             f"generator's style_dim is {G.style_dim}; the feedback must come from this generator"
         )
-    bundle.require_both_kinds(f"--feedback {feedback}")
+    bundle.require_both_kinds(where)
     with torch.no_grad():
         w = G.style(bundle.latents.to(device))
     direction = FeatureDirection.fit(w, bundle.undesired)
     return direction, direction.summary(w, bundle.undesired)
+
+
+def latent_unlearn_generator(
+    G, D, bundle, cfg: LatentConfig = LatentConfig(), *, progress: bool = True, callback: StepCallback | None = None
+):
+    """Latent feature unlearning over modules: a copy of G whose synthesis network is trained away
+    from the feature's direction (fitted on the marked `bundle`), exactly as `atu latent-unlearn`
+    trains it, nothing written. G and D are left as they are."""
+    f = copy.deepcopy(G)
+    device = next(f.parameters()).device
+    direction, _ = direction_of(f, bundle, device)
+    trainer = LatentUnlearnTrainer(copy.deepcopy(f), f, copy.deepcopy(D), direction, alpha=cfg.alpha, lr=cfg.lr)
+    batches = LatentBatches(f, cfg.batch_size, cfg.seed)
+    train_steps(
+        trainer, batches, cfg.steps, desc=f"latent-unlearn α={cfg.alpha:g}", progress=progress, callback=callback
+    )
+    return trainer.G
 
 
 def latent_unlearn(
