@@ -57,12 +57,15 @@ if [[ " $SETS " == *" mnist "* ]]; then
   # the same step. MNIST_MODELS picks which generators this invocation trains (two invocations can
   # share two cores).
   MNIST_STEPS="${MNIST_STEPS:-24000}"
-  MNIST_MODELS="${MNIST_MODELS:-mnist32 mnist32_no8 mnist32_no1 mnist32_no4}"
+  MNIST_MODELS="${MNIST_MODELS:-mnist32 mnist32_no8 mnist32_no1 mnist32_no4 mnist32_nothick}"
   classifier mnist 0 10 mnist_classifier.safetensors
   classifier mnist 1 10 mnist_classifier_seed1.safetensors
   for name in $MNIST_MODELS; do
-    excluded=()
-    [[ "$name" == mnist32_no* ]] && excluded=(--exclude-classes "${name#mnist32_no}")
+    case "$name" in  # mnist32_noC: without class C; mnist32_nothick: without the thickest 10% of strokes
+      mnist32_nothick) excluded=(--exclude-feature thickness:top10) ;;
+      mnist32_no*) excluded=(--exclude-classes "${name#mnist32_no}") ;;
+      *) excluded=() ;;
+    esac
     for ((s = 4000; s <= MNIST_STEPS; s += 4000)); do pretrain 1 "$name" $s --data mnist "${excluded[@]}"; done
   done
   if [[ "${MNIST_SHIP:-0}" == 1 ]]; then     # copies the generators this invocation trained

@@ -68,3 +68,18 @@ def test_the_first_mnist_training_digit_measures_as_morpho_mnist_released_it():
     assert m["slant"] == pytest.approx(0.23107446620980754, rel=0.01)
     assert m["thickness"] == pytest.approx(2.4606583773939543, rel=0.05)
     assert m["length"] == pytest.approx(50.26650429449552, rel=0.1)
+
+
+def test_the_medial_axis_is_scikit_images_pixel_for_pixel():
+    """atu keeps scikit-image's lookup tables between calls; skeleton and distances must stay its own."""
+    from skimage import morphology, transform
+
+    from atu.data.morphometrics import medial_axis
+
+    digits = load_dataset("digits", resolution=32)
+    for i in range(0, 1797, 60):
+        hires = transform.pyramid_expand(digits[i][0][0].double().numpy(), upscale=4, order=3, channel_axis=None)
+        binary = hires >= (hires.min() + hires.max()) / 2
+        skeleton, distance = medial_axis(binary)
+        expected_skeleton, expected_distance = morphology.medial_axis(binary, return_distance=True, rng=0)
+        assert (skeleton == expected_skeleton).all() and (distance == expected_distance).all(), i

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+
 from ..gan import pretrain as pretrain_stage
 from ..gan.pretrain import ModelConfig, PretrainConfig, pretrain
 from ..gan.trainer import TrainConfig
+from ..data.features import MeasuredFeature
 from ..util import settings
 from ..util.validate import count_arg, seed_arg
 from .options import add_device_option, add_schedule_options, command_parser, schedule
@@ -21,6 +24,12 @@ def register(subparsers) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--exclude-classes", type=int, nargs="*", default=[], help="drop these classes from the data")
     p.add_argument("--exclude-attribute", help="drop images with this attribute (folder data)")
+    p.add_argument(
+        "--exclude-feature",
+        type=feature_arg,
+        help="drop images with this measured feature, MEASURE:topP or MEASURE:bottomP "
+        "(thickness:top10 = the thickest 10%% of strokes; digit data)",
+    )
     p.add_argument("--attributes-file", help="CelebA-format attribute file for folder data")
     p.add_argument("--size", type=int, default=32, help="image size in pixels (a power of 2, at least 8)")
     p.add_argument("--style-dim", type=int, default=128, help="latent and style width")
@@ -45,11 +54,20 @@ def register(subparsers) -> None:
     p.set_defaults(func=_main)
 
 
+def feature_arg(text: str) -> str:
+    """`type=` of a measured-feature flag: refused by the parser (exit 2) unless it parses."""
+    try:
+        return MeasuredFeature.parse(text).name
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _main(args) -> int:
     cfg = PretrainConfig(
         data=args.data,
         exclude_classes=args.exclude_classes,
         exclude_attribute=args.exclude_attribute,
+        exclude_feature=args.exclude_feature,
         attributes_file=args.attributes_file,
         model=ModelConfig(
             size=args.size,

@@ -14,6 +14,7 @@ import torch
 
 from .dataset import ImageDataset
 from .digits import load_digits
+from .features import MeasuredFeature, dataset_measurements
 from .folder import load_folder
 from .mnist import installed_mnist_folder, load_mnist
 
@@ -36,11 +37,14 @@ def load_dataset(
     resolution: int,
     exclude_classes: Sequence[int] = (),
     exclude_attribute: str | None = None,
+    exclude_feature: str | None = None,
     attributes_file: str | Path | None = None,
     label_attribute: str | None = None,
     split_name: str = "train",
 ) -> ImageDataset:
-    """Loads a dataset by spec and drops excluded classes / images with an excluded attribute."""
+    """Loads a dataset by spec and drops excluded classes / images with an excluded attribute / images
+    with a measured feature (`MEASURE:topP|bottomP`, its threshold taken over all the images loaded)."""
+    feature = MeasuredFeature.parse(exclude_feature) if exclude_feature else None
     kind, path = parse_spec(spec)
     if kind != "folder" and (exclude_attribute or attributes_file or label_attribute):
         raise ValueError(f"{spec}: attributes apply to folder data only")
@@ -64,6 +68,14 @@ def load_dataset(
     if exclude_attribute:
         keep = data.attribute(exclude_attribute) == 0
         data = data.subset(keep.nonzero().flatten(), excluded_attribute=exclude_attribute)
+    if feature is not None:
+        values = dataset_measurements(data)[feature.measure]
+        threshold = feature.threshold(values)
+        keep = ~feature.holds(values, threshold)
+        data = data.subset(
+            keep.nonzero().flatten(),
+            excluded_feature={"feature": feature.name, "threshold": threshold, "n_excluded": int((~keep).sum())},
+        )
     if len(data) == 0:
         raise ValueError(f"{spec}: no images left after exclusion")
     return data

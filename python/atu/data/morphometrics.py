@@ -16,6 +16,7 @@ all in original pixels. Digits are white on black, as MNIST's and atu's generato
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -29,7 +30,7 @@ _DIAGONAL = math.sqrt(2.0)
 def measure(images: torch.Tensor, scale: int = SCALE) -> dict[str, torch.Tensor]:
     """{measure: float64 [N]} of images [N, C, H, W] (or [N, H, W]) with values in [-1, 1] or [0, 1]
     (only the relative brightness matters); colour images are averaged over channels."""
-    from skimage import morphology, transform
+    from skimage import transform
 
     x = images.detach().to(torch.float64).cpu()
     if x.ndim == 4:
@@ -41,12 +42,69 @@ def measure(images: torch.Tensor, scale: int = SCALE) -> dict[str, torch.Tensor]
         hires = transform.pyramid_expand(image, upscale=scale, order=3, channel_axis=None) if scale > 1 else image
         low, high = hires.min(), hires.max()
         binary = hires >= low + (high - low) * 0.5
-        skeleton, distance = morphology.medial_axis(binary, return_distance=True, rng=0)
+        skeleton, distance = medial_axis(binary)
         out["area"][i] = binary.sum() / scale**2
         out["length"][i] = _skeleton_length(skeleton) / scale
         out["thickness"][i] = 2.0 * distance[skeleton].mean() / scale if skeleton.any() else 0.0
         out["slant"][i] = _slant(hires - low)
     return out
+
+
+def medial_axis(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(skeleton, distance to the background) of a 2-D bool image: scikit-image's
+    `morphology.medial_axis(binary, return_distance=True, rng=0)`, pixel for pixel, without rebuilding
+    its two 512-entry lookup tables on every call (they are most of its cost on a digit)."""
+    from scipy import ndimage
+
+    thinning_loop, keep, cornerness = _medial_axis_tables()
+    if thinning_loop is None:  # a scikit-image without the helper: its public function, same result
+        from skimage import morphology
+
+        return morphology.medial_axis(binary, return_distance=True, rng=0)
+    binary = np.asarray(binary, dtype=bool)
+    distance = ndimage.distance_transform_edt(binary)
+    rows, cols = np.nonzero(binary)  # row-major, as scikit-image enumerates the pixels
+    neighbourhood = ndimage.correlate(binary.astype(np.intp), _NEIGHBOUR_BITS, mode="constant")
+    tiebreaker = np.random.default_rng(0).permutation(np.arange(rows.size))
+    order = np.lexsort((tiebreaker, cornerness[neighbourhood[rows, cols]], distance[rows, cols]))
+    skeleton = np.ascontiguousarray(binary, dtype=np.uint8)
+    thinning_loop(
+        skeleton,
+        np.ascontiguousarray(rows, dtype=np.intp),
+        np.ascontiguousarray(cols, dtype=np.intp),
+        np.ascontiguousarray(order, dtype=np.int32),
+        keep,
+    )
+    return skeleton.astype(bool), distance
+
+
+# bit k of a pixel's 3×3 neighbourhood code is neighbour k in row-major order (scikit-image's convention)
+_NEIGHBOUR_BITS = np.array([[1, 2, 4], [8, 16, 32], [64, 128, 256]])
+
+
+@functools.cache
+def _medial_axis_tables():
+    """(scikit-image's compiled thinning loop or None, the 'keep this pixel' table, the cornerness
+    table), both indexed by a 3×3 neighbourhood code, built once as scikit-image defines them."""
+    from scipy import ndimage
+
+    try:
+        from skimage.morphology._skeletonize_various_cy import _skeletonize_loop
+    except ImportError:
+        return None, None, None
+    patterns = [((code >> np.arange(9)) & 1).reshape(3, 3).astype(bool) for code in range(512)]
+    eight = np.ones((3, 3), dtype=bool)
+    components = [ndimage.label(p, eight)[1] for p in patterns]
+    centre = 1 << 4
+    keep = np.array(
+        [
+            bool(code & centre) and (components[code] != components[code & ~centre] or patterns[code].sum() < 3)
+            for code in range(512)
+        ],
+        dtype=np.uint8,
+    )
+    cornerness = np.array([9 - p.sum() for p in patterns])
+    return _skeletonize_loop, keep, cornerness
 
 
 def _skeleton_length(skeleton: np.ndarray) -> float:

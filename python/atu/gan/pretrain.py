@@ -56,6 +56,7 @@ class PretrainConfig:
     data: str = "digits"
     exclude_classes: list[int] = field(default_factory=list)
     exclude_attribute: str | None = None
+    exclude_feature: str | None = None
     attributes_file: str | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -63,10 +64,12 @@ class PretrainConfig:
     seed: int = 0
 
     def to_dict(self) -> dict:
+        # exclude_feature only when set, so runs begun before it existed still resume
         return {
             "data": self.data,
             "exclude_classes": list(self.exclude_classes),
             "exclude_attribute": self.exclude_attribute,
+            **({"exclude_feature": self.exclude_feature} if self.exclude_feature else {}),
             "attributes_file": self.attributes_file,
             "model": self.model.to_dict(),
             "train": self.train.to_dict(),
@@ -83,6 +86,7 @@ def _load_data(cfg: PretrainConfig):
         resolution=cfg.model.size,
         exclude_classes=tuple(cfg.exclude_classes),
         exclude_attribute=cfg.exclude_attribute,
+        exclude_feature=cfg.exclude_feature,
         attributes_file=cfg.attributes_file,
     )
 
