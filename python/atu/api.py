@@ -32,8 +32,8 @@ from .latent.run import LatentConfig, latent_unlearn_generator
 from .stages.adapt import AdaptConfig, adapt_generators
 from .stages.extrapolate import extrapolated_generator, mean_reference
 from .stages.unlearn import unlearn_generator
-from .study.config import method_config
 from .study.methods import FILTER_METHOD, LATENT_METHOD
+from .study.variants import method_config
 from .util import settings
 from .util.devices import resolve_device
 

@@ -7,7 +7,7 @@ import pytest
 
 from atu.cli import main as atu_main
 from atu.study import ConfigError, load_config
-from atu.study.config import MAX_CONFIG_BYTES
+from atu.study.config_file import MAX_CONFIG_BYTES
 
 # 9 levels of 9 aliases each: 9^9 (387 million) references if anything walks it, in 660 bytes
 ALIAS_BOMB = (

@@ -10,8 +10,8 @@ from atu.commands import pretrain
 from atu.commands.options import UsageError
 from atu.feedback.marks import MarksError
 from atu.gan.run import NonFiniteLossError
-from atu.study.config import ConfigError
-from atu.study.runner import StudyError
+from atu.study.checks import ConfigError
+from atu.study.inputs import StudyError
 from atu.util.errors import AtuError, InputError, RunFailedError
 from atu.util.outputs import OutputInUseError, OutputNotWritableError
 

@@ -19,7 +19,9 @@ from atu.gan.run import Schedule
 from atu.gan.trainer import TrainConfig
 from atu.stages.adapt import AdaptConfig, adapt
 from atu.stages.unlearn import UnlearnConfig, unlearn
-from atu.study.config import ATU_METHODS, ConfigError, method_config
+from atu.study.checks import ConfigError
+from atu.study.methods import ATU_METHODS
+from atu.study.variants import method_config
 from tiny_gans import stage_inputs
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -228,8 +228,9 @@ def test_mnist_without_a_folder_or_the_package_says_how_to_get_it(monkeypatch):
 def test_a_study_asking_for_the_installed_mnist_is_checked_before_any_work(monkeypatch):
     import importlib.util
 
-    from atu.study.config import ConfigError, _data_spec
+    from atu.study.checks import ConfigError
+    from atu.study.features import data_spec
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
     with pytest.raises(ConfigError, match="data: mnist: no folder given"):
-        _data_spec("mnist", base_dir=".")
+        data_spec("mnist", base_dir=".")

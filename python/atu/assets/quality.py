@@ -28,6 +28,7 @@ from ..data import load_dataset, parse_spec
 from ..eval.fid import fid
 from ..eval.quality import class_frequencies, generator_fid
 from ..models import Generator
+from ..util.plots import line_chart
 from . import available, path
 
 JUDGES = {"digits": "digits_classifier.safetensors", "mnist": "mnist_classifier.safetensors"}
@@ -119,8 +120,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps({"n": args.n, "seed": args.seed, "rows": rows}, indent=1) + "\n")
     if args.plot and args.curve:
-        from ..util.plots import line_chart
-
         line_chart(
             {
                 "FID": ([r["step"] for r in rows], [r["fid"] for r in rows]),

@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from ..models import Discriminator, Generator
+from .architecture import infer_discriminator_config, infer_generator_config
 from .errors import CheckpointError
 
 # Sections holding model weights, by the names rosinality/stylegan2-pytorch's train.py gives them.
@@ -51,13 +53,11 @@ class Checkpoint:
     # ---- architecture ---------------------------------------------------------------------------
     def generator_config(self, which: str = "g_ema") -> dict[str, Any]:
         """Generator kwargs for section `which`: the stored architecture, else inferred from its tensors."""
-        from .architecture import infer_generator_config
 
         state_dict = self.state_dict(which)
         return dict(self.config.get("generator") or infer_generator_config(state_dict, where=self._where(which)))
 
     def discriminator_config(self, which: str = "d") -> dict[str, Any]:
-        from .architecture import infer_discriminator_config
 
         state_dict = self.state_dict(which)
         return dict(
@@ -67,13 +67,11 @@ class Checkpoint:
     # ---- modules --------------------------------------------------------------------------------
     def generator(self, which: str = "g_ema", device: str | torch.device = "cpu"):
         """A Generator built from the architecture with section `which` loaded strictly."""
-        from ..models import Generator
 
         return self._build(Generator, self.generator_config(which), which, device)
 
     def discriminator(self, which: str = "d", device: str | torch.device = "cpu"):
         """A Discriminator built from the architecture with section `which` loaded strictly."""
-        from ..models import Discriminator
 
         return self._build(Discriminator, self.discriminator_config(which), which, device)
 

@@ -35,6 +35,7 @@ from typing import Any
 
 import torch
 
+from ..models import Discriminator, Generator
 from .core import Checkpoint
 from .errors import CheckpointError
 from .metadata import plain_metadata
@@ -210,7 +211,6 @@ def generator_from_record(record: Any, where: str) -> tuple[dict[str, Any], dict
     }
     # The blur kernels are buffers of atu's modules, derived from blur_kernel: take them from a
     # freshly built generator (the filters were checked to be the same [1, 3, 3, 1]).
-    from ..models import Generator
 
     for name, buffer in Generator.from_config(config).state_dict().items():
         if name.endswith(".kernel"):
@@ -309,7 +309,6 @@ def discriminator_from_record(record: Any, where: str) -> tuple[dict[str, Any], 
     }
     if group != 4:
         config["stddev_group"] = group
-    from ..models import Discriminator
 
     for name, buffer in Discriminator.from_config(config).state_dict().items():
         if name.endswith(".kernel"):

@@ -39,6 +39,7 @@ from typing import Any
 import torch
 
 from .errors import CheckpointError
+from .pickle_scan import globals_in_pickle
 from .storage_bounds import check_legacy_stream, check_views
 from .torch_file import first_line
 
@@ -247,7 +248,6 @@ def is_nvlabs_pickle(globals_named: list[str]) -> bool:
 
 def is_nvlabs_file(path: str | os.PathLike) -> bool:
     """Whether a pickle file is an NVlabs persistence pickle, from its opcodes (nothing is run)."""
-    from .pickle_scan import globals_in_pickle
 
     try:
         with open(path, "rb") as fh:

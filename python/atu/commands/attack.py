@@ -21,9 +21,14 @@ import json
 import sys
 from pathlib import Path
 
+from .. import checkpoint as ckpt
+from ..classifiers import load_classifier
+from ..classifiers.classes import resolve_class
 from ..eval.attack import AttackSettings, attack_generators
+from ..util.atomic import write_text
+from ..util.provenance import file_record, provenance
 from ..util.settings import add_options, from_options
-from .options import add_device_option, command_parser
+from .options import add_device_option, check_device, command_parser, named_files, read_input
 
 
 def register(subparsers) -> None:
@@ -49,8 +54,6 @@ def register(subparsers) -> None:
 
 def _main(args) -> int:
     job = _check(args)
-    from ..util.atomic import write_text
-    from ..util.provenance import file_record, provenance
 
     results = attack_generators(
         job["generators"], job["attacker"], job["judge"], job["class"], job["settings"], progress=sys.stderr.isatty()
@@ -79,10 +82,6 @@ def _main(args) -> int:
 
 def _check(args) -> dict:
     """Every file read and every number checked before the first step; errors name the option."""
-    from .. import checkpoint as ckpt
-    from ..classifiers import load_classifier
-    from ..classifiers.classes import resolve_class
-    from .options import check_device, named_files, read_input
 
     if Path(args.out).exists() and not args.force:
         raise ValueError(f"--out {args.out} exists; pass --force to overwrite")

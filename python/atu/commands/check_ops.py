@@ -13,6 +13,11 @@ from dataclasses import asdict
 
 import torch
 
+import atu_ext
+
+from ..selfcheck import checks
+from ..util.atomic import write_text
+from ..util.provenance import provenance
 from .options import UsageError, add_device_option, check_device, command_parser
 
 
@@ -53,10 +58,6 @@ def format_table(rows) -> str:
 
 
 def _main(args) -> int:
-    import atu_ext
-
-    from ..selfcheck import checks
-    from ..util.provenance import provenance
 
     try:
         device = torch.device(args.device)
@@ -91,8 +92,6 @@ def _main(args) -> int:
         + (f"; FAILED: {', '.join(f'{r.op} {r.dtype} {r.check}' for r in failed)}" if failed else "")
     )
     if args.json:
-        from ..util.atomic import write_text
-
         write_text(
             args.json,
             json.dumps(

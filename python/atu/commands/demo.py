@@ -6,14 +6,16 @@ import sys
 
 from .. import assets
 from ..study import demo as demo_stage
+from ..study.config import from_dict
 from ..study.demo import demo_config
+from ..study.methods import METHODS
+from ..toy import run_mog_demo
 from ..util.validate import seed_arg
 from .options import command_parser
+from .run import add_study_options, execute
 
 
 def register(subparsers) -> None:
-    from ..study.methods import METHODS
-    from .run import add_study_options
 
     p = command_parser(
         subparsers, "demo", "the whole method on the shipped MNIST models (or --toy mog)", demo_stage.__doc__
@@ -63,8 +65,6 @@ def _main(args) -> int:
     args.out = args.out or default_out(args)
     if args.toy == "mog":
         return _toy(args)
-    from ..study.config import from_dict
-    from .run import execute
 
     cfg = from_dict(
         demo_config(
@@ -81,7 +81,6 @@ def _main(args) -> int:
 
 
 def _toy(args) -> int:
-    from ..toy import run_mog_demo
 
     metrics = run_mog_demo(
         args.out, seed=args.seeds[0], device=args.device or "cpu", progress=not args.no_progress and sys.stderr.isatty()

@@ -7,21 +7,22 @@ from pathlib import Path
 
 from .. import checkpoint as ckpt
 from ..classifiers import load_classifier
+from ..data import load_dataset
 from ..eval import evaluate as evaluate_stage
 from ..eval.evaluate import SECOND, evaluate
 from ..eval.extractors import classifier_features_record, load_inception
 from ..eval.filtering import FilteredSampler
+from ..eval.reference_stats import load_stats
 from ..util import distributed
 from ..util.atomic import write_text
 from ..util.provenance import file_record, provenance
 from ..util.validate import count_arg, seed_arg
-from .options import UsageError, add_device_option, command_parser, named_files, read_input
+from .options import UsageError, add_device_option, check_device, command_parser, named_files, read_input
 
 
 def _reference_stats(args, features: dict, resolution: int):
     """--real-stats, checked to be in these features (an extractor's record, for the classifier its
     file's sha256), at this resolution, without the class."""
-    from ..eval.reference_stats import load_stats
 
     try:
         reference = load_stats(args.real_stats)
@@ -81,8 +82,6 @@ def _main(args) -> int:
 
 
 def _run(args, device: str) -> int:
-    from ..data import load_dataset
-    from .options import check_device
 
     out = Path(args.out)
     if out.exists() and not args.force:

@@ -28,8 +28,9 @@ from typing import Any
 
 import torch
 
-from .. import assets
+from .. import assets, checkpoint
 from ..checkpoint.feedback_bundle import FeedbackBundle, load_bundle, save_bundle
+from ..classifiers import load_classifier
 from ..classifiers.classes import resolve_class
 from ..feedback.bank import DEFAULT_N, draw_bank
 from ..feedback.labelling import check_threshold, label_with_classifier, label_with_marks
@@ -304,7 +305,6 @@ def _take_bank(args, request: Request) -> None:
 
 
 def _take_generator(args, request: Request) -> None:
-    from .. import checkpoint
 
     request.n = DEFAULT_N if args.n is None else args.n
     request.seed = DEFAULT_SEED if args.seed is None else args.seed
@@ -320,7 +320,6 @@ def _take_generator(args, request: Request) -> None:
 
 
 def take_classifier(args, request: Request) -> None:
-    from ..classifiers import load_classifier
 
     request.classifier_file = (
         existing_file(args.classifier, "--classifier")

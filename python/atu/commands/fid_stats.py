@@ -15,6 +15,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..classifiers import load_classifier
+from ..data import load_dataset
+from ..eval.extractors import classifier_extractor, classifier_features_record, load_inception
+from ..eval.reference_stats import reference_from_images, save_stats
 from ..util.provenance import provenance
 from ..util.validate import count_arg, seed_arg
 from .options import UsageError, add_device_option, check_device, command_parser, read_input
@@ -50,10 +54,6 @@ def register(subparsers) -> None:
 
 
 def _main(args) -> int:
-    from ..classifiers import load_classifier
-    from ..data import load_dataset
-    from ..eval.extractors import classifier_extractor, classifier_features_record, load_inception
-    from ..eval.reference_stats import reference_from_images, save_stats
 
     out = Path(args.out)
     if out.suffix != ".npz":

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from .. import checkpoint
 from ..util.atomic import write_text
 from ..util.images import save_grid, save_png, to_uint8
 from ..util.provenance import file_record, provenance
@@ -61,7 +62,6 @@ def register(subparsers) -> None:
 
 
 def _main(args) -> int:
-    from .. import checkpoint
 
     if (args.seeds is None) == (args.seed is None) or (args.seed is None) != (args.n is None):
         raise UsageError("say which images with either --seeds 0-63 or --seed S --n N")

@@ -27,8 +27,9 @@ from typing import Any
 
 import torch
 
-from .. import assets
+from .. import assets, checkpoint
 from ..checkpoint import CheckpointError
+from ..classifiers import load_classifier
 from ..feedback import FeedbackBundle, draw_bank, label_with_classifier, load_bundle, save_bundle
 from ..label.folder import LabelFolder, bank_differences, same_samples
 from ..label.server import make_server
@@ -258,7 +259,6 @@ def check_arguments(args) -> LabelRequest:
 def _implied_class(classifier: str) -> str:
     """--classifier without --class: an attribute classifier (two classes) pre-marks the samples it
     reads as having the attribute (class 1); with more classes, which one is undesired must be said."""
-    from ..classifiers import load_classifier
 
     path = existing_file(classifier, "--classifier")
     try:
@@ -294,7 +294,6 @@ def _take_existing_bank(args, request: LabelRequest) -> None:
 
 
 def _take_generator(args, request: LabelRequest) -> None:
-    from .. import checkpoint
 
     request.n = DEFAULT_N if args.n is None else args.n
     request.seed = DEFAULT_SEED if args.seed is None else args.seed

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from .. import assets
 from ..gan.run import Schedule
 from ..gan.trainer import TrainConfig
 from ..util import settings
@@ -143,7 +144,6 @@ def existing_file(value: str, option: str) -> Path:
 
 def shipped_file(name: str, option: str) -> Path:
     """A file that ships with atu, the default of `option`."""
-    from .. import assets
 
     try:
         return assets.path(name)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from ..data.features import MeasuredFeature
 from ..gan import pretrain as pretrain_stage
 from ..gan.pretrain import ModelConfig, PretrainConfig, pretrain
 from ..gan.trainer import TrainConfig
-from ..data.features import MeasuredFeature
 from ..util import settings
 from ..util.validate import count_arg, seed_arg
 from .options import add_device_option, add_schedule_options, command_parser, schedule

@@ -16,7 +16,12 @@ import argparse
 import os
 import sys
 
-from .options import command_parser
+from ..study.config_file import load_config
+from ..study.runner import run_study
+from ..util import distributed
+from ..util.devices import resolve_device
+from ..util.local_group import auto_processes
+from .options import UsageError, command_parser
 
 
 def add_study_options(p: argparse.ArgumentParser) -> None:
@@ -45,10 +50,6 @@ def register(subparsers) -> None:
 
 def execute(cfg, args, prog: str) -> int:
     """Runs a checked configuration with the shared options; the exit status as documented."""
-    from ..study.runner import run_study
-    from ..util import distributed
-    from ..util.devices import resolve_device
-    from .options import UsageError
 
     if distributed.launched() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         # every rank would run the whole study into one folder; the stage commands share out work
@@ -68,8 +69,6 @@ def execute(cfg, args, prog: str) -> int:
 
 
 def _processes(value: str, device: str) -> int:
-    from ..util.local_group import auto_processes
-    from .options import UsageError
 
     if value == "auto":
         return auto_processes(device)
@@ -88,6 +87,5 @@ def _processes(value: str, device: str) -> int:
 
 
 def _main(args) -> int:
-    from ..study.config import load_config
 
     return execute(load_config(args.config), args, "atu run")

@@ -28,7 +28,12 @@ from pathlib import Path
 
 import torch
 
+from ..checkpoint import CheckpointError
+from ..checkpoint.file_format import sniff_format
+from ..checkpoint.torch_file import load_torch_file
+from ..classifiers import feature_fn
 from ..util.provenance import file_record
+from .inception import is_fid_inception_state_dict, load_fid_inception
 
 PROBE_BATCH = 2
 
@@ -40,7 +45,6 @@ class FeatureExtractor:
 
 
 def classifier_extractor(classifier) -> FeatureExtractor:
-    from ..classifiers import feature_fn
 
     return FeatureExtractor(feature_fn(classifier), {"kind": "classifier"})
 
@@ -135,10 +139,6 @@ def _torchscript_forward(path: Path, device, where: str) -> Callable[[torch.Tens
 
 
 def _state_dict_forward(path: Path, device, where: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    from ..checkpoint import CheckpointError
-    from ..checkpoint.file_format import sniff_format
-    from ..checkpoint.torch_file import load_torch_file
-    from .inception import is_fid_inception_state_dict, load_fid_inception
 
     # atu's torch-file reader: weights_only with its allow-list, storages and views bounded by what the
     # file holds, zip records checked against their CRC-32 (checkpoint/torch_file.py)

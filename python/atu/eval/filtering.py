@@ -12,6 +12,8 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from ..classifiers.inference import marked
+
 RAW_DRAWS_PER_SAMPLE = 1000  # a labeller that rejects more than 99.9% of the draws is refused, not waited on
 
 
@@ -30,7 +32,6 @@ class FilteredSampler:
         self.last_draw: dict[str, int] | None = None
 
     def marked(self, images: torch.Tensor) -> torch.Tensor:
-        from ..classifiers.inference import marked
 
         return marked(self.classifier, images, self.undesired_class, self.threshold)
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..checkpoint.feedback_bundle import FeedbackBundle, uint8_to_images
+from ..classifiers import predict_proba
 from ..classifiers.classes import label_names, resolve_class
 from ..util.provenance import file_record, provenance
 from .marks import check_marks
@@ -42,7 +43,6 @@ def label_with_classifier(
     on), resized to its own resolution by `atu.classifiers.predict_proba`. The metadata records the
     class, how many samples fell in each class, and the classifier (file path and SHA-256 when
     `classifier_file` is given, its held-out accuracy when its metadata has one)."""
-    from ..classifiers import predict_proba
 
     target = resolve_class(classifier, undesired_class)
     if batch_size < 1:

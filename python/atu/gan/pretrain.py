@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from ..data import load_dataset
 from ..models import Discriminator, Generator, narrow_channels
 from .run import Schedule, TrainingRun, check_folder, fixed_latents, write_run_file
 from .sampling import Batches, EpochSampler
@@ -79,7 +80,6 @@ class PretrainConfig:
 
 
 def _load_data(cfg: PretrainConfig):
-    from ..data import load_dataset
 
     return load_dataset(
         cfg.data,

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import torch
 
+from ..checkpoint.feedback_bundle import load_bundle
 from ..gan.run import Schedule, TrainingRun, check_folder, describe_inputs, fixed_latents, write_run_file
 from ..gan.steps import StepCallback, train_steps
 from ..stages.inputs import check_feedback_matches, load_pretrained, require_file
@@ -74,7 +75,6 @@ class LatentConfig:
 def fit_direction(G, feedback: str | os.PathLike, device, gen: dict | None = None) -> tuple[FeatureDirection, dict]:
     """The feature's direction from the bundle's latents mapped by G's (frozen) mapping network,
     and its summary (sizes, t, ROC-AUC)."""
-    from ..checkpoint.feedback_bundle import load_bundle
 
     bundle = load_bundle(feedback)
     if gen is not None:  # the latents mean something only for the generator they came from

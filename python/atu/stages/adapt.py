@@ -46,6 +46,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+import atu_ext
+
 from .. import checkpoint as ckpt
 from ..gan.run import (
     MODEL_FILE,
@@ -109,7 +111,6 @@ class EWCGradient:
         lam: float,
         names: list[str],
     ):
-        import atu_ext
 
         named = dict(G.named_parameters())
         self.penalty = atu_ext.EWC(

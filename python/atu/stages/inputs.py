@@ -14,7 +14,9 @@ import torch
 from torch import nn
 
 from .. import checkpoint as ckpt
+from ..checkpoint.feedback_bundle import load_bundle
 from ..gan.run import MODEL_FILE
+from ..models.channels import resolve_channels
 
 
 def require_file(path: str | os.PathLike, option: str) -> Path:
@@ -64,7 +66,6 @@ def check_feedback_matches(bundle, path: str | os.PathLike, gen: dict, resolutio
 def load_feedback_images(path: str | os.PathLike, gen: dict, resolution: int, kind: str) -> torch.Tensor:
     """The negatives (kind "negatives": stage 1) or positives ("positives": stage 2) of a feedback
     bundle as float images in [-1, 1], after checking it was drawn from --gen (check_feedback_matches)."""
-    from ..checkpoint.feedback_bundle import load_bundle
 
     path = require_file(path, "--feedback")
     bundle = load_bundle(path)
@@ -142,7 +143,6 @@ def load_adapted(files: list[Path], G: nn.Module) -> list[list[torch.Tensor]]:
 def _comparable(config: dict) -> dict:
     """What makes two generators the same architecture, whatever spelling the config uses (widths
     written out or from rosinality's table, JSON lists for tuples, string keys)."""
-    from ..models.channels import resolve_channels
 
     size = int(config["size"])
     return {

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..classifiers.inference import marked
+
 SOURCES = ("negatives", "labeller")
 _STEP_STRIDE = 1_000_003  # a prime: the seeds of (seed, step) and (seed', step') do not collide in practice
 
@@ -88,7 +90,6 @@ class MarkedFakesAsFakes:
         self.undesired_class, self.weight, self.threshold = undesired_class, weight, threshold
 
     def marked(self, images: torch.Tensor) -> torch.Tensor:
-        from ..classifiers.inference import marked
 
         return marked(self.classifier, images, self.undesired_class, self.threshold)
 

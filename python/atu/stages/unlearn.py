@@ -70,6 +70,8 @@ from torch import nn
 
 import atu_ext
 
+from ..checkpoint.feedback_bundle import load_bundle
+from ..classifiers import load_classifier
 from ..gan.run import Schedule, TrainingRun, check_folder, describe_inputs, fixed_latents, write_run_file
 from ..gan.sampling import Batches
 from ..gan.steps import StepCallback, train_steps
@@ -80,6 +82,7 @@ from ..util.settings import setting
 from ..util.validate import boolean, non_negative, positive, positive_int, seed_value
 from .inputs import adapted_model_files, load_adapted, load_feedback_images, load_pretrained, require_file
 from .redaction import SOURCES as REDACT_SOURCES
+from .redaction import MarkedFakesAsFakes, NegativesAsFakes
 
 KINDS = ("el2", "il2", "nl2")
 REDUCTIONS = atu_ext.penalties.REDUCTIONS
@@ -228,7 +231,6 @@ def unlearn_generator(
     Redaction (cfg.redact > 0) takes `negatives` (redact_source "negatives") or `labeller`, a
     (classifier, undesired class, threshold or None) that marks G's fakes (redact_source "labeller").
     θ_G and `d_pretrained` are left as they are (copies are trained)."""
-    from .redaction import MarkedFakesAsFakes, NegativesAsFakes
 
     references = [[p.detach() for p in model.parameters()] for model in adapted]
     d_hook = None
@@ -267,7 +269,6 @@ def redaction_hook(
 ):
     """The D-loss hook of `cfg.redact` (None when off): the feedback's negatives, or the labeller
     that made the feedback, applied online to G's fakes with the bundle's class and rule."""
-    from .redaction import MarkedFakesAsFakes, NegativesAsFakes
 
     if cfg.redact == 0:
         return None
@@ -280,8 +281,6 @@ def redaction_hook(
             share=parallel.share if parallel else None,
             global_batch=cfg.train.batch_size,
         )
-    from ..checkpoint.feedback_bundle import load_bundle
-    from ..classifiers import load_classifier
 
     record = load_bundle(feedback).metadata.get("labeller") or {}
     if record.get("kind") != "classifier":

@@ -2,8 +2,12 @@
 and `atu demo` (config.py reads it, runner.py runs it resumably, evaluation.py and report.py judge
 and report it)."""
 
-from .config import ConfigError, Feature, StudyConfig, from_dict, load_config
+from .checks import ConfigError
+from .config import StudyConfig, from_dict
+from .config_file import load_config
+from .features import Feature
+from .inputs import StudyError
 from .methods import METHODS
-from .runner import StudyError, run_study
+from .runner import run_study
 
 __all__ = ["METHODS", "ConfigError", "Feature", "StudyConfig", "StudyError", "from_dict", "load_config", "run_study"]

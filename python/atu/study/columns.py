@@ -3,8 +3,8 @@ table's, study/methods.py; report.py, paper.py and tradeoff.py read them from he
 
 from __future__ import annotations
 
-from .config import VARIANT_MARK, base_method
 from .methods import COLUMN_ORDER, TABLE
+from .variants import VARIANT_MARK, base_method
 
 TITLES = {**{m.name: m.title for m in TABLE}, "pretrained": "Pre-trained"}
 

@@ -23,44 +23,27 @@ import math
 from pathlib import Path
 
 import torch
+from torch import nn
 
-from .. import checkpoint as ckpt
+from ..checkpoint.feedback_bundle import load_bundle
+from ..data import load_dataset
+from ..eval.attack import attack_generators
+from ..eval.evaluate import evaluate
+from ..eval.filtering import FilteredSampler
 from ..util.atomic import write_text
 from ..util.distributed import is_main
 from ..util.provenance import file_record, provenance
-from .config import Feature, StudyConfig
-from .layout import ATTACK_FILE, FEEDBACK_FILE, METRICS_FILE, extrapolation_file, method_model_file, seed_dir
+from .config import StudyConfig
+from .features import Feature
+from .inputs import StudyInputs
+from .layout import ATTACK_FILE, FEEDBACK_FILE, METRICS_FILE
 from .methods import FILTER_METHOD
 
 ATTACKED_METHODS = ("el2", "latent")  # one of each family, next to the pre-trained model
 
 
-def extrapolation_name(s: float) -> str:
-    return f"extrapolation s={s:g}"
-
-
-def model_files(cfg: StudyConfig, fdir: Path) -> dict[str, dict[int, Path]]:
-    """{column name: {seed: model file}} for every method and extrapolation scale, in report order:
-    extrapolation first, then the stage-2 methods (the layout of the paper's tables)."""
-    files: dict[str, dict[int, Path]] = {}
-    for s in cfg.extrapolation_scales:
-        files[extrapolation_name(s)] = {seed: extrapolation_file(seed_dir(fdir, seed), s) for seed in cfg.seeds}
-    for method in cfg.methods:
-        if method != FILTER_METHOD:  # the filter has no model file (evaluate_feature builds it)
-            files[method] = {seed: method_model_file(fdir, seed, method) for seed in cfg.seeds}
-    return files
-
-
-def resolved_class(feature: Feature, classifier) -> int:
-    from ..classifiers.classes import resolve_class
-
-    return resolve_class(classifier, feature.undesired)
-
-
-def real_images(cfg: StudyConfig, feature: Feature, classifier, resolution: int) -> torch.Tensor:
+def real_images(cfg: StudyConfig, feature: Feature, undesired_class: int, resolution: int) -> torch.Tensor:
     """The real data without the feature: what FID compares against."""
-    from ..data import load_dataset
-
     if cfg.data.startswith("folder:"):
         data = load_dataset(
             cfg.data,
@@ -69,54 +52,46 @@ def real_images(cfg: StudyConfig, feature: Feature, classifier, resolution: int)
             attributes_file=cfg.attributes_file,
         )
     else:
-        data = load_dataset(cfg.data, resolution=resolution, exclude_classes=[resolved_class(feature, classifier)])
+        data = load_dataset(cfg.data, resolution=resolution, exclude_classes=[undesired_class])
     return data.images()
 
 
 def evaluate_feature(
-    cfg: StudyConfig, feature: Feature, fdir: Path, *, device: str = "cpu", progress: bool = True
+    cfg: StudyConfig,
+    feature: Feature,
+    fdir: Path,
+    inputs: StudyInputs,
+    trained: dict[str, dict[int, nn.Module]],
+    *,
+    device: str = "cpu",
 ) -> dict:
-    from ..checkpoint.feedback_bundle import load_bundle
-    from ..classifiers import load_classifier
-    from ..eval.evaluate import evaluate
-    from ..eval.extractors import load_inception
-    from ..eval.filtering import FilteredSampler
-
-    classifier = load_classifier(feature.classifier).to(device)
-    c = resolved_class(feature, classifier)
-    pretrained = ckpt.load(cfg.generator).generator("g_ema", device=device).eval()
-    retrained = ckpt.load(feature.retrained).generator(device=device).eval() if feature.retrained else None
-    files = model_files(cfg, fdir)
-    models = {
-        f"{name}@{seed}": ckpt.load(path).generator("g_ema", device=device).eval()
-        for name, per_seed in files.items()
-        for seed, path in per_seed.items()
-    }
+    """metrics.json of a feature: `trained` (study/inputs.load_trained) and the filter over the
+    pre-trained model, judged by the feature's classifier (and the second judge, if any)."""
+    classifier = inputs.classifiers[feature.name].to(device)
+    c = inputs.classes[feature.name]
+    pretrained = inputs.generator.to(device).eval()
+    retrained = inputs.retrained[feature.name]
+    models = {f"{name}@{seed}": G for name, per_seed in trained.items() for seed, G in per_seed.items()}
     if FILTER_METHOD in cfg.methods:  # the same for every seed: evaluated once, listed as one seed
         models[FILTER_METHOD] = FilteredSampler(pretrained, classifier, c, threshold=cfg.feedback.threshold)
-    judge = load_classifier(cfg.evaluate.judge).to(device) if cfg.evaluate.judge else None
-    extractor = (
-        load_inception(cfg.evaluate.inception, resolution=pretrained.size, device=device, option="evaluate.inception")
-        if cfg.evaluate.inception
-        else None
-    )
+    judge = inputs.evaluate_judge.to(device) if inputs.evaluate_judge is not None else None
     raw = evaluate(
         pretrained,
         models,
         classifier,
         c,
-        real_images(cfg, feature, classifier, pretrained.size),
-        retrained=retrained,
+        real_images(cfg, feature, c, pretrained.size),
+        retrained=retrained.to(device) if retrained is not None else None,
         n_bank=cfg.evaluate.n_bank,
         n_fid=cfg.evaluate.n_fid,
         seed=cfg.evaluate.seed,
-        extractor=extractor,
+        extractor=inputs.inception,
         judge=judge,
-        judge_class=resolved_class(feature, judge) if judge else None,
+        judge_class=c if judge is not None else None,  # the same index: load_inputs checked it
     )
     per_method = {
         name: aggregate({seed: raw["methods"][f"{name}@{seed}"] for seed in per_seed})
-        for name, per_seed in files.items()
+        for name, per_seed in trained.items()
     }
     if FILTER_METHOD in cfg.methods:
         per_method[FILTER_METHOD] = aggregate({cfg.seeds[0]: raw["methods"][FILTER_METHOD]})
@@ -192,28 +167,26 @@ def aggregate(per_seed: dict[int, dict]) -> dict:
 
 
 def attack_feature(
-    cfg: StudyConfig, feature: Feature, fdir: Path, *, device: str = "cpu", progress: bool = True
+    cfg: StudyConfig,
+    feature: Feature,
+    fdir: Path,
+    inputs: StudyInputs,
+    trained: dict[str, dict[int, nn.Module]],
+    *,
+    device: str = "cpu",
+    progress: bool = True,
 ) -> dict:
     """The latent attack (atu/eval/attack.py) on the pre-trained generator and on every seed's el2 and
     latent models, the feature's classifier attacking and the configured judge judging; the ratios
     per seed and their mean ± std, written to attack.json."""
-    from ..classifiers import load_classifier
-    from ..eval.attack import attack_generators
-
-    attacker = load_classifier(feature.classifier).to(device)
-    judge = load_classifier(cfg.attack.judge).to(device)
-    c = resolved_class(feature, attacker)
-    generators = {"pretrained": ckpt.load(cfg.generator).generator("g_ema", device=device).eval()}
-    files = {
-        m: {seed: method_model_file(fdir, seed, m) for seed in cfg.seeds} for m in ATTACKED_METHODS if m in cfg.methods
+    attacker = inputs.classifiers[feature.name].to(device)
+    judge = inputs.attack_judge.to(device)
+    c = inputs.classes[feature.name]
+    files = {m: trained[m] for m in ATTACKED_METHODS if m in trained}
+    generators = {
+        "pretrained": inputs.generator.to(device).eval(),
+        **{f"{m}@{seed}": G for m, per_seed in files.items() for seed, G in per_seed.items()},
     }
-    generators.update(
-        {
-            f"{m}@{seed}": ckpt.load(path).generator("g_ema", device=device).eval()
-            for m, per_seed in files.items()
-            for seed, path in per_seed.items()
-        }
-    )
     raw = attack_generators(generators, attacker, judge, c, cfg.attack.settings, progress=progress)
     models = {"pretrained": raw["pretrained"]}
     for m, per_seed in files.items():

@@ -17,15 +17,16 @@ from pathlib import Path
 
 import torch
 
-from .. import checkpoint as ckpt
+from ..classifiers import predict
 from ..gan.run import LOG_FILE
 from ..util.atomic import write_text
 from ..util.images import save_grid
 from ..util.plots import line_chart
 from . import paper, tradeoff
 from .columns import column_title, ordered_columns
-from .config import Feature, StudyConfig
-from .evaluation import model_files
+from .config import StudyConfig
+from .features import Feature
+from .inputs import StudyInputs
 from .layout import adapt_dir, extrapolation_dir, seed_dir
 
 N_GRID = 16
@@ -165,7 +166,6 @@ def quality_checks(metrics: dict) -> list[str]:
 def _marked_samples(G, classifier, undesired_class: int, seed: int) -> torch.Tensor:
     """N_GRID samples of G on fixed latents and noise, RGB, each sample the classifier reads as the
     undesired class framed in red."""
-    from ..classifiers import predict
 
     images = G.sample(N_GRID, seed=seed).float().cpu()
     if images.shape[1] == 1:
@@ -180,20 +180,18 @@ def _marked_samples(G, classifier, undesired_class: int, seed: int) -> torch.Ten
     return images
 
 
-def write_grids(cfg: StudyConfig, feature: Feature, fdir: Path, undesired_class: int, device: str) -> list[str]:
+def write_grids(
+    cfg: StudyConfig, feature: Feature, fdir: Path, inputs: StudyInputs, trained: dict, device: str
+) -> list[tuple[str, str]]:
     """grids/<column>.png: the same latents under the pre-trained model (top two rows) and the
     column's model of the first seed (bottom two rows)."""
-    from ..classifiers import load_classifier
-
-    classifier = load_classifier(feature.classifier).to(device)
+    classifier = inputs.classifiers[feature.name].to(device)
+    undesired_class = inputs.classes[feature.name]
     seed = cfg.evaluate.seed + 1
-    before = _marked_samples(
-        ckpt.load(cfg.generator).generator("g_ema", device=device).eval(), classifier, undesired_class, seed
-    )
+    before = _marked_samples(inputs.generator.to(device).eval(), classifier, undesired_class, seed)
     written = []
-    for name, per_seed in model_files(cfg, fdir).items():
-        G = ckpt.load(per_seed[cfg.seeds[0]]).generator("g_ema", device=device).eval()
-        after = _marked_samples(G, classifier, undesired_class, seed)
+    for name, per_seed in trained.items():
+        after = _marked_samples(per_seed[cfg.seeds[0]], classifier, undesired_class, seed)
         rel = f"grids/{name.replace(' ', '_').replace('=', '')}.png"
         save_grid(torch.cat([before, after]), fdir / rel, nrow=8, scale=2)
         written.append((name, rel))
@@ -307,9 +305,17 @@ def attack_table(attack: dict) -> str:
 
 
 def write_feature_report(
-    cfg: StudyConfig, feature: Feature, fdir: Path, metrics: dict, *, device: str = "cpu", attack: dict | None = None
+    cfg: StudyConfig,
+    feature: Feature,
+    fdir: Path,
+    metrics: dict,
+    inputs: StudyInputs,
+    trained: dict,
+    *,
+    device: str = "cpu",
+    attack: dict | None = None,
 ) -> dict:
-    grids = write_grids(cfg, feature, fdir, metrics["class"], device)
+    grids = write_grids(cfg, feature, fdir, inputs, trained, device)
     curves = write_curves(cfg, fdir)
     recommended, why = tradeoff.recommendation(metrics)
     plot = tradeoff.write_tradeoff_plot(metrics, cfg.data, fdir / "tradeoff.png")

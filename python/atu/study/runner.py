@@ -27,25 +27,26 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .. import checkpoint as ckpt
+from ..checkpoint.feedback_bundle import load_bundle, save_bundle
+from ..feedback.bank import draw_bank
+from ..feedback.labelling import label_with_classifier
 from ..gan.run import MODEL_FILE, RUN_FILE, STATE_FILE
-from ..latent.run import latent_unlearn
+from ..latent.run import LatentConfig, latent_unlearn
 from ..stages.adapt import adapt
 from ..stages.extrapolate import extrapolate, scale_name
 from ..stages.unlearn import unlearn
 from ..util.atomic import write_text
 from ..util.devices import resolve_device
-from ..util.errors import InputError
 from ..util.local_group import run_in_group
 from ..util.provenance import provenance
-from .config import StudyConfig, from_dict
+from .config import AttackSpec, StudyConfig, from_dict
+from .evaluation import attack_feature, evaluate_feature
+from .inputs import StudyError, load_inputs, load_trained
 from .layout import BANK_FILE, CONFIG_FILE, FEEDBACK_FILE, adapt_dir, extrapolation_dir, seed_dir
 from .methods import FILTER_METHOD, LATENT_METHOD
+from .report import write_feature_report, write_study_report
 
 GROWABLE = ("methods", "seeds", "device")  # may change when a study resumes
-
-
-class StudyError(InputError):
-    """A study folder that cannot be (re)used as asked."""
 
 
 def check_study_folder(out: Path, cfg: StudyConfig, *, resume: bool) -> None:
@@ -85,8 +86,6 @@ def check_study_folder(out: Path, cfg: StudyConfig, *, resume: bool) -> None:
 def _added_settings() -> dict:
     """Settings added to the configuration after studies were first written, at their defaults
     (as config.json records them)."""
-    from ..latent.run import LatentConfig
-    from .config import AttackSpec
 
     return {
         "latent": {k: v for k, v in LatentConfig().to_dict().items() if k != "seed"},
@@ -110,8 +109,6 @@ def run_study(
     divided between them. The evaluation stays in this process: its generator batches of 64 keep
     every thread busy, so a group would only add its start-up and repeat KID and precision/recall
     on each rank (docs/results.md, "Several processes on a CPU")."""
-    from .evaluation import attack_feature, evaluate_feature
-    from .report import write_feature_report, write_study_report
 
     out = Path(out)
     check_study_folder(out, cfg, resume=resume)
@@ -119,15 +116,15 @@ def run_study(
         cfg = from_dict(_merged_config(out, cfg))
     device = resolve_device(cfg.device)
     check_processes(processes, device)
-    checked = _check_inputs(cfg)  # every file read and checked before any work
+    inputs = load_inputs(cfg, device)  # every file read and checked before any work
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / CONFIG_FILE, json.dumps({"config": cfg.to_dict(), "provenance": provenance()}, indent=2))
 
-    bank = _bank(cfg, out, checked["generator"], device, progress, log)
+    bank = _bank(cfg, out, inputs.generator, device, progress, log)
     summaries = []
     for feature in cfg.features:
         fdir = out / feature.name
-        feedback = _feedback(feature, bank, checked["classifiers"][feature.name], cfg.feedback.threshold, fdir, log)
+        feedback = _feedback(feature, bank, inputs.classifiers[feature.name], cfg.feedback.threshold, fdir, log)
         for seed in cfg.seeds:
             sdir = seed_dir(fdir, seed)
             if cfg.needs_stage1():
@@ -139,12 +136,15 @@ def run_study(
                     _stage2(cfg, method, seed, feedback, feature.classifier, sdir, device, progress, log, processes)
             _baseline(cfg, sdir, device, log)
         log(f"[{feature.name}] evaluating")
-        metrics = evaluate_feature(cfg, feature, fdir, device=device, progress=progress)
+        trained = load_trained(cfg, fdir, device)
+        metrics = evaluate_feature(cfg, feature, fdir, inputs, trained, device=device)
         attack = None
         if cfg.attack.judge is not None:
             log(f"[{feature.name}] latent attack")
-            attack = attack_feature(cfg, feature, fdir, device=device, progress=progress)
-        summaries.append(write_feature_report(cfg, feature, fdir, metrics, device=device, attack=attack))
+            attack = attack_feature(cfg, feature, fdir, inputs, trained, device=device, progress=progress)
+        summaries.append(
+            write_feature_report(cfg, feature, fdir, metrics, inputs, trained, device=device, attack=attack)
+        )
         log(f"[{feature.name}] report: {fdir / 'report.md'}")
     return write_study_report(cfg, out, summaries)
 
@@ -175,53 +175,7 @@ def _merged_config(out: Path, cfg: StudyConfig) -> dict:
     }
 
 
-def _check_inputs(cfg: StudyConfig) -> dict:
-    """Loads the generator (g_ema and d needed by both stages), every classifier and the FID network
-    (if any), and resolves every feature's class, so that a bad file or class fails before the
-    first sample is drawn."""
-    from ..classifiers import load_classifier
-    from ..classifiers.classes import resolve_class
-    from ..stages.inputs import load_pretrained
-
-    G, _ = load_pretrained(cfg.generator)
-    classifiers = {}
-    judges = {}
-    for key, path in (("attack.judge", cfg.attack.judge), ("evaluate.judge", cfg.evaluate.judge)):
-        if path is not None:
-            try:
-                judges[key] = load_classifier(path)
-            except (ValueError, OSError) as err:
-                raise StudyError(f"{key} {path}: {err}") from err
-    for feature in cfg.features:
-        try:
-            classifier = load_classifier(feature.classifier)
-            c = resolve_class(classifier, feature.undesired)
-            for key, judge in judges.items():
-                if resolve_class(judge, feature.undesired) != c:
-                    raise ValueError(f"{key} numbers class {feature.undesired!r} differently from the classifier")
-        except (ValueError, OSError) as err:
-            raise StudyError(f"feature {feature.name!r}: {err}") from err
-        classifiers[feature.name] = classifier
-        if feature.retrained is not None:
-            retrained = ckpt.load(feature.retrained).generator()
-            if retrained.size != G.size:
-                raise StudyError(
-                    f"feature {feature.name!r}: retrained {feature.retrained} makes {retrained.size} px "
-                    f"images, the generator {G.size} px"
-                )
-    if cfg.evaluate.inception is not None:
-        from ..eval.extractors import load_inception
-
-        try:
-            load_inception(cfg.evaluate.inception, resolution=G.size, option="evaluate.inception")
-        except ValueError as err:
-            raise StudyError(str(err)) from err
-    return {"generator": G, "classifiers": classifiers}
-
-
 def _bank(cfg: StudyConfig, out: Path, G, device: str, progress: bool, log) -> Path:
-    from ..checkpoint.feedback_bundle import save_bundle
-    from ..feedback.bank import draw_bank
 
     path = out / BANK_FILE
     if path.is_file():
@@ -243,8 +197,6 @@ def _bank(cfg: StudyConfig, out: Path, G, device: str, progress: bool, log) -> P
 
 
 def _feedback(feature, bank_file: Path, classifier, threshold: float | None, fdir: Path, log) -> Path:
-    from ..checkpoint.feedback_bundle import load_bundle, save_bundle
-    from ..feedback.labelling import label_with_classifier
 
     path = fdir / FEEDBACK_FILE
     if path.is_file():

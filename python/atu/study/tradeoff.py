@@ -12,8 +12,8 @@ from pathlib import Path
 
 from ..util.plots import scatter_chart
 from . import paper
-from .config import base_method
 from .methods import BY_NAME
+from .variants import base_method
 
 FID_BOUND = 1.5
 

@@ -20,8 +20,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from atu_ext import ops_mode
+
 from ..util.atomic import write_text
 from ..util.devices import resolve_device
+from ..util.provenance import provenance
 from . import metrics as M
 from .config import MogConfig
 from .data import mode_centres
@@ -50,7 +53,6 @@ def run_mog_demo(
     cfg = replace(config, seed=seed) if config is not None else MogConfig(seed=seed)  # validates
     device = resolve_device(device)
     out = Path(out)
-    from atu_ext import ops_mode
 
     record = {"kind": KIND, "config": cfg.to_dict(), "device": device, "ops": ops_mode.current()}
     finished = _check_folder(out, record)
@@ -69,7 +71,6 @@ def run_mog_demo(
     metrics, banks = _evaluate(cfg, generators, info)
     timings["evaluate"] = time.perf_counter() - started
     timings["total"] = sum(timings.values())
-    from ..util.provenance import provenance
 
     metrics["provenance"] = provenance()
 

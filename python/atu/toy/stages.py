@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+import atu_ext
+
 from ..stages.adapt import EWCGradient
 from ..stages.extrapolate import extrapolated_generator, mean_reference
 from ..stages.unlearn import RepulsionGradient
@@ -101,7 +103,6 @@ def unlearn(
     """Stage 2: θ_G trained on the positives with the adversarial loss + γ·exp(−α d), d the squared
     distance to the adapted models (atu_ext.Repulsion, kind "el2"). γ = 0: the adversarial-only
     ablation. Returns θ_P and {"d": final distance, "repulsion": final L_rep}."""
-    import atu_ext
 
     G, D = copy.deepcopy(theta_g), copy.deepcopy(d_pretrained)
     references = [[p.detach() for p in a.parameters()] for a in adapted]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import torch
 
+from atu_ext import ops_mode
+
 
 def check_device(device: str) -> str:
     """A clear error for a device this machine does not have, before any file is read."""
@@ -14,7 +16,6 @@ def check_device(device: str) -> str:
         raise ValueError(f"--device {device!r}: {err}") from err
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {device}: no CUDA device is available here; use --device cpu")
-    from atu_ext import ops_mode
 
     try:
         ops_mode.require_kernels("ops", dev)

@@ -1,0 +1,105 @@
+"""The features of a study (what it removes, one sub-study each) and the real data they are measured
+against, read from a study file's `features` and `data` sections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..data import parse_spec
+from ..data.mnist import check_mnist_folder, installed_mnist_folder
+from .checks import ConfigError, brief, file_setting, only
+
+
+@dataclass
+class Feature:
+    name: str  # folder name and report label
+    undesired: int | str  # class number or the classifier's label name
+    classifier: Path
+    retrained: Path | None = None  # generator trained without the feature (Ret-FID); None = missing
+    exclude_attribute: str | None = None  # folder data: the attribute whose images FID leaves out
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "undesired": self.undesired,
+            "classifier": str(self.classifier),
+            "retrained": str(self.retrained) if self.retrained else None,
+            "exclude_attribute": self.exclude_attribute,
+        }
+
+
+def data_spec(spec: str, base_dir: Path) -> str:
+
+    try:
+        kind, folder = parse_spec(spec)
+    except ValueError as err:
+        raise ConfigError(f"data: {err}") from err
+    if folder is None:
+        if kind == "mnist":  # the installed files: checked now, not when FID needs them
+            try:
+                installed_mnist_folder()
+            except FileNotFoundError as err:
+                raise ConfigError(f"data: {err}") from err
+        return spec
+    folder = folder if folder.is_absolute() else base_dir / folder
+    if not folder.is_dir():
+        raise ConfigError(f"data: {folder}: no such folder")
+    if kind == "mnist":
+        try:
+            check_mnist_folder(folder)
+        except FileNotFoundError as err:
+            raise ConfigError(f"data: {err}") from err
+    return f"{kind}:{folder}"
+
+
+MAX_FEATURE_NAME = 100  # a folder name under the study's --out, with room for the path above it
+
+
+def read_features(
+    value: Any, default_classifier: Path | None, base_dir: Path, data: str, attributes_file: Path | None
+) -> list[Feature]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError("features: a non-empty list, e.g. [{name: no8, undesired: 8}]")
+    features, names = [], set()
+    for i, item in enumerate(value):
+        where = f"features[{i}]"
+        only(item, where, {"name", "undesired", "classifier", "retrained", "exclude_attribute"})
+        if (
+            "undesired" not in item
+            or isinstance(item["undesired"], bool)
+            or not isinstance(item["undesired"], (int, str))
+        ):
+            raise ConfigError(f"{where}.undesired: required, a class number or a label name of the classifier")
+        name = str(item.get("name", f"no_{item['undesired']}"))
+        if not name or Path(name).name != name or name.startswith(".") or len(name) > MAX_FEATURE_NAME:
+            raise ConfigError(
+                f"{where}.name: {brief(name)} must be a plain folder name of at most {MAX_FEATURE_NAME} characters"
+            )
+        if name in names:
+            raise ConfigError(f"{where}.name: {name!r} is used twice")
+        names.add(name)
+        classifier = file_setting(item, "classifier", base_dir) or default_classifier
+        if classifier is None:
+            raise ConfigError(f"{where}.classifier: required (or give a top-level classifier)")
+        exclude_attribute = item.get("exclude_attribute")
+        if data.startswith("folder:"):
+            exclude_attribute = exclude_attribute or (item["undesired"] if isinstance(item["undesired"], str) else None)
+            if not exclude_attribute or attributes_file is None:
+                raise ConfigError(
+                    f"{where}: folder data needs attributes_file and the attribute to leave out of "
+                    f"FID's real images (exclude_attribute, or undesired given as its name)"
+                )
+        elif exclude_attribute is not None:
+            raise ConfigError(f"{where}.exclude_attribute: only for folder data; {data} has classes")
+        features.append(
+            Feature(
+                name=name,
+                undesired=item["undesired"],
+                classifier=classifier,
+                retrained=file_setting(item, "retrained", base_dir),
+                exclude_attribute=exclude_attribute,
+            )
+        )
+    return features
