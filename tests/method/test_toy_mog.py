@@ -12,11 +12,11 @@ import pytest
 import torch
 from torch import nn
 
+from atu.stages.fisher import batched_fisher
 from atu.toy import metrics as M
 from atu.toy import run_mog_demo
 from atu.toy.config import MogConfig
 from atu.toy.data import mode_centres, nearest_mode, undesired_mask
-from atu.toy.fisher import empirical_fisher
 from atu.toy.models import Discriminator, Generator, latents
 from atu.toy.training import GanSchedule
 
@@ -182,7 +182,7 @@ def test_fisher_of_a_linear_generator_and_discriminator_matches_the_closed_form(
     n, seed = 50, 7
     z = latents(n, 3, torch.Generator().manual_seed(seed)).double()
     v = D.lin.weight.detach().double()[0]
-    fisher = empirical_fisher(G, D, n, seed)
+    fisher = batched_fisher(G, D, latents(n, G.z_dim, torch.Generator().manual_seed(seed)))
     assert torch.allclose(fisher["lin.weight"].double(), v[:, None] ** 2 * z.square().mean(0)[None, :], rtol=1e-5)
     assert torch.allclose(fisher["lin.bias"].double(), v**2, rtol=1e-5)
 
@@ -191,8 +191,8 @@ def test_fisher_of_the_mlp_matches_a_float64_loop_of_single_sample_gradients():
     torch.manual_seed(1)
     G, D = Generator(z_dim=4, hidden=16), Discriminator(hidden=16)
     n, seed = 20, 3
-    fisher = empirical_fisher(G, D, n, seed)
-    G64, D64 = G.double(), D.double()  # (after: empirical_fisher ran on the float32 models)
+    fisher = batched_fisher(G, D, latents(n, G.z_dim, torch.Generator().manual_seed(seed)))
+    G64, D64 = G.double(), D.double()  # (after: batched_fisher ran on the float32 models)
     z = latents(n, 4, torch.Generator().manual_seed(seed)).double()
     params = list(G64.parameters())
     sums = [torch.zeros_like(p) for p in params]

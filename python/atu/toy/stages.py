@@ -17,10 +17,10 @@ import atu_ext
 
 from ..stages.adapt import EWCGradient
 from ..stages.extrapolate import extrapolated_generator, mean_reference
+from ..stages.fisher import batched_fisher
 from ..stages.unlearn import RepulsionGradient
 from .data import sample_mixture, undesired_mask
-from .fisher import empirical_fisher
-from .models import Discriminator, Generator, generate
+from .models import Discriminator, Generator, generate, latents
 from .training import GanSchedule, pool_sampler, train_gan
 
 
@@ -76,7 +76,10 @@ def adapt(
     gradient of (λ/2) Σ F (θ − θ_G)² over every parameter (the toy has no layers to leave free)."""
     if negatives.shape[0] == 0:
         raise ValueError("stage 1 needs negatives, but the feedback marked no sample undesired")
-    fisher = empirical_fisher(theta_g, d_pretrained, fisher_samples, seed)
+    # F from the raw D logit over every parameter (the toy has no layers to leave free), on seeded latents
+    device = next(theta_g.parameters()).device
+    z = latents(fisher_samples, theta_g.z_dim, torch.Generator().manual_seed(seed), device)
+    fisher = batched_fisher(theta_g, d_pretrained, z)
     anchor = {name: p.detach() for name, p in theta_g.named_parameters()}
     adapted = []
     for j in range(k):
