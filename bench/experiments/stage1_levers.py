@@ -47,7 +47,7 @@ def describe(folder: Path, seed: int, theta_g, classifier) -> dict:
     purity = [
         round(
             100
-            * count_undesired(model, lambda x: predict(classifier, x), UNDESIRED, n=N_PURITY, seed=PURITY_SEED)
+            * count_undesired(model, lambda x: predict(classifier, x) == UNDESIRED, n=N_PURITY, seed=PURITY_SEED)
             / N_PURITY,
             1,
         )

@@ -69,7 +69,7 @@ class Judge:
 
     def __call__(self, G) -> dict:
         G = copy.deepcopy(G).eval()
-        n = count_undesired(G, lambda x: predict(self.classifier, x), UNDESIRED, n=N_BANK, seed=BANK_SEED)
+        n = count_undesired(G, lambda x: predict(self.classifier, x) == UNDESIRED, n=N_BANK, seed=BANK_SEED)
         fake = generator_statistics(self.extractor, G, N_FID, BANK_SEED + 1)
         return {
             "undesired": n,

@@ -23,6 +23,7 @@ from . import checkpoint as ckpt
 from .checkpoint.feedback_bundle import FeedbackBundle
 from .classifiers import load_classifier
 from .classifiers.classes import resolve_class
+from .classifiers.judges import ClassJudge
 from .data import load_dataset
 from .eval.evaluate import evaluate as evaluate_models
 from .eval.filtering import FilteredSampler
@@ -200,13 +201,12 @@ def evaluate(
     return evaluate_models(
         pretrained,
         models,
-        classifier,
-        resolve_class(classifier, undesired),
+        ClassJudge.of(classifier, undesired),
         real,
         n_bank=n_bank,
         n_fid=n_fid,
         seed=seed,
-        judge=second,
+        second_judge=ClassJudge.of(second, undesired) if second is not None else None,
     )
 
 

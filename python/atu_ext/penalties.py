@@ -227,49 +227,28 @@ def _fresh_like(params):
 _ops = torch.ops.atu
 
 
-def _value_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
-def _value_like(params):
-    return params[0].new_empty((), dtype=_value_dtype(params[0].dtype))
-
-
-def _fresh_like(params):
-    return [torch.empty_like(p, memory_format=torch.contiguous_format) for p in params]
-
-
 # ---- fake kernels ------------------------------------------------------------------------------
 
 
-@torch.library.register_fake("atu::sq_dist")
-def _sq_dist_fake(params, refs, num_refs, reduction):
-    return _value_like(params)
+def _fake(position: int, make):
+    """A fake kernel that answers from the op's `params` argument (at `position`) alone."""
+
+    def fake(*args, **kwargs):
+        return make(kwargs["params"] if "params" in kwargs else args[position])
+
+    return fake
 
 
-@torch.library.register_fake("atu::sq_dist_backward")
-def _sq_dist_backward_fake(grad, params, refs, num_refs, reduction):
-    return _fresh_like(params)
-
-
-@torch.library.register_fake("atu::sq_dist_value_and_grad_")
-def _sq_dist_value_and_grad_fake(grads, params, refs, num_refs, reduction, scale, accumulate):
-    return _value_like(params)
-
-
-@torch.library.register_fake("atu::ewc_penalty")
-def _ewc_penalty_fake(params, anchor, fisher, lam):
-    return _value_like(params)
-
-
-@torch.library.register_fake("atu::ewc_penalty_backward")
-def _ewc_penalty_backward_fake(grad, params, anchor, fisher, lam):
-    return _fresh_like(params)
-
-
-@torch.library.register_fake("atu::ewc_value_and_grad_")
-def _ewc_value_and_grad_fake(grads, params, anchor, fisher, lam, scale, accumulate):
-    return _value_like(params)
+# op -> (the position of `params` among its arguments, what its output looks like)
+for _op, (_position, _make) in {
+    "sq_dist": (0, _value_like),
+    "sq_dist_backward": (1, _fresh_like),
+    "sq_dist_value_and_grad_": (1, _value_like),
+    "ewc_penalty": (0, _value_like),
+    "ewc_penalty_backward": (1, _fresh_like),
+    "ewc_value_and_grad_": (1, _value_like),
+}.items():
+    torch.library.register_fake(f"atu::{_op}")(_fake(_position, _make))
 
 
 # ---- sq_dist: d -> ∂d/∂p = w_t (2/k) Σ_j (p − a_j) ---------------------------------------------

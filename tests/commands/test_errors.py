@@ -75,19 +75,10 @@ def test_a_bug_is_not_dressed_as_an_input_error(monkeypatch, tmp_path):
         ),
         (["label", "--gen", "g.pt", "--n", "0", "--out", "marks"], "argument --n: must be an integer from 1 to"),
         (
-            [
-                "evaluate",
-                "--gen",
-                "g.pt",
-                "--classifier",
-                "c",
-                "--class",
-                "8",
-                "--n-bank",
-                "10000000000",
-                "--out",
-                "e.json",
-            ],
+            (
+                ["evaluate", "--gen", "g.pt", "--classifier", "c", "--class", "8", "--n-bank", "10000000000"]
+                + ["--out", "e.json"]
+            ),
             "argument --n-bank: must be an integer from 1 to 10,000,000",
         ),
         (
@@ -175,20 +166,8 @@ def test_a_batch_that_cannot_fit_is_refused_before_any_work(tmp_path, monkeypatc
     out = tmp_path / "bank.safetensors"
     assert (
         cli.main(
-            [
-                "feedback",
-                "--gen",
-                str(gen),
-                "--n",
-                "40",
-                "--batch-size",
-                "40",
-                "--draw-only",
-                "--device",
-                "cpu",
-                "--out",
-                str(out),
-            ]
+            ["feedback", "--gen", str(gen), "--n", "40", "--batch-size", "40", "--draw-only", "--device"]
+            + ["cpu", "--out", str(out)]
         )
         == 2
     )
@@ -198,20 +177,8 @@ def test_a_batch_that_cannot_fit_is_refused_before_any_work(tmp_path, monkeypatc
     )
     assert (
         cli.main(
-            [
-                "feedback",
-                "--gen",
-                str(gen),
-                "--n",
-                "40",
-                "--batch-size",
-                "10",
-                "--draw-only",
-                "--device",
-                "cpu",
-                "--out",
-                str(out),
-            ]
+            ["feedback", "--gen", str(gen), "--n", "40", "--batch-size", "10", "--draw-only", "--device"]
+            + ["cpu", "--out", str(out)]
         )
         == 0
     )

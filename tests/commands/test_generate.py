@@ -41,19 +41,8 @@ def test_one_image_per_seed_is_each_seeds_first_sample(gen, tmp_path):
     out = tmp_path / "seeds"
     assert (
         atu_main(
-            [
-                "generate",
-                "--gen",
-                str(gen),
-                "--seeds",
-                "0-2,7",
-                "--truncation",
-                "0.7",
-                "--device",
-                "cpu",
-                "--out",
-                str(out),
-            ]
+            ["generate", "--gen", str(gen), "--seeds", "0-2,7", "--truncation", "0.7", "--device", "cpu"]
+            + ["--out", str(out)]
         )
         == 0
     )

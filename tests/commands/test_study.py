@@ -14,6 +14,7 @@ import yaml
 
 from atu import checkpoint as ckpt
 from atu.classifiers import LeNet, predict, save_classifier
+from atu.classifiers.judges import ClassJudge
 from atu.cli import main as atu_main
 from atu.data import load_dataset
 from atu.eval.evaluate import evaluate
@@ -23,6 +24,7 @@ from atu.study import ConfigError, StudyError, from_dict, load_config, run_study
 from atu.study.columns import ordered_columns
 from atu.study.evaluation import aggregate, mean_std
 from atu.study.report import results_table
+from tiny_gans import save_pretrained
 
 N_BANK, N_FID = 60, 40
 
@@ -39,12 +41,7 @@ def files(tmp_path_factory):
     ch = narrow_channels(16, 4)
     G, D = Generator(16, style_dim=16, n_mlp=1, channels=ch), Discriminator(16, channels=ch)
     gen = root / "g.safetensors"
-    ckpt.save(
-        gen,
-        kind="stylegan2",
-        config={"generator": G.config(), "discriminator": D.config()},
-        state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()},
-    )
+    save_pretrained(gen, G, D)
     torch.manual_seed(1)
     classifier = LeNet(num_classes=10, resolution=16).eval()
     clf = root / "c.safetensors"
@@ -390,7 +387,9 @@ def test_the_metrics_are_those_of_the_model_files_evaluated_directly(study, file
         puls, fids = [], []
         for seed in (0, 1):
             model = ckpt.load(out / "f" / f"seed_{seed}" / method / "model.safetensors").generator().eval()
-            direct = evaluate(G, {"m": model}, classifier, c, real, retrained=G, n_bank=N_BANK, n_fid=N_FID, seed=3)
+            direct = evaluate(
+                G, {"m": model}, ClassJudge(classifier, c), real, retrained=G, n_bank=N_BANK, n_fid=N_FID, seed=3
+            )
             recorded = metrics["methods"][method]["seeds"][seed]
             assert recorded["n_undesired"] == direct["methods"]["m"]["n_undesired"]
             assert recorded["fid"] == pytest.approx(direct["methods"]["m"]["fid"], rel=1e-9)
@@ -598,14 +597,13 @@ def test_a_study_with_the_redaction_family_the_filter_and_a_second_judge(files, 
     direct = evaluate(
         G,
         {"redact": redacted, "filter": FilteredSampler(G, labeller, files["class"])},
-        labeller,
-        files["class"],
+        ClassJudge(labeller, files["class"]),
         real,
         retrained=G,
         n_bank=N_BANK,
         n_fid=N_FID,
         seed=3,
-        judge=judge,
+        second_judge=ClassJudge(judge, files["class"]),
     )
     for name in ("redact", "filter"):
         for key in ("n_undesired", "n_undesired_judge2", "pul_judge2"):

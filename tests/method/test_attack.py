@@ -13,6 +13,7 @@ from atu.classifiers import LeNet, predict, save_classifier
 from atu.cli import main as atu_main
 from atu.eval.attack import attack_feature_ratio, pgd_latent
 from atu.models import Discriminator, Generator, narrow_channels
+from tiny_gans import save_pretrained
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -59,12 +60,7 @@ def tiny(tmp_path_factory):
     ch = narrow_channels(16, 4)
     G, D = Generator(16, style_dim=16, n_mlp=1, channels=ch).eval(), Discriminator(16, channels=ch)
     gen = root / "g.safetensors"
-    ckpt.save(
-        gen,
-        kind="stylegan2",
-        config={"generator": G.config(), "discriminator": D.config()},
-        state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()},
-    )
+    save_pretrained(gen, G, D)
     classifiers = []
     for seed in (1, 2):
         torch.manual_seed(seed)
@@ -91,23 +87,8 @@ def test_the_ratios_are_recounts_of_the_attacked_samples_and_the_attack_raises_t
 
 def test_the_command_writes_attack_json_and_names_bad_input(tiny, tmp_path, capsys):
     out = tmp_path / "attack.json"
-    base = [
-        "attack",
-        "--gen",
-        str(tiny["gen"]),
-        "--classifier",
-        str(tiny["root"] / "c1.safetensors"),
-        "--judge",
-        str(tiny["root"] / "c2.safetensors"),
-        "--class",
-        "1",
-        "--n",
-        "6",
-        "--steps",
-        "2",
-        "--device",
-        "cpu",
-    ]
+    judges = ["--classifier", str(tiny["root"] / "c1.safetensors"), "--judge", str(tiny["root"] / "c2.safetensors")]
+    base = ["attack", "--gen", str(tiny["gen"]), *judges, "--class", "1", "--n", "6", "--steps", "2", "--device", "cpu"]
     assert atu_main(base + ["--model", f"same={tiny['gen']}", "--out", str(out)]) == 0
     record = json.loads(out.read_text())
     assert set(record["models"]) == {"pretrained", "same"} and record["settings"]["steps"] == 2
@@ -135,12 +116,7 @@ def study_files(tmp_path_factory):
     ch = narrow(16, 4)
     G, D = Generator(16, style_dim=16, n_mlp=1, channels=ch), Discriminator(16, channels=ch)
     gen = root / "g.safetensors"
-    ckpt.save(
-        gen,
-        kind="stylegan2",
-        config={"generator": G.config(), "discriminator": D.config()},
-        state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()},
-    )
+    save_pretrained(gen, G, D)
     paths = []
     for seed in (1, 2):
         torch.manual_seed(seed)

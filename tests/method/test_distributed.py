@@ -231,27 +231,11 @@ def test_evaluation_sharded_over_two_ranks_gives_the_same_counts_and_fid(inputs,
     save_classifier(clf, classifier, {})
     c = 1
     # 600 bank samples = 3 batches of 256, 150 FID samples = 3 batches of 64: both ranks work
-    args = [
-        "evaluate",
-        "--gen",
-        str(inputs.gen),
-        "--classifier",
-        str(clf),
-        "--class",
-        str(c),
-        "--model",
-        f"a={inputs.adapted[0]}",
-        "--retrained",
-        str(inputs.adapted[1]),
-        "--n-bank",
-        "600",
-        "--n-fid",
-        "150",
-        "--seed",
-        "1",
-        "--device",
-        "cpu",
-    ]
+    args = (
+        ["evaluate", "--gen", str(inputs.gen), "--classifier", str(clf), "--class", str(c), "--model"]
+        + [f"a={inputs.adapted[0]}", "--retrained", str(inputs.adapted[1]), "--n-bank", "600", "--n-fid", "150"]
+        + ["--seed", "1", "--device", "cpu"]
+    )
     assert atu_main([*args, "--out", str(tmp_path / "one.json")]) == 0
     _torchrun(tmp_path, ["-m", "atu.cli", *args, "--out", str(tmp_path / "two.json")])
     one, two = (json.loads((tmp_path / f).read_text()) for f in ("one.json", "two.json"))
@@ -271,33 +255,11 @@ def test_evaluation_sharded_over_two_ranks_gives_the_same_counts_and_fid(inputs,
 
 def test_stage_1_shares_the_k_models_over_the_ranks_with_the_same_folder_and_models(inputs, tmp_path):
     def args(out):
-        return [
-            "adapt",
-            "--gen",
-            str(inputs.gen),
-            "--feedback",
-            str(inputs.feedback),
-            "--out",
-            str(out),
-            "--k",
-            "2",
-            "--steps",
-            "2",
-            "--fisher-samples",
-            "3",
-            "--batch",
-            "4",
-            "--seed",
-            "5",
-            "--device",
-            "cpu",
-            "--log-every",
-            "1",
-            "--sample-every",
-            "2",
-            "--checkpoint-every",
-            "2",
-        ]
+        return (
+            ["adapt", "--gen", str(inputs.gen), "--feedback", str(inputs.feedback), "--out", str(out), "--k"]
+            + ["2", "--steps", "2", "--fisher-samples", "3", "--batch", "4", "--seed", "5", "--device", "cpu"]
+            + ["--log-every", "1", "--sample-every", "2", "--checkpoint-every", "2"]
+        )
 
     assert atu_main(args(tmp_path / "one")) == 0
     _torchrun(tmp_path, ["-m", "atu.cli", *args(tmp_path / "two")])

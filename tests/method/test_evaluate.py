@@ -15,13 +15,14 @@ import scipy.linalg
 import torch
 
 import atu
-from atu import checkpoint as ckpt
 from atu.classifiers import LeNet, feature_fn, predict, save_classifier
+from atu.classifiers.judges import ClassJudge
 from atu.cli import main as atu_main
 from atu.eval.evaluate import evaluate
 from atu.eval.extractors import load_inception, to_inception_input
 from atu.eval.fid import fid
 from atu.models import Discriminator, Generator, narrow_channels
+from tiny_gans import save_pretrained
 
 # torch.jit is what the standard FID network ships as; torch 2.13 flags it deprecated
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.*` is deprecated:DeprecationWarning")
@@ -41,7 +42,9 @@ def classifier():
 def test_metrics_match_independent_counts_and_fids(classifier):
     G, other = _generator(0), _generator(1)
     real = torch.rand(64, 3, 16, 16, generator=torch.Generator().manual_seed(2)) * 2 - 1
-    m = evaluate(G, {"same": G, "other": other}, classifier, 1, real, retrained=other, n_bank=40, n_fid=30, seed=5)
+    m = evaluate(
+        G, {"same": G, "other": other}, ClassJudge(classifier, 1), real, retrained=other, n_bank=40, n_fid=30, seed=5
+    )
     n_g = int((predict(classifier, G.sample(40, seed=5)) == 1).sum())
     n_o = int((predict(classifier, other.sample(40, seed=5)) == 1).sum())
     assert m["pretrained"]["n_undesired"] == n_g and m["methods"]["other"]["n_undesired"] == n_o
@@ -60,7 +63,7 @@ def test_metrics_match_independent_counts_and_fids(classifier):
     assert m["retrained"]["n_undesired"] == n_o
     assert m["retrained"]["pul"] == m["methods"]["other"]["pul"]
     assert m["retrained"]["fid"] == pytest.approx(fid(f, other.sample(30, seed=6), real), rel=1e-9)
-    without = evaluate(G, {}, classifier, 1, real, n_bank=4, n_fid=4)
+    without = evaluate(G, {}, ClassJudge(classifier, 1), real, n_bank=4, n_fid=4)
     assert without["pretrained"]["ret_fid"] is None and "retrained" not in without
 
 
@@ -69,7 +72,7 @@ def test_kid_and_precision_recall_are_those_of_the_same_features_computed_direct
 
     G, other = _generator(0), _generator(1)
     real = torch.rand(100, 3, 16, 16, generator=torch.Generator().manual_seed(2)) * 2 - 1
-    m = evaluate(G, {"other": other}, classifier, 1, real, n_bank=10, n_fid=70, seed=5)
+    m = evaluate(G, {"other": other}, ClassJudge(classifier, 1), real, n_bank=10, n_fid=70, seed=5)
     f = feature_fn(classifier)
     # the real reference set: a seeded subset of n_fid images (seed + 2); the fake: FID's samples (seed + 1)
     subset = real[torch.randperm(100, generator=torch.Generator().manual_seed(7))[:70]]
@@ -84,21 +87,19 @@ def test_kid_and_precision_recall_are_those_of_the_same_features_computed_direct
         assert (got["precision"], got["recall"]) == pytest.approx((100 * precision, 100 * recall))
 
 
-def test_the_command_line_and_its_refusals(classifier, tmp_path, capsys):
-    G = _generator(0)
-    D = Discriminator(16, channels=narrow_channels(16, 4))
-    gen = tmp_path / "g.safetensors"
-    ckpt.save(
-        gen,
-        kind="stylegan2",
-        config={"generator": G.config(), "discriminator": D.config()},
-        state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()},
-    )
-    clf = tmp_path / "c.safetensors"
+def _saved_models(folder, classifier):
+    """(generator file, classifier file) in `folder`: _generator(0) with a discriminator, `classifier`."""
+    gen, clf = folder / "g.safetensors", folder / "c.safetensors"
+    save_pretrained(gen, _generator(0), Discriminator(16, channels=narrow_channels(16, 4)))
     save_classifier(clf, classifier, {})
+    return gen, clf
+
+
+def test_the_command_line_and_its_refusals(classifier, tmp_path, capsys):
+    gen, clf = _saved_models(tmp_path, classifier)
     base = ["evaluate", "--gen", str(gen), "--classifier", str(clf), "--n-bank", "20", "--n-fid", "20"]
     out = tmp_path / "metrics.json"
-    c = int(predict(classifier, G.sample(20, seed=0)).mode().values)  # a class G does make
+    c = int(predict(classifier, _generator(0).sample(20, seed=0)).mode().values)  # a class G does make
     assert atu_main([*base, "--class", str(c), "--model", f"copy={gen}", "--out", str(out)]) == 0
     metrics = json.loads(out.read_text())
     assert metrics["class"] == c and metrics["methods"]["copy"]["ret_fid"] is None
@@ -176,7 +177,15 @@ def test_fid_in_a_torchscript_networks_features_equals_an_independent_float64_co
     extractor = load_inception(inception_files["good"], resolution=16)
     assert extractor.record["kind"] == "inception" and len(extractor.record["sha256"]) == 64
     m = evaluate(
-        G, {"other": other}, classifier, 1, real, retrained=other, n_bank=10, n_fid=40, seed=5, extractor=extractor
+        G,
+        {"other": other},
+        ClassJudge(classifier, 1),
+        real,
+        retrained=other,
+        n_bank=10,
+        n_fid=40,
+        seed=5,
+        extractor=extractor,
     )
     module = torch.jit.load(str(inception_files["good"]))
     fake, fake_other = G.sample(40, seed=6), other.sample(40, seed=6)
@@ -185,9 +194,9 @@ def test_fid_in_a_torchscript_networks_features_equals_an_independent_float64_co
     assert m["pretrained"]["ret_fid"] == pytest.approx(_oracle_fid(module, fake, fake_other), rel=1e-6)
     assert m["fid_features"] == extractor.record
     # the classifier's features are another space: another number
-    assert evaluate(G, {}, classifier, 1, real, n_bank=10, n_fid=40, seed=5)["pretrained"]["fid"] != pytest.approx(
-        m["pretrained"]["fid"], rel=1e-3
-    )
+    assert evaluate(G, {}, ClassJudge(classifier, 1), real, n_bank=10, n_fid=40, seed=5)["pretrained"][
+        "fid"
+    ] != pytest.approx(m["pretrained"]["fid"], rel=1e-3)
 
 
 def test_inception_input_is_uint8_levels_with_grey_repeated_to_three_channels():
@@ -200,32 +209,9 @@ def test_inception_input_is_uint8_levels_with_grey_repeated_to_three_channels():
 def test_the_command_line_records_the_extractor_and_refuses_bad_files_with_status_2(
     classifier, inception_files, tmp_path, capsys
 ):
-    G = _generator(0)
-    D = Discriminator(16, channels=narrow_channels(16, 4))
-    gen = tmp_path / "g.safetensors"
-    ckpt.save(
-        gen,
-        kind="stylegan2",
-        config={"generator": G.config(), "discriminator": D.config()},
-        state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()},
-    )
-    clf = tmp_path / "c.safetensors"
-    save_classifier(clf, classifier, {})
-    base = [
-        "evaluate",
-        "--gen",
-        str(gen),
-        "--classifier",
-        str(clf),
-        "--class",
-        "1",
-        "--n-bank",
-        "8",
-        "--n-fid",
-        "8",
-        "--device",
-        "cpu",
-    ]
+    gen, clf = _saved_models(tmp_path, classifier)
+    base = ["evaluate", "--gen", str(gen), "--classifier", str(clf), "--class", "1"]
+    base += ["--n-bank", "8", "--n-fid", "8", "--device", "cpu"]
     out = tmp_path / "metrics.json"
     assert atu_main([*base, "--inception", str(inception_files["good"]), "--out", str(out)]) == 0
     record = json.loads(out.read_text())["fid_features"]
@@ -249,20 +235,10 @@ def test_the_installed_command_exits_with_status_2_on_bad_input(tmp_path):
     """The real process exit status (sys.exit(main())), not just main's return value."""
     script = "import sys; from atu.cli import main; sys.exit(main(sys.argv[1:]))"
     done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            script,
-            "evaluate",
-            "--gen",
-            str(tmp_path / "none.safetensors"),
-            "--classifier",
-            str(tmp_path / "c"),
-            "--class",
-            "0",
-            "--out",
-            str(tmp_path / "m.json"),
-        ],
+        (
+            [sys.executable, "-c", script, "evaluate", "--gen", str(tmp_path / "none.safetensors")]
+            + ["--classifier", str(tmp_path / "c"), "--class", "0", "--out", str(tmp_path / "m.json")]
+        ),
         capture_output=True,
         text=True,
         timeout=120,
@@ -276,6 +252,6 @@ def test_the_installed_command_exits_with_status_2_on_bad_input(tmp_path):
 def test_too_few_samples_for_a_kth_neighbour_leave_precision_and_recall_missing(classifier):
     G = _generator(0)
     real = torch.rand(10, 3, 16, 16, generator=torch.Generator().manual_seed(2)) * 2 - 1
-    m = evaluate(G, {}, classifier, 1, real, n_bank=4, n_fid=3)
+    m = evaluate(G, {}, ClassJudge(classifier, 1), real, n_bank=4, n_fid=3)
     assert m["pretrained"]["precision"] is None and m["pretrained"]["recall"] is None
     assert m["pretrained"]["kid"] is not None

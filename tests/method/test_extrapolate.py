@@ -8,15 +8,11 @@ from atu import checkpoint as ckpt
 from atu.cli import main as atu_main
 from atu.models import Discriminator, Generator, narrow_channels
 from atu.stages.extrapolate import extrapolate
+from tiny_gans import save_pretrained
 
 
 def _save(path, G, D):
-    ckpt.save(
-        path,
-        kind="stylegan2",
-        config={"generator": G.config(), "discriminator": D.config()},
-        state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()},
-    )
+    save_pretrained(path, G, D)
     return path
 
 
@@ -81,20 +77,8 @@ def test_the_command_line(models, tmp_path, capsys):
     _, gen, adapted = models
     assert (
         atu_main(
-            [
-                "extrapolate",
-                "--gen",
-                str(gen),
-                "--adapted",
-                *map(str, adapted),
-                "--out",
-                str(tmp_path / "cli"),
-                "--scales",
-                "0",
-                "1",
-                "--n-strip",
-                "2",
-            ]
+            ["extrapolate", "--gen", str(gen), "--adapted", *map(str, adapted), "--out"]
+            + [str(tmp_path / "cli"), "--scales", "0", "1", "--n-strip", "2"]
         )
         == 0
     )

@@ -28,6 +28,7 @@ from atu.feedback import (
 )
 from atu.models import Discriminator, Generator, narrow_channels
 from tiny_classifiers import half_in_class_1
+from tiny_gans import save_pretrained
 
 SIZE, STYLE_DIM = 16, 16
 CHANNELS = narrow_channels(SIZE, 8)
@@ -53,12 +54,7 @@ def gen_file(tmp_path_factory, G):
         torch.manual_seed(1)
         D = Discriminator(SIZE, channels=CHANNELS)
     path = tmp_path_factory.mktemp("gen") / "tiny_gen.safetensors"
-    ckpt.save(
-        path,
-        kind="stylegan2",
-        config={"generator": G.config(), "discriminator": D.config()},
-        state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()},
-    )
+    save_pretrained(path, G, D)
     return path
 
 

@@ -7,13 +7,14 @@ import json
 import pytest
 import torch
 
-from atu import checkpoint as ckpt
 from atu.classifiers import LeNet, predict, save_classifier
+from atu.classifiers.judges import ClassJudge
 from atu.cli import main as atu_main
 from atu.eval.evaluate import evaluate
 from atu.eval.filtering import FilteredSampler
 from atu.models import Discriminator, Generator, narrow_channels
 from atu.study.tradeoff import judged_pul, recommendation
+from tiny_gans import save_pretrained
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -81,7 +82,16 @@ def test_evaluate_counts_the_second_judge_and_the_filters_rejected_share():
     c = _marking_class(labeller, G)
     real = torch.rand(64, 3, 16, 16, generator=torch.Generator().manual_seed(2)) * 2 - 1
     filtered = FilteredSampler(G, labeller, c)
-    m = evaluate(G, {"other": other, "filter": filtered}, labeller, c, real, n_bank=60, n_fid=20, seed=5, judge=judge)
+    m = evaluate(
+        G,
+        {"other": other, "filter": filtered},
+        ClassJudge(labeller, c),
+        real,
+        n_bank=60,
+        n_fid=20,
+        seed=5,
+        second_judge=ClassJudge(judge, c),
+    )
     count = lambda clf, images: int((predict(clf, images) == c).sum())  # noqa: E731
     for name, gen in (("pretrained", G), ("other", other)):
         got = m["pretrained"] if name == "pretrained" else m["methods"][name]
@@ -101,34 +111,21 @@ def test_evaluate_counts_the_second_judge_and_the_filters_rejected_share():
     marked = predict(labeller, raw) == c
     batches = next(b for b in range(1, 9) if int((~marked[: 256 * b]).sum()) >= 60)
     assert fm["rejected"] == pytest.approx(100 * float(marked[: 256 * batches].float().mean()))
-    assert "n_undesired_judge2" not in evaluate(G, {}, labeller, c, real, n_bank=4, n_fid=4)["pretrained"]
+    assert "n_undesired_judge2" not in evaluate(G, {}, ClassJudge(labeller, c), real, n_bank=4, n_fid=4)["pretrained"]
 
 
 def test_the_command_line_judges_twice_and_filters(tmp_path, capsys):
     G = _generator(0)
     D = Discriminator(16, channels=narrow_channels(16, 4))
     gen = tmp_path / "g.safetensors"
-    ckpt.save(
-        gen,
-        kind="stylegan2",
-        config={"generator": G.config(), "discriminator": D.config()},
-        state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()},
-    )
+    save_pretrained(gen, G, D)
     labeller, judge = _classifier(3, G), _classifier(4, G)
     c = _marking_class(labeller, G)
     files = {
         name: save_classifier(tmp_path / f"{name}.safetensors", clf, {})
         for name, clf in (("labeller", labeller), ("judge", judge))
     }
-    base = [
-        "evaluate",
-        "--gen",
-        str(gen),
-        "--classifier",
-        str(files["labeller"]),
-        "--class",
-        str(c),
-        "--n-bank",
+    base = ["evaluate", "--gen", str(gen), "--classifier", str(files["labeller"]), "--class", str(c), "--n-bank"] + [
         "30",
         "--n-fid",
         "20",

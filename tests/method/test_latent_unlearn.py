@@ -18,7 +18,7 @@ from atu.gan.run import Schedule
 from atu.latent import FeatureDirection, LatentUnlearnTrainer, latent_unlearning_losses, ms_ssim
 from atu.latent.msssim import STANDARD_WEIGHTS, scale_weights, scales_for
 from atu.latent.run import LatentConfig, latent_unlearn
-from tiny_gans import killed_after_step, perturbed, tiny_models
+from tiny_gans import killed_after_step, perturbed, save_pretrained, tiny_models
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -252,12 +252,7 @@ def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("latent_inputs")
     G, D = tiny_models()
     gen = root / "g.safetensors"
-    ckpt.save(
-        gen,
-        kind="stylegan2",
-        config={"generator": G.config(), "discriminator": D.config()},
-        state_dicts={"g_ema": G.state_dict(), "d": D.state_dict()},
-    )
+    save_pretrained(gen, G, D)
     z = torch.randn(40, 16, generator=torch.Generator().manual_seed(5))
     images = G.eval().sample(40, seed=5)
     feedback = root / "fb.safetensors"
@@ -319,82 +314,20 @@ def test_a_run_resumes_bit_identically_after_a_kill(inputs, tmp_path, monkeypatc
 
 
 def test_the_command_line_runs_and_reports_errors(inputs, tmp_path, capsys):
+    def run(feedback: str, out, *flags: str) -> int:
+        return atu_main(
+            ["latent-unlearn", "--gen", str(inputs["gen"]), "--feedback", str(inputs[feedback]), "--out", str(out)]
+            + [*flags, "--device", "cpu"]
+        )
+
     out = tmp_path / "cli"
-    assert (
-        atu_main(
-            [
-                "latent-unlearn",
-                "--gen",
-                str(inputs["gen"]),
-                "--feedback",
-                str(inputs["feedback"]),
-                "--out",
-                str(out),
-                "--steps",
-                "2",
-                "--batch",
-                "4",
-                "--device",
-                "cpu",
-            ]
-        )
-        == 0
-    )
+    assert run("feedback", out, "--steps", "2", "--batch", "4") == 0
     assert (out / "model.safetensors").is_file()
-    assert (
-        atu_main(
-            [
-                "latent-unlearn",
-                "--gen",
-                str(inputs["gen"]),
-                "--feedback",
-                str(inputs["feedback"]),
-                "--out",
-                str(out),
-                "--steps",
-                "2",
-                "--device",
-                "cpu",
-            ]
-        )
-        == 2
-    )
+    assert run("feedback", out, "--steps", "2") == 2
     assert "already holds a run" in capsys.readouterr().err
-    assert (
-        atu_main(
-            [
-                "latent-unlearn",
-                "--gen",
-                str(inputs["gen"]),
-                "--feedback",
-                str(inputs["one_kind"]),
-                "--out",
-                str(tmp_path / "x"),
-                "--device",
-                "cpu",
-            ]
-        )
-        == 2
-    )
+    assert run("one_kind", tmp_path / "x") == 2
     assert "no sample is marked undesired" in capsys.readouterr().err
-    assert (
-        atu_main(
-            [
-                "latent-unlearn",
-                "--gen",
-                str(inputs["gen"]),
-                "--feedback",
-                str(inputs["feedback"]),
-                "--out",
-                str(tmp_path / "y"),
-                "--alpha",
-                "0",
-                "--device",
-                "cpu",
-            ]
-        )
-        == 2
-    )
+    assert run("feedback", tmp_path / "y", "--alpha", "0") == 2
     assert "alpha" in capsys.readouterr().err
 
 

@@ -130,25 +130,8 @@ def test_refusals_leave_existing_runs_untouched(tmp_path):
 
 
 def test_the_command_line_trains_and_resumes(tmp_path, capsys):
-    args = [
-        "pretrain",
-        "--out",
-        str(tmp_path / "cli"),
-        "--size",
-        "16",
-        "--style-dim",
-        "32",
-        "--n-mlp",
-        "2",
-        "--width",
-        "8",
-        "--batch",
-        "8",
-        "--sample-every",
-        "1",
-        "--checkpoint-every",
-        "1",
-    ]
+    args = ["pretrain", "--out", str(tmp_path / "cli"), "--size", "16", "--style-dim", "32", "--n-mlp", "2"]
+    args += ["--width", "8", "--batch", "8", "--sample-every", "1", "--checkpoint-every", "1"]
     assert atu_main([*args, "--steps", "2"]) == 0
     assert atu_main([*args, "--steps", "4", "--resume"]) == 0
     assert ckpt.load_atu(tmp_path / "cli" / "model.safetensors").metadata["step"] == 4

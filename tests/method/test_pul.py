@@ -22,8 +22,8 @@ def test_percentage_unlearned_refuses_what_it_cannot_define():
 def test_count_undesired_counts_the_same_bank_as_a_direct_count():
     torch.manual_seed(0)
     G = Generator(16, style_dim=16, n_mlp=1, channels=narrow_channels(16, 4)).eval()
-    red_over_green = lambda x: (x[:, 0].mean((1, 2)) > x[:, 1].mean((1, 2))).long()  # noqa: E731
+    red_over_green = lambda x: x[:, 0].mean((1, 2)) > x[:, 1].mean((1, 2))  # noqa: E731
     want = int(red_over_green(G.sample(150, seed=4)).sum())
     assert 0 < want < 150
-    assert count_undesired(G, red_over_green, 1, n=150, seed=4, batch_size=32) == want
-    assert count_undesired(G, red_over_green, 0, n=150, seed=4, batch_size=7) == 150 - want
+    assert count_undesired(G, red_over_green, n=150, seed=4, batch_size=32) == want
+    assert count_undesired(G, lambda x: ~red_over_green(x), n=150, seed=4, batch_size=7) == 150 - want

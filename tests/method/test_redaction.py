@@ -262,19 +262,8 @@ def test_redaction_input_errors_come_before_anything_is_written(inputs, labelled
         UnlearnConfig(redact=-1.0)
     assert (
         atu_main(
-            [
-                "unlearn",
-                "--gen",
-                str(inputs.gen),
-                "--feedback",
-                str(inputs.feedback),
-                "--gamma",
-                "0",
-                "--redact",
-                "nan",
-                "--out",
-                str(tmp_path / "cli"),
-            ]
+            ["unlearn", "--gen", str(inputs.gen), "--feedback", str(inputs.feedback), "--gamma", "0"]
+            + ["--redact", "nan", "--out", str(tmp_path / "cli")]
         )
         == 2
     )

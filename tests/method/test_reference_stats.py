@@ -29,51 +29,17 @@ def files(tmp_path_factory):
     return {"root": root, "gen": gen, **judges}
 
 
-def _stats(files, out, *extra):
+def _stats(files, out, *extra, judge="judge", resolution=16):
     return atu_main(
-        [
-            "fid-stats",
-            "--data",
-            "digits",
-            "--classifier",
-            str(files["judge"]),
-            "--resolution",
-            "16",
-            "--n-fid",
-            "60",
-            "--seed",
-            "4",
-            "--device",
-            "cpu",
-            "--out",
-            str(out),
-            *extra,
-        ]
+        ["fid-stats", "--data", "digits", "--classifier", str(files[judge]), "--resolution", str(resolution)]
+        + ["--n-fid", "60", "--seed", "4", "--device", "cpu", "--out", str(out), *extra]
     )
 
 
 def _evaluate(files, out, *extra):
     return atu_main(
-        [
-            "evaluate",
-            "--gen",
-            str(files["gen"]),
-            "--classifier",
-            str(files["judge"]),
-            "--class",
-            "1",
-            "--n-bank",
-            "30",
-            "--n-fid",
-            "60",
-            "--seed",
-            "4",
-            "--device",
-            "cpu",
-            "--out",
-            str(out),
-            *extra,
-        ]
+        ["evaluate", "--gen", str(files["gen"]), "--classifier", str(files["judge"]), "--class", "1"]
+        + ["--n-bank", "30", "--n-fid", "60", "--seed", "4", "--device", "cpu", "--out", str(out), *extra]
     )
 
 
@@ -113,49 +79,11 @@ def test_a_pytorch_fid_file_gives_fid_alone_and_only_in_inception_features(files
 def test_statistics_that_do_not_fit_the_evaluation_are_refused(files, tmp_path, capsys, case, message):
     stats = tmp_path / f"{case}.npz"
     if case == "other_judge":
-        assert (
-            atu_main(
-                [
-                    "fid-stats",
-                    "--data",
-                    "digits",
-                    "--classifier",
-                    str(files["other_judge"]),
-                    "--resolution",
-                    "16",
-                    "--exclude-class",
-                    "1",
-                    "--device",
-                    "cpu",
-                    "--out",
-                    str(stats),
-                ]
-            )
-            == 0
-        )
+        assert _stats(files, stats, "--exclude-class", "1", judge="other_judge") == 0
     elif case == "with_the_class":
         assert _stats(files, stats) == 0
     else:
-        assert (
-            atu_main(
-                [
-                    "fid-stats",
-                    "--data",
-                    "digits",
-                    "--classifier",
-                    str(files["judge"]),
-                    "--resolution",
-                    "32",
-                    "--exclude-class",
-                    "1",
-                    "--device",
-                    "cpu",
-                    "--out",
-                    str(stats),
-                ]
-            )
-            == 0
-        )
+        assert _stats(files, stats, "--exclude-class", "1", resolution=32) == 0
     capsys.readouterr()
     assert _evaluate(files, tmp_path / "m.json", "--real-stats", str(stats)) == 2
     assert message in capsys.readouterr().err and not (tmp_path / "m.json").exists()

@@ -104,21 +104,8 @@ def test_a_changed_byte_in_a_state_bundle_or_model_is_refused(inputs, tmp_path, 
     _flip_a_tensor_byte(bundle)
     assert (
         atu_main(
-            [
-                "unlearn",
-                "--gen",
-                str(inputs.gen),
-                "--adapted",
-                *map(str, inputs.adapted),
-                "--feedback",
-                str(bundle),
-                "--steps",
-                "1",
-                "--device",
-                "cpu",
-                "--out",
-                str(tmp_path / "bad"),
-            ]
+            ["unlearn", "--gen", str(inputs.gen), "--adapted", *map(str, inputs.adapted), "--feedback"]
+            + [str(bundle), "--steps", "1", "--device", "cpu", "--out", str(tmp_path / "bad")]
         )
         == 2
     )

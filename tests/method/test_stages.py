@@ -309,22 +309,19 @@ def test_the_decoupled_step_moves_theta_by_minus_lr_gamma_times_the_reference_gr
         assert (p.detach().double() - b).norm() >= 0.5 * (w - b).norm()  # it did move, not only round
 
 
+def _unlearn(inputs, out, cfg, **kwargs):
+    """Stage 2 on the shared inputs, into `out`, saving and logging every 2 steps."""
+    return unlearn(inputs.gen, inputs.adapted, inputs.feedback, out, cfg, schedule=EVERY_2, progress=False, **kwargs)
+
+
 def test_decoupled_stage_2_pushes_along_theta_minus_theta_n_and_resumes_bit_identically(inputs, tmp_path, monkeypatch):
     cfg = UnlearnConfig(
         kind="el2", alpha=1e-6, gamma=1e6, reduction="sum", steps=4, train=NO_EMA, seed=3, decoupled=True
     )
     assert cfg.to_dict()["decoupled"] is True and "decoupled" not in UnlearnConfig().to_dict()
-    straight = unlearn(
-        inputs.gen, inputs.adapted, inputs.feedback, tmp_path / "straight", cfg, schedule=EVERY_2, progress=False
-    )
-    plain = unlearn(
-        inputs.gen,
-        inputs.adapted,
-        inputs.feedback,
-        tmp_path / "plain",
-        UnlearnConfig(kind="el2", gamma=0.0, reduction="sum", steps=4, train=NO_EMA, seed=3),
-        schedule=EVERY_2,
-        progress=False,
+    straight = _unlearn(inputs, tmp_path / "straight", cfg)
+    plain = _unlearn(
+        inputs, tmp_path / "plain", UnlearnConfig(kind="el2", gamma=0.0, reduction="sum", steps=4, train=NO_EMA, seed=3)
     )
 
     # the same adversarial steps plus a push along θ − mean θ_N: the difference points along it
@@ -337,16 +334,7 @@ def test_decoupled_stage_2_pushes_along_theta_minus_theta_n_and_resumes_bit_iden
     assert json.loads((tmp_path / "straight" / "run.json").read_text())["config"]["decoupled"] is True
 
     _unlearn_killed_after_step(3, inputs, tmp_path / "cut", cfg, monkeypatch)
-    unlearn(
-        inputs.gen,
-        inputs.adapted,
-        inputs.feedback,
-        tmp_path / "cut",
-        cfg,
-        resume=True,
-        schedule=EVERY_2,
-        progress=False,
-    )
+    _unlearn(inputs, tmp_path / "cut", cfg, resume=True)
     _assert_same_files(tmp_path / "straight" / "model.safetensors", tmp_path / "cut" / "model.safetensors")
 
 
@@ -356,21 +344,13 @@ def _unlearn_killed_after_step(step: int, inputs, out, cfg, monkeypatch) -> None
         monkeypatch,
         StyleGAN2Trainer,
         step,
-        lambda: unlearn(inputs.gen, inputs.adapted, inputs.feedback, out, cfg, schedule=EVERY_2, progress=False),
+        lambda: _unlearn(inputs, out, cfg),
     )
 
 
 def test_gamma_zero_is_exactly_plain_adversarial_training_on_the_positives(inputs, tmp_path):
     out = tmp_path / "adv"
-    path = unlearn(
-        inputs.gen,
-        inputs.adapted,
-        inputs.feedback,
-        out,
-        UnlearnConfig(gamma=0.0, steps=3, train=TRAIN, seed=4),
-        schedule=EVERY_2,
-        progress=False,
-    )
+    path = _unlearn(inputs, out, UnlearnConfig(gamma=0.0, steps=3, train=TRAIN, seed=4))
     G, D = copy.deepcopy(inputs.G), copy.deepcopy(inputs.D)
     trainer = StyleGAN2Trainer(G, D, TRAIN, g_ema=copy.deepcopy(inputs.G), seed=4)
     positives = disc_bundle().positives()
@@ -390,9 +370,7 @@ def test_repulsion_moves_theta_away_from_the_adapted_models_compared_to_gamma_ze
     final_d = {}
     for gamma in (0.0, 1e3):
         cfg = UnlearnConfig(kind="nl2", gamma=gamma, reduction="tensor_mean", steps=4, train=NO_EMA, seed=1)
-        unlearn(
-            inputs.gen, inputs.adapted, inputs.feedback, tmp_path / f"g{gamma:g}", cfg, schedule=EVERY_2, progress=False
-        )
+        _unlearn(inputs, tmp_path / f"g{gamma:g}", cfg)
         final_d[gamma] = _log(tmp_path / f"g{gamma:g}" / "log.jsonl")[-1]["d"]
     with torch.no_grad():
         d0 = float(
@@ -408,20 +386,11 @@ def test_repulsion_moves_theta_away_from_the_adapted_models_compared_to_gamma_ze
 
 def test_stage_2_resumes_bit_identically_after_a_kill(inputs, tmp_path, monkeypatch):
     cfg = UnlearnConfig(steps=5, train=TRAIN, seed=2)
-    unlearn(inputs.gen, inputs.adapted, inputs.feedback, tmp_path / "straight", cfg, schedule=EVERY_2, progress=False)
+    _unlearn(inputs, tmp_path / "straight", cfg)
 
     _unlearn_killed_after_step(4, inputs, tmp_path / "cut", cfg, monkeypatch)  # step 4: neither logged nor saved
     assert ckpt.load_atu(tmp_path / "cut" / "checkpoint.safetensors").metadata["step"] == 2
-    unlearn(
-        inputs.gen,
-        inputs.adapted,
-        inputs.feedback,
-        tmp_path / "cut",
-        cfg,
-        resume=True,
-        schedule=EVERY_2,
-        progress=False,
-    )
+    _unlearn(inputs, tmp_path / "cut", cfg, resume=True)
     _assert_same_files(tmp_path / "straight" / "checkpoint.safetensors", tmp_path / "cut" / "checkpoint.safetensors")
     _assert_same_files(tmp_path / "straight" / "model.safetensors", tmp_path / "cut" / "model.safetensors")
     assert _log(tmp_path / "straight" / "log.jsonl") == _log(tmp_path / "cut" / "log.jsonl")
@@ -441,15 +410,7 @@ def test_a_non_finite_loss_stops_the_run_naming_the_step_and_keeps_the_last_good
     monkeypatch.setattr(StyleGAN2Trainer, "train_step", poisoned_before_step_3)
     out = tmp_path / "nan"
     with pytest.raises(NonFiniteLossError, match="non-finite loss .*at step 3.*last good checkpoint.*step 2") as err:
-        unlearn(
-            inputs.gen,
-            inputs.adapted,
-            inputs.feedback,
-            out,
-            UnlearnConfig(steps=6, train=TRAIN),
-            schedule=EVERY_2,
-            progress=False,
-        )
+        _unlearn(inputs, out, UnlearnConfig(steps=6, train=TRAIN))
     assert err.value.step == 3
     state = ckpt.load_atu(out / "checkpoint.safetensors")
     assert state.metadata["step"] == 2
@@ -607,39 +568,13 @@ def test_existing_runs_are_refused_and_resume_checks_configuration_and_inputs(in
 
 def test_the_command_line_runs_both_stages_and_reports_errors(inputs, tmp_path, capsys):
     common = ["--batch", "4", "--steps", "2", "--checkpoint-every", "1", "--sample-every", "1", "--device", "cpu"]
-    adapt_args = [
-        "adapt",
-        "--gen",
-        str(inputs.gen),
-        "--feedback",
-        str(inputs.feedback),
-        "--out",
-        str(tmp_path / "a"),
-        "--k",
-        "1",
-        "--fisher-samples",
-        "2",
-        *common,
-    ]
+    adapt_args = ["adapt", "--gen", str(inputs.gen), "--feedback", str(inputs.feedback), "--out", str(tmp_path / "a")]
+    adapt_args += ["--k", "1", "--fisher-samples", "2", *common]
     assert atu_main(adapt_args) == 0
     assert (
         atu_main(
-            [
-                "unlearn",
-                "--gen",
-                str(inputs.gen),
-                "--adapted",
-                str(tmp_path / "a"),
-                "--feedback",
-                str(inputs.feedback),
-                "--out",
-                str(tmp_path / "u"),
-                "--kind",
-                "il2",
-                "--gamma",
-                "0.5",
-                *common,
-            ]
+            ["unlearn", "--gen", str(inputs.gen), "--adapted", str(tmp_path / "a"), "--feedback"]
+            + [str(inputs.feedback), "--out", str(tmp_path / "u"), "--kind", "il2", "--gamma", "0.5", *common]
         )
         == 0
     )
@@ -655,20 +590,8 @@ def test_the_command_line_runs_both_stages_and_reports_errors(inputs, tmp_path, 
     assert "k must be an integer from 1 to 64" in capsys.readouterr().err and not (tmp_path / "b").exists()
     assert (
         atu_main(
-            [
-                "unlearn",
-                "--gen",
-                str(inputs.gen),
-                "--adapted",
-                str(tmp_path / "a"),
-                "--feedback",
-                str(inputs.feedback),
-                "--out",
-                str(tmp_path / "c"),
-                "--gamma",
-                "-1",
-                *common,
-            ]
+            ["unlearn", "--gen", str(inputs.gen), "--adapted", str(tmp_path / "a"), "--feedback"]
+            + [str(inputs.feedback), "--out", str(tmp_path / "c"), "--gamma", "-1", *common]
         )
         == 2
     )
@@ -685,21 +608,8 @@ def test_a_training_batch_that_cannot_fit_is_refused_before_anything_is_written(
         out = tmp_path / command[0]
         assert (
             atu_main(
-                [
-                    *command,
-                    "--gen",
-                    str(inputs.gen),
-                    "--feedback",
-                    str(inputs.feedback),
-                    "--steps",
-                    "1",
-                    "--batch",
-                    "8",
-                    "--device",
-                    "cpu",
-                    "--out",
-                    str(out),
-                ]
+                [*command, "--gen", str(inputs.gen), "--feedback", str(inputs.feedback), "--steps", "1"]
+                + ["--batch", "8", "--device", "cpu", "--out", str(out)]
             )
             == 2
         )

@@ -47,16 +47,9 @@ def test_every_command_refuses_a_broken_model_before_any_work(files, tmp_path, c
     runs = {
         "extrapolate --gen": ["extrapolate", "--gen", bad, "--adapted", adapted, "--out", tmp_path / "x1"],
         "extrapolate --adapted": ["extrapolate", "--gen", good, "--adapted", bad, "--out", tmp_path / "x2"],
-        "feedback --draw-only": [
-            "feedback",
-            "--gen",
-            bad,
-            "--n",
-            "4",
-            "--draw-only",
-            "--out",
-            tmp_path / "bank.safetensors",
-        ],
+        "feedback --draw-only": (
+            ["feedback", "--gen", bad, "--n", "4", "--draw-only", "--out"] + [tmp_path / "bank.safetensors"]
+        ),
     }
     for what, argv in runs.items():
         code = atu_main([str(a) for a in argv])
@@ -100,19 +93,8 @@ def test_feedback_drawn_from_another_generator_or_resolution_is_refused_before_a
     unrecorded = tmp_path / "unrecorded.safetensors"
     save_bundle(unrecorded, bundle)
     code = atu_main(
-        [
-            "latent-unlearn",
-            "--steps",
-            "1",
-            "--gen",
-            str(big),
-            "--feedback",
-            str(unrecorded),
-            "--out",
-            str(tmp_path / "lat32"),
-            "--device",
-            "cpu",
-        ]
+        ["latent-unlearn", "--steps", "1", "--gen", str(big), "--feedback", str(unrecorded), "--out"]
+        + [str(tmp_path / "lat32"), "--device", "cpu"]
     )
     assert code == 2 and "its images are 16×16 but the generator makes 32×32" in capsys.readouterr().err
 
@@ -145,17 +127,7 @@ def test_a_generator_or_judge_with_finite_weights_and_nan_outputs_is_refused_nam
     nan_judge = tmp_path / "nan_judge.safetensors"
     save_classifier(nan_judge, overflowing, {})
 
-    attack = [
-        "attack",
-        "--classifier",
-        str(judge),
-        "--judge",
-        str(judge),
-        "--class",
-        "1",
-        "--n",
-        "4",
-        "--steps",
+    attack = ["attack", "--classifier", str(judge), "--judge", str(judge), "--class", "1", "--n", "4", "--steps"] + [
         "1",
         "--device",
         "cpu",
@@ -166,63 +138,24 @@ def test_a_generator_or_judge_with_finite_weights_and_nan_outputs_is_refused_nam
             f"{nan_gen} [g_ema]: draws NaN or infinite pixels",
         ),
         "evaluate, generator": (
-            [
-                "evaluate",
-                "--gen",
-                str(nan_gen),
-                "--classifier",
-                str(judge),
-                "--class",
-                "1",
-                "--n-bank",
-                "8",
-                "--n-fid",
-                "8",
-                "--device",
-                "cpu",
-                "--out",
-                str(tmp_path / "e.json"),
-            ],
+            (
+                ["evaluate", "--gen", str(nan_gen), "--classifier", str(judge), "--class", "1", "--n-bank", "8"]
+                + ["--n-fid", "8", "--device", "cpu", "--out", str(tmp_path / "e.json")]
+            ),
             f"{nan_gen} [g_ema]: draws NaN or infinite pixels",
         ),
         "attack, judge": (
-            [
-                "attack",
-                "--classifier",
-                str(judge),
-                "--judge",
-                str(nan_judge),
-                "--class",
-                "1",
-                "--n",
-                "4",
-                "--steps",
-                "1",
-                "--device",
-                "cpu",
-                "--gen",
-                str(good),
-                "--out",
-                str(tmp_path / "b.json"),
-            ],
+            (
+                ["attack", "--classifier", str(judge), "--judge", str(nan_judge), "--class", "1", "--n", "4"]
+                + ["--steps", "1", "--device", "cpu", "--gen", str(good), "--out", str(tmp_path / "b.json")]
+            ),
             f"{nan_judge}: NaN or infinite outputs",
         ),
         "feedback, labeller": (
-            [
-                "feedback",
-                "--gen",
-                str(good),
-                "--classifier",
-                str(nan_judge),
-                "--class",
-                "1",
-                "--n",
-                "4",
-                "--device",
-                "cpu",
-                "--out",
-                str(tmp_path / "f.safetensors"),
-            ],
+            (
+                ["feedback", "--gen", str(good), "--classifier", str(nan_judge), "--class", "1", "--n", "4"]
+                + ["--device", "cpu", "--out", str(tmp_path / "f.safetensors")]
+            ),
             f"{nan_judge}: NaN or infinite outputs",
         ),
     }

@@ -22,6 +22,7 @@ from atu.classifiers import (
     train_classifier,
 )
 from atu.classifiers.augment import random_translate
+from atu.classifiers.classes import resolve_class
 from atu.cli import main as atu_main
 from atu.data import ImageDataset, load_dataset, split
 from atu.eval.fid import fid
@@ -256,21 +257,8 @@ def test_cli_trains_the_resnet_on_a_folder_with_attributes(tmp_path, capsys):
     table = _faces(tmp_path)
     out = tmp_path / "glasses.safetensors"
     rc = atu_main(
-        [
-            "train-classifier",
-            "--data",
-            f"folder:{table.parent}",
-            "--attribute",
-            "Eyeglasses",
-            "--attributes-file",
-            str(table),
-            "--resolution",
-            "32",
-            "--epochs",
-            "1",
-            "--out",
-            str(out),
-        ]
+        ["train-classifier", "--data", f"folder:{table.parent}", "--attribute", "Eyeglasses"]
+        + ["--attributes-file", str(table), "--resolution", "32", "--epochs", "1", "--out", str(out)]
     )
     assert rc == 0
     assert "held-out accuracy" in capsys.readouterr().out
@@ -346,3 +334,44 @@ def test_cli_refuses_bad_input_before_training(tmp_path, capsys):
     _refused(["--data", "digits", "--out", str(tmp_path / "c.pt")], capsys, ".safetensors")
     _refused(["--data", "digits", "--resolution", "8", "--out", str(out)], capsys, "at least 16 px")
     assert not out.parent.exists() and not (tmp_path / "c.pt").exists()
+
+
+def _stroke_digits(widths: list[int], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """28x28 'digits': one vertical stroke each, of the given widths in pixels, at a random column."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((len(widths), 28, 28), dtype=np.uint8)
+    for i, w in enumerate(widths):
+        left = int(rng.integers(6, 20 - w))
+        images[i, 4:24, left : left + w] = 255
+    return images, np.arange(len(widths), dtype=np.uint8) % 10
+
+
+def test_cli_trains_the_judge_of_a_measured_feature_with_the_training_threshold(tmp_path, monkeypatch, capsys):
+    """--feature thickness:top10: labels from the training digits' measured thickness (10% of them 5 px
+    wide, the rest 1-2 px), the test digits judged by the training threshold, the class named."""
+    from atu.data.features import dataset_measurements
+
+    monkeypatch.setenv("ATU_CACHE", str(tmp_path / "cache"))
+    train_widths = [5] * 10 + [1, 2] * 45
+    write_mnist(tmp_path, *_stroke_digits(train_widths, seed=0))
+    test_widths = [5, 1, 2, 5, 2, 1, 4, 1, 2, 1]  # 4 px: above the training threshold, so thick too
+    write_mnist(tmp_path, *_stroke_digits(test_widths, seed=1), split="test")
+    out = tmp_path / "thick.safetensors"
+    args = ["train-classifier", "--data", f"mnist:{tmp_path}", "--feature", "thickness:top10", "--epochs", "30"]
+    assert atu_main([*args, "--out", str(out)]) == 0
+    model = load_classifier(out)
+    meta = model.metadata
+    thickness = dataset_measurements(load_dataset(f"mnist:{tmp_path}", resolution=32))["thickness"]
+    assert meta["feature"] == {"name": "thickness:top10", "threshold": pytest.approx(float(thickness.quantile(0.9)))}
+    assert meta["label_names"] == ["not thickness:top10", "thickness:top10"] and model.num_classes == 2
+    assert resolve_class(model, "thickness:top10") == 1
+    assert meta["data"]["labelled_by_feature"]["n_with_feature"] == 10
+    assert meta["test_split"]["n"] == 10 and meta["test_accuracy"] == 1.0  # 5 and 4 px thick, 1 and 2 px not
+    assert "--feature thickness:top10" in meta["training_command"]
+    for bad, message in (("thickness:top0", "(0, 50], got 0"), ("width:top10", "unknown measure 'width'")):
+        with pytest.raises(SystemExit) as refused:  # argparse's own refusal
+            atu_main(
+                ["train-classifier", "--data", "digits", "--feature", bad, "--out", str(tmp_path / "x.safetensors")]
+            )
+        assert refused.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "x.safetensors").exists()

@@ -146,61 +146,22 @@ def test_a_snapshot_runs_feedback_stage_1_and_stage_2_like_any_checkpoint(tmp_pa
     small = ["--batch", "4", "--device", "cpu", "--checkpoint-every", "2", "--sample-every", "100"]
     assert (
         atu_main(
-            [
-                "feedback",
-                "--gen",
-                str(snapshot),
-                "--classifier",
-                str(judge),
-                "--class",
-                str(target),
-                "--n",
-                "60",
-                "--device",
-                "cpu",
-                "--out",
-                str(feedback),
-            ]
+            ["feedback", "--gen", str(snapshot), "--classifier", str(judge), "--class", str(target), "--n"]
+            + ["60", "--device", "cpu", "--out", str(feedback)]
         )
         == 0
     )
     assert (
         atu_main(
-            [
-                "adapt",
-                "--gen",
-                str(snapshot),
-                "--feedback",
-                str(feedback),
-                "--k",
-                "1",
-                "--steps",
-                "2",
-                "--fisher-samples",
-                "2",
-                "--out",
-                str(tmp_path / "adapt"),
-                *small,
-            ]
+            ["adapt", "--gen", str(snapshot), "--feedback", str(feedback), "--k", "1", "--steps", "2"]
+            + ["--fisher-samples", "2", "--out", str(tmp_path / "adapt"), *small]
         )
         == 0
     )
     assert (
         atu_main(
-            [
-                "unlearn",
-                "--gen",
-                str(snapshot),
-                "--adapted",
-                str(tmp_path / "adapt"),
-                "--feedback",
-                str(feedback),
-                "--steps",
-                "2",
-                "--out",
-                str(tmp_path / "unlearn"),
-                *small,
-            ]
+            ["unlearn", "--gen", str(snapshot), "--adapted", str(tmp_path / "adapt"), "--feedback"]
+            + [str(feedback), "--steps", "2", "--out", str(tmp_path / "unlearn"), *small]
         )
         == 0
     )

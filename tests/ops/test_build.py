@@ -53,17 +53,10 @@ ROOT = PROBE.parents[1]
 
 def _configure(tmp_path, *defines, env=None):
     run = subprocess.run(
-        [
-            "cmake",
-            "-S",
-            str(ROOT),
-            "-B",
-            str(tmp_path / "build"),
-            "-G",
-            "Ninja",
-            f"-DPython_EXECUTABLE={sys.executable}",
-            *defines,
-        ],
+        (
+            ["cmake", "-S", str(ROOT), "-B", str(tmp_path / "build"), "-G", "Ninja"]
+            + [f"-DPython_EXECUTABLE={sys.executable}", *defines]
+        ),
         capture_output=True,
         text=True,
         timeout=300,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 from ..util.errors import InputError
 
 
@@ -14,3 +16,20 @@ class CheckpointError(InputError):
 class CheckpointWarning(UserWarning):
     """Something in a checkpoint was read but not used, or disagrees with the rest (e.g. extra
     entries that are not model weights, or saved arguments that contradict the tensors)."""
+
+
+# What unpickling a truncated or corrupt (or hostile) stream raises, beyond the readers' own errors:
+# each reader turns these into a CheckpointError that names the file and what failed.
+MALFORMED_PICKLE = (
+    pickle.UnpicklingError,
+    EOFError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    IndexError,
+    KeyError,
+    RecursionError,
+    MemoryError,
+    OverflowError,
+    UnicodeError,
+)

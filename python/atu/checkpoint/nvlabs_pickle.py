@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from .errors import CheckpointError
+from .errors import MALFORMED_PICKLE, CheckpointError
 from .pickle_scan import globals_in_pickle
 from .storage_bounds import check_legacy_stream, check_views
 from .torch_file import first_line
@@ -265,20 +265,7 @@ def read_network_pickle(path: str | os.PathLike) -> dict[str, Any]:
             top = _RestrictedUnpickler(fh).load()
     except CheckpointError as err:
         raise CheckpointError(f"{path}: {err}") from None
-    except (
-        pickle.UnpicklingError,
-        EOFError,
-        ValueError,
-        TypeError,
-        AttributeError,
-        IndexError,
-        KeyError,
-        RuntimeError,
-        RecursionError,
-        MemoryError,
-        OverflowError,
-        UnicodeError,
-    ) as err:
+    except (*MALFORMED_PICKLE, RuntimeError) as err:
         raise CheckpointError(
             f"{path}: not a readable NVlabs network pickle (truncated or corrupt?): "
             f"{type(err).__name__}: {str(err)[:200]}"

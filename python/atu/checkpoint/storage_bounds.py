@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 
 import torch
 
-from .errors import CheckpointError
+from .errors import MALFORMED_PICKLE, CheckpointError
 
 # Element sizes of the storage classes torch.save names in persistent ids (torch.<Name>Storage).
 _ELEMENT_SIZES = {
@@ -96,18 +96,7 @@ def declared_storages(stream) -> list[tuple[str, int]]:
         dry.load()
     except CheckpointError:
         raise
-    except (
-        pickle.UnpicklingError,
-        EOFError,
-        ValueError,
-        TypeError,
-        AttributeError,
-        IndexError,
-        KeyError,
-        RecursionError,
-        MemoryError,
-        OverflowError,
-    ) as err:
+    except MALFORMED_PICKLE as err:
         raise CheckpointError(
             f"not a readable pickle (truncated or corrupt?): {type(err).__name__}: {str(err)[:200]}"
         ) from None

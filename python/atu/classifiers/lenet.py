@@ -12,14 +12,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from .checks import check_input
+from .checks import ClassifierNet
 
 MIN_RESOLUTION = 16
 _GRID = 4  # spatial size after the adaptive pool
 
 
-class LeNet(nn.Module):
+class LeNet(ClassifierNet):
     arch = "lenet"
+    min_resolution = MIN_RESOLUTION
 
     def __init__(
         self,
@@ -32,7 +33,7 @@ class LeNet(nn.Module):
         super().__init__()
         if num_classes < 2:
             raise ValueError(f"LeNet: num_classes must be >= 2, got {num_classes}")
-        c1, c2 = channels
+        c1, c2 = (int(c) for c in channels)
         self.num_classes, self.in_channels, self.channels, self.hidden = num_classes, in_channels, (c1, c2), hidden
         self.resolution = resolution  # the input size it was trained at (predict resizes to it)
         self.conv = nn.Sequential(
@@ -52,30 +53,15 @@ class LeNet(nn.Module):
     def feature_dim(self) -> int:
         return self.hidden
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate activations [N, hidden]."""
-        check_input(self, x, MIN_RESOLUTION)
         return self.hidden_layer(self.conv(x))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits [N, num_classes]."""
-        return self.head(self.features(x))
-
-    def config(self) -> dict[str, Any]:
+    def settings(self) -> dict[str, Any]:
         return {
-            "arch": self.arch,
             "num_classes": self.num_classes,
             "in_channels": self.in_channels,
             "channels": list(self.channels),
             "hidden": self.hidden,
             "resolution": self.resolution,
         }
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> LeNet:
-        cfg = dict(config)
-        if cfg.pop("arch", cls.arch) != cls.arch:
-            raise ValueError(f"LeNet.from_config: config is for arch {config['arch']!r}")
-        if "channels" in cfg:
-            cfg["channels"] = tuple(cfg["channels"])
-        return cls(**cfg)

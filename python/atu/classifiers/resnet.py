@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .checks import check_input
+from .checks import ClassifierNet
 
 MIN_RESOLUTION = 32
 _STAGE1_MAX = 32  # largest spatial size the first residual stage runs at
@@ -50,8 +50,9 @@ class BasicBlock(nn.Module):
         return self.out(self.body(x) + self.shortcut(x))
 
 
-class ResNet(nn.Module):
+class ResNet(ClassifierNet):
     arch = "resnet"
+    min_resolution = MIN_RESOLUTION
 
     def __init__(
         self,
@@ -89,28 +90,15 @@ class ResNet(nn.Module):
     def feature_dim(self) -> int:
         return self.widths[-1]
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Globally pooled activations [N, widths[-1]]."""
-        check_input(self, x, MIN_RESOLUTION)
         return self.pool(self.blocks(self.stem(x)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits [N, num_classes]."""
-        return self.head(self.features(x))
-
-    def config(self) -> dict[str, Any]:
+    def settings(self) -> dict[str, Any]:
         return {
-            "arch": self.arch,
             "num_classes": self.num_classes,
             "in_channels": self.in_channels,
             "widths": list(self.widths),
             "resolution": self.resolution,
             "stem_pool": self.stem_pool,
         }
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> ResNet:
-        cfg = dict(config)
-        if cfg.pop("arch", cls.arch) != cls.arch:
-            raise ValueError(f"ResNet.from_config: config is for arch {config['arch']!r}")
-        return cls(**cfg)

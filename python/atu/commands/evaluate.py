@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .. import checkpoint as ckpt
 from ..classifiers import load_classifier
+from ..classifiers.judges import ClassJudge
 from ..data import load_dataset
 from ..eval import evaluate as evaluate_stage
 from ..eval.evaluate import SECOND, evaluate
@@ -134,8 +135,7 @@ def _run(args, device: str) -> int:
     metrics = evaluate(
         pretrained,
         loaded,
-        classifier,
-        args.undesired_class,
+        ClassJudge(classifier, args.undesired_class),
         real,
         retrained=retrained,
         n_bank=args.n_bank,
@@ -143,7 +143,7 @@ def _run(args, device: str) -> int:
         seed=args.seed,
         extractor=extractor,
         reference=reference,
-        judge=judge,
+        second_judge=ClassJudge(judge, args.undesired_class) if judge is not None else None,
     )
     if not distributed.is_main():
         return 0

@@ -53,26 +53,34 @@ DEFAULT_SEED = 0
 DEFAULT_TRUNCATION = 1.0
 
 
-@dataclass
-class Request:
-    """A checked `atu feedback` invocation: every file read, every number in range."""
+@dataclass(kw_only=True)
+class BankRequest:
+    """What `atu feedback` and `atu label` check alike: where the samples come from and which
+    classifier marks them."""
 
-    out: Path
     device: torch.device
     batch_size: int | None  # None: by the generator's resolution (Generator.images_per_pass)
     # the samples: an existing bank, or a generator to draw n of them from
     bank: FeedbackBundle | None = None
-    bank_file: Path | None = None
     generator: Any = None
     generator_file: Path | None = None
     n: int = DEFAULT_N
     seed: int = DEFAULT_SEED
     truncation: float = DEFAULT_TRUNCATION
-    # the labeller: "classifier", "marks" or "none" (--draw-only)
-    labeller: str = "classifier"
+    # the classifier that marks samples of undesired_class (--class)
     classifier: Any = None
     classifier_file: Path | None = None
     undesired_class: int | None = None
+
+
+@dataclass(kw_only=True)
+class Request(BankRequest):
+    """A checked `atu feedback` invocation: every file read, every number in range."""
+
+    out: Path
+    bank_file: Path | None = None
+    # the labeller: "classifier", "marks" or "none" (--draw-only)
+    labeller: str = "classifier"
     threshold: float | None = None
     marks: list[int] | None = None
     marks_file: Path | None = None
@@ -160,16 +168,7 @@ def collect(request: Request, progress: bool = False) -> FeedbackBundle:
             bank.latents, bank.images, bank.undesired, {**bank.metadata, "bank_file": file_record(request.bank_file)}
         )
     else:
-        generator = request.generator.to(request.device)
-        bundle = draw_bank(
-            generator,
-            request.n,
-            request.seed,
-            truncation=request.truncation,
-            batch_size=request.batch_size,
-            generator_file=request.generator_file,
-            progress=progress,
-        )
+        bundle = draw_requested_bank(request, progress)
     if request.labeller == "classifier":
         classifier = request.classifier.to(request.device)
         return label_with_classifier(
@@ -224,7 +223,7 @@ def check_arguments(args) -> Request:
     if args.bank is not None:
         _take_bank(args, request)
     else:
-        _take_generator(args, request)
+        take_generator(args, request)
         if request.batch_size is not None:  # given by the user: refused now if it cannot fit
             require_batch_fits(request.generator, request.batch_size, request.device, "--batch-size")
     n = len(request.bank) if request.bank is not None else request.n
@@ -304,9 +303,9 @@ def _take_bank(args, request: Request) -> None:
     request.bank = load_bundle(request.bank_file)
 
 
-def _take_generator(args, request: Request) -> None:
-
-    request.n = DEFAULT_N if args.n is None else args.n
+def take_generator(args, request: BankRequest, default_n: int = DEFAULT_N) -> None:
+    """--gen (default: the shipped generator), --n, --seed and --truncation into `request`."""
+    request.n = default_n if args.n is None else args.n
     request.seed = DEFAULT_SEED if args.seed is None else args.seed
     request.truncation = DEFAULT_TRUNCATION if args.truncation is None else args.truncation
     if request.n < 1:
@@ -319,7 +318,20 @@ def _take_generator(args, request: Request) -> None:
     request.generator = checkpoint.load(request.generator_file).generator("g_ema")
 
 
-def take_classifier(args, request: Request) -> None:
+def draw_requested_bank(request: BankRequest, progress: bool) -> FeedbackBundle:
+    """The bank of n samples the request's generator draws (seed, truncation, batch size, device)."""
+    return draw_bank(
+        request.generator.to(request.device),
+        request.n,
+        request.seed,
+        truncation=request.truncation,
+        batch_size=request.batch_size,
+        generator_file=request.generator_file,
+        progress=progress,
+    )
+
+
+def take_classifier(args, request: BankRequest) -> None:
 
     request.classifier_file = (
         existing_file(args.classifier, "--classifier")

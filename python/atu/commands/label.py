@@ -23,59 +23,43 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import torch
-
-from .. import assets, checkpoint
 from ..checkpoint import CheckpointError
 from ..classifiers import load_classifier
-from ..feedback import FeedbackBundle, draw_bank, label_with_classifier, load_bundle, save_bundle
+from ..feedback import FeedbackBundle, label_with_classifier, load_bundle, save_bundle
 from ..label.folder import LabelFolder, bank_differences, same_samples
 from ..label.server import make_server
 from ..label.session import DEFAULT_PAGE_SIZE, MarkingSession
 from ..models.fits import require_batch_fits
 from ..util.provenance import file_record
 from ..util.validate import count_arg
-from .feedback import add_batch_and_device_options, add_classifier_option, add_sample_options, take_classifier
-from .options import (
-    UsageError,
-    command_parser,
-    device_option,
-    existing_file,
-    same_file,
-    shipped_file,
+from .feedback import (
+    BankRequest,
+    add_batch_and_device_options,
+    add_classifier_option,
+    add_sample_options,
+    draw_requested_bank,
+    take_classifier,
+    take_generator,
 )
+from .options import UsageError, command_parser, device_option, existing_file, same_file
 
-DEFAULT_N = 200
-DEFAULT_SEED = 0
-DEFAULT_TRUNCATION = 1.0
+DEFAULT_N = 200  # a page or two for a person to mark, not atu feedback's bank
 DEFAULT_PORT = 8765
 
 
-@dataclass
-class LabelRequest:
-    """A checked `atu label` invocation: files read, numbers in range, DIR consistent with them."""
+@dataclass(kw_only=True)
+class LabelRequest(BankRequest):
+    """A checked `atu label` invocation: files read, numbers in range, DIR consistent with them. The
+    bank is the one already in DIR, or drawn from the generator; the classifier (--class) gives the
+    marks the page starts from."""
 
     folder: LabelFolder
-    device: torch.device
-    batch_size: int | None  # None: by the generator's resolution (Generator.images_per_pass)
     page_size: int
     host: str
     port: int
-    # the bank: the one already in DIR, or a generator to draw it from
-    bank: FeedbackBundle | None = None
-    generator: Any = None
-    generator_file: Path | None = None
     n: int = DEFAULT_N
-    seed: int = DEFAULT_SEED
-    truncation: float = DEFAULT_TRUNCATION
-    # marks saved earlier in DIR
-    saved: FeedbackBundle | None = None
-    # the classifier whose marks the page starts from (--class)
-    classifier: Any = None
-    classifier_file: Path | None = None
-    undesired_class: int | None = None
+    saved: FeedbackBundle | None = None  # marks saved earlier in DIR
 
 
 def register(subparsers) -> None:
@@ -145,16 +129,7 @@ def open_session(request: LabelRequest, progress: bool = False) -> MarkingSessio
     folder = request.folder
     bank = request.bank
     if bank is None:
-        generator = request.generator.to(request.device)
-        bank = draw_bank(
-            generator,
-            request.n,
-            request.seed,
-            truncation=request.truncation,
-            batch_size=request.batch_size,
-            generator_file=request.generator_file,
-            progress=progress,
-        )
+        bank = draw_requested_bank(request, progress)
         save_bundle(folder.bank_file, bank)
     initial, saved, pre_marked_by = [], None, None
     if request.saved is not None:
@@ -233,7 +208,7 @@ def check_arguments(args) -> LabelRequest:
     if folder.bank_file.exists():
         _take_existing_bank(args, request)
     else:
-        _take_generator(args, request)
+        take_generator(args, request, DEFAULT_N)
         if request.batch_size is not None:  # given by the user: refused now if it cannot fit
             require_batch_fits(request.generator, request.batch_size, request.device, "--batch-size")
     if folder.feedback_file.exists():
@@ -291,17 +266,6 @@ def _take_existing_bank(args, request: LabelRequest) -> None:
     sampling = request.bank.metadata.get("sampling", {})
     request.n, request.seed = len(request.bank), sampling.get("seed")
     request.truncation = sampling.get("truncation")
-
-
-def _take_generator(args, request: LabelRequest) -> None:
-
-    request.n = DEFAULT_N if args.n is None else args.n
-    request.seed = DEFAULT_SEED if args.seed is None else args.seed
-    request.truncation = DEFAULT_TRUNCATION if args.truncation is None else args.truncation
-    request.generator_file = (
-        existing_file(args.gen, "--gen") if args.gen else shipped_file(assets.default_set().generator, "--gen")
-    )
-    request.generator = checkpoint.load(request.generator_file).generator("g_ema")
 
 
 def _read(path: Path, what: str) -> FeedbackBundle:

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from .. import assets
+from ..data.features import MeasuredFeature
 from ..gan.run import Schedule
 from ..gan.trainer import TrainConfig
 from ..util import settings
@@ -155,3 +156,11 @@ def same_file(a: Path, b: Path) -> bool:
     if a.exists() and b.exists():
         return os.path.samefile(a, b)
     return a.resolve() == b.resolve()
+
+
+def feature_arg(text: str) -> str:
+    """`type=` of a measured-feature flag: refused by the parser (exit 2) unless it parses."""
+    try:
+        return MeasuredFeature.parse(text).name
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None

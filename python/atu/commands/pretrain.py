@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
-
-from ..data.features import MeasuredFeature
 from ..gan import pretrain as pretrain_stage
 from ..gan.pretrain import ModelConfig, PretrainConfig, pretrain
 from ..gan.trainer import TrainConfig
 from ..util import settings
 from ..util.validate import count_arg, seed_arg
-from .options import add_device_option, add_schedule_options, command_parser, schedule
+from .options import add_device_option, add_schedule_options, command_parser, feature_arg, schedule
 
 
 def register(subparsers) -> None:
@@ -52,14 +49,6 @@ def register(subparsers) -> None:
     add_device_option(p)
     add_schedule_options(p)
     p.set_defaults(func=_main)
-
-
-def feature_arg(text: str) -> str:
-    """`type=` of a measured-feature flag: refused by the parser (exit 2) unless it parses."""
-    try:
-        return MeasuredFeature.parse(text).name
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _main(args) -> int:

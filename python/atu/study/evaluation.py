@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ..checkpoint.feedback_bundle import load_bundle
+from ..classifiers.judges import ClassJudge
 from ..data import load_dataset
 from ..eval.attack import attack_generators
 from ..eval.evaluate import evaluate
@@ -78,16 +79,14 @@ def evaluate_feature(
     raw = evaluate(
         pretrained,
         models,
-        classifier,
-        c,
+        ClassJudge(classifier, c),
         real_images(cfg, feature, c, pretrained.size),
         retrained=retrained.to(device) if retrained is not None else None,
         n_bank=cfg.evaluate.n_bank,
         n_fid=cfg.evaluate.n_fid,
         seed=cfg.evaluate.seed,
         extractor=inputs.inception,
-        judge=judge,
-        judge_class=c if judge is not None else None,  # the same index: load_inputs checked it
+        second_judge=ClassJudge(judge, c) if judge is not None else None,  # the same index: load_inputs checked it
     )
     per_method = {
         name: aggregate({seed: raw["methods"][f"{name}@{seed}"] for seed in per_seed})
