@@ -119,3 +119,28 @@ def test_the_papers_update_runs_as_atu_unlearn_does_by_default_beside_the_decoup
     )
     assert ours.reduction == "sum" and ours.gamma != default.gamma
     assert paper.steps == ours.steps and paper.train == ours.train
+
+
+def test_a_measured_feature_demo_takes_its_oracle_and_judge_where_they_ship(tmp_path, capsys):
+    raw = demo_config(8, ["el2", "latent"], [0], feature="thickness:top10")
+    shipped = assets.SHIPPED["mnist"]
+    oracle, judge = shipped.without_feature("thickness:top10"), shipped.feature_judge("thickness:top10")
+    assert judge is not None and judge.name == "mnist_thickness_top10_judge.safetensors"
+    assert raw["features"] == [
+        {
+            "name": "no_thickness_top10",
+            "measure": "thickness:top10",
+            "retrained": str(oracle) if oracle else None,
+            "judge": str(judge),
+        }
+    ]
+    # the digit classifiers neither judge a measurement nor attack with it
+    assert raw["evaluate"]["judge"] is None and raw["attack"]["judge"] is None
+    assert shipped.without_feature("slant:top10") is None and shipped.feature_judge("slant:top10") is None
+    assert from_dict(raw).features[0].measure == "thickness:top10"
+    assert atu_main(["demo", "--class", "4", "--feature", "thickness:top10", "--out", str(tmp_path / "a")]) == 2
+    assert "--class and --feature" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:
+        atu_main(["demo", "--feature", "thickness:top60", "--out", str(tmp_path / "b")])
+    assert refused.value.code == 2 and "(0, 50], got 60" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

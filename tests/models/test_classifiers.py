@@ -375,3 +375,23 @@ def test_cli_trains_the_judge_of_a_measured_feature_with_the_training_threshold(
             )
         assert refused.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_the_shipped_thickness_judge_tells_thick_test_digits_from_the_rest():
+    """mnist_thickness_top10_judge against the measurement itself on 1,000 of MNIST's test digits: the
+    thickness measured here, thresholded at the training digits' 90th percentile the judge records."""
+    from atu.data.mnist import installed_mnist_folder, read_idx
+    from atu.data.morphometrics import measure
+
+    try:
+        folder = installed_mnist_folder()
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
+    model = load_classifier(assets.path("mnist_thickness_top10_judge.safetensors"))
+    threshold = model.metadata["feature"]["threshold"]
+    pixels = torch.from_numpy(read_idx(folder / "t10k-images-idx3-ubyte.gz")[:1000].copy()).float()[:, None] / 255
+    x = torch.nn.functional.interpolate(pixels, size=32, mode="bilinear", antialias=True) * 2 - 1
+    thick = measure(x)["thickness"] >= threshold
+    guess = predict(model, x.expand(-1, 3, -1, -1)) == resolve_class(model, "thickness:top10")
+    accuracy = float((guess == thick).double().mean())
+    assert 50 < int(thick.sum()) < 200 and accuracy >= 0.95  # it records 97.5% on all 10,000

@@ -38,6 +38,18 @@ class ShippedSet:
         candidate = _HERE / self.generator.replace(".safetensors", f"_no{int(excluded_class)}.safetensors")
         return candidate if candidate.is_file() else None
 
+    def without_feature(self, feature: str) -> Path | None:
+        """The generator trained without a measured feature (its oracle, e.g. mnist32_no_thickness_top10
+        for "thickness:top10"), or None when none ships."""
+        candidate = _HERE / self.generator.replace(".safetensors", f"_no_{_slug(feature)}.safetensors")
+        return candidate if candidate.is_file() else None
+
+    def feature_judge(self, feature: str) -> Path | None:
+        """The classifier trained to tell a measured feature from the rest (its second judge, e.g.
+        mnist_thickness_top10_judge), or None when none ships."""
+        candidate = _HERE / self.classifier.replace("_classifier.safetensors", f"_{_slug(feature)}_judge.safetensors")
+        return candidate if candidate.is_file() else None
+
     def second_judge(self) -> Path | None:
         candidate = _HERE / self.second_classifier
         return candidate if candidate.is_file() else None
@@ -45,6 +57,10 @@ class ShippedSet:
     def missing(self) -> list[str]:
         """The required files this install lacks (the retrained generators are optional)."""
         return [name for name in (self.generator, self.classifier) if not (_HERE / name).is_file()]
+
+
+def _slug(feature: str) -> str:
+    return feature.replace(":", "_").replace(".", "p")
 
 
 SHIPPED = {

@@ -46,6 +46,10 @@ class Judge(ABC):
     def record(self) -> dict[str, Any]:
         """What identifies the judge, for the records of the runs it judged."""
 
+    def to(self, device: str | torch.device) -> Judge:
+        """The judge with its network (if any) on `device`; itself."""
+        return self
+
 
 @dataclass
 class ClassJudge(Judge):
@@ -64,6 +68,10 @@ class ClassJudge(Judge):
     @property
     def name(self) -> str:
         return label_names(self.classifier)[self.undesired]
+
+    def to(self, device: str | torch.device) -> ClassJudge:
+        self.classifier.to(device)
+        return self
 
     def holds(self, images: torch.Tensor) -> torch.Tensor:
         if self.threshold is None:

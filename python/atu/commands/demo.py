@@ -11,7 +11,7 @@ from ..study.demo import demo_config
 from ..study.methods import METHODS
 from ..toy import run_mog_demo
 from ..util.validate import seed_arg
-from .options import command_parser
+from .options import UsageError, command_parser, feature_arg
 from .run import add_study_options, execute
 
 
@@ -26,10 +26,16 @@ def register(subparsers) -> None:
         dest="undesired_class",
         type=int,
         nargs="+",
-        default=[8],
         metavar="DIGIT",
         help="the digit to remove (default 8); several: one feature each, one report each and the "
         "study's summary (e.g. --class 1 4 8, the paper's Table 1)",
+    )
+    p.add_argument(
+        "--feature",
+        type=feature_arg,
+        metavar="MEASURE:topP",
+        help="remove a measured feature instead of a class: MEASURE:topP or MEASURE:bottomP, MEASURE one "
+        "of area, length, thickness, slant (thickness:top10: the thickest 10%% of strokes, Moon et al.'s)",
     )
     p.add_argument(
         "--methods",
@@ -66,14 +72,17 @@ def _main(args) -> int:
     if args.toy == "mog":
         return _toy(args)
 
+    if args.feature and args.undesired_class:
+        raise UsageError("--class and --feature: the demo removes either classes or one measured feature")
     cfg = from_dict(
         demo_config(
-            args.undesired_class,
+            args.undesired_class or [8],
             args.methods,
             args.seeds,
             steps_scale=args.steps_scale,
             device=args.device or "auto",
             data=args.data,
+            feature=args.feature,
         )
     )
     args.device = None  # already in the configuration

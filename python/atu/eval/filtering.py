@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..classifiers.inference import marked
+from ..classifiers.judges import Judge
 
 RAW_DRAWS_PER_SAMPLE = 1000  # a labeller that rejects more than 99.9% of the draws is refused, not waited on
 
@@ -27,13 +28,24 @@ class FilteredSampler:
     `last_draw` holds {"drawn", "kept"} of the last completed iter_samples."""
 
     def __init__(self, G: nn.Module, classifier: nn.Module, undesired_class: int, *, threshold: float | None = None):
-        self.G, self.classifier, self.undesired_class, self.threshold = G, classifier.eval(), undesired_class, threshold
-        self.size, self.style_dim = G.size, G.style_dim
+        classifier = classifier.eval()
+        self._start(G, lambda images: marked(classifier, images, undesired_class, threshold))
+
+    @classmethod
+    def judged_by(cls, G: nn.Module, judge: Judge) -> FilteredSampler:
+        """The samples of G in which `judge` (classifiers/judges.py: a class or a measurement) does not
+        find the feature."""
+        sampler = cls.__new__(cls)
+        sampler._start(G, judge.holds)
+        return sampler
+
+    def _start(self, G: nn.Module, marks) -> None:
+        self.G, self.size, self.style_dim, self._marks = G, G.size, G.style_dim, marks
         self.last_draw: dict[str, int] | None = None
 
     def marked(self, images: torch.Tensor) -> torch.Tensor:
-
-        return marked(self.classifier, images, self.undesired_class, self.threshold)
+        """bool [N] on the images' device: the samples the filter drops."""
+        return self._marks(images).to(images.device)
 
     def images_per_pass(self, at_most: int = 64) -> int:
         return self.G.images_per_pass(at_most)

@@ -17,6 +17,7 @@ from torch import nn
 from ..checkpoint.feedback_bundle import FeedbackBundle, uint8_to_images
 from ..classifiers import predict_proba
 from ..classifiers.classes import label_names, resolve_class
+from ..classifiers.judges import Judge
 from ..util.provenance import file_record, provenance
 from .marks import check_marks
 
@@ -74,6 +75,20 @@ def label_with_classifier(
     if classifier_file is not None:
         labeller.update(file_record(classifier_file))
     return relabelled(bundle, undesired, labeller)
+
+
+def label_with_judge(bundle: FeedbackBundle, judge: Judge, *, batch_size: int = 256) -> FeedbackBundle:
+    """Marks undesired every sample in which `judge` (classifiers/judges.py) finds the feature, such
+    as a measured feature's; the metadata records the judge (its measure and threshold)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    undesired = torch.cat(
+        [
+            judge.holds(uint8_to_images(bundle.images[start : start + batch_size])).cpu()
+            for start in range(0, len(bundle), batch_size)
+        ]
+    )
+    return relabelled(bundle, undesired, {**judge.record(), "rule": f"judged {judge.name}"})
 
 
 def check_threshold(threshold: float | None) -> None:

@@ -86,10 +86,12 @@ def demo_config(
     steps_scale: float = 1.0,
     device: str = "auto",
     data: str = assets.DEFAULT_SET,
+    feature: str | None = None,
 ) -> dict:
     """The demo's study configuration on a shipped set (plain data, checked by study.from_dict): one
-    feature per class to remove (several share the bank of samples; each has its own report)."""
-    classes = [undesired_class] if isinstance(undesired_class, int) else list(undesired_class)
+    feature per class to remove (several share the bank of samples; each has its own report), or with
+    `feature` (MEASURE:topP|bottomP) the one measured feature instead of classes."""
+    classes = [] if feature else [undesired_class] if isinstance(undesired_class, int) else list(undesired_class)
     if data not in assets.SHIPPED:
         raise ValueError(f"--data {data}: the demo runs on {' or '.join(assets.SHIPPED)}")
     shipped = assets.SHIPPED[data]
@@ -98,20 +100,22 @@ def demo_config(
             f"--data {data}: this install lacks {', '.join(shipped.missing())} (python/atu/assets/; "
             f"`bash scripts/build_shipped_models.sh {data}` builds them)"
         )
-    if not classes or any(not 0 <= c <= 9 for c in classes) or len(set(classes)) != len(classes):
+    if not feature and (not classes or any(not 0 <= c <= 9 for c in classes) or len(set(classes)) != len(classes)):
         raise ValueError(
             f"--class {' '.join(map(str, classes))}: the digits have classes 0..9, each given at most once"
         )
     if not steps_scale > 0:
         raise ValueError(f"--steps-scale must be > 0, got {steps_scale}")
     retrained = {c: shipped.retrained(c) for c in classes}
-    judge = shipped.second_judge()
+    judge = shipped.second_judge() if not feature else None  # a digit classifier does not judge a measurement
     scaled = lambda steps: max(1, round(steps * steps_scale))  # noqa: E731
     return {
         "generator": str(assets.path(shipped.generator)),
         "classifier": str(assets.path(shipped.classifier)),
         "data": shipped.data,
-        "features": [
+        "features": [_measured_feature(shipped, feature)]
+        if feature
+        else [
             {"name": f"no{c}", "undesired": c, "retrained": str(retrained[c]) if retrained[c] else None}
             for c in classes
         ],
@@ -144,3 +148,15 @@ def repulsion_scaled(unlearn: dict, scale: float) -> dict:
         if "gamma" in method and name not in UNSCALED_METHODS:
             method["gamma"] *= scale
     return out
+
+
+def _measured_feature(shipped: assets.ShippedSet, feature: str) -> dict:
+    """A measured feature's study entry: its oracle (the generator trained without it) and its own
+    second judge where they ship; without them Ret-FID and the second judge's counts are left out."""
+    oracle, judge = shipped.without_feature(feature), shipped.feature_judge(feature)
+    return {
+        "name": "no_" + feature.replace(":", "_"),
+        "measure": feature,
+        "retrained": str(oracle) if oracle else None,
+        "judge": str(judge) if judge else None,
+    }

@@ -26,10 +26,10 @@ import torch
 from torch import nn
 
 from ..checkpoint.feedback_bundle import load_bundle
-from ..classifiers.judges import ClassJudge
 from ..data import load_dataset
 from ..eval.attack import attack_generators
 from ..eval.evaluate import evaluate
+from ..eval.extractors import classifier_extractor
 from ..eval.filtering import FilteredSampler
 from ..util.atomic import write_text
 from ..util.distributed import is_main
@@ -43,7 +43,7 @@ from .methods import FILTER_METHOD
 ATTACKED_METHODS = ("el2", "latent")  # one of each family, next to the pre-trained model
 
 
-def real_images(cfg: StudyConfig, feature: Feature, undesired_class: int, resolution: int) -> torch.Tensor:
+def real_images(cfg: StudyConfig, feature: Feature, undesired_class: int | None, resolution: int) -> torch.Tensor:
     """The real data without the feature: what FID compares against."""
     if cfg.data.startswith("folder:"):
         data = load_dataset(
@@ -52,6 +52,8 @@ def real_images(cfg: StudyConfig, feature: Feature, undesired_class: int, resolu
             exclude_attribute=feature.exclude_attribute,
             attributes_file=cfg.attributes_file,
         )
+    elif feature.measure:
+        data = load_dataset(cfg.data, resolution=resolution, exclude_feature=feature.measure)
     else:
         data = load_dataset(cfg.data, resolution=resolution, exclude_classes=[undesired_class])
     return data.images()
@@ -67,26 +69,31 @@ def evaluate_feature(
     device: str = "cpu",
 ) -> dict:
     """metrics.json of a feature: `trained` (study/inputs.load_trained) and the filter over the
-    pre-trained model, judged by the feature's classifier (and the second judge, if any)."""
+    pre-trained model, judged by the feature's judge (and the second judge, if any); FID in the
+    feature classifier's features unless the study names an Inception network."""
     classifier = inputs.classifiers[feature.name].to(device)
     c = inputs.classes[feature.name]
+    judge, second = inputs.judges[feature.name].to(device), inputs.second_judges[feature.name]
     pretrained = inputs.generator.to(device).eval()
     retrained = inputs.retrained[feature.name]
     models = {f"{name}@{seed}": G for name, per_seed in trained.items() for seed, G in per_seed.items()}
     if FILTER_METHOD in cfg.methods:  # the same for every seed: evaluated once, listed as one seed
-        models[FILTER_METHOD] = FilteredSampler(pretrained, classifier, c, threshold=cfg.feedback.threshold)
-    judge = inputs.evaluate_judge.to(device) if inputs.evaluate_judge is not None else None
+        models[FILTER_METHOD] = (
+            FilteredSampler(pretrained, classifier, c, threshold=cfg.feedback.threshold)
+            if c is not None
+            else FilteredSampler.judged_by(pretrained, judge)
+        )
     raw = evaluate(
         pretrained,
         models,
-        ClassJudge(classifier, c),
+        judge,
         real_images(cfg, feature, c, pretrained.size),
         retrained=retrained.to(device) if retrained is not None else None,
         n_bank=cfg.evaluate.n_bank,
         n_fid=cfg.evaluate.n_fid,
         seed=cfg.evaluate.seed,
-        extractor=inputs.inception,
-        second_judge=ClassJudge(judge, c) if judge is not None else None,  # the same index: load_inputs checked it
+        extractor=inputs.inception or classifier_extractor(classifier),
+        second_judge=second.to(device) if second is not None else None,
     )
     per_method = {
         name: aggregate({seed: raw["methods"][f"{name}@{seed}"] for seed in per_seed})
@@ -95,9 +102,12 @@ def evaluate_feature(
     if FILTER_METHOD in cfg.methods:
         per_method[FILTER_METHOD] = aggregate({cfg.seeds[0]: raw["methods"][FILTER_METHOD]})
     feedback = load_bundle(fdir / FEEDBACK_FILE)
+    second_file = feature.judge or (cfg.evaluate.judge if c is not None else None)
     metrics = {
         "class": c,
         "label": feature.name,
+        # a measured feature: its measure, threshold and the data the threshold was taken over
+        **({"feature": judge.record()} if feature.measure else {}),
         "n_bank": cfg.evaluate.n_bank,
         "n_fid": cfg.evaluate.n_fid,
         "seed": cfg.evaluate.seed,
@@ -114,7 +124,7 @@ def evaluate_feature(
             "generator": file_record(cfg.generator),
             "classifier": file_record(feature.classifier),
             "retrained": file_record(feature.retrained) if feature.retrained else None,
-            "judge": file_record(cfg.evaluate.judge) if cfg.evaluate.judge else None,
+            "judge": file_record(second_file) if second_file else None,
             "data": cfg.data,
         },
         "provenance": provenance(),

@@ -8,26 +8,40 @@ from pathlib import Path
 from typing import Any
 
 from ..data import parse_spec
+from ..data.features import MeasuredFeature
 from ..data.mnist import check_mnist_folder, installed_mnist_folder
 from .checks import ConfigError, brief, file_setting, only
 
 
 @dataclass
 class Feature:
+    """What one sub-study removes: a class of the classifier (`undesired`), or a measured feature of
+    digits (`measure`, MEASURE:topP or MEASURE:bottomP, judged by the measurement itself, the
+    classifier then giving FID its features)."""
+
     name: str  # folder name and report label
-    undesired: int | str  # class number or the classifier's label name
+    undesired: int | str | None  # class number or the classifier's label name; None for a measured feature
     classifier: Path
     retrained: Path | None = None  # generator trained without the feature (Ret-FID); None = missing
     exclude_attribute: str | None = None  # folder data: the attribute whose images FID leaves out
+    measure: str | None = None  # a measured feature (data/features.py)
+    judge: Path | None = None  # this feature's second judge: a classifier whose class `name` is the feature
 
     def to_dict(self) -> dict:
+        # measure and judge only when set, so studies written before they existed still resume
         return {
             "name": self.name,
             "undesired": self.undesired,
             "classifier": str(self.classifier),
             "retrained": str(self.retrained) if self.retrained else None,
             "exclude_attribute": self.exclude_attribute,
+            **({"measure": self.measure} if self.measure else {}),
+            **({"judge": str(self.judge)} if self.judge else {}),
         }
+
+    @property
+    def measured(self) -> MeasuredFeature | None:
+        return MeasuredFeature.parse(self.measure) if self.measure else None
 
 
 def data_spec(spec: str, base_dir: Path) -> str:
@@ -65,14 +79,19 @@ def read_features(
     features, names = [], set()
     for i, item in enumerate(value):
         where = f"features[{i}]"
-        only(item, where, {"name", "undesired", "classifier", "retrained", "exclude_attribute"})
-        if (
+        only(item, where, {"name", "undesired", "classifier", "retrained", "exclude_attribute", "measure", "judge"})
+        measure = _measure(item, where, data)
+        if measure is None and (
             "undesired" not in item
             or isinstance(item["undesired"], bool)
             or not isinstance(item["undesired"], (int, str))
         ):
-            raise ConfigError(f"{where}.undesired: required, a class number or a label name of the classifier")
-        name = str(item.get("name", f"no_{item['undesired']}"))
+            raise ConfigError(
+                f"{where}.undesired: required, a class number or a label name of the classifier "
+                f"(or give measure: MEASURE:topP for a measured feature)"
+            )
+        default_name = f"no_{measure.replace(':', '_')}" if measure else f"no_{item['undesired']}"
+        name = str(item.get("name", default_name))
         if not name or Path(name).name != name or name.startswith(".") or len(name) > MAX_FEATURE_NAME:
             raise ConfigError(
                 f"{where}.name: {brief(name)} must be a plain folder name of at most {MAX_FEATURE_NAME} characters"
@@ -96,10 +115,27 @@ def read_features(
         features.append(
             Feature(
                 name=name,
-                undesired=item["undesired"],
+                undesired=item.get("undesired"),
                 classifier=classifier,
                 retrained=file_setting(item, "retrained", base_dir),
                 exclude_attribute=exclude_attribute,
+                measure=measure,
+                judge=file_setting(item, "judge", base_dir),
             )
         )
     return features
+
+
+def _measure(item: dict, where: str, data: str) -> str | None:
+    """The feature's `measure` in its canonical spelling, None without one; ConfigError naming the
+    key when it does not parse, comes with `undesired`, or is asked of data that are not digits."""
+    if item.get("measure") is None:
+        return None
+    if "undesired" in item:
+        raise ConfigError(f"{where}: either undesired (a class) or measure (a measured feature), not both")
+    if data.startswith("folder:"):
+        raise ConfigError(f"{where}.measure: measured features are digits' (digits, mnist data), not {data}'s")
+    try:
+        return MeasuredFeature.parse(str(item["measure"])).name
+    except ValueError as err:
+        raise ConfigError(f"{where}.measure: {err}") from err

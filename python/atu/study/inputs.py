@@ -13,10 +13,12 @@ from torch import nn
 from .. import checkpoint as ckpt
 from ..classifiers import load_classifier
 from ..classifiers.classes import resolve_class
+from ..classifiers.judges import ClassJudge, Judge, MeasureJudge
 from ..eval.extractors import FeatureExtractor, load_inception
 from ..stages.inputs import load_pretrained
 from ..util.errors import InputError
 from .config import StudyConfig
+from .features import Feature
 from .layout import extrapolation_file, method_model_file, seed_dir
 from .methods import FILTER_METHOD
 
@@ -28,10 +30,11 @@ class StudyError(InputError):
 @dataclass
 class StudyInputs:
     generator: nn.Module  # the pre-trained g_ema, on the CPU
-    classifiers: dict[str, nn.Module]  # feature name -> its classifier (the labeller and first judge)
-    classes: dict[str, int]  # feature name -> the undesired class's index
+    classifiers: dict[str, nn.Module]  # feature name -> its classifier (labeller of a class, FID's features)
+    classes: dict[str, int | None]  # feature name -> the undesired class's index; None for a measured feature
+    judges: dict[str, Judge]  # feature name -> what marks the feedback and counts PUL
+    second_judges: dict[str, Judge | None]  # feature name -> the judge that counts PUL again, if any
     retrained: dict[str, nn.Module | None]  # feature name -> the model retrained without it, if any
-    evaluate_judge: nn.Module | None = None
     attack_judge: nn.Module | None = None
     inception: FeatureExtractor | None = None  # on the study's device
 
@@ -39,38 +42,19 @@ class StudyInputs:
 def load_inputs(cfg: StudyConfig, device: str = "cpu") -> StudyInputs:
     """Loads and cross-checks every input file of the study; StudyError names the first bad one."""
     G, _ = load_pretrained(cfg.generator)  # both stages need its d as well: checked here
-    judges = {}
+    shared = {}
     for key, path in (("attack.judge", cfg.attack.judge), ("evaluate.judge", cfg.evaluate.judge)):
         if path is not None:
             try:
-                judges[key] = load_classifier(path)
+                shared[key] = load_classifier(path)
             except (ValueError, OSError) as err:
                 raise StudyError(f"{key} {path}: {err}") from err
-    inputs = StudyInputs(
-        generator=G,
-        classifiers={},
-        classes={},
-        retrained={},
-        evaluate_judge=judges.get("evaluate.judge"),
-        attack_judge=judges.get("attack.judge"),
-    )
+    inputs = StudyInputs(G, {}, {}, {}, {}, {}, attack_judge=shared.get("attack.judge"))
     for feature in cfg.features:
         try:
-            classifier = load_classifier(feature.classifier)
-            c = resolve_class(classifier, feature.undesired)
-            for key, judge in judges.items():
-                if resolve_class(judge, feature.undesired) != c:
-                    raise ValueError(f"{key} numbers class {feature.undesired!r} differently from the classifier")
+            _load_feature(cfg, feature, G, shared, inputs)
         except (ValueError, OSError) as err:
             raise StudyError(f"feature {feature.name!r}: {err}") from err
-        inputs.classifiers[feature.name], inputs.classes[feature.name] = classifier, c
-        retrained = ckpt.load(feature.retrained).generator().eval() if feature.retrained else None
-        if retrained is not None and retrained.size != G.size:
-            raise StudyError(
-                f"feature {feature.name!r}: retrained {feature.retrained} makes {retrained.size} px "
-                f"images, the generator {G.size} px"
-            )
-        inputs.retrained[feature.name] = retrained
     if cfg.evaluate.inception is not None:
         try:
             inputs.inception = load_inception(
@@ -79,6 +63,34 @@ def load_inputs(cfg: StudyConfig, device: str = "cpu") -> StudyInputs:
         except ValueError as err:
             raise StudyError(str(err)) from err
     return inputs
+
+
+def _load_feature(cfg: StudyConfig, feature: Feature, G: nn.Module, shared: dict, inputs: StudyInputs) -> None:
+    """A feature's classifier, judges and retrained model into `inputs` (ValueError if one does not fit)."""
+    classifier = load_classifier(feature.classifier)
+    own_judge = load_classifier(feature.judge) if feature.judge else None
+    if feature.measured is not None:
+        c, judge = None, MeasureJudge.over(feature.measured, cfg.data, G.size)
+        # a feature's own judge names the feature as a class: `atu train-classifier --feature` does
+        second = ClassJudge.of(own_judge, feature.measure, file=feature.judge) if own_judge is not None else None
+    else:
+        c = resolve_class(classifier, feature.undesired)
+        for key, other in shared.items():
+            if resolve_class(other, feature.undesired) != c:
+                raise ValueError(f"{key} numbers class {feature.undesired!r} differently from the classifier")
+        judge = ClassJudge(classifier, c, file=feature.classifier)
+        if own_judge is not None:
+            second = ClassJudge.of(own_judge, feature.undesired, file=feature.judge)
+        elif "evaluate.judge" in shared:
+            second = ClassJudge(shared["evaluate.judge"], c, file=cfg.evaluate.judge)
+        else:
+            second = None
+    retrained = ckpt.load(feature.retrained).generator().eval() if feature.retrained else None
+    if retrained is not None and retrained.size != G.size:
+        raise ValueError(f"retrained {feature.retrained} makes {retrained.size} px images, the generator {G.size} px")
+    inputs.classifiers[feature.name], inputs.classes[feature.name] = classifier, c
+    inputs.judges[feature.name], inputs.second_judges[feature.name] = judge, second
+    inputs.retrained[feature.name] = retrained
 
 
 def extrapolation_name(s: float) -> str:

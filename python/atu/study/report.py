@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ..classifiers import predict
+from ..classifiers.judges import Judge
 from ..gan.run import LOG_FILE
 from ..util.atomic import write_text
 from ..util.images import save_grid
@@ -163,14 +163,13 @@ def quality_checks(metrics: dict) -> list[str]:
 
 
 @torch.no_grad()
-def _marked_samples(G, classifier, undesired_class: int, seed: int) -> torch.Tensor:
-    """N_GRID samples of G on fixed latents and noise, RGB, each sample the classifier reads as the
-    undesired class framed in red."""
-
+def _marked_samples(G, judge: Judge, seed: int) -> torch.Tensor:
+    """N_GRID samples of G on fixed latents and noise, RGB, each sample in which the judge finds the
+    feature framed in red."""
     images = G.sample(N_GRID, seed=seed).float().cpu()
     if images.shape[1] == 1:
         images = images.repeat(1, 3, 1, 1)
-    flagged = predict(classifier, images) == undesired_class
+    flagged = judge.holds(images)
     red = torch.tensor([1.0, -1.0, -1.0]).view(3, 1)
     for i in flagged.nonzero().flatten().tolist():
         for edge in (images[i, :, :2, :], images[i, :, -2:, :]):
@@ -185,13 +184,12 @@ def write_grids(
 ) -> list[tuple[str, str]]:
     """grids/<column>.png: the same latents under the pre-trained model (top two rows) and the
     column's model of the first seed (bottom two rows)."""
-    classifier = inputs.classifiers[feature.name].to(device)
-    undesired_class = inputs.classes[feature.name]
+    judge = inputs.judges[feature.name].to(device)
     seed = cfg.evaluate.seed + 1
-    before = _marked_samples(inputs.generator.to(device).eval(), classifier, undesired_class, seed)
+    before = _marked_samples(inputs.generator.to(device).eval(), judge, seed)
     written = []
     for name, per_seed in trained.items():
-        after = _marked_samples(per_seed[cfg.seeds[0]], classifier, undesired_class, seed)
+        after = _marked_samples(per_seed[cfg.seeds[0]], judge, seed)
         rel = f"grids/{name.replace(' ', '_').replace('=', '')}.png"
         save_grid(torch.cat([before, after]), fdir / rel, nrow=8, scale=2)
         written.append((name, rel))
@@ -322,7 +320,7 @@ def write_feature_report(
     n_seeds = len(cfg.seeds)
     fb = metrics["feedback"]
     lines = [
-        f"# Unlearning {feature.name} (class {metrics['class']})",
+        f"# Unlearning {feature.name} ({_what(metrics)})",
         "",
         f"- generator: `{cfg.generator}` (sha256 {metrics['inputs']['generator']['sha256'][:12]}…)",
         f"- judge: `{feature.classifier}`; feedback: {fb['undesired']} of {fb['n']} samples undesired "
@@ -381,7 +379,7 @@ def write_feature_report(
         "",
         *(["## Latent attack: does the feature come back?", "", attack_table(attack), ""] if attack else []),
         f"## Samples (same latents; top two rows pre-trained, bottom two the model of seed {cfg.seeds[0]}; "
-        "red frame: the classifier reads the undesired class)",
+        "red frame: the judge finds the feature)",
         "",
         *[f"**{column_title(name)}**\n\n![{name}]({rel})\n" for name, rel in grids],
     ]
@@ -402,6 +400,7 @@ def write_feature_report(
     return {
         "feature": feature.name,
         "class": metrics["class"],
+        **({"feature_judge": metrics["feature"]} if "feature" in metrics else {}),
         "table": results_table(metrics),
         "checks": quality_checks(metrics),
         "attack": attack_table(attack) if attack else None,
@@ -420,7 +419,7 @@ def write_study_report(cfg: StudyConfig, out: Path, summaries: list[dict]) -> Pa
     lines = ["# atu study", "", f"Generator `{cfg.generator}`; methods {cfg.methods}; seeds {cfg.seeds}.", ""]
     for s in summaries:
         lines += [
-            f"## {s['feature']} (class {s['class']}) — [full report]({s['feature']}/report.md)",
+            f"## {s['feature']} ({_what(s)}) — [full report]({s['feature']}/report.md)",
             "",
             s["table"],
             "",
@@ -436,3 +435,11 @@ def write_study_report(cfg: StudyConfig, out: Path, summaries: list[dict]) -> Pa
     path = out / "report.md"
     write_text(path, "\n".join(lines))
     return path
+
+
+def _what(metrics: dict) -> str:
+    """What a feature's report removes: "class 8", or a measured feature and its threshold."""
+    if metrics.get("class") is not None:
+        return f"class {metrics['class']}"
+    judged = metrics.get("feature_judge") or metrics["feature"]  # a summary's, or metrics.json's
+    return f"{judged['feature']}, judged by its measurement, threshold {judged['threshold']:.3g}"

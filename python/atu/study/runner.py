@@ -29,7 +29,7 @@ from pathlib import Path
 from .. import checkpoint as ckpt
 from ..checkpoint.feedback_bundle import load_bundle, save_bundle
 from ..feedback.bank import draw_bank
-from ..feedback.labelling import label_with_classifier
+from ..feedback.labelling import label_with_classifier, label_with_judge
 from ..gan.run import MODEL_FILE, RUN_FILE, STATE_FILE
 from ..latent.run import LatentConfig, latent_unlearn
 from ..stages.adapt import adapt
@@ -41,7 +41,7 @@ from ..util.local_group import run_in_group
 from ..util.provenance import provenance
 from .config import AttackSpec, StudyConfig, from_dict
 from .evaluation import attack_feature, evaluate_feature
-from .inputs import StudyError, load_inputs, load_trained
+from .inputs import StudyError, StudyInputs, load_inputs, load_trained
 from .layout import BANK_FILE, CONFIG_FILE, FEEDBACK_FILE, adapt_dir, extrapolation_dir, seed_dir
 from .methods import FILTER_METHOD, LATENT_METHOD
 from .report import write_feature_report, write_study_report
@@ -124,7 +124,7 @@ def run_study(
     summaries = []
     for feature in cfg.features:
         fdir = out / feature.name
-        feedback = _feedback(feature, bank, inputs.classifiers[feature.name], cfg.feedback.threshold, fdir, log)
+        feedback = _feedback(feature, bank, inputs, cfg.feedback.threshold, fdir, log)
         for seed in cfg.seeds:
             sdir = seed_dir(fdir, seed)
             if cfg.needs_stage1():
@@ -133,13 +133,14 @@ def run_study(
                 if method == LATENT_METHOD:
                     _latent(cfg, seed, feedback, sdir, device, progress, log)
                 elif method != FILTER_METHOD:  # the filter trains nothing
-                    _stage2(cfg, method, seed, feedback, feature.classifier, sdir, device, progress, log, processes)
+                    labeller = feature.classifier if feature.measure is None else None  # what redact_labeller reads
+                    _stage2(cfg, method, seed, feedback, labeller, sdir, device, progress, log, processes)
             _baseline(cfg, sdir, device, log)
         log(f"[{feature.name}] evaluating")
         trained = load_trained(cfg, fdir, device)
         metrics = evaluate_feature(cfg, feature, fdir, inputs, trained, device=device)
         attack = None
-        if cfg.attack.judge is not None:
+        if cfg.attack.judge is not None and feature.measure is None:  # PGD needs a classifier to attack with
             log(f"[{feature.name}] latent attack")
             attack = attack_feature(cfg, feature, fdir, inputs, trained, device=device, progress=progress)
         summaries.append(
@@ -196,14 +197,20 @@ def _bank(cfg: StudyConfig, out: Path, G, device: str, progress: bool, log) -> P
     return path
 
 
-def _feedback(feature, bank_file: Path, classifier, threshold: float | None, fdir: Path, log) -> Path:
-
+def _feedback(feature, bank_file: Path, inputs: StudyInputs, threshold: float | None, fdir: Path, log) -> Path:
     path = fdir / FEEDBACK_FILE
     if path.is_file():
         return path
-    bundle = label_with_classifier(
-        load_bundle(bank_file), classifier, feature.undesired, threshold=threshold, classifier_file=feature.classifier
-    )
+    if feature.measure is not None:  # the measurement marks the samples
+        bundle = label_with_judge(load_bundle(bank_file), inputs.judges[feature.name])
+    else:
+        bundle = label_with_classifier(
+            load_bundle(bank_file),
+            inputs.classifiers[feature.name],
+            feature.undesired,
+            threshold=threshold,
+            classifier_file=feature.classifier,
+        )
     bundle.require_both_kinds(f"feature {feature.name!r}")
     log(f"[{feature.name}] feedback: {bundle.n_undesired} of {len(bundle)} samples undesired")
     save_bundle(path, bundle)

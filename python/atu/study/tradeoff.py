@@ -81,7 +81,7 @@ def write_tradeoff_plot(metrics: dict, data: str, path: Path) -> Path | None:
     return scatter_chart(
         points,
         path,
-        title=f"class {metrics['class']}: PUL against FID / pre-trained FID",
+        title=f"{_subject(metrics)}: PUL against FID / pre-trained FID",
         x_label="FID / pre-trained FID (log scale)",
         y_label="PUL (%)",
         marked=marked,
@@ -90,3 +90,7 @@ def write_tradeoff_plot(metrics: dict, data: str, path: Path) -> Path | None:
         x_log=True,
         size=(800, 520),
     )
+
+
+def _subject(metrics: dict) -> str:
+    return f"class {metrics['class']}" if metrics.get("class") is not None else str(metrics.get("label"))

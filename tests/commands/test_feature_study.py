@@ -1,0 +1,118 @@
+"""A study of a measured feature (`features: [{measure: MEASURE:topP}]`): the measurement marks the
+feedback and counts PUL, the feature's own classifier counts it again, FID compares against the real
+digits without the feature, and every method that needs no classifier of the feature runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from atu import checkpoint as ckpt
+from atu.checkpoint.feedback_bundle import load_bundle
+from atu.classifiers import LeNet, load_classifier, save_classifier
+from atu.classifiers.judges import ClassJudge, MeasureJudge
+from atu.data.features import MeasuredFeature, feature_label_names
+from atu.models import Discriminator, Generator, narrow_channels
+from atu.study import ConfigError, from_dict, run_study
+from tiny_gans import save_pretrained
+
+N_BANK, N_FID = 60, 40
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A tiny 16-px generator, a digit classifier (FID's features), a two-class judge of the feature, and
+    a measured feature that some but not all of the generator's samples hold."""
+    root = tmp_path_factory.mktemp("feature_study")
+    cache = root / "cache"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ATU_CACHE", str(cache))
+        torch.manual_seed(0)
+        ch = narrow_channels(16, 4)
+        G, D = Generator(16, style_dim=16, n_mlp=1, channels=ch), Discriminator(16, channels=ch)
+        save_pretrained(root / "g.safetensors", G, D)
+        torch.manual_seed(1)
+        save_classifier(root / "digits.safetensors", LeNet(num_classes=10, resolution=16).eval(), {})
+        bank = G.eval().sample(40, seed=0)
+        for spec in ("area:top50", "area:bottom50", "thickness:top50", "thickness:bottom50"):
+            judge = MeasureJudge.over(spec, "digits", resolution=16)
+            if 0 < int(judge.holds(bank).sum()) < 40:
+                break
+        else:
+            raise AssertionError("no measured feature splits the tiny generator's samples")
+        torch.manual_seed(2)
+        feature_clf = LeNet(num_classes=2, resolution=16).eval()
+        save_classifier(root / "judge.safetensors", feature_clf, {"label_names": feature_label_names(judge.feature)})
+    return {"root": root, "cache": cache, "spec": judge.feature.name, "threshold": judge.threshold}
+
+
+def _raw(files, **changes):
+    raw = {
+        "generator": str(files["root"] / "g.safetensors"),
+        "classifier": str(files["root"] / "digits.safetensors"),
+        "data": "digits",
+        "features": [{"name": "f", "measure": files["spec"], "judge": str(files["root"] / "judge.safetensors")}],
+        "methods": ["el2", "adv_only", "redact", "latent", "filter"],
+        "seeds": [0],
+        "feedback": {"n": 40, "seed": 0, "batch_size": 20},
+        "adapt": {
+            "k": 1,
+            "steps": 2,
+            "fisher_samples": 4,
+            "train": {"batch_size": 4, "d_reg_every": 2, "g_reg_every": 2},
+        },
+        "unlearn": {"steps": 2, "train": {"batch_size": 4, "d_reg_every": 2, "g_reg_every": 2}},
+        "latent": {"steps": 2, "batch_size": 4},
+        "extrapolation": {"scales": [1.0]},
+        "evaluate": {"n_bank": N_BANK, "n_fid": N_FID, "seed": 3},
+        "schedule": {"log_every": 1, "sample_every": 100, "checkpoint_every": 2},
+        "device": "cpu",
+    }
+    raw.update(changes)
+    return raw
+
+
+def test_a_measured_feature_is_marked_counted_and_reported_by_its_judges(files, tmp_path, monkeypatch):
+    monkeypatch.setenv("ATU_CACHE", str(files["cache"]))
+    out = tmp_path / "study"
+    run_study(from_dict(_raw(files)), out, progress=False, log=lambda msg: None)
+    metrics = json.loads((out / "f" / "metrics.json").read_text())
+    assert metrics["class"] is None
+    assert metrics["feature"]["feature"] == files["spec"]
+    assert metrics["feature"]["threshold"] == pytest.approx(files["threshold"], abs=1e-12)
+    # the counts are the measurement's and the feature classifier's on the evaluation's bank
+    images = ckpt.load(files["root"] / "g.safetensors").generator("g_ema").eval().sample(N_BANK, seed=3)
+    measured = MeasureJudge(MeasuredFeature.parse(files["spec"]), files["threshold"])
+    second = ClassJudge.of(load_classifier(files["root"] / "judge.safetensors"), files["spec"])
+    assert metrics["pretrained"]["n_undesired"] == int(measured.holds(images).sum())
+    assert metrics["pretrained"]["n_undesired_judge2"] == int(second.holds(images).sum())
+    assert set(metrics["methods"]) == {"extrapolation s=1", "el2", "adv_only", "redact", "latent", "filter"}
+    assert metrics["inputs"]["judge"]["path"].endswith("judge.safetensors")
+    labeller = load_bundle(out / "f" / "feedback.safetensors").metadata["labeller"]
+    assert labeller["kind"] == "measure" and labeller["feature"] == files["spec"]
+    report = (out / "f" / "report.md").read_text()
+    assert f"# Unlearning f ({files['spec']}, judged by its measurement" in report
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [
+        ({"methods": ["redact_labeller"]}, "redact_labeller redacts the samples a classifier marks"),
+        ({"features": [{"measure": "thickness:top10", "undesired": 8}]}, r"either undesired \(a class\) or measure"),
+        ({"features": [{"measure": "thick:top10"}]}, r"features\[0\]\.measure: unknown measure 'thick'"),
+        ({"features": [{"measure": "thickness:top70"}]}, r"features\[0\]\.measure: .*\(0, 50\], got 70"),
+    ],
+)
+def test_a_measured_feature_study_refuses_what_it_cannot_run(files, change, complaint):
+    with pytest.raises(ConfigError, match=complaint):
+        from_dict(_raw(files, **change))
+
+
+def test_a_measured_feature_is_named_after_its_measure_by_default(files):
+    cfg = from_dict(_raw(files, features=[{"measure": "thickness:top10"}]))
+    assert cfg.features[0].name == "no_thickness_top10" and cfg.features[0].undesired is None
+    assert cfg.to_dict()["features"][0]["measure"] == "thickness:top10"
+    assert "judge" not in cfg.to_dict()["features"][0]
