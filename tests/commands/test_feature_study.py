@@ -116,3 +116,23 @@ def test_a_measured_feature_is_named_after_its_measure_by_default(files):
     assert cfg.features[0].name == "no_thickness_top10" and cfg.features[0].undesired is None
     assert cfg.to_dict()["features"][0]["measure"] == "thickness:top10"
     assert "judge" not in cfg.to_dict()["features"][0]
+
+
+def test_moon_et_al_s_rows_stand_beside_ours_as_ratios():
+    from atu.study import moon
+
+    metrics = {
+        "feature": {"feature": "thickness:top10", "threshold": 4.09},
+        "fid_features": {"kind": "classifier"},
+        "pretrained": {"feature_ratio": 10.0, "fid": 20.0},
+        "retrained": {"feature_ratio": 1.5, "fid": 22.0},
+        "methods": {"el2": {"feature_ratio": 2.0, "fid": 25.0}, "latent": {"feature_ratio": 3.0, "fid": 30.0}},
+    }
+    assert moon.comparable("mnist", metrics) and not moon.comparable("digits", metrics)
+    assert not moon.comparable("mnist", {**metrics, "feature": {"feature": "area:top10"}})
+    table = moon.comparison_table(metrics)
+    # theirs: DCGAN 9.10 -> 1.35 (oracle 1.28), FID 2.32 -> 3.35 (3.40): 1.44x and 1.47x
+    assert "| Moon et al., latent method on their DCGAN | 9.10 → 1.35 | 1.28 | 1.44× | 1.47× |" in table
+    assert "| Moon et al., latent method on their VAE | 9.47 → 0.97 | 1.01 | 1.02× | 1.03× |" in table
+    assert "| atu: EL2 | 10.00 → 2.00 | 1.50 | 1.25× | 1.10× |" in table
+    assert "| atu: Latent | 10.00 → 3.00 | 1.50 | 1.50× | 1.10× |" in table

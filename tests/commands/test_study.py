@@ -417,8 +417,9 @@ def test_the_feedback_threshold_of_a_study_labels_by_probability(files, tmp_path
     with torch.no_grad():
         p = torch.softmax(classifier(uint8_to_images(bank.images)).double(), 1)[:, files["class"]].sort().values
     cut = float(p[19] + p[20]) / 2  # half the samples above
-    feature = SimpleNamespace(name="f", undesired=files["class"], classifier=files["clf"])
-    written = load_bundle(_feedback(feature, bank_file, classifier, cut, tmp_path, log=lambda message: None))
+    feature = SimpleNamespace(name="f", undesired=files["class"], classifier=files["clf"], measure=None)
+    inputs = SimpleNamespace(classifiers={"f": classifier})
+    written = load_bundle(_feedback(feature, bank_file, inputs, cut, tmp_path, log=lambda message: None))
     expected = label_with_classifier(bank, classifier, files["class"], threshold=cut)
     assert torch.equal(written.undesired, expected.undesired) and written.n_undesired == 20
     assert written.metadata["labeller"]["threshold"] == cut

@@ -22,7 +22,7 @@ from ..gan.run import LOG_FILE
 from ..util.atomic import write_text
 from ..util.images import save_grid
 from ..util.plots import line_chart
-from . import paper, tradeoff
+from . import moon, paper, tradeoff
 from .columns import column_title, ordered_columns
 from .config import StudyConfig
 from .features import Feature
@@ -405,14 +405,22 @@ def write_feature_report(
         "checks": quality_checks(metrics),
         "attack": attack_table(attack) if attack else None,
         "recommendation": why,
-        "paper": paper.comparison_table(metrics) if paper.comparable(cfg.data, metrics["class"]) else None,
+        **dict(zip(("paper_source", "paper"), _beside_the_papers(cfg, metrics))),
     }
 
 
+def _beside_the_papers(cfg: StudyConfig, metrics: dict) -> tuple[str | None, str | None]:
+    """(which paper, the table beside it): Tiwary et al.'s classes, Moon et al.'s measured features."""
+    if paper.comparable(cfg.data, metrics["class"]):
+        return paper.PAPER, paper.comparison_table(metrics)
+    if moon.comparable(cfg.data, metrics):
+        return moon.PAPER, moon.comparison_table(metrics)
+    return None, None
+
+
 def _paper_section(cfg: StudyConfig, metrics: dict) -> list[str]:
-    if not paper.comparable(cfg.data, metrics["class"]):
-        return []
-    return [f"## Beside the paper ({paper.PAPER})", "", paper.comparison_table(metrics), ""]
+    source, table = _beside_the_papers(cfg, metrics)
+    return [f"## Beside the paper ({source})", "", table, ""] if table else []
 
 
 def write_study_report(cfg: StudyConfig, out: Path, summaries: list[dict]) -> Path:
@@ -429,7 +437,12 @@ def write_study_report(cfg: StudyConfig, out: Path, summaries: list[dict]) -> Pa
             "",
         ]
         if s.get("paper"):
-            lines += [f"Beside the paper ({paper.PAPER}):", "", s["paper"], ""]
+            lines += [
+                f"Beside the paper ({s.get('paper_source', paper.PAPER)}):",
+                "",
+                s["paper"],
+                "",
+            ]
         if s.get("attack"):
             lines += ["Latent attack:", "", s["attack"], ""]
     path = out / "report.md"
