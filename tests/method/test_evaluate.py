@@ -39,6 +39,24 @@ def classifier():
     return LeNet(num_classes=2, resolution=16).eval()
 
 
+def test_class_shares_are_each_class_s_share_of_every_model_s_bank(classifier):
+    G, other = _generator(0), _generator(1)
+    real = torch.rand(30, 3, 16, 16, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    judge = ClassJudge(classifier, 1)
+    m = evaluate(
+        G, {"other": other}, judge, real, retrained=other, n_bank=40, n_fid=20, seed=5, class_shares=classifier
+    )
+    for key, model in (("pretrained", G), ("retrained", other)):
+        counted = torch.bincount(predict(classifier, model.sample(40, seed=5)), minlength=classifier.num_classes)
+        assert m[key]["class_shares"] == pytest.approx((100 * counted / 40).tolist())
+    assert m["methods"]["other"]["class_shares"] == m["retrained"]["class_shares"]
+    assert sum(m["pretrained"]["class_shares"]) == pytest.approx(100)
+    # the shares ride along: the counts of the feature are those of an evaluation without them
+    without = evaluate(G, {"other": other}, judge, real, retrained=other, n_bank=40, n_fid=20, seed=5)
+    assert "class_shares" not in without["pretrained"]
+    assert without["methods"]["other"]["n_undesired"] == m["methods"]["other"]["n_undesired"]
+
+
 def test_metrics_match_independent_counts_and_fids(classifier):
     G, other = _generator(0), _generator(1)
     real = torch.rand(64, 3, 16, 16, generator=torch.Generator().manual_seed(2)) * 2 - 1

@@ -83,3 +83,10 @@ def test_the_medial_axis_is_scikit_images_pixel_for_pixel():
         skeleton, distance = medial_axis(binary)
         expected_skeleton, expected_distance = morphology.medial_axis(binary, return_distance=True, rng=0)
         assert (skeleton == expected_skeleton).all() and (distance == expected_distance).all(), i
+
+
+def test_measuring_on_several_threads_gives_the_same_values():
+    digits = load_dataset("digits", resolution=16)
+    images = torch.stack([digits[i][0] for i in range(0, 1797, 9)])  # 200: several chunks of 64
+    one, two = measure(images, threads=1), measure(images, threads=2)
+    assert all(torch.equal(one[name], two[name]) for name in MEASURES)

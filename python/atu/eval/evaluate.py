@@ -27,7 +27,9 @@ precision/recall need are gathered in sample order, so they too equal one proces
 from __future__ import annotations
 
 import torch
+from torch import nn
 
+from ..classifiers import predict
 from ..classifiers.judges import ClassJudge, Judge
 from ..util import distributed
 from .extractors import FeatureExtractor, classifier_extractor
@@ -82,6 +84,21 @@ def kid_and_precision_recall(real_rows: torch.Tensor | None, fake_rows: torch.Te
 SECOND = "_judge2"  # the suffix of the second judge's n_undesired, feature_ratio and pul
 
 
+def _class_judges(classifier: nn.Module) -> dict:
+    """{key: holds} for each class of `classifier`, the predictions made once per batch of the bank."""
+    last: dict = {}
+
+    def of(c: int):
+        def holds(images: torch.Tensor) -> torch.Tensor:
+            if last.get("images") is not images:
+                last["images"], last["labels"] = images, predict(classifier, images)
+            return last["labels"] == c
+
+        return holds
+
+    return {f"class {c}": of(c) for c in range(classifier.num_classes)}
+
+
 def evaluate(
     pretrained,
     methods: dict,
@@ -95,6 +112,7 @@ def evaluate(
     extractor: FeatureExtractor | None = None,
     reference=None,
     second_judge: Judge | None = None,
+    class_shares: nn.Module | None = None,
 ) -> dict:
     """Metrics of `pretrained` and every generator in `methods` (name -> generator, or an
     eval.filtering.FilteredSampler, whose rejected share is reported too), the feature counted by
@@ -102,7 +120,9 @@ def evaluate(
     layer of a class judge's classifier; a measurement has none, so it needs one); the real side
     from `real_images`, or from `reference` (eval/reference_stats.py: statistics computed once).
     With a `second_judge`, every model's n_undesired, feature_ratio and PUL are also counted by it,
-    as n_undesired_judge2, ... (same bank, one pass)."""
+    as n_undesired_judge2, ... (same bank, one pass). With a `class_shares` classifier, every model's
+    "class_shares" lists the percentage of its bank in each of the classifier's classes (what else an
+    edit moved: the other digits, or the classes a feature's removal took with it)."""
     if extractor is None:
         if not isinstance(judge, ClassJudge):
             raise ValueError(f"evaluate: the judge of {judge.name} has no feature space for FID: pass extractor=")
@@ -110,17 +130,21 @@ def evaluate(
     judges = {"": judge.holds}
     if second_judge is not None:
         judges[SECOND] = second_judge.holds
+    shares = _class_judges(class_shares) if class_shares is not None else {}
     if reference is None:
         reference = reference_from_images(extractor, real_images, n_fid=n_fid, seed=seed)
     real_stats, real_rows = (reference.mu, reference.sigma), reference.rows
     retrained_stats = generator_statistics(extractor, retrained, n_fid, seed + 1) if retrained is not None else None
 
     def undesired(G) -> dict:
-        counts = count_undesired_by(G, judges, n=n_bank, seed=seed, shard=_shard())
+        counts = count_undesired_by(G, {**judges, **shares}, n=n_bank, seed=seed, shard=_shard())
         out = {}
         for suffix, count in counts.items():
-            n = distributed.sum_counts(count)
-            out.update({f"n_undesired{suffix}": n, f"feature_ratio{suffix}": feature_ratio(n, n_bank)})
+            if suffix not in shares:
+                n = distributed.sum_counts(count)
+                out.update({f"n_undesired{suffix}": n, f"feature_ratio{suffix}": feature_ratio(n, n_bank)})
+        if shares:
+            out["class_shares"] = [feature_ratio(distributed.sum_counts(counts[key]), n_bank) for key in shares]
         if isinstance(G, FilteredSampler):  # every process labelled the whole stream: no sum
             out["rejected"] = 100.0 * (1 - G.last_draw["kept"] / G.last_draw["drawn"])
         return out

@@ -94,6 +94,8 @@ def evaluate_feature(
         seed=cfg.evaluate.seed,
         extractor=inputs.inception or classifier_extractor(classifier),
         second_judge=second.to(device) if second is not None else None,
+        # digits: the share of each class too, what else an edit moved (folder data has one attribute)
+        class_shares=classifier if not cfg.data.startswith("folder:") else None,
     )
     per_method = {
         name: aggregate({seed: raw["methods"][f"{name}@{seed}"] for seed in per_seed})
@@ -171,6 +173,11 @@ def aggregate(per_seed: dict[int, dict]) -> dict:
     result: dict = {}
     for key in ("pul", "fid", "ret_fid", "n_undesired", "feature_ratio", *optional):
         result[key], result[f"{key}_std"] = mean_std([s[key] for s in seeds])
+    if all("class_shares" in m for m in per_seed.values()):  # per class, over the seeds
+        shares = [m["class_shares"] for _, m in sorted(per_seed.items())]
+        result["class_shares"] = [mean_std(list(column))[0] for column in zip(*shares)]
+        for s, own in zip(seeds, shares):
+            s["class_shares"] = own
     result["seeds"] = seeds
     return result
 

@@ -323,8 +323,13 @@ def write_feature_report(
         f"# Unlearning {feature.name} ({_what(metrics)})",
         "",
         f"- generator: `{cfg.generator}` (sha256 {metrics['inputs']['generator']['sha256'][:12]}…)",
-        f"- judge: `{feature.classifier}`; feedback: {fb['undesired']} of {fb['n']} samples undesired "
-        f"({fb.get('rule', 'predicted class')})",
+        (
+            f"- judge: the measurement ({_what(metrics)}); FID's features: `{feature.classifier}`"
+            if feature.measure
+            else f"- judge: `{feature.classifier}`"
+        )
+        + (f"; second judge: `{feature.judge}`" if feature.judge else "")
+        + f"; feedback: {fb['undesired']} of {fb['n']} samples undesired ({fb.get('rule', 'predicted class')})",
         f"- methods: {', '.join(cfg.methods)}; seeds: {cfg.seeds}; "
         + (
             f"stage 1: k = {cfg.adapt.k}, {cfg.adapt.steps} steps, λ = {cfg.adapt.lam:g}; "
@@ -339,7 +344,9 @@ def write_feature_report(
         "",
         results_table(metrics),
         "",
-        f"PUL on a bank of {metrics['n_bank']} seeded samples judged by the classifier; FID in "
+        f"PUL on a bank of {metrics['n_bank']} seeded samples judged by the "
+        + ("measurement" if feature.measure else "classifier")
+        + "; FID in "
         + (
             "the classifier's penultimate feature space"
             if metrics["fid_features"]["kind"] == "classifier"
@@ -356,6 +363,7 @@ def write_feature_report(
             else ""
         ),
         "",
+        *class_share_section(metrics),
         *_paper_section(cfg, metrics),
         "## Recommendation",
         "",
@@ -407,6 +415,29 @@ def write_feature_report(
         "recommendation": why,
         **dict(zip(("paper_source", "paper"), _beside_the_papers(cfg, metrics))),
     }
+
+
+def class_share_section(metrics: dict) -> list[str]:
+    """The share of each class of the classifier in every model's PUL bank (percent; the mean over
+    seeds): what else an edit moved besides the feature. Empty when the evaluation did not count them."""
+    pre = metrics["pretrained"]
+    if "class_shares" not in pre:
+        return []
+    columns = {"Pre-trained": pre["class_shares"]}
+    if (metrics.get("retrained") or {}).get("class_shares"):
+        columns["Retrained (oracle)"] = metrics["retrained"]["class_shares"]
+    for name in ordered_columns(metrics):
+        if "class_shares" in metrics["methods"][name]:
+            columns[column_title(name)] = metrics["methods"][name]["class_shares"]
+    rows = [
+        "| class | " + " | ".join(columns) + " |",
+        "|---|" + "---:|" * len(columns),
+        *(
+            f"| {c} | " + " | ".join(f"{shares[c]:.1f}" for shares in columns.values()) + " |"
+            for c in range(len(pre["class_shares"]))
+        ),
+    ]
+    return ["## Class shares (% of each model's bank, by the classifier)", "", *rows, ""]
 
 
 def _beside_the_papers(cfg: StudyConfig, metrics: dict) -> tuple[str | None, str | None]:
