@@ -35,10 +35,11 @@ JUDGES = {"digits": "digits_classifier.safetensors", "mnist": "mnist_classifier.
 SHIPPED_PREFIXES = ("digits32", "mnist32")
 
 
-def training_data(metadata: dict) -> tuple[str, list[int]]:
-    """The data spec and excluded classes a generator was trained on, from its run record."""
+def training_data(metadata: dict) -> tuple[str, list[int], str | None]:
+    """The data spec, excluded classes and excluded measured feature a generator was trained on, from
+    its run record."""
     run = metadata.get("run", {})
-    return run.get("data", "digits"), list(run.get("exclude_classes", []))
+    return run.get("data", "digits"), list(run.get("exclude_classes", [])), run.get("exclude_feature")
 
 
 def measure(generator_file, *, n: int, seed: int, classifier=None, real_cache: dict | None = None) -> dict:
@@ -46,14 +47,14 @@ def measure(generator_file, *, n: int, seed: int, classifier=None, real_cache: d
     G = Generator.from_config(ckpt.config["generator"])
     G.load_state_dict(ckpt.state_dicts["g_ema"], strict=True)
     G.eval()
-    data, excluded = training_data(ckpt.metadata)
+    data, excluded, feature = training_data(ckpt.metadata)
     kind, _ = parse_spec(data)
     if classifier is None:
         classifier = load_classifier(path(JUDGES[kind]))
-    key = (data, tuple(excluded), G.size)
+    key = (data, tuple(excluded), feature, G.size)
     cache = real_cache if real_cache is not None else {}
     if key not in cache:
-        cache[key] = load_dataset(data, resolution=G.size, exclude_classes=excluded).images()
+        cache[key] = load_dataset(data, resolution=G.size, exclude_classes=excluded, exclude_feature=feature).images()
     images = cache[key]
     halves = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
     features = feature_fn(classifier)
@@ -61,6 +62,7 @@ def measure(generator_file, *, n: int, seed: int, classifier=None, real_cache: d
         "file": str(generator_file),
         "data": data,
         "excluded_classes": excluded,
+        **({"excluded_feature": feature} if feature else {}),
         "step": ckpt.metadata.get("step"),
         "fid": generator_fid(G, features, images, n=n, seed=seed),
         "real_halves_fid": fid(features, images[halves[: len(images) // 2]], images[halves[len(images) // 2 :]]),
