@@ -88,3 +88,28 @@ def killed_after_step(monkeypatch, trainer_class, step, run):
     with pytest.raises(SystemExit):
         run()
     monkeypatch.setattr(trainer_class, "train_step", real_step)
+
+
+TINY_TRAIN = {"batch_size": 4, "d_reg_every": 2, "g_reg_every": 2}
+
+
+def tiny_study(generator, classifier, features, *, k=1, steps=2, n_bank=40, n_fid=20, **changes):
+    """A study configuration (plain data) that runs in seconds on a tiny generator: a 40-sample bank,
+    `k` adapted models and `steps` steps per stage, the digits as FID's real data; `changes` replace
+    whole sections."""
+    return {
+        "generator": str(generator),
+        "classifier": str(classifier),
+        "data": "digits",
+        "features": features,
+        "methods": ["el2"],
+        "seeds": [0],
+        "feedback": {"n": 40, "seed": 0, "batch_size": 20},
+        "adapt": {"k": k, "steps": steps, "fisher_samples": 4, "train": dict(TINY_TRAIN)},
+        "unlearn": {"steps": steps, "train": dict(TINY_TRAIN)},
+        "extrapolation": {"scales": [1.0]},
+        "evaluate": {"n_bank": n_bank, "n_fid": n_fid, "seed": 3},
+        "schedule": {"log_every": 1, "sample_every": 100, "checkpoint_every": 2},
+        "device": "cpu",
+        **changes,
+    }

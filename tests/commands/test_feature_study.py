@@ -16,7 +16,7 @@ from atu.classifiers.judges import ClassJudge, MeasureJudge
 from atu.data.features import MeasuredFeature, feature_label_names
 from atu.models import Discriminator, Generator, narrow_channels
 from atu.study import ConfigError, from_dict, run_study
-from tiny_gans import save_pretrained
+from tiny_gans import save_pretrained, tiny_study
 
 N_BANK, N_FID = 60, 40
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -50,29 +50,18 @@ def files(tmp_path_factory):
 
 
 def _raw(files, **changes):
-    raw = {
-        "generator": str(files["root"] / "g.safetensors"),
-        "classifier": str(files["root"] / "digits.safetensors"),
-        "data": "digits",
-        "features": [{"name": "f", "measure": files["spec"], "judge": str(files["root"] / "judge.safetensors")}],
-        "methods": ["el2", "adv_only", "redact", "latent", "filter"],
-        "seeds": [0],
-        "feedback": {"n": 40, "seed": 0, "batch_size": 20},
-        "adapt": {
-            "k": 1,
-            "steps": 2,
-            "fisher_samples": 4,
-            "train": {"batch_size": 4, "d_reg_every": 2, "g_reg_every": 2},
-        },
-        "unlearn": {"steps": 2, "train": {"batch_size": 4, "d_reg_every": 2, "g_reg_every": 2}},
-        "latent": {"steps": 2, "batch_size": 4},
-        "extrapolation": {"scales": [1.0]},
-        "evaluate": {"n_bank": N_BANK, "n_fid": N_FID, "seed": 3},
-        "schedule": {"log_every": 1, "sample_every": 100, "checkpoint_every": 2},
-        "device": "cpu",
-    }
-    raw.update(changes)
-    return raw
+    return (
+        tiny_study(
+            files["root"] / "g.safetensors",
+            files["root"] / "digits.safetensors",
+            [{"name": "f", "measure": files["spec"], "judge": str(files["root"] / "judge.safetensors")}],
+            n_bank=N_BANK,
+            n_fid=N_FID,
+            latent={"steps": 2, "batch_size": 4},
+            methods=["el2", "adv_only", "redact", "latent", "filter"],
+        )
+        | changes
+    )
 
 
 def test_a_measured_feature_is_marked_counted_and_reported_by_its_judges(files, tmp_path, monkeypatch):

@@ -24,7 +24,7 @@ from atu.study import ConfigError, StudyError, from_dict, load_config, run_study
 from atu.study.columns import ordered_columns
 from atu.study.evaluation import aggregate, mean_std
 from atu.study.report import results_table
-from tiny_gans import save_pretrained
+from tiny_gans import TINY_TRAIN, save_pretrained, tiny_study
 
 N_BANK, N_FID = 60, 40
 
@@ -53,28 +53,21 @@ def files(tmp_path_factory):
 
 
 def _raw(files, **changes):
-    raw = {
-        "generator": str(files["gen"]),
-        "classifier": str(files["clf"]),
-        "data": "digits",
-        "features": [{"name": "f", "undesired": files["class"], "retrained": str(files["gen"])}],
-        "methods": ["el2", "adv_only"],
-        "seeds": [0, 1],
-        "feedback": {"n": 40, "seed": 0, "batch_size": 20},
-        "adapt": {
-            "k": 2,
-            "steps": 3,
-            "fisher_samples": 4,
-            "train": {"batch_size": 4, "d_reg_every": 2, "g_reg_every": 2},
-        },
-        "unlearn": {"steps": 4, "train": {"batch_size": 4, "d_reg_every": 2, "g_reg_every": 2}},
-        "extrapolation": {"scales": [1.0]},
-        "evaluate": {"n_bank": N_BANK, "n_fid": N_FID, "seed": 3},
-        "schedule": {"log_every": 1, "sample_every": 100, "checkpoint_every": 2},
-        "device": "cpu",
-    }
-    raw.update(changes)
-    return raw
+    return (
+        tiny_study(
+            files["gen"],
+            files["clf"],
+            [{"name": "f", "undesired": files["class"], "retrained": str(files["gen"])}],
+            k=2,
+            n_bank=N_BANK,
+            n_fid=N_FID,
+            methods=["el2", "adv_only"],
+            seeds=[0, 1],
+            adapt={"k": 2, "steps": 3, "fisher_samples": 4, "train": dict(TINY_TRAIN)},
+            unlearn={"steps": 4, "train": dict(TINY_TRAIN)},
+        )
+        | changes
+    )
 
 
 @pytest.fixture(scope="module")

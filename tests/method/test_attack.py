@@ -13,7 +13,7 @@ from atu.classifiers import LeNet, predict, save_classifier
 from atu.cli import main as atu_main
 from atu.eval.attack import attack_feature_ratio, pgd_latent
 from atu.models import Discriminator, Generator, narrow_channels
-from tiny_gans import save_pretrained
+from tiny_gans import save_pretrained, tiny_study
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -131,30 +131,18 @@ def study_files(tmp_path_factory):
 
 
 def _study_raw(files, **changes):
-    raw = {
-        "generator": str(files["gen"]),
-        "classifier": str(files["clf"]),
-        "data": "digits",
-        "features": [{"name": "f", "undesired": files["class"]}],
-        "methods": ["el2", "latent"],
-        "seeds": [0],
-        "feedback": {"n": 40, "seed": 0, "batch_size": 20},
-        "adapt": {
-            "k": 1,
-            "steps": 2,
-            "fisher_samples": 4,
-            "train": {"batch_size": 4, "d_reg_every": 2, "g_reg_every": 2},
-        },
-        "unlearn": {"steps": 2, "train": {"batch_size": 4, "d_reg_every": 2, "g_reg_every": 2}},
-        "latent": {"steps": 3, "batch_size": 4},
-        "attack": {"judge": str(files["judge"]), "n": 6, "steps": 2},
-        "extrapolation": {"scales": []},
-        "evaluate": {"n_bank": 40, "n_fid": 20, "seed": 3},
-        "schedule": {"log_every": 1, "sample_every": 100, "checkpoint_every": 2},
-        "device": "cpu",
-    }
-    raw.update(changes)
-    return raw
+    return (
+        tiny_study(
+            files["gen"],
+            files["clf"],
+            [{"name": "f", "undesired": files["class"]}],
+            methods=["el2", "latent"],
+            latent={"steps": 3, "batch_size": 4},
+            attack={"judge": str(files["judge"]), "n": 6, "steps": 2},
+            extrapolation={"scales": []},
+        )
+        | changes
+    )
 
 
 def test_a_study_reports_both_families_and_the_attack(study_files, tmp_path):
