@@ -11,6 +11,9 @@ Relative paths in a file are relative to that file's folder.
     attributes_file: null               # CelebA attributes, for folder data
     features:                           # one sub-study each
       - {name: no8, undesired: 8, retrained: mnist_no8.pt}
+      - {name: thin, measure: thickness:top10,      # a measured feature (digits): MEASURE:topP|bottomP,
+         judge: thickness_judge.safetensors,       # judged by the measurement, and again by `judge`
+         retrained: mnist_no_thick.pt}            # (a classifier whose class is the feature's name)
     methods: [el2, il2, nl2, adv_only, latent]   # stage 2 variants, and `latent`: latent feature
                                         # unlearning (Moon et al.), which needs no stage 1; the
                                         # extrapolation baseline runs whenever it has scales; also
