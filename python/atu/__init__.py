@@ -26,6 +26,7 @@ except metadata.PackageNotFoundError:  # the source tree, not installed
 API = (
     "load",
     "load_judge",
+    "feature_judge",
     "sample",
     "mark",
     "adapt",

@@ -23,11 +23,12 @@ from . import checkpoint as ckpt
 from .checkpoint.feedback_bundle import FeedbackBundle
 from .classifiers import load_classifier
 from .classifiers.classes import resolve_class
-from .classifiers.judges import ClassJudge
+from .classifiers.judges import ClassJudge, Judge, MeasureJudge
 from .data import load_dataset
 from .eval.evaluate import evaluate as evaluate_models
+from .eval.extractors import classifier_extractor
 from .eval.filtering import FilteredSampler
-from .feedback import draw_bank, label_with_classifier, label_with_marks
+from .feedback import draw_bank, label_with_classifier, label_with_judge, label_with_marks
 from .gan.steps import StepCallback
 from .latent.run import LatentConfig, latent_unlearn_generator
 from .stages.adapt import AdaptConfig, adapt_generators
@@ -63,6 +64,13 @@ def load_judge(judge: str | os.PathLike | nn.Module, *, device: str | torch.devi
     return load_classifier(_shipped(judge, "classifier")).to(device_of(device)).eval()
 
 
+def feature_judge(feature: str, data: str = "mnist", *, resolution: int = 32) -> MeasureJudge:
+    """The judge of a measured feature, MEASURE:topP or MEASURE:bottomP ("thickness:top10": the
+    thickest 10% of strokes), its threshold taken over the real images of `data` (a data spec) at
+    `resolution`, the generator's. It stands wherever a judge does: mark, filter, evaluate."""
+    return MeasureJudge.over(feature, data, resolution)
+
+
 def sample(G: nn.Module, n: int = 5000, seed: int = 0, *, truncation: float = 1.0, progress: bool = True):
     """n samples of G with their latents (the bank a user marks), none marked yet: the same samples
     `atu feedback` draws for the same seed."""
@@ -71,7 +79,7 @@ def sample(G: nn.Module, n: int = 5000, seed: int = 0, *, truncation: float = 1.
 
 def mark(
     bank: FeedbackBundle,
-    judge: str | os.PathLike | nn.Module | None = None,
+    judge: str | os.PathLike | nn.Module | Judge | None = None,
     undesired: int | str | None = None,
     *,
     ids: list[int] | None = None,
@@ -80,11 +88,14 @@ def mark(
     """The bank with its undesired samples marked: by a judge (a classifier, its file or a shipped
     set's name) and the undesired class (a number or one of its label names), every sample it
     predicts as that class (with `threshold` P: every sample it gives that class a probability
-    of at least P); or by hand, `ids` being the indices of the undesired samples."""
+    of at least P); or by a Judge (`feature_judge`: a measured feature); or by hand, `ids` being the
+    indices of the undesired samples."""
     if (judge is None) == (ids is None):
         raise ValueError("mark: give a judge and its undesired class, or the ids of the undesired samples")
     if ids is not None:
         return label_with_marks(bank, ids)
+    if isinstance(judge, Judge):
+        return label_with_judge(bank, judge)
     if undesired is None:
         raise ValueError("mark: which class of the judge is undesired? (undesired=8, undesired='Eyeglasses')")
     classifier = load_judge(judge, device=bank.images.device if bank.images.is_cuda else "auto")
@@ -161,10 +172,15 @@ def unlearn(
     )
 
 
-def filter(G: nn.Module, judge, undesired: int | str, *, threshold: float | None = None) -> FilteredSampler:
+def filter(
+    G: nn.Module, judge, undesired: int | str | None = None, *, threshold: float | None = None
+) -> FilteredSampler:
     """The output filter, the reference every edit is up against: G's samples without those the
-    judge marks (its class `undesired`, or with `threshold` P a probability of at least P). It can
-    stand in `evaluate`'s models beside the edits (its rejected share is reported too)."""
+    judge marks (its class `undesired`, or with `threshold` P a probability of at least P; a Judge
+    such as `feature_judge`'s, what it finds). It can stand in `evaluate`'s models beside the edits
+    (its rejected share is reported too)."""
+    if isinstance(judge, Judge):
+        return FilteredSampler.judged_by(G, judge)
     classifier = load_judge(judge, device=_device(G))
     return FilteredSampler(G, classifier, resolve_class(classifier, undesired), threshold=threshold)
 
@@ -178,36 +194,44 @@ def evaluate(
     models: dict[str, nn.Module],
     *,
     pretrained: nn.Module,
-    judge: str | os.PathLike | nn.Module,
-    undesired: int | str,
+    judge: str | os.PathLike | nn.Module | Judge,
+    undesired: int | str | None = None,
     real: torch.Tensor | str | None = None,
-    second_judge: str | os.PathLike | nn.Module | None = None,
+    second_judge: str | os.PathLike | nn.Module | Judge | None = None,
+    features: str | os.PathLike | nn.Module | None = None,
     n_bank: int = 15_000,
     n_fid: int = 5_000,
     seed: int = 0,
 ) -> dict:
     """PUL, FID, KID, precision/recall and the feature ratio of every model in `models` beside the
-    pre-trained one, as `atu evaluate` measures them: the judge's features for FID, the real side
-    from `real` (images in [-1, 1], a data spec such as "mnist", or None: a shipped set's data when
-    the judge is named by its set). A second judge counts every PUL again."""
-    classifier = load_judge(judge, device=_device(pretrained))
-    if real is None and isinstance(judge, str) and judge in assets.SHIPPED:
-        real = assets.SHIPPED[judge].data
+    pre-trained one, as `atu evaluate` measures them: the judge's features for FID (a measured
+    feature's judge has none: `features=` names the classifier, e.g. "mnist"), the real side from
+    `real` (images in [-1, 1], a data spec such as "mnist", or None: a shipped set's data when the
+    judge or `features` is named by its set). A second judge counts every PUL again."""
+    device = _device(pretrained)
+    named = judge if isinstance(judge, str) else features if isinstance(features, str) else None
+    if real is None and named in assets.SHIPPED:
+        real = assets.SHIPPED[named].data
     if isinstance(real, str):
         real = torch.stack([image for image, _ in load_dataset(real, resolution=pretrained.size)])
     if real is None:
         raise ValueError("evaluate: FID needs real images: pass real= (a tensor or a data spec such as 'mnist')")
-    second = load_judge(second_judge, device=_device(pretrained)) if second_judge is not None else None
+    first, second = (_as_judge(j, undesired, device) if j is not None else None for j in (judge, second_judge))
+    if features is None and not isinstance(first, ClassJudge):
+        raise ValueError(f"evaluate: the judge of {first.name} has no features for FID: pass features= (e.g. 'mnist')")
+    extractor = classifier_extractor(load_judge(features, device=device)) if features is not None else None
     return evaluate_models(
-        pretrained,
-        models,
-        ClassJudge.of(classifier, undesired),
-        real,
-        n_bank=n_bank,
-        n_fid=n_fid,
-        seed=seed,
-        second_judge=ClassJudge.of(second, undesired) if second is not None else None,
+        pretrained, models, first, real, n_bank=n_bank, n_fid=n_fid, seed=seed, extractor=extractor, second_judge=second
     )
+
+
+def _as_judge(judge, undesired: int | str | None, device) -> Judge:
+    """A Judge as it is; a classifier (module, file or shipped set's name) with its undesired class."""
+    if isinstance(judge, Judge):
+        return judge
+    if undesired is None:
+        raise ValueError("evaluate: which class of the judge is undesired? (undesired=8, undesired='Eyeglasses')")
+    return ClassJudge.of(load_judge(judge, device=device), undesired)
 
 
 def save(G: nn.Module, path: str | os.PathLike, *, D: nn.Module | None = None) -> Path:

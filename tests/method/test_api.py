@@ -46,7 +46,9 @@ def test_the_version_is_the_installed_distributions_and_the_api_is_named():
     from importlib import metadata
 
     assert atu.__version__ == metadata.version("atu")
-    assert {"load", "sample", "mark", "adapt", "unlearn", "extrapolate", "evaluate", "save"} <= set(dir(atu))
+    assert {"load", "sample", "mark", "adapt", "unlearn", "extrapolate", "evaluate", "save", "feature_judge"} <= set(
+        dir(atu)
+    )
     with pytest.raises(AttributeError, match="no attribute 'unlearnn'"):
         atu.unlearnn  # noqa: B018
 
@@ -141,6 +143,31 @@ def test_marking_by_judge_or_by_hand_and_the_errors_that_name_what_is_missing(in
         atu.mark(bank)
     with pytest.raises(ValueError, match="needs the discriminator"):
         atu.adapt(G, None, marked, steps=1)
+
+
+def test_a_measured_feature_marks_filters_and_evaluates_through_the_api(inputs, tmp_path, monkeypatch):
+    from atu.classifiers import LeNet, save_classifier
+    from atu.data.morphometrics import measure
+
+    monkeypatch.setenv("ATU_CACHE", str(tmp_path))
+    G, _ = atu.load(inputs.gen, device="cpu")
+    judge = atu.feature_judge("area:top50", "digits", resolution=16)
+    assert judge.name == "area:top50" and judge.record()["data"] == "digits"
+    bank = atu.mark(atu.sample(G, n=30, seed=1, progress=False), judge)
+    area = measure(bank.images.float() / 127.5 - 1)["area"]
+    assert torch.equal(bank.undesired, area >= judge.threshold)
+    assert bank.metadata["labeller"]["kind"] == "measure"
+    kept = next(atu.filter(G, judge).iter_samples(8, seed=2, batch_size=8))[1]
+    assert not judge.holds(kept).any()
+    torch.manual_seed(0)
+    save_classifier(tmp_path / "digits.safetensors", LeNet(num_classes=10, resolution=16).eval(), {})
+    real = torch.rand(20, 3, 16, 16, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    with pytest.raises(ValueError, match=r"has no features for FID: pass features= \(e.g. 'mnist'\)"):
+        atu.evaluate({}, pretrained=G, judge=judge, real=real, n_bank=20, n_fid=10)
+    m = atu.evaluate(
+        {}, pretrained=G, judge=judge, real=real, features=tmp_path / "digits.safetensors", n_bank=20, n_fid=10
+    )
+    assert m["pretrained"]["n_undesired"] == int(judge.holds(G.sample(20, seed=0)).sum())
 
 
 def test_the_script_in_docs_python_md_runs_as_written(tmp_path):
