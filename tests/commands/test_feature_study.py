@@ -84,6 +84,9 @@ def test_a_measured_feature_is_marked_counted_and_reported_by_its_judges(files, 
     assert labeller["kind"] == "measure" and labeller["feature"] == files["spec"]
     report = (out / "f" / "report.md").read_text()
     assert f"# Unlearning f ({files['spec']}, judged by its measurement" in report
+    # what else moved: each digit class's share of every model's bank, and the measurement's distribution
+    assert sum(metrics["pretrained"]["class_shares"]) == pytest.approx(100) and "## Class shares" in report
+    assert (out / "f" / "feature_histogram.png").is_file() and "(feature_histogram.png)" in report
 
 
 @pytest.mark.parametrize(

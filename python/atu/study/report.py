@@ -17,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-from ..classifiers.judges import Judge
+from ..classifiers.judges import Judge, MeasureJudge
+from ..data.morphometrics import measure
 from ..gan.run import LOG_FILE
 from ..util.atomic import write_text
 from ..util.images import save_grid
@@ -314,6 +315,7 @@ def write_feature_report(
     attack: dict | None = None,
 ) -> dict:
     grids = write_grids(cfg, feature, fdir, inputs, trained, device)
+    histogram = write_feature_histogram(cfg, feature, fdir, inputs, trained, device)
     curves = write_curves(cfg, fdir)
     recommended, why = tradeoff.recommendation(metrics)
     plot = tradeoff.write_tradeoff_plot(metrics, cfg.data, fdir / "tradeoff.png")
@@ -364,6 +366,18 @@ def write_feature_report(
         ),
         "",
         *class_share_section(metrics),
+        *(
+            [
+                f"## The measured feature: {metrics['feature']['feature']}",
+                "",
+                f"![distribution of the measurement]({histogram})",
+                "",
+                "Samples right of the threshold (left of it for a bottom feature) hold the feature.",
+                "",
+            ]
+            if histogram
+            else []
+        ),
         *_paper_section(cfg, metrics),
         "## Recommendation",
         "",
@@ -415,6 +429,50 @@ def write_feature_report(
         "recommendation": why,
         **dict(zip(("paper_source", "paper"), _beside_the_papers(cfg, metrics))),
     }
+
+
+N_HISTOGRAM = 2000  # samples per model whose measurement the report's histogram shows
+HISTOGRAM_BINS = 30
+
+
+def write_feature_histogram(
+    cfg: StudyConfig, feature: Feature, fdir: Path, inputs: StudyInputs, trained: dict, device: str
+) -> str | None:
+    """feature_histogram.png for a measured feature: the distribution of the measurement over
+    N_HISTOGRAM samples of the pre-trained model, the oracle (if any) and each column's model of the
+    first seed, with the feature's threshold; None for a class."""
+    judge = inputs.judges[feature.name]
+    if not isinstance(judge, MeasureJudge):
+        return None
+    oracle = inputs.retrained[feature.name]
+    models = {
+        "Pre-trained": inputs.generator,
+        **({"Oracle (retrained)": oracle} if oracle is not None else {}),
+        **{column_title(name): per_seed[cfg.seeds[0]] for name, per_seed in trained.items()},
+    }
+    seed = cfg.evaluate.seed + 2
+    values = {
+        name: measure(G.to(device).eval().sample(N_HISTOGRAM, seed=seed).cpu())[judge.feature.measure]
+        for name, G in models.items()
+    }
+    everything = torch.cat(list(values.values()))
+    lo, hi = (float(q) for q in torch.quantile(everything, torch.tensor([0.005, 0.995], dtype=torch.float64)))
+    edges = torch.linspace(lo, hi, HISTOGRAM_BINS + 1, dtype=torch.float64)
+    centres = ((edges[1:] + edges[:-1]) / 2).tolist()
+    series = {
+        name: (centres, (100 * torch.histc(v.clamp(lo, hi), HISTOGRAM_BINS, lo, hi) / len(v)).tolist())
+        for name, v in values.items()
+    }
+    top = max(max(ys) for _, ys in series.values())
+    series[f"threshold {judge.threshold:.3g}"] = ([judge.threshold, judge.threshold], [0.0, top])
+    measure_name = judge.feature.measure
+    line_chart(
+        series,
+        fdir / "feature_histogram.png",
+        title=f"{measure_name} of {N_HISTOGRAM} samples per model (% per bin)",
+        x_label=measure_name,
+    )
+    return "feature_histogram.png"
 
 
 def class_share_section(metrics: dict) -> list[str]:
