@@ -541,3 +541,35 @@ def test_a_file_of_one_index_repeated_gives_a_short_error(tmp_path, capsys, gen_
     assert _feedback(*_fresh(gen_file), "--marks", tmp_path / "repeats.txt", "--out", tmp_path / "f.safetensors") == 2
     err = capsys.readouterr().err
     assert "repeated: 3 (#0, #1, #2, #3, #4, #5, #6, #7 and 199992 more times)" in err and len(err) < 1000
+
+
+def test_the_command_marks_by_a_measured_feature_with_its_threshold_over_the_real_data(
+    gen_file, G, tmp_path, monkeypatch, capsys
+):
+    from atu.classifiers.judges import MeasureJudge
+    from atu.data.morphometrics import measure
+
+    monkeypatch.setenv("ATU_CACHE", str(tmp_path / "cache"))
+    values = measure(uint8_to_images(draw_bank(G, 30, seed=2).images))
+    for spec in ("area:top50", "area:bottom50", "thickness:top50", "thickness:bottom50"):  # one that splits the bank
+        judge = MeasureJudge.over(spec, "digits", resolution=SIZE)
+        expected = judge.feature.holds(values[judge.feature.measure], judge.threshold)
+        if 0 < int(expected.sum()) < 30:
+            break
+    else:
+        raise AssertionError("no measured feature splits the tiny generator's bank")
+    out = tmp_path / "measured.safetensors"
+    args = ["feedback", "--gen", str(gen_file), "--n", "30", "--seed", "2", "--device", "cpu"]
+    assert atu_main([*args, "--feature", spec, "--feature-data", "digits", "--out", str(out)]) == 0
+    written = load_bundle(out)
+    assert torch.equal(written.undesired, expected)
+    labeller = written.metadata["labeller"]
+    assert {k: labeller[k] for k in ("kind", "feature", "threshold", "data")} == {
+        "kind": "measure",
+        "feature": spec,
+        "threshold": judge.threshold,
+        "data": "digits",
+    }
+    assert f"labelled by the measurement {spec}" in capsys.readouterr().out
+    assert atu_main([*args, "--feature", spec, "--class", "1", "--out", str(tmp_path / "x.safetensors")]) == 2
+    assert "exactly one of --class C" in capsys.readouterr().err and not (tmp_path / "x.safetensors").exists()

@@ -32,8 +32,9 @@ from .. import assets, checkpoint
 from ..checkpoint.feedback_bundle import FeedbackBundle, load_bundle, save_bundle
 from ..classifiers import load_classifier
 from ..classifiers.classes import resolve_class
+from ..classifiers.judges import Judge, MeasureJudge
 from ..feedback.bank import DEFAULT_N, draw_bank
-from ..feedback.labelling import check_threshold, label_with_classifier, label_with_marks
+from ..feedback.labelling import check_threshold, label_with_classifier, label_with_judge, label_with_marks
 from ..feedback.marks import MarksError, check_marks, read_marks
 from ..models.fits import require_batch_fits
 from ..util.errors import InputError
@@ -45,6 +46,7 @@ from .options import (
     command_parser,
     device_option,
     existing_file,
+    feature_arg,
     same_file,
     shipped_file,
 )
@@ -79,8 +81,9 @@ class Request(BankRequest):
 
     out: Path
     bank_file: Path | None = None
-    # the labeller: "classifier", "marks" or "none" (--draw-only)
+    # the labeller: "classifier", "feature" (a measurement), "marks" or "none" (--draw-only)
     labeller: str = "classifier"
+    judge: Judge | None = None  # --feature's
     threshold: float | None = None
     marks: list[int] | None = None
     marks_file: Path | None = None
@@ -95,7 +98,7 @@ def register(subparsers) -> None:
     samples = p.add_argument_group("samples (drawn fresh, or an existing bank)")
     add_sample_options(samples)
     samples.add_argument("--bank", help="relabel this bundle's samples instead of drawing new ones")
-    labels = p.add_argument_group("labeller (exactly one of --class, --marks, --draw-only)")
+    labels = p.add_argument_group("labeller (exactly one of --class, --feature, --marks, --draw-only)")
     labels.add_argument(
         "--class",
         dest="undesired_class",
@@ -109,6 +112,18 @@ def register(subparsers) -> None:
         metavar="P",
         help="with --class: mark undesired every sample whose probability of class C is at least P "
         "(0 < P < 1; a cautious user who also marks doubtful samples); default: the predicted class",
+    )
+    labels.add_argument(
+        "--feature",
+        type=feature_arg,
+        metavar="MEASURE:topP",
+        help="mark the samples with a measured feature of digits, MEASURE:topP or MEASURE:bottomP "
+        "(thickness:top10: the thickest 10%% of strokes), its threshold over the real images of --feature-data",
+    )
+    labels.add_argument(
+        "--feature-data",
+        default=assets.default_set().data,
+        help=f"with --feature: the real data the threshold is taken over (default {assets.default_set().data})",
     )
     labels.add_argument("--marks", help="file of undesired sample indices (JSON or one per line)")
     labels.add_argument("--draw-only", action="store_true", help="write the bank unlabelled, for a person to mark")
@@ -179,6 +194,8 @@ def collect(request: Request, progress: bool = False) -> FeedbackBundle:
             classifier_file=request.classifier_file,
             batch_size=request.batch_size or 64,
         )
+    if request.labeller == "feature":
+        return label_with_judge(bundle, request.judge, batch_size=request.batch_size or 256)
     if request.labeller == "marks":
         return label_with_marks(bundle, request.marks, marks_file=request.marks_file)
     return bundle
@@ -195,11 +212,12 @@ def summary(bundle: FeedbackBundle, request: Request) -> str:
         return text + ", unlabelled"
     share = 100 * bundle.n_undesired / len(bundle)
     labeller = bundle.metadata["labeller"]
-    judge = (
-        f"classifier {request.classifier_file.name} (class {labeller['undesired_label']}: {labeller['rule']})"
-        if request.labeller == "classifier"
-        else f"marks {request.marks_file.name}"
-    )
+    if request.labeller == "classifier":
+        judge = f"classifier {request.classifier_file.name} (class {labeller['undesired_label']}: {labeller['rule']})"
+    elif request.labeller == "feature":
+        judge = f"the measurement {request.judge.name} (threshold {request.judge.threshold:.4g})"
+    else:
+        judge = f"marks {request.marks_file.name}"
     return (
         f"{text}, labelled by {judge}: {bundle.n_undesired} undesired ({share:.1f}%), "
         f"{len(bundle) - bundle.n_undesired} desired"
@@ -229,6 +247,12 @@ def check_arguments(args) -> Request:
     n = len(request.bank) if request.bank is not None else request.n
     if labeller == "classifier":
         take_classifier(args, request)
+    elif labeller == "feature":
+        resolution = request.bank.images.shape[-1] if request.bank is not None else request.generator.size
+        try:
+            request.judge = MeasureJudge.over(args.feature, args.feature_data, resolution)
+        except (ValueError, OSError) as err:
+            raise UsageError(f"--feature-data {args.feature_data}: {err}") from err
     elif labeller == "marks":
         request.marks_file = existing_file(args.marks, "--marks")
         entries = read_marks(request.marks_file)  # its errors name the file already
@@ -262,6 +286,7 @@ def _labeller(args) -> str:
         name
         for name, given in (
             ("--class", args.undesired_class is not None),
+            ("--feature", args.feature is not None),
             ("--marks", args.marks is not None),
             ("--draw-only", args.draw_only),
         )
@@ -269,8 +294,9 @@ def _labeller(args) -> str:
     ]
     if len(chosen) != 1:
         raise UsageError(
-            "say what is undesired with exactly one of --class C (a classifier judges), --marks FILE "
-            "(a person's marks) or --draw-only (no labels yet)" + (f"; got {' and '.join(chosen)}" if chosen else "")
+            "say what is undesired with exactly one of --class C (a classifier judges), --feature MEASURE:topP "
+            "(a measurement judges), --marks FILE (a person's marks) or --draw-only (no labels yet)"
+            + (f"; got {' and '.join(chosen)}" if chosen else "")
         )
     for flag, given in (("--classifier", args.classifier is not None), ("--threshold", args.threshold is not None)):
         if given and chosen != ["--class"]:
@@ -279,7 +305,7 @@ def _labeller(args) -> str:
         check_threshold(args.threshold)
     except ValueError as err:
         raise UsageError(f"--threshold: {err}") from err
-    return {"--class": "classifier", "--marks": "marks", "--draw-only": "none"}[chosen[0]]
+    return {"--class": "classifier", "--feature": "feature", "--marks": "marks", "--draw-only": "none"}[chosen[0]]
 
 
 def _take_bank(args, request: Request) -> None:
