@@ -113,6 +113,31 @@ def _saved_models(folder, classifier):
     return gen, clf
 
 
+def test_the_command_line_judges_a_measured_feature(classifier, tmp_path, monkeypatch, capsys):
+    from atu.classifiers.judges import MeasureJudge
+
+    monkeypatch.setenv("ATU_CACHE", str(tmp_path / "cache"))
+    gen, clf = _saved_models(tmp_path, classifier)
+    out = tmp_path / "m.json"
+    base = ["evaluate", "--gen", str(gen), "--classifier", str(clf), "--data", "digits", "--n-bank", "20"]
+    base += ["--n-fid", "10", "--device", "cpu"]
+    assert atu_main([*base, "--feature", "area:top50", "--filter", "--out", str(out)]) == 0
+    metrics = json.loads(out.read_text())
+    judge = MeasureJudge.over("area:top50", "digits", resolution=16)
+    assert metrics["judge"] == judge.record() and "class" not in metrics
+    assert metrics["pretrained"]["n_undesired"] == int(judge.holds(_generator(0).sample(20, seed=0)).sum())
+    assert metrics["methods"]["filter"]["n_undesired"] == 0  # the filter drops what the measurement marks
+    refusals = [
+        (["--class", "1", "--feature", "area:top50"], "exactly one of --class C or --feature"),
+        (["--feature", "area:top50", "--real-stats", str(out)], "statistics files leave out classes"),
+        (["--feature", "area:top50", "--judge", str(clf)], "class 'area:top50' is not one of the classifier's"),
+    ]
+    for extra, message in refusals:
+        assert atu_main([*base, *extra, "--out", str(tmp_path / "x.json")]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
+
+
 def test_the_command_line_and_its_refusals(classifier, tmp_path, capsys):
     gen, clf = _saved_models(tmp_path, classifier)
     base = ["evaluate", "--gen", str(gen), "--classifier", str(clf), "--n-bank", "20", "--n-fid", "20"]

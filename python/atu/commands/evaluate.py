@@ -7,18 +7,26 @@ from pathlib import Path
 
 from .. import checkpoint as ckpt
 from ..classifiers import load_classifier
-from ..classifiers.judges import ClassJudge
+from ..classifiers.judges import ClassJudge, Judge, MeasureJudge
 from ..data import load_dataset
 from ..eval import evaluate as evaluate_stage
 from ..eval.evaluate import SECOND, evaluate
-from ..eval.extractors import classifier_features_record, load_inception
+from ..eval.extractors import classifier_extractor, classifier_features_record, load_inception
 from ..eval.filtering import FilteredSampler
 from ..eval.reference_stats import load_stats
 from ..util import distributed
 from ..util.atomic import write_text
 from ..util.provenance import file_record, provenance
 from ..util.validate import count_arg, seed_arg
-from .options import UsageError, add_device_option, check_device, command_parser, named_files, read_input
+from .options import (
+    UsageError,
+    add_device_option,
+    check_device,
+    command_parser,
+    feature_arg,
+    named_files,
+    read_input,
+)
 
 
 def _reference_stats(args, features: dict, resolution: int):
@@ -33,15 +41,53 @@ def _reference_stats(args, features: dict, resolution: int):
     return reference
 
 
+def _judges(args, classifier, resolution: int, device: str) -> tuple[Judge, Judge | None]:
+    """(the judge of --class or --feature, the --judge classifier's judge of the same) checked."""
+    if (args.undesired_class is None) == (args.feature is None):
+        raise UsageError("say what is undesired with exactly one of --class C or --feature MEASURE:topP")
+    if args.feature and args.real_stats:
+        raise UsageError("--real-stats with --feature: statistics files leave out classes, not features; use --data")
+    judge = read_input("--judge", args.judge, load_classifier).to(device) if args.judge else None
+    if args.feature:
+        try:
+            first = MeasureJudge.over(args.feature, args.data, resolution)
+        except (ValueError, OSError) as err:
+            raise UsageError(f"--data {args.data}: {err}") from err
+        try:  # the feature's own classifier (atu train-classifier --feature) names it as a class
+            second = ClassJudge.of(judge, args.feature) if judge is not None else None
+        except ValueError as err:
+            raise UsageError(f"--judge {args.judge}: {err} (atu train-classifier --feature trains one)") from err
+        return first, second
+    n_classes = int(classifier.config()["num_classes"])
+    if not 0 <= args.undesired_class < n_classes:
+        raise UsageError(f"--class {args.undesired_class}: the classifier knows classes 0..{n_classes - 1}")
+    if judge is not None and int(judge.config()["num_classes"]) != n_classes:
+        raise UsageError(
+            f"--judge {args.judge} knows {judge.config()['num_classes']} classes, --classifier "
+            f"{n_classes}; the second judge must judge the same classes"
+        )
+    second = ClassJudge(judge, args.undesired_class) if judge is not None else None
+    return ClassJudge(classifier, args.undesired_class), second
+
+
 def register(subparsers) -> None:
     p = command_parser(
         subparsers, "evaluate", "PUL, FID and Ret-FID of generators against the pre-trained one", evaluate_stage.__doc__
     )
     p.add_argument("--gen", required=True, help="the pre-trained checkpoint")
     p.add_argument("--model", action="append", default=[], metavar="NAME=FILE", help="a generator to judge (repeat)")
-    p.add_argument("--classifier", required=True, help="the classifier that judges the samples (PUL, FID features)")
-    p.add_argument("--class", dest="undesired_class", type=int, required=True, help="the undesired class")
-    p.add_argument("--data", default="digits", help="real data (the undesired class is left out)")
+    p.add_argument(
+        "--classifier", required=True, help="the classifier that judges the samples (PUL) and gives FID its features"
+    )
+    p.add_argument("--class", dest="undesired_class", type=int, help="the undesired class (or --feature)")
+    p.add_argument(
+        "--feature",
+        type=feature_arg,
+        metavar="MEASURE:topP",
+        help="instead of --class: a measured feature of digits judges PUL (thickness:top10: the thickest 10%% "
+        "of strokes), its threshold over --data's real images; --classifier then gives FID its features",
+    )
+    p.add_argument("--data", default="digits", help="real data (the undesired class or feature is left out)")
     p.add_argument("--retrained", help="generator retrained without the class (Ret-FID); missing if not given")
     p.add_argument(
         "--judge",
@@ -99,19 +145,11 @@ def _run(args, device: str) -> int:
     loaded = {name: read_input(f"--model {name}", f, read_generator) for name, f in models.items()}
     retrained = read_input("--retrained", args.retrained, read_generator) if args.retrained else None
     classifier = read_input("--classifier", args.classifier, load_classifier).to(device)
-    n_classes = int(classifier.config()["num_classes"])
-    if not 0 <= args.undesired_class < n_classes:
-        raise UsageError(f"--class {args.undesired_class}: the classifier knows classes 0..{n_classes - 1}")
-    judge = read_input("--judge", args.judge, load_classifier).to(device) if args.judge else None
-    if judge is not None and int(judge.config()["num_classes"]) != n_classes:
-        raise UsageError(
-            f"--judge {args.judge} knows {judge.config()['num_classes']} classes, --classifier "
-            f"{n_classes}; the second judge must judge the same classes"
-        )
+    first, second = _judges(args, classifier, pretrained.size, device)
     if args.filter:
         if "filter" in loaded:
             raise UsageError("--model filter=...: the name 'filter' is the output filter's row (--filter)")
-        loaded["filter"] = FilteredSampler(pretrained, classifier, args.undesired_class)
+        loaded["filter"] = FilteredSampler.judged_by(pretrained, first)
     for name, G in [("--gen", pretrained), *((f"--model {n}", g) for n, g in loaded.items())] + (
         [("--retrained", retrained)] if retrained else []
     ):
@@ -128,22 +166,23 @@ def _run(args, device: str) -> int:
         features = extractor.record if extractor else classifier_features_record(args.classifier)
         reference = _reference_stats(args, features, pretrained.size)
     else:
+        excluded = {"exclude_feature": args.feature} if args.feature else {"exclude_classes": [args.undesired_class]}
         try:
-            real = load_dataset(args.data, resolution=pretrained.size, exclude_classes=[args.undesired_class]).images()
+            real = load_dataset(args.data, resolution=pretrained.size, **excluded).images()
         except (ValueError, OSError) as err:
             raise UsageError(f"--data {args.data}: {err}") from err
     metrics = evaluate(
         pretrained,
         loaded,
-        ClassJudge(classifier, args.undesired_class),
+        first,
         real,
         retrained=retrained,
         n_bank=args.n_bank,
         n_fid=args.n_fid,
         seed=args.seed,
-        extractor=extractor,
+        extractor=extractor or classifier_extractor(classifier),
         reference=reference,
-        second_judge=ClassJudge(judge, args.undesired_class) if judge is not None else None,
+        second_judge=second,
     )
     if not distributed.is_main():
         return 0
