@@ -16,7 +16,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+import safetensors.torch
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file
 
 from ..util.atomic import write_with
 from .core import Checkpoint
@@ -40,7 +43,6 @@ def save(
     """Writes an atu checkpoint atomically. Tensors are saved contiguous, on CPU, detached.
 
     Everything is checked (section names, tensors, JSON-able metadata) before a byte is written."""
-    import safetensors.torch
 
     tensors: dict[str, torch.Tensor] = {}
     for section, state_dict in state_dicts.items():
@@ -100,8 +102,6 @@ def parse_header(path: Path, text: str) -> dict[str, Any]:
 
 def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """(tensors, the header's string metadata); CheckpointError for a truncated or corrupt file."""
-    from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
 
     try:
         with safe_open(str(path), framework="pt") as fh:

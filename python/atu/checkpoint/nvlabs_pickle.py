@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .errors import MALFORMED_PICKLE, CheckpointError
@@ -199,7 +200,6 @@ class _NumpyDType:
 
 
 def _numpy_scalar(dtype: Any, data: Any = None):
-    import numpy as np
 
     if not isinstance(dtype, _NumpyDType) or not isinstance(data, bytes):
         raise CheckpointError("refused: a numpy scalar that is not a plain number")

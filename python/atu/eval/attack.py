@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from ..classifiers.inference import marked, prepare
 from ..util.settings import check_fields, setting
@@ -145,7 +146,6 @@ def attack_generators(
     progress: bool = False,
 ) -> dict:
     """{name: attack_feature_ratio(...)} for every generator, on the same latents and noise."""
-    from tqdm import tqdm
 
     results = {}
     for name, G in generators.items():

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import warnings
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,7 +78,6 @@ STATE_DICT = "pytorch-fid state dict"
 
 def inception_file_kind(path: Path) -> str:
     """TORCHSCRIPT for a TorchScript archive (a zip holding code/ and constants.pkl), else STATE_DICT."""
-    import zipfile
 
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:

@@ -9,8 +9,10 @@ training stages all see those same bytes.
 from __future__ import annotations
 
 import os
+import sys
 
 import torch
+from tqdm import tqdm
 
 from ..checkpoint.feedback_bundle import FeedbackBundle, images_to_uint8
 from ..util.provenance import file_record, provenance
@@ -34,7 +36,6 @@ def draw_bank(
 
     `generator_file`, when given, is recorded (path and SHA-256) so the bundle names the weights it
     came from; the generator's architecture and the sampling settings are always recorded."""
-    from tqdm import tqdm
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"draw_bank: n must be a positive int, got {n!r}")
@@ -42,7 +43,6 @@ def draw_bank(
         raise ValueError(f"draw_bank: truncation must be in (0, 1] (1 = none), got {truncation}")
     batch_size = generator.images_per_pass() if batch_size is None else batch_size
     latents, images = [], []
-    import sys
 
     # where stderr is not a terminal (a log file, a notebook's captured output) one line per 30 s
     refresh = 0.1 if sys.stderr.isatty() else 30.0

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from .. import checkpoint as ckpt
 from ..util import distributed
@@ -337,7 +338,6 @@ class TrainingRun:
     # ---- loop -----------------------------------------------------------------------------------
     def run(self) -> None:
         """Trains until `steps`; the final checkpoint and sample grid are written at the end."""
-        from tqdm import tqdm
 
         trainer, sched = self.trainer, self.schedule
         self._trim_log(trainer.step)

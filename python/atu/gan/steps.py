@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from tqdm.auto import tqdm
+
 from .run import NonFiniteLossError
 from .sampling import Batches
 from .trainer import StyleGAN2Trainer
@@ -25,7 +27,6 @@ def train_steps(
 ) -> None:
     """Trains `steps` steps; a non-finite loss stops with NonFiniteLossError naming the step.
     The bar is tqdm.auto's, so it renders in a notebook too."""
-    from tqdm.auto import tqdm
 
     for _ in tqdm(range(steps), desc=desc, disable=not progress, unit="step"):
         logs = trainer.train_step(batches.next())

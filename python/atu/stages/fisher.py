@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
+from tqdm import tqdm
 
 FISHER_OUTPUTS = ("logit", "log_likelihood")
 FISHER_LAYERS = ("conv", "all")
@@ -86,7 +87,6 @@ def empirical_fisher(
     """{name: F} for every parameter of G (zeros outside `layers`), in G's dtype; the squares are
     accumulated in float64. One forward and backward pass per sample (minutes per 32 samples at
     256 px on a CPU): `progress` shows them."""
-    from tqdm import tqdm
 
     if output not in FISHER_OUTPUTS:
         raise ValueError(f"fisher output must be one of {FISHER_OUTPUTS}, got {output!r}")

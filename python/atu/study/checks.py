@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ..util import settings
 from ..util.errors import InputError
 
@@ -26,7 +28,6 @@ def brief(value: Any, limit: int = 80) -> str:
 def parse_yaml(text: str):
     """yaml.safe_load without aliases (*name): a few hundred bytes of nested aliases expand to
     gigabytes once anything walks the result, and a study file has no use for them."""
-    import yaml
 
     class NoAliasLoader(yaml.SafeLoader):
         def compose_node(self, parent, index):

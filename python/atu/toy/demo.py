@@ -20,6 +20,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from tqdm import tqdm
+
 from atu_ext import ops_mode
 
 from ..util.atomic import write_text
@@ -61,8 +63,6 @@ def run_mog_demo(
         return {**finished, "report": str(report), "out": str(out), "reused": True}
     write_text(out / CONFIG_FILE, json.dumps(record, indent=2) + "\n")
     (out / METRICS_FILE).unlink(missing_ok=True)  # an unfinished run's leftovers never pass as results
-
-    from tqdm import tqdm
 
     total = cfg.pretrain.steps + cfg.k * cfg.adapt.steps + 2 * cfg.unlearn.steps
     with tqdm(total=total, desc="toy mog", disable=not progress, leave=False) as bar:

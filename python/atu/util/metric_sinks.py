@@ -11,6 +11,7 @@ WANDB_MODE, ...); the project defaults to "atu"."""
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import os
 from pathlib import Path
@@ -47,7 +48,6 @@ def check_sinks(names) -> tuple[str, ...]:
 
 def log_to_arg(text: str) -> tuple[str, ...]:
     """argparse type of --log-to: the checked sinks, or argparse's error (exit status 2)."""
-    import argparse
 
     try:
         return check_sinks(text)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import datetime as _dt
 import hashlib
 import os
 import platform
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import torch
@@ -15,7 +17,6 @@ import atu_ext
 
 
 def provenance() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
 
     try:
         atu_version = version("atu")
@@ -76,7 +77,6 @@ def mkl_cbwr_branch() -> str | None:
     """Which code path MKL (the BLAS of torch's x86 CPU wheels) runs under: OFF (chosen per CPU, the
     default), a pinned branch (MKL_CBWR), or None where torch has no MKL. Read from the library itself,
     because MKL maps a branch this CPU cannot take to AUTO (on AMD every branch but COMPATIBLE)."""
-    import ctypes
 
     library = Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"
     try:

@@ -3,6 +3,7 @@ option, the value given and what is allowed, before any work starts."""
 
 from __future__ import annotations
 
+import argparse
 import math
 
 # Upper bounds, checked before any work: a count beyond them is a typo (1e12 samples, 1e23 steps)
@@ -88,7 +89,6 @@ def seed_arg(text: str) -> int:
 
 
 def _parsed(text: str, check) -> int:
-    import argparse
 
     try:
         value = int(text)
