@@ -20,13 +20,16 @@ CPU_TARGETS = {"B0": 5.0, "B1": 1.8}
 
 
 def load(path):
-    with open(path) as f:
-        data = json.load(f)
+    data = read_results(path)
+    return data, grouped(data, lambda info: (info["penalty"], info["numel"], info["tensors"], info["device"]))
+
+
+def grouped(data: dict, key) -> dict:
+    """{key(extra_info): {method: benchmark}}: the methods measured on one case side by side."""
     groups = defaultdict(dict)
     for b in data["benchmarks"]:
-        info = b["extra_info"]
-        groups[(info["penalty"], info["numel"], info["tensors"], info["device"])][info["method"]] = b
-    return data, groups
+        groups[key(b["extra_info"])][b["extra_info"]["method"]] = b
+    return groups
 
 
 def summary_parser() -> argparse.ArgumentParser:
@@ -40,6 +43,12 @@ def summary_parser() -> argparse.ArgumentParser:
 def read_results(path: str) -> dict:
     with open(path) as f:
         return json.load(f)
+
+
+def parsed_results() -> tuple[argparse.Namespace, dict]:
+    """(the summary's arguments, the results file they name): how every summary script starts."""
+    args = summary_parser().parse_args()
+    return args, read_results(args.json)
 
 
 def machine_line(data) -> str:

@@ -12,23 +12,17 @@ fused op is). Per model: the sums of the medians over its shapes, i.e. one pass 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from collections import defaultdict
 
-from summarize import header  # bench/ is on sys.path when run as bench/summarize_ops.py
+from summarize import grouped, header, read_results  # bench/ is on sys.path when run as bench/summarize_ops.py
 
 ORDER = ["fused", "reference"]
 
 
 def load(path):
-    with open(path) as f:
-        data = json.load(f)
-    groups = defaultdict(dict)
-    for b in data["benchmarks"]:
-        info = b["extra_info"]
-        groups[(info["op"], tuple(info["shape"]), info["device"])][info["method"]] = b
-    return data, groups
+    data = read_results(path)
+    return data, grouped(data, lambda info: (info["op"], tuple(info["shape"]), info["device"]))
 
 
 def speedup(methods) -> float | None:

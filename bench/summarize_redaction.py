@@ -9,17 +9,11 @@ on a batch (the issue's bound: at most 1), all measured in the same run.
 
 from __future__ import annotations
 
-from summarize import (  # bench/ is on sys.path when run as bench/summarize_redaction.py
-    header,
-    read_results,
-    summary_parser,
-)
+from summarize import header, parsed_results  # bench/ is on sys.path when run as bench/summarize_redaction.py
 
 
 def main() -> int:
-    parser = summary_parser()
-    args = parser.parse_args()
-    data = read_results(args.json)
+    args, data = parsed_results()
     median = {b["extra_info"]["method"]: b["stats"]["median"] for b in data["benchmarks"]}
     el2, floor, d_pass = median.get("el2"), median.get("adv_only"), median.get("d_forward_backward")
     out = header("Stage-2 methods, step time", args.json, data, args.note)

@@ -11,17 +11,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from summarize import (  # bench/ is on sys.path when run as bench/summarize_stages.py
-    header,
-    read_results,
-    summary_parser,
-)
+from summarize import header, parsed_results  # bench/ is on sys.path when run as bench/summarize_stages.py
 
 
 def main() -> int:
-    parser = summary_parser()
-    args = parser.parse_args()
-    data = read_results(args.json)
+    args, data = parsed_results()
     median = defaultdict(dict)  # (arch, stage) -> {(what, method): seconds}
     for b in data["benchmarks"]:
         info = b["extra_info"]
