@@ -77,3 +77,18 @@ def test_retrained_generators_rarely_draw_their_excluded_class(data, c):
 def test_a_class_without_a_retrained_model_has_none(shipped):
     shipping = RETRAINED_CLASSES[shipped.data]
     assert all(shipped.retrained(c) is None for c in range(10) if c not in shipping)
+
+
+def test_a_reference_ships_its_g_ema_alone_bit_for_bit(tmp_path):
+    from atu.assets.reference import keep_g_ema
+    from tiny_gans import save_pretrained, tiny_models
+
+    G, D = tiny_models()
+    source = save_pretrained(tmp_path / "model.safetensors", G, D)
+    reference = checkpoint.load(keep_g_ema(source, tmp_path / "reference.safetensors"))
+    assert reference.sections == ["g_ema"] and reference.metadata["shipped_sections"] == ["g_ema"]
+    assert all(torch.equal(t, G.state_dict()[name]) for name, t in reference.state_dict("g_ema").items())
+    assert reference.generator().size == G.size
+    checkpoint.save(tmp_path / "d_only.safetensors", kind="stylegan2", config={}, state_dicts={"d": D.state_dict()})
+    with pytest.raises(ValueError, match="no g_ema section"):
+        keep_g_ema(tmp_path / "d_only.safetensors", tmp_path / "x.safetensors")
