@@ -29,9 +29,11 @@ pretrain() {  # pretrain THREADS NAME STEPS [atu pretrain options...]: train NAM
   fi
 }
 
-classifier() {  # classifier DATA SEED EPOCHS OUT
+classifier() {  # classifier DATA SEED EPOCHS OUT [atu train-classifier options...]
   [[ -f "$ASSETS/$4" ]] && return 0
-  OMP_NUM_THREADS=1 "$ATU" train-classifier --data "$1" --resolution 32 --seed "$2" --epochs "$3" --out "$ASSETS/$4"
+  local data=$1 seed=$2 epochs=$3 out=$4; shift 4
+  OMP_NUM_THREADS=1 "$ATU" train-classifier --data "$data" --resolution 32 --seed "$seed" --epochs "$epochs" \
+      --out "$ASSETS/$out" "$@"
 }
 
 ship() { for name in "$@"; do cp "$RUNS/$name/model.safetensors" "$ASSETS/$name.safetensors"; done; }
@@ -60,6 +62,8 @@ if [[ " $SETS " == *" mnist "* ]]; then
   MNIST_MODELS="${MNIST_MODELS:-mnist32 mnist32_no8 mnist32_no1 mnist32_no4 mnist32_nothick}"
   classifier mnist 0 10 mnist_classifier.safetensors
   classifier mnist 1 10 mnist_classifier_seed1.safetensors
+  # the second judge of the thick-stroke feature (thickness:top10, Moon et al.'s thick digits)
+  classifier mnist 0 10 mnist_thickness_top10_judge.safetensors --feature thickness:top10
   for name in $MNIST_MODELS; do
     case "$name" in  # mnist32_noC: without class C; mnist32_nothick: without the thickest 10% of strokes
       mnist32_nothick) excluded=(--exclude-feature thickness:top10) ;;
@@ -70,7 +74,12 @@ if [[ " $SETS " == *" mnist "* ]]; then
   done
   if [[ "${MNIST_SHIP:-0}" == 1 ]]; then     # copies the generators this invocation trained
     for name in $MNIST_MODELS; do
-      cp "$RUNS/$name/snapshots/model_$MNIST_STEPS.safetensors" "$ASSETS/$name.safetensors"
+      snapshot="$RUNS/$name/snapshots/model_$MNIST_STEPS.safetensors"
+      if [[ "$name" == mnist32_nothick ]]; then  # a reference only: its g_ema, under the name atu.assets looks up
+        "$(dirname "$ATU")/python" -m atu.assets.reference "$snapshot" "$ASSETS/mnist32_no_thickness_top10.safetensors"
+      else
+        cp "$snapshot" "$ASSETS/$name.safetensors"
+      fi
     done
   fi
 fi
