@@ -136,8 +136,7 @@ def write_feature_histogram(
     edges = torch.linspace(lo, hi, HISTOGRAM_BINS + 1, dtype=torch.float64)
     centres = ((edges[1:] + edges[:-1]) / 2).tolist()
     series = {
-        name: (centres, (100 * torch.histc(v.clamp(lo, hi), HISTOGRAM_BINS, lo, hi) / len(v)).tolist())
-        for name, v in values.items()
+        name: (centres, (100 * torch.histc(v, HISTOGRAM_BINS, lo, hi) / len(v)).tolist()) for name, v in values.items()
     }
     top = max(max(ys) for _, ys in series.values())
     series[f"threshold {judge.threshold:.3g}"] = ([judge.threshold, judge.threshold], [0.0, top])
@@ -145,7 +144,7 @@ def write_feature_histogram(
     line_chart(
         series,
         fdir / "feature_histogram.png",
-        title=f"{measure_name} of {N_HISTOGRAM} samples per model (% per bin)",
+        title=f"{measure_name} of {N_HISTOGRAM} samples per model (% per bin; the outer 1% of all values off the axis)",
         x_label=measure_name,
     )
     return "feature_histogram.png"
