@@ -29,3 +29,10 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory):
+    """atu's cache (measurements of whole datasets) in a folder of this test session's own: no test
+    reads what another machine's run left in ~/.cache/atu, or leaves anything there."""
+    os.environ["ATU_CACHE"] = str(tmp_path_factory.mktemp("atu_cache"))
