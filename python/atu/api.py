@@ -206,17 +206,25 @@ def evaluate(
     """PUL, FID, KID, precision/recall and the feature ratio of every model in `models` beside the
     pre-trained one, as `atu evaluate` measures them: the judge's features for FID (a measured
     feature's judge has none: `features=` names the classifier, e.g. "mnist"), the real side from
-    `real` (images in [-1, 1], a data spec such as "mnist", or None: a shipped set's data when the
-    judge or `features` is named by its set). A second judge counts every PUL again."""
+    `real` (images in [-1, 1] as given; or a data spec such as "mnist", or None for a shipped set's data
+    when the judge or `features` is named by its set: those real images without the judge's class or
+    feature). A second judge counts every PUL again."""
     device = _device(pretrained)
+    first, second = (_as_judge(j, undesired, device) if j is not None else None for j in (judge, second_judge))
     named = judge if isinstance(judge, str) else features if isinstance(features, str) else None
     if real is None and named in assets.SHIPPED:
         real = assets.SHIPPED[named].data
-    if isinstance(real, str):
-        real = torch.stack([image for image, _ in load_dataset(real, resolution=pretrained.size)])
+    if isinstance(real, str):  # the data without the feature, as `atu evaluate` and a study compare against
+        without = (
+            {"exclude_classes": [first.undesired]}
+            if isinstance(first, ClassJudge)
+            else {"exclude_feature": first.feature.name}
+            if isinstance(first, MeasureJudge)
+            else {}  # a judge of another kind: the data as they are
+        )
+        real = load_dataset(real, resolution=pretrained.size, **without).images()
     if real is None:
         raise ValueError("evaluate: FID needs real images: pass real= (a tensor or a data spec such as 'mnist')")
-    first, second = (_as_judge(j, undesired, device) if j is not None else None for j in (judge, second_judge))
     if features is None and not isinstance(first, ClassJudge):
         raise ValueError(f"evaluate: the judge of {first.name} has no features for FID: pass features= (e.g. 'mnist')")
     extractor = classifier_extractor(load_judge(features, device=device)) if features is not None else None
