@@ -27,7 +27,7 @@ from ..data.features import MeasuredFeature, dataset_measurements
 from ..data.morphometrics import measure
 from ..util.provenance import file_record
 from .classes import label_names, resolve_class
-from .inference import predict, predict_proba
+from .inference import marked, predict
 
 
 class Judge(ABC):
@@ -76,7 +76,7 @@ class ClassJudge(Judge):
     def holds(self, images: torch.Tensor) -> torch.Tensor:
         if self.threshold is None:
             return predict(self.classifier, images) == self.undesired
-        return predict_proba(self.classifier, images)[:, self.undesired] >= self.threshold
+        return marked(self.classifier, images, self.undesired, self.threshold).cpu()
 
     def record(self) -> dict[str, Any]:
         return {

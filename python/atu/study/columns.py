@@ -26,3 +26,17 @@ def ordered_columns(metrics: dict) -> list[str]:
         n for m in COLUMN_ORDER for n in [m, *(v for v in names if v != m and base_method(v) == m)] if n in names
     ]
     return extrapolations + ordered + [n for n in names if n not in ordered]
+
+
+def subject(metrics: dict) -> str:
+    """What a feature's tables remove: "class 8", or a measured feature and its threshold (from
+    metrics.json's "feature" record, or a summary's "feature_judge")."""
+    if metrics.get("class") is not None:
+        return f"class {metrics['class']}"
+    judged = metrics.get("feature_judge") or metrics["feature"]
+    return f"{judged['feature']}, judged by its measurement, threshold {judged['threshold']:.3g}"
+
+
+def fid_space(metrics: dict, default: str) -> str:
+    """How a comparison names the space atu's FID was computed in: Inception's, or `default`."""
+    return "Inception's too" if metrics.get("fid_features", {}).get("kind") == "inception" else default

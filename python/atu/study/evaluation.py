@@ -72,7 +72,7 @@ def evaluate_feature(
     pre-trained model, judged by the feature's judge (and the second judge, if any); FID in the
     feature classifier's features unless the study names an Inception network."""
     classifier = inputs.classifiers[feature.name].to(device)
-    c = inputs.classes[feature.name]
+    c = inputs.undesired_class(feature.name)
     judge, second = inputs.judges[feature.name].to(device), inputs.second_judges[feature.name]
     pretrained = inputs.generator.to(device).eval()
     retrained = inputs.retrained[feature.name]
@@ -197,7 +197,7 @@ def attack_feature(
     per seed and their mean ± std, written to attack.json."""
     attacker = inputs.classifiers[feature.name].to(device)
     judge = inputs.attack_judge.to(device)
-    c = inputs.classes[feature.name]
+    c = inputs.undesired_class(feature.name)
     files = {m: trained[m] for m in ATTACKED_METHODS if m in trained}
     generators = {
         "pretrained": inputs.generator.to(device).eval(),

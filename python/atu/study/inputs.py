@@ -31,12 +31,16 @@ class StudyError(InputError):
 class StudyInputs:
     generator: nn.Module  # the pre-trained g_ema, on the CPU
     classifiers: dict[str, nn.Module]  # feature name -> its classifier (labeller of a class, FID's features)
-    classes: dict[str, int | None]  # feature name -> the undesired class's index; None for a measured feature
     judges: dict[str, Judge]  # feature name -> what marks the feedback and counts PUL
     second_judges: dict[str, Judge | None]  # feature name -> the judge that counts PUL again, if any
     retrained: dict[str, nn.Module | None]  # feature name -> the model retrained without it, if any
     attack_judge: nn.Module | None = None
     inception: FeatureExtractor | None = None  # on the study's device
+
+    def undesired_class(self, feature: str) -> int | None:
+        """The feature's class index; None for a measured feature."""
+        judge = self.judges[feature]
+        return judge.undesired if isinstance(judge, ClassJudge) else None
 
 
 def load_inputs(cfg: StudyConfig, device: str = "cpu") -> StudyInputs:
@@ -49,7 +53,7 @@ def load_inputs(cfg: StudyConfig, device: str = "cpu") -> StudyInputs:
                 shared[key] = load_classifier(path)
             except (ValueError, OSError) as err:
                 raise StudyError(f"{key} {path}: {err}") from err
-    inputs = StudyInputs(G, {}, {}, {}, {}, {}, attack_judge=shared.get("attack.judge"))
+    inputs = StudyInputs(G, {}, {}, {}, {}, attack_judge=shared.get("attack.judge"))
     for feature in cfg.features:
         try:
             _load_feature(cfg, feature, G, shared, inputs)
@@ -88,7 +92,7 @@ def _load_feature(cfg: StudyConfig, feature: Feature, G: nn.Module, shared: dict
     retrained = ckpt.load(feature.retrained).generator().eval() if feature.retrained else None
     if retrained is not None and retrained.size != G.size:
         raise ValueError(f"retrained {feature.retrained} makes {retrained.size} px images, the generator {G.size} px")
-    inputs.classifiers[feature.name], inputs.classes[feature.name] = classifier, c
+    inputs.classifiers[feature.name] = classifier
     inputs.judges[feature.name], inputs.second_judges[feature.name] = judge, second
     inputs.retrained[feature.name] = retrained
 

@@ -7,7 +7,7 @@ another generator, ours in the digit classifier's features unless an Inception f
 
 from __future__ import annotations
 
-from .columns import column_title, ordered_columns
+from .columns import column_title, fid_space, ordered_columns
 
 PAPER = "Moon, Cho, Kim (AAAI 2024), Table 1"
 # feature -> model -> (ratio original, ratio unlearned, ratio oracle, FID original, unlearned, oracle); None: not given
@@ -60,12 +60,8 @@ def comparison_table(metrics: dict) -> str:
         )
     note = (
         f"Moon et al.'s numbers: {PAPER} (target ratio on 10,000 samples, FID on 50,000, Inception's). "
-        "atu's oracle is the shipped generator retrained without the feature (– where none ships); its FID "
-        + (
-            "is Inception's too"
-            if metrics.get("fid_features", {}).get("kind") == "inception"
-            else "is in the digit classifier's feature space"
-        )
+        "atu's oracle is the shipped generator retrained without the feature (– where none ships); its FID is "
+        + fid_space(metrics, "in the digit classifier's feature space")
         + ", so compare the ratios."
     )
     return "\n".join(rows + ["", note])

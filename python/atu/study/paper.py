@@ -7,7 +7,7 @@ not compare, while "how many times the pre-trained model's FID" does.
 
 from __future__ import annotations
 
-from .columns import column_title, ordered_columns
+from .columns import column_title, fid_space, ordered_columns
 
 PAPER = "Tiwary et al. (TMLR 2025), Table 1"
 PRETRAINED_FID = 5.4
@@ -76,11 +76,7 @@ def comparison_table(metrics: dict) -> str:
     note = (
         f"The paper's numbers: {PAPER}, three runs (EL2; extrapolation as the range over its scales and "
         f"classes 1, 4, 8). Its FID is Inception's against MNIST without the class; atu's FID is "
-        + (
-            "Inception's too"
-            if metrics.get("fid_features", {}).get("kind") == "inception"
-            else "in the judge's feature space"
-        )
+        + fid_space(metrics, "in the judge's feature space")
         + ", so compare the ratios."
     )
     return "\n".join(rows + ["", note])

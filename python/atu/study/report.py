@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..util.atomic import write_text
 from . import moon, paper, tradeoff
-from .columns import column_title, ordered_columns
+from .columns import column_title, ordered_columns, subject
 from .config import StudyConfig
 from .features import Feature
 from .figures import write_curves, write_feature_histogram, write_grids
@@ -229,11 +229,11 @@ def write_feature_report(
     n_seeds = len(cfg.seeds)
     fb = metrics["feedback"]
     lines = [
-        f"# Unlearning {feature.name} ({_what(metrics)})",
+        f"# Unlearning {feature.name} ({subject(metrics)})",
         "",
         f"- generator: `{cfg.generator}` (sha256 {metrics['inputs']['generator']['sha256'][:12]}…)",
         (
-            f"- judge: the measurement ({_what(metrics)}); FID's features: `{feature.classifier}`"
+            f"- judge: the measurement ({subject(metrics)}); FID's features: `{feature.classifier}`"
             if feature.measure
             else f"- judge: `{feature.classifier}`"
         )
@@ -379,7 +379,7 @@ def write_study_report(cfg: StudyConfig, out: Path, summaries: list[dict]) -> Pa
     lines = ["# atu study", "", f"Generator `{cfg.generator}`; methods {cfg.methods}; seeds {cfg.seeds}.", ""]
     for s in summaries:
         lines += [
-            f"## {s['feature']} ({_what(s)}) — [full report]({s['feature']}/report.md)",
+            f"## {s['feature']} ({subject(s)}) — [full report]({s['feature']}/report.md)",
             "",
             s["table"],
             "",
@@ -400,11 +400,3 @@ def write_study_report(cfg: StudyConfig, out: Path, summaries: list[dict]) -> Pa
     path = out / "report.md"
     write_text(path, "\n".join(lines))
     return path
-
-
-def _what(metrics: dict) -> str:
-    """What a feature's report removes: "class 8", or a measured feature and its threshold."""
-    if metrics.get("class") is not None:
-        return f"class {metrics['class']}"
-    judged = metrics.get("feature_judge") or metrics["feature"]  # a summary's, or metrics.json's
-    return f"{judged['feature']}, judged by its measurement, threshold {judged['threshold']:.3g}"

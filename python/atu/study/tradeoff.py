@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..util.plots import scatter_chart
 from . import paper
+from .columns import subject
 from .methods import BY_NAME
 from .variants import base_method
 
@@ -81,7 +82,7 @@ def write_tradeoff_plot(metrics: dict, data: str, path: Path) -> Path | None:
     return scatter_chart(
         points,
         path,
-        title=f"{_subject(metrics)}: PUL against FID / pre-trained FID",
+        title=f"{subject(metrics)}: PUL against FID / pre-trained FID",
         x_label="FID / pre-trained FID (log scale)",
         y_label="PUL (%)",
         marked=marked,
@@ -90,7 +91,3 @@ def write_tradeoff_plot(metrics: dict, data: str, path: Path) -> Path | None:
         x_log=True,
         size=(800, 520),
     )
-
-
-def _subject(metrics: dict) -> str:
-    return f"class {metrics['class']}" if metrics.get("class") is not None else str(metrics.get("label"))
