@@ -42,8 +42,16 @@ echo "[check_package] 2. the wheel, built from the sdist against torch $TORCH_VE
 "$PY" -m build --wheel --no-isolation --outdir "$DIST" "$SDIST" >/dev/null
 WHEEL="$(ls "$DIST"/atu-*.whl)"
 echo "[check_package] $WHEEL"
-"$PY" -m zipfile -l "$WHEEL" | grep -q "atu_ext/_C.abi3.so" || { echo "the wheel lacks atu_ext/_C.abi3.so"; exit 1; }
-"$PY" -m zipfile -l "$WHEEL" | grep -q "LICENSE" || { echo "the wheel lacks the license"; exit 1; }
+# The listing is read whole by Python: `zipfile -l | grep -q` dies of a broken pipe under pipefail
+# whenever grep finds its match before the listing ends.
+"$PY" - "$WHEEL" <<'PY'
+import sys
+import zipfile
+
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+for needed, what in (("atu_ext/_C.abi3.so", "the compiled extension"), ("LICENSE", "the license")):
+    assert any(n.endswith(needed) for n in names), f"the wheel lacks {what} ({needed})"
+PY
 
 echo "[check_package] 3. a fresh venv: torch==$TORCH_VERSION and the wheel"
 python3 -m venv "$FRESH"
