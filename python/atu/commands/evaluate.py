@@ -8,7 +8,7 @@ from pathlib import Path
 from .. import checkpoint as ckpt
 from ..classifiers import load_classifier
 from ..classifiers.judges import ClassJudge, Judge, MeasureJudge
-from ..data import load_dataset
+from ..data import load_dataset, parse_spec
 from ..eval import evaluate as evaluate_stage
 from ..eval.evaluate import SECOND, evaluate
 from ..eval.extractors import classifier_extractor, classifier_features_record, load_inception
@@ -70,6 +70,26 @@ def _judges(args, classifier, resolution: int, device: str) -> tuple[Judge, Judg
     return ClassJudge(classifier, args.undesired_class), second
 
 
+def _left_out(args, classifier) -> dict:
+    """What FID's real images leave out (load_dataset's keywords): the measured feature, the digit
+    class, or for folder data the images with the attribute the classifier was trained to tell."""
+    folder = parse_spec(args.data)[0] == "folder"
+    if args.attributes_file and not folder:
+        raise UsageError(f"--attributes-file goes with folder: data, not --data {args.data}")
+    if args.feature:
+        return {"exclude_feature": args.feature}
+    if not folder:
+        return {"exclude_classes": [args.undesired_class]}
+    attribute = getattr(classifier, "metadata", {}).get("attribute")
+    if attribute is None or args.attributes_file is None or args.undesired_class != 1:
+        raise UsageError(
+            f"--data {args.data}: FID's real images leave out those with the undesired attribute, which "
+            "needs --attributes-file, a classifier trained on it (atu train-classifier --attribute NAME) "
+            "and --class 1 (the attribute present); or --real-stats from atu fid-stats --exclude-attribute"
+        )
+    return {"exclude_attribute": attribute, "attributes_file": args.attributes_file}
+
+
 def register(subparsers) -> None:
     p = command_parser(
         subparsers, "evaluate", "PUL, FID and Ret-FID of generators against the pre-trained one", evaluate_stage.__doc__
@@ -88,6 +108,11 @@ def register(subparsers) -> None:
         "of strokes), its threshold over --data's real images; --classifier then gives FID its features",
     )
     p.add_argument("--data", default="digits", help="real data (the undesired class or feature is left out)")
+    p.add_argument(
+        "--attributes-file",
+        help="folder data: its CelebA-format attribute table; the images with the classifier's attribute "
+        "are left out of FID's real side",
+    )
     p.add_argument("--retrained", help="generator retrained without the class (Ret-FID); missing if not given")
     p.add_argument(
         "--judge",
@@ -146,6 +171,10 @@ def _run(args, device: str) -> int:
     retrained = read_input("--retrained", args.retrained, read_generator) if args.retrained else None
     classifier = read_input("--classifier", args.classifier, load_classifier).to(device)
     first, second = _judges(args, classifier, pretrained.size, device)
+    try:  # read before any sampling, so a folder without what FID needs is refused first
+        left_out = None if args.real_stats else _left_out(args, classifier)
+    except ValueError as err:
+        raise UsageError(f"--data {args.data}: {err}") from err
     if args.filter:
         if "filter" in loaded:
             raise UsageError("--model filter=...: the name 'filter' is the output filter's row (--filter)")
@@ -166,9 +195,8 @@ def _run(args, device: str) -> int:
         features = extractor.record if extractor else classifier_features_record(args.classifier)
         reference = _reference_stats(args, features, pretrained.size)
     else:
-        excluded = {"exclude_feature": args.feature} if args.feature else {"exclude_classes": [args.undesired_class]}
         try:
-            real = load_dataset(args.data, resolution=pretrained.size, **excluded).images()
+            real = load_dataset(args.data, resolution=pretrained.size, **left_out).images()
         except (ValueError, OSError) as err:
             raise UsageError(f"--data {args.data}: {err}") from err
     metrics = evaluate(
@@ -198,6 +226,7 @@ def _run(args, device: str) -> int:
         if reference is not None
         else args.data,
         "real_stats": file_record(args.real_stats) if args.real_stats else None,
+        "attributes_file": file_record(args.attributes_file) if args.attributes_file else None,
     }
     metrics["provenance"] = {**provenance(), "processes": distributed.world_size()}
     write_text(out, json.dumps(metrics, indent=2))
