@@ -10,10 +10,6 @@ the previous one's output at this resolution, and that the last file carries the
 import http.client
 import io
 import json
-import os
-import signal
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -24,6 +20,7 @@ from atu.checkpoint.feedback_bundle import load_bundle
 from atu.cli import main as atu_main
 from atu.models import Discriminator, Generator, narrow_channels
 from data_files import write_attribute_folder
+from label_process import label_process
 from tiny_gans import save_pretrained
 
 SIZE, STYLE_DIM = 256, 32
@@ -48,35 +45,17 @@ def rosinality_pt(tmp_path_factory):
 
 
 def _label_over_http(gen, out, marked):
-    """`atu label` in its own process, as a person runs it: wait for its address, mark, Save, Ctrl-C."""
-    command = [sys.executable, "-m", "atu.cli", "label", "--gen", str(gen), "--n", str(N_MARKED)]
-    command += ["--out", str(out), "--port", "0", "--device", "cpu"]
-    process = subprocess.Popen(
-        command,
-        cwd=out.parent,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    try:
-        line = ""
-        while "open http://" not in line:
-            line = process.stdout.readline()
-            assert line, f"atu label ended early: {process.stderr.read()}"
-        port = int(line.split("open http://", 1)[1].split()[0].rstrip("/").rsplit(":", 1)[1])
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    """`atu label` in its own process, as a person runs it: one image looked at, marks saved, Ctrl-C."""
+    args = ["--gen", gen, "--n", N_MARKED, "--out", out, "--device", "cpu"]
+    with label_process(args, cwd=out.parent) as label:
+        connection = http.client.HTTPConnection("127.0.0.1", label.port, timeout=60)
         connection.request("GET", "/img/0.png")
         image = connection.getresponse().read()
         assert image[:8] == b"\x89PNG\r\n\x1a\n"
         connection.request("POST", "/api/save", json.dumps({"undesired": marked}), {"Content-Type": "application/json"})
         assert connection.getresponse().status == 200
         connection.close()
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=60)
-    assert process.returncode == 0
+    assert label.returncode == 0
     return image
 
 

@@ -11,10 +11,7 @@ import io
 import json
 import os
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +27,7 @@ from atu.commands.label import check_arguments, open_session
 from atu.feedback import draw_bank, load_bundle, save_bundle, uint8_to_images
 from atu.label import BANK_NAME, FEEDBACK_NAME, make_server
 from atu.models import Discriminator, Generator, narrow_channels
+from label_process import label_process
 from tiny_classifiers import half_in_class_1
 from tiny_gans import save_pretrained
 
@@ -317,41 +315,13 @@ def test_classifier_pre_marks_are_its_predictions(tmp_path, gen_file, classifier
 
 def test_the_command_serves_until_interrupted(tmp_path, gen_file):
     out = tmp_path / "dir"
-    command = [sys.executable, "-m", "atu.cli", "label", "--gen", str(gen_file), "--n", "6", "--out", str(out)] + [
-        "--port",
-        "0",
-        "--device",
-        "cpu",
-    ]
-    # Run from elsewhere: in the checkout, `-m` would put the uncompiled atu_ext sources first on the path.
-    # Ctrl-C's default action for the child even when this test runs in the background (`cmd &` in a
-    # script), whose processes inherit an ignored SIGINT that Python then leaves ignored.
-    process = subprocess.Popen(
-        command,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    try:
-        lines = []
-        while not any("open http://" in line for line in lines):
-            line = process.stdout.readline()
-            assert line, f"atu label ended early: {process.stderr.read()}"
-            lines.append(line)
-        url = next(line for line in lines if "open http://" in line).split()[3]
-        assert url.startswith("http://127.0.0.1:")
-        port = int(url.rstrip("/").rsplit(":", 1)[1])
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    with label_process(["--gen", gen_file, "--n", 6, "--out", out, "--device", "cpu"], cwd=tmp_path) as label:
+        assert label.url.startswith("http://127.0.0.1:")
+        connection = http.client.HTTPConnection("127.0.0.1", label.port, timeout=10)
         connection.request("GET", "/api/state")
         assert json.loads(connection.getresponse().read())["n"] == 6
         connection.close()
-    finally:
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=20)
-    assert process.returncode == 0 and "stopped" in err
+    assert label.returncode == 0 and "stopped" in label.err
     assert load_bundle(out / BANK_NAME).latents.shape[0] == 6 and not (out / FEEDBACK_NAME).exists()
 
 
