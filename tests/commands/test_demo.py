@@ -59,7 +59,13 @@ def test_demo_arguments_are_checked_before_any_work(tmp_path, capsys):
     for processes in ("0", "two", "1.5"):
         assert atu_main(["demo", "--processes", processes, "--out", str(tmp_path / "d")]) == 2
         assert f"--processes {processes}: expected a whole number >= 1 or auto" in capsys.readouterr().err
-    assert not any((tmp_path / name).exists() for name in "abcd")
+    assert atu_main(["demo", "--toy", "mog", "--negatives", "5", "--out", str(tmp_path / "e")]) == 2
+    assert "--negatives" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        atu_main(["demo", "--negatives", "0", "--out", str(tmp_path / "f")])
+    assert "--negatives: must be an integer from 1" in capsys.readouterr().err
+    assert not any((tmp_path / name).exists() for name in "abcdef")
+    assert demo_config(8, ["el2"], [0], negatives=25)["feedback"] == {"n": 5000, "seed": 0, "negatives": 25}
 
 
 def test_several_classes_are_one_feature_each_with_its_own_reference():

@@ -130,6 +130,7 @@ def test_a_yaml_file_reads_with_paths_relative_to_it_and_round_trips(files, tmp_
         ({"feedback": {"n": "many"}}, "feedback.n: expected an integer"),
         ({"feedback": {"threshold": 1.5}}, "feedback: threshold must be a probability strictly between 0 and 1"),
         ({"feedback": {"threshold": "high"}}, "feedback.threshold: expected a number"),
+        ({"feedback": {"negatives": 0}}, "feedback: negatives must be an integer from 1"),
         ({"adapt": {"lam": -1}}, "lam"),
         ({"adapt": {"lam": "5e8"}}, "write 5.0e+8"),
         ({"unlearn": {"gamma": "ten"}}, "unlearn.gamma: expected a number"),
@@ -401,6 +402,7 @@ def test_the_feedback_threshold_of_a_study_labels_by_probability(files, tmp_path
 
     from atu.classifiers import load_classifier
     from atu.feedback import draw_bank, label_with_classifier, load_bundle, save_bundle, uint8_to_images
+    from atu.study.config import FeedbackSpec
     from atu.study.runner import _feedback
 
     classifier = load_classifier(files["clf"])
@@ -412,7 +414,8 @@ def test_the_feedback_threshold_of_a_study_labels_by_probability(files, tmp_path
     cut = float(p[19] + p[20]) / 2  # half the samples above
     feature = SimpleNamespace(name="f", undesired=files["class"], classifier=files["clf"], measure=None)
     inputs = SimpleNamespace(classifiers={"f": classifier})
-    written = load_bundle(_feedback(feature, bank_file, inputs, cut, tmp_path, log=lambda message: None))
+    spec = FeedbackSpec(n=40, threshold=cut)
+    written = load_bundle(_feedback(feature, bank_file, inputs, spec, tmp_path, log=lambda message: None))
     expected = label_with_classifier(bank, classifier, files["class"], threshold=cut)
     assert torch.equal(written.undesired, expected.undesired) and written.n_undesired == 20
     assert written.metadata["labeller"]["threshold"] == cut
@@ -642,6 +645,41 @@ def test_a_study_without_repulsion_or_extrapolation_runs_no_stage_1_and_sweeps_a
     assert "| | Pre-trained | Adv. only | Redact | Redact (redact=0.5) | Filter (reference) |" in report
     again = from_dict(json.loads((out / "config.json").read_text())["config"])  # the resolved form reads back
     assert again.unlearn[variant] == cfg.unlearn[variant] and again.methods == cfg.methods
+
+
+def test_a_study_that_marks_only_the_first_negatives(files, tmp_path):
+    """feedback.negatives: stage 1 adapts to the first N undesired samples of the bank, stage 2 trains
+    on all of its desired ones; run.json, metrics.json and the report say so."""
+    from atu.classifiers import load_classifier
+    from atu.feedback import load_bundle, uint8_to_images
+
+    raw = _raw(files, methods=["el2"], seeds=[0], extrapolation={"scales": []})
+    raw["feedback"] = {**raw["feedback"], "negatives": 3}
+    cfg = from_dict(raw)
+    out = tmp_path / "run"
+    run_study(cfg, out, progress=False, log=lambda msg: None)
+    bank = load_bundle(out / "bank.safetensors")
+    feedback = load_bundle(out / "f" / "feedback.safetensors")
+    images = uint8_to_images(bank.images)
+    undesired = torch.nonzero(predict(load_classifier(files["clf"]), images) == files["class"])
+    first = undesired.flatten()[:3].tolist()
+    assert feedback.n_undesired == 3 and torch.equal(feedback.latents[feedback.undesired], bank.latents[first])
+    assert len(feedback) == 40 - undesired.numel() + 3
+    metrics = json.loads((out / "f" / "metrics.json").read_text())
+    assert metrics["feedback"]["negatives"] == {
+        "n": 3,
+        "within_first": first[-1] + 1,
+        "left_out": undesired.numel() - 3,
+    }
+    assert (
+        f"the first 3 undesired samples marked (predicted class), found within the bank's first {first[-1] + 1}"
+        in (out / "f" / "report.md").read_text()
+    )
+    assert json.loads((out / "config.json").read_text())["config"]["feedback"]["negatives"] == 3
+    assert "negatives" not in from_dict(_raw(files)).to_dict()["feedback"]  # older studies still resume
+    raw["feedback"]["negatives"] = 40
+    with pytest.raises(StudyError, match="feedback.negatives: 40 negatives asked for, but the bank holds"):
+        run_study(from_dict(raw), tmp_path / "too_many", progress=False, log=lambda msg: None)
 
 
 @pytest.mark.parametrize(

@@ -314,6 +314,27 @@ def test_bad_marks_are_named(marks, message):
     assert message in str(caught.value)
 
 
+def test_the_first_n_negatives_are_kept_with_every_positive(G):
+    from atu.feedback.labelling import first_negatives
+
+    bank = draw_bank(G, 12, seed=0)
+    pattern = torch.tensor([0, 1, 0, 0, 1, 1, 0, 1, 0, 0, 1, 0], dtype=torch.bool)
+    marked = label_with_marks(bank, torch.nonzero(pattern).flatten())
+    cut = first_negatives(marked, 3)
+    kept = [i for i in range(12) if not pattern[i] or i in (1, 4, 5)]  # undesired at 1, 4, 5 come first
+    assert torch.equal(cut.latents, bank.latents[kept]) and torch.equal(cut.images, bank.images[kept])
+    assert torch.equal(cut.undesired, pattern[kept]) and cut.n_undesired == 3 and len(cut) == 10
+    assert cut.metadata["negatives"] == {"n": 3, "within_first": 6, "left_out": 2}
+    assert cut.metadata["counts"] == {"n": 10, "undesired": 3, "desired": 7}
+    assert cut.metadata["labeller"] == marked.metadata["labeller"]
+    assert torch.equal(first_negatives(marked, 5).undesired, pattern)  # all of them: the bank unchanged
+    with pytest.raises(ValueError, match="6 negatives asked for, but the bank holds 5 undesired samples of 12"):
+        first_negatives(marked, 6)
+    for bad in (0, -1, 2.0, True):
+        with pytest.raises(ValueError, match="negatives must be a whole number >= 1"):
+            first_negatives(marked, bad)
+
+
 def test_marks_accept_tensors_and_come_back_sorted():
     assert check_marks(torch.tensor([9, 0, 4]), 10) == [0, 4, 9]
     assert check_marks([], 10) == []

@@ -10,7 +10,7 @@ from ..study.config import from_dict
 from ..study.demo import demo_config
 from ..study.methods import METHODS
 from ..toy import run_mog_demo
-from ..util.validate import seed_arg
+from ..util.validate import count_arg, seed_arg
 from .options import UsageError, command_parser, feature_arg
 from .run import add_study_options, execute
 
@@ -50,6 +50,13 @@ def register(subparsers) -> None:
     p.add_argument(
         "--seeds", nargs="+", type=seed_arg, default=[0], help="training seeds (default 0); several → mean ± std"
     )
+    p.add_argument(
+        "--negatives",
+        type=count_arg,
+        metavar="N",
+        help="mark only the first N undesired samples of the 5,000-sample bank, as a user who marks N and "
+        "stops (the bank's desired samples stay the positives); default: every undesired sample",
+    )
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply the demo's step budgets (default 1)")
     p.add_argument(
         "--data",
@@ -70,6 +77,8 @@ def default_out(args) -> str:
 def _main(args) -> int:
     args.out = args.out or default_out(args)
     if args.toy == "mog":
+        if args.negatives is not None:
+            raise UsageError("--negatives: the toy's feedback is drawn by its own rule; it goes with the shipped sets")
         return _toy(args)
 
     if args.feature and args.undesired_class:
@@ -83,6 +92,7 @@ def _main(args) -> int:
             device=args.device or "auto",
             data=args.data,
             feature=args.feature,
+            negatives=args.negatives,
         )
     )
     args.device = None  # already in the configuration

@@ -91,6 +91,30 @@ def label_with_judge(bundle: FeedbackBundle, judge: Judge, *, batch_size: int = 
     return relabelled(bundle, undesired, {**judge.record(), "rule": f"judged {judge.name}"})
 
 
+def first_negatives(bundle: FeedbackBundle, n: int) -> FeedbackBundle:
+    """The feedback of a user who marks only the first `n` undesired samples in bank order and stops:
+    those n as negatives, every desired sample of the bank as a positive, the later undesired
+    samples left out (they are neither marked nor desired). The metadata records n and how far into
+    the bank the n-th was found."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"negatives must be a whole number >= 1, got {n!r}")
+    found = torch.nonzero(bundle.undesired).flatten()
+    if found.numel() < n:
+        raise ValueError(
+            f"{n} negatives asked for, but the bank holds {found.numel()} undesired samples of {len(bundle)}: "
+            f"draw a larger bank"
+        )
+    keep = ~bundle.undesired
+    keep[found[:n]] = True
+    within = int(found[n - 1]) + 1
+    metadata = {
+        **bundle.metadata,
+        "negatives": {"n": n, "within_first": within, "left_out": int(found.numel() - n)},
+        "counts": {"n": int(keep.sum()), "undesired": n, "desired": int(keep.sum()) - n},
+    }
+    return FeedbackBundle(bundle.latents[keep], bundle.images[keep], bundle.undesired[keep], metadata)
+
+
 def check_threshold(threshold: float | None) -> None:
     """None (the predicted class decides) or a probability strictly between 0 and 1."""
     if threshold is None:

@@ -23,8 +23,10 @@ Relative paths in a file are relative to that file's folder.
                                         # changed, its own run (e.g. redact@redact=0.03, el2@gamma=3000)
     seeds: [0, 1, 2]
     feedback: {n: 5000, seed: 0, truncation: 1.0, batch_size: 64,      # batch_size: at most, per pass
-               threshold: null}         # null: the classifier's predicted class marks a sample
+               threshold: null,         # null: the classifier's predicted class marks a sample
                                         # undesired; P: its probability of the class is >= P
+               negatives: null}         # N: mark only the first N undesired samples found (the
+                                        # bank's desired samples stay the positives); null: all
     adapt: {k: 2, steps: 2000, lam: 5.0e8, fisher_samples: 32, fisher_layers: conv, fisher_output: logit,
             train: {batch_size: 16, lr: 0.002, ...}}
     unlearn: {steps: 1000, alpha: 2.0, gamma: 10.0, reduction: tensor_mean, train: {...},
@@ -89,6 +91,11 @@ def _threshold(name: str, value) -> None:
     check_threshold(value)
 
 
+def _negatives(name: str, value) -> None:
+    if value is not None:
+        positive_int(name, value)
+
+
 @dataclass
 class FeedbackSpec:
     """How a study draws and labels each feature's feedback bank (`atu feedback`'s settings)."""
@@ -99,6 +106,12 @@ class FeedbackSpec:
     batch_size: int = setting(64, help="samples per generator / classifier call", check=positive_int)
     threshold: float | None = setting(
         None, help="None: the predicted class decides; P: p(class) >= P (atu feedback --threshold)", check=_threshold
+    )
+    negatives: int | None = setting(
+        None,
+        help="None: every undesired sample of the bank is marked; N: only the first N (a user who marks N "
+        "and stops), the bank's desired samples stay the positives",
+        check=_negatives,
     )
 
     def __post_init__(self):
@@ -182,7 +195,8 @@ class StudyConfig:
             "features": [f.to_dict() for f in self.features],
             "methods": list(self.methods),
             "seeds": list(self.seeds),
-            "feedback": vars(self.feedback).copy(),
+            # negatives only when set, so that studies written before it existed still resume
+            "feedback": {k: v for k, v in vars(self.feedback).items() if k != "negatives" or v is not None},
             "adapt": {k: v for k, v in self.adapt.to_dict().items() if k != "seed"},
             "unlearn": {m: {k: v for k, v in c.to_dict().items() if k != "seed"} for m, c in self.unlearn.items()},
             "latent": {k: v for k, v in self.latent.to_dict().items() if k != "seed"},

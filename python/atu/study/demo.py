@@ -87,10 +87,12 @@ def demo_config(
     device: str = "auto",
     data: str = assets.DEFAULT_SET,
     feature: str | None = None,
+    negatives: int | None = None,
 ) -> dict:
     """The demo's study configuration on a shipped set (plain data, checked by study.from_dict): one
     feature per class to remove (several share the bank of samples; each has its own report), or with
-    `feature` (MEASURE:topP|bottomP) the one measured feature instead of classes."""
+    `feature` (MEASURE:topP|bottomP) the one measured feature instead of classes; `negatives`: mark
+    only the first N undesired samples of the bank (None: all)."""
     classes = [] if feature else [undesired_class] if isinstance(undesired_class, int) else list(undesired_class)
     if data not in assets.SHIPPED:
         raise ValueError(f"--data {data}: the demo runs on {' or '.join(assets.SHIPPED)}")
@@ -121,7 +123,7 @@ def demo_config(
         ],
         "methods": methods,
         "seeds": seeds,
-        "feedback": dict(DEMO_FEEDBACK),
+        "feedback": {**DEMO_FEEDBACK, **({"negatives": negatives} if negatives is not None else {})},
         "adapt": {**copy.deepcopy(DEMO_ADAPT), "steps": scaled(DEMO_ADAPT["steps"])},
         "unlearn": {
             **repulsion_scaled(DEMO_UNLEARN, DEMO_REPULSION_SCALE[data]),

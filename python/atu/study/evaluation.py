@@ -121,6 +121,8 @@ def evaluate_feature(
             "n": len(feedback),
             "undesired": feedback.n_undesired,
             "rule": feedback.metadata.get("labeller", {}).get("rule", "predicted class"),
+            # feedback.negatives: {n, within_first: the bank samples looked at, left_out}
+            **({"negatives": feedback.metadata["negatives"]} if "negatives" in feedback.metadata else {}),
         },
         "inputs": {
             "generator": file_record(cfg.generator),

@@ -155,6 +155,18 @@ def quality_checks(metrics: dict) -> list[str]:
     return lines
 
 
+def _feedback_line(fb: dict) -> str:
+    """What the feedback marked: every undesired sample of the bank, or the first N found."""
+    rule = fb.get("rule", "predicted class")
+    if "negatives" not in fb:
+        return f"{fb['undesired']} of {fb['n']} samples undesired ({rule})"
+    cut = fb["negatives"]
+    return (
+        f"the first {cut['n']} undesired samples marked ({rule}), found within the bank's first "
+        f"{cut['within_first']}; {fb['n'] - fb['undesired']} desired samples"
+    )
+
+
 def _method_line(cfg: StudyConfig, method: str) -> str:
     if method == "latent":
         c = cfg.latent
@@ -238,7 +250,7 @@ def write_feature_report(
             else f"- judge: `{feature.classifier}`"
         )
         + (f"; second judge: `{feature.judge}`" if feature.judge else "")
-        + f"; feedback: {fb['undesired']} of {fb['n']} samples undesired ({fb.get('rule', 'predicted class')})",
+        + f"; feedback: {_feedback_line(fb)}",
         f"- methods: {', '.join(cfg.methods)}; seeds: {cfg.seeds}; "
         + (
             f"stage 1: k = {cfg.adapt.k}, {cfg.adapt.steps} steps, λ = {cfg.adapt.lam:g}; "

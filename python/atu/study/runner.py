@@ -29,7 +29,7 @@ from pathlib import Path
 from .. import checkpoint as ckpt
 from ..checkpoint.feedback_bundle import load_bundle, save_bundle
 from ..feedback.bank import draw_bank
-from ..feedback.labelling import label_with_classifier, label_with_judge
+from ..feedback.labelling import first_negatives, label_with_classifier, label_with_judge
 from ..gan.run import MODEL_FILE, RUN_FILE, STATE_FILE
 from ..latent.run import LatentConfig, latent_unlearn
 from ..stages.adapt import adapt
@@ -124,7 +124,7 @@ def run_study(
     summaries = []
     for feature in cfg.features:
         fdir = out / feature.name
-        feedback = _feedback(feature, bank, inputs, cfg.feedback.threshold, fdir, log)
+        feedback = _feedback(feature, bank, inputs, cfg.feedback, fdir, log)
         for seed in cfg.seeds:
             sdir = seed_dir(fdir, seed)
             if cfg.needs_stage1():
@@ -197,7 +197,9 @@ def _bank(cfg: StudyConfig, out: Path, G, device: str, progress: bool, log) -> P
     return path
 
 
-def _feedback(feature, bank_file: Path, inputs: StudyInputs, threshold: float | None, fdir: Path, log) -> Path:
+def _feedback(feature, bank_file: Path, inputs: StudyInputs, spec, fdir: Path, log) -> Path:
+    """The feature's feedback bundle: the bank labelled by its judge (spec: the study's FeedbackSpec),
+    cut to the first spec.negatives undesired samples when set."""
     path = fdir / FEEDBACK_FILE
     if path.is_file():
         return path
@@ -208,11 +210,21 @@ def _feedback(feature, bank_file: Path, inputs: StudyInputs, threshold: float | 
             load_bundle(bank_file),
             inputs.classifiers[feature.name],
             feature.undesired,
-            threshold=threshold,
+            threshold=spec.threshold,
             classifier_file=feature.classifier,
         )
     bundle.require_both_kinds(f"feature {feature.name!r}")
-    log(f"[{feature.name}] feedback: {bundle.n_undesired} of {len(bundle)} samples undesired")
+    if spec.negatives is not None:
+        try:
+            bundle = first_negatives(bundle, spec.negatives)
+        except ValueError as err:
+            raise StudyError(f"feature {feature.name!r}: feedback.negatives: {err}") from err
+        log(
+            f"[{feature.name}] feedback: the first {spec.negatives} undesired samples marked (found within the "
+            f"first {bundle.metadata['negatives']['within_first']}), {len(bundle) - spec.negatives} desired"
+        )
+    else:
+        log(f"[{feature.name}] feedback: {bundle.n_undesired} of {len(bundle)} samples undesired")
     save_bundle(path, bundle)
     return path
 
