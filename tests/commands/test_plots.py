@@ -152,3 +152,7 @@ def test_the_tradeoff_plot_marks_the_papers_el2_and_extrapolation_range_on_mnist
     assert (y_lo, y_hi) == paper.EXTRAPOLATION_PUL and seen["x_limit"] == tradeoff.FID_BOUND
     tradeoff.write_tradeoff_plot(metrics, "digits", tmp_path / "t.png")
     assert seen["marked"] == {} and seen["marked_areas"] == {}
+    metrics["pretrained"]["recall"] = 50.0
+    metrics["methods"]["el2"]["recall"], metrics["methods"]["filter"]["recall"] = 40.0, 46.0
+    tradeoff.write_tradeoff_plot(metrics, "digits", tmp_path / "t.png")
+    assert seen["points"] == {"el2 (recall 0.80x)": (1.3, 88.0), "filter": (0.5, 100.0)}

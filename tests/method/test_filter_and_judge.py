@@ -162,6 +162,25 @@ def test_the_recommendation_is_the_best_pul_under_both_judges_within_the_fid_bou
     assert recommendation(metrics)[0] is None
 
 
+def test_a_method_that_loses_coverage_is_not_recommended():
+    """Recall below 0.9x the pre-trained model's rules a method out however good its PUL and FID."""
+    metrics = {
+        "pretrained": {"fid": 10.0, "recall": 50.0},
+        "methods": {
+            "el2": {"pul": 95.0, "fid": 12.0, "recall": 40.0},  # 0.8x: lost a fifth of the coverage
+            "redact": {"pul": 90.0, "fid": 13.0, "recall": 45.0},  # exactly 0.9x
+            "adv_only": {"pul": 99.0, "fid": 16.0, "recall": 50.0},  # beyond the FID bound
+        },
+    }
+    best, why = recommendation(metrics)
+    assert best == "redact" and "recall 45.0% ≥ 0.9× the pre-trained model's" in why
+    metrics["methods"]["redact"]["recall"] = 44.9
+    best, why = recommendation(metrics)
+    assert best is None and "kept recall at 0.9× the pre-trained model's (45.0%)" in why and "el2" in why
+    del metrics["pretrained"]["recall"]  # studies from before recall was measured: FID and PUL decide
+    assert recommendation(metrics)[0] == "el2" and "recall not measured" in recommendation(metrics)[1]
+
+
 def test_the_python_apis_filter_is_the_studys():
     import atu
 

@@ -127,8 +127,17 @@ def quality_checks(metrics: dict) -> list[str]:
             if ref["pul"] > 0
             else f"  (the generator retrained without the feature scores PUL {ref['pul']:.1f}%)"
         )
-    limit = 1.5 * pre["fid"]
-    lines.append(f"- EL2 FID ≤ 1.5 × pre-trained ({limit:.2f}): {el2['fid']:.2f} → {verdict(el2['fid'] <= limit)}")
+    limit = tradeoff.FID_BOUND * pre["fid"]
+    lines.append(
+        f"- EL2 FID ≤ {tradeoff.FID_BOUND:g} × pre-trained ({limit:.2f}): {el2['fid']:.2f} → "
+        f"{verdict(el2['fid'] <= limit)}"
+    )
+    covers = tradeoff.keeps_recall(el2, pre)
+    if covers is not None:  # the real data the model still covers, which FID alone can hide
+        lines.append(
+            f"- EL2 recall ≥ {tradeoff.RECALL_BOUND:g} × pre-trained ({tradeoff.RECALL_BOUND * pre['recall']:.1f}%): "
+            f"{el2['recall']:.1f}% → {verdict(covers)}"
+        )
     adv = methods.get("adv_only")
     if adv is not None and adv["pul"] is not None:
         lines.append(
