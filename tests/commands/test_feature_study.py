@@ -16,6 +16,7 @@ from atu.classifiers.judges import ClassJudge, MeasureJudge
 from atu.data.features import MeasuredFeature, feature_label_names
 from atu.models import Discriminator, Generator, narrow_channels
 from atu.study import ConfigError, from_dict, run_study
+from atu.study.shares import moved_classes
 from tiny_gans import save_pretrained, tiny_study
 
 N_BANK, N_FID = 60, 40
@@ -86,6 +87,8 @@ def test_a_measured_feature_is_marked_counted_and_reported_by_its_judges(files, 
     assert f"# Unlearning f ({files['spec']}, judged by its measurement" in report
     # what else moved: each digit class's share of every model's bank, and the measurement's distribution
     assert sum(metrics["pretrained"]["class_shares"]) == pytest.approx(100) and "## Class shares" in report
+    for name, m in metrics["methods"].items():  # flagged against the pre-trained shares (no class removed)
+        assert m["moved_classes"] == moved_classes(m, metrics["pretrained"], None, metrics["n_bank"]), name
     assert (out / "f" / "feature_histogram.png").is_file() and "(feature_histogram.png)" in report
 
 

@@ -39,6 +39,7 @@ from .features import Feature
 from .inputs import StudyInputs
 from .layout import ATTACK_FILE, FEEDBACK_FILE, METRICS_FILE
 from .methods import FILTER_METHOD
+from .shares import moved_classes
 
 ATTACKED_METHODS = ("el2", "latent")  # one of each family, next to the pre-trained model
 
@@ -103,6 +104,9 @@ def evaluate_feature(
     }
     if FILTER_METHOD in cfg.methods:
         per_method[FILTER_METHOD] = aggregate({cfg.seeds[0]: raw["methods"][FILTER_METHOD]})
+    for m in per_method.values():  # what else the edit moved (study/shares.py)
+        if "class_shares" in m:
+            m["moved_classes"] = moved_classes(m, raw["pretrained"], c, cfg.evaluate.n_bank)
     feedback = load_bundle(fdir / FEEDBACK_FILE)
     second_file = feature.judge or (cfg.evaluate.judge if c is not None else None)
     metrics = {
@@ -177,7 +181,10 @@ def aggregate(per_seed: dict[int, dict]) -> dict:
         result[key], result[f"{key}_std"] = mean_std([s[key] for s in seeds])
     if all("class_shares" in m for m in per_seed.values()):  # per class, over the seeds
         shares = [m["class_shares"] for _, m in sorted(per_seed.items())]
-        result["class_shares"] = [mean_std(list(column))[0] for column in zip(*shares)]
+        columns = [mean_std(list(column)) for column in zip(*shares)]
+        result["class_shares"] = [mean for mean, _ in columns]
+        if len(shares) > 1:
+            result["class_shares_std"] = [std for _, std in columns]
         for s, own in zip(seeds, shares):
             s["class_shares"] = own
     result["seeds"] = seeds

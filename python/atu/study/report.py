@@ -23,6 +23,7 @@ from .features import Feature
 from .figures import write_curves, write_feature_histogram, write_grids
 from .inputs import StudyInputs
 from .layout import extrapolation_dir, seed_dir
+from .shares import FLAG_SPREADS
 
 
 def _cell(mean, std, digits: int = 2) -> str:
@@ -361,25 +362,34 @@ def write_feature_report(
 
 def class_share_section(metrics: dict) -> list[str]:
     """The share of each class of the classifier in every model's PUL bank (percent; the mean over
-    seeds): what else an edit moved besides the feature. Empty when the evaluation did not count them."""
+    seeds): what else an edit moved besides the feature, in bold where it moved by more than seeds
+    and sampling explain (study/shares.py). Empty when the evaluation did not count them."""
     pre = metrics["pretrained"]
     if "class_shares" not in pre:
         return []
-    columns = {"Pre-trained": pre["class_shares"]}
+    columns = {"Pre-trained": (pre["class_shares"], set())}
     if (metrics.get("retrained") or {}).get("class_shares"):
-        columns["Retrained (oracle)"] = metrics["retrained"]["class_shares"]
+        columns["Retrained (oracle)"] = (metrics["retrained"]["class_shares"], set())
     for name in ordered_columns(metrics):
-        if "class_shares" in metrics["methods"][name]:
-            columns[column_title(name)] = metrics["methods"][name]["class_shares"]
+        m = metrics["methods"][name]
+        if "class_shares" in m:
+            columns[column_title(name)] = (m["class_shares"], {moved["class"] for moved in m.get("moved_classes", [])})
+    cell = lambda shares, moved, c: f"**{shares[c]:.1f}**" if c in moved else f"{shares[c]:.1f}"  # noqa: E731
     rows = [
         "| class | " + " | ".join(columns) + " |",
         "|---|" + "---:|" * len(columns),
         *(
-            f"| {c} | " + " | ".join(f"{shares[c]:.1f}" for shares in columns.values()) + " |"
+            f"| {c} | " + " | ".join(cell(shares, moved, c) for shares, moved in columns.values()) + " |"
             for c in range(len(pre["class_shares"]))
         ),
     ]
-    return ["## Class shares (% of each model's bank, by the classifier)", "", *rows, ""]
+    removed = "once the undesired class is gone, " if metrics.get("class") is not None else ""
+    note = (
+        f"Bold: a class that moved from the share the pre-trained model predicts ({removed}the others in "
+        f"their pre-trained proportions) by more than {FLAG_SPREADS:g} spreads (its seed-to-seed deviation, "
+        f"or the sampling deviation of two banks of {metrics['n_bank']} if larger)."
+    )
+    return ["## Class shares (% of each model's bank, by the classifier)", "", *rows, "", note, ""]
 
 
 def _beside_the_papers(cfg: StudyConfig, metrics: dict) -> tuple[str | None, str | None]:
