@@ -140,8 +140,10 @@ def test_a_measured_feature_demo_takes_its_oracle_and_judge_where_they_ship(tmp_
             "judge": str(judge),
         }
     ]
-    # the digit classifiers neither judge a measurement nor attack with it
-    assert raw["evaluate"]["judge"] is None and raw["attack"]["judge"] is None
+    # the digit classifiers do not judge a measurement; the attack is on beside the latent method (the
+    # feature's classifier attacks, the measurement judges: study/evaluation.attack_pair)
+    assert raw["evaluate"]["judge"] is None and raw["attack"]["judge"] == str(shipped.second_judge())
+    assert demo_config(8, ["el2"], [0], feature="thickness:top10")["attack"]["judge"] is None
     assert shipped.without_feature("slant:top10") is None and shipped.feature_judge("slant:top10") is None
     assert from_dict(raw).features[0].measure == "thickness:top10"
     assert atu_main(["demo", "--class", "4", "--feature", "thickness:top10", "--out", str(tmp_path / "a")]) == 2

@@ -60,6 +60,8 @@ def _raw(files, **changes):
             n_fid=N_FID,
             latent={"steps": 2, "batch_size": 4},
             methods=["el2", "adv_only", "redact", "latent", "filter"],
+            # on: the feature's classifier attacks and the measurement judges (the digit file is not used)
+            attack={"judge": str(files["root"] / "digits.safetensors"), "n": 6, "steps": 2},
         )
         | changes
     )
@@ -90,6 +92,13 @@ def test_a_measured_feature_is_marked_counted_and_reported_by_its_judges(files, 
     for name, m in metrics["methods"].items():  # flagged against the pre-trained shares (no class removed)
         assert m["moved_classes"] == moved_classes(m, metrics["pretrained"], None, metrics["n_bank"]), name
     assert (out / "f" / "feature_histogram.png").is_file() and "(feature_histogram.png)" in report
+    # the latent attack: the feature's classifier attacks, the measurement judges
+    attack = json.loads((out / "f" / "attack.json").read_text())
+    assert set(attack["models"]) == {"pretrained", "el2", "latent"}
+    assert attack["judge"]["kind"] == "measure" and attack["attacker"]["label"] == files["spec"]
+    unattacked = ckpt.load(files["root"] / "g.safetensors").generator("g_ema").eval().sample(6, seed=0)
+    assert attack["models"]["pretrained"]["before"] == pytest.approx(100 * measured.holds(unattacked).float().mean())
+    assert f"judged by the measurement ({files['spec']}" in report.split("## Latent attack")[1]
 
 
 @pytest.mark.parametrize(

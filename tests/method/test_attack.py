@@ -10,6 +10,7 @@ import torch
 
 from atu import checkpoint as ckpt
 from atu.classifiers import LeNet, predict, save_classifier
+from atu.classifiers.judges import ClassJudge
 from atu.cli import main as atu_main
 from atu.eval.attack import attack_feature_ratio, pgd_latent
 from atu.models import Discriminator, Generator, narrow_channels
@@ -72,7 +73,7 @@ def tiny(tmp_path_factory):
 
 def test_the_ratios_are_recounts_of_the_attacked_samples_and_the_attack_raises_the_attackers(tiny):
     G, attacker, judge = tiny["G"], tiny["attacker"], tiny["judge"]
-    r = attack_feature_ratio(G, attacker, judge, 1, n=12, seed=4, steps=5, batch_size=5)
+    r = attack_feature_ratio(G, ClassJudge(attacker, 1), ClassJudge(judge, 1), n=12, seed=4, steps=5, batch_size=5)
     # independent recount: the same latents and noise, drawn the documented way, attacked whole
     z, noise = G.sample_inputs(4, 0, 12)
     render = lambda latents: G([latents], noise=noise)[0]  # noqa: E731
@@ -100,6 +101,24 @@ def test_the_command_writes_attack_json_and_names_bad_input(tiny, tmp_path, caps
     assert atu_main(base[:-6] + ["--class", "7", "--out", str(tmp_path / "c.json")]) == 2
     assert "class '7'" in capsys.readouterr().err
     assert not (tmp_path / "b.json").exists() and not (tmp_path / "c.json").exists()
+
+
+def test_the_command_judges_a_measured_feature_by_its_measurement(tiny, tmp_path, capsys):
+    from atu.classifiers.judges import MeasureJudge
+
+    out = tmp_path / "attack.json"
+    base = ["attack", "--gen", str(tiny["gen"]), "--classifier", str(tiny["root"] / "c1.safetensors"), "--class", "1"]
+    settings = ["--n", "6", "--steps", "2", "--device", "cpu"]
+    measured = ["--feature", "area:top50", "--data", "digits"]
+    assert atu_main([*base, *measured, *settings, "--out", str(out)]) == 0
+    record = json.loads(out.read_text())
+    judge = MeasureJudge.over("area:top50", "digits", resolution=16)
+    assert record["judge"] == judge.record()
+    unattacked = tiny["G"].sample(6, seed=0)
+    assert record["models"]["pretrained"]["before"] == pytest.approx(100 * judge.holds(unattacked).float().mean())
+    both = [*measured, "--judge", str(tiny["root"] / "c2.safetensors")]
+    assert atu_main([*base, *both, *settings, "--out", str(tmp_path / "b.json")]) == 2
+    assert "exactly one of --judge FILE or --feature" in capsys.readouterr().err and not (tmp_path / "b.json").exists()
 
 
 # ---- in a study: both families side by side, and the attack in the report ----------------------------
@@ -174,9 +193,8 @@ def test_a_study_reports_both_families_and_the_attack(study_files, tmp_path):
     G = ckpt.load(fdir / "seed_0" / "latent" / "model.safetensors").generator().eval()
     again = attack_feature_ratio(
         G,
-        load_classifier(study_files["clf"]),
-        load_classifier(study_files["judge"]),
-        study_files["class"],
+        ClassJudge(load_classifier(study_files["clf"]), study_files["class"]),
+        ClassJudge(load_classifier(study_files["judge"]), study_files["class"]),
         n=6,
         steps=2,
         seed=0,

@@ -1,7 +1,9 @@
 """Does the feature come back under attack? Projected gradient descent on the generator's latent
 input, as in Moon, Cho, Kim (AAAI 2024): push the latent z within an L∞ ball of radius ε so that a
-classifier sees the feature, then count how many samples a SECOND classifier (trained with another
-seed, so the attack cannot merely exploit the first one's quirks) reads as the feature.
+classifier sees the feature, then count how many samples a SECOND judge reads as the feature: a
+classifier trained with another seed, so the attack cannot merely exploit the first one's quirks, or
+for a measured feature the measurement itself (the attacker then is the feature's classifier, atu
+train-classifier --feature).
 
     δ_0 = 0;  δ_{k+1} = clip_[−ε, ε]( δ_k − η · sign ∇_δ CE(C(G(z + δ_k)), feature) ),  k < K
 
@@ -20,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..classifiers.inference import marked, prepare
+from ..classifiers.inference import prepare
+from ..classifiers.judges import ClassJudge, Judge
 from ..util.settings import check_fields, setting
 from ..util.settings import to_dict as record
 from ..util.validate import non_negative, non_negative_int, positive, positive_int, seed_value
@@ -63,17 +66,10 @@ def _logits(classifier) -> Callable[[torch.Tensor], torch.Tensor]:
     return lambda images: classifier(prepare(classifier, images))
 
 
-@torch.no_grad()
-def _count(classifier, images: torch.Tensor, target: int) -> int:
-    classifier.eval()
-    return int(marked(classifier, images, target).sum())
-
-
 def attack_feature_ratio(
     G,
-    attacker,
-    judge,
-    target: int,
+    attacker: ClassJudge,
+    judge: Judge,
     *,
     n: int = 500,
     seed: int = 0,
@@ -83,8 +79,8 @@ def attack_feature_ratio(
     batch_size: int = 100,
     progress: Callable[[int], None] | None = None,
 ) -> dict:
-    """The feature ratio (percent) of n seeded samples of G before and after the attack, judged by
-    `judge` (and, for reference, by the `attacker` whose gradients drive the attack)."""
+    """The feature ratio (percent) of n seeded samples of G before and after the attack toward the
+    attacker's class, judged by `judge` (and, for reference, by the `attacker` itself)."""
     if n < 1 or batch_size < 1:
         raise ValueError(f"n and batch_size must be >= 1, got {n} and {batch_size}")
     like = G.input.input
@@ -100,12 +96,20 @@ def attack_feature_ratio(
             which = f"samples {start}..{start + z.shape[0] - 1} of seed {seed}"
             with torch.no_grad():
                 before = G.require_finite(render(z), which)
-            z_adv = pgd_latent(render, _logits(attacker), z, target, steps=steps, step_size=step_size, radius=radius)
+            z_adv = pgd_latent(
+                render,
+                _logits(attacker.classifier),
+                z,
+                attacker.undesired,
+                steps=steps,
+                step_size=step_size,
+                radius=radius,
+            )
             with torch.no_grad():
                 after = G.require_finite(render(z_adv), f"{which}, attacked")
-            for name, clf in (("judge", judge), ("attacker", attacker)):
-                counts[f"{name}_before"] += _count(clf, before, target)
-                counts[f"{name}_after"] += _count(clf, after, target)
+                for name, who in (("judge", judge), ("attacker", attacker)):
+                    counts[f"{name}_before"] += int(who.holds(before).sum())
+                    counts[f"{name}_after"] += int(who.holds(after).sum())
             if progress is not None:
                 progress(z.shape[0])
     finally:
@@ -138,9 +142,8 @@ class AttackSettings:
 
 def attack_generators(
     generators: dict,
-    attacker,
-    judge,
-    target: int,
+    attacker: ClassJudge,
+    judge: Judge,
     settings: AttackSettings = AttackSettings(),
     *,
     progress: bool = False,
@@ -154,7 +157,6 @@ def attack_generators(
                 G,
                 attacker,
                 judge,
-                target,
                 n=settings.n,
                 seed=settings.seed,
                 steps=settings.steps,

@@ -109,7 +109,10 @@ def demo_config(
     if not steps_scale > 0:
         raise ValueError(f"--steps-scale must be > 0, got {steps_scale}")
     retrained = {c: shipped.retrained(c) for c in classes}
-    judge = shipped.second_judge() if not feature else None  # a digit classifier does not judge a measurement
+    # a digit classifier does not judge a measurement; it still turns the latent attack on, which for a
+    # measured feature attacks with the feature's classifier and judges by the measurement
+    judge = shipped.second_judge() if not feature else None
+    attack_on = shipped.second_judge() if "latent" in methods else None
     scaled = lambda steps: max(1, round(steps * steps_scale))  # noqa: E731
     return {
         "generator": str(assets.path(shipped.generator)),
@@ -132,7 +135,7 @@ def demo_config(
         "latent": {**DEMO_LATENT, "steps": scaled(DEMO_LATENT["steps"])},
         # the attack compares the families, so it runs when the latent method does (and then on the
         # pre-trained, el2 and latent models); the default demo's time stays as it was
-        "attack": {**DEMO_ATTACK, "judge": str(judge) if judge and "latent" in methods else None},
+        "attack": {**DEMO_ATTACK, "judge": str(attack_on) if attack_on else None},
         "extrapolation": {"scales": list(DEMO_SCALES)},
         # every PUL is also counted by the second judge, so an edit that only fools the labeller shows
         "evaluate": {**DEMO_EVALUATE, "judge": str(judge) if judge else None},

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ..checkpoint.feedback_bundle import load_bundle
+from ..classifiers.judges import ClassJudge, Judge
 from ..data import load_dataset
 from ..eval.attack import attack_generators
 from ..eval.evaluate import evaluate
@@ -191,6 +192,20 @@ def aggregate(per_seed: dict[int, dict]) -> dict:
     return result
 
 
+def attack_pair(feature: Feature, inputs: StudyInputs) -> tuple[ClassJudge, Judge] | None:
+    """(who attacks, who judges) in the latent attack: for a class, the feature's classifier attacks
+    and the study's attack judge, a classifier trained with another seed, judges; for a measured
+    feature, its own classifier (the feature's second judge) attacks and the measurement judges.
+    None where there is no classifier to attack with or none to judge."""
+    if feature.measure is not None:
+        attacker = inputs.second_judges[feature.name]
+        return (attacker, inputs.judges[feature.name]) if isinstance(attacker, ClassJudge) else None
+    if inputs.attack_judge is None:
+        return None
+    c = inputs.undesired_class(feature.name)
+    return ClassJudge(inputs.classifiers[feature.name], c), ClassJudge(inputs.attack_judge, c)
+
+
 def attack_feature(
     cfg: StudyConfig,
     feature: Feature,
@@ -202,17 +217,17 @@ def attack_feature(
     progress: bool = True,
 ) -> dict:
     """The latent attack (atu/eval/attack.py) on the pre-trained generator and on every seed's el2 and
-    latent models, the feature's classifier attacking and the configured judge judging; the ratios
-    per seed and their mean ± std, written to attack.json."""
-    attacker = inputs.classifiers[feature.name].to(device)
-    judge = inputs.attack_judge.to(device)
+    latent models (attack_pair: who attacks, who judges); the ratios per seed and their mean ± std,
+    written to attack.json."""
+    attacker, judge = attack_pair(feature, inputs)
+    attacker, judge = attacker.to(device), judge.to(device)
     c = inputs.undesired_class(feature.name)
     files = {m: trained[m] for m in ATTACKED_METHODS if m in trained}
     generators = {
         "pretrained": inputs.generator.to(device).eval(),
         **{f"{m}@{seed}": G for m, per_seed in files.items() for seed, G in per_seed.items()},
     }
-    raw = attack_generators(generators, attacker, judge, c, cfg.attack.settings, progress=progress)
+    raw = attack_generators(generators, attacker, judge, cfg.attack.settings, progress=progress)
     models = {"pretrained": raw["pretrained"]}
     for m, per_seed in files.items():
         seeds = [{"seed": seed, **raw[f"{m}@{seed}"]} for seed in per_seed]
@@ -223,7 +238,12 @@ def attack_feature(
         "class": c,
         "settings": cfg.attack.settings.to_dict(),
         "models": models,
-        "inputs": {"classifier": file_record(feature.classifier), "judge": file_record(cfg.attack.judge)},
+        "attacker": attacker.record(),
+        "judge": judge.record(),
+        "inputs": {
+            "classifier": file_record(feature.judge if feature.measure else feature.classifier),
+            "judge": file_record(cfg.attack.judge) if not feature.measure else None,
+        },
         "provenance": provenance(),
     }
     if is_main():

@@ -224,10 +224,17 @@ def attack_table(attack: dict) -> str:
     for key, label in (("before", "before attack"), ("after", "after attack")):
         cells = [_cell(m[key], m.get(f"{key}_std")) for m in (attack["models"][n] for n in names)]
         rows.append(f"| Feature ratio (%), {label} | " + " | ".join(cells) + " |")
+    measured = (attack.get("judge") or {}).get("kind") == "measure"
+    judged_by = (
+        f"the measurement ({attack['judge']['feature']}, threshold {attack['judge']['threshold']:.4g})"
+        if measured
+        else f"a second classifier (`{attack['inputs']['judge']['path']}`)"
+    )
+    classifier = attack["inputs"]["classifier"]["path"]
+    attacker = f"the feature's classifier (`{classifier}`)" if measured else "the study's classifier"
     note = (
         f"PGD on the latent z: {s['steps']} steps of {s['step_size']:g}, L∞ radius {s['radius']:g}, "
-        f"{s['n']} latents per model, toward the feature under the study's classifier; judged by a second "
-        f"classifier (`{attack['inputs']['judge']['path']}`)."
+        f"{s['n']} latents per model, toward the feature under {attacker}; judged by {judged_by}."
     )
     return "\n".join([head, rule, *rows, "", note])
 

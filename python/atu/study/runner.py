@@ -40,7 +40,7 @@ from ..util.devices import resolve_device
 from ..util.local_group import run_in_group
 from ..util.provenance import provenance
 from .config import AttackSpec, StudyConfig, from_dict
-from .evaluation import attack_feature, evaluate_feature
+from .evaluation import attack_feature, attack_pair, evaluate_feature
 from .inputs import StudyError, StudyInputs, load_inputs, load_trained
 from .layout import BANK_FILE, CONFIG_FILE, FEEDBACK_FILE, adapt_dir, extrapolation_dir, seed_dir
 from .methods import FILTER_METHOD, LATENT_METHOD
@@ -140,9 +140,11 @@ def run_study(
         trained = load_trained(cfg, fdir, device)
         metrics = evaluate_feature(cfg, feature, fdir, inputs, trained, device=device)
         attack = None
-        if cfg.attack.judge is not None and feature.measure is None:  # PGD needs a classifier to attack with
+        if cfg.attack.judge is not None and attack_pair(feature, inputs) is not None:
             log(f"[{feature.name}] latent attack")
             attack = attack_feature(cfg, feature, fdir, inputs, trained, device=device, progress=progress)
+        elif cfg.attack.judge is not None:  # PGD needs a classifier to attack with
+            log(f"[{feature.name}] no latent attack: the measured feature has no classifier (its judge) to attack with")
         summaries.append(
             write_feature_report(cfg, feature, fdir, metrics, inputs, trained, device=device, attack=attack)
         )
