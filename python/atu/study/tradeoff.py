@@ -7,9 +7,10 @@ win). The output filter is a reference, not an edit: it is plotted and reported 
 recommended.
 
 Why recall: FID mixes fidelity and coverage, and an edit that draws fewer kinds of images well can
-keep a modest FID while covering much less of the real data (EL2 on MNIST's 8: FID 1.36x, recall 55
--> 37%). Recall (Kynkäänniemi et al. 2019) measures the coverage alone; 0.9x keeps nine tenths of what
-the pre-trained model covered, the spread of a few points that seeds alone give.
+keep a modest FID while covering much less of the real data (EL2 on MNIST's 8 stays within the FID
+bound while losing a third of its recall: docs/results.md). Recall (Kynkäänniemi et al. 2019)
+measures the coverage alone; the bound asks an edit to keep nine tenths of what the pre-trained
+model covered, a margin well above the seed-to-seed spread of recall.
 """
 
 from __future__ import annotations
