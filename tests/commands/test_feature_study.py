@@ -59,7 +59,8 @@ def _raw(files, **changes):
             n_bank=N_BANK,
             n_fid=N_FID,
             latent={"steps": 2, "batch_size": 4},
-            methods=["el2", "adv_only", "redact", "latent", "filter"],
+            # every method a measured feature admits (redact_labeller needs a labelling classifier)
+            methods=["el2", "el2_paper", "il2", "nl2", "adv_only", "redact", "el2+redact", "latent", "filter"],
             # on: the feature's classifier attacks and the measurement judges (the digit file is not used)
             attack={"judge": str(files["root"] / "digits.safetensors"), "n": 6, "steps": 2},
         )
@@ -81,7 +82,7 @@ def test_a_measured_feature_is_marked_counted_and_reported_by_its_judges(files, 
     second = ClassJudge.of(load_classifier(files["root"] / "judge.safetensors"), files["spec"])
     assert metrics["pretrained"]["n_undesired"] == int(measured.holds(images).sum())
     assert metrics["pretrained"]["n_undesired_judge2"] == int(second.holds(images).sum())
-    assert set(metrics["methods"]) == {"extrapolation s=1", "el2", "adv_only", "redact", "latent", "filter"}
+    assert set(metrics["methods"]) == {"extrapolation s=1", *_raw(files)["methods"]}
     assert metrics["inputs"]["judge"]["path"].endswith("judge.safetensors")
     labeller = load_bundle(out / "f" / "feedback.safetensors").metadata["labeller"]
     assert labeller["kind"] == "measure" and labeller["feature"] == files["spec"]
