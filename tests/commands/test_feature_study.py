@@ -71,7 +71,10 @@ def _raw(files, **changes):
 def test_a_measured_feature_is_marked_counted_and_reported_by_its_judges(files, tmp_path, monkeypatch):
     monkeypatch.setenv("ATU_CACHE", str(files["cache"]))
     out = tmp_path / "study"
-    run_study(from_dict(_raw(files)), out, progress=False, log=lambda msg: None)
+    cfg = from_dict(_raw(files))
+    run_study(cfg, out, progress=False, log=lambda msg: None)
+    # the folder's config.json runs the same study again
+    assert from_dict(json.loads((out / "config.json").read_text())["config"]).to_dict() == cfg.to_dict()
     metrics = json.loads((out / "f" / "metrics.json").read_text())
     assert metrics["class"] is None
     assert metrics["feature"]["feature"] == files["spec"]

@@ -131,7 +131,7 @@ def _measure(item: dict, where: str, data: str) -> str | None:
     key when it does not parse, comes with `undesired`, or is asked of data that are not digits."""
     if item.get("measure") is None:
         return None
-    if "undesired" in item:
+    if item.get("undesired") is not None:  # null: how config.json writes a measured feature's
         raise ConfigError(f"{where}: either undesired (a class) or measure (a measured feature), not both")
     if data.startswith("folder:"):
         raise ConfigError(f"{where}.measure: measured features are digits' (digits, mnist data), not {data}'s")
