@@ -9,7 +9,8 @@ then pooled and aggregated exactly as a study over all the seeds does (study/eva
     python bench/experiments/merge_seeds.py OUT runs/c8s0/no8/metrics.json runs/c8s1/no8/metrics.json ...
 
 Writes OUT/metrics.json and OUT/report.md (the results table, the paper's table beside it for MNIST
-classes 1, 4, 8, the recommendation) and OUT/tradeoff.png.
+classes 1, 4, 8, the recommendation, the class shares with what moved) and OUT/tradeoff.png. One
+study's metrics.json alone is re-aggregated the same way (a study evaluated before a column existed).
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ import sys
 from pathlib import Path
 
 from atu.study import paper, tradeoff
+from atu.study.columns import subject
 from atu.study.evaluation import aggregate
-from atu.study.report import results_table
+from atu.study.report import class_share_section, results_table
+from atu.study.shares import moved_classes
 
 # what must agree between the studies for their seeds to be pooled
 SHARED = ("class", "n_bank", "n_fid", "seed", "fid_features", "pretrained", "retrained")
@@ -55,8 +58,16 @@ def merge(studies: list[dict]) -> dict:
     incomplete = [n for n, per_seed in methods.items() if len(per_seed) < wanted and n != "filter"]
     if incomplete:
         raise SystemExit(f"{incomplete}: not run for every seed")
-    merged = {k: first[k] for k in (*SHARED, "label", "feedback", "inputs") if k in first}
+    merged = {k: first[k] for k in (*SHARED, "label", "feature", "feedback", "inputs") if k in first}
     merged["methods"] = {n: aggregate(per_seed) for n, per_seed in methods.items()}
+    pre, kept = merged["pretrained"], merged["methods"].get("filter", {}).get("class_shares")
+    if merged["class"] is None and "class_shares_without_feature" not in pre and kept:
+        # evaluated before the shares without the feature were counted: the filter's draws are the
+        # pre-trained model's samples without it (on a bank of their own)
+        merged["pretrained"] = {**pre, "class_shares_without_feature": kept}
+    for m in merged["methods"].values():
+        if "class_shares" in m:
+            m["moved_classes"] = moved_classes(m, merged["pretrained"], merged["class"], merged["n_bank"])
     merged["merged_from"] = len(studies)
     return merged
 
@@ -66,13 +77,14 @@ def report(metrics: dict, data: str, out: Path) -> str:
     plot = tradeoff.write_tradeoff_plot(metrics, data, out / "tradeoff.png")
     seeds = sorted({s["seed"] for m in metrics["methods"].values() for s in m["seeds"]})
     lines = [
-        f"# Class {metrics['class']}: "
+        f"# {subject(metrics)}: "
         + (f"{len(seeds)} seeds ({', '.join(map(str, seeds))}), mean ± std" if len(seeds) > 1 else f"seed {seeds[0]}"),
         "",
         results_table(metrics),
         "",
         f"- {why}",
         "",
+        *class_share_section(metrics),
     ]
     if paper.comparable(data, metrics["class"]):
         lines += [f"## Beside the paper ({paper.PAPER})", "", paper.comparison_table(metrics), ""]

@@ -4,6 +4,7 @@ of a share, which classes are flagged, and how metrics.json and the report carry
 import math
 
 import pytest
+import torch
 
 from atu.study.evaluation import aggregate
 from atu.study.report import class_share_section
@@ -16,7 +17,9 @@ def test_removing_a_class_rescales_the_others_to_fill_its_room():
     expected = expected_shares(TENTHS, 8, 1.0)
     assert expected[8] == 1.0 and expected[0] == pytest.approx(10.0 * 99.0 / 90.0)
     assert math.fsum(expected) == pytest.approx(100.0)
-    assert expected_shares(TENTHS, None, None) == TENTHS  # a measured feature: no class to remove
+    assert expected_shares(TENTHS, None, None) == TENTHS  # a measured feature, its draws without it not counted
+    without = [12.0, 8.0] + [10.0] * 8  # the pre-trained model's samples without the feature
+    assert expected_shares(TENTHS, None, None, without) == without
 
 
 def test_the_spread_is_the_larger_of_seeds_and_sampling():
@@ -56,4 +59,29 @@ def test_the_seed_to_seed_deviation_of_each_share_is_kept_and_the_report_bolds_w
     }
     lines = class_share_section(metrics)
     assert "| 0 | 50.0 | 61.0 |" in lines and "| 1 | 50.0 | **39.0** |" in lines
-    assert any(line.startswith("Bold: a class that moved") for line in lines)
+    assert any(line.startswith("Bold: a class whose share moved") for line in lines)
+
+
+def test_the_evaluation_counts_each_class_among_the_samples_without_the_feature():
+    """class_shares_without_feature: a recount of the same bank, by the classifier and the judge."""
+    from atu.classifiers import LeNet, predict
+    from atu.classifiers.judges import ClassJudge
+    from atu.eval.evaluate import evaluate
+    from atu.models import Generator, narrow_channels
+
+    torch.manual_seed(0)
+    G = Generator(16, style_dim=16, n_mlp=1, channels=narrow_channels(16, 4)).eval()
+    torch.manual_seed(1)
+    digits = LeNet(num_classes=10, resolution=16).eval()
+    torch.manual_seed(2)
+    feature = ClassJudge(LeNet(num_classes=2, resolution=16).eval(), 1)
+    real = G.sample(40, seed=9)
+    metrics = evaluate(G, {}, feature, real, n_bank=60, n_fid=20, seed=3, extractor=None, class_shares=digits)
+    bank = G.sample(60, seed=3)
+    labels, holds = predict(digits, bank), feature.holds(bank)
+    kept = labels[~holds]
+    want = [100.0 * float((kept == c).sum()) / kept.numel() for c in range(10)]
+    assert metrics["pretrained"]["class_shares_without_feature"] == pytest.approx(want)
+    assert metrics["pretrained"]["class_shares"] == pytest.approx(
+        [100.0 * float((labels == c).sum()) / 60 for c in range(10)]
+    )

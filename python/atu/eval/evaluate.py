@@ -84,19 +84,33 @@ def kid_and_precision_recall(real_rows: torch.Tensor | None, fake_rows: torch.Te
 SECOND = "_judge2"  # the suffix of the second judge's n_undesired, feature_ratio and pul
 
 
-def _class_judges(classifier: nn.Module) -> dict:
-    """{key: holds} for each class of `classifier`, the predictions made once per batch of the bank."""
+def _once_per_batch(fn):
+    """fn(images), computed once for each batch of the bank however many counts ask for it."""
     last: dict = {}
 
-    def of(c: int):
-        def holds(images: torch.Tensor) -> torch.Tensor:
-            if last.get("images") is not images:
-                last["images"], last["labels"] = images, predict(classifier, images)
-            return last["labels"] == c
+    def cached(images: torch.Tensor) -> torch.Tensor:
+        if last.get("images") is not images:
+            last["images"], last["value"] = images, fn(images)
+        return last["value"]
 
-        return holds
+    return cached
 
-    return {f"class {c}": of(c) for c in range(classifier.num_classes)}
+
+def _class_judges(classifier: nn.Module, feature) -> dict:
+    """{key: holds} for each class of `classifier` ("class c"), and for each class among the samples
+    without the feature ("class c without"): the predictions made once per batch of the bank."""
+    labels = _once_per_batch(lambda images: predict(classifier, images))
+
+    def of(c: int, without: bool):
+        if without:
+            return lambda images: (labels(images) == c) & ~feature(images).to(labels(images).device)
+        return lambda images: labels(images) == c
+
+    return {
+        f"class {c}{' without' if without else ''}": of(c, without)
+        for without in (False, True)
+        for c in range(classifier.num_classes)
+    }
 
 
 def evaluate(
@@ -122,15 +136,17 @@ def evaluate(
     With a `second_judge`, every model's n_undesired, feature_ratio and PUL are also counted by it,
     as n_undesired_judge2, ... (same bank, one pass). With a `class_shares` classifier, every model's
     "class_shares" lists the percentage of its bank in each of the classifier's classes (what else an
-    edit moved: the other digits, or the classes a feature's removal took with it)."""
+    edit moved: the other digits, or the classes a feature's removal took with it), and
+    "class_shares_without_feature" the same among its samples without the feature (for the
+    pre-trained model: what an edit that removed the feature and nothing else would draw)."""
     if extractor is None:
         if not isinstance(judge, ClassJudge):
             raise ValueError(f"evaluate: the judge of {judge.name} has no feature space for FID: pass extractor=")
         extractor = classifier_extractor(judge.classifier)
-    judges = {"": judge.holds}
+    judges = {"": _once_per_batch(judge.holds)}
     if second_judge is not None:
         judges[SECOND] = second_judge.holds
-    shares = _class_judges(class_shares) if class_shares is not None else {}
+    shares = _class_judges(class_shares, judges[""]) if class_shares is not None else {}
     if reference is None:
         reference = reference_from_images(extractor, real_images, n_fid=n_fid, seed=seed)
     real_stats, real_rows = (reference.mu, reference.sigma), reference.rows
@@ -144,7 +160,14 @@ def evaluate(
                 n = distributed.sum_counts(count)
                 out.update({f"n_undesired{suffix}": n, f"feature_ratio{suffix}": feature_ratio(n, n_bank)})
         if shares:
-            out["class_shares"] = [feature_ratio(distributed.sum_counts(counts[key]), n_bank) for key in shares]
+            n_classes = len(shares) // 2
+            per_class = [distributed.sum_counts(counts[key]) for key in shares]
+            out["class_shares"] = [feature_ratio(n, n_bank) for n in per_class[:n_classes]]
+            # among the samples without the feature: what an edit that removed only the feature draws
+            left = sum(per_class[n_classes:])
+            out["class_shares_without_feature"] = [
+                feature_ratio(n, left) if left else None for n in per_class[n_classes:]
+            ]
         if isinstance(G, FilteredSampler):  # every process labelled the whole stream: no sum
             out["rejected"] = 100.0 * (1 - G.last_draw["kept"] / G.last_draw["drawn"])
         return out

@@ -390,11 +390,11 @@ def class_share_section(metrics: dict) -> list[str]:
             for c in range(len(pre["class_shares"]))
         ),
     ]
-    removed = "once the undesired class is gone, " if metrics.get("class") is not None else ""
     note = (
-        f"Bold: a class that moved from the share the pre-trained model predicts ({removed}the others in "
-        f"their pre-trained proportions) by more than {FLAG_SPREADS:g} spreads (its seed-to-seed deviation, "
-        f"or the sampling deviation of two banks of {metrics['n_bank']} if larger)."
+        "Bold: a class whose share moved from what an edit that removed the feature and nothing else would "
+        "draw (the pre-trained model's samples without the feature, in their class proportions) by more "
+        f"than {FLAG_SPREADS:g} spreads (its seed-to-seed deviation, or the sampling deviation of two banks "
+        f"of {metrics['n_bank']} if larger)."
     )
     return ["## Class shares (% of each model's bank, by the classifier)", "", *rows, "", note, ""]
 

@@ -1,10 +1,13 @@
 """What else an edit moved: each class's share of a model's bank against the share the pre-trained
 model predicts for it, flagged where the difference exceeds what seeds and sampling alone give.
 
-The prediction: an edit that removed only the undesired class leaves the other classes in their
-pre-trained proportions, rescaled to fill the room it left (pre_c · (100 − m_u) / (100 − pre_u)); for a
-measured feature, which is no class, the pre-trained shares themselves. The spread of a share is the
-larger of its seed-to-seed standard deviation and the sampling deviation of two banks' shares
+The prediction is what an edit that removed the feature and nothing else would draw: the pre-trained
+model's samples without the feature, in their class proportions (class_shares_without_feature, which
+the evaluation counts on the same bank). For an undesired class, the others fill the room it left,
+scaled to the share of it the edit kept (pre_c · (100 − m_u) / (100 − pre_u) where only the overall
+shares were counted). A measured feature is no class: removing thick strokes rightly draws fewer
+of the digits that are often thick, and only a move beyond that is flagged. The spread of a share is
+the larger of its seed-to-seed standard deviation and the sampling deviation of two banks' shares
 (√2 · √(p(1 − p) / n_bank)); a class is flagged when it moved by more than FLAG_SPREADS of them.
 """
 
@@ -15,9 +18,18 @@ import math
 FLAG_SPREADS = 2.0
 
 
-def expected_shares(pretrained: list[float], undesired: int | None, undesired_share: float | None) -> list[float]:
-    """The shares (percent) of an edit that removed only `undesired`, given the share left of it."""
-    if undesired is None or undesired_share is None or pretrained[undesired] >= 100:
+def expected_shares(
+    pretrained: list[float],
+    undesired: int | None,
+    undesired_share: float | None,
+    without_feature: list[float] | None = None,
+) -> list[float]:
+    """The shares (percent) of an edit that removed only the feature: the pre-trained model's shares
+    `without_feature` where counted (scaled, for a class, to the share of it the edit kept), else
+    for a class the other classes rescaled to fill its room, for a feature the pre-trained shares."""
+    if undesired is None:
+        return list(without_feature) if without_feature else list(pretrained)
+    if undesired_share is None or pretrained[undesired] >= 100:
         return list(pretrained)
     scale = (100.0 - undesired_share) / (100.0 - pretrained[undesired])
     return [undesired_share if c == undesired else share * scale for c, share in enumerate(pretrained)]
@@ -37,7 +49,12 @@ def moved_classes(method: dict, pretrained: dict, undesired: int | None, n_bank:
     if not shares or not before:
         return []
     stds = method.get("class_shares_std") or [None] * len(shares)
-    expected = expected_shares(before, undesired, shares[undesired] if undesired is not None else None)
+    expected = expected_shares(
+        before,
+        undesired,
+        shares[undesired] if undesired is not None else None,
+        pretrained.get("class_shares_without_feature"),
+    )
     moved = []
     for c, (share, want, std) in enumerate(zip(shares, expected, stds)):
         spread = share_spread(want, std, n_bank)
