@@ -153,12 +153,17 @@ def unlearn(
     marker = None
     if cfg.redact > 0 and cfg.redact_source == "labeller":
         record = bank.metadata.get("labeller") or {}
-        if labeller is None or record.get("kind") != "classifier":
+        if record.get("kind") == "measure":  # the measurement that marked the bank marks G's fakes
+            marker = MeasureJudge.of_record(record)
+        elif labeller is None or record.get("kind") != "classifier":
             raise ValueError(
                 f"method {method!r} relabels G's fakes: mark the bank with a judge and pass it as labeller"
             )
-        classifier = load_judge(labeller, device=device).to(device)
-        marker = (classifier, resolve_class(classifier, record["undesired_class"]), record.get("threshold"))
+        else:
+            classifier = load_judge(labeller, device=device).to(device)
+            marker = ClassJudge(
+                classifier, resolve_class(classifier, record["undesired_class"]), threshold=record.get("threshold")
+            )
     return unlearn_generator(
         G,
         _needs(D, "unlearn"),

@@ -59,8 +59,11 @@ def _raw(files, **changes):
             n_bank=N_BANK,
             n_fid=N_FID,
             latent={"steps": 2, "batch_size": 4},
-            # every method a measured feature admits (redact_labeller needs a labelling classifier)
-            methods=["el2", "el2_paper", "il2", "nl2", "adv_only", "redact", "el2+redact", "latent", "filter"],
+            # every method (redact_labeller: the measurement marks G's fakes as it marked the bank)
+            methods=[
+                *("el2", "el2_paper", "il2", "nl2", "adv_only", "redact", "redact_labeller", "el2+redact"),
+                *("latent", "filter"),
+            ],
             # on: the feature's classifier attacks and the measurement judges (the digit file is not used)
             attack={"judge": str(files["root"] / "digits.safetensors"), "n": 6, "steps": 2},
         )
@@ -96,6 +99,9 @@ def test_a_measured_feature_is_marked_counted_and_reported_by_its_judges(files, 
     for name, m in metrics["methods"].items():  # flagged against the pre-trained shares (no class removed)
         assert m["moved_classes"] == moved_classes(m, metrics["pretrained"], None, metrics["n_bank"]), name
     assert (out / "f" / "feature_histogram.png").is_file() and "(feature_histogram.png)" in report
+    # redact_labeller: the measurement marked G's fakes during training, as it marked the bank
+    logged = [json.loads(line) for line in (out / "f" / "seed_0" / "redact_labeller" / "log.jsonl").open()]
+    assert all("marked" in record for record in logged if "d_loss" in record)
     # the latent attack: the feature's classifier attacks, the measurement judges
     attack = json.loads((out / "f" / "attack.json").read_text())
     assert set(attack["models"]) == {"pretrained", "el2", "latent"}
@@ -108,7 +114,6 @@ def test_a_measured_feature_is_marked_counted_and_reported_by_its_judges(files, 
 @pytest.mark.parametrize(
     ("change", "complaint"),
     [
-        ({"methods": ["redact_labeller"]}, "redact_labeller redacts the samples a classifier marks"),
         ({"features": [{"measure": "thickness:top10", "undesired": 8}]}, r"either undesired \(a class\) or measure"),
         ({"features": [{"measure": "thick:top10"}]}, r"features\[0\]\.measure: unknown measure 'thick'"),
         ({"features": [{"measure": "thickness:top70"}]}, r"features\[0\]\.measure: .*\(0, 50\], got 70"),

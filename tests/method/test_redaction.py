@@ -13,6 +13,7 @@ from torch import nn
 from atu import checkpoint as ckpt
 from atu.checkpoint.feedback_bundle import load_bundle, save_bundle
 from atu.classifiers import LeNet
+from atu.classifiers.judges import ClassJudge
 from atu.cli import main as atu_main
 from atu.feedback.labelling import label_with_classifier
 from atu.gan.run import Schedule
@@ -105,17 +106,17 @@ class _Fixed(nn.Module):
 
 
 def test_marked_fakes_count_again_as_fakes_with_the_labellers_rule():
-    hook = MarkedFakesAsFakes(_Fixed(), 2, 0.2)
+    hook = MarkedFakesAsFakes(ClassJudge(_Fixed(), 2), 0.2)
     fake = torch.stack([torch.full((3, 4, 4), v) for v in (-0.5, 0.3, 0.8, -0.1)])  # class 2 for the bright ones
     pred = torch.tensor([[0.4], [-1.2], [2.0], [0.1]])
     loss, logs = hook(None, fake, pred, step=0)
     torch.testing.assert_close(loss.double(), 0.2 * _softplus64(torch.tensor([-1.2, 2.0])).mean(), rtol=1e-6, atol=0)
     assert logs["marked"] == 0.5
     # with a threshold P: marked when p(class 2) >= P (softmax of [0, 0, 10m])
-    cautious = MarkedFakesAsFakes(_Fixed(), 2, 0.2, threshold=0.4)
+    cautious = MarkedFakesAsFakes(ClassJudge(_Fixed(), 2, threshold=0.4), 0.2)
     p2 = torch.softmax(_Fixed()(fake), 1)[:, 2]
     assert torch.equal(cautious.marked(fake), p2 >= 0.4)
-    nothing, logs = MarkedFakesAsFakes(_Fixed(), 2, 0.2)(None, -fake.abs(), pred, step=0)
+    nothing, logs = MarkedFakesAsFakes(ClassJudge(_Fixed(), 2), 0.2)(None, -fake.abs(), pred, step=0)
     assert nothing is None and logs == {"marked": 0.0, "redact": 0.0}
 
 

@@ -105,6 +105,12 @@ class MeasureJudge(Judge):
         values = dataset_measurements(dataset)[feature.measure]
         return cls(feature, feature.threshold(values), {"data": data, "resolution": resolution, "n": len(dataset)})
 
+    @classmethod
+    def of_record(cls, record: dict[str, Any]) -> MeasureJudge:
+        """The judge a `record()` describes (as a feedback bundle stores its labeller)."""
+        reference = {key: record[key] for key in ("data", "resolution", "n") if key in record}
+        return cls(MeasuredFeature.parse(record["feature"]), float(record["threshold"]), reference)
+
     @property
     def name(self) -> str:
         return self.feature.name

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..classifiers.inference import marked
+from ..classifiers.judges import Judge
 
 SOURCES = ("negatives", "labeller")
 _STEP_STRIDE = 1_000_003  # a prime: the seeds of (seed, step) and (seed', step') do not collide in practice
@@ -77,21 +77,22 @@ class NegativesAsFakes:
 
 
 class MarkedFakesAsFakes:
-    """D-loss hook: the fakes the labeller marks (its predicted class is the feature's, or with a
-    threshold P its probability of the class is at least P, the rule of `atu feedback`) are counted
-    again as fakes: w · mean over the marked ones of softplus(D(x)). Logs the marked share."""
+    """D-loss hook: the fakes the judge that labelled the feedback marks (a classifier's class, with
+    the threshold rule of `atu feedback` if it had one, or a measured feature beyond its threshold)
+    are counted again as fakes: w · mean over the marked ones of softplus(D(x)). Logs the marked share."""
 
-    def __init__(self, classifier: nn.Module, undesired_class: int, weight: float, *, threshold: float | None = None):
+    def __init__(self, judge: Judge, weight: float):
         if not weight > 0:
             raise ValueError(f"the redaction weight must be > 0, got {weight!r}")
-        self.classifier = classifier.eval()
-        for p in self.classifier.parameters():
-            p.requires_grad_(False)
-        self.undesired_class, self.weight, self.threshold = undesired_class, weight, threshold
+        classifier = getattr(judge, "classifier", None)
+        if classifier is not None:  # a frozen labeller, in eval mode
+            classifier.eval()
+            for p in classifier.parameters():
+                p.requires_grad_(False)
+        self.judge, self.weight = judge, weight
 
     def marked(self, images: torch.Tensor) -> torch.Tensor:
-
-        return marked(self.classifier, images, self.undesired_class, self.threshold)
+        return self.judge.holds(images).to(images.device)
 
     def __call__(self, D: nn.Module, fake: torch.Tensor, fake_pred: torch.Tensor, step: int):
         mask = self.marked(fake.detach())

@@ -72,6 +72,7 @@ import atu_ext
 
 from ..checkpoint.feedback_bundle import load_bundle
 from ..classifiers import load_classifier
+from ..classifiers.judges import ClassJudge, Judge, MeasureJudge
 from ..gan.run import Schedule, TrainingRun, check_folder, describe_inputs, fixed_latents, write_run_file
 from ..gan.sampling import Batches
 from ..gan.steps import StepCallback, train_steps
@@ -221,15 +222,15 @@ def unlearn_generator(
     cfg: UnlearnConfig = UnlearnConfig(),
     *,
     negatives: torch.Tensor | None = None,
-    labeller: tuple[nn.Module, int, float | None] | None = None,
+    labeller: Judge | None = None,
     progress: bool = True,
     callback: StepCallback | None = None,
 ) -> nn.Module:
     """Stage 2 over modules and tensors: θ_G trained on `positives` (images in [-1, 1], on θ_G's
     device) and repelled from the `adapted` generators (stage 1's), exactly as `atu unlearn` trains
     it, nothing written; returns the unlearned generator (the EMA, as `atu unlearn` saves).
-    Redaction (cfg.redact > 0) takes `negatives` (redact_source "negatives") or `labeller`, a
-    (classifier, undesired class, threshold or None) that marks G's fakes (redact_source "labeller").
+    Redaction (cfg.redact > 0) takes `negatives` (redact_source "negatives") or `labeller`, the
+    judge that marked the feedback, which marks G's fakes (redact_source "labeller").
     θ_G and `d_pretrained` are left as they are (copies are trained)."""
 
     references = [[p.detach() for p in model.parameters()] for model in adapted]
@@ -241,8 +242,7 @@ def unlearn_generator(
     elif cfg.redact > 0:
         if labeller is None:
             raise ValueError("redaction by the labeller (redact_source 'labeller') needs `labeller`")
-        classifier, undesired_class, threshold = labeller
-        d_hook = MarkedFakesAsFakes(classifier, undesired_class, cfg.redact, threshold=threshold)
+        d_hook = MarkedFakesAsFakes(labeller, cfg.redact)
     trainer, _ = unlearning_trainer(theta_g, copy.deepcopy(d_pretrained), references, cfg, d_hook=d_hook)
     batches = Batches.of_tensor(positives, cfg.train.batch_size, cfg.seed)
     train_steps(
@@ -283,12 +283,16 @@ def redaction_hook(
         )
 
     record = load_bundle(feedback).metadata.get("labeller") or {}
+    if record.get("kind") == "measure":  # a measurement marked the feedback: it marks G's fakes too
+        return MarkedFakesAsFakes(MeasureJudge.of_record(record), cfg.redact)
     if record.get("kind") != "classifier":
         raise ValueError(
             f"--feedback {feedback}: labelled by {record.get('kind', 'an unknown labeller')}, not by a "
-            f"classifier; redact_source labeller relabels G's samples with the feedback's classifier, "
-            f"so label the bank with `atu feedback --classifier` or use redact_source negatives"
+            f"classifier or a measurement; redact_source labeller relabels G's samples with the feedback's "
+            f"labeller, so label the bank with `atu feedback --classifier` or use redact_source negatives"
         )
+    if labeller is None:
+        raise ValueError("redact_source labeller needs --labeller, the classifier that labelled the feedback")
     recorded = record.get("sha256")
     if recorded is not None and recorded != inputs["labeller"]["sha256"]:
         raise ValueError(
@@ -296,7 +300,8 @@ def redaction_hook(
             f"(sha256 {recorded[:12]}…, {record.get('path', 'another file')}); pass that file"
         )
     classifier = load_classifier(labeller).to(device)
-    return MarkedFakesAsFakes(classifier, int(record["undesired_class"]), cfg.redact, threshold=record.get("threshold"))
+    judge = ClassJudge(classifier, int(record["undesired_class"]), threshold=record.get("threshold"), file=labeller)
+    return MarkedFakesAsFakes(judge, cfg.redact)
 
 
 def unlearn(
@@ -316,14 +321,16 @@ def unlearn(
 
     `adapted`: the --out folder of `atu adapt`, or a list of θ_N files; None (or []) only when γ = 0,
     which needs no adapted models (adversarial fine-tuning, with redaction or without).
-    `labeller`: the classifier file that labelled the feedback, for redact_source "labeller"."""
+    `labeller`: the classifier file that labelled the feedback, for redact_source "labeller" (none when
+    a measurement labelled it: the feedback records the measure and threshold)."""
     out = Path(out)
     gen, feedback = require_file(gen, "--gen"), require_file(feedback, "--feedback")
-    if cfg.redact > 0 and cfg.redact_source == "labeller" and labeller is None:
-        raise ValueError("redact_source labeller needs --labeller, the classifier that labelled the feedback")
     if not adapted and cfg.gamma > 0:
         raise ValueError("--adapted: no adapted models given; only γ = 0 (no repulsion) runs without them")
     files = adapted_model_files(adapted) if adapted else []
+    if cfg.redact > 0 and cfg.redact_source == "labeller" and labeller is None:
+        if (load_bundle(feedback).metadata.get("labeller") or {}).get("kind") != "measure":
+            raise ValueError("redact_source labeller needs --labeller, the classifier that labelled the feedback")
     named = {"gen": gen, "feedback": feedback, "adapted": files}
     if labeller is not None and cfg.redact > 0 and cfg.redact_source == "labeller":
         named["labeller"] = require_file(labeller, "--labeller")

@@ -70,7 +70,7 @@ from ..util.settings import setting
 from ..util.validate import MAX_COUNT, MAX_SEED, positive_int, seed_value
 from .checks import ConfigError, brief, file_setting, mapping, only, settings_section, without_seed
 from .features import Feature, data_spec, read_features
-from .methods import ATU_METHODS, BY_NAME, METHODS
+from .methods import ATU_METHODS, METHODS
 from .variants import VARIANT_MARK, base_method, from_resolved_unlearn, unlearn_settings
 
 
@@ -265,13 +265,6 @@ def from_dict(raw: dict, base_dir: str | os.PathLike = ".") -> StudyConfig:
             f"variants of the stage-2 methods), got {brief(methods)}"
         )
     variants = [m for m in methods if VARIANT_MARK in m]
-    measured = [f.name for f in features if f.measure]
-    by_labeller = [m for m in methods if m in BY_NAME and BY_NAME[m].fixed.get("redact_source") == "labeller"]
-    if measured and by_labeller:
-        raise ConfigError(
-            f"methods: {by_labeller[0]} redacts the samples a classifier marks; the measured feature(s) "
-            f"{measured} have none (use redact or el2+redact, which redact the marked negatives)"
-        )
     seeds = raw.get("seeds", [0])
     if (
         not isinstance(seeds, list)
