@@ -17,6 +17,7 @@ import torch
 
 import atu_ext
 from atu.classifiers import LeNet
+from atu.classifiers.judges import ClassJudge
 from atu.gan.trainer import StyleGAN2Trainer, TrainConfig
 from atu.models import Discriminator, Generator, narrow_channels
 from atu.stages.redaction import MarkedFakesAsFakes, NegativesAsFakes
@@ -50,7 +51,7 @@ class Setup:
             "el2": (repulsion, None),
             "adv_only": (None, None),
             "redact": (None, NegativesAsFakes(negatives, WEIGHT, seed=0)),
-            "redact_labeller": (None, MarkedFakesAsFakes(labeller, 8, WEIGHT)),
+            "redact_labeller": (None, MarkedFakesAsFakes(ClassJudge(labeller, 8), WEIGHT)),
             "el2+redact": (repulsion, NegativesAsFakes(negatives, WEIGHT, seed=0)),
         }
         self.trainers = {}
