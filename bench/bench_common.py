@@ -33,6 +33,24 @@ def bench_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def time_forward_backward(benchmark, forward, leaves, dy, rounds, **info):
+    """Time `forward()` and its backward from `dy`, the gradients of `leaves` cleared each round, with
+    `info` and the device, torch and thread count recorded; returns forward's last output."""
+
+    def step():
+        for t in leaves:
+            t.grad = None
+        y = forward()
+        y.backward(dy)
+        if dy.device.type == "cuda":
+            torch.cuda.synchronize()
+        return y
+
+    benchmark.group = info["case"]
+    benchmark.extra_info.update(info, device=str(dy.device), torch=torch.__version__, threads=torch.get_num_threads())
+    return benchmark.pedantic(step, rounds=rounds, warmup_rounds=1, iterations=1)
+
+
 class Problem:
     """θ (leaf tensors requiring grad), one adapted reference θ_N and a Fisher diagonal."""
 

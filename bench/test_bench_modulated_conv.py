@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 import atu_ext
 from atu_ext import reference
-from bench_common import bench_device
+from bench_common import bench_device, time_forward_backward
 
 BATCH = 16
 BLUR2D = torch.outer(torch.tensor([1.0, 3, 3, 1]), torch.tensor([1.0, 3, 3, 1])) / 64
@@ -79,18 +79,12 @@ def test_modulated_conv_forward_backward(benchmark, layer, method):
     out_hw = hw * up
     dy = torch.randn(BATCH, cout, out_hw, out_hw, generator=g).to(dev)
     impl = IMPLS[method]
-
-    def run():
-        for t in (x, weight, styles):
-            t.grad = None
-        y = impl(x, weight, styles, demod, up)
-        y.backward(dy)
-        if dev == "cuda":
-            torch.cuda.synchronize()
-        return y
-
-    benchmark.group = name
-    benchmark.extra_info.update(
+    y = time_forward_backward(
+        benchmark,
+        lambda: impl(x, weight, styles, demod, up),
+        (x, weight, styles),
+        dy,
+        rounds=3,
         op="modulated_conv2d",
         case=name,
         method=method,
@@ -99,9 +93,5 @@ def test_modulated_conv_forward_backward(benchmark, layer, method):
         out_channels=cout,
         kernel=k,
         up=up,
-        device=dev,
-        torch=torch.__version__,
-        threads=torch.get_num_threads(),
     )
-    y = benchmark.pedantic(run, rounds=3, warmup_rounds=1, iterations=1)
     assert y.shape == dy.shape

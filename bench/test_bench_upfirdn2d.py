@@ -16,7 +16,7 @@ import torch
 
 import atu_ext
 from atu_ext import reference
-from bench_common import bench_device
+from bench_common import bench_device, time_forward_backward
 
 BATCH = 16
 BLUR1D = torch.tensor([1.0, 3.0, 3.0, 1.0]) / 8
@@ -77,16 +77,12 @@ def test_upfirdn2d_forward_backward(benchmark, layer, method):
     op = reference.upfirdn2d if method == "reference" else atu_ext.upfirdn2d
     f = (BLUR1D if method == "atu_separable" else BLUR2D).to(x.device)
 
-    def run():
-        x.grad = None
-        y = op(x, f, up=up, down=down, padding=pad, gain=gain)
-        y.backward(dy)
-        if x.device.type == "cuda":
-            torch.cuda.synchronize()
-        return y
-
-    benchmark.group = name
-    benchmark.extra_info.update(
+    y = time_forward_backward(
+        benchmark,
+        lambda: op(x, f, up=up, down=down, padding=pad, gain=gain),
+        (x,),
+        dy,
+        rounds=5,
         op="upfirdn2d",
         case=name,
         method=method,
@@ -95,9 +91,5 @@ def test_upfirdn2d_forward_backward(benchmark, layer, method):
         up=up,
         down=down,
         padding=pad,
-        device=str(x.device),
-        torch=torch.__version__,
-        threads=torch.get_num_threads(),
     )
-    y = benchmark.pedantic(run, rounds=5, warmup_rounds=1, iterations=1)
     assert y.shape == dy.shape

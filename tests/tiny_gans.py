@@ -10,11 +10,18 @@ from atu.checkpoint.feedback_bundle import FeedbackBundle, images_to_uint8
 from atu.models import Discriminator, Generator, narrow_channels
 
 
-def tiny_models(seed=0, width=8):
+def tiny_models(seed=0, width=8, n_mlp=2):
     """A 16 px generator and discriminator, `width` channels at every resolution, seeded."""
     torch.manual_seed(seed)
     ch = narrow_channels(16, width)
-    return Generator(16, style_dim=16, n_mlp=2, channels=ch), Discriminator(16, channels=ch)
+    return Generator(16, style_dim=16, n_mlp=n_mlp, channels=ch), Discriminator(16, channels=ch)
+
+
+def saved_study_models(root):
+    """The studies' tiny pair (4 channels, one mapping layer, seed 0) saved as root/g.safetensors:
+    (G, D, path)."""
+    G, D = tiny_models(0, width=4, n_mlp=1)
+    return G, D, save_pretrained(root / "g.safetensors", G, D)
 
 
 def save_pretrained(path, G, D):

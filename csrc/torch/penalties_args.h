@@ -47,3 +47,13 @@ class PlanBuilder {
 };
 
 }  // namespace atu
+
+// Registers one backend's penalty kernels: each backend defines functions of these names in its
+// own file, and this one list keeps the two backends' op sets the same.
+#define ATU_IMPL_PENALTY_OPS(m)                                       \
+  m.impl("sq_dist", TORCH_BOX(&sq_dist));                             \
+  m.impl("sq_dist_backward", TORCH_BOX(&sq_dist_backward));           \
+  m.impl("sq_dist_value_and_grad_", TORCH_BOX(&sq_dist_value_and_grad_)); \
+  m.impl("ewc_penalty", TORCH_BOX(&ewc_penalty));                     \
+  m.impl("ewc_penalty_backward", TORCH_BOX(&ewc_penalty_backward));   \
+  m.impl("ewc_value_and_grad_", TORCH_BOX(&ewc_value_and_grad_))

@@ -97,13 +97,6 @@ TensorList ewc_penalty_backward(Tensor grad, TensorList params, TensorList ancho
 
 }  // namespace
 
-STABLE_TORCH_LIBRARY_IMPL(atu, CUDA, m) {
-  m.impl("sq_dist", TORCH_BOX(&sq_dist));
-  m.impl("sq_dist_backward", TORCH_BOX(&sq_dist_backward));
-  m.impl("sq_dist_value_and_grad_", TORCH_BOX(&sq_dist_value_and_grad_));
-  m.impl("ewc_penalty", TORCH_BOX(&ewc_penalty));
-  m.impl("ewc_penalty_backward", TORCH_BOX(&ewc_penalty_backward));
-  m.impl("ewc_value_and_grad_", TORCH_BOX(&ewc_value_and_grad_));
-}
+STABLE_TORCH_LIBRARY_IMPL(atu, CUDA, m) { ATU_IMPL_PENALTY_OPS(m); }
 
 }  // namespace atu

@@ -7,17 +7,16 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from atu import checkpoint as ckpt
 from atu.checkpoint.feedback_bundle import load_bundle
-from atu.classifiers import LeNet, load_classifier, save_classifier
+from atu.classifiers import load_classifier
 from atu.classifiers.judges import ClassJudge, MeasureJudge
 from atu.data.features import MeasuredFeature, feature_label_names
-from atu.models import Discriminator, Generator, narrow_channels
 from atu.study import ConfigError, from_dict, run_study
 from atu.study.shares import moved_classes
-from tiny_gans import save_pretrained, tiny_study
+from tiny_classifiers import saved_random_lenet
+from tiny_gans import saved_study_models, tiny_study
 
 N_BANK, N_FID = 60, 40
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -31,12 +30,8 @@ def files(tmp_path_factory):
     cache = root / "cache"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ATU_CACHE", str(cache))
-        torch.manual_seed(0)
-        ch = narrow_channels(16, 4)
-        G, D = Generator(16, style_dim=16, n_mlp=1, channels=ch), Discriminator(16, channels=ch)
-        save_pretrained(root / "g.safetensors", G, D)
-        torch.manual_seed(1)
-        save_classifier(root / "digits.safetensors", LeNet(num_classes=10, resolution=16).eval(), {})
+        G, _, _ = saved_study_models(root)
+        saved_random_lenet(root / "digits.safetensors", 1, num_classes=10)
         bank = G.eval().sample(40, seed=0)
         for spec in ("area:top50", "area:bottom50", "thickness:top50", "thickness:bottom50"):
             judge = MeasureJudge.over(spec, "digits", resolution=16)
@@ -44,9 +39,8 @@ def files(tmp_path_factory):
                 break
         else:
             raise AssertionError("no measured feature splits the tiny generator's samples")
-        torch.manual_seed(2)
-        feature_clf = LeNet(num_classes=2, resolution=16).eval()
-        save_classifier(root / "judge.safetensors", feature_clf, {"label_names": feature_label_names(judge.feature)})
+        metadata = {"label_names": feature_label_names(judge.feature)}
+        saved_random_lenet(root / "judge.safetensors", 2, num_classes=2, metadata=metadata)
     return {"root": root, "cache": cache, "spec": judge.feature.name, "threshold": judge.threshold}
 
 

@@ -19,12 +19,12 @@ from atu.cli import main as atu_main
 from atu.data import load_dataset
 from atu.eval.evaluate import evaluate
 from atu.gan import run as gan_run
-from atu.models import Discriminator, Generator, narrow_channels
 from atu.study import ConfigError, StudyError, from_dict, load_config, run_study
 from atu.study.columns import ordered_columns
 from atu.study.evaluation import aggregate, mean_std
 from atu.study.report import results_table
-from tiny_gans import TINY_TRAIN, save_pretrained, tiny_study
+from tiny_classifiers import saved_random_lenet
+from tiny_gans import TINY_TRAIN, saved_study_models, tiny_study
 
 N_BANK, N_FID = 60, 40
 
@@ -37,15 +37,9 @@ def files(tmp_path_factory):
     """A tiny 16-px generator (g_ema, d), a random LeNet judge, and a class it assigns to some but
     not all of the generator's samples (so the feedback has both kinds)."""
     root = tmp_path_factory.mktemp("study_inputs")
-    torch.manual_seed(0)
-    ch = narrow_channels(16, 4)
-    G, D = Generator(16, style_dim=16, n_mlp=1, channels=ch), Discriminator(16, channels=ch)
-    gen = root / "g.safetensors"
-    save_pretrained(gen, G, D)
-    torch.manual_seed(1)
-    classifier = LeNet(num_classes=10, resolution=16).eval()
+    G, _, gen = saved_study_models(root)
     clf = root / "c.safetensors"
-    save_classifier(clf, classifier, {})
+    classifier = saved_random_lenet(clf, 1, num_classes=10)
     counts = torch.bincount(predict(classifier, G.eval().sample(40, seed=0)), minlength=10)
     c = int(counts.argmax())
     assert 0 < counts[c] < 40, "the random judge must split the samples"

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from atu import checkpoint as ckpt
-from atu.classifiers import LeNet, predict, save_classifier
+from atu.classifiers import predict
 from atu.classifiers.judges import ClassJudge
 from atu.cli import main as atu_main
 from atu.eval.attack import attack_feature_ratio, pgd_latent
-from atu.models import Discriminator, Generator, narrow_channels
-from tiny_gans import save_pretrained, tiny_study
+from tiny_classifiers import saved_random_lenet
+from tiny_gans import saved_study_models, tiny_study
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -57,17 +57,9 @@ def test_zero_steps_or_zero_radius_leave_the_latents_as_they_are():
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("attack")
-    torch.manual_seed(0)
-    ch = narrow_channels(16, 4)
-    G, D = Generator(16, style_dim=16, n_mlp=1, channels=ch).eval(), Discriminator(16, channels=ch)
-    gen = root / "g.safetensors"
-    save_pretrained(gen, G, D)
-    classifiers = []
-    for seed in (1, 2):
-        torch.manual_seed(seed)
-        c = LeNet(num_classes=2, resolution=16).eval()
-        save_classifier(root / f"c{seed}.safetensors", c, {})
-        classifiers.append(c)
+    G, _, gen = saved_study_models(root)
+    G.eval()
+    classifiers = [saved_random_lenet(root / f"c{seed}.safetensors", seed, num_classes=2) for seed in (1, 2)]
     return {"G": G, "gen": gen, "attacker": classifiers[0], "judge": classifiers[1], "root": root}
 
 
@@ -128,22 +120,12 @@ def test_the_command_judges_a_measured_feature_by_its_measurement(tiny, tmp_path
 def study_files(tmp_path_factory):
     """test_study.py's tiny inputs: a 16-px generator, a random LeNet judge and a class it assigns
     to some of the samples; plus a second LeNet (another seed) as the attack's judge."""
-    from atu.models import narrow_channels as narrow
-
     root = tmp_path_factory.mktemp("attack_study")
-    torch.manual_seed(0)
-    ch = narrow(16, 4)
-    G, D = Generator(16, style_dim=16, n_mlp=1, channels=ch), Discriminator(16, channels=ch)
-    gen = root / "g.safetensors"
-    save_pretrained(gen, G, D)
-    paths = []
-    for seed in (1, 2):
-        torch.manual_seed(seed)
-        c = LeNet(num_classes=10, resolution=16).eval()
-        save_classifier(root / f"c{seed}.safetensors", c, {})
-        paths.append(root / f"c{seed}.safetensors")
-        if seed == 1:
-            counts = torch.bincount(predict(c, G.eval().sample(40, seed=0)), minlength=10)
+    G, _, gen = saved_study_models(root)
+    paths = [root / f"c{seed}.safetensors" for seed in (1, 2)]
+    judge = saved_random_lenet(paths[0], 1, num_classes=10)
+    saved_random_lenet(paths[1], 2, num_classes=10)
+    counts = torch.bincount(predict(judge, G.eval().sample(40, seed=0)), minlength=10)
     target = int(counts.argmax())
     assert 0 < counts[target] < 40
     return {"gen": gen, "clf": paths[0], "judge": paths[1], "class": target}

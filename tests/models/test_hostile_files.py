@@ -19,7 +19,6 @@ from atu.cli import main as atu_main
 from nvlabs_pickles import (
     discriminator_record,
     generator_record,
-    install_stand_ins,
     random_discriminator_tensors,
     random_generator_tensors,
     remove_stand_ins,
@@ -31,13 +30,8 @@ from tiny_gans import tiny_models
 WIDTHS = {4: 8, 8: 6, 16: 4}
 
 
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    return install_stand_ins(monkeypatch, tmp_path / "EXECUTED")
-
-
-def _generator(env, **kwargs):
-    return generator_record(env, random_generator_tensors(16, 8, 2, WIDTHS, seed=1), 16, 8, 2, **kwargs)
+def _generator(nvlabs_env, **kwargs):
+    return generator_record(nvlabs_env, random_generator_tensors(16, 8, 2, WIDTHS, seed=1), 16, 8, 2, **kwargs)
 
 
 def _refused(capsys, path, tmp_path, match):
@@ -69,14 +63,14 @@ def _peak_rss_gib():
         ("cycle", "contains itself"),
     ],
 )
-def test_a_snapshot_of_the_wrong_shape_is_a_checkpoint_error(tmp_path, env, capsys, case, match):
-    G = _generator(env)
+def test_a_snapshot_of_the_wrong_shape_is_a_checkpoint_error(tmp_path, nvlabs_env, capsys, case, match):
+    G = _generator(nvlabs_env)
     synthesis = G.meta["state"]["_modules"]["synthesis"]
     block = synthesis.meta["state"]["_modules"]["b8"]
     if case == "int":
         G = 7
     elif case == "easydict":
-        G = env.EasyDict(z_dim=8)
+        G = nvlabs_env.EasyDict(z_dim=8)
     elif case == "modules_list":
         block.meta["state"]["_modules"] = [1, 2]
     elif case == "parameter_int":
@@ -87,7 +81,7 @@ def test_a_snapshot_of_the_wrong_shape_is_a_checkpoint_error(tmp_path, env, caps
         mapping = G.meta["state"]["_modules"]["mapping"].meta["state"]
         del mapping["w_dim"], mapping["_init_kwargs"]["w_dim"]
     path = tmp_path / "snapshot.pkl"
-    top = snapshot(env, G_ema=G, resolution=16)
+    top = snapshot(nvlabs_env, G_ema=G, resolution=16)
     if case == "cycle":
         # the block's module table pickled first, so that the generator is complete when the table
         # receives it: the file's generator then holds itself two levels down
@@ -98,7 +92,7 @@ def test_a_snapshot_of_the_wrong_shape_is_a_checkpoint_error(tmp_path, env, caps
     with pytest.raises(CheckpointError, match=match):
         checkpoint.load(path)
     _refused(capsys, path, tmp_path, match)
-    assert not env.marker.exists()
+    assert not nvlabs_env.marker.exists()
 
 
 def test_a_build_opcode_on_an_allowed_function_changes_nothing_in_torch(tmp_path):
@@ -121,13 +115,13 @@ def test_a_build_opcode_on_an_allowed_function_changes_nothing_in_torch(tmp_path
 # ---- allocation bombs ---------------------------------------------------------------------------
 
 
-def test_a_zero_stride_view_is_refused_before_it_is_copied(tmp_path, env, capsys):
+def test_a_zero_stride_view_is_refused_before_it_is_copied(tmp_path, nvlabs_env, capsys):
     """One float presented as 2^31 of them: a copy would take 8 GiB."""
-    G = _generator(env)
+    G = _generator(nvlabs_env)
     conv = G.meta["state"]["_modules"]["synthesis"].meta["state"]["_modules"]["b8"].meta["state"]["_modules"]["conv1"]
     conv.meta["state"]["_buffers"]["noise_const"] = torch.zeros(1).expand(2**31)
     path = tmp_path / "views.pkl"
-    write_pickle(path, snapshot(env, G_ema=G, resolution=16))
+    write_pickle(path, snapshot(nvlabs_env, G_ema=G, resolution=16))
     remove_stand_ins()
     assert path.stat().st_size < 200_000
     before = _peak_rss_gib()
@@ -163,12 +157,12 @@ def _legacy_storage(numel):
     return _declaring(buf.getvalue(), numel)
 
 
-def test_a_storage_that_declares_more_than_it_holds_is_refused_before_allocating(tmp_path, env, capsys):
+def test_a_storage_that_declares_more_than_it_holds_is_refused_before_allocating(tmp_path, nvlabs_env, capsys):
     """An NVlabs tensor's storage bytes declaring 2^45 bytes (32 TiB) in a file of a few kilobytes."""
-    G = _generator(env)
+    G = _generator(nvlabs_env)
     G.meta["state"]["_modules"]["mapping"].meta["state"]["_buffers"]["w_avg"] = _StorageBytes(_legacy_storage(2**45))
     path = tmp_path / "declares.pkl"
-    write_pickle(path, snapshot(env, G_ema=G, resolution=16))
+    write_pickle(path, snapshot(nvlabs_env, G_ema=G, resolution=16))
     remove_stand_ins()
     with pytest.raises(CheckpointError, match="declares 35,184,372,088,832 bytes of tensor storage but holds only"):
         checkpoint.load(path)
@@ -219,18 +213,18 @@ def test_an_integer_state_dict_key_is_named(tmp_path, capsys):
 # ---- a fuzz over real files ----------------------------------------------------------------------
 
 
-def _real_files(tmp_path, env):
+def _real_files(tmp_path, nvlabs_env):
     G, D = tiny_models(seed=0)
     files = {}
     files["nvlabs"] = tmp_path / "network-snapshot.pkl"
     write_pickle(
         files["nvlabs"],
         snapshot(
-            env,
-            G=_generator(env),
-            G_ema=_generator(env),
+            nvlabs_env,
+            G=_generator(nvlabs_env),
+            G_ema=_generator(nvlabs_env),
             resolution=16,
-            D=discriminator_record(env, random_discriminator_tensors(16, WIDTHS, 2), 16),
+            D=discriminator_record(nvlabs_env, random_discriminator_tensors(16, WIDTHS, 2), 16),
         ),
     )
     remove_stand_ins()
@@ -261,8 +255,8 @@ def _damaged(data, rng):
 
 
 @pytest.mark.parametrize("kind", ["nvlabs", "rosinality", "atu"])
-def test_damaged_real_files_end_in_a_model_or_exit_2_never_a_traceback(tmp_path, env, capsys, kind):
-    source = _real_files(tmp_path, env)[kind]
+def test_damaged_real_files_end_in_a_model_or_exit_2_never_a_traceback(tmp_path, nvlabs_env, capsys, kind):
+    source = _real_files(tmp_path, nvlabs_env)[kind]
     data = source.read_bytes()
     rng = random.Random(f"fuzz-{kind}")
     outcomes = {0: 0, 2: 0}

@@ -9,18 +9,12 @@ from atu import checkpoint
 from atu.checkpoint import CheckpointError
 from nvlabs_pickles import (
     generator_record,
-    install_stand_ins,
     network,
     nvlabs_generator_forward,
     random_generator_tensors,
     remove_stand_ins,
     write_pickle,
 )
-
-
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    return install_stand_ins(monkeypatch, tmp_path / "EXECUTED")
 
 
 @pytest.mark.parametrize(
@@ -30,14 +24,14 @@ def env(tmp_path, monkeypatch):
         (32, 16, 8, {4: 12, 8: 12, 16: 8, 32: 4}),
     ],
 )
-def test_the_same_latent_gives_the_same_image_as_nvlabs_forward(tmp_path, env, size, w_dim, n_mlp, widths):
+def test_the_same_latent_gives_the_same_image_as_nvlabs_forward(tmp_path, nvlabs_env, size, w_dim, n_mlp, widths):
     tensors = random_generator_tensors(size, w_dim, n_mlp, widths, seed=size)
     path = tmp_path / "network-snapshot-000400.pkl"
-    G = generator_record(env, tensors, size, w_dim, n_mlp)
-    write_pickle(path, {"G": G, "G_ema": G, "D": None, "training_set_kwargs": env.EasyDict(resolution=size)})
+    G = generator_record(nvlabs_env, tensors, size, w_dim, n_mlp)
+    write_pickle(path, {"G": G, "G_ema": G, "D": None, "training_set_kwargs": nvlabs_env.EasyDict(resolution=size)})
     remove_stand_ins()
     ck = checkpoint.load(path)
-    assert not env.marker.exists()
+    assert not nvlabs_env.marker.exists()
     assert ck.format == "nvlabs" and ck.sections == ["g_ema", "g"]
     assert ck.config["generator"]["channels"] == {str(r): c for r, c in widths.items()}
     assert ck.metadata["networks"]["g_ema"]["dropped_conv_clamp"] == [256.0]
@@ -52,19 +46,22 @@ def test_the_same_latent_gives_the_same_image_as_nvlabs_forward(tmp_path, env, s
     torch.testing.assert_close(image, expected, rtol=1e-6, atol=1e-6 * expected.abs().max().item())
 
 
-def test_what_cannot_map_is_refused_naming_why(tmp_path, env):
+def test_what_cannot_map_is_refused_naming_why(tmp_path, nvlabs_env):
     tensors = random_generator_tensors(16, 8, 2, {4: 8, 8: 8, 16: 8}, seed=0)
     cases = {
-        "conditional": (generator_record(env, tensors, 16, 8, 2, c_dim=10), "a conditional generator"),
-        "resnet": (generator_record(env, tensors, 16, 8, 2, architecture="resnet"), "'resnet' synthesis architecture"),
+        "conditional": (generator_record(nvlabs_env, tensors, 16, 8, 2, c_dim=10), "a conditional generator"),
+        "resnet": (
+            generator_record(nvlabs_env, tensors, 16, 8, 2, architecture="resnet"),
+            "'resnet' synthesis architecture",
+        ),
         "stylegan3": (
             network(
-                env,
+                nvlabs_env,
                 "Generator",
                 modules={
-                    "mapping": generator_record(env, tensors, 16, 8, 2).meta["state"]["_modules"]["mapping"],
+                    "mapping": generator_record(nvlabs_env, tensors, 16, 8, 2).meta["state"]["_modules"]["mapping"],
                     "synthesis": network(
-                        env, "SynthesisNetwork", modules={"L0_36_512": network(env, "SynthesisLayer")}
+                        nvlabs_env, "SynthesisNetwork", modules={"L0_36_512": network(nvlabs_env, "SynthesisLayer")}
                     ),
                 },
                 kwargs={"z_dim": 8, "c_dim": 0, "w_dim": 8},
@@ -78,22 +75,26 @@ def test_what_cannot_map_is_refused_naming_why(tmp_path, env):
     for name, (_, message) in cases.items():
         with pytest.raises(CheckpointError, match=message):
             checkpoint.load(tmp_path / f"{name}.pkl")
-    assert not env.marker.exists()
+    assert not nvlabs_env.marker.exists()
 
 
 @pytest.mark.parametrize("size, widths", [(16, {4: 8, 8: 6, 16: 4}), (32, {4: 6, 8: 6, 16: 4, 32: 4})])
-def test_the_discriminator_scores_as_nvlabs_forward_does(tmp_path, env, size, widths):
+def test_the_discriminator_scores_as_nvlabs_forward_does(tmp_path, nvlabs_env, size, widths):
     from nvlabs_pickles import discriminator_record, nvlabs_discriminator_forward, random_discriminator_tensors
 
     g_tensors = random_generator_tensors(size, 8, 2, widths, seed=1)
     d_tensors = random_discriminator_tensors(size, widths, seed=2)
     path = tmp_path / "snapshot.pkl"
     write_pickle(
-        path, {"G_ema": generator_record(env, g_tensors, size, 8, 2), "D": discriminator_record(env, d_tensors, size)}
+        path,
+        {
+            "G_ema": generator_record(nvlabs_env, g_tensors, size, 8, 2),
+            "D": discriminator_record(nvlabs_env, d_tensors, size),
+        },
     )
     remove_stand_ins()
     ck = checkpoint.load(path)
-    assert ck.sections == ["g_ema", "d"] and not env.marker.exists()
+    assert ck.sections == ["g_ema", "d"] and not nvlabs_env.marker.exists()
     D = ck.discriminator("d").double()
     images = torch.randn(8, 3, size, size, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
     with torch.no_grad():
@@ -102,7 +103,7 @@ def test_the_discriminator_scores_as_nvlabs_forward_does(tmp_path, env, size, wi
     torch.testing.assert_close(ours, expected, rtol=1e-9, atol=1e-9 * expected.abs().max().item())
 
 
-def test_a_non_resnet_discriminator_is_refused(tmp_path, env):
+def test_a_non_resnet_discriminator_is_refused(tmp_path, nvlabs_env):
     from nvlabs_pickles import discriminator_record, random_discriminator_tensors
 
     widths = {4: 8, 8: 8, 16: 8}
@@ -110,8 +111,10 @@ def test_a_non_resnet_discriminator_is_refused(tmp_path, env):
     write_pickle(
         path,
         {
-            "G_ema": generator_record(env, random_generator_tensors(16, 8, 2, widths, seed=1), 16, 8, 2),
-            "D": discriminator_record(env, random_discriminator_tensors(16, widths, seed=2), 16, architecture="orig"),
+            "G_ema": generator_record(nvlabs_env, random_generator_tensors(16, 8, 2, widths, seed=1), 16, 8, 2),
+            "D": discriminator_record(
+                nvlabs_env, random_discriminator_tensors(16, widths, seed=2), 16, architecture="orig"
+            ),
         },
     )
     remove_stand_ins()
@@ -119,7 +122,7 @@ def test_a_non_resnet_discriminator_is_refused(tmp_path, env):
         checkpoint.load(path)
 
 
-def test_a_snapshot_runs_feedback_stage_1_and_stage_2_like_any_checkpoint(tmp_path, env):
+def test_a_snapshot_runs_feedback_stage_1_and_stage_2_like_any_checkpoint(tmp_path, nvlabs_env):
     """`--gen network-snapshot.pkl` through the commands users run, with nothing from the file executed."""
     from atu.classifiers import LeNet, load_classifier, predict, save_classifier
     from atu.cli import main as atu_main
@@ -130,8 +133,8 @@ def test_a_snapshot_runs_feedback_stage_1_and_stage_2_like_any_checkpoint(tmp_pa
     write_pickle(
         snapshot,
         {
-            "G_ema": generator_record(env, random_generator_tensors(16, 8, 2, widths, seed=1), 16, 8, 2),
-            "D": discriminator_record(env, random_discriminator_tensors(16, widths, seed=2), 16),
+            "G_ema": generator_record(nvlabs_env, random_generator_tensors(16, 8, 2, widths, seed=1), 16, 8, 2),
+            "D": discriminator_record(nvlabs_env, random_discriminator_tensors(16, widths, seed=2), 16),
         },
     )
     remove_stand_ins()
@@ -166,4 +169,4 @@ def test_a_snapshot_runs_feedback_stage_1_and_stage_2_like_any_checkpoint(tmp_pa
         == 0
     )
     unlearned = checkpoint.load(tmp_path / "unlearn" / "model.safetensors").generator("g_ema")
-    assert unlearned.config() == G.config() and not env.marker.exists()
+    assert unlearned.config() == G.config() and not nvlabs_env.marker.exists()

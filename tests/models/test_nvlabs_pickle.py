@@ -14,17 +14,11 @@ from atu.checkpoint.nvlabs_pickle import PersistentRecord, read_network_pickle, 
 from nvlabs_pickles import (
     Persistent,
     generator_record,
-    install_stand_ins,
     network,
     random_generator_tensors,
     remove_stand_ins,
     write_pickle,
 )
-
-
-@pytest.fixture
-def nvlabs_modules(tmp_path, monkeypatch):
-    return install_stand_ins(monkeypatch, tmp_path / "EXECUTED")
 
 
 def _snapshot(env, path):
@@ -74,12 +68,12 @@ def _snapshot(env, path):
     return weight, shared
 
 
-def test_a_snapshot_is_read_as_records_and_nothing_in_it_runs(tmp_path, nvlabs_modules):
+def test_a_snapshot_is_read_as_records_and_nothing_in_it_runs(tmp_path, nvlabs_env):
     path = tmp_path / "network-snapshot-000400.pkl"
-    weight, shared = _snapshot(nvlabs_modules, path)
+    weight, shared = _snapshot(nvlabs_env, path)
     remove_stand_ins()  # as on a user's machine: no NVlabs code importable
     top = read_network_pickle(path)
-    assert not nvlabs_modules.marker.exists()  # the pickled source never ran
+    assert not nvlabs_env.marker.exists()  # the pickled source never ran
     assert isinstance(top["G"], PersistentRecord) and top["G"].class_name == "Generator"
     assert top["G"].state["_init_kwargs"] == {"z_dim": 3, "c_dim": 0} and top["training_set_kwargs"]["resolution"] == 32
     g = state_dict_of(top["G"])
@@ -94,26 +88,26 @@ def test_a_snapshot_is_read_as_records_and_nothing_in_it_runs(tmp_path, nvlabs_m
     assert fc.state["bias_init"] == 1.5
 
 
-def test_the_same_file_would_run_its_source_through_an_ordinary_unpickler(tmp_path, nvlabs_modules):
+def test_the_same_file_would_run_its_source_through_an_ordinary_unpickler(tmp_path, nvlabs_env):
     """The oracle for the test above: the marker is what executing the pickle does."""
     path = tmp_path / "snapshot.pkl"
-    _snapshot(nvlabs_modules, path)
+    _snapshot(nvlabs_env, path)
     with open(path, "rb") as fh:
         pickle.load(fh)
-    assert nvlabs_modules.marker.read_text() == "ran"
+    assert nvlabs_env.marker.read_text() == "ran"
 
 
-def test_any_other_global_is_refused_by_name_before_anything_is_built(tmp_path, nvlabs_modules):
+def test_any_other_global_is_refused_by_name_before_anything_is_built(tmp_path, nvlabs_env):
     class Evil:
         def __reduce__(self):
-            return (__import__("os").system, (f"touch {nvlabs_modules.marker}",))
+            return (__import__("os").system, (f"touch {nvlabs_env.marker}",))
 
     path = tmp_path / "evil.pkl"
     with open(path, "wb") as fh:
         pickle.dump({"G": Evil()}, fh, protocol=4)
     with pytest.raises(CheckpointError, match=r"refused: the pickle needs (posix|os)\.system"):
         read_network_pickle(path)
-    assert not nvlabs_modules.marker.exists()
+    assert not nvlabs_env.marker.exists()
 
 
 def test_a_numpy_object_array_is_refused(tmp_path):
@@ -127,9 +121,9 @@ def test_a_numpy_object_array_is_refused(tmp_path):
         read_network_pickle(odd)
 
 
-def test_damaged_and_foreign_pickles_are_checkpoint_errors(tmp_path, nvlabs_modules):
+def test_damaged_and_foreign_pickles_are_checkpoint_errors(tmp_path, nvlabs_env):
     path = tmp_path / "snapshot.pkl"
-    _snapshot(nvlabs_modules, path)
+    _snapshot(nvlabs_env, path)
     cut = tmp_path / "cut.pkl"
     cut.write_bytes(path.read_bytes()[:200])
     with pytest.raises(CheckpointError, match="truncated or corrupt"):
@@ -138,7 +132,7 @@ def test_damaged_and_foreign_pickles_are_checkpoint_errors(tmp_path, nvlabs_modu
     listed.write_bytes(pickle.dumps([1, 2, 3], protocol=4))
     with pytest.raises(CheckpointError, match="holds a dict of networks, this one a list"):
         read_network_pickle(listed)
-    old = Persistent(nvlabs_modules, "Generator", {})
+    old = Persistent(nvlabs_env, "Generator", {})
     old.meta["version"] = 3
     versioned = tmp_path / "v3.pkl"
     versioned.write_bytes(pickle.dumps({"G": old}, protocol=4))
@@ -146,18 +140,18 @@ def test_damaged_and_foreign_pickles_are_checkpoint_errors(tmp_path, nvlabs_modu
         read_network_pickle(versioned)
 
 
-def test_atu_convert_writes_the_generators_and_runs_nothing(tmp_path, nvlabs_modules):
+def test_atu_convert_writes_the_generators_and_runs_nothing(tmp_path, nvlabs_env):
     from atu import checkpoint
     from atu.cli import main
 
     tensors = random_generator_tensors(16, 8, 2, {4: 8, 8: 8, 16: 8}, seed=3)
-    G = generator_record(nvlabs_modules, tensors, 16, 8, 2)
+    G = generator_record(nvlabs_env, tensors, 16, 8, 2)
     path = tmp_path / "network-snapshot-000400.pkl"
     write_pickle(path, {"G": G, "G_ema": G, "D": None})
     remove_stand_ins()
     out = tmp_path / "converted.safetensors"
     assert main(["convert", str(path), str(out)]) == 0
-    assert not nvlabs_modules.marker.exists()
+    assert not nvlabs_env.marker.exists()
     original, converted = checkpoint.load(path), checkpoint.load(out)
     assert converted.sections == ["g_ema", "g"]
     for name, tensor in original.state_dicts["g_ema"].items():

@@ -54,49 +54,28 @@ class Method:
 
 
 _NO_REPULSION = {"gamma": 0.0, "decoupled": False}  # nothing to decouple: the same run either way
+_IL2, _NL2 = (
+    {"kind": "il2", "defaults": {"gamma": AUTHORS_IL2_GAMMA}},
+    {"kind": "nl2", "defaults": {"gamma": AUTHORS_NL2_GAMMA}},
+)
+
+
+def _redacting(name: str, title: str, column: int, **method) -> Method:
+    return Method(name, "stage2", title, column, redacts=True, **method)
+
 
 # In the order a study resolves them (config.json's unlearn section keeps it).
 TABLE = (
     Method("el2", "stage2", "EL2", 2),
     Method("el2_paper", "stage2", "EL2 (paper's update)", 3, fixed={"decoupled": False}),
-    Method("il2", "stage2", "IL2", 0, kind="il2", defaults={"gamma": AUTHORS_IL2_GAMMA}),
-    Method("nl2", "stage2", "NL2", 1, kind="nl2", defaults={"gamma": AUTHORS_NL2_GAMMA}),
+    Method("il2", "stage2", "IL2", 0, **_IL2),
+    Method("nl2", "stage2", "NL2", 1, **_NL2),
     Method("adv_only", "stage2", "Adv. only", 4, fixed=_NO_REPULSION),
-    Method(
-        "redact",
-        "stage2",
-        "Redact",
-        5,
-        fixed={**_NO_REPULSION, "redact_source": "negatives"},
-        redacts=True,
-    ),
-    Method(
-        "redact_labeller",
-        "stage2",
-        "Redact (labeller)",
-        6,
-        fixed={**_NO_REPULSION, "redact_source": "labeller"},
-        redacts=True,
-    ),
-    Method("el2+redact", "stage2", "EL2 + redact", 9, redacts=True),
-    Method(
-        "il2+redact",
-        "stage2",
-        "IL2 + redact",
-        7,
-        kind="il2",
-        defaults={"gamma": AUTHORS_IL2_GAMMA},
-        redacts=True,
-    ),
-    Method(
-        "nl2+redact",
-        "stage2",
-        "NL2 + redact",
-        8,
-        kind="nl2",
-        defaults={"gamma": AUTHORS_NL2_GAMMA},
-        redacts=True,
-    ),
+    _redacting("redact", "Redact", 5, fixed={**_NO_REPULSION, "redact_source": "negatives"}),
+    _redacting("redact_labeller", "Redact (labeller)", 6, fixed={**_NO_REPULSION, "redact_source": "labeller"}),
+    _redacting("el2+redact", "EL2 + redact", 9),
+    _redacting("il2+redact", "IL2 + redact", 7, **_IL2),
+    _redacting("nl2+redact", "NL2 + redact", 8, **_NL2),
     Method("latent", "latent", "Latent", 10),
     Method("filter", "filter", "Filter (reference)", 11),
 )

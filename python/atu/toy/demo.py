@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from tqdm import tqdm
@@ -113,31 +114,21 @@ def _train_everything(cfg: MogConfig, device: str, bar) -> tuple[dict, dict, dic
         progress=bar,
     )
     lap("stage 1")
-    theta_p, el2 = unlearn(
+    stage2 = partial(
+        unlearn,
         theta_g,
         d_pre,
         feedback.positives,
         adapted,
         cfg.unlearn,
-        gamma=cfg.gamma,
         alpha=cfg.alpha,
         reduction=cfg.reduction,
         seed=cfg.seed,
         progress=bar,
     )
+    theta_p, el2 = stage2(gamma=cfg.gamma)
     lap("stage 2 el2")
-    theta_adv, adv = unlearn(
-        theta_g,
-        d_pre,
-        feedback.positives,
-        adapted,
-        cfg.unlearn,
-        gamma=0.0,
-        alpha=cfg.alpha,
-        reduction=cfg.reduction,
-        seed=cfg.seed,
-        progress=bar,
-    )
+    theta_adv, adv = stage2(gamma=0.0)  # the same fine-tuning without repulsion
     lap("stage 2 adv_only")
     generators = {
         "pretrained": theta_g,
