@@ -171,9 +171,16 @@ def test_the_command_line_names_bad_options_and_writes_nothing(tmp_path, capsys)
 
 def test_grids_are_drawn_in_chunks_that_fit_any_resolution():
     from atu.gan.run import grid_layout
+    from atu.models import Generator
 
-    # (images, per forward pass, scale): 64 tiles at 2x up to 64 px; one image per pass at 1024 px
-    assert grid_layout(32) == (64, 64, 2) and grid_layout(256) == (64, 4, 1) and grid_layout(1024) == (16, 1, 1)
+    with torch.device("meta"):
+        mnist = Generator(32, style_dim=128, n_mlp=8, channels=dict.fromkeys((4, 8, 16, 32), 48))
+        rosinality = {size: Generator(size, 512, 8, channel_multiplier=2) for size in (64, 256, 1024)}
+    # (images, per forward pass, scale): 64 tiles at 2x up to 64 px, 16 at 1024 px; a narrow model's
+    # grid in one pass, a full-width one in passes of one image's worth of memory
+    assert grid_layout(mnist) == (64, 64, 2)
+    assert grid_layout(rosinality[64]) == (64, 4, 2)
+    assert grid_layout(rosinality[256]) == (64, 1, 1) and grid_layout(rosinality[1024]) == (16, 1, 1)
 
 
 def test_a_chunked_grid_is_the_grid_drawn_at_once(tmp_path, monkeypatch):
@@ -183,7 +190,9 @@ def test_a_chunked_grid_is_the_grid_drawn_at_once(tmp_path, monkeypatch):
     from atu.gan import run as run_module
 
     _run(_config(2), tmp_path / "whole")
-    monkeypatch.setattr(run_module, "CHUNK_PIXELS", 3 * 16 * 16)  # three images per forward pass
+    with torch.device("meta"):
+        per_image = TINY["model"].build()[0].bytes_per_image()
+    monkeypatch.setattr(run_module, "GRID_PASS_BYTES", 3 * per_image)  # three images per forward pass
     _run(_config(2), tmp_path / "chunked")
     whole, chunked = (
         np.asarray(Image.open(tmp_path / name / "samples" / "step_000002.png"), dtype=int)

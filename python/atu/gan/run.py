@@ -156,13 +156,17 @@ def _hashes(entry) -> list | None:
 
 
 GRID_PIXELS = 4096 * 4096  # a sample grid's sheet: 64 tiles up to 512 px, 16 at 1024
-CHUNK_PIXELS = 2**18  # pixels per forward pass of the grid: 256 images at 32 px, 1 at 1024
+# the memory one forward pass of the grid may take (Generator.bytes_per_image): its images at 32 px and
+# 48 channels in one pass, one at a time from 256 px at StyleGAN2's full width, where a pass of more
+# costs more memory than the training step it follows
+GRID_PASS_BYTES = 2**28
 
 
-def grid_layout(size: int) -> tuple[int, int, int]:
-    """(images, images per forward pass, nearest-neighbour scale) of a run's sample grid at `size` px."""
+def grid_layout(G) -> tuple[int, int, int]:
+    """(images, images per forward pass, nearest-neighbour scale) of generator G's sample grid."""
+    size = G.size
     count = max(4, min(64, GRID_PIXELS // (size * size)))
-    return count, max(1, min(count, CHUNK_PIXELS // (size * size))), 2 if size <= 64 else 1
+    return count, max(1, min(count, GRID_PASS_BYTES // G.bytes_per_image())), 2 if size <= 64 else 1
 
 
 def fixed_latents(style_dim: int, seed: int, device: str | torch.device = "cpu", n: int = 64) -> torch.Tensor:
@@ -314,7 +318,7 @@ class TrainingRun:
         if self.sample_latents is None or not self.writes or self.schedule.sample_every == 0:
             return
         g_ema = self.trainer.g_ema
-        count, chunk, scale = grid_layout(g_ema.size)
+        count, chunk, scale = grid_layout(g_ema)
         latents = self.sample_latents[:count]
         with torch.no_grad():
             images = [

@@ -35,6 +35,7 @@ class StudyInputs:
     second_judges: dict[str, Judge | None]  # feature name -> the judge that counts PUL again, if any
     retrained: dict[str, nn.Module | None]  # feature name -> the model retrained without it, if any
     attack_judge: nn.Module | None = None
+    discriminator: nn.Module | None = None  # the pre-trained D, on the CPU (what the stages' memory depends on)
     inception: FeatureExtractor | None = None  # on the study's device
 
     def undesired_class(self, feature: str) -> int | None:
@@ -45,7 +46,7 @@ class StudyInputs:
 
 def load_inputs(cfg: StudyConfig, device: str = "cpu") -> StudyInputs:
     """Loads and cross-checks every input file of the study; StudyError names the first bad one."""
-    G, _ = load_pretrained(cfg.generator)  # both stages need its d as well: checked here
+    G, D = load_pretrained(cfg.generator)  # both stages need its d as well: checked here
     shared = {}
     for key, path in (("attack.judge", cfg.attack.judge), ("evaluate.judge", cfg.evaluate.judge)):
         if path is not None:
@@ -53,7 +54,7 @@ def load_inputs(cfg: StudyConfig, device: str = "cpu") -> StudyInputs:
                 shared[key] = load_classifier(path)
             except (ValueError, OSError) as err:
                 raise StudyError(f"{key} {path}: {err}") from err
-    inputs = StudyInputs(G, {}, {}, {}, {}, attack_judge=shared.get("attack.judge"))
+    inputs = StudyInputs(G, {}, {}, {}, {}, attack_judge=shared.get("attack.judge"), discriminator=D)
     for feature in cfg.features:
         try:
             _load_feature(cfg, feature, G, shared, inputs)

@@ -34,10 +34,12 @@ from ..gan.run import MODEL_FILE, RUN_FILE, STATE_FILE
 from ..latent.run import LatentConfig, latent_unlearn
 from ..stages.adapt import adapt
 from ..stages.extrapolate import extrapolate, scale_name
+from ..stages.memory import stage_peak_bytes
 from ..stages.unlearn import unlearn
 from ..util.atomic import write_text
 from ..util.devices import resolve_device
 from ..util.local_group import run_in_group
+from ..util.memory import available_bytes, gib
 from ..util.provenance import provenance
 from .config import AttackSpec, StudyConfig, from_dict
 from .evaluation import attack_feature, attack_pair, evaluate_feature
@@ -125,16 +127,23 @@ def run_study(
     for feature in cfg.features:
         fdir = out / feature.name
         feedback = _feedback(feature, bank, inputs, cfg.feedback, fdir, log)
+        k = cfg.adapt_config(cfg.seeds[0]).k if cfg.needs_stage1() else 0  # the adapted models stage 2 holds
         for seed in cfg.seeds:
             sdir = seed_dir(fdir, seed)
             if cfg.needs_stage1():
-                _stage1(cfg, seed, feedback, adapt_dir(sdir), device, progress, log, processes)
+                acfg = cfg.adapt_config(seed)
+                group = _processes_that_fit(
+                    min(processes, acfg.k), "adapt", acfg.train.batch_size, k, inputs, device, log
+                )
+                _stage1(cfg, seed, feedback, adapt_dir(sdir), device, progress, log, group)
             for method in cfg.methods:
                 if method == LATENT_METHOD:
                     _latent(cfg, seed, feedback, sdir, device, progress, log)
                 elif method != FILTER_METHOD:  # the filter trains nothing
                     labeller = feature.classifier if feature.measure is None else None  # what redact_labeller reads
-                    _stage2(cfg, method, seed, feedback, labeller, sdir, device, progress, log, processes)
+                    batch = cfg.unlearn_config(method, seed).train.batch_size
+                    group = _processes_that_fit(processes, "unlearn", batch, k, inputs, device, log)
+                    _stage2(cfg, method, seed, feedback, labeller, sdir, device, progress, log, group)
             _baseline(cfg, sdir, device, log)
         log(f"[{feature.name}] evaluating")
         trained = load_trained(cfg, fdir, device)
@@ -239,6 +248,31 @@ def check_processes(processes: int, device: str) -> None:
             f"--processes {processes}: several processes are for CPU runs (the device is {device}); "
             f"on GPUs run the stage commands under torchrun (docs/scaling.md)"
         )
+
+
+def processes_that_fit(wanted: int, need_each: int, free: int | None) -> int:
+    """At most `wanted` processes, as many as `free` bytes hold at `need_each` bytes each, and at
+    least one (what the stage needs in any case); `wanted` where the free memory is unknown."""
+    if wanted <= 1 or free is None:
+        return wanted
+    return max(1, min(wanted, free // need_each))
+
+
+def _processes_that_fit(wanted: int, stage: str, batch: int, k: int, inputs: StudyInputs, device: str, log) -> int:
+    """The processes a stage may start side by side, `wanted` at most: each holds its own models
+    (stages/memory.py predicts one's peak), so where they would not all fit the memory free now,
+    fewer run, and the log says so."""
+    if wanted <= 1:
+        return wanted
+    need = stage_peak_bytes(inputs.generator, inputs.discriminator, batch, stage, k=k)
+    free = available_bytes(device)
+    group = processes_that_fit(wanted, need, free)
+    if group < wanted:
+        log(
+            f"{stage}: {wanted} processes side by side would need about {gib(wanted * need)} and {gib(free)} is free;"
+            f" {group} at a time"
+        )
+    return group
 
 
 def stage2_processes(batch_size: int, processes: int) -> int:

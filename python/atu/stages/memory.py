@@ -1,0 +1,74 @@
+"""What a stage needs in memory on a CPU, before it runs: the peak resident memory of one `atu adapt`
+or `atu unlearn` process (a training step with R1 and the path-length term, the end-of-run sample
+grid, checkpoint and model files) for a generator and discriminator at a batch size.
+
+The model is linear in three sizes, each a count of float32 values:
+- the parameters of G and D (`static`): what every stage keeps a fixed number of copies of (G, its
+  EMA, their gradients and Adam's two moments, D likewise, θ_G and the Fisher in stage 1) and what a
+  checkpoint serialises; stage 2 holds besides one generator per adapted model (k, not fitted);
+- the activations of one image (`activations`): Σ over resolutions r of channels(r)·r², the size of
+  one feature map per resolution; a training step keeps many per image (G's forward for D's and G's
+  steps, D's forward and backward, the double backward of R1 and of the path length);
+- the convolution weights once per image (`per_image_weights`): a modulated convolution builds
+  each sample's own weights.
+Its coefficients are least-squares fits to peaks measured over 64- to 512-px generators at batches
+2 to 8 (bench/experiments/stage_memory.py; the record and the fit are in
+bench/results/experiments/, named in docs/scaling.md); the process's own floor (Python, torch, atu)
+is the constant. A GPU holds the same tensors but not the process floor, and caches freed blocks:
+the model is for CPUs and a first guess on a GPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+FLOAT_BYTES = 4
+
+
+@dataclass(frozen=True)
+class Sizes:
+    generator: int  # parameter values of G
+    static: int  # parameter values of G and D
+    activations: int  # values of one image's feature maps, one map per resolution of G and of D
+    per_image_weights: int  # values of G's convolution weights
+
+
+@dataclass(frozen=True)
+class Coefficients:
+    floor_bytes: float
+    per_static: float  # copies of every parameter alive at the peak
+    per_activation: float  # feature maps of one image alive at the peak
+    per_weight: float  # per-image copies of G's convolution weights alive at the peak
+
+
+def sizes(G: nn.Module, D: nn.Module) -> Sizes:
+    generator = sum(p.numel() for p in G.parameters())
+    static = generator + sum(p.numel() for p in D.parameters())
+    activations = sum(c * r * r for r, c in G.channels.items()) + sum(c * r * r for r, c in D.channels.items())
+    weights = sum(p.numel() for name, p in G.named_parameters() if name.endswith("conv.weight"))
+    return Sizes(generator, static, activations, weights)
+
+
+# Fitted per stage (see the module's docstring); stage 1 trains its k models one after the other in
+# one process, so k does not enter its peak; stage 2 holds the k adapted generators.
+COEFFICIENTS: dict[str, Coefficients] = {
+    "adapt": Coefficients(floor_bytes=3e8, per_static=14.0, per_activation=30.0, per_weight=0.0),
+    "unlearn": Coefficients(floor_bytes=3e8, per_static=12.0, per_activation=30.0, per_weight=0.0),
+}
+
+
+def stage_peak_bytes(G: nn.Module, D: nn.Module, batch: int, stage: str, *, k: int = 2) -> int:
+    """The predicted peak resident bytes of one process running `stage` ("adapt" or "unlearn") at
+    `batch` with k adapted models."""
+    if stage not in COEFFICIENTS:
+        raise ValueError(f"stage must be one of {sorted(COEFFICIENTS)}, got {stage!r}")
+    c, s = COEFFICIENTS[stage], sizes(G, D)
+    adapted = k * s.generator if stage == "unlearn" else 0
+    values = (
+        c.per_static * s.static
+        + adapted
+        + batch * (c.per_activation * s.activations + c.per_weight * s.per_image_weights)
+    )
+    return int(c.floor_bytes + FLOAT_BYTES * values)
