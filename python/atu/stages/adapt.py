@@ -69,6 +69,7 @@ from ..util.settings import setting
 from ..util.validate import model_count, non_negative, positive_int, seed_value
 from .fisher import FISHER_LAYERS, FISHER_OUTPUTS, anchored_names, empirical_fisher, fisher_samples
 from .inputs import load_feedback_images, load_pretrained, require_file
+from .memory import warn_if_tight
 
 FISHER_FILE = "fisher.safetensors"
 
@@ -139,6 +140,7 @@ def adapt(
     check_folder(out, cfg.to_dict(), resume=resume, inputs=inputs, resume_needs=RUN_FILE)
     theta_g, d_pretrained = load_pretrained(gen, device)
     require_batch_fits(theta_g, cfg.train.batch_size, device, "--batch", training=True)  # before any work
+    warn_if_tight(theta_g, d_pretrained, cfg.train.batch_size, "adapt", k=cfg.k, device=device)
     negatives = load_feedback_images(feedback, inputs["gen"], theta_g.size, "negatives").to(device)
     distributed.barrier()  # every rank has checked the folder before any writes into it
     if not resume and distributed.is_main():

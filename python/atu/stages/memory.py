@@ -20,9 +20,14 @@ the model is for CPUs and a first guess on a GPU.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
+import torch
 from torch import nn
+
+from ..util import distributed
+from ..util.memory import available_bytes, gib
 
 FLOAT_BYTES = 4
 
@@ -72,3 +77,18 @@ def stage_peak_bytes(G: nn.Module, D: nn.Module, batch: int, stage: str, *, k: i
         + batch * (c.per_activation * s.activations + c.per_weight * s.per_image_weights)
     )
     return int(c.floor_bytes + FLOAT_BYTES * values)
+
+
+def warn_if_tight(G: nn.Module, D: nn.Module, batch: int, stage: str, *, k: int, device) -> None:
+    """Says on stderr, before any work, when a CPU run's predicted peak is more than the memory free:
+    the kernel may stop it partway (a GPU says so itself, with an out-of-memory error)."""
+    if torch.device(device).type != "cpu" or not distributed.is_main():
+        return
+    free = available_bytes(device)
+    need = stage_peak_bytes(G, D, batch, stage, k=k)
+    if free is not None and need > free:
+        print(
+            f"atu {stage}: at batch {batch} this run needs about {gib(need)} at its peak and {gib(free)} is free;"
+            f" it may be stopped partway (a smaller --batch needs less: docs/scaling.md)",
+            file=sys.stderr,
+        )

@@ -82,6 +82,7 @@ from ..util import distributed, settings
 from ..util.settings import setting
 from ..util.validate import boolean, non_negative, positive, positive_int, seed_value
 from .inputs import adapted_model_files, load_adapted, load_feedback_images, load_pretrained, require_file
+from .memory import warn_if_tight
 from .redaction import SOURCES as REDACT_SOURCES
 from .redaction import MarkedFakesAsFakes, NegativesAsFakes
 
@@ -340,6 +341,7 @@ def unlearn(
     parallel = distributed.DataParallel.from_process_group()
     theta_g, D = load_pretrained(gen, device)
     require_batch_fits(theta_g, cfg.train.batch_size, device, "--batch", training=True)  # before any work
+    warn_if_tight(theta_g, D, cfg.train.batch_size, "unlearn", k=len(files), device=device)
     positives = load_feedback_images(feedback, inputs["gen"], theta_g.size, "positives").to(device)
     references = load_adapted(files, theta_g) if files else []
     d_hook = redaction_hook(cfg, feedback, inputs, theta_g.size, device, named.get("labeller"), parallel)
