@@ -123,8 +123,8 @@ class Step:
             )
             if method == "atu_ext":
                 self.penalty = lambda r=self.penalty: r(GAMMA)
-        self.g_opt = torch.optim.Adam(self.G.parameters(), lr=2e-3, betas=(0, 0.99))
-        self.d_opt = torch.optim.Adam(self.D.parameters(), lr=2e-3, betas=(0, 0.99))
+        self.g_opt = torch.optim.Adam(self.G.parameters(), lr=2e-3, betas=(0.0, 0.99))
+        self.d_opt = torch.optim.Adam(self.D.parameters(), lr=2e-3, betas=(0.0, 0.99))
         self.z = torch.randn(BATCH, STYLE, generator=g).to(device)
         self.real = torch.randn(BATCH, 3, SIZE, SIZE, generator=g).to(device)
         self.device = device
