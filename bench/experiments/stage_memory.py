@@ -9,6 +9,7 @@ grid, checkpoint and model files.
     python bench/experiments/stage_memory.py measure OUT.jsonl --configs 64:1:2 128:2:4 256:2:4 ...
     python bench/experiments/stage_memory.py fit OUT.jsonl        (least squares: atu/stages/memory.py's coefficients)
     python bench/experiments/stage_memory.py report OUT.jsonl     (measured against predicted)
+    python bench/experiments/stage_memory.py phases RES:MULT:BATCH  (stage 1's peak, phase by phase)
 
 A configuration is RES:CHANNEL_MULTIPLIER:BATCH. Records already in OUT.jsonl are not measured
 again. The work folder is a temporary one, removed after each configuration.
@@ -31,7 +32,7 @@ import torch
 
 from atu.checkpoint import save_rosinality
 from atu.models import Discriminator, Generator
-from atu.stages.memory import FLOAT_BYTES, sizes, stage_peak_bytes
+from atu.stages.memory import FLOAT_BYTES, FLOOR_BYTES, sizes, stage_peak_bytes
 
 K = 2
 
@@ -104,8 +105,8 @@ def measure(args) -> None:
 
 def report(args) -> None:
     rows = [json.loads(line) for line in Path(args.out).read_text().splitlines()]
-    print("| px | mult. | batch | G params | stage | peak GiB | predicted GiB | predicted / peak | s |")
-    print("|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+    print("| px | mult. | batch | G params | stage | peak GiB | predicted GiB | predicted / peak |")
+    print("|---:|---:|---:|---:|---|---:|---:|---:|")
     for r in sorted(rows, key=lambda r: (r["resolution"], r["channel_multiplier"], r["batch"])):
         G, D = _models(r["resolution"], r["channel_multiplier"])
         for stage in ("adapt", "unlearn"):
@@ -113,33 +114,66 @@ def report(args) -> None:
             predicted = stage_peak_bytes(G, D, r["batch"], stage, k=K) / 2**30
             print(
                 f"| {r['resolution']} | {r['channel_multiplier']} | {r['batch']} | {r['g_parameters'] / 1e6:.1f}M |"
-                f" {stage} | {m['peak_gib']:.2f} | {predicted:.2f} | {predicted / m['peak_gib']:.2f} | {m['wall_s']} |"
+                f" {stage} | {m['peak_gib']:.2f} | {predicted:.2f} | {predicted / m['peak_gib']:.2f} |"
             )
 
 
 def fit(args) -> None:
-    """Each stage's coefficients: peak − what the k adapted generators add (stage 2) against
-    [1, static, batch·activations, batch·per_image_weights] bytes, by least squares."""
+    """Each stage's coefficients: peak − the floor − what the k adapted generators add (stage 2)
+    against [static, batch·activations] bytes, by least squares; and the worst relative error."""
     import numpy as np
 
     rows = [json.loads(line) for line in Path(args.out).read_text().splitlines()]
     for stage in ("adapt", "unlearn"):
-        X, y = [], []
+        X, y, peaks = [], [], []
         for r in rows:
-            G, D = _models(r["resolution"], r["channel_multiplier"])
-            s = sizes(G, D)
-            known = K * s.generator * FLOAT_BYTES if stage == "unlearn" else 0
-            b = r["batch"]
-            X.append(
-                [1.0, FLOAT_BYTES * s.static, FLOAT_BYTES * b * s.activations, FLOAT_BYTES * b * s.per_image_weights]
-            )
-            y.append(r[stage]["peak_gib"] * 2**30 - known)
+            s = sizes(*_models(r["resolution"], r["channel_multiplier"]))
+            known = FLOOR_BYTES + (K * s.generator * FLOAT_BYTES if stage == "unlearn" else 0)
+            X.append([FLOAT_BYTES * s.static, FLOAT_BYTES * r["batch"] * s.activations])
+            peaks.append(r[stage]["peak_gib"] * 2**30)
+            y.append(peaks[-1] - known)
         coef, *_ = np.linalg.lstsq(np.array(X), np.array(y), rcond=None)
-        worst = max(abs(float(np.dot(x, coef)) / t - 1) for x, t in zip(X, y))
+        worst = max(abs((peak - target + float(np.dot(x, coef))) / peak - 1) for x, target, peak in zip(X, y, peaks))
         print(
-            f'"{stage}": Coefficients(floor_bytes={coef[0]:.4g}, per_static={coef[1]:.4g}, '
-            f"per_activation={coef[2]:.4g}, per_weight={coef[3]:.4g}),  # worst {worst:.1%} over {len(rows)}"
+            f'"{stage}": Coefficients(per_static={coef[0]:.4g}, per_activation={coef[1]:.4g}),'
+            f"  # worst {worst:.1%} over {len(rows)}"
         )
+
+
+def _rss_gib() -> tuple[float, float]:
+    """(resident now, peak so far) of this process, GiB."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    return tuple(int(fields[key].split()[0]) / 2**20 for key in ("VmRSS", "VmHWM"))
+
+
+def phases(args) -> None:
+    """Stage 1 of one adapted model over modules, the resident memory after each phase: what each
+    part of the peak is (the checkpoint read, the Fisher, the trainer's copies and Adam's moments, a
+    step with R1 and the path length, the checkpoint's tensors)."""
+    from atu.gan.trainer import TrainConfig
+    from atu.stages.adapt import AdaptConfig, adaptation_trainer, fisher_of
+    from atu.stages.inputs import load_pretrained
+
+    res, multiplier, batch = (int(v) for v in args.config.split(":"))
+    with tempfile.TemporaryDirectory() as work:
+        G, D = _models(res, multiplier)
+        save_rosinality(Path(work) / "gen.pt", g=G, g_ema=G, d=D)
+        del G, D
+        rows = [("start (torch, atu imported)", *_rss_gib())]
+        theta_g, d = load_pretrained(Path(work) / "gen.pt", "cpu")
+        rows.append(("θ_G and D loaded", *_rss_gib()))
+        cfg = AdaptConfig(k=1, steps=1, fisher_samples=2, train=TrainConfig(batch_size=batch))
+        fisher = fisher_of(theta_g, d, cfg, 0)
+        rows.append(("Fisher (2 samples)", *_rss_gib()))
+        trainer = adaptation_trainer(theta_g, d, fisher, cfg, 0)
+        rows.append(("trainer: G, D, g_ema copies, EWC buffers", *_rss_gib()))
+        trainer.train_step(torch.randn(batch, 3, res, res))
+        rows.append(("step 0 (with R1 and path length)", *_rss_gib()))
+        trainer.state()
+        rows.append(("checkpoint tensors gathered", *_rss_gib()))
+    print(f"| {res} px, multiplier {multiplier}, batch {batch} | resident GiB | peak GiB |\n|---|---:|---:|")
+    for name, now, peak in rows:
+        print(f"| {name} | {now:.2f} | {peak:.2f} |")
 
 
 def main() -> None:
@@ -150,8 +184,9 @@ def main() -> None:
     m.add_argument("--configs", nargs="+", required=True, help="RES:CHANNEL_MULTIPLIER:BATCH")
     for name in ("fit", "report"):
         sub.add_parser(name).add_argument("out")
+    sub.add_parser("phases").add_argument("config", help="RES:CHANNEL_MULTIPLIER:BATCH")
     args = parser.parse_args()
-    {"measure": measure, "fit": fit, "report": report}[args.command](args)
+    {"measure": measure, "fit": fit, "report": report, "phases": phases}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -48,18 +48,17 @@ def test_the_model_predicts_the_measured_peaks_of_both_stages_within_20_percent(
     for stage, command in (("adapt", adapt), ("unlearn", unlearn)):
         measured = _peak_bytes(command)
         predicted = stage_peak_bytes(G, D, 4, stage, k=2)
+        print(f"{stage}: predicted {predicted / 2**30:.3f} GiB, measured {measured / 2**30:.3f} GiB")
         assert abs(predicted / measured - 1) <= TOLERANCE, (stage, predicted / 2**30, measured / 2**30)
 
 
-def test_the_sizes_count_parameters_feature_maps_and_convolution_weights():
+def test_the_sizes_count_parameters_and_feature_maps():
     with torch.device("meta"):
         G, D = Generator(8, style_dim=4, n_mlp=1, channels={4: 3, 8: 2}), Discriminator(8, channels={4: 3, 8: 2})
     s = sizes(G, D)
     assert s.generator == sum(p.numel() for p in G.parameters())
     assert s.static == s.generator + sum(p.numel() for p in D.parameters())
     assert s.activations == 2 * (3 * 4 * 4 + 2 * 8 * 8)  # one map per resolution, in G and in D
-    # conv1 3→3 (3×3), to_rgb1 3→3 (1×1), convs 3→2 and 2→2 (3×3), to_rgbs 2→3 (1×1)
-    assert s.per_image_weights == 3 * 3 * 9 + 3 * 3 + 3 * 2 * 9 + 2 * 2 * 9 + 3 * 2
 
 
 def test_stage_2_adds_one_generator_per_adapted_model():
