@@ -33,6 +33,15 @@ def bench_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def record_case(benchmark, **info) -> None:
+    """Names the benchmark's group after info["case"] and records `info` with the device, torch
+    version and thread count."""
+    benchmark.group = info["case"]
+    benchmark.extra_info.update(
+        info, device=info.get("device", bench_device()), torch=torch.__version__, threads=torch.get_num_threads()
+    )
+
+
 def time_forward_backward(benchmark, forward, leaves, dy, rounds, **info):
     """Time `forward()` and its backward from `dy`, the gradients of `leaves` cleared each round, with
     `info` and the device, torch and thread count recorded; returns forward's last output."""

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 import atu_ext
 from atu.models import Discriminator, Generator, use_ops
-from bench_common import bench_device
+from bench_common import bench_device, record_case
 
 SIZE, STYLE, N_MLP, MULTIPLIER, BATCH = 256, 512, 8, 2, 2
 METHODS = ("atu_ext", "reference", "rosinality")
@@ -165,17 +165,14 @@ def test_rosinality_s_generator_with_atu_s_weights_draws_atu_s_images():
 @pytest.mark.parametrize("stage", ["stage 1", "stage 2"])
 def test_stage_step_at_256_px(benchmark, stage, method):
     step = Step(method, stage, bench_device())
-    benchmark.group = f"G256 {stage} step"
-    benchmark.extra_info.update(
+    record_case(
+        benchmark,
         op="StyleGAN2 stage steps",
         case=f"G256 {stage} step",
         method=method,
         baseline="rosinality",
         shape=[BATCH, 3, SIZE, SIZE],
         images=BATCH,
-        device=bench_device(),
-        torch=torch.__version__,
-        threads=torch.get_num_threads(),
     )
     with use_ops("reference" if method == "reference" else "compiled"):
         step()  # warm-up

@@ -29,7 +29,7 @@ from atu.stages.adapt import EWCGradient
 from atu.stages.fisher import anchored_names
 from atu.stages.unlearn import RepulsionGradient
 from atu_ext import reference
-from bench_common import bench_device
+from bench_common import bench_device, record_case
 
 BATCH = 16
 ARCHS = {
@@ -138,8 +138,8 @@ def _stage(arch, stage):
 def _run(benchmark, arch, stage, method, what, fn, rounds):
     if benchmark.disabled and arch == FULL_WIDTH:
         pytest.skip("full-width models are only timed in benchmark runs")
-    benchmark.group = f"{arch} {stage} {what}"
-    benchmark.extra_info.update(
+    record_case(
+        benchmark,
         op="Adapt-then-Unlearn stages",
         case=f"{arch} {stage} {what}",
         method=method,
