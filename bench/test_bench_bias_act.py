@@ -17,7 +17,7 @@ import torch
 
 import atu_ext
 from atu_ext import reference
-from conftest import bench_device
+from bench_common import bench_device
 
 BATCH = 16
 # resolution -> channels (rosinality's StyleGAN2, channel_multiplier 2)
