@@ -59,8 +59,8 @@ def sizes(G: nn.Module, D: nn.Module) -> Sizes:
 # Fitted per stage (see the module's docstring); stage 1 trains its k models one after the other in
 # one process, so k does not enter its peak; stage 2 holds the k adapted generators.
 COEFFICIENTS: dict[str, Coefficients] = {
-    "adapt": Coefficients(per_static=9.667, per_activation=5.937),
-    "unlearn": Coefficients(per_static=7.912, per_activation=4.605),
+    "adapt": Coefficients(per_static=9.894, per_activation=5.972),
+    "unlearn": Coefficients(per_static=7.569, per_activation=5.318),
 }
 
 
