@@ -42,13 +42,24 @@ def _models(res: int, multiplier: int) -> tuple[Generator, Discriminator]:
     return Generator(res, style_dim=512, n_mlp=8, channel_multiplier=multiplier), Discriminator(res, multiplier)
 
 
+# A child that execs keeps its parent's peak as its own (the kernel carries the old address space's
+# high-water mark into the new one): each command starts from a small Python of its own, so its peak is
+# its own and not this script's (which builds the models).
+MEASURE = (
+    "import os, subprocess, sys\n"
+    "with open(sys.argv[1], 'w') as out:\n"
+    "    proc = subprocess.Popen(sys.argv[2:], stdout=out, stderr=subprocess.STDOUT)\n"
+    "    _, status, usage = os.wait4(proc.pid, 0)\n"
+    "print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)\n"
+)
+
+
 def _peak_of(command: list[str], log: Path) -> tuple[int, float, int]:
     """(exit status, wall seconds, peak resident bytes) of one process."""
     start = time.perf_counter()
-    with open(log, "w") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
-    return os.waitstatus_to_exitcode(status), time.perf_counter() - start, usage.ru_maxrss * 1024
+    run = subprocess.run([sys.executable, "-c", MEASURE, str(log), *command], capture_output=True, text=True)
+    status, kilobytes = map(int, run.stdout.split())
+    return status, time.perf_counter() - start, kilobytes * 1024
 
 
 def measure_one(res: int, multiplier: int, batch: int, work: Path) -> dict:
