@@ -13,7 +13,8 @@ left out (they run every 16th and 4th step and would make rounds unequal).
 rosinality's code is not part of atu: name a checkout of rosinality/stylegan2-pytorch in
 ATU_ROSINALITY_SRC (its model.py and op/; the CUDA kernels its op/ compiles at import are not built
 on a CPU, where its CPU paths run instead). Without it only atu's methods run. A CPU step at 256 px
-takes seconds, so these run only with ATU_BENCH_FULL_SIZE=1:
+takes seconds, so these run only with ATU_BENCH_FULL_SIZE=1 (bench/gpu_session.sh sets it; on a GPU
+each record also holds the step's peak GPU memory):
 
     ATU_BENCH_FULL_SIZE=1 ATU_ROSINALITY_SRC=/path/to/stylegan2-pytorch \\
         pytest bench/test_bench_rosinality.py --benchmark-json=bench/results/<machine>-rosinality.json
@@ -53,6 +54,8 @@ def _rosinality_module():
 
     sys.path.insert(0, src)
     try:
+        if torch.cuda.is_available():  # its op/ compiles its CUDA kernels (nvcc and ninja needed)
+            return importlib.import_module("model")
         # op/ builds its CUDA kernels when imported; its CPU paths never call them
         with mock.patch.object(cpp_extension, "load", lambda *args, **kwargs: types.SimpleNamespace()):
             return importlib.import_module("model")
@@ -176,4 +179,8 @@ def test_stage_step_at_256_px(benchmark, stage, method):
     )
     with use_ops("reference" if method == "reference" else "compiled"):
         step()  # warm-up
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
         benchmark.pedantic(step, rounds=3, iterations=1, warmup_rounds=0)
+    if torch.cuda.is_available():
+        benchmark.extra_info["peak_gpu_gib"] = torch.cuda.max_memory_allocated() / 2**30
