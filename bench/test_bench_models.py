@@ -18,7 +18,7 @@ import torch
 from atu.gan.losses import g_nonsaturating_loss
 from atu.gan.trainer import StyleGAN2Trainer, TrainConfig
 from atu.models import Discriminator, Generator, narrow_channels, use_ops
-from bench_common import bench_device
+from bench_common import bench_device, record_case
 
 # name -> (resolution, style_dim, channels (None: rosinality's), batch)
 ARCHS = {"narrow32": (32, 128, narrow_channels(32, 32), 16), "G32": (32, 128, None, 16), "G256": (256, 512, None, 8)}
@@ -80,9 +80,9 @@ def test_models(benchmark, arch, what, method):
         pytest.skip(f"{arch} is timed on GPUs only")
     m = _models(arch)
     fn = {"G fwd+bwd": m.g_forward_backward, "D fwd+bwd": m.d_forward_backward, "train step": m.train_step}[what]
-    benchmark.group = f"{arch} {what}"
     size, _, _, batch = ARCHS[arch]
-    benchmark.extra_info.update(
+    record_case(
+        benchmark,
         op="StyleGAN2 models",
         case=f"{arch} {what}",
         method=method,

@@ -24,7 +24,7 @@ from atu.classifiers import load_classifier, predict
 from atu.data import load_dataset
 from atu.eval.evaluate import PR_NEIGHBOURS, generator_statistics
 from atu.eval.extractors import classifier_extractor
-from atu.eval.kid_pr import _inside, _kth_neighbour_radii
+from atu.eval.kid_pr import covered
 from atu.gan.run import MODEL_FILE
 from atu.study.methods import ATU_METHODS
 from atu.study.variants import base_method
@@ -33,8 +33,8 @@ from atu.study.variants import base_method
 def per_class_recall(real: torch.Tensor, labels: torch.Tensor, fake: torch.Tensor, k: int) -> dict:
     """{"precision", "recall", "recall_by_class": {c: %}} of fake against real feature rows."""
     real, fake = real.double(), fake.double()
-    inside_fake = _inside(fake, _kth_neighbour_radii(fake, k), real)
-    precision = _inside(real, _kth_neighbour_radii(real, k), fake).double().mean()
+    inside_fake = covered(fake, real, k)
+    precision = covered(real, fake, k).double().mean()
     by_class = {int(c): 100 * float(inside_fake[labels == c].double().mean()) for c in labels.unique()}
     return {
         "precision": 100 * float(precision),

@@ -33,6 +33,7 @@ import torch
 from atu.checkpoint import save_rosinality
 from atu.models import Discriminator, Generator
 from atu.stages.memory import FLOAT_BYTES, FLOOR_BYTES, sizes, stage_peak_bytes
+from atu.util.memory import run_measuring_peak
 
 K = 2
 
@@ -42,24 +43,11 @@ def _models(res: int, multiplier: int) -> tuple[Generator, Discriminator]:
     return Generator(res, style_dim=512, n_mlp=8, channel_multiplier=multiplier), Discriminator(res, multiplier)
 
 
-# A child that execs keeps its parent's peak as its own (the kernel carries the old address space's
-# high-water mark into the new one): each command starts from a small Python of its own, so its peak is
-# its own and not this script's (which builds the models).
-MEASURE = (
-    "import os, subprocess, sys\n"
-    "with open(sys.argv[1], 'w') as out:\n"
-    "    proc = subprocess.Popen(sys.argv[2:], stdout=out, stderr=subprocess.STDOUT)\n"
-    "    _, status, usage = os.wait4(proc.pid, 0)\n"
-    "print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)\n"
-)
-
-
 def _peak_of(command: list[str], log: Path) -> tuple[int, float, int]:
     """(exit status, wall seconds, peak resident bytes) of one process."""
     start = time.perf_counter()
-    run = subprocess.run([sys.executable, "-c", MEASURE, str(log), *command], capture_output=True, text=True)
-    status, kilobytes = map(int, run.stdout.split())
-    return status, time.perf_counter() - start, kilobytes * 1024
+    status, peak = run_measuring_peak(command, log)
+    return status, time.perf_counter() - start, peak
 
 
 def measure_one(res: int, multiplier: int, batch: int, work: Path) -> dict:

@@ -1,7 +1,6 @@
 """The memory model of the stages (atu/stages/memory.py) against the peaks the kernel measures of
 `atu adapt` and `atu unlearn` processes, and the study's rule for processes side by side."""
 
-import subprocess
 import sys
 
 import pytest
@@ -16,28 +15,15 @@ from atu.stages import unlearn as unlearn_module
 from atu.stages.memory import sizes, stage_peak_bytes
 from atu.stages.unlearn import UnlearnConfig
 from atu.study.runner import processes_that_fit
+from atu.util.memory import run_measuring_peak
 
 TOLERANCE = 0.2  # the issue's bound: the model within 20% of a measured peak
 
 
-# Started from a small Python of its own: a child that execs keeps its parent's peak as its own (the
-# kernel carries the old address space's high-water mark into the new one), so measured straight from
-# this test process, whose peak grows with the suite, the command's peak would read as the suite's.
-MEASURE = (
-    "import os, subprocess, sys\n"
-    "proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)\n"
-    "err = proc.stderr.read()\n"
-    "_, status, usage = os.wait4(proc.pid, 0)\n"
-    "sys.stderr.buffer.write(err[-2000:])\n"
-    "print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)\n"
-)
-
-
-def _peak_bytes(command: list[str]) -> int:
-    run = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True, text=True)
-    status, kilobytes = map(int, run.stdout.split())
-    assert status == 0, run.stderr
-    return kilobytes * 1024  # ru_maxrss is in kilobytes on Linux
+def _peak_bytes(command: list[str], log) -> int:
+    status, peak = run_measuring_peak(command, log)
+    assert status == 0, log.read_text()[-2000:]
+    return peak
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peaks read as Linux reports them")
@@ -57,7 +43,7 @@ def test_the_model_predicts_the_measured_peaks_of_both_stages_within_20_percent(
     adapt = [*atu, "adapt", *common, "--k", "2", "--fisher-samples", "2", "--out", str(tmp_path / "adapt")]
     unlearn = [*atu, "unlearn", *common, "--adapted", str(tmp_path / "adapt"), "--out", str(tmp_path / "unlearn")]
     for stage, command in (("adapt", adapt), ("unlearn", unlearn)):
-        measured = _peak_bytes(command)
+        measured = _peak_bytes(command, tmp_path / f"{stage}.log")
         predicted = stage_peak_bytes(G, D, 4, stage, k=2)
         print(f"{stage}: predicted {predicted / 2**30:.3f} GiB, measured {measured / 2**30:.3f} GiB")
         assert abs(predicted / measured - 1) <= TOLERANCE, (stage, predicted / 2**30, measured / 2**30)

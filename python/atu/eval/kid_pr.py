@@ -78,6 +78,12 @@ def _inside(manifold: torch.Tensor, radii: torch.Tensor, queries: torch.Tensor, 
     return torch.cat(hits)
 
 
+def covered(manifold: torch.Tensor, queries: torch.Tensor, k: int) -> torch.Tensor:
+    """Which query rows fall inside the manifold of `manifold`'s rows (the union of each row's ball
+    out to its k-th nearest other row): [n_queries] bool."""
+    return _inside(manifold, _kth_neighbour_radii(manifold, k), queries)
+
+
 def precision_recall(real: torch.Tensor, fake: torch.Tensor, *, k: int = 3) -> tuple[float, float]:
     """(precision, recall), each in [0, 1], with k-th-nearest-neighbour balls as manifolds."""
     x, y = _float64(real, "real"), _float64(fake, "fake")
@@ -85,6 +91,6 @@ def precision_recall(real: torch.Tensor, fake: torch.Tensor, *, k: int = 3) -> t
         raise ValueError(f"real features have {x.shape[1]} dimensions, fake ones {y.shape[1]}")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1 or k >= min(x.shape[0], y.shape[0]):
         raise ValueError(f"k must be an int in 1..{min(x.shape[0], y.shape[0]) - 1}, got {k!r}")
-    precision = _inside(x, _kth_neighbour_radii(x, k), y).double().mean()
-    recall = _inside(y, _kth_neighbour_radii(y, k), x).double().mean()
+    precision = covered(x, y, k).double().mean()
+    recall = covered(y, x, k).double().mean()
     return float(precision), float(recall)

@@ -5,6 +5,8 @@ and the memory a device has free, for refusing before any work what cannot fit."
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 _ALLOCATION = re.compile(r"(?:tried to allocate|allocate)\s+([\d.]+)\s*(bytes|[KMGT]iB|B)?", re.IGNORECASE)
 _MARKERS = ("can't allocate memory", "out of memory", "cannot allocate memory")
@@ -54,3 +56,23 @@ def available_bytes(device) -> int | None:
 
 def gib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB"
+
+
+# A child that execs keeps its parent's peak as its own (the kernel carries the old address space's
+# high-water mark into the new one), so a command is started from a small Python of its own, whose
+# peak is far below any command's, and its peak read there.
+_LAUNCHER = (
+    "import os, subprocess, sys\n"
+    "with open(sys.argv[1], 'wb') as out:\n"
+    "    proc = subprocess.Popen(sys.argv[2:], stdout=out, stderr=subprocess.STDOUT)\n"
+    "    _, status, usage = os.wait4(proc.pid, 0)\n"
+    "print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)\n"
+)
+
+
+def run_measuring_peak(command: list[str], log) -> tuple[int, int]:
+    """Runs `command` (its output into the file `log`); returns its exit status and its own peak
+    resident memory in bytes (Linux)."""
+    run = subprocess.run([sys.executable, "-c", _LAUNCHER, str(log), *command], capture_output=True, text=True)
+    status, kilobytes = map(int, run.stdout.split())
+    return status, kilobytes * 1024  # ru_maxrss is in kilobytes on Linux
