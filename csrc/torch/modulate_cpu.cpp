@@ -15,10 +15,18 @@ void run(const ModulateParams& p, const Tensor& weight, const Tensor& styles, Te
 
 std::tuple<Tensor, Tensor> modulate_weight_cpu(Tensor weight, Tensor styles, bool demodulate, double eps) {
   const ScalarType st = weight.scalar_type();
-  if (st != ScalarType::Float && st != ScalarType::Double) {
-    fail_value("atu::modulate_weight: the CPU kernel supports float32 and float64, got ", name_of(st));
-  }
   const ModulateParams p = modulate_params(weight, styles, demodulate, eps);
+  if (is_reduced_float(st)) {
+    // float16/bfloat16: computed in float32 (the sums of squares would lose the demodulation's
+    // precision in 8 or 11 bits) and rounded once, as the CUDA kernel accumulates in float32.
+    auto [w, d] = modulate_weight_cpu(cast(weight, ScalarType::Float), cast(styles, ScalarType::Float),
+                                      demodulate, eps);
+    return {cast(w, st), cast(d, st)};
+  }
+  if (st != ScalarType::Float && st != ScalarType::Double) {
+    fail_value("atu::modulate_weight: expected a floating weight (float32, float64, float16 or bfloat16), got ",
+               name_of(st));
+  }
   auto [w, d] = modulate_outputs(weight, p);
   if (st == ScalarType::Float) {
     run<float>(p, weight, styles, w, d);

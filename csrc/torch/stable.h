@@ -56,6 +56,12 @@ std::string name_of(ScalarType t);
 // The kernels' dtype of a tensor dtype; other dtypes are refused, naming `op`.
 DType to_dtype(ScalarType t, const char* op);
 
+// float16 or bfloat16: the dtypes a CPU kernel runs in float32 and rounds back.
+inline bool is_reduced_float(ScalarType t) { return t == ScalarType::Half || t == ScalarType::BFloat16; }
+
+// t converted to dtype `st` on its device, keeping its memory format.
+inline Tensor cast(const Tensor& t, ScalarType st) { return torch::stable::to(t, st); }
+
 // Calls the ATen operator name.overload through the dispatcher's stable C entry point (what
 // torch/csrc/stable/ops.h does for the ops it wraps) and returns its single tensor result.
 template <class... Args>

@@ -65,8 +65,14 @@ void run(const Upfirdn2dParams& p, const Tensor& x, const std::vector<double>& t
 Tensor upfirdn2d_cpu(Tensor x, Tensor f, std::vector<int64_t> up, std::vector<int64_t> down,
                      std::vector<int64_t> padding, bool flip_filter, double gain) {
   const ScalarType st = x.scalar_type();
+  if (is_reduced_float(st)) {
+    // float16/bfloat16: the float32 kernel on a converted copy, rounded once on the way out (the CUDA
+    // kernels likewise accumulate in float32); the conversions move far less than the filtering reads.
+    const Tensor y = upfirdn2d_cpu(cast(x, ScalarType::Float), f, up, down, padding, flip_filter, gain);
+    return cast(y, st);
+  }
   if (st != ScalarType::Float && st != ScalarType::Double) {
-    fail_value("atu::upfirdn2d: the CPU kernel supports float32 and float64, got ", name_of(st));
+    fail_value("atu::upfirdn2d: expected a floating x (float32, float64, float16 or bfloat16), got ", name_of(st));
   }
   Upfirdn2dParams p = upfirdn2d_params(x, f, up, down, padding, gain);
   const double eps = st == ScalarType::Double ? 2.220446049250313e-16 : 1.1920928955078125e-07;

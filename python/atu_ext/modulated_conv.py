@@ -97,8 +97,6 @@ def _check_args(x, weight, styles, demodulate, up, down, resample_filter, eps):
             raise TypeError(f"{name} is {t.dtype} but x is {x.dtype}: use one dtype")
         if t.device != x.device:
             raise ValueError(f"{name} is on {t.device} but x is on {x.device}")
-    if x.device.type == "cpu" and x.dtype not in (torch.float32, torch.float64):
-        raise TypeError(f"x has dtype {x.dtype}; the CPU kernels support float32 and float64")
     if styles.shape[1] != weight.shape[1]:
         raise ValueError(f"styles has {styles.shape[1]} channels but weight has {weight.shape[1]} input channels")
     if x.shape[1] != weight.shape[1]:

@@ -23,7 +23,6 @@ from .resampling import int_pair, padding4
 
 _ops = torch.ops.atu
 _FLOATING = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
-_CPU_DTYPES = (torch.float32, torch.float64)
 
 
 def filter_size(f: torch.Tensor) -> tuple[int, int]:
@@ -61,8 +60,6 @@ def normalize_args(x, f, up, down, padding, flip_filter, gain):
         raise TypeError(f"x has dtype {x.dtype}; expected float32, float64, float16 or bfloat16")
     if x.dim() != 4:
         raise ValueError(f"x must be [N, C, H, W], got shape {tuple(x.shape)}")
-    if x.device.type == "cpu" and x.dtype not in _CPU_DTYPES:
-        raise TypeError(f"x has dtype {x.dtype}; the CPU kernel supports float32 and float64")
     check_filter(f, device=x.device)
     up, down, pad = int_pair(up, "up", minimum=1), int_pair(down, "down", minimum=1), padding4(padding)
     if not isinstance(flip_filter, bool):

@@ -183,3 +183,58 @@ def test_the_command_line_refuses_nan_r1_before_any_work(tmp_path, capsys):
     assert main(["pretrain", "--data", "digits", "--size", "16", "--steps", "1", "--r1", "nan", "--out", str(out)]) == 2
     assert "r1 must be a finite number" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_learns_with_float32_weights_optimiser_and_ema(precision):
+    """NVlabs' mixed precision: the reduced models regularise (R1 and path length differentiate
+    through the reduced ops twice) and D learns as in float32, while every parameter, Adam's moments
+    and the EMA generator stay float32 and the EMA copy computes in float32."""
+    G, D = _models()
+    tr = StyleGAN2Trainer(G, D, TrainConfig(batch_size=8, d_reg_every=4, g_reg_every=2, precision=precision), seed=0)
+    assert G.precision.name == D.precision.name == precision and not tr.g_ema.precision.reduced
+    real = _real()
+    first = tr.train_step(real)
+    assert {"r1", "path_penalty", "path_length"} <= set(first)
+    losses = [tr.train_step(real)["d_loss"] for _ in range(24)]
+    assert all(math.isfinite(v) for v in (*first.values(), *losses))
+    assert sum(losses[-6:]) / 6 < first["d_loss"] - 0.1, (first["d_loss"], losses)
+    for module in (G, D, tr.g_ema):
+        assert all(p.dtype == torch.float32 for p in module.parameters())
+    for opt in (tr.g_optim, tr.d_optim):
+        assert all(t.dtype == torch.float32 for state in opt.state.values() for t in state.values() if t.numel() > 1)
+
+
+def test_float16_gradients_that_overflow_are_capped_as_nvlabs_does():
+    G, D = _models()
+    tr = StyleGAN2Trainer(G, D, TrainConfig(batch_size=4, precision="fp16"))
+    bf16 = StyleGAN2Trainer(*_models(), TrainConfig(batch_size=4, precision="bf16"))
+    for trainer in (tr, bf16):
+        p = next(trainer.D.parameters())
+        p.grad = torch.zeros_like(p)
+        p.grad.view(-1)[:4] = torch.tensor([float("nan"), float("inf"), -float("inf"), 3.0])
+        trainer._average_gradients(trainer.D)
+    assert tr.D.convs[0][0].weight.grad.flatten()[:4].tolist() == [0.0, 1e5, -1e5, 3.0]
+    assert bf16.D.convs[0][0].weight.grad.flatten()[:4].isnan().any()  # bfloat16 has float32's range
+
+
+def test_precision_settings_are_recorded_only_when_chosen_and_checked():
+    assert not {"precision", "reduced_resolutions", "conv_clamp"} & set(TrainConfig().to_dict())
+    record = TrainConfig(precision="bf16", reduced_resolutions=2).to_dict()
+    assert record["precision"] == "bf16" and record["reduced_resolutions"] == 2
+    assert TrainConfig.from_dict(record) == TrainConfig(precision="bf16", reduced_resolutions=2)
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, fp16"):
+        TrainConfig(precision="fp8")
+    with pytest.raises(ValueError, match="conv_clamp must be a finite number > 0"):
+        TrainConfig(precision="fp16", conv_clamp=0.0)
+
+
+def test_the_command_line_trains_in_bf16_and_records_it(tmp_path):
+    import json
+
+    from atu.cli import main
+
+    out = tmp_path / "run"
+    args = ["pretrain", "--data", "digits", "--size", "16", "--steps", "2", "--batch", "4", "--out", str(out)]
+    assert main([*args, "--precision", "bf16", "--sample-every", "0", "--device", "cpu"]) == 0
+    assert json.loads((out / "run.json").read_text())["config"]["train"]["precision"] == "bf16"

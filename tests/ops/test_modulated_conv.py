@@ -41,6 +41,30 @@ def test_matches_per_sample_reference(device, up, down, k, demodulate, dtype, im
     torch.testing.assert_close(ours.cpu().double(), want, **TOL[dtype])
 
 
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("up, down", MODES)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["f16", "bf16"])
+def test_half_precision_values_and_gradients_against_float64(device, up, down, dtype, impl):
+    """Mixed-precision training runs the convolutions in float16/bfloat16: the value and the gradients
+    of x, weight and styles stay within a few roundings of the dtype (its eps times the largest
+    magnitude) of the float64 reference."""
+    problem = _problem(2, 5, 4, 3, (9, 7), seed=7 + up + 3 * down)
+    x, weight, styles = (t.to(device=device, dtype=dtype).requires_grad_() for t in problem)
+    ours = atu_ext.modulated_conv2d(x, weight, styles, up=up, down=down, impl=impl)
+    cotangent = torch.randn(ours.shape, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    ours.backward(cotangent.to(device=device, dtype=dtype))
+    exact = [t.clone().requires_grad_() for t in problem]
+    want = reference.modulated_conv2d(*exact, up=up, down=down)
+    want.backward(cotangent)
+    assert ours.dtype == dtype and all(t.grad.dtype == dtype for t in (x, weight, styles))
+    eps = torch.finfo(dtype).eps
+    for name, got, expected in [("value", ours, want)] + [
+        (f"grad of {n}", t.grad, e.grad) for n, t, e in zip(("x", "weight", "styles"), (x, weight, styles), exact)
+    ]:
+        error = (got.detach().cpu().double() - expected.detach()).abs().max().item()
+        assert error <= 4 * eps * expected.abs().max().item(), f"{name}: error {error:.3g}"
+
+
 def _rosinality_modulated_conv(
     x, style, weight_param, mod_weight, mod_bias, k, demodulate, upsample, downsample, blur_kernel=(1, 3, 3, 1)
 ):

@@ -25,6 +25,7 @@ from dataclasses import dataclass, fields
 import torch
 from torch import nn
 
+from ..models.precision import DTYPES, FP32, NVLABS_CONV_CLAMP, NVLABS_REDUCED_RESOLUTIONS, Precision
 from ..util import settings
 from ..util.settings import NO_FLAG, setting
 from .losses import (
@@ -53,10 +54,30 @@ class TrainConfig:
     g_reg_every: int = setting(4, help="steps between path-length passes", flag=NO_FLAG)
     mixing: float = setting(0.9, help="style-mixing probability")
     ema_half_life_kimg: float = setting(10.0, help="EMA half-life in thousands of images", flag="--ema-kimg")
+    precision: str = setting(
+        "fp32",
+        choices=tuple(DTYPES),
+        help="the dtype the highest resolutions' convolutions of G and D compute in: fp32, or bf16/fp16 with "
+        "float32 weights, optimiser and penalties (NVlabs' mixed precision)",
+        record_default=False,
+    )
+    reduced_resolutions: int = setting(
+        NVLABS_REDUCED_RESOLUTIONS,
+        help="with --precision bf16/fp16: how many of the highest resolutions compute in it (NVlabs: 4)",
+        record_default=False,
+    )
+    conv_clamp: float = setting(
+        NVLABS_CONV_CLAMP,
+        help="with --precision bf16/fp16: activations clamped to ±this after every convolution (NVlabs: 256)",
+        record_default=False,
+    )
 
     def __post_init__(self):
+        settings.check_fields(self)
         for f in fields(self):
             v = getattr(self, f.name)
+            if f.name == "precision":
+                continue
             # NaN passes every comparison: without isfinite, r1=nan would switch R1 off silently
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise ValueError(f"{f.name} must be a finite number >= 0, got {v!r}")
@@ -70,6 +91,11 @@ class TrainConfig:
             )
         if self.mixing > 1:
             raise ValueError(f"mixing is a probability, got {self.mixing}")
+        self.model_precision()  # its own checks (conv_clamp > 0)
+
+    def model_precision(self) -> Precision:
+        """What G and D compute in while they train (their EMA copy and every saved model stay float32)."""
+        return Precision(self.precision, self.reduced_resolutions, self.conv_clamp)
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "train") -> TrainConfig:
@@ -128,6 +154,13 @@ class StyleGAN2Trainer:
         self.g_ema = g_ema if g_ema is not None else copy.deepcopy(G)
         self.g_ema.eval()
         _set_requires_grad(self.g_ema, False)
+        precision = config.model_precision()
+        if precision.reduced:
+            G.set_precision(precision)
+            D.set_precision(precision)
+            self.g_ema.set_precision(FP32)  # samples, evaluations and saved models: float32
+        # float16's range: a rare overflow in a reduced layer's gradient is zeroed or capped, as NVlabs does
+        self.sanitize_gradients = precision.name == "fp16" and precision.reduced
         self.g_optim = _adam(G.parameters(), config.lr, config.g_reg_every)
         self.d_optim = _adam(D.parameters(), config.lr, config.d_reg_every)
         self.device = next(G.parameters()).device
@@ -160,6 +193,10 @@ class StyleGAN2Trainer:
     def _average_gradients(self, module: nn.Module) -> None:
         if self.parallel is not None:
             self.parallel.average_gradients(module)
+        if self.sanitize_gradients:
+            for p in module.parameters():
+                if p.grad is not None:
+                    torch.nan_to_num_(p.grad, nan=0.0, posinf=1e5, neginf=-1e5)
 
     def _fake(self, n: int, return_latents: bool = False):
         """This process's share of n generated samples (all n when alone)."""

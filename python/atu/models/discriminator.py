@@ -9,6 +9,7 @@ from torch import nn
 
 from .channels import check_size, resolve_channels
 from .layers import ConvLayer, EqualLinear, ResBlock
+from .precision import FP32, Precision, set_conv_clamp
 
 
 class Discriminator(nn.Module):
@@ -34,6 +35,9 @@ class Discriminator(nn.Module):
             blocks.append(ResBlock(in_ch, out_ch, blur_kernel))
             in_ch = out_ch
         self.convs = nn.Sequential(*blocks)
+        # the resolution each of convs' blocks reads: the RGB input's, then each residual block's
+        self.block_resolutions = [size] + [2**i for i in range(log_size, 2, -1)]
+        self.precision = FP32
         self.stddev_group, self.stddev_feat = stddev_group, 1
         self.final_conv = ConvLayer(in_ch + 1, ch[4], 3)
         self.final_linear = nn.Sequential(EqualLinear(ch[4] * 4 * 4, ch[4], activation="lrelu"), EqualLinear(ch[4], 1))
@@ -50,10 +54,20 @@ class Discriminator(nn.Module):
     def from_config(cls, cfg: Mapping) -> Discriminator:
         return cls(**dict(cfg))
 
+    def set_precision(self, precision: Precision) -> Discriminator:
+        """Compute the highest resolutions in a reduced dtype with clamped activations (mixed-precision
+        training; atu.models.precision); the parameters stay as they are. FP32 undoes it."""
+        self.precision = precision
+        set_conv_clamp(self, precision.clamp)
+        return self
+
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         if image.ndim != 4 or image.shape[1] != 3 or image.shape[2:] != (self.size, self.size):
             raise ValueError(f"image must be [N, 3, {self.size}, {self.size}], got {tuple(image.shape)}")
-        out = self.convs(image)
+        out = image
+        for block, resolution in zip(self.convs, self.block_resolutions):
+            out = block(out.to(self.precision.reduced_at(resolution, self.size) or image.dtype))
+        out = out.to(image.dtype)
         out = torch.cat([out, self._minibatch_stddev(out)], dim=1)
         out = self.final_conv(out)
         return self.final_linear(out.flatten(1))

@@ -12,6 +12,7 @@ from torch import nn
 from ..util.errors import NonFiniteOutputError
 from .channels import check_size, resolve_channels
 from .layers import ConstantInput, EqualLinear, PixelNorm, StyledConv, ToRGB
+from .precision import FP32, Precision, set_conv_clamp
 
 # Samples per block of Generator.sample_inputs: small enough that a block's 256-px noise maps are a
 # few tens of MB, large enough that seeding a generator per block costs nothing next to rendering.
@@ -69,6 +70,14 @@ class Generator(nn.Module):
             self.convs.append(StyledConv(out_ch, out_ch, 3, style_dim, blur_kernel=blur_kernel))
             self.to_rgbs.append(ToRGB(out_ch, style_dim, blur_kernel=blur_kernel))
             in_ch = out_ch
+        self.precision = FP32
+
+    def set_precision(self, precision: Precision) -> Generator:
+        """Compute the highest resolutions in a reduced dtype with clamped activations (mixed-precision
+        training; atu.models.precision); the parameters stay as they are. FP32 undoes it."""
+        self.precision = precision
+        set_conv_clamp(self, precision.clamp)
+        return self
 
     # ---- configuration ------------------------------------------------------------------------
     def config(self) -> dict:
@@ -143,9 +152,10 @@ class Generator(nn.Module):
         out = self.conv1(out, latent[:, 0], noise=noise[0])
         skip = self.to_rgb1(out, latent[:, 1])
         i = 1
-        for up_conv, conv, noise_up, noise_same, to_rgb in zip(
-            self.convs[::2], self.convs[1::2], noise[1::2], noise[2::2], self.to_rgbs
+        for log_res, up_conv, conv, noise_up, noise_same, to_rgb in zip(
+            range(3, self.log_size + 1), self.convs[::2], self.convs[1::2], noise[1::2], noise[2::2], self.to_rgbs
         ):
+            out = out.to(self.precision.reduced_at(2**log_res, self.size) or skip.dtype)
             out = up_conv(out, latent[:, i], noise=noise_up)
             out = conv(out, latent[:, i + 1], noise=noise_same)
             skip = to_rgb(out, latent[:, i + 2], skip)

@@ -4,6 +4,10 @@ Equalized learning rate: every weight is stored as N(0, 1) (divided by lr_mul) a
 time by 1/sqrt(fan_in) (times lr_mul), so Adam sees every layer at the same scale. Blur, upsample
 and downsample filters are buffers, as in that layout, and the forward passes use the values stored
 there (a checkpoint's filters are what runs).
+
+The convolutions compute in their input's dtype, casting their float32 parameters at use (mixed
+precision: atu.models.precision); the layers with a `conv_clamp` attribute clamp their activations
+to ±conv_clamp when it is set.
 """
 
 from __future__ import annotations
@@ -62,18 +66,20 @@ class EqualConv2d(nn.Module):
         self.stride, self.padding = stride, padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight * self.scale, self.bias, stride=self.stride, padding=self.padding)
+        bias = None if self.bias is None else self.bias.to(x.dtype)
+        return F.conv2d(x, (self.weight * self.scale).to(x.dtype), bias, stride=self.stride, padding=self.padding)
 
 
 class FusedLeakyReLU(nn.Module):
-    """bias + leaky ReLU (slope 0.2) × √2, one atu_ext.bias_act call."""
+    """bias + leaky ReLU (slope 0.2) × √2 [clamped to ±conv_clamp], one atu_ext.bias_act call."""
 
     def __init__(self, channels: int):
         super().__init__()
         self.bias = nn.Parameter(torch.zeros(channels))
+        self.conv_clamp: float | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return ops.bias_act(x, self.bias, act="lrelu")
+        return ops.bias_act(x, self.bias.to(x.dtype), act="lrelu", clamp=self.conv_clamp)
 
 
 class Blur(nn.Module):
@@ -134,8 +140,8 @@ class ModulatedConv2d(nn.Module):
         self.demodulate, self.upsample, self.downsample = demodulate, upsample, downsample
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        styles = self.modulation(style)
-        weight = self.weight[0] * self.scale
+        styles = self.modulation(style).to(x.dtype)
+        weight = (self.weight[0] * self.scale).to(x.dtype)
         if self.upsample:
             # atu_ext applies the factor² gain itself and wants the unit-sum filter.
             return ops.modulated_conv2d(
@@ -157,7 +163,7 @@ class NoiseInjection(nn.Module):
         if noise is None:
             n, _, h, w = image.shape
             noise = image.new_empty(n, 1, h, w).normal_()
-        return image + self.weight * noise
+        return image + (self.weight * noise).to(image.dtype)
 
 
 class ConstantInput(nn.Module):
@@ -201,9 +207,14 @@ class ToRGB(nn.Module):
         if upsample:
             self.upsample = Upsample(blur_kernel)
         self.conv = ModulatedConv2d(in_ch, 3, 1, style_dim, demodulate=False)
+        self.conv_clamp: float | None = None
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
-        out = self.conv(x, style) + self.bias
+        """The image so far (skip, upsampled) plus this resolution's, summed in the parameters' dtype."""
+        out = self.conv(x, style) + self.bias.to(x.dtype)
+        if self.conv_clamp is not None:
+            out = out.clamp(-self.conv_clamp, self.conv_clamp)
+        out = out.to(self.bias.dtype)
         if skip is not None:
             out = out + self.upsample(skip)
         return out

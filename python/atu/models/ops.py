@@ -14,8 +14,8 @@ def upfirdn2d(x, f, up=1, down=1, padding=0, gain=1.0):
     return atu_ext.upfirdn2d(x, f, up=up, down=down, padding=padding, gain=gain)
 
 
-def bias_act(x, b=None, act="linear"):
-    return atu_ext.bias_act(x, b, act=act)
+def bias_act(x, b=None, act="linear", clamp=None):
+    return atu_ext.bias_act(x, b, act=act, clamp=clamp)
 
 
 def modulated_conv2d(x, weight, styles, *, demodulate, up=1, down=1, resample_filter=None):
