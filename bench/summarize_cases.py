@@ -20,6 +20,7 @@ from summarize import (  # bench/ is on sys.path when run as bench/summarize_cas
 def main() -> int:
     parser = summary_parser()
     parser.add_argument("--target", type=float, default=None, help="speed-up target to mark in the table")
+    parser.add_argument("--baseline", help="the method the speed-ups divide (default: the first record's baseline)")
     args = parser.parse_args()
     data = read_results(args.json)
     cases, order = defaultdict(dict), []
@@ -29,7 +30,7 @@ def main() -> int:
             order.append(info["case"])
         cases[info["case"]][info["method"]] = b
     methods = list(dict.fromkeys(b["extra_info"]["method"] for b in data["benchmarks"]))
-    baseline = data["benchmarks"][0]["extra_info"]["baseline"]
+    baseline = args.baseline or data["benchmarks"][0]["extra_info"]["baseline"]
     out = header(f"{data['benchmarks'][0]['extra_info']['op']} benchmarks", args.json, data, args.note)
     images = data["benchmarks"][0]["extra_info"].get("images")
     what = "per call" if images else "of forward+backward"
@@ -38,9 +39,8 @@ def main() -> int:
         + (f"; images/s = {images} / median" if images else ""),
         "",
     ]
-    columns = "| case | shape | " + " | ".join(f"{m} ms" for m in methods)
-    columns += " | " + " | ".join(f"speed-up {m}" for m in methods if m != baseline) + " |"
-    out += [columns, "|" + "---|" * (2 + len(methods) + len(methods) - 1)]
+    headings = ["case", "shape", *(f"{m} ms" for m in methods), *(f"speed-up {m}" for m in methods if m != baseline)]
+    out += ["| " + " | ".join(headings) + " |", "|" + "---|" * len(headings)]
     for case in order:
         row = cases[case]
         shape = next(iter(row.values()))["extra_info"].get("shape", "")

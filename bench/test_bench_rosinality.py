@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 import atu_ext
 from atu.models import Discriminator, Generator, use_ops
+from atu.models.precision import Precision
 from bench_common import bench_device, record_case
 
 SIZE, STYLE, N_MLP, MULTIPLIER, BATCH = 256, 512, 8, 2, 2
@@ -182,5 +183,32 @@ def test_stage_step_at_256_px(benchmark, stage, method):
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
         benchmark.pedantic(step, rounds=3, iterations=1, warmup_rounds=0)
+    if torch.cuda.is_available():
+        benchmark.extra_info["peak_gpu_gib"] = torch.cuda.max_memory_allocated() / 2**30
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+@pytest.mark.parametrize("stage", ["stage 1", "stage 2"])
+def test_stage_step_at_256_px_in_reduced_precision(benchmark, stage, precision):
+    """atu's step with NVlabs' mixed precision (the 4 highest resolutions in `precision`, clamped at
+    256) against the same step in float32 (the "atu_ext" records of the test above)."""
+    if precision == "fp16" and bench_device() == "cpu":
+        pytest.skip("float16 convolutions have no fast CPU kernels (docs/scaling.md, Precision): a GPU dtype")
+    step = Step("atu_ext", stage, bench_device())
+    step.G.set_precision(Precision(precision))
+    step.D.set_precision(Precision(precision))
+    record_case(
+        benchmark,
+        op="StyleGAN2 stage steps",
+        case=f"G256 {stage} step",
+        method=f"atu_ext {precision}",
+        baseline="atu_ext",
+        shape=[BATCH, 3, SIZE, SIZE],
+        images=BATCH,
+    )
+    step()  # warm-up
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    benchmark.pedantic(step, rounds=3, iterations=1, warmup_rounds=0)
     if torch.cuda.is_available():
         benchmark.extra_info["peak_gpu_gib"] = torch.cuda.max_memory_allocated() / 2**30

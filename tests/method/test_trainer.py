@@ -2,6 +2,7 @@
 and a run saved and resumed continues bit for bit."""
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -191,7 +192,12 @@ def test_mixed_precision_learns_with_float32_weights_optimiser_and_ema(precision
     through the reduced ops twice) and D learns as in float32, while every parameter, Adam's moments
     and the EMA generator stay float32 and the EMA copy computes in float32."""
     G, D = _models()
-    tr = StyleGAN2Trainer(G, D, TrainConfig(batch_size=8, d_reg_every=4, g_reg_every=2, precision=precision), seed=0)
+    config = TrainConfig(batch_size=8, d_reg_every=4, g_reg_every=2, precision=precision)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        tr = StyleGAN2Trainer(G, D, config, seed=0)
+    # float16 convolutions are slow on most CPUs: the trainer says so before any work
+    assert any("fp16 on a CPU" in str(w.message) for w in said) == (precision == "fp16")
     assert G.precision.name == D.precision.name == precision and not tr.g_ema.precision.reduced
     real = _real()
     first = tr.train_step(real)
@@ -207,7 +213,8 @@ def test_mixed_precision_learns_with_float32_weights_optimiser_and_ema(precision
 
 def test_float16_gradients_that_overflow_are_capped_as_nvlabs_does():
     G, D = _models()
-    tr = StyleGAN2Trainer(G, D, TrainConfig(batch_size=4, precision="fp16"))
+    with pytest.warns(UserWarning, match="fp16 on a CPU"):
+        tr = StyleGAN2Trainer(G, D, TrainConfig(batch_size=4, precision="fp16"))
     bf16 = StyleGAN2Trainer(*_models(), TrainConfig(batch_size=4, precision="bf16"))
     for trainer in (tr, bf16):
         p = next(trainer.D.parameters())
@@ -218,6 +225,16 @@ def test_float16_gradients_that_overflow_are_capped_as_nvlabs_does():
     assert bf16.D.convs[0][0].weight.grad.flatten()[:4].isnan().any()  # bfloat16 has float32's range
 
 
+def test_each_model_clamps_as_its_checkpoint_recorded_unless_told_otherwise():
+    G, D = _models()
+    G.recorded_conv_clamp = 64.0  # as an NVlabs pickle trained with conv_clamp 64 loads
+    StyleGAN2Trainer(G, D, TrainConfig(batch_size=4, precision="bf16"))
+    assert G.precision.conv_clamp == 64.0 and D.precision.conv_clamp == 256.0  # D records none: NVlabs'
+    assert {m.conv_clamp for m in G.modules() if hasattr(m, "conv_clamp")} == {64.0}
+    StyleGAN2Trainer(G, D, TrainConfig(batch_size=4, precision="bf16", conv_clamp=8.0))
+    assert G.precision.conv_clamp == D.precision.conv_clamp == 8.0
+
+
 def test_precision_settings_are_recorded_only_when_chosen_and_checked():
     assert not {"precision", "reduced_resolutions", "conv_clamp"} & set(TrainConfig().to_dict())
     record = TrainConfig(precision="bf16", reduced_resolutions=2).to_dict()
@@ -225,6 +242,8 @@ def test_precision_settings_are_recorded_only_when_chosen_and_checked():
     assert TrainConfig.from_dict(record) == TrainConfig(precision="bf16", reduced_resolutions=2)
     with pytest.raises(ValueError, match="precision must be one of fp32, bf16, fp16"):
         TrainConfig(precision="fp8")
+    with pytest.raises(ValueError, match="conv_clamp must be a finite number >= 0"):
+        TrainConfig(precision="fp16", conv_clamp=-1.0)
     with pytest.raises(ValueError, match="conv_clamp must be a finite number > 0"):
         TrainConfig(precision="fp16", conv_clamp=0.0)
 
@@ -236,5 +255,6 @@ def test_the_command_line_trains_in_bf16_and_records_it(tmp_path):
 
     out = tmp_path / "run"
     args = ["pretrain", "--data", "digits", "--size", "16", "--steps", "2", "--batch", "4", "--out", str(out)]
-    assert main([*args, "--precision", "bf16", "--sample-every", "0", "--device", "cpu"]) == 0
-    assert json.loads((out / "run.json").read_text())["config"]["train"]["precision"] == "bf16"
+    assert main([*args, "--precision", "bf16", "--conv-clamp", "128", "--sample-every", "0", "--device", "cpu"]) == 0
+    train = json.loads((out / "run.json").read_text())["config"]["train"]
+    assert train["precision"] == "bf16" and train["conv_clamp"] == 128.0

@@ -134,6 +134,9 @@ def test_atu_draws_and_scores_what_nvlabs_forward_did(tmp_path, monkeypatch, con
     notes = ck.metadata["networks"]["g_ema"]
     assert notes["dropped_conv_clamp"] == ([256.0] if config == "official" else None)
     assert notes["fp16_resolutions"] == ([8, 16, 32] if config == "official" else None)
+    # mixed-precision training clamps these models as NVlabs trained them
+    for model in (ck.generator("g_ema"), ck.discriminator("d")):
+        assert model.recorded_conv_clamp == (256.0 if config == "official" else None)
     assert ck.metadata["init_arguments"]["G_ema"]["kwargs"]["synthesis_kwargs"]["channel_base"] == 128
     with torch.no_grad():
         for section in ("g_ema", "g"):

@@ -88,7 +88,15 @@ class Checkpoint:
                 f"{self._where(which)}: the tensors do not fit {cls.__name__}({config}): {err}"
             ) from err
         module.origin = self._where(which)  # what errors about the module's outputs name
+        module.recorded_conv_clamp = self.recorded_conv_clamp(which)
         return module.to(device)
+
+    def recorded_conv_clamp(self, which: str) -> float | None:
+        """The activation clamp section `which` was trained with, where the file records one (an NVlabs
+        pickle's conv_clamp; the smallest where its layers differ); None otherwise."""
+        notes = (self.metadata.get("networks") or {}).get(which) or {}
+        clamps = notes.get("dropped_conv_clamp")
+        return min(clamps) if clamps else None
 
     def _where(self, which: str) -> str:
         return f"{self.path} [{which}]"

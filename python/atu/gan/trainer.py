@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 
@@ -66,9 +67,10 @@ class TrainConfig:
         help="with --precision bf16/fp16: how many of the highest resolutions compute in it (NVlabs: 4)",
         record_default=False,
     )
-    conv_clamp: float = setting(
-        NVLABS_CONV_CLAMP,
-        help="with --precision bf16/fp16: activations clamped to ±this after every convolution (NVlabs: 256)",
+    conv_clamp: float | None = setting(
+        None,
+        help="with --precision bf16/fp16: activations clamped to ±this after every convolution (default: the "
+        "clamp the checkpoint records, as NVlabs pickles do, else NVlabs' 256)",
         record_default=False,
     )
 
@@ -76,7 +78,7 @@ class TrainConfig:
         settings.check_fields(self)
         for f in fields(self):
             v = getattr(self, f.name)
-            if f.name == "precision":
+            if f.name == "precision" or (f.name == "conv_clamp" and v is None):
                 continue
             # NaN passes every comparison: without isfinite, r1=nan would switch R1 off silently
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
@@ -93,9 +95,11 @@ class TrainConfig:
             raise ValueError(f"mixing is a probability, got {self.mixing}")
         self.model_precision()  # its own checks (conv_clamp > 0)
 
-    def model_precision(self) -> Precision:
-        """What G and D compute in while they train (their EMA copy and every saved model stay float32)."""
-        return Precision(self.precision, self.reduced_resolutions, self.conv_clamp)
+    def model_precision(self, recorded_clamp: float | None = None) -> Precision:
+        """What a model computes in while it trains (the EMA copy and every saved model stay float32):
+        the clamp set here, else the one its checkpoint recorded (`recorded_clamp`), else NVlabs'."""
+        clamp = next(c for c in (self.conv_clamp, recorded_clamp, NVLABS_CONV_CLAMP) if c is not None)
+        return Precision(self.precision, self.reduced_resolutions, clamp)
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "train") -> TrainConfig:
@@ -154,16 +158,23 @@ class StyleGAN2Trainer:
         self.g_ema = g_ema if g_ema is not None else copy.deepcopy(G)
         self.g_ema.eval()
         _set_requires_grad(self.g_ema, False)
+        self.device = next(G.parameters()).device
         precision = config.model_precision()
         if precision.reduced:
-            G.set_precision(precision)
-            D.set_precision(precision)
+            # each model clamps as its checkpoint was trained to, unless the config says otherwise
+            G.set_precision(config.model_precision(getattr(G, "recorded_conv_clamp", None)))
+            D.set_precision(config.model_precision(getattr(D, "recorded_conv_clamp", None)))
             self.g_ema.set_precision(FP32)  # samples, evaluations and saved models: float32
         # float16's range: a rare overflow in a reduced layer's gradient is zeroed or capped, as NVlabs does
         self.sanitize_gradients = precision.name == "fp16" and precision.reduced
+        if self.sanitize_gradients and self.device.type == "cpu":
+            warnings.warn(
+                "precision fp16 on a CPU: PyTorch's CPU convolutions have no fast float16 kernels on most "
+                "CPUs and can run hundreds of times slower than float32; bf16 is the CPU's reduced precision",
+                stacklevel=2,
+            )
         self.g_optim = _adam(G.parameters(), config.lr, config.g_reg_every)
         self.d_optim = _adam(D.parameters(), config.lr, config.d_reg_every)
-        self.device = next(G.parameters()).device
         self.rng = torch.Generator(device=self.device).manual_seed(seed)
         self.step = 0
         self.mean_path_length = torch.zeros((), device=self.device)

@@ -38,6 +38,9 @@ class Discriminator(nn.Module):
         # the resolution each of convs' blocks reads: the RGB input's, then each residual block's
         self.block_resolutions = [size] + [2**i for i in range(log_size, 2, -1)]
         self.precision = FP32
+        # the activation clamp this model was trained with, where its checkpoint records one (NVlabs'
+        # conv_clamp); mixed-precision training clamps at it unless told otherwise
+        self.recorded_conv_clamp: float | None = None
         self.stddev_group, self.stddev_feat = stddev_group, 1
         self.final_conv = ConvLayer(in_ch + 1, ch[4], 3)
         self.final_linear = nn.Sequential(EqualLinear(ch[4] * 4 * 4, ch[4], activation="lrelu"), EqualLinear(ch[4], 1))

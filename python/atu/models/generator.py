@@ -71,6 +71,9 @@ class Generator(nn.Module):
             self.to_rgbs.append(ToRGB(out_ch, style_dim, blur_kernel=blur_kernel))
             in_ch = out_ch
         self.precision = FP32
+        # the activation clamp this model was trained with, where its checkpoint records one (NVlabs'
+        # conv_clamp); mixed-precision training clamps at it unless told otherwise
+        self.recorded_conv_clamp: float | None = None
 
     def set_precision(self, precision: Precision) -> Generator:
         """Compute the highest resolutions in a reduced dtype with clamped activations (mixed-precision

@@ -70,6 +70,13 @@ def _flag(f: dataclasses.Field) -> str | None:
     return flag or "--" + f.name.replace("_", "-")
 
 
+def _optional_inner(kind: Any) -> Any:
+    """X for a field typed X | None, else None."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in typing.get_args(kind):
+        return next(a for a in typing.get_args(kind) if a is not type(None))
+    return None
+
+
 def _default(f: dataclasses.Field) -> Any:
     return f.default_factory() if f.default is dataclasses.MISSING else f.default
 
@@ -98,9 +105,10 @@ def add_options(
         if flag is None or f.name in exclude or dataclasses.is_dataclass(types[f.name]):
             continue
         default = defaults.get(f.name, _default(f))
-        kind = types[f.name]
+        kind = _optional_inner(types[f.name]) or types[f.name]  # X | None: the option gives an X
         shown = f"{default:g}" if isinstance(default, float) else default
-        help_text = f"{f.metadata['help']} (default {shown})"
+        # a None default is explained by the help itself
+        help_text = f.metadata["help"] if default is None else f"{f.metadata['help']} (default {shown})"
         if kind is bool:
             parser.add_argument(flag, dest=f.name, action="store_true", default=default, help=f.metadata["help"])
         else:
@@ -168,11 +176,10 @@ def from_mapping(cls, mapping: Any, where: str, *, allowed: tuple[str, ...] | No
 
 def _typed(value: Any, kind: Any, where: str) -> Any:
     """value checked against a field's type; ints are accepted where floats are expected."""
-    optional = typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in typing.get_args(kind)
-    if optional:
+    if _optional_inner(kind) is not None:
         if value is None:
             return None
-        kind = next(a for a in typing.get_args(kind) if a is not type(None))
+        kind = _optional_inner(kind)
     if kind is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value) if isinstance(value, int) else value
