@@ -56,8 +56,9 @@ step 90 "$PY" -m pytest -q -p no:cacheprovider bench/test_bench_penalties.py --b
 step 120 "$PY" -m pytest -q -p no:cacheprovider bench/test_bench_upfirdn2d.py bench/test_bench_bias_act.py \
   bench/test_bench_modulated_conv.py --benchmark-json="$OUT/$GPU-ops.json"
 step 90 "$PY" -m pytest -q -p no:cacheprovider bench/test_bench_models.py --benchmark-json="$OUT/$GPU-models.json"
-# the 256-px stage steps, atu_ext against the reference ops (rosinality's too where ATU_ROSINALITY_SRC names a checkout)
-step 90 env ATU_BENCH_FULL_SIZE=1 "$PY" -m pytest -q -p no:cacheprovider bench/test_bench_rosinality.py \
+# the 256- and 1024-px stage steps, atu_ext against the reference ops (rosinality's too where
+# ATU_ROSINALITY_SRC names a checkout) and in bf16 and fp16 against float32
+step 120 env ATU_BENCH_FULL_SIZE=1 "$PY" -m pytest -q -p no:cacheprovider bench/test_bench_rosinality.py \
   --benchmark-json="$OUT/$GPU-stages256.json"
 if command -v compute-sanitizer >/dev/null; then
   step 120 compute-sanitizer --tool memcheck --error-exitcode 9 "${ATU[@]}" check-ops --device cuda --quick

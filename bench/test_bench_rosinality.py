@@ -1,6 +1,7 @@
 """One training step of each stage at 256 px (rosinality's FFHQ architecture: style 512, 8 mapping
-layers, channel multiplier 2; batch 2) on atu's models against rosinality's own model code, the
-generator most Adapt-then-Unlearn users hold:
+layers, channel multiplier 2; batch 2), and at 1024 px (config-f) where there is a GPU, on atu's
+models against rosinality's own model code, the generator most Adapt-then-Unlearn users hold, and
+on atu's models in bf16 and fp16 (NVlabs' mixed precision; fp16 only on a GPU) against float32:
   stage 1 step   a discriminator step and a generator step (logistic losses, Adam) with stage 1's
                  EWC gradient added to G's before its Adam step
   stage 2 step   the same with stage 2's EL2 repulsion from two adapted generators
@@ -39,6 +40,18 @@ from atu.models.precision import Precision
 from bench_common import bench_device, record_case
 
 SIZE, STYLE, N_MLP, MULTIPLIER, BATCH = 256, 512, 8, 2, 2
+# 1024 px is config-f (NVlabs' FFHQ model, the same multiplier): a CPU step takes most of a minute,
+# so it runs where there is a GPU, or with ATU_BENCH_1024=1
+SIZES = [
+    256,
+    pytest.param(
+        1024,
+        marks=pytest.mark.skipif(
+            not torch.cuda.is_available() and os.environ.get("ATU_BENCH_1024") != "1",
+            reason="1024-px steps on a CPU take most of a minute each: set ATU_BENCH_1024=1",
+        ),
+    ),
+]
 METHODS = ("atu_ext", "reference", "rosinality")
 LAM, GAMMA, ALPHA = 5e8 / 2, 10.0, 2.0  # the authors' EWC λ/2 and EL2 settings (per-tensor mean distance)
 
@@ -64,13 +77,13 @@ def _rosinality_module():
         sys.path.remove(src)
 
 
-def _models(method: str, device: str):
+def _models(method: str, device: str, size: int = SIZE):
     """G, D with the same weights for every method (atu's models have rosinality's layout)."""
     torch.manual_seed(0)
-    G, D = Generator(SIZE, STYLE, N_MLP, MULTIPLIER), Discriminator(SIZE, MULTIPLIER)
+    G, D = Generator(size, STYLE, N_MLP, MULTIPLIER), Discriminator(size, MULTIPLIER)
     if method == "rosinality":
         model = _rosinality_module()
-        theirs_g, theirs_d = model.Generator(SIZE, STYLE, N_MLP, MULTIPLIER), model.Discriminator(SIZE, MULTIPLIER)
+        theirs_g, theirs_d = model.Generator(size, STYLE, N_MLP, MULTIPLIER), model.Discriminator(size, MULTIPLIER)
         theirs_g.load_state_dict(G.state_dict(), strict=False)
         theirs_d.load_state_dict(D.state_dict())
         G, D = theirs_g, theirs_d
@@ -106,8 +119,8 @@ def _per_tensor_el2(params, references):
 class Step:
     """One D step and one G step with the stage's penalty gradient, on one method's models."""
 
-    def __init__(self, method: str, stage: str, device: str):
-        self.G, self.D = _models(method, device)
+    def __init__(self, method: str, stage: str, device: str, size: int = SIZE):
+        self.G, self.D = _models(method, device, size)
         params = list(self.G.parameters())
         g = torch.Generator().manual_seed(1)
         near = lambda: [p.detach() + 1e-3 * torch.randn(p.shape, generator=g).to(device) for p in params]  # noqa: E731
@@ -130,7 +143,7 @@ class Step:
         self.g_opt = torch.optim.Adam(self.G.parameters(), lr=2e-3, betas=(0.0, 0.99))
         self.d_opt = torch.optim.Adam(self.D.parameters(), lr=2e-3, betas=(0.0, 0.99))
         self.z = torch.randn(BATCH, STYLE, generator=g).to(device)
-        self.real = torch.randn(BATCH, 3, SIZE, SIZE, generator=g).to(device)
+        self.real = torch.randn(BATCH, 3, size, size, generator=g).to(device)
         self.device = device
 
     def __call__(self):
@@ -165,17 +178,16 @@ def test_rosinality_s_generator_with_atu_s_weights_draws_atu_s_images():
         torch.testing.assert_close(theirs([z], noise=noise)[0], ours([z], noise=noise)[0], rtol=0, atol=1e-4)
 
 
-@pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("stage", ["stage 1", "stage 2"])
-def test_stage_step_at_256_px(benchmark, stage, method):
-    step = Step(method, stage, bench_device())
+def _time(benchmark, step: Step, size: int, stage: str, method: str, baseline: str) -> None:
+    """Records one stage step's case (named after its size and stage) and times 3 rounds after a warm-up;
+    on a GPU also its peak memory."""
     record_case(
         benchmark,
         op="StyleGAN2 stage steps",
-        case=f"G256 {stage} step",
+        case=f"G{size} {stage} step",
         method=method,
-        baseline="rosinality",
-        shape=[BATCH, 3, SIZE, SIZE],
+        baseline=baseline,
+        shape=[BATCH, 3, size, size],
         images=BATCH,
     )
     with use_ops("reference" if method == "reference" else "compiled"):
@@ -187,28 +199,22 @@ def test_stage_step_at_256_px(benchmark, stage, method):
         benchmark.extra_info["peak_gpu_gib"] = torch.cuda.max_memory_allocated() / 2**30
 
 
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("stage", ["stage 1", "stage 2"])
+@pytest.mark.parametrize("size", SIZES)
+def test_stage_step(benchmark, size, stage, method):
+    _time(benchmark, Step(method, stage, bench_device(), size), size, stage, method, baseline="rosinality")
+
+
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 @pytest.mark.parametrize("stage", ["stage 1", "stage 2"])
-def test_stage_step_at_256_px_in_reduced_precision(benchmark, stage, precision):
+@pytest.mark.parametrize("size", SIZES)
+def test_stage_step_in_reduced_precision(benchmark, size, stage, precision):
     """atu's step with NVlabs' mixed precision (the 4 highest resolutions in `precision`, clamped at
-    256) against the same step in float32 (the "atu_ext" records of the test above)."""
+    256) against the same step in float32 (test_stage_step's "atu_ext" records)."""
     if precision == "fp16" and bench_device() == "cpu":
         pytest.skip("float16 convolutions have no fast CPU kernels (docs/scaling.md, Precision): a GPU dtype")
-    step = Step("atu_ext", stage, bench_device())
+    step = Step("atu_ext", stage, bench_device(), size)
     step.G.set_precision(Precision(precision))
     step.D.set_precision(Precision(precision))
-    record_case(
-        benchmark,
-        op="StyleGAN2 stage steps",
-        case=f"G256 {stage} step",
-        method=f"atu_ext {precision}",
-        baseline="atu_ext",
-        shape=[BATCH, 3, SIZE, SIZE],
-        images=BATCH,
-    )
-    step()  # warm-up
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
-    benchmark.pedantic(step, rounds=3, iterations=1, warmup_rounds=0)
-    if torch.cuda.is_available():
-        benchmark.extra_info["peak_gpu_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    _time(benchmark, step, size, stage, f"atu_ext {precision}", baseline="atu_ext")
