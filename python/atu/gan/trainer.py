@@ -162,8 +162,8 @@ class StyleGAN2Trainer:
         precision = config.model_precision()
         if precision.reduced:
             # each model clamps as its checkpoint was trained to, unless the config says otherwise
-            G.set_precision(config.model_precision(getattr(G, "recorded_conv_clamp", None)))
-            D.set_precision(config.model_precision(getattr(D, "recorded_conv_clamp", None)))
+            G.set_precision(config.model_precision(G.recorded_conv_clamp))
+            D.set_precision(config.model_precision(D.recorded_conv_clamp))
             self.g_ema.set_precision(FP32)  # samples, evaluations and saved models: float32
         # float16's range: a rare overflow in a reduced layer's gradient is zeroed or capped, as NVlabs does
         self.sanitize_gradients = precision.name == "fp16" and precision.reduced

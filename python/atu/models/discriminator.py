@@ -9,10 +9,10 @@ from torch import nn
 
 from .channels import check_size, resolve_channels
 from .layers import ConvLayer, EqualLinear, ResBlock
-from .precision import FP32, Precision, set_conv_clamp
+from .precision import MixedPrecisionModel
 
 
-class Discriminator(nn.Module):
+class Discriminator(MixedPrecisionModel, nn.Module):
     def __init__(
         self,
         size: int,
@@ -37,10 +37,6 @@ class Discriminator(nn.Module):
         self.convs = nn.Sequential(*blocks)
         # the resolution each of convs' blocks reads: the RGB input's, then each residual block's
         self.block_resolutions = [size] + [2**i for i in range(log_size, 2, -1)]
-        self.precision = FP32
-        # the activation clamp this model was trained with, where its checkpoint records one (NVlabs'
-        # conv_clamp); mixed-precision training clamps at it unless told otherwise
-        self.recorded_conv_clamp: float | None = None
         self.stddev_group, self.stddev_feat = stddev_group, 1
         self.final_conv = ConvLayer(in_ch + 1, ch[4], 3)
         self.final_linear = nn.Sequential(EqualLinear(ch[4] * 4 * 4, ch[4], activation="lrelu"), EqualLinear(ch[4], 1))
@@ -56,13 +52,6 @@ class Discriminator(nn.Module):
     @classmethod
     def from_config(cls, cfg: Mapping) -> Discriminator:
         return cls(**dict(cfg))
-
-    def set_precision(self, precision: Precision) -> Discriminator:
-        """Compute the highest resolutions in a reduced dtype with clamped activations (mixed-precision
-        training; atu.models.precision); the parameters stay as they are. FP32 undoes it."""
-        self.precision = precision
-        set_conv_clamp(self, precision.clamp)
-        return self
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         if image.ndim != 4 or image.shape[1] != 3 or image.shape[2:] != (self.size, self.size):

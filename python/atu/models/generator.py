@@ -12,7 +12,7 @@ from torch import nn
 from ..util.errors import NonFiniteOutputError
 from .channels import check_size, resolve_channels
 from .layers import ConstantInput, EqualLinear, PixelNorm, StyledConv, ToRGB
-from .precision import FP32, Precision, set_conv_clamp
+from .precision import MixedPrecisionModel
 
 # Samples per block of Generator.sample_inputs: small enough that a block's 256-px noise maps are a
 # few tens of MB, large enough that seeding a generator per block costs nothing next to rendering.
@@ -27,7 +27,7 @@ def _block_seed(seed: int, block: int) -> int:
     return int.from_bytes(digest, "little") & (2**63 - 1)
 
 
-class Generator(nn.Module):
+class Generator(MixedPrecisionModel, nn.Module):
     def __init__(
         self,
         size: int,
@@ -70,17 +70,6 @@ class Generator(nn.Module):
             self.convs.append(StyledConv(out_ch, out_ch, 3, style_dim, blur_kernel=blur_kernel))
             self.to_rgbs.append(ToRGB(out_ch, style_dim, blur_kernel=blur_kernel))
             in_ch = out_ch
-        self.precision = FP32
-        # the activation clamp this model was trained with, where its checkpoint records one (NVlabs'
-        # conv_clamp); mixed-precision training clamps at it unless told otherwise
-        self.recorded_conv_clamp: float | None = None
-
-    def set_precision(self, precision: Precision) -> Generator:
-        """Compute the highest resolutions in a reduced dtype with clamped activations (mixed-precision
-        training; atu.models.precision); the parameters stay as they are. FP32 undoes it."""
-        self.precision = precision
-        set_conv_clamp(self, precision.clamp)
-        return self
 
     # ---- configuration ------------------------------------------------------------------------
     def config(self) -> dict:

@@ -67,3 +67,19 @@ def set_conv_clamp(module: torch.nn.Module, clamp: float | None) -> None:
     for layer in module.modules():
         if hasattr(layer, "conv_clamp"):
             layer.conv_clamp = clamp
+
+
+class MixedPrecisionModel:
+    """What the generator and the discriminator share for mixed-precision training: the precision they
+    compute in (FP32 until set) and the activation clamp their checkpoint records, where it records one
+    (NVlabs' conv_clamp; atu.checkpoint sets it), which training clamps at unless told otherwise."""
+
+    precision: Precision = FP32
+    recorded_conv_clamp: float | None = None
+
+    def set_precision(self, precision: Precision):
+        """Compute the highest resolutions in a reduced dtype with clamped activations; the parameters
+        stay as they are. FP32 undoes it."""
+        self.precision = precision
+        set_conv_clamp(self, precision.clamp)
+        return self
