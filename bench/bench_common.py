@@ -44,7 +44,8 @@ def record_case(benchmark, **info) -> None:
 
 def time_forward_backward(benchmark, forward, leaves, dy, rounds, **info):
     """Time `forward()` and its backward from `dy`, the gradients of `leaves` cleared each round, with
-    `info` and the device, torch and thread count recorded; returns forward's last output."""
+    `info` recorded (record_case; the baseline is the op's plain-PyTorch reference unless `info` names
+    another); returns forward's last output."""
 
     def step():
         for t in leaves:
@@ -55,8 +56,7 @@ def time_forward_backward(benchmark, forward, leaves, dy, rounds, **info):
             torch.cuda.synchronize()
         return y
 
-    benchmark.group = info["case"]
-    benchmark.extra_info.update(info, device=str(dy.device), torch=torch.__version__, threads=torch.get_num_threads())
+    record_case(benchmark, **{"baseline": "reference", "device": str(dy.device), **info})
     return benchmark.pedantic(step, rounds=rounds, warmup_rounds=1, iterations=1)
 
 

@@ -79,19 +79,7 @@ def test_modulated_conv_forward_backward(benchmark, layer, method):
     out_hw = hw * up
     dy = torch.randn(BATCH, cout, out_hw, out_hw, generator=g).to(dev)
     impl = IMPLS[method]
-    y = time_forward_backward(
-        benchmark,
-        lambda: impl(x, weight, styles, demod, up),
-        (x, weight, styles),
-        dy,
-        rounds=3,
-        op="modulated_conv2d",
-        case=name,
-        method=method,
-        baseline="reference",
-        shape=[BATCH, cin, hw, hw],
-        out_channels=cout,
-        kernel=k,
-        up=up,
-    )
+    info = dict(op="modulated_conv2d", case=name, method=method, shape=[BATCH, cin, hw, hw], out_channels=cout)
+    forward = lambda: impl(x, weight, styles, demod, up)  # noqa: E731
+    y = time_forward_backward(benchmark, forward, (x, weight, styles), dy, 3, kernel=k, up=up, **info)
     assert y.shape == dy.shape

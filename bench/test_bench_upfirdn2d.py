@@ -77,19 +77,8 @@ def test_upfirdn2d_forward_backward(benchmark, layer, method):
     op = reference.upfirdn2d if method == "reference" else atu_ext.upfirdn2d
     f = (BLUR1D if method == "atu_separable" else BLUR2D).to(x.device)
 
+    info = dict(op="upfirdn2d", case=name, method=method, shape=[BATCH, c, hw, hw], up=up, down=down, padding=pad)
     y = time_forward_backward(
-        benchmark,
-        lambda: op(x, f, up=up, down=down, padding=pad, gain=gain),
-        (x,),
-        dy,
-        rounds=5,
-        op="upfirdn2d",
-        case=name,
-        method=method,
-        baseline="reference",
-        shape=[BATCH, c, hw, hw],
-        up=up,
-        down=down,
-        padding=pad,
+        benchmark, lambda: op(x, f, up=up, down=down, padding=pad, gain=gain), (x,), dy, 5, **info
     )
     assert y.shape == dy.shape
