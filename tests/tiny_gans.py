@@ -7,7 +7,12 @@ import torch
 
 from atu import checkpoint as ckpt
 from atu.checkpoint.feedback_bundle import FeedbackBundle, images_to_uint8
+from atu.gan.trainer import TrainConfig
 from atu.models import Discriminator, Generator, narrow_channels
+
+# What the stage tests train with: batch 4 (the minibatch-stddev group) and every regulariser every
+# other step, so that two steps exercise R1 and path length.
+TRAIN = TrainConfig(batch_size=4, d_reg_every=2, g_reg_every=2)
 
 
 def tiny_models(seed=0, width=8, n_mlp=2):

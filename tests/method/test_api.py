@@ -16,24 +16,17 @@ import atu
 from atu import checkpoint as ckpt
 from atu.checkpoint.feedback_bundle import load_bundle
 from atu.gan.run import Schedule
-from atu.gan.trainer import TrainConfig
 from atu.stages.adapt import AdaptConfig, adapt
 from atu.stages.unlearn import UnlearnConfig, unlearn
 from atu.study.checks import ConfigError
 from atu.study.methods import ATU_METHODS
 from atu.study.variants import method_config
-from tiny_gans import stage_inputs
+from tiny_gans import TRAIN
 
 ROOT = Path(__file__).resolve().parents[2]
-TRAIN = TrainConfig(batch_size=4, d_reg_every=2, g_reg_every=2)
 QUIET = Schedule(log_every=1, sample_every=0, checkpoint_every=100)
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
-
-
-@pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
-    return stage_inputs(tmp_path_factory.mktemp("inputs"))
 
 
 def _same_parameters(module, path):

@@ -67,48 +67,54 @@ def test_resuming_continues_exactly_as_an_uninterrupted_run(tmp_path):
     _assert_same_state(tmp_path / "straight" / "checkpoint.safetensors", tmp_path / "split" / "checkpoint.safetensors")
 
 
-def test_ctrl_c_finishes_the_step_saves_and_the_run_resumes_exactly(tmp_path, monkeypatch):
-    _run(_config(5), tmp_path / "straight")
+def _cut_run_step(tmp_path, monkeypatch, interrupting_step) -> int:
+    """Runs 5 steps in tmp_path/cut with StyleGAN2Trainer.train_step replaced by
+    `interrupting_step(real_step)` until it raises KeyboardInterrupt; the step of the checkpoint left."""
     real_step = StyleGAN2Trainer.train_step
-
-    def ctrl_c_during_step_3(self, real):
-        if self.step == 2:
-            os.kill(os.getpid(), signal.SIGINT)  # arrives mid-step, like a real Ctrl-C
-        return real_step(self, real)
-
-    monkeypatch.setattr(StyleGAN2Trainer, "train_step", ctrl_c_during_step_3)
-    with pytest.raises(KeyboardInterrupt):
+    with monkeypatch.context() as patched, pytest.raises(KeyboardInterrupt):
+        patched.setattr(StyleGAN2Trainer, "train_step", interrupting_step(real_step))
         _run(_config(5), tmp_path / "cut")
-    # the step in progress finished; then its state was saved
-    assert ckpt.load_atu(tmp_path / "cut" / "checkpoint.safetensors").metadata["step"] == 3
-    assert not (tmp_path / "cut" / "model.safetensors").exists()
-    monkeypatch.setattr(StyleGAN2Trainer, "train_step", real_step)
+    return ckpt.load_atu(tmp_path / "cut" / "checkpoint.safetensors").metadata["step"]
+
+
+def _assert_resumes_as_an_uninterrupted_run(tmp_path):
     _run(_config(5), tmp_path / "cut", resume=True)
+    _run(_config(5), tmp_path / "straight")
     _assert_same_state(tmp_path / "straight" / "checkpoint.safetensors", tmp_path / "cut" / "checkpoint.safetensors")
+
+
+def test_ctrl_c_finishes_the_step_saves_and_the_run_resumes_exactly(tmp_path, monkeypatch):
+    def ctrl_c_during_step_3(real_step):
+        def step(self, real):
+            if self.step == 2:
+                os.kill(os.getpid(), signal.SIGINT)  # arrives mid-step, like a real Ctrl-C
+            return real_step(self, real)
+
+        return step
+
+    # the step in progress finished; then its state was saved
+    assert _cut_run_step(tmp_path, monkeypatch, ctrl_c_during_step_3) == 3
+    assert not (tmp_path / "cut" / "model.safetensors").exists()
+    _assert_resumes_as_an_uninterrupted_run(tmp_path)
 
 
 def test_a_second_ctrl_c_mid_step_saves_nothing_and_the_last_checkpoint_resumes_exactly(tmp_path, monkeypatch):
-    _run(_config(5), tmp_path / "straight")
-    real_step = StyleGAN2Trainer.train_step
+    def twice_during_step_3(real_step):
+        def step(self, real):
+            if self.step != 2:
+                return real_step(self, real)
+            os.kill(os.getpid(), signal.SIGINT)  # the first: finish the step, then save
+            with torch.no_grad():  # the step's first half: D is updated...
+                for p in self.D.parameters():
+                    p.add_(1.0)
+            os.kill(os.getpid(), signal.SIGINT)  # ...when the second arrives: stop at once
+            raise AssertionError("the second Ctrl-C did not interrupt the step")
 
-    def twice_during_step_3(self, real):
-        if self.step != 2:
-            return real_step(self, real)
-        os.kill(os.getpid(), signal.SIGINT)  # the first: finish the step, then save
-        with torch.no_grad():  # the step's first half: D is updated...
-            for p in self.D.parameters():
-                p.add_(1.0)
-        os.kill(os.getpid(), signal.SIGINT)  # ...when the second arrives: stop at once
-        raise AssertionError("the second Ctrl-C did not interrupt the step")
+        return step
 
-    monkeypatch.setattr(StyleGAN2Trainer, "train_step", twice_during_step_3)
-    with pytest.raises(KeyboardInterrupt):
-        _run(_config(5), tmp_path / "cut")
     # the half-updated state was not saved: the checkpoint on disk is step 2's, taken every 2 steps
-    assert ckpt.load_atu(tmp_path / "cut" / "checkpoint.safetensors").metadata["step"] == 2
-    monkeypatch.setattr(StyleGAN2Trainer, "train_step", real_step)
-    _run(_config(5), tmp_path / "cut", resume=True)
-    _assert_same_state(tmp_path / "straight" / "checkpoint.safetensors", tmp_path / "cut" / "checkpoint.safetensors")
+    assert _cut_run_step(tmp_path, monkeypatch, twice_during_step_3) == 2
+    _assert_resumes_as_an_uninterrupted_run(tmp_path)
 
 
 def test_refusals_leave_existing_runs_untouched(tmp_path):

@@ -17,21 +17,15 @@ from atu.classifiers.judges import ClassJudge
 from atu.cli import main as atu_main
 from atu.feedback.labelling import label_with_classifier
 from atu.gan.run import Schedule
-from atu.gan.trainer import StyleGAN2Trainer, TrainConfig
+from atu.gan.trainer import StyleGAN2Trainer
 from atu.stages.redaction import MarkedFakesAsFakes, NegativesAsFakes, draw_seed
 from atu.stages.unlearn import UnlearnConfig, unlearn
 from tiny_classifiers import half_in_class_1
-from tiny_gans import disc_bundle, killed_after_step, stage_inputs
+from tiny_gans import TRAIN, disc_bundle, killed_after_step
 
-TRAIN = TrainConfig(batch_size=4, d_reg_every=2, g_reg_every=2)
 EVERY_2 = Schedule(log_every=1, sample_every=2, checkpoint_every=2)
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
-
-
-@pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
-    return stage_inputs(tmp_path_factory.mktemp("redaction"))
 
 
 def _softplus64(x: torch.Tensor) -> torch.Tensor:

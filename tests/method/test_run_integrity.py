@@ -12,20 +12,13 @@ import torch
 from atu import checkpoint as ckpt
 from atu.cli import main as atu_main
 from atu.gan.run import Schedule
-from atu.gan.trainer import TrainConfig
 from atu.stages.adapt import AdaptConfig, adapt
 from atu.stages.unlearn import UnlearnConfig, unlearn
-from tiny_gans import stage_inputs
+from tiny_gans import TRAIN
 
-TRAIN = TrainConfig(batch_size=4, d_reg_every=2, g_reg_every=2)
 EVERY_STEP = Schedule(log_every=1, sample_every=100, checkpoint_every=1)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
-    return stage_inputs(tmp_path_factory.mktemp("inputs"))
 
 
 def _files(folder):
@@ -54,14 +47,8 @@ def _unlearn(inputs, out, steps, resume=False):
 
 
 def test_resume_refuses_a_state_from_another_stage_or_run_naming_both(inputs, tmp_path):
-    adapt(
-        inputs.gen,
-        inputs.feedback,
-        tmp_path / "adapt",
-        AdaptConfig(k=1, steps=2, fisher_samples=2, train=TRAIN),
-        schedule=EVERY_STEP,
-        progress=False,
-    )
+    cfg = AdaptConfig(k=1, steps=2, fisher_samples=2, train=TRAIN)
+    adapt(inputs.gen, inputs.feedback, tmp_path / "adapt", cfg, schedule=EVERY_STEP, progress=False)
     _unlearn(inputs, tmp_path / "a", 2)
     _unlearn(inputs, tmp_path / "b", 2)
     run_a = json.loads((tmp_path / "a" / "run.json").read_text())["run_id"]

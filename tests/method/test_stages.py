@@ -25,21 +25,14 @@ from atu.stages.adapt import AdaptConfig, EWCGradient, adapt
 from atu.stages.fisher import anchored_names, empirical_fisher, fisher_samples
 from atu.stages.unlearn import DecoupledRepulsion, RepulsionGradient, UnlearnConfig, unlearn
 from atu_ext import reference
-from tiny_gans import disc_bundle, killed_after_step, perturbed, save_pretrained, stage_inputs, tiny_models
+from tiny_gans import TRAIN, disc_bundle, killed_after_step, perturbed, save_pretrained, tiny_models
 
 CH = narrow_channels(16, 8)
-TRAIN = TrainConfig(batch_size=4, d_reg_every=2, g_reg_every=2)
 NO_EMA = TrainConfig(batch_size=4, d_reg_every=2, g_reg_every=2, ema_half_life_kimg=0)  # g_ema = G
 EVERY_2 = Schedule(log_every=1, sample_every=2, checkpoint_every=2)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
-
-
-@pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
-    """θ_G's checkpoint, a feedback bundle, and two synthetic "adapted" models (θ_G perturbed)."""
-    return stage_inputs(tmp_path_factory.mktemp("inputs"))
 
 
 def _tensors(path):
@@ -420,14 +413,8 @@ def test_a_non_finite_loss_stops_the_run_naming_the_step_and_keeps_the_last_good
     assert not (out / "model.safetensors").exists()
     # stage 1 stops the same way (the loop is shared)
     with pytest.raises(NonFiniteLossError, match="at step 3"):
-        adapt(
-            inputs.gen,
-            inputs.feedback,
-            tmp_path / "nan1",
-            AdaptConfig(k=1, steps=4, fisher_samples=2, train=TRAIN),
-            schedule=EVERY_2,
-            progress=False,
-        )
+        cfg = AdaptConfig(k=1, steps=4, fisher_samples=2, train=TRAIN)
+        adapt(inputs.gen, inputs.feedback, tmp_path / "nan1", cfg, schedule=EVERY_2, progress=False)
     assert ckpt.load_atu(tmp_path / "nan1" / "model_0" / "checkpoint.safetensors").metadata["step"] == 2
 
 

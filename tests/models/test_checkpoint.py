@@ -191,18 +191,16 @@ def _meta_state_dict(layout):
     return {e.name: torch.empty(e.shape, device="meta") for e in layouts.load(layout)}
 
 
+def _rosinality_g_config(size, style_dim):
+    """The settings of rosinality's generator (8 mapping layers, channel multiplier 2) at size and style_dim."""
+    return dict(size=size, style_dim=style_dim, n_mlp=8, channel_multiplier=2, blur_kernel=[1, 3, 3, 1], lr_mlp=0.01)
+
+
 def test_the_full_256_architecture_is_read_from_the_weights():
     G, D = Generator(256, 512, 8, 2), Discriminator(256, 2)
     g_config = ckpt.infer_generator_config(G.state_dict())
     d_config = ckpt.infer_discriminator_config(D.state_dict())
-    assert g_config == {
-        "size": 256,
-        "style_dim": 512,
-        "n_mlp": 8,
-        "channel_multiplier": 2,
-        "blur_kernel": [1, 3, 3, 1],
-        "lr_mlp": 0.01,
-    }
+    assert g_config == _rosinality_g_config(size=256, style_dim=512)
     assert d_config == {"size": 256, "channel_multiplier": 2, "blur_kernel": [1, 3, 3, 1]}
     # ... and rebuilds exactly rosinality's reference layout
     ckpt.check_layout(_meta_state_dict("G256"), Generator, g_config, "G256.tsv")
@@ -212,14 +210,7 @@ def test_the_full_256_architecture_is_read_from_the_weights():
 def test_the_32_px_mnist_architecture_is_read_from_the_weights_and_the_multiplier_hint_breaks_the_tie():
     G, D = Generator(32, 128, 8, 2), Discriminator(32, 2)
     g_config = ckpt.infer_generator_config(G.state_dict())
-    assert g_config == {
-        "size": 32,
-        "style_dim": 128,
-        "n_mlp": 8,
-        "channel_multiplier": 2,
-        "blur_kernel": [1, 3, 3, 1],
-        "lr_mlp": 0.01,
-    }
+    assert g_config == _rosinality_g_config(size=32, style_dim=128)
     ckpt.check_layout(_meta_state_dict("G32"), Generator, g_config, "G32.tsv")
     d_config = ckpt.infer_discriminator_config(D.state_dict())
     ckpt.check_layout(_meta_state_dict("D32"), Discriminator, d_config, "D32.tsv")
