@@ -250,6 +250,7 @@ def generator_record(
         block_resolutions=res_list,
         num_ws=num_ws,
     )
+    mapping_kwargs = {"z_dim": w_dim, "c_dim": c_dim, "w_dim": w_dim, "num_ws": num_ws, "num_layers": n_mlp}
     mapping = network(
         env,
         "MappingNetwork",
@@ -267,35 +268,15 @@ def generator_record(
             )
             for i in range(n_mlp)
         },
-        kwargs={"z_dim": w_dim, "c_dim": c_dim, "w_dim": w_dim, "num_ws": num_ws, "num_layers": n_mlp},
-        z_dim=w_dim,
-        c_dim=c_dim,
-        w_dim=w_dim,
-        num_ws=num_ws,
-        num_layers=n_mlp,
+        kwargs=mapping_kwargs,
+        **mapping_kwargs,
         w_avg_beta=0.995,
     )
-    kwargs = {
-        "z_dim": w_dim,
-        "w_dim": w_dim,
-        "mapping_kwargs": env.EasyDict(num_layers=n_mlp),
-        "synthesis_kwargs": synthesis_kwargs,
-        "c_dim": c_dim,
-        "img_resolution": size,
-        "img_channels": 3,
-    }
-    return network(
-        env,
-        "Generator",
-        modules={"synthesis": synthesis, "mapping": mapping},
-        kwargs=kwargs,
-        z_dim=w_dim,
-        c_dim=c_dim,
-        w_dim=w_dim,
-        img_resolution=size,
-        img_channels=3,
-        num_ws=num_ws,
-    )
+    # NVlabs' Generator keeps these init arguments as attributes (and num_ws, which it derives)
+    attributes = {"z_dim": w_dim, "c_dim": c_dim, "w_dim": w_dim, "img_resolution": size, "img_channels": 3}
+    kwargs = {**attributes, "mapping_kwargs": env.EasyDict(num_layers=n_mlp), "synthesis_kwargs": synthesis_kwargs}
+    modules = {"synthesis": synthesis, "mapping": mapping}
+    return network(env, "Generator", modules=modules, kwargs=kwargs, **attributes, num_ws=num_ws)
 
 
 def augment_pipe_record(env):

@@ -8,13 +8,23 @@ import torch
 from atu import checkpoint
 from atu.checkpoint import CheckpointError
 from nvlabs_pickles import (
+    discriminator_record,
     generator_record,
     network,
+    nvlabs_discriminator_forward,
     nvlabs_generator_forward,
+    random_discriminator_tensors,
     random_generator_tensors,
     remove_stand_ins,
     write_pickle,
 )
+
+
+def _write_snapshot(path, env, g_tensors, d_tensors, size, **discriminator_options):
+    """A pickle of G_ema (w_dim 8, 2 mapping layers) and D as NVlabs' training loop writes its snapshots."""
+    g = generator_record(env, g_tensors, size, 8, 2)
+    d = discriminator_record(env, d_tensors, size, **discriminator_options)
+    write_pickle(path, {"G_ema": g, "D": d})
 
 
 @pytest.mark.parametrize(
@@ -80,18 +90,10 @@ def test_what_cannot_map_is_refused_naming_why(tmp_path, nvlabs_env):
 
 @pytest.mark.parametrize("size, widths", [(16, {4: 8, 8: 6, 16: 4}), (32, {4: 6, 8: 6, 16: 4, 32: 4})])
 def test_the_discriminator_scores_as_nvlabs_forward_does(tmp_path, nvlabs_env, size, widths):
-    from nvlabs_pickles import discriminator_record, nvlabs_discriminator_forward, random_discriminator_tensors
-
     g_tensors = random_generator_tensors(size, 8, 2, widths, seed=1)
     d_tensors = random_discriminator_tensors(size, widths, seed=2)
     path = tmp_path / "snapshot.pkl"
-    write_pickle(
-        path,
-        {
-            "G_ema": generator_record(nvlabs_env, g_tensors, size, 8, 2),
-            "D": discriminator_record(nvlabs_env, d_tensors, size),
-        },
-    )
+    _write_snapshot(path, nvlabs_env, g_tensors, d_tensors, size)
     remove_stand_ins()
     ck = checkpoint.load(path)
     assert ck.sections == ["g_ema", "d"] and not nvlabs_env.marker.exists()
@@ -104,19 +106,11 @@ def test_the_discriminator_scores_as_nvlabs_forward_does(tmp_path, nvlabs_env, s
 
 
 def test_a_non_resnet_discriminator_is_refused(tmp_path, nvlabs_env):
-    from nvlabs_pickles import discriminator_record, random_discriminator_tensors
-
     widths = {4: 8, 8: 8, 16: 8}
     path = tmp_path / "orig.pkl"
-    write_pickle(
-        path,
-        {
-            "G_ema": generator_record(nvlabs_env, random_generator_tensors(16, 8, 2, widths, seed=1), 16, 8, 2),
-            "D": discriminator_record(
-                nvlabs_env, random_discriminator_tensors(16, widths, seed=2), 16, architecture="orig"
-            ),
-        },
-    )
+    g_tensors = random_generator_tensors(16, 8, 2, widths, seed=1)
+    d_tensors = random_discriminator_tensors(16, widths, seed=2)
+    _write_snapshot(path, nvlabs_env, g_tensors, d_tensors, 16, architecture="orig")
     remove_stand_ins()
     with pytest.raises(CheckpointError, match="'orig' discriminator architecture"):
         checkpoint.load(path)
@@ -126,17 +120,12 @@ def test_a_snapshot_runs_feedback_stage_1_and_stage_2_like_any_checkpoint(tmp_pa
     """`--gen network-snapshot.pkl` through the commands users run, with nothing from the file executed."""
     from atu.classifiers import LeNet, load_classifier, predict, save_classifier
     from atu.cli import main as atu_main
-    from nvlabs_pickles import discriminator_record, random_discriminator_tensors
 
     widths = {4: 8, 8: 6, 16: 4}
     snapshot = tmp_path / "network-snapshot-000400.pkl"
-    write_pickle(
-        snapshot,
-        {
-            "G_ema": generator_record(nvlabs_env, random_generator_tensors(16, 8, 2, widths, seed=1), 16, 8, 2),
-            "D": discriminator_record(nvlabs_env, random_discriminator_tensors(16, widths, seed=2), 16),
-        },
-    )
+    g_tensors = random_generator_tensors(16, 8, 2, widths, seed=1)
+    d_tensors = random_discriminator_tensors(16, widths, seed=2)
+    _write_snapshot(snapshot, nvlabs_env, g_tensors, d_tensors, 16)
     remove_stand_ins()
     torch.manual_seed(3)
     judge = tmp_path / "judge.safetensors"
