@@ -462,14 +462,16 @@ def _resolve(value, inputs, bad_files, tmp_path):
     return tmp_path / value
 
 
+def _stage_args(change, inputs, bad_files, tmp_path):
+    """The stages' good inputs (gen, feedback, adapted) with `change` applied (_resolve)."""
+    args = {"gen": inputs.gen, "feedback": inputs.feedback, "adapted": inputs.adapted}
+    return {**args, **{k: _resolve(v, inputs, bad_files, tmp_path) for k, v in change.items()}}
+
+
 @pytest.mark.parametrize("case", BAD_ADAPT)
 def test_stage_1_input_errors_come_before_anything_is_written(inputs, bad_files, tmp_path, case):
     change, error, message = BAD_ADAPT[case]
-    args = {
-        "gen": inputs.gen,
-        "feedback": inputs.feedback,
-        **{k: _resolve(v, inputs, bad_files, tmp_path) for k, v in change.items()},
-    }
+    args = _stage_args(change, inputs, bad_files, tmp_path)
     with pytest.raises(error, match=message):
         adapt(args["gen"], args["feedback"], tmp_path / "out", AdaptConfig(k=1, steps=1, train=TRAIN), progress=False)
     assert not (tmp_path / "out").exists()
@@ -478,21 +480,10 @@ def test_stage_1_input_errors_come_before_anything_is_written(inputs, bad_files,
 @pytest.mark.parametrize("case", BAD_UNLEARN)
 def test_stage_2_input_errors_come_before_anything_is_written(inputs, bad_files, tmp_path, case):
     change, error, message = BAD_UNLEARN[case]
-    args = {
-        "gen": inputs.gen,
-        "feedback": inputs.feedback,
-        "adapted": inputs.adapted,
-        **{k: _resolve(v, inputs, bad_files, tmp_path) for k, v in change.items()},
-    }
+    args = _stage_args(change, inputs, bad_files, tmp_path)
     with pytest.raises(error, match=message):
-        unlearn(
-            args["gen"],
-            args["adapted"],
-            args["feedback"],
-            tmp_path / "out",
-            UnlearnConfig(steps=1, train=TRAIN),
-            progress=False,
-        )
+        cfg = UnlearnConfig(steps=1, train=TRAIN)
+        unlearn(args["gen"], args["adapted"], args["feedback"], tmp_path / "out", cfg, progress=False)
     assert not (tmp_path / "out").exists()
 
 
