@@ -74,3 +74,7 @@ def test_every_option_says_what_it_does_and_its_default():
     assert "latents per row of strip.png (default: 8)" in " ".join(
         subparsers.choices["extrapolate"].format_help().split()
     )
+    # argparse's % formatting is applied in both: a percent sign shows once, never as "%%"
+    demo_help = " ".join(subparsers.choices["demo"].format_help().split())
+    assert "the thickest 10% of strokes" in demo_help and "%%" not in demo_help
+    assert "%%" not in (ROOT / "docs" / "commands.md").read_text()

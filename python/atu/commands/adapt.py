@@ -6,7 +6,7 @@ from .. import checkpoint as ckpt
 from ..stages import adapt as adapt_stage
 from ..stages.adapt import AdaptConfig, adapt
 from ..util import distributed, settings
-from .options import add_training_options, check_device, command_parser, schedule, train_config
+from .options import add_training_options, command_parser, run_options, training_session
 
 
 def register(subparsers) -> None:
@@ -23,12 +23,8 @@ def register(subparsers) -> None:
 
 
 def _main(args) -> int:
-    with distributed.session(args.device) as device:
-        check_device(device)
-        cfg = settings.from_options(AdaptConfig, args, train=train_config(args))
-        paths = adapt(
-            args.gen, args.feedback, args.out, cfg, resume=args.resume, device=device, schedule=schedule(args)
-        )
+    with training_session(args, AdaptConfig) as (device, cfg):
+        paths = adapt(args.gen, args.feedback, args.out, cfg, **run_options(args, device))
         main = distributed.is_main()
     for path in paths if main else []:
         moved = ckpt.load_atu(path).metadata.get("moved_from_theta_g")

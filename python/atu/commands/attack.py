@@ -28,9 +28,10 @@ from ..classifiers.classes import resolve_class
 from ..classifiers.judges import ClassJudge, MeasureJudge
 from ..eval.attack import AttackSettings, attack_generators
 from ..util.atomic import write_text
+from ..util.devices import check_device
 from ..util.provenance import file_record, provenance
 from ..util.settings import add_options, from_options
-from .options import add_device_option, check_device, command_parser, feature_arg, named_files, read_input
+from .options import add_class_option, add_device_option, add_feature_option, command_parser, named_files, read_input
 
 
 def register(subparsers) -> None:
@@ -41,17 +42,10 @@ def register(subparsers) -> None:
     p.add_argument("--model", action="append", default=[], metavar="NAME=FILE", help="a generator to attack (repeat)")
     p.add_argument("--classifier", required=True, help="the attacker's classifier (its gradients drive PGD)")
     p.add_argument("--judge", help="a second classifier, trained with another seed, that judges (or --feature)")
-    p.add_argument(
-        "--class",
-        dest="undesired_class",
-        required=True,
-        help="the feature's class (a number or a label name of the classifiers)",
-    )
-    p.add_argument(
-        "--feature",
-        type=feature_arg,
-        metavar="MEASURE:topP",
-        help="instead of --judge: the measurement judges (its threshold over --data's real images), and "
+    add_class_option(p, "the feature's class (a number or a label name of the classifiers)", required=True)
+    add_feature_option(
+        p,
+        "instead of --judge: the measurement judges (its threshold over --data's real images), and "
         "--classifier is the feature's classifier (atu train-classifier --feature)",
     )
     p.add_argument("--data", default="mnist", help="with --feature: the real data of the threshold (default mnist)")

@@ -11,7 +11,7 @@ from ..study.demo import demo_config
 from ..study.methods import METHODS
 from ..toy import run_mog_demo
 from ..util.validate import count_arg, seed_arg
-from .options import UsageError, command_parser, feature_arg
+from .options import UsageError, add_class_option, add_feature_option, command_parser
 from .run import add_study_options, execute
 
 
@@ -21,22 +21,15 @@ def register(subparsers) -> None:
         subparsers, "demo", "the whole method on the shipped MNIST models (or --toy mog)", demo_stage.__doc__
     )
     p.add_argument("--out", help="output folder (default atu-demo; atu-demo-mog with --toy mog)")
-    p.add_argument(
-        "--class",
-        dest="undesired_class",
+    add_class_option(
+        p,
+        "the digit to remove (default 8); several: one feature each, one report each and the study's summary "
+        "(e.g. --class 1 4 8, the paper's Table 1)",
         type=int,
         nargs="+",
         metavar="DIGIT",
-        help="the digit to remove (default 8); several: one feature each, one report each and the "
-        "study's summary (e.g. --class 1 4 8, the paper's Table 1)",
     )
-    p.add_argument(
-        "--feature",
-        type=feature_arg,
-        metavar="MEASURE:topP",
-        help="remove a measured feature instead of a class: MEASURE:topP or MEASURE:bottomP, MEASURE one "
-        "of area, length, thickness, slant (thickness:top10: the thickest 10%% of strokes, Moon et al.'s)",
-    )
+    add_feature_option(p, "remove a measured feature instead of a class (Moon et al.'s thick strokes)")
     p.add_argument(
         "--methods",
         nargs="+",

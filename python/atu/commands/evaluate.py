@@ -16,14 +16,15 @@ from ..eval.filtering import FilteredSampler
 from ..eval.reference_stats import load_stats
 from ..util import distributed
 from ..util.atomic import write_text
+from ..util.devices import check_device
 from ..util.provenance import file_record, provenance
 from ..util.validate import count_arg, seed_arg
 from .options import (
     UsageError,
+    add_class_option,
     add_device_option,
-    check_device,
+    add_feature_option,
     command_parser,
-    feature_arg,
     named_files,
     read_input,
 )
@@ -99,13 +100,11 @@ def register(subparsers) -> None:
     p.add_argument(
         "--classifier", required=True, help="the classifier that judges the samples (PUL) and gives FID its features"
     )
-    p.add_argument("--class", dest="undesired_class", type=int, help="the undesired class (or --feature)")
-    p.add_argument(
-        "--feature",
-        type=feature_arg,
-        metavar="MEASURE:topP",
-        help="instead of --class: a measured feature of digits judges PUL (thickness:top10: the thickest 10%% "
-        "of strokes), its threshold over --data's real images; --classifier then gives FID its features",
+    add_class_option(p, "the undesired class (or --feature)", type=int)
+    add_feature_option(
+        p,
+        "instead of --class: a measured feature of digits judges PUL, its threshold over --data's real images "
+        "(--classifier then gives FID its features)",
     )
     p.add_argument("--data", default="digits", help="real data (the undesired class or feature is left out)")
     p.add_argument(

@@ -7,7 +7,7 @@ from pathlib import Path
 from ..stages import extrapolate as extrapolate_stage
 from ..stages.extrapolate import DEFAULT_SCALES, extrapolate
 from ..util.validate import count_arg, seed_arg
-from .options import command_parser
+from .options import adapted_models, command_parser
 
 
 def register(subparsers) -> None:
@@ -29,13 +29,13 @@ def register(subparsers) -> None:
 
 
 def _main(args) -> int:
-    adapted = args.adapted[0] if len(args.adapted) == 1 else args.adapted
     each = Path(args.gen).stat().st_size if Path(args.gen).is_file() else 0
     if each:  # a fixed cost worth saying before it is paid: one model file per scale
         print(
             f"atu extrapolate: writing {len(args.scales)} models of about {each / 2**20:,.0f} MiB each "
             f"({len(args.scales) * each / 2**20:,.0f} MiB) to {args.out}"
         )
+    adapted = adapted_models(args.adapted)
     files = extrapolate(
         args.gen,
         adapted,

@@ -42,11 +42,12 @@ from ..util.provenance import file_record
 from ..util.validate import count_arg, seed_arg
 from .options import (
     UsageError,
+    add_class_option,
     add_device_option,
+    add_feature_option,
     command_parser,
     device_option,
     existing_file,
-    feature_arg,
     same_file,
     shipped_file,
 )
@@ -99,11 +100,8 @@ def register(subparsers) -> None:
     add_sample_options(samples)
     samples.add_argument("--bank", help="relabel this bundle's samples instead of drawing new ones")
     labels = p.add_argument_group("labeller (exactly one of --class, --feature, --marks, --draw-only)")
-    labels.add_argument(
-        "--class",
-        dest="undesired_class",
-        metavar="C",
-        help="the classifier marks samples it assigns to class C (a number or a label name) undesired",
+    add_class_option(
+        labels, "the classifier marks samples it assigns to class C (a number or a label name) undesired", metavar="C"
     )
     add_classifier_option(labels)
     labels.add_argument(
@@ -113,13 +111,7 @@ def register(subparsers) -> None:
         help="with --class: mark undesired every sample whose probability of class C is at least P "
         "(0 < P < 1; a cautious user who also marks doubtful samples); default: the predicted class",
     )
-    labels.add_argument(
-        "--feature",
-        type=feature_arg,
-        metavar="MEASURE:topP",
-        help="mark the samples with a measured feature of digits, MEASURE:topP or MEASURE:bottomP "
-        "(thickness:top10: the thickest 10%% of strokes), its threshold over the real images of --feature-data",
-    )
+    add_feature_option(labels, "mark the samples with a measured feature, its threshold over --feature-data's images")
     labels.add_argument(
         "--feature-data",
         default=assets.default_set().data,

@@ -42,7 +42,7 @@ from .feedback import (
     take_classifier,
     take_generator,
 )
-from .options import UsageError, command_parser, device_option, existing_file, same_file
+from .options import UsageError, add_class_option, command_parser, device_option, existing_file, same_file
 
 DEFAULT_N = 200  # a page or two for a person to mark, not atu feedback's bank
 DEFAULT_PORT = 8765
@@ -69,11 +69,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the bank and the feedback bundle")
     add_sample_options(p.add_argument_group("samples (drawn once into DIR)"), DEFAULT_N, also=", or DIR's bank's")
     premarks = p.add_argument_group("pre-marking (optional; the person reviews the classifier's marks)")
-    premarks.add_argument(
-        "--class",
-        dest="undesired_class",
-        metavar="C",
-        help="start with the samples the classifier assigns to class C (number or label name) marked",
+    add_class_option(
+        premarks, "start with the samples the classifier assigns to class C (number or label name) marked", metavar="C"
     )
     add_classifier_option(premarks)
     server = p.add_argument_group("the page")

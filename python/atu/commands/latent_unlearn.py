@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..latent import run as latent_unlearn_stage
 from ..latent.run import LatentConfig, latent_unlearn
 from ..util import settings
-from .options import add_device_option, add_schedule_options, check_device, command_parser, schedule
+from .options import add_device_option, add_schedule_options, check_device, command_parser, run_options
 
 
 def register(subparsers) -> None:
@@ -30,8 +30,6 @@ def register(subparsers) -> None:
 def _main(args) -> int:
     check_device(args.device)
     cfg = settings.from_options(LatentConfig, args)
-    path = latent_unlearn(
-        args.gen, args.feedback, args.out, cfg, resume=args.resume, device=args.device, schedule=schedule(args)
-    )
+    path = latent_unlearn(args.gen, args.feedback, args.out, cfg, **run_options(args))
     print(f"atu latent-unlearn: {path}")
     return 0

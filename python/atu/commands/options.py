@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import argparse
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
 from .. import assets
 from ..data.features import MeasuredFeature
+from ..data.morphometrics import MEASURES
 from ..gan.run import Schedule
 from ..gan.trainer import TrainConfig
-from ..util import settings
+from ..util import distributed, settings
 from ..util.devices import check_device
 from ..util.errors import InputError
 from ..util.metric_sinks import log_to_arg
@@ -87,6 +89,25 @@ def train_config(args) -> TrainConfig:
     return settings.from_options(TrainConfig, args)
 
 
+@contextmanager
+def training_session(args, config_type):
+    """(device, settings) of a training command: its device session (the whole machine, or this
+    process's part of a torchrun launch), checked, and `config_type`'s settings from the flags."""
+    with distributed.session(args.device) as device:
+        check_device(device)
+        yield device, settings.from_options(config_type, args, train=train_config(args))
+
+
+def run_options(args, device: str | None = None) -> dict:
+    """The run-folder keywords of a training stage from its flags: resume, device, schedule."""
+    return {"resume": args.resume, "device": device or args.device, "schedule": schedule(args)}
+
+
+def adapted_models(values: list[str] | None):
+    """--adapted as the stages take it: None, the `atu adapt` folder or one file, or a list of files."""
+    return values[0] if values and len(values) == 1 else values or None
+
+
 def schedule(args) -> Schedule:
     return Schedule(
         log_every=args.log_every,
@@ -156,6 +177,23 @@ def same_file(a: Path, b: Path) -> bool:
     if a.exists() and b.exists():
         return os.path.samefile(a, b)
     return a.resolve() == b.resolve()
+
+
+def add_class_option(p, help: str, **options) -> None:
+    """--class (args.undesired_class): the class a command removes, judges or marks."""
+    p.add_argument("--class", dest="undesired_class", help=help, **options)
+
+
+def add_feature_option(p, role: str, *, flag: str = "--feature", example: str = "strokes") -> None:
+    """A measured-feature flag (MEASURE:topP or MEASURE:bottomP of digits, data/features.py), checked
+    by the parser; `role` says what the feature does in this command."""
+    p.add_argument(
+        flag,
+        type=feature_arg,
+        metavar="MEASURE:topP",
+        help=f"{role}: MEASURE:topP or MEASURE:bottomP, MEASURE one of {', '.join(MEASURES)} "
+        f"(thickness:top10: the thickest 10%% of {example})",
+    )
 
 
 def feature_arg(text: str) -> str:

@@ -7,7 +7,7 @@ from ..gan.pretrain import ModelConfig, PretrainConfig, pretrain
 from ..gan.trainer import TrainConfig
 from ..util import settings
 from ..util.validate import count_arg, seed_arg
-from .options import add_device_option, add_schedule_options, command_parser, feature_arg, schedule
+from .options import add_device_option, add_feature_option, add_schedule_options, command_parser, run_options
 
 
 def register(subparsers) -> None:
@@ -21,12 +21,7 @@ def register(subparsers) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--exclude-classes", type=int, nargs="*", default=[], help="drop these classes from the data")
     p.add_argument("--exclude-attribute", help="drop images with this attribute (folder data)")
-    p.add_argument(
-        "--exclude-feature",
-        type=feature_arg,
-        help="drop images with this measured feature, MEASURE:topP or MEASURE:bottomP "
-        "(thickness:top10 = the thickest 10%% of strokes; digit data)",
-    )
+    add_feature_option(p, "digit data: drop the images with this measured feature", flag="--exclude-feature")
     p.add_argument("--attributes-file", help="CelebA-format attribute file for folder data")
     p.add_argument("--size", type=int, default=32, help="image size in pixels (a power of 2, at least 8)")
     p.add_argument("--style-dim", type=int, default=128, help="latent and style width")
@@ -70,6 +65,6 @@ def _main(args) -> int:
         steps=args.steps,
         seed=args.seed,
     )
-    path = pretrain(cfg, args.out, resume=args.resume, device=args.device, schedule=schedule(args))
+    path = pretrain(cfg, args.out, **run_options(args))
     print(f"atu pretrain: {path}")
     return 0

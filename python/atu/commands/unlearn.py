@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..stages import unlearn as unlearn_stage
 from ..stages.unlearn import UnlearnConfig, unlearn
 from ..util import distributed, settings
-from .options import add_training_options, check_device, command_parser, schedule, train_config
+from .options import adapted_models, add_training_options, command_parser, run_options, training_session
 
 
 def register(subparsers) -> None:
@@ -31,21 +31,10 @@ def register(subparsers) -> None:
 
 
 def _main(args) -> int:
-    with distributed.session(args.device) as device:
-        check_device(device)
-        cfg = settings.from_options(UnlearnConfig, args, train=train_config(args))
-        adapted = None if not args.adapted else args.adapted[0] if len(args.adapted) == 1 else args.adapted
-        path = unlearn(
-            args.gen,
-            adapted,
-            args.feedback,
-            args.out,
-            cfg,
-            resume=args.resume,
-            device=device,
-            schedule=schedule(args),
-            labeller=args.labeller,
-        )
+    with training_session(args, UnlearnConfig) as (device, cfg):
+        adapted = adapted_models(args.adapted)
+        run = run_options(args, device)
+        path = unlearn(args.gen, adapted, args.feedback, args.out, cfg, labeller=args.labeller, **run)
         main = distributed.is_main()
     if main:
         print(f"atu unlearn: {path}")

@@ -10,8 +10,8 @@ def option_help(action: argparse.Action) -> str:
     """An option's help as `--help` and docs/commands.md show it: its text with its default added
     where the text does not already give one (flags, required options and None defaults have none)."""
     text = action.help if action.help not in (None, argparse.SUPPRESS) else ""
-    if "%(" in text:
-        text = text % {"default": action.default}
+    if "%" in text:  # argparse's format: %(default)s and the like, and %% for a percent sign
+        text = text % vars(action)
     default = action.default
     if action.required or action.nargs == 0 or default in (None, argparse.SUPPRESS) or "default" in text.lower():
         return text
