@@ -87,9 +87,10 @@ def main() -> None:
     p.add_argument("--alpha", type=float, default=1e-3)
     p.add_argument("--steps", type=int, default=1600)
     p.add_argument("--every", type=int, default=400)
-    p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--ema-half-life", type=float, default=1.0)
-    p.add_argument("--r1", type=float, default=10.0)
+    training = p.add_argument_group("training (TrainConfig's settings of the same names)")
+    training.add_argument("--lr", type=float, default=5e-4)
+    training.add_argument("--ema-half-life", dest="ema_half_life_kimg", type=float, default=1.0)
+    training.add_argument("--r1", type=float, default=10.0)
     p.add_argument("--d-lr", type=float, default=None, help="D's learning rate (default: --lr)")
     p.add_argument("--feedback", help="feedback bundle (default: the demo's)")
     p.add_argument("--init-scale", type=float, default=0.0)
@@ -97,9 +98,9 @@ def main() -> None:
     p.add_argument("--negatives", type=float, default=0.0)
     p.add_argument("--d-warmup", type=int, default=0)
     p.add_argument("--n-critic", type=int, default=1)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--mixing", type=float, default=0.9)
-    p.add_argument("--path-length", type=float, default=2.0)
+    training.add_argument("--batch", dest="batch_size", type=int, default=16)
+    training.add_argument("--mixing", type=float, default=0.9)
+    training.add_argument("--path-length", dest="path_regularize", type=float, default=2.0)
     a = p.parse_args()
     torch.set_num_threads(1)
 
@@ -124,20 +125,13 @@ def main() -> None:
             step_hook = DecoupledRepulsion(rep, a.gamma, a.lr)
         else:
             grad_hook = RepulsionGradient(rep, a.gamma)
-    config = TrainConfig(
-        lr=a.lr,
-        ema_half_life_kimg=a.ema_half_life,
-        r1=a.r1,
-        batch_size=a.batch,
-        mixing=a.mixing,
-        path_regularize=a.path_length,
-    )
+    config = TrainConfig(**{action.dest: getattr(a, action.dest) for action in training._group_actions})
     trainer = StyleGAN2Trainer(G, D, config, g_ema=g_ema, seed=a.seed, g_grad_hook=grad_hook, g_step_hook=step_hook)
     if a.d_lr is not None:
         for group in trainer.d_optim.param_groups:  # keep the lazy-R1 correction of the rate
             group["lr"] = a.d_lr * trainer.config.d_reg_every / (trainer.config.d_reg_every + 1)
-    positives = Batches.of_tensor(load_feedback_images(feedback, 32, "positives"), a.batch, a.seed)
-    negatives = Batches.of_tensor(load_feedback_images(feedback, 32, "negatives"), a.batch, a.seed + 1000)
+    positives = Batches.of_tensor(load_feedback_images(feedback, 32, "positives"), a.batch_size, a.seed)
+    negatives = Batches.of_tensor(load_feedback_images(feedback, 32, "negatives"), a.batch_size, a.seed + 1000)
     judge, began = Judge(), time.time()
     for k in range(a.d_warmup):
         trainer.discriminator_step(positives.next(), regularize=k % trainer.config.d_reg_every == 0)

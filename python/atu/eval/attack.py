@@ -16,7 +16,7 @@ so "before" is exactly the unattacked sample and the run is deterministic.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -153,15 +153,5 @@ def attack_generators(
     results = {}
     for name, G in generators.items():
         with tqdm(total=settings.n, desc=f"attack {name}", disable=not progress, unit="sample") as bar:
-            results[name] = attack_feature_ratio(
-                G,
-                attacker,
-                judge,
-                n=settings.n,
-                seed=settings.seed,
-                steps=settings.steps,
-                step_size=settings.step_size,
-                radius=settings.radius,
-                progress=bar.update,
-            )
+            results[name] = attack_feature_ratio(G, attacker, judge, **asdict(settings), progress=bar.update)
     return results
