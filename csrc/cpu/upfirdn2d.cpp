@@ -94,6 +94,19 @@ struct PlaneJob {
                      params.up_x, params.down_x)),
         wy(windows(params.out_h, params.in_h, params.up_y, params.down_y, params.pad_y0, params.f_h)) {}
 
+  // Every output row of the plane y: zeroed, add(w, j, out) for each input row j < w.count of its
+  // window, then finish(out).
+  template <typename AddRow, typename Finish>
+  void combine_rows(T* y, AddRow&& add, Finish&& finish) const {
+    for (int64_t oy = 0; oy < p.out_h; ++oy) {
+      const AxisWindow w = wy[oy];
+      T* out = y + oy * p.out_w;
+      std::fill(out, out + p.out_w, T(0));
+      for (int j = 0; j < w.count; ++j) add(w, j, out);
+      finish(out);
+    }
+  }
+
   // fy ⊗ fx: rows filtered horizontally into `rows` (in_h × out_w), then columns combined.
   void separable(const T* x, T* y, std::vector<T>& rows) const {
     const int64_t ow = p.out_w;
@@ -102,33 +115,29 @@ struct PlaneJob {
     const T* fx = f + p.f_h;   // horizontal taps
     for (int64_t iy = 0; iy < p.in_h; ++iy) accumulate_row(x + iy * p.in_w, fx, row, rows.data() + iy * ow);
     const T gain = static_cast<T>(p.gain);
-    for (int64_t oy = 0; oy < p.out_h; ++oy) {
-      const AxisWindow w = wy[oy];
-      T* out = y + oy * ow;
-      std::fill(out, out + ow, T(0));
-      for (int j = 0; j < w.count; ++j) {
-        const T coef = gain * fy[w.tap0 + j * p.up_y];
-        const T* src = rows.data() + (w.in0 + j) * ow;
+    combine_rows(
+        y,
+        [&](const AxisWindow& w, int j, T* out) {
+          const T coef = gain * fy[w.tap0 + j * p.up_y];
+          const T* src = rows.data() + (w.in0 + j) * ow;
 #pragma omp simd
-        for (int64_t ox = 0; ox < ow; ++ox) out[ox] += coef * src[ox];
-      }
-    }
+          for (int64_t ox = 0; ox < ow; ++ox) out[ox] += coef * src[ox];
+        },
+        [](T*) {});
   }
 
   // [f_h, f_w]: each filter row that lands on a real input row adds its 1-D pass to the output row.
   void full(const T* x, T* y) const {
-    const int64_t ow = p.out_w;
     const T gain = static_cast<T>(p.gain);
-    for (int64_t oy = 0; oy < p.out_h; ++oy) {
-      const AxisWindow w = wy[oy];
-      T* out = y + oy * ow;
-      std::fill(out, out + ow, T(0));
-      for (int j = 0; j < w.count; ++j) {
-        const T* frow = f + static_cast<int64_t>(w.tap0 + j * p.up_y) * p.f_w;
-        accumulate_row(x + (w.in0 + j) * p.in_w, frow, row, out);
-      }
-      for (int64_t ox = 0; ox < ow; ++ox) out[ox] *= gain;
-    }
+    combine_rows(
+        y,
+        [&](const AxisWindow& w, int j, T* out) {
+          const T* frow = f + static_cast<int64_t>(w.tap0 + j * p.up_y) * p.f_w;
+          accumulate_row(x + (w.in0 + j) * p.in_w, frow, row, out);
+        },
+        [&](T* out) {
+          for (int64_t ox = 0; ox < p.out_w; ++ox) out[ox] *= gain;
+        });
   }
 };
 

@@ -23,6 +23,15 @@ std::vector<double> ewc_weights(const TensorList& params, double lam);
 // Uninitialised contiguous tensors like params: the outputs of the *_backward ops.
 TensorList fresh_like(const TensorList& params);
 
+// A *_backward op: d(grad · value)/d(params) in fresh tensors, computed by the op's fused
+// value_and_grad_(grads, params, rest..., scale, accumulate) with `grad` as the scale.
+template <auto ValueAndGrad, typename... Rest>
+TensorList gradient_of(const Tensor& grad, const TensorList& params, Rest... rest) {
+  TensorList out = fresh_like(params);
+  ValueAndGrad(out, params, rest..., grad, false);
+  return out;
+}
+
 // Owns contiguous views of every input (copies only where an input is not contiguous) and the
 // pointer tables the plan points into. Grads that are not contiguous are computed in a
 // contiguous buffer and copied back by finish().

@@ -66,9 +66,7 @@ Tensor sq_dist_value_and_grad_(TensorList grads, TensorList params, TensorList r
 TensorList sq_dist_backward(Tensor grad, TensorList params, TensorList refs, int64_t num_refs,
                             std::string reduction) {
   const auto guard = guard_for(params);
-  TensorList out = fresh_like(params);
-  sq_dist_value_and_grad_(out, params, refs, num_refs, reduction, grad, false);
-  return out;
+  return gradient_of<&sq_dist_value_and_grad_>(grad, params, refs, num_refs, reduction);
 }
 
 Tensor ewc_penalty(TensorList params, TensorList anchor, TensorList fisher, double lam) {
@@ -90,9 +88,7 @@ Tensor ewc_value_and_grad_(TensorList grads, TensorList params, TensorList ancho
 TensorList ewc_penalty_backward(Tensor grad, TensorList params, TensorList anchor, TensorList fisher,
                                 double lam) {
   const auto guard = guard_for(params);
-  TensorList out = fresh_like(params);
-  ewc_value_and_grad_(out, params, anchor, fisher, lam, grad, false);
-  return out;
+  return gradient_of<&ewc_value_and_grad_>(grad, params, anchor, fisher, lam);
 }
 
 }  // namespace

@@ -251,7 +251,27 @@ def from_dict(raw: dict, base_dir: str | os.PathLike = ".") -> StudyConfig:
     attributes_file = file_setting(raw, "attributes_file", base_dir)
     default_classifier = file_setting(raw, "classifier", base_dir)
     features = read_features(raw.get("features"), default_classifier, base_dir, data, attributes_file)
+    methods = _methods(raw)
+    return StudyConfig(
+        generator=generator,
+        data=data,
+        features=features,
+        methods=methods,
+        seeds=_seeds(raw),
+        attributes_file=attributes_file,
+        feedback=settings_section(FeedbackSpec, raw.get("feedback", {}), "feedback"),
+        adapt=_adapt(raw.get("adapt", {})),
+        unlearn=_unlearn(raw, methods),
+        latent=_latent(raw.get("latent", {})),
+        attack=_attack(raw.get("attack", {}), base_dir),
+        extrapolation_scales=_extrapolation_scales(raw),
+        evaluate=_evaluate(raw, base_dir),
+        schedule=_schedule(raw),
+        device=_device(raw),
+    )
 
+
+def _methods(raw: dict) -> list[str]:
     methods = raw.get("methods", ["el2"])
     if (
         not isinstance(methods, list)
@@ -264,7 +284,17 @@ def from_dict(raw: dict, base_dir: str | os.PathLike = ".") -> StudyConfig:
             f"methods: a non-empty list of distinct names from {list(METHODS)} (or METHOD@KEY=VALUE "
             f"variants of the stage-2 methods), got {brief(methods)}"
         )
+    return list(methods)
+
+
+def _unlearn(raw: dict, methods: list[str]) -> dict:
+    """{method: its UnlearnConfig} for atu's stage-2 methods and the study's variants of them."""
+    section = from_resolved_unlearn(raw.get("unlearn", {}))
     variants = [m for m in methods if VARIANT_MARK in m]
+    return {name: unlearn_settings(section, name, variants) for name in (*ATU_METHODS, *variants)}
+
+
+def _seeds(raw: dict) -> list[int]:
     seeds = raw.get("seeds", [0])
     if (
         not isinstance(seeds, list)
@@ -273,13 +303,10 @@ def from_dict(raw: dict, base_dir: str | os.PathLike = ".") -> StudyConfig:
         or len(set(seeds)) != len(seeds)
     ):
         raise ConfigError(f"seeds: a non-empty list of distinct integers from 0 to {MAX_SEED:,}, got {brief(seeds)}")
+    return list(seeds)
 
-    feedback = settings_section(FeedbackSpec, raw.get("feedback", {}), "feedback")
-    adapt = _adapt(raw.get("adapt", {}))
-    unlearn_section = from_resolved_unlearn(raw.get("unlearn", {}))
-    unlearn = {name: unlearn_settings(unlearn_section, name, variants) for name in (*ATU_METHODS, *variants)}
-    latent = _latent(raw.get("latent", {}))
-    attack = _attack(raw.get("attack", {}), base_dir)
+
+def _extrapolation_scales(raw: dict) -> list[float]:
     extrapolation = raw.get("extrapolation", {})
     only(extrapolation, "extrapolation", {"scales"})
     scales = extrapolation.get("scales", [0.5, 1.0, 1.5])
@@ -291,33 +318,21 @@ def from_dict(raw: dict, base_dir: str | os.PathLike = ".") -> StudyConfig:
         raise ConfigError(
             f"extrapolation.scales: a list of distinct finite numbers (may be empty), got {brief(scales)}"
         )
-    evaluate = _evaluate(raw, base_dir)
+    return [float(s) for s in scales]
+
+
+def _schedule(raw: dict) -> Schedule:
     try:
-        schedule = Schedule(**mapping(raw.get("schedule", {}), "schedule"))
-    except TypeError as err:
+        return Schedule(**mapping(raw.get("schedule", {}), "schedule"))
+    except (TypeError, ValueError) as err:
         raise ConfigError(f"schedule: {err}") from err
-    except ValueError as err:
-        raise ConfigError(f"schedule: {err}") from err
+
+
+def _device(raw: dict) -> str:
     device = raw.get("device", "auto")
     if not isinstance(device, str):
         raise ConfigError(f"device: a string (auto, cpu, cuda, cuda:1), got {brief(device)}")
-    return StudyConfig(
-        generator=generator,
-        data=data,
-        features=features,
-        methods=list(methods),
-        seeds=list(seeds),
-        attributes_file=attributes_file,
-        feedback=feedback,
-        adapt=adapt,
-        unlearn=unlearn,
-        latent=latent,
-        attack=attack,
-        extrapolation_scales=[float(s) for s in scales],
-        evaluate=evaluate,
-        schedule=schedule,
-        device=device,
-    )
+    return device
 
 
 def _evaluate(raw: dict, base_dir: Path) -> EvaluateSpec:

@@ -23,7 +23,6 @@ import math
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from ..checkpoint.feedback_bundle import load_bundle
 from ..classifiers.judges import ClassJudge, Judge
@@ -37,7 +36,7 @@ from ..util.distributed import is_main
 from ..util.provenance import file_record, provenance
 from .config import StudyConfig
 from .features import Feature
-from .inputs import StudyInputs
+from .inputs import StudyInputs, Trained
 from .layout import ATTACK_FILE, FEEDBACK_FILE, METRICS_FILE
 from .methods import FILTER_METHOD
 from .shares import moved_classes
@@ -62,13 +61,7 @@ def real_images(cfg: StudyConfig, feature: Feature, undesired_class: int | None,
 
 
 def evaluate_feature(
-    cfg: StudyConfig,
-    feature: Feature,
-    fdir: Path,
-    inputs: StudyInputs,
-    trained: dict[str, dict[int, nn.Module]],
-    *,
-    device: str = "cpu",
+    cfg: StudyConfig, feature: Feature, fdir: Path, inputs: StudyInputs, trained: Trained, *, device: str = "cpu"
 ) -> dict:
     """metrics.json of a feature: `trained` (study/inputs.load_trained) and the filter over the
     pre-trained model, judged by the feature's judge (and the second judge, if any); FID in the
@@ -211,7 +204,7 @@ def attack_feature(
     feature: Feature,
     fdir: Path,
     inputs: StudyInputs,
-    trained: dict[str, dict[int, nn.Module]],
+    trained: Trained,
     *,
     device: str = "cpu",
     progress: bool = True,

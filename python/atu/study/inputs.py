@@ -114,7 +114,11 @@ def model_files(cfg: StudyConfig, fdir: Path) -> dict[str, dict[int, Path]]:
     return files
 
 
-def load_trained(cfg: StudyConfig, fdir: Path, device: str) -> dict[str, dict[int, nn.Module]]:
+# A feature's trained generators: {column name: {seed: g_ema}}
+Trained = dict[str, dict[int, nn.Module]]
+
+
+def load_trained(cfg: StudyConfig, fdir: Path, device: str) -> Trained:
     """{column name: {seed: g_ema in eval mode on `device`}} of every trained model of a feature."""
     return {
         name: {seed: ckpt.load(path).generator("g_ema", device=device).eval() for seed, path in per_seed.items()}

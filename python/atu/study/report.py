@@ -21,7 +21,7 @@ from .columns import column_title, ordered_columns, subject
 from .config import StudyConfig
 from .features import Feature
 from .figures import write_curves, write_feature_histogram, write_grids
-from .inputs import StudyInputs
+from .inputs import StudyInputs, Trained
 from .layout import extrapolation_dir, seed_dir
 from .shares import FLAG_SPREADS
 
@@ -245,7 +245,7 @@ def write_feature_report(
     fdir: Path,
     metrics: dict,
     inputs: StudyInputs,
-    trained: dict,
+    trained: Trained,
     *,
     device: str = "cpu",
     attack: dict | None = None,
