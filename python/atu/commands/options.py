@@ -179,9 +179,9 @@ def same_file(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve()
 
 
-def add_class_option(p, help: str, **options) -> None:
-    """--class (args.undesired_class): the class a command removes, judges or marks."""
-    p.add_argument("--class", dest="undesired_class", help=help, **options)
+def add_class_option(p, text: str, **options) -> None:
+    """--class (args.undesired_class): the class a command removes, judges or marks, as `text` says."""
+    p.add_argument("--class", dest="undesired_class", help=text, **options)
 
 
 def add_feature_option(p, role: str, *, flag: str = "--feature", example: str = "strokes") -> None:
