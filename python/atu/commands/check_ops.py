@@ -17,8 +17,9 @@ import atu_ext
 
 from ..selfcheck import checks
 from ..util.atomic import write_text
+from ..util.devices import check_device
 from ..util.provenance import provenance
-from .options import UsageError, add_device_option, check_device, command_parser
+from .options import UsageError, add_device_option, command_parser
 
 
 def register(subparsers) -> None:

@@ -19,9 +19,10 @@ from ..classifiers import load_classifier
 from ..data import load_dataset
 from ..eval.extractors import classifier_extractor, classifier_features_record, load_inception
 from ..eval.reference_stats import reference_from_images, save_stats
+from ..util.devices import check_device
 from ..util.provenance import provenance
 from ..util.validate import count_arg, seed_arg
-from .options import UsageError, add_device_option, check_device, command_parser, read_input
+from .options import UsageError, add_device_option, command_parser, read_input
 
 
 def register(subparsers) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from ..latent import run as latent_unlearn_stage
 from ..latent.run import LatentConfig, latent_unlearn
 from ..util import settings
-from .options import add_device_option, add_schedule_options, check_device, command_parser, run_options
+from ..util.devices import check_device
+from .options import add_device_option, add_schedule_options, command_parser, run_options
 
 
 def register(subparsers) -> None:
