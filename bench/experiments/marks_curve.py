@@ -8,8 +8,10 @@ both judges'), FID ratio and recall ratio as a function of N.
 
 `run` starts one demo per N in OUT/nN (and OUT/all), resuming a folder that holds an interrupted
 one, skipping a finished one; pass the same --seeds and --methods to every call. `summarize` reads
-every OUT/*/<feature>/metrics.json and writes OUT/marks.json, OUT/marks.md (a table per method) and
-OUT/marks_{pul,fid,recall}.png (x: the negatives marked; the whole bank's count for OUT/all).
+every OUT/*/<feature>/metrics.json and writes what a study's report holds for a curve
+(atu/study/marks.py): OUT/marks.json, OUT/marks.md (a table per method) and the charts
+OUT/marks_<class or feature>_{pul,fid,recall}.png (x: the negatives marked; the whole bank's count
+for OUT/all). `atu demo --negatives 10 25 50 all` makes the same curve in one study.
 """
 
 from __future__ import annotations
@@ -20,17 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from atu.study.tradeoff import judged_pul
-from atu.util.plots import line_chart
-
-METRICS = {
-    "pul": ("PUL, lower judge (%)", lambda m, pre: judged_pul(m)),
-    "fid": ("FID / pre-trained", lambda m, pre: m["fid"] / pre["fid"] if m.get("fid") else None),
-    "recall": (
-        "recall / pre-trained",
-        lambda m, pre: m["recall"] / pre["recall"] if m.get("recall") is not None and pre.get("recall") else None,
-    ),
-}
+from atu.study.marks import marks_curves, write_marks
+from atu.util.atomic import write_text
 
 
 def run(args) -> None:
@@ -48,50 +41,16 @@ def run(args) -> None:
         subprocess.run(command, check=True)
 
 
-def _points(root: Path) -> list[dict]:
-    """One entry per finished run folder: the negatives marked and every method's metrics."""
-    points = []
-    for metrics_file in sorted(root.glob("*/*/metrics.json")):
-        metrics = json.loads(metrics_file.read_text())
-        feedback = metrics["feedback"]
-        n = feedback["negatives"]["n"] if "negatives" in feedback else feedback["undesired"]
-        pre = metrics["pretrained"]
-        methods = {
-            name: {key: value(m, pre) for key, (_, value) in METRICS.items()} | {"recall_std": m.get("recall_std")}
-            for name, m in metrics["methods"].items()
-        }
-        points.append({"run": metrics_file.parent.parent.name, "negatives": n, "methods": methods})
-    return sorted(points, key=lambda p: p["negatives"])
-
-
 def summarize(args) -> None:
     root = Path(args.out)
-    points = _points(root)
-    if not points:
+    metrics = [json.loads(path.read_text()) for path in sorted(root.glob("*/*/metrics.json"))]
+    if not metrics:
         sys.exit(f"{root}: no finished run (*/FEATURE/metrics.json)")
-    names = list(dict.fromkeys(name for p in points for name in p["methods"]))
-    (root / "marks.json").write_text(json.dumps({"points": points}, indent=2))
-    lines = ["# Negatives marked against quality", ""]
-    for name in names:
-        lines += [f"## {name}", "", "| negatives | " + " | ".join(t for t, _ in METRICS.values()) + " |"]
-        lines.append("|---:|" + "---:|" * len(METRICS))
-        for p in points:
-            m = p["methods"].get(name)
-            if m is not None:
-                cells = ["–" if m[k] is None else f"{m[k]:.3g}" for k in METRICS]
-                lines.append(f"| {p['negatives']} | " + " | ".join(cells) + " |")
-        lines.append("")
-    (root / "marks.md").write_text("\n".join(lines))
-    for key, (title, _) in METRICS.items():
-        series = {
-            name: (
-                [p["negatives"] for p in points if p["methods"].get(name, {}).get(key) is not None],
-                [p["methods"][name][key] for p in points if p["methods"].get(name, {}).get(key) is not None],
-            )
-            for name in names
-        }
-        line_chart(series, root / f"marks_{key}.png", title=title, x_label="negatives marked")
-    print(f"{root}/marks.md, marks.json, marks_{{{','.join(METRICS)}}}.png")
+    lines = write_marks(root, marks_curves(metrics))
+    if not lines:
+        sys.exit(f"{root}: the runs mark one count of negatives; a curve needs two")
+    write_text(root / "marks.md", "\n".join(lines))
+    print(f"{root}/marks.md, marks.json, marks_*.png")
 
 
 def main() -> None:

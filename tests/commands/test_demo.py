@@ -64,8 +64,32 @@ def test_demo_arguments_are_checked_before_any_work(tmp_path, capsys):
     with pytest.raises(SystemExit):
         atu_main(["demo", "--negatives", "0", "--out", str(tmp_path / "f")])
     assert "--negatives: must be an integer from 1" in capsys.readouterr().err
-    assert not any((tmp_path / name).exists() for name in "abcdef")
+    with pytest.raises(SystemExit):
+        atu_main(["demo", "--negatives", "ten", "--out", str(tmp_path / "g")])
+    assert "--negatives: expected a count or all, got 'ten'" in capsys.readouterr().err
+    assert atu_main(["demo", "--negatives", "25", "all", "25", "--out", str(tmp_path / "h")]) == 2
+    assert "--negatives: each count at most once" in capsys.readouterr().err
+    assert not any((tmp_path / name).exists() for name in "abcdefgh")
     assert demo_config(8, ["el2"], [0], negatives=25)["feedback"] == {"n": 5000, "seed": 0, "negatives": 25}
+    assert demo_config(8, ["el2"], [0], negatives=[25])["feedback"]["negatives"] == 25
+
+
+def test_several_counts_of_marks_are_one_feature_each():
+    cfg = from_dict(demo_config([1, 8], ["el2"], [0], negatives=[10, None]))
+    assert [(f.name, f.undesired, f.negatives) for f in cfg.features] == [
+        ("no1_n10", 1, 10),
+        ("no1_all", 1, None),
+        ("no8_n10", 8, 10),
+        ("no8_all", 8, None),
+    ]
+    assert cfg.feedback.negatives is None  # the whole bank's marks for the `all` features
+    thick = from_dict(demo_config(8, ["el2"], [0], feature="thickness:top10", negatives=[10, 50])).features
+    assert [(f.name, f.measure, f.negatives) for f in thick] == [
+        ("no_thickness_top10_n10", "thickness:top10", 10),
+        ("no_thickness_top10_n50", "thickness:top10", 50),
+    ]
+    with pytest.raises(ValueError, match="a count given twice"):
+        demo_config(8, ["el2"], [0], negatives=[10, 10])
 
 
 def test_several_classes_are_one_feature_each_with_its_own_reference():

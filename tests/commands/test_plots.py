@@ -60,6 +60,12 @@ def test_a_log_axis_places_points_by_their_logarithm(tmp_path):
     x_range = (0 - 0.1, 2 + 0.1)  # log10 of 1 and 100, padded by 5%
     for i, (x, y) in enumerate(points.values()):
         assert img.getpixel(_pixel(math.log10(x), y, x_range, (10 - 0.5, 20 + 0.5), img.size)) == PALETTE[i]
+    # a line chart's log axis: x = 0 cannot be placed and is left out; 10 lands midway between 1 and 100
+    series = {"a": ([0, 1, 100], [5.0, 10.0, 30.0])}
+    line = Image.open(line_chart(series, tmp_path / "line.png", x_log=True, size=(400, 300))).convert("RGB")
+    assert line.getpixel(_pixel(1.0, 20.0, (0, 2), (10.0, 30.0), line.size)) == PALETTE[0]
+    with pytest.raises(ValueError, match="nothing to plot"):
+        line_chart({"a": ([0], [1.0])}, tmp_path / "none.png", x_log=True)
 
 
 def _overlaps(a, b) -> bool:

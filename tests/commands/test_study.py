@@ -125,6 +125,7 @@ def test_a_yaml_file_reads_with_paths_relative_to_it_and_round_trips(files, tmp_
         ({"feedback": {"threshold": 1.5}}, "feedback: threshold must be a probability strictly between 0 and 1"),
         ({"feedback": {"threshold": "high"}}, "feedback.threshold: expected a number"),
         ({"feedback": {"negatives": 0}}, "feedback: negatives must be an integer from 1"),
+        ({"features": [{"undesired": 8, "negatives": "ten"}]}, "features[0].negatives must be an integer from 1"),
         ({"adapt": {"lam": -1}}, "lam"),
         ({"adapt": {"lam": "5e8"}}, "write 5.0e+8"),
         ({"unlearn": {"gamma": "ten"}}, "unlearn.gamma: expected a number"),
@@ -643,12 +644,15 @@ def test_a_study_without_repulsion_or_extrapolation_runs_no_stage_1_and_sweeps_a
 
 def test_a_study_that_marks_only_the_first_negatives(files, tmp_path):
     """feedback.negatives: stage 1 adapts to the first N undesired samples of the bank, stage 2 trains
-    on all of its desired ones; run.json, metrics.json and the report say so."""
+    on all of its desired ones; run.json, metrics.json and the report say so. A feature's own
+    negatives overrides the study's, and features removing one class at two counts make the report's
+    negatives-against-quality curve."""
     from atu.classifiers import load_classifier
     from atu.feedback import load_bundle, uint8_to_images
 
     raw = _raw(files, methods=["el2"], seeds=[0], extrapolation={"scales": []})
     raw["feedback"] = {**raw["feedback"], "negatives": 3}
+    raw["features"] = [*raw["features"], {**raw["features"][0], "name": "g", "negatives": 2}]
     cfg = from_dict(raw)
     out = tmp_path / "run"
     run_study(cfg, out, progress=False, log=lambda msg: None)
@@ -669,11 +673,22 @@ def test_a_study_that_marks_only_the_first_negatives(files, tmp_path):
         f"the first 3 undesired samples marked (predicted class), found within the bank's first {first[-1] + 1}"
         in (out / "f" / "report.md").read_text()
     )
-    assert json.loads((out / "config.json").read_text())["config"]["feedback"]["negatives"] == 3
+    stored = json.loads((out / "config.json").read_text())["config"]
+    assert stored["feedback"]["negatives"] == 3 and [f.get("negatives") for f in stored["features"]] == [None, 2]
     assert "negatives" not in from_dict(_raw(files)).to_dict()["feedback"]  # older studies still resume
+    own = load_bundle(out / "g" / "feedback.safetensors")
+    assert own.n_undesired == 2 and torch.equal(own.latents[own.undesired], bank.latents[first[:2]])
+    assert json.loads((out / "g" / "metrics.json").read_text())["feedback"]["negatives"]["n"] == 2
+    curve = json.loads((out / "marks.json").read_text())[f"class{files['class']}"]
+    assert [p["negatives"] for p in curve["points"]] == [2, 3]
+    assert "## Negatives marked against quality" in (out / "report.md").read_text()
+    assert (out / f"marks_class{files['class']}_pul.png").is_file()
     raw["feedback"]["negatives"] = 40
     with pytest.raises(StudyError, match="feedback.negatives: 40 negatives asked for, but the bank holds"):
         run_study(from_dict(raw), tmp_path / "too_many", progress=False, log=lambda msg: None)
+    raw["feedback"]["negatives"], raw["features"][1]["negatives"] = 2, 40
+    with pytest.raises(StudyError, match="feature 'g': negatives: 40 negatives asked for"):
+        run_study(from_dict(raw), tmp_path / "too_many_g", progress=False, log=lambda msg: None)
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from .. import assets
@@ -45,10 +46,13 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--negatives",
-        type=count_arg,
+        type=_negatives_arg,
+        nargs="+",
         metavar="N",
         help="mark only the first N undesired samples of the 5,000-sample bank, as a user who marks N and "
-        "stops (the bank's desired samples stay the positives); default: every undesired sample",
+        "stops (the bank's desired samples stay the positives); default: every undesired sample; several "
+        "counts (`all` for every one): the whole demo once per count, and the report's tables and charts of "
+        "the negatives marked against quality",
     )
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply the demo's step budgets (default 1)")
     p.add_argument(
@@ -61,6 +65,15 @@ def register(subparsers) -> None:
     p.add_argument("--toy", choices=["mog"], help="run the 2-D toy instead of a shipped set")
     add_study_options(p)
     p.set_defaults(func=_main, default_out=default_out)
+
+
+def _negatives_arg(text: str) -> int | None:
+    """A count of marks, or `all` (None): every undesired sample of the bank."""
+    if text == "all":
+        return None
+    if not text.strip().lstrip("+-").isdigit():
+        raise argparse.ArgumentTypeError(f"expected a count or all, got {text!r}")
+    return count_arg(text)
 
 
 def default_out(args) -> str:
@@ -76,6 +89,8 @@ def _main(args) -> int:
 
     if args.feature and args.undesired_class:
         raise UsageError("--class and --feature: the demo removes either classes or one measured feature")
+    if args.negatives is not None and len(set(args.negatives)) != len(args.negatives):
+        raise UsageError("--negatives: each count at most once")
     cfg = from_dict(
         demo_config(
             args.undesired_class or [8],

@@ -14,6 +14,9 @@ Relative paths in a file are relative to that file's folder.
       - {name: thin, measure: thickness:top10,      # a measured feature (digits): MEASURE:topP|bottomP,
          judge: thickness_judge.safetensors,       # judged by the measurement, and again by `judge`
          retrained: mnist_no_thick.pt}            # (a classifier whose class is the feature's name)
+      - {name: no8_n25, undesired: 8, negatives: 25}  # its own feedback.negatives: features that remove
+                                        # the same class with different counts give the report's
+                                        # negatives-marked-against-quality tables and charts
     methods: [el2, il2, nl2, adv_only, latent]   # stage 2 variants, and `latent`: latent feature
                                         # unlearning (Moon et al.), which needs no stage 1; the
                                         # extrapolation baseline runs whenever it has scales; also

@@ -10,6 +10,8 @@
   atu demo --methods el2 redact el2+redact filter
                                     Adapt-then-Unlearn beside redaction (D shown the marked samples as
                                     fakes), both together, and the output filter as a reference
+  atu demo --negatives 10 25 50 all  a user who marks only the first 10, 25, 50 undesired samples, or all:
+                                    one feature per count, and the report's marks-against-quality tables
   atu demo --resume                 continue an interrupted demo (nothing finished is redone)
   atu demo --data digits            the same on the small digits set (1,797 8-px digits, upsampled)
   atu demo --toy mog                a 2-D mixture of 8 Gaussians: remove 2 modes in under a minute
@@ -87,12 +89,13 @@ def demo_config(
     device: str = "auto",
     data: str = assets.DEFAULT_SET,
     feature: str | None = None,
-    negatives: int | None = None,
+    negatives: int | None | Sequence[int | None] = None,
 ) -> dict:
     """The demo's study configuration on a shipped set (plain data, checked by study.from_dict): one
     feature per class to remove (several share the bank of samples; each has its own report), or with
     `feature` (MEASURE:topP|bottomP) the one measured feature instead of classes; `negatives`: mark
-    only the first N undesired samples of the bank (None: all)."""
+    only the first N undesired samples of the bank (None: all); several counts: each feature once per
+    count (named no8_n25, no8_all, ...), and the report compares them."""
     classes = [] if feature else [undesired_class] if isinstance(undesired_class, int) else list(undesired_class)
     if data not in assets.SHIPPED:
         raise ValueError(f"--data {data}: the demo runs on {' or '.join(assets.SHIPPED)}")
@@ -108,6 +111,9 @@ def demo_config(
         )
     if not steps_scale > 0:
         raise ValueError(f"--steps-scale must be > 0, got {steps_scale}")
+    counts = list(negatives) if isinstance(negatives, Sequence) else [negatives]
+    if len(set(counts)) != len(counts):
+        raise ValueError(f"--negatives {' '.join('all' if n is None else str(n) for n in counts)}: a count given twice")
     retrained = {c: shipped.retrained(c) for c in classes}
     # a digit classifier does not judge a measurement; it still turns the latent attack on, which for a
     # measured feature attacks with the feature's classifier and judges by the measurement
@@ -118,15 +124,18 @@ def demo_config(
         "generator": str(assets.path(shipped.generator)),
         "classifier": str(assets.path(shipped.classifier)),
         "data": shipped.data,
-        "features": [_measured_feature(shipped, feature)]
-        if feature
-        else [
-            {"name": f"no{c}", "undesired": c, "retrained": str(retrained[c]) if retrained[c] else None}
-            for c in classes
-        ],
+        "features": _per_count(
+            [_measured_feature(shipped, feature)]
+            if feature
+            else [
+                {"name": f"no{c}", "undesired": c, "retrained": str(retrained[c]) if retrained[c] else None}
+                for c in classes
+            ],
+            counts,
+        ),
         "methods": methods,
         "seeds": seeds,
-        "feedback": {**DEMO_FEEDBACK, **({"negatives": negatives} if negatives is not None else {})},
+        "feedback": {**DEMO_FEEDBACK, **({"negatives": counts[0]} if len(counts) == 1 and counts[0] else {})},
         "adapt": {**copy.deepcopy(DEMO_ADAPT), "steps": scaled(DEMO_ADAPT["steps"])},
         "unlearn": {
             **repulsion_scaled(DEMO_UNLEARN, DEMO_REPULSION_SCALE[data]),
@@ -153,6 +162,17 @@ def repulsion_scaled(unlearn: dict, scale: float) -> dict:
         if "gamma" in method and name not in UNSCALED_METHODS:
             method["gamma"] *= scale
     return out
+
+
+def _per_count(features: list[dict], counts: list[int | None]) -> list[dict]:
+    """With several counts of marks, each feature once per count, marking that many (None: all)."""
+    if len(counts) == 1:
+        return features
+    return [
+        {**f, "name": f"{f['name']}_{'all' if n is None else f'n{n}'}", **({"negatives": n} if n else {})}
+        for f in features
+        for n in counts
+    ]
 
 
 def _measured_feature(shipped: assets.ShippedSet, feature: str) -> dict:

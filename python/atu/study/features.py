@@ -10,6 +10,7 @@ from typing import Any
 from ..data import parse_spec
 from ..data.features import MeasuredFeature
 from ..data.mnist import check_mnist_folder, installed_mnist_folder
+from ..util.validate import positive_int
 from .checks import ConfigError, brief, file_setting, only
 
 
@@ -26,6 +27,7 @@ class Feature:
     exclude_attribute: str | None = None  # folder data: the attribute whose images FID leaves out
     measure: str | None = None  # a measured feature (data/features.py)
     judge: Path | None = None  # this feature's second judge: a classifier whose class `name` is the feature
+    negatives: int | None = None  # mark only the first N undesired samples; None: the study's feedback.negatives
 
     def to_dict(self) -> dict:
         # measure and judge only when set, so studies written before they existed still resume
@@ -37,6 +39,7 @@ class Feature:
             "exclude_attribute": self.exclude_attribute,
             **({"measure": self.measure} if self.measure else {}),
             **({"judge": str(self.judge)} if self.judge else {}),
+            **({"negatives": self.negatives} if self.negatives is not None else {}),
         }
 
     @property
@@ -79,7 +82,12 @@ def read_features(
     features, names = [], set()
     for i, item in enumerate(value):
         where = f"features[{i}]"
-        only(item, where, {"name", "undesired", "classifier", "retrained", "exclude_attribute", "measure", "judge"})
+        only(
+            item,
+            where,
+            {"name", "undesired", "classifier", "retrained", "exclude_attribute", "measure", "judge", "negatives"},
+        )
+        _negatives(item, where)
         measure = _measure(item, where, data)
         if measure is None and (
             "undesired" not in item
@@ -121,9 +129,18 @@ def read_features(
                 exclude_attribute=exclude_attribute,
                 measure=measure,
                 judge=file_setting(item, "judge", base_dir),
+                negatives=item.get("negatives"),
             )
         )
     return features
+
+
+def _negatives(item: dict, where: str) -> None:
+    if item.get("negatives") is not None:
+        try:
+            positive_int(f"{where}.negatives", item["negatives"])
+        except ValueError as err:
+            raise ConfigError(str(err)) from err
 
 
 def _measure(item: dict, where: str, data: str) -> str | None:

@@ -23,6 +23,7 @@ from .features import Feature
 from .figures import write_curves, write_feature_histogram, write_grids
 from .inputs import StudyInputs, Trained
 from .layout import extrapolation_dir, seed_dir
+from .marks import marks_curves, write_marks
 from .shares import FLAG_SPREADS
 
 
@@ -364,6 +365,7 @@ def write_feature_report(
         "attack": attack_table(attack) if attack else None,
         "recommendation": why,
         **dict(zip(("paper_source", "paper"), _beside_the_papers(cfg, metrics))),
+        "metrics": metrics,
     }
 
 
@@ -435,6 +437,7 @@ def write_study_report(cfg: StudyConfig, out: Path, summaries: list[dict]) -> Pa
             ]
         if s.get("attack"):
             lines += ["Latent attack:", "", s["attack"], ""]
+    lines += write_marks(out, marks_curves([s["metrics"] for s in summaries]))
     path = out / "report.md"
     write_text(path, "\n".join(lines))
     return path

@@ -9,7 +9,9 @@
   out/<feature>/seed_<s>/extrapolation/   the baseline's models and strip.png
   out/<feature>/metrics.json, report.md, grids/, curves/   evaluation and report (report.py)
   out/<feature>/attack.json           the latent attack (when the configuration names a judge)
-  out/report.md                       every feature's table
+  out/report.md                       every feature's table (and, for features that remove one
+                                      thing at several counts of marks, the negatives marked against
+                                      quality: out/marks.json, out/marks_*.png; study/marks.py)
 
 Each step is skipped when its output is complete, continued when it has a checkpoint, started
 otherwise; so `--resume` after Ctrl-C (or a crash) redoes nothing that finished, and the training
@@ -123,10 +125,12 @@ def run_study(
     write_text(out / CONFIG_FILE, json.dumps({"config": cfg.to_dict(), "provenance": provenance()}, indent=2))
 
     bank = _bank(cfg, out, inputs.generator, device, progress, log)
+    # every feature's feedback before any training, so a count of marks the bank cannot meet stops the study early
+    feedbacks = {f.name: _feedback(f, bank, inputs, cfg.feedback, out / f.name, log) for f in cfg.features}
     summaries = []
     for feature in cfg.features:
         fdir = out / feature.name
-        feedback = _feedback(feature, bank, inputs, cfg.feedback, fdir, log)
+        feedback = feedbacks[feature.name]
         k = cfg.adapt_config(cfg.seeds[0]).k if cfg.needs_stage1() else 0  # the adapted models stage 2 holds
         for seed in cfg.seeds:
             sdir = seed_dir(fdir, seed)
@@ -210,7 +214,7 @@ def _bank(cfg: StudyConfig, out: Path, G, device: str, progress: bool, log) -> P
 
 def _feedback(feature, bank_file: Path, inputs: StudyInputs, spec, fdir: Path, log) -> Path:
     """The feature's feedback bundle: the bank labelled by its judge (spec: the study's FeedbackSpec),
-    cut to the first spec.negatives undesired samples when set."""
+    cut to the first N undesired samples when the feature's negatives or the study's set N."""
     path = fdir / FEEDBACK_FILE
     if path.is_file():
         return path
@@ -225,14 +229,17 @@ def _feedback(feature, bank_file: Path, inputs: StudyInputs, spec, fdir: Path, l
             classifier_file=feature.classifier,
         )
     bundle.require_both_kinds(f"feature {feature.name!r}")
-    if spec.negatives is not None:
+    negatives, key = (
+        (feature.negatives, "negatives") if feature.negatives is not None else (spec.negatives, "feedback.negatives")
+    )
+    if negatives is not None:
         try:
-            bundle = first_negatives(bundle, spec.negatives)
+            bundle = first_negatives(bundle, negatives)
         except ValueError as err:
-            raise StudyError(f"feature {feature.name!r}: feedback.negatives: {err}") from err
+            raise StudyError(f"feature {feature.name!r}: {key}: {err}") from err
         log(
-            f"[{feature.name}] feedback: the first {spec.negatives} undesired samples marked (found within the "
-            f"first {bundle.metadata['negatives']['within_first']}), {len(bundle) - spec.negatives} desired"
+            f"[{feature.name}] feedback: the first {negatives} undesired samples marked (found within the "
+            f"first {bundle.metadata['negatives']['within_first']}), {len(bundle) - negatives} desired"
         )
     else:
         log(f"[{feature.name}] feedback: {bundle.n_undesired} of {len(bundle)} samples undesired")

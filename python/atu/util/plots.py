@@ -43,6 +43,7 @@ MARGINS = (64, 16, 28, 40)  # left, right, top, bottom (pixels around the panel)
 
 
 GRID = (225, 225, 225)
+FEW_POINTS = 20  # a line chart's series this short is drawn with a dot at each point
 
 
 def linear_ticks(lo: float, hi: float, most: int = 7) -> list[float]:
@@ -129,10 +130,17 @@ def line_chart(
     *,
     title: str = "",
     x_label: str = "step",
+    x_log: bool = False,
     size: tuple[int, int] = (640, 360),
 ) -> Path:
-    """One chart of every series {name: (xs, ys)} (non-finite points dropped), written atomically."""
+    """One chart of every series {name: (xs, ys)} (non-finite points dropped; with `x_log` a
+    logarithmic x axis, x > 0), written atomically. A series of few points gets a dot at each."""
     cleaned = {name: _finite(*xy) for name, xy in series.items()}
+    if x_log:
+        cleaned = {
+            name: ([math.log10(x) for x in xs if x > 0], [y for x, y in zip(xs, ys) if x > 0])
+            for name, (xs, ys) in cleaned.items()
+        }
     cleaned = {name: xy for name, xy in cleaned.items() if xy[0]}
     if not cleaned:
         raise ValueError(f"{path}: nothing to plot (no series with finite points)")
@@ -144,16 +152,16 @@ def line_chart(
         x1 = x0 + 1
     if y1 == y0:
         y0, y1 = y0 - 0.5, y1 + 0.5
-    img, draw, to_px = _canvas(size, (x0, x1), (y0, y1), title, x_label)
+    img, draw, to_px = _canvas(size, (x0, x1), (y0, y1), title, x_label, x_log)
     width, right, top = size[0], MARGINS[1], MARGINS[2]
     for i, (name, (sx, sy)) in enumerate(cleaned.items()):
         colour = PALETTE[i % len(PALETTE)]
         points = [to_px(x, y) for x, y in zip(sx, sy)]
-        if len(points) == 1:
-            px, py = points[0]
-            draw.ellipse([px - 2, py - 2, px + 2, py + 2], fill=colour)
-        else:
+        if len(points) > 1:
             draw.line(points, fill=colour, width=2)
+        if len(points) <= FEW_POINTS:
+            for px, py in points:
+                draw.ellipse([px - 3, py - 3, px + 3, py + 3], fill=colour)
         ly = top + 6 + 14 * i
         draw.line([(width - right - 120, ly + 5), (width - right - 100, ly + 5)], fill=colour, width=3)
         draw.text((width - right - 96, ly), name, fill=colour)
