@@ -68,7 +68,7 @@ def test_demo_arguments_are_checked_before_any_work(tmp_path, capsys):
         atu_main(["demo", "--negatives", "ten", "--out", str(tmp_path / "g")])
     assert "--negatives: expected a count or all, got 'ten'" in capsys.readouterr().err
     assert atu_main(["demo", "--negatives", "25", "all", "25", "--out", str(tmp_path / "h")]) == 2
-    assert "--negatives: each count at most once" in capsys.readouterr().err
+    assert "--negatives 25 all 25: a count given twice" in capsys.readouterr().err
     assert not any((tmp_path / name).exists() for name in "abcdefgh")
     assert demo_config(8, ["el2"], [0], negatives=25)["feedback"] == {"n": 5000, "seed": 0, "negatives": 25}
     assert demo_config(8, ["el2"], [0], negatives=[25])["feedback"]["negatives"] == 25

@@ -89,8 +89,6 @@ def _main(args) -> int:
 
     if args.feature and args.undesired_class:
         raise UsageError("--class and --feature: the demo removes either classes or one measured feature")
-    if args.negatives is not None and len(set(args.negatives)) != len(args.negatives):
-        raise UsageError("--negatives: each count at most once")
     cfg = from_dict(
         demo_config(
             args.undesired_class or [8],

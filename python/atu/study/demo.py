@@ -135,7 +135,10 @@ def demo_config(
         ),
         "methods": methods,
         "seeds": seeds,
-        "feedback": {**DEMO_FEEDBACK, **({"negatives": counts[0]} if len(counts) == 1 and counts[0] else {})},
+        "feedback": {
+            **DEMO_FEEDBACK,
+            **({"negatives": counts[0]} if len(counts) == 1 and counts[0] is not None else {}),
+        },
         "adapt": {**copy.deepcopy(DEMO_ADAPT), "steps": scaled(DEMO_ADAPT["steps"])},
         "unlearn": {
             **repulsion_scaled(DEMO_UNLEARN, DEMO_REPULSION_SCALE[data]),
@@ -169,7 +172,7 @@ def _per_count(features: list[dict], counts: list[int | None]) -> list[dict]:
     if len(counts) == 1:
         return features
     return [
-        {**f, "name": f"{f['name']}_{'all' if n is None else f'n{n}'}", **({"negatives": n} if n else {})}
+        {**f, "name": f"{f['name']}_{'all' if n is None else f'n{n}'}", **({"negatives": n} if n is not None else {})}
         for f in features
         for n in counts
     ]
