@@ -1,6 +1,7 @@
 """`atu demo` on a reduced budget: the demo's own configuration on the shipped models and bundled
 digits, with a few steps and small banks (the full demo is the README's main command, not a test)."""
 
+import dataclasses
 import json
 
 import pytest
@@ -138,7 +139,7 @@ def test_the_papers_update_runs_as_atu_unlearn_does_by_default_beside_the_decoup
     whatever the set's scale does to the decoupled γ), on the demo's schedule."""
     from atu.stages.unlearn import UnlearnConfig
 
-    unlearn = from_dict(demo_config(8, ["el2", "el2_paper"], [0], data=data)).unlearn
+    unlearn = from_dict(demo_config(8, ["el2", "el2_paper", "el2_paper+redact"], [0], data=data)).unlearn
     paper, ours, default = unlearn["el2_paper"], unlearn["el2"], UnlearnConfig()
     assert paper.decoupled is False and ours.decoupled is True
     assert (paper.kind, paper.reduction, paper.alpha, paper.gamma) == (
@@ -149,6 +150,8 @@ def test_the_papers_update_runs_as_atu_unlearn_does_by_default_beside_the_decoup
     )
     assert ours.reduction == "sum" and ours.gamma != default.gamma
     assert paper.steps == ours.steps and paper.train == ours.train
+    with_redaction = unlearn["el2_paper+redact"]  # the same update, and the redaction term
+    assert dataclasses.replace(with_redaction, redact=0.0) == paper and with_redaction.redact > 0
 
 
 def test_a_measured_feature_demo_takes_its_oracle_and_judge_where_they_ship(tmp_path, capsys):

@@ -543,6 +543,9 @@ def test_the_redaction_methods_resolve_to_their_definitions(files):
     assert (labeller.gamma, labeller.redact, labeller.redact_source) == (0.0, 0.1, "labeller")
     assert (el2r.kind, el2r.gamma, el2r.redact) == ("el2", 7.0, 0.1)
     assert cfg.unlearn_config("il2+redact", 0).kind == "il2" and cfg.unlearn_config("il2+redact", 0).gamma == 0.5
+    paper = from_dict(_raw(files, methods=["el2_paper+redact"], unlearn={"steps": 4, "decoupled": True}))
+    paper_redact = paper.unlearn_config("el2_paper+redact", 0)  # the paper's update whatever the study's step
+    assert (paper_redact.kind, paper_redact.decoupled, paper_redact.redact) == ("el2", False, 0.1)
     assert "redact" not in cfg.to_dict()["unlearn"]["el2"]  # the other methods' records are unchanged
     shared = from_dict(_raw(files, methods=methods, unlearn={"steps": 4, "redact": 0.3, "redact_source": "labeller"}))
     assert (

@@ -62,9 +62,14 @@ DEMO_UNLEARN = {
     "gamma": 6000.0,
     "decoupled": True,
     "train": {"lr": 5e-4, "ema_half_life_kimg": 1.0},
-    "methods": {"il2": {"gamma": 8.9e5}, "nl2": {"gamma": 0.53}, "el2_paper": dict(PAPER_EL2)},
+    "methods": {
+        "il2": {"gamma": 8.9e5},
+        "nl2": {"gamma": 0.53},
+        "el2_paper": dict(PAPER_EL2),
+        "el2_paper+redact": dict(PAPER_EL2),
+    },
 }
-UNSCALED_METHODS = ("el2_paper",)
+UNSCALED_METHODS = ("el2_paper", "el2_paper+redact")
 # The repulsion's strength per shipped set, as a multiple of every γ above (el2's, il2's and nl2's alike,
 # so their initial pushes stay equal): the MNIST model keeps removing more under a stronger push than
 # the digits model does before its push saturates (the search: docs/results.md, "Stage 2's γ on MNIST").

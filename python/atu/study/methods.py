@@ -6,7 +6,8 @@ el2_paper, EL2 with the paper's update: the repulsion added to the loss Adam min
 unlearn.decoupled says, so one study shows the paper's method beside the decoupled step); adv_only,
 the ablation without repulsion; and the redaction family (atu/stages/redaction.py): redact is
 adversarial fine-tuning whose D also counts the marked negatives as fakes, redact_labeller relabels
-G's fakes online with the feature's classifier, <kind>+redact adds that repulsion to redact. The
+G's fakes online with the feature's classifier, <kind>+redact adds that repulsion to redact
+(el2_paper+redact: the paper's update of EL2). The
 other families: latent feature unlearning (Moon, Cho, Kim, AAAI 2024), which works from the
 feedback alone; and the output filter (eval/filtering.py: rejection sampling from the pre-trained
 model with the feature's classifier), the reference every edit is up against, with nothing to train.
@@ -76,8 +77,9 @@ TABLE = (
     _redacting("el2+redact", "EL2 + redact", 9),
     _redacting("il2+redact", "IL2 + redact", 7, **_IL2),
     _redacting("nl2+redact", "NL2 + redact", 8, **_NL2),
-    Method("latent", "latent", "Latent", 10),
-    Method("filter", "filter", "Filter (reference)", 11),
+    _redacting("el2_paper+redact", "EL2 (paper's update) + redact", 10, fixed={"decoupled": False}),
+    Method("latent", "latent", "Latent", 11),
+    Method("filter", "filter", "Filter (reference)", 12),
 )
 BY_NAME = {m.name: m for m in TABLE}
 
