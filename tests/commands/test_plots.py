@@ -1,6 +1,8 @@
 """The report's PNG charts (atu/util/plots.py): each point where the axes put it, in its series'
 colour, and nothing written for nothing to plot."""
 
+import math
+
 import pytest
 from PIL import Image
 
@@ -110,6 +112,7 @@ def test_ticks_are_round_values_inside_the_range():
     assert log_ticks(1.22, 9.4) == [1.5, 2, 3, 5, 7]  # 2 and 5 alone are too few
     assert log_ticks(0.01, 1e6) == [0.01, 1, 100, 1e4, 1e6]  # every other decade of nine
     assert log_ticks(1.0, 1.3) == linear_ticks(1.0, 1.3)  # no two of 1, 2, 5 x 10^k inside
+    assert log_ticks(10 ** math.log10(10), 10 ** math.log10(50))[-1] == 50  # an end a rounding short of 50
 
 
 def test_the_grid_runs_through_the_ticks(tmp_path):

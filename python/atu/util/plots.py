@@ -67,7 +67,9 @@ def log_ticks(lo: float, hi: float, most: int = 7) -> list[float]:
     first, last = math.ceil(math.log10(lo) - 1e-9), math.floor(math.log10(hi) + 1e-9)
 
     def inside(mantissas) -> list[float]:
-        return [m * 10.0**k for k in range(first - 1, last + 1) for m in mantissas if lo <= m * 10.0**k <= hi]
+        # with a little room: the ends often come back from log10 and 10** a rounding short of a tick
+        low, high = lo * (1 - 1e-9), hi * (1 + 1e-9)
+        return [m * 10.0**k for k in range(first - 1, last + 1) for m in mantissas if low <= m * 10.0**k <= high]
 
     ticks = inside((1, 2, 5))
     if len(ticks) > most:
