@@ -407,7 +407,7 @@ def test_the_feedback_threshold_of_a_study_labels_by_probability(files, tmp_path
     with torch.no_grad():
         p = torch.softmax(classifier(uint8_to_images(bank.images)).double(), 1)[:, files["class"]].sort().values
     cut = float(p[19] + p[20]) / 2  # half the samples above
-    feature = SimpleNamespace(name="f", undesired=files["class"], classifier=files["clf"], measure=None)
+    feature = SimpleNamespace(name="f", undesired=files["class"], classifier=files["clf"], measure=None, negatives=None)
     inputs = SimpleNamespace(classifiers={"f": classifier})
     spec = FeedbackSpec(n=40, threshold=cut)
     written = load_bundle(_feedback(feature, bank_file, inputs, spec, tmp_path, log=lambda message: None))
