@@ -3,7 +3,7 @@ demo's study with IL2 and NL2 in two forms beside the EL2 runs a study already h
 - as the paper runs them (variants "il2@gamma=G", "nl2@gamma=G"): the repulsion added to the loss Adam minimises,
   the authors' per-tensor mean distance, γ from the paper's range (A.1.3: γ_a ∈ {0.1, 1, 10}; atu's
   γ is 2γ_a/k² for IL2 and γ_a·k²/2 for NL2 at k = 2, study/methods.py);
-- with atu's decoupled step (the demo's il2 and nl2: the same initial push as the demo's EL2).
+- with atu's decoupled step (the demo's il2 and nl2, their γ in study/demo.py).
 
     python bench/experiments/losses.py OUT --class 1 4 8 --seeds 0 [--gammas 1] [--resume]
 

@@ -117,18 +117,21 @@ def test_the_demo_runs_on_mnist_by_default_and_says_what_a_missing_set_lacks(mon
     assert not (tmp_path / "m").exists()
 
 
-def test_the_repulsion_strength_is_set_per_shipped_set_for_every_kind_alike():
-    """γ of el2, il2 and nl2 scale together, so their initial pushes stay equal on either set."""
+def test_the_repulsion_strength_is_set_per_shipped_set_for_el2_and_il2_alike_and_nl2_keeps_its_own():
+    """γ of el2 and il2 scale together, so their initial pushes stay equal on either set; nl2, whose push
+    grows with the distance it makes, keeps one γ; each <kind>+redact repels as <kind> does."""
     from atu.study.demo import DEMO_REPULSION_SCALE
 
     assert set(DEMO_REPULSION_SCALE) == set(assets.SHIPPED)
-    per_set = {
-        data: from_dict(demo_config(8, ["el2", "il2", "nl2", "adv_only"], [0], data=data)).unlearn
-        for data in assets.SHIPPED
-    }
+    methods = ["el2", "il2", "nl2", "adv_only", "el2+redact", "il2+redact", "nl2+redact"]
+    per_set = {data: from_dict(demo_config(8, methods, [0], data=data)).unlearn for data in assets.SHIPPED}
     ratio = DEMO_REPULSION_SCALE["mnist"] / DEMO_REPULSION_SCALE["digits"]
-    for method in ("el2", "il2", "nl2"):
+    for method in ("el2", "il2"):
         assert per_set["mnist"][method].gamma == pytest.approx(ratio * per_set["digits"][method].gamma)
+    assert per_set["mnist"]["nl2"].gamma == per_set["digits"]["nl2"].gamma
+    for data, unlearn in per_set.items():
+        for kind in ("el2", "il2", "nl2"):
+            assert unlearn[f"{kind}+redact"].gamma == unlearn[kind].gamma, (data, kind)
     assert per_set["mnist"]["adv_only"].gamma == per_set["digits"]["adv_only"].gamma == 0
     assert per_set["mnist"]["el2"].alpha == per_set["digits"]["el2"].alpha  # only γ differs
 

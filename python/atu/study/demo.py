@@ -47,7 +47,7 @@ DEMO_ADAPT = {"k": 2, "steps": 500, "train": dict(SHORT_RUN_TRAIN)}
 # order 1 over the whole run (d grows several-fold by adversarial drift alone); γ sets the first steps'
 # push lr·γ·2α·e^{−αd}.
 # IL2 and NL2 get the γ that gives them EL2's initial push at d ≈ 1,300:
-# γ_il2 = γ·α·exp(−α·d)·d², γ_nl2 = γ·α·exp(−α·d).
+# γ_il2 = γ·α·exp(−α·d)·d², γ_nl2 = γ·α·exp(−α·d); their +redact forms the same.
 # Stage 2 at a quarter of StyleGAN2's learning rate, for twice as long: fine-tuning on the positives
 # costs FID on this small model, and less so at a lower rate.
 # el2_paper, the paper's update, runs as `atu unlearn` does by default: coupled, the authors' per-tensor
@@ -65,14 +65,20 @@ DEMO_UNLEARN = {
     "methods": {
         "il2": {"gamma": 8.9e5},
         "nl2": {"gamma": 0.53},
+        "il2+redact": {"gamma": 8.9e5},
+        "nl2+redact": {"gamma": 0.53},
         "el2_paper": dict(PAPER_EL2),
         "el2_paper+redact": dict(PAPER_EL2),
     },
 }
-UNSCALED_METHODS = ("el2_paper", "el2_paper+redact")
-# The repulsion's strength per shipped set, as a multiple of every γ above (el2's, il2's and nl2's alike,
-# so their initial pushes stay equal): the MNIST model keeps removing more under a stronger push than
-# the digits model does before its push saturates (the search: docs/results.md, "Stage 2's γ on MNIST").
+# NL2's push grows with the distance it makes (each decoupled step multiplies θ − θ_N by 1 + 2·lr·γ),
+# so the stronger push that helps EL2's fading one on MNIST makes NL2 run away: at 4 × 0.53 the
+# distance grows about e^(2·lr·γ·steps) ≈ 30-fold and class 8 diverged, at 0.53 it removed as much as
+# EL2 within a lower FID (docs/results.md, "Which repulsion"). NL2 keeps the digits' γ on every set.
+UNSCALED_METHODS = ("el2_paper", "el2_paper+redact", "nl2", "nl2+redact")
+# The repulsion's strength per shipped set, as a multiple of the γ above (el2's and il2's alike, so their
+# initial pushes stay equal): the MNIST model keeps removing more under a stronger push than the digits
+# model does before its push saturates (the search: docs/results.md, "Stage 2's γ on MNIST").
 DEMO_REPULSION_SCALE = {"digits": 1.0, "mnist": 4.0}
 # Latent unlearning: the paper's α = 3 for MNIST and the top of its learning-rate range (short runs).
 DEMO_LATENT = {"steps": 400, "alpha": 3.0, "lr": 5e-4, "batch_size": 16}
