@@ -443,6 +443,58 @@ def test_resume_redoes_nothing_and_added_seeds_and_methods_run_alone(study, file
     assert [s["seed"] for s in metrics["methods"]["el2"]["seeds"]] == [0, 1, 2] and "nl2" in metrics["methods"]
 
 
+def test_a_resume_keeps_the_evaluation_of_the_same_models_and_judges_a_replaced_one_again(
+    study, files, tmp_path, monkeypatch
+):
+    """Resuming a finished study judges nothing again (metrics.json kept byte for byte, the report
+    rewritten from it); once a model file holds other bytes, the stored evaluation is stale."""
+    import shutil
+
+    from atu.study import runner
+
+    out = tmp_path / "copy"
+    shutil.copytree(study["out"], out)
+    judged = []
+    real = runner.evaluate_feature
+    monkeypatch.setattr(runner, "evaluate_feature", lambda *a, **k: judged.append(1) or real(*a, **k))
+    stored = (out / "f" / "metrics.json").read_bytes()
+    (out / "f" / "report.md").unlink()
+    run_study(from_dict(_raw(files)), out, resume=True, progress=False, log=lambda m: None)
+    assert judged == [] and (out / "f" / "metrics.json").read_bytes() == stored
+    assert (out / "f" / "report.md").read_text() == (study["out"] / "f" / "report.md").read_text()
+
+    seeds = out / "f" / "seed_0" / "el2", out / "f" / "seed_1" / "el2"
+    shutil.copyfile(seeds[0] / "model.safetensors", seeds[1] / "model.safetensors")
+    run_study(from_dict(_raw(files)), out, resume=True, progress=False, log=lambda m: None)
+    assert judged == [1]
+    el2 = json.loads((out / "f" / "metrics.json").read_text())["methods"]["el2"]["seeds"]
+    assert el2[1]["fid"] == pytest.approx(el2[0]["fid"], rel=1e-9)  # the same model now, on the same bank
+    assert el2[1]["fid"] != pytest.approx(json.loads(stored)["methods"]["el2"]["seeds"][1]["fid"], rel=1e-6)
+
+
+def test_the_evaluation_key_follows_the_bytes_of_named_files_and_a_data_folders_listing(files, tmp_path):
+    import shutil
+
+    from atu.study.reuse import _digest_of, evaluation_key
+
+    clf = tmp_path / "clf.safetensors"
+    shutil.copyfile(files["clf"], clf)
+    cfg = from_dict(_raw(files, classifier=str(clf)))
+    before = evaluation_key(cfg, tmp_path / "f")
+    assert evaluation_key(cfg, tmp_path / "f") == before
+    with open(clf, "ab") as fh:
+        fh.write(b"\0")
+    assert evaluation_key(cfg, tmp_path / "f") != before
+
+    folder = tmp_path / "images"
+    (folder / "a").mkdir(parents=True)
+    (folder / "a" / "1.png").write_bytes(b"x")
+    listed = _digest_of(f"folder:{folder}")
+    (folder / "a" / "2.png").write_bytes(b"y")
+    assert listed is not None and _digest_of(f"folder:{folder}") != listed
+    assert _digest_of("mnist") is None and _digest_of(str(clf)) is not None
+
+
 def test_a_resume_that_names_only_new_methods_keeps_and_reports_the_stored_ones(study, files, tmp_path):
     """--resume with one new variant, then with the first methods only: each run adds what it names,
     the variant keeps its stored settings when not named again, and config.json, metrics.json and

@@ -10,7 +10,8 @@ metrics.json:
    "methods": {"el2": {"pul", "pul_std", "fid", "fid_std", "ret_fid", "ret_fid_std", "n_undesired",
                         "feature_ratio", "feature_ratio_std",
                         "seeds": [{"seed", "pul", "fid", "ret_fid", "n_undesired", "feature_ratio"}, ...]}, ...},
-   "feedback": {...}, "inputs": {...}, "provenance": {...}}
+   "feedback": {...}, "inputs": {...}, "provenance": {...},
+   "evaluation_key": what the evaluation read, digested (study/reuse.py)}
 PUL and the feature ratio (share of the bank with the feature) in percent. std is the sample standard deviation
 (n − 1) over seeds, null with one seed; a metric that is missing (Ret-FID without a retrained model, PUL when the
 pre-trained model made no undesired sample) is null, never 0.
@@ -39,6 +40,7 @@ from .features import Feature
 from .inputs import StudyInputs, Trained
 from .layout import ATTACK_FILE, FEEDBACK_FILE, METRICS_FILE
 from .methods import FILTER_METHOD
+from .reuse import KEY
 from .shares import moved_classes
 
 ATTACKED_METHODS = ("el2", "latent")  # one of each family, next to the pre-trained model
@@ -61,11 +63,19 @@ def real_images(cfg: StudyConfig, feature: Feature, undesired_class: int | None,
 
 
 def evaluate_feature(
-    cfg: StudyConfig, feature: Feature, fdir: Path, inputs: StudyInputs, trained: Trained, *, device: str = "cpu"
+    cfg: StudyConfig,
+    feature: Feature,
+    fdir: Path,
+    inputs: StudyInputs,
+    trained: Trained,
+    *,
+    device: str = "cpu",
+    key: str | None = None,
 ) -> dict:
     """metrics.json of a feature: `trained` (study/inputs.load_trained) and the filter over the
     pre-trained model, judged by the feature's judge (and the second judge, if any); FID in the
-    feature classifier's features unless the study names an Inception network."""
+    feature classifier's features unless the study names an Inception network. `key`
+    (study/reuse.evaluation_key) is recorded so that a resumed study can keep the result."""
     classifier = inputs.classifiers[feature.name].to(device)
     c = inputs.undesired_class(feature.name)
     judge, second = inputs.judges[feature.name].to(device), inputs.second_judges[feature.name]
@@ -130,6 +140,7 @@ def evaluate_feature(
             "data": cfg.data,
         },
         "provenance": provenance(),
+        **({KEY: key} if key else {}),
     }
     if is_main():  # several processes (torchrun) share the evaluation; one writes
         write_text(fdir / METRICS_FILE, json.dumps(metrics, indent=2))
@@ -208,10 +219,11 @@ def attack_feature(
     *,
     device: str = "cpu",
     progress: bool = True,
+    key: str | None = None,
 ) -> dict:
     """The latent attack (atu/eval/attack.py) on the pre-trained generator and on every seed's el2 and
     latent models (attack_pair: who attacks, who judges); the ratios per seed and their mean ± std,
-    written to attack.json."""
+    written to attack.json with `key` as evaluate_feature records it."""
     attacker, judge = attack_pair(feature, inputs)
     attacker, judge = attacker.to(device), judge.to(device)
     c = inputs.undesired_class(feature.name)
@@ -238,6 +250,7 @@ def attack_feature(
             "judge": file_record(cfg.attack.judge) if not feature.measure else None,
         },
         "provenance": provenance(),
+        **({KEY: key} if key else {}),
     }
     if is_main():
         write_text(fdir / ATTACK_FILE, json.dumps(record, indent=2))

@@ -15,8 +15,9 @@
 
 Each step is skipped when its output is complete, continued when it has a checkpoint, started
 otherwise; so `--resume` after Ctrl-C (or a crash) redoes nothing that finished, and the training
-runs continue exactly (gan/run.py). The evaluation and the report are cheap next to training and
-are recomputed whenever a run resumes. A resumed study must have the same configuration, except that
+runs continue exactly (gan/run.py). A feature's evaluation (metrics.json, attack.json) is kept when
+it read the same configuration, input files and models as now (study/reuse.py) and is judged again
+otherwise; the reports are always rewritten. A resumed study must have the same configuration, except that
 methods and seeds may be added (the new runs are done, the old ones reused).
 """
 
@@ -46,9 +47,19 @@ from ..util.provenance import provenance
 from .config import AttackSpec, StudyConfig, from_dict
 from .evaluation import attack_feature, attack_pair, evaluate_feature
 from .inputs import StudyError, StudyInputs, load_inputs, load_trained
-from .layout import BANK_FILE, CONFIG_FILE, FEEDBACK_FILE, adapt_dir, extrapolation_dir, seed_dir
+from .layout import (
+    ATTACK_FILE,
+    BANK_FILE,
+    CONFIG_FILE,
+    FEEDBACK_FILE,
+    METRICS_FILE,
+    adapt_dir,
+    extrapolation_dir,
+    seed_dir,
+)
 from .methods import FILTER_METHOD, LATENT_METHOD
 from .report import write_feature_report, write_study_report
+from .reuse import evaluation_key, stored_result
 
 GROWABLE = ("methods", "seeds", "device")  # may change when a study resumes
 
@@ -149,13 +160,20 @@ def run_study(
                     group = _processes_that_fit(processes, "unlearn", batch, k, inputs, device, log)
                     _stage2(cfg, method, seed, feedback, labeller, sdir, device, progress, log, group)
             _baseline(cfg, sdir, device, log)
-        log(f"[{feature.name}] evaluating")
         trained = load_trained(cfg, fdir, device)
-        metrics = evaluate_feature(cfg, feature, fdir, inputs, trained, device=device)
+        key = evaluation_key(cfg, fdir)
+        metrics = stored_result(fdir / METRICS_FILE, key)
+        if metrics is None:
+            log(f"[{feature.name}] evaluating")
+            metrics = evaluate_feature(cfg, feature, fdir, inputs, trained, device=device, key=key)
+        else:
+            log(f"[{feature.name}] evaluated before with the same models and settings: {METRICS_FILE} kept")
         attack = None
         if cfg.attack.judge is not None and attack_pair(feature, inputs) is not None:
-            log(f"[{feature.name}] latent attack")
-            attack = attack_feature(cfg, feature, fdir, inputs, trained, device=device, progress=progress)
+            attack = stored_result(fdir / ATTACK_FILE, key)
+            if attack is None:
+                log(f"[{feature.name}] latent attack")
+                attack = attack_feature(cfg, feature, fdir, inputs, trained, device=device, progress=progress, key=key)
         elif cfg.attack.judge is not None:  # PGD needs a classifier to attack with
             log(f"[{feature.name}] no latent attack: the measured feature has no classifier (its judge) to attack with")
         summaries.append(
