@@ -13,7 +13,7 @@ from atu.cli import main as atu_main
 from atu.eval.evaluate import evaluate
 from atu.eval.filtering import FilteredSampler
 from atu.models import Discriminator, Generator, narrow_channels
-from atu.study.tradeoff import judged_pul, recommendation
+from atu.study.tradeoff import judged_pul, judged_pul_std, recommendation
 from tiny_gans import save_pretrained
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -155,6 +155,9 @@ def test_the_recommendation_is_the_best_pul_under_both_judges_within_the_fid_bou
         },
     }  # a reference, never recommended
     assert judged_pul(metrics["methods"]["redact"]) == 80.0
+    spread = {"pul_std": 1.0, "pul_judge2_std": 4.0}
+    assert judged_pul_std({"pul": 99.0, "pul_judge2": 80.0, **spread}) == 4.0  # the judge ranked by
+    assert judged_pul_std({"pul": 79.0, "pul_judge2": 80.0, **spread}) == 1.0
     best, why = recommendation(metrics)
     assert best == "el2" and "both judges" in why and "88.0%" in why
     metrics["methods"]["el2"]["fid"] = 15.5

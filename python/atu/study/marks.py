@@ -15,14 +15,7 @@ from pathlib import Path
 from ..util.atomic import write_text
 from ..util.plots import line_chart
 from .columns import column_title, subject
-from .tradeoff import judged_pul
-
-
-def _lower_judge_std(m: dict) -> float | None:
-    """The seed-to-seed spread of the judge whose PUL is the lower (None with one seed)."""
-    if "pul_judge2" in m and m["pul_judge2"] is not None and m["pul_judge2"] < (m.get("pul") or 0.0):
-        return m.get("pul_judge2_std")
-    return m.get("pul_std")
+from .tradeoff import judged_pul, judged_pul_std
 
 
 def _ratio(value, reference) -> float | None:
@@ -31,7 +24,7 @@ def _ratio(value, reference) -> float | None:
 
 # measure: (its title, its value and its seed-to-seed spread from a method's and the pre-trained model's metrics)
 MEASURES = {
-    "pul": ("PUL, lower judge (%)", lambda m, pre: (judged_pul(m), _lower_judge_std(m))),
+    "pul": ("PUL, lower judge (%)", lambda m, pre: (judged_pul(m), judged_pul_std(m))),
     "fid": (
         "FID / pre-trained",
         lambda m, pre: (_ratio(m.get("fid"), pre.get("fid")), _ratio(m.get("fid_std"), pre.get("fid"))),

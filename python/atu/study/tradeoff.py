@@ -39,6 +39,13 @@ def judged_pul(m: dict) -> float | None:
     return None if any(v is None for v in values) else min(values)
 
 
+def judged_pul_std(m: dict) -> float | None:
+    """The seed-to-seed spread of the PUL judged_pul ranks by: the lower judge's (None with one seed)."""
+    if judged_pul(m) is not None and "pul_judge2" in m and m["pul_judge2"] < m["pul"]:
+        return m.get("pul_judge2_std")
+    return m.get("pul_std")
+
+
 def keeps_recall(m: dict, pretrained: dict) -> bool | None:
     """Recall at least RECALL_BOUND × the pre-trained model's; None where either was not measured."""
     if m.get("recall") is None or not pretrained.get("recall"):
