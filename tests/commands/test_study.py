@@ -697,13 +697,18 @@ def test_a_study_without_repulsion_or_extrapolation_runs_no_stage_1_and_sweeps_a
     assert again.unlearn[variant] == cfg.unlearn[variant] and again.methods == cfg.methods
 
 
-def test_a_study_that_marks_only_the_first_negatives(files, tmp_path):
+def test_a_study_that_marks_only_the_first_negatives(files, tmp_path, monkeypatch):
     """feedback.negatives: stage 1 adapts to the first N undesired samples of the bank, stage 2 trains
     on all of its desired ones; run.json, metrics.json and the report say so. A feature's own
     negatives overrides the study's, and features removing one class at two counts make the report's
-    negatives-against-quality curve."""
+    negatives-against-quality curve, measuring the pre-trained model and the real data once."""
     from atu.classifiers import load_classifier
     from atu.feedback import load_bundle, uint8_to_images
+    from atu.study import evaluation
+
+    loaded = []
+    real_images = evaluation.real_images
+    monkeypatch.setattr(evaluation, "real_images", lambda *a: loaded.append(a[1].name) or real_images(*a))
 
     raw = _raw(files, methods=["el2"], seeds=[0], extrapolation={"scales": []})
     raw["feedback"] = {**raw["feedback"], "negatives": 3}
@@ -734,6 +739,8 @@ def test_a_study_that_marks_only_the_first_negatives(files, tmp_path):
     own = load_bundle(out / "g" / "feedback.safetensors")
     assert own.n_undesired == 2 and torch.equal(own.latents[own.undesired], bank.latents[first[:2]])
     assert json.loads((out / "g" / "metrics.json").read_text())["feedback"]["negatives"]["n"] == 2
+    assert loaded == ["f"]
+    assert json.loads((out / "g" / "metrics.json").read_text())["pretrained"] == metrics["pretrained"]
     curve = json.loads((out / "marks.json").read_text())[f"class{files['class']}"]
     assert [p["negatives"] for p in curve["points"]] == [2, 3]
     assert "## Negatives marked against quality" in (out / "report.md").read_text()

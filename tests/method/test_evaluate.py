@@ -85,6 +85,33 @@ def test_metrics_match_independent_counts_and_fids(classifier):
     assert without["pretrained"]["ret_fid"] is None and "retrained" not in without
 
 
+def test_evaluations_that_share_the_pre_trained_side_measure_it_once_and_get_the_same_numbers(classifier, monkeypatch):
+    """Two evaluations passing one `shared` dict (one class removed at two counts of marks): the
+    second measures only its own model, without real images, and both equal evaluations alone."""
+    from atu.eval import evaluate as evaluation
+
+    G, first, second = _generator(0), _generator(1), _generator(2)
+    real = torch.rand(30, 3, 16, 16, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    sizes = dict(retrained=first, n_bank=40, n_fid=20, seed=5, class_shares=classifier)
+    alone = [evaluate(G, {"m": m}, ClassJudge(classifier, 1), real, **sizes) for m in (first, second)]
+    drawn = []
+    counting = evaluation.generator_statistics
+    monkeypatch.setattr(
+        evaluation, "generator_statistics", lambda e, g, *a, **k: drawn.append(g) or counting(e, g, *a, **k)
+    )
+    shared = {}
+    together = [
+        evaluate(G, {"m": first}, ClassJudge(classifier, 1), real, shared=shared, **sizes),
+        evaluate(G, {"m": second}, ClassJudge(classifier, 1), None, shared=shared, **sizes),
+    ]
+    assert [id(g) for g in drawn] == [id(first), id(G), id(first), id(second)]  # retrained, pre-trained, m, m
+    for one, other in zip(together, alone):
+        assert one["pretrained"] == other["pretrained"] and one["retrained"] == other["retrained"]
+        assert one["methods"] == other["methods"]
+    together[1]["pretrained"]["fid"] = -1.0  # a caller's edit stays its own
+    assert shared["pretrained"]["fid"] == together[0]["pretrained"]["fid"] != -1.0
+
+
 def test_kid_and_precision_recall_are_those_of_the_same_features_computed_directly(classifier):
     from atu.eval.kid_pr import kid, precision_recall
 

@@ -26,6 +26,8 @@ precision/recall need are gathered in sample order, so they too equal one proces
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -127,6 +129,7 @@ def evaluate(
     reference=None,
     second_judge: Judge | None = None,
     class_shares: nn.Module | None = None,
+    shared: dict | None = None,
 ) -> dict:
     """Metrics of `pretrained` and every generator in `methods` (name -> generator, or an
     eval.filtering.FilteredSampler, whose rejected share is reported too), the feature counted by
@@ -138,7 +141,13 @@ def evaluate(
     "class_shares" lists the percentage of its bank in each of the classifier's classes (what else an
     edit moved: the other digits, or the classes a feature's removal took with it), and
     "class_shares_without_feature" the same among its samples without the feature (for the
-    pre-trained model: what an edit that removed the feature and nothing else would draw)."""
+    pre-trained model: what an edit that removed the feature and nothing else would draw).
+
+    `shared`: a dict that evaluations with the same judges, feature space, real data, retrained
+    model, sizes and seed pass alike (e.g. one class removed with different counts of marks). The
+    first fills it with the real data's statistics and the pre-trained and retrained models'
+    measures; the others read them from it instead of measuring again (real_images may then be
+    None), and get the same numbers."""
     if extractor is None:
         if not isinstance(judge, ClassJudge):
             raise ValueError(f"evaluate: the judge of {judge.name} has no feature space for FID: pass extractor=")
@@ -147,10 +156,18 @@ def evaluate(
     if second_judge is not None:
         judges[SECOND] = second_judge.holds
     shares = _class_judges(class_shares, judges[""]) if class_shares is not None else {}
-    if reference is None:
-        reference = reference_from_images(extractor, real_images, n_fid=n_fid, seed=seed)
+    shared = {} if shared is None else shared
+    if "reference" not in shared:
+        shared["reference"] = (
+            reference
+            if reference is not None
+            else reference_from_images(extractor, real_images, n_fid=n_fid, seed=seed)
+        )
+        shared["retrained_stats"] = (
+            generator_statistics(extractor, retrained, n_fid, seed + 1) if retrained is not None else None
+        )
+    reference, retrained_stats = shared["reference"], shared["retrained_stats"]
     real_stats, real_rows = (reference.mu, reference.sigma), reference.rows
-    retrained_stats = generator_statistics(extractor, retrained, n_fid, seed + 1) if retrained is not None else None
 
     def undesired(G) -> dict:
         counts = count_undesired_by(G, {**judges, **shares}, n=n_bank, seed=seed, shard=_shard())
@@ -181,7 +198,10 @@ def evaluate(
             **kid_and_precision_recall(real_rows, rows, seed),
         }
 
-    base = measure(pretrained)
+    if "pretrained" not in shared:
+        shared["pretrained"] = measure(pretrained)
+        shared["retrained"] = undesired(retrained) if retrained is not None else None
+    base = copy.deepcopy(shared["pretrained"])
 
     def puls(counts: dict) -> dict:
         # undefined when the pre-trained model made no undesired sample: reported as missing, not 0
@@ -206,7 +226,7 @@ def evaluate(
         # The reference a judge of unlearning needs: a generator that never saw the class still
         # makes samples the classifier reads as the class (its errors on generated images), so its
         # PUL is the highest that "removed the feature entirely" reaches under this classifier.
-        counts = undesired(retrained)
+        counts = copy.deepcopy(shared["retrained"])
         result["retrained"] = {**counts, "fid": frechet_distance(*retrained_stats, *real_stats), **puls(counts)}
     for name, G in methods.items():
         m = measure(G)

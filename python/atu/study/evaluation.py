@@ -62,6 +62,12 @@ def real_images(cfg: StudyConfig, feature: Feature, undesired_class: int | None,
     return data.images()
 
 
+def pre_trained_side(feature: Feature) -> str:
+    """What decides a feature's pre-trained, real-data and retrained measures: everything it names
+    but its name and its count of marks (the study's data, sizes and seed are the same for all)."""
+    return json.dumps({k: v for k, v in feature.to_dict().items() if k not in ("name", "negatives")}, sort_keys=True)
+
+
 def evaluate_feature(
     cfg: StudyConfig,
     feature: Feature,
@@ -71,11 +77,15 @@ def evaluate_feature(
     *,
     device: str = "cpu",
     key: str | None = None,
+    shared: dict | None = None,
 ) -> dict:
     """metrics.json of a feature: `trained` (study/inputs.load_trained) and the filter over the
     pre-trained model, judged by the feature's judge (and the second judge, if any); FID in the
     feature classifier's features unless the study names an Inception network. `key`
-    (study/reuse.evaluation_key) is recorded so that a resumed study can keep the result."""
+    (study/reuse.evaluation_key) is recorded so that a resumed study can keep the result.
+    `shared`: {pre_trained_side(feature): dict}, kept over a study's features, so that features
+    removing one thing with different counts of marks measure the pre-trained model, the real data
+    and the retrained model once (eval/evaluate.evaluate's `shared`)."""
     classifier = inputs.classifiers[feature.name].to(device)
     c = inputs.undesired_class(feature.name)
     judge, second = inputs.judges[feature.name].to(device), inputs.second_judges[feature.name]
@@ -88,11 +98,12 @@ def evaluate_feature(
             if c is not None
             else FilteredSampler.judged_by(pretrained, judge)
         )
+    side = {} if shared is None else shared.setdefault(pre_trained_side(feature), {})
     raw = evaluate(
         pretrained,
         models,
         judge,
-        real_images(cfg, feature, c, pretrained.size),
+        real_images(cfg, feature, c, pretrained.size) if not side else None,
         retrained=retrained.to(device) if retrained is not None else None,
         n_bank=cfg.evaluate.n_bank,
         n_fid=cfg.evaluate.n_fid,
@@ -101,6 +112,7 @@ def evaluate_feature(
         second_judge=second.to(device) if second is not None else None,
         # digits: the share of each class too, what else an edit moved (folder data has one attribute)
         class_shares=classifier if not cfg.data.startswith("folder:") else None,
+        shared=side,
     )
     per_method = {
         name: aggregate({seed: raw["methods"][f"{name}@{seed}"] for seed in per_seed})

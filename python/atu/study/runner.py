@@ -138,7 +138,7 @@ def run_study(
     bank = _bank(cfg, out, inputs.generator, device, progress, log)
     # every feature's feedback before any training, so a count of marks the bank cannot meet stops the study early
     feedbacks = {f.name: _feedback(f, bank, inputs, cfg.feedback, out / f.name, log) for f in cfg.features}
-    summaries = []
+    summaries, shared = [], {}  # shared: what features removing one thing measure alike (evaluate_feature)
     for feature in cfg.features:
         fdir = out / feature.name
         feedback = feedbacks[feature.name]
@@ -165,7 +165,7 @@ def run_study(
         metrics = stored_result(fdir / METRICS_FILE, key)
         if metrics is None:
             log(f"[{feature.name}] evaluating")
-            metrics = evaluate_feature(cfg, feature, fdir, inputs, trained, device=device, key=key)
+            metrics = evaluate_feature(cfg, feature, fdir, inputs, trained, device=device, key=key, shared=shared)
         else:
             log(f"[{feature.name}] evaluated before with the same models and settings: {METRICS_FILE} kept")
         attack = None
