@@ -146,8 +146,8 @@ def _study_raw(files, **changes):
     )
 
 
-def test_a_study_reports_both_families_and_the_attack(study_files, tmp_path):
-    from atu.study import from_dict, run_study
+def test_a_study_reports_both_families_and_the_attack(study_files, tmp_path, monkeypatch):
+    from atu.study import from_dict, run_study, runner
 
     cfg = from_dict(_study_raw(study_files))
     report = run_study(cfg, tmp_path / "s", progress=False, log=lambda m: None)
@@ -182,6 +182,11 @@ def test_a_study_reports_both_families_and_the_attack(study_files, tmp_path):
         seed=0,
     )
     assert attack["models"]["latent"]["seeds"][0]["after"] == pytest.approx(again["after"])
+    # resumed with nothing changed: the attack is kept, not run again, and the report still shows it
+    stored = (fdir / "attack.json").read_bytes()
+    monkeypatch.setattr(runner, "attack_feature", lambda *a, **k: pytest.fail("the attack ran again"))
+    run_study(cfg, tmp_path / "s", resume=True, progress=False, log=lambda m: None)
+    assert (fdir / "attack.json").read_bytes() == stored and "## Latent attack" in (fdir / "report.md").read_text()
 
 
 def test_the_latent_method_alone_needs_no_stage_1(study_files, tmp_path):

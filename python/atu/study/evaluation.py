@@ -32,15 +32,12 @@ from ..eval.attack import attack_generators
 from ..eval.evaluate import evaluate
 from ..eval.extractors import classifier_extractor
 from ..eval.filtering import FilteredSampler
-from ..util.atomic import write_text
-from ..util.distributed import is_main
 from ..util.provenance import file_record, provenance
 from .config import StudyConfig
 from .features import Feature
 from .inputs import StudyInputs, Trained
-from .layout import ATTACK_FILE, FEEDBACK_FILE, METRICS_FILE
+from .layout import FEEDBACK_FILE
 from .methods import FILTER_METHOD
-from .reuse import KEY
 from .shares import moved_classes
 
 ATTACKED_METHODS = ("el2", "latent")  # one of each family, next to the pre-trained model
@@ -69,23 +66,13 @@ def pre_trained_side(feature: Feature) -> str:
 
 
 def evaluate_feature(
-    cfg: StudyConfig,
-    feature: Feature,
-    fdir: Path,
-    inputs: StudyInputs,
-    trained: Trained,
-    *,
-    device: str = "cpu",
-    key: str | None = None,
-    shared: dict | None = None,
+    cfg: StudyConfig, feature: Feature, fdir: Path, inputs: StudyInputs, trained: Trained, *, device: str = "cpu"
 ) -> dict:
-    """metrics.json of a feature: `trained` (study/inputs.load_trained) and the filter over the
-    pre-trained model, judged by the feature's judge (and the second judge, if any); FID in the
-    feature classifier's features unless the study names an Inception network. `key`
-    (study/reuse.evaluation_key) is recorded so that a resumed study can keep the result.
-    `shared`: {pre_trained_side(feature): dict}, kept over a study's features, so that features
+    """metrics.json of a feature (the runner writes it): `trained` (study/inputs.load_trained) and the
+    filter over the pre-trained model, judged by the feature's judge (and the second judge, if any);
+    FID in the feature classifier's features unless the study names an Inception network. Features
     removing one thing with different counts of marks measure the pre-trained model, the real data
-    and the retrained model once (eval/evaluate.evaluate's `shared`)."""
+    and the retrained model once (inputs.measured, eval/evaluate.evaluate's `shared`)."""
     classifier = inputs.classifiers[feature.name].to(device)
     c = inputs.undesired_class(feature.name)
     judge, second = inputs.judges[feature.name].to(device), inputs.second_judges[feature.name]
@@ -98,7 +85,7 @@ def evaluate_feature(
             if c is not None
             else FilteredSampler.judged_by(pretrained, judge)
         )
-    side = {} if shared is None else shared.setdefault(pre_trained_side(feature), {})
+    side = inputs.measured.setdefault(pre_trained_side(feature), {})
     raw = evaluate(
         pretrained,
         models,
@@ -152,10 +139,7 @@ def evaluate_feature(
             "data": cfg.data,
         },
         "provenance": provenance(),
-        **({KEY: key} if key else {}),
     }
-    if is_main():  # several processes (torchrun) share the evaluation; one writes
-        write_text(fdir / METRICS_FILE, json.dumps(metrics, indent=2))
     return metrics
 
 
@@ -225,17 +209,15 @@ def attack_pair(feature: Feature, inputs: StudyInputs) -> tuple[ClassJudge, Judg
 def attack_feature(
     cfg: StudyConfig,
     feature: Feature,
-    fdir: Path,
     inputs: StudyInputs,
     trained: Trained,
     *,
     device: str = "cpu",
     progress: bool = True,
-    key: str | None = None,
 ) -> dict:
     """The latent attack (atu/eval/attack.py) on the pre-trained generator and on every seed's el2 and
-    latent models (attack_pair: who attacks, who judges); the ratios per seed and their mean ± std,
-    written to attack.json with `key` as evaluate_feature records it."""
+    latent models (attack_pair: who attacks, who judges); the ratios per seed and their mean ± std
+    (attack.json, which the runner writes)."""
     attacker, judge = attack_pair(feature, inputs)
     attacker, judge = attacker.to(device), judge.to(device)
     c = inputs.undesired_class(feature.name)
@@ -262,8 +244,5 @@ def attack_feature(
             "judge": file_record(cfg.attack.judge) if not feature.measure else None,
         },
         "provenance": provenance(),
-        **({KEY: key} if key else {}),
     }
-    if is_main():
-        write_text(fdir / ATTACK_FILE, json.dumps(record, indent=2))
     return record

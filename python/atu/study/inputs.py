@@ -5,7 +5,7 @@ trained models of a feature, loaded once for its evaluation, attack and report."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from torch import nn
@@ -37,6 +37,9 @@ class StudyInputs:
     attack_judge: nn.Module | None = None
     discriminator: nn.Module | None = None  # the pre-trained D, on the CPU (what the stages' memory depends on)
     inception: FeatureExtractor | None = None  # on the study's device
+    # what the evaluation measured of the pre-trained model, the real data and the retrained model,
+    # kept for the features that share them (study/evaluation.pre_trained_side -> evaluate's `shared`)
+    measured: dict[str, dict] = field(default_factory=dict)
 
     def undesired_class(self, feature: str) -> int | None:
         """The feature's class index; None for a measured feature."""

@@ -15,6 +15,7 @@ import json
 import os
 from pathlib import Path
 
+from ..util.atomic import write_text
 from ..util.provenance import file_record, provenance
 from .config import StudyConfig
 from .inputs import model_files
@@ -36,6 +37,11 @@ def evaluation_key(cfg: StudyConfig, fdir: Path) -> str:
         "atu": provenance()["atu"],
     }
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+
+
+def store_result(path: Path, result: dict, key: str) -> None:
+    """Writes an evaluation's result with its key, atomically (a stopped write leaves none)."""
+    write_text(path, json.dumps({**result, KEY: key}, indent=2))
 
 
 def stored_result(path: Path, key: str) -> dict | None:

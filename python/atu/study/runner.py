@@ -59,7 +59,7 @@ from .layout import (
 )
 from .methods import FILTER_METHOD, LATENT_METHOD
 from .report import write_feature_report, write_study_report
-from .reuse import evaluation_key, stored_result
+from .reuse import evaluation_key, store_result, stored_result
 
 GROWABLE = ("methods", "seeds", "device")  # may change when a study resumes
 
@@ -138,7 +138,7 @@ def run_study(
     bank = _bank(cfg, out, inputs.generator, device, progress, log)
     # every feature's feedback before any training, so a count of marks the bank cannot meet stops the study early
     feedbacks = {f.name: _feedback(f, bank, inputs, cfg.feedback, out / f.name, log) for f in cfg.features}
-    summaries, shared = [], {}  # shared: what features removing one thing measure alike (evaluate_feature)
+    summaries = []
     for feature in cfg.features:
         fdir = out / feature.name
         feedback = feedbacks[feature.name]
@@ -165,7 +165,8 @@ def run_study(
         metrics = stored_result(fdir / METRICS_FILE, key)
         if metrics is None:
             log(f"[{feature.name}] evaluating")
-            metrics = evaluate_feature(cfg, feature, fdir, inputs, trained, device=device, key=key, shared=shared)
+            metrics = evaluate_feature(cfg, feature, fdir, inputs, trained, device=device)
+            store_result(fdir / METRICS_FILE, metrics, key)
         else:
             log(f"[{feature.name}] evaluated before with the same models and settings: {METRICS_FILE} kept")
         attack = None
@@ -173,7 +174,8 @@ def run_study(
             attack = stored_result(fdir / ATTACK_FILE, key)
             if attack is None:
                 log(f"[{feature.name}] latent attack")
-                attack = attack_feature(cfg, feature, fdir, inputs, trained, device=device, progress=progress, key=key)
+                attack = attack_feature(cfg, feature, inputs, trained, device=device, progress=progress)
+                store_result(fdir / ATTACK_FILE, attack, key)
         elif cfg.attack.judge is not None:  # PGD needs a classifier to attack with
             log(f"[{feature.name}] no latent attack: the measured feature has no classifier (its judge) to attack with")
         summaries.append(
