@@ -27,9 +27,10 @@ _FOLDER = "folder:"  # the data spec of an image folder (study/features.data_spe
 def evaluation_key(cfg: StudyConfig, fdir: Path) -> str:
     """The digest a feature's evaluation in `fdir` records and is kept by (module docstring)."""
     config = cfg.to_dict()
+    named = {value: _digest_of(value) for value in sorted(_strings(config))}
     record = {
         "config": config,
-        "named": {value: _digest_of(value) for value in sorted(_strings(config)) if _digest_of(value)},
+        "named": {value: digest for value, digest in named.items() if digest},
         "models": {
             name: {str(seed): _digest_of(str(path)) for seed, path in per_seed.items()}
             for name, per_seed in model_files(cfg, fdir).items()
