@@ -7,11 +7,12 @@ optimizer.zero_grad()).
   B0      the per-tensor Python loop with autograd
   B1      torch._foreach_* without autograd (the fastest formulation we found)
   B2      torch.cat of flattened views with autograd
-  floor   memory-traffic floor: the passes the fused path cannot avoid, done by torch's own
-          streaming kernels on flat buffers (read θ and θ_N once; then read θ, θ_N, write g)
+  floor   two passes that each read θ and θ_N, the second writing g (4 reads, 1 write), by torch's
+          own kernels on flat buffers: the order the fused path takes for gradients that exist
   floor-3r2w  the least traffic of any EL2 value + gradient (its factor needs d, a sum over every
           value, before a gradient is final): read θ and θ_N and write θ − θ_N into an existing
-          buffer, then rescale that buffer in place; 3 reads and 2 writes, by torch's kernels
+          buffer, then rescale that buffer in place; 3 reads and 2 writes, by torch's kernels,
+          the order the fused path takes for fresh gradients
 Run: pytest bench --benchmark-json=bench/results/<machine>.json && python bench/summarize.py ...
 """
 

@@ -189,7 +189,7 @@ class Repulsion:
     def add_grad_(self, scale=1.0) -> torch.Tensor:
         """Adds ∂(scale · loss)/∂p into every p.grad; returns the loss (0-dim, detached).
 
-        el2 and il2 take two passes (d, then the gradient, whose factor depends on d); nl2 one.
+        el2 and il2 take two passes (the gradient's factor depends on d); nl2 one.
         Nothing is synchronised with the host: the factor stays on the device.
         """
         grads, accumulate = _grads_for(self.params, self._grad_buffer, "Repulsion")
@@ -207,11 +207,21 @@ class Repulsion:
                 + self.spread
             )
             return torch.neg(d)
+        if not accumulate and self.mean[0].dtype != torch.float16:
+            # Fresh gradients: write ∂d/∂p while summing d, then rescale the buffer in place once the
+            # factor, which needs d, is known: 3 reads and 2 writes of a parameter-sized buffer, the
+            # least any value + gradient of a function of d can move. Gradients that exist need the
+            # factor before they are added to, so there d takes a pass of its own (4 reads); so does
+            # float16, whose range could flush the unscaled ∂d/∂p to zero.
+            unit = torch.ones((), dtype=torch.float64, device=scale_t.device)
+            d = _ops.sq_dist_value_and_grad_(grads, self.params, self.mean, 1, self.reduction, unit, False)
+            loss = self._loss_of(d + self.spread)
+            self._grad_buffer.flat.mul_(scale_t * self._dloss_dd(loss).double())
+            return loss
         d = _ops.sq_dist(self.params, self.mean, 1, self.reduction) + self.spread
         loss = self._loss_of(d)
-        dloss_dd = self._dloss_dd(loss)
         _ops.sq_dist_value_and_grad_(
-            grads, self.params, self.mean, 1, self.reduction, scale_t * dloss_dd.double(), accumulate
+            grads, self.params, self.mean, 1, self.reduction, scale_t * self._dloss_dd(loss).double(), accumulate
         )
         return loss
 

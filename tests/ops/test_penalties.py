@@ -1,5 +1,6 @@
 """The fused penalties against float64 plain-PyTorch oracles (atu_ext.reference)."""
 
+import math
 import re
 
 import pytest
@@ -90,8 +91,8 @@ def test_float64_inputs_give_float64_exact_results(device):
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_16bit_params_accumulate_wide(device, dtype):
-    # 16-bit inputs: every element is read exactly and widened, so the only error is the
-    # float32 difference/square (rel ~1e-7) and the float32 result.
+    # 16-bit inputs: every element is read exactly and widened, so the only errors are the float32
+    # differences, squares and sums of four squares (rel ~1e-7) and the float32 result.
     params, refs = _case(seed=9, device=device, k=1, dtype=dtype)
     d = atu_ext.sq_dist(params, refs[0])
     d64 = R.sq_dist(as_float64(params), [as_float64(refs[0])])
@@ -315,6 +316,53 @@ def test_params_may_be_any_iterable_of_tensors():
     d = atu_ext.sq_dist(module.parameters(), refs)  # a generator, as G.parameters() returns
     want = sum((p.detach().double() ** 2).sum().item() for p in module.parameters())
     assert d.item() == pytest.approx(want, rel=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["el2", "il2"])
+def test_fresh_gradients_of_a_large_generator_are_the_closed_form(kind):
+    """Fresh gradients above the streaming-store size: ∂d/∂p is written while d is summed and the
+    buffer rescaled in place by scale·∂L/∂d, against the closed form in float64, on two steps (the
+    second reuses the buffer)."""
+    from atu import layouts
+
+    shapes = layouts.parameter_shapes("G32")  # 17.4M values
+    params = [p.requires_grad_() for p in make_tensors(shapes, seed=0, scale=0.1)]
+    ref = make_tensors(shapes, seed=1, scale=0.1)
+    alpha, scale = 3e-6, 4.0
+    rep = atu_ext.Repulsion(params, ref, kind=kind, alpha=alpha, reduction="sum")
+    d64 = sum(float(((p.detach().double() - a.double()) ** 2).sum()) for p, a in zip(params, ref))
+    if kind == "el2":
+        loss64 = math.exp(-alpha * d64)
+        factor = scale * -alpha * loss64
+    else:
+        loss64 = 1.0 / (d64 + 1e-12)
+        factor = scale * -(loss64**2)
+    for _ in range(2):
+        for p in params:
+            p.grad = None
+        loss = rep.add_grad_(scale=scale)
+        assert loss.item() == pytest.approx(loss64, rel=1e-6)
+        assert_grads_close(
+            [p.grad for p in params], [factor * 2.0 * (p.detach().double() - a.double()) for p, a in zip(params, ref)]
+        )
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_16bit_fresh_gradients_that_only_the_factor_lifts_out_of_underflow(device, dtype):
+    """With reduction="tensor_mean", ∂d/∂p of a 2^20-value tensor 1e-3 from its reference is
+    2·1e-3/2^20 ≈ 1.9e-9, below float16's smallest subnormal (6e-8); the gradient, scale·α times
+    that, is about 1e-3. It must arrive whole in both 16-bit types."""
+    n = 1 << 20
+    param = torch.full((n,), 0.5, dtype=dtype, device=device).requires_grad_()
+    ref = (param.detach().double() - 1e-3).to(dtype)
+    rep = atu_ext.Repulsion([param], [ref], kind="el2", alpha=0.5, reduction="tensor_mean")
+    scale = 1e6
+    diff = param.detach().double() - ref.double()
+    d64 = float((diff**2).mean())
+    expected = scale * -0.5 * math.exp(-0.5 * d64) * 2.0 * diff / n
+    rep.add_grad_(scale=scale)
+    assert expected.abs().min().item() > 5e-4
+    torch.testing.assert_close(param.grad.double(), expected, rtol=2e-2 if dtype == torch.bfloat16 else 2e-3, atol=0)
 
 
 @pytest.mark.parametrize("penalty", ["sq_dist", "ewc"])
