@@ -37,6 +37,17 @@ def test_check_ops_quick_passes_on_cpu_and_covers_every_op_and_dtype(tmp_path):
     assert record["provenance"]["atu_ext"]["ops"] == "compiled"
 
 
+def test_the_penalty_checks_fit_alpha_to_the_distance_they_check(monkeypatch):
+    """The full check runs on the 17.4M-value generator, whose distance is thousands of times the quick
+    set's: an α fixed for the quick set put exp(−α·d) below float32's range there, Repulsion refused
+    it and the full check failed on every machine. The quick set, scaled 100× (distance 10⁴×), stands in."""
+    quick_set = checks._penalty_tensors
+    monkeypatch.setattr(checks, "_penalty_tensors", lambda *a, **k: [t * 100 for t in quick_set(*a, **k)])
+    rows = list(checks.check_penalties(torch.device("cpu"), quick=True))
+    assert any(r.check == "bitwise repeatable" for r in rows)
+    assert [r for r in rows if not r.passed] == []
+
+
 def test_a_wrong_kernel_fails_its_rows_and_the_command_exits_1(monkeypatch, capsys):
     real = atu_ext.upfirdn2d
 

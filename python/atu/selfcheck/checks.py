@@ -135,9 +135,11 @@ def check_penalties(device: torch.device, quick: bool) -> Iterator[Row]:
             )
             return _compare("penalties", dtype, "values (sq_dist ×3 reductions, ewc)", pairs)
 
+        # α·d ≈ 1, as in training: a fixed α would put exp(−α·d) below float32's range on the full
+        # generator's distance (Repulsion refuses it) or compare gradients of almost nothing
+        alpha = 1.0 / float(reference.sq_dist(p64, r64).detach())
+
         def repulsion_grads():
-            # α·d ≈ 1, as in training: exp(−α·d) far below float32's range would compare zeros
-            alpha = 1.0 / float(reference.sq_dist(p64, r64).detach())
             leaves = [t.detach().clone().requires_grad_() for t in params]
             rep = atu_ext.Repulsion(leaves, refs, kind="el2", alpha=alpha, reduction="sum")
             loss = rep.add_grad_(scale=2.0)
@@ -165,7 +167,7 @@ def check_penalties(device: torch.device, quick: bool) -> Iterator[Row]:
 
         def repeatable():
             leaves = [t.detach().clone().requires_grad_() for t in params]
-            rep = atu_ext.Repulsion(leaves, refs, kind="el2", alpha=1e-3, reduction="sum")
+            rep = atu_ext.Repulsion(leaves, refs, kind="el2", alpha=alpha, reduction="sum")
             runs = []
             for _ in range(2):
                 for t in leaves:
@@ -192,12 +194,12 @@ def check_penalties(device: torch.device, quick: bool) -> Iterator[Row]:
 
             def speed():
                 leaves = [t.detach().clone().requires_grad_() for t in params]
-                rep = atu_ext.Repulsion(leaves, refs, kind="el2", alpha=1e-3, reduction="sum")
+                rep = atu_ext.Repulsion(leaves, refs, kind="el2", alpha=alpha, reduction="sum")
 
                 def loop():  # the per-tensor Python loop with autograd a user would write
                     for t in leaves:
                         t.grad = None
-                    reference.repulsion_el2(leaves, refs, alpha=1e-3, reduction="sum").backward()
+                    reference.repulsion_el2(leaves, refs, alpha=alpha, reduction="sum").backward()
 
                 def fused():
                     for t in leaves:
