@@ -86,6 +86,10 @@ class _GradBuffer:
             for shape, stride, offset in zip(self.shapes, self.strides, self.offsets)
         ]
 
+    def scale_(self, factor: torch.Tensor) -> None:
+        """Multiplies the gradients last handed out by views() by `factor`, in one pass over the buffer."""
+        self.flat.mul_(factor)
+
 
 def _grads_for(params: list[torch.Tensor], buffer: _GradBuffer, who: str) -> tuple[list[torch.Tensor], bool]:
     """The .grad of every param, created where missing; and whether kernels should add to them.
@@ -216,7 +220,7 @@ class Repulsion:
             unit = torch.ones((), dtype=torch.float64, device=scale_t.device)
             d = _ops.sq_dist_value_and_grad_(grads, self.params, self.mean, 1, self.reduction, unit, False)
             loss = self._loss_of(d + self.spread)
-            self._grad_buffer.flat.mul_(scale_t * self._dloss_dd(loss).double())
+            self._grad_buffer.scale_(scale_t * self._dloss_dd(loss).double())
             return loss
         d = _ops.sq_dist(self.params, self.mean, 1, self.reduction) + self.spread
         loss = self._loss_of(d)
