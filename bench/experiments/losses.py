@@ -6,6 +6,9 @@ demo's study with IL2 and NL2 in two forms beside the EL2 runs a study already h
 - with atu's decoupled step (the demo's il2 and nl2, their γ in study/demo.py).
 
     python bench/experiments/losses.py OUT --class 1 4 8 --seeds 0 [--gammas 1] [--resume]
+    python bench/experiments/losses.py OUT --class 8 --seeds 1 2 --losses nl2 --forms paper --gammas 10
+
+(the second: only the paper's NL2 at γ_a = 10, for more seeds of the one setting that competes with EL2).
 
 OUT holds one study (atu run's folder): a report per class and the summary.
 """
@@ -19,15 +22,25 @@ from atu.study.demo import demo_config
 from atu.study.methods import AUTHORS_IL2_GAMMA, AUTHORS_NL2_GAMMA
 
 PAPER_FORM = {"decoupled": False, "reduction": "tensor_mean"}
+AUTHORS_GAMMA = {"il2": AUTHORS_IL2_GAMMA, "nl2": AUTHORS_NL2_GAMMA}
+FORMS = ("paper", "decoupled")
 
 
-def losses_config(classes: list[int], seeds: list[int], gammas: list[float]) -> dict:
-    """The demo's study of `classes` with il2 and nl2 (atu's step) and their paper forms at each γ_a."""
+def losses_config(
+    classes: list[int],
+    seeds: list[int],
+    gammas: list[float],
+    losses: tuple[str, ...] = tuple(AUTHORS_GAMMA),
+    forms: tuple[str, ...] = FORMS,
+) -> dict:
+    """The demo's study of `classes` with `losses` in atu's decoupled step and/or the paper's form at each γ_a."""
     variants = {}
-    for g in gammas:
-        variants[f"il2@gamma={AUTHORS_IL2_GAMMA * g:g}"] = {**PAPER_FORM}
-        variants[f"nl2@gamma={AUTHORS_NL2_GAMMA * g:g}"] = {**PAPER_FORM}
-    cfg = demo_config(classes, ["il2", "nl2", *variants], seeds)
+    if "paper" in forms:
+        for g in gammas:
+            for loss in losses:
+                variants[f"{loss}@gamma={AUTHORS_GAMMA[loss] * g:g}"] = {**PAPER_FORM}
+    decoupled = list(losses) if "decoupled" in forms else []
+    cfg = demo_config(classes, [*decoupled, *variants], seeds)
     cfg["unlearn"]["methods"] = {**cfg["unlearn"].get("methods", {}), **variants}
     return cfg
 
@@ -38,10 +51,12 @@ def main() -> None:
     parser.add_argument("--class", dest="classes", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--gammas", type=float, nargs="+", default=[1.0], help="the paper's γ_a (0.1, 1, 10)")
+    parser.add_argument("--losses", nargs="+", choices=sorted(AUTHORS_GAMMA), default=sorted(AUTHORS_GAMMA))
+    parser.add_argument("--forms", nargs="+", choices=FORMS, default=list(FORMS))
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--processes", type=int, default=2)
     args = parser.parse_args()
-    cfg = from_dict(losses_config(args.classes, args.seeds, args.gammas))
+    cfg = from_dict(losses_config(args.classes, args.seeds, args.gammas, tuple(args.losses), tuple(args.forms)))
     print(run_study(cfg, args.out, resume=args.resume, progress=False, processes=args.processes))
 
 
