@@ -7,6 +7,10 @@ pre-trained row of each must be equal — and hold disjoint seeds; each method's
 then pooled and aggregated exactly as a study over all the seeds does (study/evaluation.aggregate).
 
     python bench/experiments/merge_seeds.py OUT runs/c8s0/no8/metrics.json runs/c8s1/no8/metrics.json ...
+    python bench/experiments/merge_seeds.py OUT A/no8/metrics.json B/no8/metrics.json --methods el2_paper nl2@gamma=20
+
+With --methods only those methods are pooled (and the filter, where a study evaluated it): for studies
+that ran other methods on fewer seeds, such as a sweep on seed 0 and its best setting on seeds 1 and 2.
 
 Writes OUT/metrics.json and OUT/report.md (the results table, the paper's table beside it for MNIST
 classes 1, 4, 8, the recommendation, the class shares with what moved) and OUT/tradeoff.png. One
@@ -39,7 +43,7 @@ def same(a, b) -> bool:
     return a == b
 
 
-def merge(studies: list[dict]) -> dict:
+def merge(studies: list[dict], only: list[str] | None = None) -> dict:
     first = studies[0]
     for other in studies[1:]:
         differ = [k for k in SHARED if not same(other.get(k), first.get(k))]
@@ -48,11 +52,15 @@ def merge(studies: list[dict]) -> dict:
     methods: dict[str, dict[int, dict]] = {}
     for study in studies:
         for name, m in study["methods"].items():
+            if only is not None and name not in only and name != "filter":
+                continue
             per_seed = methods.setdefault(name, {})
             for s in m["seeds"]:
                 if s["seed"] in per_seed:
                     raise SystemExit(f"{name}: seed {s['seed']} is in two of the studies")
                 per_seed[s["seed"]] = s
+    if only is not None and (absent := [n for n in only if n not in methods]):
+        raise SystemExit(f"{absent}: in none of the studies")
     wanted = len({s["seed"] for m in methods.values() for s in m.values()})
     # the filter is seed-free (evaluated once per study): pooled like the rest, it repeats one number
     incomplete = [n for n, per_seed in methods.items() if len(per_seed) < wanted and n != "filter"]
@@ -97,9 +105,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("out", type=Path)
     p.add_argument("metrics", nargs="+", type=Path, help="each study's FEATURE/metrics.json")
+    p.add_argument("--methods", nargs="+", help="pool only these methods (default: every method of the studies)")
     p.add_argument("--data", default="mnist", help="the studies' data (for the paper's table; default mnist)")
     args = p.parse_args(argv)
-    merged = merge([json.loads(path.read_text()) for path in args.metrics])
+    merged = merge([json.loads(path.read_text()) for path in args.metrics], args.methods)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "metrics.json").write_text(json.dumps(merged, indent=2))
     (args.out / "report.md").write_text(report(merged, args.data, args.out))
