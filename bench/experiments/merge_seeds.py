@@ -43,10 +43,19 @@ def same(a, b) -> bool:
     return a == b
 
 
+def agree(a, b) -> bool:
+    """`same` on the measures both hold: a study evaluated before a measure existed (the class shares)
+    agrees with a newer one on the rest. The first study named gives the merged row, so name the newest first."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        common = a.keys() & b.keys()
+        return bool(common) and all(same(a[k], b[k]) for k in common)
+    return same(a, b)
+
+
 def merge(studies: list[dict], only: list[str] | None = None) -> dict:
     first = studies[0]
     for other in studies[1:]:
-        differ = [k for k in SHARED if not same(other.get(k), first.get(k))]
+        differ = [k for k in SHARED if not agree(other.get(k), first.get(k))]
         if differ:
             raise SystemExit(f"the studies differ in {differ}: not the same evaluation, cannot pool their seeds")
     methods: dict[str, dict[int, dict]] = {}
