@@ -8,7 +8,8 @@ demo's study with IL2 and NL2 in two forms beside the EL2 runs a study already h
     python bench/experiments/losses.py OUT --class 1 4 8 --seeds 0 [--gammas 1] [--resume]
     python bench/experiments/losses.py OUT --class 8 --seeds 1 2 --losses nl2 --forms paper --gammas 10
 
-(the second: only the paper's NL2 at γ_a = 10, for more seeds of the one setting that competes with EL2).
+(the second: only the paper's NL2 at γ_a = 10, for more seeds of the one setting that competes with EL2;
+`--negatives N` marks only the first N undesired samples of the bank, as `atu demo --negatives N`).
 
 OUT holds one study (atu run's folder): a report per class and the summary.
 """
@@ -32,6 +33,7 @@ def losses_config(
     gammas: list[float],
     losses: tuple[str, ...] = tuple(AUTHORS_GAMMA),
     forms: tuple[str, ...] = FORMS,
+    negatives: int | None = None,
 ) -> dict:
     """The demo's study of `classes` with `losses` in atu's decoupled step and/or the paper's form at each γ_a."""
     variants = {}
@@ -40,7 +42,7 @@ def losses_config(
             for loss in losses:
                 variants[f"{loss}@gamma={AUTHORS_GAMMA[loss] * g:g}"] = {**PAPER_FORM}
     decoupled = list(losses) if "decoupled" in forms else []
-    cfg = demo_config(classes, [*decoupled, *variants], seeds)
+    cfg = demo_config(classes, [*decoupled, *variants], seeds, negatives=negatives)
     cfg["unlearn"]["methods"] = {**cfg["unlearn"].get("methods", {}), **variants}
     return cfg
 
@@ -53,10 +55,13 @@ def main() -> None:
     parser.add_argument("--gammas", type=float, nargs="+", default=[1.0], help="the paper's γ_a (0.1, 1, 10)")
     parser.add_argument("--losses", nargs="+", choices=sorted(AUTHORS_GAMMA), default=sorted(AUTHORS_GAMMA))
     parser.add_argument("--forms", nargs="+", choices=FORMS, default=list(FORMS))
+    parser.add_argument("--negatives", type=int, help="mark only the first N undesired samples (default: all)")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--processes", type=int, default=2)
     args = parser.parse_args()
-    cfg = from_dict(losses_config(args.classes, args.seeds, args.gammas, tuple(args.losses), tuple(args.forms)))
+    cfg = from_dict(
+        losses_config(args.classes, args.seeds, args.gammas, tuple(args.losses), tuple(args.forms), args.negatives)
+    )
     print(run_study(cfg, args.out, resume=args.resume, progress=False, processes=args.processes))
 
 
