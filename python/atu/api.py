@@ -135,7 +135,7 @@ def unlearn(
     **overrides: Any,
 ) -> nn.Module:
     """Stage 2: G trained on the bank's desired samples and repelled from the `adapted` generators,
-    by any stage-2 method of `atu run` (el2, el2_paper, il2, nl2, adv_only, redact, redact_labeller,
+    by any stage-2 method of `atu run` (el2, el2_paper, il2, nl2, nl2_paper, adv_only, redact, redact_labeller,
     el2+redact, ...; METHOD@KEY=VALUE too), its defaults as a study's, UnlearnConfig's settings as
     keywords on top. redact_labeller (and redact_source="labeller") relabels G's fakes with
     `labeller`, the judge that marked the bank. method="latent" is latent feature unlearning (Moon

@@ -157,6 +157,17 @@ def test_the_papers_update_runs_as_atu_unlearn_does_by_default_beside_the_decoup
     assert dataclasses.replace(with_redaction, redact=0.0) == paper and with_redaction.redact > 0
 
 
+@pytest.mark.parametrize("data", sorted(assets.SHIPPED))
+def test_the_papers_nl2_runs_coupled_on_the_authors_distance_at_its_own_gamma(data):
+    """nl2_paper in the demo: the setting the losses study measured (coupled, per-tensor-mean distance,
+    γ = 20), the same on every set (the per-set scale is for the decoupled step's γ), on the demo's schedule."""
+    unlearn = from_dict(demo_config(8, ["nl2", "nl2_paper"], [0], data=data)).unlearn
+    paper, ours = unlearn["nl2_paper"], unlearn["nl2"]
+    assert (paper.kind, paper.decoupled, paper.reduction, paper.gamma) == ("nl2", False, "tensor_mean", 20.0)
+    assert ours.decoupled is True and ours.reduction == "sum"
+    assert paper.steps == ours.steps and paper.train == ours.train
+
+
 def test_a_measured_feature_demo_takes_its_oracle_and_judge_where_they_ship(tmp_path, capsys):
     raw = demo_config(8, ["el2", "latent"], [0], feature="thickness:top10")
     shipped = assets.SHIPPED["mnist"]

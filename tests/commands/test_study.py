@@ -587,6 +587,22 @@ def test_el2_paper_is_el2_with_the_coupled_update_whatever_unlearn_decoupled_say
         from_dict(_raw(files, unlearn={"methods": {"el2_paper": {"decoupled": True}}}))
 
 
+def test_nl2_paper_is_nl2_with_the_coupled_update_at_the_top_of_the_papers_range(files):
+    """nl2_paper: NL2 coupled, γ = γ_a·k²/2 at γ_a = 10 (its own default over the study's shared γ,
+    which a per-method setting still overrides), whatever unlearn.decoupled says."""
+    shared = {"steps": 4, "decoupled": True, "gamma": 7.0}
+    cfg = from_dict(_raw(files, methods=["nl2", "nl2_paper"], unlearn=shared))
+    nl2, paper_nl2 = cfg.unlearn_config("nl2", 0), cfg.unlearn_config("nl2_paper", 0)
+    assert nl2.kind == paper_nl2.kind == "nl2"
+    assert (nl2.decoupled, paper_nl2.decoupled) == (True, False)
+    k = 2  # the authors' NL2 −γ_a·v is nl2 with γ = γ_a·k²/2: γ_a = 1 for nl2, 10 for nl2_paper
+    assert (nl2.gamma, paper_nl2.gamma) == (1 * k**2 / 2, 10 * k**2 / 2)
+    own = {**shared, "methods": {"nl2_paper": {"gamma": 3.0}}}
+    assert from_dict(_raw(files, methods=["nl2_paper"], unlearn=own)).unlearn_config("nl2_paper", 0).gamma == 3.0
+    with pytest.raises(ConfigError, match="nl2_paper is NL2 with the paper's coupled update"):
+        from_dict(_raw(files, unlearn={"methods": {"nl2_paper": {"decoupled": True}}}))
+
+
 def test_the_redaction_methods_resolve_to_their_definitions(files):
     methods = ["redact", "redact_labeller", "el2+redact", "il2+redact", "nl2+redact", "filter"]
     cfg = from_dict(_raw(files, methods=methods, unlearn={"steps": 4, "gamma": 7.0}))

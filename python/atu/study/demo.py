@@ -53,8 +53,10 @@ DEMO_ADAPT = {"k": 2, "steps": 500, "train": dict(SHORT_RUN_TRAIN)}
 # el2_paper, the paper's update, runs as `atu unlearn` does by default: coupled, the authors' per-tensor
 # mean distance and α, γ = 10 (the bottom of the paper's range 10–500; the authors' 100 cost 4× the FID
 # on class 4), on the demo's schedule; its γ is on its own scale, so the per-set scale leaves it alone
-# (docs/results.md, "The paper's update on MNIST").
+# (docs/results.md, "The paper's update on MNIST"). nl2_paper likewise: coupled, the authors' distance,
+# its own γ (study/methods.py), unscaled.
 PAPER_EL2 = {key: getattr(UnlearnConfig(), key) for key in ("reduction", "alpha", "gamma")}
+PAPER_NL2 = {"reduction": UnlearnConfig().reduction}
 DEMO_UNLEARN = {
     "steps": 1600,
     "reduction": "sum",
@@ -69,13 +71,14 @@ DEMO_UNLEARN = {
         "nl2+redact": {"gamma": 0.53},
         "el2_paper": dict(PAPER_EL2),
         "el2_paper+redact": dict(PAPER_EL2),
+        "nl2_paper": dict(PAPER_NL2),
     },
 }
 # NL2's push grows with the distance it makes (each decoupled step multiplies θ − θ_N by 1 + 2·lr·γ),
 # so the stronger push that helps EL2's fading one on MNIST makes NL2 run away: at 4 × 0.53 the
 # distance grows about e^(2·lr·γ·steps) ≈ 30-fold and class 8 diverged, at 0.53 it removed as much as
 # EL2 within a lower FID (docs/results.md, "Which repulsion"). NL2 keeps the digits' γ on every set.
-UNSCALED_METHODS = ("el2_paper", "el2_paper+redact", "nl2", "nl2+redact")
+UNSCALED_METHODS = ("el2_paper", "el2_paper+redact", "nl2_paper", "nl2", "nl2+redact")
 # The repulsion's strength per shipped set, as a multiple of the γ above (el2's and il2's alike, so their
 # initial pushes stay equal): the MNIST model keeps removing more under a stronger push than the digits
 # model does before its push saturates (the search: docs/results.md, "Stage 2's γ on MNIST").

@@ -4,7 +4,7 @@
   out/bank.safetensors                the unlabelled feedback bank (drawn once, shared by the features)
   out/<feature>/feedback.safetensors  the bank labelled by that feature's classifier
   out/<feature>/seed_<s>/adapt/       stage 1 (k adapted models)
-  out/<feature>/seed_<s>/<method>/    stage 2, one run per method (el2, el2_paper, il2, nl2, adv_only)
+  out/<feature>/seed_<s>/<method>/    stage 2, one run per method (el2, el2_paper, il2, nl2, nl2_paper, adv_only)
   out/<feature>/seed_<s>/latent/      latent feature unlearning (atu latent-unlearn; no stage 1)
   out/<feature>/seed_<s>/extrapolation/   the baseline's models and strip.png
   out/<feature>/metrics.json, report.md, grids/, curves/   evaluation and report (report.py)

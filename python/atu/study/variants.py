@@ -81,13 +81,13 @@ def unlearn_settings(value: Any, name: str, variants: list[str]) -> UnlearnConfi
         raise ConfigError(
             f"{where('redact_source')}: {method} redacts with {source} by definition; the other source is {other}"
         )
-    if spec.repels and spec.fixed.get("decoupled") is False and own.get("decoupled"):
-        raise ConfigError(
-            f"{where('decoupled')}: el2_paper is EL2 with the paper's coupled update "
-            "by definition; the decoupled step is el2 with unlearn.decoupled: true"
-        )
     kind = spec.kind
     assert kind in KINDS
+    if spec.repels and spec.fixed.get("decoupled") is False and own.get("decoupled"):
+        raise ConfigError(
+            f"{where('decoupled')}: {method} is {kind.upper()} with the paper's coupled update "
+            f"by definition; the decoupled step is {kind} with unlearn.decoupled: true"
+        )
     try:
         # each layer on its own first, so that an error names the layer that holds the value
         settings.from_mapping(UnlearnConfig, common, "unlearn", allowed=shared)
