@@ -24,7 +24,7 @@ from typing import Any
 AUTHORS_IL2_GAMMA, AUTHORS_NL2_GAMMA = 0.5, 2.0
 # nl2_paper's γ: γ_a = 10, the top of the paper's range (A.1.3: 0.1, 1, 10) and the one setting of IL2
 # and NL2 that removed as much as the paper's EL2 update on MNIST classes 1, 4 and 8, at its FID and
-# recall; γ_a = 0.1 and 1 removed 8–10 points less (docs/results.md, "Which repulsion").
+# recall; γ_a = 0.1 and 1 removed 5–11 points less on seed 0 (docs/results.md, "Which repulsion").
 PAPER_NL2_GAMMA = 10 * AUTHORS_NL2_GAMMA
 # The redaction weight 0.1: of 0.03, 0.1 and 1 (negatives as fakes, digits model) the one that removed
 # most at an FID within 1.5× of the pre-trained model's
