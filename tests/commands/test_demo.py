@@ -158,6 +158,21 @@ def test_the_papers_update_runs_as_atu_unlearn_does_by_default_beside_the_decoup
 
 
 @pytest.mark.parametrize("data", sorted(assets.SHIPPED))
+def test_the_demo_runs_by_default_the_update_atu_unlearn_runs_by_default(data):
+    """`atu demo` without --methods trains one stage-2 model, with the repulsion a user of `atu unlearn`
+    gets without options (kind, distance, α, γ, coupled): the demo shows what the quickstart does."""
+    from atu.cli import build_parser
+    from atu.stages.unlearn import UnlearnConfig
+
+    args = build_parser().parse_args(["demo", "--data", data])
+    cfg = from_dict(demo_config(8, args.methods, args.seeds, data=data))
+    assert cfg.methods == args.methods and len(args.methods) == 1
+    ours, default = cfg.unlearn[args.methods[0]], UnlearnConfig()
+    fields = ("kind", "reduction", "alpha", "gamma", "decoupled", "redact")
+    assert [getattr(ours, f) for f in fields] == [getattr(default, f) for f in fields]
+
+
+@pytest.mark.parametrize("data", sorted(assets.SHIPPED))
 def test_the_papers_nl2_runs_coupled_on_the_authors_distance_at_its_own_gamma(data):
     """nl2_paper in the demo: the setting the losses study measured (coupled, per-tensor-mean distance,
     γ = 20), the same on every set (the per-set scale is for the decoupled step's γ), on the demo's schedule."""

@@ -8,7 +8,7 @@ import sys
 from .. import assets
 from ..study import demo as demo_stage
 from ..study.config import from_dict
-from ..study.demo import demo_config
+from ..study.demo import DEFAULT_METHODS, demo_config
 from ..study.methods import METHODS
 from ..toy import run_mog_demo
 from ..util.validate import count_arg, seed_arg
@@ -34,12 +34,12 @@ def register(subparsers) -> None:
     p.add_argument(
         "--methods",
         nargs="+",
-        default=["el2"],
+        default=list(DEFAULT_METHODS),
         metavar="METHOD",
         help=f"from {', '.join(METHODS)}: the stage-2 variants (the redaction family among them), latent "
         "(latent feature unlearning) and filter (rejection sampling, a reference), or a stage-2 "
-        "method with one setting changed, METHOD@KEY=VALUE (e.g. redact@redact=0.3); default el2; "
-        "the extrapolation baseline always runs",
+        "method with one setting changed, METHOD@KEY=VALUE (e.g. redact@redact=0.3); default el2_paper "
+        "(EL2 in the paper's update, as atu unlearn runs it); the extrapolation baseline always runs",
     )
     p.add_argument(
         "--seeds", nargs="+", type=seed_arg, default=[0], help="training seeds (default 0); several → mean ± std"

@@ -43,7 +43,7 @@ every value whose repulsion gradient outweighs its adversarial one at the full l
 whatever (θ − θ_N) is there: with tensor_mean the small tensors drift steadily in directions set
 by tiny, noisy differences. "sum" (the paper's ||θ − θ_N||²) weighs every value alike, so the push
 is largest where adaptation moved the model most (for the digits model: the mapping network).
-`atu demo` uses sum with the decoupled step below (α = 1e-4, γ = 6,000); its module gives the
+`atu demo`'s `el2` uses sum with the decoupled step below (α = 1e-4, γ = 6,000); its module gives the
 measurements.
 
 Decoupled (`--decoupled`): the repulsion is not added to the gradient Adam normalises but taken as
