@@ -333,6 +333,32 @@ def test_the_papers_table_1_sits_beside_ours_as_fid_ratios():
     assert "| EL2 (gamma=3) | – | – | – | – | 97.00 | 4.00 | 2.00× | 3.00 |" in lines
 
 
+def test_the_papers_claims_are_checked_on_its_own_update_where_that_ran():
+    """The paper's claims (PUL ≥ 95%, FID ≤ 1.5×, recall ≥ 0.9×, adv. only below EL2) are checked on
+    el2_paper where it ran, else on the decoupled el2, and named after the model they were checked on."""
+    from atu.study.report import quality_checks
+
+    def run(pul, fid, recall):
+        return aggregate({0: {"pul": pul, "fid": fid, "ret_fid": None, "recall": recall, "n_undesired": 1}})
+
+    pre = {"fid": 2.0, "recall": 50.0, "n_undesired": 10}
+    decoupled, papers = run(96.0, 3.5, 40.0), run(93.0, 2.8, 47.0)
+    both = quality_checks({"pretrained": pre, "methods": {"el2": decoupled, "el2_paper": papers}})
+    assert both[:3] == [
+        "- EL2 (paper's update) PUL ≥ 95%: 93.0% → **not met**",
+        "- EL2 (paper's update) FID ≤ 1.5 × pre-trained (3.00): 2.80 → **met**",
+        "- EL2 (paper's update) recall ≥ 0.9 × pre-trained (45.0%): 47.0% → **met**",
+    ]
+    alone = quality_checks({"pretrained": pre, "methods": {"el2": decoupled, "adv_only": run(97.0, 2.1, 50.0)}})
+    assert alone == [
+        "- EL2 PUL ≥ 95%: 96.0% → **met**",
+        "- EL2 FID ≤ 1.5 × pre-trained (3.00): 3.50 → **not met**",
+        "- EL2 recall ≥ 0.9 × pre-trained (45.0%): 40.0% → **not met**",
+        "- the adversarial-only ablation removes less than EL2: PUL 97.0% vs 96.0% → **not met**",
+    ]
+    assert quality_checks({"pretrained": pre, "methods": {"nl2_paper": papers}})[0].startswith("(neither")
+
+
 # ---- the pipeline -----------------------------------------------------------------------------------
 
 

@@ -189,6 +189,18 @@ def test_a_study_reports_both_families_and_the_attack(study_files, tmp_path, mon
     assert (fdir / "attack.json").read_bytes() == stored and "## Latent attack" in (fdir / "report.md").read_text()
 
 
+def test_the_attack_takes_the_papers_update_where_it_ran_beside_the_decoupled_step(study_files, tmp_path):
+    """Adapt-then-Unlearn's model under attack is the one set beside the paper's EL2: el2_paper, not el2."""
+    from atu.study import from_dict, run_study
+
+    cfg = from_dict(_study_raw(study_files, methods=["el2", "el2_paper", "latent"]))
+    run_study(cfg, tmp_path / "s", progress=False, log=lambda m: None)
+    attack = json.loads((tmp_path / "s" / "f" / "attack.json").read_text())
+    assert list(attack["models"]) == ["pretrained", "el2_paper", "latent"]
+    section = (tmp_path / "s" / "f" / "report.md").read_text().split("## Latent attack")[1]
+    assert "| | Pre-trained | EL2 (paper's update) | Latent |\n" in section
+
+
 def test_the_latent_method_alone_needs_no_stage_1(study_files, tmp_path):
     from atu.study import from_dict, run_study
 

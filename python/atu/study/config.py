@@ -38,8 +38,9 @@ Relative paths in a file are relative to that file's folder.
               methods: {il2: {gamma: 0.5}, nl2: {gamma: 2.0}}}     # per-method overrides
     latent: {steps: 1000, alpha: 3.0, lr: 5.0e-4, batch_size: 16}   # the `latent` method (atu latent-unlearn)
     attack: {judge: classifier_seed1.safetensors, n: 500, steps: 50, step_size: 0.02, radius: 0.1, seed: 0}
-                                        # PGD on the latent against the pre-trained, el2 and latent
-                                        # models, judged by a second classifier; no judge = no attack
+                                        # PGD on the latent against the pre-trained, EL2
+                                        # (el2_paper, else el2) and latent models, judged by a
+                                        # second classifier; no judge = no attack
     extrapolation: {scales: [0.5, 1.0, 1.5]}
     evaluate: {n_bank: 15000, n_fid: 5000, seed: 0,
                inception: null,         # Inception-v3 TorchScript file for FID (default: classifier features)

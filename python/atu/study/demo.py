@@ -20,7 +20,7 @@ The demo is `atu run` with a built-in configuration (written to OUT/config.json)
 generator of the set (32 px, width 48; MNIST's trained on all 60,000 training digits), the shipped
 classifier standing in for the user, the set's real digits without the class as FID's real data and,
 when one ships, the generator retrained without the class for Ret-FID. With `latent` among the
-methods the latent attack runs too (`atu attack`: on the pre-trained, el2 and latent models); its
+methods the latent attack runs too (`atu attack`: on the pre-trained, EL2 and latent models); its
 judge is the set's shipped second classifier (the same recipe with seed 1; shipped rather than
 trained on the fly, so every demo is judged by the same network). Its step budgets are shorter than
 the paper's (`--steps-scale` stretches them).
@@ -165,7 +165,7 @@ def demo_config(
         },
         "latent": {**DEMO_LATENT, "steps": scaled(DEMO_LATENT["steps"])},
         # the attack compares the families, so it runs when the latent method does (and then on the
-        # pre-trained, el2 and latent models); the default demo's time stays as it was
+        # pre-trained, EL2 and latent models); the default demo's time stays as it was
         "attack": {**DEMO_ATTACK, "judge": str(attack_on) if attack_on else None},
         "extrapolation": {"scales": list(DEMO_SCALES)},
         # every PUL is also counted by the second judge, so an edit that only fools the labeller shows

@@ -37,10 +37,8 @@ from .config import StudyConfig
 from .features import Feature
 from .inputs import StudyInputs, Trained
 from .layout import FEEDBACK_FILE
-from .methods import FILTER_METHOD
+from .methods import FILTER_METHOD, LATENT_METHOD, paper_el2
 from .shares import moved_classes
-
-ATTACKED_METHODS = ("el2", "latent")  # one of each family, next to the pre-trained model
 
 
 def real_images(cfg: StudyConfig, feature: Feature, undesired_class: int | None, resolution: int) -> torch.Tensor:
@@ -215,13 +213,14 @@ def attack_feature(
     device: str = "cpu",
     progress: bool = True,
 ) -> dict:
-    """The latent attack (atu/eval/attack.py) on the pre-trained generator and on every seed's el2 and
-    latent models (attack_pair: who attacks, who judges); the ratios per seed and their mean ± std
-    (attack.json, which the runner writes)."""
+    """The latent attack (atu/eval/attack.py) on the pre-trained generator and on every seed's EL2
+    (methods.paper_el2) and latent models (attack_pair: who attacks, who judges); the ratios per seed
+    and their mean ± std (attack.json, which the runner writes)."""
     attacker, judge = attack_pair(feature, inputs)
     attacker, judge = attacker.to(device), judge.to(device)
     c = inputs.undesired_class(feature.name)
-    files = {m: trained[m] for m in ATTACKED_METHODS if m in trained}
+    # one model of each family next to the pre-trained one: Adapt-then-Unlearn's EL2 and latent unlearning
+    files = {m: trained[m] for m in (paper_el2(trained), LATENT_METHOD) if m in trained}
     generators = {
         "pretrained": inputs.generator.to(device).eval(),
         **{f"{m}@{seed}": G for m, per_seed in files.items() for seed, G in per_seed.items()},

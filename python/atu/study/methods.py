@@ -95,3 +95,11 @@ REDACT_METHODS = tuple(m.name for m in TABLE if m.redacts)
 LATENT_METHOD = next(m.name for m in TABLE if m.family == "latent")
 FILTER_METHOD = next(m.name for m in TABLE if m.family == "filter")
 COLUMN_ORDER = tuple(m.name for m in sorted(TABLE, key=lambda m: m.column))
+# The paper's EL2 is the coupled update: el2_paper stands for it where a study ran it (in the paper's
+# claims, beside its Table 1 row, under the latent attack), else atu's decoupled el2.
+PAPER_EL2_STAND_INS = ("el2_paper", "el2")
+
+
+def paper_el2(names) -> str | None:
+    """The method among `names` set beside the paper's EL2: el2_paper, else el2, else None."""
+    return next((name for name in PAPER_EL2_STAND_INS if name in names), None)

@@ -8,6 +8,7 @@ not compare, while "how many times the pre-trained model's FID" does.
 from __future__ import annotations
 
 from .columns import column_title, fid_space, ordered_columns
+from .methods import paper_el2
 
 PAPER = "Tiwary et al. (TMLR 2025), Table 1"
 PRETRAINED_FID = 5.4
@@ -44,8 +45,7 @@ def comparison_table(metrics: dict) -> str:
         f"| Pre-trained | – | {PRETRAINED_FID:.2f} | 1.00× | – | – | {_num(pre['fid'])} | 1.00× "
         f"| {_num(pre.get('ret_fid'))} |",
     ]
-    # the paper's EL2 is the coupled update: beside el2_paper when it ran, else beside el2
-    paper_el2_row = "el2_paper" if "el2_paper" in ours else "el2"
+    paper_el2_row = paper_el2(ours) or "el2"
 
     # every model of ours in the results table's order, and the paper's EL2 row even where ours is missing
     names = [n for n in ours if not n.startswith("extrapolation")]

@@ -24,6 +24,7 @@ from .figures import write_curves, write_feature_histogram, write_grids
 from .inputs import StudyInputs, Trained
 from .layout import extrapolation_dir, seed_dir
 from .marks import marks_curves, write_marks
+from .methods import paper_el2
 from .shares import FLAG_SPREADS
 
 
@@ -109,41 +110,44 @@ def results_table(metrics: dict) -> str:
 
 
 def quality_checks(metrics: dict) -> list[str]:
-    """The paper's claims, checked on this run's means (only those whose columns ran)."""
+    """The paper's claims, checked on this run's means (only those whose columns ran), on the EL2 set
+    beside the paper's (methods.paper_el2: its own update where that ran, else the decoupled step)."""
     methods, pre = metrics["methods"], metrics["pretrained"]
-    el2 = methods.get("el2")
+    name = paper_el2(methods)
+    el2 = methods[name] if name else None
     lines = []
 
     def verdict(ok: bool) -> str:
         return "**met**" if ok else "**not met**"
 
     if el2 is None or el2["pul"] is None:
-        return ["(EL2 did not run or PUL is undefined: nothing to check)"]
-    lines.append(f"- EL2 PUL ≥ 95%: {el2['pul']:.1f}% → {verdict(el2['pul'] >= 95)}")
+        return ["(neither el2_paper nor el2 ran, or PUL is undefined: nothing to check)"]
+    title = column_title(name)
+    lines.append(f"- {title} PUL ≥ 95%: {el2['pul']:.1f}% → {verdict(el2['pul'] >= 95)}")
     ref = metrics.get("retrained")
     if ref is not None and ref["pul"] is not None:
         lines.append(
             f"  (for scale: the generator retrained without the feature scores PUL {ref['pul']:.1f}% under "
             f"this classifier, which reads {ref['n_undesired']} of its {metrics['n_bank']} samples as the "
-            f"feature; EL2 reaches {el2['pul'] / ref['pul']:.0%} of that)"
+            f"feature; {title} reaches {el2['pul'] / ref['pul']:.0%} of that)"
             if ref["pul"] > 0
             else f"  (the generator retrained without the feature scores PUL {ref['pul']:.1f}%)"
         )
     limit = tradeoff.FID_BOUND * pre["fid"]
     lines.append(
-        f"- EL2 FID ≤ {tradeoff.FID_BOUND:g} × pre-trained ({limit:.2f}): {el2['fid']:.2f} → "
+        f"- {title} FID ≤ {tradeoff.FID_BOUND:g} × pre-trained ({limit:.2f}): {el2['fid']:.2f} → "
         f"{verdict(el2['fid'] <= limit)}"
     )
     covers = tradeoff.keeps_recall(el2, pre)
     if covers is not None:  # the real data the model still covers, which FID alone can hide
         lines.append(
-            f"- EL2 recall ≥ {tradeoff.RECALL_BOUND:g} × pre-trained ({tradeoff.RECALL_BOUND * pre['recall']:.1f}%): "
-            f"{el2['recall']:.1f}% → {verdict(covers)}"
+            f"- {title} recall ≥ {tradeoff.RECALL_BOUND:g} × pre-trained "
+            f"({tradeoff.RECALL_BOUND * pre['recall']:.1f}%): {el2['recall']:.1f}% → {verdict(covers)}"
         )
     adv = methods.get("adv_only")
     if adv is not None and adv["pul"] is not None:
         lines.append(
-            f"- the adversarial-only ablation removes less than EL2: PUL {adv['pul']:.1f}% vs "
+            f"- the adversarial-only ablation removes less than {title}: PUL {adv['pul']:.1f}% vs "
             f"{el2['pul']:.1f}% → {verdict(adv['pul'] < el2['pul'])}"
         )
     reaching = [
@@ -154,13 +158,13 @@ def quality_checks(metrics: dict) -> list[str]:
     if reaching:
         best = min(reaching, key=lambda nm: nm[1]["fid"])
         lines.append(
-            f"- extrapolation reaching EL2's PUL (within 2 points) has a worse FID: best such is "
-            f"{best[0]} with PUL {best[1]['pul']:.1f}%, FID {best[1]['fid']:.2f} vs EL2's {el2['fid']:.2f} "
+            f"- extrapolation reaching {title}'s PUL (within 2 points) has a worse FID: best such is "
+            f"{best[0]} with PUL {best[1]['pul']:.1f}%, FID {best[1]['fid']:.2f} vs {title}'s {el2['fid']:.2f} "
             f"→ {verdict(best[1]['fid'] > el2['fid'])}"
         )
     elif any(n.startswith("extrapolation") for n in methods):
         lines.append(
-            "- no extrapolation scale reached EL2's PUL (within 2 points); widen extrapolation.scales "
+            f"- no extrapolation scale reached {title}'s PUL (within 2 points); widen extrapolation.scales "
             "to compare at equal PUL"
         )
     return lines
@@ -218,7 +222,7 @@ def latent_direction_lines(cfg: StudyConfig, fdir: Path) -> list[str]:
 def attack_table(attack: dict) -> str:
     """Feature ratio (%) before and after the latent attack, judged by the second classifier."""
     s = attack["settings"]
-    names = [n for n in ("pretrained", "el2", "latent") if n in attack["models"]]
+    names = ["pretrained", *(n for n in attack["models"] if n != "pretrained")]
     head = "| | " + " | ".join(column_title(n) for n in names) + " |"
     rule = "|---|" + "---:|" * len(names)
     rows = []
