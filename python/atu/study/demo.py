@@ -57,9 +57,10 @@ DEMO_ADAPT = {"k": 2, "steps": 500, "train": dict(SHORT_RUN_TRAIN)}
 # its own γ (study/methods.py), unscaled.
 PAPER_EL2 = {key: getattr(UnlearnConfig(), key) for key in ("reduction", "alpha", "gamma")}
 # The demo's stage 2 unless --methods says otherwise: the paper's EL2 update, what `atu unlearn` does
-# by default. Over 3 seeds on MNIST classes 1, 4 and 8 it removed as much as the decoupled el2 or more
-# and kept the pre-trained model's recall (1.00–1.05×), where el2 kept 0.67–0.81× of it and so fails
-# the report's diversity bound (docs/results.md, "Over 3 seeds: NL2 against EL2").
+# by default. Over 3 seeds on MNIST classes 1, 4 and 8 it removed about as much as the decoupled el2
+# (more on 1 and 4, less on 8 within that class's seed spread) and kept the pre-trained model's recall
+# (1.00–1.05×), where el2 kept 0.67–0.81× of it and so fails the report's diversity bound
+# (docs/results.md, "Over 3 seeds: NL2 against EL2").
 DEFAULT_METHODS = ("el2_paper",)
 PAPER_NL2 = {"reduction": UnlearnConfig().reduction}
 DEMO_UNLEARN = {
