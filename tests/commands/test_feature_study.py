@@ -96,9 +96,10 @@ def test_a_measured_feature_is_marked_counted_and_reported_by_its_judges(files, 
     # redact_labeller: the measurement marked G's fakes during training, as it marked the bank
     logged = [json.loads(line) for line in (out / "f" / "seed_0" / "redact_labeller" / "log.jsonl").open()]
     assert all("marked" in record for record in logged if "d_loss" in record)
-    # the latent attack: the feature's classifier attacks, the measurement judges
+    # the latent attack (on the paper's EL2 update, which ran beside el2): the feature's classifier
+    # attacks, the measurement judges
     attack = json.loads((out / "f" / "attack.json").read_text())
-    assert set(attack["models"]) == {"pretrained", "el2", "latent"}
+    assert set(attack["models"]) == {"pretrained", "el2_paper", "latent"}
     assert attack["judge"]["kind"] == "measure" and attack["attacker"]["label"] == files["spec"]
     unattacked = ckpt.load(files["root"] / "g.safetensors").generator("g_ema").eval().sample(6, seed=0)
     assert attack["models"]["pretrained"]["before"] == pytest.approx(100 * measured.holds(unattacked).float().mean())
